@@ -1,0 +1,359 @@
+"""Dashboard frameworks, declared as data.
+
+Each :class:`Framework` record says how to recognise an app, the argv that
+serves it on a localhost port under the server's URL prefix, which path
+answers once it is ready, and what it needs behind a proxy. Adding a
+framework is adding a record: nothing outside :func:`build_command` looks at
+a framework's fields to decide how to run it.
+
+Templates may use these placeholders:
+
+``{entry}``      the entry file or folder, relative to the working directory
+``{port}``       the localhost port the app must listen on
+``{prefix}``     the URL prefix the app is served under (``/user/a/b/``)
+``{app_name}``   the entry's name without suffix (Bokeh/Panel route name)
+``{python}``     the Python interpreter running the launcher
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import FrameworkError
+
+SHARED = "shared"
+PER_VIEWER = "per-viewer"
+MODES = (SHARED, PER_VIEWER)
+
+# File types a Voilà viewer may download (images only): never notebooks or code.
+VOILA_FILE_ALLOWLIST = r"['.*\.(png|jpe?g|gif|svg|webp)$']"
+
+
+@dataclass(frozen=True)
+class Framework:
+    """How one dashboard framework is detected, started and probed."""
+
+    name: str
+    display_name: str
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Path under the prefix that answers (any status below 500) once the app is up.
+    ready_path: str = ""
+    # Path under the prefix where a viewer lands; "" is the prefix itself.
+    page_path: str = ""
+    websockets: bool = True
+    # Modes the framework may run in; `notebook` runs viewer code, so per-viewer only.
+    modes: tuple[str, ...] = MODES
+    # Detection: file suffixes, modules a .py entry imports, directory apps.
+    suffixes: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+    directory_app: bool = False
+    # Lower wins when several frameworks match one entry (panel imports bokeh).
+    detect_priority: int = 50
+    # argv items placed before app arguments; None: the framework takes no arguments.
+    args_separator: tuple[str, ...] | None = None
+    # The launcher gives the app a private token and sends it upstream.
+    needs_app_token: bool = False
+
+    def format_argv(self, values: Mapping[str, str], args: Iterable[str] = ()) -> list[str]:
+        """Fill the command template; ``args`` go after ``args_separator``."""
+        argv = [_fill(item, values, self.name) for item in self.command]
+        args = list(args)
+        if args:
+            if self.args_separator is None:
+                raise FrameworkError(
+                    f"The {self.display_name} framework takes no app arguments; "
+                    "remove 'args' from the dashboard spec."
+                )
+            argv += list(self.args_separator) + args
+        return argv
+
+    def format_env(self, values: Mapping[str, str]) -> dict[str, str]:
+        """Fill the environment templates."""
+        return {key: _fill(value, values, self.name) for key, value in self.env.items()}
+
+    def format_path(self, template: str, values: Mapping[str, str]) -> str:
+        """Fill a path template (ready or page path) relative to the prefix."""
+        return _fill(template, values, self.name).lstrip("/")
+
+
+_PLACEHOLDER = re.compile(r"{(\w+)}")
+
+
+def _fill(template: str, values: Mapping[str, str], framework: str) -> str:
+    """Replace ``{name}`` placeholders; an unknown name is a configuration error."""
+
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            allowed = ", ".join(sorted("{%s}" % k for k in values))
+            raise FrameworkError(
+                f"Framework {framework!r} uses unknown placeholder {{{key}}}; allowed: {allowed}"
+            )
+        return values[key]
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+_BOKEH_LIKE_FLAGS = (
+    "--port={port}",
+    "--address=127.0.0.1",
+    "--prefix={prefix}",
+    # The launcher connects upstream as 127.0.0.1:{port}; it checks the browser's origin itself.
+    "--allow-websocket-origin=127.0.0.1:{port}",
+)
+
+BUILTIN_FRAMEWORKS: dict[str, Framework] = {
+    fw.name: fw
+    for fw in (
+        Framework(
+            name="voila",
+            display_name="Voilà",
+            command=(
+                "{python}", "-m", "voila", "{entry}",
+                "--port={port}",
+                "--no-browser",
+                "--Voila.ip=127.0.0.1",
+                "--Voila.base_url={prefix}",
+                "--VoilaConfiguration.strip_sources=True",
+                "--VoilaConfiguration.show_tracebacks=False",
+                "--VoilaConfiguration.allow_template_override=NO",
+                "--VoilaConfiguration.allow_theme_override=NO",
+                "--VoilaConfiguration.file_allowlist=" + VOILA_FILE_ALLOWLIST,
+            ),
+            ready_path="voila/static/voila.js",
+            suffixes=(".ipynb",),
+            detect_priority=10,
+        ),
+        Framework(
+            name="dash",
+            display_name="Dash",
+            command=(
+                "{python}", "-m", "gunicorn",
+                "--bind=127.0.0.1:{port}",
+                "--workers=1",
+                "--threads=8",
+                "--log-level=warning",
+                "hub_viz.runners.dash:create_app()",
+            ),
+            env={
+                "DASH_URL_BASE_PATHNAME": "{prefix}",
+                "HUB_VIZ_DASH_ENTRY": "{entry}",
+            },
+            ready_path="_dash-layout",
+            websockets=False,
+            suffixes=(".py",),
+            imports=("dash",),
+            detect_priority=20,
+        ),
+        Framework(
+            name="streamlit",
+            display_name="Streamlit",
+            command=(
+                "{python}", "-m", "streamlit", "run", "{entry}",
+                "--server.port={port}",
+                "--server.address=127.0.0.1",
+                "--server.headless=true",
+                "--server.baseUrlPath={prefix}",
+                "--server.fileWatcherType=none",
+                "--server.runOnSave=false",
+                "--browser.gatherUsageStats=false",
+                "--client.toolbarMode=viewer",
+            ),
+            ready_path="_stcore/health",
+            suffixes=(".py",),
+            imports=("streamlit",),
+            detect_priority=20,
+            args_separator=("--",),
+        ),
+        Framework(
+            name="panel",
+            display_name="Panel",
+            command=("{python}", "-m", "panel", "serve", "{entry}", *_BOKEH_LIKE_FLAGS),
+            page_path="{app_name}",
+            suffixes=(".py", ".ipynb"),
+            imports=("panel",),
+            directory_app=True,
+            detect_priority=30,
+            args_separator=("--args",),
+        ),
+        Framework(
+            name="bokeh",
+            display_name="Bokeh",
+            command=("{python}", "-m", "bokeh", "serve", "{entry}", *_BOKEH_LIKE_FLAGS),
+            page_path="{app_name}",
+            suffixes=(".py",),
+            imports=("bokeh",),
+            directory_app=True,
+            detect_priority=40,
+            args_separator=("--args",),
+        ),
+        Framework(
+            name="notebook",
+            display_name="Notebook (JupyterLab)",
+            command=(
+                "{python}", "-m", "jupyterlab",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                "--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.base_url={prefix}",
+                "--ServerApp.root_dir=.",
+                "--ServerApp.terminals_enabled=False",
+                # Containers often run as root; the launcher already isolates the server.
+                "--ServerApp.allow_root=True",
+                "--LabApp.default_url=/lab/tree/{entry}",
+            ),
+            env={"JUPYTER_TOKEN": "{app_token}"},
+            ready_path="api/status",
+            page_path="lab/tree/{entry}",
+            modes=(PER_VIEWER,),
+            needs_app_token=True,
+            # Never detected: an .ipynb is a Voilà dashboard unless the author says otherwise.
+        ),
+        Framework(
+            name="custom",
+            display_name="Custom command",
+            # The spec's own `command` replaces this template (see with_command).
+            command=(),
+        ),
+    )
+}
+
+
+def with_command(framework: Framework, command: Iterable[str]) -> Framework:
+    """Return ``framework`` with a spec-supplied argv template (the `custom` framework)."""
+    command = tuple(command)
+    if not command or not all(isinstance(item, str) and item for item in command):
+        raise FrameworkError(
+            "A custom dashboard needs 'command': a list of non-empty strings, "
+            'e.g. ["python", "app.py", "--port={port}", "--prefix={prefix}"].'
+        )
+    if not any("{port}" in item for item in command):
+        raise FrameworkError(
+            "A custom command must contain {port}: the app has to listen on the port "
+            "the launcher gives it."
+        )
+    return replace(framework, command=command)
+
+
+def merge_frameworks(
+    builtins: Mapping[str, Framework], overrides: Mapping[str, Mapping[str, Any] | Framework]
+) -> dict[str, Framework]:
+    """Merge operator overrides per key over ``builtins``.
+
+    An override for a known name replaces only the fields it gives; an
+    unknown name must give at least ``command`` and is added.
+    """
+    merged = dict(builtins)
+    known = {f.name for f in Framework.__dataclass_fields__.values()}
+    for name, override in overrides.items():
+        if isinstance(override, Framework):
+            merged[name] = override
+            continue
+        unknown = set(override) - known
+        if unknown:
+            raise FrameworkError(
+                f"Framework {name!r} has unknown field(s) {sorted(unknown)}; "
+                f"allowed: {sorted(known - {'name'})}"
+            )
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in override.items()}
+        if name in merged:
+            merged[name] = replace(merged[name], **values)
+        else:
+            if "command" not in values:
+                raise FrameworkError(f"New framework {name!r} needs a 'command' template.")
+            values.setdefault("display_name", name)
+            merged[name] = Framework(name=name, **values)
+    return merged
+
+
+_IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", re.MULTILINE)
+
+
+def imported_modules(source: str) -> set[str]:
+    """Top-level module names that ``source`` imports."""
+    return set(_IMPORT.findall(source))
+
+
+def detect(entry: Path, frameworks: Mapping[str, Framework] = BUILTIN_FRAMEWORKS) -> str:
+    """Name of the framework that serves ``entry`` (a file or an app folder).
+
+    ``.ipynb`` files are Voilà dashboards; a ``.py`` file is claimed by the
+    first framework (by priority) whose module it imports; a folder with a
+    ``main.py`` is a Bokeh/Panel directory app.
+    """
+    candidates = sorted(frameworks.values(), key=lambda f: f.detect_priority)
+    if entry.is_dir():
+        main = entry / "main.py"
+        if not main.is_file():
+            raise FrameworkError(
+                f"Folder {entry.name!r} is not a directory app: it has no main.py."
+            )
+        modules = imported_modules(main.read_text(errors="replace"))
+        for fw in candidates:
+            if fw.directory_app and modules & set(fw.imports):
+                return fw.name
+        raise FrameworkError(
+            f"Cannot tell which framework serves folder {entry.name!r}: its main.py "
+            "imports neither bokeh nor panel. Name the framework in the spec."
+        )
+    suffix = entry.suffix.lower()
+    modules = imported_modules(entry.read_text(errors="replace")) if suffix == ".py" else set()
+    for fw in candidates:
+        if suffix not in fw.suffixes:
+            continue
+        if not fw.imports or modules & set(fw.imports):
+            return fw.name
+    names = ", ".join(f.name for f in candidates if f.suffixes)
+    raise FrameworkError(
+        f"Cannot tell which framework serves {entry.name!r}. Name one of: {names}."
+    )
+
+
+@dataclass(frozen=True)
+class AppCommand:
+    """What the launcher runs and probes for one dashboard."""
+
+    argv: list[str]
+    env: dict[str, str]
+    ready_path: str
+    page_path: str
+    websockets: bool
+
+
+def build_command(
+    framework: Framework,
+    *,
+    entry: str,
+    port: int,
+    prefix: str,
+    args: Iterable[str] = (),
+    app_token: str = "",
+    python: str = sys.executable,
+) -> AppCommand:
+    """Build the argv, environment and probe paths that serve ``entry``."""
+    if not framework.command:
+        raise FrameworkError(
+            f"Framework {framework.name!r} has no command; a custom dashboard must give one."
+        )
+    values = {
+        "entry": entry,
+        "port": str(port),
+        "prefix": prefix,
+        "app_name": Path(entry).stem if not entry.endswith("/") else Path(entry).name,
+        "python": python,
+        "app_token": app_token,
+    }
+    return AppCommand(
+        argv=framework.format_argv(values, args),
+        env=framework.format_env(values),
+        ready_path=framework.format_path(framework.ready_path, values),
+        page_path=framework.format_path(framework.page_path, values),
+        websockets=framework.websockets,
+    )

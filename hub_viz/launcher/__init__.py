@@ -1,0 +1,1 @@
+"""The launcher that runs in front of each dashboard app (``hub-viz-launch``)."""

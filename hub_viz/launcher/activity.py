@@ -1,0 +1,91 @@
+"""Report a server's activity to JupyterHub from real viewer traffic.
+
+Every proxied request or websocket message calls :meth:`ActivityReporter.note`
+(cheap: it stores a timestamp). A background loop posts the newest timestamp
+to the hub's activity API at most once per interval, and only when something
+happened since the last post, so an idle dashboard is never kept alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+log = logging.getLogger("hub_viz.launcher")
+
+
+def utcnow() -> datetime:
+    """Current time in UTC (a seam for tests)."""
+    return datetime.now(timezone.utc)
+
+
+def activity_body(server_name: str, when: datetime) -> dict:
+    """The JSON body of ``POST /hub/api/users/{user}/activity`` for one server."""
+    stamp = when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return {"servers": {server_name: {"last_activity": stamp}}, "last_activity": stamp}
+
+
+class ActivityReporter:
+    """Coalesce activity notes into at most one hub API call per ``interval``."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        server_name: str,
+        *,
+        interval: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.server_name = server_name
+        self.interval = interval
+        self.clock = clock
+        self.last_activity: datetime | None = None
+        self.last_sent: datetime | None = None
+        self.posts = 0
+
+    def note(self) -> None:
+        """Record that a viewer did something just now."""
+        self.last_activity = self.clock()
+
+    def pending(self) -> bool:
+        """True when there is activity the hub has not been told about."""
+        return self.last_activity is not None and self.last_activity != self.last_sent
+
+    async def flush(self) -> bool:
+        """Post the newest activity if there is any; True when a post was made."""
+        if not self.url or not self.pending():
+            return False
+        when = self.last_activity
+        assert when is not None
+        request = HTTPRequest(
+            self.url,
+            method="POST",
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+            body=json.dumps(activity_body(self.server_name, when)),
+            request_timeout=10,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except OSError as e:
+            log.warning("Could not report activity to the hub: %s", e)
+            return False
+        if response.code >= 400:
+            log.warning("The hub refused the activity report: HTTP %s", response.code)
+            return False
+        self.last_sent = when
+        self.posts += 1
+        return True
+
+    async def run(self) -> None:
+        """Flush every ``interval`` seconds, forever."""
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()

@@ -1,0 +1,411 @@
+"""``hub-viz-launch``: the small server in front of one dashboard app.
+
+Routes, all under the server's prefix ``P`` (``/user/<owner>/<server>/``):
+
+``P api``               the hub's readiness probe (deliberately public, no data)
+``P oauth_callback``    the end of the hub OAuth login
+``P _hub_viz/status``   start-up state for the start-up page and the spawner
+``P ...``               everything else: the app, for viewers with the server's
+                        access scope (a start-up page while the app boots)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import jupyterhub
+from jupyterhub.services.auth import (
+    HubOAuth,
+    HubOAuthCallbackHandler,
+    HubOAuthenticated,
+    UserNotAllowed,
+)
+from tornado import ioloop, web, websocket
+from tornado.httpclient import AsyncHTTPClient
+from tornado.log import enable_pretty_logging
+
+from .. import __version__
+from ..errors import HubVizError
+from ..frameworks import Framework, build_command, with_command
+from .activity import ActivityReporter
+from .process import AppProcess, AppState
+from .proxy import ProxyMixin
+
+log = logging.getLogger("hub_viz.launcher")
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class LauncherContext:
+    """What every handler needs: the app, the reporter and who owns the server."""
+
+    def __init__(
+        self,
+        *,
+        app: AppProcess,
+        app_port: int,
+        app_token: str,
+        page_path: str,
+        framework: Framework,
+        reporter: ActivityReporter,
+        owner: str,
+        server_token: str,
+    ) -> None:
+        self.app = app
+        self.app_port = app_port
+        self.app_token = app_token
+        self.page_path = page_path
+        self.framework = framework
+        self.reporter = reporter
+        self.owner = owner
+        self.server_token = server_token
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    """Common helpers: the context, owner checks and JSON errors."""
+
+    @property
+    def ctx(self) -> LauncherContext:
+        return self.settings["hub_viz"]
+
+    def is_server_token(self) -> bool:
+        """The request carries this server's own API token (the spawner's status probe)."""
+        auth = self.request.headers.get("Authorization", "")
+        scheme, _, token = auth.partition(" ")
+        return (
+            scheme.lower() in ("token", "bearer")
+            and bool(self.ctx.server_token)
+            and hmac.compare_digest(token.strip(), self.ctx.server_token)
+        )
+
+    async def resolve_user(self) -> dict[str, Any] | None:
+        """The hub user or service behind this request, resolved without blocking.
+
+        Raises 403 when the hub knows the user but the server's access scope
+        is missing; returns None when nobody is logged in.
+        """
+        if hasattr(self, "_hub_auth_user_cache"):
+            return self._hub_auth_user_cache
+        model = await self.hub_auth.get_user(self, sync=False)
+        if not model:
+            self._hub_auth_user_cache = None
+            return None
+        try:
+            self._hub_auth_user_cache = self.check_hub_user(model)
+        except UserNotAllowed:
+            self._hub_auth_user_cache = None
+            raise web.HTTPError(
+                403, "%s %s is not allowed to use this dashboard.", model.get("kind", "user"),
+                model["name"],
+            ) from None
+        return self._hub_auth_user_cache
+
+    def is_owner(self, user: dict[str, Any] | None) -> bool:
+        return bool(user) and user.get("kind", "user") == "user" and user["name"] == self.ctx.owner
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status_code, "message": message, "source": "hub-viz"}))
+
+
+class ProbeHandler(web.RequestHandler):
+    """``P api``: answers the hub's readiness probe as soon as the launcher listens."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("X-JupyterHub-Version", jupyterhub.__version__)
+        self.finish(json.dumps({"version": __version__}))
+
+
+class StatusHandler(BaseHandler):
+    """``P _hub_viz/status``: state for viewers; log tail and reason for the owner."""
+
+    async def get(self) -> None:
+        privileged = self.is_server_token()
+        if not privileged:
+            user = await self.resolve_user()
+            if user is None:
+                raise web.HTTPError(403, "Log in to see this dashboard's status.")
+            privileged = self.is_owner(user)
+        app = self.ctx.app
+        body: dict[str, Any] = {
+            "state": app.state.value,
+            "framework": self.ctx.framework.display_name,
+            "elapsed": round(app.elapsed, 2),
+        }
+        if privileged:
+            body["message"] = app.message
+            body["log"] = list(app.tail)
+        elif app.state is AppState.FAILED:
+            body["message"] = "The dashboard could not start. Its owner can see why."
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+
+class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
+    """Everything else under the prefix: the app itself, for allowed viewers."""
+
+    @property
+    def app_port(self) -> int:  # type: ignore[override]
+        return self.ctx.app_port
+
+    @property
+    def app_token(self) -> str:  # type: ignore[override]
+        return self.ctx.app_token
+
+    def note_activity(self) -> None:
+        self.ctx.reporter.note()
+
+    async def prepare(self) -> None:
+        websocket_upgrade = self._is_websocket()
+        if not websocket_upgrade:
+            self.check_same_origin()
+        user = await self.resolve_user()
+        if user is None:
+            if self.request.method in ("GET", "HEAD") and not websocket_upgrade:
+                self.redirect(self.get_login_url())
+                return
+            raise web.HTTPError(403, "Log in through the hub to use this dashboard.")
+
+    def check_xsrf_cookie(self) -> None:
+        # Cookie logins are accepted for writes from this origin only (checked in
+        # prepare); the app applies its own XSRF protection on top.
+        self.check_same_origin()
+
+    def _is_websocket(self) -> bool:
+        return self.request.headers.get("Upgrade", "").lower() == "websocket"
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self._is_websocket():
+            await self._get_websocket()
+            return
+        app = self.ctx.app
+        if app.state is not AppState.READY:
+            self._render_startup()
+            return
+        prefix = self.hub_auth.base_url
+        if self.request.path == prefix and self.ctx.page_path:
+            query = ("?" + self.request.query) if self.request.query else ""
+            self.redirect(prefix + self.ctx.page_path + query)
+            return
+        await self.proxy_http()
+
+    async def _get_websocket(self) -> None:
+        if self.ctx.app.state is not AppState.READY:
+            raise web.HTTPError(503, "The dashboard is still starting.")
+        try:
+            await self.open_upstream_websocket()
+        except Exception as e:
+            log.warning("Websocket to the app failed: %s", e)
+            raise web.HTTPError(502, "The dashboard app refused the connection.") from None
+        await websocket.WebSocketHandler.get(self)
+
+    def _render_startup(self) -> None:
+        user = self.get_current_user()
+        self.set_status(200 if self.ctx.app.state is AppState.STARTING else 503)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.render(
+            "startup.html",
+            framework=self.ctx.framework.display_name,
+            is_owner=self.is_owner(user),
+            status_url=self.hub_auth.base_url + "_hub_viz/status",
+        )
+
+    async def _http(self) -> None:
+        if self.ctx.app.state is not AppState.READY:
+            raise web.HTTPError(503, "The dashboard is still starting.")
+        await self.proxy_http()
+
+    post = put = patch = delete = options = head = _http  # type: ignore[assignment]
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for the app."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="hub-viz-launch",
+        description="Serve one dashboard behind JupyterHub: start the app, log viewers "
+        "in with hub OAuth, proxy HTTP and websockets, report activity.",
+    )
+    parser.add_argument("--ip", default="127.0.0.1", help="Address to listen on.")
+    parser.add_argument("--port", type=int, default=8888, help="Port to listen on.")
+    parser.add_argument("--entry", required=True, help="Entry file or folder, relative to --cwd.")
+    parser.add_argument("--cwd", default=".", help="The dashboard's folder.")
+    parser.add_argument(
+        "--arg", action="append", default=[], dest="args", help="An app argument (repeatable)."
+    )
+    parser.add_argument(
+        "--ready-timeout", type=float, default=120, help="Seconds to wait for the app."
+    )
+    parser.add_argument(
+        "--activity-interval", type=float, default=60, help="Seconds between activity reports."
+    )
+    parser.add_argument(
+        "--failure-linger",
+        type=float,
+        default=30,
+        help="Seconds to keep answering after the app failed to start, so the reason "
+        "can be read, before exiting.",
+    )
+    return parser.parse_args(argv)
+
+
+def framework_from_env() -> Framework:
+    """The framework record the spawner serialised into ``HUB_VIZ_FRAMEWORK``."""
+    raw = os.environ.get("HUB_VIZ_FRAMEWORK")
+    if not raw:
+        raise SystemExit("hub-viz-launch: HUB_VIZ_FRAMEWORK is not set (the spawner sets it).")
+    data = json.loads(raw)
+    command = data.pop("command", [])
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    framework = Framework(command=(), **fields)
+    return with_command(framework, command) if command else framework
+
+
+def app_environment(extra: dict[str, str]) -> dict[str, str]:
+    """The app's environment: the launcher's, minus every hub credential."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTERHUB_", "JPY_", "HUB_VIZ_")) and k != "JUPYTER_TOKEN"
+    }
+    env.update(extra)
+    return env
+
+
+async def run(options: argparse.Namespace) -> int:
+    framework = framework_from_env()
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+    owner = os.environ.get("JUPYTERHUB_USER", "")
+    server_token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    app_port = free_port()
+    app_token = secrets.token_urlsafe(24) if framework.needs_app_token else ""
+    command = build_command(
+        framework,
+        entry=options.entry,
+        port=app_port,
+        prefix=prefix,
+        args=options.args,
+        app_token=app_token,
+    )
+    AsyncHTTPClient.configure(None, max_clients=512)
+    app = AppProcess(
+        command.argv,
+        env=app_environment(command.env),
+        cwd=options.cwd,
+        ready_url=f"http://127.0.0.1:{app_port}{prefix}{command.ready_path}",
+        ready_headers={"Authorization": f"token {app_token}"} if app_token else None,
+    )
+    reporter = ActivityReporter(
+        os.environ.get("JUPYTERHUB_ACTIVITY_URL", ""),
+        server_token,
+        os.environ.get("JUPYTERHUB_SERVER_NAME", ""),
+        interval=options.activity_interval,
+    )
+    ctx = LauncherContext(
+        app=app,
+        app_port=app_port,
+        app_token=app_token,
+        page_path=command.page_path,
+        framework=framework,
+        reporter=reporter,
+        owner=owner,
+        server_token=server_token,
+    )
+    hub_auth = HubOAuth.instance(api_token=server_token, cache_max_age=60)
+    settings = {
+        "hub_viz": ctx,
+        "cookie_secret": secrets.token_bytes(32),
+        "template_path": str(TEMPLATES),
+        "websocket_ping_interval": 30,
+        "xsrf_cookies": False,
+        "login_url": hub_auth.login_url,
+    }
+    esc = prefix.rstrip("/")
+    web_app = web.Application(
+        [
+            (esc + r"/api", ProbeHandler),
+            (esc + r"/oauth_callback", HubOAuthCallbackHandler),
+            (esc + r"/_hub_viz/status", StatusHandler),
+            (esc + r"(?:/.*)?", AppHandler),
+        ],
+        **settings,
+    )
+    server = web_app.listen(options.port, options.ip, max_body_size=64 * 1024 * 1024, xheaders=True)
+    log.info(
+        "hub-viz-launch %s serving %s (%s) under %s on %s:%s",
+        __version__, options.entry, framework.display_name, prefix, options.ip, options.port,
+    )
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+
+    await app.start()
+    reporter_task = asyncio.ensure_future(reporter.run())
+    ready = await app.wait_ready(options.ready_timeout) if not app.exited.is_set() else False
+    exit_code = 0
+    if ready:
+        log.info("The %s app is ready after %.2f s", framework.display_name, app.elapsed)
+        waiters = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(app.exited.wait())]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if app.exited.is_set() and not stopping.is_set():
+            log.error(
+                "The %s app exited with code %s; stopping so the hub sees this server stop.",
+                framework.display_name, app.returncode,
+            )
+            exit_code = 1
+    else:
+        log.error("The %s app failed to start: %s", framework.display_name, app.message)
+        try:
+            await asyncio.wait_for(stopping.wait(), options.failure_linger)
+        except asyncio.TimeoutError:
+            pass
+        exit_code = 1
+    server.stop()
+    reporter_task.cancel()
+    await app.stop()
+    await reporter.flush()
+    return exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point of ``hub-viz-launch``."""
+    enable_pretty_logging()
+    logging.getLogger().setLevel(logging.INFO)
+    options = parse_args(argv)
+    try:
+        code = ioloop.IOLoop.current().run_sync(lambda: run(options))
+    except HubVizError as e:
+        log.error("hub-viz-launch: %s", e.log_message)
+        code = 2
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

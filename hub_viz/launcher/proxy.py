@@ -1,0 +1,229 @@
+"""Proxy HTTP requests and websockets from viewers to the app on localhost.
+
+Pure header helpers first, then the tornado handler. The app only ever sees
+requests that the launcher has authenticated; the hub's cookies and the
+viewer's tokens are stripped before a request reaches it, and its own
+private token (if the framework needs one) is added.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit, urlunsplit
+
+from tornado import httputil, web, websocket
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+log = logging.getLogger("hub_viz.launcher")
+
+HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
+        "Trailer", "Transfer-Encoding", "Upgrade",
+    )
+)
+# Websocket handshake headers that tornado's client writes itself.
+WEBSOCKET_HANDSHAKE = frozenset(
+    h.lower()
+    for h in (
+        "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol",
+    )
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_hub_cookie(name: str) -> bool:
+    """Cookies that carry hub credentials; the app must never see them."""
+    return name.startswith(("jupyterhub-", "__Host-jupyterhub-", "_xsrf"))
+
+
+def filter_cookie_header(value: str) -> str:
+    """Drop the hub's cookies from a ``Cookie`` header, keep the app's own."""
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(value)
+    except Exception:
+        return ""
+    return "; ".join(f"{k}={m.coded_value}" for k, m in jar.items() if not is_hub_cookie(k))
+
+
+def rewrite_origin(value: str, app_origin: str) -> str:
+    """Point an ``Origin`` or ``Referer`` at the app, keeping its path."""
+    parts = urlsplit(value)
+    app = urlsplit(app_origin)
+    return urlunsplit((app.scheme, app.netloc, parts.path, parts.query, ""))
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """True when ``origin``'s host:port is the request's ``Host``."""
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+def upstream_headers(
+    headers: httputil.HTTPHeaders,
+    *,
+    app_origin: str,
+    app_token: str = "",
+    drop: Iterable[str] = (),
+) -> httputil.HTTPHeaders:
+    """Headers to send to the app for a viewer's request."""
+    dropped = HOP_BY_HOP | {d.lower() for d in drop} | {"host", "authorization", "cookie"}
+    out = httputil.HTTPHeaders()
+    for name, value in headers.get_all():
+        lower = name.lower()
+        if lower in dropped:
+            continue
+        if lower in ("origin", "referer"):
+            value = rewrite_origin(value, app_origin)
+        out.add(name, value)
+    cookie = filter_cookie_header("; ".join(headers.get_list("Cookie")))
+    if cookie:
+        out["Cookie"] = cookie
+    out["Host"] = urlsplit(app_origin).netloc
+    if app_token:
+        out["Authorization"] = f"token {app_token}"
+    return out
+
+
+class ProxyMixin:
+    """HTTP and websocket proxying for a ``WebSocketHandler`` subclass.
+
+    The handler provides ``app_port``, ``app_token`` and ``note_activity()``.
+    """
+
+    app_port: int
+    app_token: str
+
+    def note_activity(self) -> None:  # pragma: no cover - provided by the handler
+        raise NotImplementedError
+
+    @property
+    def app_origin(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
+    def check_same_origin(self) -> None:
+        """Refuse cross-site writes: an unsafe method must come from the hub's own origin."""
+        request = self.request  # type: ignore[attr-defined]
+        if request.method in SAFE_METHODS:
+            return
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            raise web.HTTPError(403, "Cross-origin request refused.")
+        origin = request.headers.get("Origin") or request.headers.get("Referer")
+        if origin and not same_origin(origin, request.host):
+            raise web.HTTPError(403, "Cross-origin request refused.")
+
+    async def proxy_http(self) -> None:
+        """Forward the request to the app and stream its response back."""
+        handler: web.RequestHandler = self  # type: ignore[assignment]
+        request = handler.request
+        self.check_same_origin()
+        self.note_activity()
+        headers = upstream_headers(
+            request.headers, app_origin=self.app_origin, app_token=self.app_token
+        )
+        headers["X-Forwarded-Proto"] = request.protocol
+        headers["X-Forwarded-Host"] = request.host
+        started = False
+
+        def on_header(line: str) -> None:
+            nonlocal started
+            if line.startswith("HTTP/"):
+                start = httputil.parse_response_start_line(line.strip())
+                if start.code >= 200:
+                    handler.set_status(start.code, start.reason)
+                    handler.clear_header("Content-Type")
+                    handler.clear_header("Server")
+                return
+            if line.strip() == "":
+                return
+            name, _, value = line.partition(":")
+            name, value = name.strip(), value.strip()
+            lower = name.lower()
+            if lower in HOP_BY_HOP or lower == "content-length" and request.method == "HEAD":
+                return
+            if lower == "set-cookie":
+                handler.add_header(name, value)
+            elif not started:
+                handler.set_header(name, value)
+
+        def on_chunk(chunk: bytes) -> None:
+            nonlocal started
+            started = True
+            handler.write(chunk)
+            handler.flush()
+
+        upstream = HTTPRequest(
+            self.app_origin + request.uri,
+            method=request.method,
+            headers=headers,
+            body=request.body if request.body or request.method not in SAFE_METHODS else None,
+            allow_nonstandard_methods=True,
+            follow_redirects=False,
+            decompress_response=False,
+            header_callback=on_header,
+            streaming_callback=on_chunk,
+            request_timeout=3600,
+            connect_timeout=10,
+        )
+        response = await AsyncHTTPClient().fetch(upstream, raise_error=False)
+        if response.code == 599 and not started:
+            handler.clear()
+            raise web.HTTPError(502, "The dashboard app is not answering.")
+        handler.finish()
+
+    # -- websockets -------------------------------------------------------
+
+    upstream_ws: websocket.WebSocketClientConnection | None = None
+
+    async def open_upstream_websocket(self) -> None:
+        """Connect to the app's websocket with the viewer's subprotocols."""
+        handler: websocket.WebSocketHandler = self  # type: ignore[assignment]
+        request = handler.request
+        protocols = [
+            p.strip()
+            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip()
+        ]
+        headers = upstream_headers(
+            request.headers,
+            app_origin=self.app_origin,
+            app_token=self.app_token,
+            drop=WEBSOCKET_HANDSHAKE,
+        )
+        url = "ws://127.0.0.1:%d%s" % (self.app_port, request.uri)
+        self.upstream_ws = await websocket.websocket_connect(
+            HTTPRequest(url, headers=headers, connect_timeout=10, request_timeout=30),
+            subprotocols=protocols or None,
+            on_message_callback=self._on_upstream_message,
+            max_message_size=256 * 1024 * 1024,
+        )
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        if self.upstream_ws is None:
+            return None
+        return self.upstream_ws.selected_subprotocol
+
+    def on_message(self, message: str | bytes) -> None:
+        self.note_activity()
+        if self.upstream_ws is not None:
+            self.upstream_ws.write_message(message, binary=isinstance(message, bytes))
+
+    def _on_upstream_message(self, message: str | bytes | None) -> None:
+        handler: websocket.WebSocketHandler = self  # type: ignore[assignment]
+        if message is None:
+            handler.close()
+            return
+        try:
+            handler.write_message(message, binary=isinstance(message, bytes))
+        except websocket.WebSocketClosedError:
+            if self.upstream_ws is not None:
+                self.upstream_ws.close()
+
+    def on_close(self) -> None:
+        if self.upstream_ws is not None:
+            self.upstream_ws.close()
+            self.upstream_ws = None

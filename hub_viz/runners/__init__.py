@@ -1,0 +1,1 @@
+"""Small adapters that let a framework's production server load an app file."""

@@ -1,0 +1,46 @@
+"""Load a Dash app file for gunicorn: ``gunicorn 'hub_viz.runners.dash:create_app()'``.
+
+The entry file comes from ``HUB_VIZ_DASH_ENTRY`` (relative to the working
+directory). Dash reads ``DASH_URL_BASE_PATHNAME`` when the app is built, so the
+app serves under the hub's prefix without changes to its code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def find_wsgi_app(namespace: dict[str, Any]) -> Any:
+    """The WSGI app of a Dash module: ``server``, or ``app.server``, or any Dash's."""
+    import dash
+
+    server = namespace.get("server")
+    if callable(server):
+        return server
+    app = namespace.get("app")
+    if isinstance(app, dash.Dash):
+        return app.server
+    for value in namespace.values():
+        if isinstance(value, dash.Dash):
+            return value.server
+    raise RuntimeError(
+        "The Dash entry file defines no dash.Dash app: assign it to a module-level name "
+        "such as `app = dash.Dash(__name__)`."
+    )
+
+
+def create_app() -> Any:
+    """gunicorn app factory: import the entry file and return its Flask server."""
+    entry = Path(os.environ["HUB_VIZ_DASH_ENTRY"]).resolve()
+    sys.path.insert(0, str(entry.parent))
+    spec = importlib.util.spec_from_file_location(entry.stem, entry)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"Cannot import {entry.name}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[entry.stem] = module
+    spec.loader.exec_module(module)
+    return find_wsgi_app(vars(module))

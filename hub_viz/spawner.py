@@ -1,0 +1,354 @@
+"""Spawners that run a dashboard instead of a notebook server.
+
+:class:`DashboardSpawnerMixin` holds all dashboard logic: it turns the
+server's ``user_options`` (or a predefined dashboard) into the launcher's
+argv and environment, refuses a bad spec before anything starts, waits until
+the app itself answers, and streams readable progress. The concrete classes
+only pick where the process runs: :class:`DashboardLocalSpawner` (local
+processes, the embedded default) and :class:`DashboardKubeSpawner` (pods).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.spawner import LocalProcessSpawner
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from traitlets import Bool, Dict, Float, HasTraits, List, Unicode, default, validate
+
+from .errors import FrameworkError, SpecError
+from .frameworks import BUILTIN_FRAMEWORKS, Framework, merge_frameworks
+from .spec import ResolvedSpec, resolve_spec
+
+try:  # JupyterHub >= 6
+    from jupyterhub.spawner import SpawnException
+except ImportError:  # JupyterHub 5.x
+    SpawnException = None
+
+__all__ = ["DashboardKubeSpawner", "DashboardLocalSpawner", "DashboardSpawnerMixin"]
+
+DEFAULT_FRAMEWORKS = ["voila", "dash", "bokeh", "panel", "streamlit", "notebook"]
+
+
+def spawn_error(message: str, *, reason: str, log_message: str = "") -> Exception:
+    """An exception whose message the hub shows to the user on the spawn page."""
+    if SpawnException is not None:
+        exc: Exception = SpawnException(message, reason=reason, log_message=log_message)
+    else:
+        exc = RuntimeError(log_message or message)
+    exc.jupyterhub_message = message  # type: ignore[attr-defined]
+    return exc
+
+
+def framework_json(framework: Framework) -> str:
+    """Serialise a framework record for the launcher (``HUB_VIZ_FRAMEWORK``)."""
+    return json.dumps(dataclasses.asdict(framework))
+
+
+class DashboardSpawnerMixin(HasTraits):
+    """Dashboard logic shared by the local and the Kubernetes spawner."""
+
+    dashboards_root = Unicode(
+        "/home/{username}",
+        config=True,
+        help="""Folder that holds dashboard sources; a spec's 'entry' is relative to it.
+
+        ``{username}`` is replaced by the server owner's name. Entries may not
+        leave this folder (no '..', no symlinks pointing out).
+        Example: ``c.DashboardLocalSpawner.dashboards_root = "/srv/dashboards"``.
+        """,
+    )
+
+    predefined_dashboards = Dict(
+        config=True,
+        help="""Dashboards started by server name when the request carries no spec.
+
+        Maps a named-server name to a spec, e.g.
+        ``{"sales": {"framework": "dash", "entry": "sales/app.py"}}``; then
+        ``/hub/spawn/<user>/sales`` starts it.
+        """,
+    )
+
+    allowed_frameworks = List(
+        Unicode(),
+        default_value=DEFAULT_FRAMEWORKS,
+        config=True,
+        help="""Frameworks users may start. 'custom' (any command) is off by default:
+        enable it only where authors may run arbitrary commands in their servers.
+        """,
+    )
+
+    extra_frameworks = Dict(
+        config=True,
+        help="""Framework records merged per key over the built-ins.
+
+        A known name changes only the fields given; a new name must give
+        ``command``. Example:
+        ``{"streamlit": {"ready_path": "healthz"}, "shiny": {"command": ["shiny", "run", "{entry}", "--port={port}"]}}``.
+        """,
+    )
+
+    launcher_command = List(
+        Unicode(),
+        config=True,
+        help="""argv that starts the launcher; its options are appended.""",
+    )
+
+    check_files = Bool(
+        True,
+        config=True,
+        help="""Check that the entry exists (and detect its framework) before starting.
+        Turn off where the hub cannot see the dashboard files.""",
+    )
+
+    app_ready_timeout = Float(
+        120,
+        config=True,
+        help="""Seconds the app may take to answer after its process started.""",
+    )
+
+    activity_interval = Float(
+        60,
+        config=True,
+        help="""Seconds between the launcher's activity reports to the hub (at most one each).""",
+    )
+
+    @default("launcher_command")
+    def _default_launcher_command(self) -> list[str]:
+        return ["hub-viz-launch"]
+
+    @validate("extra_frameworks")
+    def _validate_extra_frameworks(self, proposal: Any) -> dict:
+        try:
+            merge_frameworks(BUILTIN_FRAMEWORKS, proposal.value)
+        except FrameworkError as e:
+            raise ValueError(f"{type(self).__name__}.extra_frameworks: {e.message}") from None
+        return proposal.value
+
+    @property
+    def frameworks(self) -> dict[str, Framework]:
+        return merge_frameworks(BUILTIN_FRAMEWORKS, self.extra_frameworks)
+
+    # -- spec -------------------------------------------------------------
+
+    def dashboard_options(self) -> dict[str, Any]:
+        """The spec for this server: ``user_options``, else a predefined dashboard."""
+        options = dict(self.user_options or {})
+        if not options and self.name in self.predefined_dashboards:
+            options = dict(self.predefined_dashboards[self.name])
+        if not options:
+            names = ", ".join(sorted(self.predefined_dashboards)) or "none"
+            raise SpecError(
+                f"No dashboard is defined for server {self.name!r}. Start it with a spec "
+                f"(framework, entry) or use a predefined dashboard: {names}."
+            )
+        return options
+
+    def resolve_dashboard(self) -> ResolvedSpec:
+        """Check the spec; raises a spawn error the user can read."""
+        root = Path(self.dashboards_root.format(username=self.user.name))
+        try:
+            return resolve_spec(
+                self.dashboard_options(),
+                root=root,
+                frameworks=self.frameworks,
+                allowed_frameworks=self.allowed_frameworks,
+                check_files=self.check_files,
+            )
+        except SpecError as e:
+            raise spawn_error(
+                f"Cannot start dashboard {self.name!r}: {e.message}",
+                reason="invalid-spec",
+                log_message=e.log_message,
+            ) from None
+
+    # -- what the launcher gets ---------------------------------------------
+
+    _dashboard: ResolvedSpec | None = None
+
+    def get_args(self) -> list[str]:
+        spec = self._dashboard
+        assert spec is not None, "start() resolves the spec first"
+        args = [
+            f"--ip={self.ip or '127.0.0.1'}",
+            f"--port={self.port}",
+            f"--entry={spec.entry}",
+            f"--cwd={spec.cwd}",
+            f"--ready-timeout={self.app_ready_timeout:g}",
+            f"--activity-interval={self.activity_interval:g}",
+        ]
+        args += [f"--arg={a}" for a in spec.args]
+        return args
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()  # type: ignore[misc]
+        assert self._dashboard is not None
+        env["HUB_VIZ_FRAMEWORK"] = framework_json(self._dashboard.framework)
+        env["HUB_VIZ_MODE"] = self._dashboard.mode
+        return env
+
+    # -- progress ---------------------------------------------------------
+
+    def _emit(self, progress: int, message: str) -> None:
+        self._progress_events.append({"progress": progress, "message": message})
+
+    async def progress(self) -> Any:
+        sent = 0
+        while True:
+            events = getattr(self, "_progress_events", [])
+            while sent < len(events):
+                yield events[sent]
+                sent += 1
+            if getattr(self, "_progress_done", True) and sent >= len(events):
+                return
+            await asyncio.sleep(0.2)
+
+    # -- lifecycle --------------------------------------------------------
+
+    async def start(self) -> Any:
+        self._progress_events: list[dict[str, Any]] = []
+        self._progress_done = False
+        try:
+            self._dashboard = self.resolve_dashboard()
+            framework = self._dashboard.framework.display_name
+            self._emit(10, f"Starting the {framework} dashboard…")
+            url = await super().start()  # type: ignore[misc]
+            await self.wait_for_app(url, framework)
+            self._emit(100, f"The {framework} dashboard is ready.")
+            return url
+        finally:
+            self._progress_done = True
+
+    def _status_url(self, url: Any) -> str:
+        if isinstance(url, tuple):
+            ip, port = url
+            url = f"http://{ip}:{port}"
+        return url.rstrip("/") + self.server.base_url + "_hub_viz/status"
+
+    async def wait_for_app(self, url: Any, framework: str) -> None:
+        """Wait until the launcher says the app answers; fail with its reason."""
+        status_url = self._status_url(url)
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + self.app_ready_timeout + 10
+        delay = 0.05
+        last_note = 0.0
+        while time.monotonic() < deadline:
+            exit_code = await self.poll()  # type: ignore[attr-defined]
+            status = await self._fetch_status(client, status_url)
+            if status and status.get("state") == "ready":
+                return
+            if status and status.get("state") in ("failed", "exited"):
+                raise self._app_failed(framework, status)
+            if exit_code is not None and not status:
+                raise spawn_error(
+                    f"The {framework} dashboard stopped while starting (exit code {exit_code}).",
+                    reason="launcher-exited",
+                )
+            elapsed = (status or {}).get("elapsed", 0)
+            if status and elapsed - last_note >= 1:
+                last_note = elapsed
+                self._emit(
+                    min(90, 30 + int(elapsed * 10)),
+                    f"Waiting for {framework} to answer ({elapsed:.0f} s)…",
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+        raise spawn_error(
+            f"The {framework} dashboard did not become ready in "
+            f"{self.app_ready_timeout:g} seconds.",
+            reason="timeout",
+        )
+
+    async def _fetch_status(self, client: AsyncHTTPClient, url: str) -> dict[str, Any] | None:
+        request = HTTPRequest(
+            url,
+            headers={"Authorization": f"token {self.api_token}"},
+            request_timeout=5,
+            follow_redirects=False,
+        )
+        try:
+            response = await client.fetch(request, raise_error=False)
+        except OSError:
+            return None
+        if response.code != 200:
+            return None
+        try:
+            return json.loads(response.body)
+        except ValueError:
+            return None
+
+    def _app_failed(self, framework: str, status: dict[str, Any]) -> Exception:
+        tail = "\n".join(status.get("log", [])[-12:])
+        message = f"The {framework} dashboard failed to start. {status.get('message', '')}"
+        if tail:
+            message += f"\nLast lines of its log:\n{tail}"
+        return spawn_error(message, reason="app-failed")
+
+
+class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
+    """Dashboards as local processes: the embedded default (laptop, demo, tests)."""
+
+    run_as_hub_user = Bool(
+        False,
+        config=True,
+        help="""Run every dashboard as the hub's own system user.
+
+        For demos and tests where hub users are not system users. Every
+        dashboard then runs with the hub's permissions: do not use it where
+        authors are not trusted.
+        """,
+    )
+
+    @default("launcher_command")
+    def _default_launcher_command(self) -> list[str]:
+        return [sys.executable, "-m", "hub_viz.launcher"]
+
+    @default("cmd")
+    def _default_cmd(self) -> list[str]:
+        return list(self.launcher_command)
+
+    def make_preexec_fn(self, name: str) -> Any:
+        if self.run_as_hub_user:
+            return None
+        return super().make_preexec_fn(name)
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        if self.run_as_hub_user:
+            env["USER"] = self.user.name
+            env.setdefault("HOME", os.path.expanduser("~"))
+            return env
+        return super().user_env(env)
+
+
+try:
+    from kubespawner import KubeSpawner
+except ImportError:  # pragma: no cover - the kubernetes extra is not installed
+    KubeSpawner = None
+
+if KubeSpawner is not None:
+
+    class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
+        """Dashboards as Kubernetes pods (Zero-to-JupyterHub)."""
+
+        @default("check_files")
+        def _default_check_files(self) -> bool:
+            # The sources live in the pod's volumes, not on the hub.
+            return False
+
+        @default("dashboards_root")
+        def _default_dashboards_root(self) -> str:
+            return "/srv/dashboards"
+
+        @default("cmd")
+        def _default_cmd(self) -> list[str]:
+            return list(self.launcher_command)
+
+else:  # pragma: no cover
+    DashboardKubeSpawner = None  # type: ignore[assignment,misc]

@@ -1,0 +1,234 @@
+"""Fixtures: a real JupyterHub with configurable-http-proxy and real dashboard apps.
+
+The hub runs as a subprocess from a generated config; a service token with
+only the scopes the tests need drives its REST API; users log in through the
+login form like a person would. When a test fails, the tail of the hub's log
+(which includes every launcher's and app's output) is attached to the report.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+PASSWORD = "test-password-" + secrets.token_hex(4)
+
+_LOGS: list[Path] = []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proxy_path() -> str:
+    """PATH with the project's configurable-http-proxy first."""
+    local = REPO / "node_modules" / ".bin"
+    return f"{local}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@dataclass
+class Hub:
+    """A running hub: its public URL, a tester token and helpers."""
+
+    url: str
+    token: str
+    log: Path
+    root: Path
+    proc: subprocess.Popen
+    sessions: dict[str, requests.Session] = field(default_factory=dict)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.request(
+            method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
+        )
+
+    def ensure_user(self, name: str) -> None:
+        r = self.api("POST", f"/users/{name}")
+        assert r.status_code in (201, 409), r.text
+
+    def login(self, name: str) -> requests.Session:
+        """A browser-like session logged in through the hub's login form."""
+        if name in self.sessions:
+            return self.sessions[name]
+        s = requests.Session()
+        s.get(f"{self.url}/hub/login", timeout=30)
+        r = s.post(
+            f"{self.url}/hub/login",
+            data={"username": name, "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf")},
+            timeout=30,
+        )
+        assert r.status_code == 200 and "/hub/home" in r.url, (r.status_code, r.url)
+        self.sessions[name] = s
+        return s
+
+    def start(self, user: str, server: str, spec: dict | None = None) -> requests.Response:
+        self.ensure_user(user)
+        return self.api("POST", f"/users/{user}/servers/{server}", json=spec or {})
+
+    def wait(self, user: str, server: str, timeout: float = 120) -> dict:
+        """Wait until the server is ready or its spawn ended; return its model (or {})."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            model = self.api("GET", f"/users/{user}").json()
+            server_model = model.get("servers", {}).get(server)
+            if server_model is None:
+                return {}
+            if server_model["ready"]:
+                return server_model
+            time.sleep(0.25)
+        raise AssertionError(f"{user}/{server} did not become ready in {timeout} s")
+
+    def stop(self, user: str, server: str) -> None:
+        r = self.api("DELETE", f"/users/{user}/servers/{server}", json={"remove": True})
+        assert r.status_code in (202, 204, 404), r.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if server not in self.api("GET", f"/users/{user}").json().get("servers", {}):
+                return
+            time.sleep(0.25)
+
+    def spawn_message(self, user: str, server: str) -> str:
+        """The text the owner sees on the hub's spawn-pending page."""
+        return self.login(user).get(f"{self.url}/hub/spawn-pending/{user}/{server}", timeout=30).text
+
+
+HUB_CONFIG = """
+from hub_viz.config import configure
+
+configure(
+    c,
+    dashboards_root={root!r},
+    run_as_hub_user=True,
+    allowed_frameworks=["voila", "dash", "bokeh", "panel", "streamlit", "notebook", "custom"],
+)
+c.DashboardLocalSpawner.app_ready_timeout = {ready_timeout}
+c.DashboardLocalSpawner.activity_interval = 2
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.pid_file = {pid_file!r}
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = {password!r}
+c.Authenticator.allow_all = True
+c.JupyterHub.db_url = "sqlite:///{state}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = "{state}/cookie_secret"
+c.JupyterHub.services = [{{"name": "tester", "api_token": {token!r}}}]
+c.JupyterHub.load_roles = [
+    {{"name": "tester", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["tester"]}}
+]
+c.JupyterHub.log_level = "DEBUG" if {debug} else "INFO"
+"""
+
+CRASHING_APP = """
+import dash
+
+raise RuntimeError("the data file sales.csv is missing")
+app = dash.Dash(__name__)
+"""
+
+SLOW_APP = """
+import time
+
+time.sleep(3600)
+"""
+
+
+def make_dashboards_root(path: Path) -> Path:
+    """The examples plus apps that fail on purpose."""
+    shutil.copytree(EXAMPLES, path)
+    (path / "broken").mkdir()
+    (path / "broken" / "crash.py").write_text(CRASHING_APP)
+    (path / "broken" / "slow.py").write_text(SLOW_APP)
+    return path
+
+
+def start_hub(state: Path, *, ready_timeout: float = 60) -> Hub:
+    root = make_dashboards_root(state / "dashboards")
+    port = free_port()
+    token = secrets.token_hex(16)
+    config = state / "jupyterhub_config.py"
+    config.write_text(
+        textwrap.dedent(
+            HUB_CONFIG.format(
+                root=str(root),
+                port=port,
+                hub_port=free_port(),
+                proxy_api_port=free_port(),
+                pid_file=str(state / "proxy.pid"),
+                password=PASSWORD,
+                state=state,
+                token=token,
+                ready_timeout=ready_timeout,
+                debug=bool(os.environ.get("HUB_VIZ_TEST_DEBUG")),
+            )
+        )
+    )
+    log = state / "hub.log"
+    env = dict(os.environ, PATH=proxy_path())
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            cwd=state,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    _LOGS.append(log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("jupyterhub exited:\n" + log.read_text()[-4000:])
+        try:
+            if requests.get(f"{url}/hub/api/", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    else:
+        proc.terminate()
+        raise RuntimeError("jupyterhub did not start:\n" + log.read_text()[-4000:])
+    return Hub(url=url, token=token, log=log, root=root, proc=proc)
+
+
+def stop_hub(hub: Hub) -> None:
+    hub.proc.terminate()
+    try:
+        hub.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        hub.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+    running = start_hub(tmp_path_factory.mktemp("hub"))
+    yield running
+    stop_hub(running)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _LOGS:
+        for log in _LOGS[-2:]:
+            if log.exists():
+                report.sections.append((f"hub log {log}", log.read_text(errors="replace")[-6000:]))

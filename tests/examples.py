@@ -1,0 +1,39 @@
+"""The example dashboards and what only their running code produces."""
+
+from __future__ import annotations
+
+
+def sum_of_squares(n: int) -> int:
+    return sum(i * i for i in range(1, n + 1))
+
+
+# server name -> (spec, text the running app shows)
+EXAMPLES = {
+    "voila-example": (
+        {"framework": "voila", "entry": "voila/dashboard.ipynb"},
+        f"Sum of squares 1..100 = {sum_of_squares(100)}",
+    ),
+    "dash-example": (
+        {"framework": "dash", "entry": "dash/app.py"},
+        f"Sum of squares 1..200 = {sum_of_squares(200)}",
+    ),
+    "bokeh-example": (
+        {"framework": "bokeh", "entry": "bokeh/app.py"},
+        f"Sum of squares 1..300 = {sum_of_squares(300)}",
+    ),
+    "panel-example": (
+        {"framework": "panel", "entry": "panel/app.py"},
+        f"Sum of squares 1..400 = {sum_of_squares(400)}",
+    ),
+    "streamlit-example": (
+        {"framework": "streamlit", "entry": "streamlit/app.py"},
+        f"Sum of squares 1..500 = {sum_of_squares(500)}",
+    ),
+    "notebook-example": (
+        {"framework": "notebook", "entry": "notebook/analysis.ipynb", "mode": "per-viewer"},
+        str(sum_of_squares(600)),
+    ),
+}
+
+# Frameworks whose page is drawn in the browser over a websocket.
+WEBSOCKET_RENDERED = ("voila-example", "bokeh-example", "panel-example", "streamlit-example")
