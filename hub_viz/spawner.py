@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets import Bool, Dict, Float, HasTraits, List, Unicode, default, validate
 
@@ -38,11 +39,14 @@ DEFAULT_FRAMEWORKS = ["voila", "dash", "bokeh", "panel", "streamlit", "notebook"
 
 
 def spawn_error(message: str, *, reason: str, log_message: str = "") -> Exception:
-    """An exception whose message the hub shows to the user on the spawn page."""
+    """An exception whose message the hub shows to the user on the spawn page.
+
+    JupyterHub 6 has ``SpawnException``; 5.x reads ``jupyterhub_message``.
+    """
     if SpawnException is not None:
         exc: Exception = SpawnException(message, reason=reason, log_message=log_message)
     else:
-        exc = RuntimeError(log_message or message)
+        exc = web.HTTPError(400, "%s", message)
     exc.jupyterhub_message = message  # type: ignore[attr-defined]
     return exc
 

@@ -117,6 +117,9 @@ configure(
     dashboards_root={root!r},
     run_as_hub_user=True,
     allowed_frameworks=["voila", "dash", "bokeh", "panel", "streamlit", "notebook", "custom"],
+    dashboards={{
+        "preset-dash": {{"title": "Sales (preset)", "framework": "dash", "entry": "dash/app.py"}},
+    }},
 )
 c.DashboardLocalSpawner.app_ready_timeout = {ready_timeout}
 c.DashboardLocalSpawner.activity_interval = 2

@@ -194,7 +194,7 @@ class ProxyMixin:
             app_token=self.app_token,
             drop=WEBSOCKET_HANDSHAKE,
         )
-        url = "ws://127.0.0.1:%d%s" % (self.app_port, request.uri)
+        url = f"ws://127.0.0.1:{self.app_port}{request.uri}"
         self.upstream_ws = await websocket.websocket_connect(
             HTTPRequest(url, headers=headers, connect_timeout=10, request_timeout=30),
             subprotocols=protocols or None,

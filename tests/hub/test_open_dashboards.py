@@ -31,7 +31,6 @@ def page(hub, user, path):
     return hub.login(user).get(f"{hub.url}{path}", timeout=60)
 
 
-@pytest.mark.smoke
 def test_voila_page_shows_kernel_output_without_sources(hub, running):
     r = page(hub, "alice", "/user/alice/voila-example/")
     assert r.status_code == 200
@@ -40,7 +39,6 @@ def test_voila_page_shows_kernel_output_without_sources(hub, running):
     assert "range(1, 101)" not in r.text, "cell sources must be stripped"
 
 
-@pytest.mark.smoke
 def test_dash_layout_and_callback_through_proxy(hub, running):
     session = hub.login("alice")
     base = f"{hub.url}/user/alice/dash-example/"
