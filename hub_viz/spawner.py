@@ -118,6 +118,18 @@ class DashboardSpawnerMixin(HasTraits):
         help="""Seconds the app may take to answer after its process started.""",
     )
 
+    wait_for_app = Bool(
+        True,
+        config=True,
+        help="""Finish the spawn only when the app itself answers.
+
+        On (default), an app that crashes at start-up is a failed spawn whose
+        reason the owner reads on the hub's spawn page. Off, the spawn finishes
+        as soon as the launcher listens and viewers see the launcher's
+        start-up page (with the live log for the owner) until the app is up.
+        """,
+    )
+
     activity_interval = Float(
         60,
         config=True,
@@ -224,8 +236,9 @@ class DashboardSpawnerMixin(HasTraits):
             framework = self._dashboard.framework.display_name
             self._emit(10, f"Starting the {framework} dashboard…")
             url = await super().start()  # type: ignore[misc]
-            await self.wait_for_app(url, framework)
-            self._emit(100, f"The {framework} dashboard is ready.")
+            if self.wait_for_app:
+                await self.wait_for_app_ready(url, framework)
+                self._emit(100, f"The {framework} dashboard is ready.")
             return url
         finally:
             self._progress_done = True
@@ -236,7 +249,7 @@ class DashboardSpawnerMixin(HasTraits):
             url = f"http://{ip}:{port}"
         return url.rstrip("/") + self.server.base_url + "_hub_viz/status"
 
-    async def wait_for_app(self, url: Any, framework: str) -> None:
+    async def wait_for_app_ready(self, url: Any, framework: str) -> None:
         """Wait until the launcher says the app answers; fail with its reason."""
         status_url = self._status_url(url)
         client = AsyncHTTPClient()

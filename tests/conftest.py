@@ -147,6 +147,29 @@ raise RuntimeError("the data file sales.csv is missing")
 app = dash.Dash(__name__)
 """
 
+SLOW_START_APP = """
+import http.server
+import sys
+import time
+
+port, prefix = int(sys.argv[1]), sys.argv[2]
+print("warming up the model", flush=True)
+time.sleep(4)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"custom app answer {6 * 7} at {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
 SLOW_APP = """
 import time
 
@@ -160,10 +183,12 @@ def make_dashboards_root(path: Path) -> Path:
     (path / "broken").mkdir()
     (path / "broken" / "crash.py").write_text(CRASHING_APP)
     (path / "broken" / "slow.py").write_text(SLOW_APP)
+    (path / "custom").mkdir()
+    (path / "custom" / "slow_start.py").write_text(SLOW_START_APP)
     return path
 
 
-def start_hub(state: Path, *, ready_timeout: float = 60) -> Hub:
+def start_hub(state: Path, *, ready_timeout: float = 60, extra_config: str = "") -> Hub:
     root = make_dashboards_root(state / "dashboards")
     port = free_port()
     token = secrets.token_hex(16)
@@ -183,6 +208,7 @@ def start_hub(state: Path, *, ready_timeout: float = 60) -> Hub:
                 debug=bool(os.environ.get("HUB_VIZ_TEST_DEBUG")),
             )
         )
+        + extra_config
     )
     log = state / "hub.log"
     env = dict(os.environ, PATH=proxy_path())
