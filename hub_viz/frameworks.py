@@ -17,6 +17,7 @@ Templates may use these placeholders:
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -251,7 +252,7 @@ def merge_frameworks(
     unknown name must give at least ``command`` and is added.
     """
     merged = dict(builtins)
-    known = {f.name for f in Framework.__dataclass_fields__.values()}
+    known = {f.name for f in Framework.__dataclass_fields__.values()} - {"name"}
     for name, override in overrides.items():
         if isinstance(override, Framework):
             merged[name] = override
@@ -260,7 +261,7 @@ def merge_frameworks(
         if unknown:
             raise FrameworkError(
                 f"Framework {name!r} has unknown field(s) {sorted(unknown)}; "
-                f"allowed: {sorted(known - {'name'})}"
+                f"allowed: {sorted(known)}"
             )
         values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in override.items()}
         if name in merged:
@@ -277,8 +278,18 @@ _IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", re.MULTILINE)
 
 
 def imported_modules(source: str) -> set[str]:
-    """Top-level module names that ``source`` imports."""
-    return set(_IMPORT.findall(source))
+    """Top-level module names that ``source`` imports (a regex scan if it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set(_IMPORT.findall(source))
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module.split(".")[0])
+    return modules
 
 
 def detect(entry: Path, frameworks: Mapping[str, Framework] = BUILTIN_FRAMEWORKS) -> str:

@@ -44,12 +44,14 @@ def check_entry_path(entry: Any) -> PurePosixPath:
     if "\x00" in entry or "\\" in entry:
         raise SpecError("'entry' contains characters that are not allowed in a path.")
     path = PurePosixPath(entry.strip())
+    if not path.parts:
+        raise SpecError("'entry' must name a file or folder inside the dashboards folder.")
     if path.is_absolute():
         raise SpecError("'entry' must be relative to the dashboards folder, not absolute.")
     for part in path.parts:
         if part == "..":
             raise SpecError("'entry' must stay inside the dashboards folder ('..' is not allowed).")
-        if not _SEGMENT.match(part):
+        if not _SEGMENT.fullmatch(part):
             raise SpecError(
                 f"'entry' segment {part!r} is not allowed: use letters, digits, '.', '_', '-' "
                 "and spaces, not starting with '-' or '.'."

@@ -74,7 +74,7 @@ class ActivityReporter:
         )
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
-        except OSError as e:
+        except Exception as e:  # a lost report must never stop reporting
             log.warning("Could not report activity to the hub: %s", e)
             return False
         if response.code >= 400:

@@ -9,8 +9,8 @@ private token (if the framework needs one) is added.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
 from urllib.parse import urlsplit, urlunsplit
 
 from tornado import httputil, web, websocket
@@ -34,6 +34,8 @@ WEBSOCKET_HANDSHAKE = frozenset(
     )
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# RFC 6265 cookie-name: an HTTP token.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def is_hub_cookie(name: str) -> bool:
@@ -42,17 +44,28 @@ def is_hub_cookie(name: str) -> bool:
 
 
 def filter_cookie_header(value: str) -> str:
-    """Drop the hub's cookies from a ``Cookie`` header, keep the app's own."""
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(value)
-    except Exception:
-        return ""
-    return "; ".join(f"{k}={m.coded_value}" for k, m in jar.items() if not is_hub_cookie(k))
+    """Drop the hub's cookies from a ``Cookie`` header, keep the app's own.
+
+    Split on ``;`` as browsers send it, not by cookie quoting rules: a value
+    that opens a quote must not carry the next (hub) cookie along with it.
+    """
+    kept = []
+    for piece in value.split(";"):
+        name, sep, _ = piece.strip().partition("=")
+        name = name.strip()
+        if not sep or not _COOKIE_NAME.fullmatch(name) or is_hub_cookie(name):
+            continue
+        kept.append(piece.strip())
+    return "; ".join(kept)
 
 
 def rewrite_origin(value: str, app_origin: str) -> str:
-    """Point an ``Origin`` or ``Referer`` at the app, keeping its path."""
+    """Point an ``Origin`` or ``Referer`` at the app, keeping its path.
+
+    An opaque origin (``null``) stays opaque: it must not look like the app's own.
+    """
+    if value.strip() == "null":
+        return "null"
     parts = urlsplit(value)
     app = urlsplit(app_origin)
     return urlunsplit((app.scheme, app.netloc, parts.path, parts.query, ""))
