@@ -1,0 +1,1 @@
+"""Benchmarks of hub_viz against the bare dashboard frameworks (``python -m benchmarks``)."""
