@@ -276,7 +276,7 @@ class DashboardSpawnerMixin(HasTraits):
                     f"Waiting for {framework} to answer ({elapsed:.0f} s)…",
                 )
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, 0.2)
         raise spawn_error(
             f"The {framework} dashboard did not become ready in "
             f"{self.app_ready_timeout:g} seconds.",

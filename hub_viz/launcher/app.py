@@ -21,6 +21,7 @@ import secrets
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,29 +48,18 @@ log = logging.getLogger("hub_viz.launcher")
 TEMPLATES = Path(__file__).parent / "templates"
 
 
+@dataclass
 class LauncherContext:
     """What every handler needs: the app, the reporter and who owns the server."""
 
-    def __init__(
-        self,
-        *,
-        app: AppProcess,
-        app_port: int,
-        app_token: str,
-        page_path: str,
-        framework: Framework,
-        reporter: ActivityReporter,
-        owner: str,
-        server_token: str,
-    ) -> None:
-        self.app = app
-        self.app_port = app_port
-        self.app_token = app_token
-        self.page_path = page_path
-        self.framework = framework
-        self.reporter = reporter
-        self.owner = owner
-        self.server_token = server_token
+    app: AppProcess
+    app_port: int
+    app_token: str
+    page_path: str
+    framework: Framework
+    reporter: ActivityReporter
+    owner: str
+    server_token: str
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):

@@ -150,7 +150,7 @@ class AppProcess:
                 self.ready_at = time.monotonic()
                 return True
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, 0.2)
         return self.state is AppState.READY
 
     async def stop(self, grace: float = 5.0) -> None:
