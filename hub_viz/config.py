@@ -15,7 +15,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 SPAWNERS = {
     "local": "hub_viz.spawner.DashboardLocalSpawner",
-    "kube": "hub_viz.spawner.DashboardKubeSpawner",
+    "kube": "hub_viz.kubespawner.DashboardKubeSpawner",
 }
 
 

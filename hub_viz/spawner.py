@@ -5,7 +5,8 @@ server's ``user_options`` (or a predefined dashboard) into the launcher's
 argv and environment, refuses a bad spec before anything starts, waits until
 the app itself answers, and streams readable progress. The concrete classes
 only pick where the process runs: :class:`DashboardLocalSpawner` (local
-processes, the embedded default) and :class:`DashboardKubeSpawner` (pods).
+processes, the embedded default) and
+:class:`hub_viz.kubespawner.DashboardKubeSpawner` (pods).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ try:  # JupyterHub >= 6
 except ImportError:  # JupyterHub 5.x
     SpawnException = None
 
-__all__ = ["DashboardKubeSpawner", "DashboardLocalSpawner", "DashboardSpawnerMixin"]
+__all__ = ["DashboardLocalSpawner", "DashboardSpawnerMixin"]
 
 DEFAULT_FRAMEWORKS = ["voila", "dash", "bokeh", "panel", "streamlit", "notebook"]
 
@@ -342,30 +343,3 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
             env.setdefault("HOME", os.path.expanduser("~"))
             return env
         return super().user_env(env)
-
-
-try:
-    from kubespawner import KubeSpawner
-except ImportError:  # pragma: no cover - the kubernetes extra is not installed
-    KubeSpawner = None
-
-if KubeSpawner is not None:
-
-    class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
-        """Dashboards as Kubernetes pods (Zero-to-JupyterHub)."""
-
-        @default("check_files")
-        def _default_check_files(self) -> bool:
-            # The sources live in the pod's volumes, not on the hub.
-            return False
-
-        @default("dashboards_root")
-        def _default_dashboards_root(self) -> str:
-            return "/srv/dashboards"
-
-        @default("cmd")
-        def _default_cmd(self) -> list[str]:
-            return list(self.launcher_command)
-
-else:  # pragma: no cover
-    DashboardKubeSpawner = None  # type: ignore[assignment,misc]

@@ -25,13 +25,16 @@ DASHBOARDS = {
 
 
 @pytest.mark.parametrize(
-    ("spawner", "class_name"),
-    [("local", "DashboardLocalSpawner"), ("kube", "DashboardKubeSpawner")],
+    ("spawner", "module", "class_name"),
+    [
+        ("local", "hub_viz.spawner", "DashboardLocalSpawner"),
+        ("kube", "hub_viz.kubespawner", "DashboardKubeSpawner"),
+    ],
 )
-def test_configure_sets_hub_options(spawner: str, class_name: str) -> None:
+def test_configure_sets_hub_options(spawner: str, module: str, class_name: str) -> None:
     c = Config()
     configure(c, spawner=spawner, dashboards_root="/srv/dashboards", dashboards=DASHBOARDS)
-    assert c.JupyterHub.spawner_class == f"hub_viz.spawner.{class_name}"
+    assert c.JupyterHub.spawner_class == f"{module}.{class_name}"
     assert c.JupyterHub.allow_named_servers is True
     assert c.JupyterHub.redirect_to_server is False
     assert c.JupyterHub.template_paths == [str(TEMPLATES)]
