@@ -12,6 +12,21 @@ from hub_viz.config import configure
 HERE = Path(__file__).resolve().parent
 PASSWORD = os.environ.get("HUB_VIZ_DEMO_PASSWORD", "hub-viz-demo")
 
+c.JupyterHub.ip = os.environ.get("HUB_VIZ_DEMO_IP", "127.0.0.1")
+c.JupyterHub.port = int(os.environ.get("HUB_VIZ_DEMO_PORT", "8000"))
+state = Path(os.environ.get("HUB_VIZ_DEMO_STATE", HERE / ".demo"))
+state.mkdir(parents=True, exist_ok=True)
+
+EXAMPLES = [
+    ("voila-example", "Voilà example", "voila", "voila/dashboard.ipynb", "shared"),
+    ("dash-example", "Dash example", "dash", "dash/app.py", "shared"),
+    ("bokeh-example", "Bokeh example", "bokeh", "bokeh/app.py", "shared"),
+    ("panel-example", "Panel example", "panel", "panel/app.py", "shared"),
+    ("streamlit-example", "Streamlit example", "streamlit", "streamlit/app.py", "shared"),
+    ("notebook-example", "Notebook example (JupyterLab)", "notebook", "notebook/analysis.ipynb",
+     "per-viewer"),
+]
+
 configure(
     c,
     spawner="local",
@@ -19,29 +34,29 @@ configure(
     # Every dashboard runs as the hub's own user: fine for a demo on 127.0.0.1,
     # not for a hub whose authors are not trusted.
     run_as_hub_user=True,
-    dashboards={
-        "voila-example": {"title": "Voilà example", "framework": "voila", "entry": "voila/dashboard.ipynb"},
-        "dash-example": {"title": "Dash example", "framework": "dash", "entry": "dash/app.py"},
-        "bokeh-example": {"title": "Bokeh example", "framework": "bokeh", "entry": "bokeh/app.py"},
-        "panel-example": {"title": "Panel example", "framework": "panel", "entry": "panel/app.py"},
-        "streamlit-example": {"title": "Streamlit example", "framework": "streamlit", "entry": "streamlit/app.py"},
-        "notebook-example": {
-            "title": "Notebook example (JupyterLab, per viewer)",
-            "framework": "notebook",
-            "entry": "notebook/analysis.ipynb",
-            "mode": "per-viewer",
-        },
-    },
+    state_dir=str(state),
+    # The examples, published by "instructor" for every hub user at start-up.
+    publish=[
+        {
+            "owner": "instructor",
+            "slug": slug,
+            "title": title,
+            "framework": framework,
+            "entry": entry,
+            "mode": mode,
+            "visibility": "all",
+            "description": f"The {title.split()[0]} example: sums of squares and a slider.",
+        }
+        for slug, title, framework, entry, mode in EXAMPLES
+    ],
 )
 
-c.JupyterHub.ip = os.environ.get("HUB_VIZ_DEMO_IP", "127.0.0.1")
-c.JupyterHub.port = int(os.environ.get("HUB_VIZ_DEMO_PORT", "8000"))
 c.JupyterHub.authenticator_class = "shared-password"
 c.SharedPasswordAuthenticator.user_password = PASSWORD
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin"}
-state = Path(os.environ.get("HUB_VIZ_DEMO_STATE", HERE / ".demo"))
-state.mkdir(parents=True, exist_ok=True)
+# The examples' author exists from the start, so its dashboards can run before it logs in.
+c.Authenticator.allowed_users = {"instructor"}
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")

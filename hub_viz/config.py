@@ -8,8 +8,16 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import jupyterhub
+
+from .service.hubapi import SERVICE_SCOPES
+from .signing import ensure_key_pair
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -40,12 +48,26 @@ def configure(
     dashboards: dict[str, dict[str, Any]] | None = None,
     allowed_frameworks: list[str] | None = None,
     run_as_hub_user: bool = False,
+    service: bool = True,
+    service_name: str = "hub-viz",
+    service_port: int = 10101,
+    state_dir: str | None = None,
+    db_url: str | None = None,
+    proxy_url: str | None = None,
+    publish: list[dict[str, Any]] | None = None,
+    git_schemes: list[str] | None = None,
+    profiles: dict[str, Any] | None = None,
 ) -> None:
     """Configure JupyterHub ``c`` to serve dashboards.
 
     ``spawner`` is ``"local"`` (processes on this machine) or ``"kube"``
     (pods); ``dashboards`` maps server names to predefined specs, shown as
-    cards on the home page.
+    cards on the home page. With ``service`` (default) the hub also runs the
+    hub_viz service (gallery, publishing, open flow) named ``service_name``,
+    keeping its store and signing key in ``state_dir`` (default: the hub's
+    working directory); ``publish`` lists dashboards it publishes at
+    start-up when missing (the API's fields plus ``owner``). Call it after
+    setting the hub's ip and port, or pass ``proxy_url``.
     """
     if spawner not in SPAWNERS:
         raise ValueError(f"configure(spawner={spawner!r}): use one of {sorted(SPAWNERS)}")
@@ -69,6 +91,77 @@ def configure(
         spawner_config.allowed_frameworks = allowed_frameworks
     if spawner == "local":
         spawner_config.run_as_hub_user = run_as_hub_user
+    if git_schemes is not None:
+        spawner_config.git_schemes = git_schemes
     # The launcher answers the hub's probe at once and the spawner waits for the app.
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 60
+    if service:
+        state = Path(state_dir or Path.cwd()).resolve()
+        private, public = ensure_key_pair(state / "hub_viz_signing_key.pem")
+        spawner_config.service_public_key = public.read_text()
+        spawner_config.git_cache_root = str(state / "hub_viz_git")
+        service_config = {
+            "db_url": db_url or f"sqlite:///{state / 'hub_viz.sqlite'}",
+            "signing_key_file": str(private),
+            "proxy_url": proxy_url or _proxy_url(c),
+            "publish": publish or [],
+            "profiles": profiles or {},
+            "check_files": spawner != "kube",
+        }
+        if dashboards_root is not None:
+            service_config["dashboards_root"] = dashboards_root
+        if allowed_frameworks is not None:
+            service_config["allowed_frameworks"] = allowed_frameworks
+        if git_schemes is not None:
+            service_config["git_schemes"] = git_schemes
+        add_service(c, service_name, service_port, service_config)
+
+
+def _proxy_url(c: Any) -> str:
+    """Where the service reaches the proxy, from the hub's settings made so far."""
+    hub = c.JupyterHub
+    if "bind_url" in hub:
+        parts = urlsplit(str(hub.bind_url))
+        host = parts.hostname if parts.hostname not in (None, "", "0.0.0.0", "::") else "127.0.0.1"
+        return f"{parts.scheme or 'http'}://{host}:{parts.port or 8000}"
+    ip = hub.ip if "ip" in hub and hub.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    port = hub.port if "port" in hub else 8000
+    return f"http://{ip}:{port}"
+
+
+def add_service(c: Any, name: str, port: int, settings: dict[str, Any]) -> None:
+    """The hub-managed service, its role (exactly :data:`SERVICE_SCOPES`) and user access."""
+    services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
+                if s.get("name") != name]
+    services.append(
+        {
+            "name": name,
+            "url": f"http://127.0.0.1:{port}",
+            "command": [sys.executable, "-m", "hub_viz.service"],
+            "environment": {"HUB_VIZ_SERVICE_CONFIG": json.dumps({"DashboardService": {
+                k: v for k, v in settings.items() if k != "publish"
+            } | {"seed_dashboards": settings.get("publish", [])}})},
+            "oauth_no_confirm": True,
+            "display": False,
+        }
+    )
+    c.JupyterHub.services = services
+    roles = [r for r in (c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
+             if r.get("name") != f"{name}-service"]
+    roles.append({
+        "name": f"{name}-service",
+        "description": "hub_viz service: start, share and stop dashboard servers",
+        "scopes": list(SERVICE_SCOPES),
+        "services": [name],
+    })
+    access = f"access:services!service={name}"
+    if jupyterhub.version_info >= (6,):
+        extra = set(c.JupyterHub.extra_user_scopes) if "extra_user_scopes" in c.JupyterHub else set()
+        c.JupyterHub.extra_user_scopes = extra | {access}
+    else:
+        roles.append({"name": "user", "scopes": ["self", access]})
+    c.JupyterHub.load_roles = roles
+    template_vars = dict(c.JupyterHub.template_vars) if "template_vars" in c.JupyterHub else {}
+    template_vars["hub_viz_service_prefix"] = f"services/{name}/"
+    c.JupyterHub.template_vars = template_vars

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,11 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets import Bool, Dict, Float, HasTraits, List, Unicode, default, validate
 
-from .errors import FrameworkError, SpecError
+from .errors import FrameworkError, HubVizError, SpecError
 from .frameworks import BUILTIN_FRAMEWORKS, Framework, merge_frameworks
-from .spec import ResolvedSpec, resolve_spec
+from .signing import Verifier
+from .sources import GitSource, fetch_git
+from .spec import SPEC_KEYS, ResolvedSpec, resolve_spec
 
 try:  # JupyterHub >= 6
     from jupyterhub.spawner import SpawnException
@@ -137,6 +140,32 @@ class DashboardSpawnerMixin(HasTraits):
         help="""Seconds between the launcher's activity reports to the hub (at most one each).""",
     )
 
+    service_public_key = Unicode(
+        "",
+        config=True,
+        help="""PEM public key of the hub_viz service (``configure()`` sets it).
+
+        With it, the spawner accepts dashboard specs signed by the service
+        (per-viewer instances of someone else's dashboard, git sources), and
+        launchers accept the service's open grants. Without it, a server runs
+        only its owner's own files.
+        """,
+    )
+
+    git_schemes = List(
+        Unicode(),
+        default_value=["https"],
+        config=True,
+        help="""URL schemes allowed for git sources. Add 'file' only for tests and demos.""",
+    )
+
+    git_cache_root = Unicode(
+        "",
+        config=True,
+        help="""Folder where git sources are checked out (one folder per URL and ref).
+        Empty: a 'hub-viz-git' folder in the system's temporary directory.""",
+    )
+
     @default("launcher_command")
     def _default_launcher_command(self) -> list[str]:
         return ["hub-viz-launch"]
@@ -155,8 +184,23 @@ class DashboardSpawnerMixin(HasTraits):
 
     # -- spec -------------------------------------------------------------
 
+    _signed: dict[str, Any] | None = None
+
+    def signed_spec(self) -> dict[str, Any] | None:
+        """The service-signed spec in ``user_options`` (verified), if any."""
+        token = (self.user_options or {}).get("hub_viz_spec")
+        if token is None:
+            return None
+        if not self.service_public_key:
+            raise SpecError("This hub does not accept dashboard specs from the hub_viz service.")
+        if not isinstance(token, str):
+            raise SpecError("'hub_viz_spec' must be a signed token.")
+        return Verifier(self.service_public_key).spec(token, self.user.name, self.name)
+
     def dashboard_options(self) -> dict[str, Any]:
         """The spec for this server: ``user_options``, else a predefined dashboard."""
+        if self._signed is not None:
+            return {k: v for k, v in self._signed.items() if k in SPEC_KEYS}
         options = dict(self.user_options or {})
         if not options and self.name in self.predefined_dashboards:
             options = dict(self.predefined_dashboards[self.name])
@@ -168,10 +212,22 @@ class DashboardSpawnerMixin(HasTraits):
             )
         return options
 
-    def resolve_dashboard(self) -> ResolvedSpec:
+    async def dashboard_root(self) -> Path:
+        """Where the entry lives: a git checkout, the source owner's or this user's folder."""
+        signed = self._signed or {}
+        if signed.get("git"):
+            source = GitSource.from_spec(signed["git"], schemes=tuple(self.git_schemes))
+            self._emit(5, "Fetching the dashboard's source from git…")
+            cache = Path(self.git_cache_root or Path(tempfile.gettempdir()) / "hub-viz-git")
+            return await fetch_git(source, cache, f"{self.user.name}/{self.name}")
+        owner = signed.get("source_owner") or self.user.name
+        return Path(self.dashboards_root.format(username=owner))
+
+    async def resolve_dashboard(self) -> ResolvedSpec:
         """Check the spec; raises a spawn error the user can read."""
-        root = Path(self.dashboards_root.format(username=self.user.name))
         try:
+            self._signed = self.signed_spec()
+            root = await self.dashboard_root()
             return resolve_spec(
                 self.dashboard_options(),
                 root=root,
@@ -179,7 +235,7 @@ class DashboardSpawnerMixin(HasTraits):
                 allowed_frameworks=self.allowed_frameworks,
                 check_files=self.check_files,
             )
-        except SpecError as e:
+        except HubVizError as e:
             raise spawn_error(
                 f"Cannot start dashboard {self.name!r}: {e.message}",
                 reason="invalid-spec",
@@ -209,6 +265,11 @@ class DashboardSpawnerMixin(HasTraits):
         assert self._dashboard is not None
         env["HUB_VIZ_FRAMEWORK"] = framework_json(self._dashboard.framework)
         env["HUB_VIZ_MODE"] = self._dashboard.mode
+        if self.service_public_key:
+            env["HUB_VIZ_SERVICE_KEY"] = self.service_public_key
+        open_url = (self._signed or {}).get("open_url")
+        if isinstance(open_url, str) and open_url.startswith("/") and not open_url.startswith("//"):
+            env["HUB_VIZ_OPEN_URL"] = open_url
         return env
 
     # -- progress ---------------------------------------------------------
@@ -233,7 +294,7 @@ class DashboardSpawnerMixin(HasTraits):
         self._progress_events: list[dict[str, Any]] = []
         self._progress_done = False
         try:
-            self._dashboard = self.resolve_dashboard()
+            self._dashboard = await self.resolve_dashboard()
             framework = self._dashboard.framework.display_name
             self._emit(10, f"Starting the {framework} dashboard…")
             url = await super().start()  # type: ignore[misc]

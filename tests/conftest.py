@@ -26,6 +26,8 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 PASSWORD = "test-password-" + secrets.token_hex(4)
+SERVICE = "/services/hub-viz/"
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0"
 
 _LOGS: list[Path] = []
 
@@ -52,6 +54,7 @@ class Hub:
     root: Path
     proc: subprocess.Popen
     sessions: dict[str, requests.Session] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"token {self.token}"}
@@ -104,6 +107,25 @@ class Hub:
                 return
             time.sleep(0.25)
 
+    def user_token(self, name: str) -> str:
+        """An API token of ``name`` (with the user's own scopes)."""
+        if name not in self.tokens:
+            self.ensure_user(name)
+            r = self.api("POST", f"/users/{name}/tokens", json={"note": "tests"})
+            assert r.status_code == 201, r.text
+            self.tokens[name] = r.json()["token"]
+        return self.tokens[name]
+
+    def svc(self, method: str, path: str, user: str | None, **kwargs: Any) -> requests.Response:
+        """Call the hub_viz service API as ``user`` (token auth), or anonymously."""
+        headers = {"User-Agent": BROWSER_UA, **kwargs.pop("headers", {})}
+        if user:
+            headers["Authorization"] = f"token {self.user_token(user)}"
+        return requests.request(
+            method, f"{self.url}{SERVICE}api/{path}", headers=headers, timeout=120,
+            allow_redirects=False, **kwargs
+        )
+
     def spawn_message(self, user: str, server: str) -> str:
         """The text the owner sees on the hub's spawn-pending page."""
         return self.login(user).get(f"{self.url}/hub/spawn-pending/{user}/{server}", timeout=30).text
@@ -120,6 +142,11 @@ configure(
     dashboards={{
         "preset-dash": {{"title": "Sales (preset)", "framework": "dash", "entry": "dash/app.py"}},
     }},
+    state_dir={state_str!r},
+    proxy_url="http://127.0.0.1:{port}",
+    service_port={service_port},
+    git_schemes=["https", "file"],
+    publish={publish!r},
 )
 c.DashboardLocalSpawner.app_ready_timeout = {ready_timeout}
 c.DashboardLocalSpawner.activity_interval = 2
@@ -133,10 +160,10 @@ c.SharedPasswordAuthenticator.user_password = {password!r}
 c.Authenticator.allow_all = True
 c.JupyterHub.db_url = "sqlite:///{state}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "{state}/cookie_secret"
-c.JupyterHub.services = [{{"name": "tester", "api_token": {token!r}}}]
-c.JupyterHub.load_roles = [
-    {{"name": "tester", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["tester"]}}
-]
+c.JupyterHub.services.append({{"name": "tester", "api_token": {token!r}}})
+c.JupyterHub.load_roles.append(
+    {{"name": "tester", "scopes": ["admin:users", "admin:servers", "admin:groups", "tokens", "read:shares"], "services": ["tester"]}}
+)
 c.JupyterHub.log_level = "DEBUG" if {debug} else "INFO"
 """
 
@@ -178,7 +205,9 @@ time.sleep(3600)
 
 
 def make_dashboards_root(path: Path) -> Path:
-    """The examples plus apps that fail on purpose."""
+    """The examples plus apps that fail on purpose (kept when the hub restarts)."""
+    if path.exists():
+        return path
     shutil.copytree(EXAMPLES, path)
     (path / "broken").mkdir()
     (path / "broken" / "crash.py").write_text(CRASHING_APP)
@@ -188,10 +217,18 @@ def make_dashboards_root(path: Path) -> Path:
     return path
 
 
-def start_hub(state: Path, *, ready_timeout: float = 60, extra_config: str = "") -> Hub:
+def start_hub(
+    state: Path,
+    *,
+    ready_timeout: float = 60,
+    extra_config: str = "",
+    publish: list[dict[str, Any]] | None = None,
+    port: int | None = None,
+    token: str | None = None,
+) -> Hub:
     root = make_dashboards_root(state / "dashboards")
-    port = free_port()
-    token = secrets.token_hex(16)
+    port = port or free_port()
+    token = token or secrets.token_hex(16)
     config = state / "jupyterhub_config.py"
     config.write_text(
         textwrap.dedent(
@@ -203,8 +240,11 @@ def start_hub(state: Path, *, ready_timeout: float = 60, extra_config: str = "")
                 pid_file=str(state / "proxy.pid"),
                 password=PASSWORD,
                 state=state,
+                state_str=str(state),
                 token=token,
                 ready_timeout=ready_timeout,
+                service_port=free_port(),
+                publish=publish or [],
                 debug=bool(os.environ.get("HUB_VIZ_TEST_DEBUG")),
             )
         )
@@ -227,7 +267,8 @@ def start_hub(state: Path, *, ready_timeout: float = 60, extra_config: str = "")
         if proc.poll() is not None:
             raise RuntimeError("jupyterhub exited:\n" + log.read_text()[-4000:])
         try:
-            if requests.get(f"{url}/hub/api/", timeout=2).status_code == 200:
+            hub_up = requests.get(f"{url}/hub/api/", timeout=2).status_code == 200
+            if hub_up and requests.get(f"{url}{SERVICE}api/openapi.yaml", timeout=2).ok:
                 break
         except requests.ConnectionError:
             pass

@@ -5,6 +5,8 @@ Routes, all under the server's prefix ``P`` (``/user/<owner>/<server>/``):
 ``P api``               the hub's readiness probe (deliberately public, no data)
 ``P oauth_callback``    the end of the hub OAuth login
 ``P _hub_viz/status``   start-up state for the start-up page and the spawner
+``P _hub_viz/enter``    trades a one-time open grant from the hub_viz service
+                        for this dashboard's viewer cookie
 ``P ...``               everything else: the app, for viewers with the server's
                         access scope (a start-up page while the app boots)
 """
@@ -40,6 +42,7 @@ from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import Framework, build_command, with_command
 from .activity import ActivityReporter
+from .grants import GrantKeeper
 from .process import AppProcess, AppState
 from .proxy import ProxyMixin
 
@@ -60,6 +63,8 @@ class LauncherContext:
     reporter: ActivityReporter
     owner: str
     server_token: str
+    grants: GrantKeeper
+    open_url: str = ""
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -87,6 +92,10 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         """
         if hasattr(self, "_hub_auth_user_cache"):
             return self._hub_auth_user_cache
+        viewer = self.ctx.grants.viewer_from_cookie(self)
+        if viewer is not None:
+            self._hub_auth_user_cache = viewer
+            return viewer
         model = await self.hub_auth.get_user(self, sync=False)
         if not model:
             self._hub_auth_user_cache = None
@@ -102,7 +111,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         return self._hub_auth_user_cache
 
     def is_owner(self, user: dict[str, Any] | None) -> bool:
-        return bool(user) and user.get("kind", "user") == "user" and user["name"] == self.ctx.owner
+        return (
+            bool(user)
+            and user.get("kind", "user") in ("user", "grant")
+            and user.get("name") == self.ctx.owner
+        )
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -126,11 +139,27 @@ class ProbeHandler(web.RequestHandler):
         self.finish(json.dumps({"version": __version__}))
 
 
+class EnterHandler(BaseHandler):
+    """``P _hub_viz/enter?grant=…``: a viewer sent by the service's open flow."""
+
+    def get(self) -> None:
+        self.set_header("Referrer-Policy", "no-referrer")
+        token = self.get_query_argument("grant", "")
+        claims = self.ctx.grants.redeem(token)
+        if claims is None:
+            if self.ctx.open_url:
+                self.redirect(self.ctx.open_url)
+                return
+            raise web.HTTPError(403, "This link is invalid or has expired; open the dashboard again.")
+        self.ctx.grants.set_cookie(self, claims.get("sub") or "")
+        self.redirect(self.hub_auth.base_url)
+
+
 class StatusHandler(BaseHandler):
     """``P _hub_viz/status``: state for viewers; log tail and reason for the owner."""
 
     async def get(self) -> None:
-        privileged = self.is_server_token()
+        privileged = self.is_server_token() or self.ctx.grants.header_is_owner(self, self.ctx.owner)
         if not privileged:
             user = await self.resolve_user()
             if user is None:
@@ -172,7 +201,9 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         user = await self.resolve_user()
         if user is None:
             if self.request.method in ("GET", "HEAD") and not websocket_upgrade:
-                self.redirect(self.get_login_url())
+                # The service's open flow decides who may see the dashboard and
+                # sends them back with a grant; without a service, hub login.
+                self.redirect(self.ctx.open_url or self.get_login_url())
                 return
             raise web.HTTPError(403, "Log in through the hub to use this dashboard.")
 
@@ -325,6 +356,8 @@ async def run(options: argparse.Namespace) -> int:
         reporter=reporter,
         owner=owner,
         server_token=server_token,
+        grants=GrantKeeper.from_env(prefix, owner, os.environ.get("JUPYTERHUB_SERVER_NAME", "")),
+        open_url=os.environ.get("HUB_VIZ_OPEN_URL", ""),
     )
     hub_auth = HubOAuth.instance(api_token=server_token, cache_max_age=60)
     settings = {
@@ -341,6 +374,7 @@ async def run(options: argparse.Namespace) -> int:
             (esc + r"/api", ProbeHandler),
             (esc + r"/oauth_callback", HubOAuthCallbackHandler),
             (esc + r"/_hub_viz/status", StatusHandler),
+            (esc + r"/_hub_viz/enter", EnterHandler),
             (esc + r"(?:/.*)?", AppHandler),
         ],
         **settings,

@@ -13,6 +13,12 @@ from hub_viz.config import SPAWNERS, TEMPLATES, configure, example_cards
 
 pytestmark = pytest.mark.unit
 
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """configure() keeps the service's key and store in the working directory by default."""
+    monkeypatch.chdir(tmp_path)
+
 DASHBOARDS = {
     "sales": {
         "framework": "dash",
@@ -64,7 +70,8 @@ def test_template_vars_hold_dashboard_cards() -> None:
             {"name": "sales", "title": "Sales", "framework": "dash",
              "description": "Monthly sales by region"},
             {"name": "weather", "title": "weather", "framework": "", "description": ""},
-        ]
+        ],
+        "hub_viz_service_prefix": "services/hub-viz/",
     }
 
 
@@ -88,7 +95,10 @@ def test_defaults_leave_optional_traits_unset() -> None:
     assert local.run_as_hub_user is False
     assert "dashboards_root" not in local
     assert "allowed_frameworks" not in local
-    assert c.JupyterHub.template_vars == {"hub_viz_dashboards": []}
+    assert c.JupyterHub.template_vars == {
+        "hub_viz_dashboards": [],
+        "hub_viz_service_prefix": "services/hub-viz/",
+    }
 
 
 def test_optional_traits_are_set_when_given() -> None:

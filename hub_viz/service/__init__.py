@@ -1,0 +1,1 @@
+"""The hub_viz service: dashboards' store, REST API, gallery, publishing and open flow."""

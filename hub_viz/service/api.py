@@ -1,0 +1,333 @@
+"""The service's REST API (JSON), described in ``openapi.yaml``.
+
+``S`` is the service prefix (``/services/hub-viz/``)::
+
+    GET    S api/info                               frameworks, modes, profiles, my groups
+    GET    S api/dashboards[?q=&mine=1]             what the caller may see
+    POST   S api/dashboards                         publish
+    GET    S api/dashboards/<owner>/<slug>          read
+    PATCH  S api/dashboards/<owner>/<slug>          update (redeploys a running shared app)
+    DELETE S api/dashboards/<owner>/<slug>          unpublish: stop, remove servers, revoke shares
+    POST   S api/dashboards/<owner>/<slug>/open     start if needed; where to go when ready
+    GET    S api/dashboards/<owner>/<slug>/progress start-up progress (server-sent events)
+    POST   S api/dashboards/<owner>/<slug>/stop     stop its running instances (author)
+    GET    S api/dashboards/<owner>/<slug>/logs     the launcher's log tail (author)
+    GET    S api/dashboards/<owner>/<slug>/usage    deployments and figures (author)
+    GET    S api/dashboards/<owner>/<slug>/thumbnail  image for the card
+    GET    S api/usage                              figures for every dashboard the caller owns
+    GET    S api/openapi.yaml                       this API's description (public)
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from tornado import iostream, web
+from tornado.httpclient import HTTPClientError, HTTPRequest
+
+from ..frameworks import PER_VIEWER
+from ..launcher.grants import GRANT_HEADER_SCHEME
+from .base import BaseHandler, is_bot
+from .dashboards import SPEC_FIELDS, Conflict, as_json, can_manage, matches, server_for, visible
+from .dashboards import validate as validate_dashboard
+from .deploy import STOPPED_BY_AUTHOR
+from .hubapi import HubAPIError
+from .store import Dashboard, utcnow
+from .thumbnails import placeholder_svg
+from .usage import usage_for
+
+NAME = r"([^/]+)"
+
+
+class InfoHandler(BaseHandler):
+    async def get(self) -> None:
+        user = await self.require_user()
+        policy = self.ctx.policy
+        self.write_json(
+            {
+                "user": user["name"],
+                "groups": sorted(user.get("groups") or []),
+                "frameworks": [
+                    {"name": n, "display_name": policy.frameworks[n].display_name,
+                     "modes": list(policy.frameworks[n].modes)}
+                    for n in policy.allowed_frameworks if n in policy.frameworks
+                ],
+                "visibilities": ["private", "users", "groups", "all", "public"],
+                "profiles": sorted(policy.profiles),
+            }
+        )
+
+
+class DashboardsHandler(BaseHandler):
+    async def get(self) -> None:
+        user = await self.require_user()
+        query = self.get_query_argument("q", "").strip()
+        mine = self.get_query_argument("mine", "") in ("1", "true", "yes")
+        with self.ctx.store.session() as db:
+            rows = db.scalars(select(Dashboard).order_by(Dashboard.title)).all()
+        rows = visible(rows, user)
+        if mine:
+            rows = [d for d in rows if d.owner == user["name"]]
+        if query:
+            rows = [d for d in rows if matches(d, query)]
+        statuses = await self.ctx.statuses(rows, user["name"])
+        self.write_json(
+            {
+                "items": [
+                    as_json(d, prefix=self.ctx.prefix, manage=can_manage(d, user),
+                            status=statuses.get(d.id))
+                    for d in rows
+                ]
+            }
+        )
+
+    async def post(self) -> None:
+        user = await self.require_user()
+        data = self.body_json()
+        fields = validate_dashboard(data, self.ctx.policy, user["name"])
+        await self.ctx.check_targets(fields)
+        d = Dashboard(owner=user["name"], **fields)
+        with self.ctx.store.session() as db:
+            db.add(d)
+            try:
+                db.commit()
+            except IntegrityError:
+                db.rollback()
+                raise Conflict(
+                    f"You already have a dashboard named {fields['slug']!r}; "
+                    "choose another slug or update that one."
+                ) from None
+        self.set_header("Location", f"{self.ctx.prefix}api/dashboards/{d.owner}/{d.slug}")
+        self.write_json(as_json(d, prefix=self.ctx.prefix, manage=True, status="stopped"), 201)
+
+
+class DashboardHandler(BaseHandler):
+    async def get(self, owner: str, slug: str) -> None:
+        user = await self.require_user()
+        with self.ctx.store.session() as db:
+            d = self.find_visible(db, owner, slug, user)
+        status = (await self.ctx.statuses([d], user["name"])).get(d.id)
+        self.write_json(as_json(d, prefix=self.ctx.prefix, manage=can_manage(d, user),
+                                status=status))
+
+    async def patch(self, owner: str, slug: str) -> None:
+        user = await self.require_user()
+        data = self.body_json()
+        with self.ctx.store.session() as db:
+            d = self.find_managed(db, owner, slug, user)
+            old_mode = d.mode
+            fields = validate_dashboard(data, self.ctx.policy, d.owner, current=d)
+            await self.ctx.check_targets(fields)
+            changed = {k for k, v in fields.items() if getattr(d, k) != v}
+            if "source" in changed or "source_type" in changed or "git_ref" in changed:
+                changed.add("git")
+            if "mode" in changed and old_mode != fields["mode"]:
+                # instances of the old mode are stopped before the mode changes
+                await self.ctx.deployer.stop(d, by=user["name"], reason="redeploy")
+            for key, value in fields.items():
+                setattr(d, key, value)
+            d.updated = utcnow()
+            db.commit()
+        redeployed = False
+        if changed & SPEC_FIELDS:
+            redeployed = await self.ctx.deployer.redeploy(d, by=user["name"])
+        if changed & {"visibility", "share_users", "share_groups"}:
+            await self.ctx.deployer.sync_shares(d)
+        body = as_json(d, prefix=self.ctx.prefix, manage=True)
+        body["redeployed"] = redeployed
+        self.write_json(body)
+
+    async def delete(self, owner: str, slug: str) -> None:
+        user = await self.require_user()
+        with self.ctx.store.session() as db:
+            d = self.find_managed(db, owner, slug, user)
+        await self.ctx.deployer.unpublish(d, by=user["name"])
+        with self.ctx.store.session() as db:
+            db.delete(db.merge(d))
+            db.commit()
+        self.set_status(204)
+        self.finish()
+
+
+class OpenHandler(BaseHandler):
+    """Start (if needed) the server that serves this dashboard to the caller."""
+
+    async def post(self, owner: str, slug: str) -> None:
+        user = await self.current()
+        viewer = user["name"] if user else None
+        with self.ctx.store.session() as db:
+            d = self.find_visible(db, owner, slug, user)
+        if is_bot(self.request.headers.get("User-Agent", "")):
+            raise web.HTTPError(403, "Automated clients do not start dashboards.")
+        if d.mode == PER_VIEWER and not viewer:
+            raise web.HTTPError(401, "Log in to open this dashboard.")
+        try:
+            state = await self.ctx.deployer.ensure_running(d, viewer)
+        except HubAPIError as e:
+            if e.status == 429:
+                raise web.HTTPError(
+                    503, "The hub is starting many dashboards right now; trying again shortly."
+                ) from None
+            raise web.HTTPError(502, "The hub could not start the dashboard: %s", e.message) \
+                from None
+        self.ctx.deployer.record_open(d, viewer)
+        body: dict[str, Any] = {"status": state.status, "server": f"{state.owner}/{state.name}"}
+        self.ctx.thumbnails.schedule_if_needed(d, state)
+        if state.ready:
+            body["url"] = self.ctx.deployer.enter_url(state.owner, state.name, viewer)
+        else:
+            body["progress_url"] = f"{self.ctx.prefix}api/dashboards/{owner}/{slug}/progress"
+        self.write_json(body)
+
+
+class ProgressHandler(BaseHandler):
+    """The hub's progress events for this viewer's server, relayed as server-sent events.
+
+    The last event carries ``url`` (with a fresh grant) when the server is ready,
+    or ``failed`` with the hub's message.
+    """
+
+    async def get(self, owner: str, slug: str) -> None:
+        user = await self.current()
+        viewer = user["name"] if user else None
+        with self.ctx.store.session() as db:
+            d = self.find_visible(db, owner, slug, user)
+        server_owner, name = server_for(d, viewer)
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        deployer = self.ctx.deployer
+        try:
+            state = await deployer.state(server_owner, name)
+            if state.status == "pending":
+                async for event in deployer.hub.progress(server_owner, name):
+                    if event.get("ready"):
+                        break
+                    out = {"progress": event.get("progress"), "message": event.get("message", "")}
+                    if event.get("failed"):
+                        out["failed"] = True
+                    await self._send(out)
+                    if event.get("failed"):
+                        return
+                state = await deployer.state(server_owner, name)
+            if state.ready:
+                self.ctx.thumbnails.schedule_if_needed(d, state)
+                url = deployer.enter_url(server_owner, name, viewer)
+                await self._send({"progress": 100, "ready": True, "url": url,
+                                  "message": "The dashboard is ready."})
+            else:
+                await self._send({"failed": True, "message": await self._failure(d, state)})
+        except iostream.StreamClosedError:
+            return
+
+    async def _failure(self, d: Dashboard, state: Any) -> str:
+        return "The dashboard stopped while starting. Open it again, or ask its author."
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        self.write(f"data: {json.dumps(event)}\n\n")
+        await self.flush()
+
+
+class StopHandler(BaseHandler):
+    async def post(self, owner: str, slug: str) -> None:
+        user = await self.require_user()
+        with self.ctx.store.session() as db:
+            d = self.find_managed(db, owner, slug, user)
+        count = await self.ctx.deployer.stop(d, by=user["name"], reason=STOPPED_BY_AUTHOR)
+        self.write_json({"stopped": count})
+
+
+class LogsHandler(BaseHandler):
+    """The launcher's start-up state and log tail of the author's shared instance."""
+
+    async def get(self, owner: str, slug: str) -> None:
+        user = await self.require_user()
+        with self.ctx.store.session() as db:
+            d = self.find_managed(db, owner, slug, user)
+        server_owner, name = server_for(d, user["name"] if d.mode == PER_VIEWER else None)
+        state = await self.ctx.deployer.state(server_owner, name)
+        if state.status == "stopped":
+            self.write_json({"status": "stopped", "log": [], "message": "Not running."})
+            return
+        grant = self.ctx.signer.grant(server_owner, name, d.owner)
+        url = self.ctx.internal_server_url(server_owner, name) + "_hub_viz/status"
+        request = HTTPRequest(
+            url, headers={"Authorization": f"{GRANT_HEADER_SCHEME} {grant}"}, request_timeout=10
+        )
+        try:
+            response = await self.ctx.hub.client.fetch(request)
+            status = json.loads(response.body)
+        except (HTTPClientError, OSError, ValueError):
+            raise web.HTTPError(502, "The dashboard's launcher did not answer.") from None
+        self.write_json({"status": state.status, "state": status.get("state"),
+                         "message": status.get("message", ""), "log": status.get("log", [])})
+
+
+class UsageHandler(BaseHandler):
+    async def get(self, owner: str, slug: str) -> None:
+        user = await self.require_user()
+        days = _days(self)
+        with self.ctx.store.session() as db:
+            d = self.find_managed(db, owner, slug, user)
+            self.write_json(usage_for(db, [d], days=days, daily=True)[0])
+
+
+class AllUsageHandler(BaseHandler):
+    async def get(self) -> None:
+        user = await self.require_user()
+        days = _days(self)
+        with self.ctx.store.session() as db:
+            rows = db.scalars(select(Dashboard).order_by(Dashboard.slug)).all()
+            rows = [d for d in rows if can_manage(d, user)]
+            self.write_json({"days": days, "items": usage_for(db, rows, days=days)})
+
+
+class ThumbnailHandler(BaseHandler):
+    async def get(self, owner: str, slug: str) -> None:
+        user = await self.current()
+        with self.ctx.store.session() as db:
+            d = self.find_visible(db, owner, slug, user)
+        self.set_header("Cache-Control", "private, max-age=60")
+        if d.thumbnail:
+            self.set_header("Content-Type", "image/png")
+            self.finish(d.thumbnail)
+            return
+        self.set_header("Content-Type", "image/svg+xml")
+        self.finish(placeholder_svg(d.framework, self.ctx.policy.frameworks))
+
+
+class OpenAPIHandler(BaseHandler):
+    """Deliberately public: the API's description holds no data."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/yaml")
+        self.finish(resources.files("hub_viz.service").joinpath("openapi.yaml").read_bytes())
+
+
+def _days(handler: BaseHandler) -> int:
+    raw = handler.get_query_argument("days", "30")
+    if not raw.isdigit() or not 1 <= int(raw) <= 366:
+        raise web.HTTPError(400, "'days' must be a whole number from 1 to 366.")
+    return int(raw)
+
+
+def api_routes(prefix: str) -> list[tuple[str, type]]:
+    d = f"{prefix}api/dashboards/{NAME}/{NAME}"
+    return [
+        (f"{prefix}api/info", InfoHandler),
+        (f"{prefix}api/dashboards", DashboardsHandler),
+        (d, DashboardHandler),
+        (d + "/open", OpenHandler),
+        (d + "/progress", ProgressHandler),
+        (d + "/stop", StopHandler),
+        (d + "/logs", LogsHandler),
+        (d + "/usage", UsageHandler),
+        (d + "/thumbnail", ThumbnailHandler),
+        (f"{prefix}api/usage", AllUsageHandler),
+        (f"{prefix}api/openapi.yaml", OpenAPIHandler),
+    ]
+
+

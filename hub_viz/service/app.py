@@ -1,0 +1,274 @@
+"""``hub-viz-service``: the hub-managed service behind the gallery, publishing and open flow.
+
+Started by the hub (``c.JupyterHub.services``, set up by
+:func:`hub_viz.config.configure`), with its settings as
+``--DashboardService.<trait>=<value>`` options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient
+from tornado.log import enable_pretty_logging
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets.config import Application, Config
+
+from .. import __version__
+from ..errors import HubVizError
+from ..frameworks import BUILTIN_FRAMEWORKS, merge_frameworks
+from ..signing import Signer, ensure_key_pair
+from ..spawner import DEFAULT_FRAMEWORKS
+from .api import api_routes
+from .dashboards import Policy, server_for, validate
+from .deploy import Deployer
+from .hubapi import HubClient
+from .pages import page_routes
+from .store import Dashboard, Store
+from .thumbnails import Thumbnailer, find_chromium
+
+log = logging.getLogger("hub_viz.service")
+HERE = Path(__file__).parent
+
+
+@dataclass
+class ServiceContext:
+    """What handlers share: store, hub client, deployer, policy and URLs."""
+
+    store: Store
+    hub: HubClient
+    deployer: Deployer
+    signer: Signer
+    policy: Policy
+    prefix: str
+    hub_base_url: str
+    proxy_url: str
+    thumbnails: Thumbnailer = field(default_factory=Thumbnailer)
+
+    def internal_server_url(self, owner: str, name: str) -> str:
+        return self.proxy_url.rstrip("/") + self.deployer.server_url(owner, name)
+
+    async def statuses(self, dashboards: list[Dashboard], viewer: str) -> dict[int, str]:
+        """"running", "starting" or "stopped" for each dashboard, as ``viewer`` would open it."""
+        users: dict[str, dict[str, Any] | None] = {}
+        out = {}
+        for d in dashboards:
+            owner, name = server_for(d, viewer)
+            if owner not in users:
+                users[owner] = await self.hub.user(owner)
+            server = ((users[owner] or {}).get("servers") or {}).get(name)
+            if not server:
+                out[d.id] = "stopped"
+            elif server.get("ready"):
+                out[d.id] = "running"
+            else:
+                out[d.id] = "starting" if server.get("pending") == "spawn" else "stopped"
+        return out
+
+    async def check_targets(self, fields: dict[str, Any]) -> None:
+        """400 when a share target is unknown to the hub."""
+        missing = await self.deployer.missing_targets(
+            fields.get("share_users", []), fields.get("share_groups", [])
+        )
+        if missing:
+            raise HubVizError(f"The hub has no {', '.join(missing)}; check the names.")
+
+
+class DashboardService(Application):
+    """The hub_viz service: dashboards, gallery, open flow and usage."""
+
+    name = "hub-viz-service"
+    version = __version__
+    description = __doc__
+
+    db_url = Unicode(
+        "sqlite:///hub_viz.sqlite",
+        config=True,
+        help="SQLAlchemy URL of the service's own store (SQLite file by default; "
+        "e.g. postgresql://user@host/hub_viz). The hub's database is never used.",
+    )
+    signing_key_file = Unicode(
+        "hub_viz_signing_key.pem",
+        config=True,
+        help="Ed25519 private key that signs open grants and spawn specs (created if missing).",
+    )
+    dashboards_root = Unicode(
+        "/home/{username}",
+        config=True,
+        help="Folder of each author's dashboard files, as the spawner sees it ({username}).",
+    )
+    check_files = Bool(
+        True,
+        config=True,
+        help="Check at publish time that the entry file exists (off when the service "
+        "cannot see the authors' files, e.g. on Kubernetes).",
+    )
+    allowed_frameworks = List(
+        Unicode(), default_value=DEFAULT_FRAMEWORKS, config=True,
+        help="Frameworks authors may publish (the spawner must allow them too).",
+    )
+    extra_frameworks = Dict(config=True, help="Framework records merged over the built-ins.")
+    git_schemes = List(
+        Unicode(), default_value=["https"], config=True,
+        help="URL schemes allowed for git sources ('file' only for tests and demos).",
+    )
+    profiles = Dict(
+        config=True,
+        help="Environment profiles authors may pick, name -> {display_name, ...}.",
+    )
+    proxy_url = Unicode(
+        "http://127.0.0.1:8000",
+        config=True,
+        help="URL at which the service reaches the proxy (to read launcher logs and "
+        "take thumbnails), e.g. http://proxy-public on Kubernetes.",
+    )
+    reconcile_interval = Float(
+        30, config=True,
+        help="Seconds between checks that close the records of servers that stopped.",
+    )
+    seed_dashboards = List(
+        Dict(),
+        config=True,
+        help="Dashboards published at start-up when missing: dicts of the API's fields "
+        "plus 'owner'. The demo publishes its examples this way.",
+    )
+    thumbnails = Bool(
+        True, config=True,
+        help="Take card screenshots in headless Chromium when Playwright and chromium exist.",
+    )
+    chromium_path = Unicode("", config=True, help="Path of chromium (default: found on PATH).")
+    port = Integer(0, config=True, help="Port to listen on (default: from JUPYTERHUB_SERVICE_URL).")
+
+    aliases = {"port": "DashboardService.port", "db-url": "DashboardService.db_url"}
+
+    @default("log_level")
+    def _default_log_level(self) -> int:
+        return logging.INFO
+
+    def initialize(self, argv: list[str] | None = None) -> None:
+        """Settings from ``HUB_VIZ_SERVICE_CONFIG`` (JSON, set by ``configure()``), then argv."""
+        raw = os.environ.get("HUB_VIZ_SERVICE_CONFIG")
+        if raw:
+            self.update_config(Config(json.loads(raw)))
+        super().initialize(argv)
+
+    def policy(self) -> Policy:
+        return Policy(
+            frameworks=merge_frameworks(BUILTIN_FRAMEWORKS, self.extra_frameworks),
+            allowed_frameworks=list(self.allowed_frameworks),
+            dashboards_root=self.dashboards_root,
+            check_files=self.check_files,
+            git_schemes=tuple(self.git_schemes),
+            profiles=dict(self.profiles),
+        )
+
+    def make_context(self) -> ServiceContext:
+        env = os.environ
+        prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "/services/hub-viz/")
+        hub_base = env.get("JUPYTERHUB_BASE_URL", "/")
+        private, _ = ensure_key_pair(Path(self.signing_key_file))
+        signer = Signer(private.read_text())
+        store = Store(self.db_url)
+        hub = HubClient(env.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
+                        env.get("JUPYTERHUB_API_TOKEN", ""))
+        deployer = Deployer(hub, store, signer, hub_base_url=hub_base, service_prefix=prefix)
+        ctx = ServiceContext(
+            store=store, hub=hub, deployer=deployer, signer=signer, policy=self.policy(),
+            prefix=prefix, hub_base_url=hub_base, proxy_url=self.proxy_url,
+        )
+        if self.thumbnails:
+            from .capture import make_capture
+
+            capture = make_capture(ctx, find_chromium(self.chromium_path))
+            ctx.thumbnails = Thumbnailer(capture, enabled=capture is not None)
+        return ctx
+
+    def make_app(self, ctx: ServiceContext) -> web.Application:
+        prefix = ctx.prefix
+        hub_auth = HubOAuth.instance(cache_max_age=60)
+        routes = [
+            (prefix + "oauth_callback", HubOAuthCallbackHandler),
+            *api_routes(prefix),
+            *page_routes(prefix),
+        ]
+        return web.Application(
+            routes,
+            hub_viz=ctx,
+            cookie_secret=os.urandom(32),
+            template_path=str(HERE / "templates"),
+            static_path=str(HERE / "static"),
+            static_url_prefix=prefix + "static/",
+            login_url=hub_auth.login_url,
+            xsrf_cookies=True,
+        )
+
+    def seed(self, ctx: ServiceContext) -> None:
+        for item in self.seed_dashboards:
+            item = dict(item)
+            owner = item.pop("owner", None)
+            if not owner:
+                raise HubVizError("Each seed dashboard needs 'owner'.")
+            with ctx.store.session() as db:
+                slug = item.get("slug")
+                if slug and ctx.store.find(db, owner, slug):
+                    continue
+                fields = validate(item, ctx.policy, owner)
+                if ctx.store.find(db, owner, fields["slug"]):
+                    continue
+                db.add(Dashboard(owner=owner, **fields))
+                db.commit()
+                log.info("Published seed dashboard %s/%s", owner, fields["slug"])
+
+    async def run(self) -> None:
+        ctx = self.make_context()
+        self.seed(ctx)
+        AsyncHTTPClient.configure(None, max_clients=256)
+        app = self.make_app(ctx)
+        url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
+        port = self.port or url.port or 10101
+        server = app.listen(port, url.hostname or "127.0.0.1", xheaders=True)
+        log.info("hub-viz-service %s on %s:%s under %s (store: %s)", __version__,
+                 url.hostname, port, ctx.prefix, _safe_url(self.db_url))
+        reconcile = asyncio.ensure_future(
+            ctx.deployer.reconcile_forever(self.reconcile_interval)
+        )
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        await stopping.wait()
+        reconcile.cancel()
+        server.stop()
+        ctx.store.close()
+
+    def start(self) -> None:
+        asyncio.run(self.run())
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for the log."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def main(argv: list[str] | None = None) -> None:
+    enable_pretty_logging()
+    logging.getLogger().setLevel(logging.INFO)
+    app = DashboardService()
+    app.initialize(argv)
+    app.start()
+
+
+__all__ = ["DashboardService", "ServiceContext", "main"]

@@ -1,0 +1,130 @@
+"""What every service handler shares: who is asking, JSON errors, finding dashboards."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
+from sqlalchemy.orm import Session
+from tornado import web
+
+from ..errors import HubVizError
+from .dashboards import NotFound, can_manage, can_view
+from .store import Dashboard
+
+log = logging.getLogger("hub_viz.service")
+
+# Crawlers, link previews and command-line fetchers: they never start anything.
+BOT_AGENTS = re.compile(
+    r"bot|crawl|spider|slurp|facebookexternalhit|embedly|preview|python-requests|curl|wget"
+    r"|httpclient|headlesschrome|lighthouse",
+    re.IGNORECASE,
+)
+MAX_BODY = 256 * 1024
+
+
+def is_bot(user_agent: str) -> bool:
+    return not user_agent or bool(BOT_AGENTS.search(user_agent))
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    """Common base: the service context, the current user, errors as JSON or pages."""
+
+    json_errors = True
+
+    @property
+    def ctx(self) -> Any:
+        return self.settings["hub_viz"]
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("X-Robots-Tag", "noindex, nofollow")
+        self.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+
+    async def current(self) -> dict[str, Any] | None:
+        """The logged-in hub user (None when anonymous), resolved without blocking."""
+        if hasattr(self, "_hub_auth_user_cache"):
+            return self._hub_auth_user_cache
+        model = await self.hub_auth.get_user(self, sync=False)
+        if model and model.get("kind", "user") == "user":
+            try:
+                model = self.check_hub_user(model)
+            except UserNotAllowed:
+                model = None
+        elif model:
+            model = None  # services use the hub API, not this one
+        self._hub_auth_user_cache = model
+        return model
+
+    async def require_user(self) -> dict[str, Any]:
+        user = await self.current()
+        if user is None:
+            raise web.HTTPError(401, "Log in to the hub first.")
+        return user
+
+    def body_json(self) -> Any:
+        if len(self.request.body) > MAX_BODY:
+            raise web.HTTPError(413, f"The request body is larger than {MAX_BODY // 1024} KB.")
+        if not self.request.body:
+            return {}
+        try:
+            return json.loads(self.request.body)
+        except ValueError:
+            raise web.HTTPError(400, "The request body is not valid JSON.") from None
+
+    def find_visible(
+        self, db: Session, owner: str, slug: str, user: dict[str, Any] | None
+    ) -> Dashboard:
+        """The dashboard if ``user`` may see it; 404 otherwise (existence is not leaked)."""
+        d = self.ctx.store.find(db, owner, slug)
+        if d is None or not can_view(d, user):
+            raise NotFound(f"No dashboard {owner}/{slug} (or you may not see it).")
+        return d
+
+    def find_managed(
+        self, db: Session, owner: str, slug: str, user: dict[str, Any] | None
+    ) -> Dashboard:
+        d = self.find_visible(db, owner, slug, user)
+        if not can_manage(d, user):
+            raise web.HTTPError(403, f"Only {d.owner} can change {owner}/{slug}.")
+        return d
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, HubVizError):
+            log.info("%s %s: %s", self.request.method, self.request.path, value.log_message)
+            return
+        super().log_exception(typ, value, tb)
+
+    def _error_message(self, status_code: int, exc: BaseException | None) -> str:
+        if isinstance(exc, HubVizError):
+            return exc.message
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            return exc.log_message % exc.args if exc.args else exc.log_message
+        if status_code >= 500:
+            return "Something went wrong in the dashboard service; the operator can see why."
+        return self._reason
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, HubVizError):
+            status_code = exc.status_code
+        super().send_error(status_code, **kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = self._error_message(status_code, exc)
+        if self.json_errors:
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"status": status_code, "message": message}))
+            return
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.render("error.html", status_code=status_code, message=message, user=None)

@@ -1,0 +1,297 @@
+"""Dashboard records as the API sees them: validate input, who may see what, JSON out.
+
+Everything here is pure: no hub calls, no I/O beyond looking at the owner's
+files through :func:`hub_viz.spec.resolve_spec`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import HubVizError, SpecError
+from ..frameworks import MODES, PER_VIEWER, SHARED, Framework
+from ..sources import check_git_ref, check_git_url
+from ..spec import check_args, resolve_spec
+from .store import Dashboard
+
+PRIVATE, USERS, GROUPS, ALL_USERS, PUBLIC = "private", "users", "groups", "all", "public"
+VISIBILITIES = (PRIVATE, USERS, GROUPS, ALL_USERS, PUBLIC)
+SLUG = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,29}$")
+NAME = re.compile(r"^[^/\x00-\x1f]{1,255}$")
+FIELDS = frozenset(
+    {
+        "slug", "title", "description", "framework", "entry", "git", "args", "mode",
+        "visibility", "share_users", "share_groups", "profile",
+    }
+)
+# Changing these restarts a running shared instance (redeploy).
+SPEC_FIELDS = frozenset({"framework", "entry", "git", "args", "mode", "profile"})
+MAX_TARGETS = 500
+
+
+class NotFound(HubVizError):
+    status_code = 404
+
+
+class Forbidden(HubVizError):
+    status_code = 403
+
+
+class Conflict(HubVizError):
+    status_code = 409
+
+
+@dataclass
+class Policy:
+    """What the operator allows, as the validation needs it."""
+
+    frameworks: Mapping[str, Framework]
+    allowed_frameworks: list[str]
+    dashboards_root: str = "/home/{username}"
+    check_files: bool = True
+    git_schemes: tuple[str, ...] = ("https",)
+    profiles: dict[str, Any] = field(default_factory=dict)
+
+
+def check_slug(slug: Any) -> str:
+    if not isinstance(slug, str) or not SLUG.fullmatch(slug) or slug.endswith("-"):
+        raise SpecError(
+            "'slug' must be 1-30 characters of lowercase letters, digits and single '-', "
+            "starting with a letter and not ending with '-', e.g. 'sales-2024'."
+        )
+    return slug
+
+
+def slug_from_title(title: str) -> str:
+    """A slug suggestion from a title: 'Sales by region (2024)' -> 'sales-by-region-2024'."""
+    words = re.findall(r"[a-z0-9]+", title.lower())
+    slug = "-".join(words)[:30].strip("-")
+    if not slug or not slug[0].isalpha():
+        slug = ("d-" + slug)[:30].strip("-")
+    return slug or "dashboard"
+
+
+def check_names(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"'{what}' must be a list of names.")
+    if len(value) > MAX_TARGETS:
+        raise SpecError(f"'{what}' may name at most {MAX_TARGETS} entries.")
+    names = []
+    for v in value:
+        v = v.strip()
+        if not NAME.fullmatch(v):
+            raise SpecError(f"{v!r} in '{what}' is not a valid name.")
+        if v not in names:
+            names.append(v)
+    return names
+
+
+def validate(
+    data: Any, policy: Policy, owner: str, current: Dashboard | None = None
+) -> dict[str, Any]:
+    """Check a create (``current`` None) or update body; return the columns to set.
+
+    Raises :class:`SpecError` (HTTP 400) with a message a person can act on.
+    """
+    if not isinstance(data, dict):
+        raise SpecError("The request body must be a JSON object.")
+    unknown = set(data) - FIELDS
+    if unknown:
+        raise SpecError(f"Unknown field(s) {sorted(unknown)}; allowed: {sorted(FIELDS)}.")
+    if current is not None and "slug" in data and data["slug"] != current.slug:
+        raise SpecError("'slug' cannot change; publish a new dashboard instead.")
+
+    merged = _as_input(current) if current is not None else {}
+    merged.update(data)
+    out: dict[str, Any] = {}
+
+    title = merged.get("title")
+    if current is None:
+        if "slug" not in merged:
+            if not isinstance(title, str) or not title.strip():
+                raise SpecError("Give the dashboard a 'title' (and optionally a 'slug').")
+            merged["slug"] = slug_from_title(title)
+        out["slug"] = check_slug(merged["slug"])
+    if title is None or (isinstance(title, str) and not title.strip()):
+        title = merged.get("slug") or (current.slug if current else "")
+    if not isinstance(title, str) or len(title) > 200:
+        raise SpecError("'title' must be text of at most 200 characters.")
+    out["title"] = title.strip()
+    description = merged.get("description") or ""
+    if not isinstance(description, str) or len(description) > 2000:
+        raise SpecError("'description' must be text of at most 2000 characters.")
+    out["description"] = description.strip()
+
+    git = merged.get("git")
+    if git:
+        if not isinstance(git, dict) or set(git) - {"url", "ref"}:
+            raise SpecError("'git' must be an object with 'url' and optional 'ref'.")
+        out["source_type"], out["source"] = "git", check_git_url(git.get("url"), policy.git_schemes)
+        out["git_ref"] = check_git_ref(git.get("ref") or "main")
+    else:
+        out["source_type"], out["source"], out["git_ref"] = "path", "", ""
+
+    spec = {
+        "entry": merged.get("entry"),
+        "mode": merged.get("mode") or SHARED,
+        "args": merged.get("args") or [],
+    }
+    if merged.get("framework"):
+        spec["framework"] = merged["framework"]
+    check_files = policy.check_files and not git
+    resolved = resolve_spec(
+        spec,
+        root=Path(policy.dashboards_root.format(username=owner)),
+        frameworks=policy.frameworks,
+        allowed_frameworks=policy.allowed_frameworks,
+        check_files=check_files,
+    )
+    out["framework"] = resolved.framework.name
+    out["entry"] = str(spec["entry"]).strip()
+    out["mode"] = resolved.mode
+    out["args"] = list(check_args(spec["args"]))
+
+    visibility = merged.get("visibility") or PRIVATE
+    if visibility not in VISIBILITIES:
+        raise SpecError(f"Unknown visibility {visibility!r}; allowed: {', '.join(VISIBILITIES)}.")
+    if visibility == PUBLIC and resolved.mode != SHARED:
+        raise SpecError("A public dashboard must run in shared mode (anonymous viewers "
+                        "cannot own an instance).")
+    out["visibility"] = visibility
+    out["share_users"] = check_names(merged.get("share_users"), "share_users")
+    out["share_groups"] = check_names(merged.get("share_groups"), "share_groups")
+    if visibility == USERS and not out["share_users"]:
+        raise SpecError("Visibility 'users' needs at least one name in 'share_users'.")
+    if visibility == GROUPS and not out["share_groups"]:
+        raise SpecError("Visibility 'groups' needs at least one name in 'share_groups'.")
+    if visibility != USERS:
+        out["share_users"] = []
+    if visibility != GROUPS:
+        out["share_groups"] = []
+
+    profile = merged.get("profile") or ""
+    if not isinstance(profile, str) or (profile and profile not in policy.profiles):
+        known = ", ".join(sorted(policy.profiles)) or "none are configured"
+        raise SpecError(f"Unknown profile {profile!r}; known profiles: {known}.")
+    out["profile"] = profile
+    return out
+
+
+def _as_input(d: Dashboard) -> dict[str, Any]:
+    """A stored dashboard as the API's input fields (for merging an update)."""
+    return {
+        "slug": d.slug,
+        "title": d.title,
+        "description": d.description,
+        "framework": d.framework,
+        "entry": d.entry,
+        "git": {"url": d.source, "ref": d.git_ref} if d.source_type == "git" else None,
+        "args": list(d.args or []),
+        "mode": d.mode,
+        "visibility": d.visibility,
+        "share_users": list(d.share_users or []),
+        "share_groups": list(d.share_groups or []),
+        "profile": d.profile,
+    }
+
+
+# -- who may do what --------------------------------------------------------
+
+
+def can_view(d: Dashboard, user: Mapping[str, Any] | None) -> bool:
+    """May ``user`` (a hub user model, None when anonymous) open ``d``?"""
+    if d.visibility == PUBLIC:
+        return True
+    if not user:
+        return False
+    name = user.get("name")
+    if name == d.owner or user.get("admin"):
+        return True
+    if d.visibility == ALL_USERS:
+        return True
+    if d.visibility == USERS:
+        return name in (d.share_users or [])
+    if d.visibility == GROUPS:
+        return bool(set(user.get("groups") or []) & set(d.share_groups or []))
+    return False
+
+
+def can_manage(d: Dashboard, user: Mapping[str, Any] | None) -> bool:
+    return bool(user) and (user.get("name") == d.owner or bool(user.get("admin")))
+
+
+def visible(dashboards: Iterable[Dashboard], user: Mapping[str, Any] | None) -> list[Dashboard]:
+    return [d for d in dashboards if can_view(d, user)]
+
+
+def matches(d: Dashboard, query: str) -> bool:
+    """Search box semantics: every word appears in title, description, owner or framework."""
+    text = f"{d.title} {d.description} {d.owner} {d.framework} {d.slug}".lower()
+    return all(word in text for word in query.lower().split())
+
+
+# -- servers ------------------------------------------------------------------
+
+
+def server_for(d: Dashboard, viewer: str | None) -> tuple[str, str]:
+    """(owner, server name) that serves ``d`` to ``viewer``.
+
+    Shared: the author's server named after the slug. Per-viewer: a server of
+    the viewer named ``<slug prefix>-<hash of owner/slug>``, at most 30 characters.
+    """
+    if d.mode != PER_VIEWER:
+        return d.owner, d.slug
+    if not viewer:
+        raise Forbidden("Log in to open this dashboard: it runs one instance per viewer.")
+    digest = hashlib.sha256(d.ref.encode()).hexdigest()[:8]
+    stem = d.slug[:21].rstrip("-")
+    return viewer, f"{stem}-{digest}"
+
+
+def as_json(d: Dashboard, *, prefix: str, manage: bool, status: str | None = None) -> dict:
+    """The API's dashboard object; share targets only for those who manage it."""
+    data: dict[str, Any] = {
+        "owner": d.owner,
+        "slug": d.slug,
+        "title": d.title,
+        "description": d.description,
+        "framework": d.framework,
+        "mode": d.mode,
+        "visibility": d.visibility,
+        "open_url": f"{prefix}open/{d.owner}/{d.slug}",
+        "thumbnail_url": f"{prefix}api/dashboards/{d.owner}/{d.slug}/thumbnail",
+        "created": _iso(d.created),
+        "updated": _iso(d.updated),
+        "can_manage": manage,
+    }
+    if status is not None:
+        data["status"] = status
+    if manage:
+        data.update(
+            entry=d.entry,
+            git={"url": d.source, "ref": d.git_ref} if d.source_type == "git" else None,
+            args=list(d.args or []),
+            share_users=list(d.share_users or []),
+            share_groups=list(d.share_groups or []),
+            profile=d.profile,
+            manage_url=f"{prefix}d/{d.owner}/{d.slug}",
+        )
+    return data
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None
+
+
+__all__ = [
+    "ALL_USERS", "GROUPS", "MODES", "PRIVATE", "PUBLIC", "USERS", "VISIBILITIES",
+    "Conflict", "Forbidden", "NotFound", "Policy", "as_json", "can_manage", "can_view",
+    "check_slug", "server_for", "slug_from_title", "validate", "visible",
+]

@@ -1,0 +1,277 @@
+"""Running dashboards: start the right server as the right user, share, stop, record.
+
+Every change to a server goes through the hub's REST API; every start and
+stop is written to the store as a :class:`~hub_viz.service.store.Deployment`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from ..frameworks import PER_VIEWER
+from ..signing import Signer
+from .dashboards import GROUPS, USERS, server_for
+from .hubapi import HubAPIError, HubClient
+from .store import Dashboard, Deployment, Open, Store, utcnow
+
+log = logging.getLogger("hub_viz.service")
+
+STOPPED_BY_AUTHOR = "stopped by author"
+REDEPLOY = "redeploy"
+UNPUBLISHED = "unpublished"
+STOPPED = "stopped"  # noticed stopped: culled, crashed or stopped on the hub
+
+
+@dataclass
+class ServerState:
+    owner: str
+    name: str
+    status: str  # "ready", "pending" or "stopped"
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+
+class Deployer:
+    """Starts, shares and stops dashboard servers through the hub API."""
+
+    def __init__(
+        self,
+        hub: HubClient,
+        store: Store,
+        signer: Signer,
+        *,
+        hub_base_url: str,
+        service_prefix: str,
+    ) -> None:
+        self.hub = hub
+        self.store = store
+        self.signer = signer
+        self.hub_base_url = hub_base_url
+        self.service_prefix = service_prefix
+        self._locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # -- urls and specs -----------------------------------------------------
+
+    def server_url(self, owner: str, name: str) -> str:
+        return f"{self.hub_base_url}user/{owner}/{name}/"
+
+    def enter_url(self, owner: str, name: str, viewer: str | None) -> str:
+        """Where a viewer goes once the server is ready: the launcher, with a one-time grant."""
+        grant = self.signer.grant(owner, name, viewer)
+        return f"{self.server_url(owner, name)}_hub_viz/enter?grant={grant}"
+
+    def spawn_options(self, d: Dashboard, owner: str, name: str) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "framework": d.framework,
+            "entry": d.entry,
+            "mode": d.mode,
+            "title": d.title,
+            "source_owner": d.owner,
+            "open_url": f"{self.service_prefix}open/{d.owner}/{d.slug}",
+            "dashboard": d.ref,
+        }
+        if d.args:
+            spec["args"] = list(d.args)
+        if d.source_type == "git":
+            spec["git"] = {"url": d.source, "ref": d.git_ref}
+        if d.profile:
+            spec["profile"] = d.profile
+        return {"hub_viz_spec": self.signer.sign_spec(owner, name, spec)}
+
+    # -- state --------------------------------------------------------------
+
+    async def state(self, owner: str, name: str) -> ServerState:
+        model = await self.hub.server(owner, name)
+        if not model:
+            return ServerState(owner, name, "stopped")
+        if model.get("ready"):
+            return ServerState(owner, name, "ready")
+        if model.get("pending") == "spawn":
+            return ServerState(owner, name, "pending")
+        if model.get("pending") == "stop":
+            return ServerState(owner, name, "stopping")
+        return ServerState(owner, name, "stopped")
+
+    # -- open -----------------------------------------------------------------
+
+    async def ensure_running(self, d: Dashboard, viewer: str | None) -> ServerState:
+        """Start ``d``'s server for ``viewer`` unless it runs or starts already.
+
+        One lock per server: concurrent opens of a stopped dashboard start it once.
+        """
+        owner, name = server_for(d, viewer)
+        async with self._locks[(owner, name)]:
+            state = await self.state(owner, name)
+            for _ in range(150):  # a server still stopping: wait for it (at most ~30 s)
+                if state.status != "stopping":
+                    break
+                await asyncio.sleep(0.2)
+                state = await self.state(owner, name)
+            if state.status in ("ready", "pending"):
+                return state
+            code = await self.hub.start(owner, name, self.spawn_options(d, owner, name))
+            self._record_start(d, owner, name, viewer or "")
+            if d.mode != PER_VIEWER:
+                await self.sync_shares(d)
+            return ServerState(owner, name, "ready" if code == 201 else "pending")
+
+    def record_open(self, d: Dashboard, viewer: str | None) -> None:
+        with self.store.session() as db:
+            db.add(Open(dashboard_id=d.id, dashboard_ref=d.ref, viewer=viewer or ""))
+            db.commit()
+
+    def _record_start(self, d: Dashboard, owner: str, name: str, by: str) -> None:
+        with self.store.session() as db:
+            self._close_open_deployments(db, owner, name, STOPPED, "")
+            db.add(
+                Deployment(
+                    dashboard_id=d.id,
+                    dashboard_ref=d.ref,
+                    server_owner=owner,
+                    server_name=name,
+                    started_by=by,
+                )
+            )
+            db.commit()
+
+    @staticmethod
+    def _close_open_deployments(db: Any, owner: str, name: str, reason: str, by: str) -> None:
+        rows = db.scalars(
+            select(Deployment).where(
+                Deployment.server_owner == owner,
+                Deployment.server_name == name,
+                Deployment.stopped.is_(None),
+            )
+        )
+        for row in rows:
+            row.stopped = utcnow()
+            row.stop_reason = reason
+            row.stopped_by = by
+
+    # -- stop, redeploy, delete ----------------------------------------------
+
+    def servers_of(self, d: Dashboard) -> list[tuple[str, str]]:
+        """Every server this dashboard ever ran on (the author's, and each viewer's)."""
+        if d.mode != PER_VIEWER:
+            return [(d.owner, d.slug)]
+        with self.store.session() as db:
+            rows = db.execute(
+                select(Deployment.server_owner, Deployment.server_name)
+                .where(Deployment.dashboard_id == d.id)
+                .distinct()
+            ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    async def stop(self, d: Dashboard, *, by: str, reason: str, remove: bool = False) -> int:
+        """Stop every running server of ``d``; returns how many were asked to stop."""
+        stopped = 0
+        for owner, name in self.servers_of(d):
+            async with self._locks[(owner, name)]:
+                state = await self.state(owner, name)
+                if state.status != "stopped" or remove:
+                    await self.hub.stop(owner, name, remove=remove)
+                    stopped += state.status != "stopped"
+                with self.store.session() as db:
+                    self._close_open_deployments(db, owner, name, reason, by)
+                    db.commit()
+        return stopped
+
+    async def redeploy(self, d: Dashboard, *, by: str) -> bool:
+        """Restart a running shared instance with the new spec; True if it was running."""
+        if d.mode == PER_VIEWER:
+            return False
+        state = await self.state(d.owner, d.slug)
+        if state.status == "stopped":
+            return False
+        await self.stop(d, by=by, reason=REDEPLOY)
+        await self.ensure_running(d, by)
+        return True
+
+    async def unpublish(self, d: Dashboard, *, by: str) -> None:
+        """Stop and remove every server of ``d``; removing a server revokes its shares."""
+        if d.mode != PER_VIEWER:
+            await self.hub.revoke_all(d.owner, d.slug)
+        await self.stop(d, by=by, reason=UNPUBLISHED, remove=True)
+
+    # -- shares ---------------------------------------------------------------
+
+    async def sync_shares(self, d: Dashboard) -> None:
+        """Make the hub's shares of a shared server match the dashboard's targets.
+
+        Users and groups get ``access:servers!server=owner/slug`` through the
+        sharing API; "every hub user" and "public" need no shares (the open
+        flow issues grants), so their shares are revoked.
+        """
+        if d.mode == PER_VIEWER:
+            return
+        want_users = set(d.share_users or []) if d.visibility == USERS else set()
+        want_groups = set(d.share_groups or []) if d.visibility == GROUPS else set()
+        try:
+            current = await self.hub.shares(d.owner, d.slug)
+        except HubAPIError as e:
+            log.warning("Cannot read shares of %s: %s", d.ref, e.message)
+            return
+        have_users = {s["user"]["name"] for s in current if s.get("user")}
+        have_groups = {s["group"]["name"] for s in current if s.get("group")}
+        for user in sorted(have_users - want_users):
+            await self.hub.revoke(d.owner, d.slug, user=user)
+        for group in sorted(have_groups - want_groups):
+            await self.hub.revoke(d.owner, d.slug, group=group)
+        for user in sorted(want_users - have_users):
+            await self._share(d, user=user)
+        for group in sorted(want_groups - have_groups):
+            await self._share(d, group=group)
+
+    async def _share(self, d: Dashboard, *, user: str = "", group: str = "") -> None:
+        try:
+            await self.hub.share(d.owner, d.slug, user=user, group=group)
+        except HubAPIError as e:
+            if e.status == 404:  # the server does not exist yet: shared on first start
+                return
+            log.warning("Cannot share %s with %s: %s", d.ref, user or group, e.message)
+
+    async def missing_targets(self, users: list[str], groups: list[str]) -> list[str]:
+        """Share targets the hub does not know, as readable strings."""
+        missing = []
+        for user in users:
+            if await self.hub.user(user) is None:
+                missing.append(f"user {user!r}")
+        for group in groups:
+            if await self.hub.group(group) is None:
+                missing.append(f"group {group!r}")
+        return missing
+
+    # -- noticing stops ---------------------------------------------------------
+
+    async def reconcile(self) -> int:
+        """Close the records of servers that stopped without us (culled, crashed).
+
+        Returns the number of deployments closed.
+        """
+        active = await self.hub.active_servers()
+        closed = 0
+        with self.store.session() as db:
+            rows = db.scalars(select(Deployment).where(Deployment.stopped.is_(None))).all()
+            for row in rows:
+                if (row.server_owner, row.server_name) not in active:
+                    row.stopped = utcnow()
+                    row.stop_reason = STOPPED
+                    closed += 1
+            db.commit()
+        return closed
+
+    async def reconcile_forever(self, interval: float) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:  # keep going: the next round may succeed
+                log.exception("Reconciling deployments with the hub failed")
+            await asyncio.sleep(interval)

@@ -1,0 +1,70 @@
+/* Publish and edit form: fills in choices from the API, sends JSON, shows errors. */
+(function () {
+  "use strict";
+  var form = document.getElementById("publish-form");
+  var prefix = window.hubViz.prefix;
+  var raw = form.getAttribute("data-dashboard");
+  var existing = raw ? JSON.parse(raw) : null;
+  var $ = function (id) { return document.getElementById(id); };
+  function list(value) { return value.split(",").map(function (s) { return s.trim(); }).filter(Boolean); }
+  function toggle() {
+    var git = form.querySelector("input[name=source]:checked").value === "git";
+    Array.prototype.forEach.call(form.querySelectorAll(".git-only"), function (n) { n.style.display = git ? "" : "none"; });
+    var v = $("visibility").value;
+    form.querySelector(".users-only").style.display = v === "users" ? "" : "none";
+    form.querySelector(".groups-only").style.display = v === "groups" ? "" : "none";
+  }
+  window.hubViz.api("GET", prefix + "api/info").then(function (info) {
+    info.frameworks.forEach(function (f) {
+      var o = document.createElement("option"); o.value = f.name; o.textContent = f.display_name;
+      $("framework").appendChild(o);
+    });
+    info.profiles.forEach(function (p) {
+      var o = document.createElement("option"); o.value = p; o.textContent = p; $("profile").appendChild(o);
+    });
+    info.groups.forEach(function (g) {
+      var o = document.createElement("option"); o.value = g; $("my-groups").appendChild(o);
+    });
+    if (info.groups.length) { $("my-groups-hint").textContent = "Your groups: " + info.groups.join(", "); }
+    if (existing) {
+      $("framework").value = existing.framework;
+      $("profile").value = existing.profile || "";
+    }
+  });
+  if (existing) {
+    $("title").value = existing.title; $("slug").value = existing.slug;
+    $("description").value = existing.description || ""; $("entry").value = existing.entry;
+    $("mode").value = existing.mode; $("visibility").value = existing.visibility;
+    $("share-users").value = (existing.share_users || []).join(", ");
+    $("share-groups").value = (existing.share_groups || []).join(", ");
+    if (existing.git) {
+      $("source-git").checked = true; $("git-url").value = existing.git.url; $("git-ref").value = existing.git.ref;
+    }
+  }
+  form.addEventListener("change", toggle);
+  toggle();
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var body = {
+      title: $("title").value, description: $("description").value, entry: $("entry").value,
+      mode: $("mode").value, visibility: $("visibility").value,
+      share_users: list($("share-users").value), share_groups: list($("share-groups").value),
+      profile: $("profile").value
+    };
+    if ($("framework").value) { body.framework = $("framework").value; }
+    if (!existing && $("slug").value) { body.slug = $("slug").value; }
+    if (form.querySelector("input[name=source]:checked").value === "git") {
+      body.git = {url: $("git-url").value, ref: $("git-ref").value || "main"};
+    } else { body.git = null; }
+    var err = $("form-error");
+    err.classList.add("d-none");
+    $("publish-submit").disabled = true;
+    var request = existing
+      ? window.hubViz.api("PATCH", prefix + "api/dashboards/" + encodeURIComponent(existing.owner) + "/" + encodeURIComponent(existing.slug), body)
+      : window.hubViz.api("POST", prefix + "api/dashboards", body);
+    request.then(function (d) { window.location.href = d.manage_url; }).catch(function (e2) {
+      err.textContent = e2.message; err.classList.remove("d-none");
+      $("publish-submit").disabled = false;
+    });
+  });
+})();

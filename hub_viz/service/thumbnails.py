@@ -1,0 +1,84 @@
+"""Card images: a screenshot of the running dashboard, or a framework placeholder.
+
+Screenshots are taken in headless Chromium (Playwright driving the system's
+``chromium``) when both are available, through the proxy with a one-time open
+grant for the author, after the dashboard first runs. Without them, cards
+show a placeholder drawn from the framework's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import shutil
+from collections.abc import Mapping
+from typing import Any
+
+log = logging.getLogger("hub_viz.service")
+
+COLOURS = {
+    "voila": "#f37626",
+    "dash": "#3c4ee0",
+    "bokeh": "#e2a41c",
+    "panel": "#0072b5",
+    "streamlit": "#ff4b4b",
+    "notebook": "#616161",
+}
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]
+
+
+def placeholder_svg(framework: str, frameworks: Mapping[str, Any]) -> str:
+    record = frameworks.get(framework)
+    label = html.escape(record.display_name if record else framework or "Dashboard")
+    colour = COLOURS.get(framework, "#6b7280")
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 180" role="img" '
+        f'aria-label="{label} dashboard"><rect width="320" height="180" fill="{colour}" '
+        'opacity="0.15"/><rect x="24" y="110" width="30" height="46" fill="' + colour + '"/>'
+        f'<rect x="64" y="84" width="30" height="72" fill="{colour}" opacity="0.8"/>'
+        f'<rect x="104" y="60" width="30" height="96" fill="{colour}" opacity="0.6"/>'
+        f'<text x="296" y="40" font-family="sans-serif" font-size="24" text-anchor="end" '
+        f'fill="{colour}">{label}</text></svg>'
+    )
+
+
+def find_chromium(path: str = "") -> str:
+    return path or shutil.which("chromium") or shutil.which("chromium-browser") or ""
+
+
+class Thumbnailer:
+    """Captures card images in the background, one at a time."""
+
+    def __init__(self, capture: Any = None, enabled: bool = True) -> None:
+        self.capture = capture  # async (dashboard) -> png bytes | None
+        self.enabled = enabled and capture is not None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self._pending: set[int] = set()
+
+    def schedule_if_needed(self, dashboard: Any, state: Any) -> None:
+        """Queue a screenshot of a ready shared dashboard that has none newer than its spec."""
+        stale = dashboard.thumbnail_updated is None or dashboard.thumbnail_updated < dashboard.updated
+        if state.ready and dashboard.mode == "shared" and stale:
+            self.schedule(dashboard)
+
+    def schedule(self, dashboard: Any) -> None:
+        if self.enabled and dashboard.id not in self._pending:
+            self._pending.add(dashboard.id)
+            self._queue.put_nowait(dashboard.id)
+            if self._task is None or self._task.done():
+                self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while not self._queue.empty():
+            dashboard_id = await self._queue.get()
+            try:
+                await self.capture(dashboard_id)
+            except Exception as e:  # a thumbnail is never worth failing for
+                log.warning("Thumbnail of dashboard %s failed: %s", dashboard_id, e)
+            finally:
+                self._pending.discard(dashboard_id)

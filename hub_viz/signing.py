@@ -1,0 +1,129 @@
+"""Signed tokens between the service, the spawner and the launchers.
+
+The service holds an Ed25519 private key; spawners and launchers get only
+the public key, so code running inside a dashboard can read what it is given
+and still cannot mint anything. Two kinds of token, told apart by audience:
+
+- **spawn specs** (``hub-viz:spawn:<owner>/<server>``): the service's word
+  that a server may run a dashboard whose source belongs to someone else
+  (per-viewer instances) or comes from git;
+- **open grants** (``hub-viz:open:<owner>/<server>``): short-lived, one
+  viewer, one server; the launcher trades one for a cookie of its own. This
+  is how "every hub user" and "public" dashboards open without one hub
+  share per viewer.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .errors import HubVizError
+
+ALGORITHM = "EdDSA"
+ISSUER = "hub-viz"
+GRANT_SECONDS = 60
+
+
+class SignatureError(HubVizError):
+    """A token that does not verify: wrong key, audience, expired or malformed."""
+
+
+def spawn_audience(owner: str, server: str) -> str:
+    return f"hub-viz:spawn:{owner}/{server}"
+
+
+def open_audience(owner: str, server: str) -> str:
+    return f"hub-viz:open:{owner}/{server}"
+
+
+def ensure_key_pair(private_path: Path) -> tuple[Path, Path]:
+    """Create the service's key pair once (mode 0600); return both paths."""
+    private_path = Path(private_path)
+    public_path = private_path.with_suffix(".pub")
+    if not private_path.exists():
+        private_path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+    if not public_path.exists():
+        public_path.write_text(public_key_pem(private_path.read_text()))
+    return private_path, public_path
+
+
+def public_key_pem(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+class Signer:
+    """Signs spawn specs and open grants with the service's private key."""
+
+    def __init__(self, private_pem: str):
+        self._key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+
+    def _sign(self, audience: str, claims: dict[str, Any], lifetime: float | None) -> str:
+        now = int(time.time())
+        payload = {**claims, "iss": ISSUER, "aud": audience, "iat": now}
+        if lifetime is not None:
+            payload["exp"] = now + int(lifetime)
+        return jwt.encode(payload, self._key, algorithm=ALGORITHM)
+
+    def sign_spec(self, owner: str, server: str, spec: dict[str, Any]) -> str:
+        return self._sign(spawn_audience(owner, server), {"spec": spec}, None)
+
+    def grant(
+        self, owner: str, server: str, viewer: str | None, lifetime: float = GRANT_SECONDS
+    ) -> str:
+        """A one-time pass for ``viewer`` (None: anonymous) to open ``owner/server``."""
+        claims = {"sub": viewer or "", "jti": secrets.token_urlsafe(12)}
+        return self._sign(open_audience(owner, server), claims, lifetime)
+
+
+class Verifier:
+    """Checks tokens with the service's public key."""
+
+    def __init__(self, public_pem: str):
+        self._key = serialization.load_pem_public_key(public_pem.encode())
+
+    def _verify(self, token: str, audience: str, require_exp: bool) -> dict[str, Any]:
+        options = {"require": ["iss", "aud", "iat"] + (["exp"] if require_exp else [])}
+        try:
+            return jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=ISSUER,
+                options=options,
+                leeway=5,
+            )
+        except jwt.PyJWTError as e:
+            raise SignatureError(
+                "The link is invalid or has expired.", log_message=f"token refused: {e}"
+            ) from None
+
+    def spec(self, token: str, owner: str, server: str) -> dict[str, Any]:
+        claims = self._verify(token, spawn_audience(owner, server), require_exp=False)
+        spec = claims.get("spec")
+        if not isinstance(spec, dict):
+            raise SignatureError("The dashboard spec is malformed.")
+        return spec
+
+    def grant(self, token: str, owner: str, server: str) -> dict[str, Any]:
+        return self._verify(token, open_audience(owner, server), require_exp=True)
