@@ -2,17 +2,29 @@
 
 ``hub-viz demo``        set up and run the demo hub with the example dashboards
 ``hub-viz frameworks``  list the built-in frameworks and how they are served
+``hub-viz publish``     publish a dashboard through the service API
+``hub-viz list``        dashboards you may see
+``hub-viz open-url``    the URL that opens a dashboard
+``hub-viz unpublish``   stop and remove a dashboard
+``hub-viz usage``       deployments and running time per dashboard
+
+The API commands talk to ``<hub>/services/<service>/api/`` with a hub API
+token (``--token`` or ``JUPYTERHUB_API_TOKEN``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from .client import DEFAULT_HUB_URL, DEFAULT_SERVICE, APIError, Client, split_ref
 from .frameworks import BUILTIN_FRAMEWORKS
 
 PROXY = "configurable-http-proxy"
@@ -85,7 +97,160 @@ def frameworks(options: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> None:
+# -- the service API ------------------------------------------------------------
+
+MODES = ("shared", "per-viewer")
+VISIBILITIES = ("private", "users", "groups", "all", "public")
+
+
+def dashboard_ref(value: str) -> tuple[str, str]:
+    """argparse type for OWNER/SLUG."""
+    try:
+        return split_ref(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def days_type(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 366:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 366; got {value!r}")
+    return int(value)
+
+
+def make_client(options: argparse.Namespace) -> Client:
+    hub_url = options.hub_url or os.environ.get("JUPYTERHUB_URL") or DEFAULT_HUB_URL
+    token = options.token or os.environ.get("JUPYTERHUB_API_TOKEN")
+    return Client(hub_url, token, options.service or DEFAULT_SERVICE)
+
+
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()
+) -> str:
+    """Columns padded to their widest cell; columns in ``right`` right-aligned."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def dashboards_table(items: Sequence[dict[str, Any]]) -> str:
+    rows = [
+        (
+            f"{d['owner']}/{d['slug']}",
+            d.get("framework", ""),
+            d.get("mode", ""),
+            d.get("visibility", ""),
+            d.get("status") or "-",
+            d.get("title", ""),
+        )
+        for d in items
+    ]
+    return format_table(("DASHBOARD", "FRAMEWORK", "MODE", "VISIBILITY", "STATUS", "TITLE"), rows)
+
+
+def usage_row(item: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        f"{item['owner']}/{item['slug']}",
+        str(item.get("deployments", 0)),
+        f"{float(item.get('instance_hours', 0)):.2f}",
+        f"{100 * float(item.get('running_share', 0)):.1f}%",
+        f"{float(item.get('mean_deployment_minutes', 0)):.1f}",
+    )
+
+
+def usage_table(items: Sequence[dict[str, Any]]) -> str:
+    return format_table(
+        ("DASHBOARD", "DEPLOYMENTS", "INSTANCE-HOURS", "RUNNING", "MEAN-MINUTES"),
+        [usage_row(i) for i in items],
+        right=(1, 2, 3, 4),
+    )
+
+
+def publish_body(options: argparse.Namespace) -> dict[str, Any]:
+    """The API's DashboardInput from ``hub-viz publish`` options."""
+    body: dict[str, Any] = {"entry": options.entry, "title": options.title}
+    for key in ("slug", "framework", "mode", "description"):
+        value = getattr(options, key)
+        if value is not None:
+            body[key] = value
+    users = [u for u in options.share_users or [] if u]
+    groups = [g for g in options.share_groups or [] if g]
+    visibility = options.visibility
+    if visibility is None and users and groups:
+        raise APIError("Give --visibility users or groups: a dashboard is shared with one kind.")
+    if visibility is None:
+        visibility = "users" if users else "groups" if groups else None
+    if visibility is not None:
+        body["visibility"] = visibility
+    if users:
+        body["share_users"] = users
+    if groups:
+        body["share_groups"] = groups
+    if options.git_url:
+        body["git"] = {"url": options.git_url, "ref": options.git_ref or "main"}
+    elif options.git_ref:
+        raise APIError("--git-ref needs --git-url.")
+    return body
+
+
+def publish(options: argparse.Namespace) -> int:
+    client = make_client(options)
+    d = client.publish(publish_body(options))
+    print(
+        f"Published {d['owner']}/{d['slug']} ({d['framework']}, {d['mode']}, {d['visibility']}).",
+        file=sys.stderr,
+    )
+    print(client.open_url(d))
+    return 0
+
+
+def list_dashboards(options: argparse.Namespace) -> int:
+    items = make_client(options).dashboards(mine=options.mine, search=options.search or "")
+    if not items:
+        print("No dashboards.", file=sys.stderr)
+        return 0
+    print(dashboards_table(items))
+    return 0
+
+
+def open_url(options: argparse.Namespace) -> int:
+    client = make_client(options)
+    print(client.open_url(client.dashboard(*options.dashboard)))
+    return 0
+
+
+def unpublish(options: argparse.Namespace) -> int:
+    owner, slug = options.dashboard
+    make_client(options).unpublish(owner, slug)
+    print(f"Unpublished {owner}/{slug}.", file=sys.stderr)
+    return 0
+
+
+def usage(options: argparse.Namespace) -> int:
+    client = make_client(options)
+    if options.dashboard:
+        data: Any = client.usage(*options.dashboard, days=options.days)
+        items = [data]
+    else:
+        data = client.all_usage(days=options.days)
+        items = data.get("items", [])
+    if options.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    if not items:
+        print("No dashboards of yours to report on.", file=sys.stderr)
+        return 0
+    print(usage_table(items))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub-viz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="Set up and run the demo hub with example dashboards.")
@@ -94,8 +259,78 @@ def main(argv: list[str] | None = None) -> None:
     p_demo.set_defaults(func=demo)
     p_fw = sub.add_parser("frameworks", help="List the built-in dashboard frameworks.")
     p_fw.set_defaults(func=frameworks)
-    options = parser.parse_args(argv)
-    sys.exit(options.func(options))
+
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("hub")
+    group.add_argument(
+        "--hub-url", default=None,
+        help=f"The hub's public URL (default: $JUPYTERHUB_URL or {DEFAULT_HUB_URL}).",
+    )
+    group.add_argument(
+        "--token", default=None, help="A hub API token (default: $JUPYTERHUB_API_TOKEN)."
+    )
+    group.add_argument(
+        "--service", default=DEFAULT_SERVICE,
+        help=f"Name of the hub_viz service (default: {DEFAULT_SERVICE}).",
+    )
+
+    p_pub = sub.add_parser("publish", parents=[common], help="Publish a dashboard.")
+    p_pub.add_argument("entry", metavar="ENTRY",
+                       help="File to serve, relative to your dashboards folder or the repository.")
+    p_pub.add_argument("--title", required=True, help="Title shown on the card.")
+    p_pub.add_argument("--slug", help="Short name in URLs (default: made from the title).")
+    p_pub.add_argument("--framework", help="voila, dash, bokeh, panel, streamlit, notebook, ... "
+                                           "(default: detected from the entry).")
+    p_pub.add_argument("--mode", choices=MODES, help="One shared instance, or one per viewer.")
+    p_pub.add_argument("--visibility", choices=VISIBILITIES,
+                       help="Who may open it (default: private, or users/groups when shared).")
+    p_pub.add_argument("--share-user", dest="share_users", action="append", metavar="USER",
+                       help="A user to share with (repeat for more).")
+    p_pub.add_argument("--share-group", dest="share_groups", action="append", metavar="GROUP",
+                       help="A group to share with (repeat for more).")
+    p_pub.add_argument("--git-url", help="Serve from this git repository (https URL).")
+    p_pub.add_argument("--git-ref", help="Branch or tag of --git-url (default: main).")
+    p_pub.add_argument("--description", help="A sentence or two about the dashboard.")
+    p_pub.set_defaults(func=publish)
+
+    p_list = sub.add_parser("list", parents=[common], help="List the dashboards you may see.")
+    p_list.add_argument("--mine", action="store_true", help="Only your own dashboards.")
+    p_list.add_argument("--search", metavar="Q", help="Words that must all appear.")
+    p_list.set_defaults(func=list_dashboards)
+
+    p_open = sub.add_parser("open-url", parents=[common], help="Print the URL that opens a "
+                                                               "dashboard.")
+    p_open.add_argument("dashboard", metavar="OWNER/SLUG", type=dashboard_ref)
+    p_open.set_defaults(func=open_url)
+
+    p_unpub = sub.add_parser("unpublish", parents=[common],
+                             help="Stop and remove a dashboard (and revoke its shares).")
+    p_unpub.add_argument("dashboard", metavar="OWNER/SLUG", type=dashboard_ref)
+    p_unpub.set_defaults(func=unpublish)
+
+    p_usage = sub.add_parser("usage", parents=[common],
+                             help="Deployments and running time of your dashboards.")
+    p_usage.add_argument("dashboard", metavar="OWNER/SLUG", type=dashboard_ref, nargs="?",
+                         help="One dashboard (default: every dashboard you manage).")
+    p_usage.add_argument("--days", type=days_type, default=30,
+                         help="Window ending now, in days (default: 30).")
+    p_usage.add_argument("--json", action="store_true", help="The API's JSON answer.")
+    p_usage.set_defaults(func=usage)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse and run; API problems are printed to stderr and give status 1."""
+    options = build_parser().parse_args(argv)
+    try:
+        return options.func(options)
+    except APIError as e:
+        print(f"hub-viz {options.command}: {e.message}", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ async def fetch_git(source: GitSource, cache: Path, server: str) -> Path:
         out, _ = await asyncio.wait_for(proc.communicate(), GIT_TIMEOUT)
     except asyncio.TimeoutError:
         proc.kill()
+        await proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
         raise SpecError(f"Fetching the git source took longer than {GIT_TIMEOUT} s.") from None
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)

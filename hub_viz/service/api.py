@@ -172,8 +172,8 @@ class OpenHandler(BaseHandler):
                 raise web.HTTPError(
                     503, "The hub is starting many dashboards right now; trying again shortly."
                 ) from None
-            raise web.HTTPError(502, "The hub could not start the dashboard: %s", e.message) \
-                from None
+            message = _failure({"message": e.message}, viewer is not None and viewer == d.owner)
+            raise web.HTTPError(502, "%s", message) from None
         self.ctx.deployer.record_open(d, viewer)
         body: dict[str, Any] = {"status": state.status, "server": f"{state.owner}/{state.name}"}
         self.ctx.thumbnails.schedule_if_needed(d, state)
@@ -200,18 +200,20 @@ class ProgressHandler(BaseHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         deployer = self.ctx.deployer
+        author = viewer is not None and viewer == d.owner
         try:
             state = await deployer.state(server_owner, name)
-            if state.status == "pending":
+            if not state.ready:
+                # The hub's stream: progress while pending, or why a spawn just failed.
                 async for event in deployer.hub.progress(server_owner, name):
                     if event.get("ready"):
                         break
-                    out = {"progress": event.get("progress"), "message": event.get("message", "")}
                     if event.get("failed"):
-                        out["failed"] = True
-                    await self._send(out)
-                    if event.get("failed"):
+                        await self._send({"failed": True, "message": _failure(event, author)})
                         return
+                    await self._send(
+                        {"progress": event.get("progress"), "message": event.get("message", "")}
+                    )
                 state = await deployer.state(server_owner, name)
             if state.ready:
                 self.ctx.thumbnails.schedule_if_needed(d, state)
@@ -219,12 +221,9 @@ class ProgressHandler(BaseHandler):
                 await self._send({"progress": 100, "ready": True, "url": url,
                                   "message": "The dashboard is ready."})
             else:
-                await self._send({"failed": True, "message": await self._failure(d, state)})
+                await self._send({"failed": True, "message": _failure({}, author)})
         except iostream.StreamClosedError:
             return
-
-    async def _failure(self, d: Dashboard, state: Any) -> str:
-        return "The dashboard stopped while starting. Open it again, or ask its author."
 
     async def _send(self, event: dict[str, Any]) -> None:
         self.write(f"data: {json.dumps(event)}\n\n")
@@ -305,6 +304,15 @@ class OpenAPIHandler(BaseHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "application/yaml")
         self.finish(resources.files("hub_viz.service").joinpath("openapi.yaml").read_bytes())
+
+
+def _failure(event: dict[str, Any], author: bool) -> str:
+    """Why a start failed: the hub's message (with the app's log) for the author only."""
+    if author and event.get("message"):
+        return str(event["message"])
+    if author:
+        return "The dashboard stopped while starting; see its logs on the manage page."
+    return "The dashboard could not start. Its author can see why; try again later."
 
 
 def _days(handler: BaseHandler) -> int:

@@ -60,6 +60,13 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         self._hub_auth_user_cache = model
         return model
 
+    def check_xsrf_cookie(self) -> None:
+        # Tornado calls this before the user is known: skip then (as jupyter_server
+        # does). hub_auth.get_user checks it for cookie logins; tokens need no check.
+        if not hasattr(self, "_cached_hub_user"):
+            return
+        super().check_xsrf_cookie()
+
     async def require_user(self) -> dict[str, Any]:
         user = await self.current()
         if user is None:
@@ -127,4 +134,5 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             self.finish(json.dumps({"status": status_code, "message": message}))
             return
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.render("error.html", status_code=status_code, message=message, user=None)
+        self.render("error.html", status_code=status_code, message=message, user=None,
+                    hub_base=self.ctx.hub_base_url)

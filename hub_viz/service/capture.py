@@ -2,7 +2,7 @@
 
 Used only when Playwright is installed and a system ``chromium`` exists; the
 browser visits the dashboard through the proxy with a one-time grant for its
-author, waits for the page to settle and keeps a 640x360 PNG.
+author, waits for the page to settle and keeps a 640x360 PNG of an 800x450 window.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ def make_capture(ctx: Any, chromium: str) -> Any:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:
+                # a laptop-sized window (wider than Bootstrap's md breakpoint), so
+                # the app's content is big enough to recognise on a card
                 page = await browser.new_page(
-                    viewport={"width": 1280, "height": 720}, device_scale_factor=0.5
+                    viewport={"width": 800, "height": 450}, device_scale_factor=0.8
                 )
                 await page.goto(url, wait_until="load", timeout=30000)
                 await page.wait_for_timeout(SETTLE_MS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +69,18 @@ def check_slug(slug: Any) -> str:
 
 
 def slug_from_title(title: str) -> str:
-    """A slug suggestion from a title: 'Sales by region (2024)' -> 'sales-by-region-2024'."""
-    words = re.findall(r"[a-z0-9]+", title.lower())
+    """A slug suggestion from a title: 'Sales by region (2024)' -> 'sales-by-region-2024'.
+
+    Accented letters keep their base letter: 'Voilà' -> 'voila', not 'voil'.
+    """
+    plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", plain.lower())
     slug = "-".join(words)[:30].strip("-")
-    if not slug or not slug[0].isalpha():
+    if not slug:
+        return "dashboard"  # nothing usable in the title (was 'd', from "d-" stripped)
+    if not slug[0].isalpha():
         slug = ("d-" + slug)[:30].strip("-")
-    return slug or "dashboard"
+    return slug
 
 
 def check_names(value: Any, what: str) -> list[str]:

@@ -28,8 +28,11 @@
     ]);
     return el("div", {"class": "col"}, [
       el("div", {"class": "card h-100 hub-viz-card", "data-dashboard": d.owner + "/" + d.slug,
-                 "data-search": (d.title + " " + d.description + " " + d.owner + " " + d.framework).toLowerCase()}, [
-        el("img", {"class": "card-img-top hub-viz-thumb", src: d.thumbnail_url, alt: "", loading: "lazy"}),
+                 "data-search": [d.title, d.description, d.owner, d.framework, d.slug].join(" ").toLowerCase()}, [
+        // styled inline: on the hub's home page the service's stylesheet is not loaded
+        el("img", {"class": "card-img-top hub-viz-thumb", src: d.thumbnail_url, alt: "", loading: "lazy",
+                   style: "aspect-ratio: 16 / 9; object-fit: cover; object-position: top left; " +
+                          "border-bottom: 1px solid rgba(0, 0, 0, .125)"}),
         el("div", {"class": "card-body"}, [
           el("h2", {"class": "card-title h5", text: d.title}),
           badges,
@@ -51,19 +54,24 @@
   var grid = el("div", {"class": "row row-cols-1 row-cols-md-3 g-3 mb-4", id: "hub-viz-cards"});
   var empty = el("p", {"class": "text-muted", id: "hub-viz-empty",
                        text: "No dashboards are shared with you yet."});
+  var nomatch = el("p", {"class": "text-muted", id: "hub-viz-no-match", style: "display: none"});
   var mine = data.items.filter(function (d) { return d.owner === data.user; });
   var others = data.items.filter(function (d) { return d.owner !== data.user; });
   others.concat(mine).forEach(function (d) { grid.appendChild(card(d)); });
   root.innerHTML = "";
   root.appendChild(header);
   root.appendChild(grid);
-  if (!data.items.length) { root.appendChild(empty); }
+  if (!data.items.length) { root.appendChild(empty); } else { root.appendChild(nomatch); }
   search.addEventListener("input", function () {
     var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var shown = 0;
     Array.prototype.forEach.call(grid.querySelectorAll(".hub-viz-card"), function (c) {
       var text = c.getAttribute("data-search");
       var show = words.every(function (w) { return text.indexOf(w) !== -1; });
       c.parentNode.style.display = show ? "" : "none";
+      shown += show ? 1 : 0;
     });
+    nomatch.textContent = "No dashboard matches \u201c" + search.value.trim() + "\u201d.";
+    nomatch.style.display = shown ? "none" : "";
   });
 })();

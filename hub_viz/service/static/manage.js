@@ -3,6 +3,8 @@
   "use strict";
   var api = document.getElementById("manage").getAttribute("data-api");
   var note = document.getElementById("action-message");
+  var link = document.getElementById("open-link");  // the whole address, ready to copy
+  link.textContent = window.location.origin + link.textContent;
   function say(text, kind) {
     note.className = "alert alert-" + (kind || "info");
     note.textContent = text;

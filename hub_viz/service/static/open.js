@@ -1,4 +1,10 @@
-/* The open flow: start the dashboard, follow the hub's progress, then go there. */
+/* The open flow: start the dashboard, follow the hub's progress, then go there.
+
+The start request (POST .../open) can take as long as the app's start-up: the
+hub answers it only when the server is ready (or after its slow-spawn timeout).
+So the page follows the progress stream while that request is on its way, and
+whichever answers first with the dashboard's address wins.
+*/
 (function () {
   "use strict";
   var box = document.getElementById("open");
@@ -6,53 +12,87 @@
   var bar = document.getElementById("progress-bar");
   var message = document.getElementById("progress-message");
   var log = document.getElementById("progress-log");
+  var done = false;      // went to the dashboard or failed: nothing more to do
+  var posting = false;   // the start request has not answered yet
+  var source = null;     // the progress stream being followed
+  var shown = 0;
 
   function show(pct, text) {
     if (typeof pct === "number") {
-      pct = Math.max(2, Math.min(100, pct));
-      bar.style.width = pct + "%";
-      bar.setAttribute("aria-valuenow", String(pct));
+      shown = Math.max(shown, Math.max(2, Math.min(100, pct)));  // never goes back
+      bar.style.width = shown + "%";
+      bar.setAttribute("aria-valuenow", String(shown));
     }
-    if (text) {
+    if (text && text !== message.textContent) {
       message.textContent = text;
       var li = document.createElement("li");
       li.textContent = text;
       log.appendChild(li);
     }
   }
+  function stopFollowing() {
+    if (source) { source.close(); source = null; }
+  }
   function fail(text) {
+    if (done) { return; }
+    done = true;
+    stopFollowing();
     bar.classList.add("bg-danger");
     bar.classList.remove("progress-bar-animated");
-    var box = document.getElementById("open-failed");
-    box.textContent = text;
-    box.classList.remove("d-none");
+    var alert = document.getElementById("open-failed");
+    alert.textContent = text;
+    alert.classList.remove("d-none");
     document.getElementById("open-title").textContent = "The dashboard could not open";
   }
   function go(url) {
+    if (done) { return; }
+    done = true;
+    stopFollowing();
     show(100, "Ready. Opening the dashboard…");
     window.location.replace(url);
   }
   function follow(progressUrl) {
-    var source = new EventSource(progressUrl + "?_xsrf=" + encodeURIComponent(window.hubViz.xsrf));
-    var done = false;
-    source.onmessage = function (e) {
+    if (done || source) { return; }
+    var events = 0;
+    var es = new EventSource(progressUrl + "?_xsrf=" + encodeURIComponent(window.hubViz.xsrf));
+    source = es;
+    es.onmessage = function (e) {
       var ev = JSON.parse(e.data);
-      if (ev.url) { done = true; source.close(); go(ev.url); return; }
-      if (ev.failed) { done = true; source.close(); fail(ev.message || "The dashboard failed to start."); return; }
+      if (ev.url) { go(ev.url); return; }
+      if (ev.failed) {
+        es.close();
+        if (source === es) { source = null; }
+        if (posting && !events) {
+          // not started yet as far as the hub knows: look again; the start request decides
+          setTimeout(function () { if (posting) { follow(progressUrl); } }, 500);
+          return;
+        }
+        fail(ev.message || "The dashboard failed to start.");
+        return;
+      }
+      events += 1;
       show(ev.progress, ev.message);
     };
-    source.onerror = function () {
-      source.close();
-      if (!done) { setTimeout(start, 1000); }
+    es.onerror = function () {
+      es.close();
+      if (source === es) { source = null; }
+      if (!done && !posting) { setTimeout(start, 1000); }
     };
   }
   function start() {
+    if (done) { return; }
+    posting = true;
+    var early = setTimeout(function () { follow(api + "/progress"); }, 250);
     window.hubViz.api("POST", api + "/open").then(function (r) {
+      posting = false;
+      clearTimeout(early);
       if (r.url) { go(r.url); return; }
-      show(10, "Starting…");
+      if (!source) { show(10, "Starting…"); }
       follow(r.progress_url);
     }).catch(function (err) {
-      if (err.status === 503) { show(null, err.message); setTimeout(start, 3000); return; }
+      posting = false;
+      clearTimeout(early);
+      if (err.status === 503) { stopFollowing(); show(null, err.message); setTimeout(start, 3000); return; }
       fail(err.message);
     });
   }

@@ -1,0 +1,180 @@
+"""A small client of the hub_viz service API (standard library only).
+
+Used by the ``hub-viz`` command line: every call authenticates with a hub API
+token (``Authorization: token <token>``) and answers decoded JSON. Problems
+raise :class:`APIError` with a message a person can act on: the service's own
+JSON ``message`` when it gave one.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from . import __version__
+
+DEFAULT_HUB_URL = "http://127.0.0.1:8000"
+DEFAULT_SERVICE = "hub-viz"
+USER_AGENT = f"hub-viz-cli/{__version__}"
+
+
+class APIError(Exception):
+    """The service (or the way to it) answered with a problem; ``status`` 0: no answer."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect from an API call means a login page or a wrong URL: report it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def _quote(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``owner/slug`` as (owner, slug); ValueError when it is not of that form."""
+    owner, sep, slug = ref.partition("/")
+    if not sep or not owner or not slug or "/" in slug:
+        raise ValueError(f"expected OWNER/SLUG, e.g. alice/sales; got {ref!r}")
+    return owner, slug
+
+
+class Client:
+    """Calls ``<hub_url>/services/<service>/api/...`` with a hub token."""
+
+    def __init__(
+        self,
+        hub_url: str = DEFAULT_HUB_URL,
+        token: str | None = None,
+        service: str = DEFAULT_SERVICE,
+        timeout: float = 60,
+    ) -> None:
+        if not token:
+            raise APIError(
+                "No hub API token: pass --token or set JUPYTERHUB_API_TOKEN "
+                "(create one on the hub's Token page, /hub/token)."
+            )
+        self.hub_url = hub_url.rstrip("/") + "/"
+        self.token = token
+        self.service = service.strip("/")
+        self.timeout = timeout
+        self._opener = urllib.request.build_opener(_NoRedirect)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.hub_url}services/{_quote(self.service)}/api/"
+
+    def absolute(self, path: str) -> str:
+        """A URL the service gave as a path (``/services/hub-viz/open/...``) made absolute."""
+        return urllib.parse.urljoin(self.hub_url, path)
+
+    # -- transport ------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
+    ) -> Any:
+        """Call ``api/<path>``; the decoded JSON answer (None when there is no body)."""
+        url = self.api_url + path
+        if query:
+            params = {k: v for k, v in query.items() if v is not None and v != ""}
+            if params:
+                url += "?" + urllib.parse.urlencode(params)
+        data = None
+        headers = {
+            "Authorization": f"token {self.token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        try:
+            with self._opener.open(req, timeout=self.timeout) as response:
+                raw = response.read()
+                status = response.status
+        except urllib.error.HTTPError as e:
+            raise self._error(e, url) from None
+        except urllib.error.URLError as e:
+            raise APIError(f"Cannot reach the hub at {self.hub_url}: {e.reason}") from None
+        except (OSError, ValueError) as e:  # timeouts, resets, malformed URLs
+            raise APIError(f"Cannot reach the hub at {self.hub_url}: {e}") from None
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise APIError(
+                f"The answer from {url} (HTTP {status}) is not JSON; "
+                f"is --hub-url ({self.hub_url}) the hub's public URL and "
+                f"--service ({self.service}) right?",
+                status,
+            ) from None
+
+    def _error(self, e: urllib.error.HTTPError, url: str) -> APIError:
+        try:
+            raw = e.read()
+        except OSError:
+            raw = b""
+        finally:
+            e.close()
+        message = ""
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("message"), str):
+            message = data["message"]
+        if 300 <= e.code < 400:
+            where = e.headers.get("Location", "")
+            message = (
+                f"The hub redirected {url} to {where or 'another page'}; "
+                "check --hub-url and --service, and that the token is valid."
+            )
+        elif not message:
+            reason = e.reason if isinstance(e.reason, str) else ""
+            message = f"HTTP {e.code} {reason}".strip() + f" from {url}"
+            if e.code == 404:
+                message += f"; is the service {self.service!r} running on this hub?"
+        return APIError(message, e.code)
+
+    # -- the API ------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        return self.request("GET", "info")
+
+    def dashboards(self, *, mine: bool = False, search: str = "") -> list[dict[str, Any]]:
+        data = self.request("GET", "dashboards", query={"mine": "1" if mine else None,
+                                                        "q": search})
+        return list(data.get("items", [])) if isinstance(data, dict) else []
+
+    def dashboard(self, owner: str, slug: str) -> dict[str, Any]:
+        return self.request("GET", f"dashboards/{_quote(owner)}/{_quote(slug)}")
+
+    def publish(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "dashboards", body=fields)
+
+    def unpublish(self, owner: str, slug: str) -> None:
+        self.request("DELETE", f"dashboards/{_quote(owner)}/{_quote(slug)}")
+
+    def usage(self, owner: str, slug: str, *, days: int = 30) -> dict[str, Any]:
+        return self.request(
+            "GET", f"dashboards/{_quote(owner)}/{_quote(slug)}/usage", query={"days": days}
+        )
+
+    def all_usage(self, *, days: int = 30) -> dict[str, Any]:
+        return self.request("GET", "usage", query={"days": days})
+
+    def open_url(self, dashboard: dict[str, Any]) -> str:
+        """The full URL that opens ``dashboard`` (an API dashboard object)."""
+        return self.absolute(dashboard["open_url"])

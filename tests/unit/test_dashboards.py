@@ -1,0 +1,434 @@
+"""Dashboard records: validate() with every refusal, slugs, who may see and manage, servers."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub_viz.errors import SpecError
+from hub_viz.frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, SHARED
+from hub_viz.service.dashboards import (
+    FIELDS,
+    MAX_TARGETS,
+    SLUG,
+    VISIBILITIES,
+    Forbidden,
+    Policy,
+    as_json,
+    can_manage,
+    can_view,
+    check_slug,
+    matches,
+    server_for,
+    slug_from_title,
+    validate,
+    visible,
+)
+from hub_viz.service.store import Dashboard
+
+pytestmark = pytest.mark.unit
+
+ALLOWED = ["voila", "dash", "streamlit", "notebook"]  # bokeh, panel and custom are not enabled
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Policy:
+    """alice's dashboards folder under a per-user root, and one profile."""
+    files = {
+        "dash/app.py": "import dash\napp = dash.Dash(__name__)\n",
+        "voila/report.ipynb": '{"cells": []}',
+        "live/app.py": "import streamlit as st\n",
+        "clock/app.py": "from bokeh.io import curdoc\n",
+        "plain.py": "print('no framework')\n",
+    }
+    for name, text in files.items():
+        path = tmp_path / "alice" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return Policy(
+        frameworks=BUILTIN_FRAMEWORKS,
+        allowed_frameworks=ALLOWED,
+        dashboards_root=str(tmp_path / "{username}"),
+        profiles={"big": {"cpu": 4}},
+    )
+
+
+BASE = {"title": "Sales", "entry": "dash/app.py"}
+
+
+def with_base(**changes: Any) -> dict[str, Any]:
+    return {**BASE, **changes}
+
+
+def stored(**values: Any) -> Dashboard:
+    """A dashboard as the store holds it (every column set, no database needed)."""
+    columns = {
+        "owner": "alice", "slug": "sales", "title": "Sales", "description": "", "framework": "dash",
+        "source_type": "path", "source": "", "git_ref": "", "entry": "dash/app.py", "args": [],
+        "mode": SHARED, "visibility": "private", "share_users": [], "share_groups": [],
+        "profile": "",
+    }
+    columns.update(values)
+    return Dashboard(**columns)
+
+
+# -- validate: what comes out -----------------------------------------------------------
+
+
+def test_validate_minimal_create(policy):
+    assert validate(dict(BASE), policy, "alice") == {
+        "slug": "sales",
+        "title": "Sales",
+        "description": "",
+        "source_type": "path",
+        "source": "",
+        "git_ref": "",
+        "framework": "dash",  # detected from the file's imports
+        "entry": "dash/app.py",
+        "mode": SHARED,
+        "args": [],
+        "visibility": "private",
+        "share_users": [],
+        "share_groups": [],
+        "profile": "",
+    }
+
+
+def test_validate_full_create(policy):
+    out = validate(
+        {
+            "slug": "q3", "title": "  Quarter 3  ", "description": "  Numbers.  ",
+            "framework": "streamlit", "entry": " live/app.py ", "args": ["--x", "1"],
+            "mode": PER_VIEWER, "visibility": "users", "share_users": ["bob", " bob", "carol "],
+            "share_groups": ["ignored"], "profile": "big",
+        },
+        policy, "alice",
+    )
+    assert out == {
+        "slug": "q3", "title": "Quarter 3", "description": "Numbers.", "source_type": "path",
+        "source": "", "git_ref": "", "framework": "streamlit", "entry": "live/app.py",
+        "mode": PER_VIEWER, "args": ["--x", "1"], "visibility": "users",
+        "share_users": ["bob", "carol"],  # stripped, without duplicates
+        "share_groups": [],  # only kept with visibility "groups"
+        "profile": "big",
+    }
+
+
+def test_validate_slug_from_title_and_title_from_slug(policy):
+    assert validate({"title": "Sales by region (2024)", "entry": "dash/app.py"},
+                    policy, "alice")["slug"] == "sales-by-region-2024"
+    out = validate({"slug": "by-slug", "entry": "dash/app.py"}, policy, "alice")
+    assert out["title"] == "by-slug"
+    assert validate({"slug": "blank", "title": "   ", "entry": "dash/app.py"},
+                    policy, "alice")["title"] == "blank"
+
+
+def test_validate_git_source_skips_file_checks(policy):
+    out = validate(
+        with_base(entry="not/here.py", framework="dash",
+                  git={"url": "https://github.com/org/repo.git", "ref": "v1.2"}),
+        policy, "alice",
+    )
+    assert (out["source_type"], out["source"], out["git_ref"], out["entry"]) == (
+        "git", "https://github.com/org/repo.git", "v1.2", "not/here.py"
+    )
+    assert validate(with_base(framework="dash", git={"url": "https://h.org/r.git"}),
+                    policy, "alice")["git_ref"] == "main"
+    # an empty git object is no git source
+    assert validate(with_base(git=None), policy, "alice")["source_type"] == "path"
+    assert validate(with_base(git={}), policy, "alice")["source_type"] == "path"
+
+
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+def test_validate_keeps_share_targets_only_for_their_visibility(policy, visibility):
+    out = validate(with_base(visibility=visibility, share_users=["bob"], share_groups=["class"]),
+                   policy, "alice")
+    assert out["visibility"] == visibility
+    assert out["share_users"] == (["bob"] if visibility == "users" else [])
+    assert out["share_groups"] == (["class"] if visibility == "groups" else [])
+
+
+def test_validate_update_merges_with_the_stored_dashboard(policy):
+    current = stored(visibility="users", share_users=["bob"], description="Old")
+    out = validate({"title": "New title"}, policy, "alice", current=current)
+    assert "slug" not in out
+    assert out["title"] == "New title"
+    assert out["description"] == "Old"
+    assert (out["visibility"], out["share_users"]) == ("users", ["bob"])
+    # the same slug may be repeated; switching visibility drops the old targets
+    out = validate({"slug": "sales", "visibility": "all"}, policy, "alice", current=current)
+    assert (out["visibility"], out["share_users"]) == ("all", [])
+    # an empty title falls back to the slug
+    assert validate({"title": ""}, policy, "alice", current=current)["title"] == "sales"
+    # a stored git source stays unless replaced
+    git = stored(source_type="git", source="https://h.org/r.git", git_ref="dev",
+                 entry="elsewhere.py")
+    out = validate({"description": "x"}, policy, "alice", current=git)
+    assert (out["source_type"], out["source"], out["git_ref"]) == ("git", "https://h.org/r.git",
+                                                                   "dev")
+    out = validate({"git": None, "entry": "dash/app.py"}, policy, "alice", current=git)
+    assert (out["source_type"], out["source"], out["git_ref"]) == ("path", "", "")
+
+
+# -- validate: every refusal, with its message --------------------------------------------
+
+SLUG_MESSAGE = (
+    "'slug' must be 1-30 characters of lowercase letters, digits and single '-', "
+    "starting with a letter and not ending with '-', e.g. 'sales-2024'."
+)
+NAMES = ", ".join(n for n in ALLOWED)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "The request body must be a JSON object."),
+        ("sales", "The request body must be a JSON object."),
+        (None, "The request body must be a JSON object."),
+        (with_base(owner="bob", command=["x"]),
+         f"Unknown field(s) ['command', 'owner']; allowed: {sorted(FIELDS)}."),
+        ({"entry": "dash/app.py"}, "Give the dashboard a 'title' (and optionally a 'slug')."),
+        ({"title": "   ", "entry": "dash/app.py"},
+         "Give the dashboard a 'title' (and optionally a 'slug')."),
+        ({"title": 42, "entry": "dash/app.py"},
+         "Give the dashboard a 'title' (and optionally a 'slug')."),
+        (with_base(slug="Sales"), SLUG_MESSAGE),
+        (with_base(slug="2024-sales"), SLUG_MESSAGE),
+        (with_base(slug="sales--q3"), SLUG_MESSAGE),
+        (with_base(slug="sales-"), SLUG_MESSAGE),
+        (with_base(slug="s" * 31), SLUG_MESSAGE),
+        (with_base(slug=""), SLUG_MESSAGE),
+        (with_base(slug=None), SLUG_MESSAGE),
+        (with_base(slug="sales_q3"), SLUG_MESSAGE),
+        (with_base(slug="sales\n"), SLUG_MESSAGE),
+        (with_base(slug="sales", title=42), "'title' must be text of at most 200 characters."),
+        (with_base(title="t" * 201), "'title' must be text of at most 200 characters."),
+        (with_base(description=["x"]),
+         "'description' must be text of at most 2000 characters."),
+        (with_base(description="d" * 2001),
+         "'description' must be text of at most 2000 characters."),
+        (with_base(git="https://github.com/org/repo.git"),
+         "'git' must be an object with 'url' and optional 'ref'."),
+        (with_base(git={"url": "https://h.org/r.git", "branch": "x"}),
+         "'git' must be an object with 'url' and optional 'ref'."),
+        (with_base(git={"ref": "main"}, framework="dash"),
+         "The git URL must be a string such as https://github.com/org/repo.git."),
+        (with_base(git={"url": "file:///srv/repo.git"}, framework="dash"),
+         "The git URL must start with https://; got 'file:///srv/repo.git'."),
+        (with_base(git={"url": "https://h.org/r.git", "ref": "-x"}, framework="dash"),
+         "The git ref must be a branch or tag name (letters, digits, '.', '_', '/', '-'; "
+         "not starting with '-')."),
+        (with_base(git={"url": "https://h.org/r.git"}),
+         f"The spec needs 'framework'; one of: {NAMES}."),
+        ({"title": "x"}, "The spec needs 'entry': the dashboard's file, e.g. 'sales/app.py'."),
+        (with_base(entry="../bob/app.py"),
+         "'entry' must stay inside the dashboards folder ('..' is not allowed)."),
+        (with_base(entry="missing.py"),
+         "The entry file 'missing.py' does not exist in the dashboards folder."),
+        (with_base(entry="plain.py"),
+         "Cannot tell which framework serves 'plain.py'. "
+         "Name one of: voila, dash, streamlit."),
+        (with_base(framework="shiny"), f"Unknown framework 'shiny'; allowed: {NAMES}."),
+        (with_base(entry="clock/app.py", framework="bokeh"),
+         f"The 'bokeh' framework is not enabled on this hub; allowed: {NAMES}."),
+        (with_base(mode="solo"), "Unknown mode 'solo'; allowed: shared, per-viewer."),
+        (with_base(entry="voila/report.ipynb", framework="notebook"),
+         "The Notebook (JupyterLab) framework runs viewer code, so it is allowed only in "
+         "mode(s): per-viewer."),
+        (with_base(args="--debug"), "'args' must be a list of strings."),
+        (with_base(args=["--debug"]), "The Dash framework takes no 'args'."),
+        (with_base(visibility="friends"),
+         "Unknown visibility 'friends'; allowed: private, users, groups, all, public."),
+        (with_base(visibility="public", mode=PER_VIEWER),
+         "A public dashboard must run in shared mode (anonymous viewers cannot own an instance)."),
+        (with_base(visibility="users"),
+         "Visibility 'users' needs at least one name in 'share_users'."),
+        (with_base(visibility="users", share_users=[]),
+         "Visibility 'users' needs at least one name in 'share_users'."),
+        (with_base(visibility="groups", share_users=["bob"]),
+         "Visibility 'groups' needs at least one name in 'share_groups'."),
+        (with_base(share_users="bob"), "'share_users' must be a list of names."),
+        (with_base(share_groups=["class", 7]), "'share_groups' must be a list of names."),
+        (with_base(share_users=["bob", "  "]), "'' in 'share_users' is not a valid name."),
+        (with_base(share_users=["a/b"]), "'a/b' in 'share_users' is not a valid name."),
+        (with_base(share_groups=["x" * 256]),
+         f"{'x' * 256!r} in 'share_groups' is not a valid name."),
+        (with_base(share_users=[f"u{i}" for i in range(MAX_TARGETS + 1)]),
+         f"'share_users' may name at most {MAX_TARGETS} entries."),
+        (with_base(profile="huge"), "Unknown profile 'huge'; known profiles: big."),
+        (with_base(profile=["big"]), "Unknown profile ['big']; known profiles: big."),
+    ],
+)
+def test_validate_refuses(policy, data, message):
+    with pytest.raises(SpecError) as e:
+        validate(data, policy, "alice")
+    assert e.value.message == message
+    assert e.value.status_code == 400
+
+
+def test_validate_refuses_changing_the_slug(policy):
+    with pytest.raises(SpecError) as e:
+        validate({"slug": "other"}, policy, "alice", current=stored())
+    assert e.value.message == "'slug' cannot change; publish a new dashboard instead."
+
+
+def test_validate_unknown_profile_without_profiles(policy):
+    policy.profiles = {}
+    with pytest.raises(SpecError) as e:
+        validate(with_base(profile="big"), policy, "alice")
+    assert e.value.message == "Unknown profile 'big'; known profiles: none are configured."
+
+
+def test_validate_looks_in_the_owners_folder(policy):
+    with pytest.raises(SpecError, match="does not exist"):
+        validate(dict(BASE), policy, "bob")
+
+
+# -- slugs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Sales by region (2024)", "sales-by-region-2024"),
+        ("Sales", "sales"),
+        ("  Many   spaces -- and dashes  ", "many-spaces-and-dashes"),
+        ("2024 results", "d-2024-results"),
+        ("42", "d-42"),
+        ("A very long title that goes on and on and on", "a-very-long-title-that-goes-on"),
+        ("abcdefghijklmnopqrstuvwxyz abcdef", "abcdefghijklmnopqrstuvwxyz-abc"),
+        ("abcdefghijklmnopqrstuvwxyzabc def", "abcdefghijklmnopqrstuvwxyzabc"),  # no trailing -
+        ("1234567890123456789012345678 x", "d-1234567890123456789012345678"),
+        ("", "dashboard"),
+        ("!!!", "dashboard"),
+        ("Überblick", "uberblick"),
+        ("Voilà: café 2024", "voila-cafe-2024"),
+        ("数据", "dashboard"),
+    ],
+)
+def test_slug_from_title(title, slug):
+    assert slug_from_title(title) == slug
+    assert check_slug(slug) == slug
+
+
+@pytest.mark.parametrize("slug", ["a", "sales", "sales-2024", "a1-b2-c3", "a" * 30, "x-" * 14 + "xy"])
+def test_check_slug_accepts(slug):
+    assert check_slug(slug) == slug
+    assert SLUG.fullmatch(slug)
+
+
+# -- who may see and manage -------------------------------------------------------------
+
+ANON = None
+OWNER = {"name": "alice", "groups": []}
+ADMIN = {"name": "root", "admin": True, "groups": []}
+SHARED_USER = {"name": "bob", "groups": []}
+MEMBER = {"name": "carol", "groups": ["class", "other"]}
+STRANGER = {"name": "dave", "groups": ["staff"]}
+VIEWERS = {"anonymous": ANON, "owner": OWNER, "admin": ADMIN, "shared user": SHARED_USER,
+           "group member": MEMBER, "stranger": STRANGER}
+
+CAN_VIEW = {  # visibility -> the viewers that may see it
+    "private": {"owner", "admin"},
+    "users": {"owner", "admin", "shared user"},
+    "groups": {"owner", "admin", "group member"},
+    "all": {"owner", "admin", "shared user", "group member", "stranger"},
+    "public": set(VIEWERS),
+}
+
+
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+@pytest.mark.parametrize("who", list(VIEWERS))
+def test_can_view_and_can_manage(visibility, who):
+    d = stored(visibility=visibility, share_users=["bob"], share_groups=["class"])
+    user = VIEWERS[who]
+    assert can_view(d, user) is (who in CAN_VIEW[visibility])
+    assert can_manage(d, user) is (who in ("owner", "admin"))
+
+
+def test_share_targets_count_only_for_their_visibility():
+    # bob is named and carol's group is named, but the visibility decides
+    d = stored(visibility="groups", share_users=["bob"], share_groups=["class"])
+    assert not can_view(d, SHARED_USER)
+    d = stored(visibility="users", share_users=["bob"], share_groups=["class"])
+    assert not can_view(d, MEMBER)
+    # a user model without groups
+    assert not can_view(stored(visibility="groups", share_groups=["class"]), {"name": "eve"})
+    assert not can_manage(stored(), {})
+
+
+def test_visible_filters_in_order():
+    rows = [stored(slug=v, visibility=v, share_users=["bob"]) for v in VISIBILITIES]
+    assert [d.slug for d in visible(rows, SHARED_USER)] == ["users", "all", "public"]
+    assert [d.slug for d in visible(rows, None)] == ["public"]
+
+
+def test_matches_every_word_anywhere():
+    d = stored(title="Sales by Region", description="Quarterly numbers")
+    assert matches(d, "sales QUARTERLY")
+    assert matches(d, "alice dash")
+    assert matches(d, "")
+    assert not matches(d, "sales weekly")
+
+
+# -- servers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("viewer", [None, "alice", "bob"])
+def test_server_for_shared_is_the_authors_server(viewer):
+    assert server_for(stored(slug="sales"), viewer) == ("alice", "sales")
+
+
+def test_server_for_per_viewer():
+    d = stored(slug="sales", mode=PER_VIEWER)
+    digest = hashlib.sha256(b"alice/sales").hexdigest()[:8]
+    assert server_for(d, "bob") == ("bob", f"sales-{digest}")
+    assert server_for(d, "carol") == ("carol", f"sales-{digest}")
+    # another author's dashboard of the same slug gets another server
+    assert server_for(stored(owner="zoe", slug="sales", mode=PER_VIEWER), "bob")[1] != \
+        f"sales-{digest}"
+    with pytest.raises(Forbidden) as e:
+        server_for(d, None)
+    assert e.value.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "a",
+        "s" * 30,
+        "a" * 20 + "-" + "b" * 9,  # the 21st character is '-': cut there, no '--'
+        "a" * 19 + "-b-" + "c" * 8,
+        "x-" * 14 + "xy",
+        "abcdefghijklmnopqrstu",
+    ],
+)
+def test_server_for_per_viewer_names_are_valid_server_names(slug):
+    d = stored(slug=check_slug(slug), mode=PER_VIEWER)
+    owner, name = server_for(d, "bob")
+    assert owner == "bob"
+    assert len(name) <= 30
+    assert not name.endswith("-") and "--" not in name
+    assert SLUG.fullmatch(name), name
+    assert name.startswith(slug[:21].rstrip("-") + "-")
+    assert server_for(d, "carol")[1] == name  # the same name for every viewer
+
+
+# -- JSON ---------------------------------------------------------------------------------
+
+
+def test_as_json_shows_targets_only_to_managers():
+    d = stored(visibility="users", share_users=["bob"], args=["--x"], profile="big")
+    public = as_json(d, prefix="/services/hub-viz/", manage=False, status="running")
+    assert public["open_url"] == "/services/hub-viz/open/alice/sales"
+    assert public["thumbnail_url"] == "/services/hub-viz/api/dashboards/alice/sales/thumbnail"
+    assert public["status"] == "running" and public["can_manage"] is False
+    for key in ("entry", "git", "args", "share_users", "share_groups", "profile", "manage_url"):
+        assert key not in public
+    managed = as_json(d, prefix="/services/hub-viz/", manage=True)
+    assert "status" not in managed
+    assert managed["share_users"] == ["bob"] and managed["git"] is None
+    assert managed["manage_url"] == "/services/hub-viz/d/alice/sales"

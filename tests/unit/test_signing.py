@@ -1,0 +1,191 @@
+"""Signed spawn specs and open grants: keys on disk, round trips, and every refusal."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from hub_viz.errors import HubVizError
+from hub_viz.signing import (
+    ALGORITHM,
+    GRANT_SECONDS,
+    ISSUER,
+    SignatureError,
+    Signer,
+    Verifier,
+    ensure_key_pair,
+    open_audience,
+    public_key_pem,
+    spawn_audience,
+)
+
+pytestmark = pytest.mark.unit
+
+SPEC = {"framework": "dash", "entry": "sales/app.py", "mode": "shared", "args": ["--x", "ü"],
+        "source_owner": "alice", "git": {"url": "https://h.org/r.git", "ref": "main"}}
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Signer, Verifier]:
+    private, public = ensure_key_pair(tmp_path / "keys" / "signing.pem")
+    return Signer(private.read_text()), Verifier(public.read_text())
+
+
+@pytest.fixture
+def other_keys(tmp_path: Path) -> tuple[Signer, Verifier]:
+    private, public = ensure_key_pair(tmp_path / "other" / "signing.pem")
+    return Signer(private.read_text()), Verifier(public.read_text())
+
+
+# -- keys -------------------------------------------------------------------------------
+
+
+def test_key_pair_is_created_private_and_once(tmp_path):
+    private, public = ensure_key_pair(tmp_path / "state" / "deep" / "signing.pem")
+    assert private == tmp_path / "state" / "deep" / "signing.pem"
+    assert public == tmp_path / "state" / "deep" / "signing.pub"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    pem = private.read_text()
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----")
+    assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    assert public.read_text() == public_key_pem(pem)
+    # a second call keeps both files
+    assert ensure_key_pair(private) == (private, public)
+    assert private.read_text() == pem
+
+
+def test_missing_public_key_is_derived_again(tmp_path):
+    private, public = ensure_key_pair(tmp_path / "signing.pem")
+    text = public.read_text()
+    public.unlink()
+    ensure_key_pair(private)
+    assert public.read_text() == text
+
+
+def test_each_key_pair_is_new(tmp_path):
+    a, _ = ensure_key_pair(tmp_path / "a.pem")
+    b, _ = ensure_key_pair(tmp_path / "b.pem")
+    assert a.read_text() != b.read_text()
+
+
+# -- round trips --------------------------------------------------------------------------
+
+
+def test_spec_round_trip(keys):
+    signer, verifier = keys
+    token = signer.sign_spec("bob", "sales-1234abcd", SPEC)
+    assert verifier.spec(token, "bob", "sales-1234abcd") == SPEC
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["aud"] == spawn_audience("bob", "sales-1234abcd") == \
+        "hub-viz:spawn:bob/sales-1234abcd"
+    assert claims["iss"] == ISSUER and "exp" not in claims  # specs live as long as the server
+    assert jwt.get_unverified_header(token)["alg"] == ALGORITHM
+
+
+def test_grant_round_trip(keys):
+    signer, verifier = keys
+    token = signer.grant("alice", "sales", "bob")
+    claims = verifier.grant(token, "alice", "sales")
+    assert claims["sub"] == "bob"
+    assert claims["aud"] == open_audience("alice", "sales") == "hub-viz:open:alice/sales"
+    assert claims["exp"] - claims["iat"] == GRANT_SECONDS
+    assert len(claims["jti"]) >= 16
+    anonymous = verifier.grant(signer.grant("alice", "sales", None), "alice", "sales")
+    assert anonymous["sub"] == ""
+    # every grant is unique, even for the same viewer and server
+    assert signer.grant("alice", "sales", "bob") != token
+
+
+# -- refusals -----------------------------------------------------------------------------
+
+
+def refused(call, *args) -> SignatureError:
+    with pytest.raises(SignatureError) as e:
+        call(*args)
+    assert isinstance(e.value, HubVizError)
+    return e.value
+
+
+def test_wrong_audience_is_refused(keys):
+    signer, verifier = keys
+    grant = signer.grant("alice", "sales", "bob")
+    spec = signer.sign_spec("alice", "sales", SPEC)
+    for owner, server in [("alice", "other"), ("bob", "sales"), ("alice", "sales/x")]:
+        err = refused(verifier.grant, grant, owner, server)
+        assert err.message == "The link is invalid or has expired."
+        assert "token refused" in err.log_message
+        refused(verifier.spec, spec, owner, server)
+    # a grant is not a spec and a spec is not a grant
+    refused(verifier.spec, grant, "alice", "sales")
+    refused(verifier.grant, spec, "alice", "sales")
+
+
+def test_expired_grant_is_refused(keys):
+    signer, verifier = keys
+    token = signer.grant("alice", "sales", "bob", lifetime=-60)
+    err = refused(verifier.grant, token, "alice", "sales")
+    assert "expired" in err.log_message.lower()
+    # within the leeway of a few seconds it still counts
+    assert verifier.grant(signer.grant("alice", "sales", "bob", lifetime=-2), "alice", "sales")
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_tampered_tokens_are_refused(keys):
+    signer, verifier = keys
+    token = signer.sign_spec("bob", "sales", SPEC)
+    header, payload, signature = token.split(".")
+    claims = json.loads(unb64(payload))
+    claims["spec"]["entry"] = "../../etc/passwd"
+    forged = ".".join([header, b64(json.dumps(claims).encode()), signature])
+    refused(verifier.spec, forged, "bob", "sales")
+    # a flipped bit in the signature
+    raw = bytearray(unb64(signature))
+    raw[0] ^= 1
+    refused(verifier.spec, ".".join([header, payload, b64(bytes(raw))]), "bob", "sales")
+    # no signature at all, or "none" as the algorithm
+    refused(verifier.spec, f"{header}.{payload}.", "bob", "sales")
+    unsigned = jwt.encode(jwt.decode(token, options={"verify_signature": False}), None,
+                          algorithm="none")
+    refused(verifier.spec, unsigned, "bob", "sales")
+    refused(verifier.spec, "not a token", "bob", "sales")
+
+
+def test_a_token_of_another_key_is_refused(keys, other_keys):
+    _, verifier = keys
+    other_signer, other_verifier = other_keys
+    spec = other_signer.sign_spec("bob", "sales", SPEC)
+    grant = other_signer.grant("alice", "sales", "bob")
+    assert other_verifier.spec(spec, "bob", "sales") == SPEC
+    refused(verifier.spec, spec, "bob", "sales")
+    refused(verifier.grant, grant, "alice", "sales")
+
+
+def test_a_spec_that_is_not_an_object_is_refused(tmp_path, keys):
+    signer, verifier = keys
+    private = (tmp_path / "keys" / "signing.pem").read_text()
+    key = serialization.load_pem_private_key(private.encode(), password=None)
+    token = jwt.encode({"spec": ["x"], "iss": ISSUER, "aud": spawn_audience("bob", "s"),
+                        "iat": 0}, key, algorithm=ALGORITHM)
+    assert refused(verifier.spec, token, "bob", "s").message == "The dashboard spec is malformed."
+    # a token with another issuer, or without one
+    for claims in ({"iss": "someone", "iat": 0}, {"iat": 0}):
+        token = jwt.encode({"spec": {}, "aud": spawn_audience("bob", "s"), **claims}, key,
+                           algorithm=ALGORITHM)
+        refused(verifier.spec, token, "bob", "s")
+    # a grant without an expiry
+    token = jwt.encode({"sub": "bob", "iss": ISSUER, "aud": open_audience("bob", "s"), "iat": 0},
+                       key, algorithm=ALGORITHM)
+    refused(verifier.grant, token, "bob", "s")
