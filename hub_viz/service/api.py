@@ -132,13 +132,18 @@ class DashboardHandler(BaseHandler):
                 setattr(d, key, value)
             d.updated = utcnow()
             db.commit()
-        redeployed = False
+        redeployed, redeploy_error = False, ""
         if changed & SPEC_FIELDS:
-            redeployed = await self.ctx.deployer.redeploy(d, by=user["name"])
+            try:
+                redeployed = await self.ctx.deployer.redeploy(d, by=user["name"])
+            except HubAPIError as e:  # saved, but the new spec did not start: say why
+                redeployed, redeploy_error = True, e.message
         if changed & {"visibility", "share_users", "share_groups"}:
             await self.ctx.deployer.sync_shares(d)
         body = as_json(d, prefix=self.ctx.prefix, manage=True)
         body["redeployed"] = redeployed
+        if redeploy_error:
+            body["redeploy_error"] = redeploy_error
         self.write_json(body)
 
     async def delete(self, owner: str, slug: str) -> None:
