@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 
 def find_wsgi_app(namespace: dict[str, Any]) -> Any:
@@ -36,6 +37,10 @@ def find_wsgi_app(namespace: dict[str, Any]) -> Any:
 def create_app() -> Any:
     """gunicorn app factory: import the entry file and return its Flask server."""
     entry = Path(os.environ["HUB_VIZ_DASH_ENTRY"]).resolve()
+    prefix = os.environ.get("DASH_URL_BASE_PATHNAME", "")
+    if "%" in prefix:  # the hub escapes names ('+' is %2B); Flask routes the decoded path
+        os.environ["DASH_ROUTES_PATHNAME_PREFIX"] = unquote(prefix)
+        os.environ["DASH_REQUESTS_PATHNAME_PREFIX"] = os.environ.pop("DASH_URL_BASE_PATHNAME")
     sys.path.insert(0, str(entry.parent))
     spec = importlib.util.spec_from_file_location(entry.stem, entry)
     if spec is None or spec.loader is None:

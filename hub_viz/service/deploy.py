@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from jupyterhub.utils import url_escape_path
 from sqlalchemy import select
 
 from ..frameworks import PER_VIEWER
@@ -61,7 +62,8 @@ class Deployer:
     # -- urls and specs -----------------------------------------------------
 
     def server_url(self, owner: str, name: str) -> str:
-        return f"{self.hub_base_url}user/{owner}/{name}/"
+        # escaped as the hub does ('+' in 'pat+viz@example.org'), or the link is a 404
+        return f"{self.hub_base_url}user/{url_escape_path(owner)}/{url_escape_path(name)}/"
 
     def enter_url(self, owner: str, name: str, viewer: str | None) -> str:
         """Where a viewer goes once the server is ready: the launcher, with a one-time grant."""
