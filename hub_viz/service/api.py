@@ -54,7 +54,8 @@ class InfoHandler(BaseHandler):
                 "frameworks": [
                     {"name": n, "display_name": policy.frameworks[n].display_name,
                      "modes": list(policy.frameworks[n].modes)}
-                    for n in policy.allowed_frameworks if n in policy.frameworks
+                    for n in policy.allowed_frameworks
+                    if n in policy.frameworks and policy.frameworks[n].command
                 ],
                 "visibilities": ["private", "users", "groups", "all", "public"],
                 "profiles": sorted(policy.profiles),
