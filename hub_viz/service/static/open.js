@@ -39,6 +39,7 @@ whichever answers first with the dashboard's address wins.
     stopFollowing();
     bar.classList.add("bg-danger");
     bar.classList.remove("progress-bar-animated");
+    message.classList.add("d-none");  // the log above keeps how far it got
     var alert = document.getElementById("open-failed");
     alert.textContent = text;
     alert.classList.remove("d-none");
