@@ -29,6 +29,7 @@ from ..errors import HubVizError
 from ..frameworks import BUILTIN_FRAMEWORKS, merge_frameworks
 from ..signing import Signer, ensure_key_pair
 from ..spawner import DEFAULT_FRAMEWORKS
+from .activity import ActivityCoalescer
 from .api import api_routes
 from .dashboards import Policy, server_for, validate
 from .deploy import Deployer
@@ -54,6 +55,7 @@ class ServiceContext:
     hub_base_url: str
     proxy_url: str
     thumbnails: Thumbnailer = field(default_factory=Thumbnailer)
+    activity: ActivityCoalescer | None = None
 
     def internal_server_url(self, owner: str, name: str) -> str:
         return self.proxy_url.rstrip("/") + self.deployer.server_url(owner, name)
@@ -132,6 +134,11 @@ class DashboardService(Application):
         help="URL at which the service reaches the proxy (to read launcher logs and "
         "take thumbnails), e.g. http://proxy-public on Kubernetes.",
     )
+    activity_interval = Float(
+        60, config=True,
+        help="Seconds between two activity reports to the hub for one server "
+        "(phone-home pings and keep-warm windows are coalesced into them).",
+    )
     reconcile_interval = Float(
         30, config=True,
         help="Seconds between checks that close the records of servers that stopped.",
@@ -185,6 +192,7 @@ class DashboardService(Application):
         ctx = ServiceContext(
             store=store, hub=hub, deployer=deployer, signer=signer, policy=self.policy(),
             prefix=prefix, hub_base_url=hub_base, proxy_url=self.proxy_url,
+            activity=ActivityCoalescer(hub.activity, interval=self.activity_interval),
         )
         if self.thumbnails:
             from .capture import make_capture
@@ -239,15 +247,17 @@ class DashboardService(Application):
         server = app.listen(port, url.hostname or "127.0.0.1", xheaders=True)
         log.info("hub-viz-service %s on %s:%s under %s (store: %s)", __version__,
                  url.hostname, port, ctx.prefix, _safe_url(self.db_url))
-        reconcile = asyncio.ensure_future(
-            ctx.deployer.reconcile_forever(self.reconcile_interval)
-        )
+        background = [
+            asyncio.ensure_future(ctx.deployer.reconcile_forever(self.reconcile_interval)),
+            asyncio.ensure_future(ctx.activity.run()),
+        ]
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
         await stopping.wait()
-        reconcile.cancel()
+        for task in background:
+            task.cancel()
         server.stop()
         ctx.store.close()
 

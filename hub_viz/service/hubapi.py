@@ -23,6 +23,7 @@ SERVICE_SCOPES = (
     "shares",  # share a shared dashboard's server with users and groups
     "read:users:name",  # check share targets exist (the hub needs it to share by name)
     "read:groups:name",  # the same for groups
+    "users:activity",  # phone-home pings and keep-warm windows, coalesced per server
 )
 
 
@@ -167,6 +168,14 @@ class HubClient:
         finally:
             if not fetch.done():
                 fetch.cancel()
+
+    async def activity(self, owner: str, server: str, when: str) -> None:
+        """Record activity of one server (what the idle culler reads)."""
+        await self.request(
+            "POST",
+            f"/users/{_q(owner)}/activity",
+            {"last_activity": when, "servers": {server: {"last_activity": when}}},
+        )
 
     # -- shares -----------------------------------------------------------
 

@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
@@ -69,6 +70,9 @@ class Dashboard(Base):
     share_users: Mapped[list] = mapped_column(JSON, default=list)
     share_groups: Mapped[list] = mapped_column(JSON, default=list)
     profile: Mapped[str] = mapped_column(String(100), default="")
+    # Windows during which the dashboard is kept running, e.g.
+    # [{"days": ["mon", "wed"], "start": "09:00", "end": "11:00"}] (hub's local time).
+    keep_warm: Mapped[list] = mapped_column(JSON, default=list)
     thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     thumbnail_updated: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -114,6 +118,30 @@ class Open(Base):
     dashboard_ref: Mapped[str] = mapped_column(String(300))
     viewer: Mapped[str] = mapped_column(String(255), default="")
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class EmbedGrant(Base):
+    """An embed link: the origins that may frame a dashboard, until it expires or is revoked."""
+
+    __tablename__ = "embed_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dashboard_id: Mapped[int] = mapped_column(
+        ForeignKey("dashboards.id", ondelete="CASCADE"), index=True
+    )
+    origins: Mapped[list] = mapped_column(JSON, default=list)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    dashboard: Mapped[Dashboard] = relationship()
+
+    def live(self, now: dt.datetime | None = None) -> bool:
+        now = now or utcnow()
+        return self.revoked is None and (self.expires is None or self.expires > now)
 
 
 def alembic_config(url: str) -> Config:
