@@ -247,20 +247,40 @@ def machine() -> dict[str, object]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the table and write the JSON file."""
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                        help="comma-separated subset of %(default)s")
-    parser.add_argument("--repeat", type=int, default=3, help="cold starts per side")
-    parser.add_argument("--warm", type=int, default=20, help="timed GETs per warm measurement")
-    parser.add_argument("--json", type=Path, default=REPO / "benchmarks/results/open_latency.json")
-    args = parser.parse_args(argv)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
+    group = parser.add_argument_group("open-latency suite")
+    group.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                       help="comma-separated subset of %(default)s")
+    group.add_argument("--repeat", type=int, default=3, help="cold starts per side")
+    group.add_argument("--warm", type=int, default=20, help="timed GETs per warm measurement")
+    if json_option:
+        group.add_argument("--json", type=Path, default=REPO / "benchmarks/results/open_latency.json")
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     unknown = set(frameworks) - set(FRAMEWORKS)
     if unknown or args.repeat < 1 or args.warm < 1:
         parser.error(f"unknown frameworks {sorted(unknown)}" if unknown else "counts must be ≥ 1")
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table and write the JSON file."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check(parser, args)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark with parsed options, print the table and write the JSON file."""
+    frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     results = []
     with tempfile.TemporaryDirectory(prefix="hub-viz-bench-") as tmp:
         hub = start_hub(Path(tmp))

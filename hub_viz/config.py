@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,15 @@ from .service.hubapi import SERVICE_SCOPES
 from .signing import ensure_key_pair
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+CULLER = "hub-viz-culler"
+# What jupyterhub-idle-culler needs to stop servers, and no more (no admin:users:
+# it never deletes users).
+CULLER_SCOPES = ("list:users", "read:users:activity", "read:servers", "delete:servers")
+# configurable-http-proxy under the names a config may give it; replaced by ours.
+CHP_NAMES = frozenset({
+    "configurable-http-proxy", "default", "jupyterhub.proxy.ConfigurableHTTPProxy",
+})
 
 SPAWNERS = {
     "local": "hub_viz.spawner.DashboardLocalSpawner",
@@ -57,6 +67,10 @@ def configure(
     publish: list[dict[str, Any]] | None = None,
     git_schemes: list[str] | None = None,
     profiles: dict[str, Any] | None = None,
+    cull_idle: bool = True,
+    cull_timeout: int = 1800,
+    cull_every: int = 300,
+    extra_service_config: dict[str, Any] | None = None,
 ) -> None:
     """Configure JupyterHub ``c`` to serve dashboards.
 
@@ -68,6 +82,16 @@ def configure(
     working directory); ``publish`` lists dashboards it publishes at
     start-up when missing (the API's fields plus ``owner``). Call it after
     setting the hub's ip and port, or pass ``proxy_url``.
+
+    With ``cull_idle`` (default) the hub also runs ``jupyterhub-idle-culler``
+    as the service ``hub-viz-culler``: it stops (never removes) a server
+    without activity for ``cull_timeout`` seconds, checking every
+    ``cull_every`` seconds. Activity is real use only (see
+    :mod:`hub_viz.launcher.activity`); so that configurable-http-proxy's own
+    per-request stamps do not count, the proxy class becomes
+    :class:`hub_viz.hubproxy.DashboardProxy` unless another proxy is set.
+    ``extra_service_config`` sets more ``DashboardService`` options, merged on
+    top, e.g. ``{"thumbnails": False, "keep_warm_interval": 30}``.
     """
     if spawner not in SPAWNERS:
         raise ValueError(f"configure(spawner={spawner!r}): use one of {sorted(SPAWNERS)}")
@@ -96,18 +120,25 @@ def configure(
     # The launcher answers the hub's probe at once and the spawner waits for the app.
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 60
+    if "proxy_class" not in c.JupyterHub or _is_chp(c.JupyterHub.proxy_class):
+        c.JupyterHub.proxy_class = "hub_viz.hubproxy.DashboardProxy"
+    if cull_idle:
+        add_culler(c, timeout=cull_timeout, every=cull_every)
     if service:
         state = Path(state_dir or Path.cwd()).resolve()
         private, public = ensure_key_pair(state / "hub_viz_signing_key.pem")
         spawner_config.service_public_key = public.read_text()
         spawner_config.git_cache_root = str(state / "hub_viz_git")
+        spawner_config.service_url = f"http://127.0.0.1:{service_port}/services/{service_name}/"
         service_config = {
             "db_url": db_url or f"sqlite:///{state / 'hub_viz.sqlite'}",
             "signing_key_file": str(private),
+            "embed_secret_file": str(state / "hub_viz_embed_secret"),
             "proxy_url": proxy_url or _proxy_url(c),
             "publish": publish or [],
             "profiles": profiles or {},
             "check_files": spawner != "kube",
+            "cull_timeout": cull_timeout if cull_idle else 0,
         }
         if dashboards_root is not None:
             service_config["dashboards_root"] = dashboards_root
@@ -115,7 +146,15 @@ def configure(
             service_config["allowed_frameworks"] = allowed_frameworks
         if git_schemes is not None:
             service_config["git_schemes"] = git_schemes
+        service_config.update(extra_service_config or {})
         add_service(c, service_name, service_port, service_config)
+
+
+def _is_chp(proxy_class: Any) -> bool:
+    """Is this ``JupyterHub.proxy_class`` value plain configurable-http-proxy?"""
+    if isinstance(proxy_class, type):
+        return f"{proxy_class.__module__}.{proxy_class.__qualname__}" in CHP_NAMES
+    return str(proxy_class) in CHP_NAMES
 
 
 def _proxy_url(c: Any) -> str:
@@ -130,6 +169,42 @@ def _proxy_url(c: Any) -> str:
     return f"http://{ip}:{port}"
 
 
+def add_culler(c: Any, *, timeout: int, every: int, name: str = CULLER) -> None:
+    """The idle culler as a hub-managed service with a role of exactly :data:`CULLER_SCOPES`.
+
+    It stops idle servers and keeps them (and their users): a dashboard's spec
+    lives in the service's store, so reopening it starts it again.
+    """
+    if timeout <= 0 or every <= 0:
+        raise ValueError(
+            f"configure(cull_timeout={timeout!r}, cull_every={every!r}): both must be "
+            "positive seconds, e.g. cull_timeout=1800, cull_every=300; "
+            "or turn culling off with cull_idle=False."
+        )
+    services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
+                if s.get("name") != name]
+    services.append({
+        "name": name,
+        # jupyterhub-idle-culler 2.x wants a value after every boolean flag
+        "command": [
+            sys.executable, "-m", "jupyterhub_idle_culler",
+            f"--timeout={int(timeout)}", f"--cull-every={int(every)}",
+            "--remove-named-servers=False", "--cull-users=False",
+        ],
+        "display": False,
+    })
+    c.JupyterHub.services = services
+    roles = [r for r in (c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
+             if r.get("name") != name]
+    roles.append({
+        "name": name,
+        "description": "Idle culler: stop dashboard servers nobody uses",
+        "scopes": list(CULLER_SCOPES),
+        "services": [name],
+    })
+    c.JupyterHub.load_roles = roles
+
+
 def add_service(c: Any, name: str, port: int, settings: dict[str, Any]) -> None:
     """The hub-managed service, its role (exactly :data:`SERVICE_SCOPES`) and user access."""
     services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
@@ -141,7 +216,9 @@ def add_service(c: Any, name: str, port: int, settings: dict[str, Any]) -> None:
             "command": [sys.executable, "-m", "hub_viz.service"],
             "environment": {"HUB_VIZ_SERVICE_CONFIG": json.dumps({"DashboardService": {
                 k: v for k, v in settings.items() if k != "publish"
-            } | {"seed_dashboards": settings.get("publish", [])}})},
+            } | {"seed_dashboards": settings.get("publish", [])}})}
+            # keep-warm windows are in the hub's local time; the hub passes services no TZ
+            | ({"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {}),
             "oauth_no_confirm": True,
             "display": False,
         }

@@ -88,10 +88,21 @@ class Signer:
         return self._sign(spawn_audience(owner, server), {"spec": spec}, None)
 
     def grant(
-        self, owner: str, server: str, viewer: str | None, lifetime: float = GRANT_SECONDS
+        self,
+        owner: str,
+        server: str,
+        viewer: str | None,
+        lifetime: float = GRANT_SECONDS,
+        embed: bool = False,
     ) -> str:
-        """A one-time pass for ``viewer`` (None: anonymous) to open ``owner/server``."""
-        claims = {"sub": viewer or "", "jti": secrets.token_urlsafe(12)}
+        """A one-time pass for ``viewer`` (None: anonymous) to open ``owner/server``.
+
+        ``embed`` marks a grant used inside another site's frame: the launcher's
+        cookie must then be ``SameSite=None; Secure; Partitioned``.
+        """
+        claims: dict[str, Any] = {"sub": viewer or "", "jti": secrets.token_urlsafe(12)}
+        if embed:
+            claims["embed"] = True
         return self._sign(open_audience(owner, server), claims, lifetime)
 
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
@@ -152,6 +153,14 @@ class DashboardSpawnerMixin(HasTraits):
         """,
     )
 
+    service_url = Unicode(
+        "",
+        config=True,
+        help="""URL at which launchers reach the hub_viz service (``configure()`` sets it),
+        e.g. ``http://127.0.0.1:10101/services/hub-viz/``; launchers read their
+        dashboard's embed origins there for ``frame-ancestors``.""",
+    )
+
     git_schemes = List(
         Unicode(),
         default_value=["https"],
@@ -270,6 +279,12 @@ class DashboardSpawnerMixin(HasTraits):
         open_url = (self._signed or {}).get("open_url")
         if isinstance(open_url, str) and open_url.startswith("/") and not open_url.startswith("//"):
             env["HUB_VIZ_OPEN_URL"] = open_url
+        dashboard = (self._signed or {}).get("dashboard")
+        if self.service_url and isinstance(dashboard, str) and dashboard.count("/") == 1:
+            owner, slug = (quote(part, safe="") for part in dashboard.split("/"))
+            env["HUB_VIZ_EMBED_ORIGINS_URL"] = (
+                f"{self.service_url.rstrip('/')}/api/embed-origins/{owner}/{slug}"
+            )
         return env
 
     # -- progress ---------------------------------------------------------

@@ -147,6 +147,7 @@ configure(
     service_port={service_port},
     git_schemes=["https", "file"],
     publish={publish!r},
+    **{configure_kwargs!r},
 )
 c.DashboardLocalSpawner.app_ready_timeout = {ready_timeout}
 c.DashboardLocalSpawner.activity_interval = 2
@@ -225,7 +226,9 @@ def start_hub(
     publish: list[dict[str, Any]] | None = None,
     port: int | None = None,
     token: str | None = None,
+    configure_kwargs: dict[str, Any] | None = None,
 ) -> Hub:
+    """A hub from the generated config; ``configure_kwargs`` go to ``configure()`` as well."""
     root = make_dashboards_root(state / "dashboards")
     port = port or free_port()
     token = token or secrets.token_hex(16)
@@ -245,6 +248,7 @@ def start_hub(
                 ready_timeout=ready_timeout,
                 service_port=free_port(),
                 publish=publish or [],
+                configure_kwargs=configure_kwargs or {},
                 debug=bool(os.environ.get("HUB_VIZ_TEST_DEBUG")),
             )
         )

@@ -1,9 +1,14 @@
-"""Report a server's activity to JupyterHub from real viewer traffic.
+"""Report a server's activity to JupyterHub from real use only.
 
-Every proxied request or websocket message calls :meth:`ActivityReporter.note`
-(cheap: it stores a timestamp). A background loop posts the newest timestamp
-to the hub's activity API at most once per interval, and only when something
-happened since the last post, so an idle dashboard is never kept alive.
+:func:`is_real_use` decides which proxied traffic shows a person using the
+dashboard: page navigations and new websocket connections, never a bot.
+Background requests (XHR polling, a hidden tab's websocket messages) do not
+count, so an abandoned tab does not keep a dashboard alive; ongoing visible
+use is reported by the page's phone-home pings to the service instead.
+Counted traffic calls :meth:`ActivityReporter.note` (cheap: it stores a
+timestamp). A background loop posts the newest timestamp to the hub's
+activity API at most once per interval, and only when something happened
+since the last post.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from ..bots import is_bot
 
 log = logging.getLogger("hub_viz.launcher")
 
@@ -22,6 +29,28 @@ log = logging.getLogger("hub_viz.launcher")
 def utcnow() -> datetime:
     """Current time in UTC (a seam for tests)."""
     return datetime.now(timezone.utc)
+
+
+def is_real_use(method: str, headers: Mapping[str, str], *, websocket: bool = False) -> bool:
+    """Does this request show a person using the dashboard (and so count as activity)?
+
+    Yes for a page navigation (``Sec-Fetch-Mode: navigate``; from clients that
+    send no Fetch Metadata, a GET that accepts ``text/html``) and for a new
+    websocket connection. No for background requests, speculative prefetches
+    and anything whose User-Agent looks like a bot. ``headers`` must look up
+    names case-insensitively (tornado's ``HTTPHeaders``).
+    """
+    if is_bot(headers.get("User-Agent", "")):
+        return False
+    if websocket:
+        return True
+    purpose = (headers.get("Sec-Purpose") or headers.get("Purpose") or "").lower()
+    if "prefetch" in purpose:  # a browser guessing the next page, not a person on it
+        return False
+    mode = headers.get("Sec-Fetch-Mode")
+    if mode is not None:
+        return mode.strip().lower() == "navigate"
+    return method.upper() == "GET" and "text/html" in headers.get("Accept", "").lower()
 
 
 def activity_body(server_name: str, when: datetime) -> dict:

@@ -42,7 +42,7 @@ from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import Framework, build_command, with_command
 from .activity import ActivityReporter
-from .grants import GrantKeeper
+from .grants import FrameAncestors, GrantKeeper
 from .process import AppProcess, AppState
 from .proxy import ProxyMixin
 
@@ -65,6 +65,7 @@ class LauncherContext:
     server_token: str
     grants: GrantKeeper
     open_url: str = ""
+    frame_ancestors: FrameAncestors | None = None
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -120,6 +121,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
+        ancestors = self.ctx.frame_ancestors
+        self.set_header(
+            "Content-Security-Policy",
+            ancestors.header if ancestors is not None else "frame-ancestors 'self'",
+        )
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self._reason
@@ -151,7 +157,7 @@ class EnterHandler(BaseHandler):
                 self.redirect(self.ctx.open_url)
                 return
             raise web.HTTPError(403, "This link is invalid or has expired; open the dashboard again.")
-        self.ctx.grants.set_cookie(self, claims.get("sub") or "")
+        self.ctx.grants.set_cookie(self, claims.get("sub") or "", bool(claims.get("embed")))
         self.redirect(self.hub_auth.base_url)
 
 
@@ -358,6 +364,7 @@ async def run(options: argparse.Namespace) -> int:
         server_token=server_token,
         grants=GrantKeeper.from_env(prefix, owner, os.environ.get("JUPYTERHUB_SERVER_NAME", "")),
         open_url=os.environ.get("HUB_VIZ_OPEN_URL", ""),
+        frame_ancestors=FrameAncestors.from_env(),
     )
     hub_auth = HubOAuth.instance(api_token=server_token, cache_max_age=60)
     settings = {
@@ -392,6 +399,7 @@ async def run(options: argparse.Namespace) -> int:
 
     await app.start()
     reporter_task = asyncio.ensure_future(reporter.run())
+    ancestors_task = asyncio.ensure_future(ctx.frame_ancestors.run())
     ready = await app.wait_ready(options.ready_timeout) if not app.exited.is_set() else False
     exit_code = 0
     if ready:
@@ -413,6 +421,7 @@ async def run(options: argparse.Namespace) -> int:
         exit_code = 1
     server.stop()
     reporter_task.cancel()
+    ancestors_task.cancel()
     await app.stop()
     await reporter.flush()
     return exit_code

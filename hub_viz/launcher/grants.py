@@ -64,8 +64,18 @@ class GrantKeeper:
         self._used[jti] = float(claims["exp"]) + 10
         return claims
 
-    def set_cookie(self, handler: web.RequestHandler, viewer: str) -> None:
-        value = json.dumps({"sub": viewer, "exp": time.time() + COOKIE_SECONDS})
+    def set_cookie(self, handler: web.RequestHandler, viewer: str, embed: bool = False) -> None:
+        value = json.dumps({"sub": viewer, "exp": time.time() + COOKIE_SECONDS, "embed": embed})
+        if embed:
+            # Inside another site's frame the cookie must be SameSite=None (which needs
+            # Secure, so HTTPS), partitioned per embedding site (CHIPS).
+            signed = handler.create_signed_value(COOKIE_NAME, value).decode()
+            handler.add_header(
+                "Set-Cookie",
+                f"{COOKIE_NAME}={signed}; Path={self.prefix}; HttpOnly; SameSite=None; "
+                "Secure; Partitioned",
+            )
+            return
         handler.set_signed_cookie(
             COOKIE_NAME,
             value,
@@ -90,7 +100,7 @@ class GrantKeeper:
         if exp < now:
             return None
         if exp - now < COOKIE_SECONDS / 2:
-            self.set_cookie(handler, viewer)
+            self.set_cookie(handler, viewer, bool(data.get("embed")))
         return {"kind": "grant", "name": viewer or None, "anonymous": not viewer}
 
     def header_is_owner(self, handler: web.RequestHandler, owner: str) -> bool:
@@ -100,3 +110,51 @@ class GrantKeeper:
             return False
         claims = self.redeem(token.strip())
         return bool(claims) and claims.get("sub") == owner
+
+
+class FrameAncestors:
+    """``frame-ancestors`` for every response: the hub itself plus the live embed origins.
+
+    The origins come from the service (``HUB_VIZ_EMBED_ORIGINS_URL``), polled
+    every ``interval`` seconds; until the first answer, and for a dashboard
+    without embed links, only the hub's own pages may frame the dashboard.
+    """
+
+    def __init__(self, url: str, interval: float = 10) -> None:
+        self.url = url
+        self.interval = interval
+        self.origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls) -> FrameAncestors:
+        return cls(os.environ.get("HUB_VIZ_EMBED_ORIGINS_URL", ""))
+
+    @property
+    def header(self) -> str:
+        return " ".join(("frame-ancestors", "'self'", *self.origins))
+
+    async def refresh(self) -> None:
+        from tornado.httpclient import AsyncHTTPClient
+
+        try:
+            response = await AsyncHTTPClient().fetch(self.url, request_timeout=5)
+            origins = json.loads(response.body)["origins"]
+        except Exception:  # keep the last known list; the next poll tries again
+            return
+        self.origins = tuple(o for o in origins if isinstance(o, str) and _is_origin(o))
+
+    async def run(self) -> None:
+        import asyncio
+
+        if not self.url:
+            return
+        while True:
+            await self.refresh()
+            await asyncio.sleep(self.interval)
+
+
+def _is_origin(value: str) -> bool:
+    scheme, sep, rest = value.partition("://")
+    return scheme in ("http", "https") and bool(sep) and rest and all(
+        c.isalnum() or c in ".-:[]" for c in rest
+    )

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 from tornado import httputil, web, websocket
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from .activity import is_real_use
+
 log = logging.getLogger("hub_viz.launcher")
 
 HOP_BY_HOP = frozenset(
@@ -105,7 +107,9 @@ def upstream_headers(
 class ProxyMixin:
     """HTTP and websocket proxying for a ``WebSocketHandler`` subclass.
 
-    The handler provides ``app_port``, ``app_token`` and ``note_activity()``.
+    The handler provides ``app_port``, ``app_token`` and ``note_activity()``,
+    called for page navigations and new websocket connections only
+    (:func:`~hub_viz.launcher.activity.is_real_use`).
     """
 
     app_port: int
@@ -134,7 +138,8 @@ class ProxyMixin:
         handler: web.RequestHandler = self  # type: ignore[assignment]
         request = handler.request
         self.check_same_origin()
-        self.note_activity()
+        if is_real_use(request.method, request.headers):
+            self.note_activity()
         headers = upstream_headers(
             request.headers, app_origin=self.app_origin, app_token=self.app_token
         )
@@ -158,7 +163,7 @@ class ProxyMixin:
             lower = name.lower()
             if lower in HOP_BY_HOP or lower == "content-length" and request.method == "HEAD":
                 return
-            if lower == "set-cookie":
+            if lower in ("set-cookie", "content-security-policy"):  # ours stays beside the app's
                 handler.add_header(name, value)
             elif not started:
                 handler.set_header(name, value)
@@ -220,8 +225,13 @@ class ProxyMixin:
             return None
         return self.upstream_ws.selected_subprotocol
 
+    def open(self, *args: str, **kwargs: str) -> None:
+        # A new connection is use; its messages are not (a hidden tab keeps talking).
+        request = self.request  # type: ignore[attr-defined]
+        if is_real_use(request.method, request.headers, websocket=True):
+            self.note_activity()
+
     def on_message(self, message: str | bytes) -> None:
-        self.note_activity()
         if self.upstream_ws is not None:
             self.upstream_ws.write_message(message, binary=isinstance(message, bytes))
 

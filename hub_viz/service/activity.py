@@ -58,3 +58,24 @@ class ActivityCoalescer:
         while True:
             await self.flush()
             await asyncio.sleep(tick)
+
+
+class PingLimiter:
+    """Accepts at most one ping per viewer and server per ``min_interval`` seconds."""
+
+    def __init__(self, min_interval: float = 10, max_entries: int = 100_000) -> None:
+        self.min_interval = min_interval
+        self.max_entries = max_entries
+        self._last: dict[tuple[str, str, str], float] = {}
+
+    def accept(self, viewer: str, owner: str, server: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        key = (viewer, owner, server)
+        last = self._last.get(key)
+        if last is not None and now - last < self.min_interval:
+            return False
+        if len(self._last) >= self.max_entries:  # forget the stale half, keep memory bounded
+            cutoff = now - self.min_interval
+            self._last = {k: t for k, t in self._last.items() if t > cutoff}
+        self._last[key] = now
+        return True

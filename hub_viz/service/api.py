@@ -159,16 +159,17 @@ class DashboardHandler(BaseHandler):
         self.finish()
 
 
-class OpenHandler(BaseHandler):
-    """Start (if needed) the server that serves this dashboard to the caller."""
+class OpenMixin(BaseHandler):
+    """Starting a dashboard for a viewer and following its start: the open and embed flows."""
 
-    async def post(self, owner: str, slug: str) -> None:
-        user = await self.current()
-        viewer = user["name"] if user else None
-        with self.ctx.store.session() as db:
-            d = self.find_visible(db, owner, slug, user)
+    def check_not_bot(self) -> None:
         if is_bot(self.request.headers.get("User-Agent", "")):
             raise web.HTTPError(403, "Automated clients do not start dashboards.")
+
+    async def open_for(
+        self, d: Dashboard, viewer: str | None, progress_url: str, embed: bool = False
+    ) -> dict[str, Any]:
+        self.check_not_bot()
         if d.mode == PER_VIEWER and not viewer:
             raise web.HTTPError(401, "Log in to open this dashboard.")
         try:
@@ -184,24 +185,18 @@ class OpenHandler(BaseHandler):
         body: dict[str, Any] = {"status": state.status, "server": f"{state.owner}/{state.name}"}
         self.ctx.thumbnails.schedule_if_needed(d, state)
         if state.ready:
-            body["url"] = self.ctx.deployer.enter_url(state.owner, state.name, viewer)
+            body["url"] = self.ctx.deployer.enter_url(state.owner, state.name, viewer, embed)
         else:
-            body["progress_url"] = f"{self.ctx.prefix}api/dashboards/{owner}/{slug}/progress"
-        self.write_json(body)
+            body["progress_url"] = progress_url
+        return body
 
+    async def stream_progress(self, d: Dashboard, viewer: str | None, embed: bool = False) -> None:
+        """The hub's progress events for this viewer's server, as server-sent events.
 
-class ProgressHandler(BaseHandler):
-    """The hub's progress events for this viewer's server, relayed as server-sent events.
-
-    The last event carries ``url`` (with a fresh grant) when the server is ready,
-    or ``failed`` with the hub's message.
-    """
-
-    async def get(self, owner: str, slug: str) -> None:
-        user = await self.current()
-        viewer = user["name"] if user else None
-        with self.ctx.store.session() as db:
-            d = self.find_visible(db, owner, slug, user)
+        The last event carries ``url`` (with a fresh grant) when the server is
+        ready, or ``failed`` with a message (the hub's, with the app's log, for
+        the author only).
+        """
         server_owner, name = server_for(d, viewer)
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
@@ -223,7 +218,7 @@ class ProgressHandler(BaseHandler):
                 state = await deployer.state(server_owner, name)
             if state.ready:
                 self.ctx.thumbnails.schedule_if_needed(d, state)
-                url = deployer.enter_url(server_owner, name, viewer)
+                url = deployer.enter_url(server_owner, name, viewer, embed)
                 await self._send({"progress": 100, "ready": True, "url": url,
                                   "message": "The dashboard is ready."})
             else:
@@ -231,9 +226,51 @@ class ProgressHandler(BaseHandler):
         except iostream.StreamClosedError:
             return
 
+    def ping(self, d: Dashboard, viewer: str | None, viewer_key: str) -> None:
+        """A phone-home ping: rate-limited per viewer, coalesced into hub activity."""
+        self.check_not_bot()
+        owner, name = server_for(d, viewer)
+        if not self.ctx.pings.accept(viewer_key, owner, name):
+            raise web.HTTPError(429, "Pings come too often; one every %d s is enough.",
+                                int(self.ctx.pings.min_interval))
+        self.ctx.activity.note(owner, name)
+
     async def _send(self, event: dict[str, Any]) -> None:
         self.write(f"data: {json.dumps(event)}\n\n")
         await self.flush()
+
+class OpenHandler(OpenMixin):
+    """Start (if needed) the server that serves this dashboard to the caller."""
+
+    async def post(self, owner: str, slug: str) -> None:
+        user = await self.current()
+        viewer = user["name"] if user else None
+        with self.ctx.store.session() as db:
+            d = self.find_visible(db, owner, slug, user)
+        progress = f"{self.ctx.prefix}api/dashboards/{owner}/{slug}/progress"
+        self.write_json(await self.open_for(d, viewer, progress))
+
+
+class ProgressHandler(OpenMixin):
+    async def get(self, owner: str, slug: str) -> None:
+        user = await self.current()
+        viewer = user["name"] if user else None
+        with self.ctx.store.session() as db:
+            d = self.find_visible(db, owner, slug, user)
+        await self.stream_progress(d, viewer)
+
+
+class PingHandler(OpenMixin):
+    """Phone-home from the open page while it is visible and focused."""
+
+    async def post(self, owner: str, slug: str) -> None:
+        user = await self.current()
+        viewer = user["name"] if user else None
+        with self.ctx.store.session() as db:
+            d = self.find_visible(db, owner, slug, user)
+        self.ping(d, viewer, viewer or f"ip:{self.request.remote_ip}")
+        self.set_status(204)
+        self.finish()
 
 
 class StopHandler(BaseHandler):
@@ -336,6 +373,7 @@ def api_routes(prefix: str) -> list[tuple[str, type]]:
         (d, DashboardHandler),
         (d + "/open", OpenHandler),
         (d + "/progress", ProgressHandler),
+        (d + "/ping", PingHandler),
         (d + "/stop", StopHandler),
         (d + "/logs", LogsHandler),
         (d + "/usage", UsageHandler),

@@ -29,11 +29,14 @@ from ..errors import HubVizError
 from ..frameworks import BUILTIN_FRAMEWORKS, merge_frameworks
 from ..signing import Signer, ensure_key_pair
 from ..spawner import DEFAULT_FRAMEWORKS
-from .activity import ActivityCoalescer
+from .activity import ActivityCoalescer, PingLimiter
 from .api import api_routes
 from .dashboards import Policy, server_for, validate
 from .deploy import Deployer
+from .embed_handlers import embed_routes
+from .embeds import EmbedTokens, load_secret
 from .hubapi import HubClient
+from .keepwarm import keep_warm_forever
 from .pages import page_routes
 from .store import Dashboard, Store
 from .thumbnails import Thumbnailer, find_chromium
@@ -56,6 +59,9 @@ class ServiceContext:
     proxy_url: str
     thumbnails: Thumbnailer = field(default_factory=Thumbnailer)
     activity: ActivityCoalescer | None = None
+    pings: PingLimiter = field(default_factory=PingLimiter)
+    embeds: EmbedTokens | None = None
+    ping_seconds: float = 30
 
     def internal_server_url(self, owner: str, name: str) -> str:
         return self.proxy_url.rstrip("/") + self.deployer.server_url(owner, name)
@@ -139,9 +145,37 @@ class DashboardService(Application):
         help="Seconds between two activity reports to the hub for one server "
         "(phone-home pings and keep-warm windows are coalesced into them).",
     )
+    ping_seconds = Float(
+        30, config=True,
+        help="Seconds between phone-home pings from a visible, focused dashboard page.",
+    )
+    ping_min_interval = Float(
+        10, config=True,
+        help="Seconds a viewer must wait between two accepted phone-home pings (429 sooner).",
+    )
+    embed_secret_file = Unicode(
+        "hub_viz_embed_secret",
+        config=True,
+        help="Secret that signs embed links (created if missing). Replace the file to "
+        "invalidate every embed link at once.",
+    )
     reconcile_interval = Float(
         30, config=True,
         help="Seconds between checks that close the records of servers that stopped.",
+    )
+    cull_timeout = Float(
+        0, config=True,
+        help="""The idle culler's timeout in seconds (0: no culler).
+
+        Names why a server stopped without the service: "culled idle" when its
+        last activity is this long ago, else "crashed". configure() sets it
+        from its cull_timeout, e.g. 1800.
+        """,
+    )
+    keep_warm_interval = Float(
+        60, config=True,
+        help="Seconds between two rounds that note activity for running dashboards "
+        "inside a keep-warm window (keep it well below the culler's timeout).",
     )
     seed_dashboards = List(
         Dict(),
@@ -188,11 +222,15 @@ class DashboardService(Application):
         store = Store(self.db_url)
         hub = HubClient(env.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
                         env.get("JUPYTERHUB_API_TOKEN", ""))
-        deployer = Deployer(hub, store, signer, hub_base_url=hub_base, service_prefix=prefix)
+        deployer = Deployer(hub, store, signer, hub_base_url=hub_base, service_prefix=prefix,
+                            cull_timeout=self.cull_timeout)
         ctx = ServiceContext(
             store=store, hub=hub, deployer=deployer, signer=signer, policy=self.policy(),
             prefix=prefix, hub_base_url=hub_base, proxy_url=self.proxy_url,
             activity=ActivityCoalescer(hub.activity, interval=self.activity_interval),
+            pings=PingLimiter(self.ping_min_interval),
+            ping_seconds=self.ping_seconds,
+            embeds=EmbedTokens(load_secret(Path(self.embed_secret_file))),
         )
         if self.thumbnails:
             from .capture import make_capture
@@ -207,6 +245,7 @@ class DashboardService(Application):
         routes = [
             (prefix + "oauth_callback", HubOAuthCallbackHandler),
             *api_routes(prefix),
+            *embed_routes(prefix),
             *page_routes(prefix),
         ]
         return web.Application(
@@ -247,9 +286,19 @@ class DashboardService(Application):
         server = app.listen(port, url.hostname or "127.0.0.1", xheaders=True)
         log.info("hub-viz-service %s on %s:%s under %s (store: %s)", __version__,
                  url.hostname, port, ctx.prefix, _safe_url(self.db_url))
+        stale = self.keep_warm_interval + self.activity_interval
+        if self.cull_timeout and stale >= self.cull_timeout / 2:
+            log.warning(
+                "Keep-warm activity may reach the hub %.0f s late, too close to the culler's "
+                "%.0f s timeout: lower DashboardService.keep_warm_interval and "
+                "activity_interval, or raise cull_timeout.", stale, self.cull_timeout,
+            )
         background = [
             asyncio.ensure_future(ctx.deployer.reconcile_forever(self.reconcile_interval)),
             asyncio.ensure_future(ctx.activity.run()),
+            asyncio.ensure_future(
+                keep_warm_forever(ctx.store, ctx.hub, ctx.activity, self.keep_warm_interval)
+            ),
         ]
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()

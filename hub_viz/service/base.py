@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any
 
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from sqlalchemy.orm import Session
 from tornado import web
 
+from ..bots import is_bot  # noqa: F401 (handlers import it from here)
 from ..errors import HubVizError
 from .dashboards import NotFound, can_manage, can_view
 from .store import Dashboard
 
 log = logging.getLogger("hub_viz.service")
 
-# Crawlers, link previews and command-line fetchers: they never start anything.
-BOT_AGENTS = re.compile(
-    r"bot|crawl|spider|slurp|facebookexternalhit|embedly|preview|python-requests|curl|wget"
-    r"|httpclient|headlesschrome|lighthouse",
-    re.IGNORECASE,
-)
 MAX_BODY = 256 * 1024
-
-
-def is_bot(user_agent: str) -> bool:
-    return not user_agent or bool(BOT_AGENTS.search(user_agent))
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -43,7 +33,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("X-Robots-Tag", "noindex, nofollow")
-        self.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+        self.set_header("Content-Security-Policy", "frame-ancestors 'none'")
 
     async def current(self) -> dict[str, Any] | None:
         """The logged-in hub user (None when anonymous), resolved without blocking."""

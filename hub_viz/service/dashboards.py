@@ -18,6 +18,7 @@ from ..errors import HubVizError, SpecError
 from ..frameworks import MODES, PER_VIEWER, SHARED, Framework
 from ..sources import check_git_ref, check_git_url
 from ..spec import check_args, resolve_spec
+from .keepwarm import check_windows
 from .store import Dashboard
 
 PRIVATE, USERS, GROUPS, ALL_USERS, PUBLIC = "private", "users", "groups", "all", "public"
@@ -27,7 +28,7 @@ NAME = re.compile(r"^[^/\x00-\x1f]{1,255}$")
 FIELDS = frozenset(
     {
         "slug", "title", "description", "framework", "entry", "git", "args", "mode",
-        "visibility", "share_users", "share_groups", "profile",
+        "visibility", "share_users", "share_groups", "profile", "keep_warm",
     }
 )
 # Changing these restarts a running shared instance (redeploy).
@@ -188,6 +189,10 @@ def validate(
         known = ", ".join(sorted(policy.profiles)) or "none are configured"
         raise SpecError(f"Unknown profile {profile!r}; known profiles: {known}.")
     out["profile"] = profile
+    out["keep_warm"] = check_windows(merged.get("keep_warm"))
+    if out["keep_warm"] and resolved.mode == PER_VIEWER:
+        raise SpecError("'keep_warm' applies to shared dashboards only: each viewer's own "
+                        "instance starts when they open it. Clear 'keep_warm' or use shared mode.")
     return out
 
 
@@ -206,6 +211,7 @@ def _as_input(d: Dashboard) -> dict[str, Any]:
         "share_users": list(d.share_users or []),
         "share_groups": list(d.share_groups or []),
         "profile": d.profile,
+        "keep_warm": list(d.keep_warm or []),
     }
 
 
@@ -288,6 +294,7 @@ def as_json(d: Dashboard, *, prefix: str, manage: bool, status: str | None = Non
             share_users=list(d.share_users or []),
             share_groups=list(d.share_groups or []),
             profile=d.profile,
+            keep_warm=list(d.keep_warm or []),
             manage_url=f"{prefix}d/{d.owner}/{d.slug}",
         )
     return data

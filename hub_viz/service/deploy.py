@@ -7,6 +7,7 @@ stop is written to the store as a :class:`~hub_viz.service.store.Deployment`.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -26,7 +27,38 @@ log = logging.getLogger("hub_viz.service")
 STOPPED_BY_AUTHOR = "stopped by author"
 REDEPLOY = "redeploy"
 UNPUBLISHED = "unpublished"
-STOPPED = "stopped"  # noticed stopped: culled, crashed or stopped on the hub
+# Servers that stopped without the service asking, told apart by the hub's last activity:
+CULLED = "culled idle"  # idle for the culler's timeout: the idle culler stopped it
+CRASHED = "crashed"  # stopped while in use: the app or launcher exited (or a stop on the hub)
+STOPPED = "stopped"  # stopped while the service was not watching (e.g. a hub restart)
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An ISO 8601 time from the hub (``...Z``) as an aware UTC datetime; None if absent."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def vanished_reason(
+    last_activity: dt.datetime | None, now: dt.datetime, cull_timeout: float
+) -> str:
+    """Why a server stopped without the service stopping it.
+
+    "culled idle" when its last activity is at least the culler's timeout
+    ago (less a tenth, at most a minute, for clocks that disagree),
+    "crashed" when it was in use, "stopped" when the service never saw it run.
+    """
+    if last_activity is None:
+        return STOPPED
+    idle = (now - last_activity).total_seconds()
+    if cull_timeout > 0 and idle >= cull_timeout - min(60.0, cull_timeout / 10):
+        return CULLED
+    return CRASHED
 
 
 @dataclass
@@ -51,13 +83,17 @@ class Deployer:
         *,
         hub_base_url: str,
         service_prefix: str,
+        cull_timeout: float = 0,
     ) -> None:
         self.hub = hub
         self.store = store
         self.signer = signer
         self.hub_base_url = hub_base_url
         self.service_prefix = service_prefix
+        self.cull_timeout = cull_timeout  # the idle culler's, to name stop reasons (0: none)
         self._locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # the newest last_activity the hub reported per running server
+        self._last_activity: dict[tuple[str, str], dt.datetime] = {}
 
     # -- urls and specs -----------------------------------------------------
 
@@ -65,9 +101,9 @@ class Deployer:
         # escaped as the hub does ('+' in 'pat+viz@example.org'), or the link is a 404
         return f"{self.hub_base_url}user/{url_escape_path(owner)}/{url_escape_path(name)}/"
 
-    def enter_url(self, owner: str, name: str, viewer: str | None) -> str:
+    def enter_url(self, owner: str, name: str, viewer: str | None, embed: bool = False) -> str:
         """Where a viewer goes once the server is ready: the launcher, with a one-time grant."""
-        grant = self.signer.grant(owner, name, viewer)
+        grant = self.signer.grant(owner, name, viewer, embed=embed)
         return f"{self.server_url(owner, name)}_hub_viz/enter?grant={grant}"
 
     def spawn_options(self, d: Dashboard, owner: str, name: str) -> dict[str, Any]:
@@ -131,8 +167,12 @@ class Deployer:
             db.commit()
 
     def _record_start(self, d: Dashboard, owner: str, name: str, by: str) -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        # a run still open here stopped without us, and no reconcile noticed yet
+        reason = self._vanished(owner, name, now)
+        self._last_activity[(owner, name)] = now  # the hub stamps a start as activity
         with self.store.session() as db:
-            self._close_open_deployments(db, owner, name, STOPPED, "")
+            self._close_open_deployments(db, owner, name, reason, "")
             db.add(
                 Deployment(
                     dashboard_id=d.id,
@@ -184,6 +224,7 @@ class Deployer:
                 with self.store.session() as db:
                     self._close_open_deployments(db, owner, name, reason, by)
                     db.commit()
+                self._last_activity.pop((owner, name), None)
         return stopped
 
     async def redeploy(self, d: Dashboard, *, by: str) -> bool:
@@ -253,21 +294,36 @@ class Deployer:
 
     # -- noticing stops ---------------------------------------------------------
 
-    async def reconcile(self) -> int:
+    def _vanished(self, owner: str, name: str, now: dt.datetime) -> str:
+        return vanished_reason(self._last_activity.get((owner, name)), now, self.cull_timeout)
+
+    async def reconcile(self, now: dt.datetime | None = None) -> int:
         """Close the records of servers that stopped without us (culled, crashed).
 
+        Remembers each running server's last activity, so that a server gone
+        by the next round can be told culled from crashed (:func:`vanished_reason`).
         Returns the number of deployments closed.
         """
+        now = now or dt.datetime.now(dt.timezone.utc)  # taken before the listing is asked for
         active = await self.hub.active_servers()
+        for key, server in active.items():
+            seen = parse_time(server.get("last_activity"))
+            if seen is not None:
+                known = self._last_activity.get(key)
+                self._last_activity[key] = max(seen, known) if known else seen
         closed = 0
+        naive = now.astimezone(dt.timezone.utc).replace(tzinfo=None)  # as the store keeps it
         with self.store.session() as db:
             rows = db.scalars(select(Deployment).where(Deployment.stopped.is_(None))).all()
             for row in rows:
-                if (row.server_owner, row.server_name) not in active:
+                # a start recorded while the listing was on its way is not in it yet
+                if row.started < naive and (row.server_owner, row.server_name) not in active:
                     row.stopped = utcnow()
-                    row.stop_reason = STOPPED
+                    row.stop_reason = self._vanished(row.server_owner, row.server_name, now)
                     closed += 1
             db.commit()
+        for key in [k for k, t in self._last_activity.items() if k not in active and t < now]:
+            del self._last_activity[key]
         return closed
 
     async def reconcile_forever(self, interval: float) -> None:

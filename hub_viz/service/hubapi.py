@@ -84,9 +84,12 @@ class HubClient:
             return None
         return (user.get("servers") or {}).get(name)
 
-    async def active_servers(self) -> set[tuple[str, str]]:
-        """(owner, server name) of every running or starting server."""
-        found: set[tuple[str, str]] = set()
+    async def active_servers(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every running or starting server: (owner, server name) -> the hub's server model.
+
+        The models carry ``ready``, ``pending`` and ``last_activity``.
+        """
+        found: dict[tuple[str, str], dict[str, Any]] = {}
         offset = 0
         while True:
             users = await self.request(
@@ -94,8 +97,8 @@ class HubClient:
             )
             items = users["items"] if isinstance(users, dict) else users
             for user in items:
-                for name in user.get("servers") or {}:
-                    found.add((user["name"], name))
+                for name, server in (user.get("servers") or {}).items():
+                    found[(user["name"], name)] = server or {}
             if isinstance(users, dict) and users.get("_pagination", {}).get("next"):
                 offset += len(items)
                 continue

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from tornado import web
+from tornado.escape import url_escape
 
 from .base import BaseHandler
 from .dashboards import as_json, can_manage, visible
@@ -134,8 +135,12 @@ class OpenPage(PageHandler):
                 return
         with self.ctx.store.session() as db:
             d = self.find_visible(db, owner, slug, user)
-        self.page("open.html", user, dashboard=as_json(d, prefix=self.ctx.prefix,
-                                                       manage=can_manage(d, user)))
+        self.page(
+            "open.html", user,
+            dashboard=as_json(d, prefix=self.ctx.prefix, manage=can_manage(d, user)),
+            api=f"{self.ctx.prefix}api/dashboards/{url_escape(owner)}/{url_escape(slug)}",
+            ping_seconds=self.ctx.ping_seconds,
+        )
 
     def head(self, owner: str, slug: str) -> None:
         self.set_status(200)

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import websocket
 
+from ..conftest import BROWSER_UA
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -167,15 +168,28 @@ def test_owner_sees_status_with_the_app_log(hub, running):
     assert any("Voila" in line for line in owner["log"]), owner["log"]
 
 
-def test_activity_is_reported_from_proxied_traffic(hub, running):
+def test_activity_is_reported_from_page_views_not_background_requests(hub, running):
     import time
 
     def last_activity():
         return hub.api("GET", "/users/alice").json()["servers"]["dash-example"]["last_activity"]
 
+    session = hub.login("alice")
+    base = f"{hub.url}/user/alice/dash-example/"
     time.sleep(3)  # let any report of earlier traffic go out first
     before = last_activity()
-    page(hub, "alice", "/user/alice/dash-example/_dash-layout")
+    # a hidden tab polling (and a script without a browser's User-Agent) is not use
+    for _ in range(3):
+        r = session.get(base + "_dash-layout", timeout=30, headers={
+            "User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "cors", "Accept": "application/json"})
+        assert r.status_code == 200
+        assert session.get(base, timeout=30).status_code == 200  # python-requests: a bot
+    time.sleep(5)  # more than two report intervals
+    assert last_activity() == before
+    # a person loading the page is
+    r = session.get(base, timeout=30, headers={
+        "User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "navigate", "Accept": "text/html"})
+    assert r.status_code == 200
     deadline = time.monotonic() + 20  # the test hub reports every 2 s
     after = before
     while time.monotonic() < deadline and after == before:

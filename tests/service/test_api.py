@@ -25,6 +25,7 @@ import yaml
 from traitlets.config.loader import PyFileConfigLoader
 
 from hub_viz.service.api import api_routes
+from hub_viz.service.embed_handlers import embed_routes
 from hub_viz.service.hubapi import SERVICE_SCOPES
 
 from ..conftest import SERVICE
@@ -407,6 +408,16 @@ BAD_CREATES = {
     "unknown-fields": ({"color": "red", "size": 3}, ["unknown field(s) ['color', 'size']"]),
     "title-too-long": ({"title": "t" * 201}, ["'title'", "200 characters"]),
     "no-title-no-slug": ({"slug": None, "title": None}, ["give the dashboard a 'title'"]),
+    "keep-warm-overnight": ({"keep_warm": [{"start": "22:00", "end": "02:00"}]},
+                            ["'end' (02:00)", "after 'start' (22:00)", "split"]),
+    "keep-warm-bad-day": ({"keep_warm": [{"days": ["monday"], "start": "09:00", "end": "10:00"}]},
+                          ["'days' in keep_warm window 1", "mon, tue"]),
+    "keep-warm-too-many": ({"keep_warm": [{"start": "09:00", "end": "10:00"}] * 21},
+                           ["at most 20 windows"]),
+    "keep-warm-per-viewer": (
+        {"mode": "per-viewer", "keep_warm": [{"start": "09:00", "end": "10:00"}]},
+        ["shared dashboards only"],
+    ),
 }
 
 
@@ -976,7 +987,7 @@ def test_thumbnail_for_who_may_see_the_dashboard(hub, gallery):
 def openapi_path(route: str) -> str:
     """``<prefix>api/dashboards/([^/]+)/([^/]+)/open`` -> ``/api/dashboards/{owner}/{slug}/open``."""
     path = "/" + route[len(SERVICE):]
-    return path.replace("([^/]+)/([^/]+)", "{owner}/{slug}")
+    return path.replace("([^/]+)/([^/]+)", "{owner}/{slug}").replace("([0-9]{1,12})", "{id}")
 
 
 def test_openapi_describes_every_route(hub):
@@ -985,7 +996,8 @@ def test_openapi_describes_every_route(hub):
     assert r.headers["Content-Type"] == "application/yaml"
     spec = yaml.safe_load(r.text)
     assert spec["openapi"].startswith("3.")
-    routes = {openapi_path(route): handler for route, handler in api_routes(SERVICE)}
+    api = [r for r in api_routes(SERVICE) + embed_routes(SERVICE) if "/api/" in r[0]]
+    routes = {openapi_path(route): handler for route, handler in api}
     assert set(routes) == set(spec["paths"])
     for path, handler in routes.items():
         methods = {m for m in ("get", "post", "put", "patch", "delete") if m in vars(handler)}

@@ -11,8 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from tornado import httpserver, netutil, web
+from tornado.httputil import HTTPHeaders
 
-from hub_viz.launcher.activity import ActivityReporter, activity_body
+from hub_viz.bots import is_bot
+from hub_viz.launcher.activity import ActivityReporter, activity_body, is_real_use
 
 pytestmark = pytest.mark.unit
 
@@ -49,6 +51,82 @@ def test_activity_body_stamp_round_trips() -> None:
     stamp = activity_body("s", when)["servers"]["s"]["last_activity"]
     assert stamp.endswith("Z") and "+" not in stamp
     assert datetime.fromisoformat(stamp.replace("Z", "+00:00")) == when
+
+
+# -- is_real_use: which traffic counts ------------------------------------------
+
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+OLD_SAFARI = "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/15.0"
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Accept": HTML}
+XHR = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty", "Accept": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "websocket", "counts"),
+    [
+        # a person opening or reloading the page, or submitting a form
+        ("GET", {"User-Agent": CHROME, **NAVIGATE}, False, True),
+        ("POST", {"User-Agent": CHROME, **NAVIGATE}, False, True),
+        ("GET", {"User-Agent": FIREFOX, **NAVIGATE, "Sec-Fetch-Dest": "iframe"}, False, True),
+        # background requests of an open (maybe hidden) tab
+        ("GET", {"User-Agent": CHROME, **XHR}, False, False),
+        ("POST", {"User-Agent": CHROME, **XHR}, False, False),
+        ("GET", {"User-Agent": CHROME, "Sec-Fetch-Mode": "no-cors", "Accept": "*/*"}, False,
+         False),
+        # an XHR asking for HTML is still not a navigation when Fetch Metadata says so
+        ("GET", {"User-Agent": CHROME, "Sec-Fetch-Mode": "cors", "Accept": HTML}, False, False),
+        # header names in any case
+        ("GET", {"user-agent": CHROME, "sec-fetch-mode": "Navigate"}, False, True),
+        # speculative loads are not a person on the page
+        ("GET", {"User-Agent": CHROME, **NAVIGATE, "Sec-Purpose": "prefetch"}, False, False),
+        ("GET", {"User-Agent": CHROME, **NAVIGATE, "Sec-Purpose": "prefetch;prerender"}, False,
+         False),
+        ("GET", {"User-Agent": OLD_SAFARI, "Accept": HTML, "Purpose": "prefetch"}, False, False),
+        # clients without Fetch Metadata: a GET for HTML is a page view
+        ("GET", {"User-Agent": OLD_SAFARI, "Accept": HTML}, False, True),
+        ("HEAD", {"User-Agent": OLD_SAFARI, "Accept": HTML}, False, False),
+        ("GET", {"User-Agent": OLD_SAFARI, "Accept": "application/json"}, False, False),
+        ("GET", {"User-Agent": OLD_SAFARI}, False, False),
+        ("POST", {"User-Agent": OLD_SAFARI, "Accept": HTML}, False, False),
+        # a new websocket connection is use; bots never are
+        ("GET", {"User-Agent": CHROME, "Upgrade": "websocket"}, True, True),
+        ("GET", {"User-Agent": GOOGLEBOT, "Upgrade": "websocket"}, True, False),
+        ("GET", {"User-Agent": GOOGLEBOT, **NAVIGATE}, False, False),
+        ("GET", {"User-Agent": GOOGLEBOT, "Accept": HTML}, False, False),
+        ("GET", {"User-Agent": "curl/8.5.0", "Accept": "text/html"}, False, False),
+        ("GET", {"User-Agent": "python-requests/2.32", "Accept": HTML}, False, False),
+        ("GET", {"User-Agent": "Slackbot-LinkExpanding 1.0", **NAVIGATE}, False, False),
+        ("GET", {"User-Agent": "Mozilla/5.0 HeadlessChrome/156.0", **NAVIGATE}, False, False),
+        ("GET", {"Accept": HTML}, False, False),  # no User-Agent at all
+        ("GET", {"Sec-Fetch-Mode": "navigate"}, True, False),
+    ],
+)
+def test_is_real_use(method: str, headers: dict, websocket: bool, counts: bool) -> None:
+    assert is_real_use(method, HTTPHeaders(headers), websocket=websocket) is counts
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [GOOGLEBOT, "Mozilla/5.0 (compatible; bingbot/2.0)", "facebookexternalhit/1.1",
+     "Twitterbot/1.0", "Wget/1.21", "curl/8.5.0", "python-requests/2.32.3", "", "Embedly/0.2",
+     "Mozilla/5.0 (compatible; Yahoo! Slurp)", "Chrome-Lighthouse", "Apache-HttpClient/4.5"],
+)
+def test_is_bot(agent: str) -> None:
+    assert is_bot(agent)
+
+
+@pytest.mark.parametrize("agent", [CHROME, FIREFOX, OLD_SAFARI])
+def test_browsers_are_not_bots(agent: str) -> None:
+    assert not is_bot(agent)
+
+
+def test_the_service_uses_the_same_bot_rule() -> None:
+    from hub_viz.service import base
+
+    assert base.is_bot is is_bot
 
 
 # -- a fake hub ---------------------------------------------------------------

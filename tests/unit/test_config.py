@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
+import sys
 from pathlib import Path
 
 import pytest
+from jupyterhub.proxy import ConfigurableHTTPProxy
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
-from hub_viz.config import SPAWNERS, TEMPLATES, configure, example_cards
+from hub_viz.config import CULLER, CULLER_SCOPES, SPAWNERS, TEMPLATES, configure, example_cards
+from hub_viz.hubproxy import DashboardProxy, without_server_activity
 
 pytestmark = pytest.mark.unit
 
@@ -145,3 +149,147 @@ def test_spawner_names_point_at_classes_with_the_configured_traits(spawner: str)
     assert cls.__name__ in c
     assert set(c[cls.__name__]) <= traits
     assert {"start_timeout", "http_timeout"} <= traits
+
+
+# -- idle culling ---------------------------------------------------------------------------
+
+
+def service_named(c: Config, name: str) -> dict:
+    [service] = [s for s in c.JupyterHub.services if s["name"] == name]
+    return service
+
+
+def service_settings(c: Config) -> dict:
+    env = service_named(c, "hub-viz")["environment"]
+    return json.loads(env["HUB_VIZ_SERVICE_CONFIG"])["DashboardService"]
+
+
+def test_the_idle_culler_runs_as_a_service_with_exactly_its_scopes() -> None:
+    c = Config()
+    configure(c)
+    culler = service_named(c, CULLER)
+    assert culler["command"] == [
+        sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=1800", "--cull-every=300",
+        "--remove-named-servers=False", "--cull-users=False",
+    ]
+    assert "url" not in culler and culler["display"] is False
+    [role] = [r for r in c.JupyterHub.load_roles if CULLER in r.get("services", [])]
+    assert role["name"] == CULLER
+    assert role["scopes"] == ["list:users", "read:users:activity", "read:servers",
+                              "delete:servers"]
+    assert list(CULLER_SCOPES) == role["scopes"]
+    # the dashboard service learns the timeout, to name stop reasons
+    assert service_settings(c)["cull_timeout"] == 1800
+
+
+def test_the_culler_command_parses_with_the_values_given() -> None:
+    from jupyterhub_idle_culler import IdleCuller
+
+    c = Config()
+    configure(c, cull_timeout=20, cull_every=5)
+    argv = service_named(c, CULLER)["command"][3:]
+    # culler 2.x exits on a bare boolean flag: every option carries its value
+    assert all(arg.startswith("--") and "=" in arg for arg in argv)
+    culler = IdleCuller()
+    culler.parse_command_line(argv)
+    assert (culler.timeout, culler.cull_every) == (20, 5)
+    assert culler.remove_named_servers is False  # a culled dashboard's server is kept
+    assert culler.cull_users is False
+    assert service_settings(c)["cull_timeout"] == 20
+
+
+def test_without_culling_there_is_no_culler_and_no_timeout() -> None:
+    c = Config()
+    configure(c, cull_idle=False)
+    assert [s["name"] for s in c.JupyterHub.services] == ["hub-viz"]
+    assert not any(r["name"] == CULLER for r in c.JupyterHub.load_roles)
+    assert service_settings(c)["cull_timeout"] == 0
+
+
+def test_the_culler_does_not_need_the_dashboard_service() -> None:
+    c = Config()
+    configure(c, service=False)
+    assert [s["name"] for s in c.JupyterHub.services] == [CULLER]
+
+
+def test_configuring_twice_keeps_one_culler_with_the_last_settings() -> None:
+    c = Config()
+    configure(c)
+    configure(c, cull_timeout=600, cull_every=60)
+    assert [s["name"] for s in c.JupyterHub.services].count(CULLER) == 1
+    assert [r["name"] for r in c.JupyterHub.load_roles].count(CULLER) == 1
+    assert "--timeout=600" in service_named(c, CULLER)["command"]
+
+
+@pytest.mark.parametrize(("timeout", "every"), [(0, 300), (1800, 0), (-5, 300)])
+def test_culling_needs_positive_durations(timeout: int, every: int) -> None:
+    with pytest.raises(ValueError, match=r"cull_timeout=.*cull_every=.*positive seconds"):
+        configure(Config(), cull_timeout=timeout, cull_every=every)
+
+
+# -- the proxy's own activity does not count -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, "hub_viz.hubproxy.DashboardProxy"),
+        ("configurable-http-proxy", "hub_viz.hubproxy.DashboardProxy"),
+        ("default", "hub_viz.hubproxy.DashboardProxy"),
+        ("jupyterhub.proxy.ConfigurableHTTPProxy", "hub_viz.hubproxy.DashboardProxy"),
+        (ConfigurableHTTPProxy, "hub_viz.hubproxy.DashboardProxy"),
+        ("traefik_file", "traefik_file"),  # another proxy is the operator's choice
+    ],
+)
+def test_proxy_class(before: object, after: str) -> None:
+    c = Config()
+    if before is not None:
+        c.JupyterHub.proxy_class = before
+    configure(c)
+    assert c.JupyterHub.proxy_class == after
+
+
+def test_dashboard_proxy_drops_activity_of_user_servers_only() -> None:
+    routes = {
+        "/user/alice/sales/": {"routespec": "/user/alice/sales/", "target": "http://x",
+                               "data": {"user": "alice", "server_name": "sales",
+                                        "last_activity": "2024-03-01T12:00:00.000Z"}},
+        "/services/hub-viz/": {"routespec": "/services/hub-viz/", "target": "http://y",
+                               "data": {"service": "hub-viz",
+                                        "last_activity": "2024-03-01T12:00:00.000Z"}},
+        "/": {"routespec": "/", "target": "http://hub", "data": {"hub": True}},
+    }
+    out = without_server_activity(copy.deepcopy(routes))
+    assert out["/user/alice/sales/"]["data"] == {"user": "alice", "server_name": "sales"}
+    assert out["/services/hub-viz/"] == routes["/services/hub-viz/"]
+    assert out["/"] == routes["/"]
+
+
+def test_dashboard_proxy_reads_the_configurable_http_proxy_options() -> None:
+    c = Config()
+    c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8123"
+    c.ConfigurableHTTPProxy.should_start = False  # an external proxy, as on Kubernetes
+    c.ConfigurableHTTPProxy.auth_token = "secret"
+    proxy = DashboardProxy(config=c)
+    assert isinstance(proxy, ConfigurableHTTPProxy)
+    assert (proxy.api_url, proxy.should_start, proxy.auth_token) == (
+        "http://127.0.0.1:8123", False, "secret")
+
+
+def test_the_service_gets_the_hubs_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    c = Config()
+    configure(c)
+    assert service_named(c, "hub-viz")["environment"]["TZ"] == "Europe/Berlin"
+    monkeypatch.delenv("TZ")
+    configure(c)
+    assert "TZ" not in service_named(c, "hub-viz")["environment"]
+
+
+def test_extra_service_config_is_merged_on_top() -> None:
+    c = Config()
+    configure(c, cull_timeout=20, extra_service_config={"reconcile_interval": 2,
+                                                          "cull_timeout": 25})
+    settings = service_settings(c)
+    assert (settings["reconcile_interval"], settings["cull_timeout"]) == (2, 25)
+    assert "check_files" in settings

@@ -69,7 +69,7 @@ def stored(**values: Any) -> Dashboard:
         "owner": "alice", "slug": "sales", "title": "Sales", "description": "", "framework": "dash",
         "source_type": "path", "source": "", "git_ref": "", "entry": "dash/app.py", "args": [],
         "mode": SHARED, "visibility": "private", "share_users": [], "share_groups": [],
-        "profile": "",
+        "profile": "", "keep_warm": [],
     }
     columns.update(values)
     return Dashboard(**columns)
@@ -94,6 +94,7 @@ def test_validate_minimal_create(policy):
         "share_users": [],
         "share_groups": [],
         "profile": "",
+        "keep_warm": [],
     }
 
 
@@ -114,6 +115,7 @@ def test_validate_full_create(policy):
         "share_users": ["bob", "carol"],  # stripped, without duplicates
         "share_groups": [],  # only kept with visibility "groups"
         "profile": "big",
+        "keep_warm": [],
     }
 
 
@@ -171,6 +173,29 @@ def test_validate_update_merges_with_the_stored_dashboard(policy):
                                                                    "dev")
     out = validate({"git": None, "entry": "dash/app.py"}, policy, "alice", current=git)
     assert (out["source_type"], out["source"], out["git_ref"]) == ("path", "", "")
+
+
+def test_validate_keep_warm_is_normalised_kept_on_update_and_shared_only(policy):
+    out = validate(with_base(keep_warm=[{"days": ["fri", "Mon"], "start": "09:00",
+                                         "end": "11:30"}, {"start": "13:00", "end": "24:00"}]),
+                   policy, "alice")
+    assert out["keep_warm"] == [
+        {"days": ["mon", "fri"], "start": "09:00", "end": "11:30"},
+        {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "13:00",
+         "end": "24:00"},
+    ]
+    current = stored(keep_warm=out["keep_warm"])
+    assert validate({"title": "New"}, policy, "alice", current=current)["keep_warm"] == (
+        out["keep_warm"])
+    assert validate({"keep_warm": []}, policy, "alice", current=current)["keep_warm"] == []
+    assert validate({"keep_warm": None}, policy, "alice", current=current)["keep_warm"] == []
+    with pytest.raises(SpecError) as e:
+        validate(with_base(mode=PER_VIEWER, keep_warm=[{"start": "09:00", "end": "10:00"}]),
+                 policy, "alice")
+    assert e.value.message.startswith("'keep_warm' applies to shared dashboards only")
+    # switching a kept-warm dashboard to per-viewer says why it cannot
+    with pytest.raises(SpecError):
+        validate({"mode": PER_VIEWER}, policy, "alice", current=current)
 
 
 # -- validate: every refusal, with its message --------------------------------------------
@@ -426,9 +451,11 @@ def test_as_json_shows_targets_only_to_managers():
     assert public["open_url"] == "/services/hub-viz/open/alice/sales"
     assert public["thumbnail_url"] == "/services/hub-viz/api/dashboards/alice/sales/thumbnail"
     assert public["status"] == "running" and public["can_manage"] is False
-    for key in ("entry", "git", "args", "share_users", "share_groups", "profile", "manage_url"):
+    for key in ("entry", "git", "args", "share_users", "share_groups", "profile", "keep_warm",
+                "manage_url"):
         assert key not in public
     managed = as_json(d, prefix="/services/hub-viz/", manage=True)
     assert "status" not in managed
     assert managed["share_users"] == ["bob"] and managed["git"] is None
     assert managed["manage_url"] == "/services/hub-viz/d/alice/sales"
+    assert managed["keep_warm"] == []

@@ -1,4 +1,6 @@
-/* The open flow: start the dashboard, follow the hub's progress, then go there.
+/* The open and embed flows: start the dashboard, follow the hub's progress, then
+show it in a frame on this page, and ping the service while the page is visible
+and focused (the phone-home that keeps the dashboard running while someone looks).
 
 The start request (POST .../open) can take as long as the app's start-up: the
 hub answers it only when the server is ready (or after its slow-spawn timeout).
@@ -9,6 +11,8 @@ whichever answers first with the dashboard's address wins.
   "use strict";
   var box = document.getElementById("open");
   var api = box.getAttribute("data-api");
+  var pingUrl = box.getAttribute("data-ping");
+  var pingSeconds = Number(box.getAttribute("data-ping-seconds") || "30");
   var bar = document.getElementById("progress-bar");
   var message = document.getElementById("progress-message");
   var log = document.getElementById("progress-log");
@@ -45,12 +49,32 @@ whichever answers first with the dashboard's address wins.
     alert.classList.remove("d-none");
     document.getElementById("open-title").textContent = "The dashboard could not open";
   }
+  function phoneHome() {
+    function tick() {
+      if (document.visibilityState === "visible" && document.hasFocus()) {
+        window.hubViz.api("POST", pingUrl).catch(function () {});
+      }
+    }
+    tick();
+    setInterval(tick, pingSeconds * 1000);
+  }
   function go(url) {
     if (done) { return; }
     done = true;
     stopFollowing();
     show(100, "Ready. Opening the dashboard…");
-    window.location.replace(url);
+    var frame = document.createElement("iframe");
+    frame.id = "dashboard-frame";
+    frame.className = "hub-viz-frame";
+    frame.title = document.getElementById("open-title").getAttribute("data-title") || "Dashboard";
+    frame.setAttribute("allow", "fullscreen");
+    frame.src = url;
+    var full = document.getElementById("open-full");
+    if (full) { full.href = url.split("_hub_viz/enter")[0]; full.classList.remove("d-none"); }
+    document.getElementById("progress-box").classList.add("d-none");
+    box.appendChild(frame);
+    document.body.classList.add("hub-viz-viewing");
+    if (pingUrl) { phoneHome(); }
   }
   function follow(progressUrl) {
     if (done || source) { return; }

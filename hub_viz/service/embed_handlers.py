@@ -1,0 +1,196 @@
+"""Embed links over HTTP: managing grants, the embed page and its open, progress and ping.
+
+::
+
+    GET    S api/dashboards/<owner>/<slug>/embeds        the author's embed links
+    POST   S api/dashboards/<owner>/<slug>/embeds        new link: origins, anonymous, expiry
+    DELETE S api/dashboards/<owner>/<slug>/embeds/<id>   revoke
+    GET    S api/embed-origins/<owner>/<slug>            live origins, for launchers (public)
+    GET    S embed/<token>                               the page an iframe shows
+    POST   S embed/<token>/open | GET .../progress | POST .../ping
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from tornado import web
+
+from .api import OpenMixin
+from .base import BaseHandler
+from .dashboards import can_view
+from .embeds import EmbedRefused, as_json, live_origins, validate_embed
+from .store import Dashboard, EmbedGrant, utcnow
+
+NAME = r"([^/]+)"
+TOKEN = r"([A-Za-z0-9_.-]{10,2000})"
+
+
+class EmbedsHandler(BaseHandler):
+    async def get(self, owner: str, slug: str) -> None:
+        user = await self.require_user()
+        with self.ctx.store.session() as db:
+            d = self.find_managed(db, owner, slug, user)
+            grants = db.scalars(
+                select(EmbedGrant).where(EmbedGrant.dashboard_id == d.id).order_by(EmbedGrant.id)
+            ).all()
+            items = [as_json(g, self.embed_url(g), d.title) for g in grants]
+        self.write_json({"items": items})
+
+    async def post(self, owner: str, slug: str) -> None:
+        user = await self.require_user()
+        data = self.body_json()
+        with self.ctx.store.session() as db:
+            d = self.find_managed(db, owner, slug, user)
+            fields = validate_embed(data, d)
+            grant = EmbedGrant(dashboard_id=d.id, created_by=user["name"], **fields)
+            db.add(grant)
+            db.commit()
+            self.write_json(as_json(grant, self.embed_url(grant), d.title), 201)
+
+    def embed_url(self, grant: EmbedGrant) -> str:
+        return f"{self.request.protocol}://{self.request.host}{self.ctx.prefix}embed/" + \
+            self.ctx.embeds.encode(grant)
+
+
+class EmbedRevokeHandler(BaseHandler):
+    async def delete(self, owner: str, slug: str, grant_id: str) -> None:
+        user = await self.require_user()
+        with self.ctx.store.session() as db:
+            d = self.find_managed(db, owner, slug, user)
+            grant = db.get(EmbedGrant, int(grant_id))
+            if grant is None or grant.dashboard_id != d.id:
+                raise web.HTTPError(404, "No embed link %s for %s/%s.", grant_id, owner, slug)
+            if grant.revoked is None:
+                grant.revoked = utcnow()
+                db.commit()
+        self.set_status(204)
+        self.finish()
+
+
+class EmbedOriginsHandler(BaseHandler):
+    """Deliberately public: the origins a launcher lists in ``frame-ancestors``.
+
+    The same list is in every response of the dashboard; an unknown dashboard
+    answers an empty list, exactly like one without embed links.
+    """
+
+    def get(self, owner: str, slug: str) -> None:
+        with self.ctx.store.session() as db:
+            d = self.ctx.store.find(db, owner, slug)
+            origins = live_origins(db, d.id) if d is not None else []
+        self.set_header("Cache-Control", "no-store")
+        self.write_json({"origins": origins})
+
+
+class EmbedBase(OpenMixin):
+    """Resolves ``<token>`` to a live grant, its dashboard and the viewer."""
+
+    json_errors = True
+
+    async def resolve(self, token: str) -> tuple[EmbedGrant, Dashboard, str | None]:
+        grant_id = self.ctx.embeds.grant_id(token)
+        with self.ctx.store.session() as db:
+            grant = db.get(EmbedGrant, grant_id)
+            if grant is None or grant.revoked is not None:
+                raise EmbedRefused("This embed link was revoked by its author.")
+            if not grant.live():
+                raise EmbedRefused("This embed link has expired; ask its author for a new one.")
+            d = db.get(Dashboard, grant.dashboard_id)
+        if d is None:
+            raise EmbedRefused("The dashboard of this embed link was unpublished.")
+        if grant.anonymous:
+            if d.visibility != "public":
+                raise EmbedRefused("This dashboard is no longer public.")
+            return grant, d, None
+        user = await self.current()
+        if user is None:
+            raise web.HTTPError(401, "Log in to the hub to see this dashboard.")
+        if not can_view(d, user):
+            raise EmbedRefused("You may not see this dashboard.")
+        return grant, d, user["name"]
+
+    def frame_for(self, grant: EmbedGrant | None) -> None:
+        """This response may be framed by the grant's origins (and the hub itself)."""
+        origins = " ".join(grant.origins) if grant is not None else ""
+        self.set_header("Content-Security-Policy", f"frame-ancestors 'self' {origins}".strip())
+
+
+class EmbedPage(EmbedBase):
+    json_errors = False
+
+    async def get(self, token: str) -> None:
+        self.set_header("Referrer-Policy", "no-referrer")
+        try:
+            grant, d, _viewer = await self.resolve(token)
+        except web.HTTPError as e:
+            if e.status_code != 401:
+                raise
+            grant, d = self._grant_and_dashboard(token)
+            self.frame_for(grant)
+            self.set_status(401)
+            self._render(d, token, login_needed=True)
+            return
+        self.frame_for(grant)
+        self._render(d, token, login_needed=False)
+
+    def _grant_and_dashboard(self, token: str) -> tuple[EmbedGrant, Dashboard]:
+        with self.ctx.store.session() as db:
+            grant = db.get(EmbedGrant, self.ctx.embeds.grant_id(token))
+            return grant, db.get(Dashboard, grant.dashboard_id)
+
+    def _render(self, d: Dashboard, token: str, login_needed: bool) -> None:
+        xsrf = self.xsrf_token
+        self.render(
+            "embed.html",
+            title=d.title,
+            api=f"{self.ctx.prefix}embed/{token}" if not login_needed else "",
+            open_url=f"{self.ctx.prefix}open/{d.owner}/{d.slug}" if login_needed else "",
+            ping_seconds=self.ctx.ping_seconds,
+            prefix=self.ctx.prefix,
+            hub_base=self.ctx.hub_base_url,
+            xsrf=xsrf.decode() if isinstance(xsrf, bytes) else xsrf,
+        )
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # An error inside a course site's frame should be readable there.
+        self.set_header("Content-Security-Policy", "frame-ancestors *")
+        super().write_error(status_code, **kwargs)
+
+
+class EmbedOpen(EmbedBase):
+    async def post(self, token: str) -> None:
+        _grant, d, viewer = await self.resolve(token)
+        progress = f"{self.ctx.prefix}embed/{token}/progress"
+        self.write_json(await self.open_for(d, viewer, progress, embed=True))
+
+
+class EmbedProgress(EmbedBase):
+    async def get(self, token: str) -> None:
+        _grant, d, viewer = await self.resolve(token)
+        await self.stream_progress(d, viewer, embed=True)
+
+
+class EmbedPing(EmbedBase):
+    async def post(self, token: str) -> None:
+        grant, d, viewer = await self.resolve(token)
+        self.ping(d, viewer, viewer or f"embed:{grant.id}:{self.request.remote_ip}")
+        self.set_status(204)
+        self.finish()
+
+
+def embed_routes(prefix: str) -> list[tuple[str, type]]:
+    d = f"{prefix}api/dashboards/{NAME}/{NAME}"
+    return [
+        (d + "/embeds", EmbedsHandler),
+        (d + r"/embeds/([0-9]{1,12})", EmbedRevokeHandler),
+        (f"{prefix}api/embed-origins/{NAME}/{NAME}", EmbedOriginsHandler),
+        (f"{prefix}embed/{TOKEN}", EmbedPage),
+        (f"{prefix}embed/{TOKEN}/open", EmbedOpen),
+        (f"{prefix}embed/{TOKEN}/progress", EmbedProgress),
+        (f"{prefix}embed/{TOKEN}/ping", EmbedPing),
+    ]
+
+
+__all__ = ["embed_routes"]

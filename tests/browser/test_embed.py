@@ -1,0 +1,195 @@
+"""Embed links in a course site: framed where allowed, blocked elsewhere, dead once revoked.
+
+The course site is a page served from a second loopback address
+(``127.0.0.2``), so it is another site than the hub on ``127.0.0.1``, as a
+Canvas page is. The dashboard is public and embedded anonymously: the
+browser is not logged in to the hub at all.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from ..conftest import BROWSER_UA, SERVICE, free_port
+from ..examples import EXAMPLES
+from .test_publish import browser  # noqa: F401  (the module's Chromium)
+
+pytestmark = pytest.mark.browser
+
+AUTHOR = "embed-author"
+SLUG = "embed-dash"
+TEXT = EXAMPLES["dash-example"][1]
+
+
+def course_page(src: str) -> bytes:
+    return (
+        "<!doctype html><html><head><title>Course 101</title></head><body>"
+        "<h1>Week 3: squares</h1>"
+        f'<iframe id="embedded" src="{src}" width="1000" height="700" title="dashboard"></iframe>'
+        "</body></html>"
+    ).encode()
+
+
+class CourseSite:
+    """A static page with an iframe, on 127.0.0.2:<port>."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.pages: dict[str, bytes] = {}
+        pages = self.pages
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = pages.get(self.path)
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(body or b"not found")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.2", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.2:{self.port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def sites() -> Iterator[tuple[CourseSite, CourseSite]]:
+    allowed, other = CourseSite(), CourseSite()
+    yield allowed, other
+    allowed.close()
+    other.close()
+
+
+@pytest.fixture(scope="module")
+def embed(hub, sites) -> Iterator[dict]:
+    allowed, _ = sites
+    hub.ensure_user(AUTHOR)
+    r = hub.svc("POST", "dashboards", AUTHOR, json={
+        "title": "Embedded squares", "slug": SLUG, "entry": "dash/app.py", "visibility": "public",
+    })
+    assert r.status_code == 201, r.text
+    r = hub.svc("POST", f"dashboards/{AUTHOR}/{SLUG}/embeds", AUTHOR,
+                json={"origins": [allowed.origin], "anonymous": True, "note": "course 101"})
+    assert r.status_code == 201, r.text
+    yield r.json()
+    hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR)
+
+
+def new_page(browser):  # noqa: F811
+    context = browser.new_context(user_agent=BROWSER_UA, viewport={"width": 1200, "height": 900})
+    return context, context.new_page()
+
+
+def test_the_snippet_renders_the_dashboard_inside_the_allowed_site(hub, browser, sites, embed):  # noqa: F811
+    allowed, _ = sites
+    assert embed["snippet"].startswith(f'<iframe src="{embed["url"]}"')
+    allowed.pages["/week3.html"] = course_page(embed["url"])
+    context, page = new_page(browser)
+    page.goto(f"{allowed.origin}/week3.html")
+    dashboard = page.frame_locator("#embedded").frame_locator("#dashboard-frame")
+    dashboard.get_by_text(TEXT).wait_for(timeout=120_000)
+    # The widgets work inside the frame (a Dash callback through the launcher).
+    dashboard.locator("input").first.fill("9")
+    dashboard.get_by_text("n squared is 81").wait_for(timeout=30_000)
+    context.close()
+
+
+def test_the_dashboard_lists_exactly_its_live_origins(hub, sites, embed):
+    allowed, _ = sites
+    r = requests.get(f"{hub.url}{SERVICE}api/embed-origins/{AUTHOR}/{SLUG}", timeout=30)
+    assert r.json() == {"origins": [allowed.origin]}
+    # The launcher sends the same list on the dashboard's own responses (polled every 10 s).
+    opened = hub.svc("POST", f"dashboards/{AUTHOR}/{SLUG}/open", AUTHOR).json()
+    assert opened["status"] == "ready", opened
+    session = requests.Session()
+    page = session.get(hub.url + opened["url"], timeout=60)
+    deadline = time.monotonic() + 30
+    while allowed.origin not in page.headers.get("Content-Security-Policy", ""):
+        assert time.monotonic() < deadline, page.headers
+        time.sleep(1)
+        page = session.get(page.url, timeout=60)
+    assert page.headers["Content-Security-Policy"] == f"frame-ancestors 'self' {allowed.origin}"
+
+
+def test_the_same_snippet_on_another_site_is_blocked(hub, browser, sites, embed):  # noqa: F811
+    _, other = sites
+    other.pages["/copy.html"] = course_page(embed["url"])
+    dashboard_url = f"{hub.url}/user/{AUTHOR}/{SLUG}/"
+    other.pages["/direct.html"] = course_page(dashboard_url)
+    context, page = new_page(browser)
+    for path in ("/copy.html", "/direct.html"):
+        page.goto(f"{other.origin}{path}")
+        page.wait_for_timeout(3000)  # give a (wrongly) allowed frame time to render
+        frames = [f for f in page.frames if f != page.main_frame]
+        assert frames, "the iframe element exists"
+        for frame in frames:
+            assert frame.url.startswith("chrome-error://") or frame.url == "about:blank", frame.url
+            text = frame.evaluate("document.body ? document.body.innerText : ''")
+            assert TEXT not in text and "Opening" not in text
+    context.close()
+
+
+def test_revoked_or_expired_links_get_403(hub, sites, embed):
+    allowed, _ = sites
+    r = hub.svc("POST", f"dashboards/{AUTHOR}/{SLUG}/embeds", AUTHOR,
+                json={"origins": [allowed.origin], "anonymous": True})
+    second = r.json()
+    assert requests.get(second["url"], timeout=30).status_code == 200
+    r = hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}/embeds/{second['id']}", AUTHOR)
+    assert r.status_code == 204
+    page = requests.get(second["url"], timeout=30)
+    assert page.status_code == 403
+    assert "revoked" in page.text
+    # An expired token (signed with the service's secret, expiry in the past).
+    import jwt
+
+    secret = (hub.log.parent / "hub_viz_embed_secret").read_text().strip().encode()
+    expired = jwt.encode({"iss": "hub-viz-embed", "gid": embed["id"], "exp": int(time.time()) - 60},
+                         secret, algorithm="HS256")
+    page = requests.get(f"{hub.url}{SERVICE}embed/{expired}", timeout=30)
+    assert page.status_code == 403 and "expired" in page.text
+    # A token signed with another secret: not an embed link of this hub.
+    forged = jwt.encode({"iss": "hub-viz-embed", "gid": embed["id"]}, b"x" * 32, algorithm="HS256")
+    page = requests.get(f"{hub.url}{SERVICE}embed/{forged}", timeout=30)
+    assert page.status_code == 403 and "not valid" in page.text
+    # The live link still works.
+    assert requests.get(embed["url"], timeout=30).status_code == 200
+
+
+def test_the_author_creates_a_link_and_copies_the_snippet(hub, browser, sites, embed):  # noqa: F811
+    from .test_publish import log_in
+
+    allowed, _ = sites
+    context, page = log_in(hub, browser, AUTHOR)
+    page.goto(f"{hub.url}{SERVICE}d/{AUTHOR}/{SLUG}")
+    rows = page.locator("#embeds tbody tr")
+    rows.first.wait_for()
+    before = rows.count()
+    page.fill("#embed-origins", "https://canvas.example.edu")
+    page.check("#embed-anonymous")
+    page.click("#embed-create")
+    page.wait_for_function(f"document.querySelectorAll('#embeds tbody tr').length > {before}")
+    snippet = page.locator("#embeds tbody tr").last.locator(".embed-snippet").input_value()
+    assert snippet.startswith(f'<iframe src="{hub.url}{SERVICE}embed/')
+    # A bad origin is refused with the service's message.
+    page.fill("#embed-origins", "canvas.example.edu/courses/1")
+    page.click("#embed-create")
+    page.locator("#action-message.alert-danger").wait_for()
+    assert "is not an origin" in page.locator("#action-message").inner_text()
+    context.close()
+    assert allowed.origin in requests.get(
+        f"{hub.url}{SERVICE}api/embed-origins/{AUTHOR}/{SLUG}", timeout=30).json()["origins"]
