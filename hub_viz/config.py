@@ -224,6 +224,11 @@ def add_service(c: Any, name: str, port: int, settings: dict[str, Any]) -> None:
         }
     )
     c.JupyterHub.services = services
+    if "subdomain_host" not in c.JupyterHub:
+        # Crawlers read /robots.txt at the root; the proxy sends it to the service.
+        routes = dict(c.Proxy.extra_routes) if "extra_routes" in c.Proxy else {}
+        routes["/robots.txt"] = f"http://127.0.0.1:{port}"
+        c.Proxy.extra_routes = routes
     roles = [r for r in (c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
              if r.get("name") != f"{name}-service"]
     roles.append({

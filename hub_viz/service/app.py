@@ -253,6 +253,7 @@ class DashboardService(Application):
             hub_viz=ctx,
             cookie_secret=os.urandom(32),
             template_path=str(HERE / "templates"),
+            # also serves /robots.txt (the proxy routes the site's root one here)
             static_path=str(HERE / "static"),
             static_url_prefix=prefix + "static/",
             login_url=hub_auth.login_url,

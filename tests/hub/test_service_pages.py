@@ -102,6 +102,8 @@ def test_open_page_head_and_bots_start_nothing(hub: Hub):
 def test_robots_txt_disallows_everything(hub: Hub):
     import requests
 
-    r = requests.get(f"{hub.url}{SERVICE}robots.txt", timeout=30)
-    assert r.status_code == 200
-    assert "Disallow: /" in r.text
+    for path in ("/robots.txt", f"{SERVICE}robots.txt"):  # the site's root, and the service's
+        r = requests.get(f"{hub.url}{path}", timeout=30, allow_redirects=False)
+        assert r.status_code == 200, path
+        assert r.headers["Content-Type"].startswith("text/plain")
+        assert "User-agent: *\nDisallow: /" in r.text
