@@ -35,8 +35,8 @@ FORMS = {
     },
 }
 
-# Keeps what the open page shows in the tab's sessionStorage, which outlives the
-# page: the open page replaces itself with the dashboard as soon as it is ready.
+# Keeps what the open page shows in the tab's sessionStorage (read back after the
+# dashboard has replaced the progress box in the page).
 RECORD_PROGRESS = """
 (() => {
   if (!location.pathname.includes("/open/")) { return; }
