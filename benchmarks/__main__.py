@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(SUITES) if known.suite == "all" else [known.suite]
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description=__doc__.split("\n")[0].strip("`") if known.suite == "all"
+        description="Run every suite, one after the other." if known.suite == "all"
         else SUITES[known.suite].__doc__.split("\n")[0],
         epilog="Other suites: --suite " + ", ".join(n for n in [*SUITES, "all"] if n != known.suite)
         + " (see --suite NAME --help).",

@@ -7,21 +7,30 @@ own API token and watching one random dashboard, then ``POST S api/dashboards/
 <owner>/<slug>/ping`` every ``--ping-seconds`` (a browser's page pings every
 30 s; the default compresses time tenfold, and the service's
 ``ping_min_interval`` is lowered in proportion, a third of the period as in
-production) for ``--duration`` seconds, through the proxy, with a browser
-User-Agent, from one asyncio client (tornado ``AsyncHTTPClient``,
-``--max-clients`` connections at a time, a new connection per request).
+production) through the proxy, with a browser User-Agent, from one asyncio
+client (tornado ``AsyncHTTPClient``, ``--max-clients`` requests at a time, a
+new connection per request). Viewers arrive at random times over the first
+``--warmup`` seconds (default 30, a page's real ping period: so each token's
+first look-up at the hub, and its expiry from the service's 60-s cache, spread
+out as they would in production rather than all within one compressed period);
+that warm-up is reported apart, and the next ``--duration`` seconds, with every
+viewer present, are the steady state.
 
 Measured: ping latency (from the moment the client hands the request to its
-HTTP client), status codes, CPU seconds of the service, the hub, the proxy and
-the client, the service's RSS, and the hub API calls the pings caused, read from
-the hub's log: activity POSTs made by the service (``activity_interval``
-coalesces them to at most one per server per interval) and token look-ups
-(``GET /hub/api/user``, cached by the service for 60 s). The same schedule of
-requests, with the same headers, first goes to a bare tornado handler that
-answers 204 (no hub, no service, no proxy) in its own process: the baseline.
+HTTP client, so it includes waiting for one of ``--max-clients``), status
+codes, CPU seconds of the service, the hub, the proxy, the client and of
+everything else on the machine, the service's RSS, and the hub API calls the
+pings caused, read from the hub's log: activity POSTs made by the service
+(``activity_interval`` coalesces them to at most one per server per interval)
+and token look-ups (``GET /hub/api/user``, cached by the service for 60 s). The
+same load (one period of arrivals, then the same recorded rate and length),
+with the same headers, first goes to a bare tornado
+handler that answers 204 (no hub, no service, no proxy) in its own process: the
+baseline. Before each load the benchmark waits (``--quiet-wait``) for the
+machine to be idle, since other work on the same cores skews the latencies.
 
 Usage: ``python -m benchmarks --suite phone-home [--viewers 1000] [--dashboards 20]
-[--servers 20] [--ping-seconds 3] [--duration 60] [--json PATH]``. Everything
+[--servers 20] [--ping-seconds 3] [--warmup 30] [--duration 60] [--json PATH]``. Everything
 runs on 127.0.0.1 in a temporary folder; the hub, its servers and the baseline
 process are stopped at the end, also on error.
 """
@@ -31,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import math
 import random
@@ -44,10 +54,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import requests
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -63,9 +74,11 @@ ENTRY = "dash/app.py"
 START_TIMEOUT = 180.0  # seconds for all servers to be ready
 SETTINGS = ("viewers", "dashboards", "servers", "ping_seconds", "min_interval",
             "activity_interval", "warmup", "duration", "max_clients", "quiet_wait", "seed")
-HUB_CALL_THREADS = 8  # parallel hub API calls while creating tokens and opening
+HUB_CALL_THREADS = 8  # parallel hub API calls while creating tokens
+STAMP = re.compile(r"^\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 ACTIVITY_LINE = re.compile(r"\] (\d{3}) POST /hub/api/users/[^/ ]+/activity \(([^@ ]*)@")
-LOOKUP_LINE = re.compile(r"\] (\d{3}) GET /hub/api/user(?:\?[^ ]*)? \(([^@ ]*)@")
+LOOKUP_LINE = re.compile(r"\] (\d{3}) GET /hub/api/user(?:\?[^ ]*)? \(([^@ ]*)@[^)]*\) ([\d.]+)ms")
+BUCKET = 5.0  # seconds per row of the timelines in the JSON file
 
 BARE_APP = """
 import sys
@@ -95,7 +108,10 @@ class Load:
     errors: dict[str, int] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
     client_queue_ms: dict[str, float] = field(default_factory=dict)  # part of latency_ms
+    warmup: dict[str, Any] = field(default_factory=dict)  # requests, statuses, latency_ms
     seconds: float = 0.0  # first send to last answer
+    started: float = 0.0  # time.time() of the first recorded ping's schedule
+    timeline: list[dict[str, float]] = field(default_factory=list)  # by BUCKET s of schedule
     max_send_lag_ms: float = 0.0  # how late the client sent a ping after its schedule
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     server_rss_mib: dict[str, float] = field(default_factory=dict)
@@ -133,6 +149,27 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+class Phase:
+    """Answers collected in one phase of a run (warm-up or recorded)."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.queued: list[float] = []  # of each latency, the wait in the client's queue
+        self.statuses: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+
+    def add(self, total: float, response: HTTPResponse) -> None:
+        self.latencies.append(total)
+        self.queued.append(max(0.0, total - (response.request_time or 0.0)))
+        self.statuses[str(response.code)] += 1
+        if response.code == 599:
+            self.errors[f"{type(response.error).__name__}: {response.error}"[:80]] += 1
+
+    def summary(self) -> dict[str, Any]:
+        return {"requests": len(self.latencies), "statuses": dict(sorted(self.statuses.items())),
+                "latency_ms": percentiles(self.latencies)}
+
+
 async def ping_load(
     target: str,
     pings: list[tuple[str, dict[str, str]]],
@@ -144,54 +181,48 @@ async def ping_load(
     seed: int,
     sampler: Sampler,
 ) -> Load:
-    """Each (url, headers) pings every ``period`` s from a random phase.
+    """Each (url, headers) is a viewer who arrives at a random time in the first
+    ``warmup`` seconds and then pings every ``period`` s until the end.
 
     Open loop, like a page's timer: a slow answer does not delay the next ping.
-    Pings due in the first ``warmup`` seconds are sent but not recorded; the
-    ``duration`` seconds after them are (latency, statuses, and the CPU and RSS
-    that ``sampler`` reads from the first recorded ping to the last answer).
+    Pings due in the warm-up are summarised apart (``Load.warmup``); the
+    ``duration`` seconds after it are recorded (latency, statuses, and the CPU
+    and RSS that ``sampler`` reads from the first recorded ping to the last answer).
     """
     client = AsyncHTTPClient(force_instance=True, max_clients=max_clients)
     rng = random.Random(seed)
-    latencies: list[float] = []
-    queued: list[float] = []  # of each latency, the wait in the client's queue (max_clients)
-    statuses: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
+    early, recorded = Phase(), Phase()
+    sent: list[tuple[float, float]] = []  # (schedule from measure_from, latency) of all pings
     lag = 0.0
     tasks: set[asyncio.Task] = set()
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.5  # time to set up the viewers' timers
     measure_from = start + warmup
 
-    async def one(url: str, headers: dict[str, str], record: bool) -> None:
+    async def one(url: str, headers: dict[str, str], due: float) -> None:
         request = HTTPRequest(url, method="POST", body=b"", headers=headers,
                               connect_timeout=30, request_timeout=60)
         t0 = time.perf_counter()
         response = await client.fetch(request, raise_error=False)
-        if not record:
-            return
         total = time.perf_counter() - t0
-        latencies.append(total)
-        queued.append(max(0.0, total - (response.request_time or 0.0)))
-        statuses[str(response.code)] += 1
-        if response.code == 599:
-            errors[f"{type(response.error).__name__}: {response.error}"[:80]] += 1
+        (recorded if due >= measure_from else early).add(total, response)
+        sent.append((due - measure_from, total))
 
-    async def viewer(url: str, headers: dict[str, str], phase: float) -> None:
+    async def viewer(url: str, headers: dict[str, str], arrival: float) -> None:
         nonlocal lag
-        due = start + phase
+        due = start + arrival
         while due < measure_from + duration:
             await asyncio.sleep(max(0.0, due - loop.time()))
-            record = due >= measure_from
-            if record:
+            if due >= measure_from:
                 lag = max(lag, loop.time() - due)
-            task = asyncio.ensure_future(one(url, headers, record))
+            task = asyncio.ensure_future(one(url, headers, due))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             due += period
 
     loop.call_at(measure_from, sampler.begin)
-    await asyncio.gather(*(viewer(u, h, rng.uniform(0, period)) for u, h in pings))
+    started = time.time() + (measure_from - loop.time())
+    await asyncio.gather(*(viewer(u, h, rng.uniform(0, warmup)) for u, h in pings))
     while tasks:
         await asyncio.gather(*list(tasks))
     seconds = loop.time() - measure_from
@@ -199,16 +230,27 @@ async def ping_load(
     client.close()
     load = Load(
         target=target,
-        requests=len(latencies),
-        statuses=dict(sorted(statuses.items())),
-        errors=dict(errors.most_common(5)),
-        latency_ms=percentiles(latencies),
-        client_queue_ms=percentiles(queued),
+        requests=len(recorded.latencies),
+        statuses=dict(sorted(recorded.statuses.items())),
+        errors=dict((early.errors + recorded.errors).most_common(5)),
+        latency_ms=percentiles(recorded.latencies),
+        client_queue_ms=percentiles(recorded.queued),
+        warmup=early.summary(),
         seconds=round(seconds, 2),
+        started=started,
+        timeline=timeline(sent),
         max_send_lag_ms=round(lag * 1000, 1),
     )
     sampler.report(load)
     return load
+
+
+def timeline(sent: list[tuple[float, float]]) -> list[dict[str, float]]:
+    """Pings and latency percentiles by BUCKET seconds of their schedule (< 0: warm-up)."""
+    buckets: dict[float, list[float]] = {}
+    for t, latency in sent:
+        buckets.setdefault(math.floor(t / BUCKET) * BUCKET, []).append(latency)
+    return [{"t": t, "n": len(v), **percentiles(v)} for t, v in sorted(buckets.items())]
 
 
 class Sampler:
@@ -415,20 +457,43 @@ def hub_processes(hub: Hub) -> dict[str, psutil.Process]:
     return found
 
 
-def hub_calls(log_text: str) -> dict[str, dict[str, int]]:
-    """Activity POSTs and token look-ups in a slice of the hub's log, by status and caller."""
-    out: dict[str, Counter[str]] = {"activity": Counter(), "activity_other": Counter(),
-                                    "token_lookups": Counter()}
+def hub_calls(log_text: str, started: float) -> dict[str, object]:
+    """Activity POSTs and token look-ups in a slice of the hub's log.
+
+    By status and caller, with the look-ups' times in the hub and per BUCKET
+    seconds since ``started`` (negative: during the warm-up).
+    """
+    counts: dict[str, Counter[str]] = {"activity": Counter(), "activity_other": Counter(),
+                                       "token_lookups": Counter()}
+    lookup_ms: list[float] = []
+    by_time: dict[str, Counter[float]] = {"activity": Counter(), "token_lookups": Counter()}
+
+    def bucket(line: str) -> float | None:
+        m = STAMP.search(line)
+        if not m:
+            return None
+        when = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        return math.floor((when - started) / BUCKET) * BUCKET
+
     for line in log_text.splitlines():
         m = ACTIVITY_LINE.search(line)
         if m:
             kind = "activity" if m.group(2) == "hub-viz" else "activity_other"
-            out[kind][m.group(1)] += 1
+            counts[kind][m.group(1)] += 1
+            if kind == "activity" and (b := bucket(line)) is not None:
+                by_time["activity"][b] += 1
             continue
         m = LOOKUP_LINE.search(line)
         if m and m.group(2).startswith("ph-viewer-"):
-            out["token_lookups"][m.group(1)] += 1
-    return {k: dict(v) for k, v in out.items()}
+            counts["token_lookups"][m.group(1)] += 1
+            lookup_ms.append(float(m.group(3)) / 1000)
+            if (b := bucket(line)) is not None:
+                by_time["token_lookups"][b] += 1
+    return {
+        **{k: dict(v) for k, v in counts.items()},
+        "token_lookup_ms_in_hub": percentiles(lookup_ms),
+        "by_time": {k: {f"{t:g}": n for t, n in sorted(v.items())} for k, v in by_time.items()},
+    }
 
 
 def last_activity(hub: Hub) -> dict[str, str]:
@@ -439,20 +504,30 @@ def last_activity(hub: Hub) -> dict[str, str]:
 # -- report ------------------------------------------------------------------
 
 
-def table(bare: Load, ping: Load) -> str:
+def table(bare: Load, ping: Load, warmup: float, duration: float) -> str:
     """Baseline and service side by side, as a Markdown table."""
     head = ("target", "requests", "204", "other statuses", "p50 (ms)", "p95 (ms)", "max (ms)",
             "server CPU (s)", "server CPU / request (ms)", "server RSS peak (MiB)")
     rows = [head, tuple("---" for _ in head)]
-    for load, server in ((bare, "bare"), (ping, "service")):
-        other = ", ".join(f"{k}: {v}" for k, v in load.statuses.items() if k != "204") or "-"
-        cpu = load.cpu_seconds.get(server, 0.0)
-        rows.append((load.target, str(load.requests), str(load.ok), other,
-                     f"{load.latency_ms.get('p50', 0):.1f}", f"{load.latency_ms.get('p95', 0):.1f}",
-                     f"{load.latency_ms.get('max', 0):.1f}", f"{cpu:.1f}",
-                     f"{cpu * 1000 / max(load.requests, 1):.2f}",
-                     f"{load.server_rss_mib.get('peak', 0):.0f}"))
-    ratio = ["ratio", "", "", ""]
+
+    def row(label: str, summary: dict[str, Any], cpu: float | None, rss: float | None) -> None:
+        statuses, latency, n = summary["statuses"], summary["latency_ms"], summary["requests"]
+        other = ", ".join(f"{k}: {v}" for k, v in statuses.items() if k != "204") or "-"
+        rows.append((label, str(n), str(statuses.get("204", 0)), other,
+                     *(f"{latency.get(k, 0):.1f}" for k in ("p50", "p95", "max")),
+                     "-" if cpu is None else f"{cpu:.1f}",
+                     "-" if cpu is None else f"{cpu * 1000 / max(n, 1):.2f}",
+                     "-" if rss is None else f"{rss:.0f}"))
+
+    def recorded(load: Load) -> dict[str, Any]:
+        return {"requests": load.requests, "statuses": load.statuses, "latency_ms": load.latency_ms}
+
+    row(f"bare tornado 204, {duration:g} s", recorded(bare), bare.cpu_seconds.get("bare"),
+        bare.server_rss_mib.get("peak"))
+    row(f"hub_viz ping via proxy, first {warmup:g} s (viewers arriving)", ping.warmup, None, None)
+    row(f"hub_viz ping via proxy, next {duration:g} s", recorded(ping),
+        ping.cpu_seconds.get("service"), ping.server_rss_mib.get("peak"))
+    ratio = ["ratio (next / bare)", "", "", ""]
     for key in ("p50", "p95", "max"):
         base = bare.latency_ms.get(key) or float("nan")
         ratio.append(f"{ping.latency_ms.get(key, float('nan')) / base:.1f}×")
@@ -463,16 +538,26 @@ def table(bare: Load, ping: Load) -> str:
 
 
 def notes(args: argparse.Namespace, setup: Setup, bare: Load, ping: Load,
-          calls: dict[str, dict[str, int]], touched: int, span: float, bound: int) -> str:
+          calls: dict[str, Any], touched: int, span: float, bound: int) -> str:
     """The rest of the findings, as lines of text."""
     activity = sum(calls["activity"].values())
     by_status = ", ".join(f"{k}: {v}" for k, v in sorted(calls["activity"].items())) or "-"
     cpu, bare_cpu = ping.cpu_seconds, bare.cpu_seconds
+    lookup_ms = calls["token_lookup_ms_in_hub"]
+    lookups = calls["by_time"]["token_lookups"]
+    steady = [r for r in ping.timeline if r["t"] >= 0]
+    worst = sorted(steady, key=lambda r: r.get("p95", 0), reverse=True)[:3]
+    early_lookups = sum(n for t, n in lookups.items() if float(t) < 0)
+
+    def key(row: dict[str, float]) -> str:
+        return f"{row['t']:g}"
+
     lines = [
         f"{args.viewers} viewers (hub users, a token each) on {args.dashboards} dashboards, "
         f"{setup.servers_running} servers running; each viewer pings its dashboard every "
         f"{args.ping_seconds:g} s (a page: every 30 s) = {args.viewers / args.ping_seconds:.0f} "
-        f"pings/s offered; {args.warmup:g} s warm-up, then {args.duration:g} s recorded; "
+        f"pings/s offered; viewers arrive over {args.warmup:g} s (reported apart), then "
+        f"{args.duration:g} s recorded; "
         f"ping_min_interval {args.min_interval:g} s, activity_interval {args.activity_interval:g} s",
         f"activity POSTs from the service to the hub over all {span:.0f} s of pinging: {activity} "
         f"(status {by_status}); bound {bound} = dashboards pinged × "
@@ -480,7 +565,12 @@ def notes(args: argparse.Namespace, setup: Setup, bare: Load, ping: Load,
         f"{touched}/{setup.servers_running}; activity POSTs from anyone else: "
         f"{sum(calls['activity_other'].values())}",
         f"token look-ups by the service (GET /hub/api/user as a viewer; cached 60 s): "
-        f"{sum(calls['token_lookups'].values())}",
+        f"{sum(calls['token_lookups'].values())} ({early_lookups} in the warm-up), answered by "
+        f"the hub in p50 "
+        f"{lookup_ms.get('p50', 0):.0f} ms, max {lookup_ms.get('max', 0):.0f} ms",
+        "slowest 5-s windows of the recorded part (p95; token look-ups in the window): " + ", ".join(
+            f"{r['t']:g}–{r['t'] + BUCKET:g} s: {r['p95']:.0f} ms ({lookups.get(key(r), 0)})"
+            for r in worst),
         f"CPU seconds over the recorded {ping.seconds:.1f} s (2 cores = {2 * ping.seconds:.0f} "
         f"CPU-s): service {cpu.get('service', 0):.1f}, hub {cpu.get('hub', 0):.1f}, proxy "
         f"{cpu.get('proxy', 0):.1f}, client {cpu.get('client', 0):.1f}; baseline run "
@@ -526,7 +616,8 @@ def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> 
     group.add_argument("--duration", type=float, default=60.0,
                        help="seconds of recorded pinging (%(default)s)")
     group.add_argument("--warmup", type=float, default=None,
-                       help="seconds of unrecorded pinging first (default: one --ping-seconds)")
+                       help="viewers arrive over these first seconds, reported apart (default: 30, or "
+                       "--ping-seconds if longer)")
     group.add_argument("--max-clients", type=int, default=200,
                        help="concurrent requests of the client (%(default)s)")
     group.add_argument("--quiet-wait", type=float, default=120.0,
@@ -540,13 +631,15 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.servers is None:
         args.servers = args.dashboards
     if args.warmup is None:
-        args.warmup = args.ping_seconds
+        args.warmup = max(30.0, args.ping_seconds)
     if args.min_interval is None:
         args.min_interval = args.ping_seconds / 3
     if min(args.viewers, args.dashboards, args.max_clients) < 1 or not 0 <= args.servers <= args.dashboards:
         parser.error("--viewers, --dashboards, --max-clients must be ≥ 1; 0 ≤ --servers ≤ --dashboards")
-    if min(args.ping_seconds, args.duration, args.activity_interval) <= 0 or min(args.min_interval, args.warmup, args.quiet_wait) < 0:
+    if min(args.ping_seconds, args.duration, args.activity_interval) <= 0:
         parser.error("--ping-seconds, --duration and --activity-interval must be > 0")
+    if min(args.min_interval, args.warmup, args.quiet_wait) < 0:
+        parser.error("--min-interval, --warmup and --quiet-wait must be ≥ 0")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -566,8 +659,10 @@ def run(args: argparse.Namespace) -> int:
     client = psutil.Process()
     with tempfile.TemporaryDirectory(prefix="hub-viz-phone-") as tmp:
         tmp_path = Path(tmp)
-        # the same schedule, first against the bare handler
-        print(f"baseline: bare tornado 204, {args.viewers} viewers ...", file=sys.stderr, flush=True)
+        # the same load, first against the bare handler (it needs no warm-up but the client's)
+        print(f"baseline: bare tornado 204, {args.viewers} viewers for "
+              f"{min(args.warmup, args.ping_seconds):g} + {args.duration:g} s ...",
+              file=sys.stderr, flush=True)
         with bare_server(tmp_path / "bare.log") as (base, proc):
             fake = {"Authorization": "token " + "0" * 32, "User-Agent": BROWSER_UA}
             pings = [(f"{base}{SERVICE}api/dashboards/{OWNER}/{slug}/ping", fake)
@@ -575,7 +670,7 @@ def run(args: argparse.Namespace) -> int:
             quiet["baseline"] = wait_quiet(args.quiet_wait)
             bare = asyncio.run(measured(
                 "bare tornado 204", pings, {"bare": psutil.Process(proc.pid), "client": client},
-                "bare", args))
+                "bare", args, min(args.warmup, args.ping_seconds)))  # nothing to warm but the client
 
         t0 = time.perf_counter()
         hub = start_hub(
@@ -609,12 +704,12 @@ def run(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             ping = asyncio.run(measured(
                 "hub_viz ping (via proxy)", pings, {**hub_processes(hub), "client": client},
-                "service", args))
+                "service", args, args.warmup))
             time.sleep(2.5)  # the coalescer flushes once a second
             span = time.perf_counter() - t0
             with open(hub.log, "rb") as f:
                 f.seek(offset)
-                calls = hub_calls(f.read().decode(errors="replace"))
+                calls = hub_calls(f.read().decode(errors="replace"), ping.started)
             after = last_activity(hub)
             touched = sum(1 for name, when in after.items() if when and when != before.get(name))
         except BaseException:
@@ -625,7 +720,7 @@ def run(args: argparse.Namespace) -> int:
             stop_hub(hub)
 
     bound = len(set(watching)) * (math.floor(span / args.activity_interval) + 1)
-    print(table(bare, ping))
+    print(table(bare, ping, args.warmup, args.duration))
     print()
     print(notes(args, setup, bare, ping, calls, touched, span, bound))
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -647,8 +742,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def measured(target: str, pings: list[tuple[str, dict[str, str]]],
-                   procs: dict[str, psutil.Process], rss_of: str, args: argparse.Namespace) -> Load:
+                   procs: dict[str, psutil.Process], rss_of: str, args: argparse.Namespace,
+                   warmup: float) -> Load:
     """One run of the schedule, CPU and RSS sampled over its recorded part."""
-    return await ping_load(target, pings, period=args.ping_seconds, warmup=args.warmup,
+    return await ping_load(target, pings, period=args.ping_seconds, warmup=warmup,
                            duration=args.duration, max_clients=args.max_clients, seed=args.seed,
                            sampler=Sampler(procs, rss_of))
