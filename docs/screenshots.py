@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from hub_viz.service.thumbnails import CHROMIUM_ARGS  # noqa: E402
 from tests.conftest import BROWSER_UA, PASSWORD, Hub, start_hub, stop_hub  # noqa: E402
 
 IMAGES = REPO / "docs" / "images"
@@ -44,8 +45,6 @@ DASHBOARDS = [
 ]
 # Opened for the progress picture; its app starts slowest (a Jupyter kernel).
 PROGRESS_DASHBOARD = ("ada", "squares-in-voila")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 
 
 def publish(hub: Hub) -> list[tuple[str, str]]:

@@ -10,12 +10,14 @@ and dropped after ``COOKIE_SECONDS`` without a request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
 from typing import Any
 
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient
 
 COOKIE_NAME = "hub-viz-viewer"
 COOKIE_SECONDS = 3600
@@ -134,8 +136,6 @@ class FrameAncestors:
         return " ".join(("frame-ancestors", "'self'", *self.origins))
 
     async def refresh(self) -> None:
-        from tornado.httpclient import AsyncHTTPClient
-
         try:
             response = await AsyncHTTPClient().fetch(self.url, request_timeout=5)
             origins = json.loads(response.body)["origins"]
@@ -144,8 +144,6 @@ class FrameAncestors:
         self.origins = tuple(o for o in origins if isinstance(o, str) and _is_origin(o))
 
     async def run(self) -> None:
-        import asyncio
-
         if not self.url:
             return
         while True:

@@ -32,7 +32,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from ..frameworks import PER_VIEWER
 from ..launcher.grants import GRANT_HEADER_SCHEME
 from .base import BaseHandler, is_bot
-from .dashboards import SPEC_FIELDS, Conflict, as_json, can_manage, matches, server_for, visible
+from .dashboards import SPEC_FIELDS, Conflict, as_json, can_manage, server_for
 from .dashboards import validate as validate_dashboard
 from .deploy import STOPPED_BY_AUTHOR
 from .hubapi import HubAPIError
@@ -68,23 +68,7 @@ class DashboardsHandler(BaseHandler):
         user = await self.require_user()
         query = self.get_query_argument("q", "").strip()
         mine = self.get_query_argument("mine", "") in ("1", "true", "yes")
-        with self.ctx.store.session() as db:
-            rows = db.scalars(select(Dashboard).order_by(Dashboard.title)).all()
-        rows = visible(rows, user)
-        if mine:
-            rows = [d for d in rows if d.owner == user["name"]]
-        if query:
-            rows = [d for d in rows if matches(d, query)]
-        statuses = await self.ctx.statuses(rows, user["name"])
-        self.write_json(
-            {
-                "items": [
-                    as_json(d, prefix=self.ctx.prefix, manage=can_manage(d, user),
-                            status=statuses.get(d.id))
-                    for d in rows
-                ]
-            }
-        )
+        self.write_json({"items": await self.visible_items(user, query, mine)})
 
     async def post(self) -> None:
         user = await self.require_user()

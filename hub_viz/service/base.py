@@ -7,12 +7,13 @@ import logging
 from typing import Any
 
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tornado import web
 
 from ..bots import is_bot  # noqa: F401 (handlers import it from here)
 from ..errors import HubVizError
-from .dashboards import NotFound, can_manage, can_view
+from .dashboards import NotFound, as_json, can_manage, can_view, matches, visible
 from .store import Dashboard
 
 log = logging.getLogger("hub_viz.service")
@@ -89,6 +90,22 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if not can_manage(d, user):
             raise web.HTTPError(403, f"Only {d.owner} can change {owner}/{slug}.")
         return d
+
+    async def visible_items(
+        self, user: dict[str, Any], query: str = "", mine: bool = False
+    ) -> list[dict[str, Any]]:
+        """The API's objects for every dashboard ``user`` may see, with its status."""
+        with self.ctx.store.session() as db:
+            rows = visible(db.scalars(select(Dashboard).order_by(Dashboard.title)).all(), user)
+        if mine:
+            rows = [d for d in rows if d.owner == user["name"]]
+        if query:
+            rows = [d for d in rows if matches(d, query)]
+        statuses = await self.ctx.statuses(rows, user["name"])
+        return [
+            as_json(d, prefix=self.ctx.prefix, manage=can_manage(d, user), status=statuses[d.id])
+            for d in rows
+        ]
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

@@ -89,7 +89,8 @@ class EmbedBase(OpenMixin):
 
     json_errors = True
 
-    async def resolve(self, token: str) -> tuple[EmbedGrant, Dashboard, str | None]:
+    def load(self, token: str) -> tuple[EmbedGrant, Dashboard]:
+        """The live grant a token names and its dashboard; EmbedRefused (403) otherwise."""
         grant_id = self.ctx.embeds.grant_id(token)
         with self.ctx.store.session() as db:
             grant = db.get(EmbedGrant, grant_id)
@@ -100,16 +101,24 @@ class EmbedBase(OpenMixin):
             d = db.get(Dashboard, grant.dashboard_id)
         if d is None:
             raise EmbedRefused("The dashboard of this embed link was unpublished.")
+        return grant, d
+
+    async def viewer(self, grant: EmbedGrant, d: Dashboard) -> str | None:
+        """Who watches: nobody in particular for anonymous links, else the logged-in viewer."""
         if grant.anonymous:
             if d.visibility != "public":
                 raise EmbedRefused("This dashboard is no longer public.")
-            return grant, d, None
+            return None
         user = await self.current()
         if user is None:
             raise web.HTTPError(401, "Log in to the hub to see this dashboard.")
         if not can_view(d, user):
             raise EmbedRefused("You may not see this dashboard.")
-        return grant, d, user["name"]
+        return user["name"]
+
+    async def resolve(self, token: str) -> tuple[EmbedGrant, Dashboard, str | None]:
+        grant, d = self.load(token)
+        return grant, d, await self.viewer(grant, d)
 
     def frame_for(self, grant: EmbedGrant | None) -> None:
         """This response may be framed by the grant's origins (and the hub itself)."""
@@ -122,23 +131,17 @@ class EmbedPage(EmbedBase):
 
     async def get(self, token: str) -> None:
         self.set_header("Referrer-Policy", "no-referrer")
+        grant, d = self.load(token)
+        self.frame_for(grant)
         try:
-            grant, d, _viewer = await self.resolve(token)
+            await self.viewer(grant, d)
         except web.HTTPError as e:
             if e.status_code != 401:
                 raise
-            grant, d = self._grant_and_dashboard(token)
-            self.frame_for(grant)
             self.set_status(401)
             self._render(d, token, login_needed=True)
             return
-        self.frame_for(grant)
         self._render(d, token, login_needed=False)
-
-    def _grant_and_dashboard(self, token: str) -> tuple[EmbedGrant, Dashboard]:
-        with self.ctx.store.session() as db:
-            grant = db.get(EmbedGrant, self.ctx.embeds.grant_id(token))
-            return grant, db.get(Dashboard, grant.dashboard_id)
 
     def _render(self, d: Dashboard, token: str, login_needed: bool) -> None:
         xsrf = self.xsrf_token

@@ -7,13 +7,14 @@ group names; list active servers to notice when instances stop.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
 log = logging.getLogger("hub_viz.service")
 
@@ -46,10 +47,8 @@ class HubClient:
         self.token = token
         self.client = AsyncHTTPClient()
 
-    async def request(
-        self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = ()
-    ) -> Any:
-        """JSON request; returns the decoded body, or None for ``ok`` error codes."""
+    async def _fetch(self, method: str, path: str, body: Any = None) -> HTTPResponse:
+        """One call with the service token; HubAPIError carries the hub's message."""
         request = HTTPRequest(
             self.api_url + path,
             method=method,
@@ -59,12 +58,21 @@ class HubClient:
             request_timeout=60,
         )
         try:
-            response = await self.client.fetch(request)
+            return await self.client.fetch(request)
         except HTTPClientError as e:
-            if e.code in ok:
-                return None
             message = _message(e.response.body if e.response else b"") or str(e)
             raise HubAPIError(e.code, message) from None
+
+    async def request(
+        self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = ()
+    ) -> Any:
+        """JSON request; returns the decoded body, or None for ``ok`` error codes."""
+        try:
+            response = await self._fetch(method, path, body)
+        except HubAPIError as e:
+            if e.status in ok:
+                return None
+            raise
         if not response.body:
             return {}
         return json.loads(response.body)
@@ -108,20 +116,12 @@ class HubClient:
 
     async def start(self, owner: str, name: str, options: dict[str, Any]) -> int:
         """Ask the hub to start a server; 201 started, 202 pending, 0 already running."""
-        request = HTTPRequest(
-            f"{self.api_url}/users/{_q(owner)}/servers/{_q(name)}",
-            method="POST",
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-            body=json.dumps(options),
-            request_timeout=60,
-        )
         try:
-            response = await self.client.fetch(request)
-        except HTTPClientError as e:
-            message = _message(e.response.body if e.response else b"") or str(e)
-            if e.code == 400 and ("already running" in message or "pending" in message):
+            response = await self._fetch("POST", f"/users/{_q(owner)}/servers/{_q(name)}", options)
+        except HubAPIError as e:
+            if e.status == 400 and ("already running" in e.message or "pending" in e.message):
                 return 0
-            raise HubAPIError(e.code, message) from None
+            raise
         return response.code
 
     async def stop(self, owner: str, name: str, remove: bool = False) -> None:
@@ -143,8 +143,6 @@ class HubClient:
             while b"\n\n" in buffer:
                 event, buffer = buffer.split(b"\n\n", 1)
                 queue.append(event)
-
-        import asyncio
 
         request = HTTPRequest(
             f"{self.api_url}/users/{_q(owner)}/servers/{_q(name)}/progress",

@@ -10,13 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from tornado import web
 from tornado.escape import url_escape
 
 from .base import BaseHandler
-from .dashboards import as_json, can_manage, visible
-from .store import Dashboard
+from .dashboards import PUBLIC, as_json, can_manage
 from .usage import chart_svg, usage_for
 
 NAME = r"([^/]+)"
@@ -72,13 +70,7 @@ class GalleryScript(BaseHandler):
         if user is None:  # log in to the service (hub OAuth), then come back here
             self.redirect(self.get_login_url())
             return
-        with self.ctx.store.session() as db:
-            rows = visible(db.scalars(select(Dashboard).order_by(Dashboard.title)).all(), user)
-        statuses = await self.ctx.statuses(rows, user["name"])
-        items = [
-            as_json(d, prefix=self.ctx.prefix, manage=can_manage(d, user), status=statuses[d.id])
-            for d in rows
-        ]
+        items = await self.visible_items(user)
         data = {"items": items, "user": user["name"], "prefix": self.ctx.prefix}
         payload = json.dumps(data).replace("</", "<\\/")
         self.finish(GALLERY_JS.replace("/*HUB_VIZ_DATA*/null", payload))
@@ -129,11 +121,9 @@ class OpenPage(PageHandler):
         user = await self.current()
         with self.ctx.store.session() as db:
             d = self.ctx.store.find(db, owner, slug)
-        if d is None or (user is None and d.visibility != "public"):
-            if user is None:
-                self.redirect(self.get_login_url())
+            if user is None and (d is None or d.visibility != PUBLIC):
+                self.redirect(self.get_login_url())  # only public dashboards open anonymously
                 return
-        with self.ctx.store.session() as db:
             d = self.find_visible(db, owner, slug, user)
         self.page(
             "open.html", user,

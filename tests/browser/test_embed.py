@@ -18,7 +18,6 @@ import requests
 
 from ..conftest import BROWSER_UA, SERVICE, free_port
 from ..examples import EXAMPLES
-from .test_publish import browser  # noqa: F401  (the module's Chromium)
 
 pytestmark = pytest.mark.browser
 
@@ -89,12 +88,12 @@ def embed(hub, sites) -> Iterator[dict]:
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR)
 
 
-def new_page(browser):  # noqa: F811
+def new_page(browser):
     context = browser.new_context(user_agent=BROWSER_UA, viewport={"width": 1200, "height": 900})
     return context, context.new_page()
 
 
-def test_the_snippet_renders_the_dashboard_inside_the_allowed_site(hub, browser, sites, embed):  # noqa: F811
+def test_the_snippet_renders_the_dashboard_inside_the_allowed_site(hub, browser, sites, embed):
     allowed, _ = sites
     assert embed["snippet"].startswith(f'<iframe src="{embed["url"]}"')
     allowed.pages["/week3.html"] = course_page(embed["url"])
@@ -125,7 +124,7 @@ def test_the_dashboard_lists_exactly_its_live_origins(hub, sites, embed):
     assert page.headers["Content-Security-Policy"] == f"frame-ancestors 'self' {allowed.origin}"
 
 
-def test_the_same_snippet_on_another_site_is_blocked(hub, browser, sites, embed):  # noqa: F811
+def test_the_same_snippet_on_another_site_is_blocked(hub, browser, sites, embed):
     _, other = sites
     other.pages["/copy.html"] = course_page(embed["url"])
     dashboard_url = f"{hub.url}/user/{AUTHOR}/{SLUG}/"
@@ -170,7 +169,7 @@ def test_revoked_or_expired_links_get_403(hub, sites, embed):
     assert requests.get(embed["url"], timeout=30).status_code == 200
 
 
-def test_the_author_creates_a_link_and_copies_the_snippet(hub, browser, sites, embed):  # noqa: F811
+def test_the_author_creates_a_link_and_copies_the_snippet(hub, browser, sites, embed):
     from .test_publish import log_in
 
     allowed, _ = sites

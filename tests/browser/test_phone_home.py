@@ -17,7 +17,7 @@ import requests
 
 from ..conftest import BROWSER_UA, SERVICE, Hub, start_hub, stop_hub
 from ..examples import EXAMPLES
-from .test_publish import browser, log_in  # noqa: F401  (the module's Chromium)
+from .test_publish import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +66,7 @@ def wait_until(check: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
-def test_visible_viewer_keeps_it_running_and_a_hidden_tab_does_not(hub, browser):  # noqa: F811
+def test_visible_viewer_keeps_it_running_and_a_hidden_tab_does_not(hub, browser):
     r = hub.svc("POST", "dashboards", OWNER, json={
         "title": "Phone home", "slug": SLUG, "entry": "dash/app.py", "visibility": "public",
     })

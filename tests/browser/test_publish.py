@@ -10,14 +10,11 @@ group sees neither and gets a 404 page at the direct link.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import pytest
 
 from ..conftest import BROWSER_UA, PASSWORD, SERVICE
 from ..examples import EXAMPLES
-from .test_render import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -58,20 +55,6 @@ RECORD_PROGRESS = """
   });
 })();
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs it")
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def log_in(hub, browser, name):

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from ..conftest import PASSWORD
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("HUB_VIZ_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 # What a viewer can only see when the app's live part works (websocket or callback).
 LIVE_TEXT = {
@@ -29,20 +17,6 @@ LIVE_TEXT = {
     "panel-example": "n squared is 49",
     "streamlit-example": "n squared is 49",
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs it")
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

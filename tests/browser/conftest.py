@@ -1,0 +1,28 @@
+"""Headless Debian Chromium for the browser tests (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from hub_viz.service.thumbnails import CHROMIUM_ARGS
+
+CHROMIUM = os.environ.get("HUB_VIZ_CHROMIUM", "/usr/bin/chromium")
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs it")
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
