@@ -7,6 +7,7 @@
 ``hub-viz open-url``    the URL that opens a dashboard
 ``hub-viz unpublish``   stop and remove a dashboard
 ``hub-viz usage``       deployments and running time per dashboard
+``hub-viz k8s-manifest`` the pod a dashboard would get on Kubernetes (run beside the hub)
 
 The API commands talk to ``<hub>/services/<service>/api/`` with a hub API
 token (``--token`` or ``JUPYTERHUB_API_TOKEN``).
@@ -175,7 +176,7 @@ def usage_table(items: Sequence[dict[str, Any]]) -> str:
 def publish_body(options: argparse.Namespace) -> dict[str, Any]:
     """The API's DashboardInput from ``hub-viz publish`` options."""
     body: dict[str, Any] = {"entry": options.entry, "title": options.title}
-    for key in ("slug", "framework", "mode", "description"):
+    for key in ("slug", "framework", "mode", "description", "profile"):
         value = getattr(options, key)
         if value is not None:
             body[key] = value
@@ -192,6 +193,9 @@ def publish_body(options: argparse.Namespace) -> dict[str, Any]:
         body["share_users"] = users
     if groups:
         body["share_groups"] = groups
+    resources = {k: v for k, v in (("cpu", options.cpu), ("memory", options.memory)) if v}
+    if resources:
+        body["resources"] = resources
     if options.git_url:
         body["git"] = {"url": options.git_url, "ref": options.git_ref or "main"}
     elif options.git_ref:
@@ -250,6 +254,43 @@ def usage(options: argparse.Namespace) -> int:
     return 0
 
 
+def k8s_manifest(options: argparse.Namespace) -> int:
+    """The pod manifest, built offline by the spawner with the hub's own config."""
+    import asyncio
+
+    import yaml
+
+    from .errors import HubVizError
+    from .k8s_manifest import load_hub_config, pod_manifest, service_settings, stored_spec
+
+    try:
+        config = load_hub_config(options.config)
+        settings = service_settings(config)
+        if options.spec is not None:
+            if options.dashboard:
+                raise APIError("Give a dashboard or --spec, not both.")
+            owner, server, spec = options.owner, options.server, dict(options.spec)
+        elif options.dashboard:
+            owner, server, spec = stored_spec(settings, "/".join(options.dashboard),
+                                              options.viewer)
+        else:
+            raise APIError("Name a published dashboard (OWNER/SLUG) or give --spec.")
+        key = Path(settings["signing_key_file"]).read_text()
+        manifest = asyncio.run(
+            pod_manifest(config, owner=owner, server=server, spec=spec, signing_key=key)
+        )
+    except HubVizError as e:
+        raise APIError(e.message) from None
+    except Exception as e:
+        message = getattr(e, "jupyterhub_message", None)  # the spawner refused the spec
+        if message is None:
+            raise
+        raise APIError(message) from None
+    print(json.dumps(manifest, indent=2) if options.json
+          else yaml.safe_dump(manifest, sort_keys=False), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub-viz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -291,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_pub.add_argument("--git-url", help="Serve from this git repository (https URL).")
     p_pub.add_argument("--git-ref", help="Branch or tag of --git-url (default: main).")
     p_pub.add_argument("--description", help="A sentence or two about the dashboard.")
+    p_pub.add_argument("--profile", help="One of the hub's resource profiles.")
+    p_pub.add_argument("--cpu", help="CPU limit beyond the profile's, e.g. 0.5 or 500m.")
+    p_pub.add_argument("--memory", help="Memory limit beyond the profile's, e.g. 2G.")
     p_pub.set_defaults(func=publish)
 
     p_list = sub.add_parser("list", parents=[common], help="List the dashboards you may see.")
@@ -316,6 +360,26 @@ def build_parser() -> argparse.ArgumentParser:
                          help="Window ending now, in days (default: 30).")
     p_usage.add_argument("--json", action="store_true", help="The API's JSON answer.")
     p_usage.set_defaults(func=usage)
+
+    p_k8s = sub.add_parser(
+        "k8s-manifest",
+        help="Print the pod a dashboard would get on Kubernetes (where the hub's config and "
+             "the service's store are, e.g. kubectl exec deploy/hub -- hub-viz k8s-manifest ...).",
+    )
+    p_k8s.add_argument("dashboard", metavar="OWNER/SLUG", type=dashboard_ref, nargs="?",
+                       help="A published dashboard.")
+    p_k8s.add_argument("--config", default="jupyterhub_config.py",
+                       help="The hub's config file (default: ./jupyterhub_config.py; the "
+                            "chart's hub has /usr/local/etc/jupyterhub/jupyterhub_config.py).")
+    p_k8s.add_argument("--viewer", help="For a per-viewer dashboard: whose instance.")
+    p_k8s.add_argument("--spec", type=json.loads,
+                       help="A spec as JSON instead of a published dashboard, e.g. "
+                            '\'{"framework": "voila", "entry": "report.ipynb"}\'.')
+    p_k8s.add_argument("--server", default="preview",
+                       help="With --spec: the server name (default: preview).")
+    p_k8s.add_argument("--owner", default="owner", help="With --spec: whose server.")
+    p_k8s.add_argument("--json", action="store_true", help="JSON instead of YAML.")
+    p_k8s.set_defaults(func=k8s_manifest)
     return parser
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import jupyterhub
 
+from .profiles import Ceiling, parse_profiles
 from .service.hubapi import SERVICE_SCOPES
 from .signing import ensure_key_pair
 
@@ -67,6 +68,8 @@ def configure(
     publish: list[dict[str, Any]] | None = None,
     git_schemes: list[str] | None = None,
     profiles: dict[str, Any] | None = None,
+    resource_ceiling: dict[str, Any] | None = None,
+    service_host: str | None = None,
     cull_idle: bool = True,
     cull_timeout: int = 1800,
     cull_every: int = 300,
@@ -90,6 +93,18 @@ def configure(
     :mod:`hub_viz.launcher.activity`); so that configurable-http-proxy's own
     per-request stamps do not count, the proxy class becomes
     :class:`hub_viz.hubproxy.DashboardProxy` unless another proxy is set.
+    ``profiles`` maps names authors may pick to resources (and on Kubernetes
+    an image, pull policy, node selector, tolerations), see
+    :mod:`hub_viz.profiles`; ``resource_ceiling`` (``{"cpu": 2, "memory":
+    "4G"}``) is the most one instance may use, whatever its author asks.
+
+    On Kubernetes (``spawner="kube"``) the service runs inside the hub pod,
+    listens on all its addresses and is reached by dashboard pods and the
+    proxy at ``http://<service_host>:<service_port>`` (``service_host``
+    defaults to ``hub``, the chart's hub Service; open that port in
+    ``hub.service.extraPorts`` and the hub's network policy), and reaches the
+    proxy at ``proxy_url`` (default ``http://proxy-public``).
+
     ``extra_service_config`` sets more ``DashboardService`` options, merged on
     top, e.g. ``{"thumbnails": False, "keep_warm_interval": 30}``.
     """
@@ -117,6 +132,15 @@ def configure(
         spawner_config.run_as_hub_user = run_as_hub_user
     if git_schemes is not None:
         spawner_config.git_schemes = git_schemes
+    kube = spawner == "kube"
+    if kube:
+        # The chart sets KubeSpawner.cmd (jupyterhub-singleuser); pods run the launcher.
+        spawner_config.cmd = ["hub-viz-launch"]
+    profiles = dict(profiles or {})
+    ceiling = dict(resource_ceiling or {})
+    check_profiles(profiles, ceiling)
+    spawner_config.profiles = profiles
+    spawner_config.resource_ceiling = ceiling
     # The launcher answers the hub's probe at once and the spawner waits for the app.
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 60
@@ -129,15 +153,17 @@ def configure(
         private, public = ensure_key_pair(state / "hub_viz_signing_key.pem")
         spawner_config.service_public_key = public.read_text()
         spawner_config.git_cache_root = str(state / "hub_viz_git")
-        spawner_config.service_url = f"http://127.0.0.1:{service_port}/services/{service_name}/"
+        host = service_host or ("hub" if kube else "127.0.0.1")
+        spawner_config.service_url = f"http://{host}:{service_port}/services/{service_name}/"
         service_config = {
             "db_url": db_url or f"sqlite:///{state / 'hub_viz.sqlite'}",
             "signing_key_file": str(private),
             "embed_secret_file": str(state / "hub_viz_embed_secret"),
-            "proxy_url": proxy_url or _proxy_url(c),
+            "proxy_url": proxy_url or ("http://proxy-public" if kube else _proxy_url(c)),
             "publish": publish or [],
-            "profiles": profiles or {},
-            "check_files": spawner != "kube",
+            "profiles": profiles,
+            "resource_ceiling": ceiling,
+            "check_files": not kube,
             "cull_timeout": cull_timeout if cull_idle else 0,
         }
         if dashboards_root is not None:
@@ -147,7 +173,17 @@ def configure(
         if git_schemes is not None:
             service_config["git_schemes"] = git_schemes
         service_config.update(extra_service_config or {})
-        add_service(c, service_name, service_port, service_config)
+        if kube:
+            service_config["ip"] = "0.0.0.0"  # reached from pods through the hub's Service
+        add_service(c, service_name, service_port, service_config, host=host)
+
+
+def check_profiles(profiles: dict[str, Any], ceiling: dict[str, Any]) -> None:
+    """Refuse an operator's profile or ceiling mistake when the hub loads its config."""
+    try:
+        parse_profiles(profiles, Ceiling.parse(ceiling))
+    except ValueError as e:
+        raise ValueError(f"configure(profiles=..., resource_ceiling=...): {e}") from None
 
 
 def _is_chp(proxy_class: Any) -> bool:
@@ -205,14 +241,16 @@ def add_culler(c: Any, *, timeout: int, every: int, name: str = CULLER) -> None:
     c.JupyterHub.load_roles = roles
 
 
-def add_service(c: Any, name: str, port: int, settings: dict[str, Any]) -> None:
+def add_service(
+    c: Any, name: str, port: int, settings: dict[str, Any], host: str = "127.0.0.1"
+) -> None:
     """The hub-managed service, its role (exactly :data:`SERVICE_SCOPES`) and user access."""
     services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
                 if s.get("name") != name]
     services.append(
         {
             "name": name,
-            "url": f"http://127.0.0.1:{port}",
+            "url": f"http://{host}:{port}",
             "command": [sys.executable, "-m", "hub_viz.service"],
             "environment": {"HUB_VIZ_SERVICE_CONFIG": json.dumps({"DashboardService": {
                 k: v for k, v in settings.items() if k != "publish"
@@ -227,7 +265,7 @@ def add_service(c: Any, name: str, port: int, settings: dict[str, Any]) -> None:
     if "subdomain_host" not in c.JupyterHub:
         # Crawlers read /robots.txt at the root; the proxy sends it to the service.
         routes = dict(c.Proxy.extra_routes) if "extra_routes" in c.Proxy else {}
-        routes["/robots.txt"] = f"http://127.0.0.1:{port}"
+        routes["/robots.txt"] = f"http://{host}:{port}"
         c.Proxy.extra_routes = routes
     roles = [r for r in (c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
              if r.get("name") != f"{name}-service"]

@@ -2,20 +2,115 @@
 
 A module of its own so that hubs without the ``kubernetes`` extra can still
 load every other part of hub_viz (JupyterHub loads all spawner entry points).
+
+Each dashboard instance is one pod running ``hub-viz-launch``:
+
+- labels ``hub-viz/owner``, ``hub-viz/dashboard`` (the slug), ``hub-viz/mode``
+  and ``hub-viz/framework`` (``kubectl get pods -l hub-viz/mode=shared``), and
+  annotations with the unescaped names, the title and the profile;
+- CPU and memory from the dashboard's profile and the author's limits, never
+  above the operator's ceiling (refused before any pod is created);
+- a non-root, unprivileged container without a service account token, a
+  readiness probe on the launcher, and no restarts: an app that crashes stops
+  its server, as it does on one machine, and its owner restarts it;
+- the source read-only at :attr:`DashboardKubeSpawner.source_mount_path`:
+  cloned from git by an init container into an ``emptyDir``, or the owner's
+  storage (their home PVC) mounted read-only;
+- storage for per-viewer instances only as :attr:`viewer_storage` says;
+  shared instances never get a PVC.
 """
 
 from __future__ import annotations
 
-from kubespawner import KubeSpawner
-from traitlets import default
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
 
+from kubespawner import KubeSpawner
+from kubespawner.slugs import escape_slug, safe_slug
+from traitlets import Enum, Unicode, default
+
+from .frameworks import SHARED
+from .sources import GitSource
 from .spawner import DashboardSpawnerMixin
 
-__all__ = ["DashboardKubeSpawner"]
+__all__ = ["DashboardKubeSpawner", "pod_labels"]
+
+LABEL_PREFIX = "hub-viz/"
+SOURCE_VOLUME = "dashboard-source"
+SCRATCH_VOLUME = "viewer-scratch"
+POD_IP_ENV = "HUB_VIZ_POD_IP"
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+
+# Kubernetes events as a student would say them; the rest are not shown.
+EVENT_MESSAGES = {
+    "TriggeredScaleUp": "Waiting for a free machine: the cluster is adding one…",
+    "FailedScheduling": "Waiting for a free machine…",
+    "Scheduled": "A machine was found for the dashboard.",
+    "Pulling": "Pulling image… (the first start on a machine takes longer)",
+    "Pulled": "Image ready.",
+    "BackOff": "The dashboard stopped while starting; trying again…",
+    "Failed": "The cluster could not start the dashboard.",
+    "FailedMount": "Waiting for the dashboard's files…",
+}
+
+
+def label_value(value: str) -> str:
+    """A Kubernetes label value for any name: itself when valid, else a safe slug with a hash."""
+    if _LABEL_VALUE.fullmatch(value):
+        return value
+    return safe_slug(value, max_length=63)
+
+
+def pod_labels(owner: str, dashboard: str, mode: str, framework: str) -> dict[str, str]:
+    """``kubectl get pods -l hub-viz/owner=alice,hub-viz/dashboard=sales`` finds its instances."""
+    slug = dashboard.rpartition("/")[2]
+    return {
+        LABEL_PREFIX + "dashboard": label_value(slug),
+        LABEL_PREFIX + "owner": label_value(owner),
+        LABEL_PREFIX + "mode": mode,
+        LABEL_PREFIX + "framework": framework,
+    }
 
 
 class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
     """Dashboards as Kubernetes pods running ``hub-viz-launch``."""
+
+    source_mount_path = Unicode(
+        "/srv/dashboard",
+        config=True,
+        help="""Where the dashboard's source is mounted in the pod (read-only).
+        A spec's 'entry' is relative to it.""",
+    )
+
+    owner_claim_template = Unicode(
+        "claim-{owner}",
+        config=True,
+        help="""Name of the PVC holding a dashboard owner's files (their home storage).
+
+        ``{owner}`` is the owner's name as KubeSpawner's ``slug_scheme`` writes
+        it, so the default matches the chart's home volumes. It is mounted
+        read-only; where it is ReadWriteOnce, an instance can only run on the
+        node that has it attached: prefer git sources or ReadWriteMany storage.
+        """,
+    )
+
+    viewer_storage = Enum(
+        ["none", "scratch", "home"],
+        default_value="scratch",
+        config=True,
+        help="""Storage of a per-viewer instance: 'scratch' (an emptyDir at the home
+        folder, gone when it stops), 'home' (the viewer's own home PVC, as the
+        chart configures it) or 'none'. Shared instances never get storage.""",
+    )
+
+    git_image = Unicode(
+        "",
+        config=True,
+        help="""Image of the init container that clones git sources (needs git).
+        Empty: the dashboard image.""",
+    )
 
     @default("check_files")
     def _default_check_files(self) -> bool:
@@ -24,8 +119,212 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
 
     @default("dashboards_root")
     def _default_dashboards_root(self) -> str:
-        return "/srv/dashboards"
+        return self.source_mount_path
 
     @default("cmd")
     def _default_cmd(self) -> list[str]:
         return list(self.launcher_command)
+
+    @default("automount_service_account_token")
+    def _default_automount(self) -> bool:
+        return False
+
+    @default("allow_privilege_escalation")
+    def _default_allow_privilege_escalation(self) -> bool:
+        return False
+
+    @default("uid")
+    def _default_uid(self) -> int:
+        return 1000
+
+    @default("container_security_context")
+    def _default_container_security_context(self) -> dict[str, Any]:
+        return {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+
+    @default("pod_name_template")
+    def _default_pod_name_template(self) -> str:
+        return "dashboard-{user_server}"
+
+    # -- profile and spec ---------------------------------------------------
+
+    async def load_user_options(self) -> None:
+        """Profiles come from the (signed) dashboard spec, not KubeSpawner's profile_list."""
+
+    async def dashboard_root(self) -> Path:
+        """Every source is mounted at the same place; remember a git source for the init container."""
+        signed = self._signed or {}
+        self._git = (
+            GitSource.from_spec(signed["git"], schemes=tuple(self.git_schemes))
+            if signed.get("git") else None
+        )
+        return Path(self.source_mount_path)
+
+    # -- the pod ------------------------------------------------------------
+
+    _config: dict[str, Any] | None = None
+    _git: GitSource | None = None
+
+    def prepare(self) -> None:
+        """Set this start's pod settings from the resolved spec and profile."""
+        spec = self._dashboard
+        assert spec is not None, "start() resolves the spec first"
+        if self._config is None:  # the operator's settings, before any dashboard changed them
+            self._config = {
+                name: getattr(self, name)
+                for name in ("image", "image_pull_policy", "node_selector", "tolerations",
+                             "volumes", "volume_mounts", "storage_pvc_ensure",
+                             "init_containers", "extra_labels", "extra_annotations",
+                             "extra_container_config", "extra_pod_config")
+            }
+        for name, value in self._config.items():
+            setattr(self, name, value)
+        profile, resources = self._profile, self._resources
+        self.cpu_guarantee = resources.cpu_request
+        self.cpu_limit = resources.cpu_limit
+        self.mem_guarantee = resources.mem_request
+        self.mem_limit = resources.mem_limit
+        if profile is not None:
+            if profile.image:
+                self.image = profile.image
+            if profile.image_pull_policy:
+                self.image_pull_policy = profile.image_pull_policy
+            if profile.node_selector:
+                self.node_selector = {**self.node_selector, **profile.node_selector}
+            if profile.tolerations:
+                self.tolerations = [*self._list(self.tolerations), *profile.tolerations]
+
+        signed = self._signed or {}
+        owner = signed.get("source_owner") or self.user.name
+        dashboard = signed.get("dashboard") or f"{self.user.name}/{self.name}"
+        self.extra_labels = {
+            **self.extra_labels,
+            **pod_labels(owner, dashboard, spec.mode, spec.framework.name),
+        }
+        self.extra_annotations = {
+            **self.extra_annotations,
+            LABEL_PREFIX + "dashboard": dashboard,
+            LABEL_PREFIX + "owner": owner,
+            LABEL_PREFIX + "title": spec.title,
+            LABEL_PREFIX + "profile": profile.name if profile else "",
+        }
+        self.extra_container_config = {
+            **self.extra_container_config,
+            "readinessProbe": {
+                "httpGet": {"path": self.server.base_url + "api", "port": self.port},
+                "periodSeconds": 2,
+                "failureThreshold": 3,
+            },
+        }
+        self.extra_pod_config = {**self.extra_pod_config, "restartPolicy": "Never"}
+        self._set_storage(spec.mode, owner)
+
+    def _set_storage(self, mode: str, owner: str) -> None:
+        source_mount = {
+            "name": SOURCE_VOLUME, "mountPath": self.source_mount_path, "readOnly": True,
+        }
+        if self._git is not None:
+            source_volume: dict[str, Any] = {"name": SOURCE_VOLUME, "emptyDir": {}}
+            self.init_containers = [*self._list(self.init_containers), self._git_container()]
+        else:
+            source_volume = {
+                "name": SOURCE_VOLUME,
+                "persistentVolumeClaim": {"claimName": self.owner_claim(owner), "readOnly": True},
+            }
+        volumes, mounts = [source_volume], [source_mount]
+        if mode == SHARED or self.viewer_storage == "none":
+            self.storage_pvc_ensure = False
+        elif self.viewer_storage == "scratch":
+            self.storage_pvc_ensure = False
+            volumes.append({"name": SCRATCH_VOLUME, "emptyDir": {}})
+            mounts.append({"name": SCRATCH_VOLUME, "mountPath": "/home/jovyan"})
+        else:  # the viewer's home, as the operator configured KubeSpawner's storage
+            volumes = [*self._list(self.volumes), *volumes]
+            mounts = [*self._list(self.volume_mounts), *mounts]
+        self.volumes = volumes
+        self.volume_mounts = mounts
+
+    def _git_container(self) -> dict[str, Any]:
+        git = self._git
+        assert git is not None
+        return {
+            "name": "fetch-source",
+            "image": self.git_image or self.image,
+            "imagePullPolicy": self.image_pull_policy or "IfNotPresent",
+            "command": [
+                "git", "clone", "--quiet", "--depth=1", f"--branch={git.ref}", "--",
+                git.url, self.source_mount_path,
+            ],
+            "env": [{"name": "GIT_TERMINAL_PROMPT", "value": "0"}],
+            "volumeMounts": [{"name": SOURCE_VOLUME, "mountPath": self.source_mount_path}],
+            "securityContext": dict(self.container_security_context or {}) | {
+                "runAsUser": self.uid if isinstance(self.uid, int) else 1000,
+            },
+            "resources": {"limits": {"cpu": "1", "memory": "512M"},
+                          "requests": {"cpu": "100m", "memory": "64M"}},
+        }
+
+    def owner_claim(self, owner: str) -> str:
+        slug = escape_slug(owner) if self.slug_scheme == "escape" else safe_slug(owner, max_length=48)
+        return self.owner_claim_template.format(owner=slug)
+
+    @staticmethod
+    def _list(value: Any) -> list[Any]:
+        """KubeSpawner takes lists or dicts (keyed, sorted) for several settings."""
+        if isinstance(value, dict):
+            return [value[k] for k in sorted(value)]
+        return list(value or [])
+
+    def get_args(self) -> list[str]:
+        # The launcher listens on the pod's own address (Kubernetes expands $(VAR)).
+        return [
+            f"--ip=$({POD_IP_ENV})" if arg.startswith("--ip=") else arg
+            for arg in super().get_args()
+        ]
+
+    def get_env(self) -> dict[str, Any]:
+        env = super().get_env()
+        env[POD_IP_ENV] = {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+        return env
+
+    # -- progress -----------------------------------------------------------
+
+    async def start(self) -> Any:
+        watcher = asyncio.ensure_future(self._relay_events())
+        try:
+            return await super().start()
+        finally:
+            watcher.cancel()
+
+    async def _relay_events(self) -> None:
+        """Turn this pod's Kubernetes events into progress messages a student understands."""
+        if not self.events_enabled:
+            return
+        await self._start_watching_events()
+        seen = 0
+        started = False
+        while True:
+            events = self.events
+            for event in events[seen:]:
+                reason = event.get("reason") or ""
+                message = EVENT_MESSAGES.get(reason)
+                if reason == "Started" and "fetch-source" in (event.get("message") or ""):
+                    message = "Fetching the dashboard's source…"
+                elif reason == "Started" and not started and self._dashboard is not None:
+                    started = True
+                    message = self.starting_message()
+                if message:
+                    self._emit(20, message)
+            seen = len(events)
+            await asyncio.sleep(0.5)
+
+    def starting_message(self) -> str:
+        assert self._dashboard is not None
+        if self._dashboard.framework.name in ("voila", "notebook"):
+            return "Running notebook…"
+        return f"Starting {self._dashboard.framework.display_name}…"
+

@@ -29,6 +29,7 @@ from traitlets import Bool, Dict, Float, HasTraits, List, Unicode, default, vali
 
 from .errors import FrameworkError, HubVizError, SpecError
 from .frameworks import BUILTIN_FRAMEWORKS, Framework, merge_frameworks
+from .profiles import Ceiling, Profile, Resources, effective_resources, parse_profiles
 from .signing import Verifier
 from .sources import GitSource, fetch_git
 from .spec import SPEC_KEYS, ResolvedSpec, resolve_spec
@@ -175,9 +176,42 @@ class DashboardSpawnerMixin(HasTraits):
         Empty: a 'hub-viz-git' folder in the system's temporary directory.""",
     )
 
+    profiles = Dict(
+        config=True,
+        help="""Resource profiles a dashboard spec may name (``configure()`` sets them).
+
+        Maps a name to ``display_name``, ``cpu_request``, ``cpu_limit``,
+        ``mem_request``, ``mem_limit`` and, on Kubernetes, ``image``,
+        ``image_pull_policy``, ``node_selector`` and ``tolerations``;
+        see :mod:`hub_viz.profiles`.
+        """,
+    )
+
+    resource_ceiling = Dict(
+        config=True,
+        help="""The most one instance may use, e.g. ``{"cpu": 2, "memory": "4G"}``.
+        A spec or profile asking for more is refused before anything starts.""",
+    )
+
     @default("launcher_command")
     def _default_launcher_command(self) -> list[str]:
         return ["hub-viz-launch"]
+
+    @validate("resource_ceiling")
+    def _validate_ceiling(self, proposal: Any) -> dict:
+        try:
+            Ceiling.parse(proposal.value)
+        except ValueError as e:
+            raise ValueError(f"{type(self).__name__}.{e}") from None
+        return proposal.value
+
+    @validate("profiles")
+    def _validate_profiles(self, proposal: Any) -> dict:
+        try:
+            parse_profiles(proposal.value, Ceiling())
+        except ValueError as e:
+            raise ValueError(f"{type(self).__name__}.profiles: {e}") from None
+        return proposal.value
 
     @validate("extra_frameworks")
     def _validate_extra_frameworks(self, proposal: Any) -> dict:
@@ -237,19 +271,39 @@ class DashboardSpawnerMixin(HasTraits):
         try:
             self._signed = self.signed_spec()
             root = await self.dashboard_root()
-            return resolve_spec(
-                self.dashboard_options(),
+            options = self.dashboard_options()
+            resolved = resolve_spec(
+                options,
                 root=root,
                 frameworks=self.frameworks,
                 allowed_frameworks=self.allowed_frameworks,
                 check_files=self.check_files,
             )
+            self._profile, self._resources = self.resolve_resources(options)
+            return resolved
         except HubVizError as e:
             raise spawn_error(
                 f"Cannot start dashboard {self.name!r}: {e.message}",
                 reason="invalid-spec",
                 log_message=e.log_message,
             ) from None
+
+    _profile: Profile | None = None
+    _resources: Resources = Resources()
+
+    def resolve_resources(self, options: dict[str, Any]) -> tuple[Profile | None, Resources]:
+        """The spec's profile and limits, checked against the operator's ceiling."""
+        ceiling = Ceiling.parse(self.resource_ceiling)
+        profiles = parse_profiles(self.profiles, ceiling)
+        name = options.get("profile") or ""
+        if name and (not isinstance(name, str) or name not in profiles):
+            known = ", ".join(sorted(profiles)) or "none are configured"
+            raise SpecError(f"Unknown profile {name!r}; known profiles: {known}.")
+        profile = profiles.get(name) if name else None
+        return profile, effective_resources(profile, options.get("resources"), ceiling)
+
+    def prepare(self) -> None:
+        """Hook between checking the spec and starting: set this start's settings."""
 
     # -- what the launcher gets ---------------------------------------------
 
@@ -312,6 +366,7 @@ class DashboardSpawnerMixin(HasTraits):
             self._dashboard = await self.resolve_dashboard()
             framework = self._dashboard.framework.display_name
             self._emit(10, f"Starting the {framework} dashboard…")
+            self.prepare()
             url = await super().start()  # type: ignore[misc]
             if self.wait_for_app:
                 await self.wait_for_app_ready(url, framework)

@@ -18,7 +18,10 @@ from typing import Any
 from .errors import FrameworkError, SpecError
 from .frameworks import MODES, SHARED, Framework, detect, with_command
 
-SPEC_KEYS = frozenset({"framework", "entry", "mode", "args", "command", "title"})
+# 'profile' and 'resources' are the spawner's to check (hub_viz.profiles).
+SPEC_KEYS = frozenset(
+    {"framework", "entry", "mode", "args", "command", "title", "profile", "resources"}
+)
 MAX_ARGS = 32
 MAX_ARG_LENGTH = 1000
 # Path segments: letters, digits and . _ - and spaces, not starting with '-' or '.'.

@@ -131,6 +131,12 @@ class Hub:
         return self.login(user).get(f"{self.url}/hub/spawn-pending/{user}/{server}", timeout=30).text
 
 
+# Every test hub offers one profile and caps what one instance may use.
+RESOURCES = {
+    "profiles": {"small": {"display_name": "Small", "cpu_limit": 1, "mem_limit": "1G"}},
+    "resource_ceiling": {"cpu": 2, "memory": "4G"},
+}
+
 HUB_CONFIG = """
 from hub_viz.config import configure
 
@@ -248,7 +254,7 @@ def start_hub(
                 ready_timeout=ready_timeout,
                 service_port=free_port(),
                 publish=publish or [],
-                configure_kwargs=configure_kwargs or {},
+                configure_kwargs={**RESOURCES, **(configure_kwargs or {})},
                 debug=bool(os.environ.get("HUB_VIZ_TEST_DEBUG")),
             )
         )

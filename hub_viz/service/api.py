@@ -31,6 +31,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 
 from ..frameworks import PER_VIEWER
 from ..launcher.grants import GRANT_HEADER_SCHEME
+from ..profiles import format_memory
 from .base import BaseHandler, is_bot
 from .dashboards import SPEC_FIELDS, Conflict, as_json, can_manage, server_for
 from .dashboards import validate as validate_dashboard
@@ -59,6 +60,16 @@ class InfoHandler(BaseHandler):
                 ],
                 "visibilities": ["private", "users", "groups", "all", "public"],
                 "profiles": sorted(policy.profiles),
+                "profile_choices": [
+                    {"name": name, **profile.public()}
+                    for name, profile in sorted(policy.profiles.items())
+                ],
+                "resource_ceiling": {
+                    k: v for k, v in (
+                        ("cpu", policy.ceiling.cpu),
+                        ("memory", policy.ceiling.memory and format_memory(policy.ceiling.memory)),
+                    ) if v is not None
+                },
             }
         )
 

@@ -27,6 +27,7 @@ from traitlets.config import Application, Config
 from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import BUILTIN_FRAMEWORKS, merge_frameworks
+from ..profiles import Ceiling, parse_profiles
 from ..signing import Signer, ensure_key_pair
 from ..spawner import DEFAULT_FRAMEWORKS
 from .activity import ActivityCoalescer, PingLimiter
@@ -37,6 +38,7 @@ from .embed_handlers import embed_routes
 from .embeds import EmbedTokens, load_secret
 from .hubapi import HubClient
 from .keepwarm import keep_warm_forever
+from .lti_api import lti_routes
 from .pages import page_routes
 from .store import Dashboard, Store
 from .thumbnails import Thumbnailer, find_chromium
@@ -134,6 +136,16 @@ class DashboardService(Application):
         config=True,
         help="Environment profiles authors may pick, name -> {display_name, ...}.",
     )
+    resource_ceiling = Dict(
+        config=True,
+        help="The most one dashboard instance may use, e.g. {'cpu': 2, 'memory': '4G'}; "
+        "an author's resources or a profile beyond it is refused.",
+    )
+    ip = Unicode(
+        "", config=True,
+        help="Address to listen on (default: the host of JUPYTERHUB_SERVICE_URL); "
+        "0.0.0.0 on Kubernetes, where pods reach the service through the hub's Service.",
+    )
     proxy_url = Unicode(
         "http://127.0.0.1:8000",
         config=True,
@@ -152,6 +164,11 @@ class DashboardService(Application):
     ping_min_interval = Float(
         10, config=True,
         help="Seconds a viewer must wait between two accepted phone-home pings (429 sooner).",
+    )
+    lti_secret_file = Unicode(
+        "", config=True,
+        help="Secret the hub's LTI login shows on api/lti/can-view (configure() sets it when "
+        "LTI is on; empty: that endpoint answers 404).",
     )
     embed_secret_file = Unicode(
         "hub_viz_embed_secret",
@@ -204,13 +221,15 @@ class DashboardService(Application):
         super().initialize(argv)
 
     def policy(self) -> Policy:
+        ceiling = Ceiling.parse(self.resource_ceiling)
         return Policy(
             frameworks=merge_frameworks(BUILTIN_FRAMEWORKS, self.extra_frameworks),
             allowed_frameworks=list(self.allowed_frameworks),
             dashboards_root=self.dashboards_root,
             check_files=self.check_files,
             git_schemes=tuple(self.git_schemes),
-            profiles=dict(self.profiles),
+            profiles=parse_profiles(self.profiles, ceiling),
+            ceiling=ceiling,
         )
 
     def make_context(self) -> ServiceContext:
@@ -239,6 +258,10 @@ class DashboardService(Application):
             ctx.thumbnails = Thumbnailer(capture, enabled=capture is not None)
         return ctx
 
+    def lti_secret(self) -> str:
+        path = Path(self.lti_secret_file) if self.lti_secret_file else None
+        return path.read_text().strip() if path and path.is_file() else ""
+
     def make_app(self, ctx: ServiceContext) -> web.Application:
         prefix = ctx.prefix
         hub_auth = HubOAuth.instance(cache_max_age=60)
@@ -246,11 +269,13 @@ class DashboardService(Application):
             (prefix + "oauth_callback", HubOAuthCallbackHandler),
             *api_routes(prefix),
             *embed_routes(prefix),
+            *lti_routes(prefix),
             *page_routes(prefix),
         ]
         return web.Application(
             routes,
             hub_viz=ctx,
+            hub_viz_lti_secret=self.lti_secret(),
             cookie_secret=os.urandom(32),
             template_path=str(HERE / "templates"),
             # also serves /robots.txt (the proxy routes the site's root one here)
@@ -284,9 +309,10 @@ class DashboardService(Application):
         app = self.make_app(ctx)
         url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
         port = self.port or url.port or 10101
-        server = app.listen(port, url.hostname or "127.0.0.1", xheaders=True)
+        ip = self.ip or url.hostname or "127.0.0.1"
+        server = app.listen(port, ip, xheaders=True)
         log.info("hub-viz-service %s on %s:%s under %s (store: %s)", __version__,
-                 url.hostname, port, ctx.prefix, _safe_url(self.db_url))
+                 ip, port, ctx.prefix, _safe_url(self.db_url))
         stale = self.keep_warm_interval + self.activity_interval
         if self.cull_timeout and stale >= self.cull_timeout / 2:
             log.warning(

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import HubVizError, SpecError
 from ..frameworks import MODES, PER_VIEWER, SHARED, Framework
+from ..profiles import Ceiling, Profile, check_resources, effective_resources
 from ..sources import check_git_ref, check_git_url
 from ..spec import check_args, resolve_spec
 from .keepwarm import check_windows
@@ -29,10 +30,11 @@ FIELDS = frozenset(
     {
         "slug", "title", "description", "framework", "entry", "git", "args", "mode",
         "visibility", "share_users", "share_groups", "profile", "keep_warm",
+        "resources",
     }
 )
 # Changing these restarts a running shared instance (redeploy).
-SPEC_FIELDS = frozenset({"framework", "entry", "git", "args", "mode", "profile"})
+SPEC_FIELDS = frozenset({"framework", "entry", "git", "args", "mode", "profile", "resources"})
 MAX_TARGETS = 500
 
 
@@ -57,7 +59,8 @@ class Policy:
     dashboards_root: str = "/home/{username}"
     check_files: bool = True
     git_schemes: tuple[str, ...] = ("https",)
-    profiles: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    ceiling: Ceiling = field(default_factory=Ceiling)
 
 
 def check_slug(slug: Any) -> str:
@@ -189,6 +192,8 @@ def validate(
         known = ", ".join(sorted(policy.profiles)) or "none are configured"
         raise SpecError(f"Unknown profile {profile!r}; known profiles: {known}.")
     out["profile"] = profile
+    out["resources"] = check_resources(merged.get("resources"))
+    effective_resources(policy.profiles.get(profile), out["resources"], policy.ceiling)
     out["keep_warm"] = check_windows(merged.get("keep_warm"))
     if out["keep_warm"] and resolved.mode == PER_VIEWER:
         raise SpecError("'keep_warm' applies to shared dashboards only: each viewer's own "
@@ -212,6 +217,7 @@ def _as_input(d: Dashboard) -> dict[str, Any]:
         "share_groups": list(d.share_groups or []),
         "profile": d.profile,
         "keep_warm": list(d.keep_warm or []),
+        "resources": dict(d.resources or {}),
     }
 
 
@@ -295,6 +301,7 @@ def as_json(d: Dashboard, *, prefix: str, manage: bool, status: str | None = Non
             share_groups=list(d.share_groups or []),
             profile=d.profile,
             keep_warm=list(d.keep_warm or []),
+            resources=dict(d.resources or {}),
             manage_url=f"{prefix}d/{d.owner}/{d.slug}",
         )
     return data

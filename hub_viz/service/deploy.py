@@ -72,6 +72,28 @@ class ServerState:
         return self.status == "ready"
 
 
+def spawn_spec(d: Dashboard, service_prefix: str) -> dict[str, Any]:
+    """What the spawner gets for ``d`` (signed for one server by the caller)."""
+    spec: dict[str, Any] = {
+        "framework": d.framework,
+        "entry": d.entry,
+        "mode": d.mode,
+        "title": d.title,
+        "source_owner": d.owner,
+        "open_url": f"{service_prefix}open/{d.owner}/{d.slug}",
+        "dashboard": d.ref,
+    }
+    if d.args:
+        spec["args"] = list(d.args)
+    if d.source_type == "git":
+        spec["git"] = {"url": d.source, "ref": d.git_ref}
+    if d.profile:
+        spec["profile"] = d.profile
+    if d.resources:
+        spec["resources"] = dict(d.resources)
+    return spec
+
+
 class Deployer:
     """Starts, shares and stops dashboard servers through the hub API."""
 
@@ -107,21 +129,7 @@ class Deployer:
         return f"{self.server_url(owner, name)}_hub_viz/enter?grant={grant}"
 
     def spawn_options(self, d: Dashboard, owner: str, name: str) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "framework": d.framework,
-            "entry": d.entry,
-            "mode": d.mode,
-            "title": d.title,
-            "source_owner": d.owner,
-            "open_url": f"{self.service_prefix}open/{d.owner}/{d.slug}",
-            "dashboard": d.ref,
-        }
-        if d.args:
-            spec["args"] = list(d.args)
-        if d.source_type == "git":
-            spec["git"] = {"url": d.source, "ref": d.git_ref}
-        if d.profile:
-            spec["profile"] = d.profile
+        spec = spawn_spec(d, self.service_prefix)
         return {"hub_viz_spec": self.signer.sign_spec(owner, name, spec)}
 
     # -- state --------------------------------------------------------------

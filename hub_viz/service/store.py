@@ -73,6 +73,8 @@ class Dashboard(Base):
     # Windows during which the dashboard is kept running, e.g.
     # [{"days": ["mon", "wed"], "start": "09:00", "end": "11:00"}] (hub's local time).
     keep_warm: Mapped[list] = mapped_column(JSON, default=list)
+    # The author's limits beyond the profile, e.g. {"cpu": 1.0, "memory": "2G"}.
+    resources: Mapped[dict] = mapped_column(JSON, default=dict)
     thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     thumbnail_updated: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -185,3 +185,36 @@ def test_student_outside_the_group_sees_nothing_and_gets_404(hub, browser, publi
     # The attempts started nothing: the Voilà dashboard was never opened by anyone.
     servers = hub.api("GET", f"/users/{AUTHOR}").json().get("servers", {})
     assert VOILA.split("/")[1] not in servers
+
+
+def test_resources_beyond_the_ceiling_are_refused_in_the_form_and_nothing_is_lost(hub, browser):
+    """The form states the hub's ceiling, shows the refusal, and keeps what was typed."""
+    context, page = log_in(hub, browser, AUTHOR)
+    try:
+        page.goto(f"{hub.url}{SERVICE}publish")
+        page.locator("#profile option[value=small]").wait_for(state="attached")
+        assert page.locator("#profile option[value=small]").inner_text() == "Small"
+        assert page.locator("#ceiling-hint").inner_text() == (
+            "At most 2 CPU and 4G memory per instance."
+        )
+        page.fill("#title", "Big board")
+        page.fill("#entry", "bokeh/app.py")
+        page.fill("#memory", "16G")
+        page.click("#publish-submit")
+        error = page.locator("#form-error")
+        error.wait_for(state="visible")
+        assert "asks for 16G of memory; this hub allows at most 4G per dashboard" in (
+            error.inner_text()
+        )
+        assert page.locator("#title").input_value() == "Big board"  # nothing typed is lost
+        assert hub.svc("GET", f"dashboards/{AUTHOR}/big-board", AUTHOR).status_code == 404
+
+        page.select_option("#profile", "small")
+        page.fill("#memory", "512M")
+        page.click("#publish-submit")
+        page.wait_for_url(f"**{SERVICE}d/{AUTHOR}/big-board")
+        stored = hub.svc("GET", f"dashboards/{AUTHOR}/big-board", AUTHOR).json()
+        assert (stored["profile"], stored["resources"]) == ("small", {"memory": "512M"})
+    finally:
+        context.close()
+        hub.svc("DELETE", f"dashboards/{AUTHOR}/big-board", AUTHOR)

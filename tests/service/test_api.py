@@ -275,7 +275,10 @@ def test_info_lists_choices_and_the_callers_groups(hub, people):
     dash = next(f for f in info["frameworks"] if f["name"] == "dash")
     assert dash["display_name"] == "Dash" and dash["modes"] == ["shared", "per-viewer"]
     assert info["visibilities"] == ["private", "users", "groups", "all", "public"]
-    assert info["profiles"] == []
+    assert info["profiles"] == ["small"]
+    assert info["profile_choices"] == [{"name": "small", "display_name": "Small",
+                                        "description": "", "cpu_limit": 1.0, "mem_limit": "1G"}]
+    assert info["resource_ceiling"] == {"cpu": 2.0, "memory": "4G"}
     assert_error(hub.svc("GET", "info", None), 401, "log in")
 
 
@@ -330,7 +333,7 @@ def test_a_cookie_login_must_send_the_xsrf_token(hub, people):
 def test_create_answers_201_with_the_dashboard(hub, publish):
     r = hub.svc("POST", "dashboards", OWNER, json={
         "title": "  Sales by region (2024)  ", "description": "Quarterly sales",
-        "visibility": "all", **DASH,
+        "visibility": "all", "profile": "small", "resources": {"memory": "512Mi"}, **DASH,
     })
     assert r.status_code == 201, r.text
     body = r.json()
@@ -339,11 +342,13 @@ def test_create_answers_201_with_the_dashboard(hub, publish):
         assert body["slug"] == "sales-by-region-2024"  # made from the title
         assert {k: body[k] for k in ("owner", "title", "description", "framework", "mode",
                                      "visibility", "entry", "git", "args", "share_users",
-                                     "share_groups", "profile", "can_manage", "status")} == {
+                                     "share_groups", "profile", "resources", "can_manage",
+                                     "status")} == {
             "owner": OWNER, "title": "Sales by region (2024)", "description": "Quarterly sales",
             "framework": "dash", "mode": "shared", "visibility": "all", "entry": "dash/app.py",
             "git": None, "args": [], "share_users": [], "share_groups": [],
-            "profile": "", "can_manage": True, "status": "stopped",
+            "profile": "small", "resources": {"memory": "512Mi"}, "can_manage": True,
+            "status": "stopped",
         }
         assert body["open_url"] == f"{SERVICE}open/{OWNER}/sales-by-region-2024"
         assert body["manage_url"] == f"{SERVICE}d/{OWNER}/sales-by-region-2024"
@@ -404,7 +409,13 @@ BAD_CREATES = {
     "args-for-dash": ({"args": ["--rows", "9"]}, ["Dash framework takes no 'args'"]),
     "args-not-strings": ({"framework": "bokeh", "entry": "bokeh/app.py", "args": [1]},
                          ["'args' must be a list of strings"]),
-    "unknown-profile": ({"profile": "gpu"}, ["unknown profile 'gpu'"]),
+    "unknown-profile": ({"profile": "gpu"}, ["unknown profile 'gpu'", "known profiles: small"]),
+    "memory-beyond-ceiling": ({"resources": {"memory": "8G"}},
+                              ["asks for 8G of memory", "at most 4G per dashboard"]),
+    "cpu-beyond-ceiling": ({"profile": "small", "resources": {"cpu": 3}},
+                           ["asks for 3 CPU", "at most 2 per dashboard"]),
+    "resources-malformed": ({"resources": {"memory": "lots"}},
+                            ["'resources.memory' must be a size such as '512M'"]),
     "unknown-fields": ({"color": "red", "size": 3}, ["unknown field(s) ['color', 'size']"]),
     "title-too-long": ({"title": "t" * 201}, ["'title'", "200 characters"]),
     "no-title-no-slug": ({"slug": None, "title": None}, ["give the dashboard a 'title'"]),

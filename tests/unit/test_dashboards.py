@@ -10,6 +10,7 @@ import pytest
 
 from hub_viz.errors import SpecError
 from hub_viz.frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, SHARED
+from hub_viz.profiles import Ceiling, parse_profiles
 from hub_viz.service.dashboards import (
     FIELDS,
     MAX_TARGETS,
@@ -31,6 +32,7 @@ from hub_viz.service.store import Dashboard
 
 pytestmark = pytest.mark.unit
 
+CEILING = Ceiling.parse({"cpu": 4, "memory": "8G"})
 ALLOWED = ["voila", "dash", "streamlit", "notebook"]  # bokeh, panel and custom are not enabled
 
 
@@ -52,7 +54,8 @@ def policy(tmp_path: Path) -> Policy:
         frameworks=BUILTIN_FRAMEWORKS,
         allowed_frameworks=ALLOWED,
         dashboards_root=str(tmp_path / "{username}"),
-        profiles={"big": {"cpu": 4}},
+        profiles=parse_profiles({"big": {"cpu_limit": 4, "mem_limit": "8G"}}, CEILING),
+        ceiling=CEILING,
     )
 
 
@@ -69,7 +72,7 @@ def stored(**values: Any) -> Dashboard:
         "owner": "alice", "slug": "sales", "title": "Sales", "description": "", "framework": "dash",
         "source_type": "path", "source": "", "git_ref": "", "entry": "dash/app.py", "args": [],
         "mode": SHARED, "visibility": "private", "share_users": [], "share_groups": [],
-        "profile": "", "keep_warm": [],
+        "profile": "", "keep_warm": [], "resources": {},
     }
     columns.update(values)
     return Dashboard(**columns)
@@ -95,6 +98,7 @@ def test_validate_minimal_create(policy):
         "share_groups": [],
         "profile": "",
         "keep_warm": [],
+        "resources": {},
     }
 
 
@@ -105,6 +109,7 @@ def test_validate_full_create(policy):
             "framework": "streamlit", "entry": " live/app.py ", "args": ["--x", "1"],
             "mode": PER_VIEWER, "visibility": "users", "share_users": ["bob", " bob", "carol "],
             "share_groups": ["ignored"], "profile": "big",
+            "resources": {"cpu": "500m", "memory": "2Gi"},
         },
         policy, "alice",
     )
@@ -116,6 +121,7 @@ def test_validate_full_create(policy):
         "share_groups": [],  # only kept with visibility "groups"
         "profile": "big",
         "keep_warm": [],
+        "resources": {"cpu": 0.5, "memory": "2Gi"},
     }
 
 
@@ -298,6 +304,24 @@ def test_validate_refuses_changing_the_slug(policy):
     with pytest.raises(SpecError) as e:
         validate({"slug": "other"}, policy, "alice", current=stored())
     assert e.value.message == "'slug' cannot change; publish a new dashboard instead."
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"memory": "16G"}, "This dashboard asks for 16G of memory; this hub allows at most "
+                            "8G per dashboard."),
+        ({"cpu": 8}, "This dashboard asks for 8 CPU; this hub allows at most 4 per dashboard."),
+        ({"cpu": "lots"}, "'resources.cpu' must be a number of CPU cores such as 0.5, 2 or '500m'."),
+        ({"memory": "2 GB"}, "'resources.memory' must be a size such as '512M', '2G' or '1Gi'."),
+        ({"gpu": 1}, "Unknown 'resources' field(s) ['gpu']; allowed: cpu, memory."),
+        ("big", "'resources' must be an object such as {\"cpu\": 1, \"memory\": \"2G\"}."),
+    ],
+)
+def test_validate_resources_beyond_the_ceiling_or_malformed(policy, resources, message):
+    with pytest.raises(SpecError) as e:
+        validate(with_base(resources=resources), policy, "alice")
+    assert e.value.message == message
 
 
 def test_validate_unknown_profile_without_profiles(policy):

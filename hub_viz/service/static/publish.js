@@ -19,9 +19,16 @@
       var o = document.createElement("option"); o.value = f.name; o.textContent = f.display_name;
       $("framework").appendChild(o);
     });
-    info.profiles.forEach(function (p) {
-      var o = document.createElement("option"); o.value = p; o.textContent = p; $("profile").appendChild(o);
+    info.profile_choices.forEach(function (p) {
+      var o = document.createElement("option"); o.value = p.name;
+      o.textContent = p.display_name + (p.description ? " (" + p.description + ")" : "");
+      $("profile").appendChild(o);
     });
+    var ceiling = info.resource_ceiling || {};
+    if (ceiling.cpu || ceiling.memory) {
+      $("ceiling-hint").textContent = "At most " + [ceiling.cpu ? ceiling.cpu + " CPU" : "",
+        ceiling.memory ? ceiling.memory + " memory" : ""].filter(Boolean).join(" and ") + " per instance.";
+    }
     info.groups.forEach(function (g) {
       var o = document.createElement("option"); o.value = g; $("my-groups").appendChild(o);
     });
@@ -29,6 +36,8 @@
     if (existing) {
       $("framework").value = existing.framework;
       $("profile").value = existing.profile || "";
+      $("cpu").value = (existing.resources || {}).cpu || "";
+      $("memory").value = (existing.resources || {}).memory || "";
     }
   });
   if (existing) {
@@ -49,8 +58,10 @@
       title: $("title").value, description: $("description").value, entry: $("entry").value,
       mode: $("mode").value, visibility: $("visibility").value,
       share_users: list($("share-users").value), share_groups: list($("share-groups").value),
-      profile: $("profile").value
+      profile: $("profile").value, resources: {}
     };
+    if ($("cpu").value.trim()) { body.resources.cpu = $("cpu").value.trim(); }
+    if ($("memory").value.trim()) { body.resources.memory = $("memory").value.trim(); }
     if ($("framework").value) { body.framework = $("framework").value; }
     if (!existing && $("slug").value) { body.slug = $("slug").value; }
     if (form.querySelector("input[name=source]:checked").value === "git") {
