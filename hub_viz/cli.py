@@ -8,6 +8,7 @@
 ``hub-viz unpublish``   stop and remove a dashboard
 ``hub-viz usage``       deployments and running time per dashboard
 ``hub-viz k8s-manifest`` the pod a dashboard would get on Kubernetes (run beside the hub)
+``hub-viz lti-config``  the LTI 1.3 developer key JSON to paste into Canvas
 
 The API commands talk to ``<hub>/services/<service>/api/`` with a hub API
 token (``--token`` or ``JUPYTERHUB_API_TOKEN``).
@@ -291,6 +292,20 @@ def k8s_manifest(options: argparse.Namespace) -> int:
     return 0
 
 
+def lti_config(options: argparse.Namespace) -> int:
+    from .lti_claims import canvas_developer_key
+
+    try:
+        key = canvas_developer_key(
+            options.domain, title=options.title, description=options.description,
+            base_url=options.base_url, privacy_level=options.privacy_level,
+        )
+    except ValueError as e:
+        raise APIError(str(e)) from None
+    print(json.dumps(key, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub-viz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -380,6 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_k8s.add_argument("--owner", default="owner", help="With --spec: whose server.")
     p_k8s.add_argument("--json", action="store_true", help="JSON instead of YAML.")
     p_k8s.set_defaults(func=k8s_manifest)
+
+    p_lti = sub.add_parser(
+        "lti-config", help="Print the LTI 1.3 developer key JSON for Canvas "
+                           "(Admin → Developer Keys → + LTI Key → Paste JSON).")
+    p_lti.add_argument("--domain", required=True, help="The hub's host name, e.g. hub.example.edu.")
+    p_lti.add_argument("--title", default="Dashboards", help="Name of the tool in Canvas.")
+    p_lti.add_argument("--description", default="Open the course's dashboards on the hub.",
+                       help="Description shown to Canvas admins.")
+    p_lti.add_argument("--base-url", default="/", help="The hub's base URL (default: /).")
+    p_lti.add_argument("--privacy-level", default="name_only",
+                       choices=("anonymous", "name_only", "email_only", "public"),
+                       help="What Canvas tells the hub about a user (usernames come from "
+                            "the stable 'sub' claim whatever you pick).")
+    p_lti.set_defaults(func=lti_config)
     return parser
 
 

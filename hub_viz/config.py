@@ -74,6 +74,7 @@ def configure(
     cull_timeout: int = 1800,
     cull_every: int = 300,
     extra_service_config: dict[str, Any] | None = None,
+    lti: dict[str, Any] | None = None,
 ) -> None:
     """Configure JupyterHub ``c`` to serve dashboards.
 
@@ -107,6 +108,14 @@ def configure(
 
     ``extra_service_config`` sets more ``DashboardService`` options, merged on
     top, e.g. ``{"thumbnails": False, "keep_warm_interval": 30}``.
+
+    ``lti`` turns on login from Canvas (or another LTI platform) with
+    :func:`hub_viz.lti.configure_lti`: ``{"client_id": "<developer key id>"}``
+    for LTI 1.3 (Canvas cloud's issuer and URLs by default), or ``{"version":
+    "1.1", "consumers": {key: secret}}``. Course roles become groups, and a
+    launch's deep link opens one dashboard once the service says the user may
+    see it. Needs the ``lti`` extra and ``JUPYTERHUB_CRYPT_KEY`` (or
+    ``"auth_state": False``).
     """
     if spawner not in SPAWNERS:
         raise ValueError(f"configure(spawner={spawner!r}): use one of {sorted(SPAWNERS)}")
@@ -175,7 +184,17 @@ def configure(
         service_config.update(extra_service_config or {})
         if kube:
             service_config["ip"] = "0.0.0.0"  # reached from pods through the hub's Service
+        if lti is not None:  # Canvas login; the service answers its deep links' can-view
+            from .lti import configure_lti
+
+            service_config.update(configure_lti(
+                c, state_dir=state, service_url=spawner_config.service_url,
+                service_name=service_name, **lti))
         add_service(c, service_name, service_port, service_config, host=host)
+    elif lti is not None:  # login only: without the service, dashboard deep links are refused
+        from .lti import configure_lti
+
+        configure_lti(c, **lti)
 
 
 def check_profiles(profiles: dict[str, Any], ceiling: dict[str, Any]) -> None:

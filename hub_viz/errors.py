@@ -25,3 +25,7 @@ class SpecError(HubVizError):
 
 class FrameworkError(HubVizError):
     """A framework record is malformed or cannot serve the given entry."""
+
+
+class LaunchError(HubVizError):
+    """An LTI launch hub_viz refuses (bad deep link, malformed custom parameter)."""

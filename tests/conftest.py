@@ -233,8 +233,10 @@ def start_hub(
     port: int | None = None,
     token: str | None = None,
     configure_kwargs: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Hub:
-    """A hub from the generated config; ``configure_kwargs`` go to ``configure()`` as well."""
+    """A hub from the generated config; ``configure_kwargs`` go to ``configure()`` as well,
+    ``env`` to the hub's environment (e.g. ``KUBECONFIG``)."""
     root = make_dashboards_root(state / "dashboards")
     port = port or free_port()
     token = token or secrets.token_hex(16)
@@ -261,7 +263,7 @@ def start_hub(
         + extra_config
     )
     log = state / "hub.log"
-    env = dict(os.environ, PATH=proxy_path())
+    env = dict(os.environ, PATH=proxy_path(), **(env or {}))
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(config)],

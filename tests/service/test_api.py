@@ -27,6 +27,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from hub_viz.service.api import api_routes
 from hub_viz.service.embed_handlers import embed_routes
 from hub_viz.service.hubapi import SERVICE_SCOPES
+from hub_viz.service.lti_api import lti_routes
 
 from ..conftest import SERVICE
 from ..examples import EXAMPLES
@@ -1007,7 +1008,8 @@ def test_openapi_describes_every_route(hub):
     assert r.headers["Content-Type"] == "application/yaml"
     spec = yaml.safe_load(r.text)
     assert spec["openapi"].startswith("3.")
-    api = [r for r in api_routes(SERVICE) + embed_routes(SERVICE) if "/api/" in r[0]]
+    api = [r for r in api_routes(SERVICE) + embed_routes(SERVICE) + lti_routes(SERVICE)
+           if "/api/" in r[0]]
     routes = {openapi_path(route): handler for route, handler in api}
     assert set(routes) == set(spec["paths"])
     for path, handler in routes.items():

@@ -1,0 +1,365 @@
+"""Log in from Canvas (or any LTI platform): LTI 1.3 and 1.1 on top of ltiauthenticator.
+
+``configure(c, lti={...})`` calls :func:`configure_lti`, which picks
+:class:`HubVizLTI13Authenticator` (default) or :class:`HubVizLTI11Authenticator`.
+Both add to ltiauthenticator's checks:
+
+- course roles become hub groups (``manage_groups``), see :mod:`hub_viz.lti_claims`;
+- a deep link (``dashboard=owner/slug`` or a link to a dashboard's open page)
+  lands on that dashboard after login, and only links on this hub are followed;
+- before the user is created, the hub_viz service answers whether the user
+  (with the groups the launch gives) may see the linked dashboard: a
+  ``POST <service>/api/lti/can-view`` authenticated by a secret that
+  ``configure()`` keeps in the state folder and gives to both sides;
+- inside a frame (Canvas module items and assignments), where the browser may
+  drop the hub's cookies and the hub's pages refuse to be framed, the launch
+  answers a page with an "Open in a new tab" button instead of a dead end
+  (the handlers are in :mod:`hub_viz.lti_handlers`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jupyterhub import orm
+from jupyterhub.handlers import BaseHandler
+from jupyterhub.utils import get_browser_protocol, url_path_join
+from ltiauthenticator.lti11.auth import LTI11Authenticator
+from ltiauthenticator.lti11.handlers import LTI11ConfigHandler
+from ltiauthenticator.lti13.auth import LTI13Authenticator
+from ltiauthenticator.utils import convert_request_to_dict
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.web import HTTPError
+from traitlets import Bool, Float, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from .errors import LaunchError
+from .lti_claims import Launch, course_groups, launch_11, launch_13, merge_groups, resolve_target
+from .lti_handlers import (
+    CallbackHandler,
+    ContinueHandler,
+    JWKSHandler,
+    LaunchHandler,
+    LoginInitHandler,
+)
+
+CANVAS_ISSUER = "https://canvas.instructure.com"
+CANVAS_JWKS = "https://sso.canvaslms.com/api/lti/security/jwks"
+CANVAS_AUTHORIZE = "https://sso.canvaslms.com/api/lti/authorize_redirect"
+SECRET_FILE = "hub_viz_lti_secret"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SETTINGS_13 = {"version", "issuer", "client_id", "jwks_url", "authorize_url", "username_key",
+               "auth_state"}
+SETTINGS_11 = {"version", "consumers", "username_key", "auth_state"}
+
+
+# -- configuration ------------------------------------------------------------------
+
+
+def configure_lti(
+    c: Any, *, state_dir: str | Path | None = None, service_url: str = "",
+    service_name: str = "hub-viz", **settings: Any,
+) -> dict[str, str]:
+    """Make an LTI authenticator the hub's; return the service settings it needs.
+
+    ``settings``: ``version`` ("1.3", default, or "1.1"); for 1.3 ``client_id``
+    (required), ``issuer``, ``jwks_url``, ``authorize_url`` (Canvas cloud's by
+    default); for 1.1 ``consumers`` ({key: secret}, required); for both
+    ``username_key`` (1.3: "sub", 1.1: "user_id" by default: stable and not an
+    e-mail the student can change) and ``auth_state`` (default True: keep the
+    launch's claims, encrypted, which needs ``JUPYTERHUB_CRYPT_KEY``).
+    Raises ValueError naming what to fix.
+    """
+    settings = dict(settings)
+    version = str(settings.pop("version", "1.3"))
+    if version not in ("1.3", "1.1"):
+        raise ValueError(f"configure(lti=...): 'version' must be '1.3' or '1.1', not {version!r}.")
+    allowed = SETTINGS_13 if version == "1.3" else SETTINGS_11
+    unknown = set(settings) - allowed
+    if unknown:
+        raise ValueError(f"configure(lti=...): unknown setting(s) {sorted(unknown)} for LTI "
+                         f"{version}; allowed: {sorted(allowed - {'version'})}.")
+    auth_state = settings.pop("auth_state", True)
+    if not isinstance(auth_state, bool):
+        raise ValueError("configure(lti=...): 'auth_state' must be True or False.")
+    if auth_state and not os.environ.get("JUPYTERHUB_CRYPT_KEY") and "keys" not in c.CryptKeeper:
+        raise ValueError(
+            "configure(lti=...): auth_state=True keeps each launch's claims in the hub's "
+            "database, encrypted, and needs the JUPYTERHUB_CRYPT_KEY environment variable "
+            "(e.g. export JUPYTERHUB_CRYPT_KEY=$(openssl rand -hex 32)); or pass auth_state=False."
+        )
+    if version == "1.3":
+        cls = HubVizLTI13Authenticator
+        section = c.HubVizLTI13Authenticator
+        section.client_id = _client_ids(settings.get("client_id"))
+        section.issuer = _url(settings, "issuer", CANVAS_ISSUER)
+        section.jwks_endpoint = _url(settings, "jwks_url", CANVAS_JWKS)
+        section.authorize_url = _url(settings, "authorize_url", CANVAS_AUTHORIZE)
+    else:
+        cls = HubVizLTI11Authenticator
+        section = c.HubVizLTI11Authenticator
+        section.consumers = _consumers(settings.get("consumers"))
+    username_key = settings.get("username_key", "sub" if version == "1.3" else "user_id")
+    if not isinstance(username_key, str) or not username_key.strip():
+        raise ValueError("configure(lti=...): 'username_key' must name a claim, e.g. 'sub'.")
+    section.username_key = username_key.strip()
+    # The platform's signature is the admission check: every signed launch may log in.
+    section.allow_all = True
+    section.manage_groups = True
+    section.service_name = service_name
+    c.JupyterHub.authenticator_class = f"{cls.__module__}.{cls.__qualname__}"
+    c.Authenticator.enable_auth_state = auth_state
+    if not service_url or state_dir is None:
+        return {}
+    secret = ensure_secret(Path(state_dir) / SECRET_FILE)
+    section.service_url = service_url
+    section.service_secret_file = str(secret)
+    return {"lti_secret_file": str(secret)}
+
+
+def _client_ids(value: Any) -> set[str]:
+    ids = [value] if isinstance(value, (str, int)) else value
+    if not ids or not isinstance(ids, (list, tuple, set)) or not all(
+        isinstance(i, (str, int)) and str(i).strip() for i in ids
+    ):
+        raise ValueError(
+            "configure(lti=...): 'client_id' is required for LTI 1.3: the Client ID of the "
+            "Canvas developer key (Admin → Developer Keys, the number under Details), "
+            "e.g. lti={'client_id': '10000000000123'}; a list for several keys."
+        )
+    return {str(i).strip() for i in ids}
+
+
+def _url(settings: dict[str, Any], key: str, fallback: str) -> str:
+    value = settings.get(key, fallback)
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or not parts.hostname or not (
+        parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
+    ):
+        raise ValueError(f"configure(lti=...): {key!r} must be an https URL, e.g. {fallback}; "
+                         f"got {value!r}.")
+    return value
+
+
+def _consumers(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not value or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise ValueError(
+            "configure(lti={'version': '1.1', ...}): 'consumers' is required: "
+            "{consumer key: shared secret}, as entered in Canvas (Settings → Apps → + App)."
+        )
+    return dict(value)
+
+
+def ensure_secret(path: Path) -> Path:
+    """The secret the hub shows the service when asking about a deep link (created once, 0600)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path
+
+
+# -- what both authenticators share -------------------------------------------------
+
+
+class LTIAdmission(LoggingConfigurable):
+    """Groups, deep link and the service's can-view answer for a verified launch."""
+
+    service_url = Unicode(
+        "", config=True,
+        help="""The hub_viz service's URL as the hub reaches it, e.g.
+        http://127.0.0.1:10101/services/hub-viz/ (set by configure()). Empty: deep
+        links to dashboards are refused.""",
+    )
+    service_secret_file = Unicode(
+        "", config=True,
+        help="File holding the secret the service expects on api/lti/can-view (set by configure()).",
+    )
+    service_name = Unicode(
+        "hub-viz", config=True,
+        help="Name of the hub_viz service: its pages are under <base_url>services/<name>/.",
+    )
+    check_timeout = Float(
+        10, config=True, help="Seconds to wait for the service's can-view answer.",
+    )
+    label_groups = Bool(
+        True, config=True,
+        help="""Store the course's label and title as properties of its groups
+        (lti_context_label, lti_context_title), for admins reading group lists.""",
+    )
+
+    @default("manage_groups")
+    def _manage_groups(self) -> bool:
+        return True
+
+    @default("allow_all")
+    def _allow_all(self) -> bool:
+        return True
+
+    async def admit(self, handler: BaseHandler, model: dict[str, Any], launch: Launch) -> dict:
+        """The auth model with the user's groups, after checking the deep link.
+
+        Raises HTTPError 400 for a bad link and 403 for a dashboard this user
+        may not see; both before any user exists.
+        """
+        name = self.normalize_username(model["name"])
+        existing = handler.find_user(name)
+        groups = merge_groups([g.name for g in existing.groups] if existing else [], launch)
+        prefix = url_path_join(handler.base_url, "services", self.service_name) + "/"
+        try:
+            target = resolve_target(
+                launch, host=handler.request.host, scheme=get_browser_protocol(handler.request),
+                base_url=handler.base_url, service_prefix=prefix,
+            )
+        except LaunchError as e:
+            raise HTTPError(400, "%s", e.message) from None
+        if target.dashboard:
+            admin = bool(existing.admin) if existing else name in self.admin_users
+            if not await self.can_view(name, groups, admin, target.dashboard):
+                owner, slug = target.dashboard
+                self.log.info("LTI launch of %s to %s/%s refused: may not see it", name, owner, slug)
+                raise HTTPError(403, "This link opens the dashboard %s/%s, which you may not "
+                                "see (or which does not exist). Ask your instructor to share "
+                                "it with the course.", owner, slug)
+        handler.hub_viz_next = target.path
+        if self.label_groups:
+            self._label(handler.db, launch)
+        return {"name": name, "groups": groups, "auth_state": model.get("auth_state")}
+
+    async def can_view(self, name: str, groups: list[str], admin: bool,
+                       dashboard: tuple[str, str]) -> bool:
+        """Ask the service whether ``name`` with ``groups`` may see ``dashboard``."""
+        if not self.service_url or not self.service_secret_file:
+            raise HTTPError(400, "Links to dashboards need the hub_viz service, which is not set "
+                            "up on this hub.")
+        request = HTTPRequest(
+            self.service_url.rstrip("/") + "/api/lti/can-view", method="POST",
+            headers={"Authorization": f"Bearer {self._secret()}",
+                     "Content-Type": "application/json"},
+            body=json.dumps({"username": name, "groups": groups, "admin": admin,
+                             "dashboard": "/".join(dashboard)}),
+            request_timeout=self.check_timeout,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+            return json.loads(response.body).get("allowed") is True
+        except (HTTPClientError, OSError, ValueError) as e:
+            self.log.warning("The hub_viz service did not answer can-view: %s", e)
+            raise HTTPError(503, "The dashboard service did not answer; open the link again "
+                            "in a minute.") from None
+
+    def _secret(self) -> str:
+        if not getattr(self, "_secret_value", None):
+            self._secret_value = Path(self.service_secret_file).read_text().strip()
+        return self._secret_value
+
+    def _label(self, db: Any, launch: Launch) -> None:
+        """Course groups created with (or updated to) the course's label and title."""
+        props = {"lti_context_label": launch.context_label,
+                 "lti_context_title": launch.context_title}
+        for name in course_groups(launch):
+            group = orm.Group.find(db, name)
+            if group is None:
+                db.add(orm.Group(name=name, properties=props))
+            elif any((group.properties or {}).get(k) != v for k, v in props.items()):
+                group.properties = {**(group.properties or {}), **props}
+        db.commit()
+
+
+# -- LTI 1.3 ------------------------------------------------------------------------
+
+
+class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
+    """LTI 1.3 (default): course groups, deep links to dashboards, frame fallback, replay check."""
+
+    login_handler = LoginInitHandler
+    callback_handler = CallbackHandler
+
+    @default("username_key")
+    def _username_key(self) -> str:
+        return "sub"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._nonces: dict[str, float] = {}
+
+    def get_handlers(self, app: Any) -> list:
+        return [*super().get_handlers(app), ("/lti13/jwks", JWKSHandler)]
+
+    async def authenticate(self, handler: Any, data: dict | None = None) -> dict:
+        model = await super().authenticate(handler, data)
+        try:
+            launch = launch_13(data or {})
+        except LaunchError as e:
+            raise HTTPError(400, "%s", e.message) from None
+        return await self.admit(handler, model, launch)
+
+    def first_use(self, nonce: str, exp: Any) -> bool:
+        """Record an id_token's nonce; False when it was seen before (a replay)."""
+        now = time.time()
+        self._nonces = {n: t for n, t in self._nonces.items() if t > now}
+        if nonce in self._nonces:
+            return False
+        keep = float(exp) if isinstance(exp, (int, float)) else now + 3600
+        self._nonces[nonce] = max(keep, now) + 600  # past the validator's max_age as well
+        return True
+
+
+# -- LTI 1.1 ------------------------------------------------------------------------
+
+
+class HubVizLTI11Authenticator(LTIAdmission, LTI11Authenticator):
+    """LTI 1.1: course groups, deep links (``custom_dashboard``, ``custom_next``), frame fallback."""
+
+    continue_timeout = Float(
+        120, config=True,
+        help="Seconds the one-time 'Open in a new tab' link of a framed launch stays valid.",
+    )
+
+    @default("username_key")
+    def _username_key(self) -> str:
+        return "user_id"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._held: dict[str, tuple[float, dict, str | None]] = {}
+
+    def get_handlers(self, app: Any) -> list:
+        return [("/lti/launch", LaunchHandler), ("/lti/continue", ContinueHandler),
+                ("/lti11/config", LTI11ConfigHandler)]
+
+    async def authenticate(self, handler: Any, data: dict | None = None) -> dict | None:
+        model = await super().authenticate(handler, data)
+        if not model:
+            return None
+        launch = launch_11(convert_request_to_dict(handler.request.arguments))
+        return await self.admit(handler, model, launch)
+
+    def hold(self, authenticated: dict, next_url: str | None) -> str:
+        """Keep a verified launch for the new tab; the token is single-use."""
+        now = time.time()
+        self._held = {k: v for k, v in self._held.items() if v[0] > now}
+        if len(self._held) >= 10000:
+            self._held.pop(next(iter(self._held)))
+        token = secrets.token_urlsafe(32)
+        self._held[token] = (now + self.continue_timeout, authenticated, next_url)
+        return token
+
+    def release(self, token: str) -> tuple[dict, str | None] | None:
+        expires, authenticated, next_url = self._held.pop(token, (0.0, {}, None))
+        return (authenticated, next_url) if expires > time.time() else None
+
+
+__all__ = [
+    "CANVAS_AUTHORIZE", "CANVAS_ISSUER", "CANVAS_JWKS", "HubVizLTI11Authenticator",
+    "HubVizLTI13Authenticator", "configure_lti",
+]

@@ -1,0 +1,320 @@
+"""What an LTI launch means for hub_viz: pure functions, no I/O, no ltiauthenticator.
+
+- :func:`launch_13` / :func:`launch_11` read a verified LTI 1.3 id_token or
+  LTI 1.1 launch parameters into a :class:`Launch`.
+- :func:`course_groups` names the course's hub groups: ``course-<context>``
+  for everyone launched from the course, plus ``course-<context>-instructors``
+  for instructors, teaching assistants and content developers.
+  :func:`merge_groups` swaps those into the user's current groups, leaving
+  other courses' and non-course groups alone.
+- :func:`resolve_target` turns the launch's deep link (a ``dashboard``
+  custom parameter, or a link on this hub) into a path on this hub, refusing
+  any other host.
+- :func:`canvas_developer_key` is the LTI 1.3 developer key JSON for Canvas.
+
+Group names use the context *id* (stable and unique; Canvas sends a 40-hex
+hash), not the label or title, which instructors can rename: a renamed course
+keeps its group and its shares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from .errors import LaunchError
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+CUSTOM_CLAIM = CLAIM + "custom"
+STAFF_ROLES = frozenset({"instructor", "teachingassistant", "contentdeveloper"})
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
+GROUP_PREFIX = "course-"
+INSTRUCTORS_SUFFIX = "-instructors"
+SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+SLUG = re.compile(r"[a-z](?:[a-z0-9]|-(?!-)){0,29}")  # as hub_viz.service.dashboards.SLUG
+OWNER = re.compile(r"[^/\\?#%\x00-\x1f\x7f]{1,255}")  # a hub username; spaces allowed
+MAX_URL = 2048
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The parts of a launch hub_viz uses."""
+
+    context_id: str = ""
+    context_label: str = ""
+    context_title: str = ""
+    roles: tuple[str, ...] = ()
+    dashboard: str = ""  # custom parameter "dashboard": "owner/slug"
+    target: str = ""  # target_link_uri (1.3) or custom_next (1.1)
+
+    @property
+    def staff(self) -> bool:
+        return is_staff(self.roles)
+
+
+def launch_13(token: Mapping[str, Any]) -> Launch:
+    """A verified LTI 1.3 id_token's context, roles and deep link."""
+    context = token.get(CLAIM + "context") or {}
+    custom = token.get(CUSTOM_CLAIM) or {}
+    roles = token.get(CLAIM + "roles") or []
+    if not isinstance(context, Mapping) or not isinstance(custom, Mapping):
+        raise LaunchError("The launch's context or custom claim is not an object.")
+    if not isinstance(roles, list):
+        raise LaunchError("The launch's roles claim is not a list.")
+    return Launch(
+        context_id=_text(context.get("id")),
+        context_label=_text(context.get("label")),
+        context_title=_text(context.get("title")),
+        roles=tuple(r for r in roles if isinstance(r, str)),
+        dashboard=_text(custom.get("dashboard")),
+        target=_text(token.get(CLAIM + "target_link_uri")),
+    )
+
+
+def launch_11(params: Mapping[str, str]) -> Launch:
+    """LTI 1.1 launch parameters (already signature-checked)."""
+    return Launch(
+        context_id=params.get("context_id", "").strip(),
+        context_label=params.get("context_label", "").strip(),
+        context_title=params.get("context_title", "").strip(),
+        roles=tuple(r.strip() for r in params.get("roles", "").split(",") if r.strip()),
+        dashboard=params.get("custom_dashboard", "").strip(),
+        target=params.get("custom_next", "").strip(),
+    )
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+# -- roles and groups -----------------------------------------------------------
+
+
+def role_name(role: str) -> str | None:
+    """The course (context) role a role string names, lowercased; None for other roles.
+
+    LTI 1.3 ``…/lis/v2/membership#Instructor`` and sub-roles like
+    ``…/membership/Instructor#TeachingAssistant`` (the principal role counts);
+    LTI 1.1 ``urn:lti:role:ims/lis/TeachingAssistant`` and
+    ``urn:lti:role:ims/lis/Instructor/TeachingAssistant``; simple names like
+    ``Instructor``. Institution and system roles (``…/institution/person#…``,
+    ``urn:lti:instrole:…``, ``urn:lti:sysrole:…``) are not course roles.
+    """
+    role = role.strip()
+    if role.startswith(LIS + "membership#"):
+        return role.split("#", 1)[1].lower() or None
+    if role.startswith(LIS + "membership/"):
+        return role[len(LIS + "membership/"):].split("#", 1)[0].lower() or None
+    if role.startswith("urn:lti:role:ims/lis/"):
+        return role[len("urn:lti:role:ims/lis/"):].split("/", 1)[0].lower() or None
+    if ":" in role or "/" in role or "#" in role:
+        return None
+    return role.lower() or None
+
+
+def is_staff(roles: Iterable[str]) -> bool:
+    """Does the launch make the user an instructor, TA or content developer of its course?"""
+    return any(role_name(r) in STAFF_ROLES for r in roles)
+
+
+def course_key(context_id: str) -> str:
+    """The context id as it goes into a group name (hashed when it has unsafe characters)."""
+    if SAFE_ID.fullmatch(context_id):
+        return context_id
+    return hashlib.sha256(context_id.encode()).hexdigest()[:32]
+
+
+def context_groups(context_id: str) -> tuple[str, str]:
+    """(course group, instructors group) of a context."""
+    group = GROUP_PREFIX + course_key(context_id)
+    return group, group + INSTRUCTORS_SUFFIX
+
+
+def course_groups(launch: Launch) -> list[str]:
+    """The course groups this launch puts the user in (none without a context).
+
+    Instructors are in both, so they can share with the course group they
+    belong to and see what the course sees.
+    """
+    if not launch.context_id:
+        return []
+    group, instructors = context_groups(launch.context_id)
+    return [group, instructors] if launch.staff else [group]
+
+
+def merge_groups(current: Iterable[str], launch: Launch) -> list[str]:
+    """The user's groups after this launch: this course's groups replaced, the rest kept.
+
+    JupyterHub's ``manage_groups`` sets the user's groups to exactly this
+    list, so it must carry the groups this launch says nothing about: other
+    courses' (a launch speaks for its own course only) and non-course groups.
+    """
+    current = list(dict.fromkeys(current))
+    if not launch.context_id:
+        return current
+    own = set(context_groups(launch.context_id))
+    kept = [g for g in current if g not in own]
+    return kept + [g for g in course_groups(launch) if g not in kept]
+
+
+# -- deep links ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the user goes after login: a path on this hub, and the dashboard it opens."""
+
+    path: str | None = None  # None: the hub's default (home page)
+    dashboard: tuple[str, str] | None = None  # (owner, slug)
+
+
+def parse_dashboard(value: str) -> tuple[str, str]:
+    """``"owner/slug"`` -> ``("owner", "slug")``; LaunchError when malformed."""
+    owner, sep, slug = value.strip().partition("/")
+    if (not sep or not OWNER.fullmatch(owner) or owner in (".", "..")
+            or not SLUG.fullmatch(slug) or slug.endswith("-")):
+        raise LaunchError(
+            "The launch's custom parameter 'dashboard' must be OWNER/SLUG, e.g. "
+            "dashboard=alice/sales."
+        )
+    return owner, slug
+
+
+def safe_path(value: str, host: str, scheme: str = "https") -> str:
+    """A link from a launch as a path (and query) on this hub; LaunchError otherwise.
+
+    Accepts a path (``/services/…``) or an absolute http(s) URL on ``host``.
+    Refuses other hosts and everything a browser might read as one:
+    ``//evil``, ``https://evil``, ``/\\evil``, ``https:evil``, encoded
+    slashes or backslashes, control characters, user-info tricks.
+    """
+    refuse = LaunchError(
+        "The launch's link does not point to a page of this hub; only links to this "
+        "hub's pages are followed."
+    )
+    if not value or len(value) > MAX_URL or any(ch.isspace() for ch in value):
+        raise refuse
+    decoded = value
+    for _ in range(3):  # what a browser or proxy may decode on the way
+        if "\\" in decoded or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded):
+            raise refuse
+        decoded = unquote(decoded)
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        if parts.scheme.lower() not in ("http", "https") or not _same_host(parts, host, scheme):
+            raise refuse
+    path = parts.path
+    plain = unquote(unquote(path))
+    if not path.startswith("/") or plain.startswith("//") or ".." in plain.split("/"):
+        raise refuse
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def _same_host(parts: Any, host: str, scheme: str) -> bool:
+    if "@" in parts.netloc:
+        return False
+    ours = urlsplit(f"{scheme}://{host}")
+    default = {"http": 80, "https": 443}
+    try:
+        theirs_port = parts.port or default[parts.scheme.lower()]
+        our_port = ours.port or default.get(scheme, 443)
+    except ValueError:
+        return False
+    return (parts.hostname or "") == (ours.hostname or "").lower() and theirs_port == our_port
+
+
+def resolve_target(
+    launch: Launch, *, host: str, scheme: str, base_url: str, service_prefix: str
+) -> Target:
+    """Where this launch should land: a dashboard's open page, another hub page, or home.
+
+    ``dashboard=owner/slug`` wins over the link; a link to
+    ``<service_prefix>open/<owner>/<slug>`` names that dashboard too. A link
+    to the hub's root or ``hub/`` means the default (home page).
+    """
+    if launch.dashboard:
+        owner, slug = parse_dashboard(launch.dashboard)
+        return Target(open_path(service_prefix, owner, slug), (owner, slug))
+    if not launch.target:
+        return Target()
+    path = safe_path(launch.target, host, scheme)
+    bare = path.split("?", 1)[0]
+    if not bare.startswith(base_url):
+        raise LaunchError(f"The launch's link leaves this hub's base URL {base_url}.")
+    if bare.rstrip("/") in (base_url.rstrip("/"), base_url + "hub"):
+        return Target()
+    if bare.startswith(service_prefix + "open/"):
+        owner, sep, slug = bare[len(service_prefix + "open/"):].strip("/").partition("/")
+        owner, slug = parse_dashboard(f"{unquote(owner)}/{slug}" if sep else owner)
+        return Target(open_path(service_prefix, owner, slug), (owner, slug))
+    return Target(path)
+
+
+def open_path(service_prefix: str, owner: str, slug: str) -> str:
+    return f"{service_prefix}open/{quote(owner, safe='')}/{slug}"
+
+
+# -- Canvas --------------------------------------------------------------------
+
+
+def canvas_developer_key(
+    domain: str,
+    *,
+    title: str = "Dashboards",
+    description: str = "Open the course's dashboards on the hub.",
+    base_url: str = "/",
+    privacy_level: str = "name_only",
+) -> dict[str, Any]:
+    """The LTI 1.3 developer key JSON for Canvas (Admin → Developer Keys → + LTI Key).
+
+    The tool calls no Canvas API, so it asks for no scopes; Canvas requires a
+    public key or key set URL anyway, and the hub serves an empty key set at
+    ``hub/lti13/jwks`` (the tool signs nothing). Course navigation opens in a
+    new tab; module links and assignments may embed, and then the hub offers
+    to open in a new tab.
+    """
+    domain = domain.strip().lower()
+    if not re.fullmatch(r"[a-z0-9.-]+(?::[0-9]{1,5})?", domain) or domain.startswith((".", "-")):
+        raise ValueError(f"--domain must be the hub's host name, e.g. hub.example.edu; got {domain!r}")
+    if privacy_level not in ("public", "name_only", "email_only", "anonymous"):
+        raise ValueError("privacy level must be public, name_only, email_only or anonymous")
+    base = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
+    hub = f"https://{domain}{base}hub/"
+    target = hub + "home"
+    placement = {"message_type": "LtiResourceLinkRequest", "target_link_uri": target}
+    return {
+        "title": title,
+        "description": description,
+        "oidc_initiation_url": hub + "lti13/oauth_login",
+        "target_link_uri": target,
+        "redirect_uris": [hub + "lti13/oauth_callback"],
+        "public_jwk_url": hub + "lti13/jwks",
+        "scopes": [],
+        "extensions": [
+            {
+                "platform": "canvas.instructure.com",
+                "domain": domain,
+                "privacy_level": privacy_level,
+                "settings": {
+                    "text": title,
+                    "placements": [
+                        {"placement": "course_navigation", "text": title,
+                         "windowTarget": "_blank", **placement},
+                        {"placement": "link_selection", "text": title, **placement},
+                        {"placement": "assignment_selection", "text": title, **placement},
+                    ],
+                },
+            }
+        ],
+    }
+
+
+__all__ = [
+    "Launch", "Target", "canvas_developer_key", "context_groups", "course_groups",
+    "is_staff", "launch_11", "launch_13", "merge_groups", "parse_dashboard",
+    "resolve_target", "role_name", "safe_path",
+]

@@ -1,0 +1,56 @@
+"""``POST S api/lti/can-view``: the hub's LTI login asks whether a deep link may open.
+
+Before it creates a user for a launch that links to a dashboard, the hub's
+authenticator (:mod:`hub_viz.lti`) asks the service whether that user, with
+the groups the launch gives, may see the dashboard. The caller shows the
+secret ``configure()`` keeps in the state folder (``hub_viz_lti_secret``);
+the answer is a yes or no about visibility and nothing else. Requests that
+came through the public proxy (``X-Forwarded-For``) are not answered: the
+hub calls the service directly.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from tornado import web
+
+from .base import BaseHandler
+from .dashboards import can_view
+
+USERNAME_MAX = 255
+
+
+class CanViewHandler(BaseHandler):
+    def check_xsrf_cookie(self) -> None:
+        return  # no cookies here: the caller authenticates with the shared secret
+
+    def post(self) -> None:
+        secret = self.settings.get("hub_viz_lti_secret") or ""
+        if not secret or "X-Forwarded-For" in self.request.headers:
+            raise web.HTTPError(404)
+        given = self.request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
+            raise web.HTTPError(403, "Only the hub's LTI login may ask this.")
+        body = self.body_json()
+        username, groups, dashboard = (body.get(k) if isinstance(body, dict) else None
+                                       for k in ("username", "groups", "dashboard"))
+        owner, _, slug = dashboard.partition("/") if isinstance(dashboard, str) else ("", "", "")
+        if not (
+            isinstance(username, str) and 0 < len(username) <= USERNAME_MAX
+            and isinstance(groups, list) and all(isinstance(g, str) for g in groups)
+            and owner and slug
+        ):
+            raise web.HTTPError(400, "Send {username, groups: [...], dashboard: 'owner/slug', "
+                                "admin: false}.")
+        user: dict[str, Any] = {"name": username, "groups": groups,
+                                "admin": body.get("admin") is True}
+        with self.ctx.store.session() as db:
+            d = self.ctx.store.find(db, owner, slug)
+            allowed = d is not None and can_view(d, user)
+        self.write_json({"allowed": allowed})
+
+
+def lti_routes(prefix: str) -> list[tuple[str, type]]:
+    return [(f"{prefix}api/lti/can-view", CanViewHandler)]

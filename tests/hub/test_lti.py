@@ -1,0 +1,537 @@
+"""Log in from an LMS: real signed LTI 1.3 and 1.1 launches against a real hub.
+
+The test plays the platform. LTI 1.3: an RSA key made here, its key set
+served from a loopback HTTP server, the OIDC login initiation, then the
+form post of an id_token with Canvas's claims. LTI 1.1: parameters as Canvas
+sends them, signed with oauthlib (HMAC-SHA1). Nothing of the authenticator
+is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from oauthlib.oauth1 import SIGNATURE_TYPE_BODY, Client
+
+from ..conftest import SERVICE, Hub, free_port, start_hub, stop_hub
+
+pytestmark = pytest.mark.hub
+
+ISSUER = "https://canvas.test.example"
+AUTHORIZE = "https://sso.canvas.test.example/api/lti/authorize_redirect"
+CLIENT_ID = "10000000000042"
+DEPLOYMENT = "42:5a9e7b0c3d"
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
+LEARNER = [LIS + "institution/person#Student", LIS + "membership#Learner",
+           LIS + "system/person#User"]
+TEACHER_ROLES = [LIS + "institution/person#Instructor", LIS + "membership#Instructor",
+                 LIS + "system/person#User"]
+CTX = "4dde05e8ca1973bcca9bffc13e1548820eee93a3"
+OTHER_CTX = "0b3c7d4e1f2a9b8c7d6e5f4a3b2c1d0e9f8a7b6c"
+TEACHER = "lti-teacher"  # owns the published dashboards; also launches as an instructor
+SHARED = "course-sales"
+PRIVATE = "secret-sales"
+CONSUMER_KEY, CONSUMER_SECRET = "canvas-key", "canvas-shared-secret"
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"}
+
+
+def publish_list() -> list[dict[str, Any]]:
+    return [
+        {"owner": TEACHER, "slug": SHARED, "title": "Course sales", "entry": "dash/app.py",
+         "visibility": "groups", "share_groups": [f"course-{CTX}"]},
+        {"owner": TEACHER, "slug": PRIVATE, "title": "Secret sales", "entry": "dash/app.py"},
+    ]
+
+
+# -- the platform -----------------------------------------------------------------------
+
+
+class Platform:
+    """An LTI 1.3 platform: a key pair and its key set on a loopback HTTP server."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update(kid="test-key", alg="RS256", use="sig")
+        body = json.dumps({"keys": [jwk]}).encode()
+
+        class KeySet(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if self.path == "/jwks" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), KeySet)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.jwks_url = f"http://127.0.0.1:{self.server.server_port}/jwks"
+
+    def pem(self, key: rsa.RSAPrivateKey) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    def id_token(self, *, nonce: str, sub: str, roles: list[str], target: str,
+                 context: str | None = CTX, custom: dict | None = None, aud: str = CLIENT_ID,
+                 age: int = 0, drop: tuple[str, ...] = (), other_key: bool = False) -> str:
+        now = int(time.time()) - age
+        claims: dict[str, Any] = {
+            "iss": ISSUER, "aud": aud, "azp": aud, "sub": sub, "nonce": nonce,
+            "iat": now, "exp": now + 300, "name": "Ada Lovelace", "locale": "en",
+            CLAIM + "message_type": "LtiResourceLinkRequest",
+            CLAIM + "version": "1.3.0",
+            CLAIM + "deployment_id": DEPLOYMENT,
+            CLAIM + "target_link_uri": target,
+            CLAIM + "resource_link": {"id": "5e7a0c3d-link", "title": "Sales"},
+            CLAIM + "roles": roles,
+            CLAIM + "custom": custom or {},
+            CLAIM + "tool_platform": {"guid": "canvas-guid", "name": "Test U",
+                                      "product_family_code": "canvas", "version": "cloud"},
+            CLAIM + "launch_presentation": {"document_target": "iframe",
+                                            "return_url": ISSUER + "/courses/1/external_content"},
+            CLAIM + "lti1p1": {"user_id": "a" * 40},
+        }
+        if context:
+            claims[CLAIM + "context"] = {"id": context, "label": "MATH101", "title": "Calculus",
+                                         "type": [LIS.replace("v2/", "v2/course#CourseOffering")]}
+        for key in drop:
+            claims.pop(key, None)
+        key = self.other_key if other_key else self.key
+        return jwt.encode(claims, self.pem(key), algorithm="RS256", headers={"kid": "test-key"})
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[Platform]:
+    p = Platform()
+    yield p
+    p.close()
+
+
+def _start(tmp_path_factory: pytest.TempPathFactory, name: str, lti: dict, cls: str) -> Hub:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTERHUB_CRYPT_KEY", "ab" * 32)
+        hub = start_hub(
+            tmp_path_factory.mktemp(name), publish=publish_list(),
+            configure_kwargs={"lti": lti},
+            # the shared test config sets the password authenticator after configure()
+            extra_config=f"c.JupyterHub.authenticator_class = {cls!r}\n",
+        )
+    hub.ensure_user(TEACHER)
+    return hub
+
+
+@pytest.fixture(scope="module")
+def hub13(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> Iterator[Hub]:
+    hub = _start(tmp_path_factory, "lti13", {
+        "client_id": CLIENT_ID, "issuer": ISSUER, "jwks_url": platform.jwks_url,
+        "authorize_url": AUTHORIZE,
+    }, "hub_viz.lti.HubVizLTI13Authenticator")
+    yield hub
+    stop_hub(hub)
+
+
+@pytest.fixture(scope="module")
+def hub11(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    hub = _start(tmp_path_factory, "lti11", {
+        "version": "1.1", "consumers": {CONSUMER_KEY: CONSUMER_SECRET},
+    }, "hub_viz.lti.HubVizLTI11Authenticator")
+    yield hub
+    stop_hub(hub)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def login_init(hub: Hub, s: requests.Session, sub: str, target: str, **headers: str):
+    return s.post(f"{hub.url}/hub/lti13/oauth_login", data={
+        "iss": ISSUER, "login_hint": sub, "target_link_uri": target,
+        "lti_message_hint": "eyJ0eXAiOiJKV1QifQ.hint.sig", "client_id": CLIENT_ID,
+        "lti_deployment_id": DEPLOYMENT,
+    }, headers={**BROWSER, **headers}, allow_redirects=False, timeout=30)
+
+
+def auth_request(response: requests.Response) -> dict[str, str]:
+    """The authentication request the hub sent the browser to the platform with."""
+    assert response.status_code == 302, (response.status_code, response.text[-500:])
+    location = response.headers["Location"]
+    assert location.startswith(AUTHORIZE + "?"), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def launch13(hub: Hub, platform: Platform, sub: str, roles: list[str], *,
+             target: str | None = None, session: requests.Session | None = None,
+             **token: Any) -> tuple[requests.Session, requests.Response]:
+    """The whole LTI 1.3 flow: login initiation, then the platform's form post."""
+    s = session or requests.Session()
+    target = target or f"{hub.url}/hub/home"
+    request = auth_request(login_init(hub, s, sub, target))
+    assert request["client_id"] == CLIENT_ID and request["response_mode"] == "form_post"
+    assert request["redirect_uri"] == f"{hub.url}/hub/lti13/oauth_callback"
+    id_token = platform.id_token(nonce=request["nonce"], sub=sub, roles=roles, target=target,
+                                 **token)
+    r = s.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
+               headers=BROWSER, allow_redirects=False, timeout=60)
+    return s, r
+
+
+def user(hub: Hub, name: str) -> dict | None:
+    r = hub.api("GET", f"/users/{name}")
+    return r.json() if r.status_code == 200 else None
+
+
+def open_path(slug: str, owner: str = TEACHER) -> str:
+    return f"{SERVICE}open/{owner}/{slug}"
+
+
+def assert_open_page(hub: Hub, s: requests.Session, location: str, title: str) -> None:
+    """The deep link's open page renders for the session the launch logged in."""
+    page = s.get(hub.url + location, headers=BROWSER, timeout=60)
+    assert page.status_code == 200, page.text[-500:]
+    assert urlsplit(page.url).path == location
+    assert title in page.text
+
+
+def open_until_ready(hub: Hub, viewer: str, slug: str) -> dict:
+    r = hub.svc("POST", f"dashboards/{TEACHER}/{slug}/open", viewer)
+    assert r.status_code == 200, r.text
+    if r.json()["status"] != "ready":
+        hub.wait(TEACHER, slug)
+        r = hub.svc("POST", f"dashboards/{TEACHER}/{slug}/open", viewer)
+    assert r.json()["status"] == "ready", r.text
+    return r.json()
+
+
+def refused(r: requests.Response, status: int, text: str) -> None:
+    assert r.status_code == status, (r.status_code, r.text[-800:])
+    assert text in r.text, r.text[-800:]
+    assert "Traceback" not in r.text
+
+
+# -- LTI 1.3 ------------------------------------------------------------------------------
+
+
+def test_learner_deep_link_lands_on_the_dashboard(hub13: Hub, platform: Platform) -> None:
+    name = "lti13-learner"
+    s, r = launch13(hub13, platform, name, LEARNER, custom={"dashboard": f"{TEACHER}/{SHARED}"})
+    assert r.status_code == 302, r.text[-800:]
+    assert r.headers["Location"] == open_path(SHARED)
+    assert user(hub13, name)["groups"] == [f"course-{CTX}"]
+    assert_open_page(hub13, s, open_path(SHARED), "Course sales")
+    try:
+        body = open_until_ready(hub13, name, SHARED)
+        page = requests.get(hub13.url + body["url"], headers=BROWSER, timeout=60)
+        assert page.status_code == 200
+    finally:
+        hub13.stop(TEACHER, SHARED)
+
+
+def test_target_link_to_an_open_page_is_a_deep_link(hub13: Hub, platform: Platform) -> None:
+    name = "lti13-linked"
+    target = f"{hub13.url}{open_path(SHARED)}"
+    s, r = launch13(hub13, platform, name, LEARNER, target=target)
+    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED), r.text[-500:]
+    assert_open_page(hub13, s, open_path(SHARED), "Course sales")
+
+
+def test_instructor_gets_both_groups_and_publishes_to_the_course(
+    hub13: Hub, platform: Platform
+) -> None:
+    s, r = launch13(hub13, platform, TEACHER, TEACHER_ROLES)
+    assert r.status_code == 302 and r.headers["Location"] == "/hub/home", r.text[-500:]
+    groups = user(hub13, TEACHER)["groups"]
+    assert sorted(groups) == [f"course-{CTX}", f"course-{CTX}-instructors"]
+    home = s.get(hub13.url + "/hub/home", headers=BROWSER, timeout=30)
+    assert home.status_code == 200 and urlsplit(home.url).path == "/hub/home"
+    # the publish form offers the author's groups: the course is one of them
+    info = hub13.svc("GET", "info", TEACHER).json()
+    assert f"course-{CTX}" in info["groups"]
+    r = hub13.svc("POST", "dashboards", TEACHER, json={
+        "title": "Week 3", "slug": "week-3", "entry": "dash/app.py",
+        "visibility": "groups", "share_groups": [f"course-{CTX}"],
+    })
+    assert r.status_code == 201, r.text
+    try:
+        learner = "lti13-classmate"
+        launch13(hub13, platform, learner, LEARNER)
+        slugs = [d["slug"] for d in hub13.svc("GET", "dashboards", learner).json()["items"]]
+        assert "week-3" in slugs and PRIVATE not in slugs
+        outsider = "lti13-outsider"
+        launch13(hub13, platform, outsider, LEARNER, context=OTHER_CTX)
+        slugs = [d["slug"] for d in hub13.svc("GET", "dashboards", outsider).json()["items"]]
+        assert "week-3" not in slugs
+    finally:
+        assert hub13.svc("DELETE", f"dashboards/{TEACHER}/week-3", TEACHER).status_code == 204
+
+
+def test_course_groups_follow_each_launch(hub13: Hub, platform: Platform) -> None:
+    name = "lti13-ta"
+    hub13.ensure_user(name)
+    assert hub13.api("POST", "/groups/lab").status_code in (201, 409)
+    assert hub13.api("POST", "/groups/lab/users", json={"users": [name]}).status_code == 200
+    ta = [LIS + "membership/Instructor#TeachingAssistant"]
+    launch13(hub13, platform, name, ta)
+    assert sorted(user(hub13, name)["groups"]) == sorted(
+        ["lab", f"course-{CTX}", f"course-{CTX}-instructors"])
+    launch13(hub13, platform, name, LEARNER)  # no longer a TA in this course
+    assert sorted(user(hub13, name)["groups"]) == sorted(["lab", f"course-{CTX}"])
+    launch13(hub13, platform, name, LEARNER, context=OTHER_CTX)  # another course adds its group
+    assert sorted(user(hub13, name)["groups"]) == sorted(
+        ["lab", f"course-{CTX}", f"course-{OTHER_CTX}"])
+    group = hub13.api("GET", f"/groups/course-{CTX}").json()
+    assert group["properties"]["lti_context_label"] == "MATH101"
+    assert group["properties"]["lti_context_title"] == "Calculus"
+
+
+@pytest.mark.parametrize(
+    ("case", "token", "status", "text"),
+    [
+        ("bad-signature", {"other_key": True}, 400, "Signature verification failed"),
+        ("wrong-audience", {"aud": "someone-else"}, 401, "Audience"),
+        ("expired", {"age": 900}, 400, "expired"),
+        ("no-roles", {"drop": (CLAIM + "roles",)}, 400, "roles"),
+        ("no-deployment", {"drop": (CLAIM + "deployment_id",)}, 400, "deployment_id"),
+        ("no-resource-link", {"drop": (CLAIM + "resource_link",)}, 400, "resource_link"),
+        ("other-host-dashboard", {"custom": {"dashboard": "//evil.example/x"}}, 400, "OWNER/SLUG"),
+        ("private-dashboard", {"custom": {"dashboard": f"{TEACHER}/{PRIVATE}"}}, 403,
+         "which you may not see"),
+        ("missing-dashboard", {"custom": {"dashboard": f"{TEACHER}/nothing-here"}}, 403,
+         "which you may not see"),
+    ],
+)
+def test_bad_launches_are_refused_and_create_no_user(
+    hub13: Hub, platform: Platform, case: str, token: dict, status: int, text: str
+) -> None:
+    name = f"lti13-bad-{case}"
+    _, r = launch13(hub13, platform, name, LEARNER, **token)
+    refused(r, status, text)
+    assert user(hub13, name) is None
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/services/hub-viz/open/a/b", "//evil.example/",
+               "/%2F%2Fevil.example", "/%5Cevil.example"],
+)
+def test_links_to_other_hosts_are_refused(hub13: Hub, platform: Platform, target: str) -> None:
+    name = "lti13-evil-" + uuid.uuid4().hex[:6]
+    _, r = launch13(hub13, platform, name, LEARNER, target=target)
+    refused(r, 400, "only links to this hub")
+    assert user(hub13, name) is None
+
+
+def test_replayed_launches_are_refused(hub13: Hub, platform: Platform) -> None:
+    name = "lti13-replay"
+    s = requests.Session()
+    request = auth_request(login_init(hub13, s, name, f"{hub13.url}/hub/home"))
+    cookies = s.cookies.get_dict()
+    post = {"id_token": platform.id_token(nonce=request["nonce"], sub=name, roles=LEARNER,
+                                          target=f"{hub13.url}/hub/home"),
+            "state": request["state"]}
+    url = request["redirect_uri"]
+    r = s.post(url, data=post, headers=BROWSER, allow_redirects=False, timeout=60)
+    assert r.status_code == 302
+    # the same post with the same cookies (say, captured): the nonce was used
+    r = requests.post(url, data=post, cookies=cookies, headers=BROWSER, allow_redirects=False,
+                      timeout=60)
+    refused(r, 400, "used already")
+    # a fresh login's cookies with an old id_token: its nonce is not this login's
+    s2 = requests.Session()
+    fresh = auth_request(login_init(hub13, s2, name, f"{hub13.url}/hub/home"))
+    r = s2.post(url, data={**post, "state": fresh["state"]}, headers=BROWSER,
+                allow_redirects=False, timeout=60)
+    refused(r, 400, "nonce mismatch")
+
+
+def test_missing_state_cookie_offers_a_new_tab(hub13: Hub, platform: Platform) -> None:
+    """What a third-party frame without cookies sees: a 4xx page with a button, no traceback."""
+    name = "lti13-no-cookie"
+    request = auth_request(login_init(hub13, requests.Session(), name, f"{hub13.url}/hub/home"))
+    id_token = platform.id_token(nonce=request["nonce"], sub=name, roles=LEARNER,
+                                 target=f"{hub13.url}/hub/home")
+    r = requests.post(request["redirect_uri"], data={"id_token": id_token,
+                                                     "state": request["state"]},
+                      headers={**BROWSER, "Sec-Fetch-Dest": "iframe"}, allow_redirects=False,
+                      timeout=60)
+    refused(r, 400, "Open in a new tab")
+    assert r.headers["Content-Security-Policy"] == "frame-ancestors *"
+    link = re.search(r'href="([^"]+)" target="_blank"', r.text).group(1).replace("&amp;", "&")
+    assert link.startswith("/hub/lti13/oauth_login?")
+    assert parse_qs(urlsplit(link).query)["login_hint"] == [name]
+    assert user(hub13, name) is None
+
+
+def test_framed_launch_breaks_out_to_a_new_tab(hub13: Hub, platform: Platform) -> None:
+    name = "lti13-framed"
+    target = f"{hub13.url}{open_path(SHARED)}"
+    r = login_init(hub13, requests.Session(), name, target, **{"Sec-Fetch-Dest": "iframe"})
+    assert r.status_code == 200, r.text[-500:]
+    assert r.headers["Content-Security-Policy"] == "frame-ancestors *"
+    assert "Open in a new tab" in r.text
+    link = re.search(r'href="([^"]+)" target="_blank"', r.text).group(1).replace("&amp;", "&")
+    # the new tab: a top-level GET of the same login initiation, then the usual flow
+    tab = requests.Session()
+    request = auth_request(tab.get(hub13.url + link, headers={**BROWSER, "Sec-Fetch-Dest":
+                                                               "document"},
+                                   allow_redirects=False, timeout=30))
+    id_token = platform.id_token(nonce=request["nonce"], sub=name, roles=LEARNER, target=target)
+    r = tab.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
+                 headers=BROWSER, allow_redirects=False, timeout=60)
+    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED), r.text[-500:]
+    assert_open_page(hub13, tab, open_path(SHARED), "Course sales")
+
+
+def test_platform_errors_and_strangers_get_clear_pages(hub13: Hub) -> None:
+    r = requests.post(f"{hub13.url}/hub/lti13/oauth_callback",
+                      data={"error": "launch_no_longer_valid", "state": "x"},
+                      headers=BROWSER, allow_redirects=False, timeout=30)
+    refused(r, 400, "launch_no_longer_valid")
+    r = requests.get(f"{hub13.url}/hub/lti13/oauth_login", headers=BROWSER, timeout=30)
+    refused(r, 400, "Sign in by opening this hub from its link in your course")
+    r = requests.post(f"{hub13.url}/hub/lti13/oauth_login", headers=BROWSER, timeout=30,
+                      data={"iss": "https://other.example", "login_hint": "x",
+                            "target_link_uri": hub13.url}, allow_redirects=False)
+    refused(r, 400, f"accepts launches from {ISSUER} only")
+    assert requests.get(f"{hub13.url}/hub/lti13/jwks", timeout=30).json() == {"keys": []}
+
+
+def test_can_view_answers_the_hub_only(hub13: Hub) -> None:
+    body = {"username": "x", "groups": [f"course-{CTX}"], "dashboard": f"{TEACHER}/{SHARED}"}
+    # through the public proxy: not there
+    r = requests.post(f"{hub13.url}{SERVICE}api/lti/can-view", json=body, timeout=30)
+    assert r.status_code == 404
+    config = (hub13.log.parent / "jupyterhub_config.py").read_text()
+    port = re.search(r"service_port=(\d+)", config).group(1)
+    direct = f"http://127.0.0.1:{port}{SERVICE}api/lti/can-view"
+    assert requests.post(direct, json=body, timeout=30).status_code == 403
+    secret = (hub13.log.parent / "hub_viz_lti_secret").read_text().strip()
+    auth = {"Authorization": f"Bearer {secret}"}
+    r = requests.post(direct, json=body, headers=auth, timeout=30)
+    assert r.json() == {"allowed": True}
+    r = requests.post(direct, json={**body, "groups": []}, headers=auth, timeout=30)
+    assert r.json() == {"allowed": False}
+    r = requests.post(direct, json={**body, "dashboard": "nope"}, headers=auth, timeout=30)
+    assert r.status_code == 400
+    assert secret not in hub13.log.read_text()
+
+
+# -- LTI 1.1 ------------------------------------------------------------------------------
+
+
+def launch11(hub: Hub, user_id: str, roles: str, *, secret: str = CONSUMER_SECRET,
+             session: requests.Session | None = None, headers: dict | None = None,
+             **extra: str) -> tuple[requests.Session, requests.Response, str, dict]:
+    """A Canvas-like LTI 1.1 launch, signed with oauthlib (HMAC-SHA1, parameters in the body)."""
+    url = f"{hub.url}/hub/lti/launch"
+    params = {
+        "lti_message_type": "basic-lti-launch-request", "lti_version": "LTI-1p0",
+        "resource_link_id": "d3a2504bba5184799a38f141e8df2335cfa8206d",
+        "resource_link_title": "Sales", "user_id": user_id, "roles": roles,
+        "context_id": CTX, "context_label": "MATH101", "context_title": "Calculus",
+        "lis_person_name_full": "Ada Lovelace", "custom_canvas_user_id": "7",
+        "custom_canvas_course_id": "12", "launch_presentation_document_target": "iframe",
+        "launch_presentation_return_url": ISSUER + "/courses/12/external_content/success",
+        "tool_consumer_info_product_family_code": "canvas",
+        "tool_consumer_instance_guid": "canvas-guid", **extra,
+    }
+    client = Client(CONSUMER_KEY, client_secret=secret, signature_type=SIGNATURE_TYPE_BODY)
+    _, signed_headers, body = client.sign(
+        url, http_method="POST", body=params,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    s = session or requests.Session()
+    r = s.post(url, data=body, headers={**BROWSER, **signed_headers, **(headers or {})},
+               allow_redirects=False, timeout=60)
+    return s, r, url, {**BROWSER, **signed_headers, "body": body}
+
+
+def test_lti11_learner_deep_link(hub11: Hub) -> None:
+    name = "lti11-learner"
+    s, r, _, _ = launch11(hub11, name, "Learner", custom_dashboard=f"{TEACHER}/{SHARED}")
+    assert r.status_code == 302, r.text[-800:]
+    assert r.headers["Location"] == open_path(SHARED)
+    assert user(hub11, name)["groups"] == [f"course-{CTX}"]
+    assert_open_page(hub11, s, open_path(SHARED), "Course sales")
+
+
+def test_lti11_instructor_and_ta_roles(hub11: Hub) -> None:
+    name = "lti11-ta"
+    _, r, _, _ = launch11(hub11, name, "Instructor,urn:lti:role:ims/lis/TeachingAssistant",
+                          custom_next="/hub/home")
+    assert r.status_code == 302 and r.headers["Location"] == "/hub/home"
+    assert sorted(user(hub11, name)["groups"]) == [f"course-{CTX}", f"course-{CTX}-instructors"]
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "status", "text"),
+    [
+        ("bad-signature", {"secret": "not-the-secret"}, 401, "Invalid oauth_signature"),
+        ("other-host", {"custom_next": "https://evil.example/"}, 400, "only links to this hub"),
+        ("scheme-relative", {"custom_next": "//evil.example/x"}, 400, "only links to this hub"),
+        ("backslash", {"custom_next": "/\\evil.example"}, 400, "only links to this hub"),
+        ("private-dashboard", {"custom_dashboard": f"{TEACHER}/{PRIVATE}"}, 403,
+         "which you may not see"),
+    ],
+)
+def test_lti11_bad_launches_create_no_user(
+    hub11: Hub, case: str, kwargs: dict, status: int, text: str
+) -> None:
+    name = f"lti11-bad-{case}"
+    _, r, _, _ = launch11(hub11, name, "Learner", **kwargs)
+    refused(r, status, text)
+    assert user(hub11, name) is None
+
+
+def test_lti11_framed_refusal_shows_in_the_frame(hub11: Hub) -> None:
+    name = "lti11-framed-private"
+    _, r, _, _ = launch11(hub11, name, "Learner", custom_dashboard=f"{TEACHER}/{PRIVATE}",
+                          headers={"Sec-Fetch-Dest": "iframe"})
+    refused(r, 403, "which you may not see")
+    assert r.headers["Content-Security-Policy"] == "frame-ancestors *"
+    assert "Open in a new tab" not in r.text
+    assert user(hub11, name) is None
+
+
+def test_lti11_replay_is_refused(hub11: Hub) -> None:
+    _, r, url, sent = launch11(hub11, "lti11-replay", "Learner")
+    assert r.status_code == 302
+    body = sent.pop("body")
+    r = requests.post(url, data=body, headers=sent, allow_redirects=False, timeout=60)
+    refused(r, 401, "already used")
+
+
+def test_lti11_framed_launch_continues_in_a_new_tab(hub11: Hub) -> None:
+    name = "lti11-framed"
+    _, r, _, _ = launch11(hub11, name, "Learner", custom_dashboard=f"{TEACHER}/{SHARED}",
+                          headers={"Sec-Fetch-Dest": "iframe"})
+    assert r.status_code == 200, r.text[-500:]
+    assert r.headers["Content-Security-Policy"] == "frame-ancestors *"
+    link = re.search(r'href="([^"]+)" target="_blank"', r.text).group(1).replace("&amp;", "&")
+    assert link.startswith("/hub/lti/continue?token=")
+    assert user(hub11, name) is None  # not before the new tab
+    tab = requests.Session()
+    r = tab.get(hub11.url + link, headers=BROWSER, allow_redirects=False, timeout=30)
+    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED), r.text[-500:]
+    assert user(hub11, name)["groups"] == [f"course-{CTX}"]
+    assert_open_page(hub11, tab, open_path(SHARED), "Course sales")
+    again = requests.get(hub11.url + link, headers=BROWSER, allow_redirects=False, timeout=30)
+    refused(again, 400, "used already or has expired")
+    assert parse_qs(urlsplit(link).query)["token"][0] not in hub11.log.read_text()

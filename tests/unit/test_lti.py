@@ -1,0 +1,366 @@
+"""LTI launches as hub_viz reads them: roles, course groups, deep links, settings, Canvas JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from hub_viz.cli import run
+from hub_viz.config import configure
+from hub_viz.errors import LaunchError
+from hub_viz.lti import (
+    CANVAS_AUTHORIZE,
+    CANVAS_ISSUER,
+    CANVAS_JWKS,
+    HubVizLTI11Authenticator,
+    HubVizLTI13Authenticator,
+    configure_lti,
+)
+from hub_viz.lti_claims import (
+    Launch,
+    canvas_developer_key,
+    context_groups,
+    course_groups,
+    is_staff,
+    launch_11,
+    launch_13,
+    merge_groups,
+    parse_dashboard,
+    resolve_target,
+    role_name,
+    safe_path,
+)
+
+pytestmark = pytest.mark.unit
+
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+CTX = "4dde05e8ca1973bcca9bffc13e1548820eee93a3"  # a Canvas context id
+
+
+@pytest.fixture(autouse=True)
+def _crypt_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "00" * 32)
+    monkeypatch.chdir(tmp_path)
+
+
+# -- roles ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "name", "staff"),
+    [
+        (LIS + "membership#Instructor", "instructor", True),
+        (LIS + "membership#Learner", "learner", False),
+        (LIS + "membership#ContentDeveloper", "contentdeveloper", True),
+        (LIS + "membership/Instructor#TeachingAssistant", "instructor", True),
+        (LIS + "membership/Learner#Instructor", "learner", False),
+        (LIS + "membership#Mentor", "mentor", False),
+        (LIS + "institution/person#Instructor", None, False),  # not a course role
+        (LIS + "system/person#Administrator", None, False),
+        ("Instructor", "instructor", True),
+        ("TeachingAssistant", "teachingassistant", True),
+        ("Learner", "learner", False),
+        ("urn:lti:role:ims/lis/Instructor", "instructor", True),
+        ("urn:lti:role:ims/lis/TeachingAssistant", "teachingassistant", True),
+        ("urn:lti:role:ims/lis/Instructor/TeachingAssistant", "instructor", True),
+        ("urn:lti:role:ims/lis/ContentDeveloper", "contentdeveloper", True),
+        ("urn:lti:role:ims/lis/Learner", "learner", False),
+        ("urn:lti:instrole:ims/lis/Instructor", None, False),
+        ("urn:lti:sysrole:ims/lis/SysAdmin", None, False),
+        ("", None, False),
+    ],
+)
+def test_course_roles(role: str, name: str | None, staff: bool) -> None:
+    assert role_name(role) == name
+    assert is_staff([role]) is staff
+
+
+def test_canvas_teacher_and_ta_launches_are_staff() -> None:
+    teacher = [LIS + "institution/person#Instructor", LIS + "membership#Instructor",
+               LIS + "system/person#User"]
+    student = [LIS + "institution/person#Student", LIS + "membership#Learner",
+               LIS + "system/person#User"]
+    assert is_staff(teacher) and not is_staff(student)
+    assert is_staff(launch_11({"roles": "Instructor,urn:lti:role:ims/lis/TeachingAssistant"}).roles)
+    assert not is_staff(launch_11({"roles": "Learner,urn:lti:instrole:ims/lis/Instructor"}).roles)
+
+
+# -- groups -----------------------------------------------------------------------------
+
+
+def test_course_groups_use_the_context_id() -> None:
+    learner = Launch(context_id=CTX, context_label="MATH101", roles=("Learner",))
+    teacher = Launch(context_id=CTX, context_label="MATH101", roles=("Instructor",))
+    assert course_groups(learner) == [f"course-{CTX}"]
+    assert course_groups(teacher) == [f"course-{CTX}", f"course-{CTX}-instructors"]
+    assert course_groups(Launch(roles=("Instructor",))) == []  # no course, no group
+
+
+@pytest.mark.parametrize("context_id", ["a/b", "x" * 65, "dé", "a b", "..%2f"])
+def test_unsafe_context_ids_are_hashed(context_id: str) -> None:
+    group, instructors = context_groups(context_id)
+    assert group.startswith("course-") and len(group) == len("course-") + 32
+    assert all(ch.isalnum() or ch == "-" for ch in group)
+    assert instructors == group + "-instructors"
+    assert context_groups(context_id + "!") != (group, instructors)
+
+
+def test_merge_replaces_only_this_courses_groups() -> None:
+    current = ["lab", f"course-{CTX}", f"course-{CTX}-instructors", "course-other"]
+    demoted = merge_groups(current, Launch(context_id=CTX, roles=("Learner",)))
+    assert demoted == ["lab", "course-other", f"course-{CTX}"]
+    promoted = merge_groups(demoted, Launch(context_id=CTX, roles=("Instructor",)))
+    assert sorted(promoted) == sorted(current)
+    assert merge_groups(["lab"], Launch(context_id="new", roles=("Learner",))) == ["lab", "course-new"]
+    assert merge_groups(["lab", "lab"], Launch()) == ["lab"]
+
+
+# -- launches -----------------------------------------------------------------------------
+
+
+def test_launch_13_reads_canvas_claims() -> None:
+    launch = launch_13({
+        CLAIM + "context": {"id": CTX, "label": "MATH101", "title": "Calculus"},
+        CLAIM + "roles": [LIS + "membership#Instructor", 7],
+        CLAIM + "custom": {"dashboard": " alice/sales "},
+        CLAIM + "target_link_uri": "https://hub.example.edu/hub/home",
+    })
+    assert launch == Launch(CTX, "MATH101", "Calculus", (LIS + "membership#Instructor",),
+                            "alice/sales", "https://hub.example.edu/hub/home")
+    with pytest.raises(LaunchError):
+        launch_13({CLAIM + "roles": "Instructor"})
+    with pytest.raises(LaunchError):
+        launch_13({CLAIM + "custom": ["dashboard"]})
+
+
+def test_launch_11_reads_canvas_parameters() -> None:
+    launch = launch_11({
+        "context_id": CTX, "context_label": "MATH101", "context_title": "Calculus",
+        "roles": "Instructor, urn:lti:role:ims/lis/TeachingAssistant",
+        "custom_dashboard": "alice/sales", "custom_next": "/hub/home",
+    })
+    assert launch.roles == ("Instructor", "urn:lti:role:ims/lis/TeachingAssistant")
+    assert (launch.dashboard, launch.target, launch.staff) == ("alice/sales", "/hub/home", True)
+
+
+# -- deep links -----------------------------------------------------------------------------
+
+HOST = "hub.example.edu"
+
+
+@pytest.mark.parametrize(
+    ("link", "path"),
+    [
+        ("/services/hub-viz/open/alice/sales", "/services/hub-viz/open/alice/sales"),
+        ("https://hub.example.edu/hub/home", "/hub/home"),
+        ("https://HUB.example.edu:443/hub/home?x=1#top", "/hub/home?x=1"),
+        ("/user/alice/sales/", "/user/alice/sales/"),
+    ],
+)
+def test_links_on_this_hub_become_paths(link: str, path: str) -> None:
+    assert safe_path(link, HOST) == path
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "//evil.example/x", "https://evil.example/x", "http://evil.example/", "/\\evil.example",
+        "\\\\evil.example", "/%5Cevil.example", "/%5cevil.example", "/%2F%2Fevil.example",
+        "/%2f/evil.example", "/%252F%252Fevil.example", "%2F%2Fevil.example", "https:evil.example",
+        "https:/evil.example", "javascript:alert(1)", "data:text/html,x", "\t//evil.example",
+        " //evil.example", "/x\n//evil", "https://hub.example.edu@evil.example/",
+        "https://hub.example.edu.evil.example/", "https://hub.example.edu:8443/",
+        "ftp://hub.example.edu/", "evil.example", "/a/../../evil", "/%2e%2e/x", "",
+        "/" + "a" * 3000,
+    ],
+)
+def test_links_elsewhere_are_refused(link: str) -> None:
+    with pytest.raises(LaunchError, match="only links to this hub"):
+        safe_path(link, HOST)
+
+
+def _target(**launch: str):
+    return resolve_target(Launch(**launch), host=HOST, scheme="https", base_url="/",
+                          service_prefix="/services/hub-viz/")
+
+
+def test_deep_links_name_dashboards() -> None:
+    assert _target(dashboard="alice/sales").dashboard == ("alice", "sales")
+    assert _target(dashboard="alice/sales").path == "/services/hub-viz/open/alice/sales"
+    # the custom parameter wins over the link
+    assert _target(dashboard="bob/x", target="https://hub.example.edu/hub/home").dashboard == (
+        "bob", "x")
+    by_link = _target(target="https://hub.example.edu/services/hub-viz/open/al%20ice/sales/")
+    assert by_link.dashboard == ("al ice", "sales")
+    assert by_link.path == "/services/hub-viz/open/al%20ice/sales"
+    assert _target(target="/hub/spawn").path == "/hub/spawn"
+    assert _target(target="/hub/spawn").dashboard is None
+    for home in ("https://hub.example.edu/", "https://hub.example.edu/hub", "/hub/", ""):
+        assert _target(target=home).path is None
+
+
+@pytest.mark.parametrize(
+    "value", ["alice", "alice/", "/sales", "alice/Sales", "alice/sales/x", "alice/-x", "a?b/s",
+              "alice/sales-", "a\\b/s", "alice/a--b", "../x"],
+)
+def test_malformed_dashboard_parameters_are_refused(value: str) -> None:
+    with pytest.raises(LaunchError, match="OWNER/SLUG"):
+        parse_dashboard(value)
+
+
+def test_open_links_with_a_bad_dashboard_are_refused() -> None:
+    with pytest.raises(LaunchError):
+        _target(target="/services/hub-viz/open/alice")
+    with pytest.raises(LaunchError):
+        _target(target="https://evil.example/services/hub-viz/open/alice/sales")
+
+
+def test_links_outside_the_base_url_are_refused() -> None:
+    with pytest.raises(LaunchError, match="base URL"):
+        resolve_target(Launch(target="/other/x"), host=HOST, scheme="https", base_url="/jh/",
+                       service_prefix="/jh/services/hub-viz/")
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def test_lti13_defaults_to_canvas_cloud(tmp_path: Path) -> None:
+    c = Config()
+    extra = configure_lti(c, state_dir=tmp_path, service_url="http://127.0.0.1:1/services/hub-viz/",
+                          client_id="10000000000123")
+    cfg = c.HubVizLTI13Authenticator
+    assert c.JupyterHub.authenticator_class == "hub_viz.lti.HubVizLTI13Authenticator"
+    assert (cfg.issuer, cfg.jwks_endpoint, cfg.authorize_url) == (
+        CANVAS_ISSUER, CANVAS_JWKS, CANVAS_AUTHORIZE)
+    assert cfg.client_id == {"10000000000123"}
+    assert cfg.username_key == "sub"
+    assert cfg.allow_all is True and cfg.manage_groups is True
+    assert c.Authenticator.enable_auth_state is True
+    secret = Path(extra["lti_secret_file"])
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text()) >= 40
+    assert cfg.service_secret_file == str(secret)
+    # the secret is passed as a file, never as a value in the config
+    assert secret.read_text() not in json.dumps(c, default=str)
+
+
+def test_lti11_settings(tmp_path: Path) -> None:
+    c = Config()
+    configure_lti(c, version="1.1", consumers={"key": "secret"}, auth_state=False)
+    assert c.JupyterHub.authenticator_class == "hub_viz.lti.HubVizLTI11Authenticator"
+    assert c.HubVizLTI11Authenticator.consumers == {"key": "secret"}
+    assert c.HubVizLTI11Authenticator.username_key == "user_id"
+    assert c.Authenticator.enable_auth_state is False
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({}, "'client_id' is required"),
+        ({"client_id": ""}, "'client_id' is required"),
+        ({"client_id": []}, "'client_id' is required"),
+        ({"client_id": "1", "issuer": "http://canvas.example.edu"}, "'issuer' must be an https URL"),
+        ({"client_id": "1", "jwks_url": "ftp://x/jwks"}, "'jwks_url' must be an https URL"),
+        ({"client_id": "1", "authorize_url": "not a url"}, "'authorize_url' must be an https"),
+        ({"client_id": "1", "consumers": {"k": "s"}}, "unknown setting"),
+        ({"client_id": "1", "username_key": ""}, "'username_key'"),
+        ({"client_id": "1", "auth_state": "yes"}, "'auth_state'"),
+        ({"version": "2"}, "'version' must be"),
+        ({"version": "1.1"}, "'consumers' is required"),
+        ({"version": "1.1", "consumers": {"k": ""}}, "'consumers' is required"),
+        ({"version": "1.1", "consumers": {"k": "s"}, "client_id": "1"}, "unknown setting"),
+    ],
+)
+def test_bad_settings_say_what_to_fix(settings: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        configure_lti(Config(), **settings)
+
+
+def test_auth_state_needs_the_crypt_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JUPYTERHUB_CRYPT_KEY")
+    with pytest.raises(ValueError, match="JUPYTERHUB_CRYPT_KEY"):
+        configure_lti(Config(), client_id="1")
+    configure_lti(Config(), client_id="1", auth_state=False)
+    c = Config()
+    c.CryptKeeper.keys = ["00" * 32]
+    configure_lti(c, client_id="1")
+
+
+def test_loopback_http_urls_are_allowed_for_tests() -> None:
+    c = Config()
+    configure_lti(c, client_id=["1", 2], issuer="https://platform.test",
+                  jwks_url="http://127.0.0.1:9999/jwks", authorize_url="https://platform.test/auth")
+    assert c.HubVizLTI13Authenticator.client_id == {"1", "2"}
+
+
+def test_configure_passes_the_secret_to_the_service(tmp_path: Path) -> None:
+    c = Config()
+    c.JupyterHub.ip, c.JupyterHub.port = "127.0.0.1", 8000
+    configure(c, state_dir=str(tmp_path), lti={"client_id": "1"})
+    [service] = [s for s in c.JupyterHub.services if s["name"] == "hub-viz"]
+    settings = json.loads(service["environment"]["HUB_VIZ_SERVICE_CONFIG"])["DashboardService"]
+    assert settings["lti_secret_file"] == str(tmp_path / "hub_viz_lti_secret")
+    assert c.HubVizLTI13Authenticator.service_url == "http://127.0.0.1:10101/services/hub-viz/"
+    assert c.HubVizLTI13Authenticator.service_name == "hub-viz"
+    # without the service: login only
+    c = Config()
+    configure(c, service=False, lti={"client_id": "1"})
+    assert "service_url" not in c.HubVizLTI13Authenticator
+
+
+def test_authenticator_defaults() -> None:
+    for cls, key in ((HubVizLTI13Authenticator, "sub"), (HubVizLTI11Authenticator, "user_id")):
+        auth = cls()
+        assert (auth.username_key, auth.allow_all, auth.manage_groups) == (key, True, True)
+
+
+def test_lti11_held_launches_work_once() -> None:
+    auth = HubVizLTI11Authenticator()
+    token = auth.hold({"name": "u"}, "/hub/home")
+    assert auth.release(token) == ({"name": "u"}, "/hub/home")
+    assert auth.release(token) is None
+    auth.continue_timeout = -1
+    assert auth.release(auth.hold({"name": "u"}, None)) is None
+    assert auth.release("guess") is None
+
+
+def test_lti13_nonces_are_single_use() -> None:
+    auth = HubVizLTI13Authenticator()
+    assert auth.first_use("n1", 2_000_000_000)
+    assert not auth.first_use("n1", 2_000_000_000)
+    assert auth.first_use("n2", None)
+
+
+# -- Canvas --------------------------------------------------------------------------------
+
+
+def test_canvas_developer_key() -> None:
+    key = canvas_developer_key("Hub.Example.edu", title="Sales")
+    assert key["oidc_initiation_url"] == "https://hub.example.edu/hub/lti13/oauth_login"
+    assert key["redirect_uris"] == ["https://hub.example.edu/hub/lti13/oauth_callback"]
+    assert key["target_link_uri"] == "https://hub.example.edu/hub/home"
+    assert key["public_jwk_url"] == "https://hub.example.edu/hub/lti13/jwks"
+    assert key["scopes"] == []
+    [ext] = key["extensions"]
+    assert ext["platform"] == "canvas.instructure.com" and ext["domain"] == "hub.example.edu"
+    assert ext["privacy_level"] == "name_only"
+    placements = {p["placement"]: p for p in ext["settings"]["placements"]}
+    assert set(placements) == {"course_navigation", "link_selection", "assignment_selection"}
+    assert placements["course_navigation"]["windowTarget"] == "_blank"
+    assert {p["message_type"] for p in placements.values()} == {"LtiResourceLinkRequest"}
+    based = canvas_developer_key("hub.example.edu", base_url="/jh")
+    assert based["oidc_initiation_url"] == "https://hub.example.edu/jh/hub/lti13/oauth_login"
+    for bad in ("https://hub.example.edu", "hub.example.edu/x", "", "-x.edu"):
+        with pytest.raises(ValueError, match="--domain"):
+            canvas_developer_key(bad)
+
+
+def test_lti_config_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["lti-config", "--domain", "hub.example.edu", "--title", "Sales"]) == 0
+    key = json.loads(capsys.readouterr().out)
+    assert key["title"] == "Sales"
+    assert run(["lti-config", "--domain", "evil/x"]) == 1
+    assert "--domain must be" in capsys.readouterr().err
