@@ -33,7 +33,7 @@ from traitlets import Enum, Unicode, default
 
 from .frameworks import SHARED
 from .sources import GitSource
-from .spawner import DashboardSpawnerMixin
+from .spawner import DashboardSpawnerMixin, spawn_error
 
 __all__ = ["DashboardKubeSpawner", "pod_labels"]
 
@@ -168,6 +168,7 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
 
     _config: dict[str, Any] | None = None
     _git: GitSource | None = None
+    _source_claim = ""
 
     def prepare(self) -> None:
         """Set this start's pod settings from the resolved spec and profile."""
@@ -227,13 +228,14 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         source_mount = {
             "name": SOURCE_VOLUME, "mountPath": self.source_mount_path, "readOnly": True,
         }
+        self._source_claim = "" if self._git is not None else self.owner_claim(owner)
         if self._git is not None:
             source_volume: dict[str, Any] = {"name": SOURCE_VOLUME, "emptyDir": {}}
             self.init_containers = [*self._list(self.init_containers), self._git_container()]
         else:
             source_volume = {
                 "name": SOURCE_VOLUME,
-                "persistentVolumeClaim": {"claimName": self.owner_claim(owner), "readOnly": True},
+                "persistentVolumeClaim": {"claimName": self._source_claim, "readOnly": True},
             }
         volumes, mounts = [source_volume], [source_mount]
         if mode == SHARED or self.viewer_storage == "none":
@@ -247,6 +249,18 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
             mounts = [*self._list(self.volume_mounts), *mounts]
         self.volumes = volumes
         self.volume_mounts = mounts
+
+    async def check_before_start(self) -> None:
+        """The owner's storage must exist, or the pod would wait for it until the timeout."""
+        claim = self._source_claim
+        if claim and not await self._check_pvc_exists(claim, self.namespace):
+            raise spawn_error(
+                f"Cannot start dashboard {self.name!r}: its owner's files are not available "
+                "yet (their storage is created when they first start their own server). "
+                "Publish it from a git repository, or ask the owner to start their server once.",
+                reason="no-source",
+                log_message=f"PVC {claim} not found in namespace {self.namespace}",
+            )
 
     def _git_container(self) -> dict[str, Any]:
         git = self._git

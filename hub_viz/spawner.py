@@ -305,6 +305,9 @@ class DashboardSpawnerMixin(HasTraits):
     def prepare(self) -> None:
         """Hook between checking the spec and starting: set this start's settings."""
 
+    async def check_before_start(self) -> None:
+        """Hook after :meth:`prepare`: refuse (with a readable spawn error) what cannot start."""
+
     # -- what the launcher gets ---------------------------------------------
 
     _dashboard: ResolvedSpec | None = None
@@ -367,6 +370,7 @@ class DashboardSpawnerMixin(HasTraits):
             framework = self._dashboard.framework.display_name
             self._emit(10, f"Starting the {framework} dashboard…")
             self.prepare()
+            await self.check_before_start()
             url = await super().start()  # type: ignore[misc]
             if self.wait_for_app:
                 await self.wait_for_app_ready(url, framework)
