@@ -33,7 +33,14 @@ from ..frameworks import PER_VIEWER
 from ..launcher.grants import GRANT_HEADER_SCHEME
 from ..profiles import format_memory
 from .base import BaseHandler, is_bot
-from .dashboards import SPEC_FIELDS, Conflict, as_json, can_manage, server_for
+from .dashboards import (
+    SPEC_FIELDS,
+    Conflict,
+    as_json,
+    can_manage,
+    check_course_targets,
+    server_for,
+)
 from .dashboards import validate as validate_dashboard
 from .deploy import STOPPED_BY_AUTHOR
 from .hubapi import HubAPIError
@@ -85,6 +92,7 @@ class DashboardsHandler(BaseHandler):
         user = await self.require_user()
         data = self.body_json()
         fields = validate_dashboard(data, self.ctx.policy, user["name"])
+        check_course_targets(fields["share_groups"], user)
         await self.ctx.check_targets(fields)
         d = Dashboard(owner=user["name"], **fields)
         with self.ctx.store.session() as db:
@@ -117,6 +125,8 @@ class DashboardHandler(BaseHandler):
             d = self.find_managed(db, owner, slug, user)
             old_mode = d.mode
             fields = validate_dashboard(data, self.ctx.policy, d.owner, current=d)
+            if set(fields["share_groups"]) - set(d.share_groups or []):
+                check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []), user)
             await self.ctx.check_targets(fields)
             changed = {k for k, v in fields.items() if getattr(d, k) != v}
             if "source" in changed or "source_type" in changed or "git_ref" in changed:

@@ -242,6 +242,28 @@ def can_view(d: Dashboard, user: Mapping[str, Any] | None) -> bool:
     return False
 
 
+COURSE_PREFIX, INSTRUCTORS_SUFFIX = "course-", "-instructors"
+
+
+def check_course_targets(groups: Iterable[str], user: Mapping[str, Any]) -> None:
+    """Only a course's instructors may share with its groups (``course-<id>[-instructors]``).
+
+    Course groups come from LTI launches (:mod:`hub_viz.lti_claims`); a learner in
+    ``course-<id>`` must not publish to the whole class.
+    """
+    if user.get("admin"):
+        return
+    mine = set(user.get("groups") or [])
+    for group in groups:
+        if not group.startswith(COURSE_PREFIX):
+            continue
+        course = group.removesuffix(INSTRUCTORS_SUFFIX)
+        if course + INSTRUCTORS_SUFFIX not in mine:
+            raise Forbidden(
+                f"Only the instructors of a course may share with its group {group!r}."
+            )
+
+
 def can_manage(d: Dashboard, user: Mapping[str, Any] | None) -> bool:
     return bool(user) and (user.get("name") == d.owner or bool(user.get("admin")))
 

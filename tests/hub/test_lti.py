@@ -275,6 +275,15 @@ def test_instructor_gets_both_groups_and_publishes_to_the_course(
         launch13(hub13, platform, learner, LEARNER)
         slugs = [d["slug"] for d in hub13.svc("GET", "dashboards", learner).json()["items"]]
         assert "week-3" in slugs and PRIVATE not in slugs
+        # a learner of the course may not publish to the whole class
+        r = hub13.svc("POST", "dashboards", learner, json={
+            "title": "Spam", "entry": "dash/app.py",
+            "visibility": "groups", "share_groups": [f"course-{CTX}"],
+        })
+        assert r.status_code == 403, r.text
+        assert r.json()["message"] == (
+            f"Only the instructors of a course may share with its group 'course-{CTX}'."
+        )
         outsider = "lti13-outsider"
         launch13(hub13, platform, outsider, LEARNER, context=OTHER_CTX)
         slugs = [d["slug"] for d in hub13.svc("GET", "dashboards", outsider).json()["items"]]

@@ -21,6 +21,7 @@ from hub_viz.service.dashboards import (
     as_json,
     can_manage,
     can_view,
+    check_course_targets,
     check_slug,
     matches,
     server_for,
@@ -483,3 +484,24 @@ def test_as_json_shows_targets_only_to_managers():
     assert managed["share_users"] == ["bob"] and managed["git"] is None
     assert managed["manage_url"] == "/services/hub-viz/d/alice/sales"
     assert managed["keep_warm"] == []
+
+
+# -- course groups (from LTI launches) ---------------------------------------------------
+
+
+def test_only_a_courses_instructors_share_with_its_groups():
+    instructor = {"name": "prof", "groups": ["course-abc", "course-abc-instructors"]}
+    learner = {"name": "ann", "groups": ["course-abc"]}
+    admin = {"name": "root", "admin": True, "groups": []}
+    for group in ("course-abc", "course-abc-instructors"):
+        check_course_targets([group], instructor)
+        check_course_targets([group], admin)
+        with pytest.raises(Forbidden) as e:
+            check_course_targets([group], learner)
+        assert e.value.message == (
+            f"Only the instructors of a course may share with its group {group!r}."
+        )
+    # other groups are not course groups; another course's instructors are not this one's
+    check_course_targets(["lab", "team-1"], learner)
+    with pytest.raises(Forbidden):
+        check_course_targets(["course-xyz"], instructor)
