@@ -188,7 +188,9 @@ def configure(
             from .lti import configure_lti
 
             service_config.update(configure_lti(
-                c, state_dir=state, service_url=spawner_config.service_url,
+                # the hub and the service share a host (a pod on Kubernetes): loopback
+                c, state_dir=state,
+                service_url=f"http://127.0.0.1:{service_port}/services/{service_name}/",
                 service_name=service_name, **lti))
         add_service(c, service_name, service_port, service_config, host=host)
     elif lti is not None:  # login only: without the service, dashboard deep links are refused
