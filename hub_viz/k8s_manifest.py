@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 from traitlets.config import Config, PyFileConfigLoader
 
@@ -83,6 +84,15 @@ def stored_spec(settings: dict[str, Any], ref: str, viewer: str | None) -> tuple
         return server_owner, server, spawn_spec(d, "/services/hub-viz/")
 
 
+def hub_connect_url(config: Config) -> str:
+    """Where pods reach the hub's API, as the hub works it out (the chart: http://hub:8081)."""
+    hub = config.JupyterHub
+    if hub.get("hub_connect_url"):
+        return str(hub.hub_connect_url).rstrip("/")
+    ip = hub.get("hub_connect_ip") or hub.get("hub_ip") or "127.0.0.1"
+    return f"http://{ip}:{hub.get('hub_port', 8081)}"
+
+
 def _ensure_kubeconfig() -> None:
     """KubeSpawner loads a cluster config when created; offline, give it one it never calls."""
     in_cluster = os.environ.get("KUBERNETES_SERVICE_HOST")
@@ -114,8 +124,9 @@ async def pod_manifest(
     user = SimpleNamespace(
         name=owner, id=0, url=f"/user/{owner}/", escaped_name=owner, settings={},
     )
+    hub_url = hub_connect_url(config)
     hub = SimpleNamespace(
-        api_url="http://hub:8081/hub/api", base_url="/hub/", url="http://hub:8081/hub/",
+        api_url=f"{hub_url}/hub/api", base_url="/hub/", url=f"{hub_url}/hub/",
         public_host="", host="",
     )
     # what the hub's database would hold for this server
@@ -125,6 +136,7 @@ async def pod_manifest(
     orm_spawner = SimpleNamespace(name=server, server=orm_server, state=None)
     spawner = DashboardKubeSpawner(config=config, user=user, hub=hub, orm_spawner=orm_spawner)
     spawner.api_token = TOKEN_PLACEHOLDER
+    spawner.oauth_client_id = f"jupyterhub-user-{quote(owner)}-{quote(server)}"  # as the hub names it
     spawner.user_options = {"hub_viz_spec": Signer(signing_key).sign_spec(owner, server, spec)}
     spawner._dashboard = await spawner.resolve_dashboard()
     spawner.prepare()
