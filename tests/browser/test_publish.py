@@ -83,6 +83,12 @@ def published(hub, browser):
     assert r.status_code in (201, 409), r.text
     r = hub.api("POST", f"/groups/{GROUP}/users", json={"users": [STUDENT_IN]})
     assert r.status_code == 200, r.text
+    # only a course's instructors may share with it (as an LTI launch would set them)
+    hub.ensure_user(AUTHOR)
+    r = hub.api("POST", f"/groups/{GROUP}-instructors")
+    assert r.status_code in (201, 409), r.text
+    r = hub.api("POST", f"/groups/{GROUP}-instructors/users", json={"users": [AUTHOR]})
+    assert r.status_code == 200, r.text
 
     context, page = log_in(hub, browser, AUTHOR)
     for ref, fields in FORMS.items():
