@@ -30,6 +30,10 @@ from .errors import HubVizError
 ALGORITHM = "EdDSA"
 ISSUER = "hub-viz"
 GRANT_SECONDS = 60
+# A spawn spec is checked when the server starts, right after the service signs it.
+# Expiring it means a stored spec cannot restart a server later (after the author
+# made the dashboard private, say) without going through the service again.
+SPEC_SECONDS = 600
 
 
 class SignatureError(HubVizError):
@@ -84,8 +88,10 @@ class Signer:
             payload["exp"] = now + int(lifetime)
         return jwt.encode(payload, self._key, algorithm=ALGORITHM)
 
-    def sign_spec(self, owner: str, server: str, spec: dict[str, Any]) -> str:
-        return self._sign(spawn_audience(owner, server), {"spec": spec}, None)
+    def sign_spec(
+        self, owner: str, server: str, spec: dict[str, Any], lifetime: float = SPEC_SECONDS
+    ) -> str:
+        return self._sign(spawn_audience(owner, server), {"spec": spec}, lifetime)
 
     def grant(
         self,
@@ -130,7 +136,15 @@ class Verifier:
             ) from None
 
     def spec(self, token: str, owner: str, server: str) -> dict[str, Any]:
-        claims = self._verify(token, spawn_audience(owner, server), require_exp=False)
+        try:
+            claims = self._verify(token, spawn_audience(owner, server), require_exp=True)
+        except SignatureError as e:
+            if "expired" in e.log_message:
+                raise SignatureError(
+                    "This start request has expired: open the dashboard again from the hub.",
+                    log_message=e.log_message,
+                ) from None
+            raise
         spec = claims.get("spec")
         if not isinstance(spec, dict):
             raise SignatureError("The dashboard spec is malformed.")

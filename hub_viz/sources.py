@@ -22,7 +22,7 @@ from .errors import SpecError
 
 ALLOWED_SCHEMES = ("https",)
 _REF = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}$")
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$")  # never '-' first
 GIT_TIMEOUT = 120
 
 

@@ -63,7 +63,7 @@ def check_entry_path(entry: Any) -> PurePosixPath:
 
 
 def check_args(args: Any) -> tuple[str, ...]:
-    """App arguments: a short list of strings without NUL bytes."""
+    """App arguments: a short list of strings without NUL bytes and without a bare ``--``."""
     if args is None:
         return ()
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
@@ -73,6 +73,11 @@ def check_args(args: Any) -> tuple[str, ...]:
     for arg in args:
         if len(arg) > MAX_ARG_LENGTH or "\x00" in arg:
             raise SpecError(f"Each of 'args' must be under {MAX_ARG_LENGTH} characters, no NUL.")
+        if arg == "--":
+            # They already follow the framework's separator; a second one ends Bokeh's and
+            # Panel's --args, and the app fails to start with a usage error.
+            raise SpecError("'args' may not contain '--' on its own: the app's arguments "
+                            "already come after the framework's options.")
     return tuple(args)
 
 

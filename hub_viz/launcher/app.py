@@ -36,7 +36,7 @@ from jupyterhub.services.auth import (
 )
 from tornado import ioloop, web, websocket
 from tornado.httpclient import AsyncHTTPClient
-from tornado.log import enable_pretty_logging
+from tornado.log import access_log, enable_pretty_logging
 
 from .. import __version__
 from ..errors import HubVizError
@@ -374,6 +374,7 @@ async def run(options: argparse.Namespace) -> int:
         "websocket_ping_interval": 30,
         "xsrf_cookies": False,
         "login_url": hub_auth.login_url,
+        "log_function": log_request,
     }
     esc = prefix.rstrip("/")
     web_app = web.Application(
@@ -425,6 +426,17 @@ async def run(options: argparse.Namespace) -> int:
     await app.stop()
     await reporter.flush()
     return exit_code
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """Tornado's access log line, without query strings: one-time grants stay out of logs."""
+    status = handler.get_status()
+    log_method = access_log.info if status < 400 else access_log.warning
+    if status >= 500:
+        log_method = access_log.error
+    request = handler.request
+    log_method("%d %s %s (%s) %.2fms", status, request.method, request.path,
+               request.remote_ip, 1000.0 * request.request_time())
 
 
 def main(argv: list[str] | None = None) -> None:

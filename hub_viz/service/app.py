@@ -32,6 +32,7 @@ from ..signing import Signer, ensure_key_pair
 from ..spawner import DEFAULT_FRAMEWORKS
 from .activity import ActivityCoalescer, PingLimiter
 from .api import api_routes
+from .base import MAX_READ, NotFoundHandler
 from .dashboards import Policy, server_for, validate
 from .deploy import Deployer
 from .embed_handlers import embed_routes
@@ -271,6 +272,7 @@ class DashboardService(Application):
             *embed_routes(prefix),
             *lti_routes(prefix),
             *page_routes(prefix),
+            (prefix + "api/.*", NotFoundHandler),  # last: a JSON 404 for the rest of api/
         ]
         return web.Application(
             routes,
@@ -310,7 +312,9 @@ class DashboardService(Application):
         url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
         port = self.port or url.port or 10101
         ip = self.ip or url.hostname or "127.0.0.1"
-        server = app.listen(port, ip, xheaders=True)
+        # Tornado reads a whole body before a handler sees it (100 MB by default): stop at
+        # MAX_READ; handlers answer 413 above MAX_BODY, the connection is closed above this.
+        server = app.listen(port, ip, xheaders=True, max_body_size=MAX_READ)
         log.info("hub-viz-service %s on %s:%s under %s (store: %s)", __version__,
                  ip, port, ctx.prefix, _safe_url(self.db_url))
         stale = self.keep_warm_interval + self.activity_interval

@@ -18,7 +18,8 @@ from .store import Dashboard
 
 log = logging.getLogger("hub_viz.service")
 
-MAX_BODY = 256 * 1024
+MAX_BODY = 256 * 1024  # JSON bodies the API reads (413 above)
+MAX_READ = 1024 * 1024  # bodies the server reads at all (connection closed above)
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -118,14 +119,23 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return
         super().log_exception(typ, value, tb)
 
+    def allowed_methods(self) -> list[str]:
+        """The methods this handler implements (a 405 names them in ``Allow``)."""
+        return [m for m in self.SUPPORTED_METHODS
+                if getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())]
+
     def _error_message(self, status_code: int, exc: BaseException | None) -> str:
         if isinstance(exc, HubVizError):
             return exc.message
         if isinstance(exc, web.HTTPError) and exc.log_message:
-            return exc.log_message % exc.args if exc.args else exc.log_message
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+            for start, sentence in _TORNADO_MESSAGES:
+                if message.startswith(start):
+                    return sentence
+            return message
         if status_code >= 500:
             return "Something went wrong in the dashboard service; the operator can see why."
-        return self._reason
+        return _plain_message(status_code, self.request.method or "", self._reason)
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -136,6 +146,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = self._error_message(status_code, exc)
+        if status_code == 405 and self.allowed_methods():
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         if self.json_errors:
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"status": status_code, "message": message}))
@@ -143,3 +155,34 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.render("error.html", status_code=status_code, message=message, user=None,
                     hub_base=self.ctx.hub_base_url)
+
+
+# Tornado's own refusals (it reads every body and path before a handler runs), as sentences.
+_XSRF = ("A request made with the hub's login cookie needs the X-XSRFToken header; "
+         "scripts use a hub API token instead.")
+_TORNADO_MESSAGES = (
+    ("Invalid body:", "The request body does not match its Content-Type; "
+                      "send JSON with 'Content-Type: application/json'."),
+    ("Invalid unicode in", "The address or its query is not valid UTF-8 text."),
+    ("'_xsrf' argument", _XSRF),
+    ("XSRF cookie does not match", _XSRF),
+)
+
+
+def _plain_message(status_code: int, method: str, reason: str) -> str:
+    """A sentence for errors raised without one (Tornado's own 404 and 405, bare HTTPErrors)."""
+    if status_code == 404:
+        return "Nothing is here; check the address against the API description (api/openapi.yaml)."
+    if status_code == 405:
+        return f"This address does not accept {method} requests; see api/openapi.yaml."
+    return f"The dashboard service refused the request ({status_code} {reason})."
+
+
+class NotFoundHandler(BaseHandler):
+    """Every address under ``api/`` that no route serves: a JSON 404, whatever the method."""
+
+    def check_xsrf_cookie(self) -> None:
+        return  # nothing happens here
+
+    def prepare(self) -> None:
+        raise web.HTTPError(404)

@@ -708,6 +708,10 @@ def test_open_gives_a_one_time_link_that_needs_no_hub_login(hub, publish):
     assert body2["status"] == "ready" and url2 != url
     figures = usage(hub, OWNER, "api-open")
     assert figures["deployments"] == 1 and figures["opens"] == 2
+    # the launcher logs the enter path without its one-time grant
+    logged = hub.log.read_text(errors="replace")
+    assert "_hub_viz/enter (" in logged
+    assert url.split("grant=")[1] not in logged and "enter?grant=" not in logged
 
 
 def test_open_refuses_who_may_not_see_it_and_bots(hub, publish):

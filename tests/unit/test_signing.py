@@ -16,6 +16,7 @@ from hub_viz.signing import (
     ALGORITHM,
     GRANT_SECONDS,
     ISSUER,
+    SPEC_SECONDS,
     SignatureError,
     Signer,
     Verifier,
@@ -84,7 +85,8 @@ def test_spec_round_trip(keys):
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["aud"] == spawn_audience("bob", "sales-1234abcd") == \
         "hub-viz:spawn:bob/sales-1234abcd"
-    assert claims["iss"] == ISSUER and "exp" not in claims  # specs live as long as the server
+    # valid only while the server starts: a stored spec cannot restart it later
+    assert claims["iss"] == ISSUER and claims["exp"] == claims["iat"] + SPEC_SECONDS
     assert jwt.get_unverified_header(token)["alg"] == ALGORITHM
 
 
@@ -178,7 +180,7 @@ def test_a_spec_that_is_not_an_object_is_refused(tmp_path, keys):
     private = (tmp_path / "keys" / "signing.pem").read_text()
     key = serialization.load_pem_private_key(private.encode(), password=None)
     token = jwt.encode({"spec": ["x"], "iss": ISSUER, "aud": spawn_audience("bob", "s"),
-                        "iat": 0}, key, algorithm=ALGORITHM)
+                        "iat": 0, "exp": 2**40}, key, algorithm=ALGORITHM)
     assert refused(verifier.spec, token, "bob", "s").message == "The dashboard spec is malformed."
     # a token with another issuer, or without one
     for claims in ({"iss": "someone", "iat": 0}, {"iat": 0}):
@@ -189,3 +191,15 @@ def test_a_spec_that_is_not_an_object_is_refused(tmp_path, keys):
     token = jwt.encode({"sub": "bob", "iss": ISSUER, "aud": open_audience("bob", "s"), "iat": 0},
                        key, algorithm=ALGORITHM)
     refused(verifier.grant, token, "bob", "s")
+
+
+def test_a_spawn_spec_expires_so_a_stored_one_cannot_restart_a_server_later(keys):
+    signer, verifier = keys
+    stale = signer.sign_spec("bob", "sales", SPEC, lifetime=-30)
+    with pytest.raises(SignatureError) as e:
+        verifier.spec(stale, "bob", "sales")
+    assert e.value.message == (
+        "This start request has expired: open the dashboard again from the hub."
+    )
+    fresh = signer.sign_spec("bob", "sales", SPEC)
+    assert verifier.spec(fresh, "bob", "sales") == SPEC
