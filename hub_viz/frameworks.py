@@ -31,6 +31,13 @@ SHARED = "shared"
 PER_VIEWER = "per-viewer"
 MODES = (SHARED, PER_VIEWER)
 
+# What of a Jupyter server viewers may reach through the launcher
+# (hub_viz/launcher/kernel_filter.py): "none" (the app has no Jupyter server:
+# its API is refused), "voila" (the dashboard's own routes; widget messages
+# only on the kernel websocket), "jupyterlab" (unfiltered for the owner of a
+# per-viewer server only).
+JUPYTER_API_KINDS = ("none", "voila", "jupyterlab")
+
 # File types a Voilà viewer may download (images only): never notebooks or code.
 VOILA_FILE_ALLOWLIST = r"['.*\.(png|jpe?g|gif|svg|webp)$']"
 
@@ -60,6 +67,20 @@ class Framework:
     args_separator: tuple[str, ...] | None = None
     # The launcher gives the app a private token and sends it upstream.
     needs_app_token: bool = False
+    # One of JUPYTER_API_KINDS: what of a Jupyter server viewers may reach.
+    jupyter_api: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.jupyter_api not in JUPYTER_API_KINDS:
+            raise FrameworkError(
+                f"Framework {self.name!r}: jupyter_api must be one of "
+                f"{', '.join(JUPYTER_API_KINDS)}, not {self.jupyter_api!r}."
+            )
+        if self.jupyter_api == "jupyterlab" and tuple(self.modes) != (PER_VIEWER,):
+            raise FrameworkError(
+                f"Framework {self.name!r} runs viewer code (jupyter_api 'jupyterlab'): "
+                f"its modes must be exactly ['{PER_VIEWER}']; a shared dashboard never runs it."
+            )
 
     def format_argv(self, values: Mapping[str, str], args: Iterable[str] = ()) -> list[str]:
         """Fill the command template; ``args`` go after ``args_separator``."""
@@ -126,10 +147,15 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 "--VoilaConfiguration.allow_template_override=NO",
                 "--VoilaConfiguration.allow_theme_override=NO",
                 "--VoilaConfiguration.file_allowlist=" + VOILA_FILE_ALLOWLIST,
+                # The page frees its kernel on unload with a POST whose XSRF cookie
+                # the launcher never passes on (it strips `_xsrf`); the launcher
+                # refuses cross-origin writes itself and lets no other write through.
+                "--Voila.tornado_settings=disable_check_xsrf=True",
             ),
             ready_path="voila/static/voila.js",
             suffixes=(".ipynb",),
             detect_priority=10,
+            jupyter_api="voila",
         ),
         Framework(
             name="dash",
@@ -215,6 +241,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             page_path="lab/tree/{entry}",
             modes=(PER_VIEWER,),
             needs_app_token=True,
+            jupyter_api="jupyterlab",
             # Never detected: an .ipynb is a Voilà dashboard unless the author says otherwise.
         ),
         Framework(

@@ -3,12 +3,15 @@
 Pure header helpers first, then the tornado handler. The app only ever sees
 requests that the launcher has authenticated; the hub's cookies and the
 viewer's tokens are stripped before a request reaches it, and its own
-private token (if the framework needs one) is added.
+private token (if the framework needs one) is added. Which Jupyter routes a
+viewer may reach, and which kernel messages pass a Voilà kernel websocket,
+is decided in :mod:`hub_viz.launcher.kernel_filter`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
@@ -16,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tornado import httputil, web, websocket
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from . import kernel_filter
 from .activity import is_real_use
 
 log = logging.getLogger("hub_viz.launcher")
@@ -109,7 +113,10 @@ class ProxyMixin:
 
     The handler provides ``app_port``, ``app_token`` and ``note_activity()``,
     called for page navigations and new websocket connections only
-    (:func:`~hub_viz.launcher.activity.is_real_use`).
+    (:func:`~hub_viz.launcher.activity.is_real_use`). The launcher's handler
+    also has ``ctx`` (framework, owner) and ``is_owner()``, from which
+    :meth:`jupyter_rules` picks the viewer's Jupyter rules; without them (a
+    bare proxy) the app is taken to have no Jupyter server.
     """
 
     app_port: int
@@ -121,6 +128,43 @@ class ProxyMixin:
     @property
     def app_origin(self) -> str:
         return f"http://127.0.0.1:{self.app_port}"
+
+    # -- what of a Jupyter server the viewer may reach -------------------------
+
+    @property
+    def proxy_prefix(self) -> str:
+        """The server's URL prefix (the launcher's environment, as for the app)."""
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+
+    def viewer(self) -> dict | None:
+        return self.current_user  # type: ignore[attr-defined]
+
+    def jupyter_rules(self) -> str:
+        """:func:`kernel_filter.rules_for` this request's viewer."""
+        ctx = getattr(self, "ctx", None)
+        if ctx is None:
+            return kernel_filter.APP_ONLY
+        user = self.viewer()
+        is_owner = bool(user) and self.is_owner(user)  # type: ignore[attr-defined]
+        mode = kernel_filter.launcher_mode(os.environ)
+        return kernel_filter.rules_for(ctx.framework.jupyter_api, mode, is_owner)
+
+    def check_jupyter_route(self, *, websocket: bool = False) -> kernel_filter.Decision:
+        """Decide this request; a refusal is logged (the route and the viewer, no query)."""
+        request = self.request  # type: ignore[attr-defined]
+        decision = kernel_filter.decide(
+            self.jupyter_rules(), request.method, request.path, self.proxy_prefix,
+            websocket=websocket,
+        )
+        if not decision.allowed:
+            log.warning(
+                "Refused %s %s for %s: %s",
+                "websocket" if websocket else request.method,
+                kernel_filter.loggable(request.path, 200),
+                kernel_filter.viewer_label(self.viewer()),
+                decision.reason,
+            )
+        return decision
 
     def check_same_origin(self) -> None:
         """Refuse cross-site writes: an unsafe method must come from the hub's own origin."""
@@ -138,6 +182,8 @@ class ProxyMixin:
         handler: web.RequestHandler = self  # type: ignore[assignment]
         request = handler.request
         self.check_same_origin()
+        if not self.check_jupyter_route().allowed:
+            raise web.HTTPError(403, "This is not part of the dashboard.")
         if is_real_use(request.method, request.headers):
             self.note_activity()
         headers = upstream_headers(
@@ -196,16 +242,31 @@ class ProxyMixin:
     # -- websockets -------------------------------------------------------
 
     upstream_ws: websocket.WebSocketClientConnection | None = None
+    # Set when the route is refused: the socket is closed on open, nothing connects upstream.
+    ws_refused: str = ""
+    # Set on a kernel websocket the viewer may only send widget messages on.
+    message_filter: kernel_filter.KernelChannelFilter | None = None
 
     async def open_upstream_websocket(self) -> None:
-        """Connect to the app's websocket with the viewer's subprotocols."""
+        """Connect to the app's websocket with the viewer's subprotocols.
+
+        A refused route connects nothing (:meth:`open` closes the socket); a
+        filtered kernel channel offers the app only the subprotocols the
+        filter decodes, so the framing of every frame is known.
+        """
         handler: websocket.WebSocketHandler = self  # type: ignore[assignment]
         request = handler.request
+        decision = self.check_jupyter_route(websocket=True)
+        if not decision.allowed:
+            self.ws_refused = decision.reason
+            return
         protocols = [
             p.strip()
             for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
             if p.strip()
         ]
+        if decision.kernel_channel:
+            protocols = [p for p in protocols if p in kernel_filter.KERNEL_SUBPROTOCOLS]
         headers = upstream_headers(
             request.headers,
             app_origin=self.app_origin,
@@ -219,6 +280,17 @@ class ProxyMixin:
             on_message_callback=self._on_upstream_message,
             max_message_size=256 * 1024 * 1024,
         )
+        if decision.kernel_channel:
+            selected = self.upstream_ws.selected_subprotocol
+            if selected is not None and selected not in protocols:
+                self.upstream_ws.close()
+                self.upstream_ws = None
+                raise web.HTTPError(502, "The kernel chose a protocol that was not offered.")
+            self.message_filter = kernel_filter.KernelChannelFilter(
+                selected,
+                kernel_filter.viewer_label(self.viewer()),
+                kernel_filter.kernel_id_from_path(request.path),
+            )
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         if self.upstream_ws is None:
@@ -226,14 +298,21 @@ class ProxyMixin:
         return self.upstream_ws.selected_subprotocol
 
     def open(self, *args: str, **kwargs: str) -> None:
+        if self.ws_refused:
+            # 1008: policy violation. The reason is the route's, never the viewer's data.
+            self.close(1008, "Not part of this dashboard.")  # type: ignore[attr-defined]
+            return
         # A new connection is use; its messages are not (a hidden tab keeps talking).
         request = self.request  # type: ignore[attr-defined]
         if is_real_use(request.method, request.headers, websocket=True):
             self.note_activity()
 
     def on_message(self, message: str | bytes) -> None:
-        if self.upstream_ws is not None:
-            self.upstream_ws.write_message(message, binary=isinstance(message, bytes))
+        if self.upstream_ws is None:
+            return
+        if self.message_filter is not None and not self.message_filter.allows(message):
+            return  # dropped: the kernel never sees it, the viewer gets nothing back
+        self.upstream_ws.write_message(message, binary=isinstance(message, bytes))
 
     def _on_upstream_message(self, message: str | bytes | None) -> None:
         handler: websocket.WebSocketHandler = self  # type: ignore[assignment]
@@ -247,6 +326,8 @@ class ProxyMixin:
                 self.upstream_ws.close()
 
     def on_close(self) -> None:
+        if self.message_filter is not None:
+            self.message_filter.close()
         if self.upstream_ws is not None:
             self.upstream_ws.close()
             self.upstream_ws = None
