@@ -23,13 +23,15 @@ from jupyter_server.services.kernels.connection.base import (
     serialize_binary_message,
     serialize_msg_to_ws_v1,
 )
-from tornado import httpserver, netutil, web, websocket
+from tornado import web, websocket
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from hub_viz.errors import FrameworkError
 from hub_viz.frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, SHARED, Framework, merge_frameworks
 from hub_viz.launcher import kernel_filter as kf
 from hub_viz.launcher.proxy import ProxyMixin
+
+from ..loopback import serve
 
 pytestmark = pytest.mark.unit
 
@@ -531,13 +533,6 @@ class Proxy(ProxyMixin, websocket.WebSocketHandler):
 class Setup:
     url: str
     seen: Seen
-
-
-def serve(app: web.Application) -> tuple[httpserver.HTTPServer, int]:
-    sockets = netutil.bind_sockets(0, "127.0.0.1")
-    server = httpserver.HTTPServer(app)
-    server.add_sockets(sockets)
-    return server, sockets[0].getsockname()[1]
 
 
 @pytest.fixture(params=[kf.VOILA])

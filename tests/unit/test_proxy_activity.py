@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from tornado import httpserver, netutil, web, websocket
+from tornado import web, websocket
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from hub_viz.launcher.proxy import ProxyMixin
+
+from ..loopback import serve
 
 pytestmark = pytest.mark.unit
 
@@ -78,13 +80,6 @@ class Proxy(ProxyMixin, websocket.WebSocketHandler):
 class Setup:
     url: str
     counter: Counter
-
-
-def serve(app: web.Application) -> tuple[httpserver.HTTPServer, int]:
-    sockets = netutil.bind_sockets(0, "127.0.0.1")
-    server = httpserver.HTTPServer(app)
-    server.add_sockets(sockets)
-    return server, sockets[0].getsockname()[1]
 
 
 @pytest.fixture
