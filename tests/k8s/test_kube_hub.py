@@ -258,6 +258,12 @@ def test_an_owner_without_storage_gets_a_readable_refusal_and_no_pod(kube_hub, k
 
 def test_k8s_manifest_prints_the_pod_the_hub_creates(kube_hub, k8s_double):
     """`hub-viz k8s-manifest` beside the hub shows what the spawner sends the cluster."""
+    # a pod made with this hub's config (a restarted test hub has new ports)
+    kube_hub.svc("POST", f"dashboards/{OWNER}/{VOILA}/stop", OWNER)
+    deadline = time.monotonic() + 30
+    while k8s_double.pods(f"hub-viz/owner={OWNER},hub-viz/dashboard={VOILA}"):
+        assert time.monotonic() < deadline, "the pod was not deleted"
+        time.sleep(0.2)
     open_dashboard(kube_hub, OWNER, VOILA, STUDENTS[0])
     pod = pod_of(k8s_double, f"hub-viz/owner={OWNER},hub-viz/dashboard={VOILA}")
     (created,) = [m for m in k8s_double.manifests()
