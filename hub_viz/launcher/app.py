@@ -146,11 +146,15 @@ class ProbeHandler(web.RequestHandler):
 
 
 class EnterHandler(BaseHandler):
-    """``P _hub_viz/enter?grant=…``: a viewer sent by the service's open flow."""
+    """``P _hub_viz/enter?grant_token=…``: a viewer sent by the service's open flow.
+
+    (A parameter name with 'token' in it: JupyterHub scrubs those from its logs
+    when it answers such a URL itself, e.g. while the server is not routed.)
+    """
 
     def get(self) -> None:
         self.set_header("Referrer-Policy", "no-referrer")
-        token = self.get_query_argument("grant", "")
+        token = self.get_query_argument("grant_token", "")
         claims = self.ctx.grants.redeem(token)
         if claims is None:
             if self.ctx.open_url:

@@ -1,7 +1,7 @@
 """Open grants from the hub_viz service, traded once for a viewer cookie.
 
 The service decides who may see a dashboard (shares, groups, every hub user,
-public) and sends the viewer to ``P _hub_viz/enter?grant=<token>``. The grant
+public) and sends the viewer to ``P _hub_viz/enter?grant_token=<token>``. The grant
 is signed with the service's private key, names this server as audience,
 lives a minute and is accepted once. The launcher then sets its own signed
 cookie, valid on this server's path only, renewed while the viewer is active

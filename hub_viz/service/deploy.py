@@ -126,7 +126,7 @@ class Deployer:
     def enter_url(self, owner: str, name: str, viewer: str | None, embed: bool = False) -> str:
         """Where a viewer goes once the server is ready: the launcher, with a one-time grant."""
         grant = self.signer.grant(owner, name, viewer, embed=embed)
-        return f"{self.server_url(owner, name)}_hub_viz/enter?grant={grant}"
+        return f"{self.server_url(owner, name)}_hub_viz/enter?grant_token={grant}"
 
     def spawn_options(self, d: Dashboard, owner: str, name: str) -> dict[str, Any]:
         spec = spawn_spec(d, self.service_prefix)

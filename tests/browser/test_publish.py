@@ -153,7 +153,7 @@ def test_student_in_the_group_finds_opens_and_sees_the_dashboard(hub, browser, p
     frame = page.frame_locator("#dashboard-frame")
     frame.get_by_text(EXAMPLES["bokeh-example"][1]).wait_for(timeout=90_000)
     assert page.url == f"{hub.url}{SERVICE}open/{BOKEH}"
-    assert f"/user/{BOKEH}/_hub_viz/enter?grant=" in page.locator("#dashboard-frame").get_attribute("src")
+    assert f"/user/{BOKEH}/_hub_viz/enter?grant_token=" in page.locator("#dashboard-frame").get_attribute("src")
 
     seen = json.loads(page.evaluate("sessionStorage.getItem('hub-viz-progress') || '[]'"))
     assert ["page", f"{SERVICE}open/{BOKEH}"] in seen
