@@ -57,12 +57,11 @@ def service_settings(config: Config, service: str = "hub-viz") -> dict[str, Any]
 
 def stored_spec(settings: dict[str, Any], ref: str, viewer: str | None) -> tuple[str, str, dict]:
     """(server owner, server name, spec) of a published dashboard ``owner/slug``."""
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from .service.dashboards import server_for
     from .service.deploy import spawn_spec
-    from .service.store import Dashboard, Store
+    from .service.store import Store
 
     owner, _, slug = ref.partition("/")
     url = settings.get("db_url", "sqlite:///hub_viz.sqlite")
@@ -71,9 +70,7 @@ def stored_spec(settings: dict[str, Any], ref: str, viewer: str | None) -> tuple
     store = Store(url, migrate=False)
     with store.session() as db:
         try:
-            d = db.scalar(
-                select(Dashboard).where(Dashboard.owner == owner, Dashboard.slug == slug)
-            )
+            d = store.find(db, owner, slug)
         except SQLAlchemyError:
             raise ManifestError(
                 "Cannot read the service's store: has the service run once with this version?"

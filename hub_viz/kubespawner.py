@@ -197,7 +197,7 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
             if profile.node_selector:
                 self.node_selector = {**self.node_selector, **profile.node_selector}
             if profile.tolerations:
-                self.tolerations = [*self._list(self.tolerations), *profile.tolerations]
+                self.tolerations = [*self._sorted_dict_values(self.tolerations), *profile.tolerations]
 
         signed = self._signed or {}
         owner = signed.get("source_owner") or self.user.name
@@ -231,7 +231,7 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         self._source_claim = "" if self._git is not None else self.owner_claim(owner)
         if self._git is not None:
             source_volume: dict[str, Any] = {"name": SOURCE_VOLUME, "emptyDir": {}}
-            self.init_containers = [*self._list(self.init_containers), self._git_container()]
+            self.init_containers = [*self._sorted_dict_values(self.init_containers), self._git_container()]
         else:
             source_volume = {
                 "name": SOURCE_VOLUME,
@@ -245,8 +245,8 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
             volumes.append({"name": SCRATCH_VOLUME, "emptyDir": {}})
             mounts.append({"name": SCRATCH_VOLUME, "mountPath": "/home/jovyan"})
         else:  # the viewer's home, as the operator configured KubeSpawner's storage
-            volumes = [*self._list(self.volumes), *volumes]
-            mounts = [*self._list(self.volume_mounts), *mounts]
+            volumes = [*self._sorted_dict_values(self.volumes), *volumes]
+            mounts = [*self._sorted_dict_values(self.volume_mounts), *mounts]
         self.volumes = volumes
         self.volume_mounts = mounts
 
@@ -285,13 +285,6 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
     def owner_claim(self, owner: str) -> str:
         slug = escape_slug(owner) if self.slug_scheme == "escape" else safe_slug(owner, max_length=48)
         return self.owner_claim_template.format(owner=slug)
-
-    @staticmethod
-    def _list(value: Any) -> list[Any]:
-        """KubeSpawner takes lists or dicts (keyed, sorted) for several settings."""
-        if isinstance(value, dict):
-            return [value[k] for k in sorted(value)]
-        return list(value or [])
 
     def get_args(self) -> list[str]:
         # The launcher listens on the pod's own address (Kubernetes expands $(VAR)).

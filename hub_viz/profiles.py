@@ -100,6 +100,15 @@ class Ceiling:
         except SpecError as e:
             raise ValueError(e.message) from None
 
+    def public(self) -> dict[str, Any]:
+        """What authors see: ``{"cpu": 2.0, "memory": "4G"}``, without the missing ones."""
+        out: dict[str, Any] = {}
+        if self.cpu is not None:
+            out["cpu"] = self.cpu
+        if self.memory is not None:
+            out["memory"] = format_memory(self.memory)
+        return out
+
     def check(self, cpu: float | None, memory: int | None, what: str) -> None:
         if cpu is not None and self.cpu is not None and cpu > self.cpu:
             raise SpecError(
@@ -190,6 +199,16 @@ def parse_profile(name: str, raw: Mapping[str, Any], ceiling: Ceiling) -> Profil
 
 def parse_profiles(raw: Mapping[str, Any] | None, ceiling: Ceiling) -> dict[str, Profile]:
     return {name: parse_profile(name, spec, ceiling) for name, spec in (raw or {}).items()}
+
+
+def pick_profile(profiles: Mapping[str, Profile], name: Any) -> Profile | None:
+    """The profile a spec names (None for the default), or a SpecError naming the known ones."""
+    if not name:
+        return None
+    if not isinstance(name, str) or name not in profiles:
+        known = ", ".join(sorted(profiles)) or "none are configured"
+        raise SpecError(f"Unknown profile {name!r}; known profiles: {known}.")
+    return profiles[name]
 
 
 def check_resources(raw: Any) -> dict[str, Any]:

@@ -29,7 +29,14 @@ from traitlets import Bool, Dict, Float, HasTraits, List, Unicode, default, vali
 
 from .errors import FrameworkError, HubVizError, SpecError
 from .frameworks import BUILTIN_FRAMEWORKS, Framework, merge_frameworks
-from .profiles import Ceiling, Profile, Resources, effective_resources, parse_profiles
+from .profiles import (
+    Ceiling,
+    Profile,
+    Resources,
+    effective_resources,
+    parse_profiles,
+    pick_profile,
+)
 from .signing import Verifier
 from .sources import GitSource, fetch_git
 from .spec import SPEC_KEYS, ResolvedSpec, resolve_spec
@@ -295,11 +302,7 @@ class DashboardSpawnerMixin(HasTraits):
         """The spec's profile and limits, checked against the operator's ceiling."""
         ceiling = Ceiling.parse(self.resource_ceiling)
         profiles = parse_profiles(self.profiles, ceiling)
-        name = options.get("profile") or ""
-        if name and (not isinstance(name, str) or name not in profiles):
-            known = ", ".join(sorted(profiles)) or "none are configured"
-            raise SpecError(f"Unknown profile {name!r}; known profiles: {known}.")
-        profile = profiles.get(name) if name else None
+        profile = pick_profile(profiles, options.get("profile"))
         return profile, effective_resources(profile, options.get("resources"), ceiling)
 
     def prepare(self) -> None:

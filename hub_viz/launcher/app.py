@@ -40,7 +40,8 @@ from tornado.log import access_log, enable_pretty_logging
 
 from .. import __version__
 from ..errors import HubVizError
-from ..frameworks import Framework, build_command, with_command
+from ..frameworks import SHARED, Framework, build_command, with_command
+from . import kernel_filter
 from .activity import ActivityReporter
 from .grants import FrameAncestors, GrantKeeper
 from .process import AppProcess, AppState
@@ -66,6 +67,8 @@ class LauncherContext:
     grants: GrantKeeper
     open_url: str = ""
     frame_ancestors: FrameAncestors | None = None
+    prefix: str = "/"  # the server's URL prefix
+    mode: str = SHARED  # shared or per-viewer, as the spawner set it
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -369,6 +372,8 @@ async def run(options: argparse.Namespace) -> int:
         grants=GrantKeeper.from_env(prefix, owner, os.environ.get("JUPYTERHUB_SERVER_NAME", "")),
         open_url=os.environ.get("HUB_VIZ_OPEN_URL", ""),
         frame_ancestors=FrameAncestors.from_env(),
+        prefix=prefix,
+        mode=kernel_filter.launcher_mode(os.environ),
     )
     hub_auth = HubOAuth.instance(api_token=server_token, cache_max_age=60)
     settings = {

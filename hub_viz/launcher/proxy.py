@@ -11,7 +11,6 @@ is decided in :mod:`hub_viz.launcher.kernel_filter`.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
@@ -133,8 +132,9 @@ class ProxyMixin:
 
     @property
     def proxy_prefix(self) -> str:
-        """The server's URL prefix (the launcher's environment, as for the app)."""
-        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+        """The server's URL prefix (``/`` for a bare proxy)."""
+        ctx = getattr(self, "ctx", None)
+        return ctx.prefix if ctx is not None else "/"
 
     def viewer(self) -> dict | None:
         return self.current_user  # type: ignore[attr-defined]
@@ -146,8 +146,7 @@ class ProxyMixin:
             return kernel_filter.APP_ONLY
         user = self.viewer()
         is_owner = bool(user) and self.is_owner(user)  # type: ignore[attr-defined]
-        mode = kernel_filter.launcher_mode(os.environ)
-        return kernel_filter.rules_for(ctx.framework.jupyter_api, mode, is_owner)
+        return kernel_filter.rules_for(ctx.framework.jupyter_api, ctx.mode, is_owner)
 
     def check_jupyter_route(self, *, websocket: bool = False) -> kernel_filter.Decision:
         """Decide this request; a refusal is logged (the route and the viewer, no query)."""

@@ -31,7 +31,6 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 
 from ..frameworks import PER_VIEWER
 from ..launcher.grants import GRANT_HEADER_SCHEME
-from ..profiles import format_memory
 from .base import BaseHandler, is_bot
 from .dashboards import (
     SPEC_FIELDS,
@@ -71,12 +70,7 @@ class InfoHandler(BaseHandler):
                     {"name": name, **profile.public()}
                     for name, profile in sorted(policy.profiles.items())
                 ],
-                "resource_ceiling": {
-                    k: v for k, v in (
-                        ("cpu", policy.ceiling.cpu),
-                        ("memory", policy.ceiling.memory and format_memory(policy.ceiling.memory)),
-                    ) if v is not None
-                },
+                "resource_ceiling": policy.ceiling.public(),
             }
         )
 
@@ -125,8 +119,7 @@ class DashboardHandler(BaseHandler):
             d = self.find_managed(db, owner, slug, user)
             old_mode = d.mode
             fields = validate_dashboard(data, self.ctx.policy, d.owner, current=d)
-            if set(fields["share_groups"]) - set(d.share_groups or []):
-                check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []), user)
+            check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []), user)
             await self.ctx.check_targets(fields)
             changed = {k for k, v in fields.items() if getattr(d, k) != v}
             if "source" in changed or "source_type" in changed or "git_ref" in changed:

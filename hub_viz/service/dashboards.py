@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import HubVizError, SpecError
 from ..frameworks import MODES, PER_VIEWER, SHARED, Framework
-from ..profiles import Ceiling, Profile, check_resources, effective_resources
+from ..profiles import Ceiling, Profile, check_resources, effective_resources, pick_profile
 from ..sources import check_git_ref, check_git_url
 from ..spec import check_args, resolve_spec
 from .keepwarm import check_windows
@@ -188,12 +188,10 @@ def validate(
         out["share_groups"] = []
 
     profile = merged.get("profile") or ""
-    if not isinstance(profile, str) or (profile and profile not in policy.profiles):
-        known = ", ".join(sorted(policy.profiles)) or "none are configured"
-        raise SpecError(f"Unknown profile {profile!r}; known profiles: {known}.")
+    picked = pick_profile(policy.profiles, profile)
     out["profile"] = profile
     out["resources"] = check_resources(merged.get("resources"))
-    effective_resources(policy.profiles.get(profile), out["resources"], policy.ceiling)
+    effective_resources(picked, out["resources"], policy.ceiling)
     out["keep_warm"] = check_windows(merged.get("keep_warm"))
     if out["keep_warm"] and resolved.mode == PER_VIEWER:
         raise SpecError("'keep_warm' applies to shared dashboards only: each viewer's own "
