@@ -60,3 +60,5 @@ c.Authenticator.allowed_users = {"instructor"}
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+# A demo leaves nothing running when it stops (configure() keeps dashboards across restarts).
+c.JupyterHub.cleanup_servers = True

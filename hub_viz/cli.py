@@ -197,6 +197,9 @@ def publish_body(options: argparse.Namespace) -> dict[str, Any]:
     resources = {k: v for k, v in (("cpu", options.cpu), ("memory", options.memory)) if v}
     if resources:
         body["resources"] = resources
+    for key in ("warm_kernels", "warm_pool", "keep_warm"):
+        if getattr(options, key) is not None:
+            body[key] = getattr(options, key)
     if options.git_url:
         body["git"] = {"url": options.git_url, "ref": options.git_ref or "main"}
     elif options.git_ref:
@@ -350,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_pub.add_argument("--profile", help="One of the hub's resource profiles.")
     p_pub.add_argument("--cpu", help="CPU limit beyond the profile's, e.g. 0.5 or 500m.")
     p_pub.add_argument("--memory", help="Memory limit beyond the profile's, e.g. 2G.")
+    p_pub.add_argument("--keep-warm", choices=["always"],
+                       help="Keep a shared dashboard running (started without waiting for a "
+                            "viewer); lecture-time windows are set through the API.")
+    p_pub.add_argument("--warm-kernels", type=int, metavar="N",
+                       help="Voilà: keep N kernels preheated, so new viewers see the page at once.")
+    p_pub.add_argument("--warm-pool", type=int, metavar="N",
+                       help="Per-viewer: keep N instances started, handed to the next viewers.")
     p_pub.set_defaults(func=publish)
 
     p_list = sub.add_parser("list", parents=[common], help="List the dashboards you may see.")

@@ -75,6 +75,9 @@ def configure(
     cull_every: int = 300,
     extra_service_config: dict[str, Any] | None = None,
     lti: dict[str, Any] | None = None,
+    warm_pool_ceiling: int = 0,
+    warm_pool_user: str = "hub-viz-pool",
+    max_warm_kernels: int = 100,
 ) -> None:
     """Configure JupyterHub ``c`` to serve dashboards.
 
@@ -105,6 +108,15 @@ def configure(
     defaults to ``hub``, the chart's hub Service; open that port in
     ``hub.service.extraPorts`` and the hub's network policy), and reaches the
     proxy at ``proxy_url`` (default ``http://proxy-public``).
+
+    Warm starts: an author may keep up to ``max_warm_kernels`` Voilà kernels
+    preheated per dashboard; with ``warm_pool_ceiling`` above 0, per-viewer
+    dashboards may keep instances started ahead (at most that many idle ones
+    on the whole hub), owned by the hub user ``warm_pool_user`` until a viewer
+    takes one. That user never logs in (its login is refused) and the service
+    may create it (``admin:users!user=<it>``, nothing more). With the local
+    spawner it must be able to run processes: ``run_as_hub_user=True`` (demo)
+    or a system user of that name.
 
     ``extra_service_config`` sets more ``DashboardService`` options, merged on
     top, e.g. ``{"thumbnails": False, "keep_warm_interval": 30}``.
@@ -150,9 +162,15 @@ def configure(
     check_profiles(profiles, ceiling)
     spawner_config.profiles = profiles
     spawner_config.resource_ceiling = ceiling
+    spawner_config.max_warm_kernels = max_warm_kernels
+    spawner_config.warm_pool_user = warm_pool_user
     # The launcher answers the hub's probe at once and the spawner waits for the app.
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 60
+    if "cleanup_servers" not in c.JupyterHub:
+        # Dashboards outlive a restart of the hub: the restarted hub finds them again
+        # from each spawner's saved state (a process id, a pod) and routes them anew.
+        c.JupyterHub.cleanup_servers = False
     if "proxy_class" not in c.JupyterHub or _is_chp(c.JupyterHub.proxy_class):
         c.JupyterHub.proxy_class = "hub_viz.hubproxy.DashboardProxy"
     if cull_idle:
@@ -174,6 +192,9 @@ def configure(
             "resource_ceiling": ceiling,
             "check_files": not kube,
             "cull_timeout": cull_timeout if cull_idle else 0,
+            "max_warm_kernels": max_warm_kernels,
+            "warm_pool_ceiling": warm_pool_ceiling,
+            "warm_pool_user": warm_pool_user,
         }
         if dashboards_root is not None:
             service_config["dashboards_root"] = dashboards_root
@@ -192,7 +213,11 @@ def configure(
                 c, state_dir=state,
                 service_url=f"http://127.0.0.1:{service_port}/services/{service_name}/",
                 service_name=service_name, **lti))
-        add_service(c, service_name, service_port, service_config, host=host)
+        scopes = list(SERVICE_SCOPES)
+        if warm_pool_ceiling > 0:
+            scopes.append(f"admin:users!user={warm_pool_user}")  # create the pool's user
+            refuse_login(c, warm_pool_user)
+        add_service(c, service_name, service_port, service_config, host=host, scopes=scopes)
     elif lti is not None:  # login only: without the service, dashboard deep links are refused
         from .lti import configure_lti
 
@@ -262,10 +287,31 @@ def add_culler(c: Any, *, timeout: int, every: int, name: str = CULLER) -> None:
     c.JupyterHub.load_roles = roles
 
 
+def refuse_login(c: Any, name: str) -> None:
+    """No login as ``name`` (the warm pool's user), whatever the authenticator says.
+
+    Wraps an existing ``Authenticator.post_auth_hook``. (``blocked_users`` would
+    also stop the user's running servers at every hub start.)
+    """
+    previous = c.Authenticator.post_auth_hook if "post_auth_hook" in c.Authenticator else None
+
+    def hook(authenticator: Any, handler: Any, authentication: Any) -> Any:
+        if isinstance(authentication, dict) and authentication.get("name") == name:
+            authenticator.log.warning("Refused a login as %s: it owns warm-pool instances", name)
+            return None
+        if previous is not None:
+            return previous(authenticator, handler, authentication)
+        return authentication
+
+    c.Authenticator.post_auth_hook = hook
+
+
 def add_service(
-    c: Any, name: str, port: int, settings: dict[str, Any], host: str = "127.0.0.1"
+    c: Any, name: str, port: int, settings: dict[str, Any], host: str = "127.0.0.1",
+    scopes: list[str] | None = None,
 ) -> None:
-    """The hub-managed service, its role (exactly :data:`SERVICE_SCOPES`) and user access."""
+    """The hub-managed service, its role (``scopes``, default :data:`SERVICE_SCOPES`)
+    and user access."""
     services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
                 if s.get("name") != name]
     services.append(
@@ -293,7 +339,7 @@ def add_service(
     roles.append({
         "name": f"{name}-service",
         "description": "hub_viz service: start, share and stop dashboard servers",
-        "scopes": list(SERVICE_SCOPES),
+        "scopes": list(scopes if scopes is not None else SERVICE_SCOPES),
         "services": [name],
     })
     access = f"access:services!service={name}"

@@ -13,6 +13,7 @@ Templates may use these placeholders:
 ``{prefix}``     the URL prefix the app is served under (``/user/a/b/``)
 ``{app_name}``   the entry's name without suffix (Bokeh/Panel route name)
 ``{python}``     the Python interpreter running the launcher
+``{warm_kernels}`` how many kernels to keep preheated (``warm_kernel_flags`` only)
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class Framework:
     needs_app_token: bool = False
     # One of JUPYTER_API_KINDS: what of a Jupyter server viewers may reach.
     jupyter_api: str = "none"
+    # argv items added when a spec asks for preheated kernels ({warm_kernels} of them):
+    # each new viewer then gets a kernel that already ran the notebook.
+    warm_kernel_flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.jupyter_api not in JUPYTER_API_KINDS:
@@ -153,6 +157,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 "--Voila.tornado_settings=disable_check_xsrf=True",
             ),
             ready_path="voila/static/voila.js",
+            warm_kernel_flags=("--preheat_kernel=True", "--pool_size={warm_kernels}"),
             suffixes=(".ipynb",),
             detect_priority=10,
             jupyter_api="voila",
@@ -374,12 +379,23 @@ def build_command(
     args: Iterable[str] = (),
     app_token: str = "",
     python: str = sys.executable,
+    warm_kernels: int = 0,
 ) -> AppCommand:
-    """Build the argv, environment and probe paths that serve ``entry``."""
+    """Build the argv, environment and probe paths that serve ``entry``.
+
+    ``warm_kernels`` above 0 adds the framework's ``warm_kernel_flags``.
+    """
     if not framework.command:
         raise FrameworkError(
             f"Framework {framework.name!r} has no command; a custom dashboard must give one."
         )
+    if warm_kernels:
+        if not framework.warm_kernel_flags:
+            raise FrameworkError(
+                f"The {framework.display_name} framework has no preheated kernels; "
+                "'warm_kernels' is for Voilà dashboards."
+            )
+        framework = replace(framework, command=framework.command + framework.warm_kernel_flags)
     values = {
         "entry": entry,
         "port": str(port),
@@ -387,6 +403,7 @@ def build_command(
         "app_name": Path(entry).stem if not entry.endswith("/") else Path(entry).name,
         "python": python,
         "app_token": app_token,
+        "warm_kernels": str(int(warm_kernels)),
     }
     return AppCommand(
         argv=framework.format_argv(values, args),

@@ -238,9 +238,12 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
                 "persistentVolumeClaim": {"claimName": self._source_claim, "readOnly": True},
             }
         volumes, mounts = [source_volume], [source_mount]
-        if mode == SHARED or self.viewer_storage == "none":
+        storage = self.viewer_storage
+        if storage == "home" and self.user.name == self.warm_pool_user:
+            storage = "scratch"  # started ahead for a viewer not known yet: no home to mount
+        if mode == SHARED or storage == "none":
             self.storage_pvc_ensure = False
-        elif self.viewer_storage == "scratch":
+        elif storage == "scratch":
             self.storage_pvc_ensure = False
             volumes.append({"name": SCRATCH_VOLUME, "emptyDir": {}})
             mounts.append({"name": SCRATCH_VOLUME, "mountPath": "/home/jovyan"})

@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from traitlets import Bool, Dict, Float, HasTraits, List, Unicode, default, validate
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from traitlets import Bool, Dict, Float, HasTraits, Integer, List, Unicode, default, validate
 
 from .errors import FrameworkError, HubVizError, SpecError
 from .frameworks import BUILTIN_FRAMEWORKS, Framework, merge_frameworks
@@ -49,6 +49,8 @@ except ImportError:  # JupyterHub 5.x
 __all__ = ["DashboardLocalSpawner", "DashboardSpawnerMixin"]
 
 DEFAULT_FRAMEWORKS = ["voila", "dash", "bokeh", "panel", "streamlit", "notebook"]
+# Seconds of the hub's start_timeout kept for starting the launcher and reading its status.
+START_MARGIN = 4
 
 
 def spawn_error(message: str, *, reason: str, log_message: str = "") -> Exception:
@@ -200,6 +202,22 @@ class DashboardSpawnerMixin(HasTraits):
         A spec or profile asking for more is refused before anything starts.""",
     )
 
+    max_warm_kernels = Integer(
+        100,
+        config=True,
+        help="""The most preheated kernels one dashboard may ask for (``warm_kernels``).
+
+        Each holds its own memory (about 60 MB for a small Voilà notebook), inside
+        the instance's memory limit. 0 turns preheated kernels off.""",
+    )
+
+    warm_pool_user = Unicode(
+        "hub-viz-pool",
+        config=True,
+        help="""Hub user owning warm-pool instances (per-viewer instances started before
+        their viewer is known); they get scratch storage, never a home.""",
+    )
+
     @default("launcher_command")
     def _default_launcher_command(self) -> list[str]:
         return ["hub-viz-launch"]
@@ -285,6 +303,7 @@ class DashboardSpawnerMixin(HasTraits):
                 frameworks=self.frameworks,
                 allowed_frameworks=self.allowed_frameworks,
                 check_files=self.check_files,
+                max_warm_kernels=self.max_warm_kernels,
             )
             self._profile, self._resources = self.resolve_resources(options)
             return resolved
@@ -313,6 +332,15 @@ class DashboardSpawnerMixin(HasTraits):
 
     # -- what the launcher gets ---------------------------------------------
 
+    @property
+    def ready_timeout(self) -> float:
+        """Seconds the launcher waits for the app: ``app_ready_timeout``, cut so that
+        the launcher gives up (with the app's log) before the hub's ``start_timeout``."""
+        start_timeout = getattr(self, "start_timeout", 0) or 0
+        if start_timeout <= 0:
+            return self.app_ready_timeout
+        return max(1.0, min(self.app_ready_timeout, start_timeout - START_MARGIN))
+
     _dashboard: ResolvedSpec | None = None
 
     def get_args(self) -> list[str]:
@@ -323,9 +351,11 @@ class DashboardSpawnerMixin(HasTraits):
             f"--port={self.port}",
             f"--entry={spec.entry}",
             f"--cwd={spec.cwd}",
-            f"--ready-timeout={self.app_ready_timeout:g}",
+            f"--ready-timeout={self.ready_timeout:g}",
             f"--activity-interval={self.activity_interval:g}",
         ]
+        if spec.warm_kernels:
+            args.append(f"--warm-kernels={spec.warm_kernels}")
         args += [f"--arg={a}" for a in spec.args]
         return args
 
@@ -392,7 +422,11 @@ class DashboardSpawnerMixin(HasTraits):
         """Wait until the launcher says the app answers; fail with its reason."""
         status_url = self._status_url(url)
         client = AsyncHTTPClient()
-        deadline = time.monotonic() + self.app_ready_timeout + 10
+        # the launcher's own timeout comes first (with the app's log); 10 s slack when
+        # the hub's start_timeout leaves room for it
+        start_timeout = getattr(self, "start_timeout", 0) or 0
+        room = start_timeout - self.ready_timeout - 1 if start_timeout > 0 else 10
+        deadline = time.monotonic() + self.ready_timeout + min(10, max(START_MARGIN - 1, room))
         delay = 0.05
         last_note = 0.0
         while time.monotonic() < deadline:
@@ -418,7 +452,7 @@ class DashboardSpawnerMixin(HasTraits):
             delay = min(delay * 1.5, 0.2)
         raise spawn_error(
             f"The {framework} dashboard did not become ready in "
-            f"{self.app_ready_timeout:g} seconds.",
+            f"{self.ready_timeout:g} seconds.",
             reason="timeout",
         )
 
@@ -431,7 +465,7 @@ class DashboardSpawnerMixin(HasTraits):
         )
         try:
             response = await client.fetch(request, raise_error=False)
-        except OSError:
+        except (OSError, HTTPClientError):
             return None
         if response.code != 200:
             return None

@@ -20,8 +20,10 @@ from .frameworks import MODES, SHARED, Framework, detect, with_command
 
 # 'profile' and 'resources' are the spawner's to check (hub_viz.profiles).
 SPEC_KEYS = frozenset(
-    {"framework", "entry", "mode", "args", "command", "title", "profile", "resources"}
+    {"framework", "entry", "mode", "args", "command", "title", "profile", "resources",
+     "warm_kernels"}
 )
+MAX_WARM_KERNELS = 500  # far above any class; the operator's limit is usually lower
 MAX_ARGS = 32
 MAX_ARG_LENGTH = 1000
 # Path segments: letters, digits and . _ - and spaces, not starting with '-' or '.'.
@@ -38,6 +40,7 @@ class ResolvedSpec:
     mode: str
     args: tuple[str, ...]
     title: str
+    warm_kernels: int = 0
 
 
 def check_entry_path(entry: Any) -> PurePosixPath:
@@ -81,6 +84,25 @@ def check_args(args: Any) -> tuple[str, ...]:
     return tuple(args)
 
 
+def check_warm_kernels(value: Any, framework: Framework, limit: int = MAX_WARM_KERNELS) -> int:
+    """How many preheated kernels: 0 (none) up to ``limit``, for frameworks that have them."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SpecError("'warm_kernels' must be a whole number of kernels, 0 for none.")
+    if value > limit:
+        raise SpecError(
+            f"'warm_kernels' may be at most {limit} on this hub (each kernel holds its "
+            "own memory, about 60 MB for a small notebook)."
+        )
+    if value and not framework.warm_kernel_flags:
+        raise SpecError(
+            f"The {framework.display_name} framework has no preheated kernels; "
+            "'warm_kernels' is for Voilà dashboards."
+        )
+    return value
+
+
 def resolve_spec(
     options: Any,
     *,
@@ -88,6 +110,7 @@ def resolve_spec(
     frameworks: Mapping[str, Framework],
     allowed_frameworks: Iterable[str],
     check_files: bool = True,
+    max_warm_kernels: int = MAX_WARM_KERNELS,
 ) -> ResolvedSpec:
     """Check ``options`` and resolve it inside ``root``.
 
@@ -163,4 +186,5 @@ def resolve_spec(
         mode=mode,
         args=args,
         title=title,
+        warm_kernels=check_warm_kernels(options.get("warm_kernels"), framework, max_warm_kernels),
     )

@@ -54,6 +54,7 @@ class Hub:
     root: Path
     proc: subprocess.Popen
     sessions: dict[str, requests.Session] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -234,9 +235,12 @@ def start_hub(
     token: str | None = None,
     configure_kwargs: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    cleanup_servers: bool | None = True,
 ) -> Hub:
     """A hub from the generated config; ``configure_kwargs`` go to ``configure()`` as well,
-    ``env`` to the hub's environment (e.g. ``KUBECONFIG``)."""
+    ``env`` to the hub's environment (e.g. ``KUBECONFIG``). ``cleanup_servers`` is
+    ``JupyterHub.cleanup_servers``: True (a test hub stops its servers when it stops) or
+    None (what ``configure()`` sets)."""
     root = make_dashboards_root(state / "dashboards")
     port = port or free_port()
     token = token or secrets.token_hex(16)
@@ -260,19 +264,29 @@ def start_hub(
                 debug=bool(os.environ.get("HUB_VIZ_TEST_DEBUG")),
             )
         )
+        + (f"c.JupyterHub.cleanup_servers = {cleanup_servers!r}\n"
+           if cleanup_servers is not None else "")
         + extra_config
     )
+    return run_hub(config, port=port, token=token, root=root, env=env or {})
+
+
+def run_hub(config: Path, *, port: int, token: str, root: Path, env: dict[str, str],
+            append_log: bool = False) -> Hub:
+    """Start JupyterHub from ``config`` (in its folder) and wait for it and the service."""
+    state = config.parent
     log = state / "hub.log"
-    env = dict(os.environ, PATH=proxy_path(), **(env or {}))
-    with open(log, "wb") as out:
+    full_env = dict(os.environ, PATH=proxy_path(), **env)
+    with open(log, "ab" if append_log else "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(config)],
             cwd=state,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=full_env,
         )
-    _LOGS.append(log)
+    if log not in _LOGS:
+        _LOGS.append(log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -288,7 +302,7 @@ def start_hub(
     else:
         proc.terminate()
         raise RuntimeError("jupyterhub did not start:\n" + log.read_text()[-4000:])
-    return Hub(url=url, token=token, log=log, root=root, proc=proc)
+    return Hub(url=url, token=token, log=log, root=root, proc=proc, env=env)
 
 
 def stop_hub(hub: Hub) -> None:
@@ -297,6 +311,16 @@ def stop_hub(hub: Hub) -> None:
         hub.proc.wait(60)
     except subprocess.TimeoutExpired:
         hub.proc.kill()
+
+
+def restart_hub(hub: Hub) -> Hub:
+    """Stop ``hub`` and start it again from the same config: same ports, token and state."""
+    stop_hub(hub)
+    port = int(hub.url.rsplit(":", 1)[1])
+    again = run_hub(hub.log.parent / "jupyterhub_config.py", port=port, token=hub.token,
+                    root=hub.root, env=hub.env, append_log=True)
+    again.sessions, again.tokens = hub.sessions, hub.tokens
+    return again
 
 
 @pytest.fixture(scope="session")

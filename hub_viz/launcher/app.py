@@ -293,6 +293,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--arg", action="append", default=[], dest="args", help="An app argument (repeatable)."
     )
     parser.add_argument(
+        "--warm-kernels", type=int, default=0,
+        help="Kernels to keep preheated (frameworks with warm_kernel_flags: Voilà).",
+    )
+    parser.add_argument(
         "--ready-timeout", type=float, default=120, help="Seconds to wait for the app."
     )
     parser.add_argument(
@@ -345,6 +349,7 @@ async def run(options: argparse.Namespace) -> int:
         prefix=prefix,
         args=options.args,
         app_token=app_token,
+        warm_kernels=options.warm_kernels,
     )
     AsyncHTTPClient.configure(None, max_clients=512)
     app = AppProcess(
@@ -410,9 +415,21 @@ async def run(options: argparse.Namespace) -> int:
     await app.start()
     reporter_task = asyncio.ensure_future(reporter.run())
     ancestors_task = asyncio.ensure_future(ctx.frame_ancestors.run())
-    ready = await app.wait_ready(options.ready_timeout) if not app.exited.is_set() else False
+    ready = False
+    if not app.exited.is_set():
+        # a stop while the app starts (the hub giving up on the spawn) ends the wait at once
+        waiting = asyncio.ensure_future(app.wait_ready(options.ready_timeout))
+        stop_wait = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait([waiting, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        if waiting.done():
+            ready = waiting.result()
+        else:
+            waiting.cancel()
     exit_code = 0
-    if ready:
+    if not ready and app.state is AppState.STARTING:  # asked to stop before it answered
+        log.info("Stopped while the %s app was starting.", framework.display_name)
+    elif ready:
         log.info("The %s app is ready after %.2f s", framework.display_name, app.elapsed)
         waiters = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(app.exited.wait())]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 log = logging.getLogger("hub_viz.launcher")
 
@@ -137,13 +137,14 @@ class AppProcess:
             request = HTTPRequest(
                 self.ready_url,
                 headers=self.ready_headers,
-                request_timeout=5,
+                # an app that accepts but never answers must not outlast the timeout
+                request_timeout=max(0.1, min(5.0, deadline - time.monotonic())),
                 follow_redirects=False,
             )
             try:
                 response = await client.fetch(request, raise_error=False)
                 code = response.code
-            except OSError:
+            except (OSError, HTTPClientError):  # refused, or accepted but never answered
                 code = 599
             if code < 500 and self.state is AppState.STARTING:
                 self.state = AppState.READY

@@ -45,7 +45,7 @@ from .deploy import STOPPED_BY_AUTHOR
 from .hubapi import HubAPIError
 from .store import Dashboard, utcnow
 from .thumbnails import placeholder_svg
-from .usage import usage_for
+from .usage import last_stop, usage_for
 
 NAME = r"([^/]+)"
 
@@ -71,6 +71,8 @@ class InfoHandler(BaseHandler):
                     for name, profile in sorted(policy.profiles.items())
                 ],
                 "resource_ceiling": policy.ceiling.public(),
+                "max_warm_kernels": policy.max_warm_kernels,
+                "warm_pool_ceiling": policy.warm_pool_ceiling,
             }
         )
 
@@ -173,10 +175,6 @@ class OpenMixin(BaseHandler):
         try:
             state = await self.ctx.deployer.ensure_running(d, viewer)
         except HubAPIError as e:
-            if e.status == 429:
-                raise web.HTTPError(
-                    503, "The hub is starting many dashboards right now; trying again shortly."
-                ) from None
             message = _failure({"message": e.message}, viewer is not None and viewer == d.owner)
             raise web.HTTPError(502, "%s", message) from None
         self.ctx.deployer.record_open(d, viewer)
@@ -195,12 +193,14 @@ class OpenMixin(BaseHandler):
         ready, or ``failed`` with a message (the hub's, with the app's log, for
         the author only).
         """
-        server_owner, name = server_for(d, viewer)
+        deployer = self.ctx.deployer
+        server_owner, name = deployer.locate(d, viewer)
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
-        deployer = self.ctx.deployer
         author = viewer is not None and viewer == d.owner
         try:
+            if not await self._follow_queue((server_owner, name), author):
+                return
             state = await deployer.state(server_owner, name)
             if not state.ready:
                 # The hub's stream: progress while pending, or why a spawn just failed.
@@ -224,10 +224,31 @@ class OpenMixin(BaseHandler):
         except iostream.StreamClosedError:
             return
 
+    async def _follow_queue(self, key: tuple[str, str], author: bool) -> bool:
+        """Tell the viewer their place while the start waits for room; False if it failed."""
+        queue = self.ctx.deployer.queue
+        shown = None
+        while (position := queue.position(key)) is not None:
+            if position != shown:
+                ahead = position - 1
+                await self._send({"progress": 0, "queued": position, "message": (
+                    "Many dashboards are starting at once; "
+                    + (f"{ahead} start{'s' if ahead != 1 else ''} ahead of yours. "
+                       "Yours begins as soon as the hub has room." if ahead
+                       else "yours is next.")
+                )})
+                shown = position
+            await queue.changed(timeout=15)
+        failure = queue.failure(key) if shown is not None else None
+        if failure:
+            await self._send({"failed": True, "message": _failure({"message": failure}, author)})
+            return False
+        return True
+
     def ping(self, d: Dashboard, viewer: str | None, viewer_key: str) -> None:
         """A phone-home ping: rate-limited per viewer, coalesced into hub activity."""
         self.check_not_bot()
-        owner, name = server_for(d, viewer)
+        owner, name = self.ctx.deployer.locate(d, viewer)
         if not self.ctx.pings.accept(viewer_key, owner, name):
             raise web.HTTPError(429, "Pings come too often; one every %d s is enough.",
                                 int(self.ctx.pings.min_interval))
@@ -290,7 +311,9 @@ class LogsHandler(BaseHandler):
         server_owner, name = server_for(d, user["name"] if d.mode == PER_VIEWER else None)
         state = await self.ctx.deployer.state(server_owner, name)
         if state.status == "stopped":
-            self.write_json({"status": "stopped", "log": [], "message": "Not running."})
+            with self.ctx.store.session() as db:  # why it stopped: crashed, culled idle...
+                message = last_stop(db, server_owner, name)
+            self.write_json({"status": "stopped", "log": [], "message": message})
             return
         grant = self.ctx.signer.grant(server_owner, name, d.owner)
         url = self.ctx.internal_server_url(server_owner, name) + "_hub_viz/status"

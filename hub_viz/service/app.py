@@ -33,7 +33,7 @@ from ..spawner import DEFAULT_FRAMEWORKS
 from .activity import ActivityCoalescer, PingLimiter
 from .api import api_routes
 from .base import MAX_READ, NotFoundHandler
-from .dashboards import Policy, server_for, validate
+from .dashboards import Policy, validate
 from .deploy import Deployer
 from .embed_handlers import embed_routes
 from .embeds import EmbedTokens, load_secret
@@ -43,6 +43,7 @@ from .lti_api import lti_routes
 from .pages import page_routes
 from .store import Dashboard, Store
 from .thumbnails import Thumbnailer, find_chromium
+from .warmpool import WarmPool
 
 log = logging.getLogger("hub_viz.service")
 HERE = Path(__file__).parent
@@ -74,7 +75,7 @@ class ServiceContext:
         users: dict[str, dict[str, Any] | None] = {}
         out = {}
         for d in dashboards:
-            owner, name = server_for(d, viewer)
+            owner, name = self.deployer.locate(d, viewer)
             if owner not in users:
                 users[owner] = await self.hub.user(owner)
             server = ((users[owner] or {}).get("servers") or {}).get(name)
@@ -195,6 +196,26 @@ class DashboardService(Application):
         help="Seconds between two rounds that note activity for running dashboards "
         "inside a keep-warm window (keep it well below the culler's timeout).",
     )
+    warm_pool_ceiling = Integer(
+        0, config=True,
+        help="""The most idle warm instances the service keeps, all per-viewer dashboards
+        together (each runs and holds memory until a viewer takes it). 0 turns warm pools
+        off; a dashboard's 'warm_pool' may not exceed it. configure() sets it.""",
+    )
+    warm_pool_user = Unicode(
+        "hub-viz-pool", config=True,
+        help="Hub user who owns warm-pool instances until viewers take them; it never "
+        "logs in (configure() refuses its login and gives the service a role for it).",
+    )
+    warm_pool_interval = Float(
+        5, config=True,
+        help="Seconds between warm-pool rounds (a round also runs right after a viewer "
+        "takes an instance).",
+    )
+    max_warm_kernels = Integer(
+        100, config=True,
+        help="The most preheated Voilà kernels one dashboard may ask for ('warm_kernels').",
+    )
     seed_dashboards = List(
         Dict(),
         config=True,
@@ -231,6 +252,8 @@ class DashboardService(Application):
             git_schemes=tuple(self.git_schemes),
             profiles=parse_profiles(self.profiles, ceiling),
             ceiling=ceiling,
+            max_warm_kernels=self.max_warm_kernels,
+            warm_pool_ceiling=self.warm_pool_ceiling,
         )
 
     def make_context(self) -> ServiceContext:
@@ -252,6 +275,9 @@ class DashboardService(Application):
             ping_seconds=self.ping_seconds,
             embeds=EmbedTokens(load_secret(Path(self.embed_secret_file))),
         )
+        if self.warm_pool_ceiling > 0:
+            deployer.pool = WarmPool(store, deployer, ctx.activity, user=self.warm_pool_user,
+                                     ceiling=self.warm_pool_ceiling)
         if self.thumbnails:
             from .capture import make_capture
 
@@ -327,10 +353,14 @@ class DashboardService(Application):
         background = [
             asyncio.ensure_future(ctx.deployer.reconcile_forever(self.reconcile_interval)),
             asyncio.ensure_future(ctx.activity.run()),
-            asyncio.ensure_future(
-                keep_warm_forever(ctx.store, ctx.hub, ctx.activity, self.keep_warm_interval)
-            ),
+            asyncio.ensure_future(keep_warm_forever(
+                ctx.store, ctx.hub, ctx.activity, self.keep_warm_interval, starter=ctx.deployer
+            )),
         ]
+        if ctx.deployer.pool is not None:
+            background.append(
+                asyncio.ensure_future(ctx.deployer.pool.run_forever(self.warm_pool_interval))
+            )
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -18,7 +18,7 @@ from ..errors import HubVizError, SpecError
 from ..frameworks import MODES, PER_VIEWER, SHARED, Framework
 from ..profiles import Ceiling, Profile, check_resources, effective_resources, pick_profile
 from ..sources import check_git_ref, check_git_url
-from ..spec import check_args, resolve_spec
+from ..spec import check_args, check_warm_kernels, resolve_spec
 from .keepwarm import check_windows
 from .store import Dashboard
 
@@ -30,11 +30,13 @@ FIELDS = frozenset(
     {
         "slug", "title", "description", "framework", "entry", "git", "args", "mode",
         "visibility", "share_users", "share_groups", "profile", "keep_warm",
-        "resources",
+        "resources", "warm_kernels", "warm_pool",
     }
 )
 # Changing these restarts a running shared instance (redeploy).
-SPEC_FIELDS = frozenset({"framework", "entry", "git", "args", "mode", "profile", "resources"})
+SPEC_FIELDS = frozenset(
+    {"framework", "entry", "git", "args", "mode", "profile", "resources", "warm_kernels"}
+)
 MAX_TARGETS = 500
 
 
@@ -61,6 +63,9 @@ class Policy:
     git_schemes: tuple[str, ...] = ("https",)
     profiles: dict[str, Profile] = field(default_factory=dict)
     ceiling: Ceiling = field(default_factory=Ceiling)
+    max_warm_kernels: int = 100
+    # the most idle warm instances on the hub, all per-viewer dashboards together (0: none)
+    warm_pool_ceiling: int = 0
 
 
 def check_slug(slug: Any) -> str:
@@ -194,9 +199,34 @@ def validate(
     effective_resources(picked, out["resources"], policy.ceiling)
     out["keep_warm"] = check_windows(merged.get("keep_warm"))
     if out["keep_warm"] and resolved.mode == PER_VIEWER:
-        raise SpecError("'keep_warm' applies to shared dashboards only: each viewer's own "
-                        "instance starts when they open it. Clear 'keep_warm' or use shared mode.")
+        raise SpecError("'keep_warm' applies to shared dashboards only; a per-viewer "
+                        "dashboard starts instances ahead with 'warm_pool'.")
+    out["warm_kernels"] = check_warm_kernels(
+        merged.get("warm_kernels"), resolved.framework, policy.max_warm_kernels
+    )
+    out["warm_pool"] = check_warm_pool(merged.get("warm_pool"), resolved.framework,
+                                       resolved.mode, policy.warm_pool_ceiling)
     return out
+
+
+def check_warm_pool(value: Any, framework: Framework, mode: str, ceiling: int) -> int:
+    """Per-viewer instances to start ahead: 0 up to the operator's ceiling."""
+    if value is None or value == 0:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SpecError("'warm_pool' must be a whole number of instances, 0 for none.")
+    if mode != PER_VIEWER:
+        raise SpecError("'warm_pool' applies to per-viewer dashboards; a shared dashboard "
+                        "is kept running with 'keep_warm' (and Voilà with 'warm_kernels').")
+    if framework.jupyter_api == "jupyterlab":
+        raise SpecError(f"The {framework.display_name} framework runs as its viewer's own "
+                        "server; it cannot be started ahead in a warm pool.")
+    if value > ceiling:
+        if not ceiling:
+            raise SpecError("Warm pools are turned off on this hub ('warm_pool' must be 0).")
+        raise SpecError(f"'warm_pool' may be at most {ceiling} on this hub: the most idle "
+                        "instances it keeps for all dashboards together.")
+    return value
 
 
 def _as_input(d: Dashboard) -> dict[str, Any]:
@@ -216,6 +246,8 @@ def _as_input(d: Dashboard) -> dict[str, Any]:
         "profile": d.profile,
         "keep_warm": list(d.keep_warm or []),
         "resources": dict(d.resources or {}),
+        "warm_kernels": d.warm_kernels or 0,
+        "warm_pool": d.warm_pool or 0,
     }
 
 
@@ -322,6 +354,8 @@ def as_json(d: Dashboard, *, prefix: str, manage: bool, status: str | None = Non
             profile=d.profile,
             keep_warm=list(d.keep_warm or []),
             resources=dict(d.resources or {}),
+            warm_kernels=d.warm_kernels or 0,
+            warm_pool=d.warm_pool or 0,
             manage_url=f"{prefix}d/{d.owner}/{d.slug}",
         )
     return data

@@ -20,6 +20,7 @@ from ..frameworks import PER_VIEWER
 from ..signing import Signer
 from .dashboards import GROUPS, USERS, server_for
 from .hubapi import HubAPIError, HubClient
+from .startqueue import StartQueue
 from .store import Dashboard, Deployment, Open, Store, utcnow
 
 log = logging.getLogger("hub_viz.service")
@@ -65,7 +66,7 @@ def vanished_reason(
 class ServerState:
     owner: str
     name: str
-    status: str  # "ready", "pending" or "stopped"
+    status: str  # "ready", "pending", "queued", "stopping" or "stopped"
 
     @property
     def ready(self) -> bool:
@@ -91,6 +92,8 @@ def spawn_spec(d: Dashboard, service_prefix: str) -> dict[str, Any]:
         spec["profile"] = d.profile
     if d.resources:
         spec["resources"] = dict(d.resources)
+    if d.warm_kernels:
+        spec["warm_kernels"] = d.warm_kernels
     return spec
 
 
@@ -114,6 +117,8 @@ class Deployer:
         self.service_prefix = service_prefix
         self.cull_timeout = cull_timeout  # the idle culler's, to name stop reasons (0: none)
         self._locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.queue = StartQueue()
+        self.pool: Any = None  # a WarmPool when per-viewer warm pools are on
         # the newest last_activity the hub reported per running server
         self._last_activity: dict[tuple[str, str], dt.datetime] = {}
 
@@ -128,8 +133,11 @@ class Deployer:
         grant = self.signer.grant(owner, name, viewer, embed=embed)
         return f"{self.server_url(owner, name)}_hub_viz/enter?grant_token={grant}"
 
+    def spawn_spec(self, d: Dashboard) -> dict[str, Any]:
+        return spawn_spec(d, self.service_prefix)
+
     def spawn_options(self, d: Dashboard, owner: str, name: str) -> dict[str, Any]:
-        spec = spawn_spec(d, self.service_prefix)
+        spec = self.spawn_spec(d)
         return {"hub_viz_spec": self.signer.sign_spec(owner, name, spec)}
 
     # -- state --------------------------------------------------------------
@@ -148,13 +156,31 @@ class Deployer:
 
     # -- open -----------------------------------------------------------------
 
+    def locate(self, d: Dashboard, viewer: str | None) -> tuple[str, str]:
+        """(owner, server name) serving ``d`` to ``viewer``: a warm-pool claim, else the usual."""
+        if d.mode == PER_VIEWER and viewer and self.pool is not None:
+            name = self.pool.claimed(d, viewer)
+            if name:
+                return self.pool.user, name
+        return server_for(d, viewer)
+
     async def ensure_running(self, d: Dashboard, viewer: str | None) -> ServerState:
         """Start ``d``'s server for ``viewer`` unless it runs or starts already.
 
         One lock per server: concurrent opens of a stopped dashboard start it once.
+        A per-viewer dashboard with a warm pool hands the viewer a ready instance
+        (theirs from then on) before it starts one of its own. When the hub is
+        at its limit of starts at once, the start waits in :attr:`queue`
+        (status "queued").
         """
+        if d.mode == PER_VIEWER and viewer and self.pool is not None:
+            state = await self._from_pool(d, viewer)
+            if state is not None:
+                return state
         owner, name = server_for(d, viewer)
         async with self._locks[(owner, name)]:
+            if self.queue.position((owner, name)) is not None:
+                return ServerState(owner, name, "queued")
             state = await self.state(owner, name)
             for _ in range(150):  # a server still stopping: wait for it (at most ~30 s)
                 if state.status != "stopping":
@@ -163,11 +189,51 @@ class Deployer:
                 state = await self.state(owner, name)
             if state.status in ("ready", "pending"):
                 return state
-            code = await self.hub.start(owner, name, self.spawn_options(d, owner, name))
-            self._record_start(d, owner, name, viewer or "")
-            if d.mode != PER_VIEWER:
-                await self.sync_shares(d)
-            return ServerState(owner, name, "ready" if code == 201 else "pending")
+            try:
+                code = await self.start_server(d, owner, name, by=viewer or "")
+            except HubAPIError as e:
+                if e.status != 429:
+                    raise
+                self.queue.add((owner, name), lambda: self.start_server(d, owner, name,
+                                                                        by=viewer or ""))
+                return ServerState(owner, name, "queued")
+            if code == 201:
+                # the hub also answers 201 when a start failed just as its slow_spawn_timeout
+                # ran out: only its own model says the server really runs
+                return await self.state(owner, name)
+            return ServerState(owner, name, "pending")
+
+    async def _from_pool(self, d: Dashboard, viewer: str) -> ServerState | None:
+        """The viewer's warm-pool instance (kept or newly claimed), if it can serve them."""
+        assert self.pool is not None
+        name = self.pool.claimed(d, viewer)
+        if name:
+            state = await self.state(self.pool.user, name)
+            if state.status in ("ready", "pending"):
+                return state
+        own = server_for(d, viewer)
+        state = await self.state(*own)
+        if state.status in ("ready", "pending"):
+            return state
+        name = await self.pool.claim(d, viewer)
+        return ServerState(self.pool.user, name, "ready") if name else None
+
+    async def start_server(self, d: Dashboard, owner: str, name: str, *, by: str) -> int:
+        """Ask the hub to start ``owner/name`` with ``d``'s spec and record the run."""
+        code = await self.hub.start(owner, name, self.spawn_options(d, owner, name))
+        self._record_start(d, owner, name, by)
+        if d.mode != PER_VIEWER:
+            await self.sync_shares(d)
+        return code
+
+    async def remove_server(self, owner: str, name: str, *, reason: str, by: str = "") -> None:
+        """Stop and delete a server and close its records (a warm-pool instance done with)."""
+        async with self._locks[(owner, name)]:
+            await self.hub.stop(owner, name, remove=True)
+            with self.store.session() as db:
+                self._close_open_deployments(db, owner, name, reason, by)
+                db.commit()
+            self._last_activity.pop((owner, name), None)
 
     def record_open(self, d: Dashboard, viewer: str | None) -> None:
         with self.store.session() as db:

@@ -82,6 +82,10 @@ class HubClient:
     async def user(self, name: str) -> dict[str, Any] | None:
         return await self.request("GET", f"/users/{_q(name)}", ok=(404,))
 
+    async def create_user(self, name: str) -> None:
+        """Create ``name`` on the hub unless it exists (the warm pool's user)."""
+        await self.request("POST", f"/users/{_q(name)}", ok=(409,))
+
     async def group(self, name: str) -> dict[str, Any] | None:
         return await self.request("GET", f"/groups/{_q(name)}", ok=(404,))
 

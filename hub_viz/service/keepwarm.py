@@ -1,10 +1,12 @@
-"""Keep-warm windows: times during which a shared dashboard is never idle.
+"""Keep-warm windows: times during which a shared dashboard runs, ready for viewers.
 
 An author lists windows such as ``{"days": ["mon", "wed"], "start": "09:00",
-"end": "11:00"}`` in the hub's local time (a lecture, a lab session). While
-now is inside one, the service notes activity for the dashboard's running
-server every minute, so the idle culler never sees it idle; outside, it is
-culled as usual. The windows do not start anything: the first viewer does.
+"end": "11:00"}`` in the hub's local time (a lecture, a lab session), or
+``"always"``. While now is inside one, the service starts the dashboard if it
+is stopped (so the class does not wait for a cold start) and notes activity
+for its running server every round, so the idle culler never sees it idle;
+outside, it is culled as usual. A start that fails is tried again after
+:data:`RETRY_SECONDS`, not every round.
 
 :func:`check_windows` validates the API field and :func:`in_window` decides;
 both are pure. :func:`keep_warm_once` is the loop's body.
@@ -16,6 +18,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -29,6 +32,7 @@ log = logging.getLogger("hub_viz.service")
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
 MAX_WINDOWS = 20
+RETRY_SECONDS = 600.0  # a failed warm start is tried again after this long
 _START = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _END = re.compile(r"^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$")
 _EXAMPLE = '{"days": ["mon", "wed"], "start": "09:00", "end": "11:00"}'
@@ -48,8 +52,12 @@ def check_windows(value: Any) -> list[dict[str, Any]]:
     """
     if value is None:
         return []
+    if value == "always":
+        return [{"days": list(DAYS), "start": "00:00", "end": "24:00"}]
     if not isinstance(value, list):
-        raise SpecError(f"'keep_warm' must be a list of windows such as {_EXAMPLE}.")
+        raise SpecError(
+            f"'keep_warm' must be \"always\" or a list of windows such as {_EXAMPLE}."
+        )
     if len(value) > MAX_WINDOWS:
         raise SpecError(f"'keep_warm' may list at most {MAX_WINDOWS} windows.")
     windows = []
@@ -109,37 +117,66 @@ class RunningServers(Protocol):
     async def active_servers(self) -> Mapping[tuple[str, str], Mapping[str, Any]]: ...
 
 
+class Starter(Protocol):
+    async def ensure_running(self, d: Dashboard, viewer: str | None) -> Any: ...
+
+
 def local_now() -> dt.datetime:
     """The local wall-clock time (the hub's: the service inherits its TZ). A seam for tests."""
     return dt.datetime.now()
 
 
 async def keep_warm_once(
-    store: Store, hub: RunningServers, activity: Notes, now: dt.datetime | None = None
+    store: Store,
+    hub: RunningServers,
+    activity: Notes,
+    now: dt.datetime | None = None,
+    *,
+    starter: Starter | None = None,
+    attempts: dict[tuple[str, str], float] | None = None,
+    clock: float | None = None,
 ) -> list[tuple[str, str]]:
-    """Note activity for every running shared dashboard inside a window; returns them."""
+    """Start (with ``starter``) and note activity for every shared dashboard inside a window.
+
+    Returns the dashboards kept warm: ready ones noted and stopped ones started.
+    ``attempts`` remembers when each start was last tried (monotonic ``clock``).
+    """
     now = now or local_now()
     with store.session() as db:
         rows = db.scalars(select(Dashboard).where(Dashboard.mode != PER_VIEWER)).all()
-    warm = [(d.owner, d.slug) for d in rows if d.keep_warm and in_window(d.keep_warm, now)]
+    warm = {(d.owner, d.slug): d for d in rows if d.keep_warm and in_window(d.keep_warm, now)}
     if not warm:
         return []
     running = await hub.active_servers()
+    attempts = attempts if attempts is not None else {}
+    clock = clock if clock is not None else time.monotonic()
     kept = []
-    for key in warm:
+    for key, d in warm.items():
         server = running.get(key)
-        if server is not None and server.get("ready"):
-            activity.note(*key)
+        if server is not None:  # running, or already starting
+            if server.get("ready"):
+                activity.note(*key)
+                kept.append(key)
+        elif starter is not None and clock - attempts.get(key, -RETRY_SECONDS) >= RETRY_SECONDS:
+            attempts[key] = clock
+            try:
+                await starter.ensure_running(d, None)
+            except Exception as e:  # the dashboard is broken or the hub busy: tried later
+                log.warning("Keeping %s warm: its start failed: %s", d.ref, e)
+                continue
+            log.info("Started %s for its keep-warm window", d.ref)
             kept.append(key)
     return kept
 
 
 async def keep_warm_forever(
-    store: Store, hub: RunningServers, activity: Notes, interval: float = 60
+    store: Store, hub: RunningServers, activity: Notes, interval: float = 60,
+    starter: Starter | None = None,
 ) -> None:
+    attempts: dict[tuple[str, str], float] = {}
     while True:
         try:
-            await keep_warm_once(store, hub, activity)
+            await keep_warm_once(store, hub, activity, starter=starter, attempts=attempts)
         except Exception:  # the next round may succeed
             log.exception("Keeping dashboards warm failed")
         await asyncio.sleep(interval)

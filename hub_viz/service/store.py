@@ -75,6 +75,10 @@ class Dashboard(Base):
     keep_warm: Mapped[list] = mapped_column(JSON, default=list)
     # The author's limits beyond the profile, e.g. {"cpu": 1.0, "memory": "2G"}.
     resources: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Voilà: kernels kept preheated (the notebook already ran) for the next viewers.
+    warm_kernels: Mapped[int] = mapped_column(Integer, default=0)
+    # Per-viewer: instances kept started, each handed to the next viewer who opens it.
+    warm_pool: Mapped[int] = mapped_column(Integer, default=0)
     thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     thumbnail_updated: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -144,6 +148,29 @@ class EmbedGrant(Base):
     def live(self, now: dt.datetime | None = None) -> bool:
         now = now or utcnow()
         return self.revoked is None and (self.expires is None or self.expires > now)
+
+
+class WarmInstance(Base):
+    """A per-viewer instance started ahead: warming, ready, or handed to one viewer.
+
+    Its server belongs to the hub's pool user; ``viewer`` is set exactly once,
+    when the instance is claimed (see :mod:`hub_viz.service.warmpool`).
+    """
+
+    __tablename__ = "warm_instances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dashboard_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dashboards.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    server_name: Mapped[str] = mapped_column(String(30), unique=True)
+    # "starting", "ready" or "claimed"
+    state: Mapped[str] = mapped_column(String(10), default="starting", index=True)
+    # which spec it runs (a digest): a changed dashboard drains older instances
+    spec_digest: Mapped[str] = mapped_column(String(64), default="")
+    viewer: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    claimed: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 def alembic_config(url: str) -> Config:

@@ -74,6 +74,21 @@ def per_day(
     return days
 
 
+def last_stop(db: Session, owner: str, name: str) -> str:
+    """Why a server is not running, from its newest deployment record, as a sentence."""
+    last = db.scalars(
+        select(Deployment)
+        .where(Deployment.server_owner == owner, Deployment.server_name == name)
+        .order_by(Deployment.started.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.stopped is None or not last.stop_reason:
+        return "Not running."
+    by = f" ({last.stopped_by})" if last.stopped_by else ""
+    return (f"Not running. Its last run ended at {last.stopped:%Y-%m-%d %H:%M:%S} UTC: "
+            f"{last.stop_reason}{by}.")
+
+
 def usage_for(
     db: Session, dashboards: Sequence[Dashboard], *, days: int = 30, daily: bool = False,
     now: dt.datetime | None = None,

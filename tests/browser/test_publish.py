@@ -224,3 +224,41 @@ def test_resources_beyond_the_ceiling_are_refused_in_the_form_and_nothing_is_los
     finally:
         context.close()
         hub.svc("DELETE", f"dashboards/{AUTHOR}/big-board", AUTHOR)
+
+
+def test_warm_start_settings_in_the_form(hub, browser):
+    """Preheated kernels and "keep running" for a shared Voilà dashboard; a refusal shows."""
+    context, page = log_in(hub, browser, AUTHOR)
+    try:
+        page.goto(f"{hub.url}{SERVICE}publish")
+        page.locator("#profile option[value=small]").wait_for(state="attached")
+        page.fill("#title", "Warm report")
+        page.fill("#entry", "voila/dashboard.ipynb")
+        assert page.locator("#warm-pool").is_hidden()  # shared mode: no warm pool
+        page.fill("#warm-kernels", "2")
+        page.select_option("#keep-warm", "always")
+        page.select_option("#mode", "per-viewer")
+        assert page.locator("#warm-kernels").is_hidden() and page.locator("#warm-pool").is_visible()
+        page.select_option("#mode", "shared")
+        page.click("#publish-submit")
+        page.wait_for_url(f"**{SERVICE}d/{AUTHOR}/warm-report")
+        stored = hub.svc("GET", f"dashboards/{AUTHOR}/warm-report", AUTHOR).json()
+        assert stored["warm_kernels"] == 2 and stored["warm_pool"] == 0
+        assert stored["keep_warm"][0]["start"] == "00:00" and stored["keep_warm"][0]["end"] == "24:00"
+
+        # editing shows what is stored; kernels for a Dash app are refused with the reason
+        page.goto(f"{hub.url}{SERVICE}d/{AUTHOR}/warm-report/edit")
+        page.locator("#warm-kernels").wait_for()
+        assert page.locator("#keep-warm").input_value() == "always"
+        assert page.locator("#warm-kernels").input_value() == "2"
+        page.fill("#entry", "dash/app.py")
+        page.select_option("#framework", "dash")
+        page.click("#publish-submit")
+        error = page.locator("#form-error")
+        error.wait_for(state="visible")
+        assert "has no preheated kernels" in error.inner_text()
+        assert hub.svc("GET", f"dashboards/{AUTHOR}/warm-report", AUTHOR).json()[
+            "framework"] == "voila"  # nothing changed
+    finally:
+        context.close()
+        hub.svc("DELETE", f"dashboards/{AUTHOR}/warm-report", AUTHOR)

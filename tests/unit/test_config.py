@@ -293,3 +293,38 @@ def test_extra_service_config_is_merged_on_top() -> None:
     settings = service_settings(c)
     assert (settings["reconcile_interval"], settings["cull_timeout"]) == (2, 25)
     assert "check_files" in settings
+
+
+def test_warm_pools_add_one_filtered_scope_and_refuse_the_pool_users_login() -> None:
+    from hub_viz.service.hubapi import SERVICE_SCOPES
+
+    def service_scopes(c: Config) -> list[str]:
+        [role] = [r for r in c.JupyterHub.load_roles if "hub-viz" in r.get("services", [])]
+        return role["scopes"]
+
+    off = Config()
+    configure(off)
+    assert service_scopes(off) == list(SERVICE_SCOPES)
+    assert "post_auth_hook" not in off.Authenticator
+    assert service_settings(off)["warm_pool_ceiling"] == 0
+
+    earlier = []
+    on = Config()
+    on.Authenticator.post_auth_hook = lambda a, h, auth: earlier.append(auth["name"]) or auth
+    configure(on, warm_pool_ceiling=5, max_warm_kernels=20)
+    assert service_scopes(on) == [*SERVICE_SCOPES, "admin:users!user=hub-viz-pool"]
+    settings = service_settings(on)
+    assert (settings["warm_pool_ceiling"], settings["warm_pool_user"],
+            settings["max_warm_kernels"]) == (5, "hub-viz-pool", 20)
+    assert on.DashboardLocalSpawner.max_warm_kernels == 20
+    hook = on.Authenticator.post_auth_hook
+
+    class Authenticator:
+        class log:
+            @staticmethod
+            def warning(*args: object) -> None:
+                pass
+
+    assert hook(Authenticator, None, {"name": "hub-viz-pool"}) is None
+    assert hook(Authenticator, None, {"name": "alice"}) == {"name": "alice"}
+    assert earlier == ["alice"]  # the operator's own hook still runs for everyone else

@@ -57,6 +57,8 @@ def policy(tmp_path: Path) -> Policy:
         dashboards_root=str(tmp_path / "{username}"),
         profiles=parse_profiles({"big": {"cpu_limit": 4, "mem_limit": "8G"}}, CEILING),
         ceiling=CEILING,
+        max_warm_kernels=50,
+        warm_pool_ceiling=5,
     )
 
 
@@ -73,7 +75,7 @@ def stored(**values: Any) -> Dashboard:
         "owner": "alice", "slug": "sales", "title": "Sales", "description": "", "framework": "dash",
         "source_type": "path", "source": "", "git_ref": "", "entry": "dash/app.py", "args": [],
         "mode": SHARED, "visibility": "private", "share_users": [], "share_groups": [],
-        "profile": "", "keep_warm": [], "resources": {},
+        "profile": "", "keep_warm": [], "resources": {}, "warm_kernels": 0, "warm_pool": 0,
     }
     columns.update(values)
     return Dashboard(**columns)
@@ -100,6 +102,8 @@ def test_validate_minimal_create(policy):
         "profile": "",
         "keep_warm": [],
         "resources": {},
+        "warm_kernels": 0,
+        "warm_pool": 0,
     }
 
 
@@ -110,7 +114,7 @@ def test_validate_full_create(policy):
             "framework": "streamlit", "entry": " live/app.py ", "args": ["--x", "1"],
             "mode": PER_VIEWER, "visibility": "users", "share_users": ["bob", " bob", "carol "],
             "share_groups": ["ignored"], "profile": "big",
-            "resources": {"cpu": "500m", "memory": "2Gi"},
+            "resources": {"cpu": "500m", "memory": "2Gi"}, "warm_pool": 3,
         },
         policy, "alice",
     )
@@ -123,6 +127,8 @@ def test_validate_full_create(policy):
         "profile": "big",
         "keep_warm": [],
         "resources": {"cpu": 0.5, "memory": "2Gi"},
+        "warm_kernels": 0,
+        "warm_pool": 3,
     }
 
 
@@ -505,3 +511,54 @@ def test_only_a_courses_instructors_share_with_its_groups():
     check_course_targets(["lab", "team-1"], learner)
     with pytest.raises(Forbidden):
         check_course_targets(["course-xyz"], instructor)
+
+
+# -- warm starts ----------------------------------------------------------------------
+
+
+def test_validate_warm_kernels_for_voila(policy):
+    out = validate({"title": "R", "entry": "voila/report.ipynb", "warm_kernels": 30},
+                   policy, "alice")
+    assert out["warm_kernels"] == 30 and out["framework"] == "voila"
+    assert validate({"title": "R", "entry": "voila/report.ipynb", "keep_warm": "always"},
+                    policy, "alice")["keep_warm"][0]["end"] == "24:00"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"entry": "dash/app.py", "warm_kernels": 2},
+         "The Dash framework has no preheated kernels; 'warm_kernels' is for Voilà dashboards."),
+        ({"entry": "voila/report.ipynb", "warm_kernels": 51},
+         "'warm_kernels' may be at most 50 on this hub"),
+        ({"entry": "voila/report.ipynb", "warm_kernels": -1},
+         "'warm_kernels' must be a whole number of kernels, 0 for none."),
+        ({"entry": "voila/report.ipynb", "warm_kernels": "3"},
+         "'warm_kernels' must be a whole number of kernels, 0 for none."),
+        ({"entry": "voila/report.ipynb", "warm_kernels": True},
+         "'warm_kernels' must be a whole number of kernels, 0 for none."),
+        ({"entry": "dash/app.py", "warm_pool": 2},
+         "'warm_pool' applies to per-viewer dashboards"),
+        ({"entry": "dash/app.py", "mode": PER_VIEWER, "warm_pool": 6},
+         "'warm_pool' may be at most 5 on this hub"),
+        ({"entry": "dash/app.py", "mode": PER_VIEWER, "warm_pool": 1.5},
+         "'warm_pool' must be a whole number of instances, 0 for none."),
+        ({"entry": "voila/report.ipynb", "framework": "notebook", "mode": PER_VIEWER,
+          "warm_pool": 1},
+         "cannot be started ahead in a warm pool"),
+        ({"entry": "dash/app.py", "mode": PER_VIEWER, "keep_warm": "always"},
+         "'keep_warm' applies to shared dashboards only"),
+    ],
+)
+def test_validate_refuses_warm_settings_with_a_reason(policy, changes, message):
+    with pytest.raises(SpecError) as e:
+        validate({"title": "W", **changes}, policy, "alice")
+    assert message in e.value.message
+    assert e.value.status_code == 400
+
+
+def test_warm_pools_off_says_so(policy):
+    policy.warm_pool_ceiling = 0
+    with pytest.raises(SpecError, match="Warm pools are turned off on this hub"):
+        validate({"title": "W", "entry": "dash/app.py", "mode": PER_VIEWER, "warm_pool": 1},
+                 policy, "alice")

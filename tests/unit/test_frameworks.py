@@ -488,3 +488,18 @@ def test_unknown_field_error_lists_allowed_fields() -> None:
 def test_merge_refuses_name_field(overrides: dict) -> None:
     with pytest.raises(FrameworkError, match="unknown field"):
         merge_frameworks(BUILTIN_FRAMEWORKS, overrides)
+
+
+def test_warm_kernels_add_the_frameworks_flags() -> None:
+    voila = BUILTIN_FRAMEWORKS["voila"]
+    cold = build_command(voila, entry="r.ipynb", port=9000, prefix="/user/a/r/")
+    warm = build_command(voila, entry="r.ipynb", port=9000, prefix="/user/a/r/",
+                         warm_kernels=12)
+    assert warm.argv == cold.argv + ["--preheat_kernel=True", "--pool_size=12"]
+    assert not any("preheat" in item for item in cold.argv)
+
+
+def test_warm_kernels_need_a_framework_that_has_them() -> None:
+    with pytest.raises(FrameworkError, match="has no preheated kernels"):
+        build_command(BUILTIN_FRAMEWORKS["dash"], entry="app.py", port=9000, prefix="/",
+                      warm_kernels=2)

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from hub_viz.errors import SpecError
-from hub_viz.service.keepwarm import DAYS, check_windows, in_window, keep_warm_once
+from hub_viz.service.keepwarm import (
+    DAYS,
+    RETRY_SECONDS,
+    check_windows,
+    in_window,
+    keep_warm_once,
+)
 from hub_viz.service.store import Dashboard, Store
 
 pytestmark = pytest.mark.unit
@@ -50,8 +56,8 @@ DAYS_MESSAGE = ("'days' in keep_warm window 1 must be a non-empty list of mon, t
     ("value", "message"),
     [
         ({"start": "09:00", "end": "10:00"},
-         f"'keep_warm' must be a list of windows such as {EXAMPLE}."),
-        ("09:00-10:00", f"'keep_warm' must be a list of windows such as {EXAMPLE}."),
+         f"'keep_warm' must be \"always\" or a list of windows such as {EXAMPLE}."),
+        ("09:00-10:00", f"'keep_warm' must be \"always\" or a list of windows such as {EXAMPLE}."),
         ([{"start": "09:00", "end": "10:00"}] * 21, "'keep_warm' may list at most 20 windows."),
         (["09:00-10:00"], f"Each keep_warm window must be an object such as {EXAMPLE}."),
         ([{"start": "09:00", "end": "10:00", "tz": "UTC"}],
@@ -192,3 +198,48 @@ async def test_keep_warm_once_notes_running_shared_dashboards_inside_a_window(st
     assert await keep_warm_once(store, hub, notes, now=at(1, 10, 0)) == []
     assert hub.calls == calls
     assert await keep_warm_once(store, hub, notes, now=at(1, 19, 0)) == [("alice", "evening")]
+
+
+class Starter:
+    def __init__(self, fail: set[str] = frozenset()) -> None:
+        self.started: list[str] = []
+        self.fail = fail
+
+    async def ensure_running(self, d: Dashboard, viewer: str | None) -> None:
+        assert viewer is None  # a warm start is nobody's open
+        self.started.append(d.slug)
+        if d.slug in self.fail:
+            raise RuntimeError("the app does not start")
+
+
+async def test_keep_warm_starts_stopped_dashboards_inside_a_window_and_retries_later(
+    store,
+) -> None:
+    add(store, "lecture", keep_warm=LECTURE)
+    add(store, "broken", keep_warm=LECTURE)
+    add(store, "starting", keep_warm=LECTURE)
+    add(store, "evening", keep_warm=[{"start": "18:00", "end": "20:00"}])
+    hub = FakeHub({("alice", "starting"): {"ready": False, "pending": "spawn"}})
+    notes, starter, attempts = Notes(), Starter(fail={"broken"}), {}
+    kept = await keep_warm_once(store, hub, notes, now=at(0, 10, 0), starter=starter,
+                                attempts=attempts, clock=1000.0)
+    # started once each; the pending one is left to finish, the evening one is out of window
+    assert sorted(starter.started) == ["broken", "lecture"]
+    assert kept == [("alice", "lecture")]
+    assert notes.notes == []
+    # a minute later the failed start is not tried again, nor the other (the hub has no news)
+    await keep_warm_once(store, hub, notes, now=at(0, 10, 1), starter=starter,
+                         attempts=attempts, clock=1060.0)
+    assert sorted(starter.started) == ["broken", "lecture"]
+    # after RETRY_SECONDS both are tried again
+    await keep_warm_once(store, hub, notes, now=at(0, 10, 11), starter=starter,
+                         attempts=attempts, clock=1000.0 + RETRY_SECONDS)
+    assert sorted(starter.started) == ["broken", "broken", "lecture", "lecture"]
+
+
+def test_always_is_one_window_over_every_day() -> None:
+    windows = check_windows("always")
+    assert windows == [{"days": list(DAYS), "start": "00:00", "end": "24:00"}]
+    assert all(in_window(windows, at(day, hour, 0)) for day in range(7) for hour in (0, 12, 23))
+    with pytest.raises(SpecError, match='"always" or a list of windows'):
+        check_windows("sometimes")

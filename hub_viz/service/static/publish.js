@@ -13,6 +13,13 @@
     var v = $("visibility").value;
     form.querySelector(".users-only").style.display = v === "users" ? "" : "none";
     form.querySelector(".groups-only").style.display = v === "groups" ? "" : "none";
+    var perViewer = $("mode").value === "per-viewer";
+    Array.prototype.forEach.call(form.querySelectorAll(".shared-only"), function (n) { n.style.display = perViewer ? "none" : ""; });
+    Array.prototype.forEach.call(form.querySelectorAll(".per-viewer-only"), function (n) { n.style.display = perViewer ? "" : "none"; });
+  }
+  function isAlways(windows) {
+    return windows.length === 1 && windows[0].start === "00:00" && windows[0].end === "24:00" &&
+      (windows[0].days || []).length === 7;
   }
   window.hubViz.api("GET", prefix + "api/info").then(function (info) {
     info.frameworks.forEach(function (f) {
@@ -33,6 +40,9 @@
       var o = document.createElement("option"); o.value = g; $("my-groups").appendChild(o);
     });
     if (info.groups.length) { $("my-groups-hint").textContent = "Your groups: " + info.groups.join(", "); }
+    $("warm-kernels").max = info.max_warm_kernels;
+    $("warm-pool").max = info.warm_pool_ceiling;
+    if (!info.warm_pool_ceiling) { $("warm-pool").disabled = true; $("warm-pool").title = "Warm pools are turned off on this hub."; }
     if (existing) {
       $("framework").value = existing.framework;
       $("profile").value = existing.profile || "";
@@ -49,6 +59,14 @@
     if (existing.git) {
       $("source-git").checked = true; $("git-url").value = existing.git.url; $("git-ref").value = existing.git.ref;
     }
+    $("warm-kernels").value = existing.warm_kernels || 0;
+    $("warm-pool").value = existing.warm_pool || 0;
+    var windows = existing.keep_warm || [];
+    if (isAlways(windows)) { $("keep-warm").value = "always"; } else if (windows.length) {
+      var o = document.createElement("option"); o.value = "windows";
+      o.textContent = "In its " + windows.length + " scheduled window(s)";
+      $("keep-warm").appendChild(o); $("keep-warm").value = "windows";
+    }
   }
   form.addEventListener("change", toggle);
   toggle();
@@ -63,6 +81,12 @@
     if ($("cpu").value.trim()) { body.resources.cpu = $("cpu").value.trim(); }
     if ($("memory").value.trim()) { body.resources.memory = $("memory").value.trim(); }
     if ($("framework").value) { body.framework = $("framework").value; }
+    var perViewer = body.mode === "per-viewer";
+    body.warm_kernels = perViewer ? 0 : parseInt($("warm-kernels").value || "0", 10);
+    body.warm_pool = perViewer ? parseInt($("warm-pool").value || "0", 10) : 0;
+    if ($("keep-warm").value !== "windows") {  // scheduled windows stay as the API set them
+      body.keep_warm = !perViewer && $("keep-warm").value === "always" ? "always" : [];
+    }
     if (!existing && $("slug").value) { body.slug = $("slug").value; }
     if (form.querySelector("input[name=source]:checked").value === "git") {
       body.git = {url: $("git-url").value, ref: $("git-ref").value || "main"};

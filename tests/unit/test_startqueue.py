@@ -1,0 +1,53 @@
+"""Starts the hub refused with 429 wait their turn, in arrival order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hub_viz.service.hubapi import HubAPIError
+from hub_viz.service.startqueue import StartQueue
+
+
+async def test_queued_starts_go_in_order_once_the_hub_has_room() -> None:
+    room = [0]  # how many more starts the hub takes
+    started: list[str] = []
+
+    def start(name: str):
+        async def run() -> None:
+            if not room[0]:
+                raise HubAPIError(429, "Too many users trying to log in right now")
+            room[0] -= 1
+            started.append(name)
+        return run
+
+    queue = StartQueue(retry=0.01)
+    for name in ("a", "b", "c"):
+        queue.add(name, start(name))
+    queue.add("b", start("b"))  # a second open of a waiting server does not queue it twice
+    assert [queue.position(n) for n in ("a", "b", "c", "d")] == [1, 2, 3, None]
+    await asyncio.sleep(0.05)
+    assert started == [] and len(queue) == 3  # still full: everyone keeps their place
+    room[0] = 1
+    await queue.changed(timeout=2)
+    assert started == ["a"] and queue.position("b") == 1 and queue.position("c") == 2
+    room[0] = 2
+    for _ in range(2):
+        await queue.changed(timeout=2)
+    assert started == ["a", "b", "c"] and len(queue) == 0
+    assert queue.failure("a") is None
+
+
+async def test_a_start_refused_for_good_leaves_the_queue_with_its_reason() -> None:
+    async def broken() -> None:
+        raise HubAPIError(400, "Cannot start dashboard 'x': the entry file is missing")
+
+    async def fine() -> None:
+        return None
+
+    queue = StartQueue(retry=0.01)
+    queue.add("x", broken)
+    queue.add("y", fine)
+    while len(queue):
+        await queue.changed(timeout=2)
+    assert queue.failure("x") == "Cannot start dashboard 'x': the entry file is missing"
+    assert queue.failure("y") is None
