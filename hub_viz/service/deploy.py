@@ -31,6 +31,7 @@ UNPUBLISHED = "unpublished"
 # Servers that stopped without the service asking, told apart by the hub's last activity:
 CULLED = "culled idle"  # idle for the culler's timeout: the idle culler stopped it
 CRASHED = "crashed"  # stopped while in use: the app or launcher exited (or a stop on the hub)
+FAILED_START = "failed to start"  # stopped before the service ever saw it ready
 STOPPED = "stopped"  # stopped while the service was not watching (e.g. a hub restart)
 
 
@@ -121,6 +122,8 @@ class Deployer:
         self.pool: Any = None  # a WarmPool when per-viewer warm pools are on
         # the newest last_activity the hub reported per running server
         self._last_activity: dict[tuple[str, str], dt.datetime] = {}
+        # servers of the current runs that the service has seen ready
+        self._ready_seen: set[tuple[str, str]] = set()
 
     # -- urls and specs -----------------------------------------------------
 
@@ -147,6 +150,7 @@ class Deployer:
         if not model:
             return ServerState(owner, name, "stopped")
         if model.get("ready"):
+            self._ready_seen.add((owner, name))
             return ServerState(owner, name, "ready")
         if model.get("pending") == "spawn":
             return ServerState(owner, name, "pending")
@@ -245,6 +249,7 @@ class Deployer:
         # a run still open here stopped without us, and no reconcile noticed yet
         reason = self._vanished(owner, name, now)
         self._last_activity[(owner, name)] = now  # the hub stamps a start as activity
+        self._ready_seen.discard((owner, name))
         with self.store.session() as db:
             self._close_open_deployments(db, owner, name, reason, "")
             db.add(
@@ -369,7 +374,10 @@ class Deployer:
     # -- noticing stops ---------------------------------------------------------
 
     def _vanished(self, owner: str, name: str, now: dt.datetime) -> str:
-        return vanished_reason(self._last_activity.get((owner, name)), now, self.cull_timeout)
+        reason = vanished_reason(self._last_activity.get((owner, name)), now, self.cull_timeout)
+        if reason == CRASHED and (owner, name) not in self._ready_seen:
+            return FAILED_START
+        return reason
 
     async def reconcile(self, now: dt.datetime | None = None) -> int:
         """Close the records of servers that stopped without us (culled, crashed).
@@ -381,6 +389,8 @@ class Deployer:
         now = now or dt.datetime.now(dt.timezone.utc)  # taken before the listing is asked for
         active = await self.hub.active_servers()
         for key, server in active.items():
+            if server.get("ready"):
+                self._ready_seen.add(key)
             seen = parse_time(server.get("last_activity"))
             if seen is not None:
                 known = self._last_activity.get(key)
@@ -398,6 +408,7 @@ class Deployer:
             db.commit()
         for key in [k for k, t in self._last_activity.items() if k not in active and t < now]:
             del self._last_activity[key]
+        self._ready_seen &= set(active) | set(self._last_activity)
         return closed
 
     async def reconcile_forever(self, interval: float) -> None:

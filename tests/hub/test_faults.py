@@ -366,7 +366,7 @@ def test_spawn_that_never_becomes_ready_times_out_readably_and_leaves_nothing(hu
     wait_until(lambda: not leftovers(hub, HANG), timeout=20, what="the processes to end")
     [record] = wait_until(lambda: [d for d in usage(hub, HANG)["recent"] if d["stopped"]],
                           timeout=30, what="the service to close the deployment record")
-    assert record["stop_reason"]
+    assert record["stop_reason"] == "failed to start"  # not "crashed": it never ran
     assert hub.svc("GET", f"dashboards/{OWNER}/{HANG}", OWNER).json()["status"] == "stopped"
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from hub_viz.service.deploy import (
     CRASHED,
     CULLED,
+    FAILED_START,
     STOPPED,
     Deployer,
     parse_time,
@@ -167,8 +168,24 @@ async def test_a_start_closes_the_previous_run_with_its_reason(store) -> None:
     assert [(r.stop_reason, r.stopped is not None, r.started_by) for r in rows] == [
         (CULLED, True, ""), ("", False, "bob"),
     ]
-    # the new run counts as active from its start: a crash right away is a crash
+    # the new run counts as active from its start, but it never got ready: failed to start
     await d.reconcile()
     with store.session() as db:
         rows = db.scalars(select(Deployment).order_by(Deployment.id)).all()
-    assert rows[1].stop_reason == CRASHED
+    assert rows[1].stop_reason == FAILED_START
+
+
+async def test_a_run_seen_ready_that_stops_in_use_crashed(store) -> None:
+    hub = FakeHub()
+    started(store, "sales")
+    d = deployer(store, hub, timeout=1800)
+    with store.session() as db:
+        dashboard = db.scalar(select(Dashboard))
+    d._record_start(dashboard, "alice", "sales", "bob")  # closes the old run: it was never seen
+    hub.run("alice", "sales", dt.datetime.now(UTC))
+    await d.reconcile()  # seen ready
+    hub.servers.clear()
+    await d.reconcile()
+    with store.session() as db:
+        rows = db.scalars(select(Deployment).order_by(Deployment.id)).all()
+    assert [r.stop_reason for r in rows] == [STOPPED, CRASHED]
