@@ -46,9 +46,13 @@ configure(
             "mode": mode,
             "visibility": "all",
             "description": f"The {title.split()[0]} example: sums of squares and a slider.",
+            # a new viewer's Voilà page comes from a kernel that already ran the notebook
+            **({"warm_kernels": 1} if framework == "voila" else {}),
         }
         for slug, title, framework, entry, mode in EXAMPLES
     ],
+    # per-viewer dashboards may keep up to two instances started ahead ("warm_pool")
+    warm_pool_ceiling=2,
 )
 
 c.JupyterHub.authenticator_class = "shared-password"
