@@ -192,6 +192,19 @@ async def test_per_viewer_home_storage_uses_the_charts_volumes(hub_config, signi
     assert_valid(pod)
 
 
+async def test_warm_pool_instances_get_scratch_storage_not_a_home(hub_config, signing_key):
+    """Started before its viewer is known: the pool user's home is nobody's to mount."""
+    hub_config.DashboardKubeSpawner.viewer_storage = "home"
+    spec = spec_for("voila", PER_VIEWER, "", False, warm_kernels=1)
+    pod = await build(hub_config, signing_key, spec, owner="hub-viz-pool",
+                      server="weather-1a2b3c-9f8e7d")
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert set(volumes) == {"dashboard-source", "viewer-scratch"}
+    assert volumes["viewer-scratch"] == {"name": "viewer-scratch", "emptyDir": {}}
+    assert "--warm-kernels=1" in pod["spec"]["containers"][0]["args"]
+    assert_valid(pod)
+
+
 async def test_author_limits_within_the_ceiling_reach_the_pod(hub_config, signing_key):
     spec = spec_for("voila", SHARED, "small", False, resources={"cpu": 0.25, "memory": "512M"})
     pod = await build(hub_config, signing_key, spec)
