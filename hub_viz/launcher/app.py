@@ -28,12 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import jupyterhub
-from jupyterhub.services.auth import (
-    HubOAuth,
-    HubOAuthCallbackHandler,
-    HubOAuthenticated,
-    UserNotAllowed,
-)
 from tornado import ioloop, web, websocket
 from tornado.httpclient import AsyncHTTPClient
 from tornado.log import access_log, enable_pretty_logging
@@ -44,6 +38,7 @@ from ..frameworks import SHARED, Framework, build_command, with_command
 from . import kernel_filter
 from .activity import ActivityReporter
 from .grants import FrameAncestors, GrantKeeper
+from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
 from .process import AppProcess, AppState
 from .proxy import ProxyMixin
 
@@ -69,10 +64,11 @@ class LauncherContext:
     frame_ancestors: FrameAncestors | None = None
     prefix: str = "/"  # the server's URL prefix
     mode: str = SHARED  # shared or per-viewer, as the spawner set it
+    hub_login: HubLogin | None = None  # HubOAuth, imported on first use
 
 
-class BaseHandler(HubOAuthenticated, web.RequestHandler):
-    """Common helpers: the context, owner checks and JSON errors."""
+class BaseHandler(web.RequestHandler):
+    """Common helpers: the context, who the viewer is, owner checks and JSON errors."""
 
     @property
     def ctx(self) -> LauncherContext:
@@ -100,19 +96,13 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if viewer is not None:
             self._hub_auth_user_cache = viewer
             return viewer
-        model = await self.hub_auth.get_user(self, sync=False)
-        if not model:
-            self._hub_auth_user_cache = None
-            return None
-        try:
-            self._hub_auth_user_cache = self.check_hub_user(model)
-        except UserNotAllowed:
-            self._hub_auth_user_cache = None
-            raise web.HTTPError(
-                403, "%s %s is not allowed to use this dashboard.", model.get("kind", "user"),
-                model["name"],
-            ) from None
-        return self._hub_auth_user_cache
+        hub_login = self.ctx.hub_login
+        model = await hub_login.user(self) if hub_login is not None else None
+        self._hub_auth_user_cache = model
+        return model
+
+    def get_current_user(self) -> dict[str, Any] | None:
+        return getattr(self, "_hub_auth_user_cache", None)
 
     def is_owner(self, user: dict[str, Any] | None) -> bool:
         return (
@@ -165,7 +155,7 @@ class EnterHandler(BaseHandler):
                 return
             raise web.HTTPError(403, "This link is invalid or has expired; open the dashboard again.")
         self.ctx.grants.set_cookie(self, claims.get("sub") or "", bool(claims.get("embed")))
-        self.redirect(self.hub_auth.base_url)
+        self.redirect(self.ctx.prefix)
 
 
 class StatusHandler(BaseHandler):
@@ -216,9 +206,14 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
             if self.request.method in ("GET", "HEAD") and not websocket_upgrade:
                 # The service's open flow decides who may see the dashboard and
                 # sends them back with a grant; without a service, hub login.
-                self.redirect(self.ctx.open_url or self.get_login_url())
+                self.redirect(self.ctx.open_url or self.login_url())
                 return
             raise web.HTTPError(403, "Log in through the hub to use this dashboard.")
+
+    def login_url(self) -> str:
+        if self.ctx.hub_login is None:
+            raise web.HTTPError(403, "Log in through the hub to use this dashboard.")
+        return self.ctx.hub_login.login_url(self.request.uri or self.ctx.prefix)
 
     def check_xsrf_cookie(self) -> None:
         # Cookie logins are accepted for writes from this origin only (checked in
@@ -236,7 +231,7 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         if app.state is not AppState.READY:
             self._render_startup()
             return
-        prefix = self.hub_auth.base_url
+        prefix = self.ctx.prefix
         if self.request.path == prefix and self.ctx.page_path:
             query = ("?" + self.request.query) if self.request.query else ""
             self.redirect(prefix + self.ctx.page_path + query)
@@ -261,7 +256,7 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
             "startup.html",
             framework=self.ctx.framework.display_name,
             is_owner=self.is_owner(user),
-            status_url=self.hub_auth.base_url + "_hub_viz/status",
+            status_url=self.ctx.prefix + "_hub_viz/status",
         )
 
     async def _http(self) -> None:
@@ -379,28 +374,33 @@ async def run(options: argparse.Namespace) -> int:
         frame_ancestors=FrameAncestors.from_env(),
         prefix=prefix,
         mode=kernel_filter.launcher_mode(os.environ),
+        hub_login=HubLogin(server_token, prefix),
     )
-    hub_auth = HubOAuth.instance(api_token=server_token, cache_max_age=60)
+    hub_login = ctx.hub_login
+    login_route = LazyRoute(lambda: login_handler(hub_login))
+    callback_route = LazyRoute(lambda: callback_handler(hub_login))
     settings = {
         "hub_viz": ctx,
         "cookie_secret": secrets.token_bytes(32),
         "template_path": str(TEMPLATES),
         "websocket_ping_interval": 30,
         "xsrf_cookies": False,
-        "login_url": hub_auth.login_url,
         "log_function": log_request,
     }
     esc = prefix.rstrip("/")
     web_app = web.Application(
         [
             (esc + r"/api", ProbeHandler),
-            (esc + r"/oauth_callback", HubOAuthCallbackHandler),
+            (esc + r"/oauth_callback", callback_route),
+            (esc + r"/_hub_viz/login", login_route),
             (esc + r"/_hub_viz/status", StatusHandler),
             (esc + r"/_hub_viz/enter", EnterHandler),
             (esc + r"(?:/.*)?", AppHandler),
         ],
         **settings,
     )
+    login_route.bind(web_app)
+    callback_route.bind(web_app)
     server = web_app.listen(options.port, options.ip, max_body_size=64 * 1024 * 1024, xheaders=True)
     log.info(
         "hub-viz-launch %s serving %s (%s) under %s on %s:%s",

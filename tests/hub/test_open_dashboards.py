@@ -142,9 +142,30 @@ def test_other_user_browser_session_is_refused(hub, running):
 def test_unauthenticated_visitor_is_sent_to_login(hub, running):
     import requests
 
-    r = requests.get(f"{hub.url}/user/alice/dash-example/", allow_redirects=False, timeout=30)
+    base = "/user/alice/dash-example/"
+    r = requests.get(f"{hub.url}{base}?x=1", allow_redirects=False, timeout=30)
+    assert r.status_code == 302
+    # the launcher's login step (where HubOAuth is loaded), then the hub's OAuth
+    assert r.headers["Location"] == f"{base}_hub_viz/login?next=%2Fuser%2Falice%2Fdash-example%2F%3Fx%3D1"
+    r = requests.get(hub.url + r.headers["Location"], allow_redirects=False, timeout=30)
     assert r.status_code == 302
     assert "/hub/api/oauth2/authorize" in r.headers["Location"]
+    # after logging in, the login step goes back to the page asked for, never elsewhere
+    session = hub.login("alice")
+    for target, landing in ((f"{base}?x=1", f"{base}?x=1"), ("https://evil.example/", base),
+                            ("//evil.example/", base), (f"{base}..//x", base)):
+        r = session.get(f"{hub.url}{base}_hub_viz/login", params={"next": target},
+                        allow_redirects=False, timeout=30)
+        # through the hub's OAuth (and back to the login step) until it lets go
+        for _ in range(6):
+            location = r.headers.get("Location", "")
+            if r.status_code != 302 or not any(
+                    part in location for part in ("/hub/", "oauth_callback", "_hub_viz/login")):
+                break
+            r = session.get(location if "://" in location else hub.url + location,
+                            allow_redirects=False, timeout=30)
+        assert r.status_code == 302, r.status_code
+        assert r.headers["Location"] == landing, (target, r.headers["Location"])
     post = requests.post(
         f"{hub.url}/user/alice/dash-example/_dash-update-component", json={}, timeout=30
     )
