@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,18 @@ BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Ge
 
 _LOGS: list[Path] = []
 
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 60, what: str = "",
+               every: float = 0.25) -> Any:
+    """Poll ``check`` until it returns something true (returned), else fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"gave up after {timeout:g} s waiting for {what or check}")
 
 def free_port() -> int:
     with socket.socket() as s:

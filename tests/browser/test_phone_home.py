@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, SERVICE, Hub, start_hub, stop_hub
+from ..conftest import BROWSER_UA, SERVICE, Hub, start_hub, stop_hub, wait_until
 from ..examples import EXAMPLES
 from .test_publish import log_in
 
@@ -55,15 +54,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 def running(hub: Hub) -> bool:
     server = hub.api("GET", f"/users/{OWNER}").json()["servers"].get(SLUG)
     return bool(server and server.get("ready"))
-
-
-def wait_until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def test_visible_viewer_keeps_it_running_and_a_hidden_tab_does_not(hub, browser):

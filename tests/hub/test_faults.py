@@ -14,7 +14,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import pytest
 import requests
 import websocket
 
-from ..conftest import SERVICE, Hub, restart_hub, start_hub, stop_hub
+from ..conftest import SERVICE, Hub, restart_hub, start_hub, stop_hub, wait_until
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -85,16 +85,6 @@ def hub(hubs: list[Hub]) -> Hub:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def dead(proc: psutil.Process) -> bool:

@@ -22,7 +22,7 @@ import requests
 
 from hub_viz.config import CULLER, CULLER_SCOPES
 
-from ..conftest import BROWSER_UA, Hub, start_hub, stop_hub
+from ..conftest import BROWSER_UA, Hub, start_hub, stop_hub, wait_until
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -70,16 +70,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def wait_until(check: Any, timeout: float, what: str, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def servers(hub: Hub, user: str, stopped: bool = False) -> dict[str, Any]:

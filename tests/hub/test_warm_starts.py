@@ -4,7 +4,6 @@ starts that wait their turn when the hub is at its limit."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,7 +11,7 @@ import psutil
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, RESOURCES, Hub, start_hub, stop_hub
+from ..conftest import BROWSER_UA, RESOURCES, Hub, start_hub, stop_hub, wait_until
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -33,16 +32,6 @@ def warm_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     })
     yield hub
     stop_hub(hub)
-
-
-def until(check, timeout: float = 90, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what or check}")
 
 
 def pool_servers(hub: Hub) -> dict[str, dict]:
@@ -68,7 +57,7 @@ def test_a_warm_pool_hands_each_viewer_a_ready_instance_of_their_own(warm_hub: H
     })
     assert r.status_code == 201, r.text
     assert r.json()["warm_pool"] == 2
-    first_two = until(lambda: len(ready_pool(hub)) >= 2 and ready_pool(hub), what="2 warm")
+    first_two = wait_until(lambda: len(ready_pool(hub)) >= 2 and ready_pool(hub), 90, what="2 warm")
 
     # a viewer gets one of them at once: no start, no progress page
     body = open_as(hub, "s1", "teacher/lab")
@@ -97,7 +86,7 @@ def test_a_warm_pool_hands_each_viewer_a_ready_instance_of_their_own(warm_hub: H
         assert r.status_code in (302, 403), r.status_code
 
     # the pool refills behind them, within the ceiling of 3 idle instances
-    until(lambda: len(ready_pool(hub) - {name, other["server"].split("/")[1]}) == 2,
+    wait_until(lambda: len(ready_pool(hub) - {name, other["server"].split("/")[1]}) == 2,
           what="the pool to refill")
     assert len(pool_servers(hub)) == 4  # two claimed + two idle
 
@@ -111,13 +100,13 @@ def test_a_warm_pool_hands_each_viewer_a_ready_instance_of_their_own(warm_hub: H
 
     # s1's instance stops (the idle culler): it is removed, and s1 gets a new one next time
     hub.api("DELETE", f"/users/{POOL}/servers/{name}")
-    until(lambda: name not in pool_servers(hub), what="the stopped instance to be removed")
+    wait_until(lambda: name not in pool_servers(hub), what="the stopped instance to be removed")
     again = open_as(hub, "s1", "teacher/lab")
     assert again["status"] == "ready" and again["server"] != body["server"]
 
     # unpublishing removes every instance, claimed or not
     assert hub.svc("DELETE", "dashboards/teacher/lab", "teacher").status_code == 204
-    until(lambda: not pool_servers(hub), what="the pool to be emptied")
+    wait_until(lambda: not pool_servers(hub), what="the pool to be emptied")
 
 
 def test_voila_keeps_kernels_preheated_and_keep_warm_starts_it(warm_hub: Hub) -> None:
@@ -130,13 +119,13 @@ def test_voila_keeps_kernels_preheated_and_keep_warm_starts_it(warm_hub: Hub) ->
     assert r.json()["keep_warm"] == [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
                                       "start": "00:00", "end": "24:00"}]
     # nobody opened it: the keep-warm round starts it
-    until(lambda: (hub.api("GET", "/users/teacher").json().get("servers", {})
+    wait_until(lambda: (hub.api("GET", "/users/teacher").json().get("servers", {})
                    .get("report", {}).get("ready")), what="the keep-warm start")
-    voila = until(lambda: [p for p in psutil.process_iter(["cmdline"])
+    voila = wait_until(lambda: [p for p in psutil.process_iter(["cmdline"])
                            if "voila" in " ".join(p.info["cmdline"] or [])
                            and "--pool_size=2" in (p.info["cmdline"] or [])],
                   what="the Voilà process")[0]
-    until(lambda: len([c for c in voila.children(recursive=True)
+    wait_until(lambda: len([c for c in voila.children(recursive=True)
                        if "ipykernel" in " ".join(c.cmdline())]) >= 2,
           what="two preheated kernels")
     body = open_as(hub, "s4", "teacher/report")

@@ -14,8 +14,6 @@ import json
 import re
 import secrets
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +27,7 @@ from hub_viz.service.embed_handlers import embed_routes
 from hub_viz.service.hubapi import SERVICE_SCOPES
 from hub_viz.service.lti_api import lti_routes
 
-from ..conftest import SERVICE
+from ..conftest import SERVICE, wait_until
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -138,16 +136,6 @@ def sse(r: requests.Response) -> list[dict[str, Any]]:
         if line and line.startswith("data:"):
             events.append(json.loads(line[5:]))
     return events
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what or check}")
 
 
 def open_ready(hub: Any, owner: str, slug: str, user: str | None) -> tuple[dict, str]:

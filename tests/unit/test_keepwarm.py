@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +16,8 @@ from hub_viz.service.keepwarm import (
     keep_warm_once,
 )
 from hub_viz.service.store import Dashboard, Store
+
+from .conftest import Notes
 
 pytestmark = pytest.mark.unit
 
@@ -152,21 +152,6 @@ class FakeHub:
     async def active_servers(self) -> dict[tuple[str, str], dict[str, Any]]:
         self.calls += 1
         return self.servers
-
-
-class Notes:
-    def __init__(self) -> None:
-        self.notes: list[tuple[str, str]] = []
-
-    def note(self, owner: str, server: str) -> None:
-        self.notes.append((owner, server))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'warm.sqlite'}")
-    yield s
-    s.close()
 
 
 def add(store: Store, slug: str, *, keep_warm: list, mode: str = "shared") -> None:

@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +15,8 @@ from hub_viz.service.deploy import ServerState
 from hub_viz.service.hubapi import HubAPIError
 from hub_viz.service.store import Dashboard, Store, WarmInstance
 from hub_viz.service.warmpool import CLAIMED, READY, STARTING, WarmPool, spec_digest
+
+from .conftest import Notes
 
 POOL = "hub-viz-pool"
 
@@ -66,21 +66,6 @@ class FakeDeployer:
     async def remove_server(self, owner: str, name: str, *, reason: str, by: str = "") -> None:
         self.removed.append((name, reason))
         self.hub.servers.pop(name, None)
-
-
-class Notes:
-    def __init__(self) -> None:
-        self.notes: list[tuple[str, str]] = []
-
-    def note(self, owner: str, server: str) -> None:
-        self.notes.append((owner, server))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'pool.sqlite'}")
-    yield s
-    s.close()
 
 
 @pytest.fixture
