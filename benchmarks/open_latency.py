@@ -1,304 +1,224 @@
 """How long a viewer waits for a dashboard: hub_viz vs the bare framework.
 
-For each framework this measures
+Per framework, each measure taken on both sides in the same run:
 
-* **bare cold**: the example app started by hand from :func:`build_command`
-  (no hub, no launcher) until its page answers 200;
-* **hub_viz cold**: ``POST /hub/api/users/<u>/servers/<name>`` until the page
-  answers 200 through the proxy for a logged-in viewer;
-* **warm p50**: the median time of one page GET against a running app,
-  directly and through the hub (skipped for Voilà: each GET runs a kernel).
+* **page GET, running**: one GET of the page of a running app (a new
+  connection each), directly vs through proxy + launcher as a viewer who
+  entered with a grant (target: under 20 ms p50 over bare). Skipped for plain
+  Voilà (each GET starts a kernel): see the preheated row.
+* **cold start**: the example started by hand from ``build_command`` until its
+  page renders, vs the service's open call on a stopped shared dashboard
+  until the page renders (progress followed, grant redeemed).
+* **Voilà preheated** (``warm_kernels``): bare Voilà with ``--preheat_kernel
+  --pool_size=P``, P page GETs, vs P viewers opening a shared Voilà dashboard
+  published with ``warm_kernels: P`` (open call to rendered page); the pool is
+  refilled and idle before each open.
+* **per-viewer warm pool** (``warm_pool``): P viewers opening a per-viewer
+  dashboard published with ``warm_pool: P`` (open call to rendered page) vs a
+  page GET of the bare app running.
 
-Each framework first gets one untimed round of both sides (disk cache, bytecode);
-the last timed cold start of each side is then reused for the warm GETs, each on a
-new connection.
-
-Usage: ``python -m benchmarks [--frameworks voila,dash] [--repeat 3] [--warm 20]
-[--json PATH]``. Everything runs on 127.0.0.1; the hub is started once in a
-temporary folder and stopped at the end, also on error.
+Each framework first gets one untimed round of both sides (disk cache,
+bytecode). Everything runs on 127.0.0.1, the hub in a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import platform
-import signal
-import statistics
-import subprocess
-import sys
-import tempfile
+import asyncio
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import requests
+import aiohttp
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from benchmarks import hubside as H
+from benchmarks.common import (
+    RESULTS,
+    Report,
+    Row,
+    Unsupported,
+    bare_app,
+    fmt,
+    log,
+    rendered,
+    stats,
+    wait_kernels,
+)
 
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, build_command  # noqa: E402
-from tests.conftest import EXAMPLES as EXAMPLES_DIR  # noqa: E402
-from tests.conftest import Hub, free_port, start_hub, stop_hub  # noqa: E402
-from tests.examples import EXAMPLES  # noqa: E402
-
-FRAMEWORKS = ("voila", "dash", "bokeh", "panel", "streamlit")
-USER = "bench"
-START_TIMEOUT = 120.0  # seconds one cold start may take
-POLL = 0.05  # seconds between readiness polls
-NO_WARM = {"voila"}  # a Voilà page GET starts a kernel: not a cheap request
-
-
-@dataclass
-class Result:
-    """Raw timings of one framework (seconds)."""
-
-    framework: str
-    bare_cold: list[float] = field(default_factory=list)
-    hub_cold: list[float] = field(default_factory=list)
-    bare_warm: list[float] = field(default_factory=list)
-    hub_warm: list[float] = field(default_factory=list)
+TARGET_OVERHEAD = 0.020  # seconds the launcher and proxy may add to a page GET (p50)
 
 
-def example(framework: str) -> tuple[str, dict, str]:
-    """Server name, spec and expected text of the framework's example."""
-    name = f"{framework}-example"
-    spec, text = EXAMPLES[name]
-    return name, spec, text
+async def timed_gets(url: str, n: int, framework: str, *, hub=None, who=None, slug="") -> list[float]:
+    """Seconds of ``n`` GETs of ``url`` (after one untimed), a new connection each.
 
-
-def check_page(r: requests.Response, framework: str, text: str) -> bool:
-    """Whether ``r`` is the fully served page (Voilà must show the kernel's output)."""
-    return r.status_code == 200 and (framework != "voila" or text in r.text)
-
-
-@contextlib.contextmanager
-def bare_app(framework: str, log: Path) -> Iterator[tuple[float, str]]:
-    """Start the example with no hub; yield (cold-start seconds, page URL).
-
-    The process group is terminated on exit, whatever happened.
+    With ``hub``, the viewer ``who`` first opens ``slug`` (its grant sets the
+    launcher's cookie) and ``url`` is the page it landed on.
     """
-    _, spec, text = example(framework)
-    entry = EXAMPLES_DIR / spec["entry"]
-    port = free_port()
-    cmd = build_command(
-        BUILTIN_FRAMEWORKS[framework], entry=entry.name, port=port, prefix="/bare/"
-    )
-    url = f"http://127.0.0.1:{port}/bare/{cmd.page_path}"
-    with open(log, "ab") as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd.argv,
-            cwd=entry.parent,
-            env={**os.environ, **cmd.env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"bare {framework} exited {proc.returncode}:\n{tail(log)}")
-            if time.perf_counter() - t0 > START_TIMEOUT:
-                raise TimeoutError(f"bare {framework} not ready in {START_TIMEOUT} s:\n{tail(log)}")
-            try:
-                r = requests.get(url, timeout=60)
-                if check_page(r, framework, text):
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(POLL)
-        yield time.perf_counter() - t0, r.url
-    finally:
-        kill_group(proc)
+    async with H.viewer_session(force_close=True) as s:
+        if hub is not None:
+            opened = await H.open_dashboard(s, hub, who, slug, framework)
+            if not opened.ok:
+                raise RuntimeError(f"open {slug}: {opened.error}")
+            url = opened.page_url
+        times = []
+        for i in range(n + 1):
+            t0 = time.perf_counter()
+            async with s.get(url) as r:
+                body = await r.text()
+            if not rendered(framework, r.status, body):
+                raise RuntimeError(f"GET {url}: {r.status} {body[:200]}")
+            if i:
+                times.append(time.perf_counter() - t0)
+        return times
 
 
-def tail(log: Path, chars: int = 3000) -> str:
-    """The end of a log file."""
-    return log.read_text(errors="replace")[-chars:]
+def stop_server(hub, slug: str) -> None:
+    H.remove_servers(hub, [H.OWNER], slug)
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    """Terminate the process group of ``proc``; kill it if it lingers."""
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@contextlib.contextmanager
-def hub_server(hub: Hub, framework: str) -> Iterator[tuple[float, str]]:
-    """Open the example as a named server; yield (cold-open seconds, page URL).
-
-    The server is stopped and removed on exit, whatever happened.
-    """
-    name, spec, text = example(framework)
-    session = hub.login(USER)
-    prefix = f"/user/{USER}/{name}/"
-    entry = Path(spec["entry"]).name
-    page = build_command(BUILTIN_FRAMEWORKS[framework], entry=entry, port=0, prefix=prefix).page_path
-    t0 = time.perf_counter()
-    r = hub.start(USER, name, spec)
-    try:
-        if r.status_code not in (201, 202):
-            raise RuntimeError(f"start {name}: {r.status_code} {r.text}")
-        while True:
-            server = hub.api("GET", f"/users/{USER}").json().get("servers", {}).get(name)
-            if server is None:
-                raise RuntimeError(f"{name} failed:\n{hub.spawn_message(USER, name)[-2000:]}")
-            if server["ready"]:
-                break
-            if time.perf_counter() - t0 > START_TIMEOUT:
-                raise TimeoutError(f"{name} not ready in {START_TIMEOUT} s")
-            time.sleep(POLL)
-        r = session.get(f"{hub.url}{prefix}{page}", timeout=60)
-        if not check_page(r, framework, text):
-            raise RuntimeError(f"{name} page: {r.status_code} {r.url}\n{r.text[:500]}")
-        yield time.perf_counter() - t0, r.url
-    finally:
-        hub.stop(USER, name)
-
-
-def fetch_times(session: requests.Session, url: str, n: int) -> list[float]:
-    """Seconds taken by each of ``n`` GETs of ``url`` (after one untimed GET).
-
-    Each GET uses a new connection: on a reused connection Tornado apps (Streamlit's
-    static page) add ~40 ms of Nagle/delayed-ACK stall that says nothing about the app.
-    """
-    close = {"Connection": "close"}
-    session.get(url, headers=close, timeout=30).raise_for_status()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        session.get(url, headers=close, timeout=30).raise_for_status()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def measure(hub: Hub, framework: str, repeat: int, warm: int, log: Path) -> Result:
-    """All timings of one framework; the last cold start of each side is reused warm."""
-    res = Result(framework)
-    # One untimed round: fill the disk cache and compile bytecode for both sides.
-    with bare_app(framework, log):
+def cold_and_warm(hub, report: Report, framework: str, args, students, tmp: Path) -> None:
+    """Cold starts of both sides; running-page GETs on the last start of each."""
+    slug = f"{framework}-lat"
+    H.publish(hub, slug, framework)
+    who = students[0]
+    bare_cold, hub_cold, bare_warm, hub_warm = [], [], [], []
+    with bare_app(framework, tmp / "bare.log"):  # untimed: disk cache, bytecode
         pass
-    with hub_server(hub, framework):
-        pass
-    for i in range(repeat):
-        last = i == repeat - 1 and framework not in NO_WARM
-        with bare_app(framework, log) as (seconds, url):
-            res.bare_cold.append(seconds)
+    H.open_one(hub, who, slug, framework)
+    stop_server(hub, slug)
+    for i in range(args.repeat):
+        last = i == args.repeat - 1 and framework != "voila"
+        with bare_app(framework, tmp / "bare.log") as app:
+            bare_cold.append(app.cold)
             if last:
-                with requests.Session() as direct:
-                    res.bare_warm = fetch_times(direct, url, warm)
-        with hub_server(hub, framework) as (seconds, url):
-            res.hub_cold.append(seconds)
-            if last:
-                res.hub_warm = fetch_times(hub.login(USER), url, warm)
-        print(f"  {framework} #{i + 1}: bare {res.bare_cold[-1]:.2f} s, "
-              f"hub_viz {res.hub_cold[-1]:.2f} s", file=sys.stderr, flush=True)
-    return res
+                bare_warm = asyncio.run(timed_gets(app.url, args.warm, framework))
+        hub_cold.append(H.open_one(hub, who, slug, framework).seconds)
+        if last:
+            hub_warm = asyncio.run(timed_gets("", args.warm, framework, hub=hub, who=who, slug=slug))
+        stop_server(hub, slug)
+        log(f"  {framework} #{i + 1}: cold bare {bare_cold[-1]:.2f} s, hub_viz {hub_cold[-1]:.2f} s")
+    if framework != "voila":
+        row = report.add(Row(f"{framework}: page GET, running", bare=stats(bare_warm),
+                             hub=stats(hub_warm)))
+        row.extra["target"] = ("met" if row.overhead is not None and row.overhead < TARGET_OVERHEAD
+                               else "missed") + f" (<{TARGET_OVERHEAD * 1000:.0f} ms)"
+        report.raw[f"{framework}/warm"] = {"bare": bare_warm, "hub_viz": hub_warm}
+    report.add(Row(f"{framework}: cold start", bare=stats(bare_cold), hub=stats(hub_cold)))
+    report.raw[f"{framework}/cold"] = {"bare": bare_cold, "hub_viz": hub_cold}
+    H.unpublish(hub, slug)
 
 
-def summary(values: list[float], scale: float = 1.0, digits: int = 2, p95: bool = True) -> str:
-    """Median (and p95 when asked and there are at least 5 values) as text, or '-'."""
-    if not values:
-        return "-"
-    text = f"{statistics.median(values) * scale:.{digits}f}"
-    if p95 and len(values) >= 5:
-        high = statistics.quantiles(values, n=20, method="inclusive")[18]
-        text += f" (p95 {high * scale:.{digits}f})"
-    return text
+def voila_preheated(hub, report: Report, args, students, tmp: Path) -> None:
+    """Opens served from Voilà's preheated kernels, bare and through hub_viz."""
+    pool = args.opens
+    bare = []
+    with bare_app("voila", tmp / "bare.log", warm_kernels=pool, wait=False) as app:
+        pid = app.proc.pid
+        for i in range(pool):
+            wait_kernels(pid, pool + i)  # the pool refilled behind each GET, and idle
+            bare.append(asyncio.run(single_get(app.url, "voila")))
+    slug = "voila-warm"
+    H.publish(hub, slug, "voila", warm_kernels=pool)
+    hub_times, calls = [], []
+    try:
+        H.start(hub, slug)  # the author's open call starts it
+        pid = H.launcher(hub, H.OWNER, slug).pid
+        for i, who in enumerate(students[:pool]):
+            wait_kernels(pid, pool + i)
+            opened = H.open_one(hub, who, slug, "voila")
+            hub_times.append(opened.seconds)
+            calls.append(opened.open_call)
+    finally:
+        H.unpublish(hub, slug)
+    report.add(Row(f"voila: open, {pool} preheated kernels", bare=stats(bare), hub=stats(hub_times),
+                   extra={"open call p50": fmt(stats(calls)["p50"])}, note="bare: page GET"))
+    report.raw["voila/preheated"] = {"bare": bare, "hub_viz": hub_times, "open_call": calls}
 
 
-def table(results: list[Result]) -> str:
-    """The results as a Markdown table."""
-    head = ("framework", "bare cold (s)", "hub_viz cold (s)", "ratio",
-            "bare warm p50 (ms)", "hub_viz warm p50 (ms)", "overhead (ms)")
-    rows = [head, tuple("---" for _ in head)]
-    for r in results:
-        ratio = statistics.median(r.hub_cold) / statistics.median(r.bare_cold)
-        overhead = "-"
-        if r.bare_warm and r.hub_warm:
-            diff = statistics.median(r.hub_warm) - statistics.median(r.bare_warm)
-            overhead = f"{diff * 1000:.1f}"
-        rows.append((r.framework, summary(r.bare_cold), summary(r.hub_cold), f"{ratio:.2f}",
-                     summary(r.bare_warm, 1000, 1, p95=False), summary(r.hub_warm, 1000, 1, p95=False),
-                     overhead))
-    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+async def single_get(url: str, framework: str) -> float:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+        t0 = time.perf_counter()
+        async with s.get(url) as r:
+            body = await r.text()
+        if not rendered(framework, r.status, body):
+            raise RuntimeError(f"GET {url}: {r.status} {body[:200]}")
+        return time.perf_counter() - t0
 
 
-def machine() -> dict[str, object]:
-    """What the numbers were measured on."""
-    import jupyterhub
+def warm_pool(hub, report: Report, args, students, tmp: Path) -> None:
+    """Per-viewer opens served from a warm pool, against a GET of the bare app."""
+    framework, pool = args.per_viewer_framework, args.opens
+    with bare_app(framework, tmp / "bare.log") as app:
+        bare = asyncio.run(timed_gets(app.url, pool, framework))
+    slug = f"{framework}-pool"
+    H.publish(hub, slug, framework, mode="per-viewer", warm_pool=pool)
+    hub_times, calls = [], []
+    try:
+        for i, who in enumerate(students[:pool]):
+            H.wait_ready(hub, H.POOL_USER, count=pool + i)
+            time.sleep(0.5)  # the pool's own round marks them ready
+            opened = H.open_one(hub, who, slug, framework)
+            if opened.status != "ready":
+                log(f"  warm-pool open #{i + 1} was {opened.status}, not from the pool")
+            hub_times.append(opened.seconds)
+            calls.append(opened.open_call)
+    finally:
+        H.unpublish(hub, slug)
+        H.remove_servers(hub, [H.POOL_USER])
+    report.add(Row(f"{framework} per-viewer: open, warm pool of {pool}", bare=stats(bare),
+                   hub=stats(hub_times), extra={"open call p50": fmt(stats(calls)["p50"])},
+                   note="bare: page GET of the running app"))
+    report.raw[f"{framework}/warm_pool"] = {"bare": bare, "hub_viz": hub_times, "open_call": calls}
 
-    return {
-        "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "jupyterhub": jupyterhub.__version__,
-    }
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    return parser
+# -- command line -----------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     group = parser.add_argument_group("open-latency suite")
-    group.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                       help="comma-separated subset of %(default)s")
-    group.add_argument("--repeat", type=int, default=3, help="cold starts per side")
-    group.add_argument("--warm", type=int, default=20, help="timed GETs per warm measurement")
+    group.add_argument("--repeat", type=int, default=None, help="cold starts per side (3; --quick: 1)")
+    group.add_argument("--warm", type=int, default=None,
+                       help="timed GETs per running-page measurement (20; --quick: 5)")
+    group.add_argument("--opens", type=int, default=None,
+                       help="preheated kernels / warm-pool size, and timed opens from them (5; --quick: 2)")
     if json_option:
-        group.add_argument("--json", type=Path, default=REPO / "benchmarks/results/open_latency.json")
+        group.add_argument("--json", type=Path, default=RESULTS / "open_latency.json")
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
-    unknown = set(frameworks) - set(FRAMEWORKS)
-    if unknown or args.repeat < 1 or args.warm < 1:
-        parser.error(f"unknown frameworks {sorted(unknown)}" if unknown else "counts must be ≥ 1")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the table and write the JSON file."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check(parser, args)
-    return run(args)
+    quick = getattr(args, "quick", False)
+    for name, normal, small in (("repeat", 3, 1), ("warm", 20, 5), ("opens", 5, 2)):
+        if getattr(args, name) is None:
+            setattr(args, name, small if quick else normal)
+    if min(args.repeat, args.warm, args.opens) < 1 or args.opens > 50:
+        parser.error("--repeat, --warm and --opens must be ≥ 1 (--opens at most 50)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark with parsed options, print the table and write the JSON file."""
-    frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
-    results = []
-    with tempfile.TemporaryDirectory(prefix="hub-viz-bench-") as tmp:
-        hub = start_hub(Path(tmp))
-        try:
-            for framework in frameworks:
-                print(f"{framework} ...", file=sys.stderr, flush=True)
-                results.append(measure(hub, framework, args.repeat, args.warm,
-                                       Path(tmp) / "bare.log"))
-        except BaseException:
-            print(f"hub log tail:\n{tail(hub.log)}", file=sys.stderr)
-            raise
-        finally:
-            stop_hub(hub)
+    """Run the suite, print its table and write its JSON file; 2 when a scenario was unsupported."""
+    import tempfile
 
-    print(table(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    report = {"machine": machine(), "repeat": args.repeat, "warm_gets": args.warm,
-              "results": [asdict(r) for r in results]}
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.json}", file=sys.stderr)
-    return 0
+    settings = {k: getattr(args, k) for k in ("framework_list", "repeat", "warm", "opens",
+                                              "per_viewer_framework")}
+    report = Report("open-latency", settings, extra_columns=["target", "open call p50"])
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="hub-viz-bench-") as tmp:
+        tmp_path = Path(tmp)
+        with H.running_hub(tmp_path / "hub", warm_pool_ceiling=args.opens,
+                           max_warm_kernels=max(args.opens, 10)) as hub:
+            students = H.create_students(hub, "lat", args.opens + 1)
+            for framework in args.framework_list:
+                log(f"{framework} ...")
+                cold_and_warm(hub, report, framework, args, students, tmp_path)
+            for name, scenario in (("voila preheated", voila_preheated),
+                                   ("per-viewer warm pool", warm_pool)):
+                if name.startswith("voila") and "voila" not in args.framework_list:
+                    continue
+                log(f"{name} ...")
+                try:
+                    scenario(hub, report, args, students, tmp_path)
+                except Unsupported as e:
+                    failed += 1
+                    report.add(Row(f"{name}: not measured", note=str(e)))
+                    report.note(f"{name}: {e}")
+    report.write(args.json)
+    return 2 if failed else 0

@@ -32,7 +32,9 @@ machine to be idle, since other work on the same cores skews the latencies.
 Usage: ``python -m benchmarks --suite phone-home [--viewers 1000] [--dashboards 20]
 [--servers 20] [--ping-seconds 3] [--warmup 30] [--duration 60] [--json PATH]``. Everything
 runs on 127.0.0.1 in a temporary folder; the hub, its servers and the baseline
-process are stopped at the end, also on error.
+process are stopped at the end, also on error. The common table (bare and
+service latency side by side) is followed by notes; the detailed table and
+all counts are in the JSON file's ``raw``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import math
 import random
 import re
@@ -64,7 +65,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.open_latency import kill_group, machine, tail  # noqa: E402
+from benchmarks.common import RESULTS, Report, Row, kill_group, tail  # noqa: E402
 from tests.conftest import BROWSER_UA, SERVICE, Hub, free_port, start_hub, stop_hub  # noqa: E402
 
 OWNER = "ph-owner"
@@ -537,6 +538,34 @@ def table(bare: Load, ping: Load, warmup: float, duration: float) -> str:
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
+def rows(report: Report, bare: Load, ping: Load, warmup: float, duration: float) -> None:
+    """The common table: ping latency of the bare handler and of the service (seconds)."""
+
+    def seconds(latency_ms: dict[str, float]) -> dict[str, float]:
+        return {k: v / 1000 for k, v in latency_ms.items()}
+
+    def extra(summary: dict[str, Any], cpu: float | None, rss: float | None) -> dict[str, Any]:
+        n, statuses = summary["requests"], summary["statuses"]
+        return {
+            "requests": n,
+            "not 204": ", ".join(f"{k}: {v}" for k, v in statuses.items() if k != "204") or "0",
+            "max": f"{summary['latency_ms'].get('max', 0):.1f} ms",
+            "server CPU": "-" if cpu is None else f"{cpu:.1f} s",
+            "CPU / request": "-" if cpu is None else f"{cpu * 1000 / max(n, 1):.2f} ms",
+            "server RSS peak": "-" if rss is None else f"{rss:.0f} MiB",
+        }
+
+    recorded = {"requests": ping.requests, "statuses": ping.statuses, "latency_ms": ping.latency_ms}
+    report.add(Row(f"ping, {duration:g} s with every viewer present",
+                   bare=seconds(bare.latency_ms), hub=seconds(ping.latency_ms),
+                   extra=extra(recorded, ping.cpu_seconds.get("service"),
+                               ping.server_rss_mib.get("peak")),
+                   note=f"bare: {bare.requests} requests, CPU {bare.cpu_seconds.get('bare', 0):.1f} s"))
+    report.add(Row(f"ping, first {warmup:g} s (viewers arriving)",
+                   hub=seconds(ping.warmup.get("latency_ms", {})),
+                   extra=extra(ping.warmup, None, None)))
+
+
 def notes(args: argparse.Namespace, setup: Setup, bare: Load, ping: Load,
           calls: dict[str, Any], touched: int, span: float, bound: int) -> str:
     """The rest of the findings, as lines of text."""
@@ -593,17 +622,12 @@ def notes(args: argparse.Namespace, setup: Setup, bare: Load, ping: Load,
 # -- main --------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks --suite phone-home",
-                                     description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    return parser
-
-
 def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     group = parser.add_argument_group("phone-home suite")
-    group.add_argument("--viewers", type=int, default=1000, help="hub users pinging (%(default)s)")
-    group.add_argument("--dashboards", type=int, default=20, help="dashboards published (%(default)s)")
+    group.add_argument("--viewers", type=int, default=None,
+                       help="hub users pinging (1000; --quick: 100)")
+    group.add_argument("--dashboards", type=int, default=None,
+                       help="dashboards published (20; --quick: 3)")
     group.add_argument("--servers", type=int, default=None,
                        help="how many of them run (default: all); pings for the others make the "
                        "hub's activity API answer 404")
@@ -613,21 +637,31 @@ def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> 
                        help="the service's ping_min_interval (default: a third of --ping-seconds)")
     group.add_argument("--activity-interval", type=float, default=60.0,
                        help="the service's activity_interval (%(default)s)")
-    group.add_argument("--duration", type=float, default=60.0,
-                       help="seconds of recorded pinging (%(default)s)")
+    group.add_argument("--duration", type=float, default=None,
+                       help="seconds of recorded pinging (60; --suite all: 30; --quick: 10)")
     group.add_argument("--warmup", type=float, default=None,
                        help="viewers arrive over these first seconds, reported apart (default: 30, or "
-                       "--ping-seconds if longer)")
+                       "--ping-seconds if longer; --quick: 6)")
     group.add_argument("--max-clients", type=int, default=200,
                        help="concurrent requests of the client (%(default)s)")
-    group.add_argument("--quiet-wait", type=float, default=120.0,
-                       help="seconds to wait for an idle machine before each load (%(default)s)")
+    group.add_argument("--quiet-wait", type=float, default=None,
+                       help="seconds to wait for an idle machine before each load (120; --suite all: 30; "
+                       "--quick: 5)")
     group.add_argument("--seed", type=int, default=1, help="random seed (%(default)s)")
     if json_option:
-        group.add_argument("--json", type=Path, default=REPO / "benchmarks/results/phone_home.json")
+        group.add_argument("--json", type=Path, default=RESULTS / "phone_home.json")
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    quick = getattr(args, "quick", False)
+    within_all = getattr(args, "suite", "") == "all"  # keeps the whole run bounded
+    for name, normal, small, in_all in (("viewers", 1000, 100, 1000), ("dashboards", 20, 3, 20),
+                                        ("duration", 60.0, 10.0, 30.0),
+                                        ("quiet_wait", 120.0, 5.0, 30.0)):
+        if getattr(args, name) is None:
+            setattr(args, name, small if quick else in_all if within_all else normal)
+    if args.warmup is None and quick:
+        args.warmup = max(6.0, args.ping_seconds)
     if args.servers is None:
         args.servers = args.dashboards
     if args.warmup is None:
@@ -642,15 +676,9 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--min-interval, --warmup and --quiet-wait must be ≥ 0")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check(parser, args)
-    return run(args)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the table and write the JSON file."""
+    started = dt.datetime.now(dt.timezone.utc)
     slugs = [SLUG.format(i) for i in range(1, args.dashboards + 1)]
     rng = random.Random(args.seed)
     watching = [rng.choice(slugs) for _ in range(args.viewers)]  # each viewer's dashboard
@@ -720,13 +748,12 @@ def run(args: argparse.Namespace) -> int:
             stop_hub(hub)
 
     bound = len(set(watching)) * (math.floor(span / args.activity_interval) + 1)
-    print(table(bare, ping, args.warmup, args.duration))
-    print()
-    print(notes(args, setup, bare, ping, calls, touched, span, bound))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "machine": machine(),
-        "settings": {k: getattr(args, k) for k in SETTINGS},
+    report = Report("phone-home", {k: getattr(args, k) for k in SETTINGS}, extra_columns=[
+        "requests", "not 204", "max", "server CPU", "CPU / request", "server RSS peak"])
+    report.started = started
+    rows(report, bare, ping, args.warmup, args.duration)
+    report.notes += notes(args, setup, bare, ping, calls, touched, span, bound).split("\n")
+    report.raw = {
         "setup_seconds": asdict(setup),
         "baseline": asdict(bare),
         "service": asdict(ping),
@@ -735,9 +762,10 @@ def run(args: argparse.Namespace) -> int:
         "pinging_seconds": round(span, 1),
         "activity_bound": bound,
         "servers_with_new_activity": touched,
+        "detail_table": table(bare, ping, args.warmup, args.duration),
     }
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.json}", file=sys.stderr)
+    report.notes = [n.removeprefix("- ") for n in report.notes]
+    report.write(args.json)
     return 0
 
 
