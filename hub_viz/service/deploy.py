@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,9 @@ CULLED = "culled idle"  # idle for the culler's timeout: the idle culler stopped
 CRASHED = "crashed"  # stopped while in use: the app or launcher exited (or a stop on the hub)
 FAILED_START = "failed to start"  # stopped before the service ever saw it ready
 STOPPED = "stopped"  # stopped while the service was not watching (e.g. a hub restart)
+# A server the hub called ready this recently is taken as ready without asking again:
+# a class opening one dashboard at once asks the hub once, not once per student.
+READY_SECONDS = 2.0
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -124,6 +128,7 @@ class Deployer:
         self._last_activity: dict[tuple[str, str], dt.datetime] = {}
         # servers of the current runs that the service has seen ready
         self._ready_seen: set[tuple[str, str]] = set()
+        self._ready_at: dict[tuple[str, str], float] = {}  # when the hub last said ready
 
     # -- urls and specs -----------------------------------------------------
 
@@ -151,7 +156,9 @@ class Deployer:
             return ServerState(owner, name, "stopped")
         if model.get("ready"):
             self._ready_seen.add((owner, name))
+            self._ready_at[(owner, name)] = time.monotonic()
             return ServerState(owner, name, "ready")
+        self._ready_at.pop((owner, name), None)
         if model.get("pending") == "spawn":
             return ServerState(owner, name, "pending")
         if model.get("pending") == "stop":
@@ -182,7 +189,11 @@ class Deployer:
             if state is not None:
                 return state
         owner, name = server_for(d, viewer)
+        if self._recently_ready(owner, name):
+            return ServerState(owner, name, "ready")
         async with self._locks[(owner, name)]:
+            if self._recently_ready(owner, name):  # another open asked while this one waited
+                return ServerState(owner, name, "ready")
             if self.queue.position((owner, name)) is not None:
                 return ServerState(owner, name, "queued")
             state = await self.state(owner, name)
@@ -206,6 +217,10 @@ class Deployer:
                 # ran out: only its own model says the server really runs
                 return await self.state(owner, name)
             return ServerState(owner, name, "pending")
+
+    def _recently_ready(self, owner: str, name: str) -> bool:
+        seen = self._ready_at.get((owner, name))
+        return seen is not None and time.monotonic() - seen < READY_SECONDS
 
     async def _from_pool(self, d: Dashboard, viewer: str) -> ServerState | None:
         """The viewer's warm-pool instance (kept or newly claimed), if it can serve them."""
@@ -234,6 +249,7 @@ class Deployer:
         """Stop and delete a server and close its records (a warm-pool instance done with)."""
         async with self._locks[(owner, name)]:
             await self.hub.stop(owner, name, remove=True)
+            self._ready_at.pop((owner, name), None)
             with self.store.session() as db:
                 self._close_open_deployments(db, owner, name, reason, by)
                 db.commit()
@@ -304,6 +320,7 @@ class Deployer:
                     self._close_open_deployments(db, owner, name, reason, by)
                     db.commit()
                 self._last_activity.pop((owner, name), None)
+                self._ready_at.pop((owner, name), None)
         return stopped
 
     async def redeploy(self, d: Dashboard, *, by: str) -> bool:
@@ -409,6 +426,7 @@ class Deployer:
         for key in [k for k, t in self._last_activity.items() if k not in active and t < now]:
             del self._last_activity[key]
         self._ready_seen &= set(active) | set(self._last_activity)
+        self._ready_at = {k: t for k, t in self._ready_at.items() if k in active}
         return closed
 
     async def reconcile_forever(self, interval: float) -> None:
