@@ -75,7 +75,8 @@ class HubLogin:
         model.setdefault("kind", "user")
         if not auth.check_scopes(auth.access_scopes, model):
             raise web.HTTPError(
-                403, "%s %s is not allowed to use this dashboard.", model["kind"], model["name"]
+                403, "%s %s is not allowed to use this dashboard.", model["kind"].capitalize(),
+                model["name"],
             )
         return model
 
