@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import jupyterhub
 
+from .layout import Layout
 from .profiles import Ceiling, parse_profiles
 from .service.hubapi import SERVICE_SCOPES
 from .signing import ensure_key_pair
@@ -78,6 +79,7 @@ def configure(
     warm_pool_ceiling: int = 0,
     warm_pool_user: str = "hub-viz-pool",
     max_warm_kernels: int = 100,
+    subdomain_host: str | None = None,
 ) -> None:
     """Configure JupyterHub ``c`` to serve dashboards.
 
@@ -129,6 +131,10 @@ def configure(
     see it. Needs the ``lti`` extra and ``JUPYTERHUB_CRYPT_KEY`` (or
     ``"auth_state": False``).
     """
+    if subdomain_host is not None:
+        c.JupyterHub.subdomain_host = subdomain_host
+    if hub_subdomain_host(c):
+        check_subdomain_hook(c)
     if spawner not in SPAWNERS:
         raise ValueError(f"configure(spawner={spawner!r}): use one of {sorted(SPAWNERS)}")
     spawner_class = SPAWNERS[spawner]
@@ -195,6 +201,7 @@ def configure(
             "max_warm_kernels": max_warm_kernels,
             "warm_pool_ceiling": warm_pool_ceiling,
             "warm_pool_user": warm_pool_user,
+            "subdomain_host": hub_subdomain_host(c),
         }
         if dashboards_root is not None:
             service_config["dashboards_root"] = dashboards_root
@@ -230,6 +237,22 @@ def check_profiles(profiles: dict[str, Any], ceiling: dict[str, Any]) -> None:
         parse_profiles(profiles, Ceiling.parse(ceiling))
     except ValueError as e:
         raise ValueError(f"configure(profiles=..., resource_ceiling=...): {e}") from None
+
+
+def check_subdomain_hook(c: Any) -> None:
+    """hub_viz computes hosts as JupyterHub's default ``idna`` subdomain hook does."""
+    hook = c.JupyterHub.subdomain_hook if "subdomain_hook" in c.JupyterHub else "idna"
+    if hook != "idna":
+        raise ValueError(
+            f"JupyterHub.subdomain_hook={hook!r}: hub_viz needs the default 'idna' hook "
+            "(users at <name>.<host>, the service at <service>--service.<host>); "
+            "remove the setting."
+        )
+
+
+def hub_subdomain_host(c: Any) -> str:
+    """``JupyterHub.subdomain_host`` as configured so far, or ``""`` (path-based layout)."""
+    return str(c.JupyterHub.subdomain_host or "") if "subdomain_host" in c.JupyterHub else ""
 
 
 def _is_chp(proxy_class: Any) -> bool:
@@ -329,11 +352,13 @@ def add_service(
         }
     )
     c.JupyterHub.services = services
-    if "subdomain_host" not in c.JupyterHub:
-        # Crawlers read /robots.txt at the root; the proxy sends it to the service.
-        routes = dict(c.Proxy.extra_routes) if "extra_routes" in c.Proxy else {}
-        routes["/robots.txt"] = f"http://{host}:{port}"
-        c.Proxy.extra_routes = routes
+    # Crawlers read /robots.txt at the root; the proxy sends it to the service. With
+    # hosts of their own, the route names the hub's host (dashboards' hosts are the
+    # launcher's, which answers robots.txt itself).
+    hub_host = urlsplit(hub_subdomain_host(c)).hostname or ""
+    routes = dict(c.Proxy.extra_routes) if "extra_routes" in c.Proxy else {}
+    routes[f"{hub_host}/robots.txt"] = f"http://{host}:{port}"
+    c.Proxy.extra_routes = routes
     roles = [r for r in (c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
              if r.get("name") != f"{name}-service"]
     roles.append({
@@ -351,4 +376,6 @@ def add_service(
     c.JupyterHub.load_roles = roles
     template_vars = dict(c.JupyterHub.template_vars) if "template_vars" in c.JupyterHub else {}
     template_vars["hub_viz_service_prefix"] = f"services/{name}/"
+    # the gallery script comes from the service's own host on the isolated layout
+    template_vars["hub_viz_service_origin"] = Layout(hub_subdomain_host(c), name).service_origin
     c.JupyterHub.template_vars = template_vars

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
@@ -64,6 +64,15 @@ def spawn_error(message: str, *, reason: str, log_message: str = "") -> Exceptio
         exc = web.HTTPError(400, "%s", message)
     exc.jupyterhub_message = message  # type: ignore[attr-defined]
     return exc
+
+
+def is_open_url(url: str) -> bool:
+    """A path on the hub's origin, or the service's absolute URL on the isolated layout."""
+    parts = urlsplit(url)
+    if not parts.scheme and not parts.netloc:
+        return url.startswith("/") and not url.startswith("//")
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not (
+        parts.username or parts.password)
 
 
 def framework_json(framework: Framework) -> str:
@@ -367,7 +376,7 @@ class DashboardSpawnerMixin(HasTraits):
         if self.service_public_key:
             env["HUB_VIZ_SERVICE_KEY"] = self.service_public_key
         open_url = (self._signed or {}).get("open_url")
-        if isinstance(open_url, str) and open_url.startswith("/") and not open_url.startswith("//"):
+        if isinstance(open_url, str) and is_open_url(open_url):
             env["HUB_VIZ_OPEN_URL"] = open_url
         dashboard = (self._signed or {}).get("dashboard")
         if self.service_url and isinstance(dashboard, str) and dashboard.count("/") == 1:

@@ -24,10 +24,15 @@ from typing import Any
 import pytest
 import requests
 
+from hub_viz.layout import Layout
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 PASSWORD = "test-password-" + secrets.token_hex(4)
 SERVICE = "/services/hub-viz/"
+# The isolated layout's hub host in tests and the demo: every *.localhost is loopback,
+# and hub.localhost is a site of its own, so its subdomains are same-site as in production.
+ISOLATED_DOMAIN = "hub.localhost"
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0"
 
 _LOGS: list[Path] = []
@@ -69,6 +74,17 @@ class Hub:
     sessions: dict[str, requests.Session] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    layout: Layout = field(default_factory=Layout)
+
+    @property
+    def service_url(self) -> str:
+        """The service's public prefix (on its own host on the isolated layout)."""
+        return self.layout.service_url if self.layout.isolated else f"{self.url}{SERVICE}"
+
+    def server_url(self, owner: str, name: str) -> str:
+        """A server's public URL (on its owner's host on the isolated layout)."""
+        path = self.layout.server_path(owner, name)
+        return self.layout.server_url(owner, name) if self.layout.isolated else self.url + path
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"token {self.token}"}
@@ -136,7 +152,7 @@ class Hub:
         if user:
             headers["Authorization"] = f"token {self.user_token(user)}"
         return requests.request(
-            method, f"{self.url}{SERVICE}api/{path}", headers=headers, timeout=120,
+            method, f"{self.service_url}api/{path}", headers=headers, timeout=120,
             allow_redirects=False, **kwargs
         )
 
@@ -249,13 +265,18 @@ def start_hub(
     configure_kwargs: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     cleanup_servers: bool | None = True,
+    isolated: bool = False,
 ) -> Hub:
     """A hub from the generated config; ``configure_kwargs`` go to ``configure()`` as well,
     ``env`` to the hub's environment (e.g. ``KUBECONFIG``). ``cleanup_servers`` is
     ``JupyterHub.cleanup_servers``: True (a test hub stops its servers when it stops) or
-    None (what ``configure()`` sets)."""
+    None (what ``configure()`` sets). ``isolated`` runs it on the isolated layout, at
+    ``http://hub.localhost:<port>`` (the service and each user on hosts of their own)."""
     root = make_dashboards_root(state / "dashboards")
     port = port or free_port()
+    if isolated:
+        configure_kwargs = {"subdomain_host": f"http://{ISOLATED_DOMAIN}:{port}",
+                            **(configure_kwargs or {})}
     token = token or secrets.token_hex(16)
     config = state / "jupyterhub_config.py"
     config.write_text(
@@ -281,11 +302,13 @@ def start_hub(
            if cleanup_servers is not None else "")
         + extra_config
     )
-    return run_hub(config, port=port, token=token, root=root, env=env or {})
+    subdomain_host = (configure_kwargs or {}).get("subdomain_host", "")
+    return run_hub(config, port=port, token=token, root=root, env=env or {},
+                   layout=Layout(subdomain_host))
 
 
 def run_hub(config: Path, *, port: int, token: str, root: Path, env: dict[str, str],
-            append_log: bool = False) -> Hub:
+            append_log: bool = False, layout: Layout | None = None) -> Hub:
     """Start JupyterHub from ``config`` (in its folder) and wait for it and the service."""
     state = config.parent
     log = state / "hub.log"
@@ -300,14 +323,16 @@ def run_hub(config: Path, *, port: int, token: str, root: Path, env: dict[str, s
         )
     if log not in _LOGS:
         _LOGS.append(log)
-    url = f"http://127.0.0.1:{port}"
+    layout = layout or Layout()
+    url = layout.hub_origin or f"http://127.0.0.1:{port}"
+    service = layout.service_url if layout.isolated else f"{url}{SERVICE}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("jupyterhub exited:\n" + log.read_text()[-4000:])
         try:
             hub_up = requests.get(f"{url}/hub/api/", timeout=2).status_code == 200
-            if hub_up and requests.get(f"{url}{SERVICE}api/openapi.yaml", timeout=2).ok:
+            if hub_up and requests.get(f"{service}api/openapi.yaml", timeout=2).ok:
                 break
         except requests.ConnectionError:
             pass
@@ -315,7 +340,7 @@ def run_hub(config: Path, *, port: int, token: str, root: Path, env: dict[str, s
     else:
         proc.terminate()
         raise RuntimeError("jupyterhub did not start:\n" + log.read_text()[-4000:])
-    return Hub(url=url, token=token, log=log, root=root, proc=proc, env=env)
+    return Hub(url=url, token=token, log=log, root=root, proc=proc, env=env, layout=layout)
 
 
 def stop_hub(hub: Hub) -> None:
@@ -331,7 +356,7 @@ def restart_hub(hub: Hub) -> Hub:
     stop_hub(hub)
     port = int(hub.url.rsplit(":", 1)[1])
     again = run_hub(hub.log.parent / "jupyterhub_config.py", port=port, token=hub.token,
-                    root=hub.root, env=hub.env, append_log=True)
+                    root=hub.root, env=hub.env, append_log=True, layout=hub.layout)
     again.sessions, again.tokens = hub.sessions, hub.tokens
     return again
 

@@ -15,6 +15,7 @@ import json
 import os
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
@@ -122,18 +123,25 @@ class FrameAncestors:
     without embed links, only the hub's own pages may frame the dashboard.
     """
 
-    def __init__(self, url: str, interval: float = 10) -> None:
+    def __init__(self, url: str, interval: float = 10, open_url: str = "") -> None:
         self.url = url
         self.interval = interval
         self.origins: tuple[str, ...] = ()
+        # On the isolated layout the open page that frames the dashboard is the
+        # service's, on a host of its own: its origin comes from the open URL.
+        parts = urlsplit(open_url)
+        service = f"{parts.scheme}://{parts.netloc}"
+        self.service_origin = service if parts.netloc and _is_origin(service) else ""
 
     @classmethod
     def from_env(cls) -> FrameAncestors:
-        return cls(os.environ.get("HUB_VIZ_EMBED_ORIGINS_URL", ""))
+        return cls(os.environ.get("HUB_VIZ_EMBED_ORIGINS_URL", ""),
+                   open_url=os.environ.get("HUB_VIZ_OPEN_URL", ""))
 
     @property
     def header(self) -> str:
-        return " ".join(("frame-ancestors", "'self'", *self.origins))
+        service = (self.service_origin,) if self.service_origin else ()
+        return " ".join(("frame-ancestors", "'self'", *service, *self.origins))
 
     async def refresh(self) -> None:
         try:

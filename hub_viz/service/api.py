@@ -102,7 +102,7 @@ class DashboardsHandler(BaseHandler):
                     "choose another slug or update that one."
                 ) from None
         self.set_header("Location", f"{self.ctx.prefix}api/dashboards/{d.owner}/{d.slug}")
-        self.write_json(as_json(d, prefix=self.ctx.prefix, manage=True, status="stopped"), 201)
+        self.write_json(as_json(d, prefix=self.ctx.public_prefix, manage=True, status="stopped"), 201)
 
 
 class DashboardHandler(BaseHandler):
@@ -111,7 +111,7 @@ class DashboardHandler(BaseHandler):
         with self.ctx.store.session() as db:
             d = self.find_visible(db, owner, slug, user)
         status = (await self.ctx.statuses([d], user["name"])).get(d.id)
-        self.write_json(as_json(d, prefix=self.ctx.prefix, manage=can_manage(d, user),
+        self.write_json(as_json(d, prefix=self.ctx.public_prefix, manage=can_manage(d, user),
                                 status=status))
 
     async def patch(self, owner: str, slug: str) -> None:
@@ -141,7 +141,7 @@ class DashboardHandler(BaseHandler):
                 redeployed, redeploy_error = True, e.message
         if changed & {"visibility", "share_users", "share_groups"}:
             await self.ctx.deployer.sync_shares(d)
-        body = as_json(d, prefix=self.ctx.prefix, manage=True)
+        body = as_json(d, prefix=self.ctx.public_prefix, manage=True)
         body["redeployed"] = redeployed
         if redeploy_error:
             body["redeploy_error"] = redeploy_error
@@ -316,9 +316,10 @@ class LogsHandler(BaseHandler):
             self.write_json({"status": "stopped", "log": [], "message": message})
             return
         grant = self.ctx.signer.grant(server_owner, name, d.owner)
-        url = self.ctx.internal_server_url(server_owner, name) + "_hub_viz/status"
+        url, headers = self.ctx.internal_server_url(server_owner, name)
         request = HTTPRequest(
-            url, headers={"Authorization": f"{GRANT_HEADER_SCHEME} {grant}"}, request_timeout=10
+            url + "_hub_viz/status", request_timeout=10,
+            headers={**headers, "Authorization": f"{GRANT_HEADER_SCHEME} {grant}"},
         )
         try:
             response = await self.ctx.hub.client.fetch(request)

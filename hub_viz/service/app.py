@@ -27,6 +27,7 @@ from traitlets.config import Application, Config
 from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import BUILTIN_FRAMEWORKS, merge_frameworks
+from ..layout import Layout
 from ..profiles import Ceiling, parse_profiles
 from ..signing import Signer, ensure_key_pair
 from ..spawner import DEFAULT_FRAMEWORKS
@@ -46,6 +47,11 @@ from .thumbnails import Thumbnailer, find_chromium
 from .warmpool import WarmPool
 
 log = logging.getLogger("hub_viz.service")
+
+
+def _port(url: str) -> str:
+    port = urlsplit(url).port
+    return f":{port}" if port else ""
 HERE = Path(__file__).parent
 
 
@@ -59,16 +65,21 @@ class ServiceContext:
     signer: Signer
     policy: Policy
     prefix: str
-    hub_base_url: str
+    hub_base_url: str  # the hub's public base URL: absolute on the isolated layout
     proxy_url: str
+    public_prefix: str = ""  # the service's prefix as a browser elsewhere reaches it
     thumbnails: Thumbnailer = field(default_factory=Thumbnailer)
     activity: ActivityCoalescer | None = None
     pings: PingLimiter = field(default_factory=PingLimiter)
     embeds: EmbedTokens | None = None
     ping_seconds: float = 30
 
-    def internal_server_url(self, owner: str, name: str) -> str:
-        return self.proxy_url.rstrip("/") + self.deployer.server_url(owner, name)
+    def internal_server_url(self, owner: str, name: str) -> tuple[str, dict[str, str]]:
+        """A server's URL through the proxy, and the ``Host`` its route needs."""
+        layout = self.deployer.layout
+        host = layout.user_host(owner)
+        url = self.proxy_url.rstrip("/") + layout.server_path(owner, name)
+        return url, ({"Host": host + _port(self.proxy_url)} if host else {})
 
     async def statuses(self, dashboards: list[Dashboard], viewer: str) -> dict[int, str]:
         """"running", "starting" or "stopped" for each dashboard, as ``viewer`` would open it."""
@@ -147,6 +158,12 @@ class DashboardService(Application):
         "", config=True,
         help="Address to listen on (default: the host of JUPYTERHUB_SERVICE_URL); "
         "0.0.0.0 on Kubernetes, where pods reach the service through the hub's Service.",
+    )
+    subdomain_host = Unicode(
+        "", config=True,
+        help="The hub's JupyterHub.subdomain_host (set by configure()): with it, the "
+        "service, the hub and each user's dashboards are on hosts of their own, e.g. "
+        "http://hub.localhost:8000. Empty: the path-based layout, all on one origin.",
     )
     proxy_url = Unicode(
         "http://127.0.0.1:8000",
@@ -265,11 +282,14 @@ class DashboardService(Application):
         store = Store(self.db_url)
         hub = HubClient(env.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
                         env.get("JUPYTERHUB_API_TOKEN", ""))
-        deployer = Deployer(hub, store, signer, hub_base_url=hub_base, service_prefix=prefix,
+        layout = Layout(self.subdomain_host, env.get("JUPYTERHUB_SERVICE_NAME", "hub-viz"),
+                        hub_base)
+        deployer = Deployer(hub, store, signer, layout=layout, service_prefix=prefix,
                             cull_timeout=self.cull_timeout)
         ctx = ServiceContext(
             store=store, hub=hub, deployer=deployer, signer=signer, policy=self.policy(),
-            prefix=prefix, hub_base_url=hub_base, proxy_url=self.proxy_url,
+            prefix=prefix, hub_base_url=layout.hub_origin + hub_base, proxy_url=self.proxy_url,
+            public_prefix=layout.service_origin + prefix,
             activity=ActivityCoalescer(hub.activity, interval=self.activity_interval),
             pings=PingLimiter(self.ping_min_interval),
             ping_seconds=self.ping_seconds,

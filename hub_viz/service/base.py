@@ -104,7 +104,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             rows = [d for d in rows if matches(d, query)]
         statuses = await self.ctx.statuses(rows, user["name"])
         return [
-            as_json(d, prefix=self.ctx.prefix, manage=can_manage(d, user), status=statuses[d.id])
+            as_json(d, prefix=self.ctx.public_prefix, manage=can_manage(d, user), status=statuses[d.id])
             for d in rows
         ]
 

@@ -35,7 +35,9 @@ def make_capture(ctx: Any, chromium: str) -> Any:
         state = await ctx.deployer.state(owner, slug)
         if not state.ready:
             return
-        url = ctx.proxy_url.rstrip("/") + ctx.deployer.enter_url(owner, slug, owner)
+        url = ctx.deployer.enter_url(owner, slug, owner)
+        if not ctx.deployer.layout.isolated:  # a path: through the proxy
+            url = ctx.proxy_url.rstrip("/") + url
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:

@@ -14,10 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from jupyterhub.utils import url_escape_path
 from sqlalchemy import select
 
 from ..frameworks import PER_VIEWER
+from ..layout import Layout
 from ..signing import Signer
 from .dashboards import GROUPS, USERS, server_for
 from .hubapi import HubAPIError, HubClient
@@ -111,14 +111,14 @@ class Deployer:
         store: Store,
         signer: Signer,
         *,
-        hub_base_url: str,
+        layout: Layout,
         service_prefix: str,
         cull_timeout: float = 0,
     ) -> None:
         self.hub = hub
         self.store = store
         self.signer = signer
-        self.hub_base_url = hub_base_url
+        self.layout = layout
         self.service_prefix = service_prefix
         self.cull_timeout = cull_timeout  # the idle culler's, to name stop reasons (0: none)
         self._locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -133,8 +133,8 @@ class Deployer:
     # -- urls and specs -----------------------------------------------------
 
     def server_url(self, owner: str, name: str) -> str:
-        # escaped as the hub does ('+' in 'pat+viz@example.org'), or the link is a 404
-        return f"{self.hub_base_url}user/{url_escape_path(owner)}/{url_escape_path(name)}/"
+        """A server's public URL (absolute on the isolated layout)."""
+        return self.layout.server_url(owner, name)
 
     def enter_url(self, owner: str, name: str, viewer: str | None, embed: bool = False) -> str:
         """Where a viewer goes once the server is ready: the launcher, with a one-time grant."""
@@ -142,7 +142,7 @@ class Deployer:
         return f"{self.server_url(owner, name)}_hub_viz/enter?grant_token={grant}"
 
     def spawn_spec(self, d: Dashboard) -> dict[str, Any]:
-        return spawn_spec(d, self.service_prefix)
+        return spawn_spec(d, self.layout.service_origin + self.service_prefix)
 
     def spawn_options(self, d: Dashboard, owner: str, name: str) -> dict[str, Any]:
         spec = self.spawn_spec(d)

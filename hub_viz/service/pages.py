@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tornado import web
 from tornado.escape import url_escape
@@ -53,16 +54,26 @@ class GalleryPage(PageHandler):
 class GalleryScript(BaseHandler):
     """``gallery.js``: the cards on the hub's home page.
 
-    Loaded by a ``<script>`` tag on the hub's own page (a same-origin, no-cors
-    request). Refused unless the browser says it comes from this origin, so no
-    other site can include it and read the list.
+    Loaded by a ``<script>`` tag on the hub's own home page (a no-cors
+    request). Refused unless the browser says it comes from this origin or,
+    on the isolated layout, from the hub's own origin (its ``Referer``): no
+    other site, and no dashboard on a sibling host, can include it and read
+    the list.
     """
 
-    async def get(self) -> None:
+    def from_hub_page(self) -> bool:
         site = self.request.headers.get("Sec-Fetch-Site", "same-origin")
+        if site == "same-origin":
+            return True
+        hub_origin = self.ctx.deployer.layout.hub_origin
+        referer = urlsplit(self.request.headers.get("Referer", ""))
+        return (site == "same-site" and bool(hub_origin)
+                and f"{referer.scheme}://{referer.netloc}" == hub_origin)
+
+    async def get(self) -> None:
         self.set_header("Content-Type", "text/javascript; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        if site != "same-origin":
+        if not self.from_hub_page():
             self.set_status(403)
             self.finish("/* hub-viz: gallery.js is for this hub's own pages */")
             return
@@ -71,7 +82,7 @@ class GalleryScript(BaseHandler):
             self.redirect(self.get_login_url())
             return
         items = await self.visible_items(user)
-        data = {"items": items, "user": user["name"], "prefix": self.ctx.prefix}
+        data = {"items": items, "user": user["name"], "prefix": self.ctx.public_prefix}
         payload = json.dumps(data).replace("</", "<\\/")
         self.finish(GALLERY_JS.replace("/*HUB_VIZ_DATA*/null", payload))
 
@@ -87,7 +98,7 @@ class ManagePage(PageHandler):
         user = await self.logged_in()
         with self.ctx.store.session() as db:
             d = self.find_managed(db, owner, slug, user)
-        data = as_json(d, prefix=self.ctx.prefix, manage=True)
+        data = as_json(d, prefix=self.ctx.public_prefix, manage=True)
         data["status"] = (await self.ctx.statuses([d], user["name"]))[d.id]
         self.page("manage.html", user, dashboard=data)
 
@@ -97,7 +108,7 @@ class EditPage(PageHandler):
         user = await self.logged_in()
         with self.ctx.store.session() as db:
             d = self.find_managed(db, owner, slug, user)
-        self.page("publish.html", user, dashboard=as_json(d, prefix=self.ctx.prefix, manage=True))
+        self.page("publish.html", user, dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=True))
 
 
 class UsagePage(PageHandler):
@@ -106,7 +117,7 @@ class UsagePage(PageHandler):
         with self.ctx.store.session() as db:
             d = self.find_managed(db, owner, slug, user)
             usage = usage_for(db, [d], days=30, daily=True)[0]
-        self.page("usage.html", user, dashboard=as_json(d, prefix=self.ctx.prefix, manage=True),
+        self.page("usage.html", user, dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=True),
                   usage=usage, chart=chart_svg(usage["daily"]))
 
 
@@ -127,7 +138,7 @@ class OpenPage(PageHandler):
             d = self.find_visible(db, owner, slug, user)
         self.page(
             "open.html", user,
-            dashboard=as_json(d, prefix=self.ctx.prefix, manage=can_manage(d, user)),
+            dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=can_manage(d, user)),
             api=f"{self.ctx.prefix}api/dashboards/{url_escape(owner)}/{url_escape(slug)}",
             ping_seconds=self.ctx.ping_seconds,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hub_viz.layout import Layout
 from hub_viz.service import deploy
 from hub_viz.service.deploy import Deployer
 from hub_viz.service.store import Dashboard, Store
@@ -23,7 +24,7 @@ class CountingHub:
 
 async def test_concurrent_opens_of_a_ready_dashboard_share_one_hub_answer(store: Store) -> None:
     hub = CountingHub()
-    d = Deployer(hub, store, None, hub_base_url="/",  # type: ignore[arg-type]
+    d = Deployer(hub, store, None, layout=Layout(),  # type: ignore[arg-type]
                  service_prefix="/services/hub-viz/")
     dashboard = Dashboard(owner="alice", slug="talk", title="Talk", framework="dash",
                           entry="app.py", mode="shared")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from hub_viz.layout import Layout
 from hub_viz.service.deploy import (
     CRASHED,
     CULLED,
@@ -96,7 +97,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def deployer(store: Store, hub: FakeHub, timeout: float = 1800) -> Deployer:
-    return Deployer(hub, store, None, hub_base_url="/", service_prefix="/services/hub-viz/",
+    return Deployer(hub, store, None, layout=Layout(), service_prefix="/services/hub-viz/",
                     cull_timeout=timeout)  # type: ignore[arg-type]
 
 
