@@ -1,0 +1,74 @@
+/* An author's script, run in a viewer's browser by the dashboard that carries it.
+   Each attempt records how it ended; the test reads window.__attack from the frame. */
+(function () {
+  "use strict";
+  var here = location.hostname;                       // <author>.<hub domain>
+  var domain = here.slice(here.indexOf(".") + 1);      // the hub's domain
+  var port = location.port ? ":" + location.port : "";
+  var HUB = location.protocol + "//" + domain + port;
+  var SERVICE = location.protocol + "//hub-viz--service." + domain + port + "/services/hub-viz/";
+  var params = new URLSearchParams(document.body.getAttribute("data-targets") || "");
+  var victim = params.get("victim") || "admin";
+  var privateUrl = params.get("private") || "";
+  var results = {};
+
+  function outcome(promise) {
+    return promise.then(function (r) {
+      return r.type === "opaque" ? "opaque" : "status " + r.status;
+    }, function (e) { return e.name + ": " + e.message; });
+  }
+  function attempt(name, fn) {
+    return Promise.resolve().then(fn).then(function (v) { results[name] = String(v); },
+      function (e) { results[name] = e.name + ": " + e.message; });
+  }
+  function frame(src) {
+    return new Promise(function (resolve) {
+      var f = document.createElement("iframe");
+      f.style.display = "none";
+      f.onload = function () {
+        try {
+          var doc = f.contentDocument;  // null for a document of another origin
+          resolve(doc === null ? "no document" : "read " + doc.cookie);
+        } catch (e) { resolve(e.name); }
+      };
+      f.src = src;
+      document.body.appendChild(f);
+    });
+  }
+  var json = {"Content-Type": "application/json"};
+  Promise.all([
+    attempt("hub_home", function () { return outcome(fetch(HUB + "/hub/home", {credentials: "include"})); }),
+    attempt("hub_token", function () {
+      return outcome(fetch(HUB + "/hub/api/users/" + victim + "/tokens",
+        {method: "POST", credentials: "include", headers: json, body: "{}"}));
+    }),
+    attempt("hub_token_no_cors", function () {
+      return outcome(fetch(HUB + "/hub/api/users/" + victim + "/tokens",
+        {method: "POST", credentials: "include", mode: "no-cors", body: "{}"}));
+    }),
+    attempt("hub_make_admin", function () {
+      return outcome(fetch(HUB + "/hub/api/users/" + here.split(".")[0],
+        {method: "PATCH", credentials: "include", headers: json, body: '{"admin": true}'}));
+    }),
+    attempt("service_list", function () {
+      return outcome(fetch(SERVICE + "api/dashboards", {credentials: "include"}));
+    }),
+    attempt("service_publish_no_cors", function () {
+      return outcome(fetch(SERVICE + "api/dashboards", {method: "POST", credentials: "include",
+        mode: "no-cors", body: '{"title": "planted", "entry": "dash/app.py", "visibility": "all"}'}));
+    }),
+    attempt("parent_document", function () { return window.parent.document.cookie; }),
+    attempt("service_static_frame", function () { return frame(SERVICE + "static/hub-viz.css"); }),
+    attempt("hub_frame", function () { return frame(HUB + "/hub/home"); }),
+    attempt("own_cookies", function () {
+      return document.cookie.split(";").map(function (c) { return c.split("=")[0].trim(); })
+        .filter(Boolean).join(",") || "none";
+    }),
+    attempt("private_dashboard", function () {
+      return privateUrl ? outcome(fetch(privateUrl, {credentials: "include"})) : "no target";
+    }),
+  ]).then(function () {
+    window.__attack = results;
+    document.getElementById("attack-results").textContent = "done";
+  });
+})();

@@ -1,0 +1,129 @@
+"""An author's script against a hub admin who opens the dashboard, on the isolated layout.
+
+The author (``mallory``) publishes a Dash app whose page carries a script and
+shares it with every hub user; a hub admin opens it from the gallery, as a
+person would. The script tries what took over the hub when dashboards shared
+its origin; every attempt must fail, and each is checked for *how* it failed,
+then on the hub's side for what did not happen.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ..conftest import BROWSER_UA, PASSWORD, Hub, start_hub, stop_hub
+
+pytestmark = pytest.mark.browser
+
+ATTACKER = Path(__file__).parent.parent / "attacker"
+ADMIN_PASSWORD = PASSWORD + "-admin-" + "x" * 32  # the shared-password login of admins
+BLOCKED = "TypeError: Failed to fetch"  # what Chromium says when CORS withholds a response
+
+
+@pytest.fixture(scope="module")
+def isolated_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+    state = tmp_path_factory.mktemp("isolated")
+    hub = start_hub(state, isolated=True, extra_config=(
+        'c.Authenticator.admin_users = {"dean"}\n'
+        f"c.SharedPasswordAuthenticator.admin_password = {ADMIN_PASSWORD!r}\n"))
+    yield hub
+    stop_hub(hub)
+
+
+@pytest.fixture(scope="module")
+def attack(isolated_hub: Hub, browser) -> dict[str, str]:
+    hub = isolated_hub
+    for name in ("mallory", "dean"):
+        hub.ensure_user(name)
+    assert hub.api("GET", "/users/dean").json()["admin"]
+    # the admin's own private dashboard, which the script tries to read
+    private = hub.svc("POST", "dashboards", "dean", json={
+        "title": "Grades", "entry": "dash/app.py", "visibility": "private"})
+    assert private.status_code == 201, private.text
+    shutil.copytree(ATTACKER, hub.root / "quiz", dirs_exist_ok=True)
+    (hub.root / "quiz" / "targets.txt").write_text(
+        f"victim=dean&private={hub.server_url('dean', 'grades')}")
+    published = hub.svc("POST", "dashboards", "mallory", json={
+        "title": "Quiz results", "entry": "quiz/app.py", "visibility": "all"})
+    assert published.status_code == 201, published.text
+    tokens_before = hub.api("GET", "/users/dean/tokens").json()["api_tokens"]
+
+    context = browser.new_context(user_agent=BROWSER_UA)
+    page = context.new_page()
+    # the admin's private dashboard runs and the admin has been on it (its cookie is held)
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", "dean")
+    page.fill("#password_input", ADMIN_PASSWORD)
+    page.click("#login_submit")
+    page.wait_for_url("**/hub/home")
+    page.goto(private.json()["open_url"])
+    page.frame_locator("iframe").get_by_text("Sum of squares").first.wait_for(timeout=90_000)
+    # then opens the author's card from the gallery on the hub's home page
+    page.goto(f"{hub.url}/hub/home")
+    card = page.locator(".hub-viz-card", has_text="Quiz results")
+    card.get_by_role("link", name="Open").click()
+    frame = page.frame_locator("iframe")
+    frame.locator("#attack-results", has_text="done").wait_for(timeout=90_000)
+    dashboard = next(f for f in page.frames if "/user/mallory/" in f.url)
+    results = dashboard.evaluate("window.__attack")
+    results["frame_url"] = dashboard.url
+    results["page_url"] = page.url
+    before = {t["id"] for t in tokens_before}
+    # logging in to the service and to dashboards issues OAuth tokens: those name their
+    # client; a token made through the API by a script would have none
+    results["tokens_added"] = ",".join(sorted(
+        t.get("oauth_client") or "api" for t in hub.api("GET", "/users/dean/tokens").json()[
+            "api_tokens"] if t["id"] not in before))
+    results["mallory_admin"] = str(hub.api("GET", "/users/mallory").json()["admin"])
+    results["mallory_dashboards"] = ",".join(
+        d["slug"] for d in hub.svc("GET", "dashboards", "mallory").json()["items"]
+        if d["owner"] == "dean")
+    context.close()
+    return results
+
+
+def test_the_dashboard_runs_on_its_authors_host_framed_by_the_service(attack, isolated_hub):
+    layout = isolated_hub.layout
+    assert attack["frame_url"].startswith(layout.user_origin("mallory") + "/user/mallory/")
+    assert attack["page_url"].startswith(layout.service_url + "open/mallory/")
+
+
+@pytest.mark.parametrize("name", ["hub_home", "hub_token", "hub_make_admin", "service_list",
+                                  "private_dashboard"])
+def test_reading_the_hub_the_service_or_the_viewers_dashboards_is_blocked_by_cors(
+        attack, name):
+    assert attack[name] == BLOCKED
+
+
+@pytest.mark.parametrize("name", ["hub_token_no_cors", "service_publish_no_cors"])
+def test_blind_writes_reach_nothing(attack, name):
+    # the browser sends them but shows nothing; the hub and the service refuse them
+    # (no XSRF token can be read from another origin): nothing changed below
+    assert attack[name] == "opaque"
+
+
+def test_no_token_made_no_admin_no_dashboard_planted(attack, isolated_hub):
+    assert "api" not in attack["tokens_added"].split(","), attack["tokens_added"]
+    assert attack["mallory_admin"] == "False"
+    dean = isolated_hub.svc("GET", "dashboards", "dean").json()["items"]
+    assert "planted" not in {d["title"] for d in dean}
+
+
+def test_other_origins_documents_are_out_of_reach(attack):
+    assert attack["parent_document"].startswith("SecurityError")
+    # a hidden frame of a service file or the hub's page cannot be read either
+    assert attack["service_static_frame"] == "no document"
+    assert attack["hub_frame"] == "no document"
+
+
+def test_the_page_holds_no_hub_or_service_cookie(attack):
+    names = set(attack["own_cookies"].split(","))
+    assert not {n for n in names if n.startswith(("jupyterhub", "_xsrf", "hub-viz"))}
+
+
+def test_the_admin_is_still_admin_and_the_author_is_not(attack, isolated_hub):
+    users = {u["name"]: u["admin"] for u in isolated_hub.api("GET", "/users").json()}
+    assert users["dean"] is True and users["mallory"] is False
