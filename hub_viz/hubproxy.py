@@ -27,13 +27,24 @@ def without_server_activity(routes: dict[str, dict[str, Any]]) -> dict[str, dict
 
 
 class DashboardProxy(ConfigurableHTTPProxy):
-    """:class:`ConfigurableHTTPProxy` whose routes carry no activity for user servers.
+    """:class:`ConfigurableHTTPProxy` whose routes carry no activity for user servers,
+    and whose server routes are the spawners' own (see ``hub_viz.layout``).
 
     Configured with the ``ConfigurableHTTPProxy`` options, as before.
     """
 
     async def get_all_routes(self) -> dict[str, dict[str, Any]]:
         return without_server_activity(await super().get_all_routes())
+
+    async def delete_user(self, user: Any, server_name: str = "") -> None:
+        """Remove a server's route: the spawner's own, which on the isolated layout is on
+        the server's host (JupyterHub's would name the user's)."""
+        spawner = user.spawners.get(server_name) if server_name in user.spawners else None
+        if spawner is None or not spawner.proxy_spec:
+            await super().delete_user(user, server_name)
+            return
+        self.log.info("Removing user %s from proxy (%s)", user.name, spawner.proxy_spec)
+        await self.delete_route(spawner.proxy_spec)
 
 
 __all__ = ["DashboardProxy", "without_server_activity"]

