@@ -1,7 +1,13 @@
-"""The embedded default: a demo hub on http://127.0.0.1:8000 with example dashboards.
+"""The embedded default: a demo hub on http://hub.localhost:8000 with example dashboards.
 
 Local processes, SQLite, configurable-http-proxy; log in as any name with the
 shared password printed at start-up (default "hub-viz-demo"). Started by ``hub-viz demo``.
+
+The isolated layout: the hub at ``hub.localhost``, the service and every
+dashboard on hosts of their own below it (browsers resolve every
+``*.localhost`` name to this machine). ``HUB_VIZ_DEMO_HOST=""`` (``hub-viz
+demo --path-based``) serves everything from ``127.0.0.1`` instead; then only
+named publishers may share dashboards.
 """
 
 import os
@@ -14,6 +20,7 @@ PASSWORD = os.environ.get("HUB_VIZ_DEMO_PASSWORD", "hub-viz-demo")
 
 c.JupyterHub.ip = os.environ.get("HUB_VIZ_DEMO_IP", "127.0.0.1")
 c.JupyterHub.port = int(os.environ.get("HUB_VIZ_DEMO_PORT", "8000"))
+HOST = os.environ.get("HUB_VIZ_DEMO_HOST", "hub.localhost")
 state = Path(os.environ.get("HUB_VIZ_DEMO_STATE", HERE / ".demo"))
 state.mkdir(parents=True, exist_ok=True)
 
@@ -53,6 +60,8 @@ configure(
     ],
     # per-viewer dashboards may keep up to two instances started ahead ("warm_pool")
     warm_pool_ceiling=2,
+    # the service and every dashboard on a host of its own (see the README)
+    subdomain_host=f"http://{HOST}:{c.JupyterHub.port}" if HOST else None,
 )
 
 c.JupyterHub.authenticator_class = "shared-password"

@@ -67,6 +67,9 @@ def ensure_proxy(project: Path) -> str:
     return str(local_bin)
 
 
+DEMO_HOST = "hub.localhost"  # browsers resolve every *.localhost name to this machine
+
+
 def demo(options: argparse.Namespace) -> int:
     project = find_project(Path.cwd())
     if project is None:
@@ -76,10 +79,12 @@ def demo(options: argparse.Namespace) -> int:
     env["PATH"] = proxy_dir + os.pathsep + env.get("PATH", "")
     env["HUB_VIZ_DEMO_IP"] = options.ip
     env["HUB_VIZ_DEMO_PORT"] = str(options.port)
+    host = "" if options.path_based else DEMO_HOST
+    env["HUB_VIZ_DEMO_HOST"] = host
     password = env.setdefault("HUB_VIZ_DEMO_PASSWORD", "hub-viz-demo")
     print(
         "\n"
-        f"  hub_viz demo: http://{options.ip}:{options.port}/\n"
+        f"  hub_viz demo: http://{host or options.ip}:{options.port}/\n"
         f"  Log in with any user name (e.g. alice) and the password: {password}\n"
         "  Then open a dashboard card on the home page. Ctrl-C stops the hub and its dashboards.\n",
         flush=True,
@@ -315,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo = sub.add_parser("demo", help="Set up and run the demo hub with example dashboards.")
     p_demo.add_argument("--ip", default="127.0.0.1", help="Address the hub listens on.")
     p_demo.add_argument("--port", type=int, default=8000, help="Port the hub listens on.")
+    p_demo.add_argument(
+        "--path-based", action="store_true",
+        help=f"Serve everything from --ip instead of giving the service and each dashboard "
+        f"a host of its own below {DEMO_HOST} (then only named publishers may share).")
     p_demo.set_defaults(func=demo)
     p_fw = sub.add_parser("frameworks", help="List the built-in dashboard frameworks.")
     p_fw.set_defaults(func=frameworks)

@@ -308,10 +308,12 @@ def start_hub(
 
 
 def run_hub(config: Path, *, port: int, token: str, root: Path, env: dict[str, str],
-            append_log: bool = False, layout: Layout | None = None) -> Hub:
-    """Start JupyterHub from ``config`` (in its folder) and wait for it and the service."""
+            append_log: bool = False, layout: Layout | None = None,
+            log: Path | None = None) -> Hub:
+    """Start JupyterHub from ``config`` (in its folder) and wait for it and the service;
+    its output goes to ``log`` (default: ``hub.log`` beside the config)."""
     state = config.parent
-    log = state / "hub.log"
+    log = log or state / "hub.log"
     full_env = dict(os.environ, PATH=proxy_path(), **env)
     with open(log, "ab" if append_log else "wb") as out:
         proc = subprocess.Popen(
