@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import jupyterhub
 
+from .dbfiles import PLUGIN, register_plugin
 from .profiles import Ceiling, parse_profiles
 from .service.hubapi import SERVICE_SCOPES
 from .signing import ensure_key_pair
@@ -171,6 +172,7 @@ def configure(
         # Dashboards outlive a restart of the hub: the restarted hub finds them again
         # from each spawner's saved state (a process id, a pod) and routes them anew.
         c.JupyterHub.cleanup_servers = False
+    private_hub_database(c)
     if "proxy_class" not in c.JupyterHub or _is_chp(c.JupyterHub.proxy_class):
         c.JupyterHub.proxy_class = "hub_viz.hubproxy.DashboardProxy"
     if cull_idle:
@@ -230,6 +232,21 @@ def check_profiles(profiles: dict[str, Any], ceiling: dict[str, Any]) -> None:
         parse_profiles(profiles, Ceiling.parse(ceiling))
     except ValueError as e:
         raise ValueError(f"configure(profiles=..., resource_ceiling=...): {e}") from None
+
+
+def private_hub_database(c: Any) -> None:
+    """The hub's SQLite database (and its -wal/-shm/-journal) created with mode 0600.
+
+    An engine plugin (:class:`hub_viz.dbfiles.PrivateSQLite`) in
+    ``JupyterHub.db_kwargs``: it sees ``JupyterHub.db_url`` as the hub finally
+    opens it, even when it is set after ``configure()``.
+    """
+    register_plugin()
+    kwargs = dict(c.JupyterHub.db_kwargs) if "db_kwargs" in c.JupyterHub else {}
+    names = list(kwargs.get("plugins") or [])
+    if PLUGIN not in names:
+        kwargs["plugins"] = [*names, PLUGIN]
+    c.JupyterHub.db_kwargs = kwargs
 
 
 def _is_chp(proxy_class: Any) -> bool:
