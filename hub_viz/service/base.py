@@ -20,6 +20,7 @@ log = logging.getLogger("hub_viz.service")
 
 MAX_BODY = 256 * 1024  # JSON bodies the API reads (413 above)
 MAX_READ = 1024 * 1024  # bodies the server reads at all (connection closed above)
+MAX_DEPTH = 32  # arrays and objects inside one another in a JSON body (400 above)
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -70,10 +71,17 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             raise web.HTTPError(413, f"The request body is larger than {MAX_BODY // 1024} KB.")
         if not self.request.body:
             return {}
+        too_deep = web.HTTPError(400, "The request body is nested too deeply: at most %d "
+                                 "levels of arrays and objects.", MAX_DEPTH)
         try:
-            return json.loads(self.request.body)
+            data = json.loads(self.request.body)
         except ValueError:
             raise web.HTTPError(400, "The request body is not valid JSON.") from None
+        except RecursionError:  # Python's parser gives up about 1,000 levels down
+            raise too_deep from None
+        if nested_deeper(data, MAX_DEPTH):
+            raise too_deep
+        return data
 
     def find_visible(
         self, db: Session, owner: str, slug: str, user: dict[str, Any] | None
@@ -155,6 +163,23 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.render("error.html", status_code=status_code, message=message, user=None,
                     hub_base=self.ctx.hub_base_url)
+
+
+def nested_deeper(value: Any, limit: int) -> bool:
+    """Are arrays and objects nested more than ``limit`` levels in ``value``? (No recursion.)"""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 # Tornado's own refusals (it reads every body and path before a handler runs), as sentences.
