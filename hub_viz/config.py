@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import jupyterhub
 
+from .dbfiles import PLUGIN, register_plugin
 from .layout import Layout
 from .profiles import Ceiling, parse_profiles
 from .service.hubapi import SERVICE_SCOPES
@@ -177,6 +178,7 @@ def configure(
         # Dashboards outlive a restart of the hub: the restarted hub finds them again
         # from each spawner's saved state (a process id, a pod) and routes them anew.
         c.JupyterHub.cleanup_servers = False
+    private_hub_database(c)
     if "proxy_class" not in c.JupyterHub or _is_chp(c.JupyterHub.proxy_class):
         c.JupyterHub.proxy_class = "hub_viz.hubproxy.DashboardProxy"
     if cull_idle:
@@ -253,6 +255,21 @@ def check_subdomain_hook(c: Any) -> None:
 def hub_subdomain_host(c: Any) -> str:
     """``JupyterHub.subdomain_host`` as configured so far, or ``""`` (path-based layout)."""
     return str(c.JupyterHub.subdomain_host or "") if "subdomain_host" in c.JupyterHub else ""
+
+
+def private_hub_database(c: Any) -> None:
+    """The hub's SQLite database (and its -wal/-shm/-journal) created with mode 0600.
+
+    An engine plugin (:class:`hub_viz.dbfiles.PrivateSQLite`) in
+    ``JupyterHub.db_kwargs``: it sees ``JupyterHub.db_url`` as the hub finally
+    opens it, even when it is set after ``configure()``.
+    """
+    register_plugin()
+    kwargs = dict(c.JupyterHub.db_kwargs) if "db_kwargs" in c.JupyterHub else {}
+    names = list(kwargs.get("plugins") or [])
+    if PLUGIN not in names:
+        kwargs["plugins"] = [*names, PLUGIN]
+    c.JupyterHub.db_kwargs = kwargs
 
 
 def _is_chp(proxy_class: Any) -> bool:

@@ -40,6 +40,7 @@ from traitlets import Bool, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .errors import LaunchError
+from .filemodes import make_private
 from .lti_claims import Launch, course_groups, launch_11, launch_13, merge_groups, resolve_target
 from .lti_handlers import (
     CallbackHandler,
@@ -165,6 +166,7 @@ def ensure_secret(path: Path) -> Path:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32))
+    make_private(path)  # one copied in with a looser mode is made private again
     return path
 
 

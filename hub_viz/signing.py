@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .errors import HubVizError
+from .filemodes import make_private
 
 ALGORITHM = "EdDSA"
 ISSUER = "hub-viz"
@@ -49,7 +50,7 @@ def open_audience(owner: str, server: str) -> str:
 
 
 def ensure_key_pair(private_path: Path) -> tuple[Path, Path]:
-    """Create the service's key pair once (mode 0600); return both paths."""
+    """Create the service's key pair once (private key mode 0600); return both paths."""
     private_path = Path(private_path)
     public_path = private_path.with_suffix(".pub")
     if not private_path.exists():
@@ -63,6 +64,7 @@ def ensure_key_pair(private_path: Path) -> tuple[Path, Path]:
         fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
+    make_private(private_path)  # one copied in with a looser mode is made private again
     if not public_path.exists():
         public_path.write_text(public_key_pem(private_path.read_text()))
     return private_path, public_path

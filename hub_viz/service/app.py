@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.log import enable_pretty_logging
@@ -31,9 +31,10 @@ from ..layout import Layout
 from ..profiles import Ceiling, parse_profiles
 from ..signing import Signer, ensure_key_pair
 from ..spawner import DEFAULT_FRAMEWORKS
+from .accesslog import log_request
 from .activity import ActivityCoalescer, PingLimiter
 from .api import api_routes
-from .base import MAX_READ, NotFoundHandler
+from .base import MAX_READ, NotFoundHandler, NotFoundPage, OAuthCallback, StaticFiles
 from .dashboards import Policy, validate
 from .deploy import Deployer
 from .embed_handlers import embed_routes
@@ -313,7 +314,7 @@ class DashboardService(Application):
         prefix = ctx.prefix
         hub_auth = HubOAuth.instance(cache_max_age=60)
         routes = [
-            (prefix + "oauth_callback", HubOAuthCallbackHandler),
+            (prefix + "oauth_callback", OAuthCallback),
             *api_routes(prefix),
             *embed_routes(prefix),
             *lti_routes(prefix),
@@ -329,6 +330,9 @@ class DashboardService(Application):
             # also serves /robots.txt (the proxy routes the site's root one here)
             static_path=str(HERE / "static"),
             static_url_prefix=prefix + "static/",
+            static_handler_class=StaticFiles,
+            default_handler_class=NotFoundPage,
+            log_function=log_request,
             login_url=hub_auth.login_url,
             xsrf_cookies=True,
         )

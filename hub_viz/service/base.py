@@ -6,13 +6,19 @@ import json
 import logging
 from typing import Any
 
-from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
+from jupyterhub.services.auth import (
+    HubOAuthCallbackHandler,
+    HubOAuthenticated,
+    UserNotAllowed,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tornado import web
+from tornado.log import app_log
 
 from ..bots import is_bot  # noqa: F401 (handlers import it from here)
 from ..errors import HubVizError
+from .accesslog import request_summary
 from .dashboards import NotFound, as_json, can_manage, can_view, matches, visible
 from .store import Dashboard
 
@@ -20,9 +26,42 @@ log = logging.getLogger("hub_viz.service")
 
 MAX_BODY = 256 * 1024  # JSON bodies the API reads (413 above)
 MAX_READ = 1024 * 1024  # bodies the server reads at all (connection closed above)
+MAX_DEPTH = 32  # arrays and objects inside one another in a JSON body (400 above)
 
 
-class BaseHandler(HubOAuthenticated, web.RequestHandler):
+class ServiceResponses:
+    """What every response of the service has, whatever its handler (pages, API, static
+    files, the OAuth callback, robots.txt): headers that forbid framing and sniffing,
+    and log lines without secrets."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("X-Robots-Tag", "noindex, nofollow")
+        # The embed page (embed_handlers.py) is the one response meant to be framed.
+        self.set_header("Content-Security-Policy", "frame-ancestors 'none'")
+
+    def _request_summary(self) -> str:
+        return request_summary(self)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, web.HTTPError):
+            super().log_exception(typ, value, tb)  # a warning with the summary above
+            return
+        # Tornado adds repr(request), with the URI as sent: not here.
+        app_log.error("Uncaught exception %s", self._request_summary(),
+                      exc_info=(typ, value, tb))
+
+
+class StaticFiles(ServiceResponses, web.StaticFileHandler):
+    """The service's static files (and /robots.txt), never framed."""
+
+
+class OAuthCallback(ServiceResponses, HubOAuthCallbackHandler):
+    """The hub's OAuth redirect back to the service (its code and state stay out of logs)."""
+
+
+class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
     """Common base: the service context, the current user, errors as JSON or pages."""
 
     json_errors = True
@@ -30,12 +69,6 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     @property
     def ctx(self) -> Any:
         return self.settings["hub_viz"]
-
-    def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("X-Robots-Tag", "noindex, nofollow")
-        self.set_header("Content-Security-Policy", "frame-ancestors 'none'")
 
     async def current(self) -> dict[str, Any] | None:
         """The logged-in hub user (None when anonymous), resolved without blocking."""
@@ -70,10 +103,17 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             raise web.HTTPError(413, f"The request body is larger than {MAX_BODY // 1024} KB.")
         if not self.request.body:
             return {}
+        too_deep = web.HTTPError(400, "The request body is nested too deeply: at most %d "
+                                 "levels of arrays and objects.", MAX_DEPTH)
         try:
-            return json.loads(self.request.body)
+            data = json.loads(self.request.body)
         except ValueError:
             raise web.HTTPError(400, "The request body is not valid JSON.") from None
+        except RecursionError:  # Python's parser gives up about 1,000 levels down
+            raise too_deep from None
+        if nested_deeper(data, MAX_DEPTH):
+            raise too_deep
+        return data
 
     def find_visible(
         self, db: Session, owner: str, slug: str, user: dict[str, Any] | None
@@ -157,6 +197,23 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
                     hub_base=self.ctx.hub_base_url)
 
 
+def nested_deeper(value: Any, limit: int) -> bool:
+    """Are arrays and objects nested more than ``limit`` levels in ``value``? (No recursion.)"""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 # Tornado's own refusals (it reads every body and path before a handler runs), as sentences.
 _XSRF = ("A request made with the hub's login cookie needs the X-XSRFToken header; "
          "scripts use a hub API token instead.")
@@ -186,3 +243,13 @@ class NotFoundHandler(BaseHandler):
 
     def prepare(self) -> None:
         raise web.HTTPError(404)
+
+
+class NotFoundPage(NotFoundHandler):
+    """Every other address no route serves: the service's 404 page, not Tornado's."""
+
+    json_errors = False
+
+    def prepare(self) -> None:
+        raise web.HTTPError(404, "Nothing is here; check the address, or find the dashboard "
+                            "in the gallery.")

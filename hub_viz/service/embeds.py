@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import HubVizError, SpecError
+from ..filemodes import make_private
 from .dashboards import PUBLIC
 from .store import Dashboard, EmbedGrant, utcnow
 
@@ -41,6 +42,7 @@ def load_secret(path: Path) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
+    make_private(path)  # one copied in with a looser mode is made private again
     return path.read_text().strip().encode()
 
 

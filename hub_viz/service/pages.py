@@ -15,7 +15,7 @@ from tornado import web
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
 
-from .base import BaseHandler
+from .base import BaseHandler, ServiceResponses
 from .dashboards import PUBLIC, as_json, can_manage
 from .usage import chart_svg, usage_for
 
@@ -169,7 +169,7 @@ class OpenPage(PageHandler):
         self.finish()
 
 
-class RobotsTxt(web.RequestHandler):
+class RobotsTxt(ServiceResponses, web.RequestHandler):
     """Deliberately public: crawlers are asked to stay out."""
 
     def get(self) -> None:

@@ -36,6 +36,8 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from ..dbfiles import make_sqlite_private
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -190,6 +192,7 @@ class Store:
 
     def __init__(self, url: str, migrate: bool = True, **engine_kwargs: Any) -> None:
         self.url = url
+        make_sqlite_private(url)  # private dashboards and who opened what: mode 0600
         if migrate:
             upgrade(url)
         self.engine = create_engine(url, **engine_kwargs)

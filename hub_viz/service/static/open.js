@@ -76,13 +76,47 @@ whichever answers first with the dashboard's address wins.
     document.body.classList.add("hub-viz-viewing");
     if (pingUrl) { phoneHome(); }
   }
+  function stream(url, onEvent, onEnd) {
+    // Server-sent events read with fetch, so that the XSRF token goes in a header:
+    // EventSource could only send it in the URL, and URLs end up in access logs.
+    var controller = new AbortController();
+    var handle = {closed: false, close: function () {
+      handle.closed = true;
+      controller.abort();
+    }};
+    function end() { if (!handle.closed) { handle.closed = true; onEnd(); } }
+    fetch(url, {credentials: "same-origin", signal: controller.signal, cache: "no-store",
+                headers: {"X-XSRFToken": window.hubViz.xsrf, "Accept": "text/event-stream"}})
+      .then(function (r) {
+        if (!r.ok || !r.body) { throw new Error("HTTP " + r.status); }
+        var reader = r.body.getReader();
+        var decoder = new TextDecoder();
+        var buffer = "";
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done || handle.closed) { return end(); }
+            buffer += decoder.decode(chunk.value, {stream: true});
+            var blocks = buffer.split("\n\n");  // the service ends each event with a blank line
+            buffer = blocks.pop();
+            for (var i = 0; i < blocks.length && !handle.closed; i++) {
+              var data = blocks[i].split("\n").filter(function (line) {
+                return line.indexOf("data:") === 0;
+              }).map(function (line) { return line.slice(5).trim(); }).join("\n");
+              if (data) { onEvent(data); }
+            }
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .catch(end);
+    return handle;
+  }
   function follow(progressUrl) {
     if (done || source) { return; }
     var events = 0;
-    var es = new EventSource(progressUrl + "?_xsrf=" + encodeURIComponent(window.hubViz.xsrf));
-    source = es;
-    es.onmessage = function (e) {
-      var ev = JSON.parse(e.data);
+    var es = stream(progressUrl, function (data) {
+      var ev = JSON.parse(data);
       if (ev.url) { go(ev.url); return; }
       if (ev.failed) {
         es.close();
@@ -97,12 +131,11 @@ whichever answers first with the dashboard's address wins.
       }
       events += 1;
       show(ev.progress, ev.message);
-    };
-    es.onerror = function () {
-      es.close();
+    }, function () {
       if (source === es) { source = null; }
       if (!done && !posting) { setTimeout(start, 1000); }
-    };
+    });
+    source = es;
   }
   function start() {
     if (done) { return; }
