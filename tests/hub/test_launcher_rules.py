@@ -114,6 +114,10 @@ def signed_grant(hub: Hub, owner: str, server: str, viewer: str) -> str:
 
 def test_a_per_viewer_viewer_gets_only_the_state(hub: Hub, per_viewer) -> None:
     session, base, name = per_viewer["session"], per_viewer["base"], per_viewer["name"]
+    # the spawner names the dashboard's author and where to re-check viewers
+    env = environ(launcher_of(VIEWER, name).pid)
+    assert env["HUB_VIZ_AUTHOR"] == AUTHOR and env["JUPYTERHUB_USER"] == VIEWER
+    assert env["HUB_VIZ_ACCESS_URL"].endswith(f"/api/viewer-access/{AUTHOR}/{PV_SLUG}")
     status = session.get(base + "_hub_viz/status", timeout=30)
     assert status.status_code == 200 and set(status.json()) == STATUS_KEYS, status.text
     # nor with a grant of their own in the header the service reads the log with
