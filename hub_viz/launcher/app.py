@@ -338,8 +338,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--access-interval", type=float, default=60,
-        help="Seconds a viewer's access is trusted before the service is asked again "
-        "(viewer cookies) or the hub is (HubOAuth's cache).",
+        help="Seconds a viewer's access is trusted before it is checked again: with the "
+        "service for viewer cookies, with the hub for hub logins (HubOAuth's cache).",
     )
     parser.add_argument(
         "--failure-linger",
