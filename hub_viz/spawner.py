@@ -161,6 +161,15 @@ class DashboardSpawnerMixin(HasTraits):
         help="""Seconds between the launcher's activity reports to the hub (at most one each).""",
     )
 
+    access_check_interval = Float(
+        60,
+        config=True,
+        help="""Seconds a launcher trusts that a viewer may see the dashboard before asking
+        again: the service for viewers it admitted with a grant, the hub (HubOAuth's cache)
+        for hub logins. A viewer whose access was withdrawn is refused on their first
+        request after this.""",
+    )
+
     service_public_key = Unicode(
         "",
         config=True,
@@ -378,6 +387,7 @@ class DashboardSpawnerMixin(HasTraits):
             f"--cwd={spec.cwd}",
             f"--ready-timeout={self.ready_timeout:g}",
             f"--activity-interval={self.activity_interval:g}",
+            f"--access-interval={self.access_check_interval:g}",
         ]
         if spec.warm_kernels:
             args.append(f"--warm-kernels={spec.warm_kernels}")
@@ -389,17 +399,25 @@ class DashboardSpawnerMixin(HasTraits):
         assert self._dashboard is not None
         env["HUB_VIZ_FRAMEWORK"] = framework_json(self._dashboard.framework)
         env["HUB_VIZ_MODE"] = self._dashboard.mode
+        # the dashboard's author: the owner of its log and status, whoever's server this is
+        source_owner = (self._signed or {}).get("source_owner")
+        env["HUB_VIZ_AUTHOR"] = source_owner if isinstance(source_owner, str) and source_owner \
+            else self.user.name
         if self.service_public_key:
             env["HUB_VIZ_SERVICE_KEY"] = self.service_public_key
         open_url = (self._signed or {}).get("open_url")
         if isinstance(open_url, str) and is_open_url(open_url):
             env["HUB_VIZ_OPEN_URL"] = open_url
         dashboard = (self._signed or {}).get("dashboard")
-        if self.service_url and isinstance(dashboard, str) and dashboard.count("/") == 1:
-            owner, slug = (quote(part, safe="") for part in dashboard.split("/"))
-            env["HUB_VIZ_EMBED_ORIGINS_URL"] = (
-                f"{self.service_url.rstrip('/')}/api/embed-origins/{owner}/{slug}"
-            )
+        signed = isinstance(dashboard, str) and dashboard.count("/") == 1
+        if self.service_url:
+            service = self.service_url.rstrip("/")
+            # an unsigned spec runs the owner's own dashboard, named like its slug
+            ref = dashboard if signed else f"{self.user.name}/{self.name}"
+            owner, slug = (quote(part, safe="") for part in ref.split("/"))
+            if signed:
+                env["HUB_VIZ_EMBED_ORIGINS_URL"] = f"{service}/api/embed-origins/{owner}/{slug}"
+            env["HUB_VIZ_ACCESS_URL"] = f"{service}/api/viewer-access/{owner}/{slug}"
         return env
 
     # -- progress ---------------------------------------------------------

@@ -36,6 +36,7 @@ from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import SHARED, Framework, build_command, with_command
 from . import kernel_filter
+from .access import AccessCheck, AccessUnknown
 from .activity import ActivityReporter
 from .grants import FrameAncestors, GrantKeeper
 from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
@@ -64,7 +65,9 @@ class LauncherContext:
     frame_ancestors: FrameAncestors | None = None
     prefix: str = "/"  # the server's URL prefix
     mode: str = SHARED  # shared or per-viewer, as the spawner set it
+    author: str = ""  # the dashboard's author (HUB_VIZ_AUTHOR); the server owner if unset
     hub_login: HubLogin | None = None  # HubOAuth, imported on first use
+    access: AccessCheck | None = None  # re-asks the service about cookie viewers
 
 
 class BaseHandler(web.RequestHandler):
@@ -93,7 +96,7 @@ class BaseHandler(web.RequestHandler):
         if hasattr(self, "_hub_auth_user_cache"):
             return self._hub_auth_user_cache
         viewer = self.ctx.grants.viewer_from_cookie(self)
-        if viewer is not None:
+        if viewer is not None and await self.still_allowed(viewer):
             self._hub_auth_user_cache = viewer
             return viewer
         hub_login = self.ctx.hub_login
@@ -101,15 +104,41 @@ class BaseHandler(web.RequestHandler):
         self._hub_auth_user_cache = model
         return model
 
+    access_withdrawn = False  # set when this request's cookie viewer lost access
+
+    async def still_allowed(self, viewer: dict[str, Any]) -> bool:
+        """Has the service not withdrawn a cookie viewer's access? (Asked once per interval.)"""
+        access = self.ctx.access
+        if access is None:
+            return True
+        try:
+            allowed = await access.allowed(viewer["name"] or "")
+        except AccessUnknown:
+            raise web.HTTPError(
+                503, "The dashboard service could not confirm that you may see this "
+                "dashboard; try again in a moment.") from None
+        if not allowed:
+            log.info("Refused the viewer cookie of %s: the service withdrew their access",
+                     kernel_filter.viewer_label(viewer))
+            self.ctx.grants.clear_cookie(self)
+            self.access_withdrawn = True
+        return allowed
+
     def get_current_user(self) -> dict[str, Any] | None:
         return getattr(self, "_hub_auth_user_cache", None)
 
     def is_owner(self, user: dict[str, Any] | None) -> bool:
-        return (
-            bool(user)
-            and user.get("kind", "user") in ("user", "grant")
-            and user.get("name") == self.ctx.owner
-        )
+        """The viewer owns this server (a per-viewer instance's viewer does)."""
+        return self._is_named(user, self.ctx.owner)
+
+    def is_author(self, user: dict[str, Any] | None) -> bool:
+        """The viewer wrote the dashboard: who may read its log and failure reason."""
+        return self._is_named(user, self.ctx.author or self.ctx.owner)
+
+    @staticmethod
+    def _is_named(user: dict[str, Any] | None, name: str) -> bool:
+        return bool(user) and user.get("kind", "user") in ("user", "grant") \
+            and user.get("name") == name
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -155,19 +184,26 @@ class EnterHandler(BaseHandler):
                 return
             raise web.HTTPError(403, "This link is invalid or has expired; open the dashboard again.")
         self.ctx.grants.set_cookie(self, claims.get("sub") or "", bool(claims.get("embed")))
+        if self.ctx.access is not None:
+            self.ctx.access.vouched(claims.get("sub") or "")
         self.redirect(self.ctx.prefix)
 
 
 class StatusHandler(BaseHandler):
-    """``P _hub_viz/status``: state for viewers; log tail and reason for the owner."""
+    """``P _hub_viz/status``: state for viewers; log tail and reason for the author.
+
+    The author is the dashboard's, not the server's owner: the viewer of a
+    per-viewer instance owns the server but gets the state only.
+    """
 
     async def get(self) -> None:
-        privileged = self.is_server_token() or self.ctx.grants.header_is_owner(self, self.ctx.owner)
+        author = self.ctx.author or self.ctx.owner
+        privileged = self.is_server_token() or self.ctx.grants.header_is_owner(self, author)
         if not privileged:
             user = await self.resolve_user()
             if user is None:
                 raise web.HTTPError(403, "Log in to see this dashboard's status.")
-            privileged = self.is_owner(user)
+            privileged = self.is_author(user)
         app = self.ctx.app
         body: dict[str, Any] = {
             "state": app.state.value,
@@ -208,6 +244,9 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
                 # sends them back with a grant; without a service, hub login.
                 self.redirect(self.ctx.open_url or self.login_url())
                 return
+            if self.access_withdrawn:
+                raise web.HTTPError(403, "You may no longer use this dashboard: its author "
+                                    "changed who may see it.")
             raise web.HTTPError(403, "Log in through the hub to use this dashboard.")
 
     def login_url(self) -> str:
@@ -255,7 +294,7 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         self.render(
             "startup.html",
             framework=self.ctx.framework.display_name,
-            is_owner=self.is_owner(user),
+            is_owner=self.is_author(user),
             status_url=self.ctx.prefix + "_hub_viz/status",
         )
 
@@ -296,6 +335,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--activity-interval", type=float, default=60, help="Seconds between activity reports."
+    )
+    parser.add_argument(
+        "--access-interval", type=float, default=60,
+        help="Seconds a viewer's access is trusted before it is checked again: with the "
+        "service for viewer cookies, with the hub for hub logins (HubOAuth's cache).",
     )
     parser.add_argument(
         "--failure-linger",
@@ -374,7 +418,9 @@ async def run(options: argparse.Namespace) -> int:
         frame_ancestors=FrameAncestors.from_env(),
         prefix=prefix,
         mode=kernel_filter.launcher_mode(os.environ),
-        hub_login=HubLogin(server_token, prefix),
+        author=os.environ.get("HUB_VIZ_AUTHOR", "") or owner,
+        hub_login=HubLogin(server_token, prefix, cache_max_age=options.access_interval),
+        access=AccessCheck.from_env(server_token, options.access_interval),
     )
     hub_login = ctx.hub_login
     login_route = LazyRoute(lambda: login_handler(hub_login))

@@ -4,14 +4,20 @@ The service decides who may see a dashboard (shares, groups, every hub user,
 public) and sends the viewer to ``P _hub_viz/enter?grant_token=<token>``. The grant
 is signed with the service's private key, names this server as audience,
 lives a minute and is accepted once. The launcher then sets its own signed
-cookie, valid on this server's path only, renewed while the viewer is active
-and dropped after ``COOKIE_SECONDS`` without a request.
+cookie, renewed while the viewer is active and dropped after
+``COOKIE_SECONDS`` without a request. The cookie is host-only (no ``Domain``):
+on HTTPS named ``__Host-hub-viz-viewer-<server>`` (so ``Secure``, ``Path=/``,
+and no other site can set one of that name), on plain HTTP ``hub-viz-viewer``
+on this server's path. Cookies of that name that do not verify are ignored;
+two that verify but disagree (one tossed in from a sibling host) admit nobody.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
 import os
 import time
 from typing import Any
@@ -20,9 +26,39 @@ from urllib.parse import urlsplit
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 
+log = logging.getLogger("hub_viz.launcher")
+
 COOKIE_NAME = "hub-viz-viewer"
 COOKIE_SECONDS = 3600
 GRANT_HEADER_SCHEME = "HubVizGrant"
+
+
+class ConflictingCookies(web.HTTPError):
+    """Two valid viewer cookies naming different viewers: someone set one from elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            403,
+            "Two different sign-ins for this dashboard came with the request (another site "
+            "may have set one). Clear this site's cookies and open the dashboard again.",
+        )
+
+
+def host_cookie_name(prefix: str) -> str:
+    """The HTTPS cookie name: ``__Host-`` and this server's identity (from its prefix)."""
+    digest = hashlib.sha256(prefix.encode()).hexdigest()[:16]
+    return f"__Host-{COOKIE_NAME}-{digest}"
+
+
+def cookie_values(handler: web.RequestHandler, name: str) -> list[str]:
+    """Every value the request carries for cookie ``name`` (duplicates included)."""
+    values = []
+    for header in handler.request.headers.get_list("Cookie"):
+        for piece in header.split(";"):
+            key, sep, value = piece.strip().partition("=")
+            if sep and key.strip() == name:
+                values.append(value.strip())
+    return values
 
 
 class GrantKeeper:
@@ -67,44 +103,78 @@ class GrantKeeper:
         self._used[jti] = float(claims["exp"]) + 10
         return claims
 
+    def cookie_name(self, handler: web.RequestHandler) -> str:
+        """``__Host-hub-viz-viewer-<server>`` on HTTPS, ``hub-viz-viewer`` on plain HTTP."""
+        return host_cookie_name(self.prefix) if handler.request.protocol == "https" \
+            else COOKIE_NAME
+
     def set_cookie(self, handler: web.RequestHandler, viewer: str, embed: bool = False) -> None:
+        """This server's viewer cookie: host-only, ``__Host-`` on HTTPS."""
         value = json.dumps({"sub": viewer, "exp": time.time() + COOKIE_SECONDS, "embed": embed})
-        if embed:
-            # Inside another site's frame the cookie must be SameSite=None (which needs
-            # Secure, so HTTPS), partitioned per embedding site (CHIPS).
-            signed = handler.create_signed_value(COOKIE_NAME, value).decode()
-            handler.add_header(
-                "Set-Cookie",
-                f"{COOKIE_NAME}={signed}; Path={self.prefix}; HttpOnly; SameSite=None; "
-                "Secure; Partitioned",
-            )
-            return
-        handler.set_signed_cookie(
-            COOKIE_NAME,
-            value,
-            expires_days=None,
-            path=self.prefix,
-            httponly=True,
-            samesite="Lax",
-            secure=handler.request.protocol == "https",
+        name = self.cookie_name(handler)
+        signed = handler.create_signed_value(name, value).decode()
+        if handler.request.protocol == "https":
+            # __Host-: Secure, Path=/ and no Domain, or browsers refuse it. Inside another
+            # site's frame it must be SameSite=None, partitioned per embedding site (CHIPS).
+            same_site = "None; Partitioned" if embed else "Lax"
+            attributes = f"Path=/; Secure; HttpOnly; SameSite={same_site}"
+        else:
+            # Embeds need HTTPS (SameSite=None requires Secure): on plain HTTP the
+            # browser drops an embed's cookie, as it always did.
+            attributes = f"Path={self.prefix}; HttpOnly; " + (
+                "SameSite=None; Secure; Partitioned" if embed else "SameSite=Lax")
+        handler.add_header("Set-Cookie", f"{name}={signed}; {attributes}")
+
+    def clear_cookie(self, handler: web.RequestHandler) -> None:
+        """Expire this server's viewer cookie in the browser."""
+        name = self.cookie_name(handler)
+        path = "/" if name.startswith("__Host-") else self.prefix
+        secure = "; Secure" if name.startswith("__Host-") else ""
+        handler.add_header(
+            "Set-Cookie",
+            f"{name}=; Path={path}{secure}; HttpOnly; Max-Age=0; "
+            "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
         )
 
     def viewer_from_cookie(self, handler: web.RequestHandler) -> dict[str, Any] | None:
-        """The viewer named by a valid cookie (renewed when half used), else None."""
-        raw = handler.get_signed_cookie(COOKIE_NAME, max_age_days=1)
+        """The viewer named by a valid cookie (renewed when half used), else None.
+
+        Cookies of this name that do not verify are ignored; valid ones naming
+        different viewers raise :class:`ConflictingCookies`.
+        """
+        name = self.cookie_name(handler)
+        found: dict[str, dict[str, Any]] = {}
+        now = time.time()
+        for value in cookie_values(handler, name):
+            data = self._cookie_data(handler, name, value, now)
+            if data is not None:
+                found[data["sub"]] = data
+        if not found:
+            return None
+        if len(found) > 1:
+            log.warning("Refused %d valid viewer cookies naming different viewers", len(found))
+            raise ConflictingCookies()
+        data = next(iter(found.values()))
+        viewer = data["sub"]
+        if data["exp"] - now < COOKIE_SECONDS / 2:
+            self.set_cookie(handler, viewer, bool(data.get("embed")))
+        return {"kind": "grant", "name": viewer or None, "anonymous": not viewer}
+
+    @staticmethod
+    def _cookie_data(
+        handler: web.RequestHandler, name: str, value: str, now: float
+    ) -> dict[str, Any] | None:
+        raw = web.decode_signed_value(
+            handler.application.settings["cookie_secret"], name, value, max_age_days=1
+        )
         if not raw:
             return None
         try:
             data = json.loads(raw)
-            viewer, exp = str(data["sub"]), float(data["exp"])
+            data["sub"], data["exp"] = str(data["sub"]), float(data["exp"])
         except (ValueError, KeyError, TypeError):
             return None
-        now = time.time()
-        if exp < now:
-            return None
-        if exp - now < COOKIE_SECONDS / 2:
-            self.set_cookie(handler, viewer, bool(data.get("embed")))
-        return {"kind": "grant", "name": viewer or None, "anonymous": not viewer}
+        return data if data["exp"] >= now else None
 
     def header_is_owner(self, handler: web.RequestHandler, owner: str) -> bool:
         """``Authorization: HubVizGrant <grant>`` naming the owner (the service reading logs)."""

@@ -27,9 +27,15 @@ LOGIN_PATH = "_hub_viz/login"
 class HubLogin:
     """The server's ``HubOAuth``, created on first use, and the checks around it."""
 
-    def __init__(self, api_token: str, prefix: str, cookie_name: str | None = None) -> None:
+    def __init__(
+        self, api_token: str, prefix: str, cookie_name: str | None = None,
+        cache_max_age: float = 60,
+    ) -> None:
         self.api_token = api_token
         self.prefix = prefix
+        # how long the hub's answer about a viewer (and so their scopes) is reused:
+        # a share removed on the hub shuts them out within this many seconds
+        self.cache_max_age = max(1, int(cache_max_age))
         # HubOAuth's cookie is named after the OAuth client id (``__Host-`` in front
         # on https); its presence is what tells a hub-logged-in viewer from anyone.
         self.cookie_name = cookie_name or os.environ.get("JUPYTERHUB_CLIENT_ID", "")
@@ -41,7 +47,8 @@ class HubLogin:
         if self._auth is None:
             from jupyterhub.services.auth import HubOAuth
 
-            self._auth = HubOAuth.instance(api_token=self.api_token, cache_max_age=60)
+            self._auth = HubOAuth.instance(
+                api_token=self.api_token, cache_max_age=self.cache_max_age)
         return self._auth
 
     @property

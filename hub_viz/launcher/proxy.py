@@ -20,6 +20,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from . import kernel_filter
 from .activity import is_real_use
+from .app_headers import is_reserved_cookie, public_refresh, public_url, set_cookie_refusal
 
 log = logging.getLogger("hub_viz.launcher")
 
@@ -44,8 +45,8 @@ _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def is_hub_cookie(name: str) -> bool:
-    """Cookies that carry hub credentials; the app must never see them."""
-    return name.startswith(("jupyterhub-", "__Host-jupyterhub-", "_xsrf"))
+    """Cookies that carry hub, service or hub_viz credentials; the app must never see them."""
+    return is_reserved_cookie(name)
 
 
 def without_frame_ancestors(policy: str) -> str:
@@ -188,6 +189,14 @@ class ProxyMixin:
         if origin and not same_origin(origin, request.host):
             raise web.HTTPError(403, "Cross-origin request refused.")
 
+    def app_may_set_cookie(self, value: str) -> bool:
+        """The app's ``Set-Cookie`` passes unless it could reach beyond this server (logged)."""
+        name, refusal = set_cookie_refusal(value, self.proxy_prefix)
+        if refusal:
+            log.warning("Dropped a cookie the app set (%s): %s",
+                        kernel_filter.loggable(name, 80), refusal)
+        return not refusal
+
     async def proxy_http(self) -> None:
         """Forward the request to the app and stream its response back."""
         handler: web.RequestHandler = self  # type: ignore[assignment]
@@ -220,11 +229,17 @@ class ProxyMixin:
             lower = name.lower()
             if lower in HOP_BY_HOP or lower == "content-length" and request.method == "HEAD":
                 return
-            if lower == "content-security-policy":  # ours decides framing; the rest stays
+            if lower == "set-cookie" and not self.app_may_set_cookie(value):
+                return
+            if lower in ("location", "content-location"):
+                value = public_url(value, self.app_port, self.proxy_prefix)
+            elif lower == "refresh":
+                value = public_refresh(value, self.app_port, self.proxy_prefix)
+            elif lower == "content-security-policy":  # ours decides framing; the rest stays
                 value = without_frame_ancestors(value)
-                if value:
-                    handler.add_header(name, value)
-            elif lower == "set-cookie":
+                if not value:
+                    return
+            if lower in ("set-cookie", "content-security-policy"):  # ours stays beside the app's
                 handler.add_header(name, value)
             elif not started:
                 handler.set_header(name, value)

@@ -31,6 +31,7 @@ from ..layout import Layout
 from ..profiles import Ceiling, parse_profiles
 from ..signing import Signer, ensure_key_pair
 from ..spawner import DEFAULT_FRAMEWORKS
+from .access_api import access_routes
 from .accesslog import log_request
 from .activity import ActivityCoalescer, PingLimiter
 from .api import api_routes
@@ -318,6 +319,7 @@ class DashboardService(Application):
             *api_routes(prefix),
             *embed_routes(prefix),
             *lti_routes(prefix),
+            *access_routes(prefix),
             *page_routes(prefix),
             (prefix + "api/.*", NotFoundHandler),  # last: a JSON 404 for the rest of api/
         ]

@@ -22,6 +22,7 @@ import requests
 import yaml
 from traitlets.config.loader import PyFileConfigLoader
 
+from hub_viz.service.access_api import access_routes
 from hub_viz.service.api import api_routes
 from hub_viz.service.embed_handlers import embed_routes
 from hub_viz.service.hubapi import SERVICE_SCOPES
@@ -1002,7 +1003,7 @@ def test_openapi_describes_every_route(hub):
     spec = yaml.safe_load(r.text)
     assert spec["openapi"].startswith("3.")
     api = [r for r in api_routes(SERVICE) + embed_routes(SERVICE) + lti_routes(SERVICE)
-           if "/api/" in r[0]]
+           + access_routes(SERVICE) if "/api/" in r[0]]
     routes = {openapi_path(route): handler for route, handler in api}
     assert set(routes) == set(spec["paths"])
     for path, handler in routes.items():

@@ -36,7 +36,7 @@ VALUES = REPO / "helm-values.yaml"
 Z2JH = REPO.parent / "shared" / "data" / "z2jh"
 
 SERVICE_SCOPES = ["servers", "list:users", "shares", "read:users:name", "read:groups:name",
-                  "users:activity"]
+                  "read:users:groups", "users:activity"]
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 ACCESS = "access:services!service=hub-viz"
 
