@@ -53,6 +53,9 @@ configure(
     ],
     # per-viewer dashboards may keep up to two instances started ahead ("warm_pool")
     warm_pool_ceiling=2,
+    # dashboards share the hub's origin here: only admins and "instructor" may publish
+    # beyond "private" (everyone else publishes private dashboards)
+    publishers=["instructor"],
 )
 
 c.JupyterHub.authenticator_class = "shared-password"
