@@ -67,7 +67,7 @@ class Policy:
     max_warm_kernels: int = 100
     # the most idle warm instances on the hub, all per-viewer dashboards together (0: none)
     warm_pool_ceiling: int = 0
-    # who may publish beyond 'private' (everyone with dashboards on origins of their own)
+    # who may publish beyond 'private' while dashboards share the hub's origin
     publishers: Publishers = field(default_factory=Publishers)
 
 
