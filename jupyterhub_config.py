@@ -62,6 +62,9 @@ configure(
     warm_pool_ceiling=2,
     # the service and every dashboard on a host of its own (see the README)
     subdomain_host=f"http://{HOST}:{c.JupyterHub.port}" if HOST else None,
+    # with --path-based, dashboards share the hub's origin: then only admins and
+    # "instructor" may publish beyond "private" (everyone else publishes private ones)
+    publishers=["instructor"],
 )
 
 c.JupyterHub.authenticator_class = "shared-password"

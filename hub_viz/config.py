@@ -21,6 +21,7 @@ from .dbfiles import PLUGIN, register_plugin
 from .layout import Layout
 from .profiles import Ceiling, parse_profiles
 from .service.hubapi import SERVICE_SCOPES
+from .service.publishers import Publishers
 from .signing import ensure_key_pair
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -68,6 +69,7 @@ def configure(
     db_url: str | None = None,
     proxy_url: str | None = None,
     publish: list[dict[str, Any]] | None = None,
+    publishers: list[str] | None = None,
     git_schemes: list[str] | None = None,
     profiles: dict[str, Any] | None = None,
     resource_ceiling: dict[str, Any] | None = None,
@@ -91,7 +93,16 @@ def configure(
     keeping its store and signing key in ``state_dir`` (default: the hub's
     working directory); ``publish`` lists dashboards it publishes at
     start-up when missing (the API's fields plus ``owner``). Call it after
-    setting the hub's ip and port, or pass ``proxy_url``.
+    setting the hub's ip and port (and ``subdomain_host``), or pass ``proxy_url``.
+
+    ``publishers`` names who may publish beyond ``private`` when dashboards
+    are served on the hub's own origin (``c.JupyterHub.subdomain_host`` not
+    set, the path-based layout, where a dashboard's script can act as its
+    viewer on the hub): user names and ``"group:<name>"`` entries, e.g.
+    ``["alice", "group:teachers"]``. Hub admins always may, everyone else
+    publishes ``private`` only (403 otherwise); ``publish`` dashboards are the
+    operator's own and pass. With ``subdomain_host`` set every dashboard has a
+    host of its own and any author may share.
 
     With ``cull_idle`` (default) the hub also runs ``jupyterhub-idle-culler``
     as the service ``hub-viz-culler``: it stops (never removes) a server
@@ -167,6 +178,10 @@ def configure(
     profiles = dict(profiles or {})
     ceiling = dict(resource_ceiling or {})
     check_profiles(profiles, ceiling)
+    try:
+        Publishers.parse(publishers or [])
+    except ValueError as e:
+        raise ValueError(f"configure(publishers=...): {e}") from None
     spawner_config.profiles = profiles
     spawner_config.resource_ceiling = ceiling
     spawner_config.max_warm_kernels = max_warm_kernels
@@ -196,6 +211,9 @@ def configure(
             "embed_secret_file": str(state / "hub_viz_embed_secret"),
             "proxy_url": proxy_url or ("http://proxy-public" if kube else _proxy_url(c)),
             "publish": publish or [],
+            "publishers": list(publishers or []),
+            # dashboards on hosts of their own: any author may share (see publishers)
+            "isolated_origins": bool(hub_subdomain_host(c)),
             "profiles": profiles,
             "resource_ceiling": ceiling,
             "check_files": not kube,

@@ -167,6 +167,16 @@ RESOURCES = {
     "resource_ceiling": {"cpu": 2, "memory": "4G"},
 }
 
+# Test hubs serve dashboards on the hub's own origin (path-based): these authors may
+# publish beyond 'private' (configure(publishers=...)); every other user publishes
+# 'private' only (tests/hub/test_publishers.py shows the limit).
+PUBLISHERS = [
+    "api-owner", "api.pat+viz@example.org", "embed-author", "ph-owner", "prof-browser",
+    "am-author", "teacher", "idle-owner", "kf-author", "lti-teacher", "pages-author",
+    "fault-owner", "sa-author", "smoke-author", "git-author", "cli-author", "restart-owner",
+    "fuzz-author", "k8s-prof", "bench-author", "ada", "grace",
+]
+
 HUB_CONFIG = """
 from hub_viz.config import configure
 
@@ -294,7 +304,8 @@ def start_hub(
                 ready_timeout=ready_timeout,
                 service_port=free_port(),
                 publish=publish or [],
-                configure_kwargs={**RESOURCES, **(configure_kwargs or {})},
+                configure_kwargs={**RESOURCES, "publishers": PUBLISHERS,
+                                  **(configure_kwargs or {})},
                 debug=bool(os.environ.get("HUB_VIZ_TEST_DEBUG")),
             )
         )

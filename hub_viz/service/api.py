@@ -34,6 +34,7 @@ from ..launcher.grants import GRANT_HEADER_SCHEME
 from .base import BaseHandler, is_bot
 from .dashboards import (
     SPEC_FIELDS,
+    VISIBILITIES,
     Conflict,
     as_json,
     can_manage,
@@ -54,6 +55,7 @@ class InfoHandler(BaseHandler):
     async def get(self) -> None:
         user = await self.require_user()
         policy = self.ctx.policy
+        limit = policy.publishers.limit_for(user)
         self.write_json(
             {
                 "user": user["name"],
@@ -64,7 +66,8 @@ class InfoHandler(BaseHandler):
                     for n in policy.allowed_frameworks
                     if n in policy.frameworks and policy.frameworks[n].command
                 ],
-                "visibilities": ["private", "users", "groups", "all", "public"],
+                "visibilities": ["private"] if limit else list(VISIBILITIES),
+                "publish_limit": limit,
                 "profiles": sorted(policy.profiles),
                 "profile_choices": [
                     {"name": name, **profile.public()}
@@ -89,6 +92,7 @@ class DashboardsHandler(BaseHandler):
         data = self.body_json()
         fields = validate_dashboard(data, self.ctx.policy, user["name"])
         check_course_targets(fields["share_groups"], user)
+        self.ctx.policy.publishers.check(user, fields["visibility"])
         await self.ctx.check_targets(fields)
         d = Dashboard(owner=user["name"], **fields)
         with self.ctx.store.session() as db:
@@ -122,6 +126,7 @@ class DashboardHandler(BaseHandler):
             old_mode = d.mode
             fields = validate_dashboard(data, self.ctx.policy, d.owner, current=d)
             check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []), user)
+            self.ctx.policy.publishers.check(user, fields["visibility"])
             await self.ctx.check_targets(fields)
             changed = {k for k, v in fields.items() if getattr(d, k) != v}
             if "source" in changed or "source_type" in changed or "git_ref" in changed:

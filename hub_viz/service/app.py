@@ -44,6 +44,7 @@ from .hubapi import HubClient
 from .keepwarm import keep_warm_forever
 from .lti_api import lti_routes
 from .pages import page_routes
+from .publishers import Publishers
 from .store import Dashboard, Store
 from .thumbnails import Thumbnailer, find_chromium
 from .warmpool import WarmPool
@@ -241,6 +242,18 @@ class DashboardService(Application):
         help="Dashboards published at start-up when missing: dicts of the API's fields "
         "plus 'owner'. The demo publishes its examples this way.",
     )
+    publishers = List(
+        Unicode(), config=True,
+        help="""Who may publish beyond 'private' when dashboards share the hub's origin
+        (isolated_origins off): user names and 'group:<name>' entries, e.g. ['alice',
+        'group:teachers']. Hub admins always may. configure(publishers=...) sets it.""",
+    )
+    isolated_origins = Bool(
+        False, config=True,
+        help="""Every dashboard is served on a host of its own (JupyterHub's subdomain_host):
+        then any author may publish beyond 'private'. configure() sets it exactly when
+        c.JupyterHub.subdomain_host is set.""",
+    )
     thumbnails = Bool(
         True, config=True,
         help="Take card screenshots in headless Chromium when Playwright and chromium exist.",
@@ -273,6 +286,7 @@ class DashboardService(Application):
             ceiling=ceiling,
             max_warm_kernels=self.max_warm_kernels,
             warm_pool_ceiling=self.warm_pool_ceiling,
+            publishers=Publishers.parse(self.publishers, isolated=self.isolated_origins),
         )
 
     def make_context(self) -> ServiceContext:
@@ -369,6 +383,8 @@ class DashboardService(Application):
         server = app.listen(port, ip, xheaders=True, max_body_size=MAX_READ)
         log.info("hub-viz-service %s on %s:%s under %s (store: %s)", __version__,
                  ip, port, ctx.prefix, _safe_url(self.db_url))
+        if warning := ctx.policy.publishers.startup_warning():
+            log.warning(warning)
         stale = self.keep_warm_interval + self.activity_interval
         if self.cull_timeout and stale >= self.cull_timeout / 2:
             log.warning(

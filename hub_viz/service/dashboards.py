@@ -20,6 +20,7 @@ from ..profiles import Ceiling, Profile, check_resources, effective_resources, p
 from ..sources import check_git_ref, check_git_url
 from ..spec import check_args, check_warm_kernels, resolve_spec
 from .keepwarm import check_windows
+from .publishers import Publishers
 from .store import Dashboard
 
 PRIVATE, USERS, GROUPS, ALL_USERS, PUBLIC = "private", "users", "groups", "all", "public"
@@ -66,6 +67,8 @@ class Policy:
     max_warm_kernels: int = 100
     # the most idle warm instances on the hub, all per-viewer dashboards together (0: none)
     warm_pool_ceiling: int = 0
+    # who may publish beyond 'private' while dashboards share the hub's origin
+    publishers: Publishers = field(default_factory=Publishers)
 
 
 def check_slug(slug: Any) -> str:

@@ -111,7 +111,8 @@ class GalleryScript(BaseHandler):
 class PublishPage(PageHandler):
     async def get(self) -> None:
         user = await self.logged_in()
-        self.page("publish.html", user, dashboard=None)
+        self.page("publish.html", user, dashboard=None,
+                  limit=self.ctx.policy.publishers.limit_for(user))
 
 
 class ManagePage(PageHandler):
@@ -129,7 +130,9 @@ class EditPage(PageHandler):
         user = await self.logged_in()
         with self.ctx.store.session() as db:
             d = self.find_managed(db, owner, slug, user)
-        self.page("publish.html", user, dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=True))
+        self.page("publish.html", user,
+                  dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=True),
+                  limit=self.ctx.policy.publishers.limit_for(user))
 
 
 class UsagePage(PageHandler):

@@ -192,3 +192,21 @@ def test_the_author_creates_a_link_and_copies_the_snippet(hub, browser, sites, e
     context.close()
     assert allowed.origin in requests.get(
         f"{hub.url}{SERVICE}api/embed-origins/{AUTHOR}/{SLUG}", timeout=30).json()["origins"]
+
+
+def test_the_link_shows_a_refusal_once_the_dashboard_is_not_public(hub, browser, sites, embed):
+    allowed, _ = sites
+    allowed.pages["/week4.html"] = course_page(embed["url"])
+    r = hub.svc("PATCH", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR, json={"visibility": "all"})
+    assert r.status_code == 200, r.text
+    try:
+        context, page = new_page(browser)
+        page.goto(f"{allowed.origin}/week4.html")
+        frame = page.frame_locator("#embedded")
+        frame.get_by_text("This dashboard is no longer public.").wait_for(timeout=30_000)
+        assert TEXT not in frame.locator("body").inner_text()
+        assert frame.locator("#dashboard-frame").count() == 0
+        context.close()
+    finally:
+        r = hub.svc("PATCH", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR, json={"visibility": "public"})
+        assert r.status_code == 200, r.text

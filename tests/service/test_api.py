@@ -264,7 +264,12 @@ def test_info_lists_choices_and_the_callers_groups(hub, people):
     assert names == ["voila", "dash", "bokeh", "panel", "streamlit", "notebook"]
     dash = next(f for f in info["frameworks"] if f["name"] == "dash")
     assert dash["display_name"] == "Dash" and dash["modes"] == ["shared", "per-viewer"]
-    assert info["visibilities"] == ["private", "users", "groups", "all", "public"]
+    # dashboards share the hub's origin on the test hub: MEMBER is no publisher, OWNER is
+    assert info["visibilities"] == ["private"]
+    assert "configure(c, publishers=[...])" in info["publish_limit"]
+    owners = hub.svc("GET", "info", OWNER).json()
+    assert owners["visibilities"] == ["private", "users", "groups", "all", "public"]
+    assert owners["publish_limit"] == ""
     assert info["profiles"] == ["small"]
     assert info["profile_choices"] == [{"name": "small", "display_name": "Small",
                                         "description": "", "cpu_limit": 1.0, "mem_limit": "1G"}]

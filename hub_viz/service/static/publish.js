@@ -54,6 +54,8 @@
     $("title").value = existing.title; $("slug").value = existing.slug;
     $("description").value = existing.description || ""; $("entry").value = existing.entry;
     $("mode").value = existing.mode; $("visibility").value = existing.visibility;
+    // beyond what this hub lets the editor offer (see #publish-limit): saving makes it private
+    if ($("visibility").value !== existing.visibility) { $("visibility").value = "private"; }
     $("share-users").value = (existing.share_users || []).join(", ");
     $("share-groups").value = (existing.share_groups || []).join(", ");
     if (existing.git) {
