@@ -151,3 +151,24 @@ def test_the_page_holds_no_hub_or_service_cookie(attack):
 def test_the_admin_is_still_admin_and_the_author_is_not(attack, isolated_hub):
     users = {u["name"]: u["admin"] for u in isolated_hub.api("GET", "/users").json()}
     assert users["dean"] is True and users["mallory"] is False
+
+
+def test_on_the_path_based_layout_the_author_cannot_reach_anyone(hub: Hub):
+    """Where dashboards share the hub's origin, an author who is not a named publisher
+    cannot put the same dashboard in front of anyone else."""
+    assert not hub.layout.isolated
+    shutil.copytree(ATTACKER, hub.root / "quiz", dirs_exist_ok=True)
+    for visibility in ("users", "groups", "all", "public"):
+        extra = {"share_users": ["dean"]} if visibility == "users" else (
+            {"share_groups": ["staff"]} if visibility == "groups" else {})
+        r = hub.svc("POST", "dashboards", "mallory", json={
+            "title": f"Quiz {visibility}", "entry": "quiz/app.py", "visibility": visibility,
+            **extra})
+        assert r.status_code == 403, r.text
+        assert "publish" in r.json()["message"]
+    r = hub.svc("POST", "dashboards", "mallory", json={
+        "title": "Quiz private", "entry": "quiz/app.py", "visibility": "private"})
+    assert r.status_code == 201, r.text
+    hub.ensure_user("dean")
+    assert hub.svc("GET", "dashboards/mallory/quiz-private", "dean").status_code == 404
+    assert all(d["owner"] != "mallory" for d in hub.svc("GET", "dashboards", "dean").json()["items"])
