@@ -1,5 +1,8 @@
-/* An author's script, run in a viewer's browser by the dashboard that carries it.
-   Each attempt records how it ended; the test reads window.__attack from the frame. */
+/* An author's script, run in a viewer's browser by the dashboard that carries it
+   (a <script> in a Dash page, an <img onerror> in a Bokeh Div, a Panel HTML pane or
+   an ipywidgets HTML output). Each attempt records how it ended; the test reads
+   window.__attack from the frame. Targets come as window.__targets or the body's
+   data-targets attribute: "victim=<user>&targets=<url>,<url>". */
 (function () {
   "use strict";
   var here = location.hostname;                       // <author>.<hub domain>
@@ -7,7 +10,7 @@
   var port = location.port ? ":" + location.port : "";
   var HUB = location.protocol + "//" + domain + port;
   var SERVICE = location.protocol + "//hub-viz--service." + domain + port + "/services/hub-viz/";
-  var params = new URLSearchParams(document.body.getAttribute("data-targets") || "");
+  var params = new URLSearchParams(window.__targets || document.body.getAttribute("data-targets") || "");
   var victim = params.get("victim") || "admin";
   var targets = (params.get("targets") || "").split(",").filter(Boolean);
   var results = {};
@@ -71,6 +74,5 @@
     });
   }))).then(function () {
     window.__attack = results;
-    document.getElementById("attack-results").textContent = "done";
   });
 })();

@@ -41,8 +41,17 @@ def open_in_browser(page, hub: Hub, owner: str, slug: str, text: str) -> str:
     return next(f.url for f in page.frames if "/user/" in f.url).split("?")[0]
 
 
+# Where each framework lets an author put HTML that runs script, the dashboard's entry
+ATTACKS = {
+    "dash": "quiz/dash_app.py",  # a <script> in the page (Dash's index_string)
+    "bokeh": "quiz/bokeh_app.py",  # an <img onerror> in a Div
+    "panel": "quiz/panel_app.py",  # an <img onerror> in an HTML pane
+    "voila": "quiz/voila_app.ipynb",  # an <img onerror> in an ipywidgets HTML output
+}
+
+
 @pytest.fixture(scope="module")
-def attack(isolated_hub: Hub, browser) -> dict[str, str]:
+def attacks(isolated_hub: Hub, browser) -> dict[str, dict[str, str]]:
     hub = isolated_hub
     for name in ("mallory", "dean", "carol"):
         hub.ensure_user(name)
@@ -75,45 +84,59 @@ def attack(isolated_hub: Hub, browser) -> dict[str, str]:
 
     shutil.copytree(ATTACKER, hub.root / "quiz", dirs_exist_ok=True)
     (hub.root / "quiz" / "targets.txt").write_text(f"victim=dean&targets={','.join(targets)}")
-    published = hub.svc("POST", "dashboards", "mallory", json={
-        "title": "Quiz results", "entry": "quiz/app.py", "visibility": "all"})
-    assert published.status_code == 201, published.text
-    tokens_before = hub.api("GET", "/users/dean/tokens").json()["api_tokens"]
+    for framework, entry in ATTACKS.items():
+        published = hub.svc("POST", "dashboards", "mallory", json={
+            "title": f"Quiz {framework}", "entry": entry, "framework": framework,
+            "visibility": "all"})
+        assert published.status_code == 201, published.text
+    tokens_before = {t["id"] for t in hub.api("GET", "/users/dean/tokens").json()["api_tokens"]}
 
-    # the admin opens the author's card from the gallery on the hub's home page
-    page.goto(f"{hub.url}/hub/home")
-    card = page.locator(".hub-viz-card", has_text="Quiz results")
-    card.get_by_role("link", name="Open").click()
-    frame = page.frame_locator("iframe")
-    frame.locator("#attack-results", has_text="done").wait_for(timeout=90_000)
-    dashboard = next(f for f in page.frames if "/user/mallory/" in f.url)
-    results = dashboard.evaluate("window.__attack")
-    results["targets"] = ",".join(targets)
-    results["frame_url"] = dashboard.url
-    results["page_url"] = page.url
-    before = {t["id"] for t in tokens_before}
+    results: dict[str, dict[str, str]] = {}
+    for framework in ATTACKS:
+        # the admin opens the author's card from the gallery on the hub's home page
+        page.goto(f"{hub.url}/hub/home")
+        card = page.locator(".hub-viz-card", has_text=f"Quiz {framework}")
+        card.get_by_role("link", name="Open").click()
+        page.wait_for_url(f"**/open/mallory/quiz-{framework}")
+        page.frame_locator("iframe").locator("body").wait_for(timeout=120_000)
+        dashboard = next(f for f in page.frames if "/user/mallory/" in f.url)
+        dashboard.wait_for_function("window.__attack !== undefined", timeout=120_000)
+        found = dashboard.evaluate("window.__attack")
+        found["targets"] = ",".join(targets)
+        found["frame_url"] = dashboard.url
+        found["page_url"] = page.url
+        results[framework] = found
     # logging in to the service and to dashboards issues OAuth tokens: those name their
     # client; a token made through the API by a script would have none
-    results["tokens_added"] = ",".join(sorted(
+    added = ",".join(sorted(
         t.get("oauth_client") or "api" for t in hub.api("GET", "/users/dean/tokens").json()[
-            "api_tokens"] if t["id"] not in before))
-    results["mallory_admin"] = str(hub.api("GET", "/users/mallory").json()["admin"])
+            "api_tokens"] if t["id"] not in tokens_before))
+    admin = str(hub.api("GET", "/users/mallory").json()["admin"])
+    for found in results.values():
+        found["tokens_added"], found["mallory_admin"] = added, admin
     context.close()
     return results
 
 
+@pytest.fixture(params=list(ATTACKS))
+def attack(request, attacks) -> dict[str, str]:
+    """What one framework's attack found."""
+    return {"framework": request.param, **attacks[request.param]}
+
+
 def test_the_dashboard_runs_on_its_authors_host_framed_by_the_service(attack, isolated_hub):
     layout = isolated_hub.layout
-    assert attack["frame_url"].startswith(layout.server_url("mallory", "quiz-results"))
+    assert attack["frame_url"].startswith(
+        layout.server_url("mallory", f"quiz-{attack['framework']}"))
     assert attack["page_url"].startswith(layout.service_url + "open/mallory/")
     # each of the viewer's other servers is on a host of its own, not the author's
     hosts = {urlsplit(u).netloc for u in attack["targets"].split(",")}
     assert len(hosts) == 3 and urlsplit(attack["frame_url"]).netloc not in hosts
 
 
-@pytest.mark.parametrize("name", ["hub_home", "hub_token", "hub_make_admin", "service_list"])
-def test_reading_the_hub_or_the_service_is_blocked_by_cors(attack, name):
-    assert attack[name] == BLOCKED
+def test_reading_the_hub_or_the_service_is_blocked_by_cors(attack):
+    for name in ("hub_home", "hub_token", "hub_make_admin", "service_list"):
+        assert attack[name] == BLOCKED, name
 
 
 def test_the_viewers_other_dashboards_and_jupyterlab_are_blocked_by_cors(attack):
@@ -122,11 +145,10 @@ def test_the_viewers_other_dashboards_and_jupyterlab_are_blocked_by_cors(attack)
     assert set(tried.values()) == {BLOCKED}, tried
 
 
-@pytest.mark.parametrize("name", ["hub_token_no_cors", "service_publish_no_cors"])
-def test_blind_writes_reach_nothing(attack, name):
+def test_blind_writes_reach_nothing(attack):
     # the browser sends them but shows nothing; the hub and the service refuse them
     # (no XSRF token can be read from another origin): nothing changed below
-    assert attack[name] == "opaque"
+    assert attack["hub_token_no_cors"] == attack["service_publish_no_cors"] == "opaque"
 
 
 def test_no_token_made_no_admin_no_dashboard_planted(attack, isolated_hub):
@@ -162,12 +184,12 @@ def test_on_the_path_based_layout_the_author_cannot_reach_anyone(hub: Hub):
         extra = {"share_users": ["dean"]} if visibility == "users" else (
             {"share_groups": ["staff"]} if visibility == "groups" else {})
         r = hub.svc("POST", "dashboards", "mallory", json={
-            "title": f"Quiz {visibility}", "entry": "quiz/app.py", "visibility": visibility,
+            "title": f"Quiz {visibility}", "entry": "quiz/dash_app.py", "visibility": visibility,
             **extra})
         assert r.status_code == 403, r.text
         assert "publish" in r.json()["message"]
     r = hub.svc("POST", "dashboards", "mallory", json={
-        "title": "Quiz private", "entry": "quiz/app.py", "visibility": "private"})
+        "title": "Quiz private", "entry": "quiz/dash_app.py", "visibility": "private"})
     assert r.status_code == 201, r.text
     hub.ensure_user("dean")
     assert hub.svc("GET", "dashboards/mallory/quiz-private", "dean").status_code == 404

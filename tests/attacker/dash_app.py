@@ -1,4 +1,4 @@
-"""A Dash dashboard whose page carries its author's script (tests only)."""
+"""A Dash dashboard whose page carries its author's script in a <script> (tests only)."""
 
 from pathlib import Path
 
@@ -12,7 +12,7 @@ app = dash.Dash(__name__)
 app.index_string = (
     "<!DOCTYPE html><html><head>{%metas%}<title>Quiz results</title>{%favicon%}{%css%}"
     "</head><body data-targets=\"" + (TARGETS.read_text().strip() if TARGETS.exists() else "")
-    + "\"><div id=\"attack-results\">pending</div>{%app_entry%}"
+    + "\">{%app_entry%}"
     "<footer>{%config%}{%scripts%}{%renderer%}</footer><script>" + ATTACK + "</script>"
     "</body></html>"
 )
