@@ -30,8 +30,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import SpecError
-from .netcheck import Resolver, parse_literal, public_addresses
-from .sources import ALLOWED_SCHEMES, GitSource, check_git_ref, check_git_url
+from .netcheck import Resolver
+from .sources import (
+    ALLOWED_SCHEMES,
+    GitSource,
+    check_git_host,
+    check_git_ref,
+    check_git_url,
+    needs_pin,
+)
 
 DEFAULT_MAX_BYTES = 200 * 1000 * 1000
 DEFAULT_TIMEOUT = 120.0
@@ -212,13 +219,8 @@ async def fetch_git(
     url = check_git_url(source.url, tuple(schemes))
     source = GitSource(url, check_git_ref(source.ref))
     started = time.monotonic()
-    pin = None
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        host = parts.hostname or ""
-        addresses = await public_addresses(host, parts.port or 443, resolver, timeout=timeout)
-        if parse_literal(host) is None:
-            pin = pin_for(url, addresses)
+    addresses = await check_git_host(url, resolver, timeout=timeout)
+    pin = pin_for(url, addresses) if needs_pin(url) else None
     left = max(0.0, timeout - (time.monotonic() - started))
     await clone(source, dest, schemes=schemes, pin=pin, max_bytes=max_bytes, timeout=left)
 

@@ -30,6 +30,10 @@ NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::
 RESOLVE_TIMEOUT = 10.0
 
 
+class HostNotFound(SpecError):
+    """The host name does not resolve (now)."""
+
+
 def parse_literal(host: str) -> Address | None:
     """The address a literal host means, in any spelling; None for a name.
 
@@ -132,5 +136,5 @@ async def public_addresses(
         if str(addr) not in addresses:
             addresses.append(str(addr))
     if not addresses:
-        raise SpecError(f"The git host {host!r} could not be found.")
+        raise HostNotFound(f"The git host {host!r} could not be found.")
     return addresses

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from .errors import SpecError
+from .netcheck import HostNotFound, Resolver, parse_literal, public_addresses
 
 ALLOWED_SCHEMES = ("https",)
 _REF = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}$")
@@ -77,3 +78,31 @@ def check_git_ref(ref: Any) -> str:
             "not starting with '-')."
         )
     return ref
+
+
+async def check_git_host(
+    url: str, resolver: Resolver | None = None, *, unresolved_ok: bool = False,
+    timeout: float | None = None,
+) -> list[str]:
+    """The public addresses an https git URL's host stands for; SpecError for any other.
+
+    A ``file://`` URL (where the operator allows it) has no host: ``[]``. With
+    ``unresolved_ok`` (publishing), a name that does not resolve now passes:
+    the instance checks again when it fetches.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return []
+    kwargs = {} if timeout is None else {"timeout": timeout}
+    try:
+        return await public_addresses(parts.hostname or "", parts.port or 443, resolver, **kwargs)
+    except HostNotFound:
+        if unresolved_ok:
+            return []
+        raise
+
+
+def needs_pin(url: str) -> bool:
+    """An https URL whose host is a name: curl would resolve it again, so pin it."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" and parse_literal(parts.hostname or "") is None

@@ -38,6 +38,7 @@ from .dashboards import (
     as_json,
     can_manage,
     check_course_targets,
+    check_git_source,
     server_for,
 )
 from .dashboards import validate as validate_dashboard
@@ -88,6 +89,7 @@ class DashboardsHandler(BaseHandler):
         user = await self.require_user()
         data = self.body_json()
         fields = validate_dashboard(data, self.ctx.policy, user["name"])
+        await check_git_source(fields)
         check_course_targets(fields["share_groups"], user)
         await self.ctx.check_targets(fields)
         d = Dashboard(owner=user["name"], **fields)
@@ -121,6 +123,7 @@ class DashboardHandler(BaseHandler):
             d = self.find_managed(db, owner, slug, user)
             old_mode = d.mode
             fields = validate_dashboard(data, self.ctx.policy, d.owner, current=d)
+            await check_git_source(fields, d)
             check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []), user)
             await self.ctx.check_targets(fields)
             changed = {k for k, v in fields.items() if getattr(d, k) != v}

@@ -206,22 +206,25 @@ async def test_a_repository_over_the_cap_is_refused_and_removed(tmp_path, big_re
 
 
 async def test_the_cap_stops_a_process_that_keeps_writing(tmp_path):
-    # A writer that never ends on its own: only the watcher can stop it.
+    # A writer that goes past the cap (20 MB, bounded so that a broken watcher cannot
+    # fill the disk), then waits a minute and leaves a mark: only a kill while it runs
+    # stops it before the mark.
     watch = tmp_path / "clone"
     watch.mkdir()
-    pid_file = tmp_path / "pid"
+    pid_file, mark = tmp_path / "pid", tmp_path / "ended-by-itself"
     writer = (
-        "import os, sys\n"
+        "import os, time\n"
         f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
         f"f = open({str(watch / 'pack')!r}, 'wb')\n"
-        "while True:\n    f.write(b'x' * 65536); f.flush()\n"
+        "for _ in range(320):\n    f.write(b'x' * 65536); f.flush()\n"
+        f"time.sleep(60); open({str(mark)!r}, 'w').close()\n"
     )
     with pytest.raises(GitTooLarge):
         await run_capped([sys.executable, "-c", writer], env=os.environ, watch=watch,
-                         max_bytes=2 * MB, timeout=3600)
-    pid = int(pid_file.read_text())
+                         max_bytes=2 * MB, timeout=300)
+    assert not mark.exists(), "the writer was stopped, not left to finish"
     with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+        os.kill(int(pid_file.read_text()), 0)
 
 
 # -- over HTTPS: redirects and pinned addresses ---------------------------------------------
@@ -316,11 +319,14 @@ async def test_fetch_git_stops_at_a_host_that_cannot_be_found(tmp_path, clones):
 
 async def test_a_stopped_fetch_kills_what_it_started(tmp_path):
     """Cancelling the fetch (the launcher asked to stop) leaves no process behind."""
-    pid_file = tmp_path / "pid"
-    sleeper = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(3600)"
+    pid_file, mark = tmp_path / "pid", tmp_path / "ended-by-itself"
+    sleeper = (
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+        f"time.sleep(60); open({str(mark)!r}, 'w').close()"
+    )
     task = asyncio.ensure_future(run_capped(
         [sys.executable, "-c", sleeper], env=os.environ, watch=tmp_path, max_bytes=MB,
-        timeout=3600,
+        timeout=300,
     ))
     for _ in range(600):
         if pid_file.exists() and pid_file.read_text():
@@ -329,5 +335,6 @@ async def test_a_stopped_fetch_kills_what_it_started(tmp_path):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert not mark.exists(), "the process was killed, not waited for"
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
