@@ -338,3 +338,33 @@ async def test_a_stopped_fetch_kills_what_it_started(tmp_path):
     assert not mark.exists(), "the process was killed, not waited for"
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
+
+
+# -- python -m hub_viz.gitfetch (the Kubernetes init container) ------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hub_viz.gitfetch", *args],
+                          capture_output=True, text=True, check=False)
+
+
+def test_the_command_line_fetches_into_an_empty_folder(tmp_path, remote):
+    dest = tmp_path / "mount"
+    dest.mkdir()  # an emptyDir is there before the init container runs
+    done = run_cli("--schemes=https,file", "--", f"file://{remote}", "v2", str(dest))
+    assert done.returncode == 0, done.stderr
+    assert (dest / "app.py").read_text() == "VERSION = 'dev'\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "sentence"),
+    [
+        ("https://[::1]/r.git", "is a loopback address"),
+        ("https://a.localhost/r.git", "resolves to"),
+        ("ssh://h.org/r.git", "must start with https://"),
+    ],
+)
+def test_the_command_line_refuses_with_the_same_sentences(tmp_path, url, sentence):
+    done = run_cli("--", url, "main", str(tmp_path / "mount"))
+    assert done.returncode == 1
+    assert sentence in done.stderr.splitlines()[0]
