@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from jupyterhub import orm
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 
 from hub_viz.config import configure
 from hub_viz.errors import SpecError
+from hub_viz.launcher.app import StatusHandler
+from hub_viz.launcher.process import AppState
 from hub_viz.launcher.source import GitCheckout
 from hub_viz.signing import Signer
 from hub_viz.spawner import DashboardLocalSpawner
@@ -160,4 +165,35 @@ async def test_a_stop_while_fetching_ends_the_fetch(lecture_remote):
     try:
         assert await checkout.fetch(stopping) == ""
     finally:
+        checkout.remove()
+
+
+# -- what the start-up page and the spawner read while the source is fetched -------------------
+
+
+async def test_the_status_says_fetching_while_the_instance_fetches(lecture_remote):
+    checkout = checkout_for(lecture_remote)
+    ctx = SimpleNamespace(
+        app=SimpleNamespace(state=AppState.STARTING, elapsed=0.5, message="", tail=[]),
+        framework=SimpleNamespace(display_name="Dash"), checkout=checkout, owner="prof",
+        server_token="server-token", frame_ancestors=None,
+        grants=SimpleNamespace(header_is_owner=lambda handler, owner: False),
+    )
+    app = web.Application([(r"/_hub_viz/status", StatusHandler)], hub_viz=ctx)
+    server = app.listen(0, "127.0.0.1")
+    port = next(iter(server._sockets.values())).getsockname()[1]
+    client = AsyncHTTPClient()
+
+    async def status() -> dict:
+        r = await client.fetch(f"http://127.0.0.1:{port}/_hub_viz/status",
+                               headers={"Authorization": "token server-token"})
+        return json.loads(r.body)
+
+    try:
+        checkout.fetching = True
+        assert (await status())["phase"] == "fetching"
+        checkout.fetching = False
+        assert "phase" not in await status()
+    finally:
+        server.stop()
         checkout.remove()
