@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import sys
@@ -45,6 +46,8 @@ DEFAULT_TIMEOUT = 120.0
 POLL_SECONDS = 0.25
 # git variables kept from the environment: an operator's CA bundle for https.
 KEEP_GIT_ENV = ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH")
+# http.curloptResolve, which pins the checked addresses, came with git 2.37.
+PIN_NEEDS_GIT = (2, 37)
 
 
 class GitTooLarge(SpecError):
@@ -182,6 +185,16 @@ async def run_capped(
         output.cancel()
 
 
+async def git_version() -> tuple[int, int]:
+    """(major, minor) of the git that clones; (0, 0) when it cannot say."""
+    proc = await asyncio.create_subprocess_exec(
+        "git", "version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await proc.communicate()
+    match = re.search(rb"(\d+)\.(\d+)", out)
+    return (int(match[1]), int(match[2])) if match else (0, 0)
+
+
 def failure(source: GitSource, detail: str) -> SpecError:
     """What the author reads when git failed, with git's own words in the log only."""
     message = f"Could not fetch ref {source.ref!r} from the git repository."
@@ -196,6 +209,12 @@ async def clone(
     max_bytes: int, timeout: float,
 ) -> None:
     """Clone ``source`` (depth 1) into the new folder ``dest``; nothing is left on failure."""
+    if pin and await git_version() < PIN_NEEDS_GIT:
+        # an older git ignores http.curloptResolve and would look the name up again
+        raise SpecError(
+            "git on this server is too old to fetch git sources safely (it needs 2.37 or "
+            "later); ask the hub's operator to update it."
+        )
     argv = clone_argv(source, dest, schemes, pin)
     try:
         code, detail = await run_capped(

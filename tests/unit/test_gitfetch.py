@@ -24,6 +24,7 @@ from hub_viz.gitfetch import (
     fetch_git,
     git_config,
     git_env,
+    git_version,
     pin_for,
     run_capped,
 )
@@ -246,6 +247,19 @@ async def test_the_clone_goes_to_the_pinned_address_not_to_what_dns_says(tmp_pat
                 pin=f"a.localhost:{served.port}:127.0.0.2", max_bytes=10 * MB, timeout=60)
     assert (tmp_path / "c" / "app.py").read_text() == "VERSION = 1\n"
     assert "/repo.git/info/refs" in served.paths
+
+
+async def test_a_git_too_old_to_pin_is_not_used(tmp_path, served, monkeypatch):
+    async def old_git():
+        return (2, 30)
+
+    monkeypatch.setattr(gitfetch, "git_version", old_git)
+    with pytest.raises(SpecError, match="git on this server is too old"):
+        await clone(GitSource(f"https://a.localhost:{served.port}/repo.git"), tmp_path / "c",
+                    schemes=("https",), pin=f"a.localhost:{served.port}:127.0.0.2",
+                    max_bytes=10 * MB, timeout=60)
+    assert served.paths == []
+    assert await git_version() >= (2, 37), "this machine's git pins"
 
 
 async def test_a_redirect_is_not_followed(tmp_path, served):
