@@ -202,7 +202,6 @@ def configure(
         state = Path(state_dir or Path.cwd()).resolve()
         private, public = ensure_key_pair(state / "hub_viz_signing_key.pem")
         spawner_config.service_public_key = public.read_text()
-        spawner_config.git_cache_root = str(state / "hub_viz_git")
         host = service_host or ("hub" if kube else "127.0.0.1")
         spawner_config.service_url = f"http://{host}:{service_port}/services/{service_name}/"
         service_config = {

@@ -14,7 +14,8 @@ Each dashboard instance is one pod running ``hub-viz-launch``:
   readiness probe on the launcher, and no restarts: an app that crashes stops
   its server, as it does on one machine, and its owner restarts it;
 - the source read-only at :attr:`DashboardKubeSpawner.source_mount_path`:
-  cloned from git by an init container into an ``emptyDir``, or the owner's
+  cloned from git by an init container (:mod:`hub_viz.gitfetch`: public hosts
+  only, pinned, size-capped) into an ``emptyDir``, or the owner's
   storage (their home PVC) mounted read-only;
 - storage for per-viewer instances only as :attr:`viewer_storage` says;
   shared instances never get a PVC.
@@ -32,7 +33,6 @@ from kubespawner.slugs import escape_slug, safe_slug
 from traitlets import Enum, Unicode, default
 
 from .frameworks import SHARED
-from .sources import GitSource
 from .spawner import DashboardSpawnerMixin, spawn_error
 
 __all__ = ["DashboardKubeSpawner", "pod_labels"]
@@ -108,8 +108,8 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
     git_image = Unicode(
         "",
         config=True,
-        help="""Image of the init container that clones git sources (needs git).
-        Empty: the dashboard image.""",
+        help="""Image of the init container that clones git sources (needs git and
+        hub_viz: it runs ``python -m hub_viz.gitfetch``). Empty: the dashboard image.""",
     )
 
     @default("check_files")
@@ -156,18 +156,17 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         """Profiles come from the (signed) dashboard spec, not KubeSpawner's profile_list."""
 
     async def dashboard_root(self) -> Path:
-        """Every source is mounted at the same place; remember a git source for the init container."""
-        signed = self._signed or {}
-        self._git = (
-            GitSource.from_spec(signed["git"], schemes=tuple(self.git_schemes))
-            if signed.get("git") else None
-        )
+        """Every source is mounted at the same place (a git source by the init container)."""
+        await super().dashboard_root()
         return Path(self.source_mount_path)
+
+    def git_args(self) -> list[str]:
+        """The init container fetches a git source, not the launcher."""
+        return []
 
     # -- the pod ------------------------------------------------------------
 
     _config: dict[str, Any] | None = None
-    _git: GitSource | None = None
     _source_claim = ""
 
     def prepare(self) -> None:
@@ -230,7 +229,9 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         }
         self._source_claim = "" if self._git is not None else self.owner_claim(owner)
         if self._git is not None:
-            source_volume: dict[str, Any] = {"name": SOURCE_VOLUME, "emptyDir": {}}
+            source_volume: dict[str, Any] = {
+                "name": SOURCE_VOLUME, "emptyDir": {"sizeLimit": str(self.git_max_bytes)},
+            }
             self.init_containers = [*self._sorted_dict_values(self.init_containers), self._git_container()]
         else:
             source_volume = {
@@ -272,11 +273,12 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
             "name": "fetch-source",
             "image": self.git_image or self.image,
             "imagePullPolicy": self.image_pull_policy or "IfNotPresent",
+            # the same checked, pinned and capped clone the launcher makes (hub_viz.gitfetch)
             "command": [
-                "git", "clone", "--quiet", "--depth=1", f"--branch={git.ref}", "--",
-                git.url, self.source_mount_path,
+                "python", "-m", "hub_viz.gitfetch", f"--schemes={','.join(self.git_schemes)}",
+                f"--max-bytes={self.git_max_bytes}", f"--timeout={self.git_timeout:g}",
+                "--", git.url, git.ref, self.source_mount_path,
             ],
-            "env": [{"name": "GIT_TERMINAL_PROMPT", "value": "0"}],
             "volumeMounts": [{"name": SOURCE_VOLUME, "mountPath": self.source_mount_path}],
             "securityContext": dict(self.container_security_context or {}) | {
                 "runAsUser": self.uid if isinstance(self.uid, int) else 1000,

@@ -1,29 +1,25 @@
-"""Dashboard sources fetched from git: checked before use, fetched without a shell.
+"""Dashboard sources from git: the form of the URL and the ref.
 
 A source is an https URL (other schemes only where the operator allows
-them) and a ref (branch or tag). :func:`fetch_git` clones it shallowly into
-a cache folder named after the URL and ref, and reuses that checkout.
+them) and a ref (branch or tag). These checks are about form only; which
+hosts may be reached is :mod:`hub_viz.netcheck`'s, and the clone itself,
+where the dashboard runs, :mod:`hub_viz.gitfetch`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import os
 import re
-import secrets
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .errors import SpecError
+from .netcheck import HostNotFound, Resolver, parse_literal, public_addresses
 
 ALLOWED_SCHEMES = ("https",)
 _REF = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}$")
-_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$")  # never '-' first
-GIT_TIMEOUT = 120
+# a name (never '-' first, no '.' last) or a bracketed IPv6 address, then an optional port
+_HOST = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
 
 
 @dataclass(frozen=True)
@@ -45,7 +41,11 @@ def check_git_url(url: Any, schemes: tuple[str, ...] | None = None) -> str:
         raise SpecError("The git URL must be a string such as https://github.com/org/repo.git.")
     if any(ch.isspace() for ch in url) or "\x00" in url:
         raise SpecError("The git URL may not contain spaces or control characters.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed '[' of an IPv6 address
+        raise SpecError("The git URL needs a host name, e.g. https://github.com/org/repo.git.") \
+            from None
     if parts.scheme not in schemes:
         raise SpecError(
             f"The git URL must start with {' or '.join(s + '://' for s in schemes)}; "
@@ -57,11 +57,18 @@ def check_git_url(url: Any, schemes: tuple[str, ...] | None = None) -> str:
         return url
     if parts.username or parts.password or "@" in parts.netloc:
         raise SpecError("The git URL may not contain a user name or password.")
-    if not parts.netloc or not _HOST.fullmatch(parts.netloc):
+    if not parts.netloc or not _HOST.fullmatch(parts.netloc) or not _port_ok(parts):
         raise SpecError("The git URL needs a host name, e.g. https://github.com/org/repo.git.")
     if not parts.path or parts.path == "/" or ".." in parts.path.split("/"):
         raise SpecError("The git URL needs a repository path, e.g. /org/repo.git.")
     return url
+
+
+def _port_ok(parts: SplitResult) -> bool:
+    try:
+        return parts.port is None or 0 < parts.port
+    except ValueError:  # above 65535
+        return False
 
 
 def check_git_ref(ref: Any) -> str:
@@ -73,38 +80,29 @@ def check_git_ref(ref: Any) -> str:
     return ref
 
 
-def checkout_dir(cache: Path, source: GitSource, server: str) -> Path:
-    """One checkout per server, so a restart never pulls files from under another app."""
-    digest = hashlib.sha256(f"{source.url}\n{source.ref}\n{server}".encode()).hexdigest()[:24]
-    return cache / digest
+async def check_git_host(
+    url: str, resolver: Resolver | None = None, *, unresolved_ok: bool = False,
+    timeout: float | None = None,
+) -> list[str]:
+    """The public addresses an https git URL's host stands for; SpecError for any other.
 
-
-async def fetch_git(source: GitSource, cache: Path, server: str) -> Path:
-    """Clone ``source`` (depth 1) fresh for ``server`` (``owner/name``) into the cache."""
-    dest = checkout_dir(cache, source, server)
-    os.makedirs(cache, exist_ok=True)
-    tmp = dest.with_name(f"{dest.name}.{secrets.token_hex(4)}.tmp")
-    argv = [
-        "git", "clone", "--quiet", "--depth=1", f"--branch={source.ref}", "--", source.url, str(tmp)
-    ]
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
-    )
+    A ``file://`` URL (where the operator allows it) has no host: ``[]``. With
+    ``unresolved_ok`` (publishing), a name that does not resolve now passes:
+    the instance checks again when it fetches.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return []
+    kwargs = {} if timeout is None else {"timeout": timeout}
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), GIT_TIMEOUT)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise SpecError(f"Fetching the git source took longer than {GIT_TIMEOUT} s.") from None
-    if proc.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        detail = out.decode(errors="replace").strip().splitlines()[-1:] or [""]
-        raise SpecError(
-            f"Could not fetch ref {source.ref!r} from the git repository.",
-            log_message=f"git clone {source.url} {source.ref} failed: {detail[0]}",
-        )
-    shutil.rmtree(dest, ignore_errors=True)
-    os.rename(tmp, dest)
-    return dest
+        return await public_addresses(parts.hostname or "", parts.port or 443, resolver, **kwargs)
+    except HostNotFound:
+        if unresolved_ok:
+            return []
+        raise
+
+
+def needs_pin(url: str) -> bool:
+    """An https URL whose host is a name: curl would resolve it again, so pin it."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" and parse_literal(parts.hostname or "") is None

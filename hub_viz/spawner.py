@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,8 +38,8 @@ from .profiles import (
     pick_profile,
 )
 from .signing import Verifier
-from .sources import GitSource, fetch_git
-from .spec import SPEC_KEYS, ResolvedSpec, resolve_spec
+from .sources import GitSource
+from .spec import SPEC_KEYS, ResolvedSpec, check_entry_path, resolve_spec
 
 try:  # JupyterHub >= 6
     from jupyterhub.spawner import SpawnException
@@ -197,11 +196,19 @@ class DashboardSpawnerMixin(HasTraits):
         help="""URL schemes allowed for git sources. Add 'file' only for tests and demos.""",
     )
 
-    git_cache_root = Unicode(
-        "",
+    git_max_bytes = Integer(
+        200_000_000,
         config=True,
-        help="""Folder where git sources are checked out (one folder per URL and ref).
-        Empty: a 'hub-viz-git' folder in the system's temporary directory.""",
+        help="""The most a dashboard's git checkout may take on disk, in bytes (the
+        repository's history at depth 1 and its files). The instance fetches its
+        source and stops the fetch with a readable error once it grows past this.""",
+    )
+
+    git_timeout = Float(
+        120,
+        config=True,
+        help="""Seconds an instance may take to fetch its git source, before the app
+        starts; it counts against the hub's ``Spawner.start_timeout``.""",
     )
 
     profiles = Dict(
@@ -314,16 +321,33 @@ class DashboardSpawnerMixin(HasTraits):
             )
         return options
 
+    _git: GitSource | None = None
+
     async def dashboard_root(self) -> Path:
-        """Where the entry lives: a git checkout, the source owner's or this user's folder."""
+        """Where the entry lives: the source owner's or this user's folder.
+
+        A git source is only checked here (its form): the instance fetches it
+        (:mod:`hub_viz.launcher.source`), never the hub.
+        """
         signed = self._signed or {}
-        if signed.get("git"):
-            source = GitSource.from_spec(signed["git"], schemes=tuple(self.git_schemes))
-            self._emit(5, "Fetching the dashboard's source from git…")
-            cache = Path(self.git_cache_root or Path(tempfile.gettempdir()) / "hub-viz-git")
-            return await fetch_git(source, cache, f"{self.user.name}/{self.name}")
+        self._git = (
+            GitSource.from_spec(signed["git"], schemes=tuple(self.git_schemes))
+            if signed.get("git") else None
+        )
         owner = signed.get("source_owner") or self.user.name
         return Path(self.dashboards_root.format(username=owner))
+
+    def git_args(self) -> list[str]:
+        """The launcher's options that make it fetch the git source before the app starts."""
+        if self._git is None:
+            return []
+        return [
+            f"--git-url={self._git.url}",
+            f"--git-ref={self._git.ref}",
+            f"--git-schemes={','.join(self.git_schemes)}",
+            f"--git-max-bytes={self.git_max_bytes}",
+            f"--git-timeout={self.git_timeout:g}",
+        ]
 
     async def resolve_dashboard(self) -> ResolvedSpec:
         """Check the spec; raises a spawn error the user can read."""
@@ -336,7 +360,7 @@ class DashboardSpawnerMixin(HasTraits):
                 root=root,
                 frameworks=self.frameworks,
                 allowed_frameworks=self.allowed_frameworks,
-                check_files=self.check_files,
+                check_files=self.check_files and self._git is None,
                 max_warm_kernels=self.max_warm_kernels,
             )
             self._profile, self._resources = self.resolve_resources(options)
@@ -380,17 +404,22 @@ class DashboardSpawnerMixin(HasTraits):
     def get_args(self) -> list[str]:
         spec = self._dashboard
         assert spec is not None, "start() resolves the spec first"
+        cwd = spec.cwd
+        git = self.git_args()
+        if git:  # the entry's folder inside the checkout the launcher makes
+            cwd = str(check_entry_path(self.dashboard_options().get("entry")).parent)
         args = [
             f"--ip={self.ip or '127.0.0.1'}",
             f"--port={self.port}",
             f"--entry={spec.entry}",
-            f"--cwd={spec.cwd}",
+            f"--cwd={cwd}",
             f"--ready-timeout={self.ready_timeout:g}",
             f"--activity-interval={self.activity_interval:g}",
             f"--access-interval={self.access_check_interval:g}",
         ]
         if spec.warm_kernels:
             args.append(f"--warm-kernels={spec.warm_kernels}")
+        args += git
         args += [f"--arg={a}" for a in spec.args]
         return args
 
@@ -470,8 +499,11 @@ class DashboardSpawnerMixin(HasTraits):
         start_timeout = getattr(self, "start_timeout", 0) or 0
         room = start_timeout - self.ready_timeout - 1 if start_timeout > 0 else 10
         deadline = time.monotonic() + self.ready_timeout + min(10, max(START_MARGIN - 1, room))
+        if self.git_args():  # the instance fetches its source first
+            deadline += self.git_timeout
         delay = 0.05
         last_note = 0.0
+        told_fetching = False
         while time.monotonic() < deadline:
             exit_code = await self.poll()  # type: ignore[attr-defined]
             status = await self._fetch_status(client, status_url)
@@ -485,7 +517,11 @@ class DashboardSpawnerMixin(HasTraits):
                     reason="launcher-exited",
                 )
             elapsed = (status or {}).get("elapsed", 0)
-            if status and elapsed - last_note >= 1:
+            if status and status.get("phase") == "fetching":
+                if not told_fetching:
+                    told_fetching = True
+                    self._emit(20, "Fetching the dashboard's source from git…")
+            elif status and elapsed - last_note >= 1:
                 last_note = elapsed
                 self._emit(
                     min(90, 30 + int(elapsed * 10)),

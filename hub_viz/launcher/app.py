@@ -42,6 +42,7 @@ from .grants import FrameAncestors, GrantKeeper
 from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
 from .process import AppProcess, AppState
 from .proxy import ProxyMixin
+from .source import GitCheckout
 
 log = logging.getLogger("hub_viz.launcher")
 
@@ -68,6 +69,7 @@ class LauncherContext:
     author: str = ""  # the dashboard's author (HUB_VIZ_AUTHOR); the server owner if unset
     hub_login: HubLogin | None = None  # HubOAuth, imported on first use
     access: AccessCheck | None = None  # re-asks the service about cookie viewers
+    checkout: GitCheckout | None = None  # the git source, when there is one
 
 
 class BaseHandler(web.RequestHandler):
@@ -210,6 +212,8 @@ class StatusHandler(BaseHandler):
             "framework": self.ctx.framework.display_name,
             "elapsed": round(app.elapsed, 2),
         }
+        if self.ctx.checkout is not None and self.ctx.checkout.fetching:
+            body["phase"] = "fetching"
         if privileged:
             body["message"] = app.message
             body["log"] = list(app.tail)
@@ -322,7 +326,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ip", default="127.0.0.1", help="Address to listen on.")
     parser.add_argument("--port", type=int, default=8888, help="Port to listen on.")
     parser.add_argument("--entry", required=True, help="Entry file or folder, relative to --cwd.")
-    parser.add_argument("--cwd", default=".", help="The dashboard's folder.")
+    parser.add_argument(
+        "--cwd", default=".",
+        help="The dashboard's folder (with --git-url: relative to the repository).",
+    )
+    parser.add_argument(
+        "--git-url", default="", help="Fetch the dashboard from this git repository first."
+    )
+    parser.add_argument("--git-ref", default="main", help="Branch or tag of --git-url.")
+    parser.add_argument(
+        "--git-schemes", default="https", help="URL schemes allowed for --git-url, comma separated."
+    )
+    parser.add_argument(
+        "--git-max-bytes", type=int, default=200_000_000,
+        help="The most the checkout may take on disk; the fetch stops past it.",
+    )
+    parser.add_argument(
+        "--git-timeout", type=float, default=120, help="Seconds the fetch may take."
+    )
     parser.add_argument(
         "--arg", action="append", default=[], dest="args", help="An app argument (repeatable)."
     )
@@ -421,6 +442,7 @@ async def run(options: argparse.Namespace) -> int:
         author=os.environ.get("HUB_VIZ_AUTHOR", "") or owner,
         hub_login=HubLogin(server_token, prefix, cache_max_age=options.access_interval),
         access=AccessCheck.from_env(server_token, options.access_interval),
+        checkout=GitCheckout(options) if options.git_url else None,
     )
     hub_login = ctx.hub_login
     login_route = LazyRoute(lambda: login_handler(hub_login))
@@ -458,11 +480,12 @@ async def run(options: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
 
-    await app.start()
     reporter_task = asyncio.ensure_future(reporter.run())
     ancestors_task = asyncio.ensure_future(ctx.frame_ancestors.run())
+    if await fetch_source(ctx.checkout, app, stopping):
+        await app.start()
     ready = False
-    if not app.exited.is_set():
+    if app.proc is not None and not app.exited.is_set():
         # a stop while the app starts (the hub giving up on the spawn) ends the wait at once
         waiting = asyncio.ensure_future(app.wait_ready(options.ready_timeout))
         stop_wait = asyncio.ensure_future(stopping.wait())
@@ -497,7 +520,29 @@ async def run(options: argparse.Namespace) -> int:
     ancestors_task.cancel()
     await app.stop()
     await reporter.flush()
+    if ctx.checkout is not None:
+        ctx.checkout.remove()
     return exit_code
+
+
+async def fetch_source(
+    checkout: GitCheckout | None, app: AppProcess, stopping: asyncio.Event
+) -> bool:
+    """Fetch the git source, if any; False (the app marked failed) when it cannot start."""
+    if checkout is None:
+        return True
+    log.info("Fetching %s at %s", checkout.source.url, checkout.source.ref)
+    try:
+        app.cwd = await checkout.fetch(stopping)
+    except HubVizError as e:
+        log.error("Fetching the git source failed: %s", e.log_message)
+        app.fail(e.message)
+        return False
+    except OSError as e:  # no git where the dashboard runs, no room for the checkout
+        log.error("Fetching the git source failed: %s", e)
+        app.fail("The dashboard's git source could not be fetched on this server.")
+        return False
+    return bool(app.cwd)
 
 
 def log_request(handler: web.RequestHandler) -> None:

@@ -94,7 +94,7 @@ class AppProcess:
                 preexec_fn=preexec,
             )
         except OSError as e:
-            self._fail(f"The app could not be started: {e.strerror or e}.")
+            self.fail(f"The app could not be started: {e.strerror or e}.")
             self.exited.set()
             return
         asyncio.ensure_future(self._pump_output())
@@ -114,13 +114,14 @@ class AppProcess:
         assert self.proc is not None
         self.returncode = await self.proc.wait()
         if self.state is AppState.STARTING:
-            self._fail(f"The app exited with code {self.returncode} before it was ready.")
+            self.fail(f"The app exited with code {self.returncode} before it was ready.")
         elif self.state is AppState.READY:
             self.state = AppState.EXITED
             self.message = f"The app exited with code {self.returncode}."
         self.exited.set()
 
-    def _fail(self, message: str) -> None:
+    def fail(self, message: str) -> None:
+        """Mark the app failed to start, with a reason its owner reads."""
         self.state = AppState.FAILED
         self.message = message
 
@@ -131,7 +132,7 @@ class AppProcess:
         delay = 0.05
         while self.state is AppState.STARTING:
             if time.monotonic() > deadline:
-                self._fail(f"The app did not answer within {timeout:g} seconds.")
+                self.fail(f"The app did not answer within {timeout:g} seconds.")
                 await self.stop()
                 return False
             request = HTTPRequest(

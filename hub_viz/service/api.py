@@ -39,6 +39,7 @@ from .dashboards import (
     as_json,
     can_manage,
     check_course_targets,
+    check_git_source,
     server_for,
 )
 from .dashboards import validate as validate_dashboard
@@ -91,6 +92,7 @@ class DashboardsHandler(BaseHandler):
         user = await self.require_user()
         data = self.body_json()
         fields = validate_dashboard(data, self.ctx.policy, user["name"])
+        await check_git_source(fields)
         check_course_targets(fields["share_groups"], user)
         self.ctx.policy.publishers.check(user, fields["visibility"])
         await self.ctx.check_targets(fields)
@@ -125,6 +127,7 @@ class DashboardHandler(BaseHandler):
             d = self.find_managed(db, owner, slug, user)
             old_mode = d.mode
             fields = validate_dashboard(data, self.ctx.policy, d.owner, current=d)
+            await check_git_source(fields, d)
             check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []), user)
             self.ctx.policy.publishers.check(user, fields["visibility"])
             await self.ctx.check_targets(fields)

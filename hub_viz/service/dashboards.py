@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import HubVizError, SpecError
 from ..frameworks import MODES, PER_VIEWER, SHARED, Framework
 from ..profiles import Ceiling, Profile, check_resources, effective_resources, pick_profile
-from ..sources import check_git_ref, check_git_url
+from ..sources import check_git_host, check_git_ref, check_git_url
 from ..spec import check_args, check_warm_kernels, resolve_spec
 from .keepwarm import check_windows
 from .publishers import Publishers
@@ -110,6 +110,19 @@ def check_names(value: Any, what: str) -> list[str]:
         if v not in names:
             names.append(v)
     return names
+
+
+async def check_git_source(fields: dict[str, Any], current: Dashboard | None = None) -> None:
+    """A new git URL whose host is not public is refused at publish (400), not at start.
+
+    A name that does not resolve now passes: the instance checks it again, with
+    the address it then connects to, when it fetches.
+    """
+    if fields.get("source_type") != "git":
+        return
+    if current is not None and current.source_type == "git" and current.source == fields["source"]:
+        return
+    await check_git_host(fields["source"], unresolved_ok=True)
 
 
 def validate(

@@ -130,11 +130,19 @@ async def test_every_manifest_is_schema_valid_and_least_privilege(
     }
     volumes = {v["name"]: v for v in spec["volumes"]}
     if git:
-        assert volumes["dashboard-source"] == {"name": "dashboard-source", "emptyDir": {}}
+        # at most the size cap on the node's disk; the clone is hub_viz's checked one
+        assert volumes["dashboard-source"] == {
+            "name": "dashboard-source", "emptyDir": {"sizeLimit": "200000000"},
+        }
         (init,) = spec["initContainers"]
         assert init["name"] == "fetch-source"
-        assert init["command"][-3:] == ["--", GIT["url"], "/srv/dashboard"]
+        assert init["command"] == [
+            "python", "-m", "hub_viz.gitfetch", "--schemes=https", "--max-bytes=200000000",
+            "--timeout=120", "--", GIT["url"], GIT["ref"], "/srv/dashboard",
+        ]
         assert init["securityContext"]["runAsNonRoot"] is True
+        assert not any(a.startswith("--git-") for a in container["args"]), \
+            "the init container fetches, not the launcher"
     else:
         assert volumes["dashboard-source"]["persistentVolumeClaim"] == {
             "claimName": "claim-" + safe_slug("prof.smith", max_length=48), "readOnly": True,
