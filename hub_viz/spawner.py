@@ -609,11 +609,16 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
         assert spec is not None
         if run.sandboxed and run.account and self.check_files:
             if not await can_read(run.account, spec.cwd, spec.entry):
+                fix = (
+                    "An administrator must make DashboardLocalSpawner.git_cache_root "
+                    "readable by that account." if (self._signed or {}).get("git") else
+                    f"Ask {self.code_author()} to make the dashboard's folder readable by "
+                    "others (chmod o+rx on its folders, o+r on its files)."
+                )
                 raise spawn_error(
                     f"Cannot start dashboard {self.name!r}: this hub runs other authors' "
                     f"dashboards as the account {run.account!r}, which cannot read its "
-                    f"files. Ask {self.code_author()} to make the dashboard's folder "
-                    "readable by others (chmod o+rx on its folders, o+r on its files).",
+                    f"files. {fix}",
                     reason="unreadable-source",
                     log_message=f"{run.account} cannot read {spec.entry} in {spec.cwd}",
                 )

@@ -142,7 +142,8 @@ def _remove_homes() -> Iterator[None]:
             shutil.rmtree(home, ignore_errors=True)
 
 
-def spawner_for(config: Config, tmp_path: Path, owner: str, author: str) -> DashboardLocalSpawner:
+def spawner_for(config: Config, tmp_path: Path, owner: str, author: str,
+                **extra: Any) -> DashboardLocalSpawner:
     """A spawner for ``owner``'s server running ``author``'s dashboard (a signed spec)."""
     server = "probe" if owner == author else "probe-1a2b3c4d"
     user = SimpleNamespace(name=owner, id=0, url=f"/user/{owner}/", escaped_name=owner,
@@ -155,7 +156,7 @@ def spawner_for(config: Config, tmp_path: Path, owner: str, author: str) -> Dash
     spawner = DashboardLocalSpawner(config=config, user=user, hub=hub, orm_spawner=orm_spawner)
     spawner.api_token = "server-token"
     spec = {"framework": "dash", "entry": "app.py", "mode": "per-viewer", "title": "Probe",
-            "source_owner": author, "dashboard": f"{author}/probe"}
+            "source_owner": author, "dashboard": f"{author}/probe", **extra}
     signer = Signer((tmp_path / "key.pem").read_text())
     spawner.user_options = {"hub_viz_spec": signer.sign_spec(owner, server, spec)}
     _MADE.append(spawner)
@@ -166,6 +167,7 @@ def before_start(spawner: DashboardLocalSpawner) -> dict[str, str]:
     """What start() does before the process exists; the process's environment."""
 
     async def steps() -> None:
+        spawner._progress_events = []
         spawner._dashboard = await spawner.resolve_dashboard()
         spawner.prepare()
         await spawner.check_before_start()
@@ -292,3 +294,24 @@ def test_files_the_sandbox_cannot_read_are_a_readable_spawn_error(
     assert spawner.sandbox_home == ""
     # the author's folder was left as it was
     assert stat.S_IMODE((files / AUTHOR).stat().st_mode) == 0o700
+
+
+@as_root
+def test_a_git_checkout_the_sandbox_cannot_read_names_the_setting(config, tmp_path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "app.py").write_text(APP)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for argv in (["init", "-q", "-b", "main"], ["add", "app.py"], ["commit", "-q", "-m", "app"]):
+        subprocess.run([*git, *argv], check=True, capture_output=True, timeout=60)
+    config.DashboardLocalSpawner.sandbox_user = "nobody"
+    config.DashboardLocalSpawner.git_schemes = ["file"]
+    config.DashboardLocalSpawner.git_cache_root = str(tmp_path / "git")  # private to the hub
+    spawner = spawner_for(config, tmp_path, VIEWER, AUTHOR,
+                          git={"url": f"file://{repo}", "ref": "main"})
+    with pytest.raises(Exception) as e:
+        before_start(spawner)
+    assert e.value.jupyterhub_message.endswith(
+        "which cannot read its files. An administrator must make "
+        "DashboardLocalSpawner.git_cache_root readable by that account."
+    )
