@@ -126,6 +126,7 @@ def config(tmp_path: Path, files: Path) -> Config:
     c.DashboardLocalSpawner.dashboards_root = str(files / "{username}")
     c.DashboardLocalSpawner.environment = {"VIEWER_TOKEN": lambda s: f"token-of-{s.user.name}"}
     c.DashboardLocalSpawner.sandbox_environment = {"MPLBACKEND": "Agg"}
+    c.DashboardLocalSpawner.notebook_dir = "/home/{username}"
     return c
 
 
@@ -200,6 +201,7 @@ def test_demo_another_authors_code_gets_a_throw_away_home(config, tmp_path) -> N
     assert list(home.iterdir()) == []
     # none of the viewer's per-user environment; the sandbox's instead
     assert "VIEWER_TOKEN" not in env and env["MPLBACKEND"] == "Agg"
+    assert "JUPYTERHUB_ROOT_DIR" not in env  # the viewer's notebook folder
     assert env["JUPYTERHUB_USER"] == VIEWER and env["USER"] == VIEWER
     # the process starts in the throw-away home
     assert first_moments(spawner)[1:] == [str(home), str(home)]
@@ -219,6 +221,7 @@ def test_demo_the_authors_own_instance_is_as_before(config, tmp_path) -> None:
     assert spawner.sandbox_home == ""
     assert env["HOME"] == os.path.expanduser("~") and env["USER"] == AUTHOR
     assert env["VIEWER_TOKEN"] == f"token-of-{AUTHOR}" and "MPLBACKEND" not in env
+    assert env["JUPYTERHUB_ROOT_DIR"] == f"/home/{AUTHOR}"
     assert spawner.make_preexec_fn(AUTHOR) is None
 
 
