@@ -145,14 +145,18 @@ def users() -> Iterator[Path]:
         run("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
             "--user-group", SANDBOX)
         made.append(SANDBOX)
-        check = subprocess.run(
-            [sys.executable, "-c", "import hub_viz.launcher, dash, gunicorn"], user=AUTHOR,
-            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
-            cwd="/", capture_output=True, text=True, timeout=60)
-        if check.returncode != 0:
+        try:
+            check = subprocess.run(
+                [sys.executable, "-c", "import hub_viz.launcher, dash, gunicorn"], user=AUTHOR,
+                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+                cwd="/", capture_output=True, text=True, timeout=60)
+            problem = check.stderr.strip().splitlines()[-1:] if check.returncode else None
+        except OSError as e:
+            problem = [str(e)]
+        if problem is not None:
             pytest.skip(f"other system users cannot run this Python ({sys.executable}): "
-                        f"{check.stderr.strip().splitlines()[-1:]}; run the tests from a "
-                        "Python outside a private folder")
+                        f"{problem[0] if problem else 'it failed'}; run the tests from a "
+                        "Python outside a private folder such as /root")
         private = base / VIEWER / "private.txt"
         private.write_text(SECRET)
         private.chmod(0o600)
