@@ -18,7 +18,8 @@ Each dashboard instance is one pod running ``hub-viz-launch``:
   only, pinned, size-capped) into an ``emptyDir``, or the owner's
   storage (their home PVC) mounted read-only;
 - storage for per-viewer instances only as :attr:`viewer_storage` says;
-  shared instances never get a PVC.
+  shared instances never get a PVC, and another author's code never gets
+  the viewer's home.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         config=True,
         help="""Storage of a per-viewer instance: 'scratch' (an emptyDir at the home
         folder, gone when it stops), 'home' (the viewer's own home PVC, as the
-        chart configures it) or 'none'. Shared instances never get storage.""",
+        chart configures it) or 'none'. Shared instances never get storage, and
+        'home' applies only to an author's own instance: another author's code
+        gets 'scratch' instead of the viewer's home.""",
     )
 
     git_image = Unicode(
@@ -240,8 +243,10 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
             }
         volumes, mounts = [source_volume], [source_mount]
         storage = self.viewer_storage
-        if storage == "home" and self.user.name == self.warm_pool_user:
-            storage = "scratch"  # started ahead for a viewer not known yet: no home to mount
+        if storage == "home" and (self.runs_others_code() or self.user.name == self.warm_pool_user):
+            # another author's code (a viewer's per-viewer instance) never gets the viewer's
+            # home: it could read it and plant files there; a warm-pool instance has no home
+            storage = "scratch"
         if mode == SHARED or storage == "none":
             self.storage_pvc_ensure = False
         elif storage == "scratch":

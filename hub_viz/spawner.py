@@ -37,6 +37,16 @@ from .profiles import (
     parse_profiles,
     pick_profile,
 )
+from .sandbox import (
+    RunAs,
+    SandboxError,
+    can_read,
+    choose_account,
+    make_home,
+    preexec_fn,
+    remove_home,
+    sandbox_env,
+)
 from .signing import Verifier
 from .sources import GitSource
 from .spec import SPEC_KEYS, ResolvedSpec, check_entry_path, resolve_spec
@@ -244,6 +254,16 @@ class DashboardSpawnerMixin(HasTraits):
         their viewer is known); they get scratch storage, never a home.""",
     )
 
+    sandbox_environment = Dict(
+        config=True,
+        help="""Environment of an instance running another author's code (a viewer's
+        per-viewer instance, a warm-pool instance), given *instead of*
+        ``Spawner.environment``: that one is often filled per user (e.g. an
+        ``auth_state_hook`` adding the user's access tokens), and the server's
+        owner is not the code's author. Example: ``{"MPLBACKEND": "Agg"}``.
+        """,
+    )
+
     @default("launcher_command")
     def _default_launcher_command(self) -> list[str]:
         return ["hub-viz-launch"]
@@ -322,6 +342,14 @@ class DashboardSpawnerMixin(HasTraits):
         return options
 
     _git: GitSource | None = None
+
+    def code_author(self) -> str:
+        """Whose code this server runs: the signed spec's source owner, else the server's owner."""
+        return (self._signed or {}).get("source_owner") or self.user.name
+
+    def runs_others_code(self) -> bool:
+        """Does this server run code of someone other than its owner (per-viewer, warm pool)?"""
+        return self.code_author() != self.user.name
 
     async def dashboard_root(self) -> Path:
         """Where the entry lives: the source owner's or this user's folder.
@@ -424,7 +452,17 @@ class DashboardSpawnerMixin(HasTraits):
         return args
 
     def get_env(self) -> dict[str, str]:
-        env = super().get_env()  # type: ignore[misc]
+        if self.runs_others_code():
+            # none of the owner's per-user environment reaches another author's code
+            environment = self.environment  # type: ignore[has-type]
+            self.environment = dict(self.sandbox_environment)
+            try:
+                env = super().get_env()  # type: ignore[misc]
+            finally:
+                self.environment = environment
+            env.pop("JUPYTERHUB_ROOT_DIR", None)
+        else:
+            env = super().get_env()  # type: ignore[misc]
         assert self._dashboard is not None
         env["HUB_VIZ_FRAMEWORK"] = framework_json(self._dashboard.framework)
         env["HUB_VIZ_MODE"] = self._dashboard.mode
@@ -562,7 +600,12 @@ class DashboardSpawnerMixin(HasTraits):
 
 
 class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
-    """Dashboards as local processes: the embedded default (laptop, demo, tests)."""
+    """Dashboards as local processes: the embedded default (laptop, demo, tests).
+
+    The author's own instance runs as the author. Another author's code (a
+    viewer's per-viewer instance, a warm-pool instance) runs as
+    :attr:`sandbox_user` with a throw-away home; see :mod:`hub_viz.sandbox`.
+    """
 
     run_as_hub_user = Bool(
         False,
@@ -571,9 +614,44 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
 
         For demos and tests where hub users are not system users. Every
         dashboard then runs with the hub's permissions: do not use it where
-        authors are not trusted.
+        authors are not trusted. Another author's code still gets a
+        throw-away home.
         """,
     )
+
+    sandbox_user = Unicode(
+        config=True,
+        help="""System account that runs another author's code: a viewer's per-viewer
+        instance of someone else's dashboard, and warm-pool instances.
+
+        Default: the warm pool's account (``warm_pool_user``, ``hub-viz-pool``),
+        so one unprivileged account runs all such code, warm or not. Each
+        instance gets a fresh private home, removed when it stops, and must be
+        able to read the author's files (folders ``o+x``, files ``o+r``); the
+        author's folder is never made writable. A start is refused while the
+        account does not exist (create it with ``useradd --system``), unless
+        :attr:`allow_run_as_viewer` is on.
+        """,
+    )
+
+    allow_run_as_viewer = Bool(
+        False,
+        config=True,
+        help="""When :attr:`sandbox_user` does not exist, run another author's code as
+        the viewer's own account instead of refusing to start it.
+
+        Risky: the author's code then runs with everything the viewer's account
+        can do: read and change the viewer's files, and plant files such as
+        ``~/.ipython/profile_default/startup/*.py`` that run in every kernel the
+        viewer starts later. Only for hubs where every viewer trusts every author.
+        """,
+    )
+
+    sandbox_home = Unicode("", help="Throw-away home of the running instance (saved state).")
+
+    @default("sandbox_user")
+    def _default_sandbox_user(self) -> str:
+        return self.warm_pool_user
 
     @default("launcher_command")
     def _default_launcher_command(self) -> list[str]:
@@ -583,14 +661,83 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
     def _default_cmd(self) -> list[str]:
         return list(self.launcher_command)
 
+    _run_as: RunAs | None = None
+
+    def run_as(self) -> RunAs:
+        """Who runs this start (raises :class:`~hub_viz.sandbox.SandboxError`)."""
+        return choose_account(
+            owner=self.user.name,
+            author=self.code_author(),
+            run_as_hub_user=self.run_as_hub_user,
+            sandbox_user=self.sandbox_user,
+            allow_run_as_viewer=self.allow_run_as_viewer,
+        )
+
+    async def check_before_start(self) -> None:
+        """Pick the account; for another author's code, check its files and make a home."""
+        await super().check_before_start()
+        try:
+            run = self.run_as()
+        except SandboxError as e:
+            raise spawn_error(
+                f"Cannot start dashboard {self.name!r}: {e.message}",
+                reason="no-sandbox",
+                log_message=e.log_message,
+            ) from None
+        spec = self._dashboard
+        assert spec is not None
+        # a git source is fetched by the instance itself, as that account: nothing to read
+        if run.sandboxed and run.account and self.check_files and self._git is None:
+            if not await can_read(run.account, spec.cwd, spec.entry):
+                fix = (
+                    f"Ask {self.code_author()} to make the dashboard's folder readable by "
+                    "others (chmod o+rx on its folders, o+r on its files)."
+                )
+                raise spawn_error(
+                    f"Cannot start dashboard {self.name!r}: this hub runs other authors' "
+                    f"dashboards as the account {run.account!r}, which cannot read its "
+                    f"files. {fix}",
+                    reason="unreadable-source",
+                    log_message=f"{run.account} cannot read {spec.entry} in {spec.cwd}",
+                )
+        self._run_as = run
+        if run.sandboxed:
+            self.sandbox_home = str(make_home(run.account))
+
     def make_preexec_fn(self, name: str) -> Any:
+        run = self._run_as
+        if run is not None and run.sandboxed:
+            return preexec_fn(run.account, self.sandbox_home)
         if self.run_as_hub_user:
             return None
         return super().make_preexec_fn(name)
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        run = self._run_as
+        if run is not None and run.sandboxed:
+            if run.account is None:
+                env["USER"] = self.user.name
+            return sandbox_env(env, run, self.sandbox_home)
         if self.run_as_hub_user:
             env["USER"] = self.user.name
             env.setdefault("HOME", os.path.expanduser("~"))
             return env
         return super().user_env(env)
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            if self.sandbox_home:
+                remove_home(self.sandbox_home)
+                self.sandbox_home = ""
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.sandbox_home:
+            state["sandbox_home"] = self.sandbox_home
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.sandbox_home = state.get("sandbox_home", "")

@@ -192,12 +192,49 @@ async def test_owner_storage_claim_is_named_as_the_chart_names_home_volumes(
 
 
 async def test_per_viewer_home_storage_uses_the_charts_volumes(hub_config, signing_key):
+    """The author's own per-viewer instance gets their home, as the chart mounts it."""
     hub_config.DashboardKubeSpawner.viewer_storage = "home"
     spec = spec_for("dash", PER_VIEWER, "", False)
-    pod = await build(hub_config, signing_key, spec, owner="student1", server="weather-1a2b3c4d")
-    volumes = {v["name"] for v in pod["spec"]["volumes"]}
-    assert volumes == {"home", "dashboard-source"}
+    pod = await build(hub_config, signing_key, spec, server="weather-1a2b3c4d")
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert set(volumes) == {"home", "dashboard-source"}
+    assert volumes["home"]["persistentVolumeClaim"]["claimName"] == "claim-" + safe_slug(
+        "prof.smith", max_length=48)
     assert_valid(pod)
+
+
+@pytest.mark.parametrize("git", [False, True])
+async def test_another_authors_code_never_mounts_the_viewers_home(hub_config, signing_key, git):
+    """A viewer's per-viewer instance of someone else's code: scratch space, never their PVC."""
+    hub_config.DashboardKubeSpawner.viewer_storage = "home"
+    spec = spec_for("notebook", PER_VIEWER, "", git)
+    pod = await build(hub_config, signing_key, spec, owner="student1", server="weather-1a2b3c4d")
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert set(volumes) == {"dashboard-source", "viewer-scratch"}
+    assert volumes["viewer-scratch"] == {"name": "viewer-scratch", "emptyDir": {}}
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes.values()
+              if "persistentVolumeClaim" in v}
+    assert claims == (set() if git else {"claim-" + safe_slug("prof.smith", max_length=48)})
+    assert "student1" not in json.dumps(pod["spec"]["volumes"])
+    (container,) = pod["spec"]["containers"]
+    assert {m["name"] for m in container["volumeMounts"]} == {"dashboard-source", "viewer-scratch"}
+    assert_valid(pod)
+
+
+async def test_another_authors_code_gets_the_sandbox_environment(hub_config, signing_key):
+    """Spawner.environment (often filled per user) reaches only the owner's own code."""
+    hub_config.KubeSpawner.environment = {"VIEWER_TOKEN": "from-auth-state"}
+    hub_config.DashboardKubeSpawner.sandbox_environment = {"MPLBACKEND": "Agg"}
+
+    def env_of(pod: dict[str, Any]) -> dict[str, Any]:
+        return {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+
+    spec = spec_for("dash", PER_VIEWER, "", False)
+    other = env_of(await build(hub_config, signing_key, spec, owner="student1", server="w-1"))
+    assert "VIEWER_TOKEN" not in other and other["MPLBACKEND"] == "Agg"
+    assert other["JUPYTERHUB_USER"] == "student1"  # the launcher still knows whose server it is
+    own = env_of(await build(hub_config, signing_key, spec, server="w-1"))
+    assert own["VIEWER_TOKEN"] == "from-auth-state" and "MPLBACKEND" not in own
 
 
 async def test_warm_pool_instances_get_scratch_storage_not_a_home(hub_config, signing_key):
