@@ -191,13 +191,19 @@ def test_dashboard_pods_and_the_proxy_reach_the_service_port(merged: dict[str, A
     assert merged["singleuser"]["networkPolicy"]["egressAllowRules"]["cloudMetadataServer"] is False
 
 
-def test_https_is_letsencrypt_and_the_domain_is_left_to_the_operator(
+def test_dashboards_get_hosts_of_their_own_behind_a_wildcard_certificate(
     merged: dict[str, Any],
 ) -> None:
-    https = merged["proxy"]["https"]
-    assert (https["enabled"], https["type"]) == (True, "letsencrypt")
-    assert https["hosts"] == []
-    assert "dashboards.example.edu" in VALUES.read_text()  # the commented example
+    host = urlsplit(merged["hub"]["config"]["JupyterHub"]["subdomain_host"])
+    assert host.scheme == "https" and host.hostname == "dashboards.example.edu"
+    # TLS at the ingress, for the hub's name and every name below it
+    assert merged["proxy"]["https"]["enabled"] is False
+    ingress = merged["ingress"]
+    assert ingress["enabled"] is True
+    names = {host.hostname, f"*.{host.hostname}"}
+    assert set(ingress["hosts"]) == names
+    (tls,) = ingress["tls"]
+    assert set(tls["hosts"]) == names and tls["secretName"]
 
 
 # -- the hub's configuration, built as the chart builds it ----------------------------
@@ -295,6 +301,12 @@ def services(c: Config) -> dict[str, dict[str, Any]]:
     return {s["name"]: s for s in c.JupyterHub.services}
 
 
+def settings_of(hub: Config) -> dict[str, Any]:
+    """The service's settings, as configure() hands them over."""
+    environment = services(hub)["hub-viz"]["environment"]
+    return json.loads(environment["HUB_VIZ_SERVICE_CONFIG"])["DashboardService"]
+
+
 def test_the_hub_spawns_dashboard_pods_that_run_the_launcher(hub: Config) -> None:
     assert hub.JupyterHub.spawner_class == "hub_viz.kubespawner.DashboardKubeSpawner"
     assert hub.DashboardKubeSpawner.cmd == ["hub-viz-launch"]
@@ -312,7 +324,10 @@ def test_the_service_is_reached_through_the_hubs_kubernetes_service(
     assert service["url"] == f"http://hub:{port}"
     assert urlsplit(service["url"]).port in [p["port"] for p in merged["hub"]["service"]["extraPorts"]]
     assert hub.DashboardKubeSpawner.service_url == f"http://hub:{port}/services/hub-viz/"
-    assert hub.Proxy.extra_routes == {"/robots.txt": f"http://hub:{port}"}
+    # the isolated layout: the route names the hub's host
+    assert hub.Proxy.extra_routes == {"dashboards.example.edu/robots.txt": f"http://hub:{port}"}
+    assert settings_of(hub)["subdomain_host"] == "https://dashboards.example.edu"
+    assert settings_of(hub)["isolated_origins"] is True
     settings = json.loads(service["environment"]["HUB_VIZ_SERVICE_CONFIG"])["DashboardService"]
     assert settings["ip"] == "0.0.0.0"
     assert settings["db_url"] == f"sqlite:///{state_dir.resolve() / 'hub_viz.sqlite'}"
@@ -328,7 +343,8 @@ def test_behind_letsencrypt_the_service_skips_traefiks_https_redirect(
     merged: dict[str, Any], state_dir: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     values = with_state_dir(merged, state_dir)
-    values["proxy"]["https"]["hosts"] = ["dashboards.example.edu"]
+    values["proxy"]["https"].update(enabled=True, type="letsencrypt",
+                                    hosts=["dashboards.example.edu"])
     assert schema_errors(values) == []
     c = chart_hub_config(values, monkeypatch)
     settings = json.loads(services(c)["hub-viz"]["environment"]["HUB_VIZ_SERVICE_CONFIG"])
