@@ -127,7 +127,8 @@ def days_type(value: str) -> int:
 def make_client(options: argparse.Namespace) -> Client:
     hub_url = options.hub_url or os.environ.get("JUPYTERHUB_URL") or DEFAULT_HUB_URL
     token = options.token or os.environ.get("JUPYTERHUB_API_TOKEN")
-    return Client(hub_url, token, options.service or DEFAULT_SERVICE)
+    service_url = options.service_url or os.environ.get("HUB_VIZ_SERVICE_URL") or None
+    return Client(hub_url, token, options.service or DEFAULT_SERVICE, service_url=service_url)
 
 
 def format_table(
@@ -340,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--service", default=DEFAULT_SERVICE,
         help=f"Name of the hub_viz service (default: {DEFAULT_SERVICE}).",
+    )
+    common.add_argument(
+        "--service-url", default=None,
+        help="The service's public URL, e.g. https://hub-viz--service.hub.example.edu"
+        "/services/hub-viz/ (default: $HUB_VIZ_SERVICE_URL, else found from --hub-url; "
+        "on a hub with subdomain_host the service has a host of its own).",
     )
 
     p_pub = sub.add_parser("publish", parents=[common], help="Publish a dashboard.")

@@ -15,6 +15,7 @@ import urllib.request
 from typing import Any
 
 from . import __version__
+from .layout import Layout
 
 DEFAULT_HUB_URL = "http://127.0.0.1:8000"
 DEFAULT_SERVICE = "hub-viz"
@@ -58,6 +59,7 @@ class Client:
         token: str | None = None,
         service: str = DEFAULT_SERVICE,
         timeout: float = 60,
+        service_url: str | None = None,
     ) -> None:
         if not token:
             raise APIError(
@@ -69,14 +71,20 @@ class Client:
         self.service = service.strip("/")
         self.timeout = timeout
         self._opener = urllib.request.build_opener(_NoRedirect)
+        # On the isolated layout the service has a host of its own; found on the first
+        # call (the hub redirects its path) unless given.
+        self.service_url = (service_url.rstrip("/") + "/" if service_url
+                            else f"{self.hub_url}services/{_quote(self.service)}/")
+        self._service_found = bool(service_url)
 
     @property
     def api_url(self) -> str:
-        return f"{self.hub_url}services/{_quote(self.service)}/api/"
+        return f"{self.service_url}api/"
 
     def absolute(self, path: str) -> str:
-        """A URL the service gave as a path (``/services/hub-viz/open/...``) made absolute."""
-        return urllib.parse.urljoin(self.hub_url, path)
+        """A URL the service gave as a path (``/services/hub-viz/open/...``) made absolute;
+        absolute ones (the isolated layout) stay as they are."""
+        return urllib.parse.urljoin(self.service_url, path)
 
     # -- transport ------------------------------------------------------------
 
@@ -84,6 +92,31 @@ class Client:
         self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
     ) -> Any:
         """Call ``api/<path>``; the decoded JSON answer (None when there is no body)."""
+        if not self._service_found:
+            self._find_service()
+        return self._request(method, path, body, query)
+
+    def _find_service(self) -> None:
+        """Where the service answers: a GET of its public API description on the hub's
+        path, which the hub redirects into its own ``/hub/services/`` when the service
+        has a host of its own (the isolated layout)."""
+        self._service_found = True
+        req = urllib.request.Request(self.api_url + "openapi.yaml",
+                                     headers={"User-Agent": USER_AGENT})
+        try:
+            self._opener.open(req, timeout=self.timeout).close()
+        except urllib.error.HTTPError as e:
+            location = e.headers.get("Location", "") if e.headers else ""
+            if e.code in (301, 302, 303, 307, 308) and "/hub/services/" in location:
+                hub = urllib.parse.urlsplit(self.hub_url)
+                self.service_url = Layout(f"{hub.scheme}://{hub.netloc}", self.service).service_url
+            e.close()
+        except (OSError, ValueError):  # the call itself reports an unreachable hub
+            pass
+
+    def _request(
+        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
+    ) -> Any:
         url = self.api_url + path
         if query:
             params = {k: v for k, v in query.items() if v is not None and v != ""}

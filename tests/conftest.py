@@ -381,6 +381,15 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     stop_hub(running)
 
 
+@pytest.fixture(scope="session")
+def isolated_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+    """A hub on the isolated layout (``hub.localhost``): the service and every dashboard
+    on hosts of their own."""
+    running = start_hub(tmp_path_factory.mktemp("isolated-hub"), isolated=True)
+    yield running
+    stop_hub(running)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     outcome = yield

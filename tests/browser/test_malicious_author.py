@@ -25,7 +25,7 @@ BLOCKED = "TypeError: Failed to fetch"  # what Chromium says when CORS withholds
 
 
 @pytest.fixture(scope="module")
-def isolated_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+def attack_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     state = tmp_path_factory.mktemp("isolated")
     hub = start_hub(state, isolated=True, extra_config=(
         'c.Authenticator.admin_users = {"dean"}\n'
@@ -51,8 +51,8 @@ ATTACKS = {
 
 
 @pytest.fixture(scope="module")
-def attacks(isolated_hub: Hub, browser) -> dict[str, dict[str, str]]:
-    hub = isolated_hub
+def attacks(attack_hub: Hub, browser) -> dict[str, dict[str, str]]:
+    hub = attack_hub
     for name in ("mallory", "dean", "carol"):
         hub.ensure_user(name)
     assert hub.api("GET", "/users/dean").json()["admin"]
@@ -124,8 +124,8 @@ def attack(request, attacks) -> dict[str, str]:
     return {"framework": request.param, **attacks[request.param]}
 
 
-def test_the_dashboard_runs_on_its_authors_host_framed_by_the_service(attack, isolated_hub):
-    layout = isolated_hub.layout
+def test_the_dashboard_runs_on_its_authors_host_framed_by_the_service(attack, attack_hub):
+    layout = attack_hub.layout
     assert attack["frame_url"].startswith(
         layout.server_url("mallory", f"quiz-{attack['framework']}"))
     assert attack["page_url"].startswith(layout.service_url + "open/mallory/")
@@ -151,10 +151,10 @@ def test_blind_writes_reach_nothing(attack):
     assert attack["hub_token_no_cors"] == attack["service_publish_no_cors"] == "opaque"
 
 
-def test_no_token_made_no_admin_no_dashboard_planted(attack, isolated_hub):
+def test_no_token_made_no_admin_no_dashboard_planted(attack, attack_hub):
     assert "api" not in attack["tokens_added"].split(","), attack["tokens_added"]
     assert attack["mallory_admin"] == "False"
-    dean = isolated_hub.svc("GET", "dashboards", "dean").json()["items"]
+    dean = attack_hub.svc("GET", "dashboards", "dean").json()["items"]
     assert "planted" not in {d["title"] for d in dean}
 
 
@@ -170,8 +170,8 @@ def test_the_page_holds_no_hub_or_service_cookie(attack):
     assert not {n for n in names if n.startswith(("jupyterhub", "_xsrf", "hub-viz"))}
 
 
-def test_the_admin_is_still_admin_and_the_author_is_not(attack, isolated_hub):
-    users = {u["name"]: u["admin"] for u in isolated_hub.api("GET", "/users").json()}
+def test_the_admin_is_still_admin_and_the_author_is_not(attack, attack_hub):
+    users = {u["name"]: u["admin"] for u in attack_hub.api("GET", "/users").json()}
     assert users["dean"] is True and users["mallory"] is False
 
 

@@ -112,3 +112,21 @@ def test_bad_token_and_missing_token(hub):
     missing = cli(hub, "list", check=False)
     assert missing.returncode == 1
     assert "JUPYTERHUB_API_TOKEN" in missing.stderr
+
+
+def test_the_cli_finds_the_service_on_its_own_host(isolated_hub):
+    """On the isolated layout the service has a host of its own: the CLI, given only the
+    hub's URL, finds it, and the links it prints are absolute and on that host."""
+    hub = isolated_hub
+    token = hub.user_token(OWNER)
+    ref = f"{OWNER}/{SLUG}"
+    published = cli(hub, "publish", "dash/app.py", "--title", "CLI on hosts", "--slug", SLUG,
+                    "--framework", "dash", token=token)
+    assert published.stdout.strip() == f"{hub.layout.service_url}open/{ref}"
+    assert cli(hub, "open-url", ref, token=token).stdout.strip() == published.stdout.strip()
+    listed = cli(hub, "list", "--mine", token=token)
+    assert table_row(listed.stdout, ref)[0] == ref
+    # told where the service is, it goes straight there
+    direct = cli(hub, "list", "--mine", "--service-url", hub.layout.service_url, token=token)
+    assert ref in direct.stdout
+    cli(hub, "unpublish", ref, token=token)

@@ -474,7 +474,21 @@ def test_client_does_not_follow_redirects(service):
         Client(service.url, TOKEN).request("GET", "redirect")
     assert e.value.status == 302
     assert "redirected" in e.value.message and "/hub/login" in e.value.message
-    assert len(service.requests) == 1, "the login page was not fetched"
+    # the API description (where the service is), then the call; never the login page
+    assert [r.path for r in service.requests] == [f"{API}openapi.yaml", f"{API}redirect"]
+
+
+def test_client_looks_for_the_service_once(service):
+    client = Client(service.url, TOKEN)
+    client.dashboards()
+    client.dashboards()
+    assert [r.path for r in service.requests].count(f"{API}openapi.yaml") == 1
+    # on the path layout it stays on the hub's URL
+    assert client.service_url == f"{service.url}/services/hub-viz/"
+    # given the service's URL, it asks nothing first
+    service.requests.clear()
+    Client(service.url, TOKEN, service_url=f"{service.url}/services/hub-viz").dashboards()
+    assert [r.path for r in service.requests] == [f"{API}dashboards"]
 
 
 def test_client_answer_that_is_not_json(service):
