@@ -12,11 +12,12 @@ import http.server
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import urljoin
 
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, SERVICE, free_port
+from ..conftest import BROWSER_UA, free_port
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.browser
@@ -65,6 +66,12 @@ class CourseSite:
         self.server.shutdown()
 
 
+@pytest.fixture(scope="module", params=["path-based", "isolated"])
+def hub(request, hub):
+    """Both layouts: the hub's own origin, and every dashboard on a host of its own."""
+    return request.getfixturevalue("isolated_hub") if request.param == "isolated" else hub
+
+
 @pytest.fixture(scope="module")
 def sites() -> Iterator[tuple[CourseSite, CourseSite]]:
     allowed, other = CourseSite(), CourseSite()
@@ -109,25 +116,28 @@ def test_the_snippet_renders_the_dashboard_inside_the_allowed_site(hub, browser,
 
 def test_the_dashboard_lists_exactly_its_live_origins(hub, sites, embed):
     allowed, _ = sites
-    r = requests.get(f"{hub.url}{SERVICE}api/embed-origins/{AUTHOR}/{SLUG}", timeout=30)
+    r = requests.get(f"{hub.service_url}api/embed-origins/{AUTHOR}/{SLUG}", timeout=30)
     assert r.json() == {"origins": [allowed.origin]}
     # The launcher sends the same list on the dashboard's own responses (polled every 10 s).
     opened = hub.svc("POST", f"dashboards/{AUTHOR}/{SLUG}/open", AUTHOR).json()
     assert opened["status"] == "ready", opened
     session = requests.Session()
-    page = session.get(hub.url + opened["url"], timeout=60)
+    page = session.get(urljoin(hub.url, opened["url"]), timeout=60)
     deadline = time.monotonic() + 30
     while allowed.origin not in page.headers.get("Content-Security-Policy", ""):
         assert time.monotonic() < deadline, page.headers
         time.sleep(1)
         page = session.get(page.url, timeout=60)
-    assert page.headers["Content-Security-Policy"] == f"frame-ancestors 'self' {allowed.origin}"
+    # the service's open and embed pages frame it too (on the isolated layout, their host)
+    service = f" {hub.layout.service_origin}" if hub.layout.isolated else ""
+    assert page.headers["Content-Security-Policy"] == (
+        f"frame-ancestors 'self'{service} {allowed.origin}")
 
 
 def test_the_same_snippet_on_another_site_is_blocked(hub, browser, sites, embed):
     _, other = sites
     other.pages["/copy.html"] = course_page(embed["url"])
-    dashboard_url = f"{hub.url}/user/{AUTHOR}/{SLUG}/"
+    dashboard_url = hub.server_url(AUTHOR, SLUG)
     other.pages["/direct.html"] = course_page(dashboard_url)
     context, page = new_page(browser)
     for path in ("/copy.html", "/direct.html"):
@@ -159,11 +169,11 @@ def test_revoked_or_expired_links_get_403(hub, sites, embed):
     secret = (hub.log.parent / "hub_viz_embed_secret").read_text().strip().encode()
     expired = jwt.encode({"iss": "hub-viz-embed", "gid": embed["id"], "exp": int(time.time()) - 60},
                          secret, algorithm="HS256")
-    page = requests.get(f"{hub.url}{SERVICE}embed/{expired}", timeout=30)
+    page = requests.get(f"{hub.service_url}embed/{expired}", timeout=30)
     assert page.status_code == 403 and "expired" in page.text
     # A token signed with another secret: not an embed link of this hub.
     forged = jwt.encode({"iss": "hub-viz-embed", "gid": embed["id"]}, b"x" * 32, algorithm="HS256")
-    page = requests.get(f"{hub.url}{SERVICE}embed/{forged}", timeout=30)
+    page = requests.get(f"{hub.service_url}embed/{forged}", timeout=30)
     assert page.status_code == 403 and "not valid" in page.text
     # The live link still works.
     assert requests.get(embed["url"], timeout=30).status_code == 200
@@ -174,7 +184,7 @@ def test_the_author_creates_a_link_and_copies_the_snippet(hub, browser, sites, e
 
     allowed, _ = sites
     context, page = log_in(hub, browser, AUTHOR)
-    page.goto(f"{hub.url}{SERVICE}d/{AUTHOR}/{SLUG}")
+    page.goto(f"{hub.service_url}d/{AUTHOR}/{SLUG}")
     rows = page.locator("#embeds tbody tr")
     rows.first.wait_for()
     before = rows.count()
@@ -183,7 +193,7 @@ def test_the_author_creates_a_link_and_copies_the_snippet(hub, browser, sites, e
     page.click("#embed-create")
     page.wait_for_function(f"document.querySelectorAll('#embeds tbody tr').length > {before}")
     snippet = page.locator("#embeds tbody tr").last.locator(".embed-snippet").input_value()
-    assert snippet.startswith(f'<iframe src="{hub.url}{SERVICE}embed/')
+    assert snippet.startswith(f'<iframe src="{hub.service_url}embed/')
     # A bad origin is refused with the service's message.
     page.fill("#embed-origins", "canvas.example.edu/courses/1")
     page.click("#embed-create")
@@ -191,7 +201,7 @@ def test_the_author_creates_a_link_and_copies_the_snippet(hub, browser, sites, e
     assert "is not an origin" in page.locator("#action-message").inner_text()
     context.close()
     assert allowed.origin in requests.get(
-        f"{hub.url}{SERVICE}api/embed-origins/{AUTHOR}/{SLUG}", timeout=30).json()["origins"]
+        f"{hub.service_url}api/embed-origins/{AUTHOR}/{SLUG}", timeout=30).json()["origins"]
 
 
 def test_the_link_shows_a_refusal_once_the_dashboard_is_not_public(hub, browser, sites, embed):
