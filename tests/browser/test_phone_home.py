@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, SERVICE, Hub, start_hub, stop_hub, wait_until
+from ..conftest import BROWSER_UA, Hub, start_hub, stop_hub, wait_until
 from ..examples import EXAMPLES
 from .test_publish import log_in
 
@@ -36,6 +36,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     running = start_hub(
         tmp_path_factory.mktemp("phone-home-hub"),
         extra_config="c.JupyterHub.last_activity_interval = 5\n",
+        isolated=True,  # the open page frames the dashboard across origins
         configure_kwargs={
             "cull_timeout": TIMEOUT,
             "cull_every": EVERY,
@@ -65,7 +66,7 @@ def test_visible_viewer_keeps_it_running_and_a_hidden_tab_does_not(hub, browser)
                     json={"origins": ["https://course.example.edu"], "anonymous": True}).json()
 
     context, page = log_in(hub, browser, VIEWER)
-    page.goto(f"{hub.url}{SERVICE}open/{OWNER}/{SLUG}")
+    page.goto(f"{hub.service_url}open/{OWNER}/{SLUG}")
     page.frame_locator("#dashboard-frame").get_by_text(TEXT).wait_for(timeout=120_000)
     page.bring_to_front()
     assert page.evaluate("document.visibilityState === 'visible' && document.hasFocus()")
