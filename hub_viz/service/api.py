@@ -274,7 +274,7 @@ class OpenHandler(OpenMixin):
         viewer = user["name"] if user else None
         with self.ctx.store.session() as db:
             d = self.find_visible(db, owner, slug, user)
-        progress = f"{self.ctx.prefix}api/dashboards/{owner}/{slug}/progress"
+        progress = f"{self.ctx.public_prefix}api/dashboards/{owner}/{slug}/progress"
         self.write_json(await self.open_for(d, viewer, progress))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urljoin
 
 import psutil
 import pytest
@@ -24,7 +25,7 @@ VOILA_TEXT = EXAMPLES["voila-example"][1]
 @pytest.fixture(scope="module")
 def warm_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     state = tmp_path_factory.mktemp("warm-hub")
-    hub = start_hub(state, configure_kwargs={
+    hub = start_hub(state, isolated=True, configure_kwargs={
         **RESOURCES,
         "warm_pool_ceiling": 3,
         "max_warm_kernels": 4,
@@ -65,9 +66,9 @@ def test_a_warm_pool_hands_each_viewer_a_ready_instance_of_their_own(warm_hub: H
     owner, name = body["server"].split("/")
     assert owner == POOL and name in first_two
     page = requests.Session()
-    r = page.get(hub.url + body["url"], headers={"User-Agent": BROWSER_UA}, timeout=60)
+    r = page.get(urljoin(hub.url, body["url"]), headers={"User-Agent": BROWSER_UA}, timeout=60)
     assert r.status_code == 200 and "_dash-config" in r.text
-    layout = page.get(f"{hub.url}/user/{POOL}/{name}/_dash-layout", timeout=30)
+    layout = page.get(hub.server_url(POOL, name) + "_dash-layout", timeout=30)
     assert DASH_TEXT in layout.text
 
     # it stays theirs; the next viewer gets the other one
@@ -78,9 +79,9 @@ def test_a_warm_pool_hands_each_viewer_a_ready_instance_of_their_own(warm_hub: H
 
     # nobody else reaches s1's instance: not with s2's cookie, not logged in as s3
     s2 = requests.Session()
-    assert s2.get(hub.url + other["url"], timeout=60).status_code == 200
+    assert s2.get(urljoin(hub.url, other["url"]), timeout=60).status_code == 200
     for session in (s2, hub.login("s3")):
-        r = session.get(f"{hub.url}/user/{POOL}/{name}/_dash-layout", timeout=30,
+        r = session.get(hub.server_url(POOL, name) + "_dash-layout", timeout=30,
                         allow_redirects=False)
         assert DASH_TEXT not in r.text
         assert r.status_code in (302, 403), r.status_code
@@ -130,7 +131,7 @@ def test_voila_keeps_kernels_preheated_and_keep_warm_starts_it(warm_hub: Hub) ->
           what="two preheated kernels")
     body = open_as(hub, "s4", "teacher/report")
     assert body["status"] == "ready"
-    page = requests.get(hub.url + body["url"], timeout=60)
+    page = requests.get(urljoin(hub.url, body["url"]), timeout=60)
     assert page.status_code == 200 and VOILA_TEXT in page.text
     assert "range(1, 101)" not in page.text  # still no sources
     # too many kernels, or kernels for a framework without them: 400 with the reason
@@ -143,7 +144,7 @@ def test_voila_keeps_kernels_preheated_and_keep_warm_starts_it(warm_hub: Hub) ->
 def narrow_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A hub that starts one server at a time."""
     state = tmp_path_factory.mktemp("narrow-hub")
-    hub = start_hub(state, configure_kwargs=RESOURCES,
+    hub = start_hub(state, isolated=True, configure_kwargs=RESOURCES,
                     extra_config="c.JupyterHub.concurrent_spawn_limit = 1\n")
     yield hub
     stop_hub(hub)
@@ -152,7 +153,7 @@ def narrow_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 def follow(hub: Hub, viewer: str, progress_url: str) -> list[dict]:
     """The progress stream's events until ready or failed."""
     events = []
-    with requests.get(hub.url + progress_url, stream=True, timeout=180, headers={
+    with requests.get(urljoin(hub.url, progress_url), stream=True, timeout=180, headers={
         "Authorization": f"token {hub.user_token(viewer)}", "User-Agent": BROWSER_UA,
     }) as r:
         assert r.status_code == 200, r.text
@@ -187,7 +188,7 @@ def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> N
         if body["status"] == "queued":
             waiting = [e["message"] for e in events if "queued" in e]
             assert waiting and "Many dashboards are starting at once" in waiting[0]
-        page = requests.get(hub.url + events[-1]["url"], timeout=60)
+        page = requests.get(urljoin(hub.url, events[-1]["url"]), timeout=60)
         assert page.status_code == 200 and "Bokeh" in page.text
     assert hub.svc("DELETE", "dashboards/teacher/clock", "teacher").status_code == 204
 
