@@ -41,6 +41,7 @@ from traitlets.config import LoggingConfigurable
 
 from .errors import LaunchError
 from .filemodes import make_private
+from .layout import Layout
 from .lti_claims import Launch, course_groups, launch_11, launch_13, merge_groups, resolve_target
 from .lti_handlers import (
     CallbackHandler,
@@ -218,9 +219,12 @@ class LTIAdmission(LoggingConfigurable):
         groups = merge_groups([g.name for g in existing.groups] if existing else [], launch)
         prefix = url_path_join(handler.base_url, "services", self.service_name) + "/"
         try:
+            layout = Layout(handler.settings.get("subdomain_host") or "", self.service_name,
+                            handler.base_url)
             target = resolve_target(
                 launch, host=handler.request.host, scheme=get_browser_protocol(handler.request),
                 base_url=handler.base_url, service_prefix=prefix,
+                service_origin=layout.service_origin,
             )
         except LaunchError as e:
             raise HTTPError(400, "%s", e.message) from None

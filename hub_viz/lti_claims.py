@@ -228,20 +228,28 @@ def _same_host(parts: Any, host: str, scheme: str) -> bool:
 
 
 def resolve_target(
-    launch: Launch, *, host: str, scheme: str, base_url: str, service_prefix: str
+    launch: Launch, *, host: str, scheme: str, base_url: str, service_prefix: str,
+    service_origin: str = "",
 ) -> Target:
     """Where this launch should land: a dashboard's open page, another hub page, or home.
 
     ``dashboard=owner/slug`` wins over the link; a link to
     ``<service_prefix>open/<owner>/<slug>`` names that dashboard too. A link
-    to the hub's root or ``hub/`` means the default (home page).
+    to the hub's root or ``hub/`` means the default (home page). With
+    ``service_origin`` (the isolated layout: the service on a host of its own)
+    open pages are on that origin, and links to them there are followed too.
     """
     if launch.dashboard:
         owner, slug = parse_dashboard(launch.dashboard)
-        return Target(open_path(service_prefix, owner, slug), (owner, slug))
+        return Target(service_origin + open_path(service_prefix, owner, slug), (owner, slug))
     if not launch.target:
         return Target()
-    path = safe_path(launch.target, host, scheme)
+    service = urlsplit(service_origin)
+    target = urlsplit(launch.target)
+    on_service = bool(service_origin) and (target.scheme, target.netloc.lower()) == (
+        service.scheme, service.netloc.lower())
+    path = safe_path(launch.target, service.netloc if on_service else host,
+                     service.scheme if on_service else scheme)
     bare = path.split("?", 1)[0]
     if not bare.startswith(base_url):
         raise LaunchError(f"The launch's link leaves this hub's base URL {base_url}.")
@@ -250,7 +258,10 @@ def resolve_target(
     if bare.startswith(service_prefix + "open/"):
         owner, sep, slug = bare[len(service_prefix + "open/"):].strip("/").partition("/")
         owner, slug = parse_dashboard(f"{unquote(owner)}/{slug}" if sep else owner)
-        return Target(open_path(service_prefix, owner, slug), (owner, slug))
+        return Target(service_origin + open_path(service_prefix, owner, slug), (owner, slug))
+    if on_service:
+        raise LaunchError("The launch's link names a page of the dashboards service other than "
+                          "a dashboard's open page; only open pages are followed there.")
     return Target(path)
 
 

@@ -219,6 +219,36 @@ def test_open_links_with_a_bad_dashboard_are_refused() -> None:
         _target(target="https://evil.example/services/hub-viz/open/alice/sales")
 
 
+SERVICE_ORIGIN = "https://hub-viz--service.hub.example.edu"
+
+
+def _isolated(**launch: str):
+    return resolve_target(Launch(**launch), host=HOST, scheme="https", base_url="/",
+                          service_prefix="/services/hub-viz/", service_origin=SERVICE_ORIGIN)
+
+
+def test_on_the_isolated_layout_deep_links_land_on_the_services_host() -> None:
+    opened = f"{SERVICE_ORIGIN}/services/hub-viz/open/alice/sales"
+    assert _isolated(dashboard="alice/sales").path == opened
+    # the open link instructors copy (on the service's host) and the hub-path form
+    for link in (opened + "/", "https://hub.example.edu/services/hub-viz/open/alice/sales"):
+        target = _isolated(target=link)
+        assert (target.path, target.dashboard) == (opened, ("alice", "sales"))
+    assert _isolated(target="https://hub.example.edu/hub/spawn").path == "/hub/spawn"
+
+
+@pytest.mark.parametrize("link", [
+    f"{SERVICE_ORIGIN}/services/hub-viz/api/dashboards",  # only open pages there
+    f"{SERVICE_ORIGIN}/hub/admin",
+    "http://hub-viz--service.hub.example.edu/services/hub-viz/open/alice/sales",  # scheme
+    "https://sales--0123abcd.hub.example.edu/user/alice/sales/",  # a dashboard's own host
+    "https://hub-viz--service.hub.example.edu.evil.org/services/hub-viz/open/alice/sales",
+])
+def test_on_the_isolated_layout_other_hosts_and_pages_are_refused(link: str) -> None:
+    with pytest.raises(LaunchError):
+        _isolated(target=link)
+
+
 def test_links_outside_the_base_url_are_refused() -> None:
     with pytest.raises(LaunchError, match="base URL"):
         resolve_target(Launch(target="/other/x"), host=HOST, scheme="https", base_url="/jh/",
