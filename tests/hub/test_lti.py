@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import jwt
 import pytest
@@ -127,7 +127,8 @@ def platform() -> Iterator[Platform]:
     p.close()
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, name: str, lti: dict, cls: str) -> Hub:
+def _start(tmp_path_factory: pytest.TempPathFactory, name: str, lti: dict, cls: str,
+           isolated: bool = False) -> Hub:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JUPYTERHUB_CRYPT_KEY", "ab" * 32)
         hub = start_hub(
@@ -135,6 +136,7 @@ def _start(tmp_path_factory: pytest.TempPathFactory, name: str, lti: dict, cls: 
             configure_kwargs={"lti": lti},
             # the shared test config sets the password authenticator after configure()
             extra_config=f"c.JupyterHub.authenticator_class = {cls!r}\n",
+            isolated=isolated,
         )
     hub.ensure_user(TEACHER)
     return hub
@@ -145,7 +147,7 @@ def hub13(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> Itera
     hub = _start(tmp_path_factory, "lti13", {
         "client_id": CLIENT_ID, "issuer": ISSUER, "jwks_url": platform.jwks_url,
         "authorize_url": AUTHORIZE,
-    }, "hub_viz.lti.HubVizLTI13Authenticator")
+    }, "hub_viz.lti.HubVizLTI13Authenticator", isolated=True)
     yield hub
     stop_hub(hub)
 
@@ -199,15 +201,18 @@ def user(hub: Hub, name: str) -> dict | None:
     return r.json() if r.status_code == 200 else None
 
 
-def open_path(slug: str, owner: str = TEACHER) -> str:
-    return f"{SERVICE}open/{owner}/{slug}"
+def open_path(slug: str, owner: str = TEACHER, hub: Hub | None = None) -> str:
+    """A dashboard's open page as the hub sends a launch there: a path on the hub's
+    host, or on the isolated layout the absolute URL on the service's host."""
+    prefix = hub.service_url if hub is not None and hub.layout.isolated else SERVICE
+    return f"{prefix}open/{owner}/{slug}"
 
 
 def assert_open_page(hub: Hub, s: requests.Session, location: str, title: str) -> None:
     """The deep link's open page renders for the session the launch logged in."""
-    page = s.get(hub.url + location, headers=BROWSER, timeout=60)
+    page = s.get(urljoin(hub.url, location), headers=BROWSER, timeout=60)
     assert page.status_code == 200, page.text[-500:]
-    assert urlsplit(page.url).path == location
+    assert urlsplit(page.url).path == urlsplit(location).path
     assert title in page.text
 
 
@@ -234,12 +239,12 @@ def test_learner_deep_link_lands_on_the_dashboard(hub13: Hub, platform: Platform
     name = "lti13-learner"
     s, r = launch13(hub13, platform, name, LEARNER, custom={"dashboard": f"{TEACHER}/{SHARED}"})
     assert r.status_code == 302, r.text[-800:]
-    assert r.headers["Location"] == open_path(SHARED)
+    assert r.headers["Location"] == open_path(SHARED, hub=hub13)
     assert user(hub13, name)["groups"] == [f"course-{CTX}"]
-    assert_open_page(hub13, s, open_path(SHARED), "Course sales")
+    assert_open_page(hub13, s, open_path(SHARED, hub=hub13), "Course sales")
     try:
         body = open_until_ready(hub13, name, SHARED)
-        page = requests.get(hub13.url + body["url"], headers=BROWSER, timeout=60)
+        page = requests.get(urljoin(hub13.url, body["url"]), headers=BROWSER, timeout=60)
         assert page.status_code == 200
     finally:
         hub13.stop(TEACHER, SHARED)
@@ -247,10 +252,10 @@ def test_learner_deep_link_lands_on_the_dashboard(hub13: Hub, platform: Platform
 
 def test_target_link_to_an_open_page_is_a_deep_link(hub13: Hub, platform: Platform) -> None:
     name = "lti13-linked"
-    target = f"{hub13.url}{open_path(SHARED)}"
+    target = open_path(SHARED, hub=hub13)
     s, r = launch13(hub13, platform, name, LEARNER, target=target)
-    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED), r.text[-500:]
-    assert_open_page(hub13, s, open_path(SHARED), "Course sales")
+    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub13), r.text[-500:]
+    assert_open_page(hub13, s, open_path(SHARED, hub=hub13), "Course sales")
 
 
 def test_instructor_gets_both_groups_and_publishes_to_the_course(
@@ -390,7 +395,7 @@ def test_missing_state_cookie_offers_a_new_tab(hub13: Hub, platform: Platform) -
 
 def test_framed_launch_breaks_out_to_a_new_tab(hub13: Hub, platform: Platform) -> None:
     name = "lti13-framed"
-    target = f"{hub13.url}{open_path(SHARED)}"
+    target = open_path(SHARED, hub=hub13)
     r = login_init(hub13, requests.Session(), name, target, **{"Sec-Fetch-Dest": "iframe"})
     assert r.status_code == 200, r.text[-500:]
     assert r.headers["Content-Security-Policy"] == "frame-ancestors *"
@@ -398,14 +403,14 @@ def test_framed_launch_breaks_out_to_a_new_tab(hub13: Hub, platform: Platform) -
     link = re.search(r'href="([^"]+)" target="_blank"', r.text).group(1).replace("&amp;", "&")
     # the new tab: a top-level GET of the same login initiation, then the usual flow
     tab = requests.Session()
-    request = auth_request(tab.get(hub13.url + link, headers={**BROWSER, "Sec-Fetch-Dest":
+    request = auth_request(tab.get(urljoin(hub13.url, link), headers={**BROWSER, "Sec-Fetch-Dest":
                                                                "document"},
                                    allow_redirects=False, timeout=30))
     id_token = platform.id_token(nonce=request["nonce"], sub=name, roles=LEARNER, target=target)
     r = tab.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
                  headers=BROWSER, allow_redirects=False, timeout=60)
-    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED), r.text[-500:]
-    assert_open_page(hub13, tab, open_path(SHARED), "Course sales")
+    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub13), r.text[-500:]
+    assert_open_page(hub13, tab, open_path(SHARED, hub=hub13), "Course sales")
 
 
 def test_platform_errors_and_strangers_get_clear_pages(hub13: Hub) -> None:
@@ -425,7 +430,7 @@ def test_platform_errors_and_strangers_get_clear_pages(hub13: Hub) -> None:
 def test_can_view_answers_the_hub_only(hub13: Hub) -> None:
     body = {"username": "x", "groups": [f"course-{CTX}"], "dashboard": f"{TEACHER}/{SHARED}"}
     # through the public proxy: not there
-    r = requests.post(f"{hub13.url}{SERVICE}api/lti/can-view", json=body, timeout=30)
+    r = requests.post(f"{hub13.service_url}api/lti/can-view", json=body, timeout=30)
     assert r.status_code == 404
     config = (hub13.log.parent / "jupyterhub_config.py").read_text()
     port = re.search(r"service_port=(\d+)", config).group(1)
