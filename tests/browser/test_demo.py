@@ -14,7 +14,7 @@ import pytest
 
 from hub_viz.layout import Layout
 
-from ..conftest import BROWSER_UA, REPO, free_port, run_hub, stop_hub
+from ..conftest import BROWSER_UA, REPO, free_port, need_localhost_names, run_hub, stop_hub
 from .test_render import LIVE_TEXT
 
 pytestmark = pytest.mark.browser
@@ -30,6 +30,7 @@ CARDS = {  # card title on the demo's home page -> what only the live app shows
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
+    need_localhost_names()
     port = free_port()
     state = tmp_path_factory.mktemp("demo")
     password = secrets.token_hex(8)
