@@ -26,3 +26,18 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+def logged_in_page(browser, hub_url: str, name: str, password: str):
+    """A new browser context with a desktop User-Agent, logged in to the hub as ``name``
+    through its login form; ``(context, page)`` with the page on the hub's home page."""
+    from ..conftest import BROWSER_UA
+
+    context = browser.new_context(user_agent=BROWSER_UA)
+    page = context.new_page()
+    page.goto(f"{hub_url}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_url("**/hub/home")
+    return context, page

@@ -14,7 +14,8 @@ import pytest
 
 from hub_viz.layout import Layout
 
-from ..conftest import BROWSER_UA, REPO, free_port, need_localhost_names, run_hub, stop_hub
+from ..conftest import REPO, free_port, need_localhost_names, run_hub, stop_hub
+from .conftest import logged_in_page
 from .test_render import LIVE_TEXT
 
 pytestmark = pytest.mark.browser
@@ -45,13 +46,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize("title", list(CARDS))
 def test_a_student_opens_each_example_from_the_home_page(demo, browser, title):
     hub, password = demo
-    context = browser.new_context(user_agent=BROWSER_UA)
-    page = context.new_page()
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", "student")
-    page.fill("#password_input", password)
-    page.click("#login_submit")
-    page.wait_for_url("**/hub/home")
+    context, page = logged_in_page(browser, hub.url, "student", password)
     page.locator(".hub-viz-card", has_text=title).get_by_role("link", name="Open").click()
     page.frame_locator("iframe").get_by_text(CARDS[title]).first.wait_for(timeout=120_000)
     frame = next(f for f in page.frames if "/user/instructor/" in f.url)

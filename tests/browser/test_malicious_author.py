@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ..conftest import BROWSER_UA, PASSWORD, Hub, start_hub, stop_hub
+from ..conftest import PASSWORD, Hub, start_hub, stop_hub
+from .conftest import logged_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -68,13 +69,7 @@ def attacks(attack_hub: Hub, browser) -> dict[str, dict[str, str]]:
     ]:
         r = hub.svc("POST", "dashboards", owner, json=fields)
         assert r.status_code == 201, r.text
-    context = browser.new_context(user_agent=BROWSER_UA)
-    page = context.new_page()
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", "dean")
-    page.fill("#password_input", ADMIN_PASSWORD)
-    page.click("#login_submit")
-    page.wait_for_url("**/hub/home")
+    context, page = logged_in_page(browser, hub.url, "dean", ADMIN_PASSWORD)
     targets = [
         open_in_browser(page, hub, "dean", "grades", "Sum of squares"),
         open_in_browser(page, hub, "carol", "lab", "Sum of squares"),
