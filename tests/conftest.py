@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -92,6 +93,16 @@ class Hub:
     def service_url(self) -> str:
         """The service's public prefix (on its own host on the isolated layout)."""
         return self.layout.service_url if self.layout.isolated else f"{self.url}{SERVICE}"
+
+    def open_location(self, owner: str, slug: str) -> str:
+        """Where a launcher sends a visitor without a grant: the dashboard's open page, a
+        path on the hub's host, or on the isolated layout the service's absolute URL."""
+        prefix = self.layout.service_url if self.layout.isolated else SERVICE
+        return f"{prefix}open/{owner}/{slug}"
+
+    def public(self, url: str) -> str:
+        """A URL the service or the hub gave (a path, or absolute) as one to fetch."""
+        return urljoin(self.url + "/", url)
 
     def server_url(self, owner: str, name: str) -> str:
         """A server's public URL (on its owner's host on the isolated layout)."""

@@ -127,6 +127,10 @@ class World:
     def base(self, role: str) -> str:
         return f"/user/{AUTHOR}/{self.slug_for(role)}/"
 
+    def url(self, role: str) -> str:
+        """The dashboard's public URL (its own host on the isolated layout)."""
+        return self.hub.server_url(AUTHOR, self.slug_for(role))
+
     def session(self, role: str) -> requests.Session:
         """The browser each role ends up with after trying to get in the way it can."""
         if role not in self.sessions:
@@ -139,13 +143,13 @@ class World:
             s = requests.Session()
             s.headers["User-Agent"] = BROWSER_UA
             if role == "embed link holder":  # the link's page asks them to log in
-                r = s.get(f"{hub.url}{SERVICE}embed/{self.embed_token}", timeout=30)
+                r = s.get(f"{hub.service_url}embed/{self.embed_token}", timeout=30)
                 assert r.status_code == 401 and OUTPUT not in r.text
             return s
         s = hub_browser(hub, USERS[role])
         if role == "other user":
             # straight to the launcher's hub login: the hub refuses the server's OAuth
-            r = s.get(f"{hub.url}{self.base(role)}_hub_viz/login",
+            r = s.get(f"{self.url(role)}_hub_viz/login",
                       params={"next": self.base(role)}, timeout=60)
             assert r.status_code == 403 and "/hub/api/oauth2/authorize" in r.url, r.url
             assert "do not have permission" in r.text
@@ -153,9 +157,15 @@ class World:
             return s
         # the open flow, as a click on the card: a one-time grant traded for a cookie
         body = open_ready(hub, AUTHOR, self.slug_for(role), USERS[role])
-        page = s.get(hub.url + body["url"], timeout=60)
-        assert page.status_code == 200 and page.url == hub.url + self.base(role), page.url
+        page = s.get(hub.public(body["url"]), timeout=60)
+        assert page.status_code == 200 and page.url == self.url(role), page.url
         return s
+
+
+@pytest.fixture(scope="module", params=["path-based", "isolated"])
+def hub(request, hub: Hub) -> Hub:
+    """Both layouts: the hub's own origin, and every dashboard on a host of its own."""
+    return request.getfixturevalue("isolated_hub") if request.param == "isolated" else hub
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +194,7 @@ def world(hub: Hub) -> Iterator[World]:
 
 def render(w: World, role: str) -> str:
     """The dashboard page for ``role`` (a fresh kernel of theirs); its kernel id."""
-    page = w.session(role).get(w.hub.url + w.base(role), timeout=60)
+    page = w.session(role).get(w.url(role), timeout=60)
     assert page.status_code == 200 and OUTPUT in page.text, page.status_code
     assert SOURCE not in page.text
     return KERNEL_ID.search(page.text).group(1)
@@ -215,12 +225,12 @@ def assert_sent_to_open_page(w: World, r: requests.Response, role: str) -> None:
     assert r.status_code == 302, (r.status_code, r.text[:200])
     assert_nothing_leaks(r)
     location = r.headers["Location"]
-    assert location == f"{SERVICE}open/{AUTHOR}/{w.slug_for(role)}", location
+    assert location == w.hub.open_location(AUTHOR, w.slug_for(role)), location
     if role in USERS:
-        r = w.session(role).get(w.hub.url + location, timeout=30)
-        assert r.status_code == 404 and r.url == w.hub.url + location, (r.status_code, r.url)
+        r = w.session(role).get(w.hub.public(location), timeout=30)
+        assert r.status_code == 404 and r.url == w.hub.public(location), (r.status_code, r.url)
     else:
-        r = requests.get(w.hub.url + location, timeout=30, headers={"User-Agent": BROWSER_UA})
+        r = requests.get(w.hub.public(location), timeout=30, headers={"User-Agent": BROWSER_UA})
         assert r.status_code == 200 and urlsplit(r.url).path == "/hub/login", r.url
     assert_nothing_leaks(r)
 
@@ -233,11 +243,14 @@ def service(w: World, role: str, method: str, path: str = "", **kwargs) -> reque
 
 def ws_connect(w: World, role: str, kernel: str, headers: list[str] | None = None
                ) -> websocket.WebSocket:
+    server = urlsplit(w.url(role))
     cookies = "; ".join(f"{c.name}={c.value}" for c in w.session(role).cookies
-                        if w.base(role).startswith(c.path or "/"))
-    url = w.hub.url.replace("http", "ws", 1) + w.base(role) + f"api/kernels/{kernel}/channels"
+                        if w.base(role).startswith(c.path or "/")
+                        and c.domain.lstrip(".") in (server.hostname, ""))
+    url = w.url(role).replace("http", "ws", 1) + f"api/kernels/{kernel}/channels"
     return websocket.create_connection(
-        f"{url}?session_id={uuid.uuid4()}", origin=w.hub.url, timeout=30,
+        f"{url}?session_id={uuid.uuid4()}", origin=f"{server.scheme}://{server.netloc}",
+        timeout=30,
         header=[*([f"Cookie: {cookies}"] if cookies else []), *(headers or [])])
 
 
@@ -261,13 +274,13 @@ def kernel_info(ws: websocket.WebSocket) -> dict:
 def check_open(w: World, role: str, expected: str) -> None:
     hub, slug = w.hub, w.slug_for(role)
     if role == "embed link holder":
-        r = requests.post(f"{hub.url}{SERVICE}embed/{w.embed_token}/open", timeout=60,
+        r = requests.post(f"{hub.service_url}embed/{w.embed_token}/open", timeout=60,
                           headers={"User-Agent": BROWSER_UA})
         assert expected == "401"
         assert "log in" in assert_json_refusal(r, 401).lower()
         return
     # the open page (after the service's hub login, for those logged in to the hub)
-    page = w.session(role).get(f"{hub.url}{SERVICE}open/{AUTHOR}/{slug}", timeout=30)
+    page = w.session(role).get(f"{hub.service_url}open/{AUTHOR}/{slug}", timeout=30)
     r = service(w, role, "POST", "/open")
     if expected == OK:
         assert r.status_code == 200 and r.json()["status"] in ("ready", "pending"), r.text
@@ -286,7 +299,7 @@ def check_open(w: World, role: str, expected: str) -> None:
 
 
 def check_page(w: World, role: str, expected: str) -> None:
-    hub, base = w.hub, w.hub.url + w.base(role)
+    hub, base = w.hub, w.url(role)
     r = w.session(role).get(base, timeout=60, allow_redirects=False)
     if expected == OK:
         assert r.status_code == 200 and OUTPUT in r.text and SOURCE not in r.text
@@ -320,7 +333,7 @@ def check_websocket(w: World, role: str, expected: str) -> None:
 
 
 def check_paths(w: World, role: str, expected: str, paths) -> None:
-    session, base = w.session(role), w.hub.url + w.base(role)
+    session, base = w.session(role), w.url(role)
     may_see_page = MATRIX[role][RESOURCES.index("page")] == OK
     token = {"Authorization": f"token {w.hub.user_token(USERS[role])}"} if role in USERS else {}
     for method, path in paths:
@@ -331,10 +344,11 @@ def check_paths(w: World, role: str, expected: str, paths) -> None:
             assert r.status_code == 200 and OUTPUT in r.text, where  # the page itself
             continue
         assert OUTPUT not in r.text, where
-        if r.status_code == 302 and r.headers["Location"].startswith(f"/hub/user/{AUTHOR}/"):
+        if r.status_code == 302 and urlsplit(r.headers["Location"]).path.startswith(
+                f"/hub/user/{AUTHOR}/"):
             # the proxy resolved '..' first: a path outside this server, answered by the hub
             assert "%2E%2E" in path, where
-            assert_nothing_leaks(session.get(w.hub.url + r.headers["Location"], timeout=60))
+            assert_nothing_leaks(session.get(w.hub.public(r.headers["Location"]), timeout=60))
             continue
         if expected == "open-404":
             # the browser is sent to the open page (writes refused); their token gets 403
@@ -447,18 +461,19 @@ def test_a_grant_admits_once_and_only_on_its_own_server(world: World) -> None:
     url = open_ready(hub, AUTHOR, USERS_SLUG, FRIEND)["url"]
     # presented at the other dashboard's launcher: refused, no cookie
     other = requests.Session()
-    r = other.get(hub.url + url.replace(f"/{USERS_SLUG}/", f"/{GROUPS_SLUG}/"), timeout=30)
+    r = other.get(hub.server_url(AUTHOR, GROUPS_SLUG) + "_hub_viz/enter?" + urlsplit(url).query,
+                  timeout=30)
     assert r.url.endswith(f"{SERVICE}open/{AUTHOR}/{GROUPS_SLUG}") or "/hub/login" in r.url
     assert not other.cookies.get("hub-viz-viewer") and OUTPUT not in r.text
     # used by its viewer, then replayed by someone who found it
     first = requests.Session()
-    assert OUTPUT in first.get(hub.url + url, timeout=60).text
+    assert OUTPUT in first.get(hub.public(url), timeout=60).text
     replay = requests.Session()
-    r = replay.get(hub.url + url, timeout=30, allow_redirects=False)
-    assert r.status_code == 302 and r.headers["Location"] == f"{SERVICE}open/{AUTHOR}/{USERS_SLUG}"
+    r = replay.get(hub.public(url), timeout=30, allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"] == hub.open_location(AUTHOR, USERS_SLUG)
     assert "hub-viz-viewer" not in r.headers.get("Set-Cookie", "")
     # a forged one
-    r = requests.get(f"{hub.url}/user/{AUTHOR}/{USERS_SLUG}/_hub_viz/enter",
+    r = requests.get(hub.server_url(AUTHOR, USERS_SLUG) + "_hub_viz/enter",
                      params={"grant_token": grant_of(url)[:-4] + "AAAA"}, timeout=30,
                      allow_redirects=False)
     assert r.status_code == 302 and "Set-Cookie" not in r.headers
@@ -486,9 +501,9 @@ def per_viewer(hub: Hub) -> Iterator[dict]:
         owner, name = body["server"].split("/", 1)
         assert owner == viewer
         session = hub_browser(hub, viewer)
-        assert session.get(hub.url + body["url"], timeout=60).status_code == 200
+        assert session.get(hub.public(body["url"]), timeout=60).status_code == 200
         instances[viewer] = {"name": name, "session": session,
-                             "base": f"{hub.url}/user/{viewer}/{name}/"}
+                             "base": hub.server_url(viewer, name)}
     yield instances
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{PV_SLUG}", AUTHOR)
 
@@ -512,7 +527,7 @@ def test_another_student_never_reaches_a_per_viewer_instance(hub: Hub, per_viewe
     # 1. the direct URL with the intruder's browser: no cookie of this server, so the
     #    open page (which would open the intruder's own instance)
     r = intruder["session"].get(base, timeout=60, allow_redirects=False)
-    assert r.status_code == 302 and r.headers["Location"] == f"{SERVICE}open/{AUTHOR}/{PV_SLUG}"
+    assert r.status_code == 302 and r.headers["Location"] == hub.open_location(AUTHOR, PV_SLUG)
     assert_no_dash(r)
     for path in ("_dash-layout", "_dash-dependencies", "app.py", "assets/../app.py"):
         r = intruder["session"].get(base + path, timeout=60)
@@ -562,7 +577,7 @@ def test_guessed_server_names_start_nothing(hub: Hub, per_viewer, guess: str) ->
     before = set(hub.api("GET", f"/users/{FRIEND}").json()["servers"])
     own = set(hub.api("GET", f"/users/{STRANGER}").json()["servers"])
     intruder = per_viewer[STRANGER]["session"]
-    r = intruder.get(f"{hub.url}/user/{FRIEND}/{guess}/", timeout=60)
+    r = intruder.get(hub.server_url(FRIEND, guess), timeout=60)
     assert r.status_code in (403, 404, 503), (guess, r.status_code, r.url)
     assert_no_dash(r)
     r = intruder.get(f"{hub.url}/hub/spawn/{FRIEND}/{guess}", timeout=60)
