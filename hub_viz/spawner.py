@@ -276,12 +276,32 @@ class DashboardSpawnerMixin(HasTraits):
         ``proxy_spec`` (added, checked and removed by it), so moving the route
         here gives every dashboard instance its own origin.
         """
-        user = getattr(self, "user", None)
-        settings = getattr(user, "settings", None) or {}
-        if not settings.get("subdomain_host") or not self.name:
+        layout = self.layout()
+        if not layout.isolated or not self.name:
             return proposal.value
-        layout = Layout(settings["subdomain_host"], base_url=settings.get("base_url", "/"))
-        return layout.server_proxy_spec(user.name, self.name)
+        return layout.server_proxy_spec(self.user.name, self.name)
+
+    def layout(self) -> Layout:
+        """The hub's layout, from its settings (path-based when it has no subdomain_host)."""
+        settings = getattr(getattr(self, "user", None), "settings", None) or {}
+        return Layout(settings.get("subdomain_host") or "", base_url=settings.get("base_url", "/"))
+
+    def own_host_callback(self) -> str:
+        """On the isolated layout, this server's OAuth callback on its own host, else ``""``."""
+        layout = self.layout()
+        if not layout.isolated or not self.name:
+            return ""
+        return layout.server_url(self.user.name, self.name) + "oauth_callback"
+
+    def move_oauth_callback(self) -> None:
+        """Point the server's hub OAuth client at its own host: the hub registers it on the
+        user's host, where this server's route no longer is (the hub login of viewers who
+        come without a grant, e.g. to a server started through the hub's API)."""
+        callback = self.own_host_callback()
+        client = getattr(getattr(self, "orm_spawner", None), "oauth_client", None)
+        if callback and client is not None and client.redirect_uri != callback:
+            client.redirect_uri = callback
+            self.db.commit()
 
     @validate("resource_ceiling")
     def _validate_ceiling(self, proposal: Any) -> dict:
@@ -464,6 +484,8 @@ class DashboardSpawnerMixin(HasTraits):
         else:
             env = super().get_env()  # type: ignore[misc]
         assert self._dashboard is not None
+        if self.own_host_callback():
+            env["JUPYTERHUB_OAUTH_CALLBACK_URL"] = self.own_host_callback()
         env["HUB_VIZ_FRAMEWORK"] = framework_json(self._dashboard.framework)
         env["HUB_VIZ_MODE"] = self._dashboard.mode
         # the dashboard's author: the owner of its log and status, whoever's server this is
@@ -514,6 +536,7 @@ class DashboardSpawnerMixin(HasTraits):
             self._emit(10, f"Starting the {framework} dashboard…")
             self.prepare()
             await self.check_before_start()
+            self.move_oauth_callback()
             url = await super().start()  # type: ignore[misc]
             if self.wait_for_app:
                 await self.wait_for_app_ready(url, framework)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin
 
 import pytest
 import requests
@@ -99,6 +99,16 @@ class Hub:
         path on the hub's host, or on the isolated layout the service's absolute URL."""
         prefix = self.layout.service_url if self.layout.isolated else SERVICE
         return f"{prefix}open/{owner}/{slug}"
+
+    def at(self, path: str) -> str:
+        """A hub path as a browser reaches it: ``/user/<owner>/<server>/...`` on the
+        server's own host on the isolated layout, anything else on the hub's."""
+        parts = path.split("/", 4)
+        if len(parts) >= 4 and parts[1] == "user" and parts[3] and self.layout.isolated:
+            owner, server = unquote(parts[2]), unquote(parts[3].split("?", 1)[0])
+            rest = parts[4] if len(parts) > 4 else parts[3][len(server):]
+            return self.server_url(owner, server) + rest
+        return self.url + path
 
     def public(self, url: str) -> str:
         """A URL the service or the hub gave (a path, or absolute) as one to fetch."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import websocket
@@ -12,6 +13,17 @@ from ..conftest import BROWSER_UA
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
+
+
+@pytest.fixture(scope="module", params=["path-based", "isolated"])
+def hub(request, hub):
+    """Both layouts: the hub's own origin, and every dashboard on a host of its own."""
+    return request.getfixturevalue("isolated_hub") if request.param == "isolated" else hub
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @pytest.fixture(scope="module")
@@ -29,20 +41,20 @@ def running(hub):
 
 
 def page(hub, user, path):
-    return hub.login(user).get(f"{hub.url}{path}", timeout=60)
+    return hub.login(user).get(hub.at(path), timeout=60)
 
 
 def test_voila_page_shows_kernel_output_without_sources(hub, running):
     r = page(hub, "alice", "/user/alice/voila-example/")
     assert r.status_code == 200
-    assert r.url == f"{hub.url}/user/alice/voila-example/"
+    assert r.url == hub.at("/user/alice/voila-example/")
     assert EXAMPLES["voila-example"][1] in r.text
     assert "range(1, 101)" not in r.text, "cell sources must be stripped"
 
 
 def test_dash_layout_and_callback_through_proxy(hub, running):
     session = hub.login("alice")
-    base = f"{hub.url}/user/alice/dash-example/"
+    base = hub.at("/user/alice/dash-example/")
     r = session.get(base, timeout=30)
     assert r.status_code == 200 and "<title>Dash example</title>" in r.text
     layout = session.get(base + "_dash-layout", timeout=30)
@@ -72,13 +84,13 @@ def test_dash_layout_and_callback_through_proxy(hub, running):
 def test_server_rendered_frameworks_serve_their_page(hub, running, name, path, marker):
     r = page(hub, "alice", f"/user/alice/{name}/")
     assert r.status_code == 200
-    assert r.url == f"{hub.url}{path}", "the launcher sends viewers to the app's page"
+    assert r.url == hub.at(path), "the launcher sends viewers to the app's page"
     assert marker in r.text
 
 
 def test_notebook_runs_code_over_the_kernel_websocket(hub, running):
     session = hub.login("alice")
-    base = f"{hub.url}/user/alice/notebook-example/"
+    base = hub.at("/user/alice/notebook-example/")
     lab = session.get(base, timeout=30)
     assert lab.status_code == 200 and "JupyterLab" in lab.text
     assert lab.url.endswith("/lab/tree/analysis.ipynb")
@@ -89,7 +101,7 @@ def test_notebook_runs_code_over_the_kernel_websocket(hub, running):
     ws = websocket.create_connection(
         base.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels",
         header=[f"Cookie: {cookies}"],
-        origin=hub.url,
+        origin=origin_of(base),
         timeout=60,
     )
     msg_id = uuid.uuid4().hex
@@ -122,7 +134,7 @@ def test_other_user_gets_403_from_the_launcher_not_the_app(hub, running):
     hub.ensure_user("bob")
     token = hub.api("POST", "/users/bob/tokens", json={"note": "test"}).json()["token"]
     r = hub.login("bob").get(  # no cookie of alice's server: only bob's token
-        f"{hub.url}/user/alice/dash-example/_dash-layout",
+        hub.at("/user/alice/dash-example/_dash-layout"),
         headers={"Authorization": f"token {token}"},
         allow_redirects=False,
         timeout=30,
@@ -143,18 +155,18 @@ def test_unauthenticated_visitor_is_sent_to_login(hub, running):
     import requests
 
     base = "/user/alice/dash-example/"
-    r = requests.get(f"{hub.url}{base}?x=1", allow_redirects=False, timeout=30)
+    r = requests.get(hub.at(f"{base}?x=1"), allow_redirects=False, timeout=30)
     assert r.status_code == 302
     # the launcher's login step (where HubOAuth is loaded), then the hub's OAuth
     assert r.headers["Location"] == f"{base}_hub_viz/login?next=%2Fuser%2Falice%2Fdash-example%2F%3Fx%3D1"
-    r = requests.get(hub.url + r.headers["Location"], allow_redirects=False, timeout=30)
+    r = requests.get(hub.at(r.headers["Location"]), allow_redirects=False, timeout=30)
     assert r.status_code == 302
     assert "/hub/api/oauth2/authorize" in r.headers["Location"]
     # after logging in, the login step goes back to the page asked for, never elsewhere
     session = hub.login("alice")
     for target, landing in ((f"{base}?x=1", f"{base}?x=1"), ("https://evil.example/", base),
                             ("//evil.example/", base), (f"{base}..//x", base)):
-        r = session.get(f"{hub.url}{base}_hub_viz/login", params={"next": target},
+        r = session.get(hub.at(f"{base}_hub_viz/login"), params={"next": target},
                         allow_redirects=False, timeout=30)
         # through the hub's OAuth (and back to the login step) until it lets go
         for _ in range(6):
@@ -162,12 +174,12 @@ def test_unauthenticated_visitor_is_sent_to_login(hub, running):
             if r.status_code != 302 or not any(
                     part in location for part in ("/hub/", "oauth_callback", "_hub_viz/login")):
                 break
-            r = session.get(location if "://" in location else hub.url + location,
+            r = session.get(location if "://" in location else hub.at(location),
                             allow_redirects=False, timeout=30)
         assert r.status_code == 302, r.status_code
         assert r.headers["Location"] == landing, (target, r.headers["Location"])
     post = requests.post(
-        f"{hub.url}/user/alice/dash-example/_dash-update-component", json={}, timeout=30
+        hub.at("/user/alice/dash-example/_dash-update-component"), json={}, timeout=30
     )
     assert post.status_code == 403
     assert post.json()["source"] == "hub-viz"
@@ -176,10 +188,10 @@ def test_unauthenticated_visitor_is_sent_to_login(hub, running):
 def test_readiness_probe_is_public_and_reveals_nothing(hub, running):
     import requests
 
-    r = requests.get(f"{hub.url}/user/alice/dash-example/api", timeout=30)
+    r = requests.get(hub.at("/user/alice/dash-example/api"), timeout=30)
     assert r.status_code == 200
     assert set(r.json()) == {"version"}
-    status = requests.get(f"{hub.url}/user/alice/dash-example/_hub_viz/status", timeout=30)
+    status = requests.get(hub.at("/user/alice/dash-example/_hub_viz/status"), timeout=30)
     assert status.status_code == 403
 
 
@@ -196,7 +208,7 @@ def test_activity_is_reported_from_page_views_not_background_requests(hub, runni
         return hub.api("GET", "/users/alice").json()["servers"]["dash-example"]["last_activity"]
 
     session = hub.login("alice")
-    base = f"{hub.url}/user/alice/dash-example/"
+    base = hub.at("/user/alice/dash-example/")
     time.sleep(3)  # let any report of earlier traffic go out first
     before = last_activity()
     # a hidden tab polling (and a script without a browser's User-Agent) is not use
