@@ -33,6 +33,12 @@ app.layout = html.Div([html.P("{MARKER}")])
 
 
 @pytest.fixture(scope="module")
+def hub(isolated_hub: Hub) -> Hub:
+    """The default layout: the service and the dashboard on hosts of their own."""
+    return isolated_hub
+
+
+@pytest.fixture(scope="module")
 def published(hub: Hub) -> str:
     for name in (AUTHOR, VIEWER):
         hub.ensure_user(name)
@@ -60,7 +66,7 @@ def test_the_open_flow_puts_no_token_in_urls_or_logs(hub: Hub, browser, publishe
             progress_headers.append(request.headers)
 
     context.on("request", seen)
-    page.goto(f"{hub.url}{SERVICE}open/{published}")
+    page.goto(f"{hub.service_url}open/{published}")
     page.frame_locator("#dashboard-frame").get_by_text(MARKER).wait_for(timeout=120_000)
     xsrf = {c["value"] for c in context.cookies() if "xsrf" in c["name"]}
     shown = page.evaluate("JSON.parse(sessionStorage.getItem('hub-viz-progress') || '[]')")
