@@ -207,7 +207,7 @@ PUBLISHERS = [
     "api-owner", "api.pat+viz@example.org", "embed-author", "ph-owner", "prof-browser",
     "am-author", "teacher", "idle-owner", "kf-author", "lti-teacher", "pages-author",
     "fault-owner", "sa-author", "smoke-author", "git-author", "cli-author", "restart-owner",
-    "fuzz-author", "k8s-prof", "bench-author", "ada", "grace",
+    "fuzz-author", "k8s-prof", "bench-author", "ada", "grace", "lr-author", "harden-author",
 ]
 
 HUB_CONFIG = """
