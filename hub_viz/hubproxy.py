@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from jupyterhub.proxy import ConfigurableHTTPProxy
+from jupyterhub.utils import url_escape_path
 
 
 def without_server_activity(routes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -34,17 +35,46 @@ class DashboardProxy(ConfigurableHTTPProxy):
     """
 
     async def get_all_routes(self) -> dict[str, dict[str, Any]]:
-        return without_server_activity(await super().get_all_routes())
+        # the hub checks routes against its own list: it never sees the aliases
+        routes = await super().get_all_routes()
+        return without_server_activity(
+            {spec: r for spec, r in routes.items() if ALIAS not in (r.get("data") or {})})
+
+    async def add_user(self, user: Any, server_name: str = "") -> None:
+        """A server's route (the spawner's own: on the isolated layout its own host) and,
+        when that is not the user's host, the same path on the user's host, where the
+        hub's links point; the launcher answers there only with a redirect to its host."""
+        await super().add_user(user, server_name)
+        alias = user_host_route(user, server_name)
+        if alias:
+            spawner = user.spawners[server_name]
+            await self.add_route(alias, spawner.server.host,
+                                 {ALIAS: True, "server_name": server_name})
 
     async def delete_user(self, user: Any, server_name: str = "") -> None:
         """Remove a server's route: the spawner's own, which on the isolated layout is on
-        the server's host (JupyterHub's would name the user's)."""
+        the server's host (JupyterHub's would name the user's), and its alias."""
         spawner = user.spawners.get(server_name) if server_name in user.spawners else None
         if spawner is None or not spawner.proxy_spec:
             await super().delete_user(user, server_name)
             return
         self.log.info("Removing user %s from proxy (%s)", user.name, spawner.proxy_spec)
+        alias = user_host_route(user, server_name)
+        if alias:
+            await self.delete_route(alias)
         await self.delete_route(spawner.proxy_spec)
+
+
+ALIAS = "hub_viz_alias"  # route data of a server's path on its user's host
+
+
+def user_host_route(user: Any, server_name: str) -> str:
+    """The server's path on its user's host when its own route is elsewhere, else ``""``."""
+    spawner = user.spawners.get(server_name) if server_name in user.spawners else None
+    if spawner is None or not server_name:
+        return ""
+    default = f"{user.proxy_spec}{url_escape_path(server_name)}/"
+    return default if default != spawner.proxy_spec else ""
 
 
 __all__ = ["DashboardProxy", "without_server_activity"]

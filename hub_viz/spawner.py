@@ -486,6 +486,10 @@ class DashboardSpawnerMixin(HasTraits):
         assert self._dashboard is not None
         if self.own_host_callback():
             env["JUPYTERHUB_OAUTH_CALLBACK_URL"] = self.own_host_callback()
+            # the hub links to the user's host: the launcher sends that host here
+            layout = self.layout()
+            env["HUB_VIZ_PUBLIC_URL"] = layout.server_url(self.user.name, self.name)
+            env["HUB_VIZ_USER_HOST"] = layout.user_host(self.user.name)
         env["HUB_VIZ_FRAMEWORK"] = framework_json(self._dashboard.framework)
         env["HUB_VIZ_MODE"] = self._dashboard.mode
         # the dashboard's author: the owner of its log and status, whoever's server this is

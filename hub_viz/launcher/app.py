@@ -40,6 +40,7 @@ from .access import AccessCheck, AccessUnknown
 from .activity import ActivityReporter
 from .grants import FrameAncestors, GrantKeeper
 from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
+from .ownhost import LauncherApplication, OwnHost
 from .process import AppProcess, AppState
 from .proxy import ProxyMixin
 from .source import GitCheckout
@@ -456,7 +457,7 @@ async def run(options: argparse.Namespace) -> int:
         "log_function": log_request,
     }
     esc = prefix.rstrip("/")
-    web_app = web.Application(
+    web_app = LauncherApplication(
         [
             (esc + r"/api", ProbeHandler),
             (esc + r"/oauth_callback", callback_route),
@@ -465,6 +466,7 @@ async def run(options: argparse.Namespace) -> int:
             (esc + r"/_hub_viz/enter", EnterHandler),
             (esc + r"(?:/.*)?", AppHandler),
         ],
+        own_host=OwnHost.from_env(),
         **settings,
     )
     login_route.bind(web_app)

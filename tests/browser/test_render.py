@@ -19,6 +19,12 @@ LIVE_TEXT = {
 }
 
 
+@pytest.fixture(scope="module", params=["path-based", "isolated"])
+def hub(request, hub):
+    """Both layouts: the hub's own origin, and every dashboard on a host of its own."""
+    return request.getfixturevalue("isolated_hub") if request.param == "isolated" else hub
+
+
 @pytest.fixture(scope="module")
 def alice_page(hub, browser):
     for name in LIVE_TEXT:
@@ -43,7 +49,7 @@ def alice_page(hub, browser):
 @pytest.mark.parametrize("name", list(LIVE_TEXT))
 def test_dashboard_renders_live_content(hub, alice_page, name):
     server = f"b-{name}"[:30]
-    alice_page.goto(f"{hub.url}/user/alice/{server}/")
+    alice_page.goto(hub.at(f"/user/alice/{server}/"))
     alice_page.get_by_text(EXAMPLES[name][1]).first.wait_for(timeout=60_000)
     alice_page.get_by_text(LIVE_TEXT[name]).first.wait_for(timeout=60_000)
     assert f"/user/alice/{server}/" in alice_page.url
@@ -57,7 +63,7 @@ def test_open_a_card_from_the_home_page(hub, alice_page):
     assert card.get_by_text("dash").is_visible()
     card.get_by_role("link", name="Open").click()
     alice_page.get_by_text(EXAMPLES["dash-example"][1]).wait_for(timeout=60_000)
-    assert alice_page.url == f"{hub.url}/user/alice/preset-dash/"
+    assert alice_page.url == hub.at("/user/alice/preset-dash/")
     alice_page.goto(f"{hub.url}/hub/home")
     running = alice_page.locator('.hub-viz-gallery .card[data-dashboard="preset-dash"] .badge')
     assert "running" in running.all_inner_texts()

@@ -241,3 +241,22 @@ def test_no_traffic_no_activity_report(hub, running):
     before = last_activity()
     time.sleep(5)  # more than two report intervals with nobody looking
     assert last_activity() == before
+
+
+def test_the_hubs_own_link_leads_to_the_dashboards_host(hub, running):
+    """The hub links to a server on its user's host; on the isolated layout the launcher
+    answers there only with a redirect to the server's own host, and nothing else."""
+    session = hub.login("alice")
+    hubs_link = (hub.layout.user_origin("alice") if hub.layout.isolated else hub.url) + (
+        "/user/alice/dash-example/?x=1")
+    r = session.get(hubs_link, allow_redirects=False, timeout=30)
+    if hub.layout.isolated:
+        assert r.status_code == 302, r.status_code
+        assert r.headers["Location"] == hub.at("/user/alice/dash-example/?x=1")
+        assert EXAMPLES["dash-example"][1] not in r.text and "<title>" not in r.text
+        for method in ("POST", "PUT", "DELETE"):  # whatever the method
+            other = session.request(method, hubs_link, allow_redirects=False, timeout=30)
+            assert other.status_code == 302 and "Set-Cookie" not in other.headers
+    page = session.get(hubs_link, timeout=60)
+    assert page.status_code == 200 and "<title>Dash example</title>" in page.text
+    assert page.url == hub.at("/user/alice/dash-example/?x=1")
