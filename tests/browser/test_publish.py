@@ -75,6 +75,12 @@ def card(page, ref):
     return page.locator(f'#hub-viz-gallery .hub-viz-card[data-dashboard="{ref}"]')
 
 
+@pytest.fixture(scope="module", params=["path-based", "isolated"])
+def hub(request, hub):
+    """Both layouts: the hub's own origin, and every dashboard on a host of its own."""
+    return request.getfixturevalue("isolated_hub") if request.param == "isolated" else hub
+
+
 @pytest.fixture(scope="module")
 def published(hub, browser):
     """The author publishes both dashboards from the form, shared with the group."""
@@ -105,7 +111,7 @@ def published(hub, browser):
         assert page.locator("h1").inner_text() == fields["#title"]
         assert page.locator("#visibility").inner_text() == "groups"
         assert GROUP in page.locator("#manage").inner_text()
-        assert page.locator("#open-link").inner_text() == f"{hub.url}{SERVICE}open/{ref}"
+        assert page.locator("#open-link").inner_text() == f"{hub.service_url}open/{ref}"
     context.close()
     yield
     for ref in FORMS:
@@ -152,7 +158,7 @@ def test_student_in_the_group_finds_opens_and_sees_the_dashboard(hub, browser, p
     # The open page shows the dashboard in its frame (and pings while it is seen).
     frame = page.frame_locator("#dashboard-frame")
     frame.get_by_text(EXAMPLES["bokeh-example"][1]).wait_for(timeout=90_000)
-    assert page.url == f"{hub.url}{SERVICE}open/{BOKEH}"
+    assert page.url == f"{hub.service_url}open/{BOKEH}"
     assert f"/user/{BOKEH}/_hub_viz/enter?grant_token=" in page.locator("#dashboard-frame").get_attribute("src")
 
     seen = json.loads(page.evaluate("sessionStorage.getItem('hub-viz-progress') || '[]'"))
@@ -180,7 +186,7 @@ def test_student_outside_the_group_sees_nothing_and_gets_404(hub, browser, publi
     assert card(page, BOKEH).count() == 0
 
     for ref in (VOILA, BOKEH):
-        response = page.goto(f"{hub.url}{SERVICE}open/{ref}")
+        response = page.goto(f"{hub.service_url}open/{ref}")
         assert response.status == 404
         assert page.locator("h1").inner_text() == "404"
         assert "No dashboard" in page.locator("#error-message").inner_text()
@@ -197,7 +203,7 @@ def test_resources_beyond_the_ceiling_are_refused_in_the_form_and_nothing_is_los
     """The form states the hub's ceiling, shows the refusal, and keeps what was typed."""
     context, page = log_in(hub, browser, AUTHOR)
     try:
-        page.goto(f"{hub.url}{SERVICE}publish")
+        page.goto(f"{hub.service_url}publish")
         page.locator("#profile option[value=small]").wait_for(state="attached")
         assert page.locator("#profile option[value=small]").inner_text() == "Small"
         assert page.locator("#ceiling-hint").inner_text() == (
@@ -230,7 +236,7 @@ def test_warm_start_settings_in_the_form(hub, browser):
     """Preheated kernels and "keep running" for a shared Voilà dashboard; a refusal shows."""
     context, page = log_in(hub, browser, AUTHOR)
     try:
-        page.goto(f"{hub.url}{SERVICE}publish")
+        page.goto(f"{hub.service_url}publish")
         page.locator("#profile option[value=small]").wait_for(state="attached")
         page.fill("#title", "Warm report")
         page.fill("#entry", "voila/dashboard.ipynb")
@@ -247,7 +253,7 @@ def test_warm_start_settings_in_the_form(hub, browser):
         assert stored["keep_warm"][0]["start"] == "00:00" and stored["keep_warm"][0]["end"] == "24:00"
 
         # editing shows what is stored; kernels for a Dash app are refused with the reason
-        page.goto(f"{hub.url}{SERVICE}d/{AUTHOR}/warm-report/edit")
+        page.goto(f"{hub.service_url}d/{AUTHOR}/warm-report/edit")
         page.locator("#warm-kernels").wait_for()
         assert page.locator("#keep-warm").input_value() == "always"
         assert page.locator("#warm-kernels").input_value() == "2"

@@ -4,7 +4,7 @@
   var api = document.getElementById("manage").getAttribute("data-api");
   var note = document.getElementById("action-message");
   var link = document.getElementById("open-link");  // the whole address, ready to copy
-  link.textContent = window.location.origin + link.textContent;
+  link.textContent = new URL(link.textContent, window.location.href).href;  // a path, or absolute
   function say(text, kind) {
     note.className = "alert alert-" + (kind || "info");
     note.textContent = text;
