@@ -13,7 +13,7 @@ import argparse
 import copy
 import sys
 
-from benchmarks import burst, memory, open_latency, phone_home
+from benchmarks import burst, hubside, memory, open_latency, phone_home
 from benchmarks.common import FRAMEWORKS
 
 SUITES = {"open-latency": open_latency, "burst": burst, "memory": memory, "phone-home": phone_home}
@@ -41,6 +41,9 @@ def build_parser(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser
                         help="comma-separated subset of %(default)s")
     common.add_argument("--per-viewer-framework", choices=FRAMEWORKS, default="dash",
                         help="framework of the per-viewer scenarios (%(default)s)")
+    common.add_argument("--layout", choices=("isolated", "path-based"), default="isolated",
+                        help="the hub's layout: the service and each dashboard on hosts of "
+                        "their own below hub.localhost, or all on 127.0.0.1 (%(default)s)")
     single = len(names) == 1
     for name in names:  # with 'all', each suite writes its default JSON file
         SUITES[name].add_arguments(parser, json_option=single)
@@ -62,6 +65,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
 
 def main(argv: list[str] | None = None) -> int:
     args, names = parse(argv)
+    hubside.ISOLATED = args.layout == "isolated"
     single = len(names) == 1
     worst = 0
     for name in names:

@@ -26,11 +26,12 @@ import requests
 
 from benchmarks.common import START_TIMEOUT, Unsupported, example, rendered, tail, tree
 from hub_viz import config as hub_config
-from tests.conftest import BROWSER_UA, SERVICE, Hub, start_hub, stop_hub
+from tests.conftest import BROWSER_UA, Hub, start_hub, stop_hub
 
 OWNER = "bench-author"
 POOL_USER = "hub-viz-pool"
 THREADS = 8  # parallel hub API calls while creating tokens
+ISOLATED = True  # the hub's layout (python -m benchmarks --layout)
 
 
 def bench_hub(state: Path, *, warm_pool_ceiling: int = 0, max_warm_kernels: int = 0) -> Hub:
@@ -44,7 +45,7 @@ def bench_hub(state: Path, *, warm_pool_ceiling: int = 0, max_warm_kernels: int 
         kwargs["warm_pool_ceiling"] = warm_pool_ceiling
     if max_warm_kernels and "max_warm_kernels" in known:
         kwargs["max_warm_kernels"] = max_warm_kernels
-    hub = start_hub(state, ready_timeout=START_TIMEOUT, configure_kwargs=kwargs)
+    hub = start_hub(state, ready_timeout=START_TIMEOUT, configure_kwargs=kwargs, isolated=ISOLATED)
     hub.ensure_user(OWNER)
     return hub
 
@@ -115,7 +116,7 @@ def publish(hub: Hub, slug: str, framework: str, *, mode: str = "shared", **fiel
     spec, _ = example(framework)
     body = {"slug": slug, "title": slug, "framework": framework, "entry": spec["entry"],
             "mode": mode, "visibility": "all", **fields}
-    r = requests.post(f"{hub.url}{SERVICE}api/dashboards", json=body, headers=owner(hub).headers,
+    r = requests.post(f"{hub.service_url}api/dashboards", json=body, headers=owner(hub).headers,
                       timeout=60)
     if r.status_code in (200, 201):
         return r.json()
@@ -135,7 +136,7 @@ def error_text(r: requests.Response) -> str:
 def unpublish(hub: Hub, slug: str) -> None:
     """Delete the dashboard and remove every server it has (as its owner and the tester)."""
     with contextlib.suppress(requests.RequestException):
-        requests.delete(f"{hub.url}{SERVICE}api/dashboards/{OWNER}/{slug}",
+        requests.delete(f"{hub.service_url}api/dashboards/{OWNER}/{slug}",
                         headers=owner(hub).headers, timeout=120)
 
 
@@ -185,7 +186,7 @@ def wait_ready(hub: Hub, user: str, names: list[str] | None = None, count: int =
 
 def start(hub: Hub, slug: str, timeout: float = START_TIMEOUT) -> None:
     """The author's open call for ``slug``, then wait until its server is ready (no page GET)."""
-    r = requests.post(f"{hub.url}{SERVICE}api/dashboards/{OWNER}/{slug}/open",
+    r = requests.post(f"{hub.service_url}api/dashboards/{OWNER}/{slug}/open",
                       headers=owner(hub).headers, timeout=120)
     if r.status_code != 200:
         raise RuntimeError(f"open {slug}: {r.status_code} {r.text[:300]}")
@@ -254,8 +255,7 @@ async def open_dashboard(session: aiohttp.ClientSession, hub: Hub, who: Student,
         url = await _grant_url(session, hub, who, slug, out, t0)
         out.ready = time.perf_counter() - t0
         stage = "page"
-        if url.startswith("/"):
-            url = hub.url + url
+        url = hub.public(url)
         deadline = t0 + START_TIMEOUT
         while True:
             async with session.get(url) as r:
@@ -291,7 +291,7 @@ def page_text(body: str, chars: int = 160) -> str:
 
 async def _grant_url(session: aiohttp.ClientSession, hub: Hub, who: Student, slug: str,
                      out: Opened, t0: float) -> str:
-    base = f"{hub.url}{SERVICE}api/dashboards/{OWNER}/{slug}"
+    base = f"{hub.service_url}api/dashboards/{OWNER}/{slug}"
     async with session.post(f"{base}/open", headers=who.headers) as r:
         text = await r.text()
         out.open_call = time.perf_counter() - t0
@@ -302,8 +302,7 @@ async def _grant_url(session: aiohttp.ClientSession, hub: Hub, who: Student, slu
     if body.get("url"):
         return body["url"]
     progress = body["progress_url"]
-    if progress.startswith("/"):
-        progress = hub.url + progress
+    progress = hub.public(progress)
     async with session.get(progress, headers=who.headers) as r:
         if r.status != 200:
             raise RuntimeError(f"progress {r.status}: {(await r.text())[:200]}")
@@ -327,7 +326,7 @@ async def warm_tokens(hub: Hub, students: list[Student], slug: str) -> None:
         sem = asyncio.Semaphore(10)
 
         async def one(who: Student) -> None:
-            async with sem, s.get(f"{hub.url}{SERVICE}api/dashboards/{OWNER}/{slug}",
+            async with sem, s.get(f"{hub.service_url}api/dashboards/{OWNER}/{slug}",
                                   headers=who.headers) as r:
                 await r.read()
 

@@ -125,7 +125,7 @@ async def hub_viewer(hub, who, slug: str, framework: str) -> Viewer:
     if not opened.ok:
         await session.close()
         raise RuntimeError(f"open {slug} as {who.name}: {opened.error}")
-    v = Viewer(session, framework, hub.url)
+    v = Viewer(session, framework, "/".join(opened.page_url.split("/")[:3]))  # its own host
     await v.attach(opened.page_url, opened.html)
     return v
 
