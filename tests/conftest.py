@@ -409,19 +409,26 @@ def restart_hub(hub: Hub) -> Hub:
 
 
 @pytest.fixture(scope="session")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+def isolated_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+    """A hub on the isolated layout (``hub.localhost``), the default: the service and
+    every dashboard on hosts of their own."""
+    running = start_hub(tmp_path_factory.mktemp("isolated-hub"), isolated=True)
+    yield running
+    stop_hub(running)
+
+
+@pytest.fixture(scope="session")
+def path_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+    """A hub on the path-based layout: everything on the hub's origin (127.0.0.1)."""
     running = start_hub(tmp_path_factory.mktemp("hub"))
     yield running
     stop_hub(running)
 
 
 @pytest.fixture(scope="session")
-def isolated_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
-    """A hub on the isolated layout (``hub.localhost``): the service and every dashboard
-    on hosts of their own."""
-    running = start_hub(tmp_path_factory.mktemp("isolated-hub"), isolated=True)
-    yield running
-    stop_hub(running)
+def hub(isolated_hub: Hub) -> Hub:
+    """The test hub: the default, isolated layout."""
+    return isolated_hub
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -170,9 +170,10 @@ def test_the_admin_is_still_admin_and_the_author_is_not(attack, attack_hub):
     assert users["dean"] is True and users["mallory"] is False
 
 
-def test_on_the_path_based_layout_the_author_cannot_reach_anyone(hub: Hub):
+def test_on_the_path_based_layout_the_author_cannot_reach_anyone(path_hub: Hub):
     """Where dashboards share the hub's origin, an author who is not a named publisher
     cannot put the same dashboard in front of anyone else."""
+    hub = path_hub
     assert not hub.layout.isolated
     shutil.copytree(ATTACKER, hub.root / "quiz", dirs_exist_ok=True)
     for visibility in ("users", "groups", "all", "public"):

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from ..conftest import BROWSER_UA, PASSWORD, SERVICE
+from ..conftest import BROWSER_UA, PASSWORD, SERVICE, Hub
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.browser
@@ -75,10 +75,10 @@ def card(page, ref):
     return page.locator(f'#hub-viz-gallery .hub-viz-card[data-dashboard="{ref}"]')
 
 
-@pytest.fixture(scope="module", params=["path-based", "isolated"])
-def hub(request, hub):
-    """Both layouts: the hub's own origin, and every dashboard on a host of its own."""
-    return request.getfixturevalue("isolated_hub") if request.param == "isolated" else hub
+@pytest.fixture(scope="module", params=["isolated", "path-based"])
+def hub(request) -> Hub:
+    """Both layouts: every dashboard on a host of its own, and the hub's own origin."""
+    return request.getfixturevalue("isolated_hub" if request.param == "isolated" else "path_hub")
 
 
 @pytest.fixture(scope="module")

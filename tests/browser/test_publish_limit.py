@@ -18,7 +18,8 @@ pytestmark = pytest.mark.browser
 STUDENT, SLUG = "limit-student", "limit-notes"
 
 
-def test_the_form_shows_the_limit_and_publishes_private(hub, browser):
+def test_the_form_shows_the_limit_and_publishes_private(path_hub, browser):
+    hub = path_hub
     hub.ensure_user(STUDENT)
     context, page = log_in(hub, browser, STUDENT)
     try:

@@ -162,10 +162,10 @@ class World:
         return s
 
 
-@pytest.fixture(scope="module", params=["path-based", "isolated"])
-def hub(request, hub: Hub) -> Hub:
-    """Both layouts: the hub's own origin, and every dashboard on a host of its own."""
-    return request.getfixturevalue("isolated_hub") if request.param == "isolated" else hub
+@pytest.fixture(scope="module", params=["isolated", "path-based"])
+def hub(request) -> Hub:
+    """Both layouts: every dashboard on a host of its own, and the hub's own origin."""
+    return request.getfixturevalue("isolated_hub" if request.param == "isolated" else "path_hub")
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ def test_publish_list_open_usage_unpublish(hub):
     published = cli(hub, "publish", "dash/app.py", "--title", "CLI test dash", "--slug", SLUG,
                     "--framework", "dash", "--visibility", "all",
                     "--description", "Published by the CLI test", token=token)
-    open_url = f"{hub.url}/services/hub-viz/open/{ref}"
+    open_url = f"{hub.service_url}open/{ref}"
     assert published.stdout.strip() == open_url
     assert ref in published.stderr
 

@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -27,6 +28,11 @@ from jupyter_server.services.kernels.connection.base import (
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 AUTHOR, VIEWER = "kf-author", "kf-viewer"
 SLUG = "kf-voila"
@@ -62,14 +68,14 @@ def enter(hub, user: str) -> requests.Session:
         assert hub.wait(AUTHOR, SLUG).get("ready"), hub.spawn_message(AUTHOR, SLUG)[-2000:]
     assert body["status"] == "ready", body
     session = requests.Session()
-    page = session.get(hub.url + body["url"], timeout=60)
-    assert page.status_code == 200 and page.url == hub.url + BASE, (page.status_code, page.url)
+    page = session.get(hub.public(body["url"]), timeout=60)
+    assert page.status_code == 200 and page.url == hub.at(BASE), (page.status_code, page.url)
     return session
 
 
 def render(hub, session: requests.Session) -> str:
     """Load the page (a fresh kernel for this viewer); its kernel id."""
-    page = session.get(hub.url + BASE, timeout=60)
+    page = session.get(hub.at(BASE), timeout=60)
     assert page.status_code == 200
     assert EXAMPLES["voila-example"][1] in page.text  # the kernel ran the author's cells
     match = KERNEL_ID.search(page.text)
@@ -79,11 +85,11 @@ def render(hub, session: requests.Session) -> str:
 
 def connect(hub, session: requests.Session, kernel: str, protocol: str | None):
     cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    url = hub.url.replace("http", "ws", 1) + BASE + f"api/kernels/{kernel}/channels"
+    url = hub.at(BASE).replace("http", "ws", 1) + f"api/kernels/{kernel}/channels"
     ws = websocket.create_connection(
         f"{url}?session_id={uuid.uuid4()}",
         header=[f"Cookie: {cookies}"],
-        origin=hub.url,
+        origin=origin_of(hub.at(BASE)),
         subprotocols=[protocol] if protocol else None,
         timeout=30,
     )
@@ -219,7 +225,7 @@ def test_viewer_cannot_run_code_but_the_widgets_work(hub, dashboard) -> None:
         ws.close()
 
     # the kernel is alive and was never asked to stop
-    model = session.get(f"{hub.url}{BASE}api/kernels/{kernel_id}", timeout=30)
+    model = session.get(hub.at(f"{BASE}api/kernels/{kernel_id}"), timeout=30)
     assert model.status_code == 200 and model.json()["id"] == kernel_id
     assert not marker.exists()
 
@@ -291,14 +297,14 @@ def test_the_owner_is_filtered_too_in_shared_mode(hub, dashboard) -> None:
 )
 def test_jupyter_rest_paths_are_refused(hub, dashboard, viewer_session, method, path) -> None:
     session, kernel_id = viewer_session
-    r = session.request(method, f"{hub.url}{BASE}{path.format(kernel=kernel_id)}",
+    r = session.request(method, hub.at(f"{BASE}{path.format(kernel=kernel_id)}"),
                         json={"name": "python3", "path": "x.ipynb", "type": "notebook",
                               "kernel": {"name": "python3"}},
                         allow_redirects=False, timeout=30)
     assert r.status_code == 403, (r.status_code, r.text[:300])
     assert r.json()["source"] == "hub-viz"
     # the kernel the page uses is untouched
-    assert session.get(f"{hub.url}{BASE}api/kernels/{kernel_id}", timeout=30).status_code == 200
+    assert session.get(hub.at(f"{BASE}api/kernels/{kernel_id}"), timeout=30).status_code == 200
 
 
 @pytest.fixture(scope="module")
@@ -312,8 +318,8 @@ def test_a_websocket_to_another_jupyter_route_is_closed(hub, dashboard, viewer_s
     cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     for path in ("terminals/websocket/1", "api/events/subscribe"):
         ws = websocket.create_connection(
-            hub.url.replace("http", "ws", 1) + BASE + path,
-            header=[f"Cookie: {cookies}"], origin=hub.url, timeout=30,
+            hub.at(BASE).replace("http", "ws", 1) + path,
+            header=[f"Cookie: {cookies}"], origin=origin_of(hub.at(BASE)), timeout=30,
         )
         opcode, data = ws.recv_data(control_frame=True)
         assert opcode == websocket.ABNF.OPCODE_CLOSE
@@ -328,8 +334,8 @@ def test_the_page_still_frees_its_kernel_on_unload(hub, dashboard) -> None:
     kernel_id = render(hub, session)
     # navigator.sendBeacon(): same-origin, form data with the `_xsrf` of document.cookie
     # (none: the launcher keeps XSRF cookies from the app)
-    r = session.post(f"{hub.url}{BASE}voila/api/shutdown/{kernel_id}",
-                     headers={"Origin": hub.url, "Sec-Fetch-Site": "same-origin"},
+    r = session.post(hub.at(f"{BASE}voila/api/shutdown/{kernel_id}"),
+                     headers={"Origin": origin_of(hub.at(BASE)), "Sec-Fetch-Site": "same-origin"},
                      files={"_xsrf": (None, "")}, timeout=30)
     assert r.status_code == 204, (r.status_code, r.text[:300])
-    assert session.get(f"{hub.url}{BASE}api/kernels/{kernel_id}", timeout=30).status_code == 404
+    assert session.get(hub.at(f"{BASE}api/kernels/{kernel_id}"), timeout=30).status_code == 404

@@ -9,16 +9,16 @@ from urllib.parse import urlsplit
 import pytest
 import websocket
 
-from ..conftest import BROWSER_UA
+from ..conftest import BROWSER_UA, Hub
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
 
 
-@pytest.fixture(scope="module", params=["path-based", "isolated"])
-def hub(request, hub):
-    """Both layouts: the hub's own origin, and every dashboard on a host of its own."""
-    return request.getfixturevalue("isolated_hub") if request.param == "isolated" else hub
+@pytest.fixture(scope="module", params=["isolated", "path-based"])
+def hub(request) -> Hub:
+    """Both layouts: every dashboard on a host of its own, and the hub's own origin."""
+    return request.getfixturevalue("isolated_hub" if request.param == "isolated" else "path_hub")
 
 
 def origin_of(url: str) -> str:

@@ -16,7 +16,7 @@ import requests
 
 from hub_viz.service.base import MAX_DEPTH
 
-from ..conftest import BROWSER_UA, SERVICE, Hub
+from ..conftest import BROWSER_UA, Hub
 from ..service.test_api import assert_error
 
 pytestmark = pytest.mark.hub
@@ -96,14 +96,14 @@ def csp(r: requests.Response) -> str:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in STATIC.iterdir()))
 def test_every_static_file_forbids_framing(hub: Hub, name: str) -> None:
-    r = requests.get(f"{hub.url}{SERVICE}static/{name}", timeout=30)
+    r = requests.get(f"{hub.service_url}static/{name}", timeout=30)
     assert r.status_code == 200, (name, r.status_code)
     assert csp(r) == NONE, (name, r.headers)
     assert r.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_robots_txt_forbids_framing(hub: Hub) -> None:
-    for url in (f"{hub.url}/robots.txt", f"{hub.url}{SERVICE}robots.txt"):
+    for url in (f"{hub.url}/robots.txt", f"{hub.service_url}robots.txt"):
         r = requests.get(url, timeout=30)
         assert r.status_code == 200 and "Disallow: /" in r.text, url
         assert csp(r) == NONE, (url, r.headers)
@@ -112,18 +112,18 @@ def test_robots_txt_forbids_framing(hub: Hub) -> None:
 def test_error_pages_forbid_framing(hub: Hub, published: str) -> None:
     viewer = hub.login(VIEWER)
     cases = [
-        ("404 page", 404, viewer.get(f"{hub.url}{SERVICE}no-such-page", timeout=30)),
-        ("404 static", 404, requests.get(f"{hub.url}{SERVICE}static/missing.js", timeout=30)),
+        ("404 page", 404, viewer.get(f"{hub.service_url}no-such-page", timeout=30)),
+        ("404 static", 404, requests.get(f"{hub.service_url}static/missing.js", timeout=30)),
         ("403 static outside its folder", 403,
-         requests.get(f"{hub.url}{SERVICE}static/..%2fapp.py", timeout=30)),
-        ("405 static", 405, requests.options(f"{hub.url}{SERVICE}static/open.js", timeout=30)),
+         requests.get(f"{hub.service_url}static/..%2fapp.py", timeout=30)),
+        ("405 static", 405, requests.options(f"{hub.service_url}static/open.js", timeout=30)),
         ("403 static without XSRF", 403,
-         requests.post(f"{hub.url}{SERVICE}static/open.js", timeout=30)),
-        ("403 page", 403, viewer.get(f"{hub.url}{SERVICE}d/{published}", timeout=30)),
-        ("405 page", 405, requests.post(f"{hub.url}{SERVICE}open/{published}", timeout=30,
+         requests.post(f"{hub.service_url}static/open.js", timeout=30)),
+        ("403 page", 403, viewer.get(f"{hub.service_url}d/{published}", timeout=30)),
+        ("405 page", 405, requests.post(f"{hub.service_url}open/{published}", timeout=30,
                                         headers={"User-Agent": BROWSER_UA})),
         ("404 api", 404, hub.svc("GET", "no-such-thing", VIEWER)),
-        ("400 oauth callback", 400, requests.get(f"{hub.url}{SERVICE}oauth_callback", timeout=30)),
+        ("400 oauth callback", 400, requests.get(f"{hub.service_url}oauth_callback", timeout=30)),
     ]
     for what, status, r in cases:
         assert r.status_code == status, (what, r.status_code, r.text[:300])

@@ -31,7 +31,7 @@ def test_usage_page_shows_figures_and_a_chart_of_the_last_30_days(hub: Hub, publ
     r = hub.svc("POST", f"dashboards/{published}/open", VIEWER)
     assert r.status_code == 200, r.text
     hub.wait(AUTHOR, SLUG)
-    page = hub.login(AUTHOR).get(f"{hub.url}{SERVICE}d/{published}/usage", timeout=60)
+    page = hub.login(AUTHOR).get(f"{hub.service_url}d/{published}/usage", timeout=60)
     assert page.status_code == 200
     assert "Instance-hours" in page.text and "Share of time running" in page.text
     assert "<svg" in page.text and "Viewers and running hours per day" in page.text
@@ -42,16 +42,16 @@ def test_usage_page_shows_figures_and_a_chart_of_the_last_30_days(hub: Hub, publ
 
 def test_usage_and_manage_pages_are_for_the_author_only(hub: Hub, published: str):
     viewer = hub.login(VIEWER)
-    r = viewer.get(f"{hub.url}{SERVICE}d/{published}/usage", timeout=60)
+    r = viewer.get(f"{hub.service_url}d/{published}/usage", timeout=60)
     assert r.status_code == 403
     assert f"Only {AUTHOR} can change" in r.text
-    r = hub.login(OTHER).get(f"{hub.url}{SERVICE}d/{published}", timeout=60)
+    r = hub.login(OTHER).get(f"{hub.service_url}d/{published}", timeout=60)
     assert r.status_code == 404
     assert "No dashboard" in r.text
 
 
 def test_gallery_script_lists_only_what_the_user_may_see(hub: Hub, published: str):
-    url = f"{hub.url}{SERVICE}gallery.js"
+    url = f"{hub.service_url}gallery.js"
     same = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "no-cors"}
     script = hub.login(VIEWER).get(url, headers=same, timeout=60)
     assert script.status_code == 200
@@ -63,7 +63,7 @@ def test_gallery_script_lists_only_what_the_user_may_see(hub: Hub, published: st
 
 def test_gallery_script_refuses_other_sites(hub: Hub, published: str):
     r = hub.login(VIEWER).get(
-        f"{hub.url}{SERVICE}gallery.js",
+        f"{hub.service_url}gallery.js",
         headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"},
         timeout=60,
     )
@@ -86,8 +86,8 @@ def test_open_page_head_and_bots_start_nothing(hub: Hub):
     assert r.status_code == 201, r.text
     try:
         session = hub.login(VIEWER)
-        assert session.head(f"{hub.url}{SERVICE}open/{AUTHOR}/pages-idle", timeout=60).ok
-        page = session.get(f"{hub.url}{SERVICE}open/{AUTHOR}/pages-idle", timeout=60)
+        assert session.head(f"{hub.service_url}open/{AUTHOR}/pages-idle", timeout=60).ok
+        page = session.get(f"{hub.service_url}open/{AUTHOR}/pages-idle", timeout=60)
         assert page.status_code == 200 and 'id="progress-bar"' in page.text
         bot = hub.svc("POST", f"dashboards/{AUTHOR}/pages-idle/open", VIEWER,
                       headers={"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"})
@@ -102,8 +102,9 @@ def test_open_page_head_and_bots_start_nothing(hub: Hub):
 def test_robots_txt_disallows_everything(hub: Hub):
     import requests
 
-    for path in ("/robots.txt", f"{SERVICE}robots.txt"):  # the site's root, and the service's
-        r = requests.get(f"{hub.url}{path}", timeout=30, allow_redirects=False)
-        assert r.status_code == 200, path
+    # the site's root, and the service's
+    for url in (f"{hub.url}/robots.txt", f"{hub.service_url}robots.txt"):
+        r = requests.get(url, timeout=30, allow_redirects=False)
+        assert r.status_code == 200, url
         assert r.headers["Content-Type"].startswith("text/plain")
         assert "User-agent: *\nDisallow: /" in r.text

@@ -38,7 +38,7 @@ def test_group_member_opens_a_published_dashboard(hub: Hub) -> None:
         assert body["status"] == "ready", body
 
         # The one-time link opens the page without any hub login.
-        page = requests.get(hub.url + body["url"], timeout=60)
+        page = requests.get(hub.public(body["url"]), timeout=60)
         assert page.status_code == 200
         assert "_dash-config" in page.text or "dash" in page.text.lower()
 

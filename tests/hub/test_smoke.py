@@ -18,7 +18,7 @@ def test_start_and_open_through_the_hub(hub, name):
     assert hub.wait("carol", server).get("ready")
     session = hub.login("carol")
     path = "" if name == "voila-example" else "_dash-layout"
-    page = session.get(f"{hub.url}/user/carol/{server}/{path}", timeout=60)
+    page = session.get(hub.at(f"/user/carol/{server}/{path}"), timeout=60)
     assert page.status_code == 200
     assert expected in page.text
     hub.stop("carol", server)

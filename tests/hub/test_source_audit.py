@@ -23,7 +23,7 @@ import psutil
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, SERVICE, Hub
+from ..conftest import BROWSER_UA, Hub
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -88,9 +88,9 @@ def instances(hub: Hub) -> Iterator[dict[str, dict]]:
         owner, name = body["server"].split("/", 1)
         session = requests.Session()
         session.headers["User-Agent"] = BROWSER_UA
-        assert session.get(hub.url + body["url"], timeout=60).status_code == 200
+        assert session.get(hub.public(body["url"]), timeout=60).status_code == 200
         opened[example] = {"owner": owner, "name": name, "session": session,
-                           "base": f"{hub.url}/user/{owner}/{name}/"}
+                           "base": hub.at(f"/user/{owner}/{name}/")}
     yield opened
     for example in EXAMPLES:
         hub.svc("DELETE", f"dashboards/{AUTHOR}/{slug(example)}", AUTHOR)
@@ -157,7 +157,7 @@ def test_nobody_else_reads_a_per_viewer_notebook(hub: Hub, instances) -> None:
         # without a token: sent to the open page, which would open their own instance
         r = requests.get(inst["base"] + "api/contents", allow_redirects=False, timeout=30)
         assert r.status_code == 302
-        assert r.headers["Location"] == f"{SERVICE}open/{AUTHOR}/{slug('notebook-example')}"
+        assert r.headers["Location"] == hub.open_location(AUTHOR, slug('notebook-example'))
 
 
 # -- what the processes hold --------------------------------------------------------------
@@ -271,7 +271,7 @@ def test_the_server_token_only_reports_activity_and_admits_viewers(hub: Hub, ins
     # nor the service as its owner: no dashboards to list, change or unpublish
     for method, path in (("GET", "dashboards"), ("GET", f"dashboards/{AUTHOR}/sa-dash/logs"),
                          ("DELETE", f"dashboards/{AUTHOR}/sa-dash")):
-        r = requests.request(method, f"{hub.url}{SERVICE}api/{path}", headers=auth, timeout=30)
+        r = requests.request(method, f"{hub.service_url}api/{path}", headers=auth, timeout=30)
         assert r.status_code in (401, 403), (method, path, r.status_code)
     assert hub.svc("GET", f"dashboards/{AUTHOR}/sa-dash", AUTHOR).status_code == 200
     # nor another dashboard of the same owner

@@ -167,7 +167,7 @@ def check_enter_url(url: str, owner: str, server: str) -> None:
 def visit(hub: Any, url: str) -> tuple[requests.Session, requests.Response]:
     """Follow a link in a fresh client that never logged in to the hub."""
     session = requests.Session()
-    return session, session.get(hub.url + url, timeout=60)
+    return session, session.get(hub.public(url), timeout=60)
 
 
 def assert_dash_page(
@@ -175,7 +175,7 @@ def assert_dash_page(
     marker: str = DASH_MARKER,
 ) -> None:
     assert page.status_code == 200, page.text[:500]
-    assert page.url == f"{hub.url}/user/{in_url(owner)}/{in_url(server)}/", page.url
+    assert page.url == hub.at(f"/user/{in_url(owner)}/{in_url(server)}/"), page.url
     assert '<script id="_dash-config"' in page.text, page.text[:500]
     layout = session.get(page.url + "_dash-layout", timeout=60)
     assert layout.status_code == 200, layout.text[:500]
@@ -304,20 +304,20 @@ def test_without_a_token_the_api_asks_to_log_in(hub, gallery, method, path):
 def test_a_cookie_login_must_send_the_xsrf_token(hub, people):
     """The service's own pages call the API with its login cookie plus X-XSRFToken."""
     session = hub.login(MEMBER)
-    page = session.get(f"{hub.url}{SERVICE}", timeout=60)  # hub OAuth into the service
-    assert page.status_code == 200 and page.url == f"{hub.url}{SERVICE}", page.url
+    page = session.get(f"{hub.service_url}", timeout=60)  # hub OAuth into the service
+    assert page.status_code == 200 and page.url == f"{hub.service_url}", page.url
     body = {"slug": "api-cookie", "title": "Cookie board", **DASH}
     headers = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"}
-    r = session.post(f"{hub.url}{SERVICE}api/dashboards", json=body, headers=headers, timeout=60)
+    r = session.post(f"{hub.service_url}api/dashboards", json=body, headers=headers, timeout=60)
     assert_error(r, 401, "log in")
-    assert session.get(f"{hub.url}{SERVICE}api/dashboards/{MEMBER}/api-cookie",
+    assert session.get(f"{hub.service_url}api/dashboards/{MEMBER}/api-cookie",
                        timeout=60).status_code == 404
     xsrf = next(c.value for c in session.cookies if c.name == "_xsrf" and c.path == SERVICE)
-    r = session.post(f"{hub.url}{SERVICE}api/dashboards", json=body,
+    r = session.post(f"{hub.service_url}api/dashboards", json=body,
                      headers={**headers, "X-XSRFToken": xsrf}, timeout=60)
     assert r.status_code == 201, r.text
     assert r.json()["owner"] == MEMBER
-    r = session.delete(f"{hub.url}{SERVICE}api/dashboards/{MEMBER}/api-cookie",
+    r = session.delete(f"{hub.service_url}api/dashboards/{MEMBER}/api-cookie",
                        headers={**headers, "X-XSRFToken": xsrf}, timeout=60)
     assert r.status_code == 204, r.text
 
@@ -685,12 +685,12 @@ def test_open_gives_a_one_time_link_that_needs_no_hub_login(hub, publish):
 
     # the same link a second time is refused: back to the service's open page
     again = requests.Session()
-    second = again.get(hub.url + url, allow_redirects=False, timeout=60)
+    second = again.get(hub.public(url), allow_redirects=False, timeout=60)
     assert second.status_code == 302
     assert second.headers["Location"] == f"{SERVICE}open/{OWNER}/api-open"
-    followed = again.get(hub.url + url, timeout=60)
+    followed = again.get(hub.public(url), timeout=60)
     assert "_dash-config" not in followed.text and DASH_MARKER not in followed.text
-    assert again.get(f"{hub.url}/user/{OWNER}/api-open/_dash-layout", allow_redirects=False,
+    assert again.get(hub.at(f"/user/{OWNER}/api-open/_dash-layout"), allow_redirects=False,
                      timeout=60).status_code == 302
     # a forged grant is refused the same way
     forged = url[: url.rindex(".") + 1] + "AAAA"
@@ -722,7 +722,7 @@ def test_open_refuses_who_may_not_see_it_and_bots(hub, publish):
     figures = usage(hub, OWNER, "api-closed")
     assert (figures["deployments"], figures["opens"], figures["recent"]) == (0, 0, [])
     # the open page itself never starts anything either
-    r = requests.get(f"{hub.url}{SERVICE}open/{OWNER}/api-closed",
+    r = requests.get(f"{hub.service_url}open/{OWNER}/api-closed",
                      headers={"User-Agent": "Googlebot/2.1"}, allow_redirects=False, timeout=60)
     assert r.status_code == 302
     assert "api-closed" not in servers(hub, OWNER, stopped=True)
@@ -1002,7 +1002,7 @@ def openapi_path(route: str) -> str:
 
 
 def test_openapi_describes_every_route(hub):
-    r = requests.get(f"{hub.url}{SERVICE}api/openapi.yaml", timeout=60)  # no token at all
+    r = requests.get(f"{hub.service_url}api/openapi.yaml", timeout=60)  # no token at all
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"] == "application/yaml"
     spec = yaml.safe_load(r.text)

@@ -185,7 +185,7 @@ def fuzz(hub: Hub, case: Any, who: str) -> None:
     headers = {"User-Agent": BROWSER_UA}
     if who == "user":
         headers["Authorization"] = f"token {hub.user_token(FUZZER)}"
-    response = call(case, who, f"{hub.url}{SERVICE.rstrip('/')}", headers)
+    response = call(case, who, hub.service_url.rstrip("/"), headers)
     if case.method == "DELETE" and response.status_code == 204:
         restore(hub, case)
 
