@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ..conftest import SERVICE, Hub
+from ..conftest import Hub
 
 pytestmark = pytest.mark.hub
 
@@ -71,10 +71,29 @@ def test_gallery_script_refuses_other_sites(hub: Hub, published: str):
     assert SLUG not in r.text
 
 
+def test_on_the_isolated_layout_only_the_hubs_page_loads_the_gallery(hub: Hub, published):
+    """A sibling host (a dashboard) could include the script and read the cards: only
+    the hub's own page (its Referer), or the ticket of the service's own hub-login
+    redirect, is answered."""
+    assert hub.layout.isolated
+    url = f"{hub.service_url}gallery.js"
+    site = {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors"}
+    viewer = hub.login(VIEWER)
+    ok = viewer.get(url, headers={**site, "Referer": f"{hub.url}/hub/home"}, timeout=60)
+    assert ok.status_code == 200 and f'"slug": "{SLUG}"' in ok.text
+    dashboard = hub.server_url(AUTHOR, SLUG)
+    for headers, params in (({"Referer": dashboard}, {}), ({}, {}),
+                            ({"Referer": dashboard}, {"ticket": "2|1:0|10:1|21:x|4:MQ==|00"})):
+        r = viewer.get(url, headers={**site, **headers}, params=params, timeout=60,
+                       allow_redirects=False)
+        assert r.status_code == 403 and SLUG not in r.text, (headers, params, r.status_code)
+
+
 def test_home_page_loads_the_gallery(hub: Hub):
     home = hub.login(VIEWER).get(f"{hub.url}/hub/home", timeout=60)
     assert home.status_code == 200
-    assert f'src="/{SERVICE.strip("/")}/gallery.js"' in home.text
+    # from the service's own host on the isolated layout, a path on the hub's otherwise
+    assert f'src="{hub.layout.service_url}gallery.js"' in home.text
     assert 'id="hub-viz-gallery"' in home.text
 
 
