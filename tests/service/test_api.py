@@ -15,20 +15,21 @@ import re
 import secrets
 import threading
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 import yaml
 from traitlets.config.loader import PyFileConfigLoader
 
+from hub_viz.layout import Layout
 from hub_viz.service.access_api import access_routes
 from hub_viz.service.api import api_routes
 from hub_viz.service.embed_handlers import embed_routes
 from hub_viz.service.hubapi import SERVICE_SCOPES
 from hub_viz.service.lti_api import lti_routes
 
-from ..conftest import SERVICE, wait_until
+from ..conftest import ISOLATED_DOMAIN, SERVICE, wait_until
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -46,7 +47,8 @@ DASH_MARKER = EXAMPLES["dash-example"][1]
 MARKED_MARKER = "API tests: the second version of the sales board"
 SLOW_MARKER = "API tests: the slow board is up"
 LOG_MARKER = "api-tests: loading the sales data"
-ENTER = re.compile(
+ENTER = re.compile(  # on the server's own host (the isolated layout), or a path
+    r"(?:http://[a-z0-9-]+\.hub\.localhost:\d+)?"
     r"/user/(?P<owner>[^/]+)/(?P<server>[^/]+)/_hub_viz/enter\?grant_token=[\w-]+\.[\w-]+\.[\w-]+"
 )
 
@@ -162,6 +164,9 @@ def check_enter_url(url: str, owner: str, server: str) -> None:
     match = ENTER.fullmatch(url)
     assert match, url
     assert (match["owner"], match["server"]) == (in_url(owner), in_url(server)), url
+    if url.startswith("http"):  # the isolated layout: the server's own host, nobody else's
+        expected = Layout(f"http://{ISOLATED_DOMAIN}").server_host(owner, server)
+        assert urlsplit(url).hostname == expected, url
 
 
 def visit(hub: Any, url: str) -> tuple[requests.Session, requests.Response]:
@@ -264,12 +269,9 @@ def test_info_lists_choices_and_the_callers_groups(hub, people):
     assert names == ["voila", "dash", "bokeh", "panel", "streamlit", "notebook"]
     dash = next(f for f in info["frameworks"] if f["name"] == "dash")
     assert dash["display_name"] == "Dash" and dash["modes"] == ["shared", "per-viewer"]
-    # dashboards share the hub's origin on the test hub: MEMBER is no publisher, OWNER is
-    assert info["visibilities"] == ["private"]
-    assert "configure(c, publishers=[...])" in info["publish_limit"]
-    owners = hub.svc("GET", "info", OWNER).json()
-    assert owners["visibilities"] == ["private", "users", "groups", "all", "public"]
-    assert owners["publish_limit"] == ""
+    # every dashboard has a host of its own on the test hub: anyone may share
+    assert info["visibilities"] == ["private", "users", "groups", "all", "public"]
+    assert info["publish_limit"] == ""
     assert info["profiles"] == ["small"]
     assert info["profile_choices"] == [{"name": "small", "display_name": "Small",
                                         "description": "", "cpu_limit": 1.0, "mem_limit": "1G"}]
@@ -345,10 +347,11 @@ def test_create_answers_201_with_the_dashboard(hub, publish):
             "profile": "small", "resources": {"memory": "512Mi"}, "can_manage": True,
             "status": "stopped",
         }
-        assert body["open_url"] == f"{SERVICE}open/{OWNER}/sales-by-region-2024"
-        assert body["manage_url"] == f"{SERVICE}d/{OWNER}/sales-by-region-2024"
+        # absolute on the service's own host, where a browser elsewhere finds them
+        assert body["open_url"] == f"{hub.service_url}open/{OWNER}/sales-by-region-2024"
+        assert body["manage_url"] == f"{hub.service_url}d/{OWNER}/sales-by-region-2024"
         assert body["thumbnail_url"] == (
-            f"{SERVICE}api/dashboards/{OWNER}/sales-by-region-2024/thumbnail"
+            f"{hub.service_url}api/dashboards/{OWNER}/sales-by-region-2024/thumbnail"
         )
         assert body["created"].endswith("Z") and body["updated"].endswith("Z")
         # the stored record reads back the same
@@ -687,14 +690,14 @@ def test_open_gives_a_one_time_link_that_needs_no_hub_login(hub, publish):
     again = requests.Session()
     second = again.get(hub.public(url), allow_redirects=False, timeout=60)
     assert second.status_code == 302
-    assert second.headers["Location"] == f"{SERVICE}open/{OWNER}/api-open"
+    assert second.headers["Location"] == hub.open_location(OWNER, "api-open")
     followed = again.get(hub.public(url), timeout=60)
     assert "_dash-config" not in followed.text and DASH_MARKER not in followed.text
     assert again.get(hub.at(f"/user/{OWNER}/api-open/_dash-layout"), allow_redirects=False,
                      timeout=60).status_code == 302
     # a forged grant is refused the same way
     forged = url[: url.rindex(".") + 1] + "AAAA"
-    third = requests.get(hub.url + forged, allow_redirects=False, timeout=60)
+    third = requests.get(hub.public(forged), allow_redirects=False, timeout=60)
     assert third.status_code == 302 and third.headers["Location"].endswith("open/api-owner/api-open")
 
     # opening a running dashboard starts nothing new
