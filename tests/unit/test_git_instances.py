@@ -176,6 +176,7 @@ async def test_the_status_says_fetching_while_the_instance_fetches(lecture_remot
     ctx = SimpleNamespace(
         app=SimpleNamespace(state=AppState.STARTING, elapsed=0.5, message="", tail=[]),
         framework=SimpleNamespace(display_name="Dash"), checkout=checkout, owner="prof",
+        author="prof",
         server_token="server-token", frame_ancestors=None,
         grants=SimpleNamespace(header_is_owner=lambda handler, owner: False),
     )
