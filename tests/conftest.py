@@ -144,6 +144,28 @@ class Hub:
         self.sessions[name] = s
         return s
 
+    def fresh_login(self, name: str) -> requests.Session:
+        """A new browser-like session (desktop User-Agent) logged in through the login form."""
+        s = requests.Session()
+        s.headers["User-Agent"] = BROWSER_UA
+        s.get(f"{self.url}/hub/login", timeout=30)
+        r = s.post(f"{self.url}/hub/login", timeout=30, data={
+            "username": name, "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf")})
+        assert r.status_code == 200 and "/hub/home" in r.url, (r.status_code, r.url)
+        return s
+
+    def open_ready(self, owner: str, slug: str, viewer: str | None) -> dict:
+        """The service's open answer once the server runs (its URL carries a grant)."""
+        body: dict = {}
+        for _ in range(3):
+            r = self.svc("POST", f"dashboards/{owner}/{slug}/open", viewer)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            if body["status"] == "ready":
+                return body
+            self.wait(*body["server"].split("/", 1))
+        raise AssertionError(f"{owner}/{slug} did not open for {viewer}: {body}")
+
     def start(self, user: str, server: str, spec: dict | None = None) -> requests.Response:
         self.ensure_user(user)
         return self.api("POST", f"/users/{user}/servers/{server}", json=spec or {})

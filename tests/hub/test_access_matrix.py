@@ -23,7 +23,7 @@ import pytest
 import requests
 import websocket
 
-from ..conftest import BROWSER_UA, PASSWORD, SERVICE, Hub
+from ..conftest import BROWSER_UA, SERVICE, Hub
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -85,31 +85,6 @@ CELLS = [(role, resource, MATRIX[role][i]) for role in ROLES for i, resource in 
 USERS = {"owner": AUTHOR, "shared user": FRIEND, "group member": MEMBER, "other user": STRANGER}
 
 
-def hub_browser(hub: Hub, name: str) -> requests.Session:
-    """A fresh browser-like session logged in to the hub through its login form."""
-    s = requests.Session()
-    s.headers["User-Agent"] = BROWSER_UA
-    s.get(f"{hub.url}/hub/login", timeout=30)
-    r = s.post(f"{hub.url}/hub/login", timeout=30, data={
-        "username": name, "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf")})
-    assert r.status_code == 200 and "/hub/home" in r.url, (r.status_code, r.url)
-    return s
-
-
-def open_ready(hub: Hub, owner: str, slug: str, user: str | None) -> dict:
-    """The open API's answer once the server runs (it carries the enter URL with a grant)."""
-    body: dict = {}
-    for _ in range(3):
-        r = hub.svc("POST", f"dashboards/{owner}/{slug}/open", user)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        if body["status"] == "ready":
-            return body
-        server_owner, name = body["server"].split("/", 1)
-        hub.wait(server_owner, name)
-    raise AssertionError(f"{owner}/{slug} did not open for {user}: {body}")
-
-
 def grant_of(url: str) -> str:
     return parse_qs(urlsplit(url).query)["grant_token"][0]
 
@@ -146,7 +121,7 @@ class World:
                 r = s.get(f"{hub.service_url}embed/{self.embed_token}", timeout=30)
                 assert r.status_code == 401 and OUTPUT not in r.text
             return s
-        s = hub_browser(hub, USERS[role])
+        s = hub.fresh_login(USERS[role])
         if role == "other user":
             # straight to the launcher's hub login: the hub refuses the server's OAuth
             r = s.get(f"{self.url(role)}_hub_viz/login",
@@ -156,7 +131,7 @@ class World:
             assert_nothing_leaks(r)
             return s
         # the open flow, as a click on the card: a one-time grant traded for a cookie
-        body = open_ready(hub, AUTHOR, self.slug_for(role), USERS[role])
+        body = hub.open_ready(AUTHOR, self.slug_for(role), USERS[role])
         page = s.get(hub.public(body["url"]), timeout=60)
         assert page.status_code == 200 and page.url == self.url(role), page.url
         return s
@@ -458,7 +433,7 @@ def test_the_matrix_covers_every_role_and_resource() -> None:
 def test_a_grant_admits_once_and_only_on_its_own_server(world: World) -> None:
     """A used grant, or one for another dashboard, lets nobody in."""
     hub = world.hub
-    url = open_ready(hub, AUTHOR, USERS_SLUG, FRIEND)["url"]
+    url = hub.open_ready(AUTHOR, USERS_SLUG, FRIEND)["url"]
     # presented at the other dashboard's launcher: refused, no cookie
     other = requests.Session()
     r = other.get(hub.server_url(AUTHOR, GROUPS_SLUG) + "_hub_viz/enter?" + urlsplit(url).query,
@@ -497,10 +472,10 @@ def per_viewer(hub: Hub) -> Iterator[dict]:
     assert r.status_code == 201, r.text
     instances = {}
     for viewer in (FRIEND, STRANGER):
-        body = open_ready(hub, AUTHOR, PV_SLUG, viewer)
+        body = hub.open_ready(AUTHOR, PV_SLUG, viewer)
         owner, name = body["server"].split("/", 1)
         assert owner == viewer
-        session = hub_browser(hub, viewer)
+        session = hub.fresh_login(viewer)
         assert session.get(hub.public(body["url"]), timeout=60).status_code == 200
         instances[viewer] = {"name": name, "session": session,
                              "base": hub.server_url(viewer, name)}
@@ -552,7 +527,7 @@ def test_another_student_never_reaches_a_per_viewer_instance(hub: Hub, per_viewe
                      allow_redirects=False)
     assert r.status_code == 302 and DASH_OUTPUT not in r.text
     # 5. a grant the service gave them for their own instance, presented at the victim's
-    grant = grant_of(open_ready(hub, AUTHOR, PV_SLUG, STRANGER)["url"])
+    grant = grant_of(hub.open_ready(AUTHOR, PV_SLUG, STRANGER)["url"])
     r = requests.get(base + "_hub_viz/enter", params={"grant_token": grant}, timeout=30,
                      allow_redirects=False)
     assert r.status_code == 302 and "Set-Cookie" not in r.headers

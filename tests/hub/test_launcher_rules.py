@@ -22,7 +22,6 @@ import requests
 
 from ..conftest import SERVICE, Hub, start_hub, stop_hub, wait_until
 from ..examples import EXAMPLES
-from .test_access_matrix import hub_browser, open_ready
 from .test_source_audit import environ, launcher_of
 
 pytestmark = pytest.mark.hub
@@ -92,10 +91,10 @@ def per_viewer(hub: Hub) -> Iterator[dict]:
         "slug": PV_SLUG, "title": "Per viewer", "entry": "dash/app.py", "visibility": "all",
         "mode": "per-viewer"})
     assert r.status_code == 201, r.text
-    body = open_ready(hub, AUTHOR, PV_SLUG, VIEWER)
+    body = hub.open_ready(AUTHOR, PV_SLUG, VIEWER)
     owner, name = body["server"].split("/", 1)
     assert owner == VIEWER
-    session = hub_browser(hub, VIEWER)
+    session = hub.fresh_login(VIEWER)
     assert session.get(hub.url + body["url"], timeout=60).status_code == 200
     yield {"name": name, "session": session, "base": f"{hub.url}/user/{VIEWER}/{name}/"}
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{PV_SLUG}", AUTHOR)
@@ -174,7 +173,7 @@ def test_an_apps_redirect_and_cookies_stay_inside_its_server(hub: Hub) -> None:
     assert hub.start(AUTHOR, "redirecting", spec).status_code in (201, 202)
     assert hub.wait(AUTHOR, "redirecting").get("ready")
     try:
-        session = hub_browser(hub, AUTHOR)
+        session = hub.fresh_login(AUTHOR)
         prefix = f"/user/{AUTHOR}/redirecting/"
         assert "redirecting app" in session.get(hub.url + prefix, timeout=60).text
         launcher_env = environ(launcher_of(AUTHOR, "redirecting").pid)
@@ -231,12 +230,12 @@ def test_unshared_and_private_viewers_are_refused_after_the_recheck(hub: Hub) ->
         # two viewers come in through the open flow (a grant, then the launcher's cookie)
         sessions = {}
         for name in (FRIEND, KEEPER):
-            url = open_ready(hub, AUTHOR, SHARED_SLUG, name)["url"]
-            sessions[name] = hub_browser(hub, name)
+            url = hub.open_ready(AUTHOR, SHARED_SLUG, name)["url"]
+            sessions[name] = hub.fresh_login(name)
             assert sessions[name].get(hub.url + url, timeout=60).status_code == 200
             assert DASH_OUTPUT in layout(sessions[name], base).text
         # one through the hub's login (HubOAuth and the hub's share)
-        hub_friend = hub_browser(hub, HUB_FRIEND)
+        hub_friend = hub.fresh_login(HUB_FRIEND)
         r = hub_login(hub_friend, base)
         assert r.status_code == 200 and r.url == base, (r.status_code, r.url)
         assert DASH_OUTPUT in layout(hub_friend, base).text

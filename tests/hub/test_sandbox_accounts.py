@@ -32,12 +32,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import requests
 
 from hub_viz.frameworks import PER_VIEWER
 from hub_viz.service.dashboards import server_for
 
-from ..conftest import BROWSER_UA, PASSWORD, Hub, free_port, run_hub, stop_hub
+from ..conftest import PASSWORD, Hub, free_port, run_hub, stop_hub
 
 pytestmark = pytest.mark.hub
 
@@ -193,34 +192,12 @@ def hub(users: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     stop_hub(running)
 
 
-def browser(hub: Hub, name: str) -> requests.Session:
-    s = requests.Session()
-    s.headers["User-Agent"] = BROWSER_UA
-    s.get(f"{hub.url}/hub/login", timeout=30)
-    r = s.post(f"{hub.url}/hub/login", timeout=30, data={
-        "username": name, "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf")})
-    assert r.status_code == 200 and "/hub/home" in r.url, (r.status_code, r.url)
-    return s
-
-
-def open_ready(hub: Hub, slug: str, viewer: str) -> dict:
-    """The open API's answer once the viewer's server runs."""
-    for _ in range(3):
-        r = hub.svc("POST", f"dashboards/{AUTHOR}/{slug}/open", viewer)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        if body["status"] == "ready":
-            return body
-        hub.wait(*body["server"].split("/", 1))
-    raise AssertionError(f"{AUTHOR}/{slug} did not open for {viewer}: {body}")
-
-
 def probe_report(hub: Hub, viewer: str) -> tuple[dict, str]:
     """The probe's report as ``viewer`` sees it in their instance, and that server's name."""
-    body = open_ready(hub, "probe", viewer)
+    body = hub.open_ready(AUTHOR, "probe", viewer)
     owner, server = body["server"].split("/", 1)
     assert owner == viewer
-    session = browser(hub, viewer)
+    session = hub.fresh_login(viewer)
     assert session.get(hub.url + body["url"], timeout=60).status_code == 200
     layout = session.get(f"{hub.url}/user/{viewer}/{server}/_dash-layout", timeout=60)
     assert layout.status_code == 200, layout.text

@@ -61,18 +61,6 @@ def slug(example: str) -> str:
     return "sa-" + example.removesuffix("-example")
 
 
-def open_ready(hub: Hub, slug_: str, user: str) -> dict:
-    body: dict = {}
-    for _ in range(3):
-        r = hub.svc("POST", f"dashboards/{AUTHOR}/{slug_}/open", user)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        if body["status"] == "ready":
-            return body
-        hub.wait(*body["server"].split("/", 1))
-    raise AssertionError(f"{slug_} did not open for {user}: {body}")
-
-
 @pytest.fixture(scope="module")
 def instances(hub: Hub) -> Iterator[dict[str, dict]]:
     """Every example published for every hub user and opened by VIEWER."""
@@ -84,7 +72,7 @@ def instances(hub: Hub) -> Iterator[dict[str, dict]]:
         assert r.status_code == 201, r.text
     opened = {}
     for example in EXAMPLES:
-        body = open_ready(hub, slug(example), VIEWER)
+        body = hub.open_ready(AUTHOR, slug(example), VIEWER)
         owner, name = body["server"].split("/", 1)
         session = requests.Session()
         session.headers["User-Agent"] = BROWSER_UA
@@ -129,7 +117,7 @@ def test_no_route_serves_a_shared_apps_source_to_a_viewer(hub: Hub, instances, e
     # the start-up log is the owner's: a viewer gets the state only
     assert set(session.get(base + "_hub_viz/status", timeout=30).json()) == STATUS_KEYS
     # even with a grant of their own in the header the service uses to read the log
-    url = open_ready(hub, slug(example), VIEWER)["url"]
+    url = hub.open_ready(AUTHOR, slug(example), VIEWER)["url"]
     grant = parse_qs(urlsplit(url).query)["grant_token"][0]
     r = session.get(base + "_hub_viz/status", timeout=30,
                     headers={"Authorization": f"HubVizGrant {grant}"})
