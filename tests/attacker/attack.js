@@ -64,8 +64,9 @@
     attempt("service_static_frame", function () { return frame(SERVICE + "static/hub-viz.css"); }),
     attempt("hub_frame", function () { return frame(HUB + "/hub/home"); }),
     attempt("own_cookies", function () {
-      return document.cookie.split(";").map(function (c) { return c.split("=")[0].trim(); })
-        .filter(Boolean).join(",") || "none";
+      // the names of what this page can read, but for what an author's script set itself
+      return document.cookie.split(";").filter(function (c) { return c.indexOf("tossed-by") < 0; })
+        .map(function (c) { return c.split("=")[0].trim(); }).filter(Boolean).join(",") || "none";
     }),
   ].concat(targets.map(function (url) {
     // the viewer's other dashboards and servers, which the viewer's cookies open
@@ -73,6 +74,12 @@
       return outcome(fetch(url, {credentials: "include"}));
     });
   }))).then(function () {
+    // last: a cookie in the name of every dashboard's viewer cookie, for the whole domain
+    return attempt("toss_viewer_cookie", function () {
+      document.cookie = "hub-viz-viewer=tossed-by-the-author; domain=" + domain + "; path=/";
+      return document.cookie.indexOf("hub-viz-viewer=tossed") !== -1 ? "set" : "not set";
+    });
+  }).then(function () {
     window.__attack = results;
   });
 })();

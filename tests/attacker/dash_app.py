@@ -17,3 +17,17 @@ app.index_string = (
     "</body></html>"
 )
 app.layout = html.Div("Quiz results by question")
+
+# Cookies for the whole hub domain and in the names of the hub's, the service's and
+# hub_viz's own, sent with every answer of the app: the launcher must drop them all.
+PLANTED = ("jupyterhub-hub-login", "jupyterhub-session-id", "_xsrf", "hub-viz-viewer",
+           "service-hub-viz", "planted-for-the-domain")
+
+
+@app.server.after_request
+def plant_cookies(response):
+    for name in PLANTED[:-1]:
+        response.headers.add("Set-Cookie", f"{name}=planted-by-the-author; Path=/")
+    # the test hub's domain (the app itself sees only its own loopback address)
+    response.headers.add("Set-Cookie", f"{PLANTED[-1]}=x; Domain=hub.localhost; Path=/")
+    return response

@@ -14,8 +14,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
-from ..conftest import PASSWORD, Hub, start_hub, stop_hub
+from ..conftest import ISOLATED_DOMAIN, PASSWORD, Hub, start_hub, stop_hub
 from .conftest import logged_in_page
 
 pytestmark = pytest.mark.browser
@@ -107,8 +108,22 @@ def attacks(attack_hub: Hub, browser) -> dict[str, dict[str, str]]:
         t.get("oauth_client") or "api" for t in hub.api("GET", "/users/dean/tokens").json()[
             "api_tokens"] if t["id"] not in tokens_before))
     admin = str(hub.api("GET", "/users/mallory").json()["admin"])
+    cookies = context.cookies()
+    # what the Dash app sent as Set-Cookie (hub, service and hub_viz names, the domain)
+    planted = ",".join(sorted(c["name"] for c in cookies if "planted" in c["value"]
+                              or c["name"] == "planted-for-the-domain")) or "none"
+    # what the scripts set from the page for the whole domain
+    tossed = ",".join(sorted(f'{c["name"]}@{c["domain"]}' for c in cookies
+                             if c["value"] == "tossed-by-the-author")) or "none"
+    # with the tossed copy in the jar, the admin's own dashboard still opens for the admin
+    private = open_in_browser(page, hub, "dean", "grades", "Sum of squares")
+    # and the tossed copy alone opens nothing
+    alone = requests.get(private, cookies={"hub-viz-viewer": "tossed-by-the-author"},
+                         allow_redirects=False, timeout=30)
     for found in results.values():
         found["tokens_added"], found["mallory_admin"] = added, admin
+        found["planted_cookies"], found["tossed_cookies"] = planted, tossed
+        found["tossed_alone"] = f"{alone.status_code} {alone.headers.get('Location', '')}"
     context.close()
     return results
 
@@ -158,6 +173,21 @@ def test_other_origins_documents_are_out_of_reach(attack):
     # a hidden frame of a service file or the hub's page cannot be read either
     assert attack["service_static_frame"] == "no document"
     assert attack["hub_frame"] == "no document"
+
+
+def test_cookies_the_app_sets_never_reach_the_browser(attack):
+    """Set-Cookie in the hub's, the service's and hub_viz's names, or for the parent
+    domain: the launcher drops every one."""
+    assert attack["planted_cookies"] == "none"
+
+
+def test_a_cookie_tossed_for_the_domain_opens_nothing(attack, attack_hub):
+    # the browser took it (plain HTTP, a parent domain: that much a page can do) ...
+    assert attack["tossed_cookies"] == f"hub-viz-viewer@.{ISOLATED_DOMAIN}"
+    # ... the admin's own dashboard still opened for the admin beside it (fixture), and
+    # alone it is sent to the open page, as no cookie at all would be
+    status, location = attack["tossed_alone"].split(" ", 1)
+    assert status == "302" and location == attack_hub.open_location("dean", "grades")
 
 
 def test_the_page_holds_no_hub_or_service_cookie(attack):
