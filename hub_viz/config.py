@@ -147,10 +147,6 @@ def configure(
         c.JupyterHub.subdomain_host = subdomain_host
     if hub_subdomain_host(c):
         check_subdomain_hook(c)
-        if (hub_subdomain_host(c).startswith("https://")
-                and "cookie_host_prefix_enabled" not in c.JupyterHub):
-            # __Host- login cookies: a dashboard on a sibling host cannot toss them
-            c.JupyterHub.cookie_host_prefix_enabled = True
     if spawner not in SPAWNERS:
         raise ValueError(f"configure(spawner={spawner!r}): use one of {sorted(SPAWNERS)}")
     spawner_class = SPAWNERS[spawner]

@@ -92,17 +92,6 @@ def test_isolated_layout_moves_the_gallery_script_and_robots_route() -> None:
     assert settings["DashboardService"]["subdomain_host"] == "http://hub.localhost:8000"
 
 
-def test_isolated_layout_on_https_uses_host_only_login_cookies() -> None:
-    c = Config()
-    configure(c, subdomain_host="https://hub.example.edu")
-    assert c.JupyterHub.cookie_host_prefix_enabled is True
-    # not on plain HTTP (browsers keep Secure cookies from HTTPS) nor the path layout
-    for host in ("http://hub.localhost:8000", None):
-        c = Config()
-        configure(c, subdomain_host=host)
-        assert "cookie_host_prefix_enabled" not in c.JupyterHub
-
-
 def test_isolated_layout_needs_the_default_subdomain_hook() -> None:
     c = Config()
     c.JupyterHub.subdomain_hook = "legacy"
