@@ -97,6 +97,7 @@ configure(
     proxy_url="http://127.0.0.1:{port}",
     service_port={service_port},
     cull_idle=False,
+    publishers=[{author!r}],  # path-based: only named publishers share
 )
 c.DashboardLocalSpawner.sandbox_user = {sandbox!r}
 c.DashboardLocalSpawner.environment = {{
@@ -185,7 +186,7 @@ def hub(users: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     config = state / "jupyterhub_config.py"
     config.write_text(textwrap.dedent(CONFIG.format(
         users=str(users), state=str(state), port=port, service_port=free_port(),
-        hub_port=free_port(), proxy_api_port=free_port(), sandbox=SANDBOX,
+        hub_port=free_port(), proxy_api_port=free_port(), sandbox=SANDBOX, author=AUTHOR,
         password=PASSWORD, token=token)))
     running = run_hub(config, port=port, token=token, root=users, env={})
     yield running
