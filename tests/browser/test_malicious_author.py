@@ -36,10 +36,11 @@ def attack_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     stop_hub(hub)
 
 
-def open_in_browser(page, hub: Hub, owner: str, slug: str, text: str) -> str:
+def open_in_browser(page, hub: Hub, owner: str, slug: str, text: str,
+                    state: str = "visible") -> str:
     """Open a dashboard as its viewer would; the URL of the instance that serves it."""
     page.goto(hub.service_url + f"open/{owner}/{slug}")
-    page.frame_locator("iframe").get_by_text(text).first.wait_for(timeout=120_000)
+    page.frame_locator("iframe").get_by_text(text).first.wait_for(state=state, timeout=120_000)
     return next(f.url for f in page.frames if "/user/" in f.url).split("?")[0]
 
 
@@ -75,7 +76,8 @@ def attacks(attack_hub: Hub, browser) -> dict[str, dict[str, str]]:
         open_in_browser(page, hub, "dean", "grades", "Sum of squares"),
         open_in_browser(page, hub, "carol", "lab", "Sum of squares"),
     ]
-    lab = open_in_browser(page, hub, "dean", "notes", "analysis.ipynb")
+    # JupyterLab on the notebook (its title may sit in a panel not shown yet)
+    lab = open_in_browser(page, hub, "dean", "notes", "analysis.ipynb", state="attached")
     targets += [lab, lab + "api/contents"]
 
     shutil.copytree(ATTACKER, hub.root / "quiz", dirs_exist_ok=True)
