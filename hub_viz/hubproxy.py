@@ -51,6 +51,18 @@ class DashboardProxy(ConfigurableHTTPProxy):
             await self.add_route(alias, spawner.server.host,
                                  {ALIAS: True, "server_name": server_name})
 
+    async def check_routes(self, user_dict: Any, service_dict: Any, routes: Any = None) -> None:
+        """The hub's check, then the aliases of servers that no longer run removed (the
+        hub never sees them, so it cannot)."""
+        await super().check_routes(user_dict, service_dict, routes)
+        wanted = {user_host_route(user, name) for user in user_dict.values()
+                  for name, spawner in list(user.spawners.items())
+                  if spawner.ready or spawner.pending}
+        for spec, route in (await ConfigurableHTTPProxy.get_all_routes(self)).items():
+            if ALIAS in (route.get("data") or {}) and spec not in wanted:
+                self.log.info("Removing the stale alias route %s", spec)
+                await self.delete_route(spec)
+
     async def delete_user(self, user: Any, server_name: str = "") -> None:
         """Remove a server's route: the spawner's own, which on the isolated layout is on
         the server's host (JupyterHub's would name the user's), and its alias."""

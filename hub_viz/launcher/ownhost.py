@@ -30,10 +30,24 @@ class OwnHost:
         user_host = os.environ.get("HUB_VIZ_USER_HOST", "")
         return cls(public_url, user_host) if public_url and user_host else None
 
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.origin).hostname or "").lower()
+
     def redirect_for(self, request: httputil.HTTPServerRequest) -> str | None:
         """Where a request that came to the user's host belongs, else None."""
         host = (urlsplit(f"//{request.host}").hostname or "").lower()
         return self.origin + request.uri if host == self.user_host else None
+
+    def foreign(self, request: httputil.HTTPServerRequest) -> bool:
+        """A request for another host of the hub's domain (a stale route): never served.
+
+        The hub's probe and the service come by address or by this server's host.
+        """
+        host = (urlsplit(f"//{request.host}").hostname or "").lower()
+        domain = self.user_host.split(".", 1)[-1]
+        return (host == domain or host.endswith("." + domain)) and host not in (
+            self.host, self.user_host)
 
 
 class OwnHostRedirect(web.RequestHandler):
@@ -54,7 +68,11 @@ class LauncherApplication(web.Application):
         self.own_host = own_host
 
     def find_handler(self, request: httputil.HTTPServerRequest, **kwargs: Any) -> Any:
-        url = self.own_host.redirect_for(request) if self.own_host else None
-        if url:
-            return self.get_handler_delegate(request, OwnHostRedirect, {"url": url})
+        if self.own_host is not None:
+            url = self.own_host.redirect_for(request)
+            if url:
+                return self.get_handler_delegate(request, OwnHostRedirect, {"url": url})
+            if self.own_host.foreign(request):
+                return self.get_handler_delegate(request, web.ErrorHandler,
+                                                 {"status_code": 404})
         return super().find_handler(request, **kwargs)
