@@ -484,8 +484,9 @@ class DashboardSpawnerMixin(HasTraits):
         else:
             env = super().get_env()  # type: ignore[misc]
         assert self._dashboard is not None
-        if self.own_host_callback():
-            env["JUPYTERHUB_OAUTH_CALLBACK_URL"] = self.own_host_callback()
+        callback = self.own_host_callback()
+        if callback:
+            env["JUPYTERHUB_OAUTH_CALLBACK_URL"] = callback
             # the hub links to the user's host: the launcher sends that host here
             layout = self.layout()
             env["HUB_VIZ_PUBLIC_URL"] = layout.server_url(self.user.name, self.name)

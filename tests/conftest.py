@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 import requests
@@ -445,6 +445,25 @@ def path_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     running = start_hub(tmp_path_factory.mktemp("hub"))
     yield running
     stop_hub(running)
+
+
+def both_layouts() -> Any:
+    """A module's ``hub`` fixture that runs its tests on both layouts: every dashboard
+    on a host of its own, and everything on the hub's origin. In a test module:
+    ``hub = both_layouts()``."""
+
+    @pytest.fixture(scope="module", params=["isolated", "path-based"])
+    def hub(request: pytest.FixtureRequest) -> Hub:
+        return request.getfixturevalue(
+            "isolated_hub" if request.param == "isolated" else "path_hub")
+
+    return hub
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (what a browser sends as ``Origin``)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, Hub, free_port
+from ..conftest import BROWSER_UA, both_layouts, free_port
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.browser
@@ -66,10 +66,7 @@ class CourseSite:
         self.server.shutdown()
 
 
-@pytest.fixture(scope="module", params=["isolated", "path-based"])
-def hub(request) -> Hub:
-    """Both layouts: every dashboard on a host of its own, and the hub's own origin."""
-    return request.getfixturevalue("isolated_hub" if request.param == "isolated" else "path_hub")
+hub = both_layouts()
 
 
 @pytest.fixture(scope="module")

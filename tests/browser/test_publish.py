@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from ..conftest import BROWSER_UA, PASSWORD, SERVICE, Hub
+from ..conftest import BROWSER_UA, PASSWORD, SERVICE, both_layouts
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.browser
@@ -75,10 +75,7 @@ def card(page, ref):
     return page.locator(f'#hub-viz-gallery .hub-viz-card[data-dashboard="{ref}"]')
 
 
-@pytest.fixture(scope="module", params=["isolated", "path-based"])
-def hub(request) -> Hub:
-    """Both layouts: every dashboard on a host of its own, and the hub's own origin."""
-    return request.getfixturevalue("isolated_hub" if request.param == "isolated" else "path_hub")
+hub = both_layouts()
 
 
 @pytest.fixture(scope="module")

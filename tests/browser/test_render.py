@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..conftest import PASSWORD, Hub
+from ..conftest import PASSWORD, both_layouts
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.browser
@@ -19,10 +19,7 @@ LIVE_TEXT = {
 }
 
 
-@pytest.fixture(scope="module", params=["isolated", "path-based"])
-def hub(request) -> Hub:
-    """Both layouts: every dashboard on a host of its own, and the hub's own origin."""
-    return request.getfixturevalue("isolated_hub" if request.param == "isolated" else "path_hub")
+hub = both_layouts()
 
 
 @pytest.fixture(scope="module")

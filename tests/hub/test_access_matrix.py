@@ -23,7 +23,7 @@ import pytest
 import requests
 import websocket
 
-from ..conftest import BROWSER_UA, SERVICE, Hub
+from ..conftest import BROWSER_UA, SERVICE, Hub, both_layouts
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -137,10 +137,7 @@ class World:
         return s
 
 
-@pytest.fixture(scope="module", params=["isolated", "path-based"])
-def hub(request) -> Hub:
-    """Both layouts: every dashboard on a host of its own, and the hub's own origin."""
-    return request.getfixturevalue("isolated_hub" if request.param == "isolated" else "path_hub")
+hub = both_layouts()
 
 
 @pytest.fixture(scope="module")

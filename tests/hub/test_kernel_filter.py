@@ -15,7 +15,6 @@ import re
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -25,14 +24,11 @@ from jupyter_server.services.kernels.connection.base import (
     serialize_msg_to_ws_v1,
 )
 
+from ..conftest import origin_of
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
 
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 AUTHOR, VIEWER = "kf-author", "kf-viewer"
 SLUG = "kf-voila"
@@ -58,15 +54,7 @@ def dashboard(hub):
 
 def enter(hub, user: str) -> requests.Session:
     """Open the dashboard as ``user`` through the service, like a click on its card."""
-    body: dict = {}
-    for _ in range(2):
-        r = hub.svc("POST", f"dashboards/{AUTHOR}/{SLUG}/open", user)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        if body["status"] == "ready":
-            break
-        assert hub.wait(AUTHOR, SLUG).get("ready"), hub.spawn_message(AUTHOR, SLUG)[-2000:]
-    assert body["status"] == "ready", body
+    body = hub.open_ready(AUTHOR, SLUG, user)
     session = requests.Session()
     page = session.get(hub.public(body["url"]), timeout=60)
     assert page.status_code == 200 and page.url == hub.at(BASE), (page.status_code, page.url)

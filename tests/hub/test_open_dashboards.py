@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 import websocket
 
-from ..conftest import BROWSER_UA, Hub
+from ..conftest import BROWSER_UA, both_layouts, origin_of
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
 
 
-@pytest.fixture(scope="module", params=["isolated", "path-based"])
-def hub(request) -> Hub:
-    """Both layouts: every dashboard on a host of its own, and the hub's own origin."""
-    return request.getfixturevalue("isolated_hub" if request.param == "isolated" else "path_hub")
+hub = both_layouts()
 
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 @pytest.fixture(scope="module")
