@@ -147,6 +147,7 @@ def configure(
         c.JupyterHub.subdomain_host = subdomain_host
     if hub_subdomain_host(c):
         check_subdomain_hook(c)
+        host_only_login_cookies(c)
     if spawner not in SPAWNERS:
         raise ValueError(f"configure(spawner={spawner!r}): use one of {sorted(SPAWNERS)}")
     spawner_class = SPAWNERS[spawner]
@@ -269,6 +270,25 @@ def check_subdomain_hook(c: Any) -> None:
         )
 
 
+def host_only_login_cookies(c: Any) -> None:
+    """``__Host-`` login cookies for the hub (and, in :func:`add_service`, the service)
+    on an HTTPS isolated layout, unless the operator chose otherwise.
+
+    A dashboard's script may set a cookie for the parent domain in any plain name; it
+    cannot set a ``__Host-`` one, so it can no longer toss the viewer's hub or service
+    login. Browsers keep ``__Host-`` (``Secure``) cookies from HTTPS pages only.
+    """
+    if "cookie_host_prefix_enabled" not in c.JupyterHub and hub_subdomain_host(
+            c).startswith("https://"):
+        c.JupyterHub.cookie_host_prefix_enabled = True
+
+
+def hub_cookie_host_prefix(c: Any) -> bool:
+    """Whether the hub names its login cookies ``__Host-…`` (the service must follow)."""
+    return bool("cookie_host_prefix_enabled" in c.JupyterHub
+                and c.JupyterHub.cookie_host_prefix_enabled)
+
+
 def hub_subdomain_host(c: Any) -> str:
     """``JupyterHub.subdomain_host`` as configured so far, or ``""`` (path-based layout)."""
     return str(c.JupyterHub.subdomain_host or "") if "subdomain_host" in c.JupyterHub else ""
@@ -380,7 +400,10 @@ def add_service(
                 k: v for k, v in settings.items() if k != "publish"
             } | {"seed_dashboards": settings.get("publish", [])}})}
             # keep-warm windows are in the hub's local time; the hub passes services no TZ
-            | ({"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {}),
+            | ({"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {})
+            # the hub tells its servers but not its services to name cookies __Host-
+            | ({"JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED": "1"}
+               if hub_cookie_host_prefix(c) else {}),
             "oauth_no_confirm": True,
             "display": False,
         }

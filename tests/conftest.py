@@ -27,6 +27,8 @@ import requests
 
 from hub_viz.layout import Layout
 
+from .tls import make_wildcard_cert
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 PASSWORD = "test-password-" + secrets.token_hex(4)
@@ -331,18 +333,27 @@ def start_hub(
     env: dict[str, str] | None = None,
     cleanup_servers: bool | None = True,
     isolated: bool = False,
+    https: bool = False,
 ) -> Hub:
     """A hub from the generated config; ``configure_kwargs`` go to ``configure()`` as well,
     ``env`` to the hub's environment (e.g. ``KUBECONFIG``). ``cleanup_servers`` is
     ``JupyterHub.cleanup_servers``: True (a test hub stops its servers when it stops) or
     None (what ``configure()`` sets). ``isolated`` runs it on the isolated layout, at
-    ``http://hub.localhost:<port>`` (the service and each user on hosts of their own)."""
+    ``http://hub.localhost:<port>`` (the service and each user on hosts of their own);
+    with ``https`` too, on ``https://`` with a wildcard certificate of a throw-away CA
+    (``state/tls/ca.pem``: the caller makes ``requests`` trust it, e.g. with
+    ``REQUESTS_CA_BUNDLE``, before the hub starts)."""
     root = make_dashboards_root(state / "dashboards")
     port = port or free_port()
     if isolated:
         need_localhost_names()
-        configure_kwargs = {"subdomain_host": f"http://{ISOLATED_DOMAIN}:{port}",
+        scheme = "https" if https else "http"
+        configure_kwargs = {"subdomain_host": f"{scheme}://{ISOLATED_DOMAIN}:{port}",
                             **(configure_kwargs or {})}
+    if https:
+        tls = make_wildcard_cert(state / "tls", ISOLATED_DOMAIN)
+        extra_config += (f"c.JupyterHub.ssl_cert = {str(tls['cert'])!r}\n"
+                         f"c.JupyterHub.ssl_key = {str(tls['key'])!r}\n")
     token = token or secrets.token_hex(16)
     config = state / "jupyterhub_config.py"
     config.write_text(

@@ -92,6 +92,28 @@ def test_isolated_layout_moves_the_gallery_script_and_robots_route() -> None:
     assert settings["DashboardService"]["subdomain_host"] == "http://hub.localhost:8000"
 
 
+def test_isolated_layout_on_https_names_the_hub_and_service_logins_host_only() -> None:
+    prefix = "JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED"
+    c = Config()
+    configure(c, subdomain_host="https://hub.example.edu")
+    assert c.JupyterHub.cookie_host_prefix_enabled is True
+    # the hub tells its servers, not its services: the service is told here, or its
+    # hub login loops (it would look for a cookie the hub's OAuth never names)
+    assert c.JupyterHub.services[-1]["environment"][prefix] == "1"
+    # not on plain HTTP (browsers keep Secure cookies from HTTPS only) nor the path layout
+    for host in ("http://hub.localhost:8000", None):
+        c = Config()
+        configure(c, subdomain_host=host)
+        assert "cookie_host_prefix_enabled" not in c.JupyterHub
+        assert prefix not in c.JupyterHub.services[-1]["environment"]
+    # an operator's own choice stands, and the service follows it
+    c = Config()
+    c.JupyterHub.cookie_host_prefix_enabled = False
+    configure(c, subdomain_host="https://hub.example.edu")
+    assert c.JupyterHub.cookie_host_prefix_enabled is False
+    assert prefix not in c.JupyterHub.services[-1]["environment"]
+
+
 def test_isolated_layout_needs_the_default_subdomain_hook() -> None:
     c = Config()
     c.JupyterHub.subdomain_hook = "legacy"

@@ -328,6 +328,9 @@ def test_the_service_is_reached_through_the_hubs_kubernetes_service(
     assert hub.Proxy.extra_routes == {"dashboards.example.edu/robots.txt": f"http://hub:{port}"}
     assert settings_of(hub)["subdomain_host"] == "https://dashboards.example.edu"
     assert settings_of(hub)["isolated_origins"] is True
+    # HTTPS: login cookies a dashboard on a sibling host cannot toss, hub and service
+    assert hub.JupyterHub.cookie_host_prefix_enabled is True
+    assert service["environment"]["JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED"] == "1"
     settings = json.loads(service["environment"]["HUB_VIZ_SERVICE_CONFIG"])["DashboardService"]
     assert settings["ip"] == "0.0.0.0"
     assert settings["db_url"] == f"sqlite:///{state_dir.resolve() / 'hub_viz.sqlite'}"
