@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from ..conftest import SERVICE, Hub, start_hub, stop_hub, wait_until
+from ..conftest import Hub, start_hub, stop_hub, wait_until
 from ..examples import EXAMPLES
 from .test_source_audit import environ, launcher_of
 
@@ -75,7 +74,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     running = start_hub(
-        tmp_path_factory.mktemp("launcher-rules-hub"),
+        tmp_path_factory.mktemp("launcher-rules-hub"), isolated=True,
         extra_config=f"\nc.DashboardLocalSpawner.access_check_interval = {INTERVAL}\n",
     )
     for name in (AUTHOR, VIEWER, KEEPER, FRIEND, HUB_FRIEND):
@@ -95,8 +94,8 @@ def per_viewer(hub: Hub) -> Iterator[dict]:
     owner, name = body["server"].split("/", 1)
     assert owner == VIEWER
     session = hub.fresh_login(VIEWER)
-    assert session.get(hub.url + body["url"], timeout=60).status_code == 200
-    yield {"name": name, "session": session, "base": f"{hub.url}/user/{VIEWER}/{name}/"}
+    assert session.get(hub.public(body["url"]), timeout=60).status_code == 200
+    yield {"name": name, "session": session, "base": hub.server_url(VIEWER, name)}
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{PV_SLUG}", AUTHOR)
 
 
@@ -150,7 +149,7 @@ def test_forged_cookies_of_the_launchers_and_the_hubs_names_admit_nobody(hub: Hu
         r = requests.get(base + "_dash-layout", timeout=30, allow_redirects=False,
                          headers={"Cookie": f"{name}={value}"})
         assert r.status_code == 302, (name, r.status_code)  # sent to the open page
-        assert urlsplit(r.headers["Location"]).path == f"{SERVICE}open/{AUTHOR}/{PV_SLUG}"
+        assert r.headers["Location"] == hub.open_location(AUTHOR, PV_SLUG)
         assert DASH_OUTPUT not in r.text
     # beside the real cookie, in either order, the forged ones change nothing
     tampered = forged["hub-viz-viewer"]
@@ -175,16 +174,16 @@ def test_an_apps_redirect_and_cookies_stay_inside_its_server(hub: Hub) -> None:
     try:
         session = hub.fresh_login(AUTHOR)
         prefix = f"/user/{AUTHOR}/redirecting/"
-        assert "redirecting app" in session.get(hub.url + prefix, timeout=60).text
+        assert "redirecting app" in session.get(hub.at(prefix), timeout=60).text
         launcher_env = environ(launcher_of(AUTHOR, "redirecting").pid)
-        r = session.get(hub.url + prefix + "go", timeout=30, allow_redirects=False)
+        r = session.get(hub.at(prefix + "go"), timeout=30, allow_redirects=False)
         assert r.status_code == 302
         assert r.headers["Location"] == f"{prefix}landed?x=1"
         assert r.headers["Content-Location"] == f"{prefix}go"
         assert r.headers["Refresh"] == f"0; url={prefix}elsewhere"
         assert "127.0.0.1:" not in str(r.headers) and "localhost" not in str(r.headers)
         # the redirect lands on the app, through the launcher
-        landed = session.get(hub.url + r.headers["Location"], timeout=30)
+        landed = session.get(hub.at(r.headers["Location"]), timeout=30)
         assert landed.text == f"redirecting app at {prefix}landed?x=1"
         cookies = r.raw.headers.getlist("Set-Cookie")
         assert cookies == [f"theme=dark; Path={prefix}"], cookies
@@ -225,14 +224,14 @@ def test_unshared_and_private_viewers_are_refused_after_the_recheck(hub: Hub) ->
         "slug": SHARED_SLUG, "title": "Shared", "entry": "dash/app.py",
         "visibility": "users", "share_users": [FRIEND, HUB_FRIEND, KEEPER]})
     assert r.status_code == 201, r.text
-    base = f"{hub.url}/user/{AUTHOR}/{SHARED_SLUG}/"
+    base = hub.server_url(AUTHOR, SHARED_SLUG)
     try:
         # two viewers come in through the open flow (a grant, then the launcher's cookie)
         sessions = {}
         for name in (FRIEND, KEEPER):
             url = hub.open_ready(AUTHOR, SHARED_SLUG, name)["url"]
             sessions[name] = hub.fresh_login(name)
-            assert sessions[name].get(hub.url + url, timeout=60).status_code == 200
+            assert sessions[name].get(hub.public(url), timeout=60).status_code == 200
             assert DASH_OUTPUT in layout(sessions[name], base).text
         # one through the hub's login (HubOAuth and the hub's share)
         hub_friend = hub.fresh_login(HUB_FRIEND)
@@ -247,7 +246,7 @@ def test_unshared_and_private_viewers_are_refused_after_the_recheck(hub: Hub) ->
         (gone,) = wait_until(lambda: refused(sessions[FRIEND], base), ENOUGH,
                           "the unshared viewer's cookie to be refused")
         assert gone.status_code == 302  # to the open page, which no longer opens it
-        assert urlsplit(gone.headers["Location"]).path == f"{SERVICE}open/{AUTHOR}/{SHARED_SLUG}"
+        assert gone.headers["Location"] == hub.open_location(AUTHOR, SHARED_SLUG)
         assert "hub-viz-viewer=;" in gone.headers.get("Set-Cookie", "")  # the cookie is dropped
         assert hub.svc("POST", f"dashboards/{AUTHOR}/{SHARED_SLUG}/open",
                        FRIEND).status_code == 404
@@ -275,7 +274,7 @@ def test_unshared_and_private_viewers_are_refused_after_the_recheck(hub: Hub) ->
 
 
 def test_only_a_launcher_may_ask_about_a_viewer(hub: Hub, per_viewer) -> None:
-    url = f"{hub.url}{SERVICE}api/viewer-access/{AUTHOR}/{PV_SLUG}"
+    url = f"{hub.service_url}api/viewer-access/{AUTHOR}/{PV_SLUG}"
     server_token = environ(launcher_of(VIEWER, per_viewer["name"]).pid)["JUPYTERHUB_API_TOKEN"]
     for headers in ({}, {"Authorization": f"token {hub.user_token(VIEWER)}"},
                     {"Authorization": f"token {hub.user_token(AUTHOR)}"},
@@ -293,4 +292,4 @@ def test_only_a_launcher_may_ask_about_a_viewer(hub: Hub, per_viewer) -> None:
     # this server serves the dashboard to its viewer only: not to anyone else, nor
     # another dashboard's viewers
     assert allowed(KEEPER) is False and allowed("") is False
-    assert allowed(VIEWER, f"{hub.url}{SERVICE}api/viewer-access/{AUTHOR}/no-such") is False
+    assert allowed(VIEWER, f"{hub.service_url}api/viewer-access/{AUTHOR}/no-such") is False

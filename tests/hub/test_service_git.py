@@ -45,7 +45,7 @@ def bare_repo(tmp_path: Path, name: str, files: dict[str, bytes]) -> str:
 @pytest.fixture(scope="module")
 def git_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     running = start_hub(
-        tmp_path_factory.mktemp("git-hub"),
+        tmp_path_factory.mktemp("git-hub"), isolated=True,
         extra_config=f"c.DashboardLocalSpawner.git_max_bytes = {CAP}\n",
     )
     yield running
@@ -111,7 +111,7 @@ def test_git_source_is_fetched_by_the_instance_and_served(git_hub: Hub, repo: st
     try:
         body = open_dashboard(hub, f"{AUTHOR}/git-dash", "git-viewer")
         assert body["status"] == "ready", (body, hub.spawn_message(AUTHOR, "git-dash"))
-        page = requests.get(hub.url + body["url"], timeout=60)
+        page = requests.get(hub.public(body["url"]), timeout=60)
         assert page.status_code == 200 and "_dash-config" in page.text
 
         # The launcher fetched it, into a folder of its own where the app runs; the hub

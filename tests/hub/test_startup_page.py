@@ -21,7 +21,7 @@ SLOW_CUSTOM = {
 @pytest.fixture(scope="module")
 def eager_hub(tmp_path_factory):
     running = start_hub(
-        tmp_path_factory.mktemp("eager-hub"),
+        tmp_path_factory.mktemp("eager-hub"), isolated=True,
         extra_config="\nc.DashboardLocalSpawner.wait_for_app = False\n",
     )
     yield running
@@ -33,7 +33,7 @@ def test_startup_page_then_the_app(eager_hub):
     assert hub.start("alice", "slow", SLOW_CUSTOM).status_code in (201, 202)
     assert hub.wait("alice", "slow", timeout=30).get("ready")
     session = hub.login("alice")
-    base = f"{hub.url}/user/alice/slow/"
+    base = hub.server_url("alice", "slow")
 
     first = session.get(base, timeout=30)
     assert first.status_code == 200
