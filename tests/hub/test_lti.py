@@ -156,7 +156,7 @@ def hub13(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> Itera
 def hub11(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     hub = _start(tmp_path_factory, "lti11", {
         "version": "1.1", "consumers": {CONSUMER_KEY: CONSUMER_SECRET},
-    }, "hub_viz.lti.HubVizLTI11Authenticator")
+    }, "hub_viz.lti.HubVizLTI11Authenticator", isolated=True)
     yield hub
     stop_hub(hub)
 
@@ -481,9 +481,9 @@ def test_lti11_learner_deep_link(hub11: Hub) -> None:
     name = "lti11-learner"
     s, r, _, _ = launch11(hub11, name, "Learner", custom_dashboard=f"{TEACHER}/{SHARED}")
     assert r.status_code == 302, r.text[-800:]
-    assert r.headers["Location"] == open_path(SHARED)
+    assert r.headers["Location"] == open_path(SHARED, hub=hub11)
     assert user(hub11, name)["groups"] == [f"course-{CTX}"]
-    assert_open_page(hub11, s, open_path(SHARED), "Course sales")
+    assert_open_page(hub11, s, open_path(SHARED, hub=hub11), "Course sales")
 
 
 def test_lti11_instructor_and_ta_roles(hub11: Hub) -> None:
@@ -543,9 +543,9 @@ def test_lti11_framed_launch_continues_in_a_new_tab(hub11: Hub) -> None:
     assert user(hub11, name) is None  # not before the new tab
     tab = requests.Session()
     r = tab.get(hub11.url + link, headers=BROWSER, allow_redirects=False, timeout=30)
-    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED), r.text[-500:]
+    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub11), r.text[-500:]
     assert user(hub11, name)["groups"] == [f"course-{CTX}"]
-    assert_open_page(hub11, tab, open_path(SHARED), "Course sales")
+    assert_open_page(hub11, tab, open_path(SHARED, hub=hub11), "Course sales")
     again = requests.get(hub11.url + link, headers=BROWSER, allow_redirects=False, timeout=30)
     refused(again, 400, "used already or has expired")
     assert parse_qs(urlsplit(link).query)["token"][0] not in hub11.log.read_text()

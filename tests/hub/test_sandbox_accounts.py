@@ -34,9 +34,18 @@ from types import SimpleNamespace
 import pytest
 
 from hub_viz.frameworks import PER_VIEWER
+from hub_viz.layout import Layout
 from hub_viz.service.dashboards import server_for
 
-from ..conftest import PASSWORD, Hub, free_port, run_hub, stop_hub
+from ..conftest import (
+    ISOLATED_DOMAIN,
+    PASSWORD,
+    Hub,
+    free_port,
+    need_localhost_names,
+    run_hub,
+    stop_hub,
+)
 
 pytestmark = pytest.mark.hub
 
@@ -97,7 +106,7 @@ configure(
     proxy_url="http://127.0.0.1:{port}",
     service_port={service_port},
     cull_idle=False,
-    publishers=[{author!r}],  # path-based: only named publishers share
+    subdomain_host="http://{domain}:{port}",  # the default, isolated layout
 )
 c.DashboardLocalSpawner.sandbox_user = {sandbox!r}
 c.DashboardLocalSpawner.environment = {{
@@ -181,14 +190,16 @@ def users() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def hub(users: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A hub whose users are the system users above; its own state folder stays private."""
+    need_localhost_names()
     state = tmp_path_factory.mktemp("sandbox-hub")
     port, token = free_port(), secrets.token_hex(16)
     config = state / "jupyterhub_config.py"
     config.write_text(textwrap.dedent(CONFIG.format(
         users=str(users), state=str(state), port=port, service_port=free_port(),
         hub_port=free_port(), proxy_api_port=free_port(), sandbox=SANDBOX, author=AUTHOR,
-        password=PASSWORD, token=token)))
-    running = run_hub(config, port=port, token=token, root=users, env={})
+        password=PASSWORD, token=token, domain=ISOLATED_DOMAIN)))
+    running = run_hub(config, port=port, token=token, root=users, env={},
+                      layout=Layout(f"http://{ISOLATED_DOMAIN}:{port}"))
     yield running
     stop_hub(running)
 
@@ -199,8 +210,8 @@ def probe_report(hub: Hub, viewer: str) -> tuple[dict, str]:
     owner, server = body["server"].split("/", 1)
     assert owner == viewer
     session = hub.fresh_login(viewer)
-    assert session.get(hub.url + body["url"], timeout=60).status_code == 200
-    layout = session.get(f"{hub.url}/user/{viewer}/{server}/_dash-layout", timeout=60)
+    assert session.get(hub.public(body["url"]), timeout=60).status_code == 200
+    layout = session.get(hub.server_url(viewer, server) + "_dash-layout", timeout=60)
     assert layout.status_code == 200, layout.text
     return json.loads(layout.json()["props"]["children"]), server
 

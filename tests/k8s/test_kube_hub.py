@@ -19,13 +19,14 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import requests
 
 from ..conftest import EXAMPLES as EXAMPLES_DIR
-from ..conftest import SERVICE, start_hub, stop_hub
+from ..conftest import start_hub, stop_hub
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -68,6 +69,7 @@ def launch_hub(state: Path, double: Any, port: int | None = None, token: str | N
             "resource_ceiling": {"cpu": 2, "memory": "2G"},
         },
         env={"KUBECONFIG": str(double.kubeconfig)},
+        isolated=True,
     )
 
 
@@ -108,7 +110,7 @@ def open_dashboard(hub: Any, owner: str, slug: str, user: str) -> str:
 
 
 def fetch(hub: Any, user: str, url: str) -> requests.Response:
-    return hub.login(user).get(hub.url + url, timeout=60)
+    return hub.login(user).get(hub.public(url), timeout=60)
 
 
 def pod_of(double: Any, selector: str) -> dict:
@@ -121,7 +123,7 @@ def test_shared_voila_dashboard_runs_in_a_pod_and_renders_through_the_proxy(kube
     url = open_dashboard(kube_hub, OWNER, VOILA, STUDENTS[0])
     page = fetch(kube_hub, STUDENTS[0], url)
     assert page.status_code == 200, page.text[:500]
-    assert page.url == f"{kube_hub.url}/user/{OWNER}/{VOILA}/"
+    assert page.url == kube_hub.server_url(OWNER, VOILA)  # on the dashboard's own host
     assert EXAMPLES["voila-example"][1] in page.text
     assert "range(1, 101)" not in page.text  # sources stay stripped in a pod too
 
@@ -171,7 +173,9 @@ def test_progress_speaks_the_students_language(kube_hub, k8s_double):
 def test_per_viewer_dash_gets_one_pod_per_student(kube_hub, k8s_double):
     urls = {s: open_dashboard(kube_hub, OWNER, DASH, s) for s in STUDENTS}
     for student, url in urls.items():
-        assert url.startswith(f"/user/{student}/"), url
+        assert urlsplit(url).path.startswith(f"/user/{student}/"), url
+        assert urlsplit(url).hostname not in {urlsplit(u).hostname for u in urls.values()
+                                              if u != url}  # one host per instance
         page = fetch(kube_hub, student, url)
         assert page.status_code == 200 and '<script id="_dash-config"' in page.text
         layout = kube_hub.login(student).get(page.url + "_dash-layout", timeout=60)
@@ -186,7 +190,7 @@ def test_per_viewer_dash_gets_one_pod_per_student(kube_hub, k8s_double):
         assert volumes == {"dashboard-source", "viewer-scratch"}  # no PVC of its own
     # a student who goes to another's instance is sent to the open page for their own
     other = fetch(kube_hub, STUDENTS[1], urls[STUDENTS[0]].split("_hub_viz")[0])
-    assert other.url == f"{kube_hub.url}{SERVICE}open/{OWNER}/{DASH}", other.url
+    assert other.url == kube_hub.open_location(OWNER, DASH), other.url
     assert "_dash-config" not in other.text
 
 
@@ -216,7 +220,8 @@ def test_a_restarted_hub_finds_its_running_pods(kube_hub, k8s_double):
     assert model["ready"] is True
     assert pod_of(k8s_double, f"hub-viz/dashboard={VOILA}")["metadata"]["uid"] == before
     page = fetch(kube_hub, STUDENTS[0], open_dashboard(kube_hub, OWNER, VOILA, STUDENTS[0]))
-    assert page.status_code == 200 and EXAMPLES["voila-example"][1] in page.text
+    assert page.status_code == 200 and EXAMPLES["voila-example"][1] in page.text, (
+        page.url, [(h.status_code, h.url, h.headers.get("Location")) for h in page.history])
     assert url
 
 
