@@ -212,8 +212,6 @@ def configure(
             "proxy_url": proxy_url or ("http://proxy-public" if kube else _proxy_url(c)),
             "publish": publish or [],
             "publishers": list(publishers or []),
-            # dashboards on hosts of their own: any author may share (see publishers)
-            "isolated_origins": bool(hub_subdomain_host(c)),
             "profiles": profiles,
             "resource_ceiling": ceiling,
             "check_files": not kube,

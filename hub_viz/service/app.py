@@ -245,14 +245,8 @@ class DashboardService(Application):
     publishers = List(
         Unicode(), config=True,
         help="""Who may publish beyond 'private' when dashboards share the hub's origin
-        (isolated_origins off): user names and 'group:<name>' entries, e.g. ['alice',
+        (no subdomain_host): user names and 'group:<name>' entries, e.g. ['alice',
         'group:teachers']. Hub admins always may. configure(publishers=...) sets it.""",
-    )
-    isolated_origins = Bool(
-        False, config=True,
-        help="""Every dashboard is served on a host of its own (JupyterHub's subdomain_host):
-        then any author may publish beyond 'private'. configure() sets it exactly when
-        c.JupyterHub.subdomain_host is set.""",
     )
     thumbnails = Bool(
         True, config=True,
@@ -286,7 +280,8 @@ class DashboardService(Application):
             ceiling=ceiling,
             max_warm_kernels=self.max_warm_kernels,
             warm_pool_ceiling=self.warm_pool_ceiling,
-            publishers=Publishers.parse(self.publishers, isolated=self.isolated_origins),
+            # dashboards on hosts of their own: any author may publish beyond 'private'
+            publishers=Publishers.parse(self.publishers, isolated=bool(self.subdomain_host)),
         )
 
     def make_context(self) -> ServiceContext:

@@ -327,7 +327,6 @@ def test_the_service_is_reached_through_the_hubs_kubernetes_service(
     # the isolated layout: the route names the hub's host
     assert hub.Proxy.extra_routes == {"dashboards.example.edu/robots.txt": f"http://hub:{port}"}
     assert settings_of(hub)["subdomain_host"] == "https://dashboards.example.edu"
-    assert settings_of(hub)["isolated_origins"] is True
     # HTTPS: login cookies a dashboard on a sibling host cannot toss, hub and service
     assert hub.JupyterHub.cookie_host_prefix_enabled is True
     assert service["environment"]["JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED"] == "1"

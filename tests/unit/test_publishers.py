@@ -93,7 +93,7 @@ def test_configure_passes_publishers_and_the_layout_to_the_service() -> None:
     configure(c, publishers=["ines", "group:teachers"])
     settings = service_settings(c)
     assert settings["publishers"] == ["ines", "group:teachers"]
-    assert settings["isolated_origins"] is False
+    assert settings["subdomain_host"] == ""
     assert service_settings(configure_into(Config()))["publishers"] == []
 
 
@@ -106,17 +106,21 @@ def configure_into(c: Config, **kwargs) -> Config:
     ("https://hub.example.edu", True),
     ("", False),
 ])
-def test_isolated_origins_follows_subdomain_host(subdomain_host: str, isolated: bool) -> None:
+def test_the_publishing_limit_follows_subdomain_host(subdomain_host: str, isolated: bool) -> None:
     c = Config()
     c.JupyterHub.subdomain_host = subdomain_host
-    assert service_settings(configure_into(c))["isolated_origins"] is isolated
+    settings = service_settings(configure_into(c, publishers=["ines"]))
+    assert settings["subdomain_host"] == subdomain_host
+    # only the layout decides whether the publishers list limits anyone
+    service = DashboardService(config=Config({"DashboardService": settings}))
+    assert service.policy().publishers == Publishers.parse(["ines"], isolated=isolated)
 
 
 def test_the_service_reads_both_settings_into_its_policy() -> None:
     service = DashboardService(config=Config({"DashboardService": {
-        "publishers": ["ines", "group:teachers"], "isolated_origins": False,
+        "publishers": ["ines", "group:teachers"], "subdomain_host": "",
     }}))
     assert service.policy().publishers == PUBLISHERS
     assert DashboardService().policy().publishers == Publishers()
-    for name in ("publishers", "isolated_origins"):
+    for name in ("publishers", "subdomain_host"):
         assert DashboardService.class_traits()[name].help
