@@ -28,12 +28,18 @@ def browser():
         b.close()
 
 
-def logged_in_page(browser, hub_url: str, name: str, password: str):
-    """A new browser context with a desktop User-Agent, logged in to the hub as ``name``
-    through its login form; ``(context, page)`` with the page on the hub's home page."""
+def logged_in_page(browser, hub_url: str, name: str, password: str, *,
+                   init_script: str | None = None, **context_options):
+    """A new browser context with a desktop User-Agent (and ``context_options``, e.g.
+    ``ignore_https_errors``), logged in to the hub as ``name`` through its login form;
+    ``(context, page)`` with the page on the hub's home page. ``init_script`` runs in
+    every page before the page's own scripts."""
     from ..conftest import BROWSER_UA
 
-    context = browser.new_context(user_agent=BROWSER_UA)
+    context = browser.new_context(user_agent=BROWSER_UA, **context_options)
+    context.set_default_timeout(60_000)
+    if init_script:
+        context.add_init_script(init_script)
     page = context.new_page()
     page.goto(f"{hub_url}/hub/login")
     page.fill("#username_input", name)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import BROWSER_UA, ISOLATED_DOMAIN, PASSWORD, Hub, start_hub, stop_hub
+from ..conftest import ISOLATED_DOMAIN, PASSWORD, Hub, start_hub, stop_hub
+from .conftest import logged_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -51,13 +52,7 @@ def tossed(https_hub: Hub, browser) -> dict:
         r = hub.svc("POST", "dashboards", owner, json=fields)
         assert r.status_code == 201, r.text
 
-    context = browser.new_context(user_agent=BROWSER_UA, ignore_https_errors=True)
-    page = context.new_page()
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", "vera")
-    page.fill("#password_input", PASSWORD)
-    page.click("#login_submit")
-    page.wait_for_url("**/hub/home")
+    context, page = logged_in_page(browser, hub.url, "vera", PASSWORD, ignore_https_errors=True)
     found: dict = {"logins": []}
 
     def open_dashboard(owner: str, slug: str, text: str):

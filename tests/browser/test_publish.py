@@ -13,8 +13,9 @@ import json
 
 import pytest
 
-from ..conftest import BROWSER_UA, PASSWORD, SERVICE, both_layouts
+from ..conftest import PASSWORD, SERVICE, both_layouts
 from ..examples import EXAMPLES
+from .conftest import logged_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -58,17 +59,10 @@ RECORD_PROGRESS = """
 
 
 def log_in(hub, browser, name):
-    """A fresh browser (a desktop Chrome by its user agent) logged in through the form."""
-    context = browser.new_context(user_agent=BROWSER_UA, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(60_000)
-    context.add_init_script(RECORD_PROGRESS)
-    page = context.new_page()
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", name)
-    page.fill("#password_input", PASSWORD)
-    page.click("#login_submit")
-    page.wait_for_url("**/hub/home")
-    return context, page
+    """A fresh browser (a desktop Chrome by its user agent) logged in through the form,
+    recording the open page's progress."""
+    return logged_in_page(browser, hub.url, name, PASSWORD, init_script=RECORD_PROGRESS,
+                          viewport={"width": 1280, "height": 900})
 
 
 def card(page, ref):
