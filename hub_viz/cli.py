@@ -55,7 +55,7 @@ def ensure_proxy(project: Path) -> str:
     npm = shutil.which("npm")
     if npm is None:
         raise SystemExit(
-            "hub-viz demo needs configurable-http-proxy, which is installed with npm; "
+            "The hub needs configurable-http-proxy, which is installed with npm; "
             "install Node.js and npm first (Debian: apt-get install nodejs npm)."
         )
     print(f"Installing {PROXY_PACKAGE} into {project / 'node_modules'} …", flush=True)

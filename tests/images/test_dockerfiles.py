@@ -19,9 +19,9 @@ pytestmark = pytest.mark.unit
 
 HUB = IMAGES / "hub" / "Dockerfile"
 DASHBOARD = IMAGES / "dashboard" / "Dockerfile"
-Z2JH = REPO.parent / "shared" / "data" / "z2jh"
+Z2JH = REPO / "tests" / "data" / "z2jh" / "chart"
 # The chart release whose hub image is the base: the first (4.4.0, 2026-06-10) that
-# ships JupyterHub 5.5.0, the appVersion of the chart source in ../shared/data/z2jh.
+# ships JupyterHub 5.5.0, the appVersion of the chart in tests/data/z2jh.
 CHART_VERSION = "4.4.0"
 
 
@@ -37,7 +37,8 @@ def test_the_hub_image_builds_on_the_charts_hub_image() -> None:
     # at release; a released values.yaml names it, and then it must be that.
     if chart["tag"] == "set-by-chartpress":
         assert tag == CHART_VERSION
-        assert "appVersion 5.5.0" in (Z2JH / "README.md").read_text()
+        chart_meta = yaml.safe_load((Z2JH / "Chart.yaml").read_text())
+        assert (chart_meta["version"], chart_meta["appVersion"]) == (CHART_VERSION, "5.5.0")
     else:
         assert tag == chart["tag"]
 

@@ -2,7 +2,7 @@
 
 No helm binary or cluster runs here. Helm merges a release's values over the
 chart's defaults and validates the result against the chart's JSON schema; the
-same is done with the chart's own files in ``../shared/data/z2jh/``. Then the
+same is done with the chart's own files in ``tests/data/z2jh/chart`` (4.4.0). Then the
 hub's configuration is built the way the chart's ``jupyterhub_config.py`` builds
 it (the parts that matter here, read from the chart's source), including
 running each ``hub.extraConfig`` snippet with ``exec``, and checked.
@@ -32,8 +32,8 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 VALUES = REPO / "helm-values.yaml"
-# The repository is X/main and the shared folder X/shared, in CI as here.
-Z2JH = REPO.parent / "shared" / "data" / "z2jh"
+# The chart the project targets, carried in the repository (see its README)
+Z2JH = REPO / "tests" / "data" / "z2jh" / "chart"
 
 SERVICE_SCOPES = ["servers", "list:users", "shares", "read:users:name", "read:groups:name",
                   "read:users:groups", "users:activity"]
@@ -42,7 +42,7 @@ ACCESS = "access:services!service=hub-viz"
 
 
 def load_yaml(path: Path) -> Any:
-    assert path.exists(), f"{path} is missing: the chart's files are expected in ../shared"
+    assert path.exists(), f"{path} is missing from the repository"
     return yaml.safe_load(path.read_text())
 
 
