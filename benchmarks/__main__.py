@@ -2,7 +2,8 @@
 
 ``open-latency`` (the default) times opening dashboards; ``burst`` a whole
 class opening one dashboard at once; ``memory`` what the launcher and each
-viewer cost in RSS; ``phone-home`` the service under many viewers' pings.
+viewer cost in RSS; ``phone-home`` the service under many viewers' pings; ``faults`` what viewers see and
+what the records say while the app, the service or the proxy fails, and under abuse.
 ``all`` runs them one after the other, each writing its default JSON file.
 ``--quick`` is a fast smoke run (small counts, one repetition).
 """
@@ -13,10 +14,11 @@ import argparse
 import copy
 import sys
 
-from benchmarks import burst, hubside, memory, open_latency, phone_home
+from benchmarks import burst, faults, hubside, memory, open_latency, phone_home
 from benchmarks.common import FRAMEWORKS
 
-SUITES = {"open-latency": open_latency, "burst": burst, "memory": memory, "phone-home": phone_home}
+SUITES = {"open-latency": open_latency, "burst": burst, "memory": memory, "phone-home": phone_home,
+          "faults": faults}
 
 
 def build_parser(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, list[str]]:

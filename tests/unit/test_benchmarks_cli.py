@@ -26,10 +26,13 @@ def test_defaults_per_suite():
 @pytest.mark.unit
 def test_quick_shrinks_every_suite():
     args, names = parse(["--suite", "all", "--quick"])
-    assert names == ["open-latency", "burst", "memory", "phone-home"]
+    assert names == ["open-latency", "burst", "memory", "phone-home", "faults"]
     assert (args.repeat, args.warm, args.opens) == (1, 5, 2)
     assert (args.students, args.per_viewer_students, args.extra_viewers) == (8, 4, 3)
     assert (args.viewers, args.dashboards) == (100, 3)
+    assert args.fault_viewers == 6 and args.fault_list == [
+        "app-killed", "service-killed", "proxy-killed", "anonymous-uploads", "claims-race",
+        "unpublish-during-opens"]
     assert not hasattr(args, "json")  # with 'all' each suite writes its own file
 
 
@@ -47,6 +50,8 @@ def test_frameworks_narrow_the_scenarios():
     ["--suite", "burst", "--scenarios", "voila-hot"],
     ["--frameworks", "shiny"],
     ["--suite", "memory", "--extra-viewers", "0"],
+    ["--suite", "faults", "--fault-viewers", "1"],
+    ["--suite", "faults", "--fault-scenarios", "hub-on-fire"],
     ["--repeat", "0"],
     ["--suite", "nothing"],
 ])
