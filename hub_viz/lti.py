@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +43,15 @@ from traitlets.config import LoggingConfigurable
 from .errors import LaunchError
 from .filemodes import make_private
 from .layout import Layout
-from .lti_claims import Launch, course_groups, launch_11, launch_13, merge_groups, resolve_target
+from .lti_claims import (
+    Launch,
+    context_groups,
+    course_groups,
+    launch_11,
+    launch_13,
+    merge_groups,
+    resolve_target,
+)
 from .lti_handlers import (
     CallbackHandler,
     ContinueHandler,
@@ -50,11 +59,13 @@ from .lti_handlers import (
     LaunchHandler,
     LoginInitHandler,
 )
+from .lti_keys import ensure_rsa_key
 
 CANVAS_ISSUER = "https://canvas.instructure.com"
 CANVAS_JWKS = "https://sso.canvaslms.com/api/lti/security/jwks"
 CANVAS_AUTHORIZE = "https://sso.canvaslms.com/api/lti/authorize_redirect"
 SECRET_FILE = "hub_viz_lti_secret"
+KEY_FILE = "hub_viz_lti_key.pem"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SETTINGS_13 = {"version", "issuer", "client_id", "jwks_url", "authorize_url", "username_key",
                "auth_state"}
@@ -117,12 +128,18 @@ def configure_lti(
     section.service_name = service_name
     c.JupyterHub.authenticator_class = f"{cls.__module__}.{cls.__qualname__}"
     c.Authenticator.enable_auth_state = auth_state
-    if not service_url or state_dir is None:
+    if state_dir is None:
+        return {}
+    service: dict[str, str] = {}
+    if version == "1.3":  # the key its Deep Linking responses are signed with
+        key = ensure_rsa_key(Path(state_dir) / KEY_FILE)
+        section.key_file = service["lti_key_file"] = str(key)
+    if not service_url:
         return {}
     secret = ensure_secret(Path(state_dir) / SECRET_FILE)
     section.service_url = service_url
     section.service_secret_file = str(secret)
-    return {"lti_secret_file": str(secret)}
+    return {**service, "lti_secret_file": str(secret)}
 
 
 def _client_ids(value: Any) -> set[str]:
@@ -285,10 +302,21 @@ class LTIAdmission(LoggingConfigurable):
 
 
 class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
-    """LTI 1.3 (default): course groups, deep links to dashboards, frame fallback, replay check."""
+    """LTI 1.3 (default): course groups, deep links to dashboards, frame fallback, replay
+    check, and the Deep Linking picker for instructors."""
 
     login_handler = LoginInitHandler
     callback_handler = CallbackHandler
+
+    key_file = Unicode(
+        "", config=True,
+        help="""The tool's RSA key (PEM, mode 0600) that signs Deep Linking responses; its
+        public half is served at hub/lti13/jwks (configure() keeps it in the state folder).""",
+    )
+    pick_timeout = Float(
+        600, config=True,
+        help="Seconds between a Deep Linking login initiation and the platform's answer.",
+    )
 
     @default("username_key")
     def _username_key(self) -> str:
@@ -297,6 +325,7 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._nonces: dict[str, float] = {}
+        self._pick_nonces: dict[str, float] = {}
 
     def get_handlers(self, app: Any) -> list:
         return [*super().get_handlers(app), ("/lti13/jwks", JWKSHandler)]
@@ -307,7 +336,70 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
             launch = launch_13(data or {})
         except LaunchError as e:
             raise HTTPError(400, "%s", e.message) from None
+        if launch.picking:
+            if not getattr(handler, "hub_viz_picking", False):
+                raise HTTPError(400, "The course site asked this tool for links, but the tool's "
+                                "developer key sends that request to the wrong address. Ask the "
+                                "Canvas admin to update the key (hub-viz lti-config prints it).")
+            if not launch.staff:
+                raise HTTPError(403, "Only the course's instructors can add dashboards to it. "
+                                "To open a dashboard, use its link in your course.")
+            if not launch.context_id:
+                raise HTTPError(400, "Dashboards can be added from inside a course only: open "
+                                "the tool from a course's modules or assignments.")
+            launch = replace(launch, dashboard="", target="")  # a picker, not a link
         return await self.admit(handler, model, launch)
+
+    def expect_pick(self, nonce: str) -> None:
+        """Note a Deep Linking login's nonce: its answer may come without cookies."""
+        now = time.time()
+        self._pick_nonces = {n: t for n, t in self._pick_nonces.items() if t > now}
+        if len(self._pick_nonces) >= 10000:
+            self._pick_nonces.pop(next(iter(self._pick_nonces)))
+        self._pick_nonces[nonce] = now + self.pick_timeout
+
+    def take_pick(self, nonce: str) -> bool:
+        """Was this nonce given to a Deep Linking login, recently and not used yet?"""
+        return self._pick_nonces.pop(nonce, 0.0) > time.time()
+
+    async def open_picker(self, handler: Any, user: Any, token: dict[str, Any]) -> str:
+        """Ask the service for the picker page of this verified Deep Linking request."""
+        launch = launch_13(token)
+        settings = launch.deep_linking or {}
+        types = settings.get("accept_types")
+        if isinstance(types, list) and "ltiResourceLink" not in types:
+            raise HTTPError(400, "This place in the course accepts no tool links (it asked "
+                            "for %s); add dashboards from a module or an assignment.",
+                            ", ".join(str(t) for t in types[:5]))
+        aud = token.get("aud")
+        client_id = aud if isinstance(aud, str) else str(token.get("azp") or "")
+        if not self.service_url or not self.service_secret_file:
+            raise HTTPError(400, "Adding dashboards needs the hub_viz service, which is not set "
+                            "up on this hub.")
+        body = {
+            "username": user.name, "groups": [g.name for g in user.groups],
+            "course_group": context_groups(launch.context_id)[0],
+            "course_title": launch.context_title or launch.context_label,
+            "return_url": settings["deep_link_return_url"], "data": settings.get("data"),
+            "accept_multiple": settings.get("accept_multiple", True) is not False,
+            "targets": settings.get("accept_presentation_document_targets"),
+            "issuer": str(token.get("iss")), "client_id": client_id,
+            "deployment_id": launch.deployment_id,
+            "hub_origin": f"{get_browser_protocol(handler.request)}://{handler.request.host}",
+        }
+        request = HTTPRequest(
+            self.service_url.rstrip("/") + "/api/lti/pick", method="POST",
+            headers={"Authorization": f"Bearer {self._secret()}",
+                     "Content-Type": "application/json"},
+            body=json.dumps(body), request_timeout=self.check_timeout,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+            return str(json.loads(response.body)["url"])
+        except (HTTPClientError, OSError, ValueError, KeyError) as e:
+            self.log.warning("The hub_viz service did not open a picker: %s", e)
+            raise HTTPError(503, "The dashboard service did not answer; choose the tool again "
+                            "in a minute.") from None
 
     def first_use(self, nonce: str, exp: Any) -> bool:
         """Record an id_token's nonce; False when it was seen before (a replay)."""

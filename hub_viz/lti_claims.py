@@ -30,6 +30,9 @@ from .errors import LaunchError
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 CUSTOM_CLAIM = CLAIM + "custom"
+DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+DEEP_LINKING = "LtiDeepLinkingRequest"
+PICK_PATH = "lti13/pick"  # the deep-linking placements' target: the picker, inside the frame
 STAFF_ROLES = frozenset({"instructor", "teachingassistant", "contentdeveloper"})
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 GROUP_PREFIX = "course-"
@@ -50,10 +53,18 @@ class Launch:
     roles: tuple[str, ...] = ()
     dashboard: str = ""  # custom parameter "dashboard": "owner/slug"
     target: str = ""  # target_link_uri (1.3) or custom_next (1.1)
+    message_type: str = ""
+    deployment_id: str = ""
+    deep_linking: Mapping[str, Any] | None = None  # the deep_linking_settings claim
 
     @property
     def staff(self) -> bool:
         return is_staff(self.roles)
+
+    @property
+    def picking(self) -> bool:
+        """A Deep Linking request: the platform asks the tool for links to add."""
+        return self.message_type == DEEP_LINKING
 
 
 def launch_13(token: Mapping[str, Any]) -> Launch:
@@ -72,7 +83,25 @@ def launch_13(token: Mapping[str, Any]) -> Launch:
         roles=tuple(r for r in roles if isinstance(r, str)),
         dashboard=_text(custom.get("dashboard")),
         target=_text(token.get(CLAIM + "target_link_uri")),
+        message_type=_text(token.get(CLAIM + "message_type")),
+        deployment_id=_text(token.get(CLAIM + "deployment_id")),
+        deep_linking=_deep_linking(token),
     )
+
+
+def _deep_linking(token: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    if token.get(CLAIM + "message_type") != DEEP_LINKING:
+        return None
+    settings = token.get(DL_CLAIM + "deep_linking_settings")
+    if not isinstance(settings, Mapping):
+        raise LaunchError("The course site asked for links but sent no deep-linking settings; "
+                          "open the tool from the course again.")
+    url = urlsplit(_text(settings.get("deep_link_return_url")))
+    if url.scheme not in ("https", "http") or not url.hostname or (
+        url.scheme == "http" and url.hostname not in ("127.0.0.1", "localhost", "::1")
+    ):
+        raise LaunchError("The course site's deep-linking return address is not an https URL.")
+    return settings
 
 
 def launch_11(params: Mapping[str, str]) -> Launch:
@@ -282,11 +311,11 @@ def canvas_developer_key(
 ) -> dict[str, Any]:
     """The LTI 1.3 developer key JSON for Canvas (Admin → Developer Keys → + LTI Key).
 
-    The tool calls no Canvas API, so it asks for no scopes; Canvas requires a
-    public key or key set URL anyway, and the hub serves an empty key set at
-    ``hub/lti13/jwks`` (the tool signs nothing). Course navigation opens in a
-    new tab; module links and assignments may embed, and then the hub offers
-    to open in a new tab.
+    The tool calls no Canvas API, so it asks for no scopes. Its key set URL
+    ``hub/lti13/jwks`` serves the key the tool signs its Deep Linking responses
+    with. Course navigation opens in a new tab; the selection placements
+    (module items, assignments, the editor's button) send a Deep Linking
+    request, which opens the dashboard picker in Canvas's frame.
     """
     domain = domain.strip().lower()
     if not re.fullmatch(r"[a-z0-9.-]+(?::[0-9]{1,5})?", domain) or domain.startswith((".", "-")):
@@ -297,6 +326,7 @@ def canvas_developer_key(
     hub = f"https://{domain}{base}hub/"
     target = hub + "home"
     placement = {"message_type": "LtiResourceLinkRequest", "target_link_uri": target}
+    picker = {"message_type": DEEP_LINKING, "target_link_uri": hub + PICK_PATH}
     return {
         "title": title,
         "description": description,
@@ -315,8 +345,9 @@ def canvas_developer_key(
                     "placements": [
                         {"placement": "course_navigation", "text": title,
                          "windowTarget": "_blank", **placement},
-                        {"placement": "link_selection", "text": title, **placement},
-                        {"placement": "assignment_selection", "text": title, **placement},
+                        {"placement": "link_selection", "text": title, **picker},
+                        {"placement": "assignment_selection", "text": title, **picker},
+                        {"placement": "editor_button", "text": title, **picker},
                     ],
                 },
             }

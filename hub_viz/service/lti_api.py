@@ -18,6 +18,7 @@ from tornado import web
 
 from .base import BaseHandler
 from .dashboards import can_view
+from .lti_picker import picker_routes
 
 USERNAME_MAX = 255
 
@@ -53,4 +54,4 @@ class CanViewHandler(BaseHandler):
 
 
 def lti_routes(prefix: str) -> list[tuple[str, type]]:
-    return [(f"{prefix}api/lti/can-view", CanViewHandler)]
+    return [(f"{prefix}api/lti/can-view", CanViewHandler), *picker_routes(prefix)]

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
+import jwt
 import pytest
+from ltiauthenticator.lti13.error import (
+    InvalidAudienceError,
+    MissingRequiredArgumentError,
+    TokenError,
+)
 from traitlets.config import Config
 
 from hub_viz.cli import run
@@ -33,6 +40,8 @@ from hub_viz.lti_claims import (
     role_name,
     safe_path,
 )
+from hub_viz.lti_handlers import plain_refusal
+from hub_viz.lti_keys import ensure_rsa_key, key_set, sign
 
 pytestmark = pytest.mark.unit
 
@@ -333,6 +342,9 @@ def test_configure_passes_the_secret_to_the_service(tmp_path: Path) -> None:
     [service] = [s for s in c.JupyterHub.services if s["name"] == "hub-viz"]
     settings = json.loads(service["environment"]["HUB_VIZ_SERVICE_CONFIG"])["DashboardService"]
     assert settings["lti_secret_file"] == str(tmp_path / "hub_viz_lti_secret")
+    key = tmp_path / "hub_viz_lti_key.pem"
+    assert settings["lti_key_file"] == c.HubVizLTI13Authenticator.key_file == str(key)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert c.HubVizLTI13Authenticator.service_url == "http://127.0.0.1:10101/services/hub-viz/"
     assert c.HubVizLTI13Authenticator.service_name == "hub-viz"
     # without the service: login only
@@ -378,9 +390,13 @@ def test_canvas_developer_key() -> None:
     assert ext["platform"] == "canvas.instructure.com" and ext["domain"] == "hub.example.edu"
     assert ext["privacy_level"] == "name_only"
     placements = {p["placement"]: p for p in ext["settings"]["placements"]}
-    assert set(placements) == {"course_navigation", "link_selection", "assignment_selection"}
+    assert set(placements) == {"course_navigation", "link_selection", "assignment_selection",
+                               "editor_button"}
     assert placements["course_navigation"]["windowTarget"] == "_blank"
-    assert {p["message_type"] for p in placements.values()} == {"LtiResourceLinkRequest"}
+    assert placements["course_navigation"]["message_type"] == "LtiResourceLinkRequest"
+    for name in ("link_selection", "assignment_selection", "editor_button"):
+        assert placements[name]["message_type"] == "LtiDeepLinkingRequest"
+        assert placements[name]["target_link_uri"] == "https://hub.example.edu/hub/lti13/pick"
     based = canvas_developer_key("hub.example.edu", base_url="/jh")
     assert based["oidc_initiation_url"] == "https://hub.example.edu/jh/hub/lti13/oauth_login"
     for bad in ("https://hub.example.edu", "hub.example.edu/x", "", "-x.edu"):
@@ -394,3 +410,74 @@ def test_lti_config_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert key["title"] == "Sales"
     assert run(["lti-config", "--domain", "evil/x"]) == 1
     assert "--domain must be" in capsys.readouterr().err
+
+
+# -- Deep Linking ----------------------------------------------------------------------------
+
+
+def test_the_signing_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    path = ensure_rsa_key(tmp_path / "k.pem")
+    first = path.read_bytes()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o644)
+    assert ensure_rsa_key(path).read_bytes() == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (jwk,) = key_set(path)["keys"]
+    assert (jwk["kty"], jwk["alg"], jwk["use"]) == ("RSA", "RS256", "sig")
+    assert set(jwk) == {"kty", "n", "e", "kid", "alg", "use"}  # nothing private
+    token = sign({"iss": "tool", "aud": "platform"}, path)
+    assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
+    assert jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience="platform")
+    assert key_set(tmp_path / "none.pem") == {"keys": []}
+
+
+def test_launch_13_reads_a_deep_linking_request() -> None:
+    settings = {"deep_link_return_url": "https://canvas.example.edu/courses/1/deep_linking_response",
+                "data": "opaque"}
+    launch = launch_13({CLAIM + "message_type": "LtiDeepLinkingRequest",
+                        CLAIM + "deployment_id": "42:abc",
+                        "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings":
+                        settings})
+    assert launch.picking and launch.deep_linking == settings and launch.deployment_id == "42:abc"
+    assert not launch_13({CLAIM + "message_type": "LtiResourceLinkRequest"}).picking
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [(None, "sent no deep-linking settings"),
+     ({"deep_link_return_url": "http://canvas.example.edu/x"}, "not an https URL"),
+     ({"deep_link_return_url": "javascript:alert(1)"}, "not an https URL")],
+)
+def test_bad_deep_linking_settings_are_refused(settings: dict | None, message: str) -> None:
+    with pytest.raises(LaunchError, match=message):
+        launch_13({CLAIM + "message_type": "LtiDeepLinkingRequest",
+                   "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": settings})
+
+
+def test_picker_nonces_work_once() -> None:
+    auth = HubVizLTI13Authenticator()
+    auth.expect_pick("n1")
+    assert auth.take_pick("n1") and not auth.take_pick("n1") and not auth.take_pick("other")
+    auth.pick_timeout = -1
+    auth.expect_pick("n2")
+    assert not auth.take_pick("n2")
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "words"),
+    [
+        (TokenError("Not enough segments"), 400, "not signed by the course site this hub trusts"),
+        (TokenError('Unable to find a signing key that matches: "None"'), 400,
+         "not signed by the course site"),
+        (MissingRequiredArgumentError(
+            "Required LTI 1.3 arg https://purl.imsglobal.org/spec/lti/claim/roles not in request"),
+         400, "did not say your role in the course (roles)"),
+        (TokenError("Signature has expired"), 400, "This launch has expired"),
+        (InvalidAudienceError("Audience doesn't match"), 401, "meant for another tool"),
+    ],
+)
+def test_library_refusals_become_plain_words(error: Exception, status: int, words: str) -> None:
+    e = plain_refusal(error)
+    message = e.log_message % e.args
+    assert e.status_code == status and words in message
+    assert "Not enough segments" not in message and "Required LTI" not in message
