@@ -47,6 +47,7 @@ from .lti_claims import (
     Launch,
     context_groups,
     course_groups,
+    history_groups,
     launch_11,
     launch_13,
     merge_groups,
@@ -379,6 +380,7 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         body = {
             "username": user.name, "groups": [g.name for g in user.groups],
             "course_group": context_groups(launch.context_id)[0],
+            "history_groups": history_groups(launch),
             "course_title": launch.context_title or launch.context_label,
             "return_url": settings["deep_link_return_url"], "data": settings.get("data"),
             "accept_multiple": settings.get("accept_multiple", True) is not False,

@@ -55,6 +55,7 @@ class Pick:
     data: Any = None
     accept_multiple: bool = True
     targets: list[str] = field(default_factory=list)
+    history_groups: list[str] = field(default_factory=list)  # of the courses it was copied from
     expires: float = 0.0
 
     @property
@@ -102,7 +103,7 @@ class Candidate:
 
 def candidate(d: Dashboard, pick: Pick) -> Candidate:
     """May the instructor put ``d`` into the course, and does that share it?"""
-    student = {"name": "", "groups": [pick.course_group], "admin": False}
+    student = {"name": "", "groups": [pick.course_group, *pick.history_groups], "admin": False}
     if can_view(d, student):
         return Candidate(d, "shared", "The course sees it.")
     if d.owner != pick.username:
@@ -177,6 +178,9 @@ class CreatePickHandler(BaseHandler):
         targets = body.get("targets")
         pick = Pick(**{k: body.get(k) or "" for k in FIELDS},
                     groups=[g for g in body["groups"] if isinstance(g, str)],
+                    history_groups=[g for g in body.get("history_groups") or []
+                                    if isinstance(g, str)]
+                    if isinstance(body.get("history_groups"), list) else [],
                     data=body.get("data"), accept_multiple=body.get("accept_multiple") is not False,
                     targets=[t for t in targets if isinstance(t, str)]
                     if isinstance(targets, list) else [])

@@ -47,6 +47,7 @@ TEACHER_ROLES = [LIS + "institution/person#Instructor", LIS + "membership#Instru
                  LIS + "system/person#User"]
 CTX = "4dde05e8ca1973bcca9bffc13e1548820eee93a3"
 OTHER_CTX = "0b3c7d4e1f2a9b8c7d6e5f4a3b2c1d0e9f8a7b6c"
+COPY_CTX = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"  # a copy of CTX (next term)
 TEACHER = "lti-teacher"  # owns the published dashboards; also launches as an instructor
 COLLEAGUE = "lti-colleague"  # shares a dashboard with the teacher only
 SHARED = "course-sales"
@@ -530,6 +531,25 @@ def test_can_view_answers_the_hub_only(hub13: Hub) -> None:
     r = requests.post(direct, json={**body, "dashboard": "nope"}, headers=auth, timeout=30)
     assert r.status_code == 400
     assert secret not in hub13.log.read_text()
+
+
+def test_links_copied_with_a_course_keep_opening(hub13: Hub, platform: Platform) -> None:
+    """Canvas copies the module item (its custom claim) into the new course and sends the
+    copy history in the custom field the developer key asks for."""
+    link = {"dashboard": f"{TEACHER}/{SHARED}"}  # shared with CTX only
+    name = "lti13-copy-student"
+    s, r = launch13(hub13, platform, name, LEARNER, context=COPY_CTX,
+                    custom={**link, "context_history": CTX})
+    assert r.status_code == 302, r.text[-500:]
+    assert r.headers["Location"] == open_path(SHARED, hub=hub13)
+    assert sorted(user(hub13, name)["groups"]) == sorted([f"course-{COPY_CTX}", f"course-{CTX}"])
+    assert_open_page(hub13, s, r.headers["Location"], "Course sales")
+    # a course that is no copy of it, or a platform that does not fill the variable in
+    for student, custom in (("lti13-unrelated", link),
+                            ("lti13-unfilled", {**link, "context_history": "$Context.id.history"})):
+        _, r = launch13(hub13, platform, student, LEARNER, context=OTHER_CTX, custom=custom)
+        refused(r, 403, "which you may not see")
+        assert user(hub13, student) is None
 
 
 # -- Deep Linking -------------------------------------------------------------------------

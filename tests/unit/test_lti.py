@@ -31,6 +31,7 @@ from hub_viz.lti_claims import (
     canvas_developer_key,
     context_groups,
     course_groups,
+    history_groups,
     is_staff,
     launch_11,
     launch_13,
@@ -126,6 +127,34 @@ def test_merge_replaces_only_this_courses_groups() -> None:
     assert sorted(promoted) == sorted(current)
     assert merge_groups(["lab"], Launch(context_id="new", roles=("Learner",))) == ["lab", "course-new"]
     assert merge_groups(["lab", "lab"], Launch()) == ["lab"]
+
+
+def test_members_of_a_copy_join_the_originals_course_group() -> None:
+    copy = launch_13({CLAIM + "context": {"id": "copy", "label": "M"},
+                      CLAIM + "roles": [LIS + "membership#Instructor"],
+                      CLAIM + "custom": {"context_history": "term2, term1,copy",
+                                         "previous_context_ids": "term1,term0"}})
+    assert copy.history == ("term2", "term1", "term0")
+    assert history_groups(copy) == ["course-term2", "course-term1", "course-term0"]
+    # the original's course group only: teaching the copy gives no say over the original
+    assert merge_groups(["lab"], copy) == ["lab", "course-copy", "course-copy-instructors",
+                                           "course-term2", "course-term1", "course-term0"]
+
+
+@pytest.mark.parametrize(
+    "custom",
+    [{}, {"context_history": "$Context.id.history"},
+     {"previous_context_ids": "$Canvas.course.previousContextIds.recursive"},
+     {"context_history": ""}, {"context_history": 7}, {"context_history": " , ,"}],
+)
+def test_no_history_when_the_platform_sends_none(custom: dict) -> None:
+    launch = launch_13({CLAIM + "context": {"id": "c", "label": "M"}, CLAIM + "custom": custom})
+    assert launch.history == () and history_groups(launch) == []
+
+
+def test_lti11_reads_the_history_from_custom_parameters() -> None:
+    launch = launch_11({"context_id": "copy", "custom_context_history": "orig"})
+    assert merge_groups([], launch) == ["course-copy", "course-orig"]
 
 
 # -- launches -----------------------------------------------------------------------------
@@ -386,6 +415,9 @@ def test_canvas_developer_key() -> None:
     assert key["target_link_uri"] == "https://hub.example.edu/hub/home"
     assert key["public_jwk_url"] == "https://hub.example.edu/hub/lti13/jwks"
     assert key["scopes"] == []
+    assert key["custom_fields"] == {
+        "context_history": "$Context.id.history",
+        "previous_context_ids": "$Canvas.course.previousContextIds.recursive"}
     [ext] = key["extensions"]
     assert ext["platform"] == "canvas.instructure.com" and ext["domain"] == "hub.example.edu"
     assert ext["privacy_level"] == "name_only"
