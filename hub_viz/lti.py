@@ -37,7 +37,7 @@ from ltiauthenticator.lti13.auth import LTI13Authenticator
 from ltiauthenticator.utils import convert_request_to_dict
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.web import HTTPError
-from traitlets import Bool, Float, Unicode, default
+from traitlets import Bool, Float, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .errors import LaunchError
@@ -69,8 +69,8 @@ SECRET_FILE = "hub_viz_lti_secret"
 KEY_FILE = "hub_viz_lti_key.pem"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SETTINGS_13 = {"version", "issuer", "client_id", "jwks_url", "authorize_url", "username_key",
-               "auth_state"}
-SETTINGS_11 = {"version", "consumers", "username_key", "auth_state"}
+               "auth_state", "deployments", "allow_without_course"}
+SETTINGS_11 = {"version", "consumers", "username_key", "auth_state", "allow_without_course"}
 
 
 # -- configuration ------------------------------------------------------------------
@@ -86,8 +86,11 @@ def configure_lti(
     (required), ``issuer``, ``jwks_url``, ``authorize_url`` (Canvas cloud's by
     default); for 1.1 ``consumers`` ({key: secret}, required); for both
     ``username_key`` (1.3: "sub", 1.1: "user_id" by default: stable and not an
-    e-mail the student can change) and ``auth_state`` (default True: keep the
-    launch's claims, encrypted, which needs ``JUPYTERHUB_CRYPT_KEY``).
+    e-mail the student can change), ``auth_state`` (default True: keep the
+    launch's claims, encrypted, which needs ``JUPYTERHUB_CRYPT_KEY``) and
+    ``allow_without_course`` (default False: launches from outside a course are
+    refused); for 1.3 ``deployments`` (the deployment ids that may launch; empty:
+    any).
     Raises ValueError naming what to fix.
     """
     settings = dict(settings)
@@ -115,6 +118,8 @@ def configure_lti(
         section.issuer = _url(settings, "issuer", CANVAS_ISSUER)
         section.jwks_endpoint = _url(settings, "jwks_url", CANVAS_JWKS)
         section.authorize_url = _url(settings, "authorize_url", CANVAS_AUTHORIZE)
+        if "deployments" in settings:
+            section.deployments = _deployments(settings["deployments"])
     else:
         cls = HubVizLTI11Authenticator
         section = c.HubVizLTI11Authenticator
@@ -123,6 +128,10 @@ def configure_lti(
     if not isinstance(username_key, str) or not username_key.strip():
         raise ValueError("configure(lti=...): 'username_key' must name a claim, e.g. 'sub'.")
     section.username_key = username_key.strip()
+    if "allow_without_course" in settings:
+        if not isinstance(settings["allow_without_course"], bool):
+            raise ValueError("configure(lti=...): 'allow_without_course' must be True or False.")
+        section.allow_without_course = settings["allow_without_course"]
     # The platform's signature is the admission check: every signed launch may log in.
     section.allow_all = True
     section.manage_groups = True
@@ -154,6 +163,19 @@ def _client_ids(value: Any) -> set[str]:
             "e.g. lti={'client_id': '10000000000123'}; a list for several keys."
         )
     return {str(i).strip() for i in ids}
+
+
+def _deployments(value: Any) -> list[str]:
+    ids = [value] if isinstance(value, str) else value
+    if not isinstance(ids, (list, tuple, set)) or not all(
+        isinstance(i, str) and i.strip() for i in ids
+    ):
+        raise ValueError(
+            "configure(lti=...): 'deployments' must list the deployment ids that may launch "
+            "(Canvas: Settings → Apps → the tool's gear → Deployment Id), e.g. "
+            "['42:5a9e7b0c3d']; leave it out to accept any."
+        )
+    return [i.strip() for i in ids]
 
 
 def _url(settings: dict[str, Any], key: str, fallback: str) -> str:
@@ -212,6 +234,12 @@ class LTIAdmission(LoggingConfigurable):
     check_timeout = Float(
         10, config=True, help="Seconds to wait for the service's can-view answer.",
     )
+    allow_without_course = Bool(
+        False, config=True,
+        help="""Let launches without a course (no context claim, or one without an id)
+        log in, with no course groups. Every placement of the Canvas developer key is
+        inside a course, so such a launch comes from elsewhere: refused by default.""",
+    )
     label_groups = Bool(
         True, config=True,
         help="""Store the course's label and title as properties of its groups
@@ -232,6 +260,10 @@ class LTIAdmission(LoggingConfigurable):
         Raises HTTPError 400 for a bad link and 403 for a dashboard this user
         may not see; both before any user exists.
         """
+        if not launch.context_id and not self.allow_without_course:
+            raise HTTPError(403, "This hub opens from inside a course: open it from your "
+                            "course's navigation, modules or assignments (this launch came "
+                            "from outside a course).")
         name = self.normalize_username(model["name"])
         existing = handler.find_user(name)
         groups = merge_groups([g.name for g in existing.groups] if existing else [], launch)
@@ -314,6 +346,11 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         help="""The tool's RSA key (PEM, mode 0600) that signs Deep Linking responses; its
         public half is served at hub/lti13/jwks (configure() keeps it in the state folder).""",
     )
+    deployments = List(
+        Unicode(), config=True,
+        help="""The deployment ids (the lti_deployment_id of each install of the tool in
+        Canvas) that may launch; empty: any deployment of the client id.""",
+    )
     pick_timeout = Float(
         600, config=True,
         help="Seconds between a Deep Linking login initiation and the platform's answer.",
@@ -337,6 +374,12 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
             launch = launch_13(data or {})
         except LaunchError as e:
             raise HTTPError(400, "%s", e.message) from None
+        if self.deployments and launch.deployment_id not in self.deployments:
+            self.log.info("LTI launch from deployment %r refused: not in %s",
+                          launch.deployment_id, self.deployments)
+            raise HTTPError(403, "This hub does not accept launches from this installation of "
+                            "the tool in your course site. Tell your instructor or the hub's "
+                            "admin (the deployment id is %s).", launch.deployment_id[:100])
         if launch.picking:
             if not getattr(handler, "hub_viz_picking", False):
                 raise HTTPError(400, "The course site asked this tool for links, but the tool's "

@@ -168,14 +168,14 @@ class Platform:
                  context: str | None = CTX, custom: dict | None = None, aud: str = CLIENT_ID,
                  age: int = 0, drop: tuple[str, ...] = (), other_key: bool = False,
                  message_type: str = "LtiResourceLinkRequest",
-                 deep_linking: dict | None = None) -> str:
+                 deep_linking: dict | None = None, deployment: str = DEPLOYMENT) -> str:
         now = int(time.time()) - age
         claims: dict[str, Any] = {
             "iss": ISSUER, "aud": aud, "azp": aud, "sub": sub, "nonce": nonce,
             "iat": now, "exp": now + 300, "name": "Ada Lovelace", "locale": "en",
             CLAIM + "message_type": message_type,
             CLAIM + "version": "1.3.0",
-            CLAIM + "deployment_id": DEPLOYMENT,
+            CLAIM + "deployment_id": deployment,
             CLAIM + "target_link_uri": target,
             CLAIM + "resource_link": {"id": "5e7a0c3d-link", "title": "Sales"},
             CLAIM + "roles": roles,
@@ -229,6 +229,7 @@ def hub13(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> Itera
     hub = _start(tmp_path_factory, "lti13", {
         "client_id": CLIENT_ID, "issuer": ISSUER, "jwks_url": platform.jwks_url,
         "authorize_url": platform.origin + AUTHORIZE,
+        "deployments": [DEPLOYMENT, "42:another-install"],
     }, "hub_viz.lti.HubVizLTI13Authenticator", isolated=True)
     yield hub
     stop_hub(hub)
@@ -412,6 +413,9 @@ def test_course_groups_follow_each_launch(hub13: Hub, platform: Platform) -> Non
          "which installation of the tool it is for (deployment_id)"),
         ("no-resource-link", {"drop": (CLAIM + "resource_link",)}, 400,
          "which link you opened (resource_link)"),
+        ("no-course", {"context": None}, 403, "This hub opens from inside a course"),
+        ("other-deployment", {"deployment": "77:somewhere-else"}, 403,
+         "does not accept launches from this installation of the tool"),
         ("other-host-dashboard", {"custom": {"dashboard": "//evil.example/x"}}, 400, "OWNER/SLUG"),
         ("private-dashboard", {"custom": {"dashboard": f"{TEACHER}/{PRIVATE}"}}, 403,
          "which you may not see"),
@@ -498,6 +502,19 @@ def test_framed_launch_breaks_out_to_a_new_tab(hub13: Hub, platform: Platform) -
                  headers=BROWSER, allow_redirects=False, timeout=60)
     assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub13), r.text[-500:]
     assert_open_page(hub13, tab, open_path(SHARED, hub=hub13), "Course sales")
+
+
+@pytest.mark.parametrize(("id_token", "hidden"), [
+    ("not-a-jwt", "Not enough segments"),
+    (jwt.encode({"a": 1}, "k" * 32, algorithm="HS256"), "Unable to find a signing key"),
+])
+def test_unreadable_launches_get_plain_words(hub13: Hub, id_token: str, hidden: str) -> None:
+    s = requests.Session()
+    request = auth_request(login_init(hub13, s, "lti13-garbled", f"{hub13.url}/hub/home"))
+    r = s.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
+               headers=BROWSER, allow_redirects=False, timeout=60)
+    refused(r, 400, "not signed by the course site this hub trusts, or it was damaged")
+    assert hidden not in r.text and "Open the link from your course again" in r.text
 
 
 def test_platform_errors_and_strangers_get_clear_pages(hub13: Hub) -> None:
@@ -805,6 +822,7 @@ def test_lti11_instructor_and_ta_roles(hub11: Hub) -> None:
         ("backslash", {"custom_next": "/\\evil.example"}, 400, "only links to this hub"),
         ("private-dashboard", {"custom_dashboard": f"{TEACHER}/{PRIVATE}"}, 403,
          "which you may not see"),
+        ("no-course", {"context_id": ""}, 403, "This hub opens from inside a course"),
     ],
 )
 def test_lti11_bad_launches_create_no_user(

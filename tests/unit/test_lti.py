@@ -324,6 +324,21 @@ def test_lti11_settings(tmp_path: Path) -> None:
     assert c.Authenticator.enable_auth_state is False
 
 
+def test_deployments_and_courseless_launches_are_settings() -> None:
+    c = Config()
+    configure_lti(c, client_id="1", deployments=["42:a", " 42:b "], allow_without_course=True)
+    assert c.HubVizLTI13Authenticator.deployments == ["42:a", "42:b"]
+    assert c.HubVizLTI13Authenticator.allow_without_course is True
+    assert HubVizLTI13Authenticator().allow_without_course is False  # refused by default
+    assert HubVizLTI13Authenticator().deployments == []  # any deployment by default
+    with pytest.raises(ValueError, match="'deployments' must list the deployment ids"):
+        configure_lti(Config(), client_id="1", deployments=[""])
+    with pytest.raises(ValueError, match="'allow_without_course' must be True or False"):
+        configure_lti(Config(), client_id="1", allow_without_course="yes")
+    with pytest.raises(ValueError, match="unknown setting"):
+        configure_lti(Config(), version="1.1", consumers={"k": "s"}, deployments=["x"])
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
