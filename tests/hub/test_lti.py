@@ -354,6 +354,9 @@ def test_instructor_gets_both_groups_and_publishes_to_the_course(
     # the publish form offers the author's groups: the course is one of them
     info = hub13.svc("GET", "info", TEACHER).json()
     assert f"course-{CTX}" in info["groups"]
+    # ... by the course's title, not only its opaque id
+    assert info["group_titles"] == {f"course-{CTX}": "Calculus",
+                                    f"course-{CTX}-instructors": "Calculus (instructors)"}
     r = hub13.svc("POST", "dashboards", TEACHER, json={
         "title": "Week 3", "slug": "week-3", "entry": "dash/app.py",
         "visibility": "groups", "share_groups": [f"course-{CTX}"],
@@ -706,6 +709,29 @@ def test_instructor_picks_two_dashboards_in_the_frame(
         r = hub13.svc("PATCH", f"dashboards/{TEACHER}/{LAB}", TEACHER,
                       json={"visibility": "private", "share_groups": []})
         assert r.status_code == 200, r.text
+
+
+def test_the_publish_form_names_course_groups_by_title(
+    hub13: Hub, platform: Platform, browser: Any
+) -> None:
+    s, r = launch13(hub13, platform, TEACHER, TEACHER_ROLES)
+    assert r.status_code == 302, r.text[-500:]
+    context = browser.new_context(user_agent=BROWSER_UA)
+    context.set_default_timeout(60_000)
+    host = urlsplit(hub13.url).hostname
+    context.add_cookies([{"name": c.name, "value": c.value, "domain": host, "path": c.path}
+                         for c in s.cookies])
+    try:
+        page = context.new_page()
+        page.goto(f"{hub13.service_url}publish")  # through the hub's OAuth with that login
+        hint = page.locator("#my-groups-hint")
+        hint.filter(has_text="Calculus").wait_for(state="attached")  # shown with "Groups"
+        assert f"Calculus (course-{CTX})" in hint.inner_text()
+        assert f"Calculus (instructors) (course-{CTX}-instructors)" in hint.inner_text()
+        option = page.locator(f'#my-groups option[value="course-{CTX}"]')
+        assert option.get_attribute("label") == "Calculus"
+    finally:
+        context.close()
 
 
 def test_learners_get_no_picker(hub13: Hub, platform: Platform) -> None:
