@@ -221,8 +221,10 @@ class CallbackHandler(LTI13CallbackHandler):
         self.redirect(url)
 
     def check_state(self) -> None:
-        if getattr(self, "hub_viz_picking", False) and not self._get_state_cookie():
-            return  # no cookie in the frame: the nonce noted at login initiation binds it
+        if getattr(self, "hub_viz_picking", False):
+            # The frame may send no cookie, or a stale one of an abandoned login: the
+            # nonce noted at login initiation binds the answer instead (check_nonce).
+            return
         super().check_state()
 
     def check_nonce(self, id_token: dict[str, Any]) -> None:

@@ -759,6 +759,21 @@ def test_an_instructors_picker_opens_without_a_login(hub13: Hub, platform: Platf
             400, "Pick at least one dashboard.")
 
 
+def test_two_pickers_open_in_one_browser(hub13: Hub, platform: Platform) -> None:
+    """The second login initiation replaces the first one's state cookie; both pickers open."""
+    s, target = requests.Session(), f"{hub13.url}/hub/lti13/pick"
+    requests_ = [auth_request(login_init(hub13, s, TEACHER, target)) for _ in range(2)]
+    for request in requests_:
+        id_token = platform.id_token(nonce=request["nonce"], sub=TEACHER, roles=TEACHER_ROLES,
+                                     target=target, message_type="LtiDeepLinkingRequest",
+                                     deep_linking=platform.deep_linking_settings())
+        r = s.post(request["redirect_uri"], data={"id_token": id_token,
+                                                  "state": request["state"]},
+                   headers=BROWSER, allow_redirects=False, timeout=60)
+        assert r.status_code == 302, r.text[-500:]
+        assert r.headers["Location"].startswith(f"{hub13.service_url}lti/pick/")
+
+
 @pytest.mark.parametrize(
     ("case", "kwargs", "status", "text"),
     [
