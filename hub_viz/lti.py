@@ -59,6 +59,7 @@ from .lti_handlers import (
     JWKSHandler,
     LaunchHandler,
     LoginInitHandler,
+    plain_refusal_11,
 )
 from .lti_keys import ensure_rsa_key
 
@@ -481,7 +482,11 @@ class HubVizLTI11Authenticator(LTIAdmission, LTI11Authenticator):
                 ("/lti11/config", LTI11ConfigHandler)]
 
     async def authenticate(self, handler: Any, data: dict | None = None) -> dict | None:
-        model = await super().authenticate(handler, data)
+        try:
+            model = await super().authenticate(handler, data)
+        except HTTPError as e:
+            self.log.info("LTI 1.1 launch refused: %s", e)
+            raise plain_refusal_11(e) from None
         if not model:
             return None
         launch = launch_11(convert_request_to_dict(handler.request.arguments))

@@ -41,6 +41,8 @@ CLAIM_WORDS = {
     "deep_linking_settings": "where to send the links back", "nonce": "its one-time number",
     "tool_platform": "which site it came from", "launch_presentation": "how it is shown",
     "sub": "who you are", "azp": "which tool it is for",
+    "resource_link_id": "which link you opened", "lti_message_type": "what kind of launch it is",
+    "lti_version": "its LTI version", "oauth_consumer_key": "which tool it is for",
 }
 TEMPLATE = "hub-viz-lti.html"
 # What the OIDC login initiation may carry; a restart link repeats exactly these.
@@ -71,6 +73,29 @@ def plain_refusal(e: ValidationError) -> HTTPError:
     return HTTPError(400, "This launch could not be checked: it is not signed by the course "
                      "site this hub trusts, or it was damaged on the way. %s; if this keeps "
                      "happening, tell the hub's admin.", AGAIN)
+
+
+def plain_refusal_11(e: HTTPError) -> HTTPError:
+    """ltiauthenticator's LTI 1.1 refusals ("Invalid oauth_signature", "Required oauth
+    arg … not included in request") in words a student understands."""
+    text = (e.log_message % e.args) if e.log_message and e.args else str(e.log_message or "")
+    missing = re.search(r"arg (?:arg )?(\S+) (?:not included|does not have a value)", text)
+    if "already used" in text:
+        return HTTPError(401, "This launch was used already; open the link in your course "
+                         "again.")
+    if "imestamp" in text:
+        return HTTPError(401, "This launch has expired (or the course site's clock is off). "
+                         "%s.", AGAIN)
+    if missing:
+        return HTTPError(400, "The course site's launch did not say %s (%s). %s; if this keeps "
+                         "happening, tell the hub's admin.",
+                         CLAIM_WORDS.get(missing.group(1), "something the hub needs"),
+                         missing.group(1), AGAIN)
+    if "oauth_signature" in text or "consumer_key" in text:
+        return HTTPError(401, "This launch could not be checked: it is not signed with a "
+                         "consumer key and secret this hub knows, or it was damaged on the "
+                         "way. %s; if this keeps happening, tell the hub's admin.", AGAIN)
+    return e
 
 
 def in_frame(handler: BaseHandler) -> bool:

@@ -857,7 +857,10 @@ def test_lti11_instructor_and_ta_roles(hub11: Hub) -> None:
 @pytest.mark.parametrize(
     ("case", "kwargs", "status", "text"),
     [
-        ("bad-signature", {"secret": "not-the-secret"}, 401, "Invalid oauth_signature"),
+        ("bad-signature", {"secret": "not-the-secret"}, 401,
+         "not signed with a consumer key and secret this hub knows"),
+        ("no-resource-link", {"resource_link_id": ""}, 400,
+         "did not say which link you opened (resource_link_id)"),
         ("other-host", {"custom_next": "https://evil.example/"}, 400, "only links to this hub"),
         ("scheme-relative", {"custom_next": "//evil.example/x"}, 400, "only links to this hub"),
         ("backslash", {"custom_next": "/\\evil.example"}, 400, "only links to this hub"),
@@ -890,7 +893,7 @@ def test_lti11_replay_is_refused(hub11: Hub) -> None:
     assert r.status_code == 302
     body = sent.pop("body")
     r = requests.post(url, data=body, headers=sent, allow_redirects=False, timeout=60)
-    refused(r, 401, "already used")
+    refused(r, 401, "This launch was used already; open the link in your course again.")
 
 
 def test_lti11_framed_launch_continues_in_a_new_tab(hub11: Hub) -> None:

@@ -13,6 +13,7 @@ from ltiauthenticator.lti13.error import (
     MissingRequiredArgumentError,
     TokenError,
 )
+from tornado.web import HTTPError
 from traitlets.config import Config
 
 from hub_viz.cli import run
@@ -41,7 +42,7 @@ from hub_viz.lti_claims import (
     role_name,
     safe_path,
 )
-from hub_viz.lti_handlers import plain_refusal
+from hub_viz.lti_handlers import plain_refusal, plain_refusal_11
 from hub_viz.lti_keys import ensure_rsa_key, key_set, sign
 
 pytestmark = pytest.mark.unit
@@ -528,3 +529,23 @@ def test_library_refusals_become_plain_words(error: Exception, status: int, word
     message = e.log_message % e.args
     assert e.status_code == status and words in message
     assert "Not enough segments" not in message and "Required LTI" not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "words"),
+    [
+        (HTTPError(401, "Invalid oauth_signature"), 401, "consumer key and secret this hub knows"),
+        (HTTPError(401, "unknown oauth_consumer_key"), 401, "consumer key and secret"),
+        (HTTPError(401, "oauth_nonce + oauth_timestamp already used"), 401, "used already"),
+        (HTTPError(401, "Timestamp given is invalid, differ from allowed 30 sec"), 401,
+         "This launch has expired"),
+        (HTTPError(400, "Required LTI 1.1 arg arg resource_link_id not included in request"),
+         400, "did not say which link you opened (resource_link_id)"),
+        (HTTPError(400, "Required oauth arg oauth_nonce does not have a value"), 400,
+         "something the hub needs (oauth_nonce)"),
+    ],
+)
+def test_lti11_refusals_become_plain_words(raw: HTTPError, status: int, words: str) -> None:
+    e = plain_refusal_11(raw)
+    message = e.log_message % e.args if e.args else e.log_message
+    assert e.status_code == status and words in message and "Required" not in message
