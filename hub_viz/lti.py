@@ -14,7 +14,13 @@ Both add to ltiauthenticator's checks:
 - inside a frame (Canvas module items and assignments), where the browser may
   drop the hub's cookies and the hub's pages refuse to be framed, the launch
   answers a page with an "Open in a new tab" button instead of a dead end
-  (the handlers are in :mod:`hub_viz.lti_handlers`).
+  (the handlers are in :mod:`hub_viz.lti_handlers`);
+- LTI 1.3 Deep Linking: an instructor's ``LtiDeepLinkingRequest`` (the
+  selection placements send it to ``hub/lti13/pick``) opens the service's
+  picker in the frame (:mod:`hub_viz.service.lti_picker`), which answers the
+  platform with links signed by the tool's key (:mod:`hub_viz.lti_keys`);
+- launches from outside a course are refused (``allow_without_course``), and
+  with ``deployments`` set, launches from other installs of the key.
 """
 
 from __future__ import annotations
