@@ -9,7 +9,12 @@ service takes their card thumbnails, then, as a student in the course group,
 saves
 
 * ``docs/images/gallery.png``: the hub's home page with the dashboard cards;
-* ``docs/images/progress.png``: the open page while a dashboard starts.
+* ``docs/images/progress.png``: the open page while a dashboard starts;
+
+then, from a second hub with LTI 1.3 login and the tests' Canvas-shaped platform
+(``tests/hub/test_lti.Platform``), as an instructor choosing the tool in a module:
+
+* ``docs/images/lti-picker.png``: the Deep Linking picker in the course's frame.
 
 Uses the system Chromium (never downloads a browser) and stops the hub at the end.
 """
@@ -21,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -138,6 +144,74 @@ def progress_png(browser, hub: Hub, attempts: int = 3) -> None:
     raise SystemExit("the dashboard started before the progress could be photographed")
 
 
+def picker_png(browser) -> None:
+    """The picker as Canvas's "+ External Tool" dialog frames it, with real card images."""
+    import os
+
+    from tests.hub.test_lti import (
+        AUTHORIZE,
+        CLIENT_ID,
+        CTX,
+        DEPLOYMENT,
+        ISSUER,
+        TEACHER_ROLES,
+        Platform,
+        message_hint,
+    )
+
+    teacher, colleague = "ada", "grace"
+    # published at start-up, as the operator's list does (the course group exists later)
+    dashboards = [
+        {"owner": teacher, "slug": "dash-callbacks", "title": "Dash callbacks",
+         "entry": "dash/app.py", "visibility": "groups", "share_groups": [f"course-{CTX}"],
+         "description": "A Dash layout whose callback answers through the proxy."},
+        {"owner": teacher, "slug": "powers-of-x", "title": "Powers of x (Bokeh)",
+         "entry": "bokeh/app.py",
+         "description": "A Bokeh server app: drag the slider, the plot follows."},
+        {"owner": teacher, "slug": "streamlit-script", "title": "Streamlit script",
+         "entry": "streamlit/app.py", "description": "A Streamlit script re-run on every change."},
+        {"owner": colleague, "slug": "panel-widgets", "title": "Panel widgets",
+         "entry": "panel/app.py", "visibility": "users", "share_users": [teacher],
+         "description": "A reactive Panel column bound to a slider."},
+    ]
+    platform = Platform()
+    os.environ.setdefault("JUPYTERHUB_CRYPT_KEY", "ab" * 32)
+    with tempfile.TemporaryDirectory(prefix="hub-viz-screenshots-lti-") as state:
+        hub = start_hub(
+            Path(state), isolated=True, publish=dashboards,
+            configure_kwargs={"lti": {"client_id": CLIENT_ID, "issuer": ISSUER,
+                                      "jwks_url": platform.jwks_url,
+                                      "authorize_url": platform.origin + AUTHORIZE,
+                                      "deployments": [DEPLOYMENT]}},
+            extra_config="c.JupyterHub.authenticator_class = "
+                         "'hub_viz.lti.HubVizLTI13Authenticator'\n",
+        )
+        try:
+            refs = [(d["owner"], d["slug"]) for d in dashboards]
+            for owner, slug in refs:
+                hub.ensure_user(owner)
+                open_and_wait(hub, owner, slug)
+            wait_for_thumbnails(hub, refs)
+            context = browser.new_context(user_agent=BROWSER_UA,
+                                          viewport={"width": 1100, "height": 1100})
+            context.set_default_timeout(60_000)
+            page = context.new_page()
+            page.goto(f"{platform.origin}/course?" + urlencode({
+                "hub": hub.url, "sub": teacher,
+                "hint": message_hint(TEACHER_ROLES, f"{hub.url}/hub/lti13/pick")}))
+            tool = page.frame_locator("#tool")
+            tool.locator(".pick-card").nth(len(refs) - 1).wait_for()
+            tool.locator(".pick-card img").last.wait_for()
+            page.wait_for_timeout(1000)  # the card images
+            tool.locator(".pick-card input").nth(1).check()
+            page.locator("#tool").evaluate("frame => { frame.height = 950; }")  # all of it
+            page.locator("#tool").screenshot(path=str(IMAGES / "lti-picker.png"))
+            context.close()
+        finally:
+            stop_hub(hub)
+            platform.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chromium", default="/usr/bin/chromium")
@@ -162,7 +236,13 @@ def main() -> None:
                     browser.close()
         finally:
             stop_hub(hub)
-    for name in ("gallery.png", "progress.png"):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        try:
+            picker_png(browser)
+        finally:
+            browser.close()
+    for name in ("gallery.png", "progress.png", "lti-picker.png"):
         print(IMAGES / name)
 
 

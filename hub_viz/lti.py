@@ -14,7 +14,13 @@ Both add to ltiauthenticator's checks:
 - inside a frame (Canvas module items and assignments), where the browser may
   drop the hub's cookies and the hub's pages refuse to be framed, the launch
   answers a page with an "Open in a new tab" button instead of a dead end
-  (the handlers are in :mod:`hub_viz.lti_handlers`).
+  (the handlers are in :mod:`hub_viz.lti_handlers`);
+- LTI 1.3 Deep Linking: an instructor's ``LtiDeepLinkingRequest`` (the
+  selection placements send it to ``hub/lti13/pick``) opens the service's
+  picker in the frame (:mod:`hub_viz.service.lti_picker`), which answers the
+  platform with links signed by the tool's key (:mod:`hub_viz.lti_keys`);
+- launches from outside a course are refused (``allow_without_course``), and
+  with ``deployments`` set, launches from other installs of the key.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,29 +43,41 @@ from ltiauthenticator.lti13.auth import LTI13Authenticator
 from ltiauthenticator.utils import convert_request_to_dict
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.web import HTTPError
-from traitlets import Bool, Float, Unicode, default
+from traitlets import Bool, Float, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .errors import LaunchError
 from .filemodes import make_private
 from .layout import Layout
-from .lti_claims import Launch, course_groups, launch_11, launch_13, merge_groups, resolve_target
+from .lti_claims import (
+    Launch,
+    context_groups,
+    course_groups,
+    history_groups,
+    launch_11,
+    launch_13,
+    merge_groups,
+    resolve_target,
+)
 from .lti_handlers import (
     CallbackHandler,
     ContinueHandler,
     JWKSHandler,
     LaunchHandler,
     LoginInitHandler,
+    plain_refusal_11,
 )
+from .lti_keys import ensure_rsa_key
 
 CANVAS_ISSUER = "https://canvas.instructure.com"
 CANVAS_JWKS = "https://sso.canvaslms.com/api/lti/security/jwks"
 CANVAS_AUTHORIZE = "https://sso.canvaslms.com/api/lti/authorize_redirect"
 SECRET_FILE = "hub_viz_lti_secret"
+KEY_FILE = "hub_viz_lti_key.pem"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SETTINGS_13 = {"version", "issuer", "client_id", "jwks_url", "authorize_url", "username_key",
-               "auth_state"}
-SETTINGS_11 = {"version", "consumers", "username_key", "auth_state"}
+               "auth_state", "deployments", "allow_without_course"}
+SETTINGS_11 = {"version", "consumers", "username_key", "auth_state", "allow_without_course"}
 
 
 # -- configuration ------------------------------------------------------------------
@@ -74,8 +93,11 @@ def configure_lti(
     (required), ``issuer``, ``jwks_url``, ``authorize_url`` (Canvas cloud's by
     default); for 1.1 ``consumers`` ({key: secret}, required); for both
     ``username_key`` (1.3: "sub", 1.1: "user_id" by default: stable and not an
-    e-mail the student can change) and ``auth_state`` (default True: keep the
-    launch's claims, encrypted, which needs ``JUPYTERHUB_CRYPT_KEY``).
+    e-mail the student can change), ``auth_state`` (default True: keep the
+    launch's claims, encrypted, which needs ``JUPYTERHUB_CRYPT_KEY``) and
+    ``allow_without_course`` (default False: launches from outside a course are
+    refused); for 1.3 ``deployments`` (the deployment ids that may launch; empty:
+    any).
     Raises ValueError naming what to fix.
     """
     settings = dict(settings)
@@ -103,6 +125,8 @@ def configure_lti(
         section.issuer = _url(settings, "issuer", CANVAS_ISSUER)
         section.jwks_endpoint = _url(settings, "jwks_url", CANVAS_JWKS)
         section.authorize_url = _url(settings, "authorize_url", CANVAS_AUTHORIZE)
+        if "deployments" in settings:
+            section.deployments = _deployments(settings["deployments"])
     else:
         cls = HubVizLTI11Authenticator
         section = c.HubVizLTI11Authenticator
@@ -111,18 +135,28 @@ def configure_lti(
     if not isinstance(username_key, str) or not username_key.strip():
         raise ValueError("configure(lti=...): 'username_key' must name a claim, e.g. 'sub'.")
     section.username_key = username_key.strip()
+    if "allow_without_course" in settings:
+        if not isinstance(settings["allow_without_course"], bool):
+            raise ValueError("configure(lti=...): 'allow_without_course' must be True or False.")
+        section.allow_without_course = settings["allow_without_course"]
     # The platform's signature is the admission check: every signed launch may log in.
     section.allow_all = True
     section.manage_groups = True
     section.service_name = service_name
     c.JupyterHub.authenticator_class = f"{cls.__module__}.{cls.__qualname__}"
     c.Authenticator.enable_auth_state = auth_state
-    if not service_url or state_dir is None:
+    if state_dir is None:
+        return {}
+    service: dict[str, str] = {}
+    if version == "1.3":  # the key its Deep Linking responses are signed with
+        key = ensure_rsa_key(Path(state_dir) / KEY_FILE)
+        section.key_file = service["lti_key_file"] = str(key)
+    if not service_url:
         return {}
     secret = ensure_secret(Path(state_dir) / SECRET_FILE)
     section.service_url = service_url
     section.service_secret_file = str(secret)
-    return {"lti_secret_file": str(secret)}
+    return {**service, "lti_secret_file": str(secret)}
 
 
 def _client_ids(value: Any) -> set[str]:
@@ -136,6 +170,19 @@ def _client_ids(value: Any) -> set[str]:
             "e.g. lti={'client_id': '10000000000123'}; a list for several keys."
         )
     return {str(i).strip() for i in ids}
+
+
+def _deployments(value: Any) -> list[str]:
+    ids = [value] if isinstance(value, str) else value
+    if not isinstance(ids, (list, tuple, set)) or not all(
+        isinstance(i, str) and i.strip() for i in ids
+    ):
+        raise ValueError(
+            "configure(lti=...): 'deployments' must list the deployment ids that may launch "
+            "(Canvas: Settings → Apps → the tool's gear → Deployment Id), e.g. "
+            "['42:5a9e7b0c3d']; leave it out to accept any."
+        )
+    return [i.strip() for i in ids]
 
 
 def _url(settings: dict[str, Any], key: str, fallback: str) -> str:
@@ -194,6 +241,12 @@ class LTIAdmission(LoggingConfigurable):
     check_timeout = Float(
         10, config=True, help="Seconds to wait for the service's can-view answer.",
     )
+    allow_without_course = Bool(
+        False, config=True,
+        help="""Let launches without a course (no context claim, or one without an id)
+        log in, with no course groups. Every placement of the Canvas developer key is
+        inside a course, so such a launch comes from elsewhere: refused by default.""",
+    )
     label_groups = Bool(
         True, config=True,
         help="""Store the course's label and title as properties of its groups
@@ -214,6 +267,10 @@ class LTIAdmission(LoggingConfigurable):
         Raises HTTPError 400 for a bad link and 403 for a dashboard this user
         may not see; both before any user exists.
         """
+        if not launch.context_id and not self.allow_without_course:
+            raise HTTPError(403, "This hub opens from inside a course: open it from your "
+                            "course's navigation, modules or assignments (this launch came "
+                            "from outside a course).")
         name = self.normalize_username(model["name"])
         existing = handler.find_user(name)
         groups = merge_groups([g.name for g in existing.groups] if existing else [], launch)
@@ -285,10 +342,26 @@ class LTIAdmission(LoggingConfigurable):
 
 
 class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
-    """LTI 1.3 (default): course groups, deep links to dashboards, frame fallback, replay check."""
+    """LTI 1.3 (default): course groups, deep links to dashboards, frame fallback, replay
+    check, and the Deep Linking picker for instructors."""
 
     login_handler = LoginInitHandler
     callback_handler = CallbackHandler
+
+    key_file = Unicode(
+        "", config=True,
+        help="""The tool's RSA key (PEM, mode 0600) that signs Deep Linking responses; its
+        public half is served at hub/lti13/jwks (configure() keeps it in the state folder).""",
+    )
+    deployments = List(
+        Unicode(), config=True,
+        help="""The deployment ids (the lti_deployment_id of each install of the tool in
+        Canvas) that may launch; empty: any deployment of the client id.""",
+    )
+    pick_timeout = Float(
+        600, config=True,
+        help="Seconds between a Deep Linking login initiation and the platform's answer.",
+    )
 
     @default("username_key")
     def _username_key(self) -> str:
@@ -297,6 +370,7 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._nonces: dict[str, float] = {}
+        self._pick_nonces: dict[str, float] = {}
 
     def get_handlers(self, app: Any) -> list:
         return [*super().get_handlers(app), ("/lti13/jwks", JWKSHandler)]
@@ -307,7 +381,77 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
             launch = launch_13(data or {})
         except LaunchError as e:
             raise HTTPError(400, "%s", e.message) from None
+        if self.deployments and launch.deployment_id not in self.deployments:
+            self.log.info("LTI launch from deployment %r refused: not in %s",
+                          launch.deployment_id, self.deployments)
+            raise HTTPError(403, "This hub does not accept launches from this installation of "
+                            "the tool in your course site. Tell your instructor or the hub's "
+                            "admin (the deployment id is %s).", launch.deployment_id[:100])
+        if launch.picking:
+            if not getattr(handler, "hub_viz_picking", False):
+                raise HTTPError(400, "The course site asked this tool for links, but the tool's "
+                                "developer key sends that request to the wrong address. Ask the "
+                                "Canvas admin to update the key (hub-viz lti-config prints it).")
+            if not launch.staff:
+                raise HTTPError(403, "Only the course's instructors can add dashboards to it. "
+                                "To open a dashboard, use its link in your course.")
+            if not launch.context_id:
+                raise HTTPError(400, "Dashboards can be added from inside a course only: open "
+                                "the tool from a course's modules or assignments.")
+            launch = replace(launch, dashboard="", target="")  # a picker, not a link
         return await self.admit(handler, model, launch)
+
+    def expect_pick(self, nonce: str) -> None:
+        """Note a Deep Linking login's nonce: its answer may come without cookies."""
+        now = time.time()
+        self._pick_nonces = {n: t for n, t in self._pick_nonces.items() if t > now}
+        if len(self._pick_nonces) >= 10000:
+            self._pick_nonces.pop(next(iter(self._pick_nonces)))
+        self._pick_nonces[nonce] = now + self.pick_timeout
+
+    def take_pick(self, nonce: str) -> bool:
+        """Was this nonce given to a Deep Linking login, recently and not used yet?"""
+        return self._pick_nonces.pop(nonce, 0.0) > time.time()
+
+    async def open_picker(self, handler: Any, user: Any, token: dict[str, Any]) -> str:
+        """Ask the service for the picker page of this verified Deep Linking request."""
+        launch = launch_13(token)
+        settings = launch.deep_linking or {}
+        types = settings.get("accept_types")
+        if isinstance(types, list) and "ltiResourceLink" not in types:
+            raise HTTPError(400, "This place in the course accepts no tool links (it asked "
+                            "for %s); add dashboards from a module or an assignment.",
+                            ", ".join(str(t) for t in types[:5]))
+        aud = token.get("aud")
+        client_id = aud if isinstance(aud, str) else str(token.get("azp") or "")
+        if not self.service_url or not self.service_secret_file:
+            raise HTTPError(400, "Adding dashboards needs the hub_viz service, which is not set "
+                            "up on this hub.")
+        body = {
+            "username": user.name, "groups": [g.name for g in user.groups],
+            "course_group": context_groups(launch.context_id)[0],
+            "history_groups": history_groups(launch),
+            "course_title": launch.context_title or launch.context_label,
+            "return_url": settings["deep_link_return_url"], "data": settings.get("data"),
+            "accept_multiple": settings.get("accept_multiple", True) is not False,
+            "targets": settings.get("accept_presentation_document_targets"),
+            "issuer": str(token.get("iss")), "client_id": client_id,
+            "deployment_id": launch.deployment_id,
+            "hub_origin": f"{get_browser_protocol(handler.request)}://{handler.request.host}",
+        }
+        request = HTTPRequest(
+            self.service_url.rstrip("/") + "/api/lti/pick", method="POST",
+            headers={"Authorization": f"Bearer {self._secret()}",
+                     "Content-Type": "application/json"},
+            body=json.dumps(body), request_timeout=self.check_timeout,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+            return str(json.loads(response.body)["url"])
+        except (HTTPClientError, OSError, ValueError, KeyError) as e:
+            self.log.warning("The hub_viz service did not open a picker: %s", e)
+            raise HTTPError(503, "The dashboard service did not answer; choose the tool again "
+                            "in a minute.") from None
 
     def first_use(self, nonce: str, exp: Any) -> bool:
         """Record an id_token's nonce; False when it was seen before (a replay)."""
@@ -344,7 +488,11 @@ class HubVizLTI11Authenticator(LTIAdmission, LTI11Authenticator):
                 ("/lti11/config", LTI11ConfigHandler)]
 
     async def authenticate(self, handler: Any, data: dict | None = None) -> dict | None:
-        model = await super().authenticate(handler, data)
+        try:
+            model = await super().authenticate(handler, data)
+        except HTTPError as e:
+            self.log.info("LTI 1.1 launch refused: %s", e)
+            raise plain_refusal_11(e) from None
         if not model:
             return None
         launch = launch_11(convert_request_to_dict(handler.request.arguments))

@@ -6,7 +6,9 @@
   for everyone launched from the course, plus ``course-<context>-instructors``
   for instructors, teaching assistants and content developers.
   :func:`merge_groups` swaps those into the user's current groups, leaving
-  other courses' and non-course groups alone.
+  other courses' and non-course groups alone, and adds the course groups of
+  the courses this one was copied from (:func:`copied_from`, from the custom
+  fields the developer key asks for), so copied links keep opening.
 - :func:`resolve_target` turns the launch's deep link (a ``dashboard``
   custom parameter, or a link on this hub) into a path on this hub, refusing
   any other host.
@@ -30,6 +32,9 @@ from .errors import LaunchError
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 CUSTOM_CLAIM = CLAIM + "custom"
+DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+DEEP_LINKING = "LtiDeepLinkingRequest"
+PICK_PATH = "lti13/pick"  # the deep-linking placements' target: the picker, inside the frame
 STAFF_ROLES = frozenset({"instructor", "teachingassistant", "contentdeveloper"})
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 GROUP_PREFIX = "course-"
@@ -50,10 +55,19 @@ class Launch:
     roles: tuple[str, ...] = ()
     dashboard: str = ""  # custom parameter "dashboard": "owner/slug"
     target: str = ""  # target_link_uri (1.3) or custom_next (1.1)
+    message_type: str = ""
+    deployment_id: str = ""
+    deep_linking: Mapping[str, Any] | None = None  # the deep_linking_settings claim
+    history: tuple[str, ...] = ()  # context ids of the courses this one was copied from
 
     @property
     def staff(self) -> bool:
         return is_staff(self.roles)
+
+    @property
+    def picking(self) -> bool:
+        """A Deep Linking request: the platform asks the tool for links to add."""
+        return self.message_type == DEEP_LINKING
 
 
 def launch_13(token: Mapping[str, Any]) -> Launch:
@@ -72,7 +86,26 @@ def launch_13(token: Mapping[str, Any]) -> Launch:
         roles=tuple(r for r in roles if isinstance(r, str)),
         dashboard=_text(custom.get("dashboard")),
         target=_text(token.get(CLAIM + "target_link_uri")),
+        message_type=_text(token.get(CLAIM + "message_type")),
+        deployment_id=_text(token.get(CLAIM + "deployment_id")),
+        deep_linking=_deep_linking(token),
+        history=copied_from(custom, _text(context.get("id"))),
     )
+
+
+def _deep_linking(token: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    if token.get(CLAIM + "message_type") != DEEP_LINKING:
+        return None
+    settings = token.get(DL_CLAIM + "deep_linking_settings")
+    if not isinstance(settings, Mapping):
+        raise LaunchError("The course site asked for links but sent no deep-linking settings; "
+                          "open the tool from the course again.")
+    url = urlsplit(_text(settings.get("deep_link_return_url")))
+    if url.scheme not in ("https", "http") or not url.hostname or (
+        url.scheme == "http" and url.hostname not in ("127.0.0.1", "localhost", "::1")
+    ):
+        raise LaunchError("The course site's deep-linking return address is not an https URL.")
+    return settings
 
 
 def launch_11(params: Mapping[str, str]) -> Launch:
@@ -84,7 +117,29 @@ def launch_11(params: Mapping[str, str]) -> Launch:
         roles=tuple(r.strip() for r in params.get("roles", "").split(",") if r.strip()),
         dashboard=params.get("custom_dashboard", "").strip(),
         target=params.get("custom_next", "").strip(),
+        history=copied_from({k[len("custom_"):]: v for k, v in params.items()
+                             if k.startswith("custom_")}, params.get("context_id", "").strip()),
     )
+
+
+# The custom fields the developer key asks for: the course-copy history, as LTI names
+# it and as Canvas does (the whole chain of copies). A platform that does not know a
+# variable sends its name unchanged ("$Context.id.history"): that is no history.
+HISTORY_FIELDS = {"context_history": "$Context.id.history",
+                  "previous_context_ids": "$Canvas.course.previousContextIds.recursive"}
+MAX_HISTORY = 20
+
+
+def copied_from(custom: Mapping[str, Any], context_id: str) -> tuple[str, ...]:
+    """The context ids a launch's course was copied from (most recent first), from its
+    custom fields; unsubstituted variables and the course's own id left out."""
+    ids: list[str] = []
+    for key in HISTORY_FIELDS:
+        value = custom.get(key)
+        if not isinstance(value, str) or value.strip().startswith("$"):
+            continue
+        ids += [i.strip() for i in value.split(",") if i.strip()]
+    return tuple(i for i in dict.fromkeys(ids) if i != context_id)[:MAX_HISTORY]
 
 
 def _text(value: Any) -> str:
@@ -146,8 +201,21 @@ def course_groups(launch: Launch) -> list[str]:
     return [group, instructors] if launch.staff else [group]
 
 
+def history_groups(launch: Launch) -> list[str]:
+    """The course groups of the courses this launch's course was copied from.
+
+    Members of a copy see what was shared with the original: links copied
+    with the course keep opening. Only the course group (never its
+    instructors group): teaching the copy gives no say over the original.
+    """
+    if not launch.context_id:
+        return []
+    return [context_groups(h)[0] for h in launch.history]
+
+
 def merge_groups(current: Iterable[str], launch: Launch) -> list[str]:
-    """The user's groups after this launch: this course's groups replaced, the rest kept.
+    """The user's groups after this launch: this course's groups replaced, the groups of
+    the courses it was copied from added, the rest kept.
 
     JupyterHub's ``manage_groups`` sets the user's groups to exactly this
     list, so it must carry the groups this launch says nothing about: other
@@ -158,7 +226,7 @@ def merge_groups(current: Iterable[str], launch: Launch) -> list[str]:
         return current
     own = set(context_groups(launch.context_id))
     kept = [g for g in current if g not in own]
-    return kept + [g for g in course_groups(launch) if g not in kept]
+    return kept + [g for g in course_groups(launch) + history_groups(launch) if g not in kept]
 
 
 # -- deep links ---------------------------------------------------------------
@@ -282,11 +350,11 @@ def canvas_developer_key(
 ) -> dict[str, Any]:
     """The LTI 1.3 developer key JSON for Canvas (Admin → Developer Keys → + LTI Key).
 
-    The tool calls no Canvas API, so it asks for no scopes; Canvas requires a
-    public key or key set URL anyway, and the hub serves an empty key set at
-    ``hub/lti13/jwks`` (the tool signs nothing). Course navigation opens in a
-    new tab; module links and assignments may embed, and then the hub offers
-    to open in a new tab.
+    The tool calls no Canvas API, so it asks for no scopes. Its key set URL
+    ``hub/lti13/jwks`` serves the key the tool signs its Deep Linking responses
+    with. Course navigation opens in a new tab; the selection placements
+    (module items, assignments, the editor's button) send a Deep Linking
+    request, which opens the dashboard picker in Canvas's frame.
     """
     domain = domain.strip().lower()
     if not re.fullmatch(r"[a-z0-9.-]+(?::[0-9]{1,5})?", domain) or domain.startswith((".", "-")):
@@ -297,6 +365,7 @@ def canvas_developer_key(
     hub = f"https://{domain}{base}hub/"
     target = hub + "home"
     placement = {"message_type": "LtiResourceLinkRequest", "target_link_uri": target}
+    picker = {"message_type": DEEP_LINKING, "target_link_uri": hub + PICK_PATH}
     return {
         "title": title,
         "description": description,
@@ -305,6 +374,7 @@ def canvas_developer_key(
         "redirect_uris": [hub + "lti13/oauth_callback"],
         "public_jwk_url": hub + "lti13/jwks",
         "scopes": [],
+        "custom_fields": dict(HISTORY_FIELDS),
         "extensions": [
             {
                 "platform": "canvas.instructure.com",
@@ -315,8 +385,9 @@ def canvas_developer_key(
                     "placements": [
                         {"placement": "course_navigation", "text": title,
                          "windowTarget": "_blank", **placement},
-                        {"placement": "link_selection", "text": title, **placement},
-                        {"placement": "assignment_selection", "text": title, **placement},
+                        {"placement": "link_selection", "text": title, **picker},
+                        {"placement": "assignment_selection", "text": title, **picker},
+                        {"placement": "editor_button", "text": title, **picker},
                     ],
                 },
             }
@@ -325,7 +396,8 @@ def canvas_developer_key(
 
 
 __all__ = [
-    "Launch", "Target", "canvas_developer_key", "context_groups", "course_groups",
+    "Launch", "Target", "canvas_developer_key", "context_groups", "copied_from", "course_groups",
+    "history_groups",
     "is_staff", "launch_11", "launch_13", "merge_groups", "parse_dashboard",
     "resolve_target", "role_name", "safe_path",
 ]

@@ -45,6 +45,7 @@ from .dashboards import (
 from .dashboards import validate as validate_dashboard
 from .deploy import STOPPED_BY_AUTHOR
 from .hubapi import HubAPIError
+from .lti_api import course_titles
 from .store import Dashboard, utcnow
 from .thumbnails import placeholder_svg
 from .usage import last_stop, usage_for
@@ -61,6 +62,7 @@ class InfoHandler(BaseHandler):
             {
                 "user": user["name"],
                 "groups": sorted(user.get("groups") or []),
+                "group_titles": await course_titles(self.ctx.hub, user.get("groups") or []),
                 "frameworks": [
                     {"name": n, "display_name": policy.frameworks[n].display_name,
                      "modes": list(policy.frameworks[n].modes)}

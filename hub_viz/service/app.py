@@ -192,6 +192,11 @@ class DashboardService(Application):
         help="Secret the hub's LTI login shows on api/lti/can-view (configure() sets it when "
         "LTI is on; empty: that endpoint answers 404).",
     )
+    lti_key_file = Unicode(
+        "", config=True,
+        help="The tool's RSA key (PEM) that signs LTI Deep Linking responses; the hub serves "
+        "its public half at hub/lti13/jwks (configure() sets it when LTI is on).",
+    )
     embed_secret_file = Unicode(
         "hub_viz_embed_secret",
         config=True,
@@ -336,6 +341,7 @@ class DashboardService(Application):
             routes,
             hub_viz=ctx,
             hub_viz_lti_secret=self.lti_secret(),
+            hub_viz_lti_key_file=self.lti_key_file,
             cookie_secret=os.urandom(32),
             template_path=str(HERE / "templates"),
             # also serves /robots.txt (the proxy routes the site's root one here)

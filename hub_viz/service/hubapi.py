@@ -23,7 +23,7 @@ SERVICE_SCOPES = (
     "list:users",  # find the servers that run, to record when instances stop
     "shares",  # share a shared dashboard's server with users and groups
     "read:users:name",  # check share targets exist (the hub needs it to share by name)
-    "read:groups:name",  # the same for groups
+    "read:groups",  # the same for groups, and course groups' titles (their LTI properties)
     "read:users:groups",  # a viewer's groups, when a launcher re-checks their access
     "users:activity",  # phone-home pings and keep-warm windows, coalesced per server
 )

@@ -12,12 +12,15 @@ hub calls the service directly.
 from __future__ import annotations
 
 import hmac
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from tornado import web
 
 from .base import BaseHandler
 from .dashboards import can_view
+from .lti_picker import picker_routes
 
 USERNAME_MAX = 255
 
@@ -52,5 +55,35 @@ class CanViewHandler(BaseHandler):
         self.write_json({"allowed": allowed})
 
 
+COURSE_PREFIX, INSTRUCTORS_SUFFIX = "course-", "-instructors"
+TITLE_SECONDS = 300
+_titles: dict[str, tuple[float, str]] = {}
+
+
+async def course_titles(hub: Any, groups: Iterable[str]) -> dict[str, str]:
+    """The course title (or code) of each course group among ``groups``, for the forms
+    that offer them: ``course-<40 hex>`` means nothing to a person.
+
+    LTI launches store the course's title and code as the group's properties
+    (:mod:`hub_viz.lti`); groups without them are left out. Kept five minutes.
+    """
+    now, titles = time.monotonic(), {}
+    for group in groups:
+        if not group.startswith(COURSE_PREFIX):
+            continue
+        course = group.removesuffix(INSTRUCTORS_SUFFIX)
+        expires, title = _titles.get(course, (0.0, ""))
+        if expires < now:
+            try:
+                props = ((await hub.group(course)) or {}).get("properties") or {}
+            except Exception:  # a title is never worth failing a form for
+                props = {}
+            title = str(props.get("lti_context_title") or props.get("lti_context_label") or "")
+            _titles[course] = (now + TITLE_SECONDS, title[:200])
+        if title:
+            titles[group] = f"{title} (instructors)" if group != course else title
+    return titles
+
+
 def lti_routes(prefix: str) -> list[tuple[str, type]]:
-    return [(f"{prefix}api/lti/can-view", CanViewHandler)]
+    return [(f"{prefix}api/lti/can-view", CanViewHandler), *picker_routes(prefix)]

@@ -9,15 +9,19 @@ is mocked.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import stat
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import jwt
 import pytest
@@ -26,12 +30,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from oauthlib.oauth1 import SIGNATURE_TYPE_BODY, Client
 
-from ..conftest import SERVICE, Hub, free_port, start_hub, stop_hub
+from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from ..conftest import BROWSER_UA, SERVICE, Hub, free_port, start_hub, stop_hub
 
 pytestmark = pytest.mark.hub
 
 ISSUER = "https://canvas.test.example"
-AUTHORIZE = "https://sso.canvas.test.example/api/lti/authorize_redirect"
+AUTHORIZE = "/authorize"  # the platform's authentication endpoint, on its loopback server
 CLIENT_ID = "10000000000042"
 DEPLOYMENT = "42:5a9e7b0c3d"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -42,9 +47,14 @@ TEACHER_ROLES = [LIS + "institution/person#Instructor", LIS + "membership#Instru
                  LIS + "system/person#User"]
 CTX = "4dde05e8ca1973bcca9bffc13e1548820eee93a3"
 OTHER_CTX = "0b3c7d4e1f2a9b8c7d6e5f4a3b2c1d0e9f8a7b6c"
+COPY_CTX = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"  # a copy of CTX (next term)
 TEACHER = "lti-teacher"  # owns the published dashboards; also launches as an instructor
+COLLEAGUE = "lti-colleague"  # shares a dashboard with the teacher only
 SHARED = "course-sales"
 PRIVATE = "secret-sales"
+LAB = "lab-results"  # private until the teacher picks it for the course
+NOTES = "colleague-notes"
+DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 CONSUMER_KEY, CONSUMER_SECRET = "canvas-key", "canvas-shared-secret"
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"}
 
@@ -54,14 +64,32 @@ def publish_list() -> list[dict[str, Any]]:
         {"owner": TEACHER, "slug": SHARED, "title": "Course sales", "entry": "dash/app.py",
          "visibility": "groups", "share_groups": [f"course-{CTX}"]},
         {"owner": TEACHER, "slug": PRIVATE, "title": "Secret sales", "entry": "dash/app.py"},
+        {"owner": TEACHER, "slug": LAB, "title": "Lab results", "entry": "dash/app.py",
+         "description": "Week 2 measurements"},
+        {"owner": COLLEAGUE, "slug": NOTES, "title": "Colleague notes", "entry": "dash/app.py",
+         "visibility": "users", "share_users": [TEACHER]},
     ]
 
 
 # -- the platform -----------------------------------------------------------------------
 
 
+def auto_post(url: str, fields: dict[str, str]) -> bytes:
+    """A page that posts ``fields`` to ``url`` as soon as it loads (as Canvas's pages do)."""
+    inputs = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
+                     for k, v in fields.items())
+    return (f'<!doctype html><form method="post" action="{escape(url)}">{inputs}</form>'
+            "<script>document.forms[0].submit()</script>").encode()
+
+
 class Platform:
-    """An LTI 1.3 platform: a key pair and its key set on a loopback HTTP server."""
+    """An LTI 1.3 platform: a key pair and its key set on a loopback HTTP server.
+
+    For Deep Linking it also serves, on the same server: a course page that frames
+    the tool (``/course?hub=…&hint=…``), the frame's login initiation (``/launch``),
+    the authentication endpoint answering with a signed id_token (``/authorize``),
+    and the ``deep_link_return_url`` (``/deep_links``) that keeps each response.
+    """
 
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -69,20 +97,68 @@ class Platform:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         jwk.update(kid="test-key", alg="RS256", use="sig")
         body = json.dumps({"keys": [jwk]}).encode()
+        self.responses: list[str] = []  # the JWTs posted to the deep_link_return_url
+        platform = self
 
-        class KeySet(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200 if self.path == "/jwks" else 404)
-                self.send_header("Content-Type", "application/json")
+        class Pages(BaseHTTPRequestHandler):
+            def _send(self, status: int, content: bytes, kind: str = "text/html") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(content)
+
+            def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                args = {k: v[0] for k, v in parse_qs(query).items()}
+                if path == "/jwks":
+                    self._send(200, body, "application/json")
+                elif path == "/course":  # the module's "add item" dialog frames the tool
+                    frame = "/launch?" + urlencode(args)
+                    self._send(200, f'<!doctype html><h1>Calculus</h1><iframe id="tool" '
+                               f'src="{escape(frame)}" width="1000" height="700">'
+                               "</iframe>".encode())
+                elif path == "/launch":  # Canvas's frame posts the login initiation
+                    self._send(200, auto_post(args["hub"] + "/hub/lti13/oauth_login", {
+                        "iss": ISSUER, "login_hint": args["sub"],
+                        "target_link_uri": args["hub"] + "/hub/lti13/pick",
+                        "lti_message_hint": args["hint"], "client_id": CLIENT_ID,
+                        "lti_deployment_id": DEPLOYMENT,
+                    }))
+                elif path == "/authorize":  # the user is who the hint says: sign for them
+                    hint = json.loads(base64.urlsafe_b64decode(args["lti_message_hint"]))
+                    token = platform.id_token(
+                        nonce=args["nonce"], sub=args["login_hint"], roles=hint["roles"],
+                        target=hint["target"], message_type="LtiDeepLinkingRequest",
+                        deep_linking=platform.deep_linking_settings())
+                    self._send(200, auto_post(args["redirect_uri"],
+                                              {"id_token": token, "state": args["state"]}))
+                else:
+                    self._send(404, b"not here")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if self.path != "/deep_links" or "JWT" not in form:
+                    self._send(400, b"no JWT")
+                    return
+                platform.responses.append(form["JWT"])
+                self._send(200, f'<!doctype html><p id="added">Received response '
+                           f'{len(platform.responses)}</p>'.encode())
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), KeySet)
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Pages)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.jwks_url = f"http://127.0.0.1:{self.server.server_port}/jwks"
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        self.jwks_url = f"{self.origin}/jwks"
+
+    def deep_linking_settings(self) -> dict[str, Any]:
+        return {"deep_link_return_url": f"{self.origin}/deep_links",
+                "accept_types": ["link", "file", "html", "ltiResourceLink", "image"],
+                "accept_presentation_document_targets": ["embed", "iframe", "window"],
+                "accept_media_types": "image/*,text/html", "accept_multiple": True,
+                "auto_create": False, "data": "canvas-opaque-data-7f3a"}
 
     def pem(self, key: rsa.RSAPrivateKey) -> bytes:
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -90,14 +166,16 @@ class Platform:
 
     def id_token(self, *, nonce: str, sub: str, roles: list[str], target: str,
                  context: str | None = CTX, custom: dict | None = None, aud: str = CLIENT_ID,
-                 age: int = 0, drop: tuple[str, ...] = (), other_key: bool = False) -> str:
+                 age: int = 0, drop: tuple[str, ...] = (), other_key: bool = False,
+                 message_type: str = "LtiResourceLinkRequest",
+                 deep_linking: dict | None = None, deployment: str = DEPLOYMENT) -> str:
         now = int(time.time()) - age
         claims: dict[str, Any] = {
             "iss": ISSUER, "aud": aud, "azp": aud, "sub": sub, "nonce": nonce,
             "iat": now, "exp": now + 300, "name": "Ada Lovelace", "locale": "en",
-            CLAIM + "message_type": "LtiResourceLinkRequest",
+            CLAIM + "message_type": message_type,
             CLAIM + "version": "1.3.0",
-            CLAIM + "deployment_id": DEPLOYMENT,
+            CLAIM + "deployment_id": deployment,
             CLAIM + "target_link_uri": target,
             CLAIM + "resource_link": {"id": "5e7a0c3d-link", "title": "Sales"},
             CLAIM + "roles": roles,
@@ -111,6 +189,9 @@ class Platform:
         if context:
             claims[CLAIM + "context"] = {"id": context, "label": "MATH101", "title": "Calculus",
                                          "type": [LIS.replace("v2/", "v2/course#CourseOffering")]}
+        if deep_linking is not None:  # a Deep Linking request has no resource link
+            claims.pop(CLAIM + "resource_link")
+            claims[DL + "deep_linking_settings"] = deep_linking
         for key in drop:
             claims.pop(key, None)
         key = self.other_key if other_key else self.key
@@ -139,6 +220,7 @@ def _start(tmp_path_factory: pytest.TempPathFactory, name: str, lti: dict, cls: 
             isolated=isolated,
         )
     hub.ensure_user(TEACHER)
+    hub.ensure_user(COLLEAGUE)
     return hub
 
 
@@ -146,7 +228,8 @@ def _start(tmp_path_factory: pytest.TempPathFactory, name: str, lti: dict, cls: 
 def hub13(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> Iterator[Hub]:
     hub = _start(tmp_path_factory, "lti13", {
         "client_id": CLIENT_ID, "issuer": ISSUER, "jwks_url": platform.jwks_url,
-        "authorize_url": AUTHORIZE,
+        "authorize_url": platform.origin + AUTHORIZE,
+        "deployments": [DEPLOYMENT, "42:another-install"],
     }, "hub_viz.lti.HubVizLTI13Authenticator", isolated=True)
     yield hub
     stop_hub(hub)
@@ -176,7 +259,8 @@ def auth_request(response: requests.Response) -> dict[str, str]:
     """The authentication request the hub sent the browser to the platform with."""
     assert response.status_code == 302, (response.status_code, response.text[-500:])
     location = response.headers["Location"]
-    assert location.startswith(AUTHORIZE + "?"), location
+    parts = urlsplit(location)
+    assert (parts.hostname, parts.path) == ("127.0.0.1", AUTHORIZE), location
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
@@ -270,6 +354,9 @@ def test_instructor_gets_both_groups_and_publishes_to_the_course(
     # the publish form offers the author's groups: the course is one of them
     info = hub13.svc("GET", "info", TEACHER).json()
     assert f"course-{CTX}" in info["groups"]
+    # ... by the course's title, not only its opaque id
+    assert info["group_titles"] == {f"course-{CTX}": "Calculus",
+                                    f"course-{CTX}-instructors": "Calculus (instructors)"}
     r = hub13.svc("POST", "dashboards", TEACHER, json={
         "title": "Week 3", "slug": "week-3", "entry": "dash/app.py",
         "visibility": "groups", "share_groups": [f"course-{CTX}"],
@@ -319,12 +406,19 @@ def test_course_groups_follow_each_launch(hub13: Hub, platform: Platform) -> Non
 @pytest.mark.parametrize(
     ("case", "token", "status", "text"),
     [
-        ("bad-signature", {"other_key": True}, 400, "Signature verification failed"),
-        ("wrong-audience", {"aud": "someone-else"}, 401, "Audience"),
-        ("expired", {"age": 900}, 400, "expired"),
-        ("no-roles", {"drop": (CLAIM + "roles",)}, 400, "roles"),
-        ("no-deployment", {"drop": (CLAIM + "deployment_id",)}, 400, "deployment_id"),
-        ("no-resource-link", {"drop": (CLAIM + "resource_link",)}, 400, "resource_link"),
+        ("bad-signature", {"other_key": True}, 400,
+         "it is not signed by the course site this hub trusts"),
+        ("wrong-audience", {"aud": "someone-else"}, 401, "This launch was meant for another tool"),
+        ("expired", {"age": 900}, 400, "This launch has expired"),
+        ("no-roles", {"drop": (CLAIM + "roles",)}, 400,
+         "did not say your role in the course (roles). Open the link from your course again"),
+        ("no-deployment", {"drop": (CLAIM + "deployment_id",)}, 400,
+         "which installation of the tool it is for (deployment_id)"),
+        ("no-resource-link", {"drop": (CLAIM + "resource_link",)}, 400,
+         "which link you opened (resource_link)"),
+        ("no-course", {"context": None}, 403, "This hub opens from inside a course"),
+        ("other-deployment", {"deployment": "77:somewhere-else"}, 403,
+         "does not accept launches from this installation of the tool"),
         ("other-host-dashboard", {"custom": {"dashboard": "//evil.example/x"}}, 400, "OWNER/SLUG"),
         ("private-dashboard", {"custom": {"dashboard": f"{TEACHER}/{PRIVATE}"}}, 403,
          "which you may not see"),
@@ -413,6 +507,19 @@ def test_framed_launch_breaks_out_to_a_new_tab(hub13: Hub, platform: Platform) -
     assert_open_page(hub13, tab, open_path(SHARED, hub=hub13), "Course sales")
 
 
+@pytest.mark.parametrize(("id_token", "hidden"), [
+    ("not-a-jwt", "Not enough segments"),
+    (jwt.encode({"a": 1}, "k" * 32, algorithm="HS256"), "Unable to find a signing key"),
+])
+def test_unreadable_launches_get_plain_words(hub13: Hub, id_token: str, hidden: str) -> None:
+    s = requests.Session()
+    request = auth_request(login_init(hub13, s, "lti13-garbled", f"{hub13.url}/hub/home"))
+    r = s.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
+               headers=BROWSER, allow_redirects=False, timeout=60)
+    refused(r, 400, "not signed by the course site this hub trusts, or it was damaged")
+    assert hidden not in r.text and "Open the link from your course again" in r.text
+
+
 def test_platform_errors_and_strangers_get_clear_pages(hub13: Hub) -> None:
     r = requests.post(f"{hub13.url}/hub/lti13/oauth_callback",
                       data={"error": "launch_no_longer_valid", "state": "x"},
@@ -424,7 +531,6 @@ def test_platform_errors_and_strangers_get_clear_pages(hub13: Hub) -> None:
                       data={"iss": "https://other.example", "login_hint": "x",
                             "target_link_uri": hub13.url}, allow_redirects=False)
     refused(r, 400, f"accepts launches from {ISSUER} only")
-    assert requests.get(f"{hub13.url}/hub/lti13/jwks", timeout=30).json() == {"keys": []}
 
 
 def test_can_view_answers_the_hub_only(hub13: Hub) -> None:
@@ -445,6 +551,260 @@ def test_can_view_answers_the_hub_only(hub13: Hub) -> None:
     r = requests.post(direct, json={**body, "dashboard": "nope"}, headers=auth, timeout=30)
     assert r.status_code == 400
     assert secret not in hub13.log.read_text()
+
+
+def test_links_copied_with_a_course_keep_opening(hub13: Hub, platform: Platform) -> None:
+    """Canvas copies the module item (its custom claim) into the new course and sends the
+    copy history in the custom field the developer key asks for."""
+    link = {"dashboard": f"{TEACHER}/{SHARED}"}  # shared with CTX only
+    name = "lti13-copy-student"
+    s, r = launch13(hub13, platform, name, LEARNER, context=COPY_CTX,
+                    custom={**link, "context_history": CTX})
+    assert r.status_code == 302, r.text[-500:]
+    assert r.headers["Location"] == open_path(SHARED, hub=hub13)
+    assert sorted(user(hub13, name)["groups"]) == sorted([f"course-{COPY_CTX}", f"course-{CTX}"])
+    assert_open_page(hub13, s, r.headers["Location"], "Course sales")
+    # a course that is no copy of it, or a platform that does not fill the variable in
+    for student, custom in (("lti13-unrelated", link),
+                            ("lti13-unfilled", {**link, "context_history": "$Context.id.history"})):
+        _, r = launch13(hub13, platform, student, LEARNER, context=OTHER_CTX, custom=custom)
+        refused(r, 403, "which you may not see")
+        assert user(hub13, student) is None
+
+
+# -- Deep Linking -------------------------------------------------------------------------
+
+
+def message_hint(roles: list[str], target: str) -> str:
+    """The platform's opaque lti_message_hint: here, whom /authorize signs for."""
+    return base64.urlsafe_b64encode(json.dumps({"roles": roles, "target": target}).encode()).decode()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def verify_response(hub: Hub, token: str) -> dict[str, Any]:
+    """What the platform does with a Deep Linking response: check it against the tool's key set."""
+    keys = requests.get(f"{hub.url}/hub/lti13/jwks", timeout=30).json()["keys"]
+    kid = jwt.get_unverified_header(token)["kid"]
+    jwk = next(k for k in keys if k["kid"] == kid)
+    return jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience=ISSUER,
+                      issuer=CLIENT_ID, options={"require": ["exp", "iat", "nonce"]})
+
+
+def pick_launch(hub: Hub, platform: Platform, sub: str, roles: list[str], *,
+                target: str | None = None, **token: Any) -> requests.Response:
+    """A Deep Linking request as it arrives from a frame: the callback without cookies."""
+    target = target or f"{hub.url}/hub/lti13/pick"
+    frame = {**BROWSER, "Sec-Fetch-Dest": "iframe"}
+    r = requests.post(f"{hub.url}/hub/lti13/oauth_login", data={
+        "iss": ISSUER, "login_hint": sub, "target_link_uri": target, "client_id": CLIENT_ID,
+        "lti_deployment_id": DEPLOYMENT}, headers=frame, allow_redirects=False, timeout=30)
+    request = auth_request(r)
+    token = {"message_type": "LtiDeepLinkingRequest",
+             "deep_linking": platform.deep_linking_settings(), **token}
+    id_token = platform.id_token(nonce=request["nonce"], sub=sub, roles=roles, target=target,
+                                 **token)
+    post = {"id_token": id_token, "state": request["state"]}
+    r = requests.post(request["redirect_uri"], data=post, headers=frame, allow_redirects=False,
+                      timeout=60)
+    r.sent = post  # type: ignore[attr-defined]
+    return r
+
+
+def test_the_tool_serves_its_signing_key(hub13: Hub) -> None:
+    r = requests.get(f"{hub13.url}/hub/lti13/jwks", timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    (key,) = r.json()["keys"]
+    assert (key["kty"], key["alg"], key["use"]) == ("RSA", "RS256", "sig") and key["kid"]
+    assert "d" not in key and "p" not in key  # the public half only
+    pem = hub13.log.parent / "hub_viz_lti_key.pem"
+    assert stat.S_IMODE(pem.stat().st_mode) == 0o600
+
+
+def test_instructor_picks_two_dashboards_in_the_frame(
+    hub13: Hub, platform: Platform, browser: Any
+) -> None:
+    """Canvas's module dialog frames the tool; the teacher picks two dashboards; Canvas
+    verifies the signed answer; students open both links."""
+    seen = len(platform.responses)
+    context = browser.new_context(user_agent=BROWSER_UA, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(60_000)
+    thumbs: list[tuple[str, int, str]] = []
+    context.on("response", lambda r: thumbs.append((r.url, r.status, r.headers.get(
+        "content-type", ""))) if "/thumb/" in r.url else None)
+    page = context.new_page()
+    try:
+        page.goto(f"{platform.origin}/course?" + urlencode({
+            "hub": hub13.url, "sub": TEACHER,
+            "hint": message_hint(TEACHER_ROLES, f"{hub13.url}/hub/lti13/pick")}))
+        tool = page.frame_locator("#tool")
+        tool.locator("#hub-viz-picker").wait_for()
+        assert tool.locator("#pick-course").inner_text() == "Calculus"
+
+        def card(owner: str, slug: str) -> Any:
+            return tool.locator(f'.pick-card[data-dashboard="{owner}/{slug}"]')
+
+        assert "The course sees it" in card(TEACHER, SHARED).inner_text()
+        assert "Picking it shares it with this course" in card(TEACHER, LAB).inner_text()
+        notes = card(COLLEAGUE, NOTES)
+        assert "only its owner (lti-colleague) can share it" in notes.inner_text()
+        assert notes.locator("input").is_disabled()
+        # searchable
+        tool.locator('input[name="q"]').fill("week 2")
+        tool.get_by_role("button", name="Search").click()
+        tool.locator(".pick-card").first.wait_for()
+        assert tool.locator(".pick-card").count() == 1 and card(TEACHER, LAB).count() == 1
+        tool.locator('input[name="q"]').fill("")
+        tool.get_by_role("button", name="Search").click()
+        card(TEACHER, SHARED).wait_for()
+        picker_url = next(f.url for f in page.frames if "/lti/pick/" in f.url)
+        card(TEACHER, SHARED).locator("input").check()
+        card(TEACHER, LAB).locator("input").check()
+        tool.locator("#pick-submit").click()
+        tool.locator("#added").wait_for()
+        assert any(status == 200 and kind.startswith("image/") and f"/{LAB}" in url
+                   for url, status, kind in thumbs), thumbs
+    finally:
+        context.close()
+    assert len(platform.responses) == seen + 1
+    claims = verify_response(hub13, platform.responses[-1])
+    assert claims[CLAIM + "message_type"] == "LtiDeepLinkingResponse"
+    assert claims[CLAIM + "version"] == "1.3.0"
+    assert claims[CLAIM + "deployment_id"] == DEPLOYMENT
+    assert claims[DL + "data"] == "canvas-opaque-data-7f3a"
+    items = claims[DL + "content_items"]
+    assert [(i["type"], i["title"], i["custom"], i["window"]) for i in items] == [
+        ("ltiResourceLink", "Course sales", {"dashboard": f"{TEACHER}/{SHARED}"},
+         {"targetName": "_blank"}),
+        ("ltiResourceLink", "Lab results", {"dashboard": f"{TEACHER}/{LAB}"},
+         {"targetName": "_blank"}),
+    ]
+    assert items[1]["url"] == open_path(LAB, hub=hub13)
+    # the picker works once
+    again = requests.post(picker_url, data={"dashboard": f"{TEACHER}/{LAB}"}, headers=BROWSER,
+                          timeout=30)
+    refused(again, 404, "used already or has expired")
+    # picking shared the private one with the course's group
+    lab = hub13.svc("GET", f"dashboards/{TEACHER}/{LAB}", TEACHER).json()
+    assert (lab["visibility"], lab["share_groups"]) == ("groups", [f"course-{CTX}"])
+    try:
+        for item, slug, title in zip(items, (SHARED, LAB), ("Course sales", "Lab results"),
+                                     strict=True):
+            s, r = launch13(hub13, platform, "lti13-dl-student", LEARNER, target=item["url"],
+                            custom=item["custom"])
+            assert r.status_code == 302, r.text[-500:]
+            assert r.headers["Location"] == open_path(slug, hub=hub13)
+            assert_open_page(hub13, s, r.headers["Location"], title)
+    finally:
+        r = hub13.svc("PATCH", f"dashboards/{TEACHER}/{LAB}", TEACHER,
+                      json={"visibility": "private", "share_groups": []})
+        assert r.status_code == 200, r.text
+
+
+def test_the_publish_form_names_course_groups_by_title(
+    hub13: Hub, platform: Platform, browser: Any
+) -> None:
+    s, r = launch13(hub13, platform, TEACHER, TEACHER_ROLES)
+    assert r.status_code == 302, r.text[-500:]
+    context = browser.new_context(user_agent=BROWSER_UA)
+    context.set_default_timeout(60_000)
+    host = urlsplit(hub13.url).hostname
+    context.add_cookies([{"name": c.name, "value": c.value, "domain": host, "path": c.path}
+                         for c in s.cookies])
+    try:
+        page = context.new_page()
+        page.goto(f"{hub13.service_url}publish")  # through the hub's OAuth with that login
+        hint = page.locator("#my-groups-hint")
+        hint.filter(has_text="Calculus").wait_for(state="attached")  # shown with "Groups"
+        assert f"Calculus (course-{CTX})" in hint.inner_text()
+        assert f"Calculus (instructors) (course-{CTX}-instructors)" in hint.inner_text()
+        option = page.locator(f'#my-groups option[value="course-{CTX}"]')
+        assert option.get_attribute("label") == "Calculus"
+    finally:
+        context.close()
+
+
+def test_learners_get_no_picker(hub13: Hub, platform: Platform) -> None:
+    name = "lti13-dl-learner"
+    r = pick_launch(hub13, platform, name, LEARNER)
+    refused(r, 403, "instructors can add dashboards to it. To open a dashboard, use its link")
+    assert r.headers["Content-Security-Policy"] == "frame-ancestors *"  # shows in the frame
+    assert "/lti/pick/" not in r.text and user(hub13, name) is None
+    # the same request again: no picker either
+    r = requests.post(f"{hub13.url}/hub/lti13/oauth_callback", data=r.sent, headers=BROWSER,
+                      allow_redirects=False, timeout=30)
+    refused(r, 400, "choose the tool again in your course")
+    assert user(hub13, name) is None
+
+
+def test_an_instructors_picker_opens_without_a_login(hub13: Hub, platform: Platform) -> None:
+    r = pick_launch(hub13, platform, TEACHER, TEACHER_ROLES)
+    assert r.status_code == 302, r.text[-500:]
+    assert r.headers["Location"].startswith(f"{hub13.service_url}lti/pick/")
+    assert "jupyterhub-hub-login" not in r.headers.get("Set-Cookie", "")
+    page = requests.get(r.headers["Location"], headers=BROWSER, timeout=30)
+    assert page.status_code == 200 and "Add dashboards" in page.text
+    assert page.headers["Content-Security-Policy"] == f"frame-ancestors {platform.origin}"
+    refused(requests.post(r.headers["Location"], data={}, headers=BROWSER, timeout=30),
+            400, "Pick at least one dashboard.")
+
+
+def test_two_pickers_open_in_one_browser(hub13: Hub, platform: Platform) -> None:
+    """The second login initiation replaces the first one's state cookie; both pickers open."""
+    s, target = requests.Session(), f"{hub13.url}/hub/lti13/pick"
+    requests_ = [auth_request(login_init(hub13, s, TEACHER, target)) for _ in range(2)]
+    for request in requests_:
+        id_token = platform.id_token(nonce=request["nonce"], sub=TEACHER, roles=TEACHER_ROLES,
+                                     target=target, message_type="LtiDeepLinkingRequest",
+                                     deep_linking=platform.deep_linking_settings())
+        r = s.post(request["redirect_uri"], data={"id_token": id_token,
+                                                  "state": request["state"]},
+                   headers=BROWSER, allow_redirects=False, timeout=60)
+        assert r.status_code == 302, r.text[-500:]
+        assert r.headers["Location"].startswith(f"{hub13.service_url}lti/pick/")
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "status", "text"),
+    [
+        ("resource-link-to-the-picker",
+         {"message_type": "LtiResourceLinkRequest", "deep_linking": None}, 400,
+         "This address is for adding dashboards to a course"),
+        ("old-developer-key", {"target": "/hub/home"}, 400, "update the key"),
+        ("no-course", {"context": None}, 400, "which course it came from (context)"),
+        ("no-links-accepted", {"deep_linking": {
+            "deep_link_return_url": "http://127.0.0.1:9/deep_links", "accept_types": ["file"]}},
+         400, "accepts no tool links"),
+        ("return-url-not-https", {"deep_linking": {
+            "deep_link_return_url": "http://evil.example/x"}}, 400, "not an https URL"),
+    ],
+)
+def test_bad_deep_linking_requests_say_why(
+    hub13: Hub, platform: Platform, case: str, kwargs: dict, status: int, text: str
+) -> None:
+    if kwargs.get("target") == "/hub/home":
+        kwargs = {**kwargs, "target": f"{hub13.url}/hub/home"}
+    if case == "old-developer-key":  # a key from before: selection placements target home
+        s = requests.Session()
+        request = auth_request(login_init(hub13, s, TEACHER, kwargs["target"]))
+        id_token = platform.id_token(nonce=request["nonce"], sub=TEACHER, roles=TEACHER_ROLES,
+                                     target=kwargs["target"], message_type="LtiDeepLinkingRequest",
+                                     deep_linking=platform.deep_linking_settings())
+        r = s.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
+                   headers=BROWSER, allow_redirects=False, timeout=60)
+    else:
+        r = pick_launch(hub13, platform, TEACHER, TEACHER_ROLES, **kwargs)
+    refused(r, status, text)
 
 
 # -- LTI 1.1 ------------------------------------------------------------------------------
@@ -497,12 +857,16 @@ def test_lti11_instructor_and_ta_roles(hub11: Hub) -> None:
 @pytest.mark.parametrize(
     ("case", "kwargs", "status", "text"),
     [
-        ("bad-signature", {"secret": "not-the-secret"}, 401, "Invalid oauth_signature"),
+        ("bad-signature", {"secret": "not-the-secret"}, 401,
+         "not signed with a consumer key and secret this hub knows"),
+        ("no-resource-link", {"resource_link_id": ""}, 400,
+         "did not say which link you opened (resource_link_id)"),
         ("other-host", {"custom_next": "https://evil.example/"}, 400, "only links to this hub"),
         ("scheme-relative", {"custom_next": "//evil.example/x"}, 400, "only links to this hub"),
         ("backslash", {"custom_next": "/\\evil.example"}, 400, "only links to this hub"),
         ("private-dashboard", {"custom_dashboard": f"{TEACHER}/{PRIVATE}"}, 403,
          "which you may not see"),
+        ("no-course", {"context_id": ""}, 403, "This hub opens from inside a course"),
     ],
 )
 def test_lti11_bad_launches_create_no_user(
@@ -529,7 +893,7 @@ def test_lti11_replay_is_refused(hub11: Hub) -> None:
     assert r.status_code == 302
     body = sent.pop("body")
     r = requests.post(url, data=body, headers=sent, allow_redirects=False, timeout=60)
-    refused(r, 401, "already used")
+    refused(r, 401, "This launch was used already; open the link in your course again.")
 
 
 def test_lti11_framed_launch_continues_in_a_new_tab(hub11: Hub) -> None:

@@ -35,7 +35,7 @@ VALUES = REPO / "helm-values.yaml"
 # The chart the project targets, carried in the repository (see its README)
 Z2JH = REPO / "tests" / "data" / "z2jh" / "chart"
 
-SERVICE_SCOPES = ["servers", "list:users", "shares", "read:users:name", "read:groups:name",
+SERVICE_SCOPES = ["servers", "list:users", "shares", "read:users:name", "read:groups",
                   "read:users:groups", "users:activity"]
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 ACCESS = "access:services!service=hub-viz"

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
+import jwt
 import pytest
+from ltiauthenticator.lti13.error import (
+    InvalidAudienceError,
+    MissingRequiredArgumentError,
+    TokenError,
+)
+from tornado.web import HTTPError
 from traitlets.config import Config
 
 from hub_viz.cli import run
@@ -24,6 +32,7 @@ from hub_viz.lti_claims import (
     canvas_developer_key,
     context_groups,
     course_groups,
+    history_groups,
     is_staff,
     launch_11,
     launch_13,
@@ -33,6 +42,8 @@ from hub_viz.lti_claims import (
     role_name,
     safe_path,
 )
+from hub_viz.lti_handlers import plain_refusal, plain_refusal_11
+from hub_viz.lti_keys import ensure_rsa_key, key_set, sign
 
 pytestmark = pytest.mark.unit
 
@@ -117,6 +128,34 @@ def test_merge_replaces_only_this_courses_groups() -> None:
     assert sorted(promoted) == sorted(current)
     assert merge_groups(["lab"], Launch(context_id="new", roles=("Learner",))) == ["lab", "course-new"]
     assert merge_groups(["lab", "lab"], Launch()) == ["lab"]
+
+
+def test_members_of_a_copy_join_the_originals_course_group() -> None:
+    copy = launch_13({CLAIM + "context": {"id": "copy", "label": "M"},
+                      CLAIM + "roles": [LIS + "membership#Instructor"],
+                      CLAIM + "custom": {"context_history": "term2, term1,copy",
+                                         "previous_context_ids": "term1,term0"}})
+    assert copy.history == ("term2", "term1", "term0")
+    assert history_groups(copy) == ["course-term2", "course-term1", "course-term0"]
+    # the original's course group only: teaching the copy gives no say over the original
+    assert merge_groups(["lab"], copy) == ["lab", "course-copy", "course-copy-instructors",
+                                           "course-term2", "course-term1", "course-term0"]
+
+
+@pytest.mark.parametrize(
+    "custom",
+    [{}, {"context_history": "$Context.id.history"},
+     {"previous_context_ids": "$Canvas.course.previousContextIds.recursive"},
+     {"context_history": ""}, {"context_history": 7}, {"context_history": " , ,"}],
+)
+def test_no_history_when_the_platform_sends_none(custom: dict) -> None:
+    launch = launch_13({CLAIM + "context": {"id": "c", "label": "M"}, CLAIM + "custom": custom})
+    assert launch.history == () and history_groups(launch) == []
+
+
+def test_lti11_reads_the_history_from_custom_parameters() -> None:
+    launch = launch_11({"context_id": "copy", "custom_context_history": "orig"})
+    assert merge_groups([], launch) == ["course-copy", "course-orig"]
 
 
 # -- launches -----------------------------------------------------------------------------
@@ -286,6 +325,21 @@ def test_lti11_settings(tmp_path: Path) -> None:
     assert c.Authenticator.enable_auth_state is False
 
 
+def test_deployments_and_courseless_launches_are_settings() -> None:
+    c = Config()
+    configure_lti(c, client_id="1", deployments=["42:a", " 42:b "], allow_without_course=True)
+    assert c.HubVizLTI13Authenticator.deployments == ["42:a", "42:b"]
+    assert c.HubVizLTI13Authenticator.allow_without_course is True
+    assert HubVizLTI13Authenticator().allow_without_course is False  # refused by default
+    assert HubVizLTI13Authenticator().deployments == []  # any deployment by default
+    with pytest.raises(ValueError, match="'deployments' must list the deployment ids"):
+        configure_lti(Config(), client_id="1", deployments=[""])
+    with pytest.raises(ValueError, match="'allow_without_course' must be True or False"):
+        configure_lti(Config(), client_id="1", allow_without_course="yes")
+    with pytest.raises(ValueError, match="unknown setting"):
+        configure_lti(Config(), version="1.1", consumers={"k": "s"}, deployments=["x"])
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -333,6 +387,9 @@ def test_configure_passes_the_secret_to_the_service(tmp_path: Path) -> None:
     [service] = [s for s in c.JupyterHub.services if s["name"] == "hub-viz"]
     settings = json.loads(service["environment"]["HUB_VIZ_SERVICE_CONFIG"])["DashboardService"]
     assert settings["lti_secret_file"] == str(tmp_path / "hub_viz_lti_secret")
+    key = tmp_path / "hub_viz_lti_key.pem"
+    assert settings["lti_key_file"] == c.HubVizLTI13Authenticator.key_file == str(key)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert c.HubVizLTI13Authenticator.service_url == "http://127.0.0.1:10101/services/hub-viz/"
     assert c.HubVizLTI13Authenticator.service_name == "hub-viz"
     # without the service: login only
@@ -374,13 +431,20 @@ def test_canvas_developer_key() -> None:
     assert key["target_link_uri"] == "https://hub.example.edu/hub/home"
     assert key["public_jwk_url"] == "https://hub.example.edu/hub/lti13/jwks"
     assert key["scopes"] == []
+    assert key["custom_fields"] == {
+        "context_history": "$Context.id.history",
+        "previous_context_ids": "$Canvas.course.previousContextIds.recursive"}
     [ext] = key["extensions"]
     assert ext["platform"] == "canvas.instructure.com" and ext["domain"] == "hub.example.edu"
     assert ext["privacy_level"] == "name_only"
     placements = {p["placement"]: p for p in ext["settings"]["placements"]}
-    assert set(placements) == {"course_navigation", "link_selection", "assignment_selection"}
+    assert set(placements) == {"course_navigation", "link_selection", "assignment_selection",
+                               "editor_button"}
     assert placements["course_navigation"]["windowTarget"] == "_blank"
-    assert {p["message_type"] for p in placements.values()} == {"LtiResourceLinkRequest"}
+    assert placements["course_navigation"]["message_type"] == "LtiResourceLinkRequest"
+    for name in ("link_selection", "assignment_selection", "editor_button"):
+        assert placements[name]["message_type"] == "LtiDeepLinkingRequest"
+        assert placements[name]["target_link_uri"] == "https://hub.example.edu/hub/lti13/pick"
     based = canvas_developer_key("hub.example.edu", base_url="/jh")
     assert based["oidc_initiation_url"] == "https://hub.example.edu/jh/hub/lti13/oauth_login"
     for bad in ("https://hub.example.edu", "hub.example.edu/x", "", "-x.edu"):
@@ -394,3 +458,94 @@ def test_lti_config_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert key["title"] == "Sales"
     assert run(["lti-config", "--domain", "evil/x"]) == 1
     assert "--domain must be" in capsys.readouterr().err
+
+
+# -- Deep Linking ----------------------------------------------------------------------------
+
+
+def test_the_signing_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    path = ensure_rsa_key(tmp_path / "k.pem")
+    first = path.read_bytes()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o644)
+    assert ensure_rsa_key(path).read_bytes() == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (jwk,) = key_set(path)["keys"]
+    assert (jwk["kty"], jwk["alg"], jwk["use"]) == ("RSA", "RS256", "sig")
+    assert set(jwk) == {"kty", "n", "e", "kid", "alg", "use"}  # nothing private
+    token = sign({"iss": "tool", "aud": "platform"}, path)
+    assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
+    assert jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience="platform")
+    assert key_set(tmp_path / "none.pem") == {"keys": []}
+
+
+def test_launch_13_reads_a_deep_linking_request() -> None:
+    settings = {"deep_link_return_url": "https://canvas.example.edu/courses/1/deep_linking_response",
+                "data": "opaque"}
+    launch = launch_13({CLAIM + "message_type": "LtiDeepLinkingRequest",
+                        CLAIM + "deployment_id": "42:abc",
+                        "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings":
+                        settings})
+    assert launch.picking and launch.deep_linking == settings and launch.deployment_id == "42:abc"
+    assert not launch_13({CLAIM + "message_type": "LtiResourceLinkRequest"}).picking
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [(None, "sent no deep-linking settings"),
+     ({"deep_link_return_url": "http://canvas.example.edu/x"}, "not an https URL"),
+     ({"deep_link_return_url": "javascript:alert(1)"}, "not an https URL")],
+)
+def test_bad_deep_linking_settings_are_refused(settings: dict | None, message: str) -> None:
+    with pytest.raises(LaunchError, match=message):
+        launch_13({CLAIM + "message_type": "LtiDeepLinkingRequest",
+                   "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": settings})
+
+
+def test_picker_nonces_work_once() -> None:
+    auth = HubVizLTI13Authenticator()
+    auth.expect_pick("n1")
+    assert auth.take_pick("n1") and not auth.take_pick("n1") and not auth.take_pick("other")
+    auth.pick_timeout = -1
+    auth.expect_pick("n2")
+    assert not auth.take_pick("n2")
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "words"),
+    [
+        (TokenError("Not enough segments"), 400, "not signed by the course site this hub trusts"),
+        (TokenError('Unable to find a signing key that matches: "None"'), 400,
+         "not signed by the course site"),
+        (MissingRequiredArgumentError(
+            "Required LTI 1.3 arg https://purl.imsglobal.org/spec/lti/claim/roles not in request"),
+         400, "did not say your role in the course (roles)"),
+        (TokenError("Signature has expired"), 400, "This launch has expired"),
+        (InvalidAudienceError("Audience doesn't match"), 401, "meant for another tool"),
+    ],
+)
+def test_library_refusals_become_plain_words(error: Exception, status: int, words: str) -> None:
+    e = plain_refusal(error)
+    message = e.log_message % e.args
+    assert e.status_code == status and words in message
+    assert "Not enough segments" not in message and "Required LTI" not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "words"),
+    [
+        (HTTPError(401, "Invalid oauth_signature"), 401, "consumer key and secret this hub knows"),
+        (HTTPError(401, "unknown oauth_consumer_key"), 401, "consumer key and secret"),
+        (HTTPError(401, "oauth_nonce + oauth_timestamp already used"), 401, "used already"),
+        (HTTPError(401, "Timestamp given is invalid, differ from allowed 30 sec"), 401,
+         "This launch has expired"),
+        (HTTPError(400, "Required LTI 1.1 arg arg resource_link_id not included in request"),
+         400, "did not say which link you opened (resource_link_id)"),
+        (HTTPError(400, "Required oauth arg oauth_nonce does not have a value"), 400,
+         "something the hub needs (oauth_nonce)"),
+    ],
+)
+def test_lti11_refusals_become_plain_words(raw: HTTPError, status: int, words: str) -> None:
+    e = plain_refusal_11(raw)
+    message = e.log_message % e.args if e.args else e.log_message
+    assert e.status_code == status and words in message and "Required" not in message

@@ -36,10 +36,14 @@
       $("ceiling-hint").textContent = "At most " + [ceiling.cpu ? ceiling.cpu + " CPU" : "",
         ceiling.memory ? ceiling.memory + " memory" : ""].filter(Boolean).join(" and ") + " per instance.";
     }
+    var titles = info.group_titles || {};
+    function named(g) { return titles[g] ? titles[g] + " (" + g + ")" : g; }
     info.groups.forEach(function (g) {
-      var o = document.createElement("option"); o.value = g; $("my-groups").appendChild(o);
+      var o = document.createElement("option"); o.value = g;
+      if (titles[g]) { o.label = titles[g]; }
+      $("my-groups").appendChild(o);
     });
-    if (info.groups.length) { $("my-groups-hint").textContent = "Your groups: " + info.groups.join(", "); }
+    if (info.groups.length) { $("my-groups-hint").textContent = "Your groups: " + info.groups.map(named).join(", "); }
     $("warm-kernels").max = info.max_warm_kernels;
     $("warm-pool").max = info.warm_pool_ceiling;
     if (!info.warm_pool_ceiling) { $("warm-pool").disabled = true; $("warm-pool").title = "Warm pools are turned off on this hub."; }
