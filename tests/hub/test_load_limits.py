@@ -24,6 +24,8 @@ import psutil
 import pytest
 import requests
 
+from hub_viz.service.deploy import READY_SECONDS
+
 from ..conftest import Hub, wait_until
 
 pytestmark = pytest.mark.hub
@@ -298,3 +300,32 @@ def test_an_app_that_stops_answering_gets_viewers_a_503_not_a_500(hub: Hub, app:
     os.killpg(child.pid, signal.SIGKILL)
     wait_until(lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE,
                timeout=30, what="the launcher to exit")
+
+
+def test_the_open_call_does_not_send_viewers_to_an_app_that_died(hub: Hub):
+    slug = "ld-dash"
+    r = hub.svc("POST", "dashboards", OWNER, json={
+        "slug": slug, "title": "Load: Dash", "framework": "dash", "entry": "dash/app.py",
+        "visibility": "private"})
+    assert r.status_code == 201, r.text
+    try:
+        assert hub.open_ready(OWNER, slug, OWNER)["status"] == "ready"
+        proc = psutil.Process(hub.api("GET", f"/users/{OWNER}").json()
+                              ["servers"][slug]["state"]["pid"])
+        [child] = proc.children()
+        os.killpg(child.pid, signal.SIGKILL)  # the app dies; the hub polls every 30 s here
+        wait_until(lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE,
+                   timeout=30, what="the launcher to exit")
+        time.sleep(READY_SECONDS + 0.5)  # past the service's shared answer for a class
+        r = hub.svc("POST", f"dashboards/{OWNER}/{slug}/open", OWNER)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] != "ready" and "url" not in r.json(), r.json()
+        # the open page follows the progress stream: told what happens, then the new server
+        stream = hub.svc("GET", f"dashboards/{OWNER}/{slug}/progress", OWNER, stream=True)
+        events = [line for line in stream.iter_lines(decode_unicode=True)
+                  if line and line.startswith("data:")]
+        assert "ready" in events[-1] and "grant_token" in events[-1], events
+        if r.json()["status"] == "restarting":
+            assert "it is being restarted" in events[0], events
+    finally:
+        hub.svc("DELETE", f"dashboards/{OWNER}/{slug}", OWNER)
