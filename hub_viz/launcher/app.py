@@ -269,14 +269,33 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         self.ctx.reporter.note()
 
     async def prepare(self) -> None:
+        """A request with a body is let in (or refused) here, before its body is read.
+
+        One without a body is let in by the handler method instead: an answer
+        given in ``prepare()`` of a body-streaming handler makes tornado close
+        the connection (it has not read the, empty, body yet), and a proxy that
+        keeps connections alive would then lose its next request on it.
+        """
+        if not has_body(self.request.headers):
+            return
         # Tornado checks a body's length against this before reading it. Its own refusal
         # would come after ours on the same connection, so the cap (413) is checked below,
         # and a refused body is never read: the connection closes with the answer.
         length = self.request.headers.get("Content-Length", "")
         self.request.connection.set_max_body_size(  # type: ignore[union-attr]
             max(self.ctx.max_body_size, int(length) if length.isdigit() else 0))
-        if has_body(self.request.headers):
-            self._close_gently_if_refused()
+        self._close_gently_if_refused()
+        await self.admit()
+        if not self._finished:
+            await self._start_upload()
+            self.body_wanted = True
+
+    admitted = False  # admit() let the viewer in
+
+    async def admit(self) -> None:
+        """Let an allowed viewer in; refuse (or send to the open page) anyone else."""
+        if self.admitted:
+            return
         websocket_upgrade = self._is_websocket()
         if not websocket_upgrade:
             self.check_same_origin()
@@ -291,11 +310,14 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
                 raise web.HTTPError(403, "You may no longer use this dashboard: its author "
                                     "changed who may see it.")
             raise web.HTTPError(403, "Log in through the hub to use this dashboard.")
-        if has_body(self.request.headers):
-            await self._start_upload()
-        self.body_wanted = True
+        self.admitted = True
 
     body_wanted = False  # prepare() let the request through: its body is read
+
+    def finish(self, chunk: Any = None) -> Any:
+        if not self.body_wanted and not self._headers_written and has_body(self.request.headers):
+            self.set_header("Connection", "close")  # refused: its body is not read
+        return super().finish(chunk)
 
     def _close_gently_if_refused(self) -> None:
         """A request refused before its body is read ends with :func:`linger_close`.
@@ -358,6 +380,9 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         return self.request.headers.get("Upgrade", "").lower() == "websocket"
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        await self.admit()
+        if self._finished:
+            return
         if self._is_websocket():
             await self._get_websocket()
             return
@@ -395,6 +420,7 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         )
 
     async def _http(self) -> None:
+        await self.admit()
         if self._finished:  # refused, or the app went away during the upload
             return
         if self.upstream_http is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+import websocket
 
 from hub_viz.service.deploy import READY_SECONDS
 
@@ -38,12 +39,12 @@ DOWNLOAD = 50 * MIB
 # The launcher's RSS may grow at most this much above its level before the load.
 BOUND = 50 * MIB
 
-# A plain app: POST counts the body it gets, GET /big sends 50 MiB, /die-server
-# leaves its parent process running but stops the server (an app that stopped
-# answering while its process lives, as a crashed worker under a supervisor).
+# A tornado app: POST counts the body it gets, GET /big sends 50 MiB, /ws sends 200
+# messages of 1 MiB (as fast as the socket takes them; /ws-sent says how many went),
+# /die-server stops the server but leaves its parent process running (an app that
+# stopped answering while its process lives, as a crashed worker under a supervisor).
 LOAD_APP = """
-import http.server
-import json
+import asyncio
 import os
 import signal
 import sys
@@ -56,46 +57,71 @@ if os.fork():  # the launcher's child stays; the server below can die on its own
     while True:
         time.sleep(3600)
 
+from tornado import web, websocket
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def answer(self, body, kind="application/json"):
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self):
-        remaining = int(self.headers.get("Content-Length", "0"))
-        received = 0
-        while remaining:
-            chunk = self.rfile.read(min(remaining, 65536))
-            if not chunk:
-                break
-            received += len(chunk)
-            remaining -= len(chunk)
-        self.answer(json.dumps({"received": received}).encode())
-
-    def do_GET(self):
-        if self.path.endswith("/big"):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(50 * MIB))
-            self.end_headers()
-            block = b"x" * MIB
-            for _ in range(50):
-                self.wfile.write(block)
-            return
-        if self.path.endswith("/die-server"):
-            self.answer(b"bye", "text/plain")
-            self.wfile.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-        self.answer(f"load app pid {os.getpid()}".encode(), "text/plain")
+sent = [0]
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+@web.stream_request_body
+class Upload(web.RequestHandler):
+    def prepare(self):
+        self.received = 0
+
+    def data_received(self, chunk):
+        self.received += len(chunk)
+
+    def post(self):
+        self.finish({"received": self.received})
+
+
+class Big(web.RequestHandler):
+    async def get(self):
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Length", str(50 * MIB))
+        block = b"x" * MIB
+        for _ in range(50):
+            self.write(block)
+            await self.flush()
+
+
+class Flood(websocket.WebSocketHandler):
+    def check_origin(self, origin):
+        return True
+
+    async def open(self):
+        block = b"x" * MIB
+        for _ in range(200):
+            await self.write_message(block, binary=True)
+            sent[0] += 1
+
+
+class Sent(web.RequestHandler):
+    def get(self):
+        self.finish(str(sent[0]))
+
+
+class Die(web.RequestHandler):
+    def get(self):
+        self.finish("bye")
+        asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGKILL)
+
+
+class Page(web.RequestHandler):
+    def get(self):
+        self.set_header("Content-Type", "text/plain")
+        self.finish(f"load app pid {os.getpid()}")
+
+
+async def main():
+    web.Application([
+        (prefix + "upload", Upload), (prefix + "big", Big), (prefix + "ws", Flood),
+        (prefix + "ws-sent", Sent), (prefix + "die-server", Die), (prefix + ".*", Page),
+    ], websocket_max_message_size=2 * MIB).listen(port, "127.0.0.1",
+                                                   max_body_size=100 * MIB)
+    await asyncio.Event().wait()
+
+
+asyncio.run(main())
 """
 
 
@@ -273,6 +299,24 @@ def test_slow_readers_do_not_fill_the_launchers_memory(hub: Hub, app: str):
     assert len(readers[0].content) == DOWNLOAD
     for r in readers:
         r.close()
+    assert grown < BOUND, f"the launcher grew by {grown / MIB:.0f} MiB"
+
+
+def test_a_viewer_who_does_not_read_a_websocket_holds_back_the_app_not_memory(
+        hub: Hub, app: str):
+    session = owner_session(hub, app)
+    pid = launcher(hub).pid
+    peak = PeakRSS(pid)
+    cookies = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    ws = websocket.create_connection(
+        hub.url.replace("http", "ws", 1) + app + "ws", header=[f"Cookie: {cookies}"],
+        origin=hub.url, timeout=30)
+    time.sleep(5)  # long enough for a launcher without backpressure to take all 200 MiB
+    grown = peak.stop()
+    sent = int(session.get(hub.url + app + "ws-sent", timeout=30).text)
+    assert len(ws.recv()) == MIB  # what the app sent still arrives
+    ws.close()
+    assert sent < 100, f"the app could send {sent} MiB to a viewer who read nothing"
     assert grown < BOUND, f"the launcher grew by {grown / MIB:.0f} MiB"
 
 
