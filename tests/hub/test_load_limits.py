@@ -174,7 +174,9 @@ class PeakRSS:
     def stop(self) -> int:
         self.running = False
         self.thread.join()
-        return self.peak - self.base
+        grown = self.peak - self.base
+        print(f"launcher RSS {self.base / MIB:.0f} MiB, peak +{grown / MIB:.1f} MiB")
+        return grown
 
 
 def owner_session(hub: Hub, prefix: str) -> requests.Session:
