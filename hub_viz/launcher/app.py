@@ -341,8 +341,6 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
 
     async def _start_upload(self) -> None:
         """An allowed viewer's request with a body: open the app's side before reading it."""
-        if self.request.method in ("GET", "HEAD"):
-            raise web.HTTPError(400, "A GET or HEAD request cannot carry a body here.")
         self.check_app_answers()
         limit = self.ctx.max_body_size
         length = self.request.headers.get("Content-Length", "")
@@ -382,6 +380,9 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
     async def get(self, *args: Any, **kwargs: Any) -> None:
         await self.admit()
         if self._finished:
+            return
+        if self.upstream_http is not None:  # a GET with a body: already on its way
+            await self.proxy_http()
             return
         if self._is_websocket():
             await self._get_websocket()
