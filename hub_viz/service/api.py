@@ -245,13 +245,15 @@ class OpenMixin(BaseHandler):
         answers again, or until the hub sees it stop, and then start it again."""
         deployer = self.ctx.deployer
         state = await deployer.state(owner, name)
+        if state.status != "restarting":
+            return state
         deadline = time.monotonic() + RESTART_WAIT
         while state.status == "restarting" and time.monotonic() < deadline:
             await self._send({"progress": 5, "message": "The dashboard stopped answering; "
                               "it is being restarted…"})
             await asyncio.sleep(1)
             state = await deployer.state(owner, name)
-        if state.status == "stopped":
+        if state.status == "stopped":  # the hub saw it stop: the open that waited starts it
             state = await deployer.ensure_running(d, viewer)
         return state
 
