@@ -165,23 +165,30 @@ class BaseHandler(web.RequestHandler):
         self.finish(json.dumps({"status": status_code, "message": message, "source": "hub-viz"}))
 
 
-class ProbeHandler(web.RequestHandler):
+class ProbeHandler(BaseHandler):
     """``P api``: answers the hub's readiness probe as soon as the launcher listens.
 
-    ``app`` says whether the app answers now (``ready``, or ``starting``,
-    ``failed``, ``exited``, ``not answering``): the service asks before it
-    sends viewers to a server the hub calls ready.
+    To the service (a grant in the ``Authorization`` header) or the server's
+    own token it also says whether the app answers now (``app``: ``ready``,
+    ``starting``, ``failed``, ``exited`` or ``not answering``): the service
+    asks before it sends viewers to a server the hub calls ready.
     """
 
+    def set_default_headers(self) -> None:
+        pass
+
     async def get(self) -> None:
-        ctx: LauncherContext = self.settings["hub_viz"]
-        state = ctx.app.state.value
-        if ctx.app.state is AppState.READY and not await app_accepts(ctx.app_port):
-            state = "not answering"
+        body = {"version": __version__}
+        if self.is_server_token() or self.ctx.grants.header_grant(self) is not None:
+            app = self.ctx.app
+            state = app.state.value
+            if app.state is AppState.READY and not await app_accepts(self.ctx.app_port):
+                state = "not answering"
+            body["app"] = state
+            self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")
         self.set_header("X-JupyterHub-Version", jupyterhub.__version__)
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps({"version": __version__, "app": state}))
+        self.finish(json.dumps(body))
 
 
 async def app_accepts(port: int, timeout: float = 2) -> bool:

@@ -27,6 +27,7 @@ from traitlets.config import Application, Config
 from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import BUILTIN_FRAMEWORKS, merge_frameworks
+from ..launcher.grants import GRANT_HEADER_SCHEME
 from ..layout import Layout
 from ..profiles import Ceiling, parse_profiles
 from ..signing import Signer, ensure_key_pair
@@ -85,8 +86,10 @@ class ServiceContext:
         return url, ({"Host": host + _port(self.proxy_url)} if host else {})
 
     async def server_answers(self, owner: str, name: str) -> bool:
-        """The server's launcher answers and says its app does (``P api``, public)."""
+        """The server's launcher answers and says its app does (``P api``, with a grant)."""
         url, headers = self.internal_server_url(owner, name)
+        grant = self.signer.grant(owner, name, None)
+        headers = {**headers, "Authorization": f"{GRANT_HEADER_SCHEME} {grant}"}
         try:
             response = await self.hub.client.fetch(
                 HTTPRequest(url + "api", headers=headers, request_timeout=5,

@@ -28,6 +28,7 @@ import websocket
 from hub_viz.service.deploy import READY_SECONDS
 
 from ..conftest import Hub, wait_until
+from .test_source_audit import environ
 
 pytestmark = pytest.mark.hub
 
@@ -338,8 +339,13 @@ def test_an_app_that_stops_answering_gets_viewers_a_503_not_a_500(hub: Hub, app:
     assert script.status_code == 503
     assert script.json()["message"] == ("The dashboard is not answering: it stopped or is "
                                         "restarting. Try again in a moment.")
-    probe = requests.get(hub.url + app + "api", timeout=30)
+    # the launcher's probe tells the service (or the server's own token) that the app is
+    # down, and nobody else
+    token = environ(launcher(hub).pid)["JUPYTERHUB_API_TOKEN"]
+    probe = requests.get(hub.url + app + "api", timeout=30,
+                         headers={"Authorization": f"token {token}"})
     assert probe.status_code == 200 and probe.json()["app"] == "not answering"
+    assert set(requests.get(hub.url + app + "api", timeout=30).json()) == {"version"}
     # an app that dies with its process: the launcher exits, the hub sees the server stop
     proc = launcher(hub)
     [child] = proc.children()
