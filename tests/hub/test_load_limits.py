@@ -282,6 +282,10 @@ def test_allowed_uploads_reach_the_app_streamed(hub: Hub, app: str):
     grown = peak.stop()
     assert [(r.status_code, r.json()) for r in results] == [(200, {"received": UPLOAD})] * 3
     assert grown < BOUND, f"the launcher grew by {grown / MIB:.0f} MiB"
+    # a body sent in chunks (no length ahead) arrives whole too
+    chunked = session.post(hub.url + app + "upload", data=(b"\0" * MIB for _ in range(8)),
+                           timeout=120)
+    assert (chunked.status_code, chunked.json()) == (200, {"received": 8 * MIB})
     # past the cap: refused at once with the limit named, nothing sent to the app
     cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
     sock = raw_upload(hub, app + "upload", 65 * MIB, MIB, cookie=cookie)
