@@ -179,6 +179,29 @@ class DashboardSpawnerMixin(HasTraits):
         request after this.""",
     )
 
+    launcher_max_body_size = Integer(
+        64 * 1024 * 1024,
+        config=True,
+        help="""The largest request body (bytes) a launcher passes to its app (an upload, say);
+        larger ones are refused with 413. Bodies are streamed to the app as they arrive and
+        never held whole, and only after the viewer was let in.""",
+    )
+
+    launcher_body_timeout = Float(
+        300,
+        config=True,
+        help="""Seconds a request body may take to reach a launcher before it closes the
+        connection (a client that sends its upload slowly or never finishes it).""",
+    )
+
+    launcher_idle_timeout = Float(
+        300,
+        config=True,
+        help="""Seconds a launcher keeps a connection that sends nothing (between requests,
+        or before a request's headers are complete). Keep it above the proxy's own
+        keep-alive timeout so that the proxy, not the launcher, closes idle connections.""",
+    )
+
     service_public_key = Unicode(
         "",
         config=True,
@@ -464,6 +487,9 @@ class DashboardSpawnerMixin(HasTraits):
             f"--ready-timeout={self.ready_timeout:g}",
             f"--activity-interval={self.activity_interval:g}",
             f"--access-interval={self.access_check_interval:g}",
+            f"--max-body-size={self.launcher_max_body_size}",
+            f"--body-timeout={self.launcher_body_timeout:g}",
+            f"--idle-timeout={self.launcher_idle_timeout:g}",
         ]
         if spec.warm_kernels:
             args.append(f"--warm-kernels={spec.warm_kernels}")

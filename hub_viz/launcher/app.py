@@ -30,7 +30,9 @@ from typing import Any
 import jupyterhub
 from tornado import ioloop, web, websocket
 from tornado.httpclient import AsyncHTTPClient
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.log import access_log, enable_pretty_logging
+from tornado.tcpclient import TCPClient
 
 from .. import __version__
 from ..errors import HubVizError
@@ -42,12 +44,13 @@ from .grants import FrameAncestors, GrantKeeper
 from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
 from .ownhost import LauncherApplication, OwnHost
 from .process import AppProcess, AppState
-from .proxy import ProxyMixin
+from .proxy import AppDown, ProxyMixin, has_body
 from .source import GitCheckout
 
 log = logging.getLogger("hub_viz.launcher")
 
 TEMPLATES = Path(__file__).parent / "templates"
+OWN_ROUTES_MAX_BODY = 64 * 1024  # bytes: a body sent to a launcher route (not the app's)
 
 
 @dataclass
@@ -71,6 +74,7 @@ class LauncherContext:
     hub_login: HubLogin | None = None  # HubOAuth, imported on first use
     access: AccessCheck | None = None  # re-asks the service about cookie viewers
     checkout: GitCheckout | None = None  # the git source, when there is one
+    max_body_size: int = 64 * 1024 * 1024  # the largest request body streamed to the app
 
 
 class BaseHandler(web.RequestHandler):
@@ -161,13 +165,40 @@ class BaseHandler(web.RequestHandler):
         self.finish(json.dumps({"status": status_code, "message": message, "source": "hub-viz"}))
 
 
-class ProbeHandler(web.RequestHandler):
-    """``P api``: answers the hub's readiness probe as soon as the launcher listens."""
+class ProbeHandler(BaseHandler):
+    """``P api``: answers the hub's readiness probe as soon as the launcher listens.
 
-    def get(self) -> None:
+    To the service (a grant in the ``Authorization`` header) or the server's
+    own token it also says whether the app answers now (``app``: ``ready``,
+    ``starting``, ``failed``, ``exited`` or ``not answering``): the service
+    asks before it sends viewers to a server the hub calls ready.
+    """
+
+    def set_default_headers(self) -> None:
+        pass
+
+    async def get(self) -> None:
+        body = {"version": __version__}
+        if self.is_server_token() or self.ctx.grants.header_grant(self) is not None:
+            app = self.ctx.app
+            state = app.state.value
+            if app.state is AppState.READY and not await app_accepts(self.ctx.app_port):
+                state = "not answering"
+            body["app"] = state
+            self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")
         self.set_header("X-JupyterHub-Version", jupyterhub.__version__)
-        self.finish(json.dumps({"version": __version__}))
+        self.finish(json.dumps(body))
+
+
+async def app_accepts(port: int, timeout: float = 2) -> bool:
+    """The app takes connections on its port (it may still be slow to answer)."""
+    try:
+        stream = await TCPClient().connect("127.0.0.1", port, timeout=timeout)
+    except (OSError, StreamClosedError, TimeoutError):
+        return False
+    stream.close()
+    return True
 
 
 class EnterHandler(BaseHandler):
@@ -224,8 +255,14 @@ class StatusHandler(BaseHandler):
         self.finish(json.dumps(body))
 
 
+@web.stream_request_body
 class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
-    """Everything else under the prefix: the app itself, for allowed viewers."""
+    """Everything else under the prefix: the app itself, for allowed viewers.
+
+    Request bodies are streamed (``@stream_request_body``): the viewer is
+    checked in :meth:`prepare`, before a byte of the body is read, and the body
+    goes to the app chunk by chunk as it arrives; the launcher never holds it.
+    """
 
     @property
     def app_port(self) -> int:  # type: ignore[override]
@@ -239,6 +276,33 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         self.ctx.reporter.note()
 
     async def prepare(self) -> None:
+        """A request with a body is let in (or refused) here, before its body is read.
+
+        One without a body is let in by the handler method instead: an answer
+        given in ``prepare()`` of a body-streaming handler makes tornado close
+        the connection (it has not read the, empty, body yet), and a proxy that
+        keeps connections alive would then lose its next request on it.
+        """
+        if not has_body(self.request.headers):
+            return
+        # Tornado checks a body's length against this before reading it. Its own refusal
+        # would come after ours on the same connection, so the cap (413) is checked below,
+        # and a refused body is never read: the connection closes with the answer.
+        length = self.request.headers.get("Content-Length", "")
+        self.request.connection.set_max_body_size(  # type: ignore[union-attr]
+            max(self.ctx.max_body_size, int(length) if length.isdigit() else 0))
+        self._close_gently_if_refused()
+        await self.admit()
+        if not self._finished:
+            await self._start_upload()
+            self.body_wanted = True
+
+    admitted = False  # admit() let the viewer in
+
+    async def admit(self) -> None:
+        """Let an allowed viewer in; refuse (or send to the open page) anyone else."""
+        if self.admitted:
+            return
         websocket_upgrade = self._is_websocket()
         if not websocket_upgrade:
             self.check_same_origin()
@@ -253,6 +317,59 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
                 raise web.HTTPError(403, "You may no longer use this dashboard: its author "
                                     "changed who may see it.")
             raise web.HTTPError(403, "Log in through the hub to use this dashboard.")
+        self.admitted = True
+
+    body_wanted = False  # prepare() let the request through: its body is read
+
+    def finish(self, chunk: Any = None) -> Any:
+        if not self.body_wanted and not self._headers_written and has_body(self.request.headers):
+            self.set_header("Connection", "close")  # refused: its body is not read
+        return super().finish(chunk)
+
+    def _close_gently_if_refused(self) -> None:
+        """A request refused before its body is read ends with :func:`linger_close`.
+
+        Tornado closes such a connection as soon as the answer is written; the
+        launcher takes the connection over at that moment instead (so the body
+        is never read into a handler) and closes it gently.
+        """
+        connection = self.request.connection
+        close = connection.close  # type: ignore[union-attr]
+
+        def close_connection() -> None:
+            if self.body_wanted:
+                close()
+                return
+            stream = connection.detach()  # type: ignore[union-attr]
+            if stream is not None:
+                asyncio.ensure_future(linger_close(stream))
+
+        connection.close = close_connection  # type: ignore[union-attr,method-assign]
+
+    async def _start_upload(self) -> None:
+        """An allowed viewer's request with a body: open the app's side before reading it."""
+        self.check_app_answers()
+        limit = self.ctx.max_body_size
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise web.HTTPError(413, "This upload is larger than the dashboard accepts "
+                                f"({limit // (1024 * 1024)} MiB at most).")
+        if "Content-Length" not in self.request.headers and self.request.method not in (
+                "POST", "PUT", "PATCH"):
+            raise web.HTTPError(411, "Send a Content-Length with this request's body.")
+        await self.open_upstream_http()
+
+    async def data_received(self, chunk: bytes) -> None:
+        # awaited before the next chunk is read: a slow app slows the upload down
+        await self.write_upstream(chunk)
+
+    def check_app_answers(self) -> None:
+        """Refuse (before any body is read) while the app cannot take the request."""
+        state = self.ctx.app.state
+        if state is AppState.EXITED:
+            raise AppDown(503)
+        if state is not AppState.READY:
+            raise web.HTTPError(503, "The dashboard is still starting.")
 
     def login_url(self) -> str:
         if self.ctx.hub_login is None:
@@ -268,10 +385,18 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         return self.request.headers.get("Upgrade", "").lower() == "websocket"
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        await self.admit()
+        if self._finished:
+            return
+        if self.upstream_http is not None:  # a GET with a body: already on its way
+            await self.proxy_http()
+            return
         if self._is_websocket():
             await self._get_websocket()
             return
         app = self.ctx.app
+        if app.state is AppState.EXITED:
+            raise AppDown(503)
         if app.state is not AppState.READY:
             self._render_startup()
             return
@@ -283,8 +408,7 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         await self.proxy_http()
 
     async def _get_websocket(self) -> None:
-        if self.ctx.app.state is not AppState.READY:
-            raise web.HTTPError(503, "The dashboard is still starting.")
+        self.check_app_answers()
         try:
             await self.open_upstream_websocket()
         except Exception as e:
@@ -304,11 +428,50 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         )
 
     async def _http(self) -> None:
-        if self.ctx.app.state is not AppState.READY:
-            raise web.HTTPError(503, "The dashboard is still starting.")
+        await self.admit()
+        if self._finished:  # refused, or the app went away during the upload
+            return
+        if self.upstream_http is None:
+            self.check_app_answers()
         await self.proxy_http()
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if not isinstance(exc, AppDown):
+            super().write_error(status_code, **kwargs)
+            return
+        self.set_header("Retry-After", "5")
+        if "text/html" not in self.request.headers.get("Accept", ""):
+            super().write_error(status_code, **kwargs)
+            return
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.render("restarting.html", framework=self.ctx.framework.display_name,
+                    open_url=self.ctx.open_url or self.ctx.prefix)
+
     post = put = patch = delete = options = head = _http  # type: ignore[assignment]
+
+
+async def linger_close(stream: IOStream, seconds: float = 5, most: int = 64 * 1024 * 1024) -> None:
+    """Close a connection whose request body was refused unread, without losing the answer.
+
+    Closing a socket with unread data resets it, and a proxy still sending
+    the body may then lose the answer too; so the launcher sends its end of
+    the connection and reads (and drops) what still comes, for ``seconds`` or
+    ``most`` bytes at most, before it closes.
+    """
+    try:
+        await stream.write(b"")  # the answer is out
+        stream.socket.shutdown(socket.SHUT_WR)
+        deadline = asyncio.get_running_loop().time() + seconds
+        dropped = 0
+        while dropped < most:
+            left = deadline - asyncio.get_running_loop().time()
+            chunk = await asyncio.wait_for(stream.read_bytes(64 * 1024, partial=True), left)
+            dropped += len(chunk)
+    except (StreamClosedError, OSError, asyncio.TimeoutError):
+        pass
+    finally:
+        stream.close()
 
 
 def free_port() -> int:
@@ -362,6 +525,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--access-interval", type=float, default=60,
         help="Seconds a viewer's access is trusted before it is checked again: with the "
         "service for viewer cookies, with the hub for hub logins (HubOAuth's cache).",
+    )
+    parser.add_argument(
+        "--max-body-size", type=int, default=64 * 1024 * 1024,
+        help="The largest request body (bytes) passed to the app; it is streamed, never held.",
+    )
+    parser.add_argument(
+        "--body-timeout", type=float, default=300,
+        help="Seconds a request body may take to arrive before the connection is closed.",
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=300,
+        help="Seconds an idle viewer connection (or one sending its headers) is kept open.",
     )
     parser.add_argument(
         "--failure-linger",
@@ -444,6 +619,7 @@ async def run(options: argparse.Namespace) -> int:
         hub_login=HubLogin(server_token, prefix, cache_max_age=options.access_interval),
         access=AccessCheck.from_env(server_token, options.access_interval),
         checkout=GitCheckout(options) if options.git_url else None,
+        max_body_size=options.max_body_size,
     )
     hub_login = ctx.hub_login
     login_route = LazyRoute(lambda: login_handler(hub_login))
@@ -471,7 +647,13 @@ async def run(options: argparse.Namespace) -> int:
     )
     login_route.bind(web_app)
     callback_route.bind(web_app)
-    server = web_app.listen(options.port, options.ip, max_body_size=64 * 1024 * 1024, xheaders=True)
+    server = web_app.listen(
+        options.port, options.ip, xheaders=True,
+        # the launcher's own routes take no body; the app's route streams up to --max-body-size
+        max_body_size=OWN_ROUTES_MAX_BODY,
+        body_timeout=options.body_timeout,
+        idle_connection_timeout=options.idle_timeout,
+    )
     log.info(
         "hub-viz-launch %s serving %s (%s) under %s on %s:%s",
         __version__, options.entry, framework.display_name, prefix, options.ip, options.port,

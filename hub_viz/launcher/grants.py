@@ -176,6 +176,11 @@ class GrantKeeper:
             return None
         return data if data["exp"] >= now else None
 
+    def header_grant(self, handler: web.RequestHandler) -> dict[str, Any] | None:
+        """The claims of an ``Authorization: HubVizGrant <grant>`` header (the service's)."""
+        scheme, _, token = handler.request.headers.get("Authorization", "").partition(" ")
+        return self.redeem(token.strip()) if scheme == GRANT_HEADER_SCHEME else None
+
     def header_is_owner(self, handler: web.RequestHandler, owner: str) -> bool:
         """``Authorization: HubVizGrant <grant>`` naming the owner (the service reading logs)."""
         scheme, _, token = handler.request.headers.get("Authorization", "").partition(" ")

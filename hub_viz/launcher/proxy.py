@@ -10,17 +10,19 @@ is decided in :mod:`hub_viz.launcher.kernel_filter`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
-from tornado import httputil, web, websocket
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado import httputil, iostream, web, websocket
+from tornado.httpclient import HTTPRequest
 
 from . import kernel_filter
 from .activity import is_real_use
 from .app_headers import is_reserved_cookie, public_refresh, public_url, set_cookie_refusal
+from .upstream import AppUnreachable, UpstreamRequest
 
 log = logging.getLogger("hub_viz.launcher")
 
@@ -42,6 +44,20 @@ WEBSOCKET_HANDSHAKE = frozenset(
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # RFC 6265 cookie-name: an HTTP token.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class AppDown(web.HTTPError):
+    """The app does not answer: it stopped or is being restarted (503), or broke off (502)."""
+
+    def __init__(self, status_code: int = 503) -> None:
+        super().__init__(status_code, "The dashboard is not answering: it stopped or is "
+                         "restarting. Try again in a moment.")
+
+
+def has_body(headers: httputil.HTTPHeaders) -> bool:
+    """The request announces a body (a length above zero, or chunks)."""
+    length = headers.get("Content-Length", "0").strip()
+    return "Transfer-Encoding" in headers or length not in ("", "0")
 
 
 def is_hub_cookie(name: str) -> bool:
@@ -197,8 +213,17 @@ class ProxyMixin:
                         kernel_filter.loggable(name, 80), refusal)
         return not refusal
 
-    async def proxy_http(self) -> None:
-        """Forward the request to the app and stream its response back."""
+    # -- HTTP -------------------------------------------------------------
+
+    upstream_http: UpstreamRequest | None = None  # the request to the app, once opened
+
+    async def open_upstream_http(self) -> UpstreamRequest:
+        """Check the request and send its line and headers to the app (no body yet).
+
+        A launcher with ``@stream_request_body`` calls this from ``prepare()``,
+        before the viewer's body is read, and writes the body as it arrives
+        (:meth:`write_upstream`); anything refused here never has its body read.
+        """
         handler: web.RequestHandler = self  # type: ignore[assignment]
         request = handler.request
         self.check_same_origin()
@@ -207,67 +232,106 @@ class ProxyMixin:
         if is_real_use(request.method, request.headers):
             self.note_activity()
         headers = upstream_headers(
-            request.headers, app_origin=self.app_origin, app_token=self.app_token
+            request.headers, app_origin=self.app_origin, app_token=self.app_token,
+            drop=("Expect",),
         )
         headers["X-Forwarded-Proto"] = request.protocol
         headers["X-Forwarded-Host"] = request.host
-        started = False
+        if not has_body(request.headers) and request.method not in SAFE_METHODS:
+            headers["Content-Length"] = str(len(request.body or b""))
+        try:
+            self.upstream_http = await UpstreamRequest.open(
+                self.app_port, request.method, request.uri, headers
+            )
+        except AppUnreachable as e:
+            log.warning("The app did not take %s %s: %s", request.method,
+                        kernel_filter.loggable(request.path, 200), e)
+            raise AppDown() from None
+        return self.upstream_http
 
-        def on_header(line: str) -> None:
-            nonlocal started
-            if line.startswith("HTTP/"):
-                start = httputil.parse_response_start_line(line.strip())
-                if start.code >= 200:
-                    handler.set_status(start.code, start.reason)
-                    handler.clear_header("Content-Type")
-                    handler.clear_header("Server")
-                return
-            if line.strip() == "":
-                return
-            name, _, value = line.partition(":")
-            name, value = name.strip(), value.strip()
-            lower = name.lower()
-            if lower in HOP_BY_HOP or lower == "content-length" and request.method == "HEAD":
-                return
-            if lower == "set-cookie" and not self.app_may_set_cookie(value):
-                return
-            if lower in ("location", "content-location"):
-                value = public_url(value, self.app_port, self.proxy_prefix)
-            elif lower == "refresh":
-                value = public_refresh(value, self.app_port, self.proxy_prefix)
-            elif lower == "content-security-policy":  # ours decides framing; the rest stays
-                value = without_frame_ancestors(value)
-                if not value:
-                    return
-            if lower in ("set-cookie", "content-security-policy"):  # ours stays beside the app's
-                handler.add_header(name, value)
-            elif not started:
-                handler.set_header(name, value)
+    async def write_upstream(self, chunk: bytes) -> bool:
+        """Pass a piece of the viewer's body on; False (and a 502 sent) if the app is gone."""
+        upstream = self.upstream_http
+        if upstream is None:
+            return False
+        try:
+            await upstream.write(chunk)
+            return True
+        except (iostream.StreamClosedError, httputil.HTTPOutputError):
+            self.close_upstream_http()
+            handler: web.RequestHandler = self  # type: ignore[assignment]
+            if not handler._finished:
+                handler.send_error(502, exc_info=(AppDown, AppDown(502), None))
+            return False
 
-        def on_chunk(chunk: bytes) -> None:
-            nonlocal started
-            started = True
+    def close_upstream_http(self) -> None:
+        if self.upstream_http is not None:
+            self.upstream_http.close()
+            self.upstream_http = None
+
+    async def proxy_http(self) -> None:
+        """Forward the request to the app and stream its response back.
+
+        Each chunk is flushed to the viewer before the next is read from the
+        app: a slow reader slows the app's side down instead of filling memory.
+        """
+        handler: web.RequestHandler = self  # type: ignore[assignment]
+        request = handler.request
+        upstream = self.upstream_http
+        if upstream is None:
+            upstream = await self.open_upstream_http()
+            if request.body:  # a handler that read the body whole (no @stream_request_body)
+                await upstream.write(request.body)
+        seen: set[str] = set()
+
+        def on_headers(start: httputil.ResponseStartLine, headers: httputil.HTTPHeaders) -> None:
+            handler.set_status(start.code, start.reason or None)
+            handler.clear_header("Content-Type")
+            handler.clear_header("Server")
+            for name, value in headers.get_all():
+                self._relay_header(name, value, seen)
+
+        async def on_chunk(chunk: bytes) -> None:
             handler.write(chunk)
-            handler.flush()
+            await handler.flush()
 
-        upstream = HTTPRequest(
-            self.app_origin + request.uri,
-            method=request.method,
-            headers=headers,
-            body=request.body if request.body or request.method not in SAFE_METHODS else None,
-            allow_nonstandard_methods=True,
-            follow_redirects=False,
-            decompress_response=False,
-            header_callback=on_header,
-            streaming_callback=on_chunk,
-            request_timeout=3600,
-            connect_timeout=10,
-        )
-        response = await AsyncHTTPClient().fetch(upstream, raise_error=False)
-        if response.code == 599 and not started:
+        try:
+            await upstream.relay(on_headers, on_chunk)
+        except AppUnreachable as e:
+            log.warning("The app dropped %s %s: %s", request.method,
+                        kernel_filter.loggable(request.path, 200), e)
             handler.clear()
-            raise web.HTTPError(502, "The dashboard app is not answering.")
+            raise AppDown(502) from None
+        except (iostream.StreamClosedError, httputil.HTTPInputError, httputil.HTTPOutputError):
+            # the viewer left, or the app broke off mid-answer: nothing more can be sent
+            request.connection.close()
+            handler._finished = True
+            return
+        finally:
+            self.close_upstream_http()
         handler.finish()
+
+    def _relay_header(self, name: str, value: str, seen: set[str]) -> None:
+        """One header of the app's answer, as the viewer gets it (or not at all)."""
+        handler: web.RequestHandler = self  # type: ignore[assignment]
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower == "content-length" and handler.request.method == "HEAD":
+            return
+        if lower == "set-cookie" and not self.app_may_set_cookie(value):
+            return
+        if lower in ("location", "content-location"):
+            value = public_url(value, self.app_port, self.proxy_prefix)
+        elif lower == "refresh":
+            value = public_refresh(value, self.app_port, self.proxy_prefix)
+        elif lower == "content-security-policy":  # ours decides framing; the rest stays
+            value = without_frame_ancestors(value)
+            if not value:
+                return
+        if lower in ("set-cookie", "content-security-policy") or lower in seen:
+            handler.add_header(name, value)  # beside ours, or the app's repeated header
+        else:
+            handler.set_header(name, value)
+            seen.add(lower)
 
     # -- websockets -------------------------------------------------------
 
@@ -307,7 +371,6 @@ class ProxyMixin:
         self.upstream_ws = await websocket.websocket_connect(
             HTTPRequest(url, headers=headers, connect_timeout=10, request_timeout=30),
             subprotocols=protocols or None,
-            on_message_callback=self._on_upstream_message,
             max_message_size=256 * 1024 * 1024,
         )
         if decision.kernel_channel:
@@ -336,26 +399,41 @@ class ProxyMixin:
         request = self.request  # type: ignore[attr-defined]
         if is_real_use(request.method, request.headers, websocket=True):
             self.note_activity()
+        if self.upstream_ws is not None:
+            self._ws_relay = asyncio.ensure_future(self._relay_upstream(self.upstream_ws))
 
-    def on_message(self, message: str | bytes) -> None:
-        if self.upstream_ws is None:
+    async def on_message(self, message: str | bytes) -> None:
+        # awaited by tornado before it reads the viewer's next message: a slow app
+        # slows the viewer down instead of queueing their messages here
+        upstream = self.upstream_ws
+        if upstream is None:
             return
         if self.message_filter is not None and not self.message_filter.allows(message):
             return  # dropped: the kernel never sees it, the viewer gets nothing back
-        self.upstream_ws.write_message(message, binary=isinstance(message, bytes))
-
-    def _on_upstream_message(self, message: str | bytes | None) -> None:
-        handler: websocket.WebSocketHandler = self  # type: ignore[assignment]
-        if message is None:
-            handler.close()
-            return
         try:
-            handler.write_message(message, binary=isinstance(message, bytes))
-        except websocket.WebSocketClosedError:
-            if self.upstream_ws is not None:
-                self.upstream_ws.close()
+            await upstream.write_message(message, binary=isinstance(message, bytes))
+        except (websocket.WebSocketClosedError, iostream.StreamClosedError):
+            self.close()  # type: ignore[attr-defined]
+
+    _ws_relay: asyncio.Future | None = None
+
+    async def _relay_upstream(self, upstream: websocket.WebSocketClientConnection) -> None:
+        """The app's messages to the viewer, one at a time: each is flushed before the next
+        is read, so a viewer who does not read pauses the app's socket, not memory."""
+        handler: websocket.WebSocketHandler = self  # type: ignore[assignment]
+        while True:
+            message = await upstream.read_message()
+            if message is None:
+                handler.close()
+                return
+            try:
+                await handler.write_message(message, binary=isinstance(message, bytes))
+            except (websocket.WebSocketClosedError, iostream.StreamClosedError):
+                upstream.close()
+                return
 
     def on_close(self) -> None:
+        self.close_upstream_http()
         if self.message_filter is not None:
             self.message_filter.close()
         if self.upstream_ws is not None:

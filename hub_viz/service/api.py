@@ -20,7 +20,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from importlib import resources
 from typing import Any
 
@@ -43,7 +45,7 @@ from .dashboards import (
     server_for,
 )
 from .dashboards import validate as validate_dashboard
-from .deploy import STOPPED_BY_AUTHOR
+from .deploy import STOPPED_BY_AUTHOR, ServerState
 from .hubapi import HubAPIError
 from .lti_api import course_titles
 from .store import Dashboard, utcnow
@@ -51,6 +53,9 @@ from .thumbnails import placeholder_svg
 from .usage import last_stop, usage_for
 
 NAME = r"([^/]+)"
+# Seconds an open waits for a server whose app stopped answering: until it answers again
+# or the hub, polling its servers (every 30 s by default), sees it stop and it is restarted.
+RESTART_WAIT = 60
 
 
 class InfoHandler(BaseHandler):
@@ -211,7 +216,8 @@ class OpenMixin(BaseHandler):
         try:
             if not await self._follow_queue((server_owner, name), author):
                 return
-            state = await deployer.state(server_owner, name)
+            state = await self._ride_out_restart(d, viewer, server_owner, name)
+            server_owner, name = state.owner, state.name
             if not state.ready:
                 # The hub's stream: progress while pending, or why a spawn just failed.
                 async for event in deployer.hub.progress(server_owner, name):
@@ -233,6 +239,25 @@ class OpenMixin(BaseHandler):
                 await self._send({"failed": True, "message": _failure({}, author)})
         except iostream.StreamClosedError:
             return
+
+    async def _ride_out_restart(
+        self, d: Dashboard, viewer: str | None, owner: str, name: str
+    ) -> ServerState:
+        """A server the hub calls ready while its app does not answer: wait until it
+        answers again, or until the hub sees it stop, and then start it again."""
+        deployer = self.ctx.deployer
+        state = await deployer.state(owner, name)
+        if state.status != "restarting":
+            return state
+        deadline = time.monotonic() + RESTART_WAIT
+        while state.status == "restarting" and time.monotonic() < deadline:
+            await self._send({"progress": 5, "message": "The dashboard stopped answering; "
+                              "it is being restarted…"})
+            await asyncio.sleep(1)
+            state = await deployer.state(owner, name)
+        if state.status == "stopped":  # the hub saw it stop: the open that waited starts it
+            state = await deployer.ensure_running(d, viewer)
+        return state
 
     async def _follow_queue(self, key: tuple[str, str], author: bool) -> bool:
         """Tell the viewer their place while the start waits for room; False if it failed."""

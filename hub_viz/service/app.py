@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from jupyterhub.services.auth import HubOAuth
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.log import enable_pretty_logging
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application, Config
@@ -27,6 +27,7 @@ from traitlets.config import Application, Config
 from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import BUILTIN_FRAMEWORKS, merge_frameworks
+from ..launcher.grants import GRANT_HEADER_SCHEME
 from ..layout import Layout
 from ..profiles import Ceiling, parse_profiles
 from ..signing import Signer, ensure_key_pair
@@ -83,6 +84,19 @@ class ServiceContext:
         host = layout.server_host(owner, name)
         url = self.proxy_url.rstrip("/") + layout.server_path(owner, name)
         return url, ({"Host": host + _port(self.proxy_url)} if host else {})
+
+    async def server_answers(self, owner: str, name: str) -> bool:
+        """The server's launcher answers and says its app does (``P api``, with a grant)."""
+        url, headers = self.internal_server_url(owner, name)
+        grant = self.signer.grant(owner, name, None)
+        headers = {**headers, "Authorization": f"{GRANT_HEADER_SCHEME} {grant}"}
+        try:
+            response = await self.hub.client.fetch(
+                HTTPRequest(url + "api", headers=headers, request_timeout=5,
+                            follow_redirects=False), raise_error=False)
+            return response.code == 200 and json.loads(response.body).get("app", "ready") == "ready"
+        except (OSError, ValueError, AttributeError, HTTPClientError):
+            return False
 
     async def statuses(self, dashboards: list[Dashboard], viewer: str) -> dict[int, str]:
         """"running", "starting" or "stopped" for each dashboard, as ``viewer`` would open it."""
@@ -311,6 +325,7 @@ class DashboardService(Application):
             ping_seconds=self.ping_seconds,
             embeds=EmbedTokens(load_secret(Path(self.embed_secret_file))),
         )
+        deployer.answers = ctx.server_answers
         if self.warm_pool_ceiling > 0:
             deployer.pool = WarmPool(store, deployer, ctx.activity, user=self.warm_pool_user,
                                      ceiling=self.warm_pool_ceiling)

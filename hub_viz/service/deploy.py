@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +72,9 @@ def vanished_reason(
 class ServerState:
     owner: str
     name: str
-    status: str  # "ready", "pending", "queued", "stopping" or "stopped"
+    # "ready", "pending", "queued", "stopping", "stopped", or "restarting": the hub
+    # calls it ready but its app does not answer (it died, the hub has not seen it yet)
+    status: str
 
     @property
     def ready(self) -> bool:
@@ -129,6 +132,8 @@ class Deployer:
         # servers of the current runs that the service has seen ready
         self._ready_seen: set[tuple[str, str]] = set()
         self._ready_at: dict[tuple[str, str], float] = {}  # when the hub last said ready
+        # asks a server's launcher whether its app answers (set by the service)
+        self.answers: Callable[[str, str], Awaitable[bool]] | None = None
 
     # -- urls and specs -----------------------------------------------------
 
@@ -155,6 +160,10 @@ class Deployer:
         if not model:
             return ServerState(owner, name, "stopped")
         if model.get("ready"):
+            if (self.answers is not None and not self._recently_ready(owner, name)
+                    and not await self.answers(owner, name)):
+                self._ready_at.pop((owner, name), None)
+                return ServerState(owner, name, "restarting")
             self._ready_seen.add((owner, name))
             self._ready_at[(owner, name)] = time.monotonic()
             return ServerState(owner, name, "ready")
@@ -202,7 +211,7 @@ class Deployer:
                     break
                 await asyncio.sleep(0.2)
                 state = await self.state(owner, name)
-            if state.status in ("ready", "pending"):
+            if state.status in ("ready", "pending", "restarting"):
                 return state
             try:
                 code = await self.start_server(d, owner, name, by=viewer or "")
