@@ -558,23 +558,24 @@ class DashboardSpawnerMixin(HasTraits):
         await super().stop(now=now)  # type: ignore[misc]
 
     async def poll(self) -> int | None:
+        token = self.api_token  # a poll that finds the server gone clears it
         status = await super().poll()  # type: ignore[misc]
         if status is not None and getattr(self, "_running_here", False) \
                 and not getattr(self, "_stop_asked", False):
             self._running_here = False
-            await self.report_ended(status)
+            await self.report_ended(status, token)
         return status
 
-    async def report_ended(self, status: int) -> None:
+    async def report_ended(self, status: int, token: str) -> None:
         """Tell the hub_viz service that this server ended without anyone asking it to
         stop (the app or launcher exited, the pod was killed), so that its deployment
         record says "crashed" rather than a guess. Authenticated with the server's own
-        API token (still valid here: the hub deletes it only after this poll)."""
-        if not self.service_url or not self.api_token:
+        API ``token`` (still valid here: the hub deletes it after this poll)."""
+        if not self.service_url or not token:
             return
         request = HTTPRequest(
             self.service_url.rstrip("/") + "/api/servers/ended", method="POST",
-            headers={"Authorization": f"token {self.api_token}",
+            headers={"Authorization": f"token {token}",
                      "Content-Type": "application/json"},
             body=json.dumps({"exit_status": int(status)}), request_timeout=10,
         )

@@ -140,6 +140,8 @@ class Deployer:
         # servers of the current runs that the service has seen ready
         self._ready_seen: set[tuple[str, str]] = set()
         self._ready_at: dict[tuple[str, str], float] = {}  # when the hub last said ready
+        # servers whose start is recorded and on its way to the hub (not listed yet)
+        self._starting: set[tuple[str, str]] = set()
 
     # -- urls and specs -----------------------------------------------------
 
@@ -304,11 +306,14 @@ class Deployer:
         The record comes first: a store that cannot write (a full disk) starts nothing.
         """
         record = self._record_start(d, owner, name, by, viewer)
+        self._starting.add((owner, name))
         try:
             code = await self.hub.start(owner, name, self.spawn_options(d, owner, name))
         except HubAPIError:
             self._forget(record)  # the hub answered and did not start it
             raise
+        finally:
+            self._starting.discard((owner, name))
         if d.mode != PER_VIEWER:
             await self.sync_shares(d)
         return code
@@ -561,8 +566,9 @@ class Deployer:
             rows = db.scalars(select(Deployment).where(Deployment.stopped.is_(None))).all()
             for row in rows:
                 key = (row.server_owner, row.server_name)
-                # a start recorded while the listing was on its way is not in it yet
-                if row.started < naive and key not in active:
+                # a start on its way to the hub, or recorded while the listing was on its
+                # way, is not in it yet
+                if row.started < naive and key not in active and key not in self._starting:
                     row.stopped = utcnow()
                     row.stop_reason = self._vanished(row.server_owner, row.server_name, now)
                     closed += 1
