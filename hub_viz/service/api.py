@@ -15,7 +15,6 @@
     GET    S api/dashboards/<owner>/<slug>/usage    deployments and figures (author)
     GET    S api/dashboards/<owner>/<slug>/thumbnail  image for the card
     GET    S api/usage                              figures for every dashboard the caller owns
-    POST   S api/servers/ended                      the hub's spawner: a server ended by itself
     GET    S api/openapi.yaml                       this API's description (public)
 """
 
@@ -332,26 +331,6 @@ class StopHandler(BaseHandler):
         self.write_json({"stopped": count})
 
 
-class ServerEndedHandler(BaseHandler):
-    """The hub's spawner: a server ended without anyone asking it to stop (its app or
-    launcher exited, it was killed). Authenticated with that server's own API token,
-    so a server reports only itself; its open run is closed as "crashed"."""
-
-    async def post(self) -> None:
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() not in ("token", "bearer") or not token.strip():
-            raise web.HTTPError(401, "Send the server's own API token (Authorization: token ...).")
-        server = await self.ctx.hub.server_of_token(token.strip())
-        if server is None:
-            raise web.HTTPError(403, "Only a server's own API token may report that it ended.")
-        data = self.body_json()
-        status = data.get("exit_status") if isinstance(data, dict) else None
-        if isinstance(status, bool) or not isinstance(status, int):
-            raise web.HTTPError(400, "'exit_status' must be the server's exit status, a number.")
-        closed = self.ctx.deployer.server_ended(*server, status)
-        self.write_json({"closed": closed})
-
-
 class LogsHandler(BaseHandler):
     """The launcher's start-up state and log tail of the author's shared instance."""
 
@@ -452,7 +431,6 @@ def api_routes(prefix: str) -> list[tuple[str, type]]:
         (d + "/usage", UsageHandler),
         (d + "/thumbnail", ThumbnailHandler),
         (f"{prefix}api/usage", AllUsageHandler),
-        (f"{prefix}api/servers/ended", ServerEndedHandler),
         (f"{prefix}api/openapi.yaml", OpenAPIHandler),
     ]
 

@@ -78,25 +78,6 @@ class HubClient:
             return {}
         return json.loads(response.body)
 
-    async def server_of_token(self, token: str) -> tuple[str, str] | None:
-        """The one server a server's own API token was issued for, as the hub says; None
-        for any other token (a user's, a service's, an unknown one)."""
-        request = HTTPRequest(self.api_url + "/user", headers={"Authorization": f"token {token}"},
-                              request_timeout=30)
-        try:
-            model = json.loads((await self.client.fetch(request)).body)
-        except HTTPClientError as e:
-            if e.code in (401, 403):
-                return None
-            raise HubAPIError(e.code, _message(e.response.body if e.response else b"")) from None
-        if not isinstance(model, dict) or model.get("kind", "user") != "user":
-            return None
-        prefix = f"access:servers!server={model.get('name')}/"
-        servers = {s[len(prefix):] for s in model.get("scopes") or [] if s.startswith(prefix)}
-        if len(servers) != 1:
-            return None
-        return str(model["name"]), servers.pop()
-
     # -- users and groups -------------------------------------------------
 
     async def user(self, name: str) -> dict[str, Any] | None:
