@@ -291,6 +291,7 @@ class Deployer:
             state = await self.state(self.pool.user, name)
             if state.status in ("ready", "pending"):
                 return state
+            await self.pool.hand_back(name)  # it stopped (culled): removed, never handed on
         own = server_for(d, viewer)
         state = await self.state(*own)
         if state.status in ("ready", "pending"):

@@ -168,6 +168,15 @@ class WarmPool:
         finally:
             self.wake()  # a replacement starts behind it
 
+    async def hand_back(self, name: str) -> None:
+        """A claimed instance found stopped: remove it and its claim at once (the next
+        round would), so that its viewer can be handed another one now."""
+        with self.store.session() as db:
+            row_id = db.scalar(select(WarmInstance.id).where(
+                WarmInstance.server_name == name, WarmInstance.state == CLAIMED))
+        if row_id is not None:
+            await self._discard(row_id, name, HANDED_BACK)
+
     # -- keeping the pool -------------------------------------------------------
 
     def digest(self, d: Dashboard) -> str:

@@ -113,6 +113,18 @@ async def test_four_opens_at_once_by_one_viewer_get_one_pool_instance(store: Sto
     assert len(hub.servers) == 3
 
 
+async def test_a_viewer_whose_instance_was_culled_gets_another_at_once(store: Store) -> None:
+    hub = StandInHub()
+    dashboard = publish(store, warm_pool=2)
+    d = deployer(store, hub, pool_ceiling=2)
+    await fill_pool(d)
+    first = await d.ensure_running(dashboard, "s1")
+    del hub.servers[(first.owner, first.name)]  # culled; no round has noticed yet
+    again = await d.ensure_running(dashboard, "s1")
+    assert again.status == "ready" and again.owner == POOL and again.name != first.name
+    assert [r.server_name for r in open_runs(store) if r.viewer == "s1"] == [again.name]
+
+
 async def test_four_opens_at_once_without_a_pool_start_one_server(store: Store) -> None:
     hub = StandInHub()
     dashboard = publish(store)
