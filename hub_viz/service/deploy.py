@@ -306,7 +306,16 @@ class Deployer:
 
         The record comes first: a store that cannot write (a full disk) starts nothing.
         """
-        record = self._record_start(d, owner, name, by, viewer)
+        try:
+            record = self._record_start(d, owner, name, by, viewer)
+        except SQLAlchemyError as e:
+            failure = store_failure(e, self.store.url)
+            log.error("Not starting %s/%s for %s: %s", owner, name, d.ref, failure.log_message)
+            failure.message = ("This dashboard is not running, and the hub cannot record a new "
+                               "start right now: " + ("its state disk is full" if
+                               failure.status_code == 507 else "its database is unavailable")
+                               + ". Tell your operator.")
+            raise failure from None
         self._starting.add((owner, name))
         try:
             code = await self.hub.start(owner, name, self.spawn_options(d, owner, name))

@@ -196,6 +196,7 @@ def test_a_full_state_disk_keeps_running_dashboards_open(hub: Hub,
     if store_dir is None:
         pytest.skip("no tmpfs mount here: a full state disk cannot be made")
     publish(hub, "race-full")
+    publish(hub, "race-idle")  # published, not running
     hub.open_ready(OWNER, "race-full", "fv1")
     filler = store_dir / "filler"
     try:
@@ -211,6 +212,12 @@ def test_a_full_state_disk_keeps_running_dashboards_open(hub: Hub,
             r = hub.svc("POST", f"dashboards/{OWNER}/race-full/open", viewer)
             assert r.status_code == 200, r.text
             assert r.json()["status"] == "ready" and "url" in r.json()
+        # a stopped one does not start without its record, and says why
+        r = hub.svc("POST", f"dashboards/{OWNER}/race-idle/open", "fv1")
+        assert r.status_code == 507, r.text
+        assert "not running" in r.json()["message"] and "state disk is full" in r.json()[
+            "message"]
+        assert "race-idle" not in servers(hub, OWNER)
         # the author learns why a change cannot be saved, and the operator what to do
         r = hub.svc("PATCH", f"dashboards/{OWNER}/race-full", OWNER,
                     json={"description": "x" * 1500})
