@@ -338,7 +338,11 @@ class Deployer:
         async with self.locks.one(("server", owner, name)):
             state = await self.state(owner, name)
             running = state.status != "stopped"
-            closed = self._close_records(owner, name, reason, by)
+            if running:
+                closed = self._close_records(owner, name, reason, by)
+            else:  # it had ended already, unnoticed: its record says how
+                now = dt.datetime.now(dt.timezone.utc)
+                closed = self._close_records(owner, name, self._vanished(owner, name, now), "")
             if running or remove:
                 try:
                     await self.hub.stop(owner, name, remove=remove)

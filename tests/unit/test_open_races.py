@@ -229,3 +229,17 @@ async def test_opens_are_counted_only_if_the_store_can_write(store: Store, caplo
     d.record_open(dashboard, "s1")  # logged, not raised
     assert "An open of alice/lab was not counted" in caplog.text
     assert "read-only" in caplog.text
+
+
+async def test_a_stop_does_not_claim_a_run_that_had_already_ended(store: Store) -> None:
+    hub = StandInHub()
+    dashboard = publish(store)
+    d = deployer(store, hub)
+    await asyncio.gather(d.ensure_running(dashboard, "s1"), d.ensure_running(dashboard, "s2"))
+    hub.servers.pop(("s1", d.locate(dashboard, "s1")[1]))  # stopped on the hub, unnoticed
+    async with d.changing(dashboard.id) as fresh:
+        assert await d.stop(fresh, by="alice", reason="stopped by author") == 1
+    with store.session() as db:
+        runs = {r.server_owner: (r.stop_reason, r.stopped_by)
+                for r in db.scalars(select(Deployment))}
+    assert runs == {"s1": ("stopped on the hub", ""), "s2": ("stopped by author", "alice")}
