@@ -130,8 +130,8 @@ def configure(
 
     Warm starts: an author may keep up to ``max_warm_kernels`` Voilà kernels
     preheated per dashboard; with ``warm_pool_ceiling`` above 0, per-viewer
-    dashboards may keep instances started ahead (at most that many idle ones
-    on the whole hub), owned by the hub user ``warm_pool_user`` until a viewer
+    dashboards may keep instances started ahead (at most that many running on
+    the whole hub, idle or handed to viewers), owned by the hub user ``warm_pool_user`` until a viewer
     takes one. That user never logs in (its login is refused) and the service
     may create it (``admin:users!user=<it>``, nothing more). With the local
     spawner it must be able to run processes: ``run_as_hub_user=True`` (demo)
