@@ -42,8 +42,11 @@ class SharedLock:
             self._writers_waiting += 1
             try:
                 await self._cond.wait_for(lambda: not self._writer and not self._readers)
-            finally:
+            except BaseException:  # cancelled while waiting: the opens it held back go on
                 self._writers_waiting -= 1
+                self._cond.notify_all()
+                raise
+            self._writers_waiting -= 1
             self._writer = True
         try:
             yield
