@@ -77,6 +77,7 @@ def configure(
     cull_idle: bool = True,
     cull_timeout: int = 1800,
     cull_every: int = 300,
+    activity_interval: float | None = None,
     extra_service_config: dict[str, Any] | None = None,
     lti: dict[str, Any] | None = None,
     warm_pool_ceiling: int = 0,
@@ -107,7 +108,11 @@ def configure(
     With ``cull_idle`` (default) the hub also runs ``jupyterhub-idle-culler``
     as the service ``hub-viz-culler``: it stops (never removes) a server
     without activity for ``cull_timeout`` seconds, checking every
-    ``cull_every`` seconds. Activity is real use only (see
+    ``cull_every`` seconds. Launchers report activity to the hub at most every
+    ``activity_interval`` seconds (default 60, or a third of ``cull_timeout``
+    if that is less); an interval not well below the timeout (more than a
+    third of it, here or in ``extra_service_config``) is refused, since the
+    culler would then stop dashboards in use. Activity is real use only (see
     :mod:`hub_viz.launcher.activity`); so that configurable-http-proxy's own
     per-request stamps do not count, the proxy class becomes
     :class:`hub_viz.hubproxy.DashboardProxy` unless another proxy is set.
@@ -125,8 +130,8 @@ def configure(
 
     Warm starts: an author may keep up to ``max_warm_kernels`` Voilà kernels
     preheated per dashboard; with ``warm_pool_ceiling`` above 0, per-viewer
-    dashboards may keep instances started ahead (at most that many idle ones
-    on the whole hub), owned by the hub user ``warm_pool_user`` until a viewer
+    dashboards may keep instances started ahead (at most that many running on
+    the whole hub, idle or handed to viewers), owned by the hub user ``warm_pool_user`` until a viewer
     takes one. That user never logs in (its login is refused) and the service
     may create it (``admin:users!user=<it>``, nothing more). With the local
     spawner it must be able to run processes: ``run_as_hub_user=True`` (demo)
@@ -197,8 +202,23 @@ def configure(
     private_hub_database(c)
     if "proxy_class" not in c.JupyterHub or _is_chp(c.JupyterHub.proxy_class):
         c.JupyterHub.proxy_class = "hub_viz.hubproxy.DashboardProxy"
+    service_activity = None
     if cull_idle:
         add_culler(c, timeout=cull_timeout, every=cull_every)
+        given = {"activity_interval": activity_interval,
+                 f"c.{short}.activity_interval":
+                     spawner_config.activity_interval if "activity_interval" in spawner_config
+                     else None,
+                 "extra_service_config['activity_interval']":
+                     (extra_service_config or {}).get("activity_interval")}
+        default = check_activity_intervals(cull_timeout, given)
+        if activity_interval is not None:
+            spawner_config.activity_interval = activity_interval
+        elif "activity_interval" not in spawner_config:
+            spawner_config.activity_interval = default
+        service_activity = default
+    elif activity_interval is not None:
+        spawner_config.activity_interval = activity_interval
     if service:
         state = Path(state_dir or Path.cwd()).resolve()
         private, public = ensure_key_pair(state / "hub_viz_signing_key.pem")
@@ -216,6 +236,7 @@ def configure(
             "resource_ceiling": ceiling,
             "check_files": not kube,
             "cull_timeout": cull_timeout if cull_idle else 0,
+            **({"activity_interval": service_activity} if service_activity else {}),
             "max_warm_kernels": max_warm_kernels,
             "warm_pool_ceiling": warm_pool_ceiling,
             "warm_pool_user": warm_pool_user,
@@ -324,6 +345,29 @@ def _proxy_url(c: Any) -> str:
     ip = hub.ip if "ip" in hub and hub.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
     port = hub.port if "port" in hub else 8000
     return f"http://{ip}:{port}"
+
+
+def check_activity_intervals(cull_timeout: float, given: dict[str, Any]) -> float:
+    """Refuse an activity interval not well below the culler's timeout; the default one.
+
+    Activity reaches the hub up to one interval late; at more than a third of the
+    timeout the culler could stop a dashboard someone is using. ``given`` maps
+    each setting's name to its value (None: not set).
+    """
+    limit = cull_timeout / 3
+    for name, value in given.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"configure(): {name} must be positive seconds, not {value!r}.")
+        if value > limit:
+            raise ValueError(
+                f"configure(): {name}={value:g} s is not well below cull_timeout="
+                f"{cull_timeout:g} s. Activity reaches the hub up to one interval late, so "
+                "the idle culler could stop a dashboard in use: use at most "
+                f"{limit:g} s (a third of cull_timeout), or raise cull_timeout."
+            )
+    return min(60.0, limit)
 
 
 def add_culler(c: Any, *, timeout: int, every: int, name: str = CULLER) -> None:

@@ -561,6 +561,7 @@ class DashboardSpawnerMixin(HasTraits):
     async def start(self) -> Any:
         self._progress_events: list[dict[str, Any]] = []
         self._progress_done = False
+        self._stop_asked = False
         try:
             self._dashboard = await self.resolve_dashboard()
             framework = self._dashboard.framework.display_name
@@ -569,12 +570,46 @@ class DashboardSpawnerMixin(HasTraits):
             await self.check_before_start()
             self.move_oauth_callback()
             url = await super().start()  # type: ignore[misc]
+            self._running_here = True  # from now on an end nobody asked for is reported
             if self.wait_for_app:
                 await self.wait_for_app_ready(url, framework)
                 self._emit(100, f"The {framework} dashboard is ready.")
             return url
         finally:
             self._progress_done = True
+
+    async def stop(self, now: bool = False) -> None:
+        self._stop_asked = True  # the culler, an admin, the service: not a crash
+        self._running_here = False
+        await super().stop(now=now)  # type: ignore[misc]
+
+    async def poll(self) -> int | None:
+        token = self.api_token  # a poll that finds the server gone clears it
+        status = await super().poll()  # type: ignore[misc]
+        if status is not None and getattr(self, "_running_here", False) \
+                and not getattr(self, "_stop_asked", False):
+            self._running_here = False
+            await self.report_ended(status, token)
+        return status
+
+    async def report_ended(self, status: int, token: str) -> None:
+        """Tell the hub_viz service that this server ended without anyone asking it to
+        stop (the app or launcher exited, the pod was killed), so that its deployment
+        record says "crashed" rather than a guess. Authenticated with the server's own
+        API ``token`` (still valid here: the hub deletes it after this poll)."""
+        if not self.service_url or not token:
+            return
+        request = HTTPRequest(
+            self.service_url.rstrip("/") + "/api/servers/ended", method="POST",
+            headers={"Authorization": f"token {token}",
+                     "Content-Type": "application/json"},
+            body=json.dumps({"exit_status": int(status)}), request_timeout=10,
+        )
+        try:
+            await AsyncHTTPClient().fetch(request)
+        except Exception as e:  # the record is then closed from the hub's listing
+            self.log.warning("Could not tell the hub_viz service that %s ended (exit status "
+                             "%s): %s", self._log_name, status, e)
 
     def _status_url(self, url: Any) -> str:
         if isinstance(url, tuple):

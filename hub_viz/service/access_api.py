@@ -1,4 +1,9 @@
-"""``GET S api/viewer-access/<owner>/<slug>?viewer=<name>``: may a launcher still admit them?
+"""What a server's own API token may ask or tell the service.
+
+``POST S api/servers/ended``: the hub's spawner says its server ended without
+anyone asking it to stop (see :meth:`hub_viz.service.deploy.Deployer.server_ended`).
+
+``GET S api/viewer-access/<owner>/<slug>?viewer=<name>``: may a launcher still admit them?
 
 A launcher that admitted a viewer with a one-time grant (its own cookie
 since) asks this at most once a minute per viewer, so that a viewer who lost
@@ -39,16 +44,39 @@ def token_servers(model: dict[str, Any] | None) -> set[str]:
             if isinstance(scope, str) and scope.startswith(lead)}
 
 
-class ViewerAccessHandler(BaseHandler):
+class ServerTokenHandler(BaseHandler):
+    """Handlers whose caller shows a server's own API token, never a cookie."""
+
     def check_xsrf_cookie(self) -> None:
         return  # no cookies here: the caller authenticates with its server's token
 
-    async def get(self, owner: str, slug: str) -> None:
+    async def token_servers(self) -> set[str]:
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
         model = None
         if scheme.lower() in ("token", "bearer") and token.strip():
             model = await self.hub_auth.user_for_token(token.strip(), sync=False)
-        servers = token_servers(model)
+        return token_servers(model)
+
+
+class ServerEndedHandler(ServerTokenHandler):
+    """The hub's spawner: its server ended without anyone asking it to stop (the app or
+    launcher exited, it was killed); the server's open run is closed as "crashed"."""
+
+    async def post(self) -> None:
+        servers = await self.token_servers()
+        if len(servers) != 1:
+            raise web.HTTPError(403, "Only a server's own API token may report that it ended.")
+        data = self.body_json()
+        status = data.get("exit_status") if isinstance(data, dict) else None
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise web.HTTPError(400, "'exit_status' must be the server's exit status, a number.")
+        owner, name = servers.pop().split("/", 1)
+        self.write_json({"closed": self.ctx.deployer.server_ended(owner, name, status)})
+
+
+class ViewerAccessHandler(ServerTokenHandler):
+    async def get(self, owner: str, slug: str) -> None:
+        servers = await self.token_servers()
         if not servers:
             raise web.HTTPError(403, "Only a dashboard's launcher may ask this, with its "
                                      "server's API token.")
@@ -86,4 +114,5 @@ class ViewerAccessHandler(BaseHandler):
 
 
 def access_routes(prefix: str) -> list[tuple[str, type]]:
-    return [(f"{prefix}api/viewer-access/([^/]+)/([^/]+)", ViewerAccessHandler)]
+    return [(f"{prefix}api/viewer-access/([^/]+)/([^/]+)", ViewerAccessHandler),
+            (f"{prefix}api/servers/ended", ServerEndedHandler)]

@@ -38,14 +38,16 @@ from .dashboards import (
     SPEC_FIELDS,
     VISIBILITIES,
     Conflict,
+    NotFound,
     as_json,
     can_manage,
+    can_view,
     check_course_targets,
     check_git_source,
     server_for,
 )
 from .dashboards import validate as validate_dashboard
-from .deploy import STOPPED_BY_AUTHOR, ServerState
+from .deploy import REDEPLOY, STOPPED_BY_AUTHOR, ServerState
 from .hubapi import HubAPIError
 from .lti_api import course_titles
 from .store import Dashboard, utcnow
@@ -131,31 +133,37 @@ class DashboardHandler(BaseHandler):
         user = await self.require_user()
         data = self.body_json()
         with self.ctx.store.session() as db:
-            d = self.find_managed(db, owner, slug, user)
-            old_mode = d.mode
-            fields = validate_dashboard(data, self.ctx.policy, d.owner, current=d)
-            await check_git_source(fields, d)
-            check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []), user)
-            self.ctx.policy.publishers.check(user, fields["visibility"])
-            await self.ctx.check_targets(fields)
-            changed = {k for k, v in fields.items() if getattr(d, k) != v}
-            if "source" in changed or "source_type" in changed or "git_ref" in changed:
-                changed.add("git")
-            if "mode" in changed and old_mode != fields["mode"]:
-                # instances of the old mode are stopped before the mode changes
-                await self.ctx.deployer.stop(d, by=user["name"], reason="redeploy")
-            for key, value in fields.items():
-                setattr(d, key, value)
-            d.updated = utcnow()
-            db.commit()
-        redeployed, redeploy_error = False, ""
-        if changed & SPEC_FIELDS:
-            try:
-                redeployed = await self.ctx.deployer.redeploy(d, by=user["name"])
-            except HubAPIError as e:  # saved, but the new spec did not start: say why
-                redeployed, redeploy_error = True, e.message
-        if changed & {"visibility", "share_users", "share_groups"}:
-            await self.ctx.deployer.sync_shares(d)
+            found = self.find_managed(db, owner, slug, user)
+        deployer = self.ctx.deployer
+        # alone on this dashboard: opens wait, then see the new spec or mode
+        async with deployer.changing(found.id):
+            with self.ctx.store.session() as db:
+                d = self.find_managed(db, owner, slug, user)
+                old_mode = d.mode
+                fields = validate_dashboard(data, self.ctx.policy, d.owner, current=d)
+                await check_git_source(fields, d)
+                check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []),
+                                     user)
+                self.ctx.policy.publishers.check(user, fields["visibility"])
+                await self.ctx.check_targets(fields)
+                changed = {k for k, v in fields.items() if getattr(d, k) != v}
+                if "source" in changed or "source_type" in changed or "git_ref" in changed:
+                    changed.add("git")
+                if "mode" in changed and old_mode != fields["mode"]:
+                    # every instance of the old mode stops before the mode changes
+                    await deployer.stop(d, by=user["name"], reason=REDEPLOY)
+                for key, value in fields.items():
+                    setattr(d, key, value)
+                d.updated = utcnow()
+                db.commit()
+            redeployed, redeploy_error = False, ""
+            if changed & SPEC_FIELDS:
+                try:
+                    redeployed = await deployer.redeploy(d, by=user["name"])
+                except HubAPIError as e:  # saved, but the new spec did not start: say why
+                    redeployed, redeploy_error = True, e.message
+            if changed & {"visibility", "share_users", "share_groups"}:
+                await deployer.sync_shares(d)
         body = as_json(d, prefix=self.ctx.public_prefix, manage=True)
         body["redeployed"] = redeployed
         if redeploy_error:
@@ -165,11 +173,13 @@ class DashboardHandler(BaseHandler):
     async def delete(self, owner: str, slug: str) -> None:
         user = await self.require_user()
         with self.ctx.store.session() as db:
-            d = self.find_managed(db, owner, slug, user)
-        await self.ctx.deployer.unpublish(d, by=user["name"])
-        with self.ctx.store.session() as db:
-            db.delete(db.merge(d))
-            db.commit()
+            found = self.find_managed(db, owner, slug, user)
+        # alone on this dashboard: opens under way finish first, later ones find it gone
+        async with self.ctx.deployer.changing(found.id) as d:
+            await self.ctx.deployer.unpublish(d, by=user["name"])
+            with self.ctx.store.session() as db:
+                db.delete(db.merge(d))
+                db.commit()
         self.set_status(204)
         self.finish()
 
@@ -181,18 +191,29 @@ class OpenMixin(BaseHandler):
         if is_bot(self.request.headers.get("User-Agent", "")):
             raise web.HTTPError(403, "Automated clients do not start dashboards.")
 
+    def may_view(self, d: Dashboard) -> bool:
+        """May the caller still open ``d`` (as it is now, read again under its lock)?"""
+        return can_view(d, getattr(self, "_hub_auth_user_cache", None))
+
     async def open_for(
         self, d: Dashboard, viewer: str | None, progress_url: str, embed: bool = False
     ) -> dict[str, Any]:
         self.check_not_bot()
-        if d.mode == PER_VIEWER and not viewer:
-            raise web.HTTPError(401, "Log in to open this dashboard.")
-        try:
-            state = await self.ctx.deployer.ensure_running(d, viewer)
-        except HubAPIError as e:
-            message = _failure({"message": e.message}, viewer is not None and viewer == d.owner)
-            raise web.HTTPError(502, "%s", message) from None
-        self.ctx.deployer.record_open(d, viewer)
+        deployer = self.ctx.deployer
+        # shared with other opens, after any update or unpublish that came first
+        async with deployer.opening(d.id) as fresh:
+            if fresh.owner != d.owner or fresh.slug != d.slug or not self.may_view(fresh):
+                raise NotFound(f"No dashboard {d.owner}/{d.slug} (or you may not see it).")
+            d = fresh
+            if d.mode == PER_VIEWER and not viewer:
+                raise web.HTTPError(401, "Log in to open this dashboard.")
+            try:
+                state = await deployer.start_for(d, viewer)
+            except HubAPIError as e:
+                message = _failure({"message": e.message},
+                                   viewer is not None and viewer == d.owner)
+                raise web.HTTPError(502, "%s", message) from None
+            deployer.record_open(d, viewer)  # a full disk does not keep anyone from viewing
         body: dict[str, Any] = {"status": state.status, "server": f"{state.owner}/{state.name}"}
         self.ctx.thumbnails.schedule_if_needed(d, state)
         if state.ready:
@@ -331,8 +352,9 @@ class StopHandler(BaseHandler):
     async def post(self, owner: str, slug: str) -> None:
         user = await self.require_user()
         with self.ctx.store.session() as db:
-            d = self.find_managed(db, owner, slug, user)
-        count = await self.ctx.deployer.stop(d, by=user["name"], reason=STOPPED_BY_AUTHOR)
+            found = self.find_managed(db, owner, slug, user)
+        async with self.ctx.deployer.changing(found.id) as d:  # no open restarts it meanwhile
+            count = await self.ctx.deployer.stop(d, by=user["name"], reason=STOPPED_BY_AUTHOR)
         self.write_json({"stopped": count})
 
 

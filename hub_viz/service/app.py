@@ -237,9 +237,10 @@ class DashboardService(Application):
     )
     warm_pool_ceiling = Integer(
         0, config=True,
-        help="""The most idle warm instances the service keeps, all per-viewer dashboards
-        together (each runs and holds memory until a viewer takes it). 0 turns warm pools
-        off; a dashboard's 'warm_pool' may not exceed it. configure() sets it.""",
+        help="""The most warm-pool instances running at once, all per-viewer dashboards
+        together, idle ones and those handed to viewers (each runs and holds memory).
+        0 turns warm pools off; a dashboard's 'warm_pool' may not exceed it.
+        configure() sets it.""",
     )
     warm_pool_user = Unicode(
         "hub-viz-pool", config=True,

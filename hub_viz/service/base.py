@@ -12,6 +12,7 @@ from jupyterhub.services.auth import (
     UserNotAllowed,
 )
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from tornado import web
 from tornado.log import app_log
@@ -20,7 +21,7 @@ from ..bots import is_bot  # noqa: F401 (handlers import it from here)
 from ..errors import HubVizError
 from .accesslog import request_summary
 from .dashboards import NotFound, as_json, can_manage, can_view, matches, visible
-from .store import Dashboard
+from .store import Dashboard, store_failure
 
 log = logging.getLogger("hub_viz.service")
 
@@ -154,6 +155,10 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
         self.finish(json.dumps(data))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, SQLAlchemyError):  # the operator reads what to do
+            log.error("%s %s failed: %s", self.request.method, self.request.path,
+                      store_failure(value, self.ctx.store.url).log_message)
+            return
         if isinstance(value, HubVizError):
             log.info("%s %s: %s", self.request.method, self.request.path, value.log_message)
             return
@@ -165,6 +170,8 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
                 if getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())]
 
     def _error_message(self, status_code: int, exc: BaseException | None) -> str:
+        if isinstance(exc, SQLAlchemyError):
+            return store_failure(exc).message
         if isinstance(exc, HubVizError):
             return exc.message
         if isinstance(exc, web.HTTPError) and exc.log_message:
@@ -179,7 +186,9 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, HubVizError):
+        if isinstance(exc, SQLAlchemyError):  # a full disk (507) or a database away (503)
+            status_code = store_failure(exc).status_code
+        elif isinstance(exc, HubVizError):
             status_code = exc.status_code
         super().send_error(status_code, **kwargs)
 

@@ -65,7 +65,7 @@ class Policy:
     profiles: dict[str, Profile] = field(default_factory=dict)
     ceiling: Ceiling = field(default_factory=Ceiling)
     max_warm_kernels: int = 100
-    # the most idle warm instances on the hub, all per-viewer dashboards together (0: none)
+    # the most warm-pool instances on the hub, idle or handed out, all dashboards (0: none)
     warm_pool_ceiling: int = 0
     # who may publish beyond 'private' while dashboards share the hub's origin
     publishers: Publishers = field(default_factory=Publishers)
@@ -240,8 +240,8 @@ def check_warm_pool(value: Any, framework: Framework, mode: str, ceiling: int) -
     if value > ceiling:
         if not ceiling:
             raise SpecError("Warm pools are turned off on this hub ('warm_pool' must be 0).")
-        raise SpecError(f"'warm_pool' may be at most {ceiling} on this hub: the most idle "
-                        "instances it keeps for all dashboards together.")
+        raise SpecError(f"'warm_pool' may be at most {ceiling} on this hub: the most warm "
+                        "instances it runs for all dashboards together.")
     return value
 
 

@@ -10,31 +10,38 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..frameworks import PER_VIEWER
 from ..layout import Layout
 from ..signing import Signer
-from .dashboards import GROUPS, USERS, server_for
+from .dashboards import GROUPS, USERS, Conflict, NotFound, server_for
 from .hubapi import HubAPIError, HubClient
+from .locks import Locks
 from .startqueue import StartQueue
-from .store import Dashboard, Deployment, Open, Store, utcnow
+from .store import Dashboard, Deployment, Open, Store, store_failure, utcnow
 
 log = logging.getLogger("hub_viz.service")
 
 STOPPED_BY_AUTHOR = "stopped by author"
 REDEPLOY = "redeploy"
 UNPUBLISHED = "unpublished"
-# Servers that stopped without the service asking, told apart by the hub's last activity:
-CULLED = "culled idle"  # idle for the culler's timeout: the idle culler stopped it
-CRASHED = "crashed"  # stopped while in use: the app or launcher exited (or a stop on the hub)
+# Servers that ended on their own: the hub's spawner reports it (POST api/servers/ended)
+CRASHED = "crashed"  # the app or its launcher exited (or was killed) without being asked to
+EXITED = "exited"  # the launcher exited cleanly without being asked to stop
 FAILED_START = "failed to start"  # stopped before the service ever saw it ready
+# Servers the hub stopped on request of someone else than the service, told apart by the
+# hub's last activity: the idle culler stops only servers idle for its timeout.
+CULLED = "culled idle"
+STOPPED_ON_HUB = "stopped on the hub"  # by an admin, or its owner on the hub's home page
 STOPPED = "stopped"  # stopped while the service was not watching (e.g. a hub restart)
+GONE = "This dashboard was unpublished; find it again in the gallery."
 # A server the hub called ready this recently is taken as ready without asking again:
 # a class opening one dashboard at once asks the hub once, not once per student.
 READY_SECONDS = 2.0
@@ -54,18 +61,20 @@ def parse_time(value: Any) -> dt.datetime | None:
 def vanished_reason(
     last_activity: dt.datetime | None, now: dt.datetime, cull_timeout: float
 ) -> str:
-    """Why a server stopped without the service stopping it.
+    """Why a server the hub stopped without the service asking (and without a crash
+    report from the hub's spawner, see :meth:`Deployer.server_ended`) is gone.
 
-    "culled idle" when its last activity is at least the culler's timeout
-    ago (less a tenth, at most a minute, for clocks that disagree),
-    "crashed" when it was in use, "stopped" when the service never saw it run.
+    "culled idle" when its last activity is at least the culler's timeout ago
+    (less a tenth, at most a minute, for clocks that disagree): only then can the
+    culler have stopped it; otherwise someone stopped it on the hub ("stopped on
+    the hub"); "stopped" when the service never saw it run.
     """
     if last_activity is None:
         return STOPPED
     idle = (now - last_activity).total_seconds()
     if cull_timeout > 0 and idle >= cull_timeout - min(60.0, cull_timeout / 10):
         return CULLED
-    return CRASHED
+    return STOPPED_ON_HUB
 
 
 @dataclass
@@ -124,7 +133,8 @@ class Deployer:
         self.layout = layout
         self.service_prefix = service_prefix
         self.cull_timeout = cull_timeout  # the idle culler's, to name stop reasons (0: none)
-        self._locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # per dashboard (opens shared, changes alone), per server, per viewer of a dashboard
+        self.locks = Locks()
         self.queue = StartQueue()
         self.pool: Any = None  # a WarmPool when per-viewer warm pools are on
         # the newest last_activity the hub reported per running server
@@ -134,6 +144,8 @@ class Deployer:
         self._ready_at: dict[tuple[str, str], float] = {}  # when the hub last said ready
         # asks a server's launcher whether its app answers (set by the service)
         self.answers: Callable[[str, str], Awaitable[bool]] | None = None
+        # servers whose start is recorded and on its way to the hub (not listed yet)
+        self._starting: set[tuple[str, str]] = set()
 
     # -- urls and specs -----------------------------------------------------
 
@@ -174,6 +186,29 @@ class Deployer:
             return ServerState(owner, name, "stopping")
         return ServerState(owner, name, "stopped")
 
+    # -- the dashboard's lock -------------------------------------------------
+
+    @asynccontextmanager
+    async def opening(self, dashboard_id: int) -> AsyncIterator[Dashboard]:
+        """Hold the dashboard's lock shared (opens do not wait for one another) and read
+        it again: an unpublish or a mode change that went first is seen (404 if gone)."""
+        async with self.locks.dashboard(dashboard_id).shared():
+            yield self._reread(dashboard_id)
+
+    @asynccontextmanager
+    async def changing(self, dashboard_id: int) -> AsyncIterator[Dashboard]:
+        """Hold the dashboard's lock alone (an update, a mode change, an unpublish): the
+        opens under way finish first, the opens that come later read the result."""
+        async with self.locks.dashboard(dashboard_id).exclusive():
+            yield self._reread(dashboard_id)
+
+    def _reread(self, dashboard_id: int) -> Dashboard:
+        with self.store.session() as db:
+            d = db.get(Dashboard, dashboard_id)
+        if d is None:
+            raise NotFound(GONE)
+        return d
+
     # -- open -----------------------------------------------------------------
 
     def locate(self, d: Dashboard, viewer: str | None) -> tuple[str, str]:
@@ -187,20 +222,36 @@ class Deployer:
     async def ensure_running(self, d: Dashboard, viewer: str | None) -> ServerState:
         """Start ``d``'s server for ``viewer`` unless it runs or starts already.
 
-        One lock per server: concurrent opens of a stopped dashboard start it once.
-        A per-viewer dashboard with a warm pool hands the viewer a ready instance
-        (theirs from then on) before it starts one of its own. When the hub is
-        at its limit of starts at once, the start waits in :attr:`queue`
-        (status "queued").
+        Takes the dashboard's lock (see :meth:`opening`) and works on the dashboard
+        as it is then; :meth:`start_for` is the same for a caller that holds it.
         """
-        if d.mode == PER_VIEWER and viewer and self.pool is not None:
-            state = await self._from_pool(d, viewer)
-            if state is not None:
-                return state
+        async with self.opening(d.id) as fresh:
+            return await self.start_for(fresh, viewer)
+
+    async def start_for(self, d: Dashboard, viewer: str | None) -> ServerState:
+        """:meth:`ensure_running` for a caller holding ``d``'s lock.
+
+        One lock per server: concurrent opens of a stopped dashboard start it once;
+        one lock per viewer of a per-viewer dashboard: a viewer's concurrent opens
+        get one instance (and the store refuses a second open run for them). A
+        per-viewer dashboard with a warm pool hands the viewer a ready instance
+        (theirs from then on) before it starts one of its own. When the hub is at
+        its limit of starts at once, the start waits in :attr:`queue` (status "queued").
+        """
+        if d.mode == PER_VIEWER and viewer:
+            async with self.locks.one(("viewer", d.id, viewer)):
+                if self.pool is not None:
+                    state = await self._from_pool(d, viewer)
+                    if state is not None:
+                        return state
+                return await self._start_own(d, viewer)
+        return await self._start_own(d, viewer)
+
+    async def _start_own(self, d: Dashboard, viewer: str | None) -> ServerState:
         owner, name = server_for(d, viewer)
         if self._recently_ready(owner, name):
             return ServerState(owner, name, "ready")
-        async with self._locks[(owner, name)]:
+        async with self.locks.one(("server", owner, name)):
             if self._recently_ready(owner, name):  # another open asked while this one waited
                 return ServerState(owner, name, "ready")
             if self.queue.position((owner, name)) is not None:
@@ -213,19 +264,28 @@ class Deployer:
                 state = await self.state(owner, name)
             if state.status in ("ready", "pending", "restarting"):
                 return state
+            by = viewer or ""
+            per_viewer = viewer if d.mode == PER_VIEWER else None
             try:
-                code = await self.start_server(d, owner, name, by=viewer or "")
+                code = await self.start_server(d, owner, name, by=by, viewer=per_viewer)
             except HubAPIError as e:
                 if e.status != 429:
                     raise
-                self.queue.add((owner, name), lambda: self.start_server(d, owner, name,
-                                                                        by=viewer or ""))
+                dashboard_id = d.id
+                self.queue.add((owner, name), lambda: self._queued_start(
+                    dashboard_id, owner, name, by, per_viewer))
                 return ServerState(owner, name, "queued")
             if code == 201:
                 # the hub also answers 201 when a start failed just as its slow_spawn_timeout
                 # ran out: only its own model says the server really runs
                 return await self.state(owner, name)
             return ServerState(owner, name, "pending")
+
+    async def _queued_start(self, dashboard_id: int, owner: str, name: str, by: str,
+                            viewer: str | None) -> int:
+        """A start that waited for room: under the dashboard's lock, if it still exists."""
+        async with self.opening(dashboard_id) as d:
+            return await self.start_server(d, owner, name, by=by, viewer=viewer)
 
     def _recently_ready(self, owner: str, name: str) -> bool:
         seen = self._ready_at.get((owner, name))
@@ -239,6 +299,7 @@ class Deployer:
             state = await self.state(self.pool.user, name)
             if state.status in ("ready", "pending"):
                 return state
+            await self.pool.hand_back(name)  # it stopped (culled): removed, never handed on
         own = server_for(d, viewer)
         state = await self.state(*own)
         if state.status in ("ready", "pending"):
@@ -246,105 +307,184 @@ class Deployer:
         name = await self.pool.claim(d, viewer)
         return ServerState(self.pool.user, name, "ready") if name else None
 
-    async def start_server(self, d: Dashboard, owner: str, name: str, *, by: str) -> int:
-        """Ask the hub to start ``owner/name`` with ``d``'s spec and record the run."""
-        code = await self.hub.start(owner, name, self.spawn_options(d, owner, name))
-        self._record_start(d, owner, name, by)
+    async def start_server(self, d: Dashboard, owner: str, name: str, *, by: str,
+                           viewer: str | None = None) -> int:
+        """Record the run of ``owner/name`` for ``d`` (serving ``viewer``), then ask the hub
+        to start it with ``d``'s spec; a start the hub refuses leaves no record.
+
+        The record comes first: a store that cannot write (a full disk) starts nothing.
+        """
+        try:
+            record = self._record_start(d, owner, name, by, viewer)
+        except SQLAlchemyError as e:
+            failure = store_failure(e, self.store.url)
+            log.error("Not starting %s/%s for %s: %s", owner, name, d.ref, failure.log_message)
+            failure.message = ("This dashboard is not running, and the hub cannot record a new "
+                               "start right now: " + ("its state disk is full" if
+                               failure.status_code == 507 else "its database is unavailable")
+                               + ". Tell your operator.")
+            raise failure from None
+        self._starting.add((owner, name))
+        try:
+            code = await self.hub.start(owner, name, self.spawn_options(d, owner, name))
+        except HubAPIError:
+            self._forget(record)  # the hub answered and did not start it
+            raise
+        finally:
+            self._starting.discard((owner, name))
         if d.mode != PER_VIEWER:
             await self.sync_shares(d)
         return code
 
+    async def stop_server(self, owner: str, name: str, *, reason: str, by: str = "",
+                          remove: bool = False) -> bool:
+        """Close the server's open records, then stop it (and delete it with ``remove``).
+
+        The records are written first; if the hub then refuses, they are opened
+        again. Returns whether it was running.
+        """
+        async with self.locks.one(("server", owner, name)):
+            state = await self.state(owner, name)
+            running = state.status != "stopped"
+            if running:
+                closed = self._close_records(owner, name, reason, by)
+            else:  # it had ended already, unnoticed: its record says how
+                now = dt.datetime.now(dt.timezone.utc)
+                closed = self._close_records(owner, name, self._vanished(owner, name, now), "")
+            if running or remove:
+                try:
+                    await self.hub.stop(owner, name, remove=remove)
+                except HubAPIError:
+                    self._reopen(closed)
+                    raise
+            self._last_activity.pop((owner, name), None)
+            self._ready_at.pop((owner, name), None)
+            return running
+
     async def remove_server(self, owner: str, name: str, *, reason: str, by: str = "") -> None:
         """Stop and delete a server and close its records (a warm-pool instance done with)."""
-        async with self._locks[(owner, name)]:
-            await self.hub.stop(owner, name, remove=True)
-            self._ready_at.pop((owner, name), None)
-            with self.store.session() as db:
-                self._close_open_deployments(db, owner, name, reason, by)
-                db.commit()
-            self._last_activity.pop((owner, name), None)
+        await self.stop_server(owner, name, reason=reason, by=by, remove=True)
 
     def record_open(self, d: Dashboard, viewer: str | None) -> None:
-        with self.store.session() as db:
-            db.add(Open(dashboard_id=d.id, dashboard_ref=d.ref, viewer=viewer or ""))
-            db.commit()
+        """Count an open for the usage figures; never fails the open (a full disk is logged)."""
+        try:
+            with self.store.session() as db:
+                db.add(Open(dashboard_id=d.id, dashboard_ref=d.ref, viewer=viewer or ""))
+                db.commit()
+        except SQLAlchemyError as e:
+            log.error("An open of %s was not counted: %s", d.ref,
+                      store_failure(e, self.store.url).log_message)
 
-    def _record_start(self, d: Dashboard, owner: str, name: str, by: str) -> None:
+    def _record_start(self, d: Dashboard, owner: str, name: str, by: str,
+                      viewer: str | None = None) -> int:
+        """Write the new run (closing one still open on this server); its id."""
         now = dt.datetime.now(dt.timezone.utc)
         # a run still open here stopped without us, and no reconcile noticed yet
         reason = self._vanished(owner, name, now)
-        self._last_activity[(owner, name)] = now  # the hub stamps a start as activity
-        self._ready_seen.discard((owner, name))
         with self.store.session() as db:
             self._close_open_deployments(db, owner, name, reason, "")
-            db.add(
-                Deployment(
-                    dashboard_id=d.id,
-                    dashboard_ref=d.ref,
-                    server_owner=owner,
-                    server_name=name,
-                    started_by=by,
-                )
-            )
+            row = Deployment(dashboard_id=d.id, dashboard_ref=d.ref, server_owner=owner,
+                             server_name=name, started_by=by, viewer=viewer)
+            db.add(row)
+            try:
+                db.commit()
+            except IntegrityError:
+                db.rollback()
+                raise Conflict(
+                    "Another instance of this dashboard is already starting for you; "
+                    "reload the page in a moment."
+                ) from None
+            row_id = row.id
+        self._last_activity[(owner, name)] = now  # the hub stamps a start as activity
+        self._ready_seen.discard((owner, name))
+        return row_id
+
+    def _forget(self, record: int) -> None:
+        try:
+            with self.store.session() as db:
+                row = db.get(Deployment, record)
+                if row is not None:
+                    db.delete(row)
+                    db.commit()
+        except SQLAlchemyError as e:  # reconcile closes it: the server never ran
+            log.error("A refused start stays recorded until the next check: %s",
+                      store_failure(e, self.store.url).log_message)
+
+    def _close_records(self, owner: str, name: str, reason: str, by: str) -> list[int]:
+        with self.store.session() as db:
+            closed = self._close_open_deployments(db, owner, name, reason, by)
+            db.commit()
+        return closed
+
+    def _reopen(self, records: list[int]) -> None:
+        """The hub refused a stop: the runs closed for it go on."""
+        if not records:
+            return
+        with self.store.session() as db:
+            db.execute(update(Deployment).where(Deployment.id.in_(records))
+                       .values(stopped=None, stop_reason="", stopped_by=""))
             db.commit()
 
     @staticmethod
-    def _close_open_deployments(db: Any, owner: str, name: str, reason: str, by: str) -> None:
+    def _close_open_deployments(db: Any, owner: str, name: str, reason: str,
+                                by: str) -> list[int]:
         rows = db.scalars(
             select(Deployment).where(
                 Deployment.server_owner == owner,
                 Deployment.server_name == name,
                 Deployment.stopped.is_(None),
             )
-        )
+        ).all()
         for row in rows:
             row.stopped = utcnow()
             row.stop_reason = reason
             row.stopped_by = by
+        return [row.id for row in rows]
 
     # -- stop, redeploy, delete ----------------------------------------------
 
-    def servers_of(self, d: Dashboard) -> list[tuple[str, str]]:
-        """Every server this dashboard ever ran on (the author's, and each viewer's)."""
-        if d.mode != PER_VIEWER:
-            return [(d.owner, d.slug)]
+    def servers_of(self, d: Dashboard, *, every: bool = False) -> list[tuple[str, str]]:
+        """The servers of ``d`` with an open run, whatever its mode now (with ``every``,
+        each server it ever ran on), and the shared one of a shared dashboard."""
+        query = select(Deployment.server_owner, Deployment.server_name).where(
+            Deployment.dashboard_id == d.id)
+        if not every:
+            query = query.where(Deployment.stopped.is_(None))
         with self.store.session() as db:
-            rows = db.execute(
-                select(Deployment.server_owner, Deployment.server_name)
-                .where(Deployment.dashboard_id == d.id)
-                .distinct()
-            ).all()
-        return [(r[0], r[1]) for r in rows]
+            found = {(r[0], r[1]) for r in db.execute(query.distinct()).all()}
+        if d.mode != PER_VIEWER:
+            found.add((d.owner, d.slug))
+        return sorted(found)
 
     async def stop(self, d: Dashboard, *, by: str, reason: str, remove: bool = False) -> int:
-        """Stop every running server of ``d``; returns how many were asked to stop."""
+        """Stop every running server of ``d``; returns how many were asked to stop.
+
+        The caller holds ``d``'s lock (:meth:`changing`), so no open starts one meanwhile.
+        """
         stopped = 0
-        for owner, name in self.servers_of(d):
-            async with self._locks[(owner, name)]:
-                state = await self.state(owner, name)
-                if state.status != "stopped" or remove:
-                    await self.hub.stop(owner, name, remove=remove)
-                    stopped += state.status != "stopped"
-                with self.store.session() as db:
-                    self._close_open_deployments(db, owner, name, reason, by)
-                    db.commit()
-                self._last_activity.pop((owner, name), None)
-                self._ready_at.pop((owner, name), None)
+        for owner, name in self.servers_of(d, every=remove):
+            stopped += await self.stop_server(owner, name, reason=reason, by=by, remove=remove)
         return stopped
 
     async def redeploy(self, d: Dashboard, *, by: str) -> bool:
-        """Restart a running shared instance with the new spec; True if it was running."""
+        """Restart a running shared instance with the new spec; True if it was running.
+
+        The caller holds ``d``'s lock (:meth:`changing`).
+        """
         if d.mode == PER_VIEWER:
             return False
         state = await self.state(d.owner, d.slug)
         if state.status == "stopped":
             return False
         await self.stop(d, by=by, reason=REDEPLOY)
-        await self.ensure_running(d, by)
+        await self.start_for(d, by)
         return True
 
     async def unpublish(self, d: Dashboard, *, by: str) -> None:
-        """Stop and remove every server of ``d``; removing a server revokes its shares."""
+        """Stop and remove every server of ``d``; removing a server revokes its shares.
+
+        The caller holds ``d``'s lock (:meth:`changing`) until the record is deleted.
+        """
         if d.mode != PER_VIEWER:
             await self.hub.revoke_all(d.owner, d.slug)
         await self.stop(d, by=by, reason=UNPUBLISHED, remove=True)
@@ -401,15 +541,35 @@ class Deployer:
 
     def _vanished(self, owner: str, name: str, now: dt.datetime) -> str:
         reason = vanished_reason(self._last_activity.get((owner, name)), now, self.cull_timeout)
-        if reason == CRASHED and (owner, name) not in self._ready_seen:
+        if reason == STOPPED_ON_HUB and (owner, name) not in self._ready_seen:
             return FAILED_START
         return reason
 
+    def server_ended(self, owner: str, name: str, exit_status: int) -> int:
+        """The hub's spawner found ``owner/name`` ended without being asked to stop (its
+        app or launcher exited, a pod was killed): close its open run as it happened.
+
+        "crashed" (or "exited" for a clean exit), "failed to start" if it was never
+        seen ready. Returns the number of runs closed.
+        """
+        key = (owner, name)
+        if key not in self._ready_seen:
+            reason = FAILED_START
+        else:
+            reason = EXITED if exit_status == 0 else CRASHED
+        closed = self._close_records(owner, name, reason, "")
+        if closed:
+            log.warning("%s/%s ended on its own (exit status %s): %s", owner, name,
+                        exit_status, reason)
+        self._ready_at.pop(key, None)
+        return len(closed)
+
     async def reconcile(self, now: dt.datetime | None = None) -> int:
-        """Close the records of servers that stopped without us (culled, crashed).
+        """Close the records of servers that stopped without us (culled, stopped on the hub),
+        and stop the servers of dashboards that are gone.
 
         Remembers each running server's last activity, so that a server gone
-        by the next round can be told culled from crashed (:func:`vanished_reason`).
+        by the next round can be told culled from stopped (:func:`vanished_reason`).
         Returns the number of deployments closed.
         """
         now = now or dt.datetime.now(dt.timezone.utc)  # taken before the listing is asked for
@@ -422,16 +582,28 @@ class Deployer:
                 known = self._last_activity.get(key)
                 self._last_activity[key] = max(seen, known) if known else seen
         closed = 0
+        orphans = []
         naive = now.astimezone(dt.timezone.utc).replace(tzinfo=None)  # as the store keeps it
         with self.store.session() as db:
             rows = db.scalars(select(Deployment).where(Deployment.stopped.is_(None))).all()
             for row in rows:
-                # a start recorded while the listing was on its way is not in it yet
-                if row.started < naive and (row.server_owner, row.server_name) not in active:
+                key = (row.server_owner, row.server_name)
+                # a start on its way to the hub, or recorded while the listing was on its
+                # way, is not in it yet
+                if row.started < naive and key not in active and key not in self._starting:
                     row.stopped = utcnow()
                     row.stop_reason = self._vanished(row.server_owner, row.server_name, now)
                     closed += 1
+                elif row.dashboard_id is None and key in active:
+                    orphans.append((key, row.dashboard_ref))
             db.commit()
+        for (owner, name), ref in orphans:  # its dashboard was unpublished: nothing serves it
+            log.warning("Stopping %s/%s: its dashboard %s is gone", owner, name, ref)
+            try:
+                await self.stop_server(owner, name, reason=UNPUBLISHED, remove=True)
+                closed += 1
+            except HubAPIError as e:
+                log.warning("Cannot stop %s/%s: %s", owner, name, e.message)
         for key in [k for k, t in self._last_activity.items() if k not in active and t < now]:
             del self._last_activity[key]
         self._ready_seen &= set(active) | set(self._last_activity)
@@ -442,6 +614,9 @@ class Deployer:
         while True:
             try:
                 await self.reconcile()
+            except SQLAlchemyError as e:
+                log.error("Reconciling deployments with the hub failed: %s",
+                          store_failure(e, self.store.url).log_message)
             except Exception:  # keep going: the next round may succeed
                 log.exception("Reconciling deployments with the hub failed")
             await asyncio.sleep(interval)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    text,
 )
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -37,6 +39,7 @@ from sqlalchemy.orm import (
 )
 
 from ..dbfiles import make_sqlite_private
+from ..errors import HubVizError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -94,9 +97,22 @@ class Dashboard(Base):
 
 
 class Deployment(Base):
-    """One run of a server for a dashboard: who started it, when it stopped and why."""
+    """One run of a server for a dashboard: who started it, when it stopped and why.
+
+    The store keeps the records true: at most one open run per server, and per
+    dashboard at most one open run serving each viewer (``viewer``: the person a
+    per-viewer instance serves, their own server or a warm-pool instance handed
+    to them; None for shared servers and unclaimed pool instances).
+    """
 
     __tablename__ = "deployments"
+    __table_args__ = (
+        Index("uq_deployments_open_server", "server_owner", "server_name", unique=True,
+              sqlite_where=text("stopped IS NULL"), postgresql_where=text("stopped IS NULL")),
+        Index("uq_deployments_open_viewer", "dashboard_id", "viewer", unique=True,
+              sqlite_where=text("stopped IS NULL AND viewer IS NOT NULL"),
+              postgresql_where=text("stopped IS NULL AND viewer IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dashboard_id: Mapped[int | None] = mapped_column(
@@ -105,6 +121,7 @@ class Deployment(Base):
     dashboard_ref: Mapped[str] = mapped_column(String(300))  # owner/slug, kept after deletion
     server_owner: Mapped[str] = mapped_column(String(255))
     server_name: Mapped[str] = mapped_column(String(30))
+    viewer: Mapped[str | None] = mapped_column(String(255), nullable=True)
     started_by: Mapped[str] = mapped_column(String(255), default="")
     started: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     stopped: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
@@ -160,6 +177,9 @@ class WarmInstance(Base):
     """
 
     __tablename__ = "warm_instances"
+    # one claimed instance per viewer and dashboard (NULLs, the unclaimed, are distinct)
+    __table_args__ = (UniqueConstraint("dashboard_id", "viewer",
+                                       name="uq_warm_instances_dashboard_viewer"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dashboard_id: Mapped[int | None] = mapped_column(
@@ -173,6 +193,45 @@ class WarmInstance(Base):
     viewer: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     claimed: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class StoreUnavailable(HubVizError):
+    """The store cannot save (or read) right now: its disk is full, or the database is down."""
+
+    status_code = 503
+
+
+def store_failure(exc: BaseException, url: str = "") -> StoreUnavailable:
+    """What to tell the person (507 or 503) and the operator about a failed store call."""
+    text = str(exc).lower()
+    where = f" ({_plain_url(url)})" if url else ""
+    if "disk is full" in text or "no space left" in text or "disk full" in text:
+        e = StoreUnavailable(
+            "The hub's state disk is full, so this could not be saved; tell your operator.",
+            log_message=f"The service's store{where} is full: free space on the disk that "
+            "holds it (the hub's state folder, or DashboardService.db_url). Running "
+            "dashboards still open; publishing, updates, stops and new starts fail until then.",
+        )
+        e.status_code = 507
+        return e
+    if "readonly" in text or "read-only" in text:
+        detail = "is read-only: make it and its folder writable by the service"
+    else:
+        detail = "cannot be reached or refused the query: check the database and its disk"
+    return StoreUnavailable(
+        "The dashboard service cannot save its records right now; try again in a minute, "
+        "and tell your operator if it lasts.",
+        log_message=f"The service's store{where} {detail} ({type(exc).__name__}: {exc}).",
+    )
+
+
+def _plain_url(url: str) -> str:
+    """A store URL for the log, without a password."""
+    head, sep, tail = url.rpartition("@")
+    if not sep:
+        return url
+    scheme, _, creds = head.partition("://")
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{tail}"
 
 
 def alembic_config(url: str) -> Config:

@@ -16,13 +16,17 @@ so a restarted service finds its pool again:
 
 * an instance is handed to at most one viewer: the claim is one conditional
   ``UPDATE ... WHERE state = 'ready'``;
+* a viewer holds at most one instance of a dashboard: the deployer serialises
+  a viewer's opens, and the store refuses a second claim (a unique
+  constraint) or a second open run serving them; such a claim goes back;
 * a claimed instance that stops (culled when its viewer leaves, or crashed)
   is deleted, never handed on;
 * an unclaimed instance that dies, fails to start or runs an older spec is
   deleted and replaced;
-* all dashboards together keep at most :attr:`WarmPool.ceiling` unclaimed
-  instances (the operator's bound on idle capacity); unclaimed ready ones
-  are kept from the idle culler by noting activity each round.
+* all dashboards together keep at most :attr:`WarmPool.ceiling` instances,
+  unclaimed or handed out and still running (the operator's bound on what the
+  pool runs: no account can make it start more by claiming); unclaimed ready
+  ones are kept from the idle culler by noting activity each round.
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..frameworks import PER_VIEWER
 from .hubapi import HubAPIError
-from .store import Dashboard, Store, WarmInstance, utcnow
+from .store import Dashboard, Deployment, Store, WarmInstance, utcnow
 
 log = logging.getLogger("hub_viz.service")
 
@@ -115,7 +120,8 @@ class WarmPool:
             )
 
     async def claim(self, d: Dashboard, viewer: str) -> str | None:
-        """Hand ``viewer`` a ready instance of ``d``; None when the pool is empty."""
+        """Hand ``viewer`` a ready instance of ``d``; None when the pool is empty or the
+        viewer already has an instance of ``d`` (theirs, or one handed to them)."""
         if d.mode != PER_VIEWER or not d.warm_pool:
             return None
         digest = self.digest(d)
@@ -131,12 +137,26 @@ class WarmPool:
                     )
                     if row is None:
                         return None
-                    taken = db.execute(
-                        update(WarmInstance)
-                        .where(WarmInstance.id == row.id, WarmInstance.state == READY)
-                        .values(state=CLAIMED, viewer=viewer, claimed=utcnow())
-                    ).rowcount
-                    db.commit()
+                    try:
+                        taken = db.execute(
+                            update(WarmInstance)
+                            .where(WarmInstance.id == row.id, WarmInstance.state == READY)
+                            .values(state=CLAIMED, viewer=viewer, claimed=utcnow())
+                        ).rowcount
+                        # its run now serves the viewer: the store allows one such run
+                        db.execute(
+                            update(Deployment)
+                            .where(Deployment.server_owner == self.user,
+                                   Deployment.server_name == row.server_name,
+                                   Deployment.stopped.is_(None))
+                            .values(viewer=viewer)
+                        )
+                        db.commit()
+                    except IntegrityError:  # a second instance for this viewer: it goes back
+                        db.rollback()
+                        log.warning("%s already has an instance of %s; %s/%s stays in the pool",
+                                    viewer, d.ref, self.user, row.server_name)
+                        return None
                 if not taken:  # another open took it first: try the next one
                     continue
                 state = await self.deployer.state(self.user, row.server_name)
@@ -147,6 +167,15 @@ class WarmPool:
                 await self._discard(row.id, row.server_name, DIED)  # died since the last round
         finally:
             self.wake()  # a replacement starts behind it
+
+    async def hand_back(self, name: str) -> None:
+        """A claimed instance found stopped: remove it and its claim at once (the next
+        round would), so that its viewer can be handed another one now."""
+        with self.store.session() as db:
+            row_id = db.scalar(select(WarmInstance.id).where(
+                WarmInstance.server_name == name, WarmInstance.state == CLAIMED))
+        if row_id is not None:
+            await self._discard(row_id, name, HANDED_BACK)
 
     # -- keeping the pool -------------------------------------------------------
 
@@ -175,12 +204,15 @@ class WarmPool:
                 rows = db.scalars(select(WarmInstance).order_by(WarmInstance.created)).all()
             digests = {i: self.digest(d) for i, d in wanted.items()}
             unclaimed: dict[int, list[WarmInstance]] = {i: [] for i in wanted}
+            handed_out = 0
             for row in rows:
                 server = active.get((self.user, row.server_name))
                 if row.state == CLAIMED:
                     if server is None:
                         await self._discard(row.id, row.server_name, HANDED_BACK)
                         counts["discarded"] += 1
+                    else:
+                        handed_out += 1
                     continue
                 if row.dashboard_id not in wanted or row.spec_digest != digests[row.dashboard_id]:
                     reason = DRAINED
@@ -207,7 +239,7 @@ class WarmPool:
                     await self._discard(row.id, row.server_name, DRAINED)
                     have.remove(row)
                     counts["discarded"] += 1
-            counts["started"] = await self._fill(wanted, digests, unclaimed)
+            counts["started"] = await self._fill(wanted, digests, unclaimed, handed_out)
             return counts
 
     async def _fill(
@@ -215,9 +247,11 @@ class WarmPool:
         wanted: dict[int, Dashboard],
         digests: dict[int, str],
         unclaimed: dict[int, list[WarmInstance]],
+        handed_out: int = 0,
     ) -> int:
-        """Start missing instances, one dashboard at a time in turn, within the ceiling."""
-        total = sum(len(v) for v in unclaimed.values())
+        """Start missing instances, one dashboard at a time in turn, within the ceiling
+        (which counts the instances handed out and still running too)."""
+        total = handed_out + sum(len(v) for v in unclaimed.values())
         now = self.clock()
         missing = {i: wanted[i].warm_pool - len(unclaimed[i]) for i in wanted
                    if self._backoff.get(i, (0.0, 0.0))[0] <= now}

@@ -371,3 +371,35 @@ def test_warm_pools_add_one_filtered_scope_and_refuse_the_pool_users_login() -> 
     assert hook(Authenticator, None, {"name": "hub-viz-pool"}) is None
     assert hook(Authenticator, None, {"name": "alice"}) == {"name": "alice"}
     assert earlier == ["alice"]  # the operator's own hook still runs for everyone else
+
+
+def test_activity_intervals_stay_well_below_the_cull_timeout() -> None:
+    # defaults follow the timeout: a third of it when that is below a minute
+    c = Config()
+    configure(c, cull_timeout=30, cull_every=10)
+    assert c.DashboardLocalSpawner.activity_interval == 10
+    assert service_settings(c)["activity_interval"] == 10
+    c = Config()
+    configure(c)
+    assert c.DashboardLocalSpawner.activity_interval == 60
+    assert service_settings(c)["activity_interval"] == 60
+    # what the operator sets is kept when it is well below, refused otherwise
+    c = Config()
+    configure(c, cull_timeout=600, activity_interval=120)
+    assert c.DashboardLocalSpawner.activity_interval == 120
+    with pytest.raises(ValueError, match=r"activity_interval=90 s is not well below "
+                                         r"cull_timeout=120 s.*at most 40 s"):
+        configure(Config(), cull_timeout=120, activity_interval=90)
+    c = Config()
+    c.DashboardLocalSpawner.activity_interval = 60
+    with pytest.raises(ValueError, match=r"c\.DashboardLocalSpawner\.activity_interval=60 s"):
+        configure(c, cull_timeout=120)
+    with pytest.raises(ValueError, match=r"extra_service_config\['activity_interval'\]=50 s"):
+        configure(Config(), cull_timeout=120,
+                  extra_service_config={"activity_interval": 50})
+    with pytest.raises(ValueError, match="must be positive seconds"):
+        configure(Config(), activity_interval=0)
+    # without a culler there is nothing to stay below
+    c = Config()
+    configure(c, cull_idle=False, activity_interval=600)
+    assert c.DashboardLocalSpawner.activity_interval == 600

@@ -28,6 +28,9 @@ async def test_concurrent_opens_of_a_ready_dashboard_share_one_hub_answer(store:
                  service_prefix="/services/hub-viz/")
     dashboard = Dashboard(owner="alice", slug="talk", title="Talk", framework="dash",
                           entry="app.py", mode="shared")
+    with store.session() as db:  # an open reads it again under its lock
+        db.add(dashboard)
+        db.commit()
     states = await asyncio.gather(*(d.ensure_running(dashboard, f"s{i}") for i in range(100)))
     assert {s.status for s in states} == {"ready"}
     assert hub.asked == 1

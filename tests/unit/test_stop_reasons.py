@@ -1,7 +1,8 @@
-"""Why a deployment ended: culled idle, crashed, or stopped while nobody watched.
+"""Why a deployment ended: crashed (the hub's spawner says so), culled idle, stopped on
+the hub, or stopped while nobody watched.
 
-``vanished_reason`` is pure; ``Deployer.reconcile`` and ``_record_start`` are
-driven against a fake hub listing and a real (SQLite) store.
+``vanished_reason`` is pure; ``Deployer.reconcile``, ``server_ended`` and
+``_record_start`` are driven against a fake hub listing and a real (SQLite) store.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from hub_viz.layout import Layout
 from hub_viz.service.deploy import (
     CRASHED,
     CULLED,
+    EXITED,
     FAILED_START,
     STOPPED,
+    STOPPED_ON_HUB,
     Deployer,
     parse_time,
     vanished_reason,
@@ -44,12 +47,14 @@ def minutes(n: float) -> dt.timedelta:
         (T0, T0 + minutes(30), 1800, CULLED),
         # clocks may disagree a little: a tenth of the timeout, at most a minute
         (T0, T0 + minutes(29.1), 1800, CULLED),
-        (T0, T0 + minutes(28.9), 1800, CRASHED),
+        # in use too recently for the culler: someone stopped it on the hub (a crash is
+        # reported by the hub's spawner, never guessed from activity)
+        (T0, T0 + minutes(28.9), 1800, STOPPED_ON_HUB),
         (T0, T0 + dt.timedelta(seconds=18), 20, CULLED),
-        (T0, T0 + dt.timedelta(seconds=17), 20, CRASHED),
-        (T0, T0 + minutes(2), 1800, CRASHED),  # in use a moment ago
-        (T0, T0, 1800, CRASHED),
-        (T0, T0 + minutes(600), 0, CRASHED),  # no culler: it was not culled
+        (T0, T0 + dt.timedelta(seconds=17), 20, STOPPED_ON_HUB),
+        (T0, T0 + minutes(2), 1800, STOPPED_ON_HUB),
+        (T0, T0, 1800, STOPPED_ON_HUB),
+        (T0, T0 + minutes(600), 0, STOPPED_ON_HUB),  # no culler: it was not culled
     ],
 )
 def test_vanished_reason(last: dt.datetime | None, now: dt.datetime, timeout: float,
@@ -119,7 +124,7 @@ def reasons(store: Store) -> dict[str, str | None]:
         return {r.server_name: (r.stop_reason if r.stopped else None) for r in rows}
 
 
-async def test_reconcile_tells_culled_from_crashed_by_the_last_activity_seen(store) -> None:
+async def test_reconcile_tells_culled_from_stopped_by_the_last_activity_seen(store) -> None:
     hub = FakeHub()
     started(store, "idle", "busy", "unseen", "running")
     d = deployer(store, hub)
@@ -129,17 +134,18 @@ async def test_reconcile_tells_culled_from_crashed_by_the_last_activity_seen(sto
     hub.run("alice", "running", T0 - minutes(40))
     assert await d.reconcile(now=T0) == 1
     assert reasons(store) == {"idle": None, "busy": None, "unseen": STOPPED, "running": None}
-    # round 2, 12 minutes on: "idle" was culled, "busy" crashed, "running" still runs
+    # round 2, 12 minutes on: "idle" was culled, "busy" was stopped on the hub (nobody
+    # reported a crash), "running" still runs
     del hub.servers[("alice", "idle")], hub.servers[("alice", "busy")]
     assert await d.reconcile(now=T0 + minutes(12)) == 2
-    assert reasons(store) == {"idle": CULLED, "busy": CRASHED, "unseen": STOPPED,
+    assert reasons(store) == {"idle": CULLED, "busy": STOPPED_ON_HUB, "unseen": STOPPED,
                               "running": None}
     # newer activity from the hub replaces what was remembered
     hub.run("alice", "running", T0 + minutes(11))
     await d.reconcile(now=T0 + minutes(13))
     del hub.servers[("alice", "running")]
     await d.reconcile(now=T0 + minutes(14))
-    assert reasons(store)["running"] == CRASHED
+    assert reasons(store)["running"] == STOPPED_ON_HUB
 
 
 async def test_reconcile_without_a_culler_never_says_culled(store) -> None:
@@ -150,7 +156,7 @@ async def test_reconcile_without_a_culler_never_says_culled(store) -> None:
     await d.reconcile(now=T0)
     hub.servers.clear()
     await d.reconcile(now=T0 + minutes(1))
-    assert reasons(store) == {"old": CRASHED}
+    assert reasons(store) == {"old": STOPPED_ON_HUB}
 
 
 async def test_a_start_closes_the_previous_run_with_its_reason(store) -> None:
@@ -176,17 +182,37 @@ async def test_a_start_closes_the_previous_run_with_its_reason(store) -> None:
     assert rows[1].stop_reason == FAILED_START
 
 
-async def test_a_run_seen_ready_that_stops_in_use_crashed(store) -> None:
+async def test_a_crash_reported_under_use_is_recorded_as_crashed_not_culled(store) -> None:
+    """The app dies under its viewers; the hub's spawner reports the exit at once. Even
+    with the last activity the service saw long ago (stale by its reconcile interval and
+    the launcher's activity interval), the run says "crashed", not "culled idle"."""
     hub = FakeHub()
     started(store, "sales")
-    d = deployer(store, hub, timeout=1800)
-    with store.session() as db:
-        dashboard = db.scalar(select(Dashboard))
-    d._record_start(dashboard, "alice", "sales", "bob")  # closes the old run: it was never seen
-    hub.run("alice", "sales", dt.datetime.now(UTC))
-    await d.reconcile()  # seen ready
+    d = deployer(store, hub, timeout=60)
+    hub.run("alice", "sales", dt.datetime.now(UTC) - minutes(5))  # looks idle to the service
+    await d.reconcile()
+    assert d.server_ended("alice", "sales", 1) == 1
     hub.servers.clear()
     await d.reconcile()
     with store.session() as db:
+        dashboard = db.scalar(select(Dashboard))
+    d._record_start(dashboard, "alice", "sales", "bob")  # reopened at once: nothing to guess
+    with store.session() as db:
         rows = db.scalars(select(Deployment).order_by(Deployment.id)).all()
-    assert [r.stop_reason for r in rows] == [STOPPED, CRASHED]
+    assert [(r.stop_reason, r.stopped is not None) for r in rows] == [
+        (CRASHED, True), ("", False)]
+    # a report for a server with no open run changes nothing; a clean exit says so
+    assert d.server_ended("alice", "other", 1) == 0
+    hub.run("alice", "sales", dt.datetime.now(UTC))
+    await d.reconcile()
+    d.server_ended("alice", "sales", 0)
+    with store.session() as db:
+        assert db.get(Deployment, rows[1].id).stop_reason == EXITED
+
+
+async def test_a_crash_before_the_run_was_seen_ready_failed_to_start(store) -> None:
+    hub = FakeHub()
+    started(store, "sales")
+    d = deployer(store, hub)
+    d.server_ended("alice", "sales", 1)
+    assert reasons(store) == {"sales": FAILED_START}

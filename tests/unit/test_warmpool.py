@@ -143,11 +143,30 @@ async def test_the_ceiling_holds_across_dashboards(store, deployer) -> None:
     by_dashboard = [r.dashboard_id for r in rows(store)]
     assert len(by_dashboard) == 4  # not 6
     assert by_dashboard.count(a.id) == 2 and by_dashboard.count(b.id) == 2  # taking turns
-    # claimed instances are not idle capacity: the pool refills, still within the ceiling
-    assert await pool.claim(a, "s1")
+    # the ceiling counts what the pool handed out: claims make it start no more
+    for viewer in ("s1", "s2"):
+        assert await pool.claim(a, viewer)
     await settle(pool)
-    unclaimed = [r for r in rows(store) if r.state != CLAIMED]
-    assert len(unclaimed) == 4
+    assert len(rows(store)) == 4 and len(deployer.hub.servers) == 4
+    assert await pool.claim(a, "s3") is None  # s3 starts an instance of their own
+    # a claimed instance that stops frees its place for a new idle one
+    del deployer.hub.servers[pool.claimed(a, "s1")]
+    await settle(pool)
+    assert len(rows(store)) == 4 and [r.state for r in rows(store)].count(CLAIMED) == 1
+    assert await pool.claim(a, "s3")
+
+
+async def test_one_viewer_holds_one_instance_of_a_dashboard(store, deployer) -> None:
+    d = publish(store, "lab", warm_pool=3)
+    pool = make_pool(store, deployer)
+    await settle(pool)
+    first = await pool.claim(d, "s1")
+    # a second claim by the same viewer (a race past the deployer's lock) is refused by
+    # the store, and the instance it tried to take stays in the pool for someone else
+    assert await pool.claim(d, "s1") is None
+    assert [r.state for r in rows(store)].count(CLAIMED) == 1
+    assert pool.claimed(d, "s1") == first
+    assert await pool.claim(d, "s2") not in (None, first)
 
 
 async def test_an_unclaimed_instance_that_dies_is_replaced(store, deployer) -> None:
