@@ -24,6 +24,11 @@ async def test_a_ready_server_whose_app_does_not_answer_is_restarting(store: Sto
                  service_prefix="/services/hub-viz/")
     dashboard = Dashboard(owner="alice", slug="talk", title="Talk", framework="dash",
                           entry="app.py", mode="shared")
+    with store.session() as db:  # an open reads it again under its lock
+        db.add(dashboard)
+        db.commit()
+        db.refresh(dashboard)
+        db.expunge(dashboard)
     asked: list[tuple[str, str]] = []
     answering = False
 
