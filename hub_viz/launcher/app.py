@@ -236,9 +236,18 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         return self.ctx.app_token
 
     def note_activity(self) -> None:
-        self.ctx.reporter.note()
+        # With an open page, only its pings (visible and focused) say someone looks:
+        # page loads, websockets and requests here count for nothing (README, Idle
+        # shutdown). A server started without the service has no page to ping from.
+        if not self.ctx.open_url:
+            self.ctx.reporter.note()
 
     async def prepare(self) -> None:
+        if self.request.method == "GET" and self.ctx.open_url and is_top_level(self.request):
+            # a bookmark, a shared link, a new tab: the dashboard opens in its open page
+            # (the full window), which frames it and pings while someone looks
+            self.redirect(full_window_url(self.ctx.open_url))
+            return
         websocket_upgrade = self._is_websocket()
         if not websocket_upgrade:
             self.check_same_origin()
@@ -309,6 +318,16 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         await self.proxy_http()
 
     post = put = patch = delete = options = head = _http  # type: ignore[assignment]
+
+
+def is_top_level(request: Any) -> bool:
+    """A browser loading this URL as a tab's page (not in a frame, not a fetch)."""
+    return request.headers.get("Sec-Fetch-Dest", "").strip().lower() == "document"
+
+
+def full_window_url(open_url: str) -> str:
+    """The open page without its bar: the full window a dashboard URL leads to."""
+    return open_url + ("&" if "?" in open_url else "?") + "chrome=0"
 
 
 def free_port() -> int:
