@@ -180,6 +180,21 @@ def usage_table(items: Sequence[dict[str, Any]]) -> str:
     )
 
 
+def deployments_table(recent: Sequence[dict[str, Any]]) -> str:
+    """One dashboard's recent runs: when each stopped (as the hub saw it) and why."""
+    def when(stamp: str | None) -> str:
+        return stamp.replace("T", " ")[:19] if stamp else "running"
+
+    rows = [
+        (r.get("server", ""), when(r.get("started")), r.get("started_by") or "-",
+         when(r.get("stopped")),
+         (r.get("stop_reason") or ("-" if r.get("stopped") else ""))
+         + (f" ({r['stopped_by']})" if r.get("stopped_by") else ""))
+        for r in recent
+    ]
+    return format_table(("SERVER", "STARTED", "BY", "STOPPED", "WHY"), rows)
+
+
 def publish_body(options: argparse.Namespace) -> dict[str, Any]:
     """The API's DashboardInput from ``hub-viz publish`` options."""
     body: dict[str, Any] = {"entry": options.entry, "title": options.title}
@@ -261,6 +276,10 @@ def usage(options: argparse.Namespace) -> int:
         print("No dashboards of yours to report on.", file=sys.stderr)
         return 0
     print(usage_table(items))
+    recent = items[0].get("recent") if options.dashboard else None
+    if recent:
+        print()
+        print(deployments_table(recent))
     return 0
 
 

@@ -16,8 +16,8 @@ from tornado import web
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
 
-from .base import BaseHandler, ServiceResponses
 from ..frameworks import PER_VIEWER
+from .base import BaseHandler, ServiceResponses
 from .dashboards import PUBLIC, NotFound, as_json, can_manage, can_view
 from .store import Dashboard, Deployment
 from .usage import chart_svg, usage_for
