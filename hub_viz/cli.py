@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -90,10 +91,30 @@ def demo(options: argparse.Namespace) -> int:
         flush=True,
     )
     command = [sys.executable, "-m", "jupyterhub", "-f", str(project / "jupyterhub_config.py")]
+    # The hub in a session of its own: Ctrl-C reaches this process only, which asks the
+    # hub once to stop; the hub then stops its services, the proxy and the dashboards.
+    hub = subprocess.Popen(command, cwd=project, env=env, start_new_session=True)
     try:
-        return subprocess.call(command, cwd=project, env=env)
+        return hub.wait()
     except KeyboardInterrupt:
+        return stop_demo_hub(hub)
+
+
+def stop_demo_hub(hub: subprocess.Popen, grace: float = 20) -> int:
+    """Ask the hub to stop (SIGINT, as Ctrl-C would); after ``grace`` seconds, or a
+    second Ctrl-C, end it and everything of its session at once."""
+    print("Stopping the hub and its dashboards …", file=sys.stderr, flush=True)
+    hub.send_signal(signal.SIGINT)
+    try:
+        hub.wait(grace)
         return 0
+    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        try:
+            os.killpg(hub.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        hub.wait()
+        return 1
 
 
 def frameworks(options: argparse.Namespace) -> int:

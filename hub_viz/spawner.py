@@ -374,6 +374,10 @@ class DashboardSpawnerMixin(HasTraits):
             )
         return options
 
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return check_user_options
+
     _git: GitSource | None = None
 
     def code_author(self) -> str:
