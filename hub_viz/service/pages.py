@@ -185,13 +185,20 @@ class ServerPage(PageHandler):
     pages send a browser here): the open page of the dashboard that server
     serves, in the full window, which starts it once shown. A server that
     serves no dashboard the viewer may see answers the same 404 as one that
-    does not exist.
+    does not exist; the owner of a server the service did not start (one started
+    through the hub's API) gets the hub's own start page for it.
     """
 
     async def get(self, user_name: str, server: str) -> None:
         user = await self.logged_in()
         with self.ctx.store.session() as db:
             d = dashboard_of_server(db, self.ctx.store, user_name, server)
+            if d is None and user["name"] == user_name:
+                # their own server, not one of the service's (started through the hub's
+                # API): the hub's own start page, as before
+                self.redirect(f"{self.ctx.hub_base_url}hub/spawn/{url_escape(user_name)}/"
+                              f"{url_escape(server)}")
+                return
             if d is None or not can_view(d, user):
                 raise NotFound(f"No dashboard at /user/{user_name}/{server}/ "
                                "(or you may not see it).")

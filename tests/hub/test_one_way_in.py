@@ -130,6 +130,11 @@ def test_a_stopped_dashboards_url_goes_to_its_open_page_or_404(published: Hub):
         answers.append((r.status_code, r.text.replace(slug, "<slug>")))
     assert answers[0] == answers[1] and answers[0][0] == 404, answers
     assert "No dashboard at /user/door-owner/" in answers[0][1], answers
+    # the owner of a server the service did not start (the hub's API): the hub's start page
+    r = requests.get(f"{goto}{OWNER}/door-raw/", timeout=30, allow_redirects=False, headers={
+        **token, "Authorization": f"token {hub.user_token(OWNER)}"})
+    assert (r.status_code, r.headers.get("Location")) == (
+        302, f"{hub.url}/hub/spawn/{OWNER}/door-raw"), r.text
     # anonymous: log in first
     r = requests.get(f"{goto}{OWNER}/{SLUG}/", headers={"User-Agent": BROWSER_UA},
                      timeout=30, allow_redirects=False)
