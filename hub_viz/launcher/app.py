@@ -30,6 +30,7 @@ from typing import Any
 import jupyterhub
 from tornado import ioloop, web, websocket
 from tornado.httpclient import AsyncHTTPClient
+from tornado.httputil import url_concat
 from tornado.log import access_log, enable_pretty_logging
 
 from .. import __version__
@@ -189,7 +190,8 @@ class EnterHandler(BaseHandler):
         self.ctx.grants.set_cookie(self, claims.get("sub") or "", bool(claims.get("embed")))
         if self.ctx.access is not None:
             self.ctx.access.vouched(claims.get("sub") or "")
-        self.redirect(self.ctx.prefix)
+        # the page below the prefix a bookmark or link asked for (see full_window_url)
+        self.redirect(inside_prefix(self.ctx.prefix, self.get_query_argument("next", "")))
 
 
 class StatusHandler(BaseHandler):
@@ -246,7 +248,7 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         if self.request.method == "GET" and self.ctx.open_url and is_top_level(self.request):
             # a bookmark, a shared link, a new tab: the dashboard opens in its open page
             # (the full window), which frames it and pings while someone looks
-            self.redirect(full_window_url(self.ctx.open_url))
+            self.redirect(full_window_url(self.ctx.open_url, self.ctx.prefix, self.request.uri))
             return
         websocket_upgrade = self._is_websocket()
         if not websocket_upgrade:
@@ -325,9 +327,21 @@ def is_top_level(request: Any) -> bool:
     return request.headers.get("Sec-Fetch-Dest", "").strip().lower() == "document"
 
 
-def full_window_url(open_url: str) -> str:
-    """The open page without its bar: the full window a dashboard URL leads to."""
-    return open_url + ("&" if "?" in open_url else "?") + "chrome=0"
+def full_window_url(open_url: str, prefix: str = "", uri: str = "") -> str:
+    """The open page without its bar: the full window a dashboard URL leads to, with the
+    page asked for below the server's prefix (``path``), which the frame then opens."""
+    query = {"chrome": "0"}
+    rest = uri[len(prefix):] if prefix and uri.startswith(prefix) else ""
+    if rest:
+        query["path"] = rest
+    return url_concat(open_url, query)
+
+
+def inside_prefix(prefix: str, path: str) -> str:
+    """``prefix + path`` when ``path`` is a page below the prefix (not a URL), else ``prefix``."""
+    if not path or path.startswith(("/", "\\")) or any(c in path for c in "\r\n\\"):
+        return prefix
+    return prefix + path
 
 
 def free_port() -> int:

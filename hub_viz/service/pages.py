@@ -171,6 +171,7 @@ class OpenPage(PageHandler):
             dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=can_manage(d, user)),
             api=f"{self.ctx.prefix}api/dashboards/{url_escape(owner)}/{url_escape(slug)}",
             ping_seconds=self.ctx.ping_seconds,
+            path=self.get_query_argument("path", ""),  # a page below the dashboard's prefix
         )
 
     def head(self, owner: str, slug: str) -> None:

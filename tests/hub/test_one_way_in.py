@@ -67,7 +67,8 @@ def test_a_dashboard_url_opened_as_a_page_leads_to_its_full_window(published: Hu
         r = tab.get(url, headers=TAB, timeout=30, allow_redirects=False)
         assert (r.status_code, r.headers["Location"]) == (302, full_window)
         r = tab.get(url + "some/page?x=1", headers=TAB, timeout=30, allow_redirects=False)
-        assert (r.status_code, r.headers["Location"]) == (302, full_window)
+        assert (r.status_code, r.headers["Location"]) == (
+            302, full_window + "&path=some%2Fpage%3Fx%3D1")
     # in a frame (the open page's) the dashboard is served
     assert tab.get(url, headers=FRAME, timeout=30).status_code == 200
     # the full window: the open page without the service's bar
@@ -76,6 +77,17 @@ def test_a_dashboard_url_opened_as_a_page_leads_to_its_full_window(published: Hu
     assert "<nav" not in page.text and "hub-viz-full" in page.text
     with_bar = hub.login(VIEWER).get(full_window.split("?")[0], timeout=30)
     assert "<nav" in with_bar.text and 'id="open-full"' in with_bar.text
+    # the page asked for travels with the grant: the frame lands on it, and only below
+    # the dashboard's prefix
+    page = hub.login(VIEWER).get(full_window + "&path=_dash-layout", timeout=30)
+    assert 'data-path="_dash-layout"' in page.text
+    prefix = hub.layout.server_path(OWNER, SLUG)
+    for path, landing in (("_dash-layout", prefix + "_dash-layout"),
+                          ("//evil.example/", prefix)):
+        grant = hub.public(hub.open_ready(OWNER, SLUG, VIEWER)["url"])
+        r = requests.get(grant, params={"next": path}, headers=FRAME, timeout=30,
+                         allow_redirects=False)
+        assert (r.status_code, r.headers["Location"]) == (302, landing)
 
 
 def test_nothing_the_launcher_serves_counts_as_activity_pings_do(published: Hub):

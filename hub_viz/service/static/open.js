@@ -15,6 +15,7 @@ whichever answers first with the dashboard's address wins.
   var api = box.getAttribute("data-api");
   var pingUrl = box.getAttribute("data-ping");
   var pingSeconds = Number(box.getAttribute("data-ping-seconds") || "30");
+  var path = box.getAttribute("data-path") || "";  // a page below the dashboard's prefix
   var bar = document.getElementById("progress-bar");
   var message = document.getElementById("progress-message");
   var log = document.getElementById("progress-log");
@@ -70,6 +71,7 @@ whichever answers first with the dashboard's address wins.
     frame.className = "hub-viz-frame";
     frame.title = document.getElementById("open-title").getAttribute("data-title") || "Dashboard";
     frame.setAttribute("allow", "fullscreen");
+    if (path && url.indexOf("_hub_viz/enter?") >= 0) { url += "&next=" + encodeURIComponent(path); }
     frame.src = url;
     var full = document.getElementById("open-full");
     if (full) { full.href = window.location.pathname + "?chrome=0"; full.classList.remove("d-none"); }
