@@ -236,6 +236,7 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
 
     # A stopped dashboard loaded in a background tab starts nothing until shown.
     background = tab(viewer, shown=False)
+    loaded_at = now()
     background.goto(f"{hub.service_url}open/{OWNER}/cl-background")
     background.locator("#progress-message", has_text="Waiting until this tab is shown").wait_for()
 
@@ -307,10 +308,16 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
         if not background_checked:
             assert "cl-background" not in models, "a background tab started its dashboard"
             if elapsed > 20:
+                shown_at = now()
                 background.evaluate("window.hubVizShow(true)")
                 framed(background)
                 background_checked = True
                 background.close()
+                [run] = recent(hub, "cl-background")
+                started = stamp(run["started"])
+                print(f"cl-background: loaded hidden at {loaded_at:%H:%M:%S}, shown at "
+                      f"{shown_at:%H:%M:%S}, started {started:%H:%M:%S}")
+                assert started >= shown_at.replace(microsecond=0), (started, shown_at)
         if time.monotonic() - last_interaction > 10:
             interact()
             last_interaction = time.monotonic()
@@ -327,6 +334,7 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
     for slug in ("cl-focused", "cl-full-dash", "cl-full-bokeh", "cl-full-streamlit"):
         assert slug in models and models[slug]["ready"], f"{slug} was culled while watched"
         age = (now() - stamp(models[slug]["last_activity"])).total_seconds()
+        print(f"{slug}: running after {elapsed:.0f} s, last activity {age:.1f} s old")
         assert age <= PING + ACTIVITY + SLACK, (slug, age)
     # the keep-warm window: running (started by it), never looked at
     assert models["cl-warm"]["ready"]
@@ -338,6 +346,8 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
         assert w.last_activity is not None and w.stopped_at is not None, w
         assert w.last_activity <= w.quiet_since, (slug, w)  # nothing counted after that
         idle = (w.stopped_at - w.last_activity).total_seconds()
+        print(f"{slug}: last activity {w.last_activity:%H:%M:%S}, quiet from "
+              f"{w.quiet_since:%H:%M:%S}, seen stopped {w.stopped_at:%H:%M:%S} ({idle:.1f} s)")
         assert TIMEOUT <= idle <= CULLED_WITHIN, (slug, idle, w)
     assert all(n >= 5 for n in answered.values()), answered  # the traffic reached them
 
