@@ -314,10 +314,10 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
                 background_checked = True
                 background.close()
                 [run] = recent(hub, "cl-background")
-                started = stamp(run["started"])
+                began = stamp(run["started"])
                 print(f"cl-background: loaded hidden at {loaded_at:%H:%M:%S}, shown at "
-                      f"{shown_at:%H:%M:%S}, started {started:%H:%M:%S}")
-                assert started >= shown_at.replace(microsecond=0), (started, shown_at)
+                      f"{shown_at:%H:%M:%S}, started {began:%H:%M:%S}")
+                assert began >= shown_at.replace(microsecond=0), (began, shown_at)
         if time.monotonic() - last_interaction > 10:
             interact()
             last_interaction = time.monotonic()
