@@ -1,6 +1,6 @@
 """Every door to a dashboard leads to its open page, the one page that says someone looks.
 
-On the isolated layout, for dashboards the service starts: a dashboard URL
+On both layouts, for dashboards the service starts: a dashboard URL
 loaded as a tab's page is sent to the open page's full window; a frame's
 load is served; nothing the launcher serves moves the hub's last activity
 (pings from the open page do); a stopped dashboard's URL leads, through the
@@ -18,11 +18,13 @@ import time
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, Hub, wait_until
+from ..conftest import BROWSER_UA, Hub, both_layouts, wait_until
 
 pytestmark = pytest.mark.hub
 
-OWNER, VIEWER, OUTSIDER = "door-owner", "door-viewer", "door-outsider"
+hub = both_layouts()
+
+OWNER, VIEWER, OUTSIDER = "idle-owner", "door-viewer", "door-outsider"  # a publisher
 SLUG, PRIVATE = "door-dash", "door-private"
 FRAME = {"User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe",
          "Sec-Fetch-Site": "same-site", "Accept": "text/html,*/*;q=0.8"}
@@ -48,6 +50,11 @@ def last_activity(hub: Hub, slug: str = SLUG) -> str:
     return hub.api("GET", f"/users/{OWNER}").json()["servers"][slug]["last_activity"]
 
 
+def service_prefix(hub: Hub) -> str:
+    """The service's prefix as its links give it: absolute on the isolated layout."""
+    return hub.open_location(OWNER, SLUG).rsplit("open/", 1)[0]
+
+
 def stopped(hub: Hub, slug: str) -> None:
     r = hub.api("DELETE", f"/users/{OWNER}/servers/{slug}")
     assert r.status_code in (202, 204), r.text
@@ -59,7 +66,7 @@ def test_a_dashboard_url_opened_as_a_page_leads_to_its_full_window(published: Hu
     hub = published
     body = hub.open_ready(OWNER, SLUG, VIEWER)
     url = hub.server_url(OWNER, SLUG)
-    full_window = f"{hub.service_url}open/{OWNER}/{SLUG}?chrome=0"
+    full_window = f"{service_prefix(hub)}open/{OWNER}/{SLUG}?chrome=0"
     for cookies in ({}, None):  # anonymous, and with the viewer's cookie
         tab = requests.Session()
         if cookies is None:
@@ -72,14 +79,14 @@ def test_a_dashboard_url_opened_as_a_page_leads_to_its_full_window(published: Hu
     # in a frame (the open page's) the dashboard is served
     assert tab.get(url, headers=FRAME, timeout=30).status_code == 200
     # the full window: the open page without the service's bar
-    page = hub.login(VIEWER).get(full_window, timeout=30)
+    page = hub.login(VIEWER).get(hub.public(full_window), timeout=30)
     assert page.status_code == 200 and "open.js" in page.text
     assert "<nav" not in page.text and "hub-viz-full" in page.text
-    with_bar = hub.login(VIEWER).get(full_window.split("?")[0], timeout=30)
+    with_bar = hub.login(VIEWER).get(hub.public(full_window.split("?")[0]), timeout=30)
     assert "<nav" in with_bar.text and 'id="open-full"' in with_bar.text
     # the page asked for travels with the grant: the frame lands on it, and only below
     # the dashboard's prefix
-    page = hub.login(VIEWER).get(full_window + "&path=_dash-layout", timeout=30)
+    page = hub.login(VIEWER).get(hub.public(full_window + "&path=_dash-layout"), timeout=30)
     assert 'data-path="_dash-layout"' in page.text
     prefix = hub.layout.server_path(OWNER, SLUG)
     for path, landing in (("_dash-layout", prefix + "_dash-layout"),
@@ -118,20 +125,21 @@ def test_a_stopped_dashboards_url_goes_to_its_open_page_or_404(published: Hub):
     stopped(hub, SLUG)
     stopped(hub, PRIVATE)
     goto = f"{hub.service_url}goto/"
+    linked = f"{service_prefix(hub)}goto/"  # as the hub's pages link it
     token = {"Authorization": f"token {hub.user_token(VIEWER)}", "User-Agent": BROWSER_UA}
 
     # the viewer (no hub scope for an "all" dashboard): the hub's 404 page sends them on
     r = hub.login(VIEWER).get(hub.server_url(OWNER, SLUG), headers=TAB, timeout=30)
     assert r.status_code == 404 and r.url == f"{hub.url}/hub/user/{OWNER}/{SLUG}/", r.url
-    assert goto in r.text
+    assert linked in r.text
     # the owner: the hub's not-running page leads to the same place, not to a spawn
     r = hub.login(OWNER).get(hub.server_url(OWNER, SLUG), headers=TAB, timeout=30)
     assert r.status_code == 424, r.status_code
-    assert f'href="{goto}{OWNER}/{SLUG}/"' in r.text and "Launch Server" not in r.text
+    assert f'href="{linked}{OWNER}/{SLUG}/"' in r.text and "Launch Server" not in r.text
     # ... where a viewer who may see it gets its full window, which starts it once shown
     r = requests.get(f"{goto}{OWNER}/{SLUG}/", headers=token, timeout=30, allow_redirects=False)
     assert r.status_code == 302, r.text
-    assert r.headers["Location"] == f"{hub.service_url}open/{OWNER}/{SLUG}?chrome=0"
+    assert r.headers["Location"] == f"{service_prefix(hub)}open/{OWNER}/{SLUG}?chrome=0"
     assert SLUG not in hub.api("GET", f"/users/{OWNER}").json()["servers"]  # not started
     # and anyone else the same 404 as for a dashboard that does not exist
     outsider = {**token, "Authorization": f"token {hub.user_token(OUTSIDER)}"}
@@ -141,12 +149,12 @@ def test_a_stopped_dashboards_url_goes_to_its_open_page_or_404(published: Hub):
                          allow_redirects=False)
         answers.append((r.status_code, r.text.replace(slug, "<slug>")))
     assert answers[0] == answers[1] and answers[0][0] == 404, answers
-    assert "No dashboard at /user/door-owner/" in answers[0][1], answers
+    assert f"No dashboard at /user/{OWNER}/" in answers[0][1], answers
     # the owner of a server the service did not start (the hub's API): the hub's start page
     r = requests.get(f"{goto}{OWNER}/door-raw/", timeout=30, allow_redirects=False, headers={
         **token, "Authorization": f"token {hub.user_token(OWNER)}"})
     assert (r.status_code, r.headers.get("Location")) == (
-        302, f"{hub.url}/hub/spawn/{OWNER}/door-raw"), r.text
+        302, f"{hub.layout.hub_origin}/hub/spawn/{OWNER}/door-raw"), r.text
     # anonymous: log in first
     r = requests.get(f"{goto}{OWNER}/{SLUG}/", headers={"User-Agent": BROWSER_UA},
                      timeout=30, allow_redirects=False)
