@@ -20,6 +20,12 @@ PASSWORD = os.environ.get("HUB_VIZ_DEMO_PASSWORD", "hub-viz-demo")
 
 c.JupyterHub.ip = os.environ.get("HUB_VIZ_DEMO_IP", "127.0.0.1")
 c.JupyterHub.port = int(os.environ.get("HUB_VIZ_DEMO_PORT", "8000"))
+# the hub's own and the proxy's API ports (defaults 8081, 8001), for demos run side by side
+if os.environ.get("HUB_VIZ_DEMO_HUB_PORT"):
+    c.JupyterHub.hub_port = int(os.environ["HUB_VIZ_DEMO_HUB_PORT"])
+if os.environ.get("HUB_VIZ_DEMO_PROXY_API_PORT"):
+    c.ConfigurableHTTPProxy.api_url = (
+        f"http://127.0.0.1:{int(os.environ['HUB_VIZ_DEMO_PROXY_API_PORT'])}")
 HOST = os.environ.get("HUB_VIZ_DEMO_HOST", "hub.localhost")
 state = Path(os.environ.get("HUB_VIZ_DEMO_STATE", HERE / ".demo"))
 state.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -90,10 +91,30 @@ def demo(options: argparse.Namespace) -> int:
         flush=True,
     )
     command = [sys.executable, "-m", "jupyterhub", "-f", str(project / "jupyterhub_config.py")]
+    # The hub in a session of its own: Ctrl-C reaches this process only, which asks the
+    # hub once to stop; the hub then stops its services, the proxy and the dashboards.
+    hub = subprocess.Popen(command, cwd=project, env=env, start_new_session=True)
     try:
-        return subprocess.call(command, cwd=project, env=env)
+        return hub.wait()
     except KeyboardInterrupt:
+        return stop_demo_hub(hub)
+
+
+def stop_demo_hub(hub: subprocess.Popen, grace: float = 20) -> int:
+    """Ask the hub to stop (SIGINT, as Ctrl-C would); after ``grace`` seconds, or a
+    second Ctrl-C, end it and everything of its session at once."""
+    print("Stopping the hub and its dashboards …", file=sys.stderr, flush=True)
+    hub.send_signal(signal.SIGINT)
+    try:
+        hub.wait(grace)
         return 0
+    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        try:
+            os.killpg(hub.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        hub.wait()
+        return 1
 
 
 def frameworks(options: argparse.Namespace) -> int:
@@ -180,6 +201,21 @@ def usage_table(items: Sequence[dict[str, Any]]) -> str:
     )
 
 
+def deployments_table(recent: Sequence[dict[str, Any]]) -> str:
+    """One dashboard's recent runs: when each stopped (as the hub saw it) and why."""
+    def when(stamp: str | None) -> str:
+        return stamp.replace("T", " ")[:19] if stamp else "running"
+
+    rows = [
+        (r.get("server", ""), when(r.get("started")), r.get("started_by") or "-",
+         when(r.get("stopped")),
+         (r.get("stop_reason") or ("-" if r.get("stopped") else ""))
+         + (f" ({r['stopped_by']})" if r.get("stopped_by") else ""))
+        for r in recent
+    ]
+    return format_table(("SERVER", "STARTED", "BY", "STOPPED", "WHY"), rows)
+
+
 def publish_body(options: argparse.Namespace) -> dict[str, Any]:
     """The API's DashboardInput from ``hub-viz publish`` options."""
     body: dict[str, Any] = {"entry": options.entry, "title": options.title}
@@ -261,6 +297,10 @@ def usage(options: argparse.Namespace) -> int:
         print("No dashboards of yours to report on.", file=sys.stderr)
         return 0
     print(usage_table(items))
+    recent = items[0].get("recent") if options.dashboard else None
+    if recent:
+        print()
+        print(deployments_table(recent))
     return 0
 
 

@@ -4,10 +4,11 @@ configurable-http-proxy stamps a route's ``last_activity`` on every request it
 forwards, and the hub copies that stamp onto the server every
 ``JupyterHub.last_activity_interval``. For dashboards that would let crawlers,
 background polling and the websocket of a forgotten tab keep a server alive
-for ever. The launcher already reports real use (page navigations, new
-websocket connections, phone-home pings through the service), so for user
-servers the proxy's stamp is dropped and the hub's ``last_activity`` is what
-the launcher and the service said.
+for ever. Real use is reported elsewhere (the open page's phone-home pings
+through the service; page navigations and new websockets only by launchers
+of servers started without the service), so for user servers the proxy's
+stamp is dropped and the hub's ``last_activity`` is what the service and
+the launcher said.
 """
 
 from __future__ import annotations

@@ -76,6 +76,18 @@ def spawn_error(message: str, *, reason: str, log_message: str = "") -> Exceptio
     return exc
 
 
+def check_user_options(spawner: Any, user_options: dict[str, Any]) -> None:
+    """JupyterHub's ``apply_user_options`` hook (5.3+): the spawner reads its spec from
+    ``user_options`` when it starts; here a server with nothing to run (the hub's own
+    "Add New Server") is refused at once, with a message that points to the gallery."""
+    try:
+        spawner.dashboard_options()
+    except HubVizError as e:
+        error = web.HTTPError(400, "%s", f"Cannot start dashboard {spawner.name!r}: {e.message}")
+        error.jupyterhub_message = error.log_message % error.args  # type: ignore[attr-defined]
+        raise error from None
+
+
 def is_open_url(url: str) -> bool:
     """A path on the hub's origin, or the service's absolute URL on the isolated layout."""
     parts = urlsplit(url)
@@ -379,10 +391,15 @@ class DashboardSpawnerMixin(HasTraits):
         if not options:
             names = ", ".join(sorted(self.predefined_dashboards)) or "none"
             raise SpecError(
-                f"No dashboard is defined for server {self.name!r}. Start it with a spec "
-                f"(framework, entry) or use a predefined dashboard: {names}."
+                f"No dashboard is defined for server {self.name!r}. Dashboards open from "
+                "the gallery on the hub's home page. (Through the API, start it with a "
+                f"spec (framework, entry) or use a predefined dashboard: {names}.)"
             )
         return options
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return check_user_options
 
     _git: GitSource | None = None
 

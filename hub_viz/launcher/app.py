@@ -30,6 +30,7 @@ from typing import Any
 import jupyterhub
 from tornado import ioloop, web, websocket
 from tornado.httpclient import AsyncHTTPClient
+from tornado.httputil import url_concat
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.log import access_log, enable_pretty_logging
 from tornado.tcpclient import TCPClient
@@ -220,7 +221,8 @@ class EnterHandler(BaseHandler):
         self.ctx.grants.set_cookie(self, claims.get("sub") or "", bool(claims.get("embed")))
         if self.ctx.access is not None:
             self.ctx.access.vouched(claims.get("sub") or "")
-        self.redirect(self.ctx.prefix)
+        # the page below the prefix a bookmark or link asked for (see full_window_url)
+        self.redirect(inside_prefix(self.ctx.prefix, self.get_query_argument("next", "")))
 
 
 class StatusHandler(BaseHandler):
@@ -273,7 +275,11 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         return self.ctx.app_token
 
     def note_activity(self) -> None:
-        self.ctx.reporter.note()
+        # With an open page, only its pings (visible and focused) say someone looks:
+        # page loads, websockets and requests here count for nothing (README, Idle
+        # shutdown). A server started without the service has no page to ping from.
+        if not self.ctx.open_url:
+            self.ctx.reporter.note()
 
     async def prepare(self) -> None:
         """A request with a body is let in (or refused) here, before its body is read.
@@ -302,6 +308,11 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
     async def admit(self) -> None:
         """Let an allowed viewer in; refuse (or send to the open page) anyone else."""
         if self.admitted:
+            return
+        if self.request.method == "GET" and self.ctx.open_url and is_top_level(self.request):
+            # a bookmark, a shared link, a new tab: the dashboard opens in its open page
+            # (the full window), which frames it and pings while someone looks
+            self.redirect(full_window_url(self.ctx.open_url, self.ctx.prefix, self.request.uri))
             return
         websocket_upgrade = self._is_websocket()
         if not websocket_upgrade:
@@ -472,6 +483,28 @@ async def linger_close(stream: IOStream, seconds: float = 5, most: int = 64 * 10
         pass
     finally:
         stream.close()
+
+
+def is_top_level(request: Any) -> bool:
+    """A browser loading this URL as a tab's page (not in a frame, not a fetch)."""
+    return request.headers.get("Sec-Fetch-Dest", "").strip().lower() == "document"
+
+
+def full_window_url(open_url: str, prefix: str = "", uri: str = "") -> str:
+    """The open page without its bar: the full window a dashboard URL leads to, with the
+    page asked for below the server's prefix (``path``), which the frame then opens."""
+    query = {"chrome": "0"}
+    rest = uri[len(prefix):] if prefix and uri.startswith(prefix) else ""
+    if rest:
+        query["path"] = rest
+    return url_concat(open_url, query)
+
+
+def inside_prefix(prefix: str, path: str) -> str:
+    """``prefix + path`` when ``path`` is a page below the prefix (not a URL), else ``prefix``."""
+    if not path or path.startswith(("/", "\\")) or any(c in path for c in "\r\n\\"):
+        return prefix
+    return prefix + path
 
 
 def free_port() -> int:

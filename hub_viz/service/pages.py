@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from tornado import web
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
 
+from ..frameworks import PER_VIEWER
 from .base import BaseHandler, ServiceResponses
-from .dashboards import PUBLIC, as_json, can_manage
+from .dashboards import PUBLIC, NotFound, as_json, can_manage, can_view
+from .store import Dashboard, Deployment
 from .usage import chart_svg, usage_for
 
 NAME = r"([^/]+)"
@@ -149,7 +152,9 @@ class OpenPage(PageHandler):
     """The open flow's page: a progress bar; its script starts the dashboard.
 
     Opening is a POST from the page's script, so a GET (a crawler, a link
-    preview, a HEAD request) never starts anything.
+    preview, a HEAD request) never starts anything; the script waits until the
+    page is shown. ``?chrome=0`` is the full window: the same page without the
+    service's navigation bar, the dashboard's frame filling it (and pinging).
     """
 
     async def get(self, owner: str, slug: str) -> None:
@@ -160,16 +165,60 @@ class OpenPage(PageHandler):
                 self.redirect(self.get_login_url())  # only public dashboards open anonymously
                 return
             d = self.find_visible(db, owner, slug, user)
+        full = self.get_query_argument("chrome", "1") == "0"
         self.page(
-            "open.html", user,
+            "open_full.html" if full else "open.html", user,
             dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=can_manage(d, user)),
             api=f"{self.ctx.prefix}api/dashboards/{url_escape(owner)}/{url_escape(slug)}",
             ping_seconds=self.ctx.ping_seconds,
+            path=self.get_query_argument("path", ""),  # a page below the dashboard's prefix
         )
 
     def head(self, owner: str, slug: str) -> None:
         self.set_status(200)
         self.finish()
+
+
+class ServerPage(PageHandler):
+    """``goto/<user>/<server>``: where a dashboard server's own URL leads while it is stopped.
+
+    The hub answers for a server that does not run (its not-running and 404
+    pages send a browser here): the open page of the dashboard that server
+    serves, in the full window, which starts it once shown. A server that
+    serves no dashboard the viewer may see answers the same 404 as one that
+    does not exist; the owner of a server the service did not start (one started
+    through the hub's API) gets the hub's own start page for it.
+    """
+
+    async def get(self, user_name: str, server: str) -> None:
+        user = await self.logged_in()
+        with self.ctx.store.session() as db:
+            d = dashboard_of_server(db, self.ctx.store, user_name, server)
+            if d is None and user["name"] == user_name:
+                # their own server, not one of the service's (started through the hub's
+                # API): the hub's own start page, as before
+                self.redirect(f"{self.ctx.hub_base_url}hub/spawn/{url_escape(user_name)}/"
+                              f"{url_escape(server)}")
+                return
+            if d is None or not can_view(d, user):
+                raise NotFound(f"No dashboard at /user/{user_name}/{server}/ "
+                               "(or you may not see it).")
+            target = f"{self.ctx.public_prefix}open/{url_escape(d.owner)}/{url_escape(d.slug)}"
+        self.redirect(url_concat(target, {"chrome": "0"}))
+
+
+def dashboard_of_server(db: Any, store: Any, owner: str, server: str) -> Dashboard | None:
+    """The dashboard that server ``owner/server`` serves: a shared dashboard's (named
+    after its slug), else the one its deployments ran (a per-viewer or pool instance)."""
+    d = store.find(db, owner, server)
+    if d is not None and d.mode != PER_VIEWER:
+        return d
+    row = db.scalars(
+        select(Deployment).where(Deployment.server_owner == owner,
+                                 Deployment.server_name == server,
+                                 Deployment.dashboard_id.is_not(None))
+        .order_by(Deployment.started.desc()).limit(1)).first()
+    return row.dashboard if row is not None else None
 
 
 class RobotsTxt(ServiceResponses, web.RequestHandler):
@@ -190,5 +239,6 @@ def page_routes(prefix: str) -> list[tuple[str, type]]:
         (prefix + f"d/{d}/edit", EditPage),
         (prefix + f"d/{d}/usage", UsagePage),
         (prefix + f"open/{d}", OpenPage),
+        (prefix + f"goto/{d}/?", ServerPage),
         (prefix + "robots.txt", RobotsTxt),
     ]

@@ -79,12 +79,16 @@ def test_publish_list_open_usage_unpublish(hub):
     assert model.get("ready"), hub.spawn_message(OWNER, SLUG)[-2000:]
 
     usage = cli(hub, "usage", ref, "--days", "7", token=token)
-    lines = usage.stdout.splitlines()
+    figures, runs = usage.stdout.split("\n\n")
+    lines = figures.splitlines()
     assert lines[0].split() == ["DASHBOARD", "DEPLOYMENTS", "INSTANCE-HOURS", "RUNNING",
                                 "MEAN-MINUTES"]
-    row = table_row(usage.stdout, ref)
+    row = table_row(figures, ref)
     assert row[1] == "1"
     assert row[3].endswith("%")
+    # then its runs: who started each, when it stopped and why
+    assert runs.splitlines()[0].split() == ["SERVER", "STARTED", "BY", "STOPPED", "WHY"]
+    assert table_row(runs, ref)[3:] == [OWNER, "running"]
     all_usage = cli(hub, "usage", token=token)
     assert table_row(all_usage.stdout, ref)[1] == "1"
     as_json = json.loads(cli(hub, "usage", ref, "--json", token=token).stdout)
@@ -93,6 +97,13 @@ def test_publish_list_open_usage_unpublish(hub):
     forbidden = cli(hub, "usage", ref, token=other, check=False)
     assert forbidden.returncode == 1
     assert f"Only {OWNER} can change" in forbidden.stderr
+
+    # a stopped run says when and why
+    assert hub.svc("POST", f"dashboards/{OWNER}/{SLUG}/stop", OWNER).status_code == 200
+    runs = cli(hub, "usage", ref, token=token).stdout.split("\n\n")[1]
+    run = table_row(runs, ref)
+    assert run[3] == OWNER and run[6:] == ["stopped", "by", "author", f"({OWNER})"], runs
+    assert run[4].startswith("20") and ":" in run[5]  # the stop time, not "running"
 
     # unpublishing is for the author too
     refused = cli(hub, "unpublish", ref, token=other, check=False)

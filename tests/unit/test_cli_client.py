@@ -44,6 +44,18 @@ def dashboard(owner: str, slug: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+RECENT = [
+    {"server": "alice/sales", "started": "2026-12-05T10:00:00.123Z", "stopped": None,
+     "started_by": "bob", "stopped_by": "", "stop_reason": ""},
+    {"server": "alice/sales", "started": "2026-12-05T08:00:00Z",
+     "stopped": "2026-12-05T08:31:05.4Z", "started_by": "carol", "stopped_by": "",
+     "stop_reason": "culled idle"},
+    {"server": "alice/sales", "started": "2026-12-04T08:00:00Z",
+     "stopped": "2026-12-04T09:00:00Z", "started_by": "alice", "stopped_by": "alice",
+     "stop_reason": "stopped by author"},
+]
+
+
 def usage_item(owner: str, slug: str, days: int, **figures: Any) -> dict[str, Any]:
     return {"owner": owner, "slug": slug, "title": slug.title(), "days": days, "deployments": 0,
             "instance_hours": 0.0, "running_share": 0.0, "mean_deployment_minutes": 0.0,
@@ -147,7 +159,8 @@ class Handler(BaseHTTPRequestHandler):
             case ("GET", "dashboards/alice/sales/usage"):
                 self.send(200, usage_item("alice", "sales", days, deployments=3,
                                           instance_hours=12.3456, running_share=0.4567,
-                                          mean_deployment_minutes=246.9, daily=[]))
+                                          mean_deployment_minutes=246.9, daily=[],
+                                          recent=RECENT))
             case ("GET", "usage"):
                 self.send(200, {"days": days, "items": [
                     usage_item("alice", "sales", days, deployments=12, instance_hours=101.5,
@@ -539,6 +552,13 @@ def test_cli_usage_table_and_json(service, capsys):
     assert cli(service, "usage", "alice/sales", "--days", "7") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split() == ["alice/sales", "3", "12.35", "45.7%", "246.9"]
+    # the recent deployments: when each stopped and why
+    assert lines[3:] == [
+        "SERVER       STARTED              BY     STOPPED              WHY",
+        "alice/sales  2026-12-05 10:00:00  bob    running",
+        "alice/sales  2026-12-05 08:00:00  carol  2026-12-05 08:31:05  culled idle",
+        "alice/sales  2026-12-04 08:00:00  alice  2026-12-04 09:00:00  stopped by author (alice)",
+    ]
     assert service.requests[-1].query == {"days": ["7"]}
     assert cli(service, "usage") == 0
     lines = capsys.readouterr().out.splitlines()

@@ -1,6 +1,8 @@
 /* The open and embed flows: start the dashboard, follow the hub's progress, then
 show it in a frame on this page, and ping the service while the page is visible
 and focused (the phone-home that keeps the dashboard running while someone looks).
+Nothing starts before the page is shown: a tab opened in the background waits.
+The full window is this same page without its bar (?chrome=0), so it pings too.
 
 The start request (POST .../open) can take as long as the app's start-up: the
 hub answers it only when the server is ready (or after its slow-spawn timeout).
@@ -13,6 +15,7 @@ whichever answers first with the dashboard's address wins.
   var api = box.getAttribute("data-api");
   var pingUrl = box.getAttribute("data-ping");
   var pingSeconds = Number(box.getAttribute("data-ping-seconds") || "30");
+  var path = box.getAttribute("data-path") || "";  // a page below the dashboard's prefix
   var bar = document.getElementById("progress-bar");
   var message = document.getElementById("progress-message");
   var log = document.getElementById("progress-log");
@@ -68,9 +71,10 @@ whichever answers first with the dashboard's address wins.
     frame.className = "hub-viz-frame";
     frame.title = document.getElementById("open-title").getAttribute("data-title") || "Dashboard";
     frame.setAttribute("allow", "fullscreen");
+    if (path && url.indexOf("_hub_viz/enter?") >= 0) { url += "&next=" + encodeURIComponent(path); }
     frame.src = url;
     var full = document.getElementById("open-full");
-    if (full) { full.href = url.split("_hub_viz/enter")[0]; full.classList.remove("d-none"); }
+    if (full) { full.href = window.location.pathname + "?chrome=0"; full.classList.remove("d-none"); }
     document.getElementById("progress-box").classList.add("d-none");
     box.appendChild(frame);
     document.body.classList.add("hub-viz-viewing");
@@ -154,5 +158,14 @@ whichever answers first with the dashboard's address wins.
       fail(err.message);
     });
   }
-  start();
+  function whenShown(then) {
+    if (document.visibilityState === "visible") { then(); return; }
+    show(null, "Waiting until this tab is shown…");
+    document.addEventListener("visibilitychange", function once() {
+      if (document.visibilityState !== "visible") { return; }
+      document.removeEventListener("visibilitychange", once);
+      then();
+    });
+  }
+  whenShown(start);
 })();

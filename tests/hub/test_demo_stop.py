@@ -1,0 +1,116 @@
+"""``hub-viz demo`` stopped with Ctrl-C: it exits within seconds and leaves nothing running.
+
+A terminal's Ctrl-C sends SIGINT to the demo's whole process group; the demo
+then asks the hub to stop, and the hub stops its services, the proxy and the
+dashboards it started (the demo's config sets ``cleanup_servers``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from ..conftest import REPO, free_port, need_localhost_names, wait_until
+
+pytestmark = pytest.mark.hub
+
+PASSWORD = "demo-stop-password"
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.ConnectionError:
+        return False
+
+
+def test_ctrl_c_stops_the_demo_within_seconds_and_leaves_nothing_running(tmp_path):
+    need_localhost_names()
+    port = free_port()
+    env = dict(os.environ, HUB_VIZ_DEMO_STATE=str(tmp_path), HUB_VIZ_DEMO_PASSWORD=PASSWORD,
+               HUB_VIZ_DEMO_HUB_PORT=str(free_port()),
+               HUB_VIZ_DEMO_PROXY_API_PORT=str(free_port()))
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "hub_viz.cli", "demo", "--port", str(port)], cwd=REPO, env=env,
+        stdout=open(tmp_path / "demo.log", "wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as in a terminal
+    )
+    hub = f"http://hub.localhost:{port}"
+    running: set[int] = set()
+    try:
+        wait_until(lambda: answers(f"{hub}/hub/api/"), timeout=90,
+                   what="the demo hub", every=0.5)
+        # a user starts a dashboard, so the demo has one running to stop
+        s = requests.Session()
+        s.get(f"{hub}/hub/login", timeout=30)
+        r = s.post(f"{hub}/hub/login", timeout=30, data={
+            "username": "student", "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf")})
+        assert r.ok and "/hub/home" in r.url, (r.status_code, r.url)
+        r = s.post(f"{hub}/hub/api/users/student/servers/stop-me", timeout=120,
+                   headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
+                   json={"framework": "dash", "entry": "dash/app.py"})
+        assert r.status_code in (201, 202), r.text
+        wait_until(lambda: s.get(f"{hub}/hub/api/users/student", timeout=10, headers={
+            "X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")}).json()["servers"]
+            .get("stop-me", {}).get("ready"), timeout=120, what="the dashboard to start")
+        wait_until(lambda: answers(
+            f"http://hub-viz--service.hub.localhost:{port}/services/hub-viz/api/openapi.yaml"),
+            timeout=60, what="the service")
+        running |= descendants(demo.pid)
+        assert len(running) >= 5, running  # the hub, the proxy, two services, a launcher, an app
+
+        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
+        pressed = time.monotonic()
+        code = demo.wait(30)
+        took = time.monotonic() - pressed
+        assert code == 0
+        wait_until(lambda: not [p for p in running if alive(p)], timeout=5,
+                   what="every process the demo started to end", every=0.2)
+        assert took <= 10, f"the demo took {took:.1f} s to stop"
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{hub}/hub/api/", timeout=2)
+    finally:
+        for pid in running | descendants(demo.pid):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+        print((tmp_path / "demo.log").read_text(errors="replace")[-6000:])
