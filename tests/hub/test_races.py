@@ -91,6 +91,12 @@ def runs(hub: Hub, where: str = "1", *args: Any) -> list[sqlite3.Row]:
         return db.execute(f"SELECT * FROM deployments WHERE {where}", args).fetchall()
 
 
+def pool_ready(hub: Hub) -> list[sqlite3.Row]:
+    """The warm pool's instances it may hand out now."""
+    with sqlite3.connect(f"file:{hub.store}?mode=ro", uri=True) as db:  # type: ignore[attr-defined]
+        return db.execute("SELECT * FROM warm_instances WHERE state = 'ready'").fetchall()
+
+
 def at_once(calls: list[Any]) -> list[Any]:
     """Run the calls in threads released together."""
     gate = threading.Barrier(len(calls))
@@ -107,6 +113,8 @@ def test_one_viewers_simultaneous_opens_get_one_instance_and_one_record(hub: Hub
     publish(hub, "race-pool", mode="per-viewer", warm_pool=2)
     wait_until(lambda: sum(s["ready"] for s in servers(hub, POOL).values()) == 2, 90,
                what="two warm instances")
+    # and the pool has seen them ready (its next round), so they can be handed out
+    wait_until(lambda: len(pool_ready(hub)) == 2, 60, what="the pool to count them ready")
     answers = at_once([lambda: hub.svc("POST", f"dashboards/{OWNER}/race-pool/open", "rv1")
                        for _ in range(4)])
     assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
