@@ -35,7 +35,7 @@ from tornado.log import access_log, enable_pretty_logging
 from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import SHARED, Framework, build_command, with_command
-from . import kernel_filter
+from . import kernel_filter, workdir
 from .access import AccessCheck, AccessUnknown
 from .activity import ActivityReporter
 from .grants import FrameAncestors, GrantKeeper
@@ -370,6 +370,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Seconds to keep answering after the app failed to start, so the reason "
         "can be read, before exiting.",
     )
+    workdir.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -484,7 +485,8 @@ async def run(options: argparse.Namespace) -> int:
 
     reporter_task = asyncio.ensure_future(reporter.run())
     ancestors_task = asyncio.ensure_future(ctx.frame_ancestors.run())
-    if await fetch_source(ctx.checkout, app, stopping):
+    if await fetch_source(ctx.checkout, app, stopping) and await workdir.use_work_folder(
+            options, app):
         await app.start()
     ready = False
     if app.proc is not None and not app.exited.is_set():
@@ -524,6 +526,7 @@ async def run(options: argparse.Namespace) -> int:
     await reporter.flush()
     if ctx.checkout is not None:
         ctx.checkout.remove()
+    workdir.clean_up(options)
     return exit_code
 
 
