@@ -14,6 +14,10 @@ Templates may use these placeholders:
 ``{app_name}``   the entry's name without suffix (Bokeh/Panel route name)
 ``{python}``     the Python interpreter running the launcher
 ``{warm_kernels}`` how many kernels to keep preheated (``warm_kernel_flags`` only)
+``{jupyter_dir}``  hub_viz's Jupyter folder where the launcher runs: as
+                 ``JUPYTER_CONFIG_PATH`` JupyterLab's page config for viewers (no build
+                 prompt, news or extension manager), as ``JUPYTER_PATH`` the
+                 ``hub-viz`` Voilà template (no asset from another host)
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FrameworkError
+
+# labconfig/ for viewers' JupyterLab and voila/templates/hub-viz ({jupyter_dir}).
+JUPYTER_DIR = Path(__file__).parent / "launcher" / "jupyter"
 
 SHARED = "shared"
 PER_VIEWER = "per-viewer"
@@ -155,7 +162,10 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 # the launcher never passes on (it strips `_xsrf`); the launcher
                 # refuses cross-origin writes itself and lets no other write through.
                 "--Voila.tornado_settings=disable_check_xsrf=True",
+                # Voilà's lab template without links to CDNs (found through JUPYTER_PATH)
+                "--VoilaConfiguration.template=hub-viz",
             ),
+            env={"JUPYTER_PATH": "{jupyter_dir}"},
             ready_path="voila/static/voila.js",
             warm_kernel_flags=("--preheat_kernel=True", "--pool_size={warm_kernels}"),
             suffixes=(".ipynb",),
@@ -240,8 +250,12 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 # Containers often run as root; the launcher already isolates the server.
                 "--ServerApp.allow_root=True",
                 "--LabApp.default_url=/lab/tree/{entry}",
+                # viewers get no news feed and cannot install extensions; the
+                # page config in {jupyter_dir} also drops the build prompt
+                "--LabApp.news_url=None",
+                "--LabApp.extension_manager=readonly",
             ),
-            env={"JUPYTER_TOKEN": "{app_token}"},
+            env={"JUPYTER_TOKEN": "{app_token}", "JUPYTER_CONFIG_PATH": "{jupyter_dir}"},
             ready_path="api/status",
             page_path="lab/tree/{entry}",
             modes=(PER_VIEWER,),
@@ -404,6 +418,7 @@ def build_command(
         "python": python,
         "app_token": app_token,
         "warm_kernels": str(int(warm_kernels)),
+        "jupyter_dir": str(JUPYTER_DIR),
     }
     return AppCommand(
         argv=framework.format_argv(values, args),

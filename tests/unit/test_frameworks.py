@@ -12,6 +12,7 @@ import pytest
 from hub_viz.errors import FrameworkError
 from hub_viz.frameworks import (
     BUILTIN_FRAMEWORKS,
+    JUPYTER_DIR,
     PER_VIEWER,
     Framework,
     build_command,
@@ -134,8 +135,9 @@ EXPECTED_COMMANDS = {
         [
             "-m", "voila", "report.ipynb", f"--port={PORT}", "--Voila.ip=127.0.0.1",
             f"--Voila.base_url={PREFIX}", "--no-browser",
+            "--VoilaConfiguration.template=hub-viz",
         ],
-        {},
+        {"JUPYTER_PATH": str(JUPYTER_DIR)},
     ),
     "dash": (
         "app.py",
@@ -173,8 +175,9 @@ EXPECTED_COMMANDS = {
             "-m", "jupyterlab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={PORT}",
             f"--ServerApp.base_url={PREFIX}", "--ServerApp.port_retries=0",
             "--LabApp.default_url=/lab/tree/work.ipynb", "--ServerApp.terminals_enabled=False",
+            "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
         ],
-        {"JUPYTER_TOKEN": "app-secret"},
+        {"JUPYTER_TOKEN": "app-secret", "JUPYTER_CONFIG_PATH": str(JUPYTER_DIR)},
     ),
 }
 
