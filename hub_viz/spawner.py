@@ -41,6 +41,7 @@ from .sandbox import (
     RunAs,
     SandboxError,
     can_read,
+    can_write,
     choose_account,
     make_home,
     preexec_fn,
@@ -780,26 +781,33 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
                     log_message=f"{run.account} cannot read {spec.entry} in {spec.cwd}",
                 )
         self._run_as = run
-        self._work_dir = self.make_work_dir(run)
+        self._work_dir = await self.make_work_dir(run)
         if run.sandboxed:
             self.sandbox_home = str(make_home(run.account))
 
-    def make_work_dir(self, run: RunAs) -> str:
+    async def make_work_dir(self, run: RunAs) -> str:
         """The viewer's work folder of a per-viewer instance, owned by the account running
         it ("" for shared instances and warm-pool ones, which copy into a scratch folder)."""
         spec = self._dashboard
         if spec is None or spec.mode != PER_VIEWER or self.user.name == self.warm_pool_user:
             return ""
+        problem = ""
         try:
-            return str(make_work_folder(Path(self.viewer_work_root), *self.work_names(),
-                                        account=run.account))
+            folder = str(make_work_folder(Path(self.viewer_work_root), *self.work_names(),
+                                          account=run.account))
         except (OSError, KeyError) as e:
-            raise spawn_error(
-                f"Cannot start dashboard {self.name!r}: the hub could not make your own "
-                "work folder for it. An administrator can read why in the hub's log.",
-                reason="no-work-folder",
-                log_message=f"viewer_work_root {self.viewer_work_root}: {e}",
-            ) from None
+            problem = str(e)
+        else:
+            if run.account is None or await can_write(run.account, folder):
+                return folder
+            problem = (f"{run.account} cannot reach {folder}: its parent folders need o+x "
+                       "(DashboardLocalSpawner.viewer_work_root)")
+        raise spawn_error(
+            f"Cannot start dashboard {self.name!r}: the hub could not make your own "
+            "work folder for it. An administrator can read why in the hub's log.",
+            reason="no-work-folder",
+            log_message=f"viewer_work_root {self.viewer_work_root}: {problem}",
+        )
 
     def make_preexec_fn(self, name: str) -> Any:
         run = self._run_as

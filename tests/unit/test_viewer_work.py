@@ -167,3 +167,23 @@ def test_the_app_runs_in_the_copy_and_a_scratch_copy_is_removed(source, tmp_path
     assert app.cwd != str(source) and (Path(app.cwd) / "notes.ipynb").exists()
     workdir.clean_up(opts)
     assert not Path(app.cwd).exists()
+
+
+@as_root
+def test_a_work_folder_the_sandbox_account_cannot_reach_is_refused(
+        config, tmp_path, files) -> None:  # noqa: F811
+    """The sandbox account must reach its folder: a private state dir above it is refused."""
+    private = files / "private"  # under a folder others may enter
+    private.mkdir(mode=0o700)
+    config.DashboardLocalSpawner.sandbox_user = "nobody"
+    config.DashboardLocalSpawner.viewer_work_root = str(private / "viewer-work")
+    spawner = spawner_for(config, tmp_path, VIEWER, AUTHOR)
+    with pytest.raises(Exception) as e:
+        before_start(spawner)
+    assert "could not make your own work folder" in e.value.jupyterhub_message
+    assert "nobody cannot reach" in e.value.log_message
+
+    private.chmod(0o711)
+    before_start(spawner)
+    work = next(a.split("=", 1)[1] for a in spawner.get_args() if a.startswith("--work-dir="))
+    assert Path(work).stat().st_uid == 65534
