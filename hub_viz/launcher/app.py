@@ -387,13 +387,17 @@ def framework_from_env() -> Framework:
 
 
 def app_environment(extra: dict[str, str]) -> dict[str, str]:
-    """The app's environment: the launcher's, minus every hub credential."""
+    """The app's environment: the launcher's, minus every hub credential, plus ``extra``
+    (a search path in it, ``*_PATH``, goes before the launcher's own value)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("JUPYTERHUB_", "JPY_", "HUB_VIZ_")) and k != "JUPYTER_TOKEN"
     }
-    env.update(extra)
+    for key, value in extra.items():
+        if (key == "PATH" or key.endswith("_PATH")) and env.get(key) and value:
+            value += os.pathsep + env[key]
+        env[key] = value
     return env
 
 

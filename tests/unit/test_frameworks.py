@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import warnings
 from pathlib import Path
@@ -506,3 +507,17 @@ def test_warm_kernels_need_a_framework_that_has_them() -> None:
     with pytest.raises(FrameworkError, match="has no preheated kernels"):
         build_command(BUILTIN_FRAMEWORKS["dash"], entry="app.py", port=9000, prefix="/",
                       warm_kernels=2)
+
+
+def test_search_paths_for_the_app_go_before_the_launchers_own(monkeypatch) -> None:
+    """The operator's JUPYTER_PATH (kernels, templates) stays searched after hub_viz's."""
+    from hub_viz.launcher.app import app_environment
+
+    monkeypatch.setenv("JUPYTER_PATH", "/opt/kernels")
+    monkeypatch.delenv("JUPYTER_CONFIG_PATH", raising=False)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "secret")
+    env = app_environment({"JUPYTER_PATH": "/hub-viz/jupyter",
+                           "JUPYTER_CONFIG_PATH": "/hub-viz/jupyter", "JUPYTER_TOKEN": "t"})
+    assert env["JUPYTER_PATH"] == "/hub-viz/jupyter" + os.pathsep + "/opt/kernels"
+    assert env["JUPYTER_CONFIG_PATH"] == "/hub-viz/jupyter"
+    assert env["JUPYTER_TOKEN"] == "t" and "JUPYTERHUB_API_TOKEN" not in env
