@@ -14,10 +14,11 @@ Templates may use these placeholders:
 ``{app_name}``   the entry's name without suffix (Bokeh/Panel route name)
 ``{python}``     the Python interpreter running the launcher
 ``{warm_kernels}`` how many kernels to keep preheated (``warm_kernel_flags`` only)
-``{jupyter_dir}``  hub_viz's Jupyter folder where the launcher runs: as
-                 ``JUPYTER_CONFIG_PATH`` JupyterLab's page config for viewers (no build
-                 prompt, news or extension manager), as ``JUPYTER_PATH`` the
-                 ``hub-viz`` Voilà template (no asset from another host)
+
+:func:`build_command` (run by the launcher) also points Jupyter-based apps at
+hub_viz's own Jupyter folder where the launcher runs (:func:`jupyter_settings`):
+a record names no path, so a hub and its instances may run different hub_viz
+versions.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from typing import Any
 
 from .errors import FrameworkError
 
-# labconfig/ for viewers' JupyterLab and voila/templates/hub-viz ({jupyter_dir}).
+# labconfig/ for viewers' JupyterLab and voila/templates/hub-viz (see jupyter_settings).
 JUPYTER_DIR = Path(__file__).parent / "launcher" / "jupyter"
+VOILA_TEMPLATE = "hub-viz"
 
 SHARED = "shared"
 PER_VIEWER = "per-viewer"
@@ -162,10 +164,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 # the launcher never passes on (it strips `_xsrf`); the launcher
                 # refuses cross-origin writes itself and lets no other write through.
                 "--Voila.tornado_settings=disable_check_xsrf=True",
-                # Voilà's lab template without links to CDNs (found through JUPYTER_PATH)
-                "--VoilaConfiguration.template=hub-viz",
             ),
-            env={"JUPYTER_PATH": "{jupyter_dir}"},
             ready_path="voila/static/voila.js",
             warm_kernel_flags=("--preheat_kernel=True", "--pool_size={warm_kernels}"),
             suffixes=(".ipynb",),
@@ -250,12 +249,12 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 # Containers often run as root; the launcher already isolates the server.
                 "--ServerApp.allow_root=True",
                 "--LabApp.default_url=/lab/tree/{entry}",
-                # viewers get no news feed and cannot install extensions; the
-                # page config in {jupyter_dir} also drops the build prompt
+                # viewers get no news feed and cannot install extensions; the page
+                # config of jupyter_settings also drops the build prompt
                 "--LabApp.news_url=None",
                 "--LabApp.extension_manager=readonly",
             ),
-            env={"JUPYTER_TOKEN": "{app_token}", "JUPYTER_CONFIG_PATH": "{jupyter_dir}"},
+            env={"JUPYTER_TOKEN": "{app_token}"},
             ready_path="api/status",
             page_path="lab/tree/{entry}",
             modes=(PER_VIEWER,),
@@ -373,6 +372,23 @@ def detect(entry: Path, frameworks: Mapping[str, Framework] = BUILTIN_FRAMEWORKS
     )
 
 
+def jupyter_settings(framework: Framework) -> tuple[tuple[str, ...], dict[str, str]]:
+    """argv items and environment that point a Jupyter-based app at ``JUPYTER_DIR``.
+
+    Voilà (``jupyter_api`` "voila") gets the ``hub-viz`` template, Voilà's lab
+    template without links to CDNs, unless its command names a template itself;
+    JupyterLab ("jupyterlab") gets the page config that turns off the build
+    prompt, the news and the extension manager.
+    """
+    if framework.jupyter_api == "voila":
+        own = any("template=" in item for item in framework.command)
+        flags = () if own else (f"--VoilaConfiguration.template={VOILA_TEMPLATE}",)
+        return flags, {"JUPYTER_PATH": str(JUPYTER_DIR)}
+    if framework.jupyter_api == "jupyterlab":
+        return (), {"JUPYTER_CONFIG_PATH": str(JUPYTER_DIR)}
+    return (), {}
+
+
 @dataclass(frozen=True)
 class AppCommand:
     """What the launcher runs and probes for one dashboard."""
@@ -403,6 +419,9 @@ def build_command(
         raise FrameworkError(
             f"Framework {framework.name!r} has no command; a custom dashboard must give one."
         )
+    flags, jupyter_env = jupyter_settings(framework)
+    if flags:
+        framework = replace(framework, command=framework.command + flags)
     if warm_kernels:
         if not framework.warm_kernel_flags:
             raise FrameworkError(
@@ -418,11 +437,10 @@ def build_command(
         "python": python,
         "app_token": app_token,
         "warm_kernels": str(int(warm_kernels)),
-        "jupyter_dir": str(JUPYTER_DIR),
     }
     return AppCommand(
         argv=framework.format_argv(values, args),
-        env=framework.format_env(values),
+        env={**jupyter_env, **framework.format_env(values)},
         ready_path=framework.format_path(framework.ready_path, values),
         page_path=framework.format_path(framework.page_path, values),
         websockets=framework.websockets,

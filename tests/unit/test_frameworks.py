@@ -521,3 +521,22 @@ def test_search_paths_for_the_app_go_before_the_launchers_own(monkeypatch) -> No
     assert env["JUPYTER_PATH"] == "/hub-viz/jupyter" + os.pathsep + "/opt/kernels"
     assert env["JUPYTER_CONFIG_PATH"] == "/hub-viz/jupyter"
     assert env["JUPYTER_TOKEN"] == "t" and "JUPYTERHUB_API_TOKEN" not in env
+
+
+def test_records_name_no_launcher_path_so_versions_may_differ() -> None:
+    """The hub serialises records for launchers of maybe another hub_viz version: the
+    Jupyter folder is added where the launcher runs, never written into a record."""
+    from hub_viz.spawner import framework_json
+
+    for name in ("voila", "notebook"):
+        assert str(JUPYTER_DIR) not in framework_json(BUILTIN_FRAMEWORKS[name])
+        assert "hub-viz" not in framework_json(BUILTIN_FRAMEWORKS[name])
+    assert (JUPYTER_DIR / "voila" / "templates" / "hub-viz" / "index.html.j2").is_file()
+    assert (JUPYTER_DIR / "labconfig" / "page_config.json").is_file()
+
+
+def test_an_operators_own_voila_template_is_kept() -> None:
+    own = merge_frameworks(BUILTIN_FRAMEWORKS, {"voila": {"command": [
+        *BUILTIN_FRAMEWORKS["voila"].command, "--VoilaConfiguration.template=gridstack"]}})
+    argv = build_command(own["voila"], entry="a.ipynb", port=PORT, prefix=PREFIX).argv
+    assert [a for a in argv if "template=" in a] == ["--VoilaConfiguration.template=gridstack"]
