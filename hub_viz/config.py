@@ -175,6 +175,9 @@ def configure(
         spawner_config.allowed_frameworks = allowed_frameworks
     if spawner == "local":
         spawner_config.run_as_hub_user = run_as_hub_user
+        # viewers' own copies of per-viewer dashboards, kept with the hub's state
+        spawner_config.viewer_work_root = str(
+            Path(state_dir or Path.cwd()).resolve() / "viewer-work")
     if git_schemes is not None:
         spawner_config.git_schemes = git_schemes
     kube = spawner == "kube"

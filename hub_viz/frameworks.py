@@ -14,6 +14,11 @@ Templates may use these placeholders:
 ``{app_name}``   the entry's name without suffix (Bokeh/Panel route name)
 ``{python}``     the Python interpreter running the launcher
 ``{warm_kernels}`` how many kernels to keep preheated (``warm_kernel_flags`` only)
+
+:func:`build_command` (run by the launcher) also points Jupyter-based apps at
+hub_viz's own Jupyter folder where the launcher runs (:func:`jupyter_settings`):
+a record names no path, so a hub and its instances may run different hub_viz
+versions.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FrameworkError
+
+# labconfig/ for viewers' JupyterLab and voila/templates/hub-viz (see jupyter_settings).
+JUPYTER_DIR = Path(__file__).parent / "launcher" / "jupyter"
+VOILA_TEMPLATE = "hub-viz"
 
 SHARED = "shared"
 PER_VIEWER = "per-viewer"
@@ -240,6 +249,10 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 # Containers often run as root; the launcher already isolates the server.
                 "--ServerApp.allow_root=True",
                 "--LabApp.default_url=/lab/tree/{entry}",
+                # viewers get no news feed and cannot install extensions; the page
+                # config of jupyter_settings also drops the build prompt
+                "--LabApp.news_url=None",
+                "--LabApp.extension_manager=readonly",
             ),
             env={"JUPYTER_TOKEN": "{app_token}"},
             ready_path="api/status",
@@ -359,6 +372,23 @@ def detect(entry: Path, frameworks: Mapping[str, Framework] = BUILTIN_FRAMEWORKS
     )
 
 
+def jupyter_settings(framework: Framework) -> tuple[tuple[str, ...], dict[str, str]]:
+    """argv items and environment that point a Jupyter-based app at ``JUPYTER_DIR``.
+
+    Voilà (``jupyter_api`` "voila") gets the ``hub-viz`` template, Voilà's lab
+    template without links to CDNs, unless its command names a template itself;
+    JupyterLab ("jupyterlab") gets the page config that turns off the build
+    prompt, the news and the extension manager.
+    """
+    if framework.jupyter_api == "voila":
+        own = any("template=" in item for item in framework.command)
+        flags = () if own else (f"--VoilaConfiguration.template={VOILA_TEMPLATE}",)
+        return flags, {"JUPYTER_PATH": str(JUPYTER_DIR)}
+    if framework.jupyter_api == "jupyterlab":
+        return (), {"JUPYTER_CONFIG_PATH": str(JUPYTER_DIR)}
+    return (), {}
+
+
 @dataclass(frozen=True)
 class AppCommand:
     """What the launcher runs and probes for one dashboard."""
@@ -389,6 +419,9 @@ def build_command(
         raise FrameworkError(
             f"Framework {framework.name!r} has no command; a custom dashboard must give one."
         )
+    flags, jupyter_env = jupyter_settings(framework)
+    if flags:
+        framework = replace(framework, command=framework.command + flags)
     if warm_kernels:
         if not framework.warm_kernel_flags:
             raise FrameworkError(
@@ -407,7 +440,7 @@ def build_command(
     }
     return AppCommand(
         argv=framework.format_argv(values, args),
-        env=framework.format_env(values),
+        env={**jupyter_env, **framework.format_env(values)},
         ready_path=framework.format_path(framework.ready_path, values),
         page_path=framework.format_path(framework.page_path, values),
         websockets=framework.websockets,

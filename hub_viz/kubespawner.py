@@ -124,6 +124,11 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
     def _default_dashboards_root(self) -> str:
         return self.source_mount_path
 
+    @default("viewer_work_root")
+    def _default_viewer_work_root(self) -> str:
+        # in the per-viewer storage (viewer_storage): with 'scratch', gone with the pod
+        return "/home/jovyan/hub-viz-work"
+
     @default("cmd")
     def _default_cmd(self) -> list[str]:
         return list(self.launcher_command)

@@ -135,3 +135,14 @@ async def can_read(account: str, folder: str, entry: str) -> bool:
         stderr=asyncio.subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
     )
     return await proc.wait() == 0
+
+
+async def can_write(account: str, folder: str) -> bool:
+    """Can ``account`` enter and write ``folder``? Asked as that account."""
+    proc = await asyncio.create_subprocess_exec(
+        "test", "-x", folder, "-a", "-w", folder,
+        preexec_fn=set_user_setuid(account, chdir=False),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+    )
+    return await proc.wait() == 0

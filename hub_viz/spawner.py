@@ -27,7 +27,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, HasTraits, Integer, List, Unicode, default, validate
 
 from .errors import FrameworkError, HubVizError, SpecError
-from .frameworks import BUILTIN_FRAMEWORKS, Framework, merge_frameworks
+from .frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, Framework, merge_frameworks
 from .layout import Layout
 from .profiles import (
     Ceiling,
@@ -41,6 +41,7 @@ from .sandbox import (
     RunAs,
     SandboxError,
     can_read,
+    can_write,
     choose_account,
     make_home,
     preexec_fn,
@@ -50,6 +51,7 @@ from .sandbox import (
 from .signing import Verifier
 from .sources import GitSource
 from .spec import SPEC_KEYS, ResolvedSpec, check_entry_path, resolve_spec
+from .viewerwork import make_work_folder, work_folder
 
 try:  # JupyterHub >= 6
     from jupyterhub.spawner import SpawnException
@@ -299,6 +301,31 @@ class DashboardSpawnerMixin(HasTraits):
         """,
     )
 
+    viewer_work_root = Unicode(
+        config=True,
+        help="""Folder of viewers' own copies of per-viewer dashboards.
+
+        A per-viewer instance never runs in its author's folder: it copies the
+        entry's folder into ``<root>/<viewer>/<owner>/<slug>-<tag>`` on its
+        first start and runs the app there, so what the viewer saves stays
+        theirs and is there when their instance starts again. Default: the
+        ``viewer-work`` folder of the hub's state dir (``configure()`` sets it),
+        else of the hub's working directory; on Kubernetes a folder in the
+        pod's per-viewer storage.
+        """,
+    )
+
+    viewer_work_max_bytes = Integer(
+        200_000_000,
+        config=True,
+        help="""The most a per-viewer dashboard's folder may hold, in bytes, to be
+        copied for a viewer; a larger one fails to start with a readable reason.""",
+    )
+
+    @default("viewer_work_root")
+    def _default_viewer_work_root(self) -> str:
+        return os.path.abspath("viewer-work")
+
     @default("launcher_command")
     def _default_launcher_command(self) -> list[str]:
         return ["hub-viz-launch"]
@@ -437,6 +464,30 @@ class DashboardSpawnerMixin(HasTraits):
             f"--git-timeout={self.git_timeout:g}",
         ]
 
+    def work_names(self) -> tuple[str, str, str]:
+        """(viewer, owner, slug) whose work folder a per-viewer instance uses."""
+        dashboard = (self._signed or {}).get("dashboard")
+        if isinstance(dashboard, str) and dashboard.count("/") == 1:
+            owner, slug = dashboard.split("/")
+            return self.user.name, owner, slug
+        return self.user.name, self.user.name, self.name
+
+    _work_dir = ""
+
+    def work_dir(self) -> str:
+        """This instance's work folder (made by the instance): ``--work-dir``."""
+        return str(work_folder(Path(self.viewer_work_root), *self.work_names()))
+
+    def work_args(self) -> list[str]:
+        """The launcher's options that run a per-viewer instance in the viewer's own copy."""
+        spec = self._dashboard
+        if spec is None or spec.mode != PER_VIEWER:
+            return []
+        args = [f"--work-max-bytes={self.viewer_work_max_bytes}"]
+        if self.user.name == self.warm_pool_user:  # no viewer yet: a copy for this run only
+            return [*args, "--work-scratch"]
+        return [*args, f"--work-dir={self._work_dir or self.work_dir()}"]
+
     async def resolve_dashboard(self) -> ResolvedSpec:
         """Check the spec; raises a spawn error the user can read."""
         try:
@@ -511,6 +562,7 @@ class DashboardSpawnerMixin(HasTraits):
         if spec.warm_kernels:
             args.append(f"--warm-kernels={spec.warm_kernels}")
         args += git
+        args += self.work_args()
         args += [f"--arg={a}" for a in spec.args]
         return args
 
@@ -807,8 +859,33 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
                     log_message=f"{run.account} cannot read {spec.entry} in {spec.cwd}",
                 )
         self._run_as = run
+        self._work_dir = await self.make_work_dir(run)
         if run.sandboxed:
             self.sandbox_home = str(make_home(run.account))
+
+    async def make_work_dir(self, run: RunAs) -> str:
+        """The viewer's work folder of a per-viewer instance, owned by the account running
+        it ("" for shared instances and warm-pool ones, which copy into a scratch folder)."""
+        spec = self._dashboard
+        if spec is None or spec.mode != PER_VIEWER or self.user.name == self.warm_pool_user:
+            return ""
+        problem = ""
+        try:
+            folder = str(make_work_folder(Path(self.viewer_work_root), *self.work_names(),
+                                          account=run.account))
+        except (OSError, KeyError) as e:
+            problem = str(e)
+        else:
+            if run.account is None or await can_write(run.account, folder):
+                return folder
+            problem = (f"{run.account} cannot reach {folder}: its parent folders need o+x "
+                       "(DashboardLocalSpawner.viewer_work_root)")
+        raise spawn_error(
+            f"Cannot start dashboard {self.name!r}: the hub could not make your own "
+            "work folder for it. An administrator can read why in the hub's log.",
+            reason="no-work-folder",
+            log_message=f"viewer_work_root {self.viewer_work_root}: {problem}",
+        )
 
     def make_preexec_fn(self, name: str) -> Any:
         run = self._run_as

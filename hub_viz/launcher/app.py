@@ -38,7 +38,7 @@ from tornado.tcpclient import TCPClient
 from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import SHARED, Framework, build_command, with_command
-from . import kernel_filter
+from . import kernel_filter, workdir
 from .access import AccessCheck, AccessUnknown
 from .activity import ActivityReporter
 from .grants import FrameAncestors, GrantKeeper
@@ -578,6 +578,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Seconds to keep answering after the app failed to start, so the reason "
         "can be read, before exiting.",
     )
+    workdir.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -594,13 +595,17 @@ def framework_from_env() -> Framework:
 
 
 def app_environment(extra: dict[str, str]) -> dict[str, str]:
-    """The app's environment: the launcher's, minus every hub credential."""
+    """The app's environment: the launcher's, minus every hub credential, plus ``extra``
+    (a search path in it, ``*_PATH``, goes before the launcher's own value)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("JUPYTERHUB_", "JPY_", "HUB_VIZ_")) and k != "JUPYTER_TOKEN"
     }
-    env.update(extra)
+    for key, value in extra.items():
+        if (key == "PATH" or key.endswith("_PATH")) and env.get(key) and value:
+            value += os.pathsep + env[key]
+        env[key] = value
     return env
 
 
@@ -699,7 +704,8 @@ async def run(options: argparse.Namespace) -> int:
 
     reporter_task = asyncio.ensure_future(reporter.run())
     ancestors_task = asyncio.ensure_future(ctx.frame_ancestors.run())
-    if await fetch_source(ctx.checkout, app, stopping):
+    if await fetch_source(ctx.checkout, app, stopping) and await workdir.use_work_folder(
+            options, app):
         await app.start()
     ready = False
     if app.proc is not None and not app.exited.is_set():
@@ -739,6 +745,7 @@ async def run(options: argparse.Namespace) -> int:
     await reporter.flush()
     if ctx.checkout is not None:
         ctx.checkout.remove()
+    workdir.clean_up(options)
     return exit_code
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import warnings
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from hub_viz.errors import FrameworkError
 from hub_viz.frameworks import (
     BUILTIN_FRAMEWORKS,
+    JUPYTER_DIR,
     PER_VIEWER,
     Framework,
     build_command,
@@ -134,8 +136,9 @@ EXPECTED_COMMANDS = {
         [
             "-m", "voila", "report.ipynb", f"--port={PORT}", "--Voila.ip=127.0.0.1",
             f"--Voila.base_url={PREFIX}", "--no-browser",
+            "--VoilaConfiguration.template=hub-viz",
         ],
-        {},
+        {"JUPYTER_PATH": str(JUPYTER_DIR)},
     ),
     "dash": (
         "app.py",
@@ -173,8 +176,9 @@ EXPECTED_COMMANDS = {
             "-m", "jupyterlab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={PORT}",
             f"--ServerApp.base_url={PREFIX}", "--ServerApp.port_retries=0",
             "--LabApp.default_url=/lab/tree/work.ipynb", "--ServerApp.terminals_enabled=False",
+            "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
         ],
-        {"JUPYTER_TOKEN": "app-secret"},
+        {"JUPYTER_TOKEN": "app-secret", "JUPYTER_CONFIG_PATH": str(JUPYTER_DIR)},
     ),
 }
 
@@ -503,3 +507,36 @@ def test_warm_kernels_need_a_framework_that_has_them() -> None:
     with pytest.raises(FrameworkError, match="has no preheated kernels"):
         build_command(BUILTIN_FRAMEWORKS["dash"], entry="app.py", port=9000, prefix="/",
                       warm_kernels=2)
+
+
+def test_search_paths_for_the_app_go_before_the_launchers_own(monkeypatch) -> None:
+    """The operator's JUPYTER_PATH (kernels, templates) stays searched after hub_viz's."""
+    from hub_viz.launcher.app import app_environment
+
+    monkeypatch.setenv("JUPYTER_PATH", "/opt/kernels")
+    monkeypatch.delenv("JUPYTER_CONFIG_PATH", raising=False)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "secret")
+    env = app_environment({"JUPYTER_PATH": "/hub-viz/jupyter",
+                           "JUPYTER_CONFIG_PATH": "/hub-viz/jupyter", "JUPYTER_TOKEN": "t"})
+    assert env["JUPYTER_PATH"] == "/hub-viz/jupyter" + os.pathsep + "/opt/kernels"
+    assert env["JUPYTER_CONFIG_PATH"] == "/hub-viz/jupyter"
+    assert env["JUPYTER_TOKEN"] == "t" and "JUPYTERHUB_API_TOKEN" not in env
+
+
+def test_records_name_no_launcher_path_so_versions_may_differ() -> None:
+    """The hub serialises records for launchers of maybe another hub_viz version: the
+    Jupyter folder is added where the launcher runs, never written into a record."""
+    from hub_viz.spawner import framework_json
+
+    for name in ("voila", "notebook"):
+        assert str(JUPYTER_DIR) not in framework_json(BUILTIN_FRAMEWORKS[name])
+        assert "hub-viz" not in framework_json(BUILTIN_FRAMEWORKS[name])
+    assert (JUPYTER_DIR / "voila" / "templates" / "hub-viz" / "index.html.j2").is_file()
+    assert (JUPYTER_DIR / "labconfig" / "page_config.json").is_file()
+
+
+def test_an_operators_own_voila_template_is_kept() -> None:
+    own = merge_frameworks(BUILTIN_FRAMEWORKS, {"voila": {"command": [
+        *BUILTIN_FRAMEWORKS["voila"].command, "--VoilaConfiguration.template=gridstack"]}})
+    argv = build_command(own["voila"], entry="a.ipynb", port=PORT, prefix=PREFIX).argv
+    assert [a for a in argv if "template=" in a] == ["--VoilaConfiguration.template=gridstack"]

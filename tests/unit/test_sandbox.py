@@ -127,6 +127,7 @@ def config(tmp_path: Path, files: Path) -> Config:
     c.DashboardLocalSpawner.environment = {"VIEWER_TOKEN": lambda s: f"token-of-{s.user.name}"}
     c.DashboardLocalSpawner.sandbox_environment = {"MPLBACKEND": "Agg"}
     c.DashboardLocalSpawner.notebook_dir = "/home/{username}"
+    c.DashboardLocalSpawner.viewer_work_root = str(files / "viewer-work")
     return c
 
 

@@ -1,0 +1,189 @@
+"""A per-viewer instance runs in the viewer's own copy of the dashboard's folder.
+
+The hub side (:mod:`hub_viz.viewerwork`: where the folder is, who owns it)
+and the launcher side (:mod:`hub_viz.launcher.workdir`: the copy) are checked
+here; ``tests/browser/test_viewer_copies.py`` shows two students editing the
+same notebook end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from hub_viz.launcher import workdir
+from hub_viz.launcher.process import AppProcess, AppState
+from hub_viz.viewerwork import escape_name, make_work_folder, work_folder
+
+from .test_sandbox import AUTHOR, VIEWER, as_root, before_start, config, files, spawner_for  # noqa: F401
+
+pytestmark = pytest.mark.unit
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# -- where ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("alice", "alice"), ("a.b@example.org", "a%2Eb@example%2Eorg"), ("..", "%2E%2E"),
+    ("a/b", "a%2Fb"), ("é", "%C3%A9"), ("", "%00"),
+])
+def test_names_become_one_safe_segment(name: str, expected: str) -> None:
+    assert escape_name(name) == expected
+
+
+def test_each_viewer_and_dashboard_has_its_own_unguessable_folder(tmp_path: Path) -> None:
+    bob = make_work_folder(tmp_path, "bob", "prof", "notes", account=None)
+    assert bob == make_work_folder(tmp_path, "bob", "prof", "notes", account=None)  # kept
+    alice = make_work_folder(tmp_path, "alice", "prof", "notes", account=None)
+    other = make_work_folder(tmp_path, "bob", "prof", "quiz", account=None)
+    assert len({bob, alice, other}) == 3
+    assert bob.parent == tmp_path / "bob" / "prof" and bob.name.startswith("notes-")
+    # the tag comes from the hub's key: without it the name cannot be worked out
+    assert bob != work_folder(tmp_path, "bob", "prof", "notes")
+    assert mode(tmp_path / ".key") == 0o600
+    # folders above are traversable, not listable; the viewer's folder is private
+    for folder in (tmp_path, tmp_path / "bob", bob.parent):
+        assert mode(folder) == 0o711
+    assert mode(bob) == 0o700
+
+
+@as_root
+def test_the_folder_belongs_to_the_account_running_the_instance(tmp_path: Path) -> None:
+    folder = make_work_folder(tmp_path, "bob", "prof", "notes", account="nobody")
+    assert folder.stat().st_uid == 65534 and mode(folder) == 0o700
+    assert (tmp_path / ".key").stat().st_uid == os.getuid()
+
+
+def test_the_spawner_passes_the_work_folder_of_per_viewer_instances_only(
+        config, tmp_path, files) -> None:  # noqa: F811
+    config.DashboardLocalSpawner.run_as_hub_user = True
+    config.DashboardLocalSpawner.viewer_work_root = str(tmp_path / "work")
+    spawner = spawner_for(config, tmp_path, VIEWER, AUTHOR)
+    before_start(spawner)
+    args = spawner.get_args()
+    work = [a.split("=", 1)[1] for a in args if a.startswith("--work-dir=")]
+    assert work and Path(work[0]).parent == tmp_path / "work" / VIEWER / AUTHOR
+    assert Path(work[0]).is_dir() and "--work-max-bytes=200000000" in args
+
+    shared = spawner_for(config, tmp_path, VIEWER, AUTHOR, mode="shared")
+    before_start(shared)
+    assert not [a for a in shared.get_args() if a.startswith("--work")]
+
+    pool = spawner_for(config, tmp_path, "hub-viz-pool", AUTHOR)
+    before_start(pool)
+    assert "--work-scratch" in pool.get_args()
+    assert not [a for a in pool.get_args() if a.startswith("--work-dir")]
+
+
+def test_a_work_folder_the_hub_cannot_make_is_a_readable_spawn_error(
+        config, tmp_path, files) -> None:  # noqa: F811
+    config.DashboardLocalSpawner.run_as_hub_user = True
+    (tmp_path / "file").write_text("not a folder")
+    config.DashboardLocalSpawner.viewer_work_root = str(tmp_path / "file" / "work")
+    spawner = spawner_for(config, tmp_path, VIEWER, AUTHOR)
+    with pytest.raises(Exception) as e:
+        before_start(spawner)
+    assert e.value.jupyterhub_message == (
+        "Cannot start dashboard 'probe-1a2b3c4d': the hub could not make your own work "
+        "folder for it. An administrator can read why in the hub's log.")
+
+
+# -- the copy ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    src = tmp_path / "author"
+    (src / "data").mkdir(parents=True)
+    (src / "notes.ipynb").write_text("author's notebook")
+    (src / "data" / "table.csv").write_text("a,b\n1,2\n")
+    (src / ".ipynb_checkpoints").mkdir()
+    (src / ".ipynb_checkpoints" / "notes-checkpoint.ipynb").write_text("old")
+    (src / "secrets").symlink_to("/etc")
+    return src
+
+
+def test_the_first_start_copies_the_folder_without_checkpoints_or_links(source, tmp_path):
+    work = tmp_path / "work"
+    assert workdir.prepare(str(source), str(work), "notes.ipynb", 10_000) == str(work)
+    assert (work / "notes.ipynb").read_text() == "author's notebook"
+    assert (work / "data" / "table.csv").read_text() == "a,b\n1,2\n"
+    assert not (work / ".ipynb_checkpoints").exists() and not (work / "secrets").exists()
+
+
+def test_what_the_viewer_saved_is_kept_and_a_deleted_entry_comes_back(source, tmp_path):
+    work = tmp_path / "work"
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000)
+    (work / "data" / "table.csv").write_text("mine")
+    (work / "mine.txt").write_text("my file")
+    (source / "new.txt").write_text("added by the author later")
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000)
+    assert (work / "data" / "table.csv").read_text() == "mine"
+    assert (work / "mine.txt").read_text() == "my file"
+    assert not (work / "new.txt").exists()
+    (work / "notes.ipynb").unlink()
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000)
+    assert (work / "notes.ipynb").read_text() == "author's notebook"
+    assert (work / "data" / "table.csv").read_text() == "mine"
+
+
+def options(**kw) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    workdir.add_arguments(parser)
+    ns = parser.parse_args([f"--{k.replace('_', '-')}={v}" for k, v in kw.items()])
+    ns.entry = "notes.ipynb"
+    return ns
+
+
+def test_a_folder_too_large_to_copy_fails_the_start_with_a_reason(source, tmp_path):
+    app = AppProcess(["true"], env={}, cwd=str(source), ready_url="http://127.0.0.1:9/")
+    opts = options(work_dir=tmp_path / "work", work_max_bytes=10)
+    assert asyncio.run(workdir.use_work_folder(opts, app)) is False
+    assert app.state is AppState.FAILED
+    assert app.message == (
+        "The dashboard's folder holds more than 10 bytes; each viewer of a per-viewer "
+        "dashboard gets a copy of it. Move the dashboard into a folder of its own with "
+        "only what it needs.")
+
+
+def test_the_app_runs_in_the_copy_and_a_scratch_copy_is_removed(source, tmp_path):
+    app = AppProcess(["true"], env={}, cwd=str(source), ready_url="http://127.0.0.1:9/")
+    assert asyncio.run(workdir.use_work_folder(options(work_dir=tmp_path / "w"), app))
+    assert app.cwd == str(tmp_path / "w")
+
+    app = AppProcess(["true"], env={}, cwd=str(source), ready_url="http://127.0.0.1:9/")
+    opts = options()
+    opts.work_scratch = True
+    assert asyncio.run(workdir.use_work_folder(opts, app))
+    assert app.cwd != str(source) and (Path(app.cwd) / "notes.ipynb").exists()
+    workdir.clean_up(opts)
+    assert not Path(app.cwd).exists()
+
+
+@as_root
+def test_a_work_folder_the_sandbox_account_cannot_reach_is_refused(
+        config, tmp_path, files) -> None:  # noqa: F811
+    """The sandbox account must reach its folder: a private state dir above it is refused."""
+    private = files / "private"  # under a folder others may enter
+    private.mkdir(mode=0o700)
+    config.DashboardLocalSpawner.sandbox_user = "nobody"
+    config.DashboardLocalSpawner.viewer_work_root = str(private / "viewer-work")
+    spawner = spawner_for(config, tmp_path, VIEWER, AUTHOR)
+    with pytest.raises(Exception) as e:
+        before_start(spawner)
+    assert "could not make your own work folder" in e.value.jupyterhub_message
+    assert "nobody cannot reach" in e.value.log_message
+
+    private.chmod(0o711)
+    before_start(spawner)
+    work = next(a.split("=", 1)[1] for a in spawner.get_args() if a.startswith("--work-dir="))
+    assert Path(work).stat().st_uid == 65534
