@@ -32,6 +32,7 @@ EXAMPLES = [
     ("streamlit-example", "Streamlit example", "streamlit", "streamlit/app.py", "shared"),
     ("notebook-example", "Notebook example (JupyterLab)", "notebook", "notebook/analysis.ipynb",
      "per-viewer"),
+    ("gradio-example", "Gradio example", "gradio", "gradio/app.py", "shared"),
 ]
 
 configure(

@@ -226,6 +226,25 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             args_separator=("--args",),
         ),
         Framework(
+            name="gradio",
+            display_name="Gradio",
+            # Gradio serves from "/" and only generates URLs for a root path:
+            # the runner mounts the app at the prefix (hub_viz/runners/gradio.py).
+            command=(
+                "{python}", "-m", "hub_viz.runners.gradio", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            env={
+                "GRADIO_ANALYTICS_ENABLED": "False",
+                # Viewers' flags would be written into the author's folder.
+                "GRADIO_FLAGGING_MODE": "never",
+            },
+            ready_path="config",
+            suffixes=(".py",),
+            imports=("gradio",),
+            detect_priority=25,
+        ),
+        Framework(
             name="notebook",
             display_name="Notebook (JupyterLab)",
             command=(

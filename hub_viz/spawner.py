@@ -58,7 +58,9 @@ except ImportError:  # JupyterHub 5.x
 
 __all__ = ["DashboardLocalSpawner", "DashboardSpawnerMixin"]
 
-DEFAULT_FRAMEWORKS = ["voila", "dash", "bokeh", "panel", "streamlit", "notebook"]
+DEFAULT_FRAMEWORKS = [
+    "voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio",
+]
 # Seconds of the hub's start_timeout kept for starting the launcher and reading its status.
 START_MARGIN = 4
 

@@ -37,3 +37,13 @@ EXAMPLES = {
 
 # Frameworks whose page is drawn in the browser over a websocket.
 WEBSOCKET_RENDERED = ("voila-example", "bokeh-example", "panel-example", "streamlit-example")
+
+# The frameworks added after the first six: kept apart so that a test environment
+# without them still runs everything above. name -> (spec, text, module it needs).
+MORE_EXAMPLES = {
+    "gradio-example": (
+        {"framework": "gradio", "entry": "gradio/app.py"},
+        f"Sum of squares 1..700 = {sum_of_squares(700)}",
+        "gradio",
+    ),
+}

@@ -24,6 +24,7 @@ COLOURS = {
     "panel": "#0072b5",
     "streamlit": "#ff4b4b",
     "notebook": "#616161",
+    "gradio": "#f97316",
 }
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -55,6 +55,10 @@ def write(path: Path, text: str = "") -> Path:
         ("app.py", "import bokeh\nimport panel as pn\n", "panel"),
         ("app.py", "from bokeh.models import Div\nfrom panel import Row\n", "panel"),
         ("app.py", "    import dash  # indented, e.g. inside a function\n", "dash"),
+        ("app.py", "import gradio as gr\ndemo = gr.Interface(str, 'text', 'text')\n", "gradio"),
+        ("app.py", "from gradio import Blocks\n", "gradio"),
+        # Gradio apps often plot with bokeh or pull in pandas; gradio serves them.
+        ("app.py", "import gradio as gr\nfrom bokeh.plotting import figure\n", "gradio"),
     ],
 )
 def test_detect_file(tmp_path: Path, filename: str, source: str, expected: str) -> None:
@@ -106,7 +110,7 @@ def test_detect_only_considers_given_frameworks(tmp_path: Path) -> None:
 def test_detect_error_lists_detectable_frameworks_by_priority(tmp_path: Path) -> None:
     with pytest.raises(FrameworkError) as e:
         detect(write(tmp_path / "x.txt", ""))
-    assert e.value.message.endswith("Name one of: voila, dash, streamlit, panel, bokeh.")
+    assert e.value.message.endswith("Name one of: voila, dash, streamlit, gradio, panel, bokeh.")
 
 
 @pytest.mark.parametrize(
@@ -167,6 +171,11 @@ EXPECTED_COMMANDS = {
         ],
         {},
     ),
+    "gradio": (
+        "app.py",
+        ["-m", "hub_viz.runners.gradio", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_FLAGGING_MODE": "never"},
+    ),
     "notebook": (
         "work.ipynb",
         [
@@ -221,6 +230,7 @@ def test_build_command_builtin(name: str) -> None:
         ("bokeh", "clockapp/", "", "clockapp", True),
         ("panel", "panelapp", "", "panelapp", True),
         ("notebook", "work.ipynb", "api/status", "lab/tree/work.ipynb", True),
+        ("gradio", "app.py", "config", "", True),
     ],
 )
 def test_build_command_paths(
@@ -357,7 +367,7 @@ def test_args_are_not_templates(name: str) -> None:
     assert cmd.argv[-2:] == ["{port}", "{unknown}"]
 
 
-@pytest.mark.parametrize("name", ["voila", "dash", "notebook"])
+@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio"])
 def test_frameworks_without_separator_refuse_args(name: str) -> None:
     fw = BUILTIN_FRAMEWORKS[name]
     assert fw.args_separator is None

@@ -1,0 +1,64 @@
+"""Shared parts of the runners that serve an ASGI app under the server's prefix.
+
+Gradio, Shiny and NiceGUI serve from ``/`` and only *generate* URLs for a
+root path; behind the launcher every request keeps the prefix. A runner
+therefore imports the author's entry file (with the framework's own
+``launch``/``run`` call made harmless), mounts the app at the prefix and
+serves it with uvicorn on the launcher's localhost port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote
+
+
+def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("entry", help="the app's entry file, relative to the working folder")
+    parser.add_argument("--port", type=int, required=True, help="localhost port to listen on")
+    parser.add_argument("--prefix", default="/", help="URL prefix the app is served under")
+    return parser.parse_args(argv)
+
+
+def mount_path(prefix: str) -> str:
+    """The prefix as the ASGI server routes it: %-decoded, no trailing slash ('' for '/')."""
+    return unquote(prefix).rstrip("/")
+
+
+@contextlib.contextmanager
+def patched(target: Any, name: str, replacement: Any) -> Iterator[None]:
+    """Replace ``target.name`` while the entry file runs."""
+    original = getattr(target, name)
+    setattr(target, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(target, name, original)
+
+
+def import_entry(entry: str) -> ModuleType:
+    """Import the entry file as a module (not ``__main__``), its folder on ``sys.path``."""
+    path = Path(entry).resolve()
+    sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"Cannot import {path.name}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def serve(app: Any, port: int) -> None:
+    """Serve ``app`` on ``127.0.0.1:port`` (the launcher is the only client)."""
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)

@@ -1,0 +1,113 @@
+"""Gradio, Shiny, Marimo, Solara and NiceGUI dashboards published and opened through a hub.
+
+Each example (``tests/examples.py`` ``MORE_EXAMPLES``) is published by an
+author for every hub user and opened by another user through the service on
+the isolated layout; the page comes from the app through the launcher, the
+app's own data route answers with what only its running code computes, and
+no route a viewer can ask serves a line of its source.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from ..conftest import BROWSER_UA, Hub
+from ..examples import MORE_EXAMPLES
+from .test_source_audit import SOURCE_PATHS
+
+pytestmark = pytest.mark.hub
+
+AUTHOR, VIEWER = "mf-author", "mf-viewer"
+# example -> a line of its source its output never shows
+MARKERS = {
+    "gradio-example": "range(1, 701)",
+}
+# example -> (path under the prefix, text it must carry): the app's own data route
+DATA_ROUTES = {
+    "gradio-example": ("config", MORE_EXAMPLES["gradio-example"][1]),
+}
+# Paths a framework of these knows for files, code or its editor (besides SOURCE_PATHS).
+MORE_SOURCE_PATHS = (
+    "gradio_api/file={entry}", "gradio_api/file=./{entry}", "file={entry}",
+    "gradio_api/file=%2E%2E/{entry}", "gradio_api/info", "?view=api",
+)
+
+
+def installed(example: str) -> bool:
+    return importlib.util.find_spec(MORE_EXAMPLES[example][2]) is not None
+
+
+EXAMPLES_HERE = [pytest.param(name, marks=pytest.mark.skipif(
+    not installed(name), reason=f"{MORE_EXAMPLES[name][2]} is not installed"))
+    for name in MORE_EXAMPLES]
+
+
+def slug(example: str) -> str:
+    return "mf-" + example.removesuffix("-example")
+
+
+@pytest.fixture(scope="module")
+def opened(hub: Hub) -> Iterator[dict]:
+    """Publish one example on first use; VIEWER's session and base URL for each."""
+    for name in (AUTHOR, VIEWER):
+        hub.ensure_user(name)
+    seen: dict[str, dict] = {}
+
+    def open_example(example: str) -> dict:
+        if example not in seen:
+            spec = MORE_EXAMPLES[example][0]
+            r = hub.svc("POST", "dashboards", AUTHOR, json={
+                "slug": slug(example), "title": example, "visibility": "all", **spec})
+            assert r.status_code == 201, r.text
+            body = hub.open_ready(AUTHOR, slug(example), VIEWER)
+            owner, name = body["server"].split("/", 1)
+            session = requests.Session()
+            session.headers["User-Agent"] = BROWSER_UA
+            first = session.get(hub.public(body["url"]), timeout=60)
+            seen[example] = {"session": session, "first": first, "owner": owner,
+                             "base": hub.at(f"/user/{owner}/{name}/")}
+        return seen[example]
+
+    yield open_example
+    for example in seen:
+        hub.svc("DELETE", f"dashboards/{AUTHOR}/{slug(example)}", AUTHOR)
+
+
+@pytest.mark.parametrize("example", EXAMPLES_HERE)
+def test_published_app_renders_for_a_viewer(hub: Hub, opened, example: str) -> None:
+    inst = opened(example)
+    assert inst["owner"] == AUTHOR
+    assert inst["first"].status_code == 200, inst["first"].text[:500]
+    assert inst["first"].url == inst["base"]  # the grant was taken, the page is the app's
+    path, text = DATA_ROUTES[example]
+    r = inst["session"].get(inst["base"] + path, timeout=60)
+    assert r.status_code == 200 and text in r.text, (r.status_code, r.text[:300])
+
+
+@pytest.mark.parametrize("example", EXAMPLES_HERE)
+def test_no_route_serves_the_source_to_a_viewer(hub: Hub, opened, example: str) -> None:
+    inst = opened(example)
+    session, base, marker = inst["session"], inst["base"], MARKERS[example]
+    entry = MORE_EXAMPLES[example][0]["entry"].rsplit("/", 1)[-1]
+    statuses = {}
+    for template in SOURCE_PATHS + MORE_SOURCE_PATHS:
+        path = template.format(entry=entry)
+        r = session.get(base + path, timeout=60)
+        statuses[path] = r.status_code
+        assert marker not in r.text, f"{path} served the source ({r.status_code})"
+        assert "Traceback" not in r.text, path
+    for path in ("api/contents", "api/kernels", "api/sessions", "files/"):
+        assert statuses[path] == 403, (path, statuses[path])
+
+
+def test_anonymous_visitor_is_sent_to_the_open_page(hub: Hub, opened) -> None:
+    example = next(n for n in MORE_EXAMPLES if installed(n))
+    inst = opened(example)
+    r = requests.get(inst["base"], headers={"User-Agent": BROWSER_UA}, timeout=30,
+                     allow_redirects=False)
+    assert r.status_code in (302, 303), r.status_code
+    assert r.headers["Location"].startswith(hub.open_location(AUTHOR, slug(example)))
