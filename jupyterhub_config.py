@@ -33,6 +33,7 @@ EXAMPLES = [
     ("notebook-example", "Notebook example (JupyterLab)", "notebook", "notebook/analysis.ipynb",
      "per-viewer"),
     ("gradio-example", "Gradio example", "gradio", "gradio/app.py", "shared"),
+    ("shiny-example", "Shiny example", "shiny", "shiny/app.py", "shared"),
 ]
 
 configure(

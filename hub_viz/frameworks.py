@@ -245,6 +245,19 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             detect_priority=25,
         ),
         Framework(
+            name="shiny",
+            display_name="Shiny for Python",
+            # Shiny routes from "/" (its pages use relative URLs): the runner
+            # serves it under the prefix (hub_viz/runners/shiny.py).
+            command=(
+                "{python}", "-m", "hub_viz.runners.shiny", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            suffixes=(".py",),
+            imports=("shiny",),
+            detect_priority=25,
+        ),
+        Framework(
             name="notebook",
             display_name="Notebook (JupyterLab)",
             command=(

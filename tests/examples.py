@@ -46,4 +46,9 @@ MORE_EXAMPLES = {
         f"Sum of squares 1..700 = {sum_of_squares(700)}",
         "gradio",
     ),
+    "shiny-example": (
+        {"framework": "shiny", "entry": "shiny/app.py"},
+        f"Sum of squares 1..800 = {sum_of_squares(800)}",
+        "shiny",
+    ),
 }

@@ -57,6 +57,46 @@ def import_entry(entry: str) -> ModuleType:
     return module
 
 
+class Prefixed:
+    """An ASGI app served under ``path``: as Starlette's ``Mount`` routes, lifespan kept.
+
+    Requests below ``path`` reach the app with ``root_path`` set to it and the
+    full path kept (Starlette routes the part below ``root_path``); ``path``
+    itself redirects to ``path/``; anything else answers 404. Lifespan events
+    pass through, so the app's own start-up and shutdown run.
+    """
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket") or not self.path:
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path.startswith(self.path + "/"):
+            scope = dict(scope, root_path=scope.get("root_path", "") + self.path)
+            await self.app(scope, receive, send)
+        elif scope["type"] == "http" and path == self.path:
+            await _respond(send, 307, b"", [(b"location", _quoted(self.path) + b"/")])
+        elif scope["type"] == "http":
+            await _respond(send, 404, b"Not found", [(b"content-type", b"text/plain")])
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+
+def _quoted(path: str) -> bytes:
+    from urllib.parse import quote
+
+    return quote(path).encode("ascii")
+
+
+async def _respond(send: Any, status: int, body: bytes, headers: list) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def serve(app: Any, port: int) -> None:
     """Serve ``app`` on ``127.0.0.1:port`` (the launcher is the only client)."""
     import uvicorn

@@ -25,6 +25,7 @@ COLOURS = {
     "streamlit": "#ff4b4b",
     "notebook": "#616161",
     "gradio": "#f97316",
+    "shiny": "#1d6fb8",
 }
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,7 +8,10 @@ launcher), a reload shows the app again and a deep link reaches it too.
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,10 +33,20 @@ def gradio_interact(frame) -> str:
     return "n squared is 144"
 
 
+def shiny_interact(frame) -> str:
+    """Move the slider one step with the keyboard: Shiny recomputes over its websocket."""
+    handle = frame.locator(".irs-handle").first
+    handle.click()
+    handle.press("ArrowRight")
+    return "n squared is 64"
+
+
 # example -> (interaction returning the text it must bring, deep link under the prefix,
 #             text the deep link shows)
 LIVE: dict[str, tuple[Callable, str, str]] = {
     "gradio-example": (gradio_interact, "?view=api", "API"),
+    # A Shiny app is one page: a link into it is the page with its own query.
+    "shiny-example": (shiny_interact, "?from=course-site", "Sum of squares 1..800"),
 }
 
 
@@ -72,3 +85,60 @@ def test_open_interact_reload_and_deep_link(hub: Hub, browser, published, exampl
         assert page.url.startswith(base), page.url
     finally:
         context.close()
+
+
+def shipped_file(module: str, *parts: str) -> Path:
+    """A file the framework's own package ships (its example apps, under their license)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip(f"{module} is not installed")
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
+    if not path.is_file():
+        pytest.skip(f"{module} no longer ships {'/'.join(parts)}")
+    return path
+
+
+def shiny_basic_app(frame) -> str:
+    frame.get_by_text("n*2 is 40").first.wait_for(timeout=60_000)
+    handle = frame.locator(".irs-handle").first
+    handle.click()
+    handle.press("ArrowRight")
+    return "n*2 is 42"
+
+
+# name -> (module, file it ships, text the page shows first, interaction)
+THIRD_PARTY = {
+    # Shiny's own "basic app" template (`shiny create`), MIT-licensed with the package.
+    "shiny-basic": ("shiny", ("templates", "app", "01-basic-app", "app-core.py"),
+                    "Hello Shiny!", shiny_basic_app),
+}
+
+
+@pytest.mark.parametrize("name", list(THIRD_PARTY))
+def test_a_framework_s_own_example_app_works_through_the_hub(hub: Hub, browser, name: str
+                                                              ) -> None:
+    module, parts, first_text, interact = THIRD_PARTY[name]
+    source = shipped_file(module, *parts)
+    folder = hub.root / "third-party" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, folder / "app.py")
+    hub.ensure_user(AUTHOR)
+    hub.ensure_user(VIEWER)
+    # No framework named: the service detects it from the file's imports.
+    r = hub.svc("POST", "dashboards", AUTHOR, json={
+        "slug": f"tp-{name}", "title": name, "visibility": "all",
+        "entry": f"third-party/{name}/app.py"})
+    assert r.status_code == 201, r.text
+    assert r.json()["framework"] == module, r.json()
+    context, page = logged_in_page(browser, hub.url, VIEWER, PASSWORD)
+    try:
+        page.goto(hub.open_location(AUTHOR, f"tp-{name}"))
+        frame = page.frame_locator("#dashboard-frame")
+        frame.get_by_text(first_text).first.wait_for(timeout=90_000)
+        frame.get_by_text(interact(frame)).first.wait_for(timeout=60_000)
+        page.reload()
+        page.frame_locator("#dashboard-frame").get_by_text(first_text).first.wait_for(
+            timeout=60_000)
+    finally:
+        context.close()
+        hub.svc("DELETE", f"dashboards/{AUTHOR}/tp-{name}", AUTHOR)

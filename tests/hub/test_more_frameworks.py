@@ -25,10 +25,12 @@ AUTHOR, VIEWER = "mf-author", "mf-viewer"
 # example -> a line of its source its output never shows
 MARKERS = {
     "gradio-example": "range(1, 701)",
+    "shiny-example": "range(1, 801)",
 }
 # example -> (path under the prefix, text it must carry): the app's own data route
 DATA_ROUTES = {
     "gradio-example": ("config", MORE_EXAMPLES["gradio-example"][1]),
+    "shiny-example": ("", MORE_EXAMPLES["shiny-example"][1]),
 }
 # Paths a framework of these knows for files, code or its editor (besides SOURCE_PATHS).
 MORE_SOURCE_PATHS = (

@@ -60,3 +60,62 @@ def test_gradio_app_that_launches_at_import_is_mounted_not_launched(tmp_path: Pa
         "demo = gr.Interface(str.upper, 'text', 'text')\ndemo.launch(server_port=1)\n")
     app = runner.create_app(str(entry), "/user/a/b%2Bc/")
     assert [r.path for r in app.routes if getattr(r, "path", "") == "/user/a/b+c"]
+
+
+def test_shiny_core_and_express_files_load(tmp_path: Path) -> None:
+    pytest.importorskip("shiny")
+    import shiny
+    from hub_viz.runners import shiny as runner
+
+    core = tmp_path / "core_app.py"
+    core.write_text("from shiny import App, ui\napp = App(ui.page_fluid('hi'), None)\n")
+    express = tmp_path / "express_app.py"
+    express.write_text("from shiny.express import ui\nui.p('hi')\n")
+    for entry in (core, express):
+        app = runner.create_app(str(entry), "/user/a/b/")
+        assert isinstance(app.app, shiny.App) and app.path == "/user/a/b"
+
+
+def test_shiny_file_without_an_app_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("shiny")
+    from hub_viz.runners import shiny as runner
+
+    entry = tmp_path / "no_app.py"
+    entry.write_text("import shiny\nx = 1\n")
+    with pytest.raises(SystemExit, match="defines no shiny.App"):
+        runner.create_app(str(entry), "/user/a/b/")
+
+
+async def _call(app, path: str) -> list[dict]:
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "path": path, "root_path": "", "method": "GET",
+               "headers": []}, receive, send)
+    return sent
+
+
+async def test_prefixed_routes_below_its_path_only() -> None:
+    seen: list[dict] = []
+
+    async def inner(scope, receive, send):
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"app"})
+
+    app = asgi.Prefixed(inner, "/user/a/b+c")
+    ok = await _call(app, "/user/a/b+c/page")
+    assert ok[0]["status"] == 200
+    assert seen[-1]["root_path"] == "/user/a/b+c" and seen[-1]["path"] == "/user/a/b+c/page"
+    redirect = await _call(app, "/user/a/b+c")
+    assert redirect[0]["status"] == 307
+    assert dict(redirect[0]["headers"])[b"location"] == b"/user/a/b%2Bc/"
+    for outside in ("/user/a/b+cd/page", "/", "/user/a/"):
+        answer = await _call(app, outside)
+        assert answer[0]["status"] == 404, outside
+    assert len(seen) == 1

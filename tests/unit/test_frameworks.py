@@ -57,6 +57,9 @@ def write(path: Path, text: str = "") -> Path:
         ("app.py", "    import dash  # indented, e.g. inside a function\n", "dash"),
         ("app.py", "import gradio as gr\ndemo = gr.Interface(str, 'text', 'text')\n", "gradio"),
         ("app.py", "from gradio import Blocks\n", "gradio"),
+        ("app.py", "from shiny import App, ui\n", "shiny"),
+        ("app.py", "from shiny.express import input, render, ui\n", "shiny"),
+        ("app.py", "import shiny\nimport plotly.express as px\nfrom bokeh import models\n", "shiny"),
         # Gradio apps often plot with bokeh or pull in pandas; gradio serves them.
         ("app.py", "import gradio as gr\nfrom bokeh.plotting import figure\n", "gradio"),
     ],
@@ -110,7 +113,7 @@ def test_detect_only_considers_given_frameworks(tmp_path: Path) -> None:
 def test_detect_error_lists_detectable_frameworks_by_priority(tmp_path: Path) -> None:
     with pytest.raises(FrameworkError) as e:
         detect(write(tmp_path / "x.txt", ""))
-    assert e.value.message.endswith("Name one of: voila, dash, streamlit, gradio, panel, bokeh.")
+    assert e.value.message.endswith("Name one of: voila, dash, streamlit, gradio, shiny, panel, bokeh.")
 
 
 @pytest.mark.parametrize(
@@ -176,6 +179,11 @@ EXPECTED_COMMANDS = {
         ["-m", "hub_viz.runners.gradio", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
         {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_FLAGGING_MODE": "never"},
     ),
+    "shiny": (
+        "app.py",
+        ["-m", "hub_viz.runners.shiny", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {},
+    ),
     "notebook": (
         "work.ipynb",
         [
@@ -231,6 +239,7 @@ def test_build_command_builtin(name: str) -> None:
         ("panel", "panelapp", "", "panelapp", True),
         ("notebook", "work.ipynb", "api/status", "lab/tree/work.ipynb", True),
         ("gradio", "app.py", "config", "", True),
+        ("shiny", "app.py", "", "", True),
     ],
 )
 def test_build_command_paths(
@@ -367,7 +376,7 @@ def test_args_are_not_templates(name: str) -> None:
     assert cmd.argv[-2:] == ["{port}", "{unknown}"]
 
 
-@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio"])
+@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio", "shiny"])
 def test_frameworks_without_separator_refuse_args(name: str) -> None:
     fw = BUILTIN_FRAMEWORKS[name]
     assert fw.args_separator is None
@@ -436,18 +445,18 @@ def test_merge_converts_lists_to_tuples() -> None:
 def test_merge_adds_a_new_framework() -> None:
     merged = merge_frameworks(
         BUILTIN_FRAMEWORKS,
-        {"shiny": {"command": ["{python}", "-m", "shiny", "run", "--port={port}", "{entry}"],
-                   "suffixes": [".py"], "imports": ["shiny"]}},
+        {"vizro": {"command": ["{python}", "-m", "vizro", "run", "--port={port}", "{entry}"],
+                   "suffixes": [".py"], "imports": ["vizro"]}},
     )
-    fw = merged["shiny"]
-    assert fw.name == "shiny"
-    assert fw.display_name == "shiny"
+    fw = merged["vizro"]
+    assert fw.name == "vizro"
+    assert fw.display_name == "vizro"
     assert fw.suffixes == (".py",)
-    assert fw.imports == ("shiny",)
+    assert fw.imports == ("vizro",)
     assert fw.detect_priority == 50
-    assert "shiny" not in BUILTIN_FRAMEWORKS
+    assert "vizro" not in BUILTIN_FRAMEWORKS
     argv = build_command(fw, entry="a.py", port=PORT, prefix=PREFIX, python="py").argv
-    assert argv == ["py", "-m", "shiny", "run", f"--port={PORT}", "a.py"]
+    assert argv == ["py", "-m", "vizro", "run", f"--port={PORT}", "a.py"]
 
 
 def test_new_framework_is_detected(tmp_path: Path) -> None:
