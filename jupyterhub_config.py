@@ -34,6 +34,7 @@ EXAMPLES = [
      "per-viewer"),
     ("gradio-example", "Gradio example", "gradio", "gradio/app.py", "shared"),
     ("shiny-example", "Shiny example", "shiny", "shiny/app.py", "shared"),
+    ("marimo-example", "marimo example", "marimo", "marimo/app.py", "shared"),
 ]
 
 configure(

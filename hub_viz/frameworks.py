@@ -36,8 +36,9 @@ MODES = (SHARED, PER_VIEWER)
 # (hub_viz/launcher/kernel_filter.py): "none" (the app has no Jupyter server:
 # its API is refused), "voila" (the dashboard's own routes; widget messages
 # only on the kernel websocket), "jupyterlab" (unfiltered for the owner of a
-# per-viewer server only).
-JUPYTER_API_KINDS = ("none", "voila", "jupyterlab")
+# per-viewer server only), "marimo" (a marimo app's page, assets and UI
+# element updates only: none of its editing, running, file or export routes).
+JUPYTER_API_KINDS = ("none", "voila", "jupyterlab", "marimo")
 
 # File types a Voilà viewer may download (images only): never notebooks or code.
 VOILA_FILE_ALLOWLIST = r"['.*\.(png|jpe?g|gif|svg|webp)$']"
@@ -256,6 +257,22 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             suffixes=(".py",),
             imports=("shiny",),
             detect_priority=25,
+        ),
+        Framework(
+            name="marimo",
+            display_name="marimo",
+            # `marimo run` (app mode): read access only, no code sent to the page;
+            # the runner drops the prefix's trailing slash marimo refuses.
+            command=(
+                "{python}", "-m", "hub_viz.runners.marimo", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            ready_path="health",
+            suffixes=(".py",),
+            imports=("marimo",),
+            # A marimo notebook imports whatever it plots with; it is a marimo app.
+            detect_priority=15,
+            jupyter_api="marimo",
         ),
         Framework(
             name="notebook",

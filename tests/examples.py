@@ -51,4 +51,9 @@ MORE_EXAMPLES = {
         f"Sum of squares 1..800 = {sum_of_squares(800)}",
         "shiny",
     ),
+    "marimo-example": (
+        {"framework": "marimo", "entry": "marimo/app.py"},
+        f"Sum of squares 1..900 = {sum_of_squares(900)}",
+        "marimo",
+    ),
 }

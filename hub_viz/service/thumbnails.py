@@ -26,6 +26,7 @@ COLOURS = {
     "notebook": "#616161",
     "gradio": "#f97316",
     "shiny": "#1d6fb8",
+    "marimo": "#0d9488",
 }
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",

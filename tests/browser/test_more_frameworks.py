@@ -41,12 +41,21 @@ def shiny_interact(frame) -> str:
     return "n squared is 64"
 
 
+def marimo_interact(frame) -> str:
+    """Move the slider one step: marimo posts the value, the output comes on its websocket."""
+    frame.locator('[role="slider"]').first.click()
+    frame.locator('[role="slider"]').first.press("ArrowRight")
+    return "n squared is 64"
+
+
 # example -> (interaction returning the text it must bring, deep link under the prefix,
 #             text the deep link shows)
 LIVE: dict[str, tuple[Callable, str, str]] = {
     "gradio-example": (gradio_interact, "?view=api", "API"),
     # A Shiny app is one page: a link into it is the page with its own query.
     "shiny-example": (shiny_interact, "?from=course-site", "Sum of squares 1..800"),
+    # marimo's app page is one page too.
+    "marimo-example": (marimo_interact, "?from=course-site", "Sum of squares 1..900"),
 }
 
 
@@ -106,11 +115,20 @@ def shiny_basic_app(frame) -> str:
     return "n*2 is 42"
 
 
+def marimo_ui_tutorial(frame) -> str:
+    frame.get_by_text("here's its value: 1").first.wait_for(timeout=60_000)
+    frame.locator('[role="slider"]').first.click()
+    frame.locator('[role="slider"]').first.press("ArrowRight")
+    return "here's its value: 2"
+
+
 # name -> (module, file it ships, text the page shows first, interaction)
 THIRD_PARTY = {
     # Shiny's own "basic app" template (`shiny create`), MIT-licensed with the package.
     "shiny-basic": ("shiny", ("templates", "app", "01-basic-app", "app-core.py"),
                     "Hello Shiny!", shiny_basic_app),
+    # marimo's "ui" tutorial (`marimo tutorial ui`), Apache-2.0 with the package, as an app.
+    "marimo-ui": ("marimo", ("_tutorials", "ui.py"), "UI elements", marimo_ui_tutorial),
 }
 
 

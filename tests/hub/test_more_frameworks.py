@@ -10,13 +10,18 @@ no route a viewer can ask serves a line of its source.
 from __future__ import annotations
 
 import importlib.util
+import json
+import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
+import websocket
 
-from ..conftest import BROWSER_UA, Hub
-from ..examples import MORE_EXAMPLES
+from ..conftest import BROWSER_UA, Hub, origin_of
+from ..examples import MORE_EXAMPLES, sum_of_squares
 from .test_source_audit import SOURCE_PATHS
 
 pytestmark = pytest.mark.hub
@@ -26,16 +31,21 @@ AUTHOR, VIEWER = "mf-author", "mf-viewer"
 MARKERS = {
     "gradio-example": "range(1, 701)",
     "shiny-example": "range(1, 801)",
+    "marimo-example": "range(1, 901)",
 }
 # example -> (path under the prefix, text it must carry): the app's own data route
 DATA_ROUTES = {
     "gradio-example": ("config", MORE_EXAMPLES["gradio-example"][1]),
     "shiny-example": ("", MORE_EXAMPLES["shiny-example"][1]),
+    # marimo's page is a shell: the notebook's outputs arrive on its websocket
+    "marimo-example": ("ws", str(sum_of_squares(900))),
 }
 # Paths a framework of these knows for files, code or its editor (besides SOURCE_PATHS).
 MORE_SOURCE_PATHS = (
     "gradio_api/file={entry}", "gradio_api/file=./{entry}", "file={entry}",
     "gradio_api/file=%2E%2E/{entry}", "gradio_api/info", "?view=api",
+    "api/kernel/read_code", "api/export/html", "api/export/script", "@file/{entry}",
+    "public/{entry}", "public/../{entry}", "?file={entry}", "?include-code=true",
 )
 
 
@@ -71,7 +81,8 @@ def opened(hub: Hub) -> Iterator[dict]:
             session.headers["User-Agent"] = BROWSER_UA
             first = session.get(hub.public(body["url"]), timeout=60)
             seen[example] = {"session": session, "first": first, "owner": owner,
-                             "base": hub.at(f"/user/{owner}/{name}/")}
+                             "base": hub.at(f"/user/{owner}/{name}/"),
+                             "base_path": f"/user/{owner}/{name}/"}
         return seen[example]
 
     yield open_example
@@ -86,8 +97,29 @@ def test_published_app_renders_for_a_viewer(hub: Hub, opened, example: str) -> N
     assert inst["first"].status_code == 200, inst["first"].text[:500]
     assert inst["first"].url == inst["base"]  # the grant was taken, the page is the app's
     path, text = DATA_ROUTES[example]
+    if path == "ws":
+        assert text in websocket_text(hub, inst, text)
+        return
     r = inst["session"].get(inst["base"] + path, timeout=60)
     assert r.status_code == 200 and text in r.text, (r.status_code, r.text[:300])
+
+
+def websocket_text(hub: Hub, inst: dict, wanted: str) -> str:
+    """What a marimo session sends on its websocket until ``wanted`` appears."""
+    cookies = "; ".join(f"{c.name}={c.value}" for c in inst["session"].cookies)
+    ws = websocket.create_connection(
+        inst["base"].replace("http", "ws", 1) + f"ws?session_id=s-{uuid.uuid4().hex}",
+        header=[f"Cookie: {cookies}", f"User-Agent: {BROWSER_UA}"],
+        origin=origin_of(inst["base"]), timeout=60,
+    )
+    received = ""
+    try:
+        deadline = time.monotonic() + 60
+        while wanted not in received and time.monotonic() < deadline:
+            received += ws.recv()
+    finally:
+        ws.close()
+    return received
 
 
 @pytest.mark.parametrize("example", EXAMPLES_HERE)
@@ -113,3 +145,40 @@ def test_anonymous_visitor_is_sent_to_the_open_page(hub: Hub, opened) -> None:
                      allow_redirects=False)
     assert r.status_code in (302, 303), r.status_code
     assert r.headers["Location"].startswith(hub.open_location(AUTHOR, slug(example)))
+
+
+MARIMO = pytest.mark.skipif(not installed("marimo-example"), reason="marimo is not installed")
+
+
+@MARIMO
+@pytest.mark.parametrize(("path", "body"), [
+    ("api/kernel/run", {"cellIds": ["x"], "codes": ["{code}"]}),
+    ("api/kernel/execute", {"cellId": "x", "code": "{code}"}),
+    ("api/kernel/scratchpad/run", {"code": "{code}"}),
+    ("api/kernel/instantiate", {"objectIds": [], "values": [], "codes": {"x": "{code}"}}),
+    ("api/document/transaction", {"changes": [{"type": "create-cell", "code": "{code}"}]}),
+])
+def test_a_marimo_viewer_cannot_run_code(hub: Hub, opened, path: str, body: dict) -> None:
+    inst = opened("marimo-example")
+    marker = Path("/tmp") / f"hub-viz-mf-{uuid.uuid4().hex}"
+    code = f"open({str(marker)!r}, 'w').write('ran')"
+    payload = json.loads(json.dumps(body).replace("{code}", json.dumps(code)[1:-1]))
+    r = inst["session"].post(inst["base"] + path, json=payload, timeout=30,
+                             allow_redirects=False)
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    assert r.json()["source"] == "hub-viz"
+    time.sleep(1)
+    assert not marker.exists()
+    refused = f"Refused POST {inst['base_path']}{path} for {VIEWER} (open link): " \
+              "not part of a marimo app"
+    assert refused in hub.log.read_text(errors="replace")
+
+
+@MARIMO
+def test_a_marimo_viewer_still_moves_its_sliders(hub: Hub, opened) -> None:
+    """The one kind of POST a viewer sends reaches marimo (it answers, not the launcher)."""
+    inst = opened("marimo-example")
+    r = inst["session"].post(inst["base"] + "api/kernel/set_ui_element_value",
+                             json={"objectIds": [], "values": []}, timeout=30,
+                             headers={"Marimo-Session-Id": "s-none"})
+    assert r.status_code != 403 or r.json().get("source") != "hub-viz", r.text[:300]

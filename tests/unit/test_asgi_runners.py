@@ -65,6 +65,7 @@ def test_gradio_app_that_launches_at_import_is_mounted_not_launched(tmp_path: Pa
 def test_shiny_core_and_express_files_load(tmp_path: Path) -> None:
     pytest.importorskip("shiny")
     import shiny
+
     from hub_viz.runners import shiny as runner
 
     core = tmp_path / "core_app.py"
@@ -119,3 +120,20 @@ async def test_prefixed_routes_below_its_path_only() -> None:
         answer = await _call(app, outside)
         assert answer[0]["status"] == 404, outside
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("prefix", "base_url"),
+    [("/user/alice/nb/", "/user/alice/nb"), ("/user/alice/a%2Bb/", "/user/alice/a+b")],
+)
+def test_marimo_runs_as_an_app_without_code_or_token(prefix: str, base_url: str) -> None:
+    from hub_viz.runners.marimo import marimo_argv
+
+    argv = marimo_argv("nb.py", 4242, prefix, python="py")
+    assert argv[:5] == ["py", "-m", "marimo", "run", "nb.py"]  # app mode, never `edit`
+    assert f"--base-url={base_url}" in argv  # marimo refuses a trailing slash
+    for flag in ("--headless", "--host=127.0.0.1", "--port=4242", "--no-token", "--no-sandbox",
+                 "--no-show-tracebacks"):
+        assert flag in argv, flag
+    assert "--include-code" not in argv and "edit" not in argv
+    assert not any(a.startswith("--base-url") for a in marimo_argv("nb.py", 1, "/", "py"))

@@ -58,6 +58,10 @@ def write(path: Path, text: str = "") -> Path:
         ("app.py", "import gradio as gr\ndemo = gr.Interface(str, 'text', 'text')\n", "gradio"),
         ("app.py", "from gradio import Blocks\n", "gradio"),
         ("app.py", "from shiny import App, ui\n", "shiny"),
+        ("nb.py", "import marimo\napp = marimo.App()\n", "marimo"),
+        # A marimo notebook that plots with bokeh or imports dash is still a marimo app.
+        ("nb.py", "import marimo\n@app.cell\ndef _():\n    import dash\n    import bokeh\n",
+         "marimo"),
         ("app.py", "from shiny.express import input, render, ui\n", "shiny"),
         ("app.py", "import shiny\nimport plotly.express as px\nfrom bokeh import models\n", "shiny"),
         # Gradio apps often plot with bokeh or pull in pandas; gradio serves them.
@@ -113,7 +117,7 @@ def test_detect_only_considers_given_frameworks(tmp_path: Path) -> None:
 def test_detect_error_lists_detectable_frameworks_by_priority(tmp_path: Path) -> None:
     with pytest.raises(FrameworkError) as e:
         detect(write(tmp_path / "x.txt", ""))
-    assert e.value.message.endswith("Name one of: voila, dash, streamlit, gradio, shiny, panel, bokeh.")
+    assert e.value.message.endswith("Name one of: voila, marimo, dash, streamlit, gradio, shiny, panel, bokeh.")
 
 
 @pytest.mark.parametrize(
@@ -184,6 +188,11 @@ EXPECTED_COMMANDS = {
         ["-m", "hub_viz.runners.shiny", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
         {},
     ),
+    "marimo": (
+        "nb.py",
+        ["-m", "hub_viz.runners.marimo", "nb.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {},
+    ),
     "notebook": (
         "work.ipynb",
         [
@@ -240,6 +249,7 @@ def test_build_command_builtin(name: str) -> None:
         ("notebook", "work.ipynb", "api/status", "lab/tree/work.ipynb", True),
         ("gradio", "app.py", "config", "", True),
         ("shiny", "app.py", "", "", True),
+        ("marimo", "nb.py", "health", "", True),
     ],
 )
 def test_build_command_paths(
@@ -376,7 +386,7 @@ def test_args_are_not_templates(name: str) -> None:
     assert cmd.argv[-2:] == ["{port}", "{unknown}"]
 
 
-@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio", "shiny"])
+@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio", "shiny", "marimo"])
 def test_frameworks_without_separator_refuse_args(name: str) -> None:
     fw = BUILTIN_FRAMEWORKS[name]
     assert fw.args_separator is None

@@ -642,3 +642,76 @@ async def test_drops_beyond_the_log_limit_are_counted(caplog) -> None:
     lines = [r.getMessage() for r in caplog.records]
     assert sum(line.startswith("Dropped a execute_request") for line in lines) == f.LOG_LIMIT
     assert lines[-1] == f"Dropped {f.LOG_LIMIT + 30} messages in all from bob to kernel {KERNEL}."
+
+
+# -- marimo ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [SHARED, PER_VIEWER])
+@pytest.mark.parametrize("owner", [True, False])
+def test_marimo_gets_its_own_rules_for_everyone(mode: str, owner: bool) -> None:
+    assert kf.rules_for(BUILTIN_FRAMEWORKS["marimo"].jupyter_api, mode, owner) == kf.MARIMO
+
+
+@pytest.mark.parametrize(
+    ("method", "rel", "websocket"),
+    [
+        ("GET", "", False),
+        ("GET", "assets/index-abc123.js", False),
+        ("GET", "favicon.ico", False),
+        ("GET", "favicon-32x32.png", False),
+        ("GET", "manifest.json", False),
+        ("GET", "health", False),
+        ("GET", "@file/1234-plot.png", False),
+        ("GET", "public/logo.png", False),
+        ("POST", "api/kernel/set_ui_element_value", False),
+        ("POST", "api/kernel/set_model_value", False),
+        ("POST", "api/kernel/function_call", False),
+        ("GET", "ws", True),
+    ],
+)
+def test_marimo_page_routes_pass(method: str, rel: str, websocket: bool) -> None:
+    assert kf.decide(kf.MARIMO, method, P + rel, P, websocket=websocket).allowed
+
+
+@pytest.mark.parametrize(
+    ("method", "rel", "websocket"),
+    [
+        # running and editing code
+        ("POST", "api/kernel/run", False),
+        ("POST", "api/kernel/execute", False),
+        ("POST", "api/kernel/scratchpad/run", False),
+        ("POST", "api/kernel/instantiate", False),
+        ("POST", "api/kernel/restart_session", False),
+        ("POST", "api/document/transaction", False),
+        ("POST", "api/kernel/save", False),
+        ("POST", "api/kernel/format", False),
+        ("POST", "api/kernel/install_missing_packages", False),
+        ("POST", "api/packages/add", False),
+        # reading the code or the files
+        ("POST", "api/kernel/read_code", False),
+        ("POST", "api/export/html", False),
+        ("POST", "api/export/script", False),
+        ("POST", "api/home/workspace_files", False),
+        ("POST", "api/files/list_files", False),
+        ("GET", "api/files/download", False),
+        ("GET", "app.py", False),
+        ("GET", "api/status", False),
+        # sockets other than the viewer's outputs
+        ("GET", "terminal/ws", True),
+        ("GET", "ws_sync", True),
+        ("GET", "lsp/pylsp", True),
+        # the allowed POSTs, as GET, and the page as POST
+        ("GET", "api/kernel/set_ui_element_value", False),
+        ("POST", "", False),
+        # tricks on the allowed ones
+        ("POST", "api/kernel/set_ui_element_value/../run", False),
+        ("POST", "api/kernel/%2E%2E/kernel/run", False),
+        ("GET", "assets/../app.py", False),
+    ],
+)
+def test_marimo_refuses_code_files_and_editing(method: str, rel: str, websocket: bool) -> None:
+    decision = kf.decide(kf.MARIMO, method, P + rel, P, websocket=websocket)
+    assert not decision.allowed, rel
+    assert decision.reason in ("not part of a marimo app",
+                               "a path outside the dashboard or with '.' or '..' segments")
