@@ -35,6 +35,7 @@ EXAMPLES = [
     ("gradio-example", "Gradio example", "gradio", "gradio/app.py", "shared"),
     ("shiny-example", "Shiny example", "shiny", "shiny/app.py", "shared"),
     ("marimo-example", "marimo example", "marimo", "marimo/app.py", "shared"),
+    ("solara-example", "Solara example", "solara", "solara/app.py", "shared"),
 ]
 
 configure(

@@ -37,8 +37,9 @@ MODES = (SHARED, PER_VIEWER)
 # its API is refused), "voila" (the dashboard's own routes; widget messages
 # only on the kernel websocket), "jupyterlab" (unfiltered for the owner of a
 # per-viewer server only), "marimo" (a marimo app's page, assets and UI
-# element updates only: none of its editing, running, file or export routes).
-JUPYTER_API_KINDS = ("none", "voila", "jupyterlab", "marimo")
+# element updates only: none of its editing, running, file or export routes),
+# "solara" (a Solara app's pages and files; widget messages only on its kernel websocket).
+JUPYTER_API_KINDS = ("none", "voila", "jupyterlab", "marimo", "solara")
 
 # File types a Voilà viewer may download (images only): never notebooks or code.
 VOILA_FILE_ALLOWLIST = r"['.*\.(png|jpe?g|gif|svg|webp)$']"
@@ -273,6 +274,25 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # A marimo notebook imports whatever it plots with; it is a marimo app.
             detect_priority=15,
             jupyter_api="marimo",
+        ),
+        Framework(
+            name="solara",
+            display_name="Solara",
+            # Solara's own Starlette app, under the prefix (hub_viz/runners/solara.py).
+            command=(
+                "{python}", "-m", "hub_viz.runners.solara", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            env={
+                "SOLARA_MODE": "production",
+                "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+            },
+            ready_path="readyz",
+            suffixes=(".py",),
+            imports=("solara",),
+            # Solara apps import ipywidgets, plotting libraries, sometimes bokeh.
+            detect_priority=25,
+            jupyter_api="solara",
         ),
         Framework(
             name="notebook",

@@ -56,4 +56,9 @@ MORE_EXAMPLES = {
         f"Sum of squares 1..900 = {sum_of_squares(900)}",
         "marimo",
     ),
+    "solara-example": (
+        {"framework": "solara", "entry": "solara/app.py"},
+        f"Sum of squares 1..1000 = {sum_of_squares(1000)}",
+        "solara",
+    ),
 }

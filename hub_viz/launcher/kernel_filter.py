@@ -33,6 +33,12 @@ whether the viewer owns the server:
     reading the code, exports, the file explorer, workspace listings,
     packages, the terminal and collaboration sockets are refused here, even
     though ``marimo run`` refuses most of them itself.
+``solara`` (Solara), every viewer, the owner included
+    Solara runs a virtual kernel per page and hands the page a Jupyter kernel
+    websocket: only :data:`SOLARA_ROUTES` pass (its pages, which may be any
+    path, its files, the kernel's model, the page's close of its own kernel)
+    and on the kernel websocket the same widget messages as for Voilà. Its
+    ``resourcez`` server report and debug eviction are refused.
 ``none`` (Dash, Bokeh, Panel, Streamlit, custom commands, operator additions)
     The app's own routes pass; the Jupyter server's API (:data:`JUPYTER_SERVER_PATHS`:
     kernels, sessions, contents, terminals, files, …), websockets included,
@@ -339,6 +345,18 @@ MARIMO_ROUTES = (
     Route(r"ws", websocket=True, why="outputs from the viewer's session"),
 )
 
+# What a Solara 1.64 page fetches (recorded in Chromium; tests/browser/test_more_frameworks.py
+# moves a slider through these routes). Solara serves its pages on any path.
+SOLARA_ROUTES = (
+    Route(r"(?!resourcez(/|$)|jupyter/api/|_solara/api/).*",
+          why="the app's pages, its scripts, styles and files"),
+    Route(r"jupyter/api/kernels/" + _KERNEL_ID, why="the widget manager reads its kernel's model"),
+    Route(r"jupyter/api/kernels/" + _KERNEL_ID + r"/channels", websocket=True,
+          kernel_channel=True, why="the kernel websocket, filtered"),
+    Route(r"_solara/api/close/" + _KERNEL_ID, frozenset({"POST"}),
+          why="the page closes its own kernel when it unloads"),
+)
+
 # The Jupyter server's own routes: refused for every app that is not a Jupyter server
 # a viewer owns (case-insensitive, whole path below the prefix).
 JUPYTER_SERVER_PATHS = re.compile(
@@ -351,10 +369,12 @@ UNFILTERED = "unfiltered"
 APP_ONLY = "app-only"
 VOILA = "voila"
 MARIMO = "marimo"
+SOLARA = "solara"
 # Rules that are an allowlist of routes, and what a refusal says.
 ROUTE_TABLES = {
     VOILA: (VOILA_ROUTES, "not part of a Voilà dashboard"),
     MARIMO: (MARIMO_ROUTES, "not part of a marimo app"),
+    SOLARA: (SOLARA_ROUTES, "not part of a Solara app"),
 }
 
 
@@ -366,6 +386,8 @@ def rules_for(jupyter_api: str, mode: str, viewer_is_owner: bool) -> str:
         return APP_ONLY
     if jupyter_api == "marimo":
         return MARIMO
+    if jupyter_api == "solara":
+        return SOLARA
     # "voila", and anything unknown: the strictest rules there are.
     return VOILA
 
@@ -408,6 +430,8 @@ def decide(rules: str, method: str, path: str, prefix: str, *, websocket: bool =
         if JUPYTER_SERVER_PATHS.fullmatch(rel):
             return Decision(False, reason="the Jupyter server API is not part of this dashboard")
         return Decision(True)
+    if rules == SOLARA and JUPYTER_SERVER_PATHS.fullmatch(rel):  # its pages take any path
+        return Decision(False, reason="the Jupyter server API is not part of this dashboard")
     routes, refusal = ROUTE_TABLES.get(rules, ROUTE_TABLES[VOILA])
     for route in routes:
         if route.matches(method, rel, websocket):
@@ -441,7 +465,7 @@ def launcher_mode(environ: Mapping[str, str]) -> str:
 
 __all__ = [
     "APP_ONLY", "JUPYTER_API_KINDS", "JUPYTER_SERVER_PATHS", "KERNEL_SUBPROTOCOLS", "MARIMO",
-    "MARIMO_ROUTES", "REFUSED_MSG_TYPES", "UNFILTERED", "V1_PROTOCOL", "VIEWER_MSG_TYPES", "VOILA",
+    "MARIMO_ROUTES", "REFUSED_MSG_TYPES", "SOLARA", "SOLARA_ROUTES", "UNFILTERED", "V1_PROTOCOL", "VIEWER_MSG_TYPES", "VOILA",
     "VOILA_ROUTES", "Decision", "KernelChannelFilter", "KernelMessage", "MalformedFrame",
     "Route", "Verdict", "check_frame", "decide", "kernel_id_from_path", "launcher_mode",
     "parse_frame", "parse_legacy_binary", "parse_legacy_json", "parse_v1", "relative_path",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,7 +64,9 @@ class Prefixed:
     Requests below ``path`` reach the app with ``root_path`` set to it and the
     full path kept (Starlette routes the part below ``root_path``); ``path``
     itself redirects to ``path/``; anything else answers 404. Lifespan events
-    pass through, so the app's own start-up and shutdown run.
+    pass through, so the app's own start-up and shutdown run. A cookie the
+    app sets on ``Path=/`` (its own root) is set on ``path/`` instead: the
+    launcher drops cookies that reach beyond the server.
     """
 
     def __init__(self, app: Any, path: str) -> None:
@@ -77,13 +80,30 @@ class Prefixed:
         path = scope["path"]
         if path.startswith(self.path + "/"):
             scope = dict(scope, root_path=scope.get("root_path", "") + self.path)
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._cookies_below(send))
         elif scope["type"] == "http" and path == self.path:
             await _respond(send, 307, b"", [(b"location", _quoted(self.path) + b"/")])
         elif scope["type"] == "http":
             await _respond(send, 404, b"Not found", [(b"content-type", b"text/plain")])
         else:
             await send({"type": "websocket.close", "code": 1008})
+
+
+    def _cookies_below(self, send: Any) -> Any:
+        own_root = b"; path=" + _quoted(self.path) + b"/"
+
+        async def send_below(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message, headers=[
+                    (name, _ROOT_PATH_ATTR.sub(own_root, value)
+                     if name.lower() == b"set-cookie" else value)
+                    for name, value in message.get("headers", [])])
+            await send(message)
+
+        return send_below
+
+
+_ROOT_PATH_ATTR = re.compile(rb";\s*path=/(?=;|$)", re.IGNORECASE)
 
 
 def _quoted(path: str) -> bytes:

@@ -27,6 +27,7 @@ COLOURS = {
     "gradio": "#f97316",
     "shiny": "#1d6fb8",
     "marimo": "#0d9488",
+    "solara": "#eab308",
 }
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -48,6 +48,14 @@ def marimo_interact(frame) -> str:
     return "n squared is 64"
 
 
+def solara_interact(frame) -> str:
+    """One step right with the keyboard: the slider's widget message goes over the kernel
+    websocket (through the launcher's message filter), the new Markdown comes back."""
+    frame.locator('[role="slider"]').first.focus()
+    frame.locator('[role="slider"]').first.press("ArrowRight")
+    return "n squared is 64"
+
+
 # example -> (interaction returning the text it must bring, deep link under the prefix,
 #             text the deep link shows)
 LIVE: dict[str, tuple[Callable, str, str]] = {
@@ -56,6 +64,7 @@ LIVE: dict[str, tuple[Callable, str, str]] = {
     "shiny-example": (shiny_interact, "?from=course-site", "Sum of squares 1..800"),
     # marimo's app page is one page too.
     "marimo-example": (marimo_interact, "?from=course-site", "Sum of squares 1..900"),
+    "solara-example": (solara_interact, "?from=course-site", "Sum of squares 1..1000"),
 }
 
 
@@ -122,6 +131,12 @@ def marimo_ui_tutorial(frame) -> str:
     return "here's its value: 2"
 
 
+def solara_calculator(frame) -> str:
+    for key in ("7", "+", "8", "="):
+        frame.get_by_role("button", name=key, exact=True).click()
+    return "15"
+
+
 # name -> (module, file it ships, text the page shows first, interaction)
 THIRD_PARTY = {
     # Shiny's own "basic app" template (`shiny create`), MIT-licensed with the package.
@@ -129,6 +144,9 @@ THIRD_PARTY = {
                     "Hello Shiny!", shiny_basic_app),
     # marimo's "ui" tutorial (`marimo tutorial ui`), Apache-2.0 with the package, as an app.
     "marimo-ui": ("marimo", ("_tutorials", "ui.py"), "UI elements", marimo_ui_tutorial),
+    # The calculator from Solara's documentation examples, MIT-licensed with the package.
+    "solara-calculator": ("solara", ("website", "pages", "documentation", "examples",
+                                     "utilities", "calculator.py"), "AC", solara_calculator),
 }
 
 

@@ -32,6 +32,7 @@ MARKERS = {
     "gradio-example": "range(1, 701)",
     "shiny-example": "range(1, 801)",
     "marimo-example": "range(1, 901)",
+    "solara-example": "range(1, 1001)",
 }
 # example -> (path under the prefix, text it must carry): the app's own data route
 DATA_ROUTES = {
@@ -39,6 +40,8 @@ DATA_ROUTES = {
     "shiny-example": ("", MORE_EXAMPLES["shiny-example"][1]),
     # marimo's page is a shell: the notebook's outputs arrive on its websocket
     "marimo-example": ("ws", str(sum_of_squares(900))),
+    # Solara's page is a shell too: its virtual kernel answers on the kernel websocket
+    "solara-example": ("kernel", "kernel_info_reply"),
 }
 # Paths a framework of these knows for files, code or its editor (besides SOURCE_PATHS).
 MORE_SOURCE_PATHS = (
@@ -100,6 +103,14 @@ def test_published_app_renders_for_a_viewer(hub: Hub, opened, example: str) -> N
     if path == "ws":
         assert text in websocket_text(hub, inst, text)
         return
+    if path == "kernel":
+        ws, _ = solara_kernel(inst)
+        try:
+            ws.send(kernel_message("kernel_info_request"))
+            assert "kernel_info_reply" in replies(ws, "kernel_info_reply")
+        finally:
+            ws.close()
+        return
     r = inst["session"].get(inst["base"] + path, timeout=60)
     assert r.status_code == 200 and text in r.text, (r.status_code, r.text[:300])
 
@@ -133,7 +144,8 @@ def test_no_route_serves_the_source_to_a_viewer(hub: Hub, opened, example: str) 
         r = session.get(base + path, timeout=60)
         statuses[path] = r.status_code
         assert marker not in r.text, f"{path} served the source ({r.status_code})"
-        assert "Traceback" not in r.text, path
+        # (Solara's page styles carry a "Generic.Traceback" CSS rule; an error does not)
+        assert "Traceback (most recent call last)" not in r.text, path
     for path in ("api/contents", "api/kernels", "api/sessions", "files/"):
         assert statuses[path] == 403, (path, statuses[path])
 
@@ -182,3 +194,82 @@ def test_a_marimo_viewer_still_moves_its_sliders(hub: Hub, opened) -> None:
                              json={"objectIds": [], "values": []}, timeout=30,
                              headers={"Marimo-Session-Id": "s-none"})
     assert r.status_code != 403 or r.json().get("source") != "hub-viz", r.text[:300]
+
+
+SOLARA = pytest.mark.skipif(not installed("solara-example"), reason="solara is not installed")
+
+
+def kernel_message(msg_type: str, content: dict | None = None) -> str:
+    """A kernel message in the JSON framing Solara's page uses."""
+    return json.dumps({
+        "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "",
+                   "session": uuid.uuid4().hex, "date": "", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "content": content or {}, "channel": "shell",
+        "buffers": []})
+
+
+def solara_kernel(inst: dict) -> tuple[websocket.WebSocket, str]:
+    """A new Solara kernel websocket through the launcher, as the page opens one."""
+    kernel = str(uuid.uuid4())
+    cookies = "; ".join(f"{c.name}={c.value}" for c in inst["session"].cookies)
+    ws = websocket.create_connection(
+        inst["base"].replace("http", "ws", 1)
+        + f"jupyter/api/kernels/{kernel}/channels?session_id={uuid.uuid4()}",
+        header=[f"Cookie: {cookies}", f"User-Agent: {BROWSER_UA}"],
+        origin=origin_of(inst["base"]), timeout=10,
+    )
+    return ws, kernel
+
+
+def replies(ws: websocket.WebSocket, wanted: str, seconds: float = 10) -> str:
+    """Message types received until ``wanted`` arrives or ``seconds`` pass."""
+    seen = []
+    deadline = time.monotonic() + seconds
+    while wanted not in seen and time.monotonic() < deadline:
+        try:
+            frame = ws.recv()
+        except websocket.WebSocketTimeoutException:
+            break
+        if isinstance(frame, str):
+            seen.append(json.loads(frame)["header"]["msg_type"])
+    return " ".join(seen)
+
+
+@SOLARA
+def test_a_solara_viewer_cannot_send_code_to_its_kernel(hub: Hub, opened) -> None:
+    inst = opened("solara-example")
+    inst["session"].get(inst["base"], timeout=30)  # the page sets Solara's session cookie
+    marker = Path("/tmp") / f"hub-viz-mf-{uuid.uuid4().hex}"
+    ws, kernel = solara_kernel(inst)
+    try:
+        for msg_type in ("execute_request", "inspect_request", "complete_request"):
+            ws.send(kernel_message(msg_type, {
+                "code": f"open({str(marker)!r}, 'w').write('ran')", "silent": False,
+                "cursor_pos": 0}))
+        ws.send(kernel_message("kernel_info_request"))
+        seen = replies(ws, "kernel_info_reply")
+    finally:
+        ws.close()
+    assert "kernel_info_reply" in seen  # the socket works: widget-side messages pass
+    assert "execute_reply" not in seen and "execute_input" not in seen, seen
+    assert not marker.exists()
+    log = hub.log.read_text(errors="replace")
+    for msg_type in ("execute_request", "inspect_request", "complete_request"):
+        assert (f"Dropped a {msg_type} message from {VIEWER} (open link) to kernel {kernel}: "
+                "not a widget message") in log
+
+
+@SOLARA
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "resourcez"),
+    ("POST", "_solara/api/evict/00000000-0000-0000-0000-000000000000"),
+    ("GET", "jupyter/api/kernels"),
+    ("POST", "jupyter/api/kernels/00000000-0000-0000-0000-000000000000"),
+])
+def test_solara_server_routes_are_refused(hub: Hub, opened, method: str, path: str) -> None:
+    inst = opened("solara-example")
+    r = inst["session"].request(method, inst["base"] + path, timeout=30, allow_redirects=False)
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    assert r.json()["source"] == "hub-viz"
+    assert (f"Refused {method} {inst['base_path']}{path} for {VIEWER} (open link): "
+            "not part of a Solara app") in hub.log.read_text(errors="replace")

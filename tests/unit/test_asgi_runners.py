@@ -137,3 +137,21 @@ def test_marimo_runs_as_an_app_without_code_or_token(prefix: str, base_url: str)
         assert flag in argv, flag
     assert "--include-code" not in argv and "edit" not in argv
     assert not any(a.startswith("--base-url") for a in marimo_argv("nb.py", 1, "/", "py"))
+
+
+async def test_prefixed_moves_root_cookies_below_its_path() -> None:
+    async def inner(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"set-cookie", b"sid=1; expires=Fri, 01 Jan 2038 00:00:00 GMT; Path=/; SameSite=lax"),
+            (b"Set-Cookie", b"other=2; path=/"),
+            (b"set-cookie", b"deep=3; Path=/user/a/b+c/x"),
+            (b"x-note", b"path=/")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent = await _call(asgi.Prefixed(inner, "/user/a/b+c"), "/user/a/b+c/")
+    headers = sent[0]["headers"]
+    assert headers[0][1] == (b"sid=1; expires=Fri, 01 Jan 2038 00:00:00 GMT"
+                             b"; path=/user/a/b%2Bc/; SameSite=lax")
+    assert headers[1][1] == b"other=2; path=/user/a/b%2Bc/"
+    assert headers[2][1] == b"deep=3; Path=/user/a/b+c/x"  # already below: kept
+    assert headers[3] == (b"x-note", b"path=/")

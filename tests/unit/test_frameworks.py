@@ -59,6 +59,9 @@ def write(path: Path, text: str = "") -> Path:
         ("app.py", "from gradio import Blocks\n", "gradio"),
         ("app.py", "from shiny import App, ui\n", "shiny"),
         ("nb.py", "import marimo\napp = marimo.App()\n", "marimo"),
+        ("app.py", "import solara\n@solara.component\ndef Page():\n    pass\n", "solara"),
+        ("app.py", "import ipywidgets\nimport solara\nfrom bokeh.plotting import figure\n",
+         "solara"),
         # A marimo notebook that plots with bokeh or imports dash is still a marimo app.
         ("nb.py", "import marimo\n@app.cell\ndef _():\n    import dash\n    import bokeh\n",
          "marimo"),
@@ -117,7 +120,7 @@ def test_detect_only_considers_given_frameworks(tmp_path: Path) -> None:
 def test_detect_error_lists_detectable_frameworks_by_priority(tmp_path: Path) -> None:
     with pytest.raises(FrameworkError) as e:
         detect(write(tmp_path / "x.txt", ""))
-    assert e.value.message.endswith("Name one of: voila, marimo, dash, streamlit, gradio, shiny, panel, bokeh.")
+    assert e.value.message.endswith("Name one of: voila, marimo, dash, streamlit, gradio, shiny, solara, panel, bokeh.")
 
 
 @pytest.mark.parametrize(
@@ -193,6 +196,11 @@ EXPECTED_COMMANDS = {
         ["-m", "hub_viz.runners.marimo", "nb.py", f"--port={PORT}", f"--prefix={PREFIX}"],
         {},
     ),
+    "solara": (
+        "app.py",
+        ["-m", "hub_viz.runners.solara", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {"SOLARA_MODE": "production", "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"},
+    ),
     "notebook": (
         "work.ipynb",
         [
@@ -250,6 +258,7 @@ def test_build_command_builtin(name: str) -> None:
         ("gradio", "app.py", "config", "", True),
         ("shiny", "app.py", "", "", True),
         ("marimo", "nb.py", "health", "", True),
+        ("solara", "app.py", "readyz", "", True),
     ],
 )
 def test_build_command_paths(
@@ -386,7 +395,7 @@ def test_args_are_not_templates(name: str) -> None:
     assert cmd.argv[-2:] == ["{port}", "{unknown}"]
 
 
-@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio", "shiny", "marimo"])
+@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio", "shiny", "marimo", "solara"])
 def test_frameworks_without_separator_refuse_args(name: str) -> None:
     fw = BUILTIN_FRAMEWORKS[name]
     assert fw.args_separator is None

@@ -715,3 +715,55 @@ def test_marimo_refuses_code_files_and_editing(method: str, rel: str, websocket:
     assert not decision.allowed, rel
     assert decision.reason in ("not part of a marimo app",
                                "a path outside the dashboard or with '.' or '..' segments")
+
+
+
+# -- solara ---------------------------------------------------------------------------
+
+SOLARA_KERNEL = "5f93e111-0428-4032-b0bf-eb1f304c24a6"
+
+
+@pytest.mark.parametrize("mode", [SHARED, PER_VIEWER])
+@pytest.mark.parametrize("owner", [True, False])
+def test_solara_gets_its_own_rules_for_everyone(mode: str, owner: bool) -> None:
+    assert kf.rules_for(BUILTIN_FRAMEWORKS["solara"].jupyter_api, mode, owner) == kf.SOLARA
+
+
+@pytest.mark.parametrize(
+    ("method", "rel", "websocket", "filtered"),
+    [
+        ("GET", "", False, False),
+        ("GET", "some/page/of/the/app", False, False),  # Solara routes pages on any path
+        ("GET", "_solara/cdn/requirejs@2.3.6/require.js", False, False),
+        ("GET", "static/assets/theme.js", False, False),
+        ("GET", "static/public/logo.png", False, False),
+        ("GET", "jupyter/nbextensions/jupyter-vue/nodeps.js", False, False),
+        ("GET", f"jupyter/api/kernels/{SOLARA_KERNEL}", False, False),
+        ("POST", f"_solara/api/close/{SOLARA_KERNEL}", False, False),
+        ("GET", f"jupyter/api/kernels/{SOLARA_KERNEL}/channels", True, True),
+    ],
+)
+def test_solara_page_routes_pass(method: str, rel: str, websocket: bool, filtered: bool) -> None:
+    decision = kf.decide(kf.SOLARA, method, P + rel, P, websocket=websocket)
+    assert decision.allowed, rel
+    assert decision.kernel_channel is filtered  # its kernel socket gets the widget filter
+
+
+@pytest.mark.parametrize(
+    ("method", "rel", "websocket"),
+    [
+        ("GET", "resourcez", False),
+        ("GET", "resourcez/", False),
+        ("POST", f"_solara/api/evict/{SOLARA_KERNEL}", False),
+        ("GET", "jupyter/api/kernels", False),
+        ("POST", f"jupyter/api/kernels/{SOLARA_KERNEL}", False),
+        ("GET", f"jupyter/api/kernels/{SOLARA_KERNEL}/iopub", True),
+        ("GET", "ws", True),
+        ("POST", "", False),
+        ("GET", "api/contents", False),
+        ("GET", "files/app.py", False),
+        ("GET", "static/../app.py", False),
+    ],
+)
+def test_solara_refuses_its_server_routes(method: str, rel: str, websocket: bool) -> None:
+    assert not kf.decide(kf.SOLARA, method, P + rel, P, websocket=websocket).allowed, rel
