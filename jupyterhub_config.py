@@ -36,6 +36,7 @@ EXAMPLES = [
     ("shiny-example", "Shiny example", "shiny", "shiny/app.py", "shared"),
     ("marimo-example", "marimo example", "marimo", "marimo/app.py", "shared"),
     ("solara-example", "Solara example", "solara", "solara/app.py", "shared"),
+    ("nicegui-example", "NiceGUI example", "nicegui", "nicegui/app.py", "shared"),
 ]
 
 configure(

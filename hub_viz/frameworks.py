@@ -295,6 +295,19 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             jupyter_api="solara",
         ),
         Framework(
+            name="nicegui",
+            display_name="NiceGUI",
+            # The script runs as __main__ with ui.run held to the launcher's port; NiceGUI
+            # expects a proxy that strips the prefix (hub_viz/runners/nicegui.py).
+            command=(
+                "{python}", "-m", "hub_viz.runners.nicegui", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            suffixes=(".py",),
+            imports=("nicegui",),
+            detect_priority=25,
+        ),
+        Framework(
             name="notebook",
             display_name="Notebook (JupyterLab)",
             command=(

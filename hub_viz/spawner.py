@@ -60,7 +60,7 @@ __all__ = ["DashboardLocalSpawner", "DashboardSpawnerMixin"]
 
 DEFAULT_FRAMEWORKS = [
     "voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio", "shiny",
-    "marimo", "solara",
+    "marimo", "solara", "nicegui",
 ]
 # Seconds of the hub's start_timeout kept for starting the launcher and reading its status.
 START_MARGIN = 4

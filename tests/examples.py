@@ -61,4 +61,9 @@ MORE_EXAMPLES = {
         f"Sum of squares 1..1000 = {sum_of_squares(1000)}",
         "solara",
     ),
+    "nicegui-example": (
+        {"framework": "nicegui", "entry": "nicegui/app.py"},
+        f"Sum of squares 1..1100 = {sum_of_squares(1100)}",
+        "nicegui",
+    ),
 }

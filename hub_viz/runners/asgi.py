@@ -103,6 +103,32 @@ class Prefixed:
         return send_below
 
 
+class StripPrefix(Prefixed):
+    """An app that expects a proxy to strip ``path`` (and say so in ``X-Forwarded-Prefix``).
+
+    Requests below ``path`` reach the app with the path below it and the
+    prefix, as the browser spells it, in ``X-Forwarded-Prefix`` (one sent by
+    the viewer is replaced). Redirects, 404s and cookies as :class:`Prefixed`.
+    """
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] in ("http", "websocket") and self.path and path.startswith(
+                self.path + "/"):
+            rest = path[len(self.path):]
+            quoted = _quoted(self.path)
+            raw = scope.get("raw_path") or b""
+            headers = [(k, v) for k, v in scope.get("headers", [])
+                       if k.lower() != b"x-forwarded-prefix"]
+            headers.append((b"x-forwarded-prefix", quoted))
+            scope = dict(scope, path=rest, headers=headers,
+                         raw_path=raw[len(quoted):] if raw.startswith(quoted + b"/")
+                         else _quoted(rest))
+            await self.app(scope, receive, self._cookies_below(send))
+            return
+        await super().__call__(scope, receive, send)
+
+
 _ROOT_PATH_ATTR = re.compile(rb";\s*path=/(?=;|$)", re.IGNORECASE)
 
 

@@ -28,6 +28,7 @@ COLOURS = {
     "shiny": "#1d6fb8",
     "marimo": "#0d9488",
     "solara": "#eab308",
+    "nicegui": "#5898d4",
 }
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",

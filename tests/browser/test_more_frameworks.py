@@ -56,6 +56,16 @@ def solara_interact(frame) -> str:
     return "n squared is 64"
 
 
+def nicegui_interact(frame) -> str:
+    """Click the slider's left end (n = 1), then one step right: each change is an event
+    on NiceGUI's socket.io websocket, the label comes back as an update."""
+    slider = frame.locator('[role="slider"]').first
+    box = slider.bounding_box()
+    slider.click(position={"x": 2, "y": box["height"] / 2})
+    slider.press("ArrowRight")
+    return "n squared is 4"
+
+
 # example -> (interaction returning the text it must bring, deep link under the prefix,
 #             text the deep link shows)
 LIVE: dict[str, tuple[Callable, str, str]] = {
@@ -65,6 +75,7 @@ LIVE: dict[str, tuple[Callable, str, str]] = {
     # marimo's app page is one page too.
     "marimo-example": (marimo_interact, "?from=course-site", "Sum of squares 1..900"),
     "solara-example": (solara_interact, "?from=course-site", "Sum of squares 1..1000"),
+    "nicegui-example": (nicegui_interact, "?from=course-site", "Sum of squares 1..1100"),
 }
 
 

@@ -33,6 +33,7 @@ MARKERS = {
     "shiny-example": "range(1, 801)",
     "marimo-example": "range(1, 901)",
     "solara-example": "range(1, 1001)",
+    "nicegui-example": "range(1, 1101)",
 }
 # example -> (path under the prefix, text it must carry): the app's own data route
 DATA_ROUTES = {
@@ -42,6 +43,8 @@ DATA_ROUTES = {
     "marimo-example": ("ws", str(sum_of_squares(900))),
     # Solara's page is a shell too: its virtual kernel answers on the kernel websocket
     "solara-example": ("kernel", "kernel_info_reply"),
+    # NiceGUI renders the page's elements into the page it serves
+    "nicegui-example": ("", MORE_EXAMPLES["nicegui-example"][1]),
 }
 # Paths a framework of these knows for files, code or its editor (besides SOURCE_PATHS).
 MORE_SOURCE_PATHS = (

@@ -155,3 +155,53 @@ async def test_prefixed_moves_root_cookies_below_its_path() -> None:
     assert headers[1][1] == b"other=2; path=/user/a/b%2Bc/"
     assert headers[2][1] == b"deep=3; Path=/user/a/b+c/x"  # already below: kept
     assert headers[3] == (b"x-note", b"path=/")
+
+
+async def test_strip_prefix_serves_the_app_as_behind_a_stripping_proxy() -> None:
+    seen: list[dict] = []
+
+    async def inner(scope, receive, send):
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"set-cookie", b"s=1; Path=/")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = asgi.StripPrefix(inner, "/user/a/b+c")
+    scope = {"type": "http", "path": "/user/a/b+c/page/x", "raw_path": b"/user/a/b%2Bc/page/x",
+             "root_path": "", "method": "GET",
+             "headers": [(b"x-forwarded-prefix", b"/evil"), (b"accept", b"text/html")]}
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    inner_scope = seen[-1]
+    assert inner_scope["path"] == "/page/x" and inner_scope["raw_path"] == b"/page/x"
+    assert inner_scope["root_path"] == ""
+    headers = inner_scope["headers"]
+    assert (b"x-forwarded-prefix", b"/user/a/b%2Bc") in headers  # the viewer's is replaced
+    assert (b"x-forwarded-prefix", b"/evil") not in headers
+    assert sent[0]["headers"] == [(b"set-cookie", b"s=1; path=/user/a/b%2Bc/")]
+    assert (await _call(app, "/user/a/b+c"))[0]["status"] == 307
+    assert (await _call(app, "/elsewhere"))[0]["status"] == 404
+    assert len(seen) == 1
+
+
+def test_nicegui_run_is_held_to_the_launcher_s_settings() -> None:
+    from hub_viz.runners.nicegui import held_run
+
+    calls: list[tuple] = []
+    run = held_run(lambda *a, **k: calls.append((a, k)), 4242)
+    run("root", host="0.0.0.0", port=8080, reload=True, show=True, on_air=True,
+        fastapi_docs=True, ssl_certfile="c", ssl_keyfile="k", root_path="/x", title="T")
+    args, kwargs = calls[0]
+    assert args == ("root",)
+    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 4242
+    assert kwargs["reload"] is False and kwargs["show"] is False and kwargs["on_air"] is None
+    assert kwargs["fastapi_docs"] is False and kwargs["title"] == "T"
+    assert not {"ssl_certfile", "ssl_keyfile", "root_path"} & set(kwargs)

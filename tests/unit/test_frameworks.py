@@ -59,6 +59,8 @@ def write(path: Path, text: str = "") -> Path:
         ("app.py", "from gradio import Blocks\n", "gradio"),
         ("app.py", "from shiny import App, ui\n", "shiny"),
         ("nb.py", "import marimo\napp = marimo.App()\n", "marimo"),
+        ("app.py", "from nicegui import ui\nui.label('hi')\nui.run()\n", "nicegui"),
+        ("app.py", "import nicegui\nimport plotly\n", "nicegui"),
         ("app.py", "import solara\n@solara.component\ndef Page():\n    pass\n", "solara"),
         ("app.py", "import ipywidgets\nimport solara\nfrom bokeh.plotting import figure\n",
          "solara"),
@@ -120,7 +122,7 @@ def test_detect_only_considers_given_frameworks(tmp_path: Path) -> None:
 def test_detect_error_lists_detectable_frameworks_by_priority(tmp_path: Path) -> None:
     with pytest.raises(FrameworkError) as e:
         detect(write(tmp_path / "x.txt", ""))
-    assert e.value.message.endswith("Name one of: voila, marimo, dash, streamlit, gradio, shiny, solara, panel, bokeh.")
+    assert e.value.message.endswith("Name one of: voila, marimo, dash, streamlit, gradio, shiny, solara, nicegui, panel, bokeh.")
 
 
 @pytest.mark.parametrize(
@@ -201,6 +203,11 @@ EXPECTED_COMMANDS = {
         ["-m", "hub_viz.runners.solara", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
         {"SOLARA_MODE": "production", "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"},
     ),
+    "nicegui": (
+        "app.py",
+        ["-m", "hub_viz.runners.nicegui", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {},
+    ),
     "notebook": (
         "work.ipynb",
         [
@@ -259,6 +266,7 @@ def test_build_command_builtin(name: str) -> None:
         ("shiny", "app.py", "", "", True),
         ("marimo", "nb.py", "health", "", True),
         ("solara", "app.py", "readyz", "", True),
+        ("nicegui", "app.py", "", "", True),
     ],
 )
 def test_build_command_paths(
@@ -395,7 +403,7 @@ def test_args_are_not_templates(name: str) -> None:
     assert cmd.argv[-2:] == ["{port}", "{unknown}"]
 
 
-@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio", "shiny", "marimo", "solara"])
+@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio", "shiny", "marimo", "solara", "nicegui"])
 def test_frameworks_without_separator_refuse_args(name: str) -> None:
     fw = BUILTIN_FRAMEWORKS[name]
     assert fw.args_separator is None
