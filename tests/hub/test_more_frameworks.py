@@ -276,3 +276,28 @@ def test_solara_server_routes_are_refused(hub: Hub, opened, method: str, path: s
     assert r.json()["source"] == "hub-viz"
     assert (f"Refused {method} {inst['base_path']}{path} for {VIEWER} (open link): "
             "not part of a Solara app") in hub.log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("example", EXAMPLES_HERE)
+def test_per_viewer_instance_is_the_viewer_s_own(hub: Hub, example: str) -> None:
+    """Published per-viewer, the app runs in a server of the viewer's and renders there."""
+    hub.ensure_user(AUTHOR)
+    hub.ensure_user(VIEWER)
+    slug_pv = slug(example) + "-pv"
+    r = hub.svc("POST", "dashboards", AUTHOR, json={
+        "slug": slug_pv, "title": example, "visibility": "all", "mode": "per-viewer",
+        **MORE_EXAMPLES[example][0]})
+    assert r.status_code == 201, r.text
+    try:
+        body = hub.open_ready(AUTHOR, slug_pv, VIEWER)
+        owner, name = body["server"].split("/", 1)
+        assert owner == VIEWER, body
+        session = requests.Session()
+        session.headers["User-Agent"] = BROWSER_UA
+        page = session.get(hub.public(body["url"]), timeout=60)
+        assert page.status_code == 200 and page.url == hub.at(f"/user/{owner}/{name}/")
+        path, text = DATA_ROUTES[example]
+        if path == "":  # a page that carries the app's own output
+            assert text in page.text
+    finally:
+        hub.svc("DELETE", f"dashboards/{AUTHOR}/{slug_pv}", AUTHOR)
