@@ -17,7 +17,7 @@ def _():
 @app.cell
 def _(mo):
     n = mo.ui.slider(1, 20, value=7, label="n")
-    n
+    n  # noqa: B018 (a cell shows its last expression)
     return (n,)
 
 
