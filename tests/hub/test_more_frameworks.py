@@ -301,3 +301,20 @@ def test_per_viewer_instance_is_the_viewer_s_own(hub: Hub, example: str) -> None
             assert text in page.text
     finally:
         hub.svc("DELETE", f"dashboards/{AUTHOR}/{slug_pv}", AUTHOR)
+
+
+@pytest.mark.parametrize("example", EXAMPLES_HERE)
+def test_the_card_gets_a_screenshot_of_the_running_app(hub: Hub, opened, example: str) -> None:
+    """After its first run, the gallery card shows the app (a PNG), not the placeholder."""
+    opened(example)
+    deadline = time.monotonic() + 120
+    kind = ""
+    while time.monotonic() < deadline:
+        r = hub.svc("GET", f"dashboards/{AUTHOR}/{slug(example)}/thumbnail", AUTHOR)
+        assert r.status_code == 200, r.text
+        kind = r.headers["Content-Type"]
+        if kind == "image/png":
+            assert r.content.startswith(b"\x89PNG\r\n\x1a\n")
+            return
+        time.sleep(2)
+    raise AssertionError(f"no screenshot of {example}: still {kind}")
