@@ -38,6 +38,11 @@ EXAMPLES = [
     ("streamlit-example", "Streamlit example", "streamlit", "streamlit/app.py", "shared"),
     ("notebook-example", "Notebook example (JupyterLab)", "notebook", "notebook/analysis.ipynb",
      "per-viewer"),
+    ("gradio-example", "Gradio example", "gradio", "gradio/app.py", "shared"),
+    ("shiny-example", "Shiny example", "shiny", "shiny/app.py", "shared"),
+    ("marimo-example", "marimo example", "marimo", "marimo/app.py", "shared"),
+    ("solara-example", "Solara example", "solara", "solara/app.py", "shared"),
+    ("nicegui-example", "NiceGUI example", "nicegui", "nicegui/app.py", "shared"),
 ]
 
 configure(

@@ -15,7 +15,7 @@ import copy
 import sys
 
 from benchmarks import burst, faults, hubside, memory, open_latency, phone_home
-from benchmarks.common import FRAMEWORKS
+from benchmarks.common import FRAMEWORKS, KNOWN_FRAMEWORKS
 
 SUITES = {"open-latency": open_latency, "burst": burst, "memory": memory, "phone-home": phone_home,
           "faults": faults}
@@ -40,7 +40,8 @@ def build_parser(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser
                         help="a fast smoke run: small counts, one repetition")
     common = parser.add_argument_group("all suites")
     common.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                        help="comma-separated subset of %(default)s")
+                        help="comma-separated frameworks (default: %(default)s; also "
+                        + ", ".join(f for f in KNOWN_FRAMEWORKS if f not in FRAMEWORKS) + ")")
     common.add_argument("--per-viewer-framework", choices=FRAMEWORKS, default="dash",
                         help="framework of the per-viewer scenarios (%(default)s)")
     common.add_argument("--layout", choices=("isolated", "path-based"), default="isolated",
@@ -57,9 +58,10 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
     parser, names = build_parser(argv)
     args = parser.parse_args(argv)
     args.framework_list = [f.strip() for f in args.frameworks.split(",") if f.strip()]
-    unknown = set(args.framework_list) - set(FRAMEWORKS)
+    unknown = set(args.framework_list) - set(KNOWN_FRAMEWORKS)
     if unknown or not args.framework_list:
-        parser.error(f"unknown frameworks {sorted(unknown)}; choose from {', '.join(FRAMEWORKS)}")
+        parser.error(f"unknown frameworks {sorted(unknown)}; choose from "
+                     f"{', '.join(KNOWN_FRAMEWORKS)}")
     for name in names:
         SUITES[name].check(parser, args)
     return args, names

@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="File to serve, relative to your dashboards folder or the repository.")
     p_pub.add_argument("--title", required=True, help="Title shown on the card.")
     p_pub.add_argument("--slug", help="Short name in URLs (default: made from the title).")
-    p_pub.add_argument("--framework", help="voila, dash, bokeh, panel, streamlit, notebook, ... "
+    p_pub.add_argument("--framework", help="voila, dash, bokeh, panel, streamlit, gradio, shiny, marimo, ... "
                                            "(default: detected from the entry).")
     p_pub.add_argument("--mode", choices=MODES, help="One shared instance, or one per viewer.")
     p_pub.add_argument("--visibility", choices=VISIBILITIES,

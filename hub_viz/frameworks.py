@@ -45,8 +45,10 @@ MODES = (SHARED, PER_VIEWER)
 # (hub_viz/launcher/kernel_filter.py): "none" (the app has no Jupyter server:
 # its API is refused), "voila" (the dashboard's own routes; widget messages
 # only on the kernel websocket), "jupyterlab" (unfiltered for the owner of a
-# per-viewer server only).
-JUPYTER_API_KINDS = ("none", "voila", "jupyterlab")
+# per-viewer server only), "marimo" (a marimo app's page, assets and UI
+# element updates only: none of its editing, running, file or export routes),
+# "solara" (a Solara app's pages and files; widget messages only on its kernel websocket).
+JUPYTER_API_KINDS = ("none", "voila", "jupyterlab", "marimo", "solara")
 
 # File types a Voilà viewer may download (images only): never notebooks or code.
 VOILA_FILE_ALLOWLIST = r"['.*\.(png|jpe?g|gif|svg|webp)$']"
@@ -233,6 +235,86 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             directory_app=True,
             detect_priority=40,
             args_separator=("--args",),
+        ),
+        Framework(
+            name="gradio",
+            display_name="Gradio",
+            # Gradio serves from "/" and only generates URLs for a root path:
+            # the runner mounts the app at the prefix (hub_viz/runners/gradio.py).
+            command=(
+                "{python}", "-m", "hub_viz.runners.gradio", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            env={
+                "GRADIO_ANALYTICS_ENABLED": "False",
+                # Viewers' flags would be written into the author's folder.
+                "GRADIO_FLAGGING_MODE": "never",
+            },
+            ready_path="config",
+            suffixes=(".py",),
+            imports=("gradio",),
+            detect_priority=25,
+        ),
+        Framework(
+            name="shiny",
+            display_name="Shiny for Python",
+            # Shiny routes from "/" (its pages use relative URLs): the runner
+            # serves it under the prefix (hub_viz/runners/shiny.py).
+            command=(
+                "{python}", "-m", "hub_viz.runners.shiny", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            suffixes=(".py",),
+            imports=("shiny",),
+            detect_priority=25,
+        ),
+        Framework(
+            name="marimo",
+            display_name="marimo",
+            # `marimo run` (app mode): read access only, no code sent to the page;
+            # the runner drops the prefix's trailing slash marimo refuses.
+            command=(
+                "{python}", "-m", "hub_viz.runners.marimo", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            ready_path="health",
+            suffixes=(".py",),
+            imports=("marimo",),
+            # A marimo notebook imports whatever it plots with; it is a marimo app.
+            detect_priority=15,
+            jupyter_api="marimo",
+        ),
+        Framework(
+            name="solara",
+            display_name="Solara",
+            # Solara's own Starlette app, under the prefix (hub_viz/runners/solara.py).
+            command=(
+                "{python}", "-m", "hub_viz.runners.solara", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            env={
+                "SOLARA_MODE": "production",
+                "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+            },
+            ready_path="readyz",
+            suffixes=(".py",),
+            imports=("solara",),
+            # Solara apps import ipywidgets, plotting libraries, sometimes bokeh.
+            detect_priority=25,
+            jupyter_api="solara",
+        ),
+        Framework(
+            name="nicegui",
+            display_name="NiceGUI",
+            # The script runs as __main__ with ui.run held to the launcher's port; NiceGUI
+            # expects a proxy that strips the prefix (hub_viz/runners/nicegui.py).
+            command=(
+                "{python}", "-m", "hub_viz.runners.nicegui", "{entry}",
+                "--port={port}", "--prefix={prefix}",
+            ),
+            suffixes=(".py",),
+            imports=("nicegui",),
+            detect_priority=25,
         ),
         Framework(
             name="notebook",

@@ -60,7 +60,10 @@ except ImportError:  # JupyterHub 5.x
 
 __all__ = ["DashboardLocalSpawner", "DashboardSpawnerMixin"]
 
-DEFAULT_FRAMEWORKS = ["voila", "dash", "bokeh", "panel", "streamlit", "notebook"]
+DEFAULT_FRAMEWORKS = [
+    "voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio", "shiny",
+    "marimo", "solara", "nicegui",
+]
 # Seconds of the hub's start_timeout kept for starting the launcher and reading its status.
 START_MARGIN = 4
 
@@ -143,7 +146,7 @@ class DashboardSpawnerMixin(HasTraits):
 
         A known name changes only the fields given; a new name must give
         ``command``. Example:
-        ``{"streamlit": {"ready_path": "healthz"}, "shiny": {"command": ["shiny", "run", "{entry}", "--port={port}"]}}``.
+        ``{"streamlit": {"ready_path": "healthz"}, "vizro": {"command": ["python", "-m", "vizro_app", "{entry}", "--port={port}"]}}``.
         """,
     )
 

@@ -243,7 +243,8 @@ configure(
     c,
     dashboards_root={root!r},
     run_as_hub_user=True,
-    allowed_frameworks=["voila", "dash", "bokeh", "panel", "streamlit", "notebook", "custom"],
+    allowed_frameworks=["voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio",
+                        "shiny", "marimo", "solara", "nicegui", "custom"],
     dashboards={{
         "preset-dash": {{"title": "Sales (preset)", "framework": "dash", "entry": "dash/app.py"}},
     }},

@@ -37,3 +37,33 @@ EXAMPLES = {
 
 # Frameworks whose page is drawn in the browser over a websocket.
 WEBSOCKET_RENDERED = ("voila-example", "bokeh-example", "panel-example", "streamlit-example")
+
+# The frameworks added after the first six: kept apart so that a test environment
+# without them still runs everything above. name -> (spec, text, module it needs).
+MORE_EXAMPLES = {
+    "gradio-example": (
+        {"framework": "gradio", "entry": "gradio/app.py"},
+        f"Sum of squares 1..700 = {sum_of_squares(700)}",
+        "gradio",
+    ),
+    "shiny-example": (
+        {"framework": "shiny", "entry": "shiny/app.py"},
+        f"Sum of squares 1..800 = {sum_of_squares(800)}",
+        "shiny",
+    ),
+    "marimo-example": (
+        {"framework": "marimo", "entry": "marimo/app.py"},
+        f"Sum of squares 1..900 = {sum_of_squares(900)}",
+        "marimo",
+    ),
+    "solara-example": (
+        {"framework": "solara", "entry": "solara/app.py"},
+        f"Sum of squares 1..1000 = {sum_of_squares(1000)}",
+        "solara",
+    ),
+    "nicegui-example": (
+        {"framework": "nicegui", "entry": "nicegui/app.py"},
+        f"Sum of squares 1..1100 = {sum_of_squares(1100)}",
+        "nicegui",
+    ),
+}

@@ -24,6 +24,21 @@ whether the viewer owns the server:
     notebook. Anyone else (an admin, someone the server was shared with) and
     any instance that is not per-viewer (the spec never allows one) get the
     ``none`` rules below, which leave JupyterLab unable to run anything.
+``marimo`` (``marimo run``), every viewer, the owner included
+    Only the routes in :data:`MARIMO_ROUTES` reach the app: the page, its
+    assets and icons, its health poll, files the notebook itself serves
+    (``@file/``, ``public/``), the websocket marimo sends outputs on (it
+    reads nothing a viewer sends there but the close), and the three POSTs
+    that carry UI element values. Running or editing cells, the scratchpad,
+    reading the code, exports, the file explorer, workspace listings,
+    packages, the terminal and collaboration sockets are refused here, even
+    though ``marimo run`` refuses most of them itself.
+``solara`` (Solara), every viewer, the owner included
+    Solara runs a virtual kernel per page and hands the page a Jupyter kernel
+    websocket: only :data:`SOLARA_ROUTES` pass (its pages, which may be any
+    path, its files, the kernel's model, the page's close of its own kernel)
+    and on the kernel websocket the same widget messages as for Voilà. Its
+    ``resourcez`` server report and debug eviction are refused.
 ``none`` (Dash, Bokeh, Panel, Streamlit, custom commands, operator additions)
     The app's own routes pass; the Jupyter server's API (:data:`JUPYTER_SERVER_PATHS`:
     kernels, sessions, contents, terminals, files, …), websockets included,
@@ -314,6 +329,34 @@ VOILA_ROUTES = (
           why="preheated kernels (when on): the page's request details"),
 )
 
+# What a marimo 0.25 app page (`marimo run`) fetches (recorded in Chromium;
+# tests/browser/test_more_frameworks.py moves a slider through these routes).
+MARIMO_ROUTES = (
+    Route(r"", why="the app page"),
+    Route(r"assets/.+", why="the page's scripts, styles and fonts"),
+    Route(r"(favicon\.ico|favicon-\d+x\d+\.png|apple-touch-icon\.png"
+          r"|android-chrome-\d+x\d+\.png|logo\.png|manifest\.json|site\.webmanifest)",
+          why="icons and the web manifest"),
+    Route(r"healthz?", why="the page's health poll"),
+    Route(r"@file/.+", why="files the running notebook made (plots, tables, downloads)"),
+    Route(r"public/.+", why="the notebook's public/ folder, which its author publishes"),
+    Route(r"api/kernel/(set_ui_element_value|set_model_value|function_call)",
+          frozenset({"POST"}), why="UI element values and widget callbacks"),
+    Route(r"ws", websocket=True, why="outputs from the viewer's session"),
+)
+
+# What a Solara 1.64 page fetches (recorded in Chromium; tests/browser/test_more_frameworks.py
+# moves a slider through these routes). Solara serves its pages on any path.
+SOLARA_ROUTES = (
+    Route(r"(?!resourcez(/|$)|jupyter/api/|_solara/api/).*",
+          why="the app's pages, its scripts, styles and files"),
+    Route(r"jupyter/api/kernels/" + _KERNEL_ID, why="the widget manager reads its kernel's model"),
+    Route(r"jupyter/api/kernels/" + _KERNEL_ID + r"/channels", websocket=True,
+          kernel_channel=True, why="the kernel websocket, filtered"),
+    Route(r"_solara/api/close/" + _KERNEL_ID, frozenset({"POST"}),
+          why="the page closes its own kernel when it unloads"),
+)
+
 # The Jupyter server's own routes: refused for every app that is not a Jupyter server
 # a viewer owns (case-insensitive, whole path below the prefix).
 JUPYTER_SERVER_PATHS = re.compile(
@@ -325,6 +368,14 @@ JUPYTER_SERVER_PATHS = re.compile(
 UNFILTERED = "unfiltered"
 APP_ONLY = "app-only"
 VOILA = "voila"
+MARIMO = "marimo"
+SOLARA = "solara"
+# Rules that are an allowlist of routes, and what a refusal says.
+ROUTE_TABLES = {
+    VOILA: (VOILA_ROUTES, "not part of a Voilà dashboard"),
+    MARIMO: (MARIMO_ROUTES, "not part of a marimo app"),
+    SOLARA: (SOLARA_ROUTES, "not part of a Solara app"),
+}
 
 
 def rules_for(jupyter_api: str, mode: str, viewer_is_owner: bool) -> str:
@@ -333,6 +384,10 @@ def rules_for(jupyter_api: str, mode: str, viewer_is_owner: bool) -> str:
         return UNFILTERED if mode == PER_VIEWER and viewer_is_owner else APP_ONLY
     if jupyter_api == "none":
         return APP_ONLY
+    if jupyter_api == "marimo":
+        return MARIMO
+    if jupyter_api == "solara":
+        return SOLARA
     # "voila", and anything unknown: the strictest rules there are.
     return VOILA
 
@@ -375,10 +430,13 @@ def decide(rules: str, method: str, path: str, prefix: str, *, websocket: bool =
         if JUPYTER_SERVER_PATHS.fullmatch(rel):
             return Decision(False, reason="the Jupyter server API is not part of this dashboard")
         return Decision(True)
-    for route in VOILA_ROUTES:
+    if rules == SOLARA and JUPYTER_SERVER_PATHS.fullmatch(rel):  # its pages take any path
+        return Decision(False, reason="the Jupyter server API is not part of this dashboard")
+    routes, refusal = ROUTE_TABLES.get(rules, ROUTE_TABLES[VOILA])
+    for route in routes:
         if route.matches(method, rel, websocket):
             return Decision(True, kernel_channel=route.kernel_channel)
-    return Decision(False, reason="not part of a Voilà dashboard")
+    return Decision(False, reason=refusal)
 
 
 def kernel_id_from_path(path: str) -> str:
@@ -406,8 +464,8 @@ def launcher_mode(environ: Mapping[str, str]) -> str:
 
 
 __all__ = [
-    "APP_ONLY", "JUPYTER_API_KINDS", "JUPYTER_SERVER_PATHS", "KERNEL_SUBPROTOCOLS",
-    "REFUSED_MSG_TYPES", "UNFILTERED", "V1_PROTOCOL", "VIEWER_MSG_TYPES", "VOILA",
+    "APP_ONLY", "JUPYTER_API_KINDS", "JUPYTER_SERVER_PATHS", "KERNEL_SUBPROTOCOLS", "MARIMO",
+    "MARIMO_ROUTES", "REFUSED_MSG_TYPES", "SOLARA", "SOLARA_ROUTES", "UNFILTERED", "V1_PROTOCOL", "VIEWER_MSG_TYPES", "VOILA",
     "VOILA_ROUTES", "Decision", "KernelChannelFilter", "KernelMessage", "MalformedFrame",
     "Route", "Verdict", "check_frame", "decide", "kernel_id_from_path", "launcher_mode",
     "parse_frame", "parse_legacy_binary", "parse_legacy_json", "parse_v1", "relative_path",

@@ -24,6 +24,11 @@ COLOURS = {
     "panel": "#0072b5",
     "streamlit": "#ff4b4b",
     "notebook": "#616161",
+    "gradio": "#f97316",
+    "shiny": "#1d6fb8",
+    "marimo": "#0d9488",
+    "solara": "#eab308",
+    "nicegui": "#5898d4",
 }
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",

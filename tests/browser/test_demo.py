@@ -7,6 +7,7 @@ which runs on a host of its own, framed by the service's open page.
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
 from urllib.parse import urlsplit
 
@@ -27,6 +28,14 @@ CARDS = {  # card title on the demo's home page -> what only the live app shows
     "Panel example": LIVE_TEXT["panel-example"],
     "Streamlit example": LIVE_TEXT["streamlit-example"],
 }
+# The newer frameworks' cards, where their packages are installed (the `test` extra has them).
+CARDS.update({
+    title: "n squared is 49"
+    for title, module in (("Gradio example", "gradio"), ("Shiny example", "shiny"),
+                          ("marimo example", "marimo"), ("Solara example", "solara"),
+                          ("NiceGUI example", "nicegui"))
+    if importlib.util.find_spec(module) is not None
+})
 
 
 @pytest.fixture(scope="module")

@@ -381,7 +381,7 @@ BAD_CREATES = {
     "slug-too-long": ({"slug": "a" * 31}, ["1-30 characters"]),
     "slug-trailing-dash": ({"slug": "sales-"}, ["not ending with '-'"]),
     "slug-digit-first": ({"slug": "1sales"}, ["starting with a letter"]),
-    "unknown-framework": ({"framework": "shiny"}, ["unknown framework 'shiny'", "dash"]),
+    "unknown-framework": ({"framework": "vizro"}, ["unknown framework 'vizro'", "dash"]),
     "missing-entry-file": ({"entry": "dash/missing.py"}, ["'dash/missing.py' does not exist"]),
     "no-entry": ({"entry": None}, ["needs 'entry'"]),
     "entry-leaves-folder": ({"entry": "../dash/app.py"}, ["'..' is not allowed"]),
@@ -541,7 +541,7 @@ def test_update_is_for_the_owner_and_checks_input(hub, publish):
                          json={"title": "x"}), 404, "no dashboard")
     bad = [
         ({"slug": "api-upd-2"}, "'slug' cannot change"),
-        ({"framework": "shiny"}, "unknown framework 'shiny'"),
+        ({"framework": "vizro"}, "unknown framework 'vizro'"),
         ({"entry": "../dash/app.py"}, "'..'"),
         ({"entry": "dash/missing.py"}, "does not exist"),
         ({"visibility": "users"}, "share_users"),

@@ -37,6 +37,12 @@ def test_quick_shrinks_every_suite():
 
 
 @pytest.mark.unit
+def test_the_newer_frameworks_are_measured_when_named():
+    args, _ = parse(["--frameworks", "gradio,marimo"])
+    assert args.framework_list == ["gradio", "marimo"]
+
+
+@pytest.mark.unit
 def test_frameworks_narrow_the_scenarios():
     args, _ = parse(["--suite", "burst", "--frameworks", "dash", "--students", "12"])
     assert args.scenario_list == ["dash", "per-viewer-cold", "per-viewer-warm"]
@@ -48,7 +54,7 @@ def test_frameworks_narrow_the_scenarios():
     ["--suite", "burst", "--students", "1000"],
     ["--suite", "burst", "--per-viewer-students", "0"],
     ["--suite", "burst", "--scenarios", "voila-hot"],
-    ["--frameworks", "shiny"],
+    ["--frameworks", "vizro"],
     ["--suite", "memory", "--extra-viewers", "0"],
     ["--suite", "faults", "--fault-viewers", "1"],
     ["--suite", "faults", "--fault-scenarios", "hub-on-fire"],

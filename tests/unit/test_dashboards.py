@@ -269,7 +269,7 @@ NAMES = ", ".join(n for n in ALLOWED)
         (with_base(entry="plain.py"),
          "Cannot tell which framework serves 'plain.py'. "
          "Name one of: voila, dash, streamlit."),
-        (with_base(framework="shiny"), f"Unknown framework 'shiny'; allowed: {NAMES}."),
+        (with_base(framework="vizro"), f"Unknown framework 'vizro'; allowed: {NAMES}."),
         (with_base(entry="clock/app.py", framework="bokeh"),
          f"The 'bokeh' framework is not enabled on this hub; allowed: {NAMES}."),
         (with_base(mode="solo"), "Unknown mode 'solo'; allowed: shared, per-viewer."),

@@ -57,6 +57,22 @@ def write(path: Path, text: str = "") -> Path:
         ("app.py", "import bokeh\nimport panel as pn\n", "panel"),
         ("app.py", "from bokeh.models import Div\nfrom panel import Row\n", "panel"),
         ("app.py", "    import dash  # indented, e.g. inside a function\n", "dash"),
+        ("app.py", "import gradio as gr\ndemo = gr.Interface(str, 'text', 'text')\n", "gradio"),
+        ("app.py", "from gradio import Blocks\n", "gradio"),
+        ("app.py", "from shiny import App, ui\n", "shiny"),
+        ("nb.py", "import marimo\napp = marimo.App()\n", "marimo"),
+        ("app.py", "from nicegui import ui\nui.label('hi')\nui.run()\n", "nicegui"),
+        ("app.py", "import nicegui\nimport plotly\n", "nicegui"),
+        ("app.py", "import solara\n@solara.component\ndef Page():\n    pass\n", "solara"),
+        ("app.py", "import ipywidgets\nimport solara\nfrom bokeh.plotting import figure\n",
+         "solara"),
+        # A marimo notebook that plots with bokeh or imports dash is still a marimo app.
+        ("nb.py", "import marimo\n@app.cell\ndef _():\n    import dash\n    import bokeh\n",
+         "marimo"),
+        ("app.py", "from shiny.express import input, render, ui\n", "shiny"),
+        ("app.py", "import shiny\nimport plotly.express as px\nfrom bokeh import models\n", "shiny"),
+        # Gradio apps often plot with bokeh or pull in pandas; gradio serves them.
+        ("app.py", "import gradio as gr\nfrom bokeh.plotting import figure\n", "gradio"),
     ],
 )
 def test_detect_file(tmp_path: Path, filename: str, source: str, expected: str) -> None:
@@ -108,7 +124,7 @@ def test_detect_only_considers_given_frameworks(tmp_path: Path) -> None:
 def test_detect_error_lists_detectable_frameworks_by_priority(tmp_path: Path) -> None:
     with pytest.raises(FrameworkError) as e:
         detect(write(tmp_path / "x.txt", ""))
-    assert e.value.message.endswith("Name one of: voila, dash, streamlit, panel, bokeh.")
+    assert e.value.message.endswith("Name one of: voila, marimo, dash, streamlit, gradio, shiny, solara, nicegui, panel, bokeh.")
 
 
 @pytest.mark.parametrize(
@@ -170,6 +186,31 @@ EXPECTED_COMMANDS = {
         ],
         {},
     ),
+    "gradio": (
+        "app.py",
+        ["-m", "hub_viz.runners.gradio", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_FLAGGING_MODE": "never"},
+    ),
+    "shiny": (
+        "app.py",
+        ["-m", "hub_viz.runners.shiny", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {},
+    ),
+    "marimo": (
+        "nb.py",
+        ["-m", "hub_viz.runners.marimo", "nb.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {},
+    ),
+    "solara": (
+        "app.py",
+        ["-m", "hub_viz.runners.solara", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {"SOLARA_MODE": "production", "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"},
+    ),
+    "nicegui": (
+        "app.py",
+        ["-m", "hub_viz.runners.nicegui", "app.py", f"--port={PORT}", f"--prefix={PREFIX}"],
+        {},
+    ),
     "notebook": (
         "work.ipynb",
         [
@@ -225,6 +266,11 @@ def test_build_command_builtin(name: str) -> None:
         ("bokeh", "clockapp/", "", "clockapp", True),
         ("panel", "panelapp", "", "panelapp", True),
         ("notebook", "work.ipynb", "api/status", "lab/tree/work.ipynb", True),
+        ("gradio", "app.py", "config", "", True),
+        ("shiny", "app.py", "", "", True),
+        ("marimo", "nb.py", "health", "", True),
+        ("solara", "app.py", "readyz", "", True),
+        ("nicegui", "app.py", "", "", True),
     ],
 )
 def test_build_command_paths(
@@ -361,7 +407,7 @@ def test_args_are_not_templates(name: str) -> None:
     assert cmd.argv[-2:] == ["{port}", "{unknown}"]
 
 
-@pytest.mark.parametrize("name", ["voila", "dash", "notebook"])
+@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio", "shiny", "marimo", "solara", "nicegui"])
 def test_frameworks_without_separator_refuse_args(name: str) -> None:
     fw = BUILTIN_FRAMEWORKS[name]
     assert fw.args_separator is None
@@ -430,18 +476,18 @@ def test_merge_converts_lists_to_tuples() -> None:
 def test_merge_adds_a_new_framework() -> None:
     merged = merge_frameworks(
         BUILTIN_FRAMEWORKS,
-        {"shiny": {"command": ["{python}", "-m", "shiny", "run", "--port={port}", "{entry}"],
-                   "suffixes": [".py"], "imports": ["shiny"]}},
+        {"vizro": {"command": ["{python}", "-m", "vizro", "run", "--port={port}", "{entry}"],
+                   "suffixes": [".py"], "imports": ["vizro"]}},
     )
-    fw = merged["shiny"]
-    assert fw.name == "shiny"
-    assert fw.display_name == "shiny"
+    fw = merged["vizro"]
+    assert fw.name == "vizro"
+    assert fw.display_name == "vizro"
     assert fw.suffixes == (".py",)
-    assert fw.imports == ("shiny",)
+    assert fw.imports == ("vizro",)
     assert fw.detect_priority == 50
-    assert "shiny" not in BUILTIN_FRAMEWORKS
+    assert "vizro" not in BUILTIN_FRAMEWORKS
     argv = build_command(fw, entry="a.py", port=PORT, prefix=PREFIX, python="py").argv
-    assert argv == ["py", "-m", "shiny", "run", f"--port={PORT}", "a.py"]
+    assert argv == ["py", "-m", "vizro", "run", f"--port={PORT}", "a.py"]
 
 
 def test_new_framework_is_detected(tmp_path: Path) -> None:

@@ -642,3 +642,128 @@ async def test_drops_beyond_the_log_limit_are_counted(caplog) -> None:
     lines = [r.getMessage() for r in caplog.records]
     assert sum(line.startswith("Dropped a execute_request") for line in lines) == f.LOG_LIMIT
     assert lines[-1] == f"Dropped {f.LOG_LIMIT + 30} messages in all from bob to kernel {KERNEL}."
+
+
+# -- marimo ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [SHARED, PER_VIEWER])
+@pytest.mark.parametrize("owner", [True, False])
+def test_marimo_gets_its_own_rules_for_everyone(mode: str, owner: bool) -> None:
+    assert kf.rules_for(BUILTIN_FRAMEWORKS["marimo"].jupyter_api, mode, owner) == kf.MARIMO
+
+
+@pytest.mark.parametrize(
+    ("method", "rel", "websocket"),
+    [
+        ("GET", "", False),
+        ("GET", "assets/index-abc123.js", False),
+        ("GET", "favicon.ico", False),
+        ("GET", "favicon-32x32.png", False),
+        ("GET", "manifest.json", False),
+        ("GET", "health", False),
+        ("GET", "@file/1234-plot.png", False),
+        ("GET", "public/logo.png", False),
+        ("POST", "api/kernel/set_ui_element_value", False),
+        ("POST", "api/kernel/set_model_value", False),
+        ("POST", "api/kernel/function_call", False),
+        ("GET", "ws", True),
+    ],
+)
+def test_marimo_page_routes_pass(method: str, rel: str, websocket: bool) -> None:
+    assert kf.decide(kf.MARIMO, method, P + rel, P, websocket=websocket).allowed
+
+
+@pytest.mark.parametrize(
+    ("method", "rel", "websocket"),
+    [
+        # running and editing code
+        ("POST", "api/kernel/run", False),
+        ("POST", "api/kernel/execute", False),
+        ("POST", "api/kernel/scratchpad/run", False),
+        ("POST", "api/kernel/instantiate", False),
+        ("POST", "api/kernel/restart_session", False),
+        ("POST", "api/document/transaction", False),
+        ("POST", "api/kernel/save", False),
+        ("POST", "api/kernel/format", False),
+        ("POST", "api/kernel/install_missing_packages", False),
+        ("POST", "api/packages/add", False),
+        # reading the code or the files
+        ("POST", "api/kernel/read_code", False),
+        ("POST", "api/export/html", False),
+        ("POST", "api/export/script", False),
+        ("POST", "api/home/workspace_files", False),
+        ("POST", "api/files/list_files", False),
+        ("GET", "api/files/download", False),
+        ("GET", "app.py", False),
+        ("GET", "api/status", False),
+        # sockets other than the viewer's outputs
+        ("GET", "terminal/ws", True),
+        ("GET", "ws_sync", True),
+        ("GET", "lsp/pylsp", True),
+        # the allowed POSTs, as GET, and the page as POST
+        ("GET", "api/kernel/set_ui_element_value", False),
+        ("POST", "", False),
+        # tricks on the allowed ones
+        ("POST", "api/kernel/set_ui_element_value/../run", False),
+        ("POST", "api/kernel/%2E%2E/kernel/run", False),
+        ("GET", "assets/../app.py", False),
+    ],
+)
+def test_marimo_refuses_code_files_and_editing(method: str, rel: str, websocket: bool) -> None:
+    decision = kf.decide(kf.MARIMO, method, P + rel, P, websocket=websocket)
+    assert not decision.allowed, rel
+    assert decision.reason in ("not part of a marimo app",
+                               "a path outside the dashboard or with '.' or '..' segments")
+
+
+
+# -- solara ---------------------------------------------------------------------------
+
+SOLARA_KERNEL = "5f93e111-0428-4032-b0bf-eb1f304c24a6"
+
+
+@pytest.mark.parametrize("mode", [SHARED, PER_VIEWER])
+@pytest.mark.parametrize("owner", [True, False])
+def test_solara_gets_its_own_rules_for_everyone(mode: str, owner: bool) -> None:
+    assert kf.rules_for(BUILTIN_FRAMEWORKS["solara"].jupyter_api, mode, owner) == kf.SOLARA
+
+
+@pytest.mark.parametrize(
+    ("method", "rel", "websocket", "filtered"),
+    [
+        ("GET", "", False, False),
+        ("GET", "some/page/of/the/app", False, False),  # Solara routes pages on any path
+        ("GET", "_solara/cdn/requirejs@2.3.6/require.js", False, False),
+        ("GET", "static/assets/theme.js", False, False),
+        ("GET", "static/public/logo.png", False, False),
+        ("GET", "jupyter/nbextensions/jupyter-vue/nodeps.js", False, False),
+        ("GET", f"jupyter/api/kernels/{SOLARA_KERNEL}", False, False),
+        ("POST", f"_solara/api/close/{SOLARA_KERNEL}", False, False),
+        ("GET", f"jupyter/api/kernels/{SOLARA_KERNEL}/channels", True, True),
+    ],
+)
+def test_solara_page_routes_pass(method: str, rel: str, websocket: bool, filtered: bool) -> None:
+    decision = kf.decide(kf.SOLARA, method, P + rel, P, websocket=websocket)
+    assert decision.allowed, rel
+    assert decision.kernel_channel is filtered  # its kernel socket gets the widget filter
+
+
+@pytest.mark.parametrize(
+    ("method", "rel", "websocket"),
+    [
+        ("GET", "resourcez", False),
+        ("GET", "resourcez/", False),
+        ("POST", f"_solara/api/evict/{SOLARA_KERNEL}", False),
+        ("GET", "jupyter/api/kernels", False),
+        ("POST", f"jupyter/api/kernels/{SOLARA_KERNEL}", False),
+        ("GET", f"jupyter/api/kernels/{SOLARA_KERNEL}/iopub", True),
+        ("GET", "ws", True),
+        ("POST", "", False),
+        ("GET", "api/contents", False),
+        ("GET", "files/app.py", False),
+        ("GET", "static/../app.py", False),
+    ],
+)
+def test_solara_refuses_its_server_routes(method: str, rel: str, websocket: bool) -> None:
+    assert not kf.decide(kf.SOLARA, method, P + rel, P, websocket=websocket).allowed, rel
