@@ -153,6 +153,7 @@ def configure(
     if hub_subdomain_host(c):
         check_subdomain_hook(c)
         host_only_login_cookies(c)
+        hub_on_its_own_host(c)
     if spawner not in SPAWNERS:
         raise ValueError(f"configure(spawner={spawner!r}): use one of {sorted(SPAWNERS)}")
     spawner_class = SPAWNERS[spawner]
@@ -303,6 +304,23 @@ def host_only_login_cookies(c: Any) -> None:
     if "cookie_host_prefix_enabled" not in c.JupyterHub and hub_subdomain_host(
             c).startswith("https://"):
         c.JupyterHub.cookie_host_prefix_enabled = True
+
+
+def hub_on_its_own_host(c: Any) -> None:
+    """On the isolated layout the proxy sends the hub only its own host's requests.
+
+    JupyterHub's default route (``/``, every host) would let the hub answer on a
+    dashboard's host too: its login page and API on the dashboard's origin, where
+    the dashboard's script could use what a viewer logs in with there. With the
+    route on the hub's host, a host with no route (a stopped dashboard's) gets
+    the proxy's 404, which the hub renders through its error page
+    (``templates/404.html`` sends a dashboard URL on to its open page).
+    """
+    if "hub_routespec" in c.JupyterHub:
+        return
+    host = urlsplit(hub_subdomain_host(c)).hostname or ""
+    base_url = str(c.JupyterHub.base_url) if "base_url" in c.JupyterHub else "/"
+    c.JupyterHub.hub_routespec = host + base_url
 
 
 def hub_cookie_host_prefix(c: Any) -> bool:

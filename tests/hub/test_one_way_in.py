@@ -128,14 +128,22 @@ def test_a_stopped_dashboards_url_goes_to_its_open_page_or_404(published: Hub):
     linked = f"{service_prefix(hub)}goto/"  # as the hub's pages link it
     token = {"Authorization": f"token {hub.user_token(VIEWER)}", "User-Agent": BROWSER_UA}
 
-    # the viewer (no hub scope for an "all" dashboard): the hub's 404 page sends them on
-    r = hub.login(VIEWER).get(hub.server_url(OWNER, SLUG), headers=TAB, timeout=30)
-    assert r.status_code == 404 and r.url == f"{hub.url}/hub/user/{OWNER}/{SLUG}/", r.url
-    assert linked in r.text
-    # the owner: the hub's not-running page leads to the same place, not to a spawn
-    r = hub.login(OWNER).get(hub.server_url(OWNER, SLUG), headers=TAB, timeout=30)
-    assert r.status_code == 424, r.status_code
-    assert f'href="{linked}{OWNER}/{SLUG}/"' in r.text and "Launch Server" not in r.text
+    if hub.layout.isolated:
+        # the stopped server's host has no route: the proxy's 404, rendered by the hub's
+        # error page, sends everyone on (the hub answers only on its own host)
+        for who in (VIEWER, OWNER):
+            r = hub.login(who).get(hub.server_url(OWNER, SLUG), headers=TAB, timeout=30)
+            assert r.status_code == 404 and r.url == hub.server_url(OWNER, SLUG), r.url
+            assert linked in r.text and "Launch Server" not in r.text
+    else:
+        # the viewer (no hub scope for an "all" dashboard): the hub's 404 page sends them on
+        r = hub.login(VIEWER).get(hub.server_url(OWNER, SLUG), headers=TAB, timeout=30)
+        assert r.status_code == 404 and r.url == f"{hub.url}/hub/user/{OWNER}/{SLUG}/", r.url
+        assert linked in r.text
+        # the owner: the hub's not-running page leads to the same place, not to a spawn
+        r = hub.login(OWNER).get(hub.server_url(OWNER, SLUG), headers=TAB, timeout=30)
+        assert r.status_code == 424, r.status_code
+        assert f'href="{linked}{OWNER}/{SLUG}/"' in r.text and "Launch Server" not in r.text
     # ... where a viewer who may see it gets its full window, which starts it once shown
     r = requests.get(f"{goto}{OWNER}/{SLUG}/", headers=token, timeout=30, allow_redirects=False)
     assert r.status_code == 302, r.text
@@ -178,3 +186,27 @@ def test_the_home_page_has_no_server_controls_and_no_dashboard_is_no_server(publ
     # a dashboard's spec travels in user_options, which the spawner reads itself
     hub.open_ready(OWNER, SLUG, VIEWER)
     assert "unhandled user_options" not in hub.log.read_text(errors="replace")
+
+
+def test_the_hub_answers_on_its_own_host_only(published: Hub):
+    """On a dashboard's host the hub's login page and API are not there: a dashboard's
+    script could otherwise send its viewer to a hub login on the dashboard's origin."""
+    hub = published
+    if not hub.layout.isolated:
+        pytest.skip("one origin for all on the path-based layout")
+    hub.open_ready(OWNER, SLUG, VIEWER)
+    dashboard = hub.server_url(OWNER, SLUG)
+    origin = dashboard.split("/user/")[0]
+    for path in ("/hub/login", "/hub/api/", "/hub/api/user", "/hub/home",
+                 "/services/hub-viz/api/dashboards", "/user/somebody/other/"):
+        r = requests.get(origin + path, headers=TAB, allow_redirects=False, timeout=30)
+        # the proxy has no route there: its 404, through the hub's error page
+        assert r.status_code == 404, (path, r.status_code, r.headers.get("Location"))
+        assert "Set-Cookie" not in r.headers or "jupyterhub-hub-login" not in r.headers[
+            "Set-Cookie"], path
+    # the same paths on the hub's own host are the hub's
+    assert requests.get(hub.url + "/hub/login", timeout=30).status_code == 200
+    assert requests.get(hub.url + "/hub/api/", timeout=30).status_code == 200
+    # and the dashboard itself is still on its host
+    page = requests.get(dashboard, headers=FRAME, allow_redirects=False, timeout=30)
+    assert page.status_code in (200, 302), page.status_code
