@@ -114,6 +114,19 @@ def test_isolated_layout_on_https_names_the_hub_and_service_logins_host_only() -
     assert prefix not in c.JupyterHub.services[-1]["environment"]
 
 
+def test_isolated_layout_routes_only_the_hubs_host_to_the_hub() -> None:
+    c = Config()
+    configure(c, subdomain_host="https://hub.example.edu")
+    assert c.JupyterHub.hub_routespec == "hub.example.edu/"
+    c = Config()
+    configure(c)  # path-based: JupyterHub's default (every path of the one host)
+    assert "hub_routespec" not in c.JupyterHub
+    c = Config()
+    c.JupyterHub.hub_routespec = "/"  # an operator's own choice stands
+    configure(c, subdomain_host="https://hub.example.edu")
+    assert c.JupyterHub.hub_routespec == "/"
+
+
 def test_isolated_layout_needs_the_default_subdomain_hook() -> None:
     c = Config()
     c.JupyterHub.subdomain_hook = "legacy"
