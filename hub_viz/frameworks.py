@@ -156,6 +156,8 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 "--port={port}",
                 "--no-browser",
                 "--Voila.ip=127.0.0.1",
+                # a taken port fails the start: another port would never answer the launcher
+                "--Voila.port_retries=0",
                 "--Voila.base_url={prefix}",
                 "--VoilaConfiguration.strip_sources=True",
                 "--VoilaConfiguration.show_tracebacks=False",

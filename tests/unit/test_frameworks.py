@@ -151,7 +151,7 @@ EXPECTED_COMMANDS = {
         "report.ipynb",
         [
             "-m", "voila", "report.ipynb", f"--port={PORT}", "--Voila.ip=127.0.0.1",
-            f"--Voila.base_url={PREFIX}", "--no-browser",
+            f"--Voila.base_url={PREFIX}", "--no-browser", "--Voila.port_retries=0",
             "--VoilaConfiguration.template=hub-viz",
         ],
         {"JUPYTER_PATH": str(JUPYTER_DIR)},
