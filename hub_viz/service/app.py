@@ -86,7 +86,11 @@ class ServiceContext:
         return url, ({"Host": host + _port(self.proxy_url)} if host else {})
 
     async def server_answers(self, owner: str, name: str) -> bool:
-        """The server's launcher answers and says its app does (``P api``, with a grant)."""
+        """Whether the server's launcher answers and says its app does (``P api``, with a
+        grant). False only on a clear no: the launcher says its app is down, or the proxy
+        cannot reach the launcher (502/503). Anything that says nothing about the app
+        (the proxy URL unreachable, a redirect or TLS in front of it) is not held
+        against it: viewers are not kept from a dashboard the hub calls ready."""
         url, headers = self.internal_server_url(owner, name)
         grant = self.signer.grant(owner, name, None)
         headers = {**headers, "Authorization": f"{GRANT_HEADER_SCHEME} {grant}"}
@@ -94,9 +98,18 @@ class ServiceContext:
             response = await self.hub.client.fetch(
                 HTTPRequest(url + "api", headers=headers, request_timeout=5,
                             follow_redirects=False), raise_error=False)
-            return response.code == 200 and json.loads(response.body).get("app", "ready") == "ready"
-        except (OSError, ValueError, AttributeError, HTTPClientError):
+        except (OSError, HTTPClientError) as e:
+            log.debug("Cannot ask %s/%s whether its app answers: %s", owner, name, e)
+            return True
+        if response.code in (502, 503):
             return False
+        if response.code != 200:
+            log.debug("%s/%s's launcher probe answered %s", owner, name, response.code)
+            return True
+        try:
+            return json.loads(response.body).get("app", "ready") == "ready"
+        except (ValueError, AttributeError):
+            return True
 
     async def statuses(self, dashboards: list[Dashboard], viewer: str) -> dict[int, str]:
         """"running", "starting" or "stopped" for each dashboard, as ``viewer`` would open it."""
