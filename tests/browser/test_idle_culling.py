@@ -267,8 +267,10 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
         url = hub.server_url(OWNER, "cl-nav-script")
         r = sessions["cl-nav-script"].get(url, headers=NAVIGATION, timeout=30,
                                           allow_redirects=False)
-        assert r.status_code == 302, r.status_code
-        if r.headers["Location"] != f"{hub.url}/hub/user/{OWNER}/cl-nav-script/":  # stopped
+        # once culled its host has no route: the proxy's 404 page (which sends a browser
+        # on to the open page), so nothing is counted
+        assert r.status_code in (302, 404), r.status_code
+        if r.status_code == 302:
             assert r.headers["Location"] == \
                 f"{hub.service_url}open/{OWNER}/cl-nav-script?chrome=0"
             answered["cl-nav-script"] += requests.get(

@@ -322,6 +322,10 @@ def check_paths(w: World, role: str, expected: str, paths) -> None:
             assert "%2E%2E" in path, where
             assert_nothing_leaks(session.get(w.hub.public(r.headers["Location"]), timeout=60))
             continue
+        if r.status_code == 404 and "%2E%2E" in path and w.hub.layout.isolated:
+            # the proxy resolved '..' to a path of this host with no route: its 404
+            # (the hub answers on its own host only)
+            continue
         if expected == "open-404":
             # the browser is sent to the open page (writes refused); their token gets 403
             if method == "GET":
