@@ -34,17 +34,19 @@ def notes(hub: Hub) -> bytes:
     return (folder / "analysis.ipynb").read_bytes()
 
 
-def open_lab(page, hub: Hub) -> str:
-    """Open the dashboard as a student does; leave the page on their JupyterLab."""
+def open_lab(page, hub: Hub):
+    """Open the dashboard as a student does: (the frame with their JupyterLab, its base URL).
+
+    The open page frames it (a dashboard URL loaded as a tab's page would lead back
+    to the open page's full window, which frames it the same way)."""
     page.goto(hub.service_url + f"open/{AUTHOR}/{SLUG}")
     deadline = time.monotonic() + 180
     while not any("/lab/" in f.url for f in page.frames):
         assert time.monotonic() < deadline, "JupyterLab did not open"
         page.wait_for_timeout(250)
-    lab = next(f.url for f in page.frames if "/lab/" in f.url).split("?")[0]
-    page.goto(lab)
-    page.locator(".jp-Notebook .jp-CodeCell .cm-content").first.wait_for(timeout=120_000)
-    return lab.split("/lab/")[0] + "/"
+    lab = next(f for f in page.frames if "/lab/" in f.url)
+    lab.locator(".jp-Notebook .jp-CodeCell .cm-content").first.wait_for(timeout=120_000)
+    return lab, lab.url.split("?")[0].split("/lab/")[0] + "/"
 
 
 def contents(page, base: str, path: str) -> tuple[int, str]:
@@ -56,16 +58,16 @@ def contents(page, base: str, path: str) -> tuple[int, str]:
         }""", f"{base}api/contents/{path}?content=1"))
 
 
-def edit_and_save(page, base: str, line: str) -> None:
+def edit_and_save(lab, base: str, line: str) -> None:
     """Type a line at the end of the notebook's code cell and press Ctrl+S."""
-    page.locator(".jp-Notebook .jp-CodeCell .cm-content").first.click()
-    page.keyboard.press("Control+End")
-    page.keyboard.type("\n" + line)
-    page.keyboard.press("Control+s")
+    lab.locator(".jp-Notebook .jp-CodeCell .cm-content").first.click()
+    lab.page.keyboard.press("Control+End")
+    lab.page.keyboard.type("\n" + line)
+    lab.page.keyboard.press("Control+s")
     deadline = time.monotonic() + 30
-    while line not in contents(page, base, "analysis.ipynb")[1]:
+    while line not in contents(lab, base, "analysis.ipynb")[1]:
         assert time.monotonic() < deadline, f"JupyterLab did not save {line!r}"
-        page.wait_for_timeout(250)
+        lab.page.wait_for_timeout(250)
 
 
 def save_file(page, base: str, name: str, text: str) -> int:
@@ -82,17 +84,17 @@ def test_two_students_edit_their_own_copies(hub: Hub, notes: bytes, browser) -> 
     bob_ctx, bob = logged_in_page(browser, hub.url, "vc-bob", PASSWORD)
     alice_ctx, alice = logged_in_page(browser, hub.url, "vc-alice", PASSWORD)
     try:
-        bob_base = open_lab(bob, hub)
-        edit_and_save(bob, bob_base, "# bob was here")
-        assert save_file(bob, bob_base, "bob_private.txt", "bob's answers") == 201
+        bob_lab, bob_base = open_lab(bob, hub)
+        edit_and_save(bob_lab, bob_base, "# bob was here")
+        assert save_file(bob_lab, bob_base, "bob_private.txt", "bob's answers") == 201
 
-        alice_base = open_lab(alice, hub)
+        alice_lab, alice_base = open_lab(alice, hub)
         assert alice_base != bob_base
-        status, text = contents(alice, alice_base, "analysis.ipynb")
+        status, text = contents(alice_lab, alice_base, "analysis.ipynb")
         assert status == 200 and "sum(i * i" in text and "bob was here" not in text
-        assert contents(alice, alice_base, "bob_private.txt")[0] == 404
-        edit_and_save(alice, alice_base, "# alice was here")
-        assert "alice was here" not in contents(bob, bob_base, "analysis.ipynb")[1]
+        assert contents(alice_lab, alice_base, "bob_private.txt")[0] == 404
+        edit_and_save(alice_lab, alice_base, "# alice was here")
+        assert "alice was here" not in contents(bob_lab, bob_base, "analysis.ipynb")[1]
 
         # the instructor's folder: the notebook as published, nothing added
         assert (folder / "analysis.ipynb").read_bytes() == notes
@@ -100,11 +102,11 @@ def test_two_students_edit_their_own_copies(hub: Hub, notes: bytes, browser) -> 
 
         # bob's instance stops (as the idle culler stops it) and he opens it again
         hub.stop("vc-bob", bob_base.rstrip("/").rsplit("/", 1)[1])
-        bob_base = open_lab(bob, hub)
-        bob.locator(".jp-Notebook").get_by_text("bob was here").wait_for(timeout=60_000)
-        status, text = contents(bob, bob_base, "analysis.ipynb")
+        bob_lab, bob_base = open_lab(bob, hub)
+        bob_lab.locator(".jp-Notebook").get_by_text("bob was here").wait_for(timeout=60_000)
+        status, text = contents(bob_lab, bob_base, "analysis.ipynb")
         assert status == 200 and "bob was here" in text and "alice was here" not in text
-        assert contents(bob, bob_base, "bob_private.txt") == (200, '"bob\'s answers"')
+        assert contents(bob_lab, bob_base, "bob_private.txt") == (200, '"bob\'s answers"')
         assert (folder / "analysis.ipynb").read_bytes() == notes
     finally:
         bob_ctx.close()
@@ -115,8 +117,8 @@ def test_jupyterlab_shows_no_build_prompt_news_or_extension_manager(
         hub: Hub, notes: bytes, browser) -> None:
     context, page = logged_in_page(browser, hub.url, "vc-carol", PASSWORD)
     try:
-        open_lab(page, hub)
-        config = page.evaluate(
+        lab, _ = open_lab(page, hub)
+        config = lab.evaluate(
             "JSON.parse(document.getElementById('jupyter-config-data').textContent)")
         assert config["buildCheck"] is False and config["buildAvailable"] is False
         assert config["news"] == {"disabled": True}
@@ -124,11 +126,11 @@ def test_jupyterlab_shows_no_build_prompt_news_or_extension_manager(
         assert {"@jupyterlab/extensionmanager-extension",
                 "@jupyterlab/apputils-extension:announcements"} <= set(
                     config["disabledExtensions"])
-        page.locator(".jp-SideBar").first.wait_for()
+        lab.locator(".jp-SideBar").first.wait_for()
         page.wait_for_timeout(3000)  # the build check and the news question come after load
-        assert page.locator(".jp-Dialog").count() == 0
-        assert page.get_by_text("Build Recommended").count() == 0
-        assert page.get_by_text("Jupyter news").count() == 0
-        assert page.locator('[data-id="extensionmanager.main-view"]').count() == 0
+        assert lab.locator(".jp-Dialog").count() == 0
+        assert lab.get_by_text("Build Recommended").count() == 0
+        assert lab.get_by_text("Jupyter news").count() == 0
+        assert lab.locator('[data-id="extensionmanager.main-view"]').count() == 0
     finally:
         context.close()
