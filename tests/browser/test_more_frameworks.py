@@ -110,8 +110,14 @@ def test_open_interact_reload_and_deep_link(hub: Hub, browser, published, exampl
 
         base = hub.at(f"/user/{AUTHOR}/{slug(example)}/")
         page.goto(base + deep_link)
-        page.get_by_text(deep_text).first.wait_for(timeout=60_000)
-        assert page.url.startswith(base), page.url
+        # a dashboard URL loaded as a page opens in the open page's full window, which
+        # frames the page asked for
+        assert page.url.startswith(hub.open_location(AUTHOR, slug(example)) + "?chrome=0"), \
+            page.url
+        page.frame_locator("#dashboard-frame").get_by_text(deep_text).first.wait_for(
+            timeout=60_000)
+        framed = next(f.url for f in page.frames if f"/user/{AUTHOR}/" in f.url)
+        assert framed.startswith(base) and deep_link.lstrip("?") in framed, framed
     finally:
         context.close()
 
