@@ -266,7 +266,8 @@ def test_info_lists_choices_and_the_callers_groups(hub, people):
     assert info["groups"] == [TEAM]
     names = [f["name"] for f in info["frameworks"]]
     # 'custom' is allowed on the test hub but needs a command the API does not take
-    assert names == ["voila", "dash", "bokeh", "panel", "streamlit", "notebook"]
+    assert names == ["voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio",
+                     "shiny", "marimo", "solara", "nicegui"]
     dash = next(f for f in info["frameworks"] if f["name"] == "dash")
     assert dash["display_name"] == "Dash" and dash["modes"] == ["shared", "per-viewer"]
     # every dashboard has a host of its own on the test hub: anyone may share
