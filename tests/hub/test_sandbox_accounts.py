@@ -109,6 +109,8 @@ configure(
     subdomain_host="http://{domain}:{port}",  # the default, isolated layout
 )
 c.DashboardLocalSpawner.sandbox_user = {sandbox!r}
+# viewers' work folders where the accounts can reach them (the state folder is private)
+c.DashboardLocalSpawner.viewer_work_root = {users!r} + "/viewer-work"
 c.DashboardLocalSpawner.environment = {{
     "VIEWER_CREDENTIAL": lambda spawner: "credential-of-" + spawner.user.name,
 }}
