@@ -211,36 +211,35 @@ def app_killed(hub: Any, state: Path, report: Report, students: list[Student]) -
     hubside.unpublish(hub, slug)
 
 
-def service_killed(hub: Any, state: Path, report: Report, students: list[Student]) -> None:
-    slug = "faults-service"
+def killed_under_load(hub: Any, state: Path, report: Report, students: list[Student], *,
+                      scenario: str, needle: str, detail: str) -> None:
+    """Kill (-9) the hub's child process matching ``needle`` while half the students use a
+    running dashboard and the other half call the open API."""
+    slug = f"faults-{scenario.split('-')[0]}"
     hubside.publish(hub, slug, "dash")
     hubside.start(hub, slug)
     before = records(state, slug)
 
     def fault() -> dict:
-        process(hub, "hub_viz.service").send_signal(signal.SIGKILL)
+        process(hub, needle).send_signal(signal.SIGKILL)
         return {}
 
     found = asyncio.run(under_load(hub, students, slug, fault, openers=len(students) // 2))
-    row(report, "service-killed", found, before, records(state, slug),
-        "viewers of the running dashboard never need the service; open calls wait for its restart")
+    row(report, scenario, found, before, records(state, slug), detail)
     hubside.unpublish(hub, slug)
+
+
+def service_killed(hub: Any, state: Path, report: Report, students: list[Student]) -> None:
+    killed_under_load(
+        hub, state, report, students, scenario="service-killed", needle="hub_viz.service",
+        detail="viewers of the running dashboard never need the service; open calls wait for "
+        "its restart")
 
 
 def proxy_killed(hub: Any, state: Path, report: Report, students: list[Student]) -> None:
-    slug = "faults-proxy"
-    hubside.publish(hub, slug, "dash")
-    hubside.start(hub, slug)
-    before = records(state, slug)
-
-    def fault() -> dict:
-        process(hub, "configurable-http-proxy").send_signal(signal.SIGKILL)
-        return {}
-
-    found = asyncio.run(under_load(hub, students, slug, fault, openers=len(students) // 2))
-    row(report, "proxy-killed", found, before, records(state, slug),
-        "the hub restarts the proxy and adds its routes back")
-    hubside.unpublish(hub, slug)
+    killed_under_load(
+        hub, state, report, students, scenario="proxy-killed", needle="configurable-http-proxy",
+        detail="the hub restarts the proxy and adds its routes back")
 
 
 async def _upload(url: str, short: bool) -> str:
