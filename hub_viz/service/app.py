@@ -230,6 +230,13 @@ class DashboardService(Application):
         help="Secret that signs embed links (created if missing). Replace the file to "
         "invalidate every embed link at once.",
     )
+    cookie_secret_file = Unicode(
+        "", config=True,
+        help="Secret that signs the service's login cookies (created if missing, mode 0600; "
+        "default: hub_viz_service_cookie_secret beside the embed secret). Kept across "
+        "restarts, so that open pages and their viewers' logins outlive a restart of the "
+        "service; replace the file to log everyone out of the service.",
+    )
     reconcile_interval = Float(
         30, config=True,
         help="Seconds between checks that close the records of servers that stopped.",
@@ -354,6 +361,11 @@ class DashboardService(Application):
         path = Path(self.lti_secret_file) if self.lti_secret_file else None
         return path.read_text().strip() if path and path.is_file() else ""
 
+    def cookie_secret_path(self) -> Path:
+        if self.cookie_secret_file:
+            return Path(self.cookie_secret_file)
+        return Path(self.embed_secret_file).parent / "hub_viz_service_cookie_secret"
+
     def make_app(self, ctx: ServiceContext) -> web.Application:
         prefix = ctx.prefix
         hub_auth = HubOAuth.instance(cache_max_age=60)
@@ -371,7 +383,7 @@ class DashboardService(Application):
             hub_viz=ctx,
             hub_viz_lti_secret=self.lti_secret(),
             hub_viz_lti_key_file=self.lti_key_file,
-            cookie_secret=os.urandom(32),
+            cookie_secret=load_secret(self.cookie_secret_path()),
             template_path=str(HERE / "templates"),
             # also serves /robots.txt (the proxy routes the site's root one here)
             static_path=str(HERE / "static"),

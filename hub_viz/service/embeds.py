@@ -35,7 +35,8 @@ class EmbedRefused(HubVizError):
 
 
 def load_secret(path: Path) -> bytes:
-    """The embed secret (created once, mode 0600). Replace the file to kill every link."""
+    """A secret kept in ``path`` (created once, mode 0600): the embed links' (replace the
+    file to kill every link) or the login cookies' (replace it to log everyone out)."""
     path = Path(path)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ whichever answers first with the dashboard's address wins.
   var posting = false;   // the start request has not answered yet
   var source = null;     // the progress stream being followed
   var shown = 0;
+  var reconnectMs = 0;   // the wait before asking a restarting service again
 
   function show(pct, text) {
     if (typeof pct === "number") {
@@ -151,10 +152,18 @@ whichever answers first with the dashboard's address wins.
       if (r.url) { go(r.url); return; }
       if (!source) { show(10, "Starting…"); }
       follow(r.progress_url);
-    }).catch(function (err) {
+    }).then(function () { reconnectMs = 0; }, function (err) {
       posting = false;
       clearTimeout(early);
-      if (err.status === 503) { stopFollowing(); show(null, err.message); setTimeout(start, 3000); return; }
+      stopFollowing();
+      if (err.transient) {
+        // the service restarts (the hub starts it again on its own): ask again, backing off
+        reconnectMs = Math.min(Math.max(1000, reconnectMs * 1.5), 5000);
+        show(null, "Reconnecting to the dashboards service…");
+        setTimeout(start, reconnectMs);
+        return;
+      }
+      if (err.status === 503) { show(null, err.message); setTimeout(start, 3000); return; }
       fail(err.message);
     });
   }
