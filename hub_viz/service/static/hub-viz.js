@@ -6,9 +6,10 @@
   window.hubViz = {
     prefix: main ? main.getAttribute("data-prefix") : "",
     xsrf: xsrf,
+    headers: {},  // sent with every call too (an embed's viewer ticket)
     api: function (method, url, body) {
       var init = {method: method, credentials: "same-origin",
-                  headers: {"X-XSRFToken": xsrf, "Accept": "application/json"}};
+                  headers: window.hubViz.with({"X-XSRFToken": xsrf, "Accept": "application/json"})};
       if (body !== undefined) {
         init.headers["Content-Type"] = "application/json";
         init.body = JSON.stringify(body);
@@ -33,6 +34,12 @@
         err.cause = cause;
         throw err;
       });
+    },
+    with: function (headers) {
+      Object.keys(window.hubViz.headers).forEach(function (name) {
+        headers[name] = window.hubViz.headers[name];
+      });
+      return headers;
     }
   };
 })();

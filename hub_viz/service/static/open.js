@@ -91,7 +91,8 @@ whichever answers first with the dashboard's address wins.
     }};
     function end() { if (!handle.closed) { handle.closed = true; onEnd(); } }
     fetch(url, {credentials: "same-origin", signal: controller.signal, cache: "no-store",
-                headers: {"X-XSRFToken": window.hubViz.xsrf, "Accept": "text/event-stream"}})
+                headers: window.hubViz.with({"X-XSRFToken": window.hubViz.xsrf,
+                                             "Accept": "text/event-stream"})})
       .then(function (r) {
         if (!r.ok || !r.body) { throw new Error("HTTP " + r.status); }
         var reader = r.body.getReader();
@@ -164,6 +165,7 @@ whichever answers first with the dashboard's address wins.
         return;
       }
       if (err.status === 503) { show(null, err.message); setTimeout(start, 3000); return; }
+      if (err.status === 401 && loginUrl) { askLogin(err.message); return; }
       fail(err.message);
     });
   }
@@ -176,5 +178,41 @@ whichever answers first with the dashboard's address wins.
       then();
     });
   }
-  whenShown(start);
+  // An embed link that needs a hub login, in a course site's frame: the service's login
+  // cookie is a third-party cookie here. "Log in" opens the hub's login as a window of its
+  // own, which hands this frame a viewer ticket; it goes with every call in a header, and
+  // the service keeps it as a cookie partitioned to this course site, so that a reload
+  // stays logged in.
+  var loginUrl = box.getAttribute("data-login");
+  var TICKET = "X-Hub-Viz-Viewer";
+  function useTicket(ticket) {
+    window.hubViz.headers[TICKET] = ticket;
+    document.getElementById("embed-login").classList.add("d-none");
+    document.getElementById("progress-box").classList.remove("d-none");
+    window.hubViz.api("POST", api + "/session").catch(function () {}).then(function () {
+      whenShown(start);
+    });
+  }
+  function askLogin(text) {
+    delete window.hubViz.headers[TICKET];
+    stopFollowing();
+    document.getElementById("progress-box").classList.add("d-none");
+    document.getElementById("embed-login").classList.remove("d-none");
+    if (text) { document.getElementById("embed-login-message").textContent = text; }
+  }
+  if (!loginUrl) { whenShown(start); return; }
+  window.addEventListener("message", function (event) {
+    var data = event.data || {};
+    if (event.origin !== window.location.origin || data.type !== "hub-viz-embed-login" ||
+        data.api !== api) { return; }
+    useTicket(data.ticket);
+  });
+  document.getElementById("embed-login-button").addEventListener("click", function () {
+    var popup = window.open(loginUrl, "hub-viz-login", "popup,width=560,height=720");
+    if (!popup) {
+      document.getElementById("embed-login-message").textContent =
+        "The login window was blocked: allow pop-ups for this site, or open the dashboard in a new tab.";
+    }
+  });
+  askLogin("");
 })();
