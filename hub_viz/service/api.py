@@ -35,6 +35,8 @@ from ..frameworks import PER_VIEWER
 from ..launcher.grants import GRANT_HEADER_SCHEME
 from .base import BaseHandler, is_bot
 from .dashboards import (
+    COURSE_PREFIX,
+    INSTRUCTORS_SUFFIX,
     SPEC_FIELDS,
     VISIBILITIES,
     Conflict,
@@ -60,16 +62,25 @@ NAME = r"([^/]+)"
 RESTART_WAIT = 60
 
 
+def shareable_groups(groups: list[str]) -> list[str]:
+    """The caller's groups and, for each course they teach (``course-<id>-instructors``),
+    its students' group ``course-<id>``: what the publish form offers to share with."""
+    taught = {g.removesuffix(INSTRUCTORS_SUFFIX) for g in groups
+              if g.startswith(COURSE_PREFIX) and g.endswith(INSTRUCTORS_SUFFIX)}
+    return sorted(set(groups) | taught)
+
+
 class InfoHandler(BaseHandler):
     async def get(self) -> None:
         user = await self.require_user()
         policy = self.ctx.policy
         limit = policy.publishers.limit_for(user)
+        groups = shareable_groups(user.get("groups") or [])
         self.write_json(
             {
                 "user": user["name"],
-                "groups": sorted(user.get("groups") or []),
-                "group_titles": await course_titles(self.ctx.hub, user.get("groups") or []),
+                "groups": groups,
+                "group_titles": await course_titles(self.ctx.hub, groups),
                 "frameworks": [
                     {"name": n, "display_name": policy.frameworks[n].display_name,
                      "modes": list(policy.frameworks[n].modes)}

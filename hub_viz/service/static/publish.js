@@ -43,7 +43,10 @@
       if (titles[g]) { o.label = titles[g]; }
       $("my-groups").appendChild(o);
     });
-    if (info.groups.length) { $("my-groups-hint").textContent = "Your groups: " + info.groups.map(named).join(", "); }
+    $("my-groups-hint").textContent = info.groups.length
+      ? "Your groups: " + info.groups.map(named).join(", ")
+      : "You are in no group yet: a course's groups come from opening this hub from the " +
+        "course in Canvas (LTI), other groups from the hub's admin.";
     $("warm-kernels").max = info.max_warm_kernels;
     $("warm-pool").max = info.warm_pool_ceiling;
     if (!info.warm_pool_ceiling) { $("warm-pool").disabled = true; $("warm-pool").title = "Warm pools are turned off on this hub."; }
