@@ -115,7 +115,7 @@ class DashboardsHandler(BaseHandler):
         await check_git_source(fields)
         check_course_targets(fields["share_groups"], user)
         self.ctx.policy.publishers.check(user, fields["visibility"])
-        await self.ctx.check_targets(fields)
+        pending = await self.ctx.check_targets(fields)
         d = Dashboard(owner=user["name"], **fields)
         with self.ctx.store.session() as db:
             db.add(d)
@@ -128,7 +128,9 @@ class DashboardsHandler(BaseHandler):
                     "choose another slug or update that one."
                 ) from None
         self.set_header("Location", f"{self.ctx.prefix}api/dashboards/{d.owner}/{d.slug}")
-        self.write_json(as_json(d, prefix=self.ctx.public_prefix, manage=True, status="stopped"), 201)
+        body = as_json(d, prefix=self.ctx.public_prefix, manage=True, status="stopped")
+        body["pending_users"] = pending
+        self.write_json(body, 201)
 
 
 class DashboardHandler(BaseHandler):
@@ -137,8 +139,11 @@ class DashboardHandler(BaseHandler):
         with self.ctx.store.session() as db:
             d = self.find_visible(db, owner, slug, user)
         status = (await self.ctx.statuses([d], user["name"])).get(d.id)
-        self.write_json(as_json(d, prefix=self.ctx.public_prefix, manage=can_manage(d, user),
-                                status=status))
+        manage = can_manage(d, user)
+        body = as_json(d, prefix=self.ctx.public_prefix, manage=manage, status=status)
+        if manage:
+            body["pending_users"] = await self.ctx.deployer.pending_users(d.share_users or [])
+        self.write_json(body)
 
     async def patch(self, owner: str, slug: str) -> None:
         user = await self.require_user()
@@ -156,7 +161,7 @@ class DashboardHandler(BaseHandler):
                 check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []),
                                      user)
                 self.ctx.policy.publishers.check(user, fields["visibility"])
-                await self.ctx.check_targets(fields)
+                pending = await self.ctx.check_targets(fields)
                 changed = {k for k, v in fields.items() if getattr(d, k) != v}
                 if "source" in changed or "source_type" in changed or "git_ref" in changed:
                     changed.add("git")
@@ -176,6 +181,7 @@ class DashboardHandler(BaseHandler):
             if changed & {"visibility", "share_users", "share_groups"}:
                 await deployer.sync_shares(d)
         body = as_json(d, prefix=self.ctx.public_prefix, manage=True)
+        body["pending_users"] = pending
         body["redeployed"] = redeployed
         if redeploy_error:
             body["redeploy_error"] = redeploy_error

@@ -526,16 +526,17 @@ class Deployer:
                 return
             log.warning("Cannot share %s with %s: %s", d.ref, user or group, e.message)
 
-    async def missing_targets(self, users: list[str], groups: list[str]) -> list[str]:
-        """Share targets the hub does not know, as readable strings."""
-        missing = []
-        for user in users:
-            if await self.hub.user(user) is None:
-                missing.append(f"user {user!r}")
-        for group in groups:
-            if await self.hub.group(group) is None:
-                missing.append(f"group {group!r}")
-        return missing
+    async def missing_groups(self, groups: list[str]) -> list[str]:
+        """The groups the hub does not know."""
+        found = await asyncio.gather(*(self.hub.group(g) for g in groups))
+        return [g for g, model in zip(groups, found, strict=True) if model is None]
+
+    async def pending_users(self, users: list[str]) -> list[str]:
+        """The users the hub does not know yet: shares with them wait for their first login
+        (the gallery and the open flow go by name; a shared server's hub share is made
+        when they open it)."""
+        found = await asyncio.gather(*(self.hub.user(u) for u in users))
+        return [u for u, model in zip(users, found, strict=True) if model is None]
 
     # -- noticing stops ---------------------------------------------------------
 

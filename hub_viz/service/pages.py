@@ -125,6 +125,7 @@ class ManagePage(PageHandler):
             d = self.find_managed(db, owner, slug, user)
         data = as_json(d, prefix=self.ctx.public_prefix, manage=True)
         data["status"] = (await self.ctx.statuses([d], user["name"]))[d.id]
+        data["pending_users"] = await self.ctx.deployer.pending_users(d.share_users or [])
         self.page("manage.html", user, dashboard=data)
 
 
