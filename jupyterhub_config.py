@@ -48,6 +48,13 @@ EXAMPLES = [
     ("nicegui-example", "NiceGUI example", "nicegui", "nicegui/app.py", "shared"),
 ]
 
+# what each example has that the default sentence would get wrong
+DESCRIPTIONS = {
+    "dash-example": "The Dash example: sums of squares and a number box.",
+    "notebook-example": "The notebook example: each viewer runs and edits a copy of "
+    "their own in JupyterLab.",
+}
+
 configure(
     c,
     spawner="local",
@@ -66,7 +73,8 @@ configure(
             "entry": entry,
             "mode": mode,
             "visibility": "all",
-            "description": f"The {title.split()[0]} example: sums of squares and a slider.",
+            "description": DESCRIPTIONS.get(
+                slug, f"The {title.split()[0]} example: sums of squares and a slider."),
             # a new viewer's Voilà page comes from a kernel that already ran the notebook
             **({"warm_kernels": 1} if framework == "voila" else {}),
         }
