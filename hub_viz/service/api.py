@@ -50,6 +50,7 @@ from .dashboards import (
 )
 from .dashboards import validate as validate_dashboard
 from .deploy import REDEPLOY, STOPPED_BY_AUTHOR, ServerState
+from .entries import EntriesHandler
 from .hubapi import HubAPIError
 from .lti_api import course_titles
 from .store import Dashboard, utcnow
@@ -465,6 +466,7 @@ def api_routes(prefix: str) -> list[tuple[str, type]]:
     d = f"{prefix}api/dashboards/{NAME}/{NAME}"
     return [
         (f"{prefix}api/info", InfoHandler),
+        (f"{prefix}api/entries", EntriesHandler),
         (f"{prefix}api/dashboards", DashboardsHandler),
         (d, DashboardHandler),
         (d + "/open", OpenHandler),

@@ -258,6 +258,17 @@ def listed(hub: Any, user: str, query: str = "") -> dict[str, dict[str, Any]]:
 # -- info, auth -------------------------------------------------------------------------
 
 
+def test_entries_lists_the_callers_files_a_framework_serves(hub, people):
+    r = hub.svc("GET", "entries", OWNER)
+    assert r.status_code == 200, r.text
+    entries = {e["path"]: e["framework"] for e in r.json()["entries"]}
+    assert entries["dash/app.py"] == "dash" and entries["voila/dashboard.ipynb"] == "voila"
+    assert entries["bokeh/app.py"] == "bokeh" and entries["streamlit/app.py"] == "streamlit"
+    assert not [p for p in entries if p.startswith(".") or "/." in p]
+    anonymous = requests.get(f"{hub.service_url}api/entries", timeout=30)
+    assert anonymous.status_code in (401, 403)
+
+
 def test_info_lists_choices_and_the_callers_groups(hub, people):
     r = hub.svc("GET", "info", MEMBER)
     assert r.status_code == 200, r.text
