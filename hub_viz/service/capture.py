@@ -12,17 +12,20 @@ the card as it was: a loading screen is never stored.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from urllib.parse import quote
 
 from ..errors import FrameworkError
 from ..frameworks import Framework
 from .store import Dashboard, utcnow
-from .thumbnails import CHROMIUM_ARGS, NOT_RENDERED, SKIPPED, TAKEN
+from .thumbnails import CHROMIUM_ARGS, NOT_RENDERED, SKIPPED, TAKEN, scrub
 
 log = logging.getLogger("hub_viz.service")
 # After the page rendered: time for widgets, plots and fonts to paint.
 SETTLE_MS = 1500
+# After leaving the page: time for its unload requests to be answered.
+UNLOAD_MS = 2500
 
 
 def capture_path(framework: Framework, entry: str) -> str:
@@ -76,18 +79,20 @@ def make_capture(ctx: Any, chromium: str, ready_timeout: float = 120) -> Any:
                 page = await browser.new_page(
                     viewport={"width": 800, "height": 450}, device_scale_factor=0.8
                 )
+                deadline = time.monotonic() + ready_timeout
                 try:
                     await page.goto(url, wait_until="load", timeout=ready_timeout * 1000)
-                    await page.wait_for_function(check, timeout=ready_timeout * 1000,
-                                                 polling=250)
+                    left = max(deadline - time.monotonic(), 0.001)
+                    await page.wait_for_function(check, timeout=left * 1000, polling=250)
                     await page.wait_for_timeout(SETTLE_MS)
                     if await page.evaluate(check):  # still rendered (not reloading)
                         png = await page.screenshot(type="png")
                 except PlaywrightError as e:  # a time-out, or the page went away
-                    log.info("Card of %s/%s: %s", owner, slug, str(e).splitlines()[0])
-                # The page's unload handlers free what it holds (Voilà: its kernel).
+                    log.info("Card of %s/%s: %s", owner, slug, scrub(e))
+                # The page's unload handlers free what it holds (Voilà: its kernel, with
+                # a beacon the browser sends on its own: time for it to be answered).
                 await page.goto("about:blank", timeout=10000)
-                await page.wait_for_timeout(500)
+                await page.wait_for_timeout(UNLOAD_MS)
             finally:
                 await browser.close()
         if not png:

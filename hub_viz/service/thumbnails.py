@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 import shutil
 import time
 from collections.abc import Mapping
@@ -107,13 +108,22 @@ class Thumbnailer:
             try:
                 outcome = await self.capture(dashboard_id)
             except Exception as e:  # a thumbnail is never worth failing for
-                log.warning("Thumbnail of dashboard %s failed: %s", dashboard_id, e)
+                log.warning("Thumbnail of dashboard %s failed: %s", dashboard_id, scrub(e))
             finally:
                 now = time.monotonic()
                 self._not_before = {k: t for k, t in self._not_before.items() if t > now}
                 if outcome == NOT_RENDERED:
                     self._not_before[key] = now + self.retry_seconds
                 self._pending.discard(dashboard_id)
+
+
+_GRANT = re.compile(r"(grant_token=)[^&\s\"']+")
+
+
+def scrub(error: BaseException) -> str:
+    """An error's first line for the log, without the one-time grant of a URL in it."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return _GRANT.sub(r"\1[secret]", lines[0])
 
 
 def _key(dashboard: Any) -> tuple[int, Any]:
