@@ -27,7 +27,13 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, HasTraits, Integer, List, Unicode, default, validate
 
 from .errors import FrameworkError, HubVizError, SpecError
-from .frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, Framework, merge_frameworks
+from .frameworks import (
+    BUILTIN_FRAMEWORKS,
+    PER_VIEWER,
+    SERVICE_ONLY_FIELDS,
+    Framework,
+    merge_frameworks,
+)
 from .layout import Layout
 from .profiles import (
     Ceiling,
@@ -103,8 +109,12 @@ def is_open_url(url: str) -> bool:
 
 
 def framework_json(framework: Framework) -> str:
-    """Serialise a framework record for the launcher (``HUB_VIZ_FRAMEWORK``)."""
-    return json.dumps(dataclasses.asdict(framework))
+    """Serialise a framework record for the launcher (``HUB_VIZ_FRAMEWORK``), without
+    the fields only the service reads (a launcher of another version may not know them)."""
+    record = dataclasses.asdict(framework)
+    for name in SERVICE_ONLY_FIELDS:
+        record.pop(name, None)
+    return json.dumps(record)
 
 
 class DashboardSpawnerMixin(HasTraits):

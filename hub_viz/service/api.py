@@ -10,6 +10,7 @@
     DELETE S api/dashboards/<owner>/<slug>          unpublish: stop, remove servers, revoke shares
     POST   S api/dashboards/<owner>/<slug>/open     start if needed; where to go when ready
     GET    S api/dashboards/<owner>/<slug>/progress start-up progress (server-sent events)
+    POST   S api/dashboards/<owner>/<slug>/rendered the viewer's page loaded (the card's cue)
     POST   S api/dashboards/<owner>/<slug>/stop     stop its running instances (author)
     GET    S api/dashboards/<owner>/<slug>/logs     the launcher's log tail (author)
     GET    S api/dashboards/<owner>/<slug>/usage    deployments and figures (author)
@@ -233,7 +234,6 @@ class OpenMixin(BaseHandler):
                 raise web.HTTPError(502, "%s", message) from None
             deployer.record_open(d, viewer)  # a full disk does not keep anyone from viewing
         body: dict[str, Any] = {"status": state.status, "server": f"{state.owner}/{state.name}"}
-        self.ctx.thumbnails.schedule_if_needed(d, state)
         if state.ready:
             body["url"] = self.ctx.deployer.enter_url(state.owner, state.name, viewer, embed)
         else:
@@ -270,7 +270,6 @@ class OpenMixin(BaseHandler):
                     )
                 state = await deployer.state(server_owner, name)
             if state.ready:
-                self.ctx.thumbnails.schedule_if_needed(d, state)
                 url = deployer.enter_url(server_owner, name, viewer, embed)
                 await self._send({"progress": 100, "ready": True, "url": url,
                                   "message": "The dashboard is ready."})
@@ -328,6 +327,15 @@ class OpenMixin(BaseHandler):
                                 int(self.ctx.pings.min_interval))
         self.ctx.activity.note(owner, name)
 
+    async def page_rendered(self, d: Dashboard, viewer: str | None) -> None:
+        """A viewer's page of ``d`` has loaded: its card may be captured now, on a page
+        of its own, without slowing that first viewer down."""
+        self.check_not_bot()
+        thumbnails = self.ctx.thumbnails
+        if thumbnails.wanted(d):  # cheap checks first: most pages need no capture
+            owner, name = self.ctx.deployer.locate(d, viewer)
+            thumbnails.schedule_if_needed(d, await self.ctx.deployer.state(owner, name))
+
     async def _send(self, event: dict[str, Any]) -> None:
         self.write(f"data: {json.dumps(event)}\n\n")
         await self.flush()
@@ -362,6 +370,18 @@ class PingHandler(OpenMixin):
         with self.ctx.store.session() as db:
             d = self.find_visible(db, owner, slug, user)
         self.ping(d, viewer, viewer or f"ip:{self.request.remote_ip}")
+        self.set_status(204)
+        self.finish()
+
+
+class RenderedHandler(OpenMixin):
+    """The open page's word that the dashboard's page loaded in its frame."""
+
+    async def post(self, owner: str, slug: str) -> None:
+        user = await self.current()
+        with self.ctx.store.session() as db:
+            d = self.find_visible(db, owner, slug, user)
+        await self.page_rendered(d, user["name"] if user else None)
         self.set_status(204)
         self.finish()
 
@@ -472,6 +492,7 @@ def api_routes(prefix: str) -> list[tuple[str, type]]:
         (d + "/open", OpenHandler),
         (d + "/progress", ProgressHandler),
         (d + "/ping", PingHandler),
+        (d + "/rendered", RenderedHandler),
         (d + "/stop", StopHandler),
         (d + "/logs", LogsHandler),
         (d + "/usage", UsageHandler),

@@ -294,6 +294,16 @@ class DashboardService(Application):
         True, config=True,
         help="Take card screenshots in headless Chromium when Playwright and chromium exist.",
     )
+    thumbnail_ready_timeout = Float(
+        120, config=True,
+        help="Seconds a card screenshot waits for the dashboard's page to render (the "
+        "framework's rendered_check) before it gives up and leaves the card as it was.",
+    )
+    thumbnail_retry_seconds = Float(
+        300, config=True,
+        help="Seconds after a screenshot that found the page not rendered before another "
+        "of the same dashboard may start (on a viewer's next rendered page).",
+    )
     chromium_path = Unicode("", config=True, help="Path of chromium (default: found on PATH).")
     port = Integer(0, config=True, help="Port to listen on (default: from JUPYTERHUB_SERVICE_URL).")
 
@@ -355,8 +365,10 @@ class DashboardService(Application):
         if self.thumbnails:
             from .capture import make_capture
 
-            capture = make_capture(ctx, find_chromium(self.chromium_path))
-            ctx.thumbnails = Thumbnailer(capture, enabled=capture is not None)
+            capture = make_capture(ctx, find_chromium(self.chromium_path),
+                                   ready_timeout=self.thumbnail_ready_timeout)
+            ctx.thumbnails = Thumbnailer(capture, enabled=capture is not None,
+                                         retry_seconds=self.thumbnail_retry_seconds)
         return ctx
 
     def lti_secret(self) -> str:

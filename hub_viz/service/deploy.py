@@ -153,9 +153,11 @@ class Deployer:
         """A server's public URL (absolute on the isolated layout)."""
         return self.layout.server_url(owner, name)
 
-    def enter_url(self, owner: str, name: str, viewer: str | None, embed: bool = False) -> str:
-        """Where a viewer goes once the server is ready: the launcher, with a one-time grant."""
-        grant = self.signer.grant(owner, name, viewer, embed=embed)
+    def enter_url(self, owner: str, name: str, viewer: str | None, embed: bool = False,
+                  page: bool = False) -> str:
+        """Where a viewer goes once the server is ready: the launcher, with a one-time grant
+        (``page``: the card capture's, served the dashboard as a tab's page)."""
+        grant = self.signer.grant(owner, name, viewer, embed=embed, page=page)
         return f"{self.server_url(owner, name)}_hub_viz/enter?grant_token={grant}"
 
     def spawn_spec(self, d: Dashboard) -> dict[str, Any]:

@@ -267,6 +267,14 @@ class EmbedPing(EmbedBase):
         self.finish()
 
 
+class EmbedRendered(EmbedBase):
+    async def post(self, token: str) -> None:
+        _grant, d, viewer = await self.resolve(token)
+        await self.page_rendered(d, viewer)
+        self.set_status(204)
+        self.finish()
+
+
 def embed_routes(prefix: str) -> list[tuple[str, type]]:
     d = f"{prefix}api/dashboards/{NAME}/{NAME}"
     return [
@@ -279,6 +287,7 @@ def embed_routes(prefix: str) -> list[tuple[str, type]]:
         (f"{prefix}embed/{TOKEN}/open", EmbedOpen),
         (f"{prefix}embed/{TOKEN}/progress", EmbedProgress),
         (f"{prefix}embed/{TOKEN}/ping", EmbedPing),
+        (f"{prefix}embed/{TOKEN}/rendered", EmbedRendered),
     ]
 
 

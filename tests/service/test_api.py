@@ -1029,6 +1029,20 @@ def test_thumbnail_for_who_may_see_the_dashboard(hub, gallery):
     assert_error(hub.svc("GET", f"dashboards/{OWNER}/api-nothing/thumbnail", OWNER), 404)
 
 
+def test_rendered_is_heard_from_who_may_see_the_dashboard(hub, gallery):
+    """The open page's cue for a card screenshot: answered for whoever may see the
+    dashboard (it only asks for a capture of a shared dashboard), 404 for others."""
+    for user, visibility in ((OWNER, "private"), (SHAREE, "users"), (VIEWER, "all")):
+        r = hub.svc("POST", f"dashboards/{OWNER}/api-gal-{visibility}/rendered", user)
+        assert r.status_code == 204, (user, r.text)
+    for user, visibility in ((VIEWER, "private"), (SHAREE, "groups"), (None, "all")):
+        r = hub.svc("POST", f"dashboards/{OWNER}/api-gal-{visibility}/rendered", user)
+        assert_error(r, 404, "no dashboard")
+    r = hub.svc("POST", f"dashboards/{OWNER}/api-gal-all/rendered", VIEWER,
+                headers={"User-Agent": "curl/8.5.0"})
+    assert_error(r, 403, "automated clients")
+
+
 # -- the description and the service's role -----------------------------------------------------
 
 

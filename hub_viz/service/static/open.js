@@ -3,6 +3,8 @@ show it in a frame on this page, and ping the service while the page is visible
 and focused (the phone-home that keeps the dashboard running while someone looks).
 Nothing starts before the page is shown: a tab opened in the background waits.
 The full window is this same page without its bar (?chrome=0), so it pings too.
+Once the dashboard's page has loaded in the frame, the page tells the service,
+which may then take the gallery card's screenshot (never while a viewer's page loads).
 
 The start request (POST .../open) can take as long as the app's start-up: the
 hub answers it only when the server is ready (or after its slow-spawn timeout).
@@ -73,6 +75,11 @@ whichever answers first with the dashboard's address wins.
     frame.title = document.getElementById("open-title").getAttribute("data-title") || "Dashboard";
     frame.setAttribute("allow", "fullscreen");
     if (path && url.indexOf("_hub_viz/enter?") >= 0) { url += "&next=" + encodeURIComponent(path); }
+    frame.addEventListener("load", function rendered() {
+      // the first viewer's page is done loading: the card may be taken now (never before)
+      frame.removeEventListener("load", rendered);
+      window.hubViz.api("POST", api + "/rendered").catch(function () {});
+    });
     frame.src = url;
     var full = document.getElementById("open-full");
     if (full) { full.href = window.location.pathname + "?chrome=0"; full.classList.remove("d-none"); }
