@@ -369,7 +369,8 @@ class EnvironmentBuilder(LoggingConfigurable):
         if code != 0:
             detail = "\n".join(line for line in lines if line.strip())[-2000:]
             raise BuildError(redact(f"{what} failed:\n{detail}"),
-                                    log_message=f"uv {args[0]} exited with {code}")
+                                    log_message=redact(f"uv {' '.join(args[:2])} exited with "
+                                                       f"{code}: {detail[-300:]}"))
 
     # -- garbage collection ---------------------------------------------------------
 

@@ -564,11 +564,12 @@ class DashboardSpawnerMixin(HasTraits):
         try:
             prepared = await builder.prepare(reqs, dashboard=self.dashboard_ref())
         except BuildError as e:
-            raise spawn_error(
-                "This dashboard's environment could not be built. Its author can read "
-                "why in the dashboard's log on its manage page.",
-                reason="environment-failed", log_message=e.log_message,
-            ) from None
+            message = ("This dashboard's environment could not be built. Its author can "
+                       "read why in the dashboard's log on its manage page.")
+            if not self.runs_others_code():  # the server's owner is the author: the reason
+                message += f"\n{e.message}"
+            raise spawn_error(message, reason="environment-failed",
+                              log_message=e.log_message) from None
         self._env_python = prepared.python
 
     # -- what the launcher gets ---------------------------------------------

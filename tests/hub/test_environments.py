@@ -1,0 +1,193 @@
+"""Dashboards that bring their own environment, built from a local wheel folder.
+
+The hub's own environment does not have ``hvtoy``: two versions of it are
+written as wheels into a wheelhouse, the hub's only package source. A Voilà
+notebook pinning 1.0 (its kernel must see the package) and a Dash app pinning
+2.0 run at the same time, each showing its version; a second dashboard with
+the same lock reuses the environment; a restarted hub reuses it too; a broken
+requirement fails with the resolver's message to the author and a plain one
+to viewers; a URL requirement is refused at publish time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+import requests
+
+from ..conftest import Hub, restart_hub, start_hub, stop_hub
+from ..wheels import version_package
+
+pytestmark = pytest.mark.hub
+
+AUTHOR, VIEWER = "ada", "grace"
+PACKAGE = "hvtoy"
+
+DASH_APP = """
+import dash
+import hvtoy
+from dash import html
+
+app = dash.Dash(__name__)
+server = app.server
+app.layout = html.Div([html.P(f"{hvtoy.greet()} in dash", id="version")])
+"""
+
+
+def notebook(source: str) -> str:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nbformat.writes(nb)
+
+
+def write_dashboard(root: Path, folder: str, files: dict[str, str]) -> None:
+    (root / folder).mkdir(exist_ok=True)
+    for name, text in files.items():
+        (root / folder / name).write_text(text)
+
+
+@pytest.fixture(scope="module")
+def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+    state = tmp_path_factory.mktemp("env-hub")
+    wheels = state / "wheelhouse"
+    version_package(wheels, PACKAGE, ("1.0", "2.0"))
+    hub = start_hub(state, configure_kwargs={"environments": {
+        "no_index": True, "find_links": [str(wheels)], "keep_days": 7}})
+    root = hub.root
+    write_dashboard(root, "env-voila", {
+        "show.ipynb": notebook("import hvtoy\nprint(hvtoy.greet() + ' in voila')"),
+        "requirements.txt": f"# the notebook's own package\n{PACKAGE}==1.0\n"})
+    write_dashboard(root, "env-dash", {"app.py": DASH_APP,
+                                       "requirements.txt": f"{PACKAGE}==2.0\n"})
+    # the same requirement spelled differently resolves to the same lock
+    write_dashboard(root, "env-dash-again", {"app.py": DASH_APP,
+                                             "requirements.txt": f"{PACKAGE} == 2.0  # pinned\n"})
+    write_dashboard(root, "env-broken", {"app.py": DASH_APP,
+                                         "requirements.txt": f"{PACKAGE}==9.9\n"})
+    write_dashboard(root, "env-url", {"app.py": DASH_APP, "requirements.txt":
+                                      f"{PACKAGE} @ https://example.org/{PACKAGE}-2.0.whl\n"})
+    holder = {"hub": hub}
+    yield holder  # type: ignore[misc]
+    stop_hub(holder["hub"])
+
+
+def publish(hub: Hub, slug: str, entry: str, **extra: object) -> requests.Response:
+    return hub.svc("POST", "dashboards", AUTHOR, json={
+        "title": slug, "slug": slug, "entry": entry, **extra})
+
+
+def page_text(hub: Hub, body: dict, path: str = "") -> str:
+    """The dashboard's page (or ``path`` under it) through the one-time grant."""
+    s = requests.Session()
+    r = s.get(hub.public(body["url"]), timeout=60)
+    assert r.status_code == 200, r.text[:500]
+    if path:
+        base = r.url.split("?", 1)[0]
+        r = s.get(base.rstrip("/") + "/" + path, timeout=60)
+        assert r.status_code == 200, r.text[:500]
+    return r.text
+
+
+def environment(hub: Hub, slug: str) -> dict:
+    r = hub.svc("GET", f"dashboards/{AUTHOR}/{slug}/logs", AUTHOR)
+    assert r.status_code == 200, r.text
+    env = r.json().get("environment")
+    assert env, r.json()
+    return env
+
+
+def env_record(hub: Hub, key: str) -> dict:
+    return json.loads((hub.root.parent / "environments" / "envs" / key
+                       / "hub-viz-env.json").read_text())
+
+
+def test_two_versions_side_by_side_then_shared_and_reused(env_hub: dict) -> None:
+    hub: Hub = env_hub["hub"]
+    with pytest.raises(ImportError):
+        __import__(PACKAGE)  # not in the hub's environment
+    for slug, entry in (("env-voila", "env-voila/show.ipynb"), ("env-dash", "env-dash/app.py"),
+                        ("env-dash-again", "env-dash-again/app.py")):
+        r = publish(hub, slug, entry)
+        assert r.status_code == 201, r.text
+
+    voila = hub.open_ready(AUTHOR, "env-voila", AUTHOR)
+    dash = hub.open_ready(AUTHOR, "env-dash", AUTHOR)
+    # both run at once, each in its own environment
+    assert f"hello from {PACKAGE} 1.0 in voila" in page_text(hub, voila)
+    layout = page_text(hub, dash, "_dash-layout")
+    assert f"hello from {PACKAGE} 2.0 in dash" in layout
+    assert hub.api("GET", f"/users/{AUTHOR}").json()["servers"]["env-voila"]["ready"]
+
+    first = environment(hub, "env-dash")
+    assert first["state"] == "ready" and first["built_now"] is True
+    assert any(line.startswith("Building environment") for line in first["log"])
+    assert any(f"+ {PACKAGE}==2.0" in line for line in first["log"]), first["log"]
+    built = env_record(hub, first["env"])
+
+    # a second dashboard with the same lock: no build, the same environment
+    again = hub.open_ready(AUTHOR, "env-dash-again", AUTHOR)
+    assert f"hello from {PACKAGE} 2.0 in dash" in page_text(hub, again, "_dash-layout")
+    second = environment(hub, "env-dash-again")
+    assert second["env"] == first["env"] and second["built_now"] is False
+    assert second["log"][-1] == f"Using environment {first['env']} (built before)."
+    assert env_record(hub, first["env"]) == built
+
+    # a restarted hub (its instances stopped with it) starts in the same environment
+    env_hub["hub"] = hub = restart_hub(hub)
+    servers = hub.api("GET", f"/users/{AUTHOR}").json()["servers"]
+    assert not servers.get("env-dash", {}).get("ready"), servers  # it starts anew
+    dash = hub.open_ready(AUTHOR, "env-dash", AUTHOR)
+    assert f"hello from {PACKAGE} 2.0 in dash" in page_text(hub, dash, "_dash-layout")
+    after = environment(hub, "env-dash")
+    assert after["env"] == first["env"] and after["built_now"] is False
+    assert env_record(hub, first["env"]) == built
+
+
+def test_broken_requirement_resolver_message_to_author_plain_to_viewer(env_hub: dict) -> None:
+    hub: Hub = env_hub["hub"]
+    hub.ensure_user(VIEWER)
+    r = publish(hub, "env-broken", "env-broken/app.py", visibility="users",
+                share_users=[VIEWER])
+    assert r.status_code == 201, r.text
+    r = hub.svc("POST", f"dashboards/{AUTHOR}/env-broken/open", VIEWER)
+    if r.status_code == 200:  # still resolving when the hub answered: follow the progress
+        events = progress(hub, "env-broken", VIEWER)
+        assert events[-1].get("failed"), events
+        viewer_text = " ".join(e.get("message", "") for e in events)
+        last = events[-1]["message"]
+    else:  # it failed before the hub answered the start
+        assert r.status_code == 502, r.text
+        viewer_text = last = r.json()["message"]
+    assert "No solution found" not in viewer_text and "9.9" not in viewer_text
+    assert "could not start" in last, last
+
+    build = environment(hub, "env-broken")
+    assert build["state"] == "failed"
+    # uv's own explanation, with the version that does not exist
+    assert "No solution found" in build["message"] and f"{PACKAGE}==9.9" in build["message"]
+    logs = hub.svc("GET", f"dashboards/{AUTHOR}/env-broken/logs", AUTHOR).json()
+    assert logs["state"] == "failed" and "No solution found" in logs["message"]
+    # the viewer cannot read the author's log
+    assert hub.svc("GET", f"dashboards/{AUTHOR}/env-broken/logs", VIEWER).status_code in (
+        403, 404)
+
+
+def progress(hub: Hub, slug: str, user: str) -> list[dict]:
+    r = hub.svc("GET", f"dashboards/{AUTHOR}/{slug}/progress", user, stream=True)
+    assert r.status_code == 200, r.text
+    return [json.loads(line[5:]) for line in r.iter_lines(decode_unicode=True)
+            if line and line.startswith("data:")]
+
+
+def test_url_requirement_is_refused_at_publish(env_hub: dict) -> None:
+    hub: Hub = env_hub["hub"]
+    r = publish(hub, "env-url", "env-url/app.py")
+    assert r.status_code == 400, r.text
+    message = r.json()["message"]
+    assert "Line 1 of requirements.txt" in message and "URL" in message, message
+    assert hub.svc("GET", f"dashboards/{AUTHOR}/env-url", AUTHOR).status_code == 404
