@@ -634,10 +634,14 @@ class DashboardSpawnerMixin(HasTraits):
             env["HUB_VIZ_PUBLIC_URL"] = layout.server_url(self.user.name, self.name)
             env["HUB_VIZ_USER_HOST"] = layout.user_host(self.user.name)
         env["HUB_VIZ_FRAMEWORK"] = framework_json(self._dashboard.framework)
-        if self._env_python:  # the frameworks' Jupyter data (Voilà templates, widgets)
+        if self._env_python:
+            # Jupyter data (Voilà templates, widget extensions): the dashboard's packages'
+            # first, then the frameworks' from hub_viz's environment
+            own = os.path.join(os.path.dirname(os.path.dirname(self._env_python)),
+                               "share", "jupyter")
             shared = os.path.join(sys.prefix, "share", "jupyter")
             env["JUPYTER_PATH"] = os.pathsep.join(
-                p for p in (env.get("JUPYTER_PATH", ""), shared) if p)
+                p for p in (env.get("JUPYTER_PATH", ""), own, shared) if p)
         env["HUB_VIZ_MODE"] = self._dashboard.mode
         # the dashboard's author: the owner of its log and status, whoever's server this is
         source_owner = (self._signed or {}).get("source_owner")

@@ -11,7 +11,10 @@ to viewers; a URL requirement is refused at publish time.
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -51,13 +54,54 @@ def write_dashboard(root: Path, folder: str, files: dict[str, str]) -> None:
         (root / folder / name).write_text(text)
 
 
+SLOW_PACKAGE, SLOW_SECONDS = "hvslow", 3
+
+
+class SlowWheels(http.server.BaseHTTPRequestHandler):
+    """A find-links page whose one wheel takes SLOW_SECONDS to download."""
+
+    wheel: Path
+
+    def do_GET(self, head: bool = False) -> None:
+        if self.path.rstrip("/") == "":
+            body = f'<a href="{self.wheel.name}">{self.wheel.name}</a>'.encode()
+        elif self.path == "/" + self.wheel.name:
+            if not head:
+                time.sleep(SLOW_SECONDS)
+            body = self.wheel.read_bytes()
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.do_GET(head=True)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     state = tmp_path_factory.mktemp("env-hub")
     wheels = state / "wheelhouse"
     version_package(wheels, PACKAGE, ("1.0", "2.0"))
-    hub = start_hub(state, configure_kwargs={"environments": {
-        "no_index": True, "find_links": [str(wheels)], "keep_days": 7}})
+    version_package(state / "slow", SLOW_PACKAGE, ("1.0",))
+    SlowWheels.wheel = next((state / "slow").glob("*.whl"))
+    slow = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowWheels)
+    threading.Thread(target=slow.serve_forever, daemon=True).start()
+    hub = start_hub(
+        state,
+        configure_kwargs={"environments": {
+            "no_index": True, "keep_days": 7,
+            "find_links": [str(wheels), f"http://127.0.0.1:{slow.server_port}/"]}},
+        # the open call answers at once: viewers follow the start's progress
+        extra_config='c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}\n')
     root = hub.root
     write_dashboard(root, "env-voila", {
         "show.ipynb": notebook("import hvtoy\nprint(hvtoy.greet() + ' in voila')"),
@@ -69,11 +113,14 @@ def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
                                              "requirements.txt": f"{PACKAGE} == 2.0  # pinned\n"})
     write_dashboard(root, "env-broken", {"app.py": DASH_APP,
                                          "requirements.txt": f"{PACKAGE}==9.9\n"})
+    write_dashboard(root, "env-slow", {"app.py": DASH_APP.replace("import hvtoy", "import hvslow as hvtoy"),
+                                       "requirements.txt": f"{SLOW_PACKAGE}==1.0\n"})
     write_dashboard(root, "env-url", {"app.py": DASH_APP, "requirements.txt":
                                       f"{PACKAGE} @ https://example.org/{PACKAGE}-2.0.whl\n"})
     holder = {"hub": hub}
     yield holder  # type: ignore[misc]
     stop_hub(holder["hub"])
+    slow.shutdown()
 
 
 def publish(hub: Hub, slug: str, entry: str, **extra: object) -> requests.Response:
@@ -166,6 +213,12 @@ def test_broken_requirement_resolver_message_to_author_plain_to_viewer(env_hub: 
     assert "No solution found" not in viewer_text and "9.9" not in viewer_text
     assert "could not start" in last, last
 
+    # the author opening it reads the resolver's message too
+    r = hub.svc("POST", f"dashboards/{AUTHOR}/env-broken/open", AUTHOR)
+    assert r.status_code == 200, r.text
+    events = progress(hub, "env-broken", AUTHOR)
+    assert events[-1].get("failed") and "No solution found" in events[-1]["message"], events
+
     build = environment(hub, "env-broken")
     assert build["state"] == "failed"
     # uv's own explanation, with the version that does not exist
@@ -191,3 +244,21 @@ def test_url_requirement_is_refused_at_publish(env_hub: dict) -> None:
     message = r.json()["message"]
     assert "Line 1 of requirements.txt" in message and "URL" in message, message
     assert hub.svc("GET", f"dashboards/{AUTHOR}/env-url", AUTHOR).status_code == 404
+
+
+def test_viewers_see_the_environment_being_prepared(env_hub: dict) -> None:
+    hub: Hub = env_hub["hub"]
+    hub.ensure_user(VIEWER)
+    r = publish(hub, "env-slow", "env-slow/app.py", visibility="users", share_users=[VIEWER])
+    assert r.status_code == 201, r.text
+    r = hub.svc("POST", f"dashboards/{AUTHOR}/env-slow/open", VIEWER)
+    assert r.status_code == 200 and r.json()["status"] != "ready", r.text
+    events = progress(hub, "env-slow", VIEWER)
+    assert events[-1].get("ready"), events
+    messages = [e.get("message") for e in events]
+    assert "Preparing this dashboard's environment…" in messages, messages
+    body = hub.open_ready(AUTHOR, "env-slow", VIEWER)
+    assert f"hello from {SLOW_PACKAGE} 1.0 in dash" in page_text(hub, body, "_dash-layout")
+    build = environment(hub, "env-slow")
+    assert build["built_now"] is True and any(f"+ {SLOW_PACKAGE}==1.0" in line
+                                              for line in build["log"]), build
