@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -47,6 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
@@ -208,8 +211,9 @@ class EnvironmentBuilder(LoggingConfigurable):
     def input_digest(self, reqs: Requirements) -> str:
         return reqs.digest(python_tag(), *self.index_args())
 
-    def env_key(self, lock: str) -> str:
-        h = hashlib.sha256(lock.encode())
+    def env_key(self, install: str) -> str:
+        """The environment of an install list (:func:`install_list`) on this Python and layer."""
+        h = hashlib.sha256(install.encode())
         for item in (python_tag(), *layer_dirs()):
             h.update(b"\0" + item.encode())
         return h.hexdigest()[:32]
@@ -244,7 +248,7 @@ class EnvironmentBuilder(LoggingConfigurable):
             lock_file = self._dir("locks") / f"{digest}.txt"
             log_path = self._dir("builds", 0o700) / f"{digest}.log"
             if lock_file.is_file():
-                key = self.env_key(lock_file.read_text())
+                key = self.env_key(install_list(lock_file.read_text()))
                 env = self._dir("envs") / key
                 if (env / COMPLETE).is_file():
                     touch(env / LAST_USED)
@@ -294,13 +298,15 @@ class EnvironmentBuilder(LoggingConfigurable):
             self._append_log(log_path, f"Resolving {reqs.source} ({len(reqs.lines)} "
                                        "requirements)…")
             partial = lock_file.with_suffix(".partial")
+            # uv prefers the versions already in its output file: the hub's own
+            partial.write_text(hub_freeze())
             await self._uv(log_path, "pip", "compile", str(source), "-o", str(partial),
                            "--no-header", "--no-annotate", "--python", sys.executable,
                            *self._common_args(),
                            what="Resolving the requirements")
             partial.replace(lock_file)
-        lock = read_text(lock_file)
-        key = self.env_key(lock)
+        install = install_list(read_text(lock_file))
+        key = self.env_key(install)
         env = self._dir("envs") / key
         if (env / COMPLETE).is_file():  # another input resolved to the same lock
             self._append_log(log_path, f"Using environment {key} (same lock, built before).")
@@ -313,9 +319,13 @@ class EnvironmentBuilder(LoggingConfigurable):
         # the environment's site-packages are empty while uv asks its Python about itself
         await self._uv(log_path, "venv", str(env), "--python", sys.executable, "--no-project",
                        "--quiet", what="Creating the environment")
-        await self._uv(log_path, "pip", "sync", str(lock_file), "--python",
-                       str(env / "bin" / "python"), *self._common_args(),
-                       what="Installing the packages")
+        if install:
+            (env / "hub-viz-install.txt").write_text(install)
+            await self._uv(log_path, "pip", "sync", str(env / "hub-viz-install.txt"),
+                           "--python", str(env / "bin" / "python"), *self._common_args(),
+                           what="Installing the packages")
+        else:
+            self._append_log(log_path, "Every locked package is hub_viz's own version.")
         write_layer(env)
         size = tree_bytes(env)
         if size > self.max_env_bytes:
@@ -327,7 +337,7 @@ class EnvironmentBuilder(LoggingConfigurable):
                                               "seconds": time.monotonic() - started,
                                               "python": python_tag(), "bytes": size})
         touch(env / LAST_USED)
-        (env / COMPLETE).write_text(lock)
+        (env / COMPLETE).write_text(install)
         self._append_log(log_path, f"Built environment {key} in "
                                    f"{time.monotonic() - started:.1f} s ({size / 1e6:.1f} MB).")
         return key
@@ -404,6 +414,41 @@ class EnvironmentBuilder(LoggingConfigurable):
             if lock.stat().st_mtime < horizon:
                 lock.unlink(missing_ok=True)
         return removed
+
+
+def hub_versions() -> dict[str, str]:
+    """Normalised name -> version of every distribution in the layer (hub_viz's own)."""
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions(path=layer_dirs()):
+        name = dist.metadata["Name"] if dist.metadata else None
+        if name:
+            found.setdefault(canonicalize_name(name), dist.version)
+    return found
+
+
+def hub_freeze() -> str:
+    """The layer's packages as pins (``name==version``), one per line."""
+    return "".join(f"{n}=={v}\n" for n, v in sorted(hub_versions().items()))
+
+
+def install_list(lock: str) -> str:
+    """The lock's lines the layer does not already satisfy at the same version: what the
+    environment installs (the rest is used from hub_viz's environment below it)."""
+    have = hub_versions()
+    keep = []
+    for line in lock.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            keep.append(line)
+            continue
+        pins = [s.version for s in req.specifier if s.operator == "=="]
+        if req.url or len(pins) != 1 or have.get(canonicalize_name(req.name)) != pins[0]:
+            keep.append(line)
+    return "".join(line + "\n" for line in keep)
 
 
 def write_layer(env: Path) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -55,6 +57,17 @@ def write_dashboard(root: Path, folder: str, files: dict[str, str]) -> None:
 
 
 SLOW_PACKAGE, SLOW_SECONDS = "hvslow", 3
+# Real wheels (bqplot and what it needs) that .ci/run downloads; tests needing them skip
+# without it.
+WHEELHOUSE = Path(os.environ.get("HUB_VIZ_TEST_WHEELHOUSE", "/nonexistent"))
+BQPLOT_NOTEBOOK = """import bqplot
+import numpy as np
+
+print("bqplot", bqplot.__version__, "in voila")
+x = np.arange(10)
+scales = {"x": bqplot.LinearScale(), "y": bqplot.LinearScale()}
+bqplot.Figure(marks=[bqplot.Lines(x=x, y=x ** 2, scales=scales)], title="squares")
+"""
 
 
 class SlowWheels(http.server.BaseHTTPRequestHandler):
@@ -95,11 +108,13 @@ def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     SlowWheels.wheel = next((state / "slow").glob("*.whl"))
     slow = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowWheels)
     threading.Thread(target=slow.serve_forever, daemon=True).start()
+    find_links = [str(wheels), f"http://127.0.0.1:{slow.server_port}/"]
+    if WHEELHOUSE.is_dir():
+        find_links.append(str(WHEELHOUSE))
     hub = start_hub(
         state,
         configure_kwargs={"environments": {
-            "no_index": True, "keep_days": 7,
-            "find_links": [str(wheels), f"http://127.0.0.1:{slow.server_port}/"]}},
+            "no_index": True, "keep_days": 7, "find_links": find_links}},
         # the open call answers at once: viewers follow the start's progress
         extra_config='c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}\n')
     root = hub.root
@@ -115,6 +130,8 @@ def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
                                          "requirements.txt": f"{PACKAGE}==9.9\n"})
     write_dashboard(root, "env-slow", {"app.py": DASH_APP.replace("import hvtoy", "import hvslow as hvtoy"),
                                        "requirements.txt": f"{SLOW_PACKAGE}==1.0\n"})
+    write_dashboard(root, "env-bqplot", {"show.ipynb": notebook(BQPLOT_NOTEBOOK),
+                                         "requirements.txt": "bqplot\n"})
     write_dashboard(root, "env-url", {"app.py": DASH_APP, "requirements.txt":
                                       f"{PACKAGE} @ https://example.org/{PACKAGE}-2.0.whl\n"})
     holder = {"hub": hub}
@@ -262,3 +279,24 @@ def test_viewers_see_the_environment_being_prepared(env_hub: dict) -> None:
     build = environment(hub, "env-slow")
     assert build["built_now"] is True and any(f"+ {SLOW_PACKAGE}==1.0" in line
                                               for line in build["log"]), build
+
+
+@pytest.mark.skipif(not WHEELHOUSE.is_dir() or not list(WHEELHOUSE.glob("bqplot-*.whl")),
+                    reason="no wheelhouse with bqplot: set HUB_VIZ_TEST_WHEELHOUSE (.ci/run "
+                    "downloads one)")
+def test_a_voila_notebook_with_bqplot_from_a_wheelhouse(env_hub: dict) -> None:
+    hub: Hub = env_hub["hub"]
+    with pytest.raises(ImportError):
+        __import__("bqplot")  # not in the hub's environment
+    wheel = next(WHEELHOUSE.glob("bqplot-*.whl")).name
+    version = wheel.split("-")[1]
+    r = publish(hub, "env-bqplot", "env-bqplot/show.ipynb")
+    assert r.status_code == 201, r.text
+    body = hub.open_ready(AUTHOR, "env-bqplot", AUTHOR)
+    page = page_text(hub, body)
+    assert f"bqplot {version} in voila" in page  # the kernel imported the environment's
+    assert "application/vnd.jupyter.widget-view+json" in page  # the figure is a widget
+    # and Voilà offers the widget's front-end, found in the environment's Jupyter data
+    assert re.search(r'"name":\s*"bqplot"', page), page[:2000]
+    build = environment(hub, "env-bqplot")
+    assert any(f"+ bqplot=={version}" in line for line in build["log"]), build["log"]

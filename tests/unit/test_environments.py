@@ -164,3 +164,20 @@ def test_unused_environments_are_collected_used_ones_kept(builder: EnvironmentBu
     assert builder.collect_garbage() == [new.key]
     # and a start after that builds it again
     assert run(builder.prepare(reqs("hvtoy==2.0"))).built_now is True
+
+
+def test_packages_the_hub_has_at_the_locked_version_come_from_the_layer(
+        builder: EnvironmentBuilder, tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    # the wheel folder offers the hub's own version of 'packaging' beside hvtoy
+    hub_version = version("packaging")
+    version_package(tmp_path / "wheels", "packaging", (hub_version,))
+    env = run(builder.prepare(reqs(f"packaging=={hub_version}\nhvtoy==2.0")))
+    folder = Path(builder.root) / "envs" / env.key
+    assert (folder / "hub-viz-install.txt").read_text() == "hvtoy==2.0\n"
+    site = next(folder.glob("lib/python*/site-packages"))
+    assert not list(site.glob("packaging*"))  # not installed again
+    out = subprocess.run([env.python, "-c", "import packaging; print(packaging.__version__)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == hub_version
