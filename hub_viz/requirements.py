@@ -13,7 +13,10 @@ supported.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,10 +69,10 @@ def find_requirements(folders: list[Path], *, allow_urls: bool = False) -> Requi
     """The first requirement file in ``folders`` (checked), or None: the shared environment."""
     for folder in folders:
         txt = folder / REQUIREMENTS_TXT
-        if txt.is_file():
+        if os.path.lexists(txt):
             return check_requirements(_read(txt), source=REQUIREMENTS_TXT, allow_urls=allow_urls)
         project = folder / PYPROJECT
-        if project.is_file():
+        if os.path.lexists(project):
             found = pyproject_requirements(_read(project), allow_urls=allow_urls)
             if found is not None:
                 return found
@@ -77,12 +80,25 @@ def find_requirements(folders: list[Path], *, allow_urls: bool = False) -> Requi
 
 
 def _read(path: Path) -> str:
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise RequirementsError(
-            f"{path.name} is larger than {MAX_FILE_BYTES // 1024} KB; list only the packages "
-            "the dashboard imports."
-        )
-    return path.read_text(errors="replace")
+    """The file's text, read as the hub: a link is refused (it could point at a file
+    the author may not read), and so is anything but a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise RequirementsError(
+                f"{path.name} is a link; put the file itself beside the dashboard.") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise RequirementsError(f"{path.name} must be a plain file.")
+        if info.st_size > MAX_FILE_BYTES:
+            raise RequirementsError(
+                f"{path.name} is larger than {MAX_FILE_BYTES // 1024} KB; list only the "
+                "packages the dashboard imports."
+            )
+        return f.read(MAX_FILE_BYTES).decode("utf-8", "replace")
 
 
 def pyproject_requirements(text: str, *, allow_urls: bool = False) -> Requirements | None:

@@ -558,6 +558,11 @@ class DashboardSpawnerMixin(HasTraits):
         except HubVizError as e:
             raise spawn_error(f"Cannot start dashboard {self.name!r}: {e.message}",
                               reason="invalid-requirements") from None
+        except OSError as e:
+            raise spawn_error(
+                f"Cannot start dashboard {self.name!r}: the hub cannot read its requirement "
+                "file (it must be readable by others: chmod o+r).",
+                reason="invalid-requirements", log_message=f"{spec.cwd}: {e}") from None
         if reqs is None:
             return
         self._emit(15, BUILDING_MESSAGE)

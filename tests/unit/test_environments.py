@@ -78,6 +78,21 @@ def test_pyproject_dependencies_and_file_precedence(tmp_path: Path) -> None:
         find_requirements([tmp_path])
 
 
+def test_a_linked_requirement_file_is_refused_unread(tmp_path: Path) -> None:
+    secret = tmp_path / "hub-only.txt"
+    secret.write_text("hub-secret-token-value\n")
+    folder = tmp_path / "dash"
+    folder.mkdir()
+    (folder / "requirements.txt").symlink_to(secret)
+    with pytest.raises(SpecError) as e:
+        find_requirements([folder])
+    assert "is a link" in e.value.message and "hub-secret" not in e.value.message
+    (folder / "requirements.txt").unlink()
+    os.mkfifo(folder / "requirements.txt")  # never blocks the hub
+    with pytest.raises(SpecError, match="must be a plain file"):
+        find_requirements([folder])
+
+
 def test_credentials_in_urls_never_reach_a_log() -> None:
     assert redact("GET https://bob:s3cret@mirror.example.org/simple/x") == \
         "GET https://***@mirror.example.org/simple/x"
