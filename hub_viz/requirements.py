@@ -65,23 +65,28 @@ class Requirements:
         return h.hexdigest()
 
 
-def find_requirements(folders: list[Path], *, allow_urls: bool = False) -> Requirements | None:
-    """The first requirement file in ``folders`` (checked), or None: the shared environment."""
+def find_requirements(folders: list[Path], *, allow_urls: bool = False,
+                      within: Path | None = None) -> Requirements | None:
+    """The first requirement file in ``folders`` (checked), or None: the shared environment.
+    With ``within``, a file that turns out to live elsewhere (a folder swapped for a link
+    after the spec was checked) is refused."""
     for folder in folders:
         txt = folder / REQUIREMENTS_TXT
         if os.path.lexists(txt):
-            return check_requirements(_read(txt), source=REQUIREMENTS_TXT, allow_urls=allow_urls)
+            return check_requirements(_read(txt, within), source=REQUIREMENTS_TXT,
+                                      allow_urls=allow_urls)
         project = folder / PYPROJECT
         if os.path.lexists(project):
-            found = pyproject_requirements(_read(project), allow_urls=allow_urls)
+            found = pyproject_requirements(_read(project, within), allow_urls=allow_urls)
             if found is not None:
                 return found
     return None
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, within: Path | None = None) -> str:
     """The file's text, read as the hub: a link is refused (it could point at a file
-    the author may not read), and so is anything but a regular file."""
+    the author may not read), and so is anything but a regular file or one whose real
+    place is not inside ``within``."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as e:
@@ -90,6 +95,10 @@ def _read(path: Path) -> str:
                 f"{path.name} is a link; put the file itself beside the dashboard.") from None
         raise
     with os.fdopen(fd, "rb") as f:
+        if within is not None and not _opened_inside(f.fileno(), within):
+            raise RequirementsError(
+                f"{path.name} is not inside the dashboards folder; put the file itself "
+                "beside the dashboard.")
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise RequirementsError(f"{path.name} must be a plain file.")
@@ -99,6 +108,15 @@ def _read(path: Path) -> str:
                 "packages the dashboard imports."
             )
         return f.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+
+
+def _opened_inside(fd: int, folder: Path) -> bool:
+    """Is the open file really inside ``folder``? (Linux: its path in /proc.)"""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc: the checks of the spec stand alone
+        return True
+    return real.startswith(os.path.realpath(folder).rstrip(os.sep) + os.sep)
 
 
 def pyproject_requirements(text: str, *, allow_urls: bool = False) -> Requirements | None:

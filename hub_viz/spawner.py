@@ -554,7 +554,8 @@ class DashboardSpawnerMixin(HasTraits):
         if (Path(spec.cwd) / spec.entry).is_dir():  # a folder app's own file first
             folders.insert(0, Path(spec.cwd) / spec.entry)
         try:
-            reqs = find_requirements(folders, allow_urls=builder.allow_requirement_urls)
+            reqs = find_requirements(folders, allow_urls=builder.allow_requirement_urls,
+                                     within=await self.dashboard_root())
         except HubVizError as e:
             raise spawn_error(f"Cannot start dashboard {self.name!r}: {e.message}",
                               reason="invalid-requirements") from None

@@ -74,14 +74,15 @@ class Policy:
     environments: dict[str, Any] = field(default_factory=dict)
 
 
-def check_environment(resolved: ResolvedSpec, policy: Policy) -> None:
+def check_environment(resolved: ResolvedSpec, policy: Policy, root: Path) -> None:
     """Refuse a requirement file beside the entry that the hub would refuse to build."""
     folders = [Path(resolved.cwd)]
     if (Path(resolved.cwd) / resolved.entry).is_dir():
         folders.insert(0, Path(resolved.cwd) / resolved.entry)
     try:
         find_requirements(
-            folders, allow_urls=bool(policy.environments.get("allow_requirement_urls")))
+            folders, allow_urls=bool(policy.environments.get("allow_requirement_urls")),
+            within=root)
     except OSError:  # unreadable here: the hub checks again when it starts
         pass
 
@@ -201,7 +202,7 @@ def validate(
         check_files=check_files,
     )
     if check_files and policy.environments.get("enabled", True):
-        check_environment(resolved, policy)
+        check_environment(resolved, policy, Path(policy.dashboards_root.format(username=owner)))
     out["framework"] = resolved.framework.name
     out["entry"] = str(spec["entry"]).strip()
     out["mode"] = resolved.mode

@@ -87,7 +87,15 @@ def test_a_linked_requirement_file_is_refused_unread(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as e:
         find_requirements([folder])
     assert "is a link" in e.value.message and "hub-secret" not in e.value.message
+    # a folder swapped for a link after the spec was checked: the real place counts
     (folder / "requirements.txt").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "requirements.txt").write_text("hub-secret-token-value\n")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "dash").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(SpecError, match="not inside the dashboards folder"):
+        find_requirements([tmp_path / "root" / "dash"], within=tmp_path / "root")
+    assert find_requirements([folder], within=tmp_path) is None
     os.mkfifo(folder / "requirements.txt")  # never blocks the hub
     with pytest.raises(SpecError, match="must be a plain file"):
         find_requirements([folder])
