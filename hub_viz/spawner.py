@@ -533,6 +533,8 @@ class DashboardSpawnerMixin(HasTraits):
         """Hook after :meth:`prepare`: refuse (with a readable spawn error) what cannot start."""
 
     _env_python = ""
+    # Dashboard environments are built where the instance runs: on this machine only.
+    builds_environments = False
 
     def dashboard_ref(self) -> str:
         """``owner/slug`` of the dashboard this server runs (its own name if unsigned)."""
@@ -548,7 +550,8 @@ class DashboardSpawnerMixin(HasTraits):
         self._env_python = ""
         builder = shared_builder(self.config)
         spec = self._dashboard
-        if spec is None or not builder.enabled or not self.check_files or self._git is not None:
+        if (spec is None or not self.builds_environments or not builder.enabled
+                or not self.check_files or self._git is not None):
             return
         folders = [Path(spec.cwd)]
         if (Path(spec.cwd) / spec.entry).is_dir():  # a folder app's own file first
@@ -868,6 +871,8 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
     )
 
     sandbox_home = Unicode("", help="Throw-away home of the running instance (saved state).")
+
+    builds_environments = True
 
     @default("sandbox_user")
     def _default_sandbox_user(self) -> str:
