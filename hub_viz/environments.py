@@ -265,7 +265,7 @@ class EnvironmentBuilder(LoggingConfigurable):
             self._write_record(digest, state="building", message=BUILDING_MESSAGE,
                                started=time.time(), source=reqs.source)
             try:
-                key = await asyncio.wait_for(
+                key, built = await asyncio.wait_for(
                     self._resolve_and_build(reqs, lock_file, log_path), self.build_timeout)
             except asyncio.TimeoutError:
                 message = (f"Building the environment took longer than {self.build_timeout:g} "
@@ -276,11 +276,11 @@ class EnvironmentBuilder(LoggingConfigurable):
                 self._fail(digest, log_path, e.message)
                 raise
             self._write_record(digest, state="ready", env=key, message="",
-                               finished=time.time(), built_now=True)
+                               finished=time.time(), built_now=built)
             if dashboard:
-                self.point(dashboard, digest, source=reqs.source, env=key, built_now=True)
+                self.point(dashboard, digest, source=reqs.source, env=key, built_now=built)
         await self.maybe_collect(force=True)
-        return Prepared(key, str(self.base / "envs" / key / "bin" / "python"), built_now=True)
+        return Prepared(key, str(self.base / "envs" / key / "bin" / "python"), built_now=built)
 
     def _fail(self, digest: str, log_path: Path, message: str) -> None:
         self._append_log(log_path, message.splitlines()[0])
@@ -291,7 +291,9 @@ class EnvironmentBuilder(LoggingConfigurable):
             out.write(redact(line).rstrip() + "\n")
 
     async def _resolve_and_build(self, reqs: Requirements, lock_file: Path,
-                                 log_path: Path) -> str:
+                                 log_path: Path) -> tuple[str, bool]:
+        """Resolve (once) and build (once per environment): its key, and whether this
+        call built it."""
         if not is_file(lock_file):
             source = lock_file.with_suffix(".in")
             source.write_text(reqs.text)
@@ -307,11 +309,16 @@ class EnvironmentBuilder(LoggingConfigurable):
             partial.replace(lock_file)
         install = install_list(read_text(lock_file))
         key = self.env_key(install)
+        # other requirements may resolve to the same environment: one build of it at a time
+        async with self._locks.setdefault(f"env-{key}", asyncio.Lock()):
+            return await self._build(key, install, log_path)
+
+    async def _build(self, key: str, install: str, log_path: Path) -> tuple[str, bool]:
         env = self._dir("envs") / key
         if (env / COMPLETE).is_file():  # another input resolved to the same lock
             self._append_log(log_path, f"Using environment {key} (same lock, built before).")
             touch(env / LAST_USED)
-            return key
+            return key, False
         if env.exists():  # an earlier build did not finish
             shutil.rmtree(env, ignore_errors=True)
         self._append_log(log_path, f"Building environment {key}…")
@@ -340,7 +347,7 @@ class EnvironmentBuilder(LoggingConfigurable):
         (env / COMPLETE).write_text(install)
         self._append_log(log_path, f"Built environment {key} in "
                                    f"{time.monotonic() - started:.1f} s ({size / 1e6:.1f} MB).")
-        return key
+        return key, True
 
     def _common_args(self) -> list[str]:
         # wheels only: building a source distribution would run its setup code as the hub

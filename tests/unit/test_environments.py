@@ -140,6 +140,18 @@ def test_one_build_per_lock_concurrent_starts_wait_for_it(builder: EnvironmentBu
     assert run(builder.prepare(reqs("hvtoy == 1.0"))).built_now is False
 
 
+def test_requirements_resolving_to_one_lock_share_one_build(builder: EnvironmentBuilder) -> None:
+    async def both():
+        return await asyncio.gather(builder.prepare(reqs("hvtoy==2.0")),
+                                    builder.prepare(reqs("hvtoy>=1.5")))
+
+    first, second = run(both())
+    assert first.key == second.key and sorted([first.built_now, second.built_now]) == [
+        False, True]
+    subprocess.run([first.python, "-c", "import hvtoy; assert hvtoy.__version__ == '2.0'"],
+                   check=True)
+
+
 def test_author_pins_win_over_the_hubs_packages(builder: EnvironmentBuilder,
                                                 tmp_path: Path) -> None:
     # 'packaging' is in the hub's environment; the dashboard pins a fake one of its own
@@ -178,8 +190,10 @@ def test_unused_environments_are_collected_used_ones_kept(builder: EnvironmentBu
 
     # an environment a process runs in stays, however old
     os.utime(envs / new.key / LAST_USED, (long_ago, long_ago))
-    proc = subprocess.Popen([new.python, "-c", "import time; time.sleep(30)"])
+    proc = subprocess.Popen([new.python, "-c", "print('up', flush=True); import time; "
+                             "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
     try:
+        assert proc.stdout.readline() == "up\n"  # running in it (not still forking)
         assert builder.collect_garbage() == []
     finally:
         proc.kill()
