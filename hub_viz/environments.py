@@ -241,6 +241,7 @@ class EnvironmentBuilder(LoggingConfigurable):
     async def prepare(self, reqs: Requirements, *, dashboard: str = "") -> Prepared:
         """The environment for ``reqs``: resolved and built if needed, else reused."""
         digest = self.input_digest(reqs)
+        await asyncio.get_running_loop().run_in_executor(None, hub_versions)  # cached after
         if dashboard:
             self.point(dashboard, digest, source=reqs.source)
         lock = self._locks.setdefault(digest, asyncio.Lock())
@@ -423,14 +424,23 @@ class EnvironmentBuilder(LoggingConfigurable):
         return removed
 
 
+_VERSIONS: dict[tuple, dict[str, str]] = {}
+
+
 def hub_versions() -> dict[str, str]:
-    """Normalised name -> version of every distribution in the layer (hub_viz's own)."""
-    found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions(path=layer_dirs()):
-        name = dist.metadata["Name"] if dist.metadata else None
-        if name:
-            found.setdefault(canonicalize_name(name), dist.version)
-    return found
+    """Normalised name -> version of every distribution in the layer (hub_viz's own);
+    read again only when a folder of the layer changed (a third of a second for ~250)."""
+    dirs = layer_dirs()
+    stamp = tuple((d, os.stat(d).st_mtime_ns) for d in dirs)
+    if stamp not in _VERSIONS:
+        found: dict[str, str] = {}
+        for dist in importlib.metadata.distributions(path=dirs):
+            name = dist.metadata["Name"] if dist.metadata else None
+            if name:
+                found.setdefault(canonicalize_name(name), dist.version)
+        _VERSIONS.clear()
+        _VERSIONS[stamp] = found
+    return _VERSIONS[stamp]
 
 
 def hub_freeze() -> str:
