@@ -207,6 +207,8 @@ def configure(
     env_settings = configure_environments(c, environments, state_dir, local=not kube)
     # The launcher answers the hub's probe at once and the spawner waits for the app.
     c.Spawner.start_timeout = 180
+    if not kube:  # the first start of a dashboard with its own environment waits for the build
+        c.Spawner.start_timeout = max(180, int(env_settings["build_timeout"]) + 120)
     c.Spawner.http_timeout = 60
     if "cleanup_servers" not in c.JupyterHub:
         # Dashboards outlive a restart of the hub: the restarted hub finds them again
@@ -254,7 +256,7 @@ def configure(
             "warm_pool_ceiling": warm_pool_ceiling,
             "warm_pool_user": warm_pool_user,
             "subdomain_host": hub_subdomain_host(c),
-            "environments": env_settings,
+            "environments": {k: v for k, v in env_settings.items() if k != "build_timeout"},
         }
         if dashboards_root is not None:
             service_config["dashboards_root"] = dashboards_root
@@ -468,8 +470,11 @@ def configure_environments(c: Any, settings: dict[str, Any] | None, state_dir: s
         builder.root = str(Path(state_dir or Path.cwd()).resolve() / "environments")
     if not local:
         builder.enabled = False
+    from .environments import BUILD_TIMEOUT
+
     return {"enabled": bool(builder.get("enabled", True)), "root": builder.root,
-            "allow_requirement_urls": bool(builder.get("allow_requirement_urls", False))}
+            "allow_requirement_urls": bool(builder.get("allow_requirement_urls", False)),
+            "build_timeout": float(builder.get("build_timeout", BUILD_TIMEOUT))}
 
 
 def add_service(

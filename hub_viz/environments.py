@@ -61,6 +61,7 @@ LAST_USED = ".hub-viz-last-used"
 LAYER_PTH = "zz-hub-viz-layer.pth"
 BUILDING_MESSAGE = "Preparing this dashboard's environment…"
 LOG_TAIL = 400
+BUILD_TIMEOUT = 300
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
@@ -149,10 +150,10 @@ class EnvironmentBuilder(LoggingConfigurable):
         publish time and at start; packages then come only from the operator's indexes.""",
     )
     build_timeout = Float(
-        600,
+        BUILD_TIMEOUT,
         config=True,
-        help="""Seconds one environment may take to resolve and build; the hub's
-        ``Spawner.start_timeout`` must leave room for it, since the first start waits.""",
+        help="""Seconds one environment may take to resolve and build. The first start
+        waits for it: ``configure()`` keeps ``Spawner.start_timeout`` two minutes above it.""",
     )
     max_env_bytes = Integer(
         2_000_000_000,

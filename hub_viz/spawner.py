@@ -579,6 +579,9 @@ class DashboardSpawnerMixin(HasTraits):
                 message += f"\n{e.message}"
             raise spawn_error(message, reason="environment-failed",
                               log_message=e.log_message) from None
+        if getattr(self, "_stop_asked", False):  # the hub gave up on this start meanwhile
+            raise spawn_error("The dashboard was stopped while its environment was prepared.",
+                              reason="stopped")
         self._env_python = prepared.python
 
     # -- what the launcher gets ---------------------------------------------
