@@ -582,6 +582,15 @@ class DashboardSpawnerMixin(HasTraits):
         if getattr(self, "_stop_asked", False):  # the hub gave up on this start meanwhile
             raise spawn_error("The dashboard was stopped while its environment was prepared.",
                               reason="stopped")
+        run = getattr(self, "_run_as", None)
+        if run is not None and run.account and not await can_read(
+                run.account, os.path.dirname(prepared.python), "python"):
+            raise spawn_error(
+                f"Cannot start dashboard {self.name!r}: the account that runs it cannot "
+                "reach its environment. An administrator can read why in the hub's log.",
+                reason="unreadable-environment",
+                log_message=f"{run.account} cannot run {prepared.python}: the folders of "
+                "EnvironmentBuilder.root need o+x (and the environment o+rx)")
         self._env_python = prepared.python
 
     # -- what the launcher gets ---------------------------------------------
