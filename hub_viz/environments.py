@@ -255,7 +255,8 @@ class EnvironmentBuilder(LoggingConfigurable):
                 if (env / COMPLETE).is_file():
                     touch(env / LAST_USED)
                     touch(lock_file)
-                    self._append_log(log_path, f"Using environment {key} (built before).")
+                    self._append_log(log_path, f"Using environment {key} (built before).",
+                                     once=True)
                     self._write_record(digest, state="ready", env=key, message="",
                                        used=time.time(), built_now=False)
                     if dashboard:
@@ -288,9 +289,16 @@ class EnvironmentBuilder(LoggingConfigurable):
         self._append_log(log_path, message.splitlines()[0])
         self._write_record(digest, state="failed", message=message, finished=time.time())
 
-    def _append_log(self, path: Path, line: str) -> None:
+    def _append_log(self, path: Path, line: str, once: bool = False) -> None:
+        """Add a line to a build log (``once``: unless it already ends with it)."""
+        text = redact(line).rstrip() + "\n"
+        if once and path.is_file() and path.stat().st_size >= len(text):
+            with open(path, "rb") as f:
+                f.seek(-len(text.encode()), os.SEEK_END)
+                if f.read().decode(errors="replace") == text:
+                    return
         with open(path, "a") as out:
-            out.write(redact(line).rstrip() + "\n")
+            out.write(text)
 
     async def _resolve_and_build(self, reqs: Requirements, lock_file: Path,
                                  log_path: Path) -> tuple[str, bool]:

@@ -138,8 +138,12 @@ def test_one_build_per_lock_concurrent_starts_wait_for_it(builder: EnvironmentBu
     log = build_log(builder.root, *waited)
     assert log["state"] == "ready" and log["built_now"] is False
     assert sum(line.startswith("Building environment") for line in log["log"]) == 1
-    # the lock is kept: a later start neither resolves nor builds
-    assert run(builder.prepare(reqs("hvtoy == 1.0"))).built_now is False
+    # the lock is kept: later starts neither resolve nor build (nor grow the log)
+    for _ in range(3):
+        assert run(builder.prepare(reqs("hvtoy == 1.0"), dashboard="b/y")).built_now is False
+    again = build_log(builder.root, "b", "y")["log"]
+    assert again[-1].startswith("Using environment") and again[:-1] == log["log"][:-1]
+    assert sum(line.startswith("Using environment") for line in again) == 1
 
 
 def test_requirements_resolving_to_one_lock_share_one_build(builder: EnvironmentBuilder) -> None:
