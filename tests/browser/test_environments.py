@@ -13,7 +13,13 @@ import time
 import pytest
 
 from ..conftest import PASSWORD, Hub, start_hub, stop_hub
-from ..hub.test_environments import BQPLOT_NOTEBOOK, WHEELHOUSE, notebook, write_dashboard
+from ..hub.test_environments import (
+    BQPLOT_NOTEBOOK,
+    WHEELHOUSE,
+    need_wheelhouse,
+    notebook,
+    write_dashboard,
+)
 from ..wheels import version_package
 from .conftest import logged_in_page
 
@@ -106,10 +112,8 @@ def test_two_pinned_versions_render_side_by_side(env_hub: Hub, browser) -> None:
         context.close()
 
 
-@pytest.mark.skipif(not WHEELHOUSE.is_dir() or not list(WHEELHOUSE.glob("bqplot-*.whl")),
-                    reason="no wheelhouse with bqplot: set HUB_VIZ_TEST_WHEELHOUSE (.ci/run "
-                    "downloads one)")
 def test_a_bqplot_figure_renders(env_hub: Hub, browser) -> None:
+    need_wheelhouse()
     hub = env_hub
     publish(hub, "benv-bqplot", "benv-bqplot/show.ipynb")
     context, page = logged_in_page(browser, hub.url, AUTHOR, PASSWORD)
