@@ -34,13 +34,16 @@ THREADS = 8  # parallel hub API calls while creating tokens
 ISOLATED = True  # the hub's layout (python -m benchmarks --layout)
 
 
-def bench_hub(state: Path, *, warm_pool_ceiling: int = 0, max_warm_kernels: int = 0) -> Hub:
+def bench_hub(state: Path, *, warm_pool_ceiling: int = 0, max_warm_kernels: int = 0,
+              environments: dict[str, Any] | None = None) -> Hub:
     """A hub with the service (no thumbnails: screenshots would load the machine).
 
-    Warm-start settings are passed only when ``configure()`` knows them.
+    Warm-start and environment settings are passed only when ``configure()`` knows them.
     """
     known = inspect.signature(hub_config.configure).parameters
     kwargs: dict[str, Any] = {"extra_service_config": {"thumbnails": False}}
+    if environments and "environments" in known:
+        kwargs["environments"] = environments
     if warm_pool_ceiling and "warm_pool_ceiling" in known:
         kwargs["warm_pool_ceiling"] = warm_pool_ceiling
     if max_warm_kernels and "max_warm_kernels" in known:

@@ -13,6 +13,11 @@ Per framework, each measure taken on both sides in the same run:
   --pool_size=P``, P page GETs, vs P viewers opening a shared Voilà dashboard
   published with ``warm_kernels: P`` (open call to rendered page); the pool is
   refilled and idle before each open.
+* **own environment, cached**: the framework's example published twice, once
+  as it is (hub_viz's environment: the "bare" column here) and once with a
+  ``requirements.txt`` beside it (one tiny package from a local wheel folder),
+  whose environment was built by an untimed first open; cold starts of both,
+  open call to rendered page.
 * **per-viewer warm pool** (``warm_pool``): P viewers opening a per-viewer
   dashboard published with ``warm_pool: P`` (open call to rendered page) vs a
   page GET of the bare app running.
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import time
 from pathlib import Path
 
@@ -37,6 +43,7 @@ from benchmarks.common import (
     Row,
     Unsupported,
     bare_app,
+    example,
     fmt,
     log,
     rendered,
@@ -105,6 +112,47 @@ def cold_and_warm(hub, report: Report, framework: str, args, students, tmp: Path
     report.add(Row(f"{framework}: cold start", bare=stats(bare_cold), hub=stats(hub_cold)))
     report.raw[f"{framework}/cold"] = {"bare": bare_cold, "hub_viz": hub_cold}
     H.unpublish(hub, slug)
+
+
+ENV_PACKAGE = "hvbench"
+
+
+def environments(tmp: Path) -> dict:
+    """The hub's environment settings: one tiny package in a local wheel folder."""
+    from tests.wheels import version_package
+
+    version_package(tmp / "wheels", ENV_PACKAGE, ("1.0",))
+    return {"no_index": True, "find_links": [str(tmp / "wheels")]}
+
+
+def own_environment(hub, report: Report, framework: str, args, students) -> None:
+    """Cold starts in a cached environment of the dashboard's own, beside hub_viz's."""
+    spec, _ = example(framework)
+    folder, name = spec["entry"].split("/", 1)
+    shutil.copytree(hub.root / folder, hub.root / f"{folder}-env", dirs_exist_ok=True)
+    (hub.root / f"{folder}-env" / "requirements.txt").write_text(f"{ENV_PACKAGE}==1.0\n")
+    shared, own = f"{framework}-shared-env", f"{framework}-own-env"
+    H.publish(hub, shared, framework)
+    H.publish(hub, own, framework, entry=f"{folder}-env/{name}")
+    who = students[0]
+    try:
+        for slug in (shared, own):  # untimed: the environment's one build, disk cache
+            H.open_one(hub, who, slug, framework)
+            stop_server(hub, slug)
+        shared_cold, own_cold = [], []
+        for i in range(args.repeat):
+            shared_cold.append(H.open_one(hub, who, shared, framework).seconds)
+            stop_server(hub, shared)
+            own_cold.append(H.open_one(hub, who, own, framework).seconds)
+            stop_server(hub, own)
+            log(f"  {framework} #{i + 1}: cold in hub_viz's environment {shared_cold[-1]:.2f} s, "
+                f"in its own {own_cold[-1]:.2f} s")
+    finally:
+        H.unpublish(hub, shared)
+        H.unpublish(hub, own)
+    report.add(Row(f"{framework}: cold start, own environment (cached)", bare=stats(shared_cold),
+                   hub=stats(own_cold), note="bare: the same dashboard in hub_viz's environment"))
+    report.raw[f"{framework}/own_environment"] = {"shared_env": shared_cold, "own_env": own_cold}
 
 
 def voila_preheated(hub, report: Report, args, students, tmp: Path) -> None:
@@ -180,6 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> 
                        help="timed GETs per running-page measurement (20; --quick: 5)")
     group.add_argument("--opens", type=int, default=None,
                        help="preheated kernels / warm-pool size, and timed opens from them (5; --quick: 2)")
+    group.add_argument("--no-own-environment", dest="own_environment", action="store_false",
+                       help="skip the cold starts in a dashboard's own (cached) environment")
     if json_option:
         group.add_argument("--json", type=Path, default=RESULTS / "open_latency.json")
 
@@ -198,17 +248,21 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
 
     settings = {k: getattr(args, k) for k in ("framework_list", "repeat", "warm", "opens",
-                                              "per_viewer_framework")}
+                                              "per_viewer_framework", "own_environment")}
     report = Report("open-latency", settings, extra_columns=["target", "open call p50"])
     failed = 0
     with tempfile.TemporaryDirectory(prefix="hub-viz-bench-") as tmp:
         tmp_path = Path(tmp)
         with H.running_hub(tmp_path / "hub", warm_pool_ceiling=args.opens,
-                           max_warm_kernels=max(args.opens, 10)) as hub:
+                           max_warm_kernels=max(args.opens, 10),
+                           environments=environments(tmp_path)) as hub:
             students = H.create_students(hub, "lat", args.opens + 1)
             for framework in args.framework_list:
                 log(f"{framework} ...")
                 cold_and_warm(hub, report, framework, args, students, tmp_path)
+                if args.own_environment:
+                    log(f"{framework} in its own environment ...")
+                    own_environment(hub, report, framework, args, students)
             for name, scenario in (("voila preheated", voila_preheated),
                                    ("per-viewer warm pool", warm_pool)):
                 if name.startswith("voila") and "voila" not in args.framework_list:

@@ -84,6 +84,7 @@ def configure(
     warm_pool_user: str = "hub-viz-pool",
     max_warm_kernels: int = 100,
     subdomain_host: str | None = None,
+    environments: dict[str, Any] | None = None,
 ) -> None:
     """Configure JupyterHub ``c`` to serve dashboards.
 
@@ -139,6 +140,13 @@ def configure(
 
     ``extra_service_config`` sets more ``DashboardService`` options, merged on
     top, e.g. ``{"thumbnails": False, "keep_warm_interval": 30}``.
+
+    ``environments`` sets :class:`hub_viz.environments.EnvironmentBuilder`
+    (``c.EnvironmentBuilder``): a dashboard with a ``requirements.txt`` (or
+    ``pyproject.toml`` dependencies) beside its entry runs in an environment of
+    its own, built once per lock under ``<state_dir>/environments``, e.g.
+    ``{"index_url": "https://mirror.example.org/simple", "keep_days": 14}``.
+    With the Kubernetes spawner dashboards keep running in their image.
 
     ``lti`` turns on login from Canvas (or another LTI platform) with
     :func:`hub_viz.lti.configure_lti`: ``{"client_id": "<developer key id>"}``
@@ -196,8 +204,11 @@ def configure(
     spawner_config.resource_ceiling = ceiling
     spawner_config.max_warm_kernels = max_warm_kernels
     spawner_config.warm_pool_user = warm_pool_user
+    env_settings = configure_environments(c, environments, state_dir, local=not kube)
     # The launcher answers the hub's probe at once and the spawner waits for the app.
     c.Spawner.start_timeout = 180
+    if not kube:  # the first start of a dashboard with its own environment waits for the build
+        c.Spawner.start_timeout = max(180, int(env_settings["build_timeout"]) + 120)
     c.Spawner.http_timeout = 60
     if "cleanup_servers" not in c.JupyterHub:
         # Dashboards outlive a restart of the hub: the restarted hub finds them again
@@ -245,6 +256,7 @@ def configure(
             "warm_pool_ceiling": warm_pool_ceiling,
             "warm_pool_user": warm_pool_user,
             "subdomain_host": hub_subdomain_host(c),
+            "environments": {k: v for k, v in env_settings.items() if k != "build_timeout"},
         }
         if dashboards_root is not None:
             service_config["dashboards_root"] = dashboards_root
@@ -444,6 +456,25 @@ def refuse_login(c: Any, name: str) -> None:
         return authentication
 
     c.Authenticator.post_auth_hook = hook
+
+
+def configure_environments(c: Any, settings: dict[str, Any] | None, state_dir: str | None,
+                           *, local: bool) -> dict[str, Any]:
+    """``c.EnvironmentBuilder`` from ``settings`` (its traits, e.g. ``find_links``,
+    ``index_url``, ``keep_days``), its ``root`` in the state dir unless given; returns
+    what the service needs. On Kubernetes dashboards keep running in their image."""
+    builder = c.EnvironmentBuilder
+    for key, value in (settings or {}).items():
+        builder[key] = value
+    if "root" not in builder:
+        builder.root = str(Path(state_dir or Path.cwd()).resolve() / "environments")
+    if not local:
+        builder.enabled = False
+    from .environments import BUILD_TIMEOUT
+
+    return {"enabled": bool(builder.get("enabled", True)), "root": builder.root,
+            "allow_requirement_urls": bool(builder.get("allow_requirement_urls", False)),
+            "build_timeout": float(builder.get("build_timeout", BUILD_TIMEOUT))}
 
 
 def add_service(

@@ -26,6 +26,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, HasTraits, Integer, List, Unicode, default, validate
 
+from .environments import BUILDING_MESSAGE, BuildError, shared_builder
 from .errors import FrameworkError, HubVizError, SpecError
 from .frameworks import (
     BUILTIN_FRAMEWORKS,
@@ -43,6 +44,7 @@ from .profiles import (
     parse_profiles,
     pick_profile,
 )
+from .requirements import find_requirements
 from .sandbox import (
     RunAs,
     SandboxError,
@@ -540,6 +542,67 @@ class DashboardSpawnerMixin(HasTraits):
     async def check_before_start(self) -> None:
         """Hook after :meth:`prepare`: refuse (with a readable spawn error) what cannot start."""
 
+    _env_python = ""
+    # Dashboard environments are built where the instance runs: on this machine only.
+    builds_environments = False
+
+    def dashboard_ref(self) -> str:
+        """``owner/slug`` of the dashboard this server runs (its own name if unsigned)."""
+        dashboard = (self._signed or {}).get("dashboard")
+        if isinstance(dashboard, str) and dashboard.count("/") == 1:
+            return dashboard
+        return f"{self.user.name}/{self.name}"
+
+    async def prepare_environment(self) -> None:
+        """Build (or reuse) the environment the dashboard's requirement file declares;
+        without one, or where the hub cannot see the files, it runs in hub_viz's own.
+        See :mod:`hub_viz.environments` (``c.EnvironmentBuilder``)."""
+        self._env_python = ""
+        builder = shared_builder(self.config)
+        spec = self._dashboard
+        if (spec is None or not self.builds_environments or not builder.enabled
+                or not self.check_files or self._git is not None):
+            return
+        folders = [Path(spec.cwd)]
+        if (Path(spec.cwd) / spec.entry).is_dir():  # a folder app's own file first
+            folders.insert(0, Path(spec.cwd) / spec.entry)
+        try:
+            reqs = find_requirements(folders, allow_urls=builder.allow_requirement_urls,
+                                     within=await self.dashboard_root())
+        except HubVizError as e:
+            raise spawn_error(f"Cannot start dashboard {self.name!r}: {e.message}",
+                              reason="invalid-requirements") from None
+        except OSError as e:
+            raise spawn_error(
+                f"Cannot start dashboard {self.name!r}: the hub cannot read its requirement "
+                "file (it must be readable by others: chmod o+r).",
+                reason="invalid-requirements", log_message=f"{spec.cwd}: {e}") from None
+        if reqs is None:
+            return
+        self._emit(15, BUILDING_MESSAGE)
+        try:
+            prepared = await builder.prepare(reqs, dashboard=self.dashboard_ref())
+        except BuildError as e:
+            message = ("This dashboard's environment could not be built. Its author can "
+                       "read why in the dashboard's log on its manage page.")
+            if not self.runs_others_code():  # the server's owner is the author: the reason
+                message += f"\n{e.message}"
+            raise spawn_error(message, reason="environment-failed",
+                              log_message=e.log_message) from None
+        if getattr(self, "_stop_asked", False):  # the hub gave up on this start meanwhile
+            raise spawn_error("The dashboard was stopped while its environment was prepared.",
+                              reason="stopped")
+        run = getattr(self, "_run_as", None)
+        if run is not None and run.account and not await can_read(
+                run.account, os.path.dirname(prepared.python), "python"):
+            raise spawn_error(
+                f"Cannot start dashboard {self.name!r}: the account that runs it cannot "
+                "reach its environment. An administrator can read why in the hub's log.",
+                reason="unreadable-environment",
+                log_message=f"{run.account} cannot run {prepared.python}: the folders of "
+                "EnvironmentBuilder.root need o+x (and the environment o+rx)")
+        self._env_python = prepared.python
+
     # -- what the launcher gets ---------------------------------------------
 
     @property
@@ -574,6 +637,8 @@ class DashboardSpawnerMixin(HasTraits):
         ]
         if spec.warm_kernels:
             args.append(f"--warm-kernels={spec.warm_kernels}")
+        if self._env_python:  # the dashboard's own environment
+            args.append(f"--python={self._env_python}")
         args += git
         args += self.work_args()
         args += [f"--arg={a}" for a in spec.args]
@@ -600,6 +665,14 @@ class DashboardSpawnerMixin(HasTraits):
             env["HUB_VIZ_PUBLIC_URL"] = layout.server_url(self.user.name, self.name)
             env["HUB_VIZ_USER_HOST"] = layout.user_host(self.user.name)
         env["HUB_VIZ_FRAMEWORK"] = framework_json(self._dashboard.framework)
+        if self._env_python:
+            # Jupyter data (Voilà templates, widget extensions): the dashboard's packages'
+            # first, then the frameworks' from hub_viz's environment
+            own = os.path.join(os.path.dirname(os.path.dirname(self._env_python)),
+                               "share", "jupyter")
+            shared = os.path.join(sys.prefix, "share", "jupyter")
+            env["JUPYTER_PATH"] = os.pathsep.join(
+                p for p in (env.get("JUPYTER_PATH", ""), own, shared) if p)
         env["HUB_VIZ_MODE"] = self._dashboard.mode
         # the dashboard's author: the owner of its log and status, whoever's server this is
         source_owner = (self._signed or {}).get("source_owner")
@@ -650,6 +723,7 @@ class DashboardSpawnerMixin(HasTraits):
             self._emit(10, f"Starting the {framework} dashboard…")
             self.prepare()
             await self.check_before_start()
+            await self.prepare_environment()
             self.move_oauth_callback()
             url = await super().start()  # type: ignore[misc]
             self._running_here = True  # from now on an end nobody asked for is reported
@@ -819,6 +893,8 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
     )
 
     sandbox_home = Unicode("", help="Throw-away home of the running instance (saved state).")
+
+    builds_environments = True
 
     @default("sandbox_user")
     def _default_sandbox_user(self) -> str:

@@ -28,6 +28,7 @@ CONFIGURABLES = (
     "hub_viz.spawner.DashboardLocalSpawner",
     "hub_viz.kubespawner.DashboardKubeSpawner",
     "hub_viz.service.app.DashboardService",
+    "hub_viz.environments.EnvironmentBuilder",
 )
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -143,6 +144,7 @@ TITLES = {
     "hub_viz.spawner.DashboardLocalSpawner": "The local spawner",
     "hub_viz.kubespawner.DashboardKubeSpawner": "The Kubernetes spawner",
     "hub_viz.service.app.DashboardService": "The service",
+    "hub_viz.environments.EnvironmentBuilder": "Dashboard environments (local spawner)",
 }
 
 

@@ -555,6 +555,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--ready-timeout", type=float, default=120, help="Seconds to wait for the app."
     )
     parser.add_argument(
+        "--python", default=sys.executable,
+        help="The Python the app and its kernels run with: the dashboard's own environment "
+        "(hub_viz.environments), else the launcher's.",
+    )
+    parser.add_argument(
         "--activity-interval", type=float, default=60, help="Seconds between activity reports."
     )
     parser.add_argument(
@@ -626,6 +631,7 @@ async def run(options: argparse.Namespace) -> int:
         prefix=prefix,
         args=options.args,
         app_token=app_token,
+        python=options.python,
         warm_kernels=options.warm_kernels,
     )
     AsyncHTTPClient.configure(None, max_clients=512)

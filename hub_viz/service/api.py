@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from tornado import iostream, web
 from tornado.httpclient import HTTPClientError, HTTPRequest
 
+from ..environments import build_log
 from ..frameworks import PER_VIEWER
 from ..launcher.grants import GRANT_HEADER_SCHEME
 from .base import BaseHandler, is_bot
@@ -405,6 +406,13 @@ class LogsHandler(BaseHandler):
             d = self.find_managed(db, owner, slug, user)
         server_owner, name = server_for(d, user["name"] if d.mode == PER_VIEWER else None)
         state = await self.ctx.deployer.state(server_owner, name)
+        build = self.environment_build(d)
+        if build is not None and (build["state"] != "ready" or state.status == "pending"):
+            # the environment's build (or why it failed) comes before any app log
+            self.write_json({"status": state.status, "state": build["state"],
+                             "message": build["message"], "log": build["log"],
+                             "environment": build})
+            return
         if state.status == "stopped":
             with self.ctx.store.session() as db:  # why it stopped: crashed, culled idle...
                 message = last_stop(db, server_owner, name)
@@ -422,7 +430,16 @@ class LogsHandler(BaseHandler):
         except (HTTPClientError, OSError, ValueError):
             raise web.HTTPError(502, "The dashboard's launcher did not answer.") from None
         self.write_json({"status": state.status, "state": status.get("state"),
-                         "message": status.get("message", ""), "log": status.get("log", [])})
+                         "message": status.get("message", ""), "log": status.get("log", []),
+                         "environment": build})
+
+    def environment_build(self, d: Any) -> dict[str, Any] | None:
+        """The dashboard's environment build as the hub recorded it (None: no build)."""
+        settings = self.ctx.policy.environments
+        root = settings.get("root")
+        if not root or not settings.get("enabled", True):
+            return None
+        return build_log(str(root), d.owner, d.slug)
 
 
 class UsageHandler(BaseHandler):

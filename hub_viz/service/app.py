@@ -278,6 +278,13 @@ class DashboardService(Application):
         100, config=True,
         help="The most preheated Voilà kernels one dashboard may ask for ('warm_kernels').",
     )
+    environments = Dict(
+        config=True,
+        help="""The hub's dashboard environment settings the service needs (``configure()``
+        sets them from ``c.EnvironmentBuilder``): ``enabled``, ``root`` (where build logs
+        are, for the author's log view) and ``allow_requirement_urls`` (else a requirement
+        file naming a URL or a package source is refused at publish time).""",
+    )
     seed_dashboards = List(
         Dict(),
         config=True,
@@ -332,6 +339,7 @@ class DashboardService(Application):
             ceiling=ceiling,
             max_warm_kernels=self.max_warm_kernels,
             warm_pool_ceiling=self.warm_pool_ceiling,
+            environments=dict(self.environments),
             # dashboards on hosts of their own: any author may publish beyond 'private'
             publishers=Publishers.parse(self.publishers, isolated=bool(self.subdomain_host)),
         )

@@ -17,8 +17,9 @@ from typing import Any
 from ..errors import HubVizError, SpecError
 from ..frameworks import MODES, PER_VIEWER, SHARED, Framework
 from ..profiles import Ceiling, Profile, check_resources, effective_resources, pick_profile
+from ..requirements import find_requirements
 from ..sources import check_git_host, check_git_ref, check_git_url
-from ..spec import check_args, check_warm_kernels, resolve_spec
+from ..spec import ResolvedSpec, check_args, check_warm_kernels, resolve_spec
 from .keepwarm import check_windows
 from .publishers import Publishers
 from .store import Dashboard
@@ -69,6 +70,21 @@ class Policy:
     warm_pool_ceiling: int = 0
     # who may publish beyond 'private' while dashboards share the hub's origin
     publishers: Publishers = field(default_factory=Publishers)
+    # the hub's environment settings: enabled, root, allow_requirement_urls
+    environments: dict[str, Any] = field(default_factory=dict)
+
+
+def check_environment(resolved: ResolvedSpec, policy: Policy, root: Path) -> None:
+    """Refuse a requirement file beside the entry that the hub would refuse to build."""
+    folders = [Path(resolved.cwd)]
+    if (Path(resolved.cwd) / resolved.entry).is_dir():
+        folders.insert(0, Path(resolved.cwd) / resolved.entry)
+    try:
+        find_requirements(
+            folders, allow_urls=bool(policy.environments.get("allow_requirement_urls")),
+            within=root)
+    except OSError:  # unreadable here: the hub checks again when it starts
+        pass
 
 
 def check_slug(slug: Any) -> str:
@@ -185,6 +201,8 @@ def validate(
         allowed_frameworks=policy.allowed_frameworks,
         check_files=check_files,
     )
+    if check_files and policy.environments.get("enabled", True):
+        check_environment(resolved, policy, Path(policy.dashboards_root.format(username=owner)))
     out["framework"] = resolved.framework.name
     out["entry"] = str(spec["entry"]).strip()
     out["mode"] = resolved.mode

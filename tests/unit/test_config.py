@@ -48,7 +48,8 @@ def test_configure_sets_hub_options(spawner: str, module: str, class_name: str) 
     assert c.JupyterHub.allow_named_servers is True
     assert c.JupyterHub.redirect_to_server is False
     assert c.JupyterHub.template_paths == [str(TEMPLATES)]
-    assert c.Spawner.start_timeout == 180
+    # locally the first start of a dashboard with its own environment waits for its build
+    assert c.Spawner.start_timeout == (300 + 120 if spawner == "local" else 180)
     assert c.Spawner.http_timeout == 60
     spawner_config = c[class_name]
     assert spawner_config.dashboards_root == "/srv/dashboards"
@@ -416,3 +417,19 @@ def test_activity_intervals_stay_well_below_the_cull_timeout() -> None:
     c = Config()
     configure(c, cull_idle=False, activity_interval=600)
     assert c.DashboardLocalSpawner.activity_interval == 600
+
+
+def test_environment_settings_reach_the_builder_and_the_service() -> None:
+    c = Config()
+    configure(c, state_dir="/srv/hub", environments={
+        "index_url": "https://mirror.example.org/simple", "build_timeout": 900})
+    assert c.EnvironmentBuilder.index_url == "https://mirror.example.org/simple"
+    assert c.EnvironmentBuilder.root == "/srv/hub/environments"
+    assert c.Spawner.start_timeout == 900 + 120
+    [svc] = [s for s in c.JupyterHub.services if s["name"] == "hub-viz"]
+    service = json.loads(svc["environment"]["HUB_VIZ_SERVICE_CONFIG"])
+    assert service["DashboardService"]["environments"] == {
+        "enabled": True, "root": "/srv/hub/environments", "allow_requirement_urls": False}
+    kube = Config()
+    configure(kube, spawner="kube", service=False)
+    assert kube.EnvironmentBuilder.enabled is False  # pods run in their image

@@ -21,14 +21,27 @@
       window.location.href = window.hubViz.prefix;
     }).catch(function (e) { say(e.message, "danger"); });
   });
-  document.getElementById("show-logs").addEventListener("click", function () {
+  var following = null;  // the next read while the environment builds
+  function showLogs() {
     var pre = document.getElementById("logs");
+    following = null;
     window.hubViz.api("GET", api + "/logs").then(function (r) {
       var lines = r.log || [];
-      pre.textContent = (r.message ? r.message + "\n" : "") + (lines.length ? lines.join("\n")
+      var text = (r.message ? r.message + "\n" : "") + (lines.length ? lines.join("\n")
         : "No output yet: the app has written nothing to its log since it started.");
+      var env = r.environment;
+      if (env && env.log && env.log.join("\n") !== lines.join("\n")) {  // build, then app
+        text = "Environment (" + env.source + "): " + env.state + "\n" + env.log.join("\n") +
+          "\n\n" + text;
+      }
+      pre.textContent = text;
       pre.classList.remove("d-none");
+      if (r.state === "building") { following = setTimeout(showLogs, 2000); }
     }).catch(function (e) { say(e.message, "danger"); });
+  }
+  document.getElementById("show-logs").addEventListener("click", function () {
+    if (following) { clearTimeout(following); }
+    showLogs();
   });
 })();
 /* Embed links: create, copy the snippet, revoke. */

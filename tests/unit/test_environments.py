@@ -1,0 +1,226 @@
+"""Requirement files authors may declare, and environments built, shared and collected."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hub_viz.environments import (
+    COMPLETE,
+    LAST_USED,
+    BuildError,
+    EnvironmentBuilder,
+    build_log,
+    redact,
+)
+from hub_viz.errors import SpecError
+from hub_viz.requirements import check_requirements, find_requirements, pyproject_requirements
+
+from ..wheels import version_package
+
+pytestmark = pytest.mark.unit
+
+
+def check(text: str, **kwargs: bool) -> tuple[str, ...]:
+    return check_requirements(text, source="requirements.txt", **kwargs).lines
+
+
+def test_names_versions_markers_and_comments_are_accepted() -> None:
+    text = "# data\npandas < 2  # old API\n\nnumpy>=1.26 ; python_version >= '3.10'\nrich\\\n[jupyter]\n"
+    assert check(text) == ("pandas<2", 'numpy>=1.26; python_version >= "3.10"', "rich[jupyter]")
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ("pkg @ https://example.org/pkg-1.0.whl", "installs from a URL"),
+    ("--index-url https://evil.example.org/simple", "'--index-url' is not allowed"),
+    ("-i https://evil.example.org/simple", "'-i' is not allowed"),
+    ("--extra-index-url=https://evil.example.org/simple", "'--extra-index-url' is not allowed"),
+    ("-f /tmp/wheels", "'-f' is not allowed"),
+    ("-e ./mypkg", "'-e' is not allowed"),
+    ("./mypkg", "is not a package requirement"),
+    ("/etc/passwd", "is not a package requirement"),
+    ("https://example.org/pkg.whl", "is not a package requirement"),
+    ("-r /etc/shadow", "reads another file"),
+    ("--constraint other.txt", "reads another file"),
+])
+def test_package_sources_and_other_files_are_refused(line: str, says: str) -> None:
+    with pytest.raises(SpecError) as e:
+        check(f"numpy\n{line}\n")
+    assert e.value.status_code == 400
+    assert e.value.message.startswith("Line 2 of requirements.txt: ") and says in e.value.message
+
+
+def test_the_operator_may_allow_urls_but_never_other_files() -> None:
+    assert check("pkg @ https://example.org/pkg-1.0.whl", allow_urls=True) == (
+        "pkg @ https://example.org/pkg-1.0.whl",)
+    assert check("--index-url https://mirror/simple", allow_urls=True)
+    with pytest.raises(SpecError, match="reads another file"):
+        check("-r base.txt", allow_urls=True)
+
+
+def test_pyproject_dependencies_and_file_precedence(tmp_path: Path) -> None:
+    assert find_requirements([tmp_path]) is None
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["rich>=13"]\n')
+    found = find_requirements([tmp_path])
+    assert found is not None and found.source == "pyproject.toml" and found.lines == ("rich>=13",)
+    assert pyproject_requirements('[tool.other]\nx = 1\n') is None
+    with pytest.raises(SpecError, match="not valid TOML"):
+        pyproject_requirements("[project\n")
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    assert find_requirements([tmp_path]).lines == ("numpy",)  # requirements.txt first
+    (tmp_path / "requirements.txt").write_text("x" * 70_000)
+    with pytest.raises(SpecError, match="larger than 64 KB"):
+        find_requirements([tmp_path])
+
+
+def test_a_linked_requirement_file_is_refused_unread(tmp_path: Path) -> None:
+    secret = tmp_path / "hub-only.txt"
+    secret.write_text("hub-secret-token-value\n")
+    folder = tmp_path / "dash"
+    folder.mkdir()
+    (folder / "requirements.txt").symlink_to(secret)
+    with pytest.raises(SpecError) as e:
+        find_requirements([folder])
+    assert "is a link" in e.value.message and "hub-secret" not in e.value.message
+    # a folder swapped for a link after the spec was checked: the real place counts
+    (folder / "requirements.txt").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "requirements.txt").write_text("hub-secret-token-value\n")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "dash").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(SpecError, match="not inside the dashboards folder"):
+        find_requirements([tmp_path / "root" / "dash"], within=tmp_path / "root")
+    assert find_requirements([folder], within=tmp_path) is None
+    os.mkfifo(folder / "requirements.txt")  # never blocks the hub
+    with pytest.raises(SpecError, match="must be a plain file"):
+        find_requirements([folder])
+
+
+def test_credentials_in_urls_never_reach_a_log() -> None:
+    assert redact("GET https://bob:s3cret@mirror.example.org/simple/x") == \
+        "GET https://***@mirror.example.org/simple/x"
+
+
+@pytest.fixture
+def builder(tmp_path: Path) -> EnvironmentBuilder:
+    version_package(tmp_path / "wheels", "hvtoy", ("1.0", "2.0"))
+    return EnvironmentBuilder(root=str(tmp_path / "envs"), no_index=True,
+                              find_links=[str(tmp_path / "wheels")])
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def reqs(text: str):
+    return check_requirements(text, source="requirements.txt")
+
+
+def test_one_build_per_lock_concurrent_starts_wait_for_it(builder: EnvironmentBuilder) -> None:
+    wanted = reqs("hvtoy==1.0")
+
+    async def both():
+        return await asyncio.gather(builder.prepare(wanted, dashboard="a/x"),
+                                    builder.prepare(wanted, dashboard="b/y"))
+
+    first, second = run(both())
+    assert first.key == second.key
+    assert sorted([first.built_now, second.built_now]) == [False, True]
+    out = subprocess.run([first.python, "-c", "import hvtoy, hub_viz; print(hvtoy.greet())"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "hello from hvtoy 1.0"
+    waited = ("a", "x") if not first.built_now else ("b", "y")  # the one that queued
+    log = build_log(builder.root, *waited)
+    assert log["state"] == "ready" and log["built_now"] is False
+    assert sum(line.startswith("Building environment") for line in log["log"]) == 1
+    # the lock is kept: later starts neither resolve nor build (nor grow the log)
+    for _ in range(3):
+        assert run(builder.prepare(reqs("hvtoy == 1.0"), dashboard="b/y")).built_now is False
+    again = build_log(builder.root, "b", "y")["log"]
+    assert again[-1].startswith("Using environment") and again[:-1] == log["log"][:-1]
+    assert sum(line.startswith("Using environment") for line in again) == 1
+
+
+def test_requirements_resolving_to_one_lock_share_one_build(builder: EnvironmentBuilder) -> None:
+    async def both():
+        return await asyncio.gather(builder.prepare(reqs("hvtoy==2.0")),
+                                    builder.prepare(reqs("hvtoy>=1.5")))
+
+    first, second = run(both())
+    assert first.key == second.key and sorted([first.built_now, second.built_now]) == [
+        False, True]
+    subprocess.run([first.python, "-c", "import hvtoy; assert hvtoy.__version__ == '2.0'"],
+                   check=True)
+
+
+def test_author_pins_win_over_the_hubs_packages(builder: EnvironmentBuilder,
+                                                tmp_path: Path) -> None:
+    # 'packaging' is in the hub's environment; the dashboard pins a fake one of its own
+    version_package(tmp_path / "wheels", "packaging", ("0.1",))
+    env = run(builder.prepare(reqs("packaging==0.1\nhvtoy==2.0")))
+    out = subprocess.run([env.python, "-c", "import packaging; print(packaging.__version__)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0.1"
+
+
+def test_failures_time_and_disk_limits(builder: EnvironmentBuilder) -> None:
+    with pytest.raises(BuildError) as e:
+        run(builder.prepare(reqs("hvtoy==9.9"), dashboard="a/broken"))
+    assert "No solution found" in e.value.message and "hvtoy==9.9" in e.value.message
+    assert build_log(builder.root, "a", "broken")["state"] == "failed"
+
+    builder.max_env_bytes = 1000
+    with pytest.raises(BuildError, match="more than the 0 MB this hub allows"):
+        run(builder.prepare(reqs("hvtoy==2.0")))
+    assert not any((Path(builder.root) / "envs").iterdir())  # removed
+
+    builder.max_env_bytes = 10**9
+    builder.build_timeout = 0.001
+    with pytest.raises(BuildError, match="longer than 0.001 seconds"):
+        run(builder.prepare(reqs("hvtoy==1.0")))
+
+
+def test_unused_environments_are_collected_used_ones_kept(builder: EnvironmentBuilder) -> None:
+    old = run(builder.prepare(reqs("hvtoy==1.0")))
+    new = run(builder.prepare(reqs("hvtoy==2.0")))
+    envs = Path(builder.root) / "envs"
+    long_ago = time.time() - 8 * 86400
+    os.utime(envs / old.key / LAST_USED, (long_ago, long_ago))
+    assert builder.collect_garbage() == [old.key]
+    assert (envs / new.key / COMPLETE).is_file() and not (envs / old.key).exists()
+
+    # an environment a process runs in stays, however old
+    os.utime(envs / new.key / LAST_USED, (long_ago, long_ago))
+    proc = subprocess.Popen([new.python, "-c", "print('up', flush=True); import time; "
+                             "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "up\n"  # running in it (not still forking)
+        assert builder.collect_garbage() == []
+    finally:
+        proc.kill()
+        proc.wait()
+    assert builder.collect_garbage() == [new.key]
+    # and a start after that builds it again
+    assert run(builder.prepare(reqs("hvtoy==2.0"))).built_now is True
+
+
+def test_packages_the_hub_has_at_the_locked_version_come_from_the_layer(
+        builder: EnvironmentBuilder, tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    # the wheel folder offers the hub's own version of 'packaging' beside hvtoy
+    hub_version = version("packaging")
+    version_package(tmp_path / "wheels", "packaging", (hub_version,))
+    env = run(builder.prepare(reqs(f"packaging=={hub_version}\nhvtoy==2.0")))
+    folder = Path(builder.root) / "envs" / env.key
+    assert (folder / "hub-viz-install.txt").read_text() == "hvtoy==2.0\n"
+    site = next(folder.glob("lib/python*/site-packages"))
+    assert not list(site.glob("packaging*"))  # not installed again
+    out = subprocess.run([env.python, "-c", "import packaging; print(packaging.__version__)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == hub_version
