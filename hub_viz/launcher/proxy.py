@@ -3,7 +3,10 @@
 Pure header helpers first, then the tornado handler. The app only ever sees
 requests that the launcher has authenticated; the hub's cookies and the
 viewer's tokens are stripped before a request reaches it, and its own
-private token (if the framework needs one) is added. Which Jupyter routes a
+private token (if the framework needs one) is added. Otherwise the app sees
+the request as it would bare (public ``Host``, the viewer's ``Origin``,
+caching headers), with forwarding headers set by the launcher alone, and
+its answer's caching headers reach the viewer unchanged. Which Jupyter routes a
 viewer may reach, and which kernel messages pass a Voilà kernel websocket,
 is decided in :mod:`hub_viz.launcher.kernel_filter`.
 """
