@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from tornado import httputil, iostream, web, websocket
 from tornado.httpclient import HTTPRequest
+from tornado.netutil import is_valid_ip
 
 from . import kernel_filter
 from .activity import is_real_use
@@ -115,6 +116,22 @@ def is_forwarding_header(name: str) -> bool:
     return lower in FORWARDING_HEADERS or lower.startswith("x-forwarded-")
 
 
+def viewer_address_and_scheme(
+    headers: httputil.HTTPHeaders, peer_ip: str, peer_protocol: str
+) -> tuple[str, str]:
+    """The viewer's address and scheme as the hub's proxy in front of the launcher says.
+
+    That proxy appends the address and scheme it saw to ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto``: the last entries count. ``X-Real-IP`` and ``X-Scheme``,
+    which tornado would prefer and a viewer can send through the proxy untouched,
+    count for nothing. Without the headers: the connection's own.
+    """
+    hops = headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+    proto = headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    return (hops if is_valid_ip(hops) else peer_ip,
+            proto if proto in ("http", "https") else peer_protocol)
+
+
 def upstream_headers(
     headers: httputil.HTTPHeaders,
     *,
@@ -205,6 +222,17 @@ class ProxyMixin:
             )
         return decision
 
+    def viewer_origin(self) -> dict[str, str]:
+        """``protocol`` and ``remote_ip`` of this request for :func:`upstream_headers`."""
+        request = self.request  # type: ignore[attr-defined]
+        context = request.connection.context if request.connection is not None else None
+        ip, protocol = viewer_address_and_scheme(
+            request.headers,
+            getattr(context, "_orig_remote_ip", None) or request.remote_ip or "",
+            getattr(context, "_orig_protocol", None) or request.protocol,
+        )
+        return {"protocol": protocol, "remote_ip": ip}
+
     def check_same_origin(self) -> None:
         """Refuse cross-site writes: an unsafe method must come from the hub's own origin."""
         request = self.request  # type: ignore[attr-defined]
@@ -243,8 +271,8 @@ class ProxyMixin:
         if is_real_use(request.method, request.headers):
             self.note_activity()
         headers = upstream_headers(
-            request.headers, host=request.host, protocol=request.protocol,
-            remote_ip=request.remote_ip, app_token=self.app_token, drop=("Expect",),
+            request.headers, host=request.host, **self.viewer_origin(),
+            app_token=self.app_token, drop=("Expect",),
         )
         if not has_body(request.headers) and request.method not in SAFE_METHODS:
             headers["Content-Length"] = str(len(request.body or b""))
@@ -375,8 +403,8 @@ class ProxyMixin:
         if decision.kernel_channel:
             protocols = [p for p in protocols if p in kernel_filter.KERNEL_SUBPROTOCOLS]
         headers = upstream_headers(
-            request.headers, host=request.host, protocol=request.protocol,
-            remote_ip=request.remote_ip, app_token=self.app_token, drop=WEBSOCKET_HANDSHAKE,
+            request.headers, host=request.host, **self.viewer_origin(),
+            app_token=self.app_token, drop=WEBSOCKET_HANDSHAKE,
         )
         url = f"ws://127.0.0.1:{self.app_port}{request.uri}"
         self.upstream_ws = await websocket.websocket_connect(

@@ -56,7 +56,8 @@ PATHS = {
 FRAME = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-site"}
 TAB = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none"}
 FORGED = {"X-Forwarded-Host": "evil.example.org", "X-Forwarded-Proto": "https",
-          "Forwarded": "host=evil.example.org;proto=https", "X-Forwarded-Prefix": "/evil/"}
+          "Forwarded": "host=evil.example.org;proto=https", "X-Forwarded-Prefix": "/evil/",
+          "X-Real-IP": "10.9.9.9"}
 INTERNAL = re.compile(r"https?://(127\.0\.0\.1|localhost):\d+")
 
 
@@ -192,10 +193,18 @@ def test_dash_builds_its_urls_from_the_public_host(opened, bare) -> None:
 
 def test_forged_forwarding_headers_never_reach_the_app(opened) -> None:
     inst = opened["dash"]
-    seen = through_hub(inst, "links", headers={**FRAME, **FORGED}).json()
+    r = through_hub(inst, "links", headers={**FRAME, **FORGED})
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    seen = r.json()
     assert seen["url"] == inst["base"] + "links", seen
     assert seen["scheme"] == urlsplit(inst["base"]).scheme
-    assert "evil" not in repr(seen)
+    assert "evil" not in repr(seen) and "10.9.9.9" not in repr(seen)
+    forwarded = seen["forwarded"]
+    assert forwarded["X-Forwarded-Host"] == urlsplit(inst["base"]).netloc
+    assert forwarded["X-Forwarded-Proto"] == urlsplit(inst["base"]).scheme
+    assert forwarded["X-Forwarded-For"] == "127.0.0.1"  # the viewer, as the hub's proxy saw
+    for name in ("X-Forwarded-Prefix", "Forwarded", "X-Real-IP"):
+        assert forwarded[name] is None, name
 
 
 def voila_links(page: str) -> dict[str, str]:

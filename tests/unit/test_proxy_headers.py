@@ -12,6 +12,7 @@ from hub_viz.launcher.proxy import (
     is_hub_cookie,
     same_origin,
     upstream_headers,
+    viewer_address_and_scheme,
     without_frame_ancestors,
 )
 
@@ -256,3 +257,26 @@ def test_upstream_headers_leave_input_untouched() -> None:
 )
 def test_an_apps_frame_ancestors_gives_way_to_the_launchers(policy: str, kept: str) -> None:
     assert without_frame_ancestors(policy) == kept
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ({}, ("10.0.0.2", "http")),  # no proxy in front: the connection's own
+        ({"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"},
+         ("203.0.113.7", "https")),
+        # the hub's proxy appends what it saw: the viewer's own entries before it do not count
+        ({"X-Forwarded-For": "10.9.9.9, 203.0.113.7", "X-Forwarded-Proto": "https,http"},
+         ("203.0.113.7", "http")),
+        # headers the proxy passes untouched count for nothing
+        ({"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "10.9.9.9", "X-Scheme": "https",
+          "X-Forwarded-Proto": "http"}, ("203.0.113.7", "http")),
+        ({"X-Forwarded-For": "not-an-address", "X-Forwarded-Proto": "gopher"},
+         ("10.0.0.2", "http")),
+    ],
+)
+def test_the_viewer_address_and_scheme_are_the_hub_proxys(sent: dict, expected: tuple) -> None:
+    h = HTTPHeaders()
+    for name, value in sent.items():
+        h.add(name, value)
+    assert viewer_address_and_scheme(h, "10.0.0.2", "http") == expected

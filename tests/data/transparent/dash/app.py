@@ -35,4 +35,7 @@ def events() -> flask.Response:
 def links() -> flask.Response:
     request = flask.request
     return flask.jsonify({"url": request.url, "host_url": request.host_url,
-                          "scheme": request.scheme})
+                          "scheme": request.scheme,
+                          "forwarded": {name: request.headers.get(name) for name in (
+                              "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+                              "X-Forwarded-Prefix", "Forwarded", "X-Real-IP", "X-Scheme")}})
