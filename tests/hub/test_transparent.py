@@ -1,6 +1,6 @@
 """Through the hub an app sees what it would see bare, and answers the same.
 
-Three real apps (``tests/data/transparent``) are published and opened through
+Real apps (``tests/data/transparent``, one example) are published and opened through
 the service, then each is started bare (the same command, prefix and files,
 on a port of its own) and asked the same paths:
 
@@ -8,7 +8,8 @@ on a port of its own) and asked the same paths:
 - a Dash app with a ``files/report.csv`` download, an ``api/events`` route
   and a route that tells the URL it saw for itself;
 - a Voilà notebook that prints links to itself built from the request (as
-  Voilà's query-strings example does).
+  Voilà's query-strings example does);
+- the Bokeh example, for its page and its static files.
 
 Each path answers the same status through the hub as bare, reloaded (a
 framed load with the launcher's cookie) and deep-linked (a new tab on the
@@ -46,12 +47,14 @@ APPS = {
     "streamlit": {"framework": "streamlit", "entry": f"{FOLDER}/streamlit/app.py"},
     "dash": {"framework": "dash", "entry": f"{FOLDER}/dash/app.py"},
     "voila": {"framework": "voila", "entry": f"{FOLDER}/voila/links.ipynb"},
+    "bokeh": {"framework": "bokeh", "entry": "bokeh/app.py"},  # the example
 }
 # app -> paths below the prefix asked through the hub and bare
 PATHS = {
     "streamlit": ["", "Files", "Terminals", "_stcore/health"],
     "dash": ["", "files/report.csv", "files/missing.csv", "api/events", "links"],
     "voila": ["", "?region=north"],
+    "bokeh": ["app", "static/js/bokeh.min.js"],
 }
 FRAME = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-site"}
 TAB = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none"}
@@ -235,6 +238,7 @@ def test_voila_links_to_the_page_the_viewer_asked_for(opened, bare) -> None:
 @pytest.mark.parametrize(("app", "path"), [
     ("dash", "assets/style.css"),
     ("voila", "voila/static/voila.js"),
+    ("bokeh", "static/js/bokeh.min.js"),
 ])
 def test_static_files_revalidate_with_their_etag(opened, bare, app: str, path: str) -> None:
     inst = opened[app]
