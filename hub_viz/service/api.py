@@ -319,14 +319,19 @@ class OpenMixin(BaseHandler):
             return False
         return True
 
-    def ping(self, d: Dashboard, viewer: str | None, viewer_key: str) -> None:
-        """A phone-home ping: rate-limited per viewer, coalesced into hub activity."""
+    def ping(self, d: Dashboard, viewer: str | None, viewer_key: str) -> bool:
+        """A phone-home ping, coalesced into hub activity; True when it counted.
+
+        One per viewer and server per ``ping_min_interval`` counts; one sooner (a
+        reload, the full window opened from the open page) is answered all the same
+        and changes nothing: the viewer was just seen.
+        """
         self.check_not_bot()
         owner, name = self.ctx.deployer.locate(d, viewer)
         if not self.ctx.pings.accept(viewer_key, owner, name):
-            raise web.HTTPError(429, "Pings come too often; one every %d s is enough.",
-                                int(self.ctx.pings.min_interval))
+            return False
         self.ctx.activity.note(owner, name)
+        return True
 
     async def page_rendered(self, d: Dashboard, viewer: str | None) -> None:
         """A viewer's page of ``d`` has loaded: its card may be captured now, on a page

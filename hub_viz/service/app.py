@@ -214,7 +214,8 @@ class DashboardService(Application):
     )
     ping_min_interval = Float(
         10, config=True,
-        help="Seconds a viewer must wait between two accepted phone-home pings (429 sooner).",
+        help="Seconds between two phone-home pings of a viewer that count (one sooner "
+        "is answered 204 and changes nothing).",
     )
     lti_secret_file = Unicode(
         "", config=True,
