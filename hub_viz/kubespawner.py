@@ -115,13 +115,14 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         hub_viz: it runs ``python -m hub_viz.gitfetch``). Empty: the dashboard image.""",
     )
 
-    @default("check_files")
-    def _default_check_files(self) -> bool:
-        # The sources live in the pod's volumes, not on the hub.
+    @property
+    def check_files(self) -> bool:
+        """Never: the sources live in the pod's volumes, not on the hub."""
         return False
 
-    @default("dashboards_root")
-    def _default_dashboards_root(self) -> str:
+    @property
+    def dashboards_root(self) -> str:
+        """Where the pod mounts the source (``source_mount_path``)."""
         return self.source_mount_path
 
     @default("viewer_work_root")

@@ -67,7 +67,6 @@ from .lti_handlers import (
     LoginInitHandler,
     plain_refusal_11,
 )
-from .lti_keys import ensure_rsa_key
 
 CANVAS_ISSUER = "https://canvas.instructure.com"
 CANVAS_JWKS = "https://sso.canvaslms.com/api/lti/security/jwks"
@@ -149,11 +148,12 @@ def configure_lti(
         return {}
     service: dict[str, str] = {}
     if version == "1.3":  # the key its Deep Linking responses are signed with
-        key = ensure_rsa_key(Path(state_dir) / KEY_FILE)
+        # made when the hub starts (hub_viz.hubstart): loading the config writes nothing
+        key = Path(state_dir).resolve() / KEY_FILE
         section.key_file = service["lti_key_file"] = str(key)
     if not service_url:
         return {}
-    secret = ensure_secret(Path(state_dir) / SECRET_FILE)
+    secret = Path(state_dir).resolve() / SECRET_FILE
     section.service_url = service_url
     section.service_secret_file = str(secret)
     return {**service, "lti_secret_file": str(secret)}
