@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .lti_keys import ensure_rsa_key, ensure_secret
 from .settings import SERVICE_CONFIG_ENV, load_settings
 from .signing import ensure_key_pair
 
@@ -28,12 +29,8 @@ def ensure_service_files(service: dict[str, Any]) -> None:
     if service.get("signing_key_file"):
         ensure_key_pair(Path(service["signing_key_file"]))
     if service.get("lti_key_file"):
-        from .lti_keys import ensure_rsa_key
-
         ensure_rsa_key(Path(service["lti_key_file"]))
     if service.get("lti_secret_file"):
-        from .lti import ensure_secret
-
         ensure_secret(Path(service["lti_secret_file"]))
 
 

@@ -47,7 +47,6 @@ from traitlets import Bool, Float, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .errors import LaunchError
-from .filemodes import make_private
 from .layout import Layout
 from .lti_claims import (
     Launch,
@@ -205,17 +204,6 @@ def _consumers(value: Any) -> dict[str, str]:
             "{consumer key: shared secret}, as entered in Canvas (Settings → Apps → + App)."
         )
     return dict(value)
-
-
-def ensure_secret(path: Path) -> Path:
-    """The secret the hub shows the service when asking about a deep link (created once, 0600)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    make_private(path)  # one copied in with a looser mode is made private again
-    return path
 
 
 # -- what both authenticators share -------------------------------------------------

@@ -26,11 +26,10 @@ from traitlets.config import Application, Config
 
 from .. import __version__
 from ..errors import HubVizError
-from ..launcher.grants import GRANT_HEADER_SCHEME
 from ..layout import Layout
 from ..profiles import Ceiling, parse_profiles
 from ..settings import SERVICE_CONFIG_ENV, DashboardSettings, load_settings
-from ..signing import Signer, ensure_key_pair
+from ..signing import GRANT_HEADER_SCHEME, Signer, ensure_key_pair
 from .access_api import access_routes
 from .accesslog import log_request
 from .activity import ActivityCoalescer, PingLimiter

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from tornado import web
 
-from .api import OpenMixin
 from .base import BaseHandler
 from .dashboards import can_view
 from .embeds import EmbedRefused, as_json, live_origins, validate_embed
+from .openflow import OpenMixin
 from .store import Dashboard, EmbedGrant, utcnow
 
 NAME = r"([^/]+)"
