@@ -183,8 +183,9 @@ def load_hub_config(objects: list[dict[str, Any]], root: Path,
     try:
         loader = PyFileConfigLoader("jupyterhub_config.py", path=str(root / "etc"))
         config = loader.load_config()
-    finally:
+    finally:  # nothing of the stand-in stays for later tests (nor JupyterHub's curl check)
         AsyncHTTPClient.configure(None)
+        sys.modules.pop("tornado.curl_httpclient", None)
     assert (tree(root), volume.exists() and tree(volume)) == before, \
         "loading the hub's config wrote files"
     return config

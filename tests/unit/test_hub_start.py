@@ -22,6 +22,15 @@ pytest.importorskip("pytest_jupyterhub")
 pytestmark = pytest.mark.unit
 
 
+@pytest.fixture(autouse=True)
+def _default_http_client() -> Any:
+    """The hub picks tornado's curl client where pycurl exists: not for later tests."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    yield
+    AsyncHTTPClient.configure(None)
+
+
 def passed_to_service(app: Any) -> dict[str, Any]:
     [spec] = [s for s in app.services if s["name"] == "hub-viz"]
     return json.loads(spec["environment"][SERVICE_CONFIG_ENV])
