@@ -1,7 +1,8 @@
 """The embedded default: a demo hub on http://hub.localhost:8000 with example dashboards.
 
 Local processes, SQLite, configurable-http-proxy; log in as any name with the
-shared password printed at start-up (default "hub-viz-demo"). Started by ``hub-viz demo``.
+shared password printed at start-up (default "hub-viz-demo"; the admin ``admin``
+with "hub-viz-demo-admin-password-2026"). Started by ``hub-viz demo``.
 
 The isolated layout: the hub at ``hub.localhost``, the service and every
 dashboard on hosts of their own below it (browsers resolve every
@@ -17,6 +18,8 @@ from hub_viz.config import configure
 
 HERE = Path(__file__).resolve().parent
 PASSWORD = os.environ.get("HUB_VIZ_DEMO_PASSWORD", "hub-viz-demo")
+# the hub's admin logs in with a password of their own (32 characters at least)
+ADMIN_PASSWORD = os.environ.get("HUB_VIZ_DEMO_ADMIN_PASSWORD", "hub-viz-demo-admin-password-2026")
 
 c.JupyterHub.ip = os.environ.get("HUB_VIZ_DEMO_IP", "127.0.0.1")
 c.JupyterHub.port = int(os.environ.get("HUB_VIZ_DEMO_PORT", "8000"))
@@ -45,6 +48,13 @@ EXAMPLES = [
     ("nicegui-example", "NiceGUI example", "nicegui", "nicegui/app.py", "shared"),
 ]
 
+# what each example has that the default sentence would get wrong
+DESCRIPTIONS = {
+    "dash-example": "The Dash example: sums of squares and a number box.",
+    "notebook-example": "The notebook example: each viewer runs and edits a copy of "
+    "their own in JupyterLab.",
+}
+
 configure(
     c,
     spawner="local",
@@ -63,7 +73,8 @@ configure(
             "entry": entry,
             "mode": mode,
             "visibility": "all",
-            "description": f"The {title.split()[0]} example: sums of squares and a slider.",
+            "description": DESCRIPTIONS.get(
+                slug, f"The {title.split()[0]} example: sums of squares and a slider."),
             # a new viewer's Voilà page comes from a kernel that already ran the notebook
             **({"warm_kernels": 1} if framework == "voila" else {}),
         }
@@ -80,10 +91,19 @@ configure(
 
 c.JupyterHub.authenticator_class = "shared-password"
 c.SharedPasswordAuthenticator.user_password = PASSWORD
+c.SharedPasswordAuthenticator.admin_password = ADMIN_PASSWORD
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin"}
 # The examples' author exists from the start, so its dashboards can run before it logs in.
 c.Authenticator.allowed_users = {"instructor"}
+# A course as an LTI launch from Canvas would leave it (see "Canvas" in the README): its
+# students' group and its instructors' group, with the course title the forms show.
+# Only a course's instructors may share with it.
+COURSE = {"lti_context_title": "Data Science 101", "lti_context_label": "DS 101"}
+c.JupyterHub.load_groups = {
+    "course-101": {"users": ["alice", "bob", "carol"], "properties": COURSE},
+    "course-101-instructors": {"users": ["instructor"], "properties": COURSE},
+}
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")

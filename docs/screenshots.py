@@ -75,6 +75,8 @@ def open_and_wait(hub: Hub, owner: str, slug: str) -> None:
     server = hub.wait(owner, slug, timeout=120)
     if not server.get("ready"):
         raise SystemExit(f"{owner}/{slug} did not start; see {hub.log}")
+    # what the open page sends once the dashboard's page has loaded: the card's cue
+    hub.svc("POST", f"dashboards/{owner}/{slug}/rendered", owner).raise_for_status()
 
 
 def wait_for_thumbnails(hub: Hub, refs: list[tuple[str, str]], timeout: float = 240) -> None:

@@ -83,10 +83,13 @@ def demo(options: argparse.Namespace) -> int:
     host = "" if options.path_based else DEMO_HOST
     env["HUB_VIZ_DEMO_HOST"] = host
     password = env.setdefault("HUB_VIZ_DEMO_PASSWORD", "hub-viz-demo")
+    admin_password = env.setdefault("HUB_VIZ_DEMO_ADMIN_PASSWORD",
+                                    "hub-viz-demo-admin-password-2026")
     print(
         "\n"
         f"  hub_viz demo: http://{host or options.ip}:{options.port}/\n"
         f"  Log in with any user name (e.g. alice) and the password: {password}\n"
+        f"  (the hub's admin: admin, with the password {admin_password})\n"
         "  Then open a dashboard card on the home page. Ctrl-C stops the hub and its dashboards.\n",
         flush=True,
     )

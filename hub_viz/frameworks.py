@@ -90,6 +90,13 @@ class Framework:
     # argv items added when a spec asks for preheated kernels ({warm_kernels} of them):
     # each new viewer then gets a kernel that already ran the notebook.
     warm_kernel_flags: tuple[str, ...] = ()
+    # The gallery card's screenshot (hub_viz/service/capture.py; the service's alone:
+    # SERVICE_ONLY_FIELDS): a JavaScript expression, true once the app's page shows
+    # the app (not its loading screen).
+    rendered_check: str = "document.readyState === 'complete'"
+    # A query string the capture adds to the page so that it runs on an instance of
+    # its own, never one kept for viewers (Voilà: not a preheated kernel).
+    capture_query: str = ""
 
     def __post_init__(self) -> None:
         if self.jupyter_api not in JUPYTER_API_KINDS:
@@ -125,6 +132,9 @@ class Framework:
         return _fill(template, values, self.name).lstrip("/")
 
 
+# Fields the service reads and launchers never do: kept out of the record a launcher gets.
+SERVICE_ONLY_FIELDS = ("rendered_check", "capture_query")
+
 _PLACEHOLDER = re.compile(r"{(\w+)}")
 
 
@@ -150,6 +160,10 @@ _BOKEH_LIKE_FLAGS = (
     # The launcher connects upstream as 127.0.0.1:{port}; it checks the browser's origin itself.
     "--allow-websocket-origin=127.0.0.1:{port}",
 )
+
+# Bokeh and Panel: every document has its roots and no pending change.
+BOKEH_RENDERED = ("!!window.Bokeh && Bokeh.documents.length > 0"
+                  " && Bokeh.documents.every(d => d.roots().length > 0 && d.is_idle)")
 
 BUILTIN_FRAMEWORKS: dict[str, Framework] = {
     fw.name: fw
@@ -180,6 +194,14 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             suffixes=(".ipynb",),
             detect_priority=10,
             jupyter_api="voila",
+            # the page removes its spinner (#loading) and shows #rendered_cells once
+            # every cell ran; Voilà hands a preheated kernel only to requests with no
+            # `template` argument or the pool's own, and template overrides are off,
+            # so the capture's page looks the same and runs on a kernel of its own
+            rendered_check=("!document.getElementById('loading')"
+                            " && !!document.getElementById('rendered_cells')"
+                            " && document.getElementById('rendered_cells').style.display !== 'none'"),
+            capture_query="template=hub-viz-card",
         ),
         Framework(
             name="dash",
@@ -201,6 +223,10 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             suffixes=(".py",),
             imports=("dash",),
             detect_priority=20,
+            # Dash 4 renders the layout into #react-entry-point (a ._dash-loading
+            # placeholder until then); callbacks mark their outputs data-dash-is-loading
+            rendered_check=("!!document.querySelector('#react-entry-point > :not(._dash-loading)')"
+                            " && !document.querySelector('[data-dash-is-loading=\"true\"]')"),
         ),
         Framework(
             name="streamlit",
@@ -221,6 +247,12 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             imports=("streamlit",),
             detect_priority=20,
             args_separator=("--",),
+            # the script ran to its end with the app connected, and drew something
+            rendered_check=("!!document.querySelector('[data-testid=\"stApp\"]"
+                            "[data-test-script-state=\"notRunning\"]"
+                            "[data-test-connection-state=\"CONNECTED\"]')"
+                            " && !!document.querySelector('[data-testid=\"stMain\"] "
+                            "[data-testid=\"stElementContainer\"]')"),
         ),
         Framework(
             name="panel",
@@ -232,6 +264,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             directory_app=True,
             detect_priority=30,
             args_separator=("--args",),
+            rendered_check=BOKEH_RENDERED,
         ),
         Framework(
             name="bokeh",
@@ -243,6 +276,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             directory_app=True,
             detect_priority=40,
             args_separator=("--args",),
+            rendered_check=BOKEH_RENDERED,
         ),
         Framework(
             name="gradio",
@@ -262,6 +296,9 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             suffixes=(".py",),
             imports=("gradio",),
             detect_priority=25,
+            # the Blocks drawn, no component still loading or pending
+            rendered_check=("!!document.querySelector('.gradio-container .main')"
+                            " && !document.querySelector('.gradio-container .loading, .pending')"),
         ),
         Framework(
             name="shiny",
@@ -275,6 +312,11 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             suffixes=(".py",),
             imports=("shiny",),
             detect_priority=25,
+            # connected, and no output waiting for the server
+            rendered_check=("document.readyState === 'complete' && !!window.Shiny"
+                            " && !!Shiny.shinyapp && Shiny.shinyapp.isConnected()"
+                            " && !document.documentElement.classList.contains('shiny-busy')"
+                            " && !document.querySelector('.recalculating')"),
         ),
         Framework(
             name="marimo",
@@ -291,6 +333,9 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # A marimo notebook imports whatever it plots with; it is a marimo app.
             detect_priority=15,
             jupyter_api="marimo",
+            # cells' outputs drawn, no loading indicator left
+            rendered_check=("document.querySelectorAll('.output-area').length > 0"
+                            " && !document.querySelector('.loading, [data-testid=\"loading-indicator\"]')"),
         ),
         Framework(
             name="solara",
@@ -310,6 +355,10 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # Solara apps import ipywidgets, plotting libraries, sometimes bokeh.
             detect_priority=25,
             jupyter_api="solara",
+            # the Vuetify app drawn, Solara's loader gone
+            rendered_check=("document.readyState === 'complete'"
+                            " && !!document.querySelector('.v-application')"
+                            " && !document.querySelector('.solara-loader, #loader-container')"),
         ),
         Framework(
             name="nicegui",
@@ -323,6 +372,9 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             suffixes=(".py",),
             imports=("nicegui",),
             detect_priority=25,
+            # the page's elements drawn and its socket connected
+            rendered_check=("!!document.querySelector('.nicegui-content > *')"
+                            " && !!window.socket && window.socket.connected"),
         ),
         Framework(
             name="notebook",

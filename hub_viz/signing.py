@@ -105,15 +105,20 @@ class Signer:
         viewer: str | None,
         lifetime: float = GRANT_SECONDS,
         embed: bool = False,
+        page: bool = False,
     ) -> str:
         """A one-time pass for ``viewer`` (None: anonymous) to open ``owner/server``.
 
         ``embed`` marks a grant used inside another site's frame: the launcher's
-        cookie must then be ``SameSite=None; Secure; Partitioned``.
+        cookie must then be ``SameSite=None; Secure; Partitioned``. ``page`` marks the
+        service's card capture: the launcher serves it the dashboard as a tab's page
+        instead of sending it to the open page that frames it.
         """
         claims: dict[str, Any] = {"sub": viewer or "", "jti": secrets.token_urlsafe(12)}
         if embed:
             claims["embed"] = True
+        if page:
+            claims["page"] = True
         return self._sign(open_audience(owner, server), claims, lifetime)
 
 

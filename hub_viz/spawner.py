@@ -38,7 +38,7 @@ from traitlets import (
 )
 
 from .errors import HubVizError, SpecError
-from .frameworks import PER_VIEWER, Framework
+from .frameworks import PER_VIEWER, SERVICE_ONLY_FIELDS, Framework
 from .layout import Layout
 from .profiles import (
     Ceiling,
@@ -111,8 +111,12 @@ def is_open_url(url: str) -> bool:
 
 
 def framework_json(framework: Framework) -> str:
-    """Serialise a framework record for the launcher (``HUB_VIZ_FRAMEWORK``)."""
-    return json.dumps(dataclasses.asdict(framework))
+    """Serialise a framework record for the launcher (``HUB_VIZ_FRAMEWORK``), without
+    the fields only the service reads (a launcher of another version may not know them)."""
+    record = dataclasses.asdict(framework)
+    for name in SERVICE_ONLY_FIELDS:
+        record.pop(name, None)
+    return json.dumps(record)
 
 
 def _shared(name: str) -> property:

@@ -218,7 +218,8 @@ class EnterHandler(BaseHandler):
                 self.redirect(self.ctx.open_url)
                 return
             raise web.HTTPError(403, "This link is invalid or has expired; open the dashboard again.")
-        self.ctx.grants.set_cookie(self, claims.get("sub") or "", bool(claims.get("embed")))
+        self.ctx.grants.set_cookie(self, claims.get("sub") or "", bool(claims.get("embed")),
+                                   bool(claims.get("page")))
         if self.ctx.access is not None:
             self.ctx.access.vouched(claims.get("sub") or "")
         # the page below the prefix a bookmark or link asked for (see full_window_url)
@@ -309,9 +310,11 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         """Let an allowed viewer in; refuse (or send to the open page) anyone else."""
         if self.admitted:
             return
-        if self.request.method == "GET" and self.ctx.open_url and is_top_level(self.request):
+        if (self.request.method == "GET" and self.ctx.open_url and is_top_level(self.request)
+                and not self.ctx.grants.page_cookie(self)):
             # a bookmark, a shared link, a new tab: the dashboard opens in its open page
-            # (the full window), which frames it and pings while someone looks
+            # (the full window), which frames it and pings while someone looks; the
+            # service's card capture alone gets the page itself
             self.redirect(full_window_url(self.ctx.open_url, self.ctx.prefix, self.request.uri))
             return
         websocket_upgrade = self._is_websocket()

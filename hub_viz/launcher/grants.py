@@ -107,9 +107,14 @@ class GrantKeeper:
         return host_cookie_name(self.prefix) if handler.request.protocol == "https" \
             else COOKIE_NAME
 
-    def set_cookie(self, handler: web.RequestHandler, viewer: str, embed: bool = False) -> None:
-        """This server's viewer cookie: host-only, ``__Host-`` on HTTPS."""
-        value = json.dumps({"sub": viewer, "exp": time.time() + COOKIE_SECONDS, "embed": embed})
+    def set_cookie(self, handler: web.RequestHandler, viewer: str, embed: bool = False,
+                   page: bool = False) -> None:
+        """This server's viewer cookie: host-only, ``__Host-`` on HTTPS. ``page``: the
+        service's card capture (see :meth:`page_cookie`)."""
+        data = {"sub": viewer, "exp": time.time() + COOKIE_SECONDS, "embed": embed}
+        if page:
+            data["page"] = True
+        value = json.dumps(data)
         name = self.cookie_name(handler)
         signed = handler.create_signed_value(name, value).decode()
         if handler.request.protocol == "https":
@@ -156,8 +161,16 @@ class GrantKeeper:
         data = next(iter(found.values()))
         viewer = data["sub"]
         if data["exp"] - now < COOKIE_SECONDS / 2:
-            self.set_cookie(handler, viewer, bool(data.get("embed")))
+            self.set_cookie(handler, viewer, bool(data.get("embed")), bool(data.get("page")))
         return {"kind": "grant", "name": viewer or None, "anonymous": not viewer}
+
+    def page_cookie(self, handler: web.RequestHandler) -> bool:
+        """Does the request carry a valid cookie from a ``page`` grant (the service's card
+        capture, which loads the dashboard as a tab's page, outside the open page)?"""
+        name = self.cookie_name(handler)
+        now = time.time()
+        return any((data := self._cookie_data(handler, name, value, now)) and data.get("page")
+                   for value in cookie_values(handler, name))
 
     @staticmethod
     def _cookie_data(

@@ -40,10 +40,19 @@ def request_summary(handler: Any) -> str:
     return f"{request.method} {scrub_uri(request.uri or '')} ({request.remote_ip})"
 
 
+# what launchers and open pages ask again and again: logged at debug level when it works,
+# so that an idle hub's log is not a wall of polls (a class's pings, every launcher's
+# look at its embed origins every 10 s)
+ROUTINE = re.compile(r"/(api/embed-origins/|api/viewer-access|api/dashboards/[^/]+/[^/]+/ping$"
+                     r"|embed/[^/]+/ping$)")
+
+
 def log_request(handler: Any) -> None:
     """Tornado's access log line (status, method, URI, address, time), URI scrubbed."""
     status = handler.get_status()
-    if status < 400:
+    if status < 300 and ROUTINE.search(handler.request.path):
+        log = access_log.debug
+    elif status < 400:
         log = access_log.info
     elif status < 500:
         log = access_log.warning

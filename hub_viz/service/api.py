@@ -10,6 +10,7 @@
     DELETE S api/dashboards/<owner>/<slug>          unpublish: stop, remove servers, revoke shares
     POST   S api/dashboards/<owner>/<slug>/open     start if needed; where to go when ready
     GET    S api/dashboards/<owner>/<slug>/progress start-up progress (server-sent events)
+    POST   S api/dashboards/<owner>/<slug>/rendered the viewer's page loaded (the card's cue)
     POST   S api/dashboards/<owner>/<slug>/stop     stop its running instances (author)
     GET    S api/dashboards/<owner>/<slug>/logs     the launcher's log tail (author)
     GET    S api/dashboards/<owner>/<slug>/usage    deployments and figures (author)
@@ -32,6 +33,8 @@ from ..frameworks import PER_VIEWER
 from ..signing import GRANT_HEADER_SCHEME
 from .base import BaseHandler
 from .dashboards import (
+    COURSE_PREFIX,
+    INSTRUCTORS_SUFFIX,
     SPEC_FIELDS,
     VISIBILITIES,
     Conflict,
@@ -43,6 +46,7 @@ from .dashboards import (
 )
 from .dashboards import validate as validate_dashboard
 from .deploy import REDEPLOY, STOPPED_BY_AUTHOR
+from .entries import EntriesHandler
 from .hubapi import HubAPIError
 from .lti_api import course_titles
 from .openflow import OpenMixin
@@ -53,16 +57,25 @@ from .usage import last_stop, usage_for
 NAME = r"([^/]+)"
 
 
+def shareable_groups(groups: list[str]) -> list[str]:
+    """The caller's groups and, for each course they teach (``course-<id>-instructors``),
+    its students' group ``course-<id>``: what the publish form offers to share with."""
+    taught = {g.removesuffix(INSTRUCTORS_SUFFIX) for g in groups
+              if g.startswith(COURSE_PREFIX) and g.endswith(INSTRUCTORS_SUFFIX)}
+    return sorted(set(groups) | taught)
+
+
 class InfoHandler(BaseHandler):
     async def get(self) -> None:
         user = await self.require_user()
         policy = self.ctx.policy
         limit = policy.publishers.limit_for(user)
+        groups = shareable_groups(user.get("groups") or [])
         self.write_json(
             {
                 "user": user["name"],
-                "groups": sorted(user.get("groups") or []),
-                "group_titles": await course_titles(self.ctx.hub, user.get("groups") or []),
+                "groups": groups,
+                "group_titles": await course_titles(self.ctx.hub, groups),
                 "frameworks": [
                     {"name": n, "display_name": policy.frameworks[n].display_name,
                      "modes": list(policy.frameworks[n].modes)}
@@ -97,7 +110,7 @@ class DashboardsHandler(BaseHandler):
         await check_git_source(fields)
         check_course_targets(fields["share_groups"], user)
         self.ctx.policy.publishers.check(user, fields["visibility"])
-        await self.ctx.check_targets(fields)
+        pending = await self.ctx.check_targets(fields)
         d = Dashboard(owner=user["name"], **fields)
         with self.ctx.store.session() as db:
             db.add(d)
@@ -110,7 +123,9 @@ class DashboardsHandler(BaseHandler):
                     "choose another slug or update that one."
                 ) from None
         self.set_header("Location", f"{self.ctx.prefix}api/dashboards/{d.owner}/{d.slug}")
-        self.write_json(as_json(d, prefix=self.ctx.public_prefix, manage=True, status="stopped"), 201)
+        body = as_json(d, prefix=self.ctx.public_prefix, manage=True, status="stopped")
+        body["pending_users"] = pending
+        self.write_json(body, 201)
 
 
 class DashboardHandler(BaseHandler):
@@ -119,8 +134,11 @@ class DashboardHandler(BaseHandler):
         with self.ctx.store.session() as db:
             d = self.find_visible(db, owner, slug, user)
         status = (await self.ctx.statuses([d], user["name"])).get(d.id)
-        self.write_json(as_json(d, prefix=self.ctx.public_prefix, manage=can_manage(d, user),
-                                status=status))
+        manage = can_manage(d, user)
+        body = as_json(d, prefix=self.ctx.public_prefix, manage=manage, status=status)
+        if manage:
+            body["pending_users"] = await self.ctx.deployer.pending_users(d.share_users or [])
+        self.write_json(body)
 
     async def patch(self, owner: str, slug: str) -> None:
         user = await self.require_user()
@@ -138,7 +156,7 @@ class DashboardHandler(BaseHandler):
                 check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []),
                                      user)
                 self.ctx.policy.publishers.check(user, fields["visibility"])
-                await self.ctx.check_targets(fields)
+                pending = await self.ctx.check_targets(fields)
                 changed = {k for k, v in fields.items() if getattr(d, k) != v}
                 if "source" in changed or "source_type" in changed or "git_ref" in changed:
                     changed.add("git")
@@ -158,6 +176,7 @@ class DashboardHandler(BaseHandler):
             if changed & {"visibility", "share_users", "share_groups"}:
                 await deployer.sync_shares(d)
         body = as_json(d, prefix=self.ctx.public_prefix, manage=True)
+        body["pending_users"] = pending
         body["redeployed"] = redeployed
         if redeploy_error:
             body["redeploy_error"] = redeploy_error
@@ -207,6 +226,18 @@ class PingHandler(OpenMixin):
         with self.ctx.store.session() as db:
             d = self.find_visible(db, owner, slug, user)
         self.ping(d, viewer, viewer or f"ip:{self.request.remote_ip}")
+        self.set_status(204)
+        self.finish()
+
+
+class RenderedHandler(OpenMixin):
+    """The open page's word that the dashboard's page loaded in its frame."""
+
+    async def post(self, owner: str, slug: str) -> None:
+        user = await self.current()
+        with self.ctx.store.session() as db:
+            d = self.find_visible(db, owner, slug, user)
+        await self.page_rendered(d, user["name"] if user else None)
         self.set_status(204)
         self.finish()
 
@@ -302,11 +333,13 @@ def api_routes(prefix: str) -> list[tuple[str, type]]:
     d = f"{prefix}api/dashboards/{NAME}/{NAME}"
     return [
         (f"{prefix}api/info", InfoHandler),
+        (f"{prefix}api/entries", EntriesHandler),
         (f"{prefix}api/dashboards", DashboardsHandler),
         (d, DashboardHandler),
         (d + "/open", OpenHandler),
         (d + "/progress", ProgressHandler),
         (d + "/ping", PingHandler),
+        (d + "/rendered", RenderedHandler),
         (d + "/stop", StopHandler),
         (d + "/logs", LogsHandler),
         (d + "/usage", UsageHandler),

@@ -112,6 +112,13 @@ class DashboardService(Application):
         help="Secret that signs embed links (created if missing). Replace the file to "
         "invalidate every embed link at once.",
     )
+    cookie_secret_file = Unicode(
+        "", config=True,
+        help="Secret that signs the service's login cookies (created if missing, mode 0600; "
+        "default: hub_viz_service_cookie_secret beside the embed secret). Kept across "
+        "restarts, so that open pages and their viewers' logins outlive a restart of the "
+        "service; replace the file to log everyone out of the service.",
+    )
     reconcile_interval = Float(
         30, config=True,
         help="Seconds between checks that close the records of servers that stopped.",
@@ -157,6 +164,16 @@ class DashboardService(Application):
     thumbnails = Bool(
         True, config=True,
         help="Take card screenshots in headless Chromium when Playwright and chromium exist.",
+    )
+    thumbnail_ready_timeout = Float(
+        120, config=True,
+        help="Seconds a card screenshot waits for the dashboard's page to render (the "
+        "framework's rendered_check) before it gives up and leaves the card as it was.",
+    )
+    thumbnail_retry_seconds = Float(
+        300, config=True,
+        help="Seconds after a screenshot that found the page not rendered before another "
+        "of the same dashboard may start (on a viewer's next rendered page).",
     )
     chromium_path = Unicode("", config=True, help="Path of chromium (default: found on PATH).")
     port = Integer(0, config=True, help="Port to listen on (default: from JUPYTERHUB_SERVICE_URL).")
@@ -229,13 +246,20 @@ class DashboardService(Application):
         if self.thumbnails:
             from .capture import make_capture
 
-            capture = make_capture(ctx, find_chromium(self.chromium_path))
-            ctx.thumbnails = Thumbnailer(capture, enabled=capture is not None)
+            capture = make_capture(ctx, find_chromium(self.chromium_path),
+                                   ready_timeout=self.thumbnail_ready_timeout)
+            ctx.thumbnails = Thumbnailer(capture, enabled=capture is not None,
+                                         retry_seconds=self.thumbnail_retry_seconds)
         return ctx
 
     def lti_secret(self) -> str:
         path = Path(self.lti_secret_file) if self.lti_secret_file else None
         return path.read_text().strip() if path and path.is_file() else ""
+
+    def cookie_secret_path(self) -> Path:
+        if self.cookie_secret_file:
+            return Path(self.cookie_secret_file)
+        return Path(self.embed_secret_file).parent / "hub_viz_service_cookie_secret"
 
     def make_app(self, ctx: ServiceContext) -> web.Application:
         prefix = ctx.prefix
@@ -254,7 +278,7 @@ class DashboardService(Application):
             hub_viz=ctx,
             hub_viz_lti_secret=self.lti_secret(),
             hub_viz_lti_key_file=self.lti_key_file,
-            cookie_secret=os.urandom(32),
+            cookie_secret=load_secret(self.cookie_secret_path()),
             template_path=str(HERE / "templates"),
             # also serves /robots.txt (the proxy routes the site's root one here)
             static_path=str(HERE / "static"),

@@ -19,7 +19,7 @@ from tornado.log import app_log
 
 from ..bots import is_bot  # noqa: F401 (handlers import it from here)
 from ..errors import HubVizError
-from .accesslog import request_summary
+from .accesslog import request_summary, scrub_uri
 from .context import ServiceContext
 from .dashboards import NotFound, as_json, can_manage, can_view, matches, visible
 from .store import Dashboard, store_failure
@@ -158,11 +158,12 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, SQLAlchemyError):  # the operator reads what to do
-            log.error("%s %s failed: %s", self.request.method, self.request.path,
+            log.error("%s %s failed: %s", self.request.method, scrub_uri(self.request.path),
                       store_failure(value, self.ctx.store.url).log_message)
             return
         if isinstance(value, HubVizError):
-            log.info("%s %s: %s", self.request.method, self.request.path, value.log_message)
+            log.info("%s %s: %s", self.request.method, scrub_uri(self.request.path),
+                     value.log_message)
             return
         super().log_exception(typ, value, tb)
 

@@ -98,13 +98,16 @@ class ServiceContext:
                 out[d.id] = "starting" if server.get("pending") == "spawn" else "stopped"
         return out
 
-    async def check_targets(self, fields: dict[str, Any]) -> None:
-        """400 when a share target is unknown to the hub."""
-        missing = await self.deployer.missing_targets(
-            fields.get("share_users", []), fields.get("share_groups", [])
-        )
+    async def check_targets(self, fields: dict[str, Any]) -> list[str]:
+        """400 when a group to share with is unknown to the hub; the users not known yet
+        (kept, pending their first login)."""
+        missing = await self.deployer.missing_groups(fields.get("share_groups", []))
         if missing:
-            raise HubVizError(f"The hub has no {', '.join(missing)}; check the names.")
+            names = ", ".join(repr(g) for g in missing)
+            raise HubVizError(f"The hub has no group {names}; check the names (a course's "
+                              "groups appear once someone opens the hub from the course).")
+        return await self.deployer.pending_users(fields.get("share_users", []))
+
 
 
 __all__ = ["ServiceContext"]

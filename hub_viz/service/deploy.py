@@ -153,9 +153,11 @@ class Deployer:
         """A server's public URL (absolute on the isolated layout)."""
         return self.layout.server_url(owner, name)
 
-    def enter_url(self, owner: str, name: str, viewer: str | None, embed: bool = False) -> str:
-        """Where a viewer goes once the server is ready: the launcher, with a one-time grant."""
-        grant = self.signer.grant(owner, name, viewer, embed=embed)
+    def enter_url(self, owner: str, name: str, viewer: str | None, embed: bool = False,
+                  page: bool = False) -> str:
+        """Where a viewer goes once the server is ready: the launcher, with a one-time grant
+        (``page``: the card capture's, served the dashboard as a tab's page)."""
+        grant = self.signer.grant(owner, name, viewer, embed=embed, page=page)
         return f"{self.server_url(owner, name)}_hub_viz/enter?grant_token={grant}"
 
     def spawn_spec(self, d: Dashboard) -> dict[str, Any]:
@@ -526,16 +528,17 @@ class Deployer:
                 return
             log.warning("Cannot share %s with %s: %s", d.ref, user or group, e.message)
 
-    async def missing_targets(self, users: list[str], groups: list[str]) -> list[str]:
-        """Share targets the hub does not know, as readable strings."""
-        missing = []
-        for user in users:
-            if await self.hub.user(user) is None:
-                missing.append(f"user {user!r}")
-        for group in groups:
-            if await self.hub.group(group) is None:
-                missing.append(f"group {group!r}")
-        return missing
+    async def missing_groups(self, groups: list[str]) -> list[str]:
+        """The groups the hub does not know."""
+        found = await asyncio.gather(*(self.hub.group(g) for g in groups))
+        return [g for g, model in zip(groups, found, strict=True) if model is None]
+
+    async def pending_users(self, users: list[str]) -> list[str]:
+        """The users the hub does not know yet: shares with them wait for their first login
+        (the gallery and the open flow go by name; a shared server's hub share is made
+        when they open it)."""
+        found = await asyncio.gather(*(self.hub.user(u) for u in users))
+        return [u for u, model in zip(users, found, strict=True) if model is None]
 
     # -- noticing stops ---------------------------------------------------------
 

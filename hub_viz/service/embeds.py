@@ -5,6 +5,13 @@ only the service keeps, naming the grant. Revoking the grant, letting it
 expire or replacing the secret file kills the link. Launchers read the live
 origins of their dashboard from ``S api/embed-origins/<owner>/<slug>`` and
 send them as ``Content-Security-Policy: frame-ancestors``.
+
+A link that needs a hub login cannot use the service's login cookie inside a
+course site's frame (a third-party cookie). The frame's "Log in" opens
+``S embed/<token>/login`` as a top-level window, which logs in through the hub
+and hands the frame a *viewer ticket*: a JWT with the same secret naming the
+grant and the viewer, good for ``VIEWER_TICKET_HOURS``, sent by the frame in a
+header (never a cookie, so no other site can make the browser use it).
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from .dashboards import PUBLIC
 from .store import Dashboard, EmbedGrant, utcnow
 
 ISSUER = "hub-viz-embed"
+VIEWER_ISSUER = "hub-viz-embed-viewer"
+VIEWER_TICKET_HEADER = "X-Hub-Viz-Viewer"
+VIEWER_TICKET_HOURS = 8  # a school day: log in once per day per course site
 MAX_ORIGINS = 10
 EMBED_FIELDS = frozenset({"origins", "anonymous", "expires_in_days", "note"})
 
@@ -34,8 +44,13 @@ class EmbedRefused(HubVizError):
     status_code = 403
 
 
+class EmbedLoginNeeded(HubVizError):
+    status_code = 401
+
+
 def load_secret(path: Path) -> bytes:
-    """The embed secret (created once, mode 0600). Replace the file to kill every link."""
+    """A secret kept in ``path`` (created once, mode 0600): the embed links' (replace the
+    file to kill every link) or the login cookies' (replace it to log everyone out)."""
     path = Path(path)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +85,28 @@ class EmbedTokens:
         if not isinstance(claims["gid"], int):
             raise EmbedRefused("This embed link is not valid.")
         return claims["gid"]
+
+
+    def viewer_ticket(self, grant_id: int, viewer: str) -> str:
+        """A ticket that lets ``viewer`` open this grant's dashboard from its frame."""
+        exp = utcnow().replace(tzinfo=dt.timezone.utc) + dt.timedelta(hours=VIEWER_TICKET_HOURS)
+        claims = {"iss": VIEWER_ISSUER, "gid": grant_id, "sub": viewer, "exp": exp}
+        return jwt.encode(claims, self.secret, algorithm="HS256")
+
+    def ticket_viewer(self, ticket: str, grant_id: int) -> str:
+        """The viewer a ticket names for ``grant_id``; EmbedLoginNeeded otherwise."""
+        try:
+            claims = jwt.decode(ticket, self.secret, algorithms=["HS256"],
+                                issuer=VIEWER_ISSUER,
+                                options={"require": ["iss", "gid", "sub", "exp"]})
+        except jwt.ExpiredSignatureError:
+            raise EmbedLoginNeeded("Your login to this dashboard expired: log in again.") \
+                from None
+        except jwt.PyJWTError:
+            raise EmbedLoginNeeded("Log in to the hub to see this dashboard.") from None
+        if claims["gid"] != grant_id or not isinstance(claims["sub"], str):
+            raise EmbedLoginNeeded("Log in to the hub to see this dashboard.")
+        return claims["sub"]
 
 
 def check_origin(value: Any) -> str:

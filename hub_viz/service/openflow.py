@@ -56,7 +56,6 @@ class OpenMixin(BaseHandler):
                 raise web.HTTPError(502, "%s", message) from None
             deployer.record_open(d, viewer)  # a full disk does not keep anyone from viewing
         body: dict[str, Any] = {"status": state.status, "server": f"{state.owner}/{state.name}"}
-        self.ctx.thumbnails.schedule_if_needed(d, state)
         if state.ready:
             body["url"] = self.ctx.deployer.enter_url(state.owner, state.name, viewer, embed)
         else:
@@ -93,7 +92,6 @@ class OpenMixin(BaseHandler):
                     )
                 state = await deployer.state(server_owner, name)
             if state.ready:
-                self.ctx.thumbnails.schedule_if_needed(d, state)
                 url = deployer.enter_url(server_owner, name, viewer, embed)
                 await self._send({"progress": 100, "ready": True, "url": url,
                                   "message": "The dashboard is ready."})
@@ -151,6 +149,15 @@ class OpenMixin(BaseHandler):
                                 int(self.ctx.pings.min_interval))
         self.ctx.activity.note(owner, name)
 
+    async def page_rendered(self, d: Dashboard, viewer: str | None) -> None:
+        """A viewer's page of ``d`` has loaded: its card may be captured now, on a page
+        of its own, without slowing that first viewer down."""
+        self.check_not_bot()
+        thumbnails = self.ctx.thumbnails
+        if thumbnails.wanted(d):  # cheap checks first: most pages need no capture
+            owner, name = self.ctx.deployer.locate(d, viewer)
+            thumbnails.schedule_if_needed(d, await self.ctx.deployer.state(owner, name))
+
     async def _send(self, event: dict[str, Any]) -> None:
         self.write(f"data: {json.dumps(event)}\n\n")
         await self.flush()
@@ -163,6 +170,7 @@ def failure_message(event: dict[str, Any], author: bool) -> str:
     if author:
         return "The dashboard stopped while starting; see its logs on the manage page."
     return "The dashboard could not start. Its author can see why; try again later."
+
 
 
 __all__ = ["OpenMixin", "failure_message"]

@@ -20,7 +20,7 @@ from ..frameworks import PER_VIEWER
 from .base import BaseHandler, ServiceResponses
 from .dashboards import PUBLIC, NotFound, as_json, can_manage, can_view
 from .store import Dashboard, Deployment
-from .usage import chart_svg, usage_for
+from .usage import chart_svg, share_text, usage_for, when_text
 
 NAME = r"([^/]+)"
 GALLERY_TICKET = "hub-viz-gallery-login"
@@ -125,6 +125,7 @@ class ManagePage(PageHandler):
             d = self.find_managed(db, owner, slug, user)
         data = as_json(d, prefix=self.ctx.public_prefix, manage=True)
         data["status"] = (await self.ctx.statuses([d], user["name"]))[d.id]
+        data["pending_users"] = await self.ctx.deployer.pending_users(d.share_users or [])
         self.page("manage.html", user, dashboard=data)
 
 
@@ -145,7 +146,8 @@ class UsagePage(PageHandler):
             d = self.find_managed(db, owner, slug, user)
             usage = usage_for(db, [d], days=30, daily=True)[0]
         self.page("usage.html", user, dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=True),
-                  usage=usage, chart=chart_svg(usage["daily"]))
+                  usage=usage, chart=chart_svg(usage["daily"]), share_text=share_text,
+                  when_text=when_text)
 
 
 class OpenPage(PageHandler):

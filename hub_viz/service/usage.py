@@ -171,3 +171,20 @@ def chart_svg(rows: Sequence[dict[str, Any]], width: int = 720, height: int = 22
                  f'stroke="#999"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def share_text(share: float) -> str:
+    """A share of time as a person reads it: "under 0.1 %" rather than "0.0 %"."""
+    if share <= 0:
+        return "0 %"
+    if share < 0.001:
+        return "under 0.1 %"
+    return f"{100 * share:.1f} %"
+
+
+def when_text(stamp: str | None) -> str:
+    """``2026-12-05T23:30:41.123Z`` as ``2026-12-05 23:30 UTC`` (empty for None)."""
+    if not stamp:
+        return ""
+    day, _, time = stamp.partition("T")
+    return f"{day} {time[:5]} UTC" if time else day

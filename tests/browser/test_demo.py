@@ -45,7 +45,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("demo")
     password = secrets.token_hex(8)
     env = {"HUB_VIZ_DEMO_STATE": str(state), "HUB_VIZ_DEMO_PORT": str(port),
-           "HUB_VIZ_DEMO_PASSWORD": password}
+           "HUB_VIZ_DEMO_PASSWORD": password, "HUB_VIZ_DEMO_ADMIN_PASSWORD": password * 2}
     hub = run_hub(REPO / "jupyterhub_config.py", port=port, token="", root=REPO / "examples",
                   env=env, layout=Layout(f"http://hub.localhost:{port}"), log=state / "hub.log")
     yield hub, password
@@ -62,4 +62,72 @@ def test_a_student_opens_each_example_from_the_home_page(demo, browser, title):
     # the dashboard on a host of its own, the open page on the service's
     assert urlsplit(frame.url).hostname not in {"hub.localhost", urlsplit(page.url).hostname}
     assert urlsplit(page.url).hostname == "hub-viz--service.hub.localhost"
+    context.close()
+
+
+def test_the_readme_tour(demo, browser):
+    """The README's "ten-minute tour", step by step, as written."""
+    hub, password = demo
+    service = Layout(f"{urlsplit(hub.url).scheme}://{urlsplit(hub.url).netloc}").service_url
+
+    # 1. Publish: instructor shares a Dash dashboard with the course from the form
+    context, page = logged_in_page(browser, hub.url, "instructor", password)
+    page.locator("#hub-viz-gallery #hub-viz-publish").click()
+    page.wait_for_url("**/publish")
+    page.locator("#framework option[value=dash]").wait_for(state="attached")  # choices loaded
+    hint = page.locator("#my-groups-hint").inner_text()
+    assert "Data Science 101 (course-101)" in hint, hint  # the course they teach, by title
+    page.fill("#title", "Squares for 101")
+    page.fill("#entry", "dash/app.py")
+    page.select_option("#visibility", "groups")
+    page.fill("#share-groups", "course-101")
+    page.click("#publish-submit")
+    page.wait_for_url("**/d/instructor/*")
+    manage_url = page.url
+    ref = manage_url.split("/d/", 1)[1]
+    assert page.locator("h1").inner_text() == "Squares for 101"
+    assert "course-101" in page.locator("#manage").inner_text()
+    page.goto(f"{hub.url}/hub/home")
+    card = page.locator(f'.hub-viz-card[data-dashboard="{ref}"]')
+    assert card.locator(".hub-viz-status").inner_text() == "stopped"  # nothing runs yet
+
+    # 2. Open as a student of the course; someone outside it sees nothing
+    student, alice = logged_in_page(browser, hub.url, "alice", password)
+    alice.locator(".hub-viz-card", has_text="Squares for 101").get_by_role(
+        "link", name="Open").click()
+    alice.frame_locator("#dashboard-frame").get_by_text(CARDS["Dash example"]).wait_for(
+        timeout=120_000)
+    student.close()
+    outsider, dave = logged_in_page(browser, hub.url, "dave", password)
+    dave.locator("#hub-viz-gallery #hub-viz-search").wait_for()  # the gallery has loaded
+    dave.locator(".hub-viz-card", has_text="Dash example").wait_for()
+    assert dave.locator(".hub-viz-card", has_text="Squares for 101").count() == 0
+    assert dave.goto(f"{service}open/{ref}").status == 404
+    outsider.close()
+
+    # 3. Usage: alice's open, and who started the running instance
+    page.goto(manage_url)
+    page.get_by_role("link", name="Usage").click()
+    page.wait_for_url("**/usage")
+    opens = page.locator("#usage-figures tr", has_text="Opens / distinct viewers")
+    assert opens.locator("td").inner_text() == "1 / 1"
+    first = page.locator("#deployments tbody tr").first
+    assert "alice" in first.inner_text() and "running" in first.inner_text()
+    assert " UTC" in first.inner_text()  # a readable time, not a raw timestamp
+
+    # 4. Embed: a link for the course site that needs a login
+    page.goto(manage_url)
+    page.fill("#embed-origins", "https://canvas.example.edu")
+    assert not page.locator("#embed-anonymous").is_checked()
+    page.click("#embed-create")
+    snippet = page.locator("#embeds tbody tr").last.locator(".embed-snippet")
+    snippet.wait_for()
+    assert snippet.input_value().startswith(f'<iframe src="{service}embed/')
+    context.close()
+
+    # 5. Admin: the hub's admin page
+    context, page = logged_in_page(browser, hub.url, "admin", password * 2)
+    page.get_by_role("link", name="Admin").click()
+    page.wait_for_url("**/hub/admin*")
+    page.get_by_text("instructor").first.wait_for()
     context.close()

@@ -225,3 +225,126 @@ def test_the_link_shows_a_refusal_once_the_dashboard_is_not_public(hub, browser,
     finally:
         r = hub.svc("PATCH", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR, json={"visibility": "public"})
         assert r.status_code == 200, r.text
+
+
+# -- links that need a hub login -----------------------------------------------------------
+
+STUDENT, OUTSIDER = "embed-student", "embed-outsider"
+PRIVATE = "embed-private"
+
+
+@pytest.fixture(scope="module")
+def login_embed(hub, sites) -> Iterator[dict]:
+    """A dashboard shared with STUDENT only, embedded with a link that needs a login."""
+    allowed, _ = sites
+    for name in (STUDENT, OUTSIDER):
+        hub.ensure_user(name)
+    r = hub.svc("POST", "dashboards", AUTHOR, json={
+        "title": "Squares for the class", "slug": PRIVATE, "entry": "dash/app.py",
+        "visibility": "users", "share_users": [STUDENT],
+    })
+    assert r.status_code == 201, r.text
+    r = hub.svc("POST", f"dashboards/{AUTHOR}/{PRIVATE}/embeds", AUTHOR,
+                json={"origins": [allowed.origin], "anonymous": False})
+    assert r.status_code == 201, r.text
+    allowed.pages["/week5.html"] = course_page(r.json()["url"])
+    yield r.json()
+    hub.svc("DELETE", f"dashboards/{AUTHOR}/{PRIVATE}", AUTHOR)
+
+
+def log_in_through_popup(page, frame, name: str) -> None:
+    """Press the frame's Log in and use the hub's login form in the window it opens."""
+    from ..conftest import PASSWORD
+
+    with page.expect_popup() as opened:
+        frame.locator("#embed-login-button").click()
+    popup = opened.value
+    popup.fill("#username_input", name)
+    popup.fill("#password_input", PASSWORD)
+    popup.click("#login_submit")
+    return popup
+
+
+def test_a_link_that_needs_a_login_logs_in_from_the_frame(hub, browser, sites, login_embed):
+    allowed, _ = sites
+    context, page = new_page(browser)
+    page.goto(f"{allowed.origin}/week5.html")
+    frame = page.frame_locator("#embedded")
+    prompt = frame.locator("#embed-login")
+    prompt.wait_for()
+    assert "Log in to the hub to see this dashboard." in prompt.inner_text()
+    assert frame.locator("#progress-box").is_hidden()
+
+    popup = log_in_through_popup(page, frame, STUDENT)
+    popup.wait_for_event("close", timeout=60_000)  # handed the frame its ticket and closed
+    frame.frame_locator("#dashboard-frame").get_by_text(TEXT).wait_for(timeout=120_000)
+    assert prompt.is_hidden()
+    # the dashboard works in the frame (a Dash callback through the launcher)
+    dashboard = frame.frame_locator("#dashboard-frame")
+    dashboard.locator("input").first.fill("7")
+    dashboard.get_by_text("n squared is 49").wait_for(timeout=30_000)
+    # it opened for the student: their own session of the dashboard, recorded as theirs
+    opens = hub.svc("GET", f"dashboards/{AUTHOR}/{PRIVATE}/usage", AUTHOR).json()
+    assert opens["opens"] >= 1, opens
+
+    # a reload of the course page keeps the login (a cookie partitioned to the course site)
+    page.reload()
+    frame = page.frame_locator("#embedded")
+    frame.frame_locator("#dashboard-frame").get_by_text(TEXT).wait_for(timeout=120_000)
+    assert frame.locator("#embed-login").is_hidden()
+    [ticket] = [c["value"] for c in context.cookies() if c["name"] == "hub-viz-embed-viewer"]
+    context.close()
+    # neither the link's token nor the viewer's ticket is in any log line
+    log = hub.log.read_text()
+    assert ticket and ticket not in log
+    assert login_embed["url"].rsplit("/", 1)[1] not in log
+
+
+def test_a_login_that_may_not_see_the_dashboard_is_refused_in_the_frame(
+        hub, browser, sites, login_embed):
+    allowed, _ = sites
+    context, page = new_page(browser)
+    page.goto(f"{allowed.origin}/week5.html")
+    frame = page.frame_locator("#embedded")
+    frame.locator("#embed-login").wait_for()
+    popup = log_in_through_popup(page, frame, OUTSIDER)
+    popup.get_by_text("You may not see this dashboard.").wait_for(timeout=60_000)
+    assert frame.locator("#dashboard-frame").count() == 0
+    context.close()
+
+
+def test_viewer_tickets_are_checked(hub, login_embed):
+    """A ticket names one viewer and one link; forged, foreign or missing ones get 401."""
+    import jwt
+
+    token = login_embed["url"].rsplit("/", 1)[1]
+    secret = (hub.log.parent / "hub_viz_embed_secret").read_text().strip().encode()
+
+    def ticket(**claims):
+        return jwt.encode({"iss": "hub-viz-embed-viewer", "gid": login_embed["id"],
+                           "sub": STUDENT, "exp": int(time.time()) + 600, **claims},
+                          secret, algorithm="HS256")
+
+    def open_with(value=None):
+        headers = {"User-Agent": BROWSER_UA}
+        if value is not None:
+            headers["X-Hub-Viz-Viewer"] = value
+        return requests.post(f"{hub.service_url}embed/{token}/open", headers=headers,
+                             timeout=120)
+
+    assert open_with(ticket()).status_code == 200
+    for bad, message in [
+        (None, "Log in to the hub to see this dashboard."),
+        ("not-a-ticket", "Log in to the hub to see this dashboard."),
+        (ticket(gid=login_embed["id"] + 1000), "Log in to the hub to see this dashboard."),
+        (ticket(exp=int(time.time()) - 60), "Your login to this dashboard expired"),
+        (jwt.encode({"iss": "hub-viz-embed-viewer", "gid": login_embed["id"], "sub": STUDENT,
+                     "exp": int(time.time()) + 600}, b"y" * 32, algorithm="HS256"),
+         "Log in to the hub to see this dashboard."),
+    ]:
+        r = open_with(bad)
+        assert r.status_code == 401, (bad, r.text)
+        assert message in r.json()["message"], r.text
+    # a valid ticket of a user the dashboard is not shared with
+    r = open_with(ticket(sub=OUTSIDER))
+    assert r.status_code == 403 and "You may not see this dashboard." in r.json()["message"]

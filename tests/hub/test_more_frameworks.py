@@ -305,8 +305,12 @@ def test_per_viewer_instance_is_the_viewer_s_own(hub: Hub, example: str) -> None
 
 @pytest.mark.parametrize("example", EXAMPLES_HERE)
 def test_the_card_gets_a_screenshot_of_the_running_app(hub: Hub, opened, example: str) -> None:
-    """After its first run, the gallery card shows the app (a PNG), not the placeholder."""
+    """Once a viewer's page has loaded, the gallery card shows the app (a PNG), not the
+    placeholder."""
     opened(example)
+    # what the open page sends when the dashboard's frame has loaded
+    r = hub.svc("POST", f"dashboards/{AUTHOR}/{slug(example)}/rendered", VIEWER)
+    assert r.status_code == 204, r.text
     deadline = time.monotonic() + 120
     kind = ""
     while time.monotonic() < deadline:

@@ -258,6 +258,17 @@ def listed(hub: Any, user: str, query: str = "") -> dict[str, dict[str, Any]]:
 # -- info, auth -------------------------------------------------------------------------
 
 
+def test_entries_lists_the_callers_files_a_framework_serves(hub, people):
+    r = hub.svc("GET", "entries", OWNER)
+    assert r.status_code == 200, r.text
+    entries = {e["path"]: e["framework"] for e in r.json()["entries"]}
+    assert entries["dash/app.py"] == "dash" and entries["voila/dashboard.ipynb"] == "voila"
+    assert entries["bokeh/app.py"] == "bokeh" and entries["streamlit/app.py"] == "streamlit"
+    assert not [p for p in entries if p.startswith(".") or "/." in p]
+    anonymous = requests.get(f"{hub.service_url}api/entries", timeout=30)
+    assert anonymous.status_code in (401, 403)
+
+
 def test_info_lists_choices_and_the_callers_groups(hub, people):
     r = hub.svc("GET", "info", MEMBER)
     assert r.status_code == 200, r.text
@@ -440,15 +451,37 @@ def test_create_refuses_bad_input_with_a_reason(hub, people, case):
     assert hub.svc("GET", f"dashboards/{OWNER}/api-bad", OWNER).status_code == 404
 
 
-def test_create_refuses_share_targets_the_hub_does_not_know(hub, people):
+def test_create_refuses_groups_the_hub_does_not_know(hub, people):
     ghost = f"api-ghost-{secrets.token_hex(3)}"
-    body = {"slug": "api-bad", **DASH, "visibility": "users", "share_users": [SHAREE, ghost]}
-    assert_error(hub.svc("POST", "dashboards", OWNER, json=body), 400,
-                 f"the hub has no user '{ghost}'", "check the names")
     body = {"slug": "api-bad", **DASH, "visibility": "groups", "share_groups": [TEAM, ghost]}
     assert_error(hub.svc("POST", "dashboards", OWNER, json=body), 400,
-                 f"the hub has no group '{ghost}'")
+                 f"the hub has no group '{ghost}'", "check the names")
     assert hub.svc("GET", f"dashboards/{OWNER}/api-bad", OWNER).status_code == 404
+
+
+def test_shares_with_users_not_on_the_hub_yet_wait_for_their_first_login(hub, people, publish):
+    """An instructor shares with the class list before class: names the hub does not know
+    yet are kept, shown as pending, and apply from each one's first login."""
+    newcomer = f"api-newcomer-{secrets.token_hex(3)}"
+    created = publish(slug="api-pending", title="Before class", visibility="users",
+                      share_users=[SHAREE, newcomer], **DASH)
+    assert created["share_users"] == [SHAREE, newcomer]
+    assert created["pending_users"] == [newcomer]
+    path = f"dashboards/{OWNER}/api-pending"
+    assert hub.svc("GET", path, OWNER).json()["pending_users"] == [newcomer]
+    page = hub.login(OWNER).get(f"{hub.service_url}d/{OWNER}/api-pending", timeout=30)
+    assert "Not on the hub yet" in page.text and newcomer in page.text
+    # the shared instance runs for the others meanwhile
+    open_ready(hub, OWNER, "api-pending", SHAREE)
+
+    hub.ensure_user(newcomer)  # their first login
+    assert hub.svc("GET", path, OWNER).json()["pending_users"] == []
+    listed = {d["slug"] for d in hub.svc("GET", "dashboards", newcomer).json()["items"]}
+    assert "api-pending" in listed
+    _, url = open_ready(hub, OWNER, "api-pending", newcomer)
+    assert share_targets(hub, OWNER, "api-pending") == {f"user:{SHAREE}", f"user:{newcomer}"}
+    session, page = visit(hub, url)
+    assert_dash_page(hub, session, page, OWNER, "api-pending")
 
 
 def test_create_refuses_bodies_that_are_not_a_json_object(hub, people):
@@ -994,6 +1027,20 @@ def test_thumbnail_for_who_may_see_the_dashboard(hub, gallery):
         r = hub.svc("GET", f"dashboards/{OWNER}/api-gal-{visibility}/thumbnail", user)
         assert_error(r, 404, "no dashboard")
     assert_error(hub.svc("GET", f"dashboards/{OWNER}/api-nothing/thumbnail", OWNER), 404)
+
+
+def test_rendered_is_heard_from_who_may_see_the_dashboard(hub, gallery):
+    """The open page's cue for a card screenshot: answered for whoever may see the
+    dashboard (it only asks for a capture of a shared dashboard), 404 for others."""
+    for user, visibility in ((OWNER, "private"), (SHAREE, "users"), (VIEWER, "all")):
+        r = hub.svc("POST", f"dashboards/{OWNER}/api-gal-{visibility}/rendered", user)
+        assert r.status_code == 204, (user, r.text)
+    for user, visibility in ((VIEWER, "private"), (SHAREE, "groups"), (None, "all")):
+        r = hub.svc("POST", f"dashboards/{OWNER}/api-gal-{visibility}/rendered", user)
+        assert_error(r, 404, "no dashboard")
+    r = hub.svc("POST", f"dashboards/{OWNER}/api-gal-all/rendered", VIEWER,
+                headers={"User-Agent": "curl/8.5.0"})
+    assert_error(r, 403, "automated clients")
 
 
 # -- the description and the service's role -----------------------------------------------------

@@ -89,6 +89,8 @@ def test_a_link_made_while_public_is_refused_once_it_is_not(hub, dashboard):
         return page.status_code == 200 and f'data-api="{SERVICE}embed/{token}"' in page.text
 
     assert opens(anonymously("GET", url))
+    # the embed page's cue once the dashboard's frame has loaded (a card's screenshot)
+    assert anonymously("POST", f"{url}/rendered").status_code == 204
     for visibility, targets in NOT_PUBLIC.items():
         set_visibility(hub, dashboard, visibility, **targets)
         page = anonymously("GET", url)
@@ -97,6 +99,7 @@ def test_a_link_made_while_public_is_refused_once_it_is_not(hub, dashboard):
         assert_error(anonymously("POST", f"{url}/open"), 403, NO_LONGER_PUBLIC)
         assert_error(anonymously("GET", f"{url}/progress"), 403, NO_LONGER_PUBLIC)
         assert_error(anonymously("POST", f"{url}/ping"), 403, NO_LONGER_PUBLIC)
+        assert_error(anonymously("POST", f"{url}/rendered"), 403, NO_LONGER_PUBLIC)
     # nothing was started for the refused opens
     servers = hub.api("GET", f"/users/{AUTHOR}").json().get("servers", {})
     assert dashboard not in servers

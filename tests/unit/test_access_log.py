@@ -90,3 +90,21 @@ def test_tornados_own_summaries_would_carry_the_secrets(caplog: pytest.LogCaptur
         except RuntimeError as e:
             handler.log_exception(type(e), e, e.__traceback__)
     assert "SECRETXSRF" in caplog.text  # what ServiceResponses prevents
+
+
+@pytest.mark.parametrize(("path", "status", "level"), [
+    (P + "api/embed-origins/alice/sales", 200, logging.DEBUG),  # every launcher, every 10 s
+    (P + "api/viewer-access", 200, logging.DEBUG),
+    (P + "api/dashboards/alice/sales/ping", 204, logging.DEBUG),  # every viewer, every 30 s
+    (P + "embed/eyJhbGciOi.eyJpc3Mi.c2lnbmF0dXJl/ping", 204, logging.DEBUG),
+    (P + "api/dashboards/alice/sales/ping", 429, logging.WARNING),  # refusals stay visible
+    (P + "api/viewer-access", 403, logging.WARNING),
+    (P + "api/dashboards/alice/sales/open", 200, logging.INFO),  # what people do stays info
+    (P + "api/dashboards/alice/ping", 200, logging.INFO),  # a dashboard slugged "ping"
+])
+def test_routine_polls_are_logged_at_debug_level(caplog, path, status, level) -> None:
+    handler = make_handler(path, Plain)
+    handler.set_status(status)
+    with caplog.at_level(logging.DEBUG, logger="tornado.access"):
+        log_request(handler)
+    assert caplog.records[-1].levelno == level

@@ -311,3 +311,14 @@ def test_chart_svg_without_activity_does_not_divide_by_zero():
     assert "viewers (max 1)" in svg and "instance-hours (max 0.1)" in svg
     # labels for about six of the thirty days, not all
     assert 5 <= len(re.findall(r'font-size="10"', svg)) <= 7
+
+
+def test_usage_figures_read_as_a_person_reads_them():
+    from hub_viz.service.usage import share_text, when_text
+
+    assert share_text(0.0) == "0 %"
+    assert share_text(0.0002) == "under 0.1 %"  # eight minutes of thirty days
+    assert share_text(0.875) == "87.5 %"
+    assert share_text(1.0) == "100.0 %"
+    assert when_text("2026-12-05T23:30:41.123456Z") == "2026-12-05 23:30 UTC"
+    assert when_text(None) == ""

@@ -29,7 +29,8 @@ class Enter(web.RequestHandler):
     def get(self) -> None:
         keeper: GrantKeeper = self.settings["keeper"]
         keeper.set_cookie(self, self.get_query_argument("viewer"),
-                          embed=self.get_query_argument("embed", "") == "1")
+                          embed=self.get_query_argument("embed", "") == "1",
+                          page=self.get_query_argument("page", "") == "1")
         self.finish("in")
 
 
@@ -45,9 +46,14 @@ class Who(web.RequestHandler):
         self.finish({"status": status_code, "message": getattr(exc, "log_message", "")})
 
 
+class Page(web.RequestHandler):
+    def get(self) -> None:
+        self.finish({"page": self.settings["keeper"].page_cookie(self)})
+
+
 def launcher_app(prefix: str = PREFIX, secret: bytes | None = None) -> web.Application:
     return web.Application(
-        [(prefix + "enter", Enter), (prefix + "who", Who)],
+        [(prefix + "enter", Enter), (prefix + "who", Who), (prefix + "page", Page)],
         keeper=GrantKeeper("", prefix, "alice", "sales"),
         cookie_secret=secret or secrets.token_bytes(32),
     )
@@ -171,3 +177,19 @@ async def test_two_valid_cookies_for_different_viewers_admit_nobody(launcher, ht
     # the same viewer twice (an old and a renewed cookie) is still that viewer
     _, again, _ = await enter(base, "bob", https=https)
     assert await who(base, f"{name}={victim}; {name}={again}", https) == (200, {"name": "bob"})
+
+
+async def test_only_a_page_grant_s_cookie_is_served_the_page_itself(launcher):
+    """The service's card capture (a ``page`` grant) loads the dashboard as a tab's page;
+    every other cookie (and a forged one) still goes to the open page."""
+    url, _ = launcher
+    for page, expected in (("1", True), ("", False)):
+        r = await fetch(f"{url}{PREFIX}enter?viewer=alice&page={page}")
+        cookie = r.headers["Set-Cookie"].split(";")[0]
+        assert json.loads((await fetch(f"{url}{PREFIX}who", cookie=cookie)).body) == {
+            "name": "alice"}
+        assert json.loads((await fetch(f"{url}{PREFIX}page", cookie=cookie)).body) == {
+            "page": expected}
+    forged = f"{COOKIE_NAME}=" + json.dumps({"sub": "alice", "exp": 2e9, "page": True})
+    assert json.loads((await fetch(f"{url}{PREFIX}page", cookie=forged)).body) == {
+        "page": False}

@@ -24,7 +24,9 @@
   document.getElementById("show-logs").addEventListener("click", function () {
     var pre = document.getElementById("logs");
     window.hubViz.api("GET", api + "/logs").then(function (r) {
-      pre.textContent = (r.message ? r.message + "\n" : "") + (r.log || []).join("\n");
+      var lines = r.log || [];
+      pre.textContent = (r.message ? r.message + "\n" : "") + (lines.length ? lines.join("\n")
+        : "No output yet: the app has written nothing to its log since it started.");
       pre.classList.remove("d-none");
     }).catch(function (e) { say(e.message, "danger"); });
   });

@@ -3,6 +3,8 @@ show it in a frame on this page, and ping the service while the page is visible
 and focused (the phone-home that keeps the dashboard running while someone looks).
 Nothing starts before the page is shown: a tab opened in the background waits.
 The full window is this same page without its bar (?chrome=0), so it pings too.
+Once the dashboard's page has loaded in the frame, the page tells the service,
+which may then take the gallery card's screenshot (never while a viewer's page loads).
 
 The start request (POST .../open) can take as long as the app's start-up: the
 hub answers it only when the server is ready (or after its slow-spawn timeout).
@@ -23,6 +25,7 @@ whichever answers first with the dashboard's address wins.
   var posting = false;   // the start request has not answered yet
   var source = null;     // the progress stream being followed
   var shown = 0;
+  var reconnectMs = 0;   // the wait before asking a restarting service again
 
   function show(pct, text) {
     if (typeof pct === "number") {
@@ -72,6 +75,11 @@ whichever answers first with the dashboard's address wins.
     frame.title = document.getElementById("open-title").getAttribute("data-title") || "Dashboard";
     frame.setAttribute("allow", "fullscreen");
     if (path && url.indexOf("_hub_viz/enter?") >= 0) { url += "&next=" + encodeURIComponent(path); }
+    frame.addEventListener("load", function rendered() {
+      // the first viewer's page is done loading: the card may be taken now (never before)
+      frame.removeEventListener("load", rendered);
+      window.hubViz.api("POST", api + "/rendered").catch(function () {});
+    });
     frame.src = url;
     var full = document.getElementById("open-full");
     if (full) { full.href = window.location.pathname + "?chrome=0"; full.classList.remove("d-none"); }
@@ -90,7 +98,8 @@ whichever answers first with the dashboard's address wins.
     }};
     function end() { if (!handle.closed) { handle.closed = true; onEnd(); } }
     fetch(url, {credentials: "same-origin", signal: controller.signal, cache: "no-store",
-                headers: {"X-XSRFToken": window.hubViz.xsrf, "Accept": "text/event-stream"}})
+                headers: window.hubViz.with({"X-XSRFToken": window.hubViz.xsrf,
+                                             "Accept": "text/event-stream"})})
       .then(function (r) {
         if (!r.ok || !r.body) { throw new Error("HTTP " + r.status); }
         var reader = r.body.getReader();
@@ -151,10 +160,19 @@ whichever answers first with the dashboard's address wins.
       if (r.url) { go(r.url); return; }
       if (!source) { show(10, "Starting…"); }
       follow(r.progress_url);
-    }).catch(function (err) {
+    }).then(function () { reconnectMs = 0; }, function (err) {
       posting = false;
       clearTimeout(early);
-      if (err.status === 503) { stopFollowing(); show(null, err.message); setTimeout(start, 3000); return; }
+      stopFollowing();
+      if (err.transient) {
+        // the service restarts (the hub starts it again on its own): ask again, backing off
+        reconnectMs = Math.min(Math.max(1000, reconnectMs * 1.5), 5000);
+        show(null, "Reconnecting to the dashboards service…");
+        setTimeout(start, reconnectMs);
+        return;
+      }
+      if (err.status === 503) { show(null, err.message); setTimeout(start, 3000); return; }
+      if (err.status === 401 && loginUrl) { askLogin(err.message); return; }
       fail(err.message);
     });
   }
@@ -167,5 +185,41 @@ whichever answers first with the dashboard's address wins.
       then();
     });
   }
-  whenShown(start);
+  // An embed link that needs a hub login, in a course site's frame: the service's login
+  // cookie is a third-party cookie here. "Log in" opens the hub's login as a window of its
+  // own, which hands this frame a viewer ticket; it goes with every call in a header, and
+  // the service keeps it as a cookie partitioned to this course site, so that a reload
+  // stays logged in.
+  var loginUrl = box.getAttribute("data-login");
+  var TICKET = "X-Hub-Viz-Viewer";
+  function useTicket(ticket) {
+    window.hubViz.headers[TICKET] = ticket;
+    document.getElementById("embed-login").classList.add("d-none");
+    document.getElementById("progress-box").classList.remove("d-none");
+    window.hubViz.api("POST", api + "/session").catch(function () {}).then(function () {
+      whenShown(start);
+    });
+  }
+  function askLogin(text) {
+    delete window.hubViz.headers[TICKET];
+    stopFollowing();
+    document.getElementById("progress-box").classList.add("d-none");
+    document.getElementById("embed-login").classList.remove("d-none");
+    if (text) { document.getElementById("embed-login-message").textContent = text; }
+  }
+  if (!loginUrl) { whenShown(start); return; }
+  window.addEventListener("message", function (event) {
+    var data = event.data || {};
+    if (event.origin !== window.location.origin || data.type !== "hub-viz-embed-login" ||
+        data.api !== api) { return; }
+    useTicket(data.ticket);
+  });
+  document.getElementById("embed-login-button").addEventListener("click", function () {
+    var popup = window.open(loginUrl, "hub-viz-login", "popup,width=560,height=720");
+    if (!popup) {
+      document.getElementById("embed-login-message").textContent =
+        "The login window was blocked: allow pop-ups for this site, or open the dashboard in a new tab.";
+    }
+  });
+  askLogin("");
 })();

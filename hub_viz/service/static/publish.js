@@ -21,6 +21,17 @@
     return windows.length === 1 && windows[0].start === "00:00" && windows[0].end === "24:00" &&
       (windows[0].days || []).length === 7;
   }
+  // the caller's files a framework would serve, to pick from (typing stays possible)
+  window.hubViz.api("GET", prefix + "api/entries").then(function (r) {
+    r.entries.forEach(function (e) {
+      var o = document.createElement("option"); o.value = e.path; o.label = e.framework;
+      $("entry-choices").appendChild(o);
+    });
+    if (r.entries.length) {
+      $("entry-hint").textContent = "Relative to your files (or to the repository): pick one " +
+        "of the " + r.entries.length + " notebooks and apps found in your files, or type a path.";
+    }
+  }).catch(function () {});
   window.hubViz.api("GET", prefix + "api/info").then(function (info) {
     info.frameworks.forEach(function (f) {
       var o = document.createElement("option"); o.value = f.name; o.textContent = f.display_name;
@@ -43,7 +54,10 @@
       if (titles[g]) { o.label = titles[g]; }
       $("my-groups").appendChild(o);
     });
-    if (info.groups.length) { $("my-groups-hint").textContent = "Your groups: " + info.groups.map(named).join(", "); }
+    $("my-groups-hint").textContent = info.groups.length
+      ? "Your groups: " + info.groups.map(named).join(", ")
+      : "You are in no group yet: a course's groups come from opening this hub from the " +
+        "course in Canvas (LTI), other groups from the hub's admin.";
     $("warm-kernels").max = info.max_warm_kernels;
     $("warm-pool").max = info.warm_pool_ceiling;
     if (!info.warm_pool_ceiling) { $("warm-pool").disabled = true; $("warm-pool").title = "Warm pools are turned off on this hub."; }
