@@ -41,6 +41,12 @@ SHARED = "shared"
 PER_VIEWER = "per-viewer"
 MODES = (SHARED, PER_VIEWER)
 
+# Frameworks authors may use unless the operator says otherwise ('custom' is opt-in).
+DEFAULT_FRAMEWORKS = [
+    "voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio", "shiny",
+    "marimo", "solara", "nicegui",
+]
+
 # What of a Jupyter server viewers may reach through the launcher
 # (hub_viz/launcher/kernel_filter.py, RULES_BY_KIND): "none" (no Jupyter server runs:
 # every path the app serves passes, as bare), "jupyter-server" (an operator's framework
