@@ -146,6 +146,8 @@ class Deployer:
         self.answers: Callable[[str, str], Awaitable[bool]] | None = None
         # servers whose start is recorded and on its way to the hub (not listed yet)
         self._starting: set[tuple[str, str]] = set()
+        # (dashboard, viewer) pairs whose hub share this service made or found
+        self._viewer_shares: set[tuple[int, str]] = set()
 
     # -- urls and specs -----------------------------------------------------
 
@@ -520,13 +522,25 @@ class Deployer:
         for group in sorted(want_groups - have_groups):
             await self._share(d, group=group)
 
-    async def _share(self, d: Dashboard, *, user: str = "", group: str = "") -> None:
+    async def share_with_viewer(self, d: Dashboard, viewer: str | None) -> None:
+        """The hub's share of a running shared dashboard for a viewer it names, made on
+        their open: one who had not logged in yet when it started (a pending share) gets
+        it now. Once per viewer and dashboard while the service runs."""
+        if (d.mode == PER_VIEWER or d.visibility != USERS or not viewer
+                or viewer not in (d.share_users or []) or (d.id, viewer) in self._viewer_shares):
+            return
+        if await self._share(d, user=viewer):
+            self._viewer_shares.add((d.id, viewer))
+
+    async def _share(self, d: Dashboard, *, user: str = "", group: str = "") -> bool:
         try:
             await self.hub.share(d.owner, d.slug, user=user, group=group)
         except HubAPIError as e:
-            if e.status == 404:  # the server does not exist yet: shared on first start
-                return
+            if e.status == 404:  # the server (or user) does not exist yet: shared later
+                return False
             log.warning("Cannot share %s with %s: %s", d.ref, user or group, e.message)
+            return False
+        return True
 
     async def missing_groups(self, groups: list[str]) -> list[str]:
         """The groups the hub does not know."""

@@ -55,6 +55,7 @@ class OpenMixin(BaseHandler):
                                    viewer is not None and viewer == d.owner)
                 raise web.HTTPError(502, "%s", message) from None
             deployer.record_open(d, viewer)  # a full disk does not keep anyone from viewing
+            await deployer.share_with_viewer(d, viewer)
         body: dict[str, Any] = {"status": state.status, "server": f"{state.owner}/{state.name}"}
         if state.ready:
             body["url"] = self.ctx.deployer.enter_url(state.owner, state.name, viewer, embed)
