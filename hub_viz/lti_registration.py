@@ -193,6 +193,10 @@ def _endpoint(value: Any, name: str) -> str:
     return value
 
 
+def _port(parts: Any) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def check_configuration(config: Any, config_url: str) -> dict[str, Any]:
     """The platform's OpenID configuration, checked: required fields, https endpoints,
     and the configuration URL on the issuer's host."""
@@ -210,7 +214,7 @@ def check_configuration(config: Any, config_url: str) -> dict[str, Any]:
     if issuer.query or issuer.fragment:
         raise RegistrationError("The platform's issuer must be a URL without query or fragment.")
     where = urlsplit(config_url)
-    if (where.hostname, where.port) != (issuer.hostname, issuer.port):
+    if (where.hostname, _port(where)) != (issuer.hostname, _port(issuer)):
         raise RegistrationError(
             f"The OpenID configuration URL is on {where.hostname}, not on the issuer's host "
             f"({issuer.hostname}): the registration is refused.")

@@ -676,8 +676,8 @@ def pick_launch(hub: Hub, platform: Platform, sub: str, roles: list[str], *,
     target = target or f"{hub.url}/hub/lti13/pick"
     frame = {**BROWSER, "Sec-Fetch-Dest": "iframe"}
     r = requests.post(f"{hub.url}/hub/lti13/oauth_login", data={
-        "iss": ISSUER, "login_hint": sub, "target_link_uri": target, "client_id": CLIENT_ID,
-        "lti_deployment_id": DEPLOYMENT}, headers=frame, allow_redirects=False, timeout=30)
+        "iss": platform.issuer, "login_hint": sub, "target_link_uri": target,
+        "client_id": platform.client_id, "lti_deployment_id": DEPLOYMENT}, headers=frame, allow_redirects=False, timeout=30)
     request = auth_request(r)
     token = {"message_type": "LtiDeepLinkingRequest",
              "deep_linking": platform.deep_linking_settings(), **token}

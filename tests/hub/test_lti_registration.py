@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
@@ -27,12 +27,15 @@ from .test_lti import (
     DEPLOYMENT,
     ISSUER,
     LEARNER,
+    TEACHER,
+    TEACHER_ROLES,
     TOOL_CONFIG,
     Platform,
     _start,
     auth_request,
     launch13,
     login_init,
+    pick_launch,
     refused,
     user,
 )
@@ -239,3 +242,15 @@ def test_launches_from_an_unregistered_client_id_are_refused(
                headers=BROWSER, allow_redirects=False, timeout=60)
     refused(r, 401, "meant for another tool")
     assert user(hub, "reg-stranger") is None
+
+
+def test_a_registered_platforms_instructor_opens_the_picker(
+    hub: Hub, new_platform: Platform,
+) -> None:
+    assert run_registration(registration_url(hub), new_platform).status_code == 200
+    r = pick_launch(hub, new_platform, TEACHER, TEACHER_ROLES)
+    assert r.status_code == 302, r.text[-500:]
+    location = urljoin(hub.url, r.headers["Location"])
+    assert location.startswith(f"{hub.service_url}lti/pick/"), location
+    page = requests.get(location, headers=BROWSER, timeout=30)
+    assert page.status_code == 200 and "Add dashboards" in page.text

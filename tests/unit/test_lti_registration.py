@@ -39,6 +39,8 @@ def configuration(**changes: object) -> dict:
 
 def test_a_good_configuration_passes() -> None:
     assert check_configuration(configuration(), CONFIG_URL)["issuer"] == ISSUER
+    explicit_port = "https://canvas.example.edu:443/api/lti/security/openid-configuration"
+    assert check_configuration(configuration(), explicit_port)
     loopback = configuration(issuer="http://127.0.0.1:8443")
     assert check_configuration(loopback, "http://127.0.0.1:8443/.well-known/openid-configuration")
 
