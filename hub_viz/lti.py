@@ -455,6 +455,11 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
             raise ValueError("Dynamic Registration needs registrations_file (configure() sets it).")
         RegistrationStore(self.registrations_file).add(registration)
 
+    def unregister(self, issuer: str, client_id: str) -> bool:
+        """Forget a registered platform (its launches are refused from the next one)."""
+        return bool(self.registrations_file) and RegistrationStore(
+            self.registrations_file).remove(issuer, client_id)
+
     async def authenticate(self, handler: Any, data: dict | None = None) -> dict:
         model = await super().authenticate(handler, data)
         try:

@@ -361,7 +361,8 @@ CLOSE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 
 class RegistrationsHandler(APIHandler):
     """``POST``: a registration URL with a fresh single-use secret; ``GET``: the
-    registered platforms. Both need ``admin:users`` and ``tokens`` on all users."""
+    registered platforms; ``DELETE ?issuer=…&client_id=…``: forget one. All need
+    ``admin:users`` and ``tokens`` on all users."""
 
     def _check(self) -> None:
         if self.current_user is None:
@@ -391,6 +392,16 @@ class RegistrationsHandler(APIHandler):
             {"issuer": r.issuer, "client_id": r.client_id, "deployment_id": r.deployment_id,
              "product": r.product, "registered_at": r.registered_at}
             for r in self.authenticator.registrations()]})
+
+    def delete(self) -> None:
+        self._check()
+        issuer, client_id = self.get_argument("issuer", ""), self.get_argument("client_id", "")
+        if not self.authenticator.unregister(issuer, client_id):
+            raise HTTPError(404, "No platform is registered with that issuer and client id.")
+        self.log.info("LTI platform %s, client id %s, removed by %s", issuer, client_id,
+                      self.current_user.name)
+        self.set_status(204)
+        self.finish()
 
 
 class RegisterHandler(BaseHandler):

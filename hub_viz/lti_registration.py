@@ -96,7 +96,19 @@ class RegistrationStore:
         """Keep ``registration``, replacing one with the same issuer and client id."""
         kept = [r for r in self.load()
                 if (r.issuer, r.client_id) != (registration.issuer, registration.client_id)]
-        body = json.dumps({"platforms": [asdict(r) for r in [*kept, registration]]}, indent=1)
+        self._write([*kept, registration])
+
+    def remove(self, issuer: str, client_id: str) -> bool:
+        """Forget a platform; False if it was not registered."""
+        platforms = self.load()
+        kept = [r for r in platforms if (r.issuer, r.client_id) != (issuer, client_id)]
+        if len(kept) == len(platforms):
+            return False
+        self._write(kept)
+        return True
+
+    def _write(self, platforms: list[Registration]) -> None:
+        body = json.dumps({"platforms": [asdict(r) for r in platforms]}, indent=1)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -228,6 +240,8 @@ async def _fetch(request: HTTPRequest, what: str) -> Any:
     try:
         response = await AsyncHTTPClient().fetch(request)
     except HTTPClientError as e:
+        if e.code == 599:  # a timeout or a dropped connection: no answer at all
+            raise RegistrationError(f"The platform did not answer {what} in time.", 502) from None
         raise RegistrationError(f"The platform refused {what} (HTTP {e.code}): "
                                 f"{_their_words(e.response.body if e.response else b'')}"
                                 ) from None

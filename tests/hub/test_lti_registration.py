@@ -150,6 +150,19 @@ def test_registration_installs_the_tool_and_its_launches_log_in(
     refused(again, 403, "used already")
     assert len(new_platform.registrations) == 1
 
+    # an admin removes the platform: its next launch is refused
+    forget = {"issuer": new_platform.issuer, "client_id": new_platform.client_id}
+    r = requests.delete(f"{hub.url}/hub/lti13/registrations", params=forget,
+                        headers={"Authorization": f"token {hub.token}"}, timeout=30)
+    assert r.status_code == 204, r.text
+    assert (new_platform.issuer, new_platform.client_id) not in registered(hub)
+    refused(login_init(hub, requests.Session(), "reg-student", f"{hub.url}/hub/home",
+                       iss=new_platform.issuer, client_id=new_platform.client_id),
+            400, "accepts launches from")
+    r = requests.delete(f"{hub.url}/hub/lti13/registrations", params=forget,
+                        headers={"Authorization": f"token {hub.token}"}, timeout=30)
+    refused(r, 404, "No platform is registered")
+
 
 def test_the_cli_prints_a_registration_url(hub: Hub, capsys: pytest.CaptureFixture) -> None:
     assert run(["lti-register", "--hub-url", hub.url, "--token", hub.token]) == 0
@@ -168,9 +181,11 @@ def test_only_admins_mint_registration_urls(hub: Hub, capsys: pytest.CaptureFixt
     plain = r.json()["token"]
     refused(mint(hub, plain), 403, "admin:users and tokens")
     refused(mint(hub, ""), 403, "admin")
-    r = requests.get(f"{hub.url}/hub/lti13/registrations",
-                     headers={"Authorization": f"token {plain}"}, timeout=30)
-    assert r.status_code == 403
+    for method in ("GET", "DELETE"):
+        r = requests.request(method, f"{hub.url}/hub/lti13/registrations",
+                             params={"issuer": ISSUER, "client_id": CLIENT_ID},
+                             headers={"Authorization": f"token {plain}"}, timeout=30)
+        refused(r, 403, "admin:users and tokens")
     assert run(["lti-register", "--hub-url", hub.url, "--token", plain]) == 1
     assert "admin:users and tokens" in capsys.readouterr().err
 

@@ -87,6 +87,8 @@ def test_the_store_keeps_one_entry_per_client_and_is_private(tmp_path: Path) -> 
     assert [(r.client_id, r.authorize_url) for r in store.load()] == [
         ("2", "https://b/auth"), ("1", "https://c/auth")]
     assert store.path.stat().st_mode & 0o777 == 0o600
+    assert store.remove(ISSUER, "2") and not store.remove(ISSUER, "2")
+    assert [r.client_id for r in store.load()] == ["1"]
 
 
 def test_the_request_matches_the_developer_key() -> None:
