@@ -5,6 +5,9 @@ inside a frame, a page with an "Open in a new tab" button; a callback
 without the state cookie, the same page instead of "OAuth state missing";
 redirects only to the verified launch's link. The authenticator's methods
 (``first_use``, ``hold``, ``release``) keep what must outlive one request.
+LTI 1.3 launches are checked against the platform they name, among those the
+authenticator trusts (the configured one and those registered by Dynamic
+Registration: :class:`RegistrationsHandler`, :class:`RegisterHandler`).
 """
 
 from __future__ import annotations
