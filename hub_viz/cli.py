@@ -316,6 +316,7 @@ def k8s_manifest(options: argparse.Namespace) -> int:
 
     from .errors import HubVizError
     from .k8s_manifest import load_hub_config, pod_manifest, service_settings, stored_spec
+    from .signing import ensure_key_pair
 
     try:
         config = load_hub_config(options.config)
@@ -329,7 +330,9 @@ def k8s_manifest(options: argparse.Namespace) -> int:
                                               options.viewer)
         else:
             raise APIError("Name a published dashboard (OWNER/SLUG) or give --spec.")
-        key = Path(settings["signing_key_file"]).read_text()
+        # the hub makes its key pair when it starts; a preview before that makes it now
+        private, _ = ensure_key_pair(Path(settings["signing_key_file"]))
+        key = private.read_text()
         manifest = asyncio.run(
             pod_manifest(config, owner=owner, server=server, spec=spec, signing_key=key)
         )

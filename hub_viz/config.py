@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +22,7 @@ from .layout import Layout
 from .profiles import Ceiling, parse_profiles
 from .service.hubapi import SERVICE_SCOPES
 from .service.publishers import Publishers
-from .signing import ensure_key_pair
+from .settings import SERVICE_CONFIG_ENV, service_config, shared_names
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -156,59 +156,99 @@ def configure(
     see it. Needs the ``lti`` extra and ``JUPYTERHUB_CRYPT_KEY`` (or
     ``"auth_state": False``).
     """
+    if spawner not in SPAWNERS:
+        raise ValueError(f"configure(spawner={spawner!r}): use one of {sorted(SPAWNERS)}")
+    kube = spawner == "kube"
+    state = Path(state_dir or Path.cwd()).resolve()
+    extra_service_config = move_shared_service_settings(c, extra_service_config or {})
+    layout_settings(c, subdomain_host)
+    short = hub_settings(c, SPAWNERS[spawner], dict(dashboards or {}))
+    profiles, ceiling = dict(profiles or {}), dict(resource_ceiling or {})
+    check_profiles(profiles, ceiling)
+    check_publishers(publishers)
+    shared_settings(c, kube=kube, dashboards_root=dashboards_root,
+                    allowed_frameworks=allowed_frameworks, git_schemes=git_schemes,
+                    profiles=profiles, resource_ceiling=ceiling,
+                    max_warm_kernels=max_warm_kernels, warm_pool_user=warm_pool_user)
+    spawner_settings(c, short, kube=kube, run_as_hub_user=run_as_hub_user, state=state)
+    env_settings = configure_environments(c, environments, state_dir, local=not kube)
+    if not kube:  # the first start of a dashboard with its own environment waits for the build
+        c.Spawner.start_timeout = max(180, int(env_settings["build_timeout"]) + 120)
+    if cull_idle:
+        add_culler(c, timeout=cull_timeout, every=cull_every)
+        idle_activity(c, cull_timeout, activity_interval, short)
+    elif activity_interval is not None:
+        c.DashboardSettings.activity_interval = activity_interval
+    if not service:
+        if lti is not None:  # login only: without the service, dashboard deep links are refused
+            from .lti import configure_lti
+
+            configure_lti(c, **lti)
+        return
+    host = service_host or ("hub" if kube else "127.0.0.1")
+    settings = service_settings(
+        c, state=state, kube=kube, db_url=db_url, proxy_url=proxy_url, publish=publish,
+        publishers=publishers, cull_timeout=cull_timeout if cull_idle else 0,
+        warm_pool_ceiling=warm_pool_ceiling)
+    settings["environments"] = {k: v for k, v in env_settings.items() if k != "build_timeout"}
+    settings.update(extra_service_config)
+    if lti is not None:  # Canvas login; the service answers its deep links' can-view
+        from .lti import configure_lti
+
+        settings.update(configure_lti(
+            # the hub and the service share a host (a pod on Kubernetes): loopback
+            c, state_dir=state,
+            service_url=f"http://127.0.0.1:{service_port}/services/{service_name}/",
+            service_name=service_name, **lti))
+    spawner_config = getattr(c, short)
+    spawner_config.service_public_key_file = str(
+        Path(settings["signing_key_file"]).with_suffix(".pub"))
+    spawner_config.service_url = f"http://{host}:{service_port}/services/{service_name}/"
+    scopes = list(SERVICE_SCOPES)
+    if warm_pool_ceiling > 0:
+        scopes.append(f"admin:users!user={warm_pool_user}")  # create the pool's user
+        refuse_login(c, warm_pool_user)
+    add_service(c, service_name, service_port, settings, host=host, scopes=scopes)
+
+
+def move_shared_service_settings(c: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra_service_config`` without the shared settings, which move (deprecated)
+    to ``c.DashboardSettings`` so that the spawner reads them too."""
+    extra = dict(extra)
+    for name in sorted(shared_names() & set(extra)):
+        warnings.warn(
+            f"configure(extra_service_config={{{name!r}: ...}}) is deprecated: set "
+            f"c.DashboardSettings.{name} (read by the spawner and the service)",
+            DeprecationWarning, stacklevel=3)
+        c.DashboardSettings[name] = extra.pop(name)
+    return extra
+
+
+def layout_settings(c: Any, subdomain_host: str | None) -> None:
+    """The isolated layout's hub settings, when ``subdomain_host`` is set (here or before)."""
     if subdomain_host is not None:
         c.JupyterHub.subdomain_host = subdomain_host
     if hub_subdomain_host(c):
         check_subdomain_hook(c)
         host_only_login_cookies(c)
         hub_on_its_own_host(c)
-    if spawner not in SPAWNERS:
-        raise ValueError(f"configure(spawner={spawner!r}): use one of {sorted(SPAWNERS)}")
-    spawner_class = SPAWNERS[spawner]
+
+
+def hub_settings(c: Any, spawner_class: str, dashboards: dict[str, dict[str, Any]]) -> str:
+    """The hub's own settings for dashboards; the spawner class's short name."""
     short = spawner_class.rsplit(".", 1)[1]
     c.JupyterHub.spawner_class = spawner_class
     c.JupyterHub.allow_named_servers = True
     # Users land on the dashboard cards, not on a default notebook server.
     c.JupyterHub.redirect_to_server = False
     c.JupyterHub.template_paths = [str(TEMPLATES)]
-    dashboards = dict(dashboards or {})
     c.JupyterHub.template_vars = {"hub_viz_dashboards": example_cards(dashboards)}
-    spawner_config = getattr(c, short)
-    spawner_config.predefined_dashboards = {
+    getattr(c, short).predefined_dashboards = {
         name: {k: v for k, v in spec.items() if k != "description"}
         for name, spec in dashboards.items()
     }
-    if dashboards_root is not None:
-        spawner_config.dashboards_root = dashboards_root
-    if allowed_frameworks is not None:
-        spawner_config.allowed_frameworks = allowed_frameworks
-    if spawner == "local":
-        spawner_config.run_as_hub_user = run_as_hub_user
-        # viewers' own copies of per-viewer dashboards, kept with the hub's state
-        spawner_config.viewer_work_root = str(
-            Path(state_dir or Path.cwd()).resolve() / "viewer-work")
-    if git_schemes is not None:
-        spawner_config.git_schemes = git_schemes
-    kube = spawner == "kube"
-    if kube:
-        # The chart sets KubeSpawner.cmd (jupyterhub-singleuser); pods run the launcher.
-        spawner_config.cmd = ["hub-viz-launch"]
-    profiles = dict(profiles or {})
-    ceiling = dict(resource_ceiling or {})
-    check_profiles(profiles, ceiling)
-    try:
-        Publishers.parse(publishers or [])
-    except ValueError as e:
-        raise ValueError(f"configure(publishers=...): {e}") from None
-    spawner_config.profiles = profiles
-    spawner_config.resource_ceiling = ceiling
-    spawner_config.max_warm_kernels = max_warm_kernels
-    spawner_config.warm_pool_user = warm_pool_user
-    env_settings = configure_environments(c, environments, state_dir, local=not kube)
     # The launcher answers the hub's probe at once and the spawner waits for the app.
     c.Spawner.start_timeout = 180
-    if not kube:  # the first start of a dashboard with its own environment waits for the build
-        c.Spawner.start_timeout = max(180, int(env_settings["build_timeout"]) + 120)
     c.Spawner.http_timeout = 60
     if "cleanup_servers" not in c.JupyterHub:
         # Dashboards outlive a restart of the hub: the restarted hub finds them again
@@ -217,73 +257,76 @@ def configure(
     private_hub_database(c)
     if "proxy_class" not in c.JupyterHub or _is_chp(c.JupyterHub.proxy_class):
         c.JupyterHub.proxy_class = "hub_viz.hubproxy.DashboardProxy"
-    service_activity = None
-    if cull_idle:
-        add_culler(c, timeout=cull_timeout, every=cull_every)
-        given = {"activity_interval": activity_interval,
-                 f"c.{short}.activity_interval":
-                     spawner_config.activity_interval if "activity_interval" in spawner_config
-                     else None,
-                 "extra_service_config['activity_interval']":
-                     (extra_service_config or {}).get("activity_interval")}
-        default = check_activity_intervals(cull_timeout, given)
-        if activity_interval is not None:
-            spawner_config.activity_interval = activity_interval
-        elif "activity_interval" not in spawner_config:
-            spawner_config.activity_interval = default
-        service_activity = default
-    elif activity_interval is not None:
-        spawner_config.activity_interval = activity_interval
-    if service:
-        state = Path(state_dir or Path.cwd()).resolve()
-        private, public = ensure_key_pair(state / "hub_viz_signing_key.pem")
-        spawner_config.service_public_key = public.read_text()
-        host = service_host or ("hub" if kube else "127.0.0.1")
-        spawner_config.service_url = f"http://{host}:{service_port}/services/{service_name}/"
-        service_config = {
-            "db_url": db_url or f"sqlite:///{state / 'hub_viz.sqlite'}",
-            "signing_key_file": str(private),
-            "embed_secret_file": str(state / "hub_viz_embed_secret"),
-            "proxy_url": proxy_url or ("http://proxy-public" if kube else _proxy_url(c)),
-            "publish": publish or [],
-            "publishers": list(publishers or []),
-            "profiles": profiles,
-            "resource_ceiling": ceiling,
-            "check_files": not kube,
-            "cull_timeout": cull_timeout if cull_idle else 0,
-            **({"activity_interval": service_activity} if service_activity else {}),
-            "max_warm_kernels": max_warm_kernels,
-            "warm_pool_ceiling": warm_pool_ceiling,
-            "warm_pool_user": warm_pool_user,
-            "subdomain_host": hub_subdomain_host(c),
-            "environments": {k: v for k, v in env_settings.items() if k != "build_timeout"},
-        }
-        if dashboards_root is not None:
-            service_config["dashboards_root"] = dashboards_root
-        if allowed_frameworks is not None:
-            service_config["allowed_frameworks"] = allowed_frameworks
-        if git_schemes is not None:
-            service_config["git_schemes"] = git_schemes
-        service_config.update(extra_service_config or {})
-        if kube:
-            service_config["ip"] = "0.0.0.0"  # reached from pods through the hub's Service
-        if lti is not None:  # Canvas login; the service answers its deep links' can-view
-            from .lti import configure_lti
+    return short
 
-            service_config.update(configure_lti(
-                # the hub and the service share a host (a pod on Kubernetes): loopback
-                c, state_dir=state,
-                service_url=f"http://127.0.0.1:{service_port}/services/{service_name}/",
-                service_name=service_name, **lti))
-        scopes = list(SERVICE_SCOPES)
-        if warm_pool_ceiling > 0:
-            scopes.append(f"admin:users!user={warm_pool_user}")  # create the pool's user
-            refuse_login(c, warm_pool_user)
-        add_service(c, service_name, service_port, service_config, host=host, scopes=scopes)
-    elif lti is not None:  # login only: without the service, dashboard deep links are refused
-        from .lti import configure_lti
 
-        configure_lti(c, **lti)
+def shared_settings(c: Any, *, kube: bool, **given: Any) -> None:
+    """``c.DashboardSettings``: what ``configure()`` was given (None: left as it is)."""
+    shared = c.DashboardSettings
+    for name, value in given.items():
+        if value is not None:
+            shared[name] = value
+    if kube:  # the sources live in the pods' volumes, not where the service runs
+        shared.check_files = False
+
+
+def spawner_settings(c: Any, short: str, *, kube: bool, run_as_hub_user: bool,
+                     state: Path) -> None:
+    """What only the spawner reads."""
+    spawner_config = getattr(c, short)
+    if kube:
+        # The chart sets KubeSpawner.cmd (jupyterhub-singleuser); pods run the launcher.
+        spawner_config.cmd = ["hub-viz-launch"]
+    else:
+        spawner_config.run_as_hub_user = run_as_hub_user
+        # viewers' own copies of per-viewer dashboards, kept with the hub's state
+        spawner_config.viewer_work_root = str(state / "viewer-work")
+
+
+def check_publishers(publishers: list[str] | None) -> None:
+    """Refuse a malformed ``publishers`` list when the hub loads its config."""
+    try:
+        Publishers.parse(publishers or [])
+    except ValueError as e:
+        raise ValueError(f"configure(publishers=...): {e}") from None
+
+
+def idle_activity(c: Any, cull_timeout: int, activity_interval: float | None,
+                  short: str) -> None:
+    """The activity interval, checked well below the culler's timeout (default from it)."""
+    shared = c.DashboardSettings
+    former = getattr(c, short)
+    given = {
+        "activity_interval": activity_interval,
+        "c.DashboardSettings.activity_interval": shared.get("activity_interval"),
+        f"c.{short}.activity_interval": former.get("activity_interval"),
+    }
+    default = check_activity_intervals(cull_timeout, given)
+    if activity_interval is not None:
+        shared.activity_interval = activity_interval
+    elif "activity_interval" not in shared and "activity_interval" not in former:
+        shared.activity_interval = default
+
+
+def service_settings(c: Any, *, state: Path, kube: bool, db_url: str | None,
+                     proxy_url: str | None, publish: list[dict[str, Any]] | None,
+                     publishers: list[str] | None, cull_timeout: int,
+                     warm_pool_ceiling: int) -> dict[str, Any]:
+    """The service's own settings (``DashboardService``); nothing is written here."""
+    settings: dict[str, Any] = {
+        "db_url": db_url or f"sqlite:///{state / 'hub_viz.sqlite'}",
+        "signing_key_file": str(state / "hub_viz_signing_key.pem"),
+        "embed_secret_file": str(state / "hub_viz_embed_secret"),
+        "proxy_url": proxy_url or ("http://proxy-public" if kube else _proxy_url(c)),
+        "publish": publish or [],
+        "publishers": list(publishers or []),
+        "cull_timeout": cull_timeout,
+        "warm_pool_ceiling": warm_pool_ceiling,
+        "subdomain_host": hub_subdomain_host(c),
+    }
+    if kube:
+        settings["ip"] = "0.0.0.0"  # reached from pods through the hub's Service
+    return settings
 
 
 def check_profiles(profiles: dict[str, Any], ceiling: dict[str, Any]) -> None:
@@ -490,9 +533,11 @@ def add_service(
             "name": name,
             "url": f"http://{host}:{port}",
             "command": [sys.executable, "-m", "hub_viz.service"],
-            "environment": {"HUB_VIZ_SERVICE_CONFIG": json.dumps({"DashboardService": {
+            # the shared settings as configured so far; the hub passes them anew when it
+            # starts (hub_viz.hubstart), with whatever was set after configure()
+            "environment": {SERVICE_CONFIG_ENV: service_config(c, {
                 k: v for k, v in settings.items() if k != "publish"
-            } | {"seed_dashboards": settings.get("publish", [])}})}
+            } | {"seed_dashboards": settings.get("publish", [])})}
             # keep-warm windows are in the hub's local time; the hub passes services no TZ
             | ({"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {})
             # the hub tells its servers but not its services to name cookies __Host-

@@ -41,14 +41,22 @@ SHARED = "shared"
 PER_VIEWER = "per-viewer"
 MODES = (SHARED, PER_VIEWER)
 
+# Frameworks authors may use unless the operator says otherwise ('custom' is opt-in).
+DEFAULT_FRAMEWORKS = [
+    "voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio", "shiny",
+    "marimo", "solara", "nicegui",
+]
+
 # What of a Jupyter server viewers may reach through the launcher
-# (hub_viz/launcher/kernel_filter.py): "none" (the app has no Jupyter server:
-# its API is refused), "voila" (the dashboard's own routes; widget messages
-# only on the kernel websocket), "jupyterlab" (unfiltered for the owner of a
-# per-viewer server only), "marimo" (a marimo app's page, assets and UI
-# element updates only: none of its editing, running, file or export routes),
-# "solara" (a Solara app's pages and files; widget messages only on its kernel websocket).
-JUPYTER_API_KINDS = ("none", "voila", "jupyterlab", "marimo", "solara")
+# (hub_viz/launcher/kernel_filter.py, RULES_BY_KIND): "none" (no Jupyter server runs:
+# every path the app serves passes, as bare), "jupyter-server" (an operator's framework
+# that runs one: its API is refused, the app's own routes pass), "voila" (the
+# dashboard's own routes; widget messages only on the kernel websocket), "jupyterlab"
+# (unfiltered for the owner of a per-viewer server only, the API refused to anyone
+# else), "marimo" (a marimo app's page, assets and UI element updates only: none of
+# its editing, running, file or export routes), "solara" (a Solara app's pages and
+# files; widget messages only on its kernel websocket).
+JUPYTER_API_KINDS = ("none", "jupyter-server", "voila", "jupyterlab", "marimo", "solara")
 
 # File types a Voilà viewer may download (images only): never notebooks or code.
 VOILA_FILE_ALLOWLIST = r"['.*\.(png|jpe?g|gif|svg|webp)$']"
@@ -147,12 +155,24 @@ def _fill(template: str, values: Mapping[str, str], framework: str) -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
+# Behind the launcher every app sees the request as it would bare: the public Host, the
+# viewer's Origin, and X-Forwarded-For/-Proto/-Host set by the launcher (never the
+# viewer's). Each record below makes its framework trust those from 127.0.0.1, where
+# only the launcher connects: tornado's xheaders (Bokeh, Panel, JupyterLab), gunicorn's
+# and uvicorn's forwarded_allow_ips (Dash, Streamlit, the ASGI runners). Voilà has no
+# such setting: it takes the public host and prefix from Host and the path, its scheme
+# stays http.
+FORWARDED_FROM_LAUNCHER = {"FORWARDED_ALLOW_IPS": "127.0.0.1"}
+
 _BOKEH_LIKE_FLAGS = (
     "--port={port}",
     "--address=127.0.0.1",
     "--prefix={prefix}",
-    # The launcher connects upstream as 127.0.0.1:{port}; it checks the browser's origin itself.
-    "--allow-websocket-origin=127.0.0.1:{port}",
+    "--use-xheaders",
+    # The launcher refuses a websocket whose Origin is not the public host it serves
+    # (tornado's same-origin check) before the app sees it, then passes the Origin on
+    # unchanged: the app accepts what the launcher let through.
+    "--allow-websocket-origin=*",
 )
 
 # Bokeh and Panel: every document has its roots and no pending change.
@@ -203,6 +223,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             command=(
                 "{python}", "-m", "gunicorn",
                 "--bind=127.0.0.1:{port}",
+                "--forwarded-allow-ips=127.0.0.1",
                 "--workers=1",
                 "--threads=8",
                 "--log-level=warning",
@@ -211,6 +232,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             env={
                 "DASH_URL_BASE_PATHNAME": "{prefix}",
                 "HUB_VIZ_DASH_ENTRY": "{entry}",
+                **FORWARDED_FROM_LAUNCHER,
             },
             ready_path="_dash-layout",
             websockets=False,
@@ -236,6 +258,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 "--browser.gatherUsageStats=false",
                 "--client.toolbarMode=viewer",
             ),
+            env=FORWARDED_FROM_LAUNCHER,  # Streamlit serves with uvicorn
             ready_path="_stcore/health",
             suffixes=(".py",),
             imports=("streamlit",),
@@ -384,6 +407,10 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 "--ServerApp.terminals_enabled=False",
                 # Containers often run as root; the launcher already isolates the server.
                 "--ServerApp.allow_root=True",
+                # the launcher sends the public Host (a name, not 127.0.0.1) and the
+                # forwarded scheme; the app token still guards the server
+                "--ServerApp.allow_remote_access=True",
+                "--ServerApp.trust_xheaders=True",
                 "--LabApp.default_url=/lab/tree/{entry}",
                 # viewers get no news feed and cannot install extensions; the page
                 # config of jupyter_settings also drops the build prompt

@@ -18,6 +18,8 @@ from typing import Any
 from jupyterhub.proxy import ConfigurableHTTPProxy
 from jupyterhub.utils import url_escape_path
 
+from .hubstart import prepare_service
+
 
 def without_server_activity(routes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Drop ``last_activity`` from the data of user-server routes (in place; returned)."""
@@ -32,8 +34,15 @@ class DashboardProxy(ConfigurableHTTPProxy):
     """:class:`ConfigurableHTTPProxy` whose routes carry no activity for user servers,
     and whose server routes are the spawners' own (see ``hub_viz.layout``).
 
-    Configured with the ``ConfigurableHTTPProxy`` options, as before.
+    Configured with the ``ConfigurableHTTPProxy`` options, as before. The hub makes
+    its proxy before it starts its services: hub_viz's start-up runs here
+    (:func:`hub_viz.hubstart.prepare_service`).
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.app is not None and hasattr(self.app, "services"):
+            prepare_service(self.app.config, self.app.services)
 
     async def get_all_routes(self) -> dict[str, dict[str, Any]]:
         # the hub checks routes against its own list: it never sees the aliases

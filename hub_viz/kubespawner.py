@@ -33,14 +33,23 @@ from kubespawner import KubeSpawner
 from kubespawner.slugs import escape_slug, safe_slug
 from traitlets import Enum, Unicode, default
 
-from .frameworks import SHARED
+from .podparts import (
+    LABEL_PREFIX,
+    SOURCE_VOLUME,
+    Base,
+    Source,
+    apply_parts,
+    container_parts,
+    label_parts,
+    profile_parts,
+    resource_parts,
+    storage_choice,
+    volume_parts,
+)
 from .spawner import DashboardSpawnerMixin, spawn_error
 
 __all__ = ["DashboardKubeSpawner", "pod_labels"]
 
-LABEL_PREFIX = "hub-viz/"
-SOURCE_VOLUME = "dashboard-source"
-SCRATCH_VOLUME = "viewer-scratch"
 POD_IP_ENV = "HUB_VIZ_POD_IP"
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 
@@ -115,13 +124,14 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         hub_viz: it runs ``python -m hub_viz.gitfetch``). Empty: the dashboard image.""",
     )
 
-    @default("check_files")
-    def _default_check_files(self) -> bool:
-        # The sources live in the pod's volumes, not on the hub.
+    @property
+    def check_files(self) -> bool:
+        """Never: the sources live in the pod's volumes, not on the hub."""
         return False
 
-    @default("dashboards_root")
-    def _default_dashboards_root(self) -> str:
+    @property
+    def dashboards_root(self) -> str:
+        """Where the pod mounts the source (``source_mount_path``)."""
         return self.source_mount_path
 
     @default("viewer_work_root")
@@ -174,95 +184,44 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
 
     # -- the pod ------------------------------------------------------------
 
-    _config: dict[str, Any] | None = None
     _source_claim = ""
 
+    @property
+    def _originals(self) -> dict[str, Any]:
+        """The operator's value of each setting a start changed (kept across starts)."""
+        if "_hub_viz_originals" not in self.__dict__:
+            self.__dict__["_hub_viz_originals"] = {}
+        return self.__dict__["_hub_viz_originals"]
+
     def prepare(self) -> None:
-        """Set this start's pod settings from the resolved spec and profile."""
+        """Set this start's pod settings from the resolved spec and profile: the parts
+        (:mod:`hub_viz.podparts`) built from the operator's settings, applied at once."""
         spec = self._dashboard
         assert spec is not None, "start() resolves the spec first"
-        if self._config is None:  # the operator's settings, before any dashboard changed them
-            self._config = {
-                name: getattr(self, name)
-                for name in ("image", "image_pull_policy", "node_selector", "tolerations",
-                             "volumes", "volume_mounts", "storage_pvc_ensure",
-                             "init_containers", "extra_labels", "extra_annotations",
-                             "extra_container_config", "extra_pod_config")
-            }
-        for name, value in self._config.items():
-            setattr(self, name, value)
-        profile, resources = self._profile, self._resources
-        self.cpu_guarantee = resources.cpu_request
-        self.cpu_limit = resources.cpu_limit
-        self.mem_guarantee = resources.mem_request
-        self.mem_limit = resources.mem_limit
-        if profile is not None:
-            if profile.image:
-                self.image = profile.image
-            if profile.image_pull_policy:
-                self.image_pull_policy = profile.image_pull_policy
-            if profile.node_selector:
-                self.node_selector = {**self.node_selector, **profile.node_selector}
-            if profile.tolerations:
-                self.tolerations = [*self._sorted_dict_values(self.tolerations), *profile.tolerations]
-
+        base = Base(self, self._originals)
         signed = self._signed or {}
         owner = signed.get("source_owner") or self.user.name
         dashboard = signed.get("dashboard") or f"{self.user.name}/{self.name}"
-        self.extra_labels = {
-            **self.extra_labels,
-            **pod_labels(owner, dashboard, spec.mode, spec.framework.name),
-        }
-        self.extra_annotations = {
-            **self.extra_annotations,
-            LABEL_PREFIX + "dashboard": dashboard,
-            LABEL_PREFIX + "owner": owner,
-            LABEL_PREFIX + "title": spec.title,
-            LABEL_PREFIX + "profile": profile.name if profile else "",
-        }
-        self.extra_container_config = {
-            **self.extra_container_config,
-            "readinessProbe": {
-                "httpGet": {"path": self.server.base_url + "api", "port": self.port},
-                "periodSeconds": 2,
-                "failureThreshold": 3,
-            },
-        }
-        self.extra_pod_config = {**self.extra_pod_config, "restartPolicy": "Never"}
-        self._set_storage(spec.mode, owner)
-
-    def _set_storage(self, mode: str, owner: str) -> None:
-        source_mount = {
-            "name": SOURCE_VOLUME, "mountPath": self.source_mount_path, "readOnly": True,
-        }
         self._source_claim = "" if self._git is not None else self.owner_claim(owner)
-        if self._git is not None:
-            source_volume: dict[str, Any] = {
-                "name": SOURCE_VOLUME, "emptyDir": {"sizeLimit": str(self.git_max_bytes)},
-            }
-            self.init_containers = [*self._sorted_dict_values(self.init_containers), self._git_container()]
-        else:
-            source_volume = {
-                "name": SOURCE_VOLUME,
-                "persistentVolumeClaim": {"claimName": self._source_claim, "readOnly": True},
-            }
-        volumes, mounts = [source_volume], [source_mount]
-        storage = self.viewer_storage
-        if storage == "home" and (self.runs_others_code() or self.user.name == self.warm_pool_user):
-            # another author's code (a viewer's per-viewer instance) never gets the viewer's
-            # home: it could read it and plant files there; a warm-pool instance has no home
-            storage = "scratch"
-        if mode == SHARED or storage == "none":
-            self.storage_pvc_ensure = False
-        elif storage == "scratch":
-            self.storage_pvc_ensure = False
-            volumes.append({"name": SCRATCH_VOLUME, "emptyDir": {}})
-            mounts.append({"name": SCRATCH_VOLUME, "mountPath": "/home/jovyan"})
-        else:  # the viewer's home, as the operator configured KubeSpawner's storage
-            volumes = [*self._sorted_dict_values(self.volumes), *volumes]
-            mounts = [*self._sorted_dict_values(self.volume_mounts), *mounts]
-        self.volumes = volumes
-        self.volume_mounts = mounts
+        profile = profile_parts(base, self._profile)
+        image = profile.get("image", base["image"])
+        pull = profile.get("image_pull_policy", base["image_pull_policy"])
+        source = Source(
+            mount_path=self.source_mount_path, claim=self._source_claim,
+            git_container=self._git_container(image, pull) if self._git is not None else None,
+            git_max_bytes=self.git_max_bytes)
+        storage = storage_choice(self.viewer_storage, others_code=self.runs_others_code(),
+                                 warm_pool=self.user.name == self.warm_pool_user)
+        apply_parts(self, self._originals, {
+            **resource_parts(self._resources),
+            **profile,
+            **label_parts(base, labels=pod_labels(owner, dashboard, spec.mode,
+                                                  spec.framework.name),
+                          dashboard=dashboard, owner=owner, title=spec.title,
+                          profile=self._profile),
+            **container_parts(base, probe_path=self.server.base_url + "api", port=self.port),
+            **volume_parts(base, source=source, mode=spec.mode, storage=storage),
+        })
 
     async def check_before_start(self) -> None:
         """The owner's storage must exist, or the pod would wait for it until the timeout."""
@@ -276,13 +235,15 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
                 log_message=f"PVC {claim} not found in namespace {self.namespace}",
             )
 
-    def _git_container(self) -> dict[str, Any]:
+    def _git_container(self, image: str, pull_policy: str) -> dict[str, Any]:
+        """The init container that fetches the git source (in the instance's image
+        unless ``git_image`` names one)."""
         git = self._git
         assert git is not None
         return {
             "name": "fetch-source",
-            "image": self.git_image or self.image,
-            "imagePullPolicy": self.image_pull_policy or "IfNotPresent",
+            "image": self.git_image or image,
+            "imagePullPolicy": pull_policy or "IfNotPresent",
             # the same checked, pinned and capped clone the launcher makes (hub_viz.gitfetch)
             "command": [
                 "python", "-m", "hub_viz.gitfetch", f"--schemes={','.join(self.git_schemes)}",

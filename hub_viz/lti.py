@@ -50,7 +50,6 @@ from traitlets import Bool, Float, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .errors import LaunchError
-from .filemodes import make_private
 from .layout import Layout
 from .lti_claims import (
     Launch,
@@ -72,7 +71,6 @@ from .lti_handlers import (
     RegistrationsHandler,
     plain_refusal_11,
 )
-from .lti_keys import ensure_rsa_key
 from .lti_registration import Registration, RegistrationSecrets, RegistrationStore
 
 CANVAS_ISSUER = "https://canvas.instructure.com"
@@ -132,7 +130,7 @@ def configure_lti(
         if state_dir is None or "client_id" in settings:  # else: registered platforms only
             section.client_id = _client_ids(settings.get("client_id"))
         if state_dir is not None:
-            section.registrations_file = str(Path(state_dir) / PLATFORMS_FILE)
+            section.registrations_file = str(Path(state_dir).resolve() / PLATFORMS_FILE)
         section.issuer = _url(settings, "issuer", CANVAS_ISSUER)
         section.jwks_endpoint = _url(settings, "jwks_url", CANVAS_JWKS)
         section.authorize_url = _url(settings, "authorize_url", CANVAS_AUTHORIZE)
@@ -160,11 +158,12 @@ def configure_lti(
         return {}
     service: dict[str, str] = {}
     if version == "1.3":  # the key its Deep Linking responses are signed with
-        key = ensure_rsa_key(Path(state_dir) / KEY_FILE)
+        # made when the hub starts (hub_viz.hubstart): loading the config writes nothing
+        key = Path(state_dir).resolve() / KEY_FILE
         section.key_file = service["lti_key_file"] = str(key)
     if not service_url:
         return {}
-    secret = ensure_secret(Path(state_dir) / SECRET_FILE)
+    secret = Path(state_dir).resolve() / SECRET_FILE
     section.service_url = service_url
     section.service_secret_file = str(secret)
     return {**service, "lti_secret_file": str(secret)}
@@ -217,17 +216,6 @@ def _consumers(value: Any) -> dict[str, str]:
             "{consumer key: shared secret}, as entered in Canvas (Settings → Apps → + App)."
         )
     return dict(value)
-
-
-def ensure_secret(path: Path) -> Path:
-    """The secret the hub shows the service when asking about a deep link (created once, 0600)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    make_private(path)  # one copied in with a looser mode is made private again
-    return path
 
 
 # -- what both authenticators share -------------------------------------------------

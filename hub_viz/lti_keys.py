@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -68,4 +69,15 @@ def sign(claims: dict[str, Any], path: str | Path) -> str:
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": public_jwk(key)["kid"]})
 
 
-__all__ = ["ALGORITHM", "ensure_rsa_key", "key_set", "public_jwk", "sign"]
+def ensure_secret(path: Path) -> Path:
+    """The secret the hub shows the service when asking about a deep link (created once, 0600)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    make_private(path)  # one copied in with a looser mode is made private again
+    return path
+
+
+__all__ = ["ALGORITHM", "ensure_rsa_key", "ensure_secret", "key_set", "public_jwk", "sign"]

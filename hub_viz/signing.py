@@ -29,6 +29,9 @@ from .errors import HubVizError
 from .filemodes import make_private
 
 ALGORITHM = "EdDSA"
+# The scheme of ``Authorization: HubVizGrant <grant>``: the service shows a launcher a
+# grant naming the dashboard's owner (its status probe, the author's log tail).
+GRANT_HEADER_SCHEME = "HubVizGrant"
 ISSUER = "hub-viz"
 GRANT_SECONDS = 60
 # A spawn spec is checked when the server starts, right after the service signs it.

@@ -24,17 +24,22 @@ from urllib.parse import quote, urlsplit
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Bool, Dict, Float, HasTraits, Integer, List, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Dict,
+    Float,
+    HasTraits,
+    Instance,
+    Integer,
+    List,
+    Unicode,
+    default,
+    validate,
+)
 
 from .environments import BUILDING_MESSAGE, BuildError, shared_builder
-from .errors import FrameworkError, HubVizError, SpecError
-from .frameworks import (
-    BUILTIN_FRAMEWORKS,
-    PER_VIEWER,
-    SERVICE_ONLY_FIELDS,
-    Framework,
-    merge_frameworks,
-)
+from .errors import HubVizError, SpecError
+from .frameworks import PER_VIEWER, SERVICE_ONLY_FIELDS, Framework
 from .layout import Layout
 from .profiles import (
     Ceiling,
@@ -56,6 +61,7 @@ from .sandbox import (
     remove_home,
     sandbox_env,
 )
+from .settings import DashboardSettings, load_settings
 from .signing import Verifier
 from .sources import GitSource
 from .spec import SPEC_KEYS, ResolvedSpec, check_entry_path, resolve_spec
@@ -68,10 +74,6 @@ except ImportError:  # JupyterHub 5.x
 
 __all__ = ["DashboardLocalSpawner", "DashboardSpawnerMixin"]
 
-DEFAULT_FRAMEWORKS = [
-    "voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio", "shiny",
-    "marimo", "solara", "nicegui",
-]
 # Seconds of the hub's start_timeout kept for starting the launcher and reading its status.
 START_MARGIN = 4
 
@@ -119,19 +121,33 @@ def framework_json(framework: Framework) -> str:
     return json.dumps(record)
 
 
+def _shared(name: str) -> property:
+    """A setting the spawner reads from :class:`~hub_viz.settings.DashboardSettings`."""
+    return property(lambda self: getattr(self.settings, name),
+                    doc=f"``DashboardSettings.{name}`` (shared with the service).")
+
+
 class DashboardSpawnerMixin(HasTraits):
     """Dashboard logic shared by the local and the Kubernetes spawner."""
 
-    dashboards_root = Unicode(
-        "/home/{username}",
-        config=True,
-        help="""Folder that holds dashboard sources; a spec's 'entry' is relative to it.
-
-        ``{username}`` is replaced by the server owner's name. Entries may not
-        leave this folder (no '..', no symlinks pointing out).
-        Example: ``c.DashboardLocalSpawner.dashboards_root = "/srv/dashboards"``.
-        """,
+    settings = Instance(
+        DashboardSettings,
+        help="What this spawner and the service both read (``c.DashboardSettings``).",
     )
+
+    @default("settings")
+    def _default_settings(self) -> DashboardSettings:
+        return load_settings(self.config, parent=self)
+
+    dashboards_root = _shared("dashboards_root")
+    allowed_frameworks = _shared("allowed_frameworks")
+    check_files = _shared("check_files")
+    git_schemes = _shared("git_schemes")
+    profiles = _shared("profiles")
+    resource_ceiling = _shared("resource_ceiling")
+    max_warm_kernels = _shared("max_warm_kernels")
+    warm_pool_user = _shared("warm_pool_user")
+    activity_interval = _shared("activity_interval")
 
     predefined_dashboards = Dict(
         config=True,
@@ -143,36 +159,10 @@ class DashboardSpawnerMixin(HasTraits):
         """,
     )
 
-    allowed_frameworks = List(
-        Unicode(),
-        default_value=DEFAULT_FRAMEWORKS,
-        config=True,
-        help="""Frameworks users may start. 'custom' (any command) is off by default:
-        enable it only where authors may run arbitrary commands in their servers.
-        """,
-    )
-
-    extra_frameworks = Dict(
-        config=True,
-        help="""Framework records merged per key over the built-ins.
-
-        A known name changes only the fields given; a new name must give
-        ``command``. Example:
-        ``{"streamlit": {"ready_path": "healthz"}, "vizro": {"command": ["python", "-m", "vizro_app", "{entry}", "--port={port}"]}}``.
-        """,
-    )
-
     launcher_command = List(
         Unicode(),
         config=True,
         help="""argv that starts the launcher; its options are appended.""",
-    )
-
-    check_files = Bool(
-        True,
-        config=True,
-        help="""Check that the entry exists (and detect its framework) before starting.
-        Turn off where the hub cannot see the dashboard files.""",
     )
 
     app_ready_timeout = Float(
@@ -191,12 +181,6 @@ class DashboardSpawnerMixin(HasTraits):
         as soon as the launcher listens and viewers see the launcher's
         start-up page (with the live log for the owner) until the app is up.
         """,
-    )
-
-    activity_interval = Float(
-        60,
-        config=True,
-        help="""Seconds between the launcher's activity reports to the hub (at most one each).""",
     )
 
     access_check_interval = Float(
@@ -232,9 +216,9 @@ class DashboardSpawnerMixin(HasTraits):
     )
 
     service_public_key = Unicode(
-        "",
         config=True,
-        help="""PEM public key of the hub_viz service (``configure()`` sets it).
+        help="""PEM public key of the hub_viz service (default: read from
+        ``service_public_key_file``).
 
         With it, the spawner accepts dashboard specs signed by the service
         (per-viewer instances of someone else's dashboard, git sources), and
@@ -243,19 +227,25 @@ class DashboardSpawnerMixin(HasTraits):
         """,
     )
 
+    service_public_key_file = Unicode(
+        "",
+        config=True,
+        help="""File of the service's public key (``configure()`` sets it; the hub makes
+        the key pair when it starts, see :func:`hub_viz.hubstart.prepare_service`).
+        Read when a server starts; a missing file means no service key.""",
+    )
+
+    @default("service_public_key")
+    def _default_service_public_key(self) -> str:
+        path = Path(self.service_public_key_file) if self.service_public_key_file else None
+        return path.read_text() if path is not None and path.is_file() else ""
+
     service_url = Unicode(
         "",
         config=True,
         help="""URL at which launchers reach the hub_viz service (``configure()`` sets it),
         e.g. ``http://127.0.0.1:10101/services/hub-viz/``; launchers read their
         dashboard's embed origins there for ``frame-ancestors``.""",
-    )
-
-    git_schemes = List(
-        Unicode(),
-        default_value=["https"],
-        config=True,
-        help="""URL schemes allowed for git sources. Add 'file' only for tests and demos.""",
     )
 
     git_max_bytes = Integer(
@@ -271,39 +261,6 @@ class DashboardSpawnerMixin(HasTraits):
         config=True,
         help="""Seconds an instance may take to fetch its git source, before the app
         starts; it counts against the hub's ``Spawner.start_timeout``.""",
-    )
-
-    profiles = Dict(
-        config=True,
-        help="""Resource profiles a dashboard spec may name (``configure()`` sets them).
-
-        Maps a name to ``display_name``, ``cpu_request``, ``cpu_limit``,
-        ``mem_request``, ``mem_limit`` and, on Kubernetes, ``image``,
-        ``image_pull_policy``, ``node_selector`` and ``tolerations``;
-        see :mod:`hub_viz.profiles`.
-        """,
-    )
-
-    resource_ceiling = Dict(
-        config=True,
-        help="""The most one instance may use, e.g. ``{"cpu": 2, "memory": "4G"}``.
-        A spec or profile asking for more is refused before anything starts.""",
-    )
-
-    max_warm_kernels = Integer(
-        100,
-        config=True,
-        help="""The most preheated kernels one dashboard may ask for (``warm_kernels``).
-
-        Each holds its own memory (about 60 MB for a small Voilà notebook), inside
-        the instance's memory limit. 0 turns preheated kernels off.""",
-    )
-
-    warm_pool_user = Unicode(
-        "hub-viz-pool",
-        config=True,
-        help="""Hub user owning warm-pool instances (per-viewer instances started before
-        their viewer is known); they get scratch storage, never a home.""",
     )
 
     sandbox_environment = Dict(
@@ -380,33 +337,9 @@ class DashboardSpawnerMixin(HasTraits):
             client.redirect_uri = callback
             self.db.commit()
 
-    @validate("resource_ceiling")
-    def _validate_ceiling(self, proposal: Any) -> dict:
-        try:
-            Ceiling.parse(proposal.value)
-        except ValueError as e:
-            raise ValueError(f"{type(self).__name__}.{e}") from None
-        return proposal.value
-
-    @validate("profiles")
-    def _validate_profiles(self, proposal: Any) -> dict:
-        try:
-            parse_profiles(proposal.value, Ceiling())
-        except ValueError as e:
-            raise ValueError(f"{type(self).__name__}.profiles: {e}") from None
-        return proposal.value
-
-    @validate("extra_frameworks")
-    def _validate_extra_frameworks(self, proposal: Any) -> dict:
-        try:
-            merge_frameworks(BUILTIN_FRAMEWORKS, proposal.value)
-        except FrameworkError as e:
-            raise ValueError(f"{type(self).__name__}.extra_frameworks: {e.message}") from None
-        return proposal.value
-
     @property
     def frameworks(self) -> dict[str, Framework]:
-        return merge_frameworks(BUILTIN_FRAMEWORKS, self.extra_frameworks)
+        return self.settings.frameworks
 
     # -- spec -------------------------------------------------------------
 

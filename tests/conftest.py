@@ -256,7 +256,6 @@ configure(
     **{configure_kwargs!r},
 )
 c.DashboardLocalSpawner.app_ready_timeout = {ready_timeout}
-c.DashboardLocalSpawner.activity_interval = 2
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = {port}
 c.JupyterHub.hub_port = {hub_port}
@@ -374,7 +373,8 @@ def start_hub(
                 ready_timeout=ready_timeout,
                 service_port=free_port(),
                 publish=publish or [],
-                configure_kwargs={**RESOURCES, "publishers": PUBLISHERS,
+                # activity reaches the hub within 2 s unless the test says otherwise
+                configure_kwargs={**RESOURCES, "publishers": PUBLISHERS, "activity_interval": 2,
                                   **(configure_kwargs or {})},
                 debug=bool(os.environ.get("HUB_VIZ_TEST_DEBUG")),
             )

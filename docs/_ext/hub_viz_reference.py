@@ -25,6 +25,7 @@ GENERATED = Path(__file__).resolve().parents[1] / "reference" / "generated"
 
 # The classes whose configurable traits the configuration reference lists.
 CONFIGURABLES = (
+    "hub_viz.settings.DashboardSettings",
     "hub_viz.spawner.DashboardLocalSpawner",
     "hub_viz.kubespawner.DashboardKubeSpawner",
     "hub_viz.service.app.DashboardService",
@@ -141,6 +142,7 @@ def cli_page() -> str:
 
 
 TITLES = {
+    "hub_viz.settings.DashboardSettings": "What the spawner and the service both read",
     "hub_viz.spawner.DashboardLocalSpawner": "The local spawner",
     "hub_viz.kubespawner.DashboardKubeSpawner": "The Kubernetes spawner",
     "hub_viz.service.app.DashboardService": "The service",
@@ -165,7 +167,12 @@ def config_page() -> str:
              "inherits from JupyterHub's `LocalProcessSpawner`, KubeSpawner's `KubeSpawner` or "
              "traitlets' `Application`. Set them in `jupyterhub_config.py` after "
              "`configure()`, e.g. `c.DashboardLocalSpawner.app_ready_timeout = 120`; the "
-             "service's through `configure(c, extra_service_config={...})`.", ""]
+             "service's through `configure(c, extra_service_config={...})`. "
+             "`DashboardSettings` is read by both the spawner and the service: set it once, "
+             "e.g. `c.DashboardSettings.extra_frameworks = {...}`; the hub passes it to the "
+             "service when it starts. (Its settings were once the spawner's and the "
+             "service's: `c.DashboardLocalSpawner.extra_frameworks` and the like still work, "
+             "with a deprecation warning.)", ""]
     for path in CONFIGURABLES:
         cls_name = path.rsplit(".", 1)[1]
         lines += [f"## {TITLES[path]}: `{cls_name}`", ""]

@@ -30,7 +30,6 @@ log = logging.getLogger("hub_viz.launcher")
 
 COOKIE_NAME = "hub-viz-viewer"
 COOKIE_SECONDS = 3600
-GRANT_HEADER_SCHEME = "HubVizGrant"
 
 
 class ConflictingCookies(web.HTTPError):
@@ -191,11 +190,15 @@ class GrantKeeper:
 
     def header_grant(self, handler: web.RequestHandler) -> dict[str, Any] | None:
         """The claims of an ``Authorization: HubVizGrant <grant>`` header (the service's)."""
+        from ..signing import GRANT_HEADER_SCHEME  # on first use: keeps start-up light
+
         scheme, _, token = handler.request.headers.get("Authorization", "").partition(" ")
         return self.redeem(token.strip()) if scheme == GRANT_HEADER_SCHEME else None
 
     def header_is_owner(self, handler: web.RequestHandler, owner: str) -> bool:
         """``Authorization: HubVizGrant <grant>`` naming the owner (the service reading logs)."""
+        from ..signing import GRANT_HEADER_SCHEME  # on first use: keeps start-up light
+
         scheme, _, token = handler.request.headers.get("Authorization", "").partition(" ")
         if scheme != GRANT_HEADER_SCHEME:
             return False

@@ -39,10 +39,18 @@ whether the viewer owns the server:
     path, its files, the kernel's model, the page's close of its own kernel)
     and on the kernel websocket the same widget messages as for Voilà. Its
     ``resourcez`` server report and debug eviction are refused.
-``none`` (Dash, Bokeh, Panel, Streamlit, custom commands, operator additions)
+``jupyter-server`` (an operator's framework that runs a Jupyter server for its app)
     The app's own routes pass; the Jupyter server's API (:data:`JUPYTER_SERVER_PATHS`:
     kernels, sessions, contents, terminals, files, …), websockets included,
-    is refused: these apps have no kernel a viewer should reach.
+    is refused, as it is for anyone but the owner of a per-viewer ``jupyterlab``.
+``none`` (Dash, Bokeh, Panel, Streamlit, Gradio, Shiny, NiceGUI, custom commands)
+    No Jupyter server runs, so there is none to protect: every path the app
+    serves passes (a Streamlit page named ``Files``, a Dash ``files/…``
+    download route, an ``api/events`` route of the app's own), as it would
+    bare. Only paths outside the prefix or with ``.``/``..`` segments are
+    refused, for every kind.
+
+Which rules each kind gets is data (:data:`RULES_BY_KIND`), not code.
 
 Refused HTTP requests answer 403; a refused websocket is closed with 1008
 (policy violation) before anything connects to the app; a dropped kernel
@@ -357,16 +365,16 @@ SOLARA_ROUTES = (
           why="the page closes its own kernel when it unloads"),
 )
 
-# The Jupyter server's own routes: refused for every app that is not a Jupyter server
-# a viewer owns (case-insensitive, whole path below the prefix).
+# The Jupyter server's own routes: refused where a Jupyter server runs that the viewer
+# may not use (case-insensitive, whole path below the prefix).
 JUPYTER_SERVER_PATHS = re.compile(
     r"(api/(kernels|sessions|contents|terminals|kernelspecs|nbconvert|config|events|shutdown"
     r"|collaboration|yjs)|lab/api|files|nbconvert|terminals)(/.*)?",
     re.IGNORECASE,
 )
 
-UNFILTERED = "unfiltered"
-APP_ONLY = "app-only"
+UNFILTERED = "unfiltered"  # every path the app serves
+NO_JUPYTER_API = "no-jupyter-api"  # the app's routes, not its Jupyter server's API
 VOILA = "voila"
 MARIMO = "marimo"
 SOLARA = "solara"
@@ -378,18 +386,32 @@ ROUTE_TABLES = {
 }
 
 
+@dataclass(frozen=True)
+class KindRules:
+    """The rules of one ``jupyter_api`` kind: for the owner of their own per-viewer
+    server, and for every other viewer (and every viewer of a shared dashboard)."""
+
+    own_server: str
+    others: str
+
+
+# framework ``jupyter_api`` kind -> the rules its viewers get (see the module docstring).
+RULES_BY_KIND: dict[str, KindRules] = {
+    "none": KindRules(UNFILTERED, UNFILTERED),
+    "jupyter-server": KindRules(NO_JUPYTER_API, NO_JUPYTER_API),
+    "voila": KindRules(VOILA, VOILA),
+    "jupyterlab": KindRules(UNFILTERED, NO_JUPYTER_API),
+    "marimo": KindRules(MARIMO, MARIMO),
+    "solara": KindRules(SOLARA, SOLARA),
+}
+# An unknown kind gets the strictest rules there are.
+STRICTEST = KindRules(VOILA, VOILA)
+
+
 def rules_for(jupyter_api: str, mode: str, viewer_is_owner: bool) -> str:
-    """Which rules a viewer gets (see the module docstring)."""
-    if jupyter_api == "jupyterlab":
-        return UNFILTERED if mode == PER_VIEWER and viewer_is_owner else APP_ONLY
-    if jupyter_api == "none":
-        return APP_ONLY
-    if jupyter_api == "marimo":
-        return MARIMO
-    if jupyter_api == "solara":
-        return SOLARA
-    # "voila", and anything unknown: the strictest rules there are.
-    return VOILA
+    """Which rules a viewer gets (:data:`RULES_BY_KIND`)."""
+    kind = RULES_BY_KIND.get(jupyter_api, STRICTEST)
+    return kind.own_server if mode == PER_VIEWER and viewer_is_owner else kind.others
 
 
 @dataclass(frozen=True)
@@ -426,12 +448,10 @@ def decide(rules: str, method: str, path: str, prefix: str, *, websocket: bool =
         return Decision(False, reason="a path outside the dashboard or with '.' or '..' segments")
     if rules == UNFILTERED:
         return Decision(True)
-    if rules == APP_ONLY:
+    if rules == NO_JUPYTER_API:
         if JUPYTER_SERVER_PATHS.fullmatch(rel):
             return Decision(False, reason="the Jupyter server API is not part of this dashboard")
         return Decision(True)
-    if rules == SOLARA and JUPYTER_SERVER_PATHS.fullmatch(rel):  # its pages take any path
-        return Decision(False, reason="the Jupyter server API is not part of this dashboard")
     routes, refusal = ROUTE_TABLES.get(rules, ROUTE_TABLES[VOILA])
     for route in routes:
         if route.matches(method, rel, websocket):
@@ -464,9 +484,10 @@ def launcher_mode(environ: Mapping[str, str]) -> str:
 
 
 __all__ = [
-    "APP_ONLY", "JUPYTER_API_KINDS", "JUPYTER_SERVER_PATHS", "KERNEL_SUBPROTOCOLS", "MARIMO",
-    "MARIMO_ROUTES", "REFUSED_MSG_TYPES", "SOLARA", "SOLARA_ROUTES", "UNFILTERED", "V1_PROTOCOL", "VIEWER_MSG_TYPES", "VOILA",
-    "VOILA_ROUTES", "Decision", "KernelChannelFilter", "KernelMessage", "MalformedFrame",
+    "JUPYTER_API_KINDS", "JUPYTER_SERVER_PATHS", "KERNEL_SUBPROTOCOLS", "MARIMO",
+    "MARIMO_ROUTES", "NO_JUPYTER_API", "REFUSED_MSG_TYPES", "RULES_BY_KIND", "SOLARA",
+    "SOLARA_ROUTES", "UNFILTERED", "V1_PROTOCOL", "VIEWER_MSG_TYPES", "VOILA",
+    "VOILA_ROUTES", "Decision", "KindRules", "KernelChannelFilter", "KernelMessage", "MalformedFrame",
     "Route", "Verdict", "check_frame", "decide", "kernel_id_from_path", "launcher_mode",
     "parse_frame", "parse_legacy_binary", "parse_legacy_json", "parse_v1", "relative_path",
     "rules_for", "viewer_label",

@@ -3,7 +3,10 @@
 Pure header helpers first, then the tornado handler. The app only ever sees
 requests that the launcher has authenticated; the hub's cookies and the
 viewer's tokens are stripped before a request reaches it, and its own
-private token (if the framework needs one) is added. Which Jupyter routes a
+private token (if the framework needs one) is added. Otherwise the app sees
+the request as it would bare (public ``Host``, the viewer's ``Origin``,
+caching headers), with forwarding headers set by the launcher alone, and
+its answer's caching headers reach the viewer unchanged. Which Jupyter routes a
 viewer may reach, and which kernel messages pass a Voilà kernel websocket,
 is decided in :mod:`hub_viz.launcher.kernel_filter`.
 """
@@ -14,10 +17,11 @@ import asyncio
 import logging
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from tornado import httputil, iostream, web, websocket
 from tornado.httpclient import HTTPRequest
+from tornado.netutil import is_valid_ip
 
 from . import kernel_filter
 from .activity import is_real_use
@@ -93,44 +97,72 @@ def filter_cookie_header(value: str) -> str:
     return "; ".join(kept)
 
 
-def rewrite_origin(value: str, app_origin: str) -> str:
-    """Point an ``Origin`` or ``Referer`` at the app, keeping its path.
-
-    An opaque origin (``null``) stays opaque: it must not look like the app's own.
-    """
-    if value.strip() == "null":
-        return "null"
-    parts = urlsplit(value)
-    app = urlsplit(app_origin)
-    return urlunsplit((app.scheme, app.netloc, parts.path, parts.query, ""))
-
-
 def same_origin(origin: str, host: str) -> bool:
     """True when ``origin``'s host:port is the request's ``Host``."""
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
+# Headers by which a proxy tells an app who asked, over which scheme and for which host.
+# The viewer's are never passed on: the launcher sets its own (frameworks trust them
+# from 127.0.0.1, where only the launcher connects; see frameworks.py).
+FORWARDING_HEADERS = frozenset(
+    {"forwarded", "x-real-ip", "x-scheme", "x-url-scheme", "front-end-https", "x-client-ip",
+     "x-cluster-client-ip", "true-client-ip", "x-original-host", "x-host"}
+)
+
+
+def is_forwarding_header(name: str) -> bool:
+    lower = name.lower()
+    return lower in FORWARDING_HEADERS or lower.startswith("x-forwarded-")
+
+
+def viewer_address_and_scheme(
+    headers: httputil.HTTPHeaders, peer_ip: str, peer_protocol: str
+) -> tuple[str, str]:
+    """The viewer's address and scheme as the hub's proxy in front of the launcher says.
+
+    That proxy appends the address and scheme it saw to ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto``: the last entries count. ``X-Real-IP`` and ``X-Scheme``,
+    which tornado would prefer and a viewer can send through the proxy untouched,
+    count for nothing. Without the headers: the connection's own.
+    """
+    hops = headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+    proto = headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    return (hops if is_valid_ip(hops) else peer_ip,
+            proto if proto in ("http", "https") else peer_protocol)
+
+
 def upstream_headers(
     headers: httputil.HTTPHeaders,
     *,
-    app_origin: str,
+    host: str,
+    protocol: str,
+    remote_ip: str,
     app_token: str = "",
     drop: Iterable[str] = (),
 ) -> httputil.HTTPHeaders:
-    """Headers to send to the app for a viewer's request."""
+    """Headers to send to the app for a viewer's request.
+
+    The app sees the request as it would bare: the public ``Host``, the
+    viewer's ``Origin`` and ``Referer``, caching headers as sent. The hub's
+    cookies and credentials are dropped, and so is any forwarding header the
+    viewer sent: ``X-Forwarded-For``/``-Proto``/``-Host`` are the launcher's own
+    (the viewer's address, the public scheme and host).
+    """
     dropped = HOP_BY_HOP | {d.lower() for d in drop} | {"host", "authorization", "cookie"}
     out = httputil.HTTPHeaders()
     for name, value in headers.get_all():
         lower = name.lower()
-        if lower in dropped:
+        if lower in dropped or is_forwarding_header(lower):
             continue
-        if lower in ("origin", "referer"):
-            value = rewrite_origin(value, app_origin)
         out.add(name, value)
     cookie = filter_cookie_header("; ".join(headers.get_list("Cookie")))
     if cookie:
         out["Cookie"] = cookie
-    out["Host"] = urlsplit(app_origin).netloc
+    out["Host"] = host
+    out["X-Forwarded-Host"] = host
+    out["X-Forwarded-Proto"] = protocol
+    out["X-Forwarded-For"] = remote_ip
     if app_token:
         out["Authorization"] = f"token {app_token}"
     return out
@@ -153,10 +185,6 @@ class ProxyMixin:
     def note_activity(self) -> None:  # pragma: no cover - provided by the handler
         raise NotImplementedError
 
-    @property
-    def app_origin(self) -> str:
-        return f"http://127.0.0.1:{self.app_port}"
-
     # -- what of a Jupyter server the viewer may reach -------------------------
 
     @property
@@ -172,7 +200,7 @@ class ProxyMixin:
         """:func:`kernel_filter.rules_for` this request's viewer."""
         ctx = getattr(self, "ctx", None)
         if ctx is None:
-            return kernel_filter.APP_ONLY
+            return kernel_filter.UNFILTERED
         user = self.viewer()
         is_owner = bool(user) and self.is_owner(user)  # type: ignore[attr-defined]
         return kernel_filter.rules_for(ctx.framework.jupyter_api, ctx.mode, is_owner)
@@ -193,6 +221,17 @@ class ProxyMixin:
                 decision.reason,
             )
         return decision
+
+    def viewer_origin(self) -> dict[str, str]:
+        """``protocol`` and ``remote_ip`` of this request for :func:`upstream_headers`."""
+        request = self.request  # type: ignore[attr-defined]
+        context = request.connection.context if request.connection is not None else None
+        ip, protocol = viewer_address_and_scheme(
+            request.headers,
+            getattr(context, "_orig_remote_ip", None) or request.remote_ip or "",
+            getattr(context, "_orig_protocol", None) or request.protocol,
+        )
+        return {"protocol": protocol, "remote_ip": ip}
 
     def check_same_origin(self) -> None:
         """Refuse cross-site writes: an unsafe method must come from the hub's own origin."""
@@ -232,11 +271,9 @@ class ProxyMixin:
         if is_real_use(request.method, request.headers):
             self.note_activity()
         headers = upstream_headers(
-            request.headers, app_origin=self.app_origin, app_token=self.app_token,
-            drop=("Expect",),
+            request.headers, host=request.host, **self.viewer_origin(),
+            app_token=self.app_token, drop=("Expect",),
         )
-        headers["X-Forwarded-Proto"] = request.protocol
-        headers["X-Forwarded-Host"] = request.host
         if not has_body(request.headers) and request.method not in SAFE_METHODS:
             headers["Content-Length"] = str(len(request.body or b""))
         try:
@@ -288,6 +325,10 @@ class ProxyMixin:
             handler.set_status(start.code, start.reason or None)
             handler.clear_header("Content-Type")
             handler.clear_header("Server")
+            # Caching is the app's: its Cache-Control, ETag and Last-Modified pass as sent,
+            # so revalidation (304) works as bare. An answer that says nothing is kept out
+            # of shared caches only: it is for a viewer the launcher let in.
+            handler.set_header("Cache-Control", "private")
             for name, value in headers.get_all():
                 self._relay_header(name, value, seen)
 
@@ -362,10 +403,8 @@ class ProxyMixin:
         if decision.kernel_channel:
             protocols = [p for p in protocols if p in kernel_filter.KERNEL_SUBPROTOCOLS]
         headers = upstream_headers(
-            request.headers,
-            app_origin=self.app_origin,
-            app_token=self.app_token,
-            drop=WEBSOCKET_HANDSHAKE,
+            request.headers, host=request.host, **self.viewer_origin(),
+            app_token=self.app_token, drop=WEBSOCKET_HANDSHAKE,
         )
         url = f"ws://127.0.0.1:{self.app_port}{request.uri}"
         self.upstream_ws = await websocket.websocket_connect(

@@ -144,7 +144,12 @@ async def _respond(send: Any, status: int, body: bytes, headers: list) -> None:
 
 
 def serve(app: Any, port: int) -> None:
-    """Serve ``app`` on ``127.0.0.1:port`` (the launcher is the only client)."""
+    """Serve ``app`` on ``127.0.0.1:port`` (the launcher is the only client).
+
+    The launcher's ``X-Forwarded-Proto`` and ``-For`` are trusted from 127.0.0.1
+    only: the app's scheme and client are the viewer's.
+    """
     import uvicorn
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=True,
+                forwarded_allow_ips="127.0.0.1")

@@ -12,31 +12,28 @@ import json
 import logging
 import os
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from jupyterhub.services.auth import HubOAuth
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient
 from tornado.log import enable_pretty_logging
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Float, Instance, Integer, List, Unicode, default
 from traitlets.config import Application, Config
 
 from .. import __version__
 from ..errors import HubVizError
-from ..frameworks import BUILTIN_FRAMEWORKS, merge_frameworks
-from ..launcher.grants import GRANT_HEADER_SCHEME
 from ..layout import Layout
 from ..profiles import Ceiling, parse_profiles
+from ..settings import SERVICE_CONFIG_ENV, DashboardSettings, load_settings
 from ..signing import Signer, ensure_key_pair
-from ..spawner import DEFAULT_FRAMEWORKS
 from .access_api import access_routes
 from .accesslog import log_request
 from .activity import ActivityCoalescer, PingLimiter
 from .api import api_routes
 from .base import MAX_READ, NotFoundHandler, NotFoundPage, OAuthCallback, StaticFiles
+from .context import ServiceContext
 from .dashboards import Policy, validate
 from .deploy import Deployer
 from .embed_handlers import embed_routes
@@ -53,90 +50,7 @@ from .warmpool import WarmPool
 log = logging.getLogger("hub_viz.service")
 
 
-def _port(url: str) -> str:
-    port = urlsplit(url).port
-    return f":{port}" if port else ""
 HERE = Path(__file__).parent
-
-
-@dataclass
-class ServiceContext:
-    """What handlers share: store, hub client, deployer, policy and URLs."""
-
-    store: Store
-    hub: HubClient
-    deployer: Deployer
-    signer: Signer
-    policy: Policy
-    prefix: str
-    hub_base_url: str  # the hub's public base URL: absolute on the isolated layout
-    proxy_url: str
-    public_prefix: str = ""  # the service's prefix as a browser elsewhere reaches it
-    thumbnails: Thumbnailer = field(default_factory=Thumbnailer)
-    activity: ActivityCoalescer | None = None
-    pings: PingLimiter = field(default_factory=PingLimiter)
-    embeds: EmbedTokens | None = None
-    ping_seconds: float = 30
-
-    def internal_server_url(self, owner: str, name: str) -> tuple[str, dict[str, str]]:
-        """A server's URL through the proxy, and the ``Host`` its route needs."""
-        layout = self.deployer.layout
-        host = layout.server_host(owner, name)
-        url = self.proxy_url.rstrip("/") + layout.server_path(owner, name)
-        return url, ({"Host": host + _port(self.proxy_url)} if host else {})
-
-    async def server_answers(self, owner: str, name: str) -> bool:
-        """Whether the server's launcher answers and says its app does (``P api``, with a
-        grant). False only on a clear no: the launcher says its app is down, or the proxy
-        cannot reach the launcher (502/503). Anything that says nothing about the app
-        (the proxy URL unreachable, a redirect or TLS in front of it) is not held
-        against it: viewers are not kept from a dashboard the hub calls ready."""
-        url, headers = self.internal_server_url(owner, name)
-        grant = self.signer.grant(owner, name, None)
-        headers = {**headers, "Authorization": f"{GRANT_HEADER_SCHEME} {grant}"}
-        try:
-            response = await self.hub.client.fetch(
-                HTTPRequest(url + "api", headers=headers, request_timeout=5,
-                            follow_redirects=False), raise_error=False)
-        except (OSError, HTTPClientError) as e:
-            log.debug("Cannot ask %s/%s whether its app answers: %s", owner, name, e)
-            return True
-        if response.code in (502, 503):
-            return False
-        if response.code != 200:
-            log.debug("%s/%s's launcher probe answered %s", owner, name, response.code)
-            return True
-        try:
-            return json.loads(response.body).get("app", "ready") == "ready"
-        except (ValueError, AttributeError):
-            return True
-
-    async def statuses(self, dashboards: list[Dashboard], viewer: str) -> dict[int, str]:
-        """"running", "starting" or "stopped" for each dashboard, as ``viewer`` would open it."""
-        users: dict[str, dict[str, Any] | None] = {}
-        out = {}
-        for d in dashboards:
-            owner, name = self.deployer.locate(d, viewer)
-            if owner not in users:
-                users[owner] = await self.hub.user(owner)
-            server = ((users[owner] or {}).get("servers") or {}).get(name)
-            if not server:
-                out[d.id] = "stopped"
-            elif server.get("ready"):
-                out[d.id] = "running"
-            else:
-                out[d.id] = "starting" if server.get("pending") == "spawn" else "stopped"
-        return out
-
-    async def check_targets(self, fields: dict[str, Any]) -> list[str]:
-        """400 when a group to share with is unknown to the hub; the users not known yet
-        (kept, pending their first login)."""
-        missing = await self.deployer.missing_groups(fields.get("share_groups", []))
-        if missing:
-            names = ", ".join(repr(g) for g in missing)
-            raise HubVizError(f"The hub has no group {names}; check the names (a course's "
-                              "groups appear once someone opens the hub from the course).")
-        return await self.deployer.pending_users(fields.get("share_users", []))
 
 
 class DashboardService(Application):
@@ -157,35 +71,6 @@ class DashboardService(Application):
         config=True,
         help="Ed25519 private key that signs open grants and spawn specs (created if missing).",
     )
-    dashboards_root = Unicode(
-        "/home/{username}",
-        config=True,
-        help="Folder of each author's dashboard files, as the spawner sees it ({username}).",
-    )
-    check_files = Bool(
-        True,
-        config=True,
-        help="Check at publish time that the entry file exists (off when the service "
-        "cannot see the authors' files, e.g. on Kubernetes).",
-    )
-    allowed_frameworks = List(
-        Unicode(), default_value=DEFAULT_FRAMEWORKS, config=True,
-        help="Frameworks authors may publish (the spawner must allow them too).",
-    )
-    extra_frameworks = Dict(config=True, help="Framework records merged over the built-ins.")
-    git_schemes = List(
-        Unicode(), default_value=["https"], config=True,
-        help="URL schemes allowed for git sources ('file' only for tests and demos).",
-    )
-    profiles = Dict(
-        config=True,
-        help="Environment profiles authors may pick, name -> {display_name, ...}.",
-    )
-    resource_ceiling = Dict(
-        config=True,
-        help="The most one dashboard instance may use, e.g. {'cpu': 2, 'memory': '4G'}; "
-        "an author's resources or a profile beyond it is refused.",
-    )
     ip = Unicode(
         "", config=True,
         help="Address to listen on (default: the host of JUPYTERHUB_SERVICE_URL); "
@@ -203,18 +88,14 @@ class DashboardService(Application):
         help="URL at which the service reaches the proxy (to read launcher logs and "
         "take thumbnails), e.g. http://proxy-public on Kubernetes.",
     )
-    activity_interval = Float(
-        60, config=True,
-        help="Seconds between two activity reports to the hub for one server "
-        "(phone-home pings and keep-warm windows are coalesced into them).",
-    )
     ping_seconds = Float(
         30, config=True,
         help="Seconds between phone-home pings from a visible, focused dashboard page.",
     )
     ping_min_interval = Float(
         10, config=True,
-        help="Seconds a viewer must wait between two accepted phone-home pings (429 sooner).",
+        help="Seconds between two phone-home pings of a viewer that count (one sooner "
+        "is answered 204 and changes nothing).",
     )
     lti_secret_file = Unicode(
         "", config=True,
@@ -264,19 +145,10 @@ class DashboardService(Application):
         0 turns warm pools off; a dashboard's 'warm_pool' may not exceed it.
         configure() sets it.""",
     )
-    warm_pool_user = Unicode(
-        "hub-viz-pool", config=True,
-        help="Hub user who owns warm-pool instances until viewers take them; it never "
-        "logs in (configure() refuses its login and gives the service a role for it).",
-    )
     warm_pool_interval = Float(
         5, config=True,
         help="Seconds between warm-pool rounds (a round also runs right after a viewer "
         "takes an instance).",
-    )
-    max_warm_kernels = Integer(
-        100, config=True,
-        help="The most preheated Voilà kernels one dashboard may ask for ('warm_kernels').",
     )
     environments = Dict(
         config=True,
@@ -314,6 +186,15 @@ class DashboardService(Application):
     chromium_path = Unicode("", config=True, help="Path of chromium (default: found on PATH).")
     port = Integer(0, config=True, help="Port to listen on (default: from JUPYTERHUB_SERVICE_URL).")
 
+    settings = Instance(
+        DashboardSettings,
+        help="What the service and the spawner both read (``c.DashboardSettings``).",
+    )
+
+    @default("settings")
+    def _default_settings(self) -> DashboardSettings:
+        return load_settings(self.config, parent=self)
+
     aliases = {"port": "DashboardService.port", "db-url": "DashboardService.db_url"}
 
     @default("log_level")
@@ -322,22 +203,23 @@ class DashboardService(Application):
 
     def initialize(self, argv: list[str] | None = None) -> None:
         """Settings from ``HUB_VIZ_SERVICE_CONFIG`` (JSON, set by ``configure()``), then argv."""
-        raw = os.environ.get("HUB_VIZ_SERVICE_CONFIG")
+        raw = os.environ.get(SERVICE_CONFIG_ENV)
         if raw:
             self.update_config(Config(json.loads(raw)))
         super().initialize(argv)
 
     def policy(self) -> Policy:
-        ceiling = Ceiling.parse(self.resource_ceiling)
+        settings = self.settings
+        ceiling = Ceiling.parse(settings.resource_ceiling)
         return Policy(
-            frameworks=merge_frameworks(BUILTIN_FRAMEWORKS, self.extra_frameworks),
-            allowed_frameworks=list(self.allowed_frameworks),
-            dashboards_root=self.dashboards_root,
-            check_files=self.check_files,
-            git_schemes=tuple(self.git_schemes),
-            profiles=parse_profiles(self.profiles, ceiling),
+            frameworks=settings.frameworks,
+            allowed_frameworks=list(settings.allowed_frameworks),
+            dashboards_root=settings.dashboards_root,
+            check_files=settings.check_files,
+            git_schemes=tuple(settings.git_schemes),
+            profiles=parse_profiles(settings.profiles, ceiling),
             ceiling=ceiling,
-            max_warm_kernels=self.max_warm_kernels,
+            max_warm_kernels=settings.max_warm_kernels,
             warm_pool_ceiling=self.warm_pool_ceiling,
             environments=dict(self.environments),
             # dashboards on hosts of their own: any author may publish beyond 'private'
@@ -361,14 +243,14 @@ class DashboardService(Application):
             store=store, hub=hub, deployer=deployer, signer=signer, policy=self.policy(),
             prefix=prefix, hub_base_url=layout.hub_origin + hub_base, proxy_url=self.proxy_url,
             public_prefix=layout.service_origin + prefix,
-            activity=ActivityCoalescer(hub.activity, interval=self.activity_interval),
+            activity=ActivityCoalescer(hub.activity, interval=self.settings.activity_interval),
             pings=PingLimiter(self.ping_min_interval),
             ping_seconds=self.ping_seconds,
             embeds=EmbedTokens(load_secret(Path(self.embed_secret_file))),
         )
         deployer.answers = ctx.server_answers
         if self.warm_pool_ceiling > 0:
-            deployer.pool = WarmPool(store, deployer, ctx.activity, user=self.warm_pool_user,
+            deployer.pool = WarmPool(store, deployer, ctx.activity, user=self.settings.warm_pool_user,
                                      ceiling=self.warm_pool_ceiling)
         if self.thumbnails:
             from .capture import make_capture
@@ -449,7 +331,7 @@ class DashboardService(Application):
                  ip, port, ctx.prefix, _safe_url(self.db_url))
         if warning := ctx.policy.publishers.startup_warning():
             log.warning(warning)
-        stale = self.keep_warm_interval + self.activity_interval
+        stale = self.keep_warm_interval + self.settings.activity_interval
         if self.cull_timeout and stale >= self.cull_timeout / 2:
             log.warning(
                 "Keep-warm activity may reach the hub %.0f s late, too close to the culler's "

@@ -20,6 +20,7 @@ from tornado.log import app_log
 from ..bots import is_bot  # noqa: F401 (handlers import it from here)
 from ..errors import HubVizError
 from .accesslog import request_summary, scrub_uri
+from .context import ServiceContext
 from .dashboards import NotFound, as_json, can_manage, can_view, matches, visible
 from .store import Dashboard, store_failure
 
@@ -68,7 +69,8 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
     json_errors = True
 
     @property
-    def ctx(self) -> Any:
+    def ctx(self) -> ServiceContext:
+        """The service's shared state (the application's ``hub_viz`` setting)."""
         return self.settings["hub_viz"]
 
     async def current(self) -> dict[str, Any] | None:

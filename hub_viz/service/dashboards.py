@@ -148,6 +148,19 @@ def validate(
 
     Raises :class:`SpecError` (HTTP 400) with a message a person can act on.
     """
+    merged = merged_input(data, current)
+    out: dict[str, Any] = {}
+    out.update(check_names_and_text(merged, current))
+    out.update(check_source(merged.get("git"), policy))
+    run, framework = check_run(merged, policy, owner, git=bool(merged.get("git")))
+    out.update(run)
+    out.update(check_audience(merged, out["mode"]))
+    out.update(check_resources_and_warmth(merged, policy, framework, out["mode"]))
+    return out
+
+
+def merged_input(data: Any, current: Dashboard | None) -> dict[str, Any]:
+    """The request's fields over the dashboard's current ones (none for a create)."""
     if not isinstance(data, dict):
         raise SpecError("The request body must be a JSON object.")
     unknown = set(data) - FIELDS
@@ -155,11 +168,14 @@ def validate(
         raise SpecError(f"Unknown field(s) {sorted(unknown)}; allowed: {sorted(FIELDS)}.")
     if current is not None and "slug" in data and data["slug"] != current.slug:
         raise SpecError("'slug' cannot change; publish a new dashboard instead.")
-
     merged = _as_input(current) if current is not None else {}
     merged.update(data)
-    out: dict[str, Any] = {}
+    return merged
 
+
+def check_names_and_text(merged: dict[str, Any], current: Dashboard | None) -> dict[str, Any]:
+    """``slug`` (on create: given or made from the title), ``title`` and ``description``."""
+    out: dict[str, Any] = {}
     title = merged.get("title")
     if current is None:
         if "slug" not in merged:
@@ -176,16 +192,22 @@ def validate(
     if not isinstance(description, str) or len(description) > 2000:
         raise SpecError("'description' must be text of at most 2000 characters.")
     out["description"] = description.strip()
+    return out
 
-    git = merged.get("git")
-    if git:
-        if not isinstance(git, dict) or set(git) - {"url", "ref"}:
-            raise SpecError("'git' must be an object with 'url' and optional 'ref'.")
-        out["source_type"], out["source"] = "git", check_git_url(git.get("url"), policy.git_schemes)
-        out["git_ref"] = check_git_ref(git.get("ref") or "main")
-    else:
-        out["source_type"], out["source"], out["git_ref"] = "path", "", ""
 
+def check_source(git: Any, policy: Policy) -> dict[str, Any]:
+    """Where the code comes from: a git repository, or the owner's files ("path")."""
+    if not git:
+        return {"source_type": "path", "source": "", "git_ref": ""}
+    if not isinstance(git, dict) or set(git) - {"url", "ref"}:
+        raise SpecError("'git' must be an object with 'url' and optional 'ref'.")
+    return {"source_type": "git", "source": check_git_url(git.get("url"), policy.git_schemes),
+            "git_ref": check_git_ref(git.get("ref") or "main")}
+
+
+def check_run(merged: dict[str, Any], policy: Policy, owner: str, *, git: bool
+              ) -> tuple[dict[str, Any], Framework]:
+    """What runs: the entry, its framework (given or detected), mode and arguments."""
     spec = {
         "entry": merged.get("entry"),
         "mode": merged.get("mode") or SHARED,
@@ -193,54 +215,59 @@ def validate(
     }
     if merged.get("framework"):
         spec["framework"] = merged["framework"]
-    check_files = policy.check_files and not git
     resolved = resolve_spec(
         spec,
         root=Path(policy.dashboards_root.format(username=owner)),
         frameworks=policy.frameworks,
         allowed_frameworks=policy.allowed_frameworks,
-        check_files=check_files,
+        check_files=policy.check_files and not git,
     )
-    if check_files and policy.environments.get("enabled", True):
+    if policy.check_files and not git and policy.environments.get("enabled", True):
         check_environment(resolved, policy, Path(policy.dashboards_root.format(username=owner)))
-    out["framework"] = resolved.framework.name
-    out["entry"] = str(spec["entry"]).strip()
-    out["mode"] = resolved.mode
-    out["args"] = list(check_args(spec["args"]))
+    return {"framework": resolved.framework.name, "entry": str(spec["entry"]).strip(),
+            "mode": resolved.mode, "args": list(check_args(spec["args"]))}, resolved.framework
 
+
+def check_audience(merged: dict[str, Any], mode: str) -> dict[str, Any]:
+    """Who may open it: ``visibility`` and the names it is shared with."""
     visibility = merged.get("visibility") or PRIVATE
     if visibility not in VISIBILITIES:
         raise SpecError(f"Unknown visibility {visibility!r}; allowed: {', '.join(VISIBILITIES)}.")
-    if visibility == PUBLIC and resolved.mode != SHARED:
+    if visibility == PUBLIC and mode != SHARED:
         raise SpecError("A public dashboard must run in shared mode (anonymous viewers "
                         "cannot own an instance).")
-    out["visibility"] = visibility
-    out["share_users"] = check_names(merged.get("share_users"), "share_users")
-    out["share_groups"] = check_names(merged.get("share_groups"), "share_groups")
-    if visibility == USERS and not out["share_users"]:
+    users = check_names(merged.get("share_users"), "share_users")
+    groups = check_names(merged.get("share_groups"), "share_groups")
+    if visibility == USERS and not users:
         raise SpecError("Visibility 'users' needs at least one name in 'share_users'.")
-    if visibility == GROUPS and not out["share_groups"]:
+    if visibility == GROUPS and not groups:
         raise SpecError("Visibility 'groups' needs at least one name in 'share_groups'.")
-    if visibility != USERS:
-        out["share_users"] = []
-    if visibility != GROUPS:
-        out["share_groups"] = []
+    return {"visibility": visibility,
+            "share_users": users if visibility == USERS else [],
+            "share_groups": groups if visibility == GROUPS else []}
 
+
+def check_resources_and_warmth(merged: dict[str, Any], policy: Policy, framework: Framework,
+                               mode: str) -> dict[str, Any]:
+    """Profile and resources within the ceiling; keep-warm windows, preheated kernels and
+    the warm pool, each where the framework and mode allow it."""
     profile = merged.get("profile") or ""
     picked = pick_profile(policy.profiles, profile)
-    out["profile"] = profile
-    out["resources"] = check_resources(merged.get("resources"))
-    effective_resources(picked, out["resources"], policy.ceiling)
-    out["keep_warm"] = check_windows(merged.get("keep_warm"))
-    if out["keep_warm"] and resolved.mode == PER_VIEWER:
+    resources = check_resources(merged.get("resources"))
+    effective_resources(picked, resources, policy.ceiling)
+    keep_warm = check_windows(merged.get("keep_warm"))
+    if keep_warm and mode == PER_VIEWER:
         raise SpecError("'keep_warm' applies to shared dashboards only; a per-viewer "
                         "dashboard starts instances ahead with 'warm_pool'.")
-    out["warm_kernels"] = check_warm_kernels(
-        merged.get("warm_kernels"), resolved.framework, policy.max_warm_kernels
-    )
-    out["warm_pool"] = check_warm_pool(merged.get("warm_pool"), resolved.framework,
-                                       resolved.mode, policy.warm_pool_ceiling)
-    return out
+    return {
+        "profile": profile,
+        "resources": resources,
+        "keep_warm": keep_warm,
+        "warm_kernels": check_warm_kernels(merged.get("warm_kernels"), framework,
+                                           policy.max_warm_kernels),
+        "warm_pool": check_warm_pool(merged.get("warm_pool"), framework, mode,
+                                     policy.warm_pool_ceiling),
+    }
 
 
 def check_warm_pool(value: Any, framework: Framework, mode: str, ceiling: int) -> int:

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import select
 from tornado import web
 
-from .api import OpenMixin
 from .base import BaseHandler
 from .dashboards import can_view
 from .embeds import (
@@ -31,6 +30,7 @@ from .embeds import (
     live_origins,
     validate_embed,
 )
+from .openflow import OpenMixin
 from .store import Dashboard, EmbedGrant, utcnow
 
 NAME = r"([^/]+)"

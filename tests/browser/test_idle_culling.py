@@ -113,9 +113,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         configure_kwargs={
             "cull_timeout": TIMEOUT,
             "cull_every": EVERY,
+            "activity_interval": ACTIVITY,
             "extra_service_config": {
                 "reconcile_interval": 2, "keep_warm_interval": 3,
-                "activity_interval": ACTIVITY, "ping_seconds": PING, "ping_min_interval": 1,
+                "ping_seconds": PING, "ping_min_interval": 1,
                 "thumbnails": False,
             },
         },

@@ -40,8 +40,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         configure_kwargs={
             "cull_timeout": TIMEOUT,
             "cull_every": EVERY,
+            "activity_interval": 2,
             "extra_service_config": {
-                "reconcile_interval": 2, "activity_interval": 2, "ping_seconds": 3,
+                "reconcile_interval": 2, "ping_seconds": 3,
                 "ping_min_interval": 1, "thumbnails": False,
             },
         },

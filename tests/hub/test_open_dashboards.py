@@ -8,7 +8,7 @@ import uuid
 import pytest
 import websocket
 
-from ..conftest import BROWSER_UA, both_layouts, origin_of
+from ..conftest import BROWSER_UA, both_layouts, origin_of, wait_until
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -229,10 +229,22 @@ def test_no_traffic_no_activity_report(hub, running):
     def last_activity():
         return hub.api("GET", "/users/alice").json()["servers"]["bokeh-example"]["last_activity"]
 
-    time.sleep(3)
+    # first the positive signal: a page view reaches the hub as activity in this run
     before = last_activity()
-    time.sleep(5)  # more than two report intervals with nobody looking
-    assert last_activity() == before
+    session = hub.login("alice")
+    url = hub.at("/user/alice/bokeh-example/app")
+
+    def viewed() -> bool:
+        session.get(url, headers={"Accept": "text/html", "User-Agent": BROWSER_UA}, timeout=30)
+        return last_activity() != before
+
+    wait_until(viewed, timeout=30, what="a page view reported as activity", every=1)
+    # then nobody looks: once the last view's report is in (at most one interval,
+    # 2 s), nothing more comes for more than two intervals
+    time.sleep(3)
+    settled = last_activity()
+    time.sleep(5)
+    assert last_activity() == settled
 
 
 def test_the_hubs_own_link_leads_to_the_dashboards_host(hub, running):

@@ -5,6 +5,9 @@ Marked ``smoke`` so CI also runs it on JupyterHub 5.5.
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import requests
 
@@ -40,7 +43,13 @@ def test_group_member_opens_a_published_dashboard(hub: Hub) -> None:
         # The one-time link opens the page without any hub login.
         page = requests.get(hub.public(body["url"]), timeout=60)
         assert page.status_code == 200
-        assert "_dash-config" in page.text or "dash" in page.text.lower()
+        # the example's own Dash page, served under this server's prefix
+        assert "<title>Dash example</title>" in page.text
+        config = re.search(r'<script id="_dash-config" type="application/json"[^>]*>(.*?)'
+                           r"</script>", page.text, re.S)
+        assert config, page.text[:500]
+        prefix = json.loads(config.group(1))["requests_pathname_prefix"]
+        assert prefix.endswith(f"/user/{author}/smoke-sales/"), prefix
 
         # The hub's sharing API now grants the group access to the server.
         shares = hub.api("GET", f"/shares/{author}/smoke-sales").json()["items"]

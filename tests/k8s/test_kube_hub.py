@@ -49,7 +49,7 @@ c.KubeSpawner.namespace = {double.namespace!r}
 c.KubeSpawner.image = "registry.example.edu/hub-viz/dashboard:test"
 c.KubeSpawner.start_timeout = 120
 c.DashboardKubeSpawner.app_ready_timeout = 60
-c.DashboardKubeSpawner.activity_interval = 2
+c.DashboardSettings.activity_interval = 2
 # a restarted hub must find the pods still running
 c.JupyterHub.cleanup_servers = False
 """

@@ -163,7 +163,8 @@ class TossingApp(web.RequestHandler):
     """An author's app that tries to plant cookies and redirects to its own address."""
 
     def get(self, what: str) -> None:
-        own = f"http://127.0.0.1:{self.request.host.rsplit(':', 1)[1]}"
+        # its own address (the Host it gets is the public one, as bare)
+        own = f"http://127.0.0.1:{self.request.connection.stream.socket.getsockname()[1]}"
         if what == "cookies":
             for header, _ in APP_COOKIES:
                 self.add_header("Set-Cookie", header)

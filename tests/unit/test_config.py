@@ -52,7 +52,8 @@ def test_configure_sets_hub_options(spawner: str, module: str, class_name: str) 
     assert c.Spawner.start_timeout == (300 + 120 if spawner == "local" else 180)
     assert c.Spawner.http_timeout == 60
     spawner_config = c[class_name]
-    assert spawner_config.dashboards_root == "/srv/dashboards"
+    assert c.DashboardSettings.dashboards_root == "/srv/dashboards"
+    assert "dashboards_root" not in spawner_config
     assert spawner_config.predefined_dashboards == {
         "sales": {"framework": "dash", "entry": "sales/app.py", "title": "Sales"},
         "weather": {"entry": "weather.ipynb"},
@@ -153,8 +154,8 @@ def test_defaults_leave_optional_traits_unset() -> None:
     local = c.DashboardLocalSpawner
     assert local.predefined_dashboards == {}
     assert local.run_as_hub_user is False
-    assert "dashboards_root" not in local
-    assert "allowed_frameworks" not in local
+    assert "dashboards_root" not in c.DashboardSettings
+    assert "allowed_frameworks" not in c.DashboardSettings
     assert c.JupyterHub.template_vars == {
         "hub_viz_dashboards": [],
         "hub_viz_service_prefix": "services/hub-viz/",
@@ -165,7 +166,7 @@ def test_defaults_leave_optional_traits_unset() -> None:
 def test_optional_traits_are_set_when_given() -> None:
     c = Config()
     configure(c, allowed_frameworks=["voila", "dash"], run_as_hub_user=True)
-    assert c.DashboardLocalSpawner.allowed_frameworks == ["voila", "dash"]
+    assert c.DashboardSettings.allowed_frameworks == ["voila", "dash"]
     assert c.DashboardLocalSpawner.run_as_hub_user is True
 
 
@@ -216,9 +217,15 @@ def service_named(c: Config, name: str) -> dict:
     return service
 
 
-def service_settings(c: Config) -> dict:
+def service_config(c: Config) -> dict:
     env = service_named(c, "hub-viz")["environment"]
-    return json.loads(env["HUB_VIZ_SERVICE_CONFIG"])["DashboardService"]
+    return json.loads(env["HUB_VIZ_SERVICE_CONFIG"])
+
+
+def service_settings(c: Config) -> dict:
+    """The service's own settings and the shared ones, as the service will read them."""
+    config = service_config(c)
+    return {**config["DashboardService"], **config["DashboardSettings"]}
 
 
 def test_the_idle_culler_runs_as_a_service_with_exactly_its_scopes() -> None:
@@ -373,7 +380,7 @@ def test_warm_pools_add_one_filtered_scope_and_refuse_the_pool_users_login() -> 
     settings = service_settings(on)
     assert (settings["warm_pool_ceiling"], settings["warm_pool_user"],
             settings["max_warm_kernels"]) == (5, "hub-viz-pool", 20)
-    assert on.DashboardLocalSpawner.max_warm_kernels == 20
+    assert on.DashboardSettings.max_warm_kernels == 20
     hook = on.Authenticator.post_auth_hook
 
     class Authenticator:
@@ -391,16 +398,16 @@ def test_activity_intervals_stay_well_below_the_cull_timeout() -> None:
     # defaults follow the timeout: a third of it when that is below a minute
     c = Config()
     configure(c, cull_timeout=30, cull_every=10)
-    assert c.DashboardLocalSpawner.activity_interval == 10
+    assert c.DashboardSettings.activity_interval == 10
     assert service_settings(c)["activity_interval"] == 10
     c = Config()
     configure(c)
-    assert c.DashboardLocalSpawner.activity_interval == 60
+    assert c.DashboardSettings.activity_interval == 60
     assert service_settings(c)["activity_interval"] == 60
     # what the operator sets is kept when it is well below, refused otherwise
     c = Config()
     configure(c, cull_timeout=600, activity_interval=120)
-    assert c.DashboardLocalSpawner.activity_interval == 120
+    assert c.DashboardSettings.activity_interval == 120
     with pytest.raises(ValueError, match=r"activity_interval=90 s is not well below "
                                          r"cull_timeout=120 s.*at most 40 s"):
         configure(Config(), cull_timeout=120, activity_interval=90)
@@ -408,7 +415,13 @@ def test_activity_intervals_stay_well_below_the_cull_timeout() -> None:
     c.DashboardLocalSpawner.activity_interval = 60
     with pytest.raises(ValueError, match=r"c\.DashboardLocalSpawner\.activity_interval=60 s"):
         configure(c, cull_timeout=120)
-    with pytest.raises(ValueError, match=r"extra_service_config\['activity_interval'\]=50 s"):
+    c = Config()
+    c.DashboardSettings.activity_interval = 45
+    with pytest.raises(ValueError, match=r"c\.DashboardSettings\.activity_interval=45 s"):
+        configure(c, cull_timeout=120)
+    # a shared setting in extra_service_config (deprecated) moves to DashboardSettings
+    with pytest.warns(DeprecationWarning, match="c.DashboardSettings.activity_interval"), \
+            pytest.raises(ValueError, match=r"c\.DashboardSettings\.activity_interval=50 s"):
         configure(Config(), cull_timeout=120,
                   extra_service_config={"activity_interval": 50})
     with pytest.raises(ValueError, match="must be positive seconds"):
@@ -416,7 +429,7 @@ def test_activity_intervals_stay_well_below_the_cull_timeout() -> None:
     # without a culler there is nothing to stay below
     c = Config()
     configure(c, cull_idle=False, activity_interval=600)
-    assert c.DashboardLocalSpawner.activity_interval == 600
+    assert c.DashboardSettings.activity_interval == 600
 
 
 def test_environment_settings_reach_the_builder_and_the_service() -> None:

@@ -158,8 +158,10 @@ EXPECTED_COMMANDS = {
     ),
     "dash": (
         "app.py",
-        ["-m", "gunicorn", f"--bind=127.0.0.1:{PORT}", "hub_viz.runners.dash:create_app()"],
-        {"DASH_URL_BASE_PATHNAME": PREFIX, "HUB_VIZ_DASH_ENTRY": "app.py"},
+        ["-m", "gunicorn", f"--bind=127.0.0.1:{PORT}", "--forwarded-allow-ips=127.0.0.1",
+         "hub_viz.runners.dash:create_app()"],
+        {"DASH_URL_BASE_PATHNAME": PREFIX, "HUB_VIZ_DASH_ENTRY": "app.py",
+         "FORWARDED_ALLOW_IPS": "127.0.0.1"},
     ),
     "streamlit": (
         "app.py",
@@ -168,13 +170,13 @@ EXPECTED_COMMANDS = {
             "--server.address=127.0.0.1", f"--server.baseUrlPath={PREFIX}",
             "--server.headless=true",
         ],
-        {},
+        {"FORWARDED_ALLOW_IPS": "127.0.0.1"},
     ),
     "panel": (
         "app.py",
         [
             "-m", "panel", "serve", "app.py", f"--port={PORT}", "--address=127.0.0.1",
-            f"--prefix={PREFIX}", f"--allow-websocket-origin=127.0.0.1:{PORT}",
+            f"--prefix={PREFIX}", "--use-xheaders", "--allow-websocket-origin=*",
         ],
         {},
     ),
@@ -182,7 +184,7 @@ EXPECTED_COMMANDS = {
         "app.py",
         [
             "-m", "bokeh", "serve", "app.py", f"--port={PORT}", "--address=127.0.0.1",
-            f"--prefix={PREFIX}", f"--allow-websocket-origin=127.0.0.1:{PORT}",
+            f"--prefix={PREFIX}", "--use-xheaders", "--allow-websocket-origin=*",
         ],
         {},
     ),

@@ -22,9 +22,11 @@ from traitlets.config import Config
 
 from hub_viz.config import configure
 from hub_viz.errors import SpecError
+from hub_viz.hubstart import prepare_service
 from hub_viz.launcher.app import StatusHandler
 from hub_viz.launcher.process import AppState
 from hub_viz.launcher.source import GitCheckout
+from hub_viz.settings import shared_names
 from hub_viz.signing import Signer
 from hub_viz.spawner import DashboardLocalSpawner
 
@@ -40,7 +42,9 @@ def local_spawner(tmp_path: Path, spec: dict, **traits) -> DashboardLocalSpawner
     configure(c, state_dir=str(tmp_path), dashboards_root=str(tmp_path / "{username}"),
               run_as_hub_user=True)
     for name, value in traits.items():
-        setattr(c.DashboardLocalSpawner, name, value)
+        setattr(c.DashboardSettings if name in shared_names() else c.DashboardLocalSpawner,
+                name, value)
+    prepare_service(c, c.JupyterHub.services)  # the hub starts: the service's keys
     key = (tmp_path / "hub_viz_signing_key.pem").read_text()
     user = SimpleNamespace(name="viewer", id=0, url="/user/viewer/", escaped_name="viewer",
                            settings={})

@@ -330,7 +330,8 @@ def test_the_service_is_reached_through_the_hubs_kubernetes_service(
     # HTTPS: login cookies a dashboard on a sibling host cannot toss, hub and service
     assert hub.JupyterHub.cookie_host_prefix_enabled is True
     assert service["environment"]["JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED"] == "1"
-    settings = json.loads(service["environment"]["HUB_VIZ_SERVICE_CONFIG"])["DashboardService"]
+    passed = json.loads(service["environment"]["HUB_VIZ_SERVICE_CONFIG"])
+    settings = {**passed["DashboardService"], **passed["DashboardSettings"]}
     assert settings["ip"] == "0.0.0.0"
     assert settings["db_url"] == f"sqlite:///{state_dir.resolve() / 'hub_viz.sqlite'}"
     assert Path(settings["signing_key_file"]).parent == state_dir.resolve()
@@ -391,10 +392,13 @@ def test_profiles_and_ceiling_reach_the_spawner_and_the_service(
     hub: Config, merged: dict[str, Any],
 ) -> None:
     settings = merged["custom"]["hubViz"]
-    assert hub.DashboardKubeSpawner.profiles == settings["profiles"]
-    assert hub.DashboardKubeSpawner.resource_ceiling == settings["resource_ceiling"]
+    # one block both read: the spawner from the hub's config, the service from the hub
+    assert hub.DashboardSettings.profiles == settings["profiles"]
+    assert hub.DashboardSettings.resource_ceiling == settings["resource_ceiling"]
     service = json.loads(services(hub)["hub-viz"]["environment"]["HUB_VIZ_SERVICE_CONFIG"])
-    assert service["DashboardService"]["profiles"] == settings["profiles"]
+    assert service["DashboardSettings"]["profiles"] == settings["profiles"]
+    assert service["DashboardSettings"]["resource_ceiling"] == settings["resource_ceiling"]
+    assert "profiles" not in service["DashboardService"]
 
 
 def test_the_proxy_class_keeps_the_charts_proxy_settings(hub: Config) -> None:

@@ -390,25 +390,54 @@ def test_voila_refuses_everything_else(method: str, rel: str, websocket: bool) -
     assert not kf.decide(kf.VOILA, method, P + rel, P, websocket=websocket).allowed
 
 
-def test_jupyter_server_api_is_refused_for_apps_without_jupyter() -> None:
-    for rel in ("api/contents", "api/kernels", f"api/kernels/{KERNEL}/channels", "api/sessions",
-                "api/terminals/1", "files/app.py", "Files/app.py", "//api//contents",
-                "api/%63ontents", "terminals/websocket/1", "lab/api/settings", "nbconvert/html/x"):
-        assert not kf.decide(kf.APP_ONLY, "GET", P + rel, P).allowed, rel
-        assert not kf.decide(kf.APP_ONLY, "GET", P + rel, P, websocket=True).allowed, rel
-    # the apps' own routes pass
-    for rel in ("", "app", "_dash-layout", "_dash-update-component", "_stcore/stream", "ws",
-                "app/ws", "static/js/bokeh.min.js", "assets/style.css", "api", "api/data",
-                "apidocs", "filesystem", "contents"):
-        assert kf.decide(kf.APP_ONLY, "GET", P + rel, P).allowed, rel
-    assert not kf.decide(kf.APP_ONLY, "GET", P + "static/../api/contents", P).allowed
+JUPYTER_API_PATHS = (
+    "api/contents", "api/kernels", f"api/kernels/{KERNEL}/channels", "api/sessions",
+    "api/terminals/1", "files/app.py", "Files/app.py", "//api//contents", "api/%63ontents",
+    "terminals/websocket/1", "lab/api/settings", "nbconvert/html/x", "Terminals", "api/events",
+)
+
+
+def test_jupyter_server_api_is_refused_where_a_jupyter_server_runs() -> None:
+    for rel in JUPYTER_API_PATHS:
+        assert not kf.decide(kf.NO_JUPYTER_API, "GET", P + rel, P).allowed, rel
+        assert not kf.decide(kf.NO_JUPYTER_API, "GET", P + rel, P, websocket=True).allowed, rel
+    # the app's own routes pass
+    for rel in ("", "app", "lab", "static/js/main.js", "api", "api/data", "apidocs",
+                "filesystem", "contents"):
+        assert kf.decide(kf.NO_JUPYTER_API, "GET", P + rel, P).allowed, rel
+    assert not kf.decide(kf.NO_JUPYTER_API, "GET", P + "static/../api/contents", P).allowed
+
+
+def test_apps_without_a_jupyter_server_get_every_path_they_serve() -> None:
+    """A Streamlit page named Files, a Dash files/ route, an app's api/events: as bare."""
+    for rel in (*JUPYTER_API_PATHS, "", "app", "_dash-layout", "_stcore/stream", "ws"):
+        assert kf.decide(kf.UNFILTERED, "GET", P + rel, P).allowed, rel
+        assert kf.decide(kf.UNFILTERED, "POST", P + rel, P).allowed, rel
+        assert kf.decide(kf.UNFILTERED, "GET", P + rel, P, websocket=True).allowed, rel
+    # but never a path outside the prefix or one with dot segments
+    for path in ("/user/other/x/files/a", P + "static/../files/a", P + "a/%2e%2e/b"):
+        assert not kf.decide(kf.UNFILTERED, "GET", path, P).allowed, path
+
+
+def test_every_framework_kind_has_rules() -> None:
+    assert set(kf.RULES_BY_KIND) == set(kf.JUPYTER_API_KINDS)
+    for kind in kf.RULES_BY_KIND.values():
+        assert {kind.own_server, kind.others} <= {
+            kf.UNFILTERED, kf.NO_JUPYTER_API, *kf.ROUTE_TABLES}
+
+
+@pytest.mark.parametrize("mode", [SHARED, PER_VIEWER])
+@pytest.mark.parametrize("owner", [True, False])
+def test_an_operator_framework_with_a_jupyter_server_keeps_its_api_refused(
+        mode: str, owner: bool) -> None:
+    assert kf.rules_for("jupyter-server", mode, owner) == kf.NO_JUPYTER_API
 
 
 def test_the_owner_of_a_per_viewer_notebook_passes_unfiltered() -> None:
     lab = BUILTIN_FRAMEWORKS["notebook"].jupyter_api
     assert kf.rules_for(lab, PER_VIEWER, True) == kf.UNFILTERED
-    assert kf.rules_for(lab, PER_VIEWER, False) == kf.APP_ONLY  # an admin, a share
-    assert kf.rules_for(lab, SHARED, True) == kf.APP_ONLY  # never allowed; fails closed
+    assert kf.rules_for(lab, PER_VIEWER, False) == kf.NO_JUPYTER_API  # an admin, a share
+    assert kf.rules_for(lab, SHARED, True) == kf.NO_JUPYTER_API  # never allowed; fails closed
     rel = f"api/kernels/{KERNEL}/channels"
     assert kf.decide(kf.UNFILTERED, "POST", P + "api/kernels", P).allowed
     assert kf.decide(kf.UNFILTERED, "GET", P + rel, P, websocket=True) == kf.Decision(True)
@@ -420,11 +449,14 @@ def test_voila_is_filtered_for_everyone_in_every_mode(mode: str, owner: bool) ->
     assert kf.rules_for(BUILTIN_FRAMEWORKS["voila"].jupyter_api, mode, owner) == kf.VOILA
 
 
-@pytest.mark.parametrize("name", ["dash", "bokeh", "panel", "streamlit", "custom"])
-def test_other_frameworks_have_no_jupyter_api(name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["dash", "bokeh", "panel", "streamlit", "gradio", "shiny", "nicegui", "custom"])
+@pytest.mark.parametrize("mode", [SHARED, PER_VIEWER])
+@pytest.mark.parametrize("owner", [True, False])
+def test_frameworks_without_a_jupyter_server_pass_every_path(
+        name: str, mode: str, owner: bool) -> None:
     fw = BUILTIN_FRAMEWORKS[name]
-    assert kf.rules_for(fw.jupyter_api, SHARED, True) == kf.APP_ONLY
-    assert kf.rules_for(fw.jupyter_api, PER_VIEWER, True) == kf.APP_ONLY
+    assert kf.rules_for(fw.jupyter_api, mode, owner) == kf.UNFILTERED
 
 
 def test_unknown_rules_or_mode_fail_closed() -> None:
@@ -734,6 +766,10 @@ def test_solara_gets_its_own_rules_for_everyone(mode: str, owner: bool) -> None:
     [
         ("GET", "", False, False),
         ("GET", "some/page/of/the/app", False, False),  # Solara routes pages on any path
+        # it runs no Jupyter server: pages named like its routes are the app's
+        ("GET", "files", False, False),
+        ("GET", "Terminals", False, False),
+        ("GET", "api/contents", False, False),
         ("GET", "_solara/cdn/requirejs@2.3.6/require.js", False, False),
         ("GET", "static/assets/theme.js", False, False),
         ("GET", "static/public/logo.png", False, False),
@@ -760,8 +796,6 @@ def test_solara_page_routes_pass(method: str, rel: str, websocket: bool, filtere
         ("GET", f"jupyter/api/kernels/{SOLARA_KERNEL}/iopub", True),
         ("GET", "ws", True),
         ("POST", "", False),
-        ("GET", "api/contents", False),
-        ("GET", "files/app.py", False),
         ("GET", "static/../app.py", False),
     ],
 )

@@ -23,6 +23,7 @@ from traitlets.config import Config
 
 from hub_viz.config import configure
 from hub_viz.frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, SHARED
+from hub_viz.hubstart import prepare_service
 from hub_viz.k8s_manifest import TOKEN_PLACEHOLDER, pod_manifest
 
 pytestmark = pytest.mark.unit
@@ -53,6 +54,7 @@ def hub_config(tmp_path: Path) -> Config:
     c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
     configure(c, spawner="kube", state_dir=str(tmp_path), profiles=PROFILES,
               resource_ceiling=CEILING)
+    prepare_service(c, c.JupyterHub.services)  # the hub starts: the service's keys
     return c
 
 

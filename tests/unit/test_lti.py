@@ -19,6 +19,7 @@ from traitlets.config import Config
 from hub_viz.cli import run
 from hub_viz.config import configure
 from hub_viz.errors import LaunchError
+from hub_viz.hubstart import ensure_service_files, prepare_service
 from hub_viz.lti import (
     CANVAS_AUTHORIZE,
     CANVAS_ISSUER,
@@ -310,6 +311,8 @@ def test_lti13_defaults_to_canvas_cloud(tmp_path: Path) -> None:
     assert cfg.allow_all is True and cfg.manage_groups is True
     assert c.Authenticator.enable_auth_state is True
     secret = Path(extra["lti_secret_file"])
+    assert not secret.exists()  # made when the hub starts (hub_viz.hubstart), not here
+    ensure_service_files(extra)
     assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text()) >= 40
     assert cfg.service_secret_file == str(secret)
     # the secret is passed as a file, never as a value in the config
@@ -389,6 +392,9 @@ def test_configure_passes_the_secret_to_the_service(tmp_path: Path) -> None:
     assert settings["lti_secret_file"] == str(tmp_path / "hub_viz_lti_secret")
     key = tmp_path / "hub_viz_lti_key.pem"
     assert settings["lti_key_file"] == c.HubVizLTI13Authenticator.key_file == str(key)
+    assert list(tmp_path.iterdir()) == []  # loading the config writes nothing
+    prepare_service(c, c.JupyterHub.services)  # the hub starts
+    assert (tmp_path / "hub_viz_lti_secret").is_file()
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert c.HubVizLTI13Authenticator.service_url == "http://127.0.0.1:10101/services/hub-viz/"
     assert c.HubVizLTI13Authenticator.service_name == "hub-viz"

@@ -113,7 +113,7 @@ def test_without_a_client_id_only_registered_platforms_log_in(tmp_path: Path) ->
     c = Config()
     configure_lti(c, state_dir=tmp_path, auth_state=False)
     section = c.HubVizLTI13Authenticator
-    assert section.registrations_file == str(tmp_path / "hub_viz_lti_platforms.json")
+    assert section.registrations_file == str(tmp_path.resolve() / "hub_viz_lti_platforms.json")
     auth = HubVizLTI13Authenticator(config=c)
     assert auth.trusted() == [] and auth.platform_for(ISSUER) is None
     auth.register(Registration(ISSUER, "7", ISSUER + "/auth", ISSUER + "/jwks", ISSUER + "/t"))

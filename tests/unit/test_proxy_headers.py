@@ -10,15 +10,16 @@ from hub_viz.launcher.proxy import (
     WEBSOCKET_HANDSHAKE,
     filter_cookie_header,
     is_hub_cookie,
-    rewrite_origin,
     same_origin,
     upstream_headers,
+    viewer_address_and_scheme,
     without_frame_ancestors,
 )
 
 pytestmark = pytest.mark.unit
 
-APP = "http://127.0.0.1:48123"
+# What the launcher knows of the viewer's request besides its headers.
+PUBLIC = {"host": "hub.example.com", "protocol": "https", "remote_ip": "203.0.113.7"}
 
 
 # -- cookies ------------------------------------------------------------------
@@ -96,21 +97,6 @@ def test_is_hub_cookie(name: str, hub: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("https://hub.example.com", APP),
-        ("https://hub.example.com/", APP + "/"),
-        ("https://hub.example.com:8443/user/a/sales/page?x=1&y=2#frag",
-         APP + "/user/a/sales/page?x=1&y=2"),
-        ("http://evil.example.org/user/a/sales/", APP + "/user/a/sales/"),
-        ("https://user:pw@hub.example.com/p", APP + "/p"),
-    ],
-)
-def test_rewrite_origin(value: str, expected: str) -> None:
-    assert rewrite_origin(value, APP) == expected
-
-
-@pytest.mark.parametrize(
     ("origin", "host", "same"),
     [
         ("https://hub.example.com", "hub.example.com", True),
@@ -159,15 +145,15 @@ def viewer_request() -> HTTPHeaders:
 
 
 def test_upstream_headers_drop_hop_by_hop() -> None:
-    out = upstream_headers(viewer_request(), app_origin=APP)
+    out = upstream_headers(viewer_request(), **PUBLIC)
     names = {name.lower() for name, _ in out.get_all()}
     assert not names & HOP_BY_HOP
     assert "proxy-authorization" not in names
 
 
-def test_upstream_headers_replace_host_and_credentials() -> None:
-    out = upstream_headers(viewer_request(), app_origin=APP)
-    assert out.get_list("Host") == ["127.0.0.1:48123"]
+def test_upstream_headers_keep_the_public_host_and_drop_credentials() -> None:
+    out = upstream_headers(viewer_request(), **PUBLIC)
+    assert out.get_list("Host") == ["hub.example.com"]
     assert "Authorization" not in out
     assert out.get_list("Cookie") == ["app_session=a1; theme=dark"]
     flat = repr(list(out.get_all()))
@@ -176,20 +162,58 @@ def test_upstream_headers_replace_host_and_credentials() -> None:
 
 
 def test_upstream_headers_add_app_token_only_when_given() -> None:
-    with_token = upstream_headers(viewer_request(), app_origin=APP, app_token="app-secret")
+    with_token = upstream_headers(viewer_request(), **PUBLIC, app_token="app-secret")
     assert with_token.get_list("Authorization") == ["token app-secret"]
-    without = upstream_headers(viewer_request(), app_origin=APP, app_token="")
+    without = upstream_headers(viewer_request(), **PUBLIC, app_token="")
     assert "Authorization" not in without
 
 
-def test_upstream_headers_rewrite_origin_and_referer() -> None:
-    out = upstream_headers(viewer_request(), app_origin=APP)
-    assert out.get_list("Origin") == [APP]
-    assert out.get_list("Referer") == [APP + "/user/a/sales/?tab=2"]
+def test_upstream_headers_keep_origin_and_referer() -> None:
+    """The app sees the viewer's Origin beside the public Host, as it would bare."""
+    out = upstream_headers(viewer_request(), **PUBLIC)
+    assert out.get_list("Origin") == ["https://hub.example.com"]
+    assert out.get_list("Referer") == ["https://hub.example.com/user/a/sales/?tab=2#top"]
+
+
+def test_upstream_headers_keep_caching_headers() -> None:
+    h = viewer_request()
+    h.add("If-None-Match", '"abc"')
+    h.add("If-Modified-Since", "Sat, 05 Dec 2026 10:00:00 GMT")
+    h.add("Cache-Control", "max-age=0")
+    out = upstream_headers(h, **PUBLIC)
+    assert out.get_list("If-None-Match") == ['"abc"']
+    assert out.get_list("If-Modified-Since") == ["Sat, 05 Dec 2026 10:00:00 GMT"]
+    assert out.get_list("Cache-Control") == ["max-age=0"]
+
+
+FORGED = [
+    ("X-Forwarded-For", "10.9.9.9"), ("X-Forwarded-Proto", "http"),
+    ("X-Forwarded-Host", "evil.example.org"), ("X-Forwarded-Port", "1"),
+    ("X-Forwarded-Prefix", "/evil/"), ("X-Forwarded-Ssl", "on"), ("x-forwarded-scheme", "x"),
+    ("Forwarded", "for=10.9.9.9;host=evil.example.org;proto=http"), ("X-Real-IP", "10.9.9.9"),
+    ("X-Scheme", "http"), ("Front-End-Https", "on"), ("X-Original-Host", "evil.example.org"),
+]
+
+
+def test_upstream_headers_overwrite_every_forwarding_header_the_viewer_sent() -> None:
+    h = viewer_request()
+    for name, value in FORGED:
+        h.add(name, value)
+    out = upstream_headers(h, **PUBLIC)
+    assert out.get_list("X-Forwarded-For") == ["203.0.113.7"]
+    assert out.get_list("X-Forwarded-Proto") == ["https"]
+    assert out.get_list("X-Forwarded-Host") == ["hub.example.com"]
+    sent = list(out.get_all())
+    for name, value in FORGED:
+        assert (name.title(), value) not in [(n.title(), v) for n, v in sent], name
+    assert "10.9.9.9" not in repr(sent) and "evil" not in repr(sent)
+    for name in ("X-Forwarded-Port", "X-Forwarded-Prefix", "Forwarded", "X-Real-IP",
+                 "X-Scheme", "X-Forwarded-Ssl", "Front-End-Https", "X-Original-Host"):
+        assert name not in out, name
 
 
 def test_upstream_headers_keep_end_to_end_headers() -> None:
-    out = upstream_headers(viewer_request(), app_origin=APP)
+    out = upstream_headers(viewer_request(), **PUBLIC)
     assert out.get_list("Accept") == ["text/html"]
     assert out.get_list("Accept-Language") == ["fr"]
     assert out.get_list("X-Custom") == ["one", "two"]
@@ -197,10 +221,10 @@ def test_upstream_headers_keep_end_to_end_headers() -> None:
 
 
 def test_upstream_headers_drop_extra_names_case_insensitively() -> None:
-    out = upstream_headers(viewer_request(), app_origin=APP, drop=WEBSOCKET_HANDSHAKE)
+    out = upstream_headers(viewer_request(), **PUBLIC, drop=WEBSOCKET_HANDSHAKE)
     assert "Sec-WebSocket-Key" not in out
     assert "Sec-WebSocket-Protocol" not in out
-    out = upstream_headers(viewer_request(), app_origin=APP, drop=["x-CUSTOM"])
+    out = upstream_headers(viewer_request(), **PUBLIC, drop=["x-CUSTOM"])
     assert "X-Custom" not in out
     assert out.get_list("Accept") == ["text/html"]
 
@@ -209,15 +233,15 @@ def test_upstream_headers_without_app_cookies_send_no_cookie() -> None:
     h = HTTPHeaders()
     h.add("Cookie", "jupyterhub-session-id=hub1; _xsrf=x")
     h.add("Host", "hub.example.com")
-    out = upstream_headers(h, app_origin="http://127.0.0.1:9")
+    out = upstream_headers(h, **PUBLIC)
     assert "Cookie" not in out
-    assert out["Host"] == "127.0.0.1:9"
+    assert out["Host"] == "hub.example.com"
 
 
 def test_upstream_headers_leave_input_untouched() -> None:
     request = viewer_request()
     before = list(request.get_all())
-    upstream_headers(request, app_origin=APP, app_token="t", drop=WEBSOCKET_HANDSHAKE)
+    upstream_headers(request, **PUBLIC, app_token="t", drop=WEBSOCKET_HANDSHAKE)
     assert list(request.get_all()) == before
 
 
@@ -233,3 +257,26 @@ def test_upstream_headers_leave_input_untouched() -> None:
 )
 def test_an_apps_frame_ancestors_gives_way_to_the_launchers(policy: str, kept: str) -> None:
     assert without_frame_ancestors(policy) == kept
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ({}, ("10.0.0.2", "http")),  # no proxy in front: the connection's own
+        ({"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"},
+         ("203.0.113.7", "https")),
+        # the hub's proxy appends what it saw: the viewer's own entries before it do not count
+        ({"X-Forwarded-For": "10.9.9.9, 203.0.113.7", "X-Forwarded-Proto": "https,http"},
+         ("203.0.113.7", "http")),
+        # headers the proxy passes untouched count for nothing
+        ({"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "10.9.9.9", "X-Scheme": "https",
+          "X-Forwarded-Proto": "http"}, ("203.0.113.7", "http")),
+        ({"X-Forwarded-For": "not-an-address", "X-Forwarded-Proto": "gopher"},
+         ("10.0.0.2", "http")),
+    ],
+)
+def test_the_viewer_address_and_scheme_are_the_hub_proxys(sent: dict, expected: tuple) -> None:
+    h = HTTPHeaders()
+    for name, value in sent.items():
+        h.add(name, value)
+    assert viewer_address_and_scheme(h, "10.0.0.2", "http") == expected

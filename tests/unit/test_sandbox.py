@@ -96,7 +96,7 @@ def test_a_privileged_sandbox_account_is_refused(uid: int) -> None:
 def test_the_sandbox_account_defaults_to_the_warm_pools() -> None:
     assert DashboardLocalSpawner().sandbox_user == "hub-viz-pool"
     c = Config()
-    c.DashboardLocalSpawner.warm_pool_user = "dash-pool"
+    c.DashboardSettings.warm_pool_user = "dash-pool"
     assert DashboardLocalSpawner(config=c).sandbox_user == "dash-pool"
     c.DashboardLocalSpawner.sandbox_user = "dash-sandbox"
     assert DashboardLocalSpawner(config=c).sandbox_user == "dash-sandbox"
@@ -123,7 +123,7 @@ def config(tmp_path: Path, files: Path) -> Config:
     _, public = ensure_key_pair(tmp_path / "key.pem")
     c = Config()
     c.DashboardLocalSpawner.service_public_key = public.read_text()
-    c.DashboardLocalSpawner.dashboards_root = str(files / "{username}")
+    c.DashboardSettings.dashboards_root = str(files / "{username}")
     c.DashboardLocalSpawner.environment = {"VIEWER_TOKEN": lambda s: f"token-of-{s.user.name}"}
     c.DashboardLocalSpawner.sandbox_environment = {"MPLBACKEND": "Agg"}
     c.DashboardLocalSpawner.notebook_dir = "/home/{username}"
@@ -304,7 +304,7 @@ def test_files_the_sandbox_cannot_read_are_a_readable_spawn_error(
 def test_a_git_source_is_not_read_by_the_hub_for_the_sandbox(config, tmp_path) -> None:
     # the instance clones it itself, as the sandbox account: the hub checks no files
     config.DashboardLocalSpawner.sandbox_user = "nobody"
-    config.DashboardLocalSpawner.git_schemes = ["https"]
+    config.DashboardSettings.git_schemes = ["https"]
     spawner = spawner_for(config, tmp_path, VIEWER, AUTHOR,
                           git={"url": "https://git.example.org/org/repo.git", "ref": "main"})
     before_start(spawner)
