@@ -140,6 +140,20 @@ class Platform:
                     self._send(200, f'<!doctype html><h1>Calculus</h1><iframe id="tool" '
                                f'src="{escape(frame)}" width="1000" height="700">'
                                "</iframe>".encode())
+                elif path == "/register-tool":  # "+ LTI Registration" frames the tool's URL
+                    src = args["url"] + "?" + urlencode({
+                        "openid_configuration": platform.config_url,
+                        "registration_token": platform.registration_token})
+                    self._send(200, (
+                        f'<!doctype html><h1>Register a tool</h1><iframe id="tool" '
+                        f'src="{escape(src)}" width="800" height="400"></iframe><script>'
+                        'window.addEventListener("message", (e) => {'
+                        ' const frame = document.getElementById("tool").contentWindow;'
+                        ' if (e.source === frame && e.data'
+                        ' && e.data.subject === "org.imsglobal.lti.close") {'
+                        '  const p = document.createElement("p"); p.id = "closed";'
+                        '  p.textContent = "closed"; document.body.append(p); } });'
+                        "</script>").encode())
                 elif path == "/launch":  # Canvas's frame posts the login initiation
                     self._send(200, auto_post(args["hub"] + "/hub/lti13/oauth_login", {
                         "iss": platform.issuer, "login_hint": args["sub"],

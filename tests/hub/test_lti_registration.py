@@ -8,9 +8,10 @@ so both kinds are trusted at once.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -18,7 +19,8 @@ import requests
 from hub_viz.cli import run
 from hub_viz.lti_claims import canvas_developer_key
 
-from ..conftest import Hub, stop_hub
+from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from ..conftest import BROWSER_UA, Hub, stop_hub
 from .test_lti import (
     AUTHORIZE,
     BROWSER,
@@ -269,3 +271,31 @@ def test_a_registered_platforms_instructor_opens_the_picker(
     assert location.startswith(f"{hub.service_url}lti/pick/"), location
     page = requests.get(location, headers=BROWSER, timeout=30)
     assert page.status_code == 200 and "Add dashboards" in page.text
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_the_platforms_dialog_closes_after_registering(
+    hub: Hub, new_platform: Platform, browser,
+) -> None:
+    """In Chromium: the platform frames the registration URL and hears the close message."""
+    url = registration_url(hub)
+    page = browser.new_page(user_agent=BROWSER_UA)
+    try:
+        page.goto(f"{new_platform.origin}/register-tool?" + urlencode({"url": url}))
+        page.wait_for_selector("#closed", timeout=30000)
+        frame = page.frame_locator("#tool")
+        assert new_platform.client_id in frame.locator("body").inner_text()
+    finally:
+        page.close()
+    assert (new_platform.issuer, new_platform.client_id) in registered(hub)
