@@ -9,6 +9,7 @@
 ``hub-viz usage``       deployments and running time per dashboard
 ``hub-viz k8s-manifest`` the pod a dashboard would get on Kubernetes (run beside the hub)
 ``hub-viz lti-config``  the LTI 1.3 developer key JSON to paste into Canvas
+``hub-viz lti-register`` a one-time URL that installs the hub in Canvas (Dynamic Registration)
 
 The API commands talk to ``<hub>/services/<service>/api/`` with a hub API
 token (``--token`` or ``JUPYTERHUB_API_TOKEN``).
@@ -361,6 +362,15 @@ def lti_config(options: argparse.Namespace) -> int:
     return 0
 
 
+def lti_register(options: argparse.Namespace) -> int:
+    answer = make_client(options).lti_registration_url()
+    minutes = max(1, int(answer.get("expires_in", 0)) // 60)
+    print(answer["url"])
+    print(f"Paste it once into Canvas (Admin → Developer Keys → + Developer Key → "
+          f"+ LTI Registration) within {minutes} minutes; it works once.", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub-viz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -481,6 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="What Canvas tells the hub about a user (usernames come from "
                             "the stable 'sub' claim whatever you pick).")
     p_lti.set_defaults(func=lti_config)
+
+    p_reg = sub.add_parser(
+        "lti-register", parents=[common],
+        help="Print a single-use registration URL that installs the hub in Canvas (LTI "
+             "Dynamic Registration); needs an admin's token.")
+    p_reg.set_defaults(func=lti_register)
     return parser
 
 

@@ -122,6 +122,9 @@ class Client:
             params = {k: v for k, v in query.items() if v is not None and v != ""}
             if params:
                 url += "?" + urllib.parse.urlencode(params)
+        return self._call(method, url, body)
+
+    def _call(self, method: str, url: str, body: Any = None) -> Any:
         data = None
         headers = {
             "Authorization": f"token {self.token}",
@@ -182,6 +185,11 @@ class Client:
         return APIError(message, e.code)
 
     # -- the API ------------------------------------------------------------------
+
+    def lti_registration_url(self) -> dict[str, Any]:
+        """A single-use LTI Dynamic Registration URL (the hub's, not the service's API;
+        needs ``admin:users`` and ``tokens`` on all users: an admin's token)."""
+        return self._call("POST", f"{self.hub_url}hub/lti13/registrations", {})
 
     def info(self) -> dict[str, Any]:
         return self.request("GET", "info")

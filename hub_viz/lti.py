@@ -20,7 +20,10 @@ Both add to ltiauthenticator's checks:
   picker in the frame (:mod:`hub_viz.service.lti_picker`), which answers the
   platform with links signed by the tool's key (:mod:`hub_viz.lti_keys`);
 - launches from outside a course are refused (``allow_without_course``), and
-  with ``deployments`` set, launches from other installs of the key.
+  with ``deployments`` set, launches from other installs of the key;
+- LTI 1.3 Dynamic Registration (:mod:`hub_viz.lti_registration`): platforms
+  registered from a one-time registration URL are trusted beside the
+  configured one, read from the state folder at each login (no restart).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import json
 import os
 import secrets
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,14 +67,18 @@ from .lti_handlers import (
     JWKSHandler,
     LaunchHandler,
     LoginInitHandler,
+    RegisterHandler,
+    RegistrationsHandler,
     plain_refusal_11,
 )
+from .lti_registration import Registration, RegistrationSecrets, RegistrationStore
 
 CANVAS_ISSUER = "https://canvas.instructure.com"
 CANVAS_JWKS = "https://sso.canvaslms.com/api/lti/security/jwks"
 CANVAS_AUTHORIZE = "https://sso.canvaslms.com/api/lti/authorize_redirect"
 SECRET_FILE = "hub_viz_lti_secret"
 KEY_FILE = "hub_viz_lti_key.pem"
+PLATFORMS_FILE = "hub_viz_lti_platforms.json"  # platforms registered by Dynamic Registration
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SETTINGS_13 = {"version", "issuer", "client_id", "jwks_url", "authorize_url", "username_key",
                "auth_state", "deployments", "allow_without_course"}
@@ -88,7 +95,8 @@ def configure_lti(
     """Make an LTI authenticator the hub's; return the service settings it needs.
 
     ``settings``: ``version`` ("1.3", default, or "1.1"); for 1.3 ``client_id``
-    (required), ``issuer``, ``jwks_url``, ``authorize_url`` (Canvas cloud's by
+    (required without ``state_dir``; with it, platforms may register instead, see
+    :mod:`hub_viz.lti_registration`), ``issuer``, ``jwks_url``, ``authorize_url`` (Canvas cloud's by
     default); for 1.1 ``consumers`` ({key: secret}, required); for both
     ``username_key`` (1.3: "sub", 1.1: "user_id" by default: stable and not an
     e-mail the student can change), ``auth_state`` (default True: keep the
@@ -119,7 +127,10 @@ def configure_lti(
     if version == "1.3":
         cls = HubVizLTI13Authenticator
         section = c.HubVizLTI13Authenticator
-        section.client_id = _client_ids(settings.get("client_id"))
+        if state_dir is None or "client_id" in settings:  # else: registered platforms only
+            section.client_id = _client_ids(settings.get("client_id"))
+        if state_dir is not None:
+            section.registrations_file = str(Path(state_dir).resolve() / PLATFORMS_FILE)
         section.issuer = _url(settings, "issuer", CANVAS_ISSUER)
         section.jwks_endpoint = _url(settings, "jwks_url", CANVAS_JWKS)
         section.authorize_url = _url(settings, "authorize_url", CANVAS_AUTHORIZE)
@@ -166,7 +177,8 @@ def _client_ids(value: Any) -> set[str]:
         raise ValueError(
             "configure(lti=...): 'client_id' is required for LTI 1.3: the Client ID of the "
             "Canvas developer key (Admin → Developer Keys, the number under Details), "
-            "e.g. lti={'client_id': '10000000000123'}; a list for several keys."
+            "e.g. lti={'client_id': '10000000000123'}; a list for several keys. With the "
+            "hub_viz service, leave it out to install by Dynamic Registration instead."
         )
     return {str(i).strip() for i in ids}
 
@@ -329,6 +341,17 @@ class LTIAdmission(LoggingConfigurable):
 # -- LTI 1.3 ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Trusted:
+    """A platform the hub accepts LTI 1.3 launches from: the configured one or a registered one."""
+
+    issuer: str
+    client_ids: frozenset[str]
+    jwks_url: str
+    authorize_url: str
+    configured: bool = False  # from configure(lti=...), not from Dynamic Registration
+
+
 class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
     """LTI 1.3 (default): course groups, deep links to dashboards, frame fallback, replay
     check, and the Deep Linking picker for instructors."""
@@ -350,6 +373,24 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         600, config=True,
         help="Seconds between a Deep Linking login initiation and the platform's answer.",
     )
+    registrations_file = Unicode(
+        "", config=True,
+        help="""JSON file of the platforms registered by LTI Dynamic Registration (set by
+        configure() in the state folder); read at each login. Empty: registration is off.""",
+    )
+    registration_timeout = Float(
+        3600, config=True,
+        help="Seconds a registration URL (its single-use secret) stays valid.",
+    )
+    tool_title = Unicode(
+        "Dashboards", config=True,
+        help="The tool's name in a platform that installs it by Dynamic Registration.",
+    )
+    privacy_level = Unicode(
+        "name_only", config=True,
+        help="""What a platform that installs the tool by Dynamic Registration shares about
+        its users: anonymous, name_only, email_only or public (Canvas's privacy levels).""",
+    )
 
     @default("username_key")
     def _username_key(self) -> str:
@@ -359,9 +400,53 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         super().__init__(**kwargs)
         self._nonces: dict[str, float] = {}
         self._pick_nonces: dict[str, float] = {}
+        self.registration_secrets = RegistrationSecrets()
 
     def get_handlers(self, app: Any) -> list:
-        return [*super().get_handlers(app), ("/lti13/jwks", JWKSHandler)]
+        return [*super().get_handlers(app), ("/lti13/jwks", JWKSHandler),
+                ("/lti13/registrations", RegistrationsHandler),
+                ("/lti13/register(?:/([^/]*))?", RegisterHandler)]
+
+    # -- the platforms it trusts: the configured one and the registered ones --
+
+    def registrations(self) -> list[Registration]:
+        """The platforms registered so far (read from the state folder each time)."""
+        if not self.registrations_file:
+            return []
+        try:
+            return RegistrationStore(self.registrations_file).load()
+        except (OSError, ValueError, TypeError) as e:
+            self.log.error("Cannot read the LTI registrations in %s: %s",
+                           self.registrations_file, e)
+            return []
+
+    def trusted(self) -> list[Trusted]:
+        configured = [Trusted(self.issuer, frozenset(self.client_id), self.jwks_endpoint,
+                              self.authorize_url, True)] if self.client_id else []
+        return configured + [
+            Trusted(r.issuer, frozenset({r.client_id}), r.jwks_url, r.authorize_url)
+            for r in self.registrations()
+        ]
+
+    def platform_for(self, issuer: Any, client_id: Any = None) -> Trusted | None:
+        """The trusted platform of ``issuer`` (and ``client_id``, if given), or None."""
+        for platform in self.trusted():
+            if platform.issuer == issuer and (client_id is None or client_id in platform.client_ids):
+                return platform
+        return None
+
+    def issuers(self) -> list[str]:
+        return list(dict.fromkeys(p.issuer for p in self.trusted()))
+
+    def register(self, registration: Registration) -> None:
+        if not self.registrations_file:
+            raise ValueError("Dynamic Registration needs registrations_file (configure() sets it).")
+        RegistrationStore(self.registrations_file).add(registration)
+
+    def unregister(self, issuer: str, client_id: str) -> bool:
+        """Forget a registered platform (its launches are refused from the next one)."""
+        return bool(self.registrations_file) and RegistrationStore(
+            self.registrations_file).remove(issuer, client_id)
 
     async def authenticate(self, handler: Any, data: dict | None = None) -> dict:
         model = await super().authenticate(handler, data)
@@ -369,7 +454,11 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
             launch = launch_13(data or {})
         except LaunchError as e:
             raise HTTPError(400, "%s", e.message) from None
-        if self.deployments and launch.deployment_id not in self.deployments:
+        aud = (data or {}).get("aud")
+        client = aud if isinstance(aud, str) else (data or {}).get("azp")
+        platform = self.platform_for((data or {}).get("iss"), client)
+        configured = platform is None or platform.configured
+        if configured and self.deployments and launch.deployment_id not in self.deployments:
             self.log.info("LTI launch from deployment %r refused: not in %s",
                           launch.deployment_id, self.deployments)
             raise HTTPError(403, "This hub does not accept launches from this installation of "

@@ -347,6 +347,7 @@ def canvas_developer_key(
     description: str = "Open the course's dashboards on the hub.",
     base_url: str = "/",
     privacy_level: str = "name_only",
+    scheme: str = "https",
 ) -> dict[str, Any]:
     """The LTI 1.3 developer key JSON for Canvas (Admin → Developer Keys → + LTI Key).
 
@@ -361,8 +362,10 @@ def canvas_developer_key(
         raise ValueError(f"--domain must be the hub's host name, e.g. hub.example.edu; got {domain!r}")
     if privacy_level not in ("public", "name_only", "email_only", "anonymous"):
         raise ValueError("privacy level must be public, name_only, email_only or anonymous")
+    if scheme not in ("https", "http"):
+        raise ValueError(f"scheme must be https (or http, for tests on loopback); got {scheme!r}")
     base = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
-    hub = f"https://{domain}{base}hub/"
+    hub = f"{scheme}://{domain}{base}hub/"
     target = hub + "home"
     placement = {"message_type": "LtiResourceLinkRequest", "target_link_uri": target}
     picker = {"message_type": DEEP_LINKING, "target_link_uri": hub + PICK_PATH}

@@ -5,17 +5,25 @@ inside a frame, a page with an "Open in a new tab" button; a callback
 without the state cookie, the same page instead of "OAuth state missing";
 redirects only to the verified launch's link. The authenticator's methods
 (``first_use``, ``hold``, ``release``) keep what must outlive one request.
+LTI 1.3 launches are checked against the platform they name, among those the
+authenticator trusts (the configured one and those registered by Dynamic
+Registration: :class:`RegistrationsHandler`, :class:`RegisterHandler`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import uuid
+from html import escape
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import jwt
+from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.handlers import BaseHandler
+from jupyterhub.scopes import Scope
 from jupyterhub.utils import get_browser_protocol, url_path_join
 from ltiauthenticator.lti11.handlers import LTI11AuthenticateHandler
 from ltiauthenticator.lti13.error import InvalidAudienceError, ValidationError
@@ -25,11 +33,14 @@ from ltiauthenticator.lti13.handlers import (
     _deserialize_state,
     _serialize_state,
 )
+from ltiauthenticator.lti13.validator import LTI13LaunchValidator
 from ltiauthenticator.utils import convert_request_to_dict
+from tornado.httputil import url_concat
 from tornado.web import HTTPError
 
-from .lti_claims import CLAIM, DEEP_LINKING, PICK_PATH
+from .lti_claims import CLAIM, DEEP_LINKING, PICK_PATH, canvas_developer_key
 from .lti_keys import key_set
+from .lti_registration import RegistrationError, register, registration_request
 
 AGAIN = "Open the link from your course again"
 # What a missing claim means to the person launching (the library names the claim only).
@@ -128,9 +139,15 @@ class LoginInitHandler(LTI13LoginInitHandler):
         if not args.get("iss") or not args.get("login_hint"):
             raise HTTPError(400, "Sign in by opening this hub from its link in your course: "
                             "the login needs the course site's launch.")
-        if args["iss"] != self.authenticator.issuer:
+        platform = self.authenticator.platform_for(args["iss"], args.get("client_id"))
+        if platform is None:
+            if args.get("client_id") and args["iss"] in self.authenticator.issuers():
+                raise HTTPError(400, "This hub is not installed with this course site's client "
+                                "id %s. Ask the hub's admin to register the hub with the "
+                                "course site.", str(args["client_id"])[:100])
             raise HTTPError(400, "This hub accepts launches from %s only.",
-                            self.authenticator.issuer)
+                            " and ".join(self.authenticator.issuers()) or "no course site yet")
+        self.hub_viz_platform = platform
         if in_frame(self) and not self.picking():
             await new_tab_page(
                 self, 200, "Open the dashboards in a new tab",
@@ -141,6 +158,19 @@ class LoginInitHandler(LTI13LoginInitHandler):
         super().post()
 
     get = post
+
+    def authorize_redirect(self, redirect_uri: str, login_hint: str, nonce: str,
+                           client_id: str | None, state: str,
+                           lti_message_hint: str | None = None) -> None:
+        """The authentication request, to the endpoint of the platform the login came from."""
+        platform = self.hub_viz_platform
+        args = {"response_type": "id_token", "scope": "openid", "response_mode": "form_post",
+                "prompt": "none", "client_id": client_id or sorted(platform.client_ids)[0],
+                "redirect_uri": redirect_uri, "login_hint": login_hint, "nonce": nonce,
+                "state": state}
+        if lti_message_hint is not None:
+            args["lti_message_hint"] = lti_message_hint
+        self.redirect(url_concat(platform.authorize_url, args))
 
     def picking(self) -> bool:
         """Is this the login of a Deep Linking request (the selection placements' target)?
@@ -186,7 +216,9 @@ def restart_url(handler: BaseHandler, params: dict[str, Any]) -> str | None:
     """A GET of the login initiation with the same parameters, or None if they are not ours."""
     login = {k: params[k] for k in LOGIN_PARAMS if isinstance(params.get(k), str)
              and 0 < len(params[k]) <= 4096}
-    if login.get("iss") != handler.authenticator.issuer or "login_hint" not in login:
+    if handler.authenticator.platform_for(login.get("iss"), login.get("client_id")) is None or (
+        "login_hint" not in login
+    ):
         return None
     return handler.authenticator.login_url(handler.hub.base_url) + "?" + urlencode(login)
 
@@ -260,9 +292,43 @@ class CallbackHandler(LTI13CallbackHandler):
             return
         super().check_nonce(id_token)
 
+    def verify(self) -> dict[str, Any]:
+        """ltiauthenticator's checks of the id_token, against the platform it names.
+
+        The unverified ``iss`` and ``aud`` only choose which trusted platform's key
+        set, issuer and client ids the signature and claims are checked with.
+        """
+        validator = LTI13LaunchValidator(parent=self.app)
+        args = convert_request_to_dict(self.request.arguments)
+        validator.validate_auth_response(args)
+        self.check_state()
+        try:
+            claims = jwt.decode(args["id_token"], options={"verify_signature": False})
+        except jwt.PyJWTError:
+            claims = {}
+        aud = claims.get("aud") if isinstance(claims, dict) else None
+        auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        authenticator = self.authenticator
+        iss = claims.get("iss") if isinstance(claims, dict) else None
+        platform = next((p for a in auds if (p := authenticator.platform_for(iss, a))), None)
+        platform = platform or authenticator.platform_for(iss) or next(
+            iter(authenticator.trusted()), None)
+        if platform is None:
+            raise HTTPError(400, "This hub is not installed in any course site yet. Tell the "
+                            "hub's admin.")
+        id_token = validator.verify_and_decode_jwt(
+            encoded_jwt=args.get("id_token"), issuer=platform.issuer,
+            audience=set(platform.client_ids), jwks_endpoint=platform.jwks_url,
+            jwks_algorithms=authenticator.jwks_algorithms,
+        )
+        validator.validate_id_token(id_token)
+        validator.validate_azp_claim(id_token, platform.client_ids)
+        self.check_nonce(id_token)
+        return id_token
+
     def decode_and_validate_launch_request(self) -> dict[str, Any]:
         try:
-            token = super().decode_and_validate_launch_request()
+            token = self.verify()
         except ValidationError as e:
             self.log.info("LTI 1.3 launch refused: %s", e)
             raise plain_refusal(e) from None
@@ -282,6 +348,114 @@ class JWKSHandler(BaseHandler):
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "max-age=300")
         self.finish(json.dumps(key_set(getattr(self.authenticator, "key_file", ""))))
+
+
+# -- LTI 1.3 Dynamic Registration ---------------------------------------------------
+
+# A registered platform may log in as anyone; minting a registration URL needs the
+# scopes that already give that power (create users, and tokens for any user).
+REGISTER_SCOPES = ("admin:users", "tokens")
+CLOSE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Registered</title></head><body style="font-family: sans-serif; margin: 2rem">
+<h1>{title} is registered</h1><p>Client id {client_id}. You may close this window.</p>
+<script nonce="{nonce}">(window.opener || window.parent).postMessage(
+{{subject: "org.imsglobal.lti.close"}}, "*");</script></body></html>"""
+
+
+class RegistrationsHandler(APIHandler):
+    """``POST``: a registration URL with a fresh single-use secret; ``GET``: the
+    registered platforms; ``DELETE ?issuer=…&client_id=…``: forget one. All need
+    ``admin:users`` and ``tokens`` on all users."""
+
+    def _check(self) -> None:
+        if self.current_user is None:
+            raise HTTPError(403, "Registration URLs are for the hub's admins: send an admin's "
+                            "API token.")
+        if not all(self.parsed_scopes.get(s) == Scope.ALL for s in REGISTER_SCOPES):
+            raise HTTPError(403, "A registration URL lets a course site log in as any user, so "
+                            "minting one needs the scopes %s on all users (an admin's token).",
+                            " and ".join(REGISTER_SCOPES))
+        if not self.authenticator.registrations_file:
+            raise HTTPError(400, "Dynamic Registration needs the hub_viz service's state "
+                            "folder: configure(lti=...) with the service on.")
+
+    def post(self) -> None:
+        self._check()
+        timeout = self.authenticator.registration_timeout
+        secret = self.authenticator.registration_secrets.mint(timeout)
+        origin = f"{get_browser_protocol(self.request)}://{self.request.host}"
+        url = origin + url_path_join(self.hub.base_url, "lti13/register", secret)
+        self.log.info("LTI registration URL minted by %s", self.current_user.name)
+        self.set_status(201)
+        self.finish({"url": url, "expires_in": int(timeout)})
+
+    def get(self) -> None:
+        self._check()
+        self.finish({"platforms": [
+            {"issuer": r.issuer, "client_id": r.client_id, "deployment_id": r.deployment_id,
+             "product": r.product, "registered_at": r.registered_at}
+            for r in self.authenticator.registrations()]})
+
+    def delete(self) -> None:
+        self._check()
+        issuer, client_id = self.get_argument("issuer", ""), self.get_argument("client_id", "")
+        if not self.authenticator.unregister(issuer, client_id):
+            raise HTTPError(404, "No platform is registered with that issuer and client id.")
+        self.log.info("LTI platform %s, client id %s, removed by %s", issuer, client_id,
+                      self.current_user.name)
+        self.set_status(204)
+        self.finish()
+
+
+class RegisterHandler(BaseHandler):
+    """The registration URL the platform opens (in its frame) with
+    ``openid_configuration`` and ``registration_token``.
+
+    The secret in the path is used up by the first request, whatever comes of it.
+    """
+
+    async def get(self, secret: str | None = None) -> None:
+        state = self.authenticator.registration_secrets.take(secret or "")
+        if state != "ok":
+            await self.refuse(403, "This registration URL is not valid: " + (
+                "it has expired." if state == "expired" else "it was used already, or it "
+                "was never made by this hub.") + " Ask the hub's admin for a new one "
+                "(hub-viz lti-register).")
+            return
+        config_url = self.get_argument("openid_configuration", "")
+        if not config_url:
+            await self.refuse(400, "Paste this URL into the course site's LTI registration "
+                              "(Canvas: Developer Keys → + LTI Registration); opened "
+                              "elsewhere it has no openid_configuration. Ask the hub's admin "
+                              "for a new one.")
+            return
+        authenticator = self.authenticator
+        try:
+            key = canvas_developer_key(
+                self.request.host, title=authenticator.tool_title,
+                base_url=self.base_url, privacy_level=authenticator.privacy_level,
+                scheme=get_browser_protocol(self.request),
+            )
+            registration = await register(config_url, self.get_argument("registration_token", ""),
+                                          registration_request(key))
+        except (RegistrationError, ValueError) as e:
+            message = e.message if isinstance(e, RegistrationError) else str(e)
+            self.log.warning("LTI registration refused: %s", message)
+            await self.refuse(getattr(e, "status", 400), message + " Ask the hub's admin for "
+                              "a new registration URL to try again.")
+            return
+        authenticator.register(registration)
+        self.log.info("LTI platform registered: %s, client id %s", registration.issuer,
+                      registration.client_id)
+        nonce = secrets.token_urlsafe(16)
+        self.set_header("Content-Security-Policy", "frame-ancestors *; default-src 'none'; "
+                        f"script-src 'nonce-{nonce}'; style-src 'unsafe-inline'")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(CLOSE_PAGE.format(title=escape(authenticator.tool_title), nonce=nonce,
+                                      client_id=escape(registration.client_id)))
+
+    async def refuse(self, status: int, message: str) -> None:
+        await new_tab_page(self, status, "The hub was not registered", message)
 
 
 

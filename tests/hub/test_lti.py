@@ -55,6 +55,7 @@ PRIVATE = "secret-sales"
 LAB = "lab-results"  # private until the teacher picks it for the course
 NOTES = "colleague-notes"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 CONSUMER_KEY, CONSUMER_SECRET = "canvas-key", "canvas-shared-secret"
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"}
 
@@ -89,15 +90,27 @@ class Platform:
     the tool (``/course?hub=…&hint=…``), the frame's login initiation (``/launch``),
     the authentication endpoint answering with a signed id_token (``/authorize``),
     and the ``deep_link_return_url`` (``/deep_links``) that keeps each response.
+
+    For Dynamic Registration: its OpenID configuration
+    (``/.well-known/openid-configuration``) and registration endpoint (``/register``),
+    both requiring the registration token as bearer, as Canvas's do. ``issuer=None``
+    makes the platform's issuer its own origin (the configuration is on the issuer's
+    host); ``config_issuer`` makes the configuration claim another issuer;
+    ``refuse`` makes the registration endpoint refuse with that message.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, issuer: str | None = ISSUER, client_id: str = CLIENT_ID, *,
+                 config_issuer: str | None = None, refuse: str | None = None) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         jwk.update(kid="test-key", alg="RS256", use="sig")
         body = json.dumps({"keys": [jwk]}).encode()
         self.responses: list[str] = []  # the JWTs posted to the deep_link_return_url
+        self.client_id = client_id
+        self.registration_token = "reg-" + uuid.uuid4().hex
+        self.registrations: list[dict[str, Any]] = []  # the tool's registration requests
+        self.config_issuer, self.refuse = config_issuer, refuse
         platform = self
 
         class Pages(BaseHTTPRequestHandler):
@@ -107,21 +120,45 @@ class Platform:
                 self.end_headers()
                 self.wfile.write(content)
 
+            def _bearer(self) -> bool:
+                if self.headers.get("Authorization") == f"Bearer {platform.registration_token}":
+                    return True
+                self._send(401, b'{"error": "invalid_token"}', "application/json")
+                return False
+
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
                 args = {k: v[0] for k, v in parse_qs(query).items()}
                 if path == "/jwks":
                     self._send(200, body, "application/json")
+                elif path == "/.well-known/openid-configuration":
+                    if self._bearer():
+                        self._send(200, json.dumps(platform.openid_configuration()).encode(),
+                                   "application/json")
                 elif path == "/course":  # the module's "add item" dialog frames the tool
                     frame = "/launch?" + urlencode(args)
                     self._send(200, f'<!doctype html><h1>Calculus</h1><iframe id="tool" '
                                f'src="{escape(frame)}" width="1000" height="700">'
                                "</iframe>".encode())
+                elif path == "/register-tool":  # "+ LTI Registration" frames the tool's URL
+                    src = args["url"] + "?" + urlencode({
+                        "openid_configuration": platform.config_url,
+                        "registration_token": platform.registration_token})
+                    self._send(200, (
+                        f'<!doctype html><h1>Register a tool</h1><iframe id="tool" '
+                        f'src="{escape(src)}" width="800" height="400"></iframe><script>'
+                        'window.addEventListener("message", (e) => {'
+                        ' const frame = document.getElementById("tool").contentWindow;'
+                        ' if (e.source === frame && e.data'
+                        ' && e.data.subject === "org.imsglobal.lti.close") {'
+                        '  const p = document.createElement("p"); p.id = "closed";'
+                        '  p.textContent = "closed"; document.body.append(p); } });'
+                        "</script>").encode())
                 elif path == "/launch":  # Canvas's frame posts the login initiation
                     self._send(200, auto_post(args["hub"] + "/hub/lti13/oauth_login", {
-                        "iss": ISSUER, "login_hint": args["sub"],
+                        "iss": platform.issuer, "login_hint": args["sub"],
                         "target_link_uri": args["hub"] + "/hub/lti13/pick",
-                        "lti_message_hint": args["hint"], "client_id": CLIENT_ID,
+                        "lti_message_hint": args["hint"], "client_id": platform.client_id,
                         "lti_deployment_id": DEPLOYMENT,
                     }))
                 elif path == "/authorize":  # the user is who the hint says: sign for them
@@ -137,7 +174,24 @@ class Platform:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                raw = self.rfile.read(length).decode()
+                if self.path == "/register":
+                    if not self._bearer():
+                        return
+                    if platform.refuse:
+                        self._send(400, json.dumps({"error": "invalid_client_metadata",
+                                                    "error_description": platform.refuse}
+                                                   ).encode(), "application/json")
+                        return
+                    request = json.loads(raw)
+                    platform.registrations.append(request)
+                    tool = request[TOOL_CONFIG]
+                    self._send(200, json.dumps({
+                        **request, "client_id": platform.client_id,
+                        TOOL_CONFIG: {**tool, "deployment_id": DEPLOYMENT},
+                    }).encode(), "application/json")
+                    return
+                form = {k: v[0] for k, v in parse_qs(raw).items()}
                 if self.path != "/deep_links" or "JWT" not in form:
                     self._send(400, b"no JWT")
                     return
@@ -152,6 +206,32 @@ class Platform:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.origin = f"http://127.0.0.1:{self.server.server_port}"
         self.jwks_url = f"{self.origin}/jwks"
+        self.issuer = issuer or self.origin
+        self.config_url = f"{self.origin}/.well-known/openid-configuration"
+
+    def openid_configuration(self) -> dict[str, Any]:
+        """What Canvas's OpenID configuration holds (the parts a tool reads)."""
+        return {
+            "issuer": self.config_issuer or self.issuer,
+            "authorization_endpoint": self.origin + AUTHORIZE,
+            "registration_endpoint": self.origin + "/register",
+            "jwks_uri": self.jwks_url, "token_endpoint": self.origin + "/login/oauth2/token",
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid"], "response_types_supported": ["id_token"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["sub", "iss", "name", "given_name", "family_name"],
+            "subject_types_supported": ["public"],
+            "authorization_server": self.origin.removeprefix("http://"),
+            "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+                "product_family_code": "canvas", "version": "OpenSource",
+                "messages_supported": [
+                    {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
+                    {"type": "LtiDeepLinkingRequest",
+                     "placements": ["link_selection", "assignment_selection", "editor_button"]},
+                ],
+            },
+        }
 
     def deep_linking_settings(self) -> dict[str, Any]:
         return {"deep_link_return_url": f"{self.origin}/deep_links",
@@ -165,13 +245,14 @@ class Platform:
                                  serialization.NoEncryption())
 
     def id_token(self, *, nonce: str, sub: str, roles: list[str], target: str,
-                 context: str | None = CTX, custom: dict | None = None, aud: str = CLIENT_ID,
+                 context: str | None = CTX, custom: dict | None = None, aud: str | None = None,
                  age: int = 0, drop: tuple[str, ...] = (), other_key: bool = False,
                  message_type: str = "LtiResourceLinkRequest",
                  deep_linking: dict | None = None, deployment: str = DEPLOYMENT) -> str:
         now = int(time.time()) - age
+        aud = aud or self.client_id
         claims: dict[str, Any] = {
-            "iss": ISSUER, "aud": aud, "azp": aud, "sub": sub, "nonce": nonce,
+            "iss": self.issuer, "aud": aud, "azp": aud, "sub": sub, "nonce": nonce,
             "iat": now, "exp": now + 300, "name": "Ada Lovelace", "locale": "en",
             CLAIM + "message_type": message_type,
             CLAIM + "version": "1.3.0",
@@ -209,14 +290,14 @@ def platform() -> Iterator[Platform]:
 
 
 def _start(tmp_path_factory: pytest.TempPathFactory, name: str, lti: dict, cls: str,
-           isolated: bool = False) -> Hub:
+           isolated: bool = False, extra: str = "") -> Hub:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JUPYTERHUB_CRYPT_KEY", "ab" * 32)
         hub = start_hub(
             tmp_path_factory.mktemp(name), publish=publish_list(),
             configure_kwargs={"lti": lti},
             # the shared test config sets the password authenticator after configure()
-            extra_config=f"c.JupyterHub.authenticator_class = {cls!r}\n",
+            extra_config=f"c.JupyterHub.authenticator_class = {cls!r}\n" + extra,
             isolated=isolated,
         )
     hub.ensure_user(TEACHER)
@@ -247,10 +328,11 @@ def hub11(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def login_init(hub: Hub, s: requests.Session, sub: str, target: str, **headers: str):
+def login_init(hub: Hub, s: requests.Session, sub: str, target: str, *, iss: str = ISSUER,
+               client_id: str = CLIENT_ID, **headers: str):
     return s.post(f"{hub.url}/hub/lti13/oauth_login", data={
-        "iss": ISSUER, "login_hint": sub, "target_link_uri": target,
-        "lti_message_hint": "eyJ0eXAiOiJKV1QifQ.hint.sig", "client_id": CLIENT_ID,
+        "iss": iss, "login_hint": sub, "target_link_uri": target,
+        "lti_message_hint": "eyJ0eXAiOiJKV1QifQ.hint.sig", "client_id": client_id,
         "lti_deployment_id": DEPLOYMENT,
     }, headers={**BROWSER, **headers}, allow_redirects=False, timeout=30)
 
@@ -270,8 +352,9 @@ def launch13(hub: Hub, platform: Platform, sub: str, roles: list[str], *,
     """The whole LTI 1.3 flow: login initiation, then the platform's form post."""
     s = session or requests.Session()
     target = target or f"{hub.url}/hub/home"
-    request = auth_request(login_init(hub, s, sub, target))
-    assert request["client_id"] == CLIENT_ID and request["response_mode"] == "form_post"
+    request = auth_request(login_init(hub, s, sub, target, iss=platform.issuer,
+                                      client_id=platform.client_id))
+    assert request["client_id"] == platform.client_id and request["response_mode"] == "form_post"
     assert request["redirect_uri"] == f"{hub.url}/hub/lti13/oauth_callback"
     id_token = platform.id_token(nonce=request["nonce"], sub=sub, roles=roles, target=target,
                                  **token)
@@ -607,8 +690,8 @@ def pick_launch(hub: Hub, platform: Platform, sub: str, roles: list[str], *,
     target = target or f"{hub.url}/hub/lti13/pick"
     frame = {**BROWSER, "Sec-Fetch-Dest": "iframe"}
     r = requests.post(f"{hub.url}/hub/lti13/oauth_login", data={
-        "iss": ISSUER, "login_hint": sub, "target_link_uri": target, "client_id": CLIENT_ID,
-        "lti_deployment_id": DEPLOYMENT}, headers=frame, allow_redirects=False, timeout=30)
+        "iss": platform.issuer, "login_hint": sub, "target_link_uri": target,
+        "client_id": platform.client_id, "lti_deployment_id": DEPLOYMENT}, headers=frame, allow_redirects=False, timeout=30)
     request = auth_request(r)
     token = {"message_type": "LtiDeepLinkingRequest",
              "deep_linking": platform.deep_linking_settings(), **token}
