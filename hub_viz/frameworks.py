@@ -58,6 +58,9 @@ DEFAULT_FRAMEWORKS = [
 # files; widget messages only on its kernel websocket).
 JUPYTER_API_KINDS = ("none", "jupyter-server", "voila", "jupyterlab", "marimo", "solara")
 
+# Where a request may name a framework's session (Framework.session_binding).
+SESSION_ID_PLACES = ("query", "header")
+
 # File types a Voilà viewer may download (images only): never notebooks or code.
 VOILA_FILE_ALLOWLIST = r"['.*\.(png|jpe?g|gif|svg|webp)$']"
 
@@ -99,8 +102,20 @@ class Framework:
     # A query string the capture adds to the page so that it runs on an instance of
     # its own, never one kept for viewers (Voilà: not a preheated kernel).
     capture_query: str = ""
+    # Where a request names the app's per-tab session, for frameworks whose session id
+    # is a bearer (whoever names it drives the session): "query:<param>" or
+    # "header:<name>". The launcher binds each id to the viewer who first named it
+    # and refuses it to anyone else (hub_viz/launcher/sessions.py).
+    session_binding: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for where in self.session_binding:
+            kind, _, name = where.partition(":")
+            if kind not in SESSION_ID_PLACES or not name:
+                raise FrameworkError(
+                    f"Framework {self.name!r}: each session_binding item is "
+                    f"'query:<parameter>' or 'header:<name>', not {where!r}."
+                )
         if self.jupyter_api not in JUPYTER_API_KINDS:
             raise FrameworkError(
                 f"Framework {self.name!r}: jupyter_api must be one of "
@@ -350,6 +365,9 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # A marimo notebook imports whatever it plots with; it is a marimo app.
             detect_priority=15,
             jupyter_api="marimo",
+            # Whoever names a session id attaches to that session (its websocket takes the
+            # session over) and sets its UI elements: bound to the viewer who opened it.
+            session_binding=("query:session_id", "header:Marimo-Session-Id"),
             # cells' outputs drawn, no loading indicator left
             rendered_check=("document.querySelectorAll('.output-area').length > 0"
                             " && !document.querySelector('.loading, [data-testid=\"loading-indicator\"]')"),

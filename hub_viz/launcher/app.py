@@ -46,6 +46,7 @@ from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
 from .ownhost import LauncherApplication, OwnHost
 from .process import AppProcess, AppState
 from .proxy import AppDown, ProxyMixin, has_body
+from .sessions import allow_session
 from .source import GitCheckout
 
 log = logging.getLogger("hub_viz.launcher")
@@ -331,6 +332,8 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
                 raise web.HTTPError(403, "You may no longer use this dashboard: its author "
                                     "changed who may see it.")
             raise web.HTTPError(403, "Log in through the hub to use this dashboard.")
+        if not allow_session(self, user):  # a per-tab app session is its viewer's alone
+            return
         self.admitted = True
 
     body_wanted = False  # prepare() let the request through: its body is read
