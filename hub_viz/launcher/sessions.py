@@ -16,15 +16,18 @@ reload resumes it, a second tab has its own id). Ids are kept as digests,
 dropped after ``idle_seconds`` without use or when more than
 ``max_sessions`` are known (least recently used first).
 
-Anonymous viewers (embed links without a hub user) share one identity: they
-cannot take over a named viewer's session, nor a named viewer theirs, but
-are not told apart from each other.
+Anonymous viewers (of a public dashboard, or an anonymous embed link) have
+no name: each browser gets a signed random id of its own in a cookie
+(:data:`BROWSER_COOKIE`, set with the first page it loads), and its sessions
+are bound to that id. A request from an anonymous viewer without that cookie
+may open new sessions but never name a known one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -37,6 +40,7 @@ from .kernel_filter import loggable, viewer_label
 log = logging.getLogger("hub_viz.launcher")
 
 ANONYMOUS = "anonymous viewer"
+BROWSER_COOKIE = "hub-viz-browser"
 
 
 def viewer_key(viewer: Mapping[str, Any]) -> str:
@@ -106,6 +110,28 @@ class SessionBinder:
         return len(self._owners)
 
 
+def anonymous_browser(handler: web.RequestHandler) -> str:
+    """An anonymous viewer's browser: the id in its signed cookie, set on first use.
+
+    The cookie is host-only and HttpOnly; on HTTPS it is ``__Host-`` and
+    ``SameSite=None; Partitioned`` (an anonymous embed is framed by another site),
+    on plain HTTP on the server's path and ``SameSite=Lax``.
+    """
+    https = handler.request.protocol == "https"
+    name = ("__Host-" if https else "") + BROWSER_COOKIE
+    found = handler.get_signed_cookie(name, max_age_days=1)
+    if found:
+        return f"browser:{found.decode()}"
+    browser = secrets.token_urlsafe(18)
+    if https:
+        attributes = "Path=/; Secure; HttpOnly; SameSite=None; Partitioned"
+    else:
+        attributes = f"Path={handler.settings['hub_viz'].prefix}; HttpOnly; SameSite=Lax"
+    signed = handler.create_signed_value(name, browser).decode()
+    handler.add_header("Set-Cookie", f"{name}={signed}; {attributes}")
+    return f"browser:{browser}"
+
+
 def allow_session(handler: web.RequestHandler, viewer: Mapping[str, Any]) -> bool:
     """The launcher's hook: False (a 403 sent, logged) when the request names another
     viewer's session. The answer is sent here, not raised, so that no log line carries
@@ -116,7 +142,10 @@ def allow_session(handler: web.RequestHandler, viewer: Mapping[str, Any]) -> boo
     binder = handler.settings.get("hub_viz_sessions")
     if binder is None:
         binder = handler.settings["hub_viz_sessions"] = SessionBinder(rule)
-    if binder.check(handler.request, viewer):
+    who = viewer_key(viewer)
+    if who == ANONYMOUS:
+        who = anonymous_browser(handler)
+    if binder.claim(session_ids(rule, handler.request), who):
         return True
     request = handler.request
     log.warning("Refused %s %s for %s: it names another viewer's session",
@@ -128,4 +157,4 @@ def allow_session(handler: web.RequestHandler, viewer: Mapping[str, Any]) -> boo
     return False
 
 
-__all__ = ["ANONYMOUS", "SessionBinder", "allow_session", "session_ids", "viewer_key"]
+__all__ = ["ANONYMOUS", "BROWSER_COOKIE", "SessionBinder", "anonymous_browser", "allow_session", "session_ids", "viewer_key"]

@@ -30,15 +30,15 @@ pytestmark = [
 ]
 
 AUTHOR, VIEWER_A, VIEWER_B = "sb-author", "sb-alice", "sb-bob"
-SLUG = "sb-marimo"
+SLUG, PUBLIC_SLUG = "sb-marimo", "sb-marimo-public"
 REFUSAL = "names another viewer's session"
 
 
 class Viewer:
     """One viewer's browser: their cookies, the page's server token, their websockets."""
 
-    def __init__(self, hub: Hub, name: str) -> None:
-        body = hub.open_ready(AUTHOR, SLUG, name)
+    def __init__(self, hub: Hub, name: str | None, slug: str = SLUG) -> None:
+        body = hub.open_ready(AUTHOR, slug, name)
         owner, server = body["server"].split("/", 1)
         self.name = name
         self.http = requests.Session()
@@ -162,3 +162,42 @@ def test_reconnect_reload_and_second_tab_of_the_same_viewer_work(hub: Hub, viewe
         assert "n squared is 49" in read_until(own, "n squared is 49")
     finally:
         own.close()
+
+
+@pytest.fixture(scope="module")
+def anonymous_viewers(hub: Hub) -> Iterator[tuple[Viewer, Viewer]]:
+    hub.ensure_user(AUTHOR)
+    r = hub.svc("POST", "dashboards", AUTHOR, json={
+        "slug": PUBLIC_SLUG, "title": "Session binding (public)", "visibility": "public",
+        **MORE_EXAMPLES["marimo-example"][0]})
+    assert r.status_code == 201, r.text
+    first, second = Viewer(hub, None, PUBLIC_SLUG), Viewer(hub, None, PUBLIC_SLUG)
+    assert first.base == second.base
+    yield first, second
+    hub.svc("DELETE", f"dashboards/{AUTHOR}/{PUBLIC_SLUG}", AUTHOR)
+
+
+def test_anonymous_viewers_are_told_apart_by_their_browser(hub: Hub, anonymous_viewers) -> None:
+    first, second = anonymous_viewers
+    assert any(c.name.endswith("hub-viz-browser") for c in first.http.cookies)
+    sid = new_session_id()
+    ws = first.connect(sid)
+    try:
+        shown = read_until(ws, "n squared is 49")
+        object_id = re.search(r"object-id='([^']+)'", shown).group(1)
+        # another anonymous browser naming the first one's session is refused
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            second.connect(sid)
+        assert refused.value.status_code == 403
+        assert second.set_value(sid, object_id, 3).status_code == 403
+        # the first browser goes on with its session, and reconnects to it
+        assert first.set_value(sid, object_id, 2).status_code == 200
+        assert "n squared is 4<" in read_until(ws, "n squared is 4<")
+    finally:
+        ws.close()
+    again = first.connect(sid)
+    try:
+        assert "reconnected to an existing session" in read_until(
+            again, "reconnected to an existing session")
+    finally:
+        again.close()
