@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("hub_viz")
@@ -37,3 +38,16 @@ def make_private(path: Path, logger: logging.Logger = log) -> None:
         else:
             logger.warning("Made %s private (mode %o, was %o): it holds private data",
                            p, mode & 0o700, mode)
+
+
+def ensure_secret_file(path: Path, make: Callable[[], str]) -> Path:
+    """``path`` holding a secret: written once with ``make()`` (mode 0600, never over an
+    existing file); one copied in with a looser mode is made private again."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make())
+    make_private(path)
+    return path

@@ -19,7 +19,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .filemodes import make_private
+from .filemodes import ensure_secret_file, make_private
 
 ALGORITHM = "RS256"
 
@@ -71,13 +71,7 @@ def sign(claims: dict[str, Any], path: str | Path) -> str:
 
 def ensure_secret(path: Path) -> Path:
     """The secret the hub shows the service when asking about a deep link (created once, 0600)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    make_private(path)  # one copied in with a looser mode is made private again
-    return path
+    return ensure_secret_file(path, lambda: secrets.token_urlsafe(32))
 
 
 __all__ = ["ALGORITHM", "ensure_rsa_key", "ensure_secret", "key_set", "public_jwk", "sign"]

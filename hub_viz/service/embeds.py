@@ -17,7 +17,6 @@ header (never a cookie, so no other site can make the browser use it).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import HubVizError, SpecError
-from ..filemodes import make_private
+from ..filemodes import ensure_secret_file
 from .dashboards import PUBLIC
 from .store import Dashboard, EmbedGrant, utcnow
 
@@ -51,14 +50,7 @@ class EmbedLoginNeeded(HubVizError):
 def load_secret(path: Path) -> bytes:
     """A secret kept in ``path`` (created once, mode 0600): the embed links' (replace the
     file to kill every link) or the login cookies' (replace it to log everyone out)."""
-    path = Path(path)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    make_private(path)  # one copied in with a looser mode is made private again
-    return path.read_text().strip().encode()
+    return ensure_secret_file(path, lambda: secrets.token_hex(32)).read_text().strip().encode()
 
 
 class EmbedTokens:
