@@ -35,7 +35,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from jupyterhub import orm
 from jupyterhub.handlers import BaseHandler
@@ -59,6 +58,7 @@ from .lti_claims import (
     launch_11,
     launch_13,
     merge_groups,
+    platform_url_ok,
     resolve_target,
 )
 from .lti_handlers import (
@@ -79,7 +79,6 @@ CANVAS_AUTHORIZE = "https://sso.canvaslms.com/api/lti/authorize_redirect"
 SECRET_FILE = "hub_viz_lti_secret"
 KEY_FILE = "hub_viz_lti_key.pem"
 PLATFORMS_FILE = "hub_viz_lti_platforms.json"  # platforms registered by Dynamic Registration
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SETTINGS_13 = {"version", "issuer", "client_id", "jwks_url", "authorize_url", "username_key",
                "auth_state", "deployments", "allow_without_course"}
 SETTINGS_11 = {"version", "consumers", "username_key", "auth_state", "allow_without_course"}
@@ -198,10 +197,7 @@ def _deployments(value: Any) -> list[str]:
 
 def _url(settings: dict[str, Any], key: str, fallback: str) -> str:
     value = settings.get(key, fallback)
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or not parts.hostname or not (
-        parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
-    ):
+    if not platform_url_ok(value):
         raise ValueError(f"configure(lti=...): {key!r} must be an https URL, e.g. {fallback}; "
                          f"got {value!r}.")
     return value

@@ -398,7 +398,19 @@ def canvas_developer_key(
     }
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def platform_url_ok(value: Any) -> bool:
+    """An https URL with a host (plain http only on loopback, for tests and local tools)."""
+    parts = urlsplit(value) if isinstance(value, str) else None
+    return bool(parts and parts.hostname and (
+        parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)))
+
+
 __all__ = [
+    "LOOPBACK",
+    "platform_url_ok",
     "Launch", "Target", "canvas_developer_key", "context_groups", "copied_from", "course_groups",
     "history_groups",
     "is_staff", "launch_11", "launch_13", "merge_groups", "parse_dashboard",

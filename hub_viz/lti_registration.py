@@ -33,12 +33,11 @@ from urllib.parse import urlsplit
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .filemodes import make_private
-from .lti_claims import DEEP_LINKING
+from .lti_claims import DEEP_LINKING, platform_url_ok
 
 TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 CANVAS = "https://canvas.instructure.com/lti/"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 REQUIRED = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri",
             "registration_endpoint")
 # The claims each Canvas privacy level shares (the developer key's privacy_level).
@@ -196,10 +195,7 @@ def registration_request(key: dict[str, Any]) -> dict[str, Any]:
 
 
 def _endpoint(value: Any, name: str) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or not parts.hostname or not (
-        parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
-    ):
+    if not platform_url_ok(value):
         raise RegistrationError(f"The platform's OpenID configuration gives no https URL for "
                                 f"{name} (got {str(value)[:200]!r}).")
     return value
