@@ -28,7 +28,8 @@ if os.environ.get("HUB_VIZ_DEMO_HUB_PORT"):
     c.JupyterHub.hub_port = int(os.environ["HUB_VIZ_DEMO_HUB_PORT"])
 if os.environ.get("HUB_VIZ_DEMO_PROXY_API_PORT"):
     c.ConfigurableHTTPProxy.api_url = (
-        f"http://127.0.0.1:{int(os.environ['HUB_VIZ_DEMO_PROXY_API_PORT'])}")
+        f"http://127.0.0.1:{int(os.environ['HUB_VIZ_DEMO_PROXY_API_PORT'])}"
+    )
 HOST = os.environ.get("HUB_VIZ_DEMO_HOST", "hub.localhost")
 state = Path(os.environ.get("HUB_VIZ_DEMO_STATE", HERE / ".demo"))
 state.mkdir(parents=True, exist_ok=True)
@@ -39,8 +40,13 @@ EXAMPLES = [
     ("bokeh-example", "Bokeh example", "bokeh", "bokeh/app.py", "shared"),
     ("panel-example", "Panel example", "panel", "panel/app.py", "shared"),
     ("streamlit-example", "Streamlit example", "streamlit", "streamlit/app.py", "shared"),
-    ("notebook-example", "Notebook example (JupyterLab)", "notebook", "notebook/analysis.ipynb",
-     "per-viewer"),
+    (
+        "notebook-example",
+        "Notebook example (JupyterLab)",
+        "notebook",
+        "notebook/analysis.ipynb",
+        "per-viewer",
+    ),
     ("gradio-example", "Gradio example", "gradio", "gradio/app.py", "shared"),
     ("shiny-example", "Shiny example", "shiny", "shiny/app.py", "shared"),
     ("marimo-example", "marimo example", "marimo", "marimo/app.py", "shared"),
@@ -74,7 +80,8 @@ configure(
             "mode": mode,
             "visibility": "all",
             "description": DESCRIPTIONS.get(
-                slug, f"The {title.split()[0]} example: sums of squares and a slider."),
+                slug, f"The {title.split()[0]} example: sums of squares and a slider."
+            ),
             # a new viewer's Voilà page comes from a kernel that already ran the notebook
             **({"warm_kernels": 1} if framework == "voila" else {}),
         }

@@ -17,8 +17,13 @@ import sys
 from benchmarks import burst, faults, hubside, memory, open_latency, phone_home
 from benchmarks.common import FRAMEWORKS, KNOWN_FRAMEWORKS
 
-SUITES = {"open-latency": open_latency, "burst": burst, "memory": memory, "phone-home": phone_home,
-          "faults": faults}
+SUITES = {
+    "open-latency": open_latency,
+    "burst": burst,
+    "memory": memory,
+    "phone-home": phone_home,
+    "faults": faults,
+}
 
 
 def build_parser(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, list[str]]:
@@ -29,24 +34,43 @@ def build_parser(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser
     names = list(SUITES) if known.suite == "all" else [known.suite]
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Run every suite, one after the other." if known.suite == "all"
+        description="Run every suite, one after the other."
+        if known.suite == "all"
         else SUITES[known.suite].__doc__.split("\n")[0],
-        epilog="Other suites: --suite " + ", ".join(n for n in [*SUITES, "all"] if n != known.suite)
+        epilog="Other suites: --suite "
+        + ", ".join(n for n in [*SUITES, "all"] if n != known.suite)
         + " (see --suite NAME --help).",
     )
-    parser.add_argument("--suite", choices=[*SUITES, "all"], default="open-latency",
-                        help="which benchmark to run (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a fast smoke run: small counts, one repetition")
+    parser.add_argument(
+        "--suite",
+        choices=[*SUITES, "all"],
+        default="open-latency",
+        help="which benchmark to run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a fast smoke run: small counts, one repetition"
+    )
     common = parser.add_argument_group("all suites")
-    common.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                        help="comma-separated frameworks (default: %(default)s; also "
-                        + ", ".join(f for f in KNOWN_FRAMEWORKS if f not in FRAMEWORKS) + ")")
-    common.add_argument("--per-viewer-framework", choices=FRAMEWORKS, default="dash",
-                        help="framework of the per-viewer scenarios (%(default)s)")
-    common.add_argument("--layout", choices=("isolated", "path-based"), default="isolated",
-                        help="the hub's layout: the service and each dashboard on hosts of "
-                        "their own below hub.localhost, or all on 127.0.0.1 (%(default)s)")
+    common.add_argument(
+        "--frameworks",
+        default=",".join(FRAMEWORKS),
+        help="comma-separated frameworks (default: %(default)s; also "
+        + ", ".join(f for f in KNOWN_FRAMEWORKS if f not in FRAMEWORKS)
+        + ")",
+    )
+    common.add_argument(
+        "--per-viewer-framework",
+        choices=FRAMEWORKS,
+        default="dash",
+        help="framework of the per-viewer scenarios (%(default)s)",
+    )
+    common.add_argument(
+        "--layout",
+        choices=("isolated", "path-based"),
+        default="isolated",
+        help="the hub's layout: the service and each dashboard on hosts of "
+        "their own below hub.localhost, or all on 127.0.0.1 (%(default)s)",
+    )
     single = len(names) == 1
     for name in names:  # with 'all', each suite writes its default JSON file
         SUITES[name].add_arguments(parser, json_option=single)
@@ -60,8 +84,9 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
     args.framework_list = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     unknown = set(args.framework_list) - set(KNOWN_FRAMEWORKS)
     if unknown or not args.framework_list:
-        parser.error(f"unknown frameworks {sorted(unknown)}; choose from "
-                     f"{', '.join(KNOWN_FRAMEWORKS)}")
+        parser.error(
+            f"unknown frameworks {sorted(unknown)}; choose from {', '.join(KNOWN_FRAMEWORKS)}"
+        )
     for name in names:
         SUITES[name].check(parser, args)
     return args, names

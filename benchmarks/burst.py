@@ -57,8 +57,16 @@ from benchmarks.common import (
 )
 from benchmarks.phone_home import hub_processes
 
-SCENARIOS = ("voila-warm", "voila-cold", "dash", "bokeh", "panel", "streamlit",
-             "per-viewer-cold", "per-viewer-warm")
+SCENARIOS = (
+    "voila-warm",
+    "voila-cold",
+    "dash",
+    "bokeh",
+    "panel",
+    "streamlit",
+    "per-viewer-cold",
+    "per-viewer-warm",
+)
 MAX_STUDENTS = 150  # shared scenarios (each Voilà viewer holds a kernel of ~56 MB)
 MAX_PER_VIEWER = 60  # per-viewer scenarios (each student an own app process)
 KERNEL_MIB = 70  # memory to plan per Voilà kernel (taken ones plus the refilled pool)
@@ -68,8 +76,9 @@ PROBE_EVERY = 0.2  # seconds between hub API probes during the burst
 # -- the bare side -----------------------------------------------------------------
 
 
-async def bare_client(session: aiohttp.ClientSession, url: str, framework: str, t0: float,
-                      poll: bool) -> tuple[bool, float, str]:
+async def bare_client(
+    session: aiohttp.ClientSession, url: str, framework: str, t0: float, poll: bool
+) -> tuple[bool, float, str]:
     """GET ``url`` until rendered (``poll``) or once; (ok, seconds since ``t0``, error)."""
     deadline = t0 + START_TIMEOUT
     while True:
@@ -86,15 +95,23 @@ async def bare_client(session: aiohttp.ClientSession, url: str, framework: str, 
         await asyncio.sleep(0.05)
 
 
-async def bare_burst(urls: list[str], framework: str, *, poll: bool, t0: float | None = None
-                     ) -> list[tuple[bool, float, str]]:
+async def bare_burst(
+    urls: list[str], framework: str, *, poll: bool, t0: float | None = None
+) -> list[tuple[bool, float, str]]:
     """One client per URL, all at once."""
-    sessions = [aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=START_TIMEOUT + 60))
-                for _ in urls]
+    sessions = [
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=START_TIMEOUT + 60)) for _ in urls
+    ]
     start = time.perf_counter() if t0 is None else t0
     try:
-        return list(await asyncio.gather(*(bare_client(s, u, framework, start, poll)
-                                           for s, u in zip(sessions, urls, strict=True))))
+        return list(
+            await asyncio.gather(
+                *(
+                    bare_client(s, u, framework, start, poll)
+                    for s, u in zip(sessions, urls, strict=True)
+                )
+            )
+        )
     finally:
         await asyncio.gather(*(s.close() for s in sessions))
 
@@ -110,7 +127,9 @@ def bare_side(scenario: str, framework: str, n: int, tmp: Path) -> list[tuple[bo
         apps = 1 if scenario == "voila-cold" else n
         with contextlib.ExitStack() as stack:
             t0 = time.perf_counter()
-            started = [stack.enter_context(bare_app(framework, logf, wait=False)) for _ in range(apps)]
+            started = [
+                stack.enter_context(bare_app(framework, logf, wait=False)) for _ in range(apps)
+            ]
             urls = [started[i % apps].url for i in range(n)]
             return asyncio.run(bare_burst(urls, framework, poll=True, t0=t0))
     if scenario == "per-viewer-warm":
@@ -161,8 +180,14 @@ async def hub_burst(hub, students, slug: str, framework: str) -> dict[str, Any]:
     cpu = {k: round(cpu_seconds(p) - cpu0[k], 2) for k, p in procs.items()}
     stop.set()
     during = await probe
-    return {"opened": opened, "hub_cpu": cpu["hub"], "cpu": cpu, "seconds": seconds,
-            "api_idle": idle_times, "api_during": during}
+    return {
+        "opened": opened,
+        "hub_cpu": cpu["hub"],
+        "cpu": cpu,
+        "seconds": seconds,
+        "api_idle": idle_times,
+        "api_during": during,
+    }
 
 
 def prepare(hub, scenario: str, framework: str, slug: str, n: int) -> None:
@@ -177,7 +202,9 @@ def prepare(hub, scenario: str, framework: str, slug: str, n: int) -> None:
         H.wait_ready(hub, H.POOL_USER, count=n, timeout=kernel_timeout(n) * 2)
         time.sleep(1.0)  # the pool's next round marks the last ones ready
     elif scenario in ("voila-cold", "per-viewer-cold"):
-        H.publish(hub, slug, framework, mode="per-viewer" if scenario.startswith("per") else "shared")
+        H.publish(
+            hub, slug, framework, mode="per-viewer" if scenario.startswith("per") else "shared"
+        )
     else:
         H.publish(hub, slug, framework)
         H.open_one(hub, H.owner(hub), slug, framework)
@@ -193,8 +220,13 @@ def cleanup(hub, scenario: str, slug: str, students) -> None:
 def one_scenario(hub, report: Report, scenario: str, args, students, tmp: Path) -> None:
     per_viewer = scenario.startswith("per-viewer")
     n = args.per_viewer_students if per_viewer else args.students
-    framework = (args.per_viewer_framework if per_viewer
-                 else "voila" if scenario.startswith("voila") else scenario)
+    framework = (
+        args.per_viewer_framework
+        if per_viewer
+        else "voila"
+        if scenario.startswith("voila")
+        else scenario
+    )
     if scenario == "voila-warm":
         need = 2 * n * KERNEL_MIB * 2**20  # taken kernels plus the refilled pool
         if psutil.virtual_memory().available < need:
@@ -228,7 +260,8 @@ def one_scenario(hub, report: Report, scenario: str, args, students, tmp: Path) 
         "hub CPU": f"{got['hub_cpu']:.1f} s",
         "hub API p50/max (idle p50)": (
             f"{api_during.get('p50', 0) * 1000:.0f}/{api_during.get('max', 0) * 1000:.0f} ms "
-            f"({api_idle.get('p50', 0) * 1000:.0f} ms)"),
+            f"({api_idle.get('p50', 0) * 1000:.0f} ms)"
+        ),
     }
     if starts is not None:
         row.extra["ok hub_viz"] += f", started {starts}×"
@@ -240,16 +273,29 @@ def one_scenario(hub, report: Report, scenario: str, args, students, tmp: Path) 
     for o in opened:
         statuses[o.status] = statuses.get(o.status, 0) + 1
     report.raw[scenario] = {
-        "students": n, "framework": framework,
+        "students": n,
+        "framework": framework,
         "bare": [{"ok": g, "seconds": s, "error": e} for g, s, e in bare],
-        "hub_viz": [{"ok": o.ok, "seconds": o.seconds, "open_call": o.open_call, "ready": o.ready,
-                     "status": o.status, "startup_pages": o.startup_pages, "error": o.error}
-                    for o in opened],
+        "hub_viz": [
+            {
+                "ok": o.ok,
+                "seconds": o.seconds,
+                "open_call": o.open_call,
+                "ready": o.ready,
+                "status": o.status,
+                "startup_pages": o.startup_pages,
+                "error": o.error,
+            }
+            for o in opened
+        ],
         "open_statuses": statuses,
         "open_call_p50": statistics.median([o.open_call for o in opened]) if opened else None,
-        "hub_cpu_seconds": got["hub_cpu"], "cpu_seconds": got["cpu"],
+        "hub_cpu_seconds": got["hub_cpu"],
+        "cpu_seconds": got["cpu"],
         "burst_seconds": got["seconds"],
-        "hub_api_idle": api_idle, "hub_api_during": api_during, "hub_starts": starts,
+        "hub_api_idle": api_idle,
+        "hub_api_during": api_during,
+        "hub_starts": starts,
     }
 
 
@@ -258,12 +304,21 @@ def one_scenario(hub, report: Report, scenario: str, args, students, tmp: Path) 
 
 def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     group = parser.add_argument_group("burst suite")
-    group.add_argument("--students", type=int, default=None,
-                       help=f"students in shared scenarios (100; --quick: 8; at most {MAX_STUDENTS})")
-    group.add_argument("--per-viewer-students", type=int, default=None,
-                       help=f"students in per-viewer scenarios (30; --quick: 4; at most {MAX_PER_VIEWER})")
-    group.add_argument("--scenarios", default=",".join(SCENARIOS),
-                       help="comma-separated subset of %(default)s")
+    group.add_argument(
+        "--students",
+        type=int,
+        default=None,
+        help=f"students in shared scenarios (100; --quick: 8; at most {MAX_STUDENTS})",
+    )
+    group.add_argument(
+        "--per-viewer-students",
+        type=int,
+        default=None,
+        help=f"students in per-viewer scenarios (30; --quick: 4; at most {MAX_PER_VIEWER})",
+    )
+    group.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of %(default)s"
+    )
     if json_option:
         group.add_argument("--json", type=Path, default=RESULTS / "burst.json")
 
@@ -283,22 +338,38 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if unknown or not scenarios:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
     frameworks = set(getattr(args, "framework_list", FRAMEWORKS))
-    args.scenario_list = [s for s in scenarios
-                          if s.startswith("per-viewer") or s.split("-")[0] in frameworks]
+    args.scenario_list = [
+        s for s in scenarios if s.startswith("per-viewer") or s.split("-")[0] in frameworks
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the burst scenarios, print the table, write the JSON; 2 when one failed or was unsupported."""
-    settings = {k: getattr(args, k) for k in ("students", "per_viewer_students", "scenario_list",
-                                              "per_viewer_framework")}
-    report = Report("burst", settings, extra_columns=[
-        "ok bare", "ok hub_viz", "hub_viz max", "open call p50/max", "hub CPU", "hub API p50/max (idle p50)"])
+    settings = {
+        k: getattr(args, k)
+        for k in ("students", "per_viewer_students", "scenario_list", "per_viewer_framework")
+    }
+    report = Report(
+        "burst",
+        settings,
+        extra_columns=[
+            "ok bare",
+            "ok hub_viz",
+            "hub_viz max",
+            "open call p50/max",
+            "hub CPU",
+            "hub API p50/max (idle p50)",
+        ],
+    )
     failed = 0
     most = max(args.students, args.per_viewer_students)
     with tempfile.TemporaryDirectory(prefix="hub-viz-burst-") as tmp:
         tmp_path = Path(tmp)
-        with H.running_hub(tmp_path / "hub", warm_pool_ceiling=args.per_viewer_students,
-                           max_warm_kernels=max(args.students, 100)) as hub:
+        with H.running_hub(
+            tmp_path / "hub",
+            warm_pool_ceiling=args.per_viewer_students,
+            max_warm_kernels=max(args.students, 100),
+        ) as hub:
             log(f"creating {most} students ...")
             students = H.create_students(hub, "student", most)
             for scenario in args.scenario_list:
@@ -316,7 +387,8 @@ def run(args: argparse.Namespace) -> int:
     report.notes.append(
         "times from the instant of the burst to each student's rendered page; 'open call': "
         "the service's answer to the open POST (part of that time); hub CPU: the JupyterHub "
-        "process only (proxy and service apart), during the burst")
+        "process only (proxy and service apart), during the burst"
+    )
     report.write(args.json)
     return 2 if failed else 0
 

@@ -44,8 +44,18 @@ FRAMEWORKS = ("voila", "dash", "bokeh", "panel", "streamlit")  # measured by def
 # Measured when named in --frameworks (their extras installed).
 MORE_FRAMEWORKS = ("gradio", "shiny", "marimo", "solara", "nicegui")
 KNOWN_FRAMEWORKS = FRAMEWORKS + MORE_FRAMEWORKS
-PACKAGES = ("jupyterhub", "tornado", "voila", "dash", "bokeh", "panel", "streamlit", "gunicorn",
-            "psutil", "aiohttp")
+PACKAGES = (
+    "jupyterhub",
+    "tornado",
+    "voila",
+    "dash",
+    "bokeh",
+    "panel",
+    "streamlit",
+    "gunicorn",
+    "psutil",
+    "aiohttp",
+)
 START_TIMEOUT = 180.0  # seconds one cold start may take
 STARTUP_MARK = "_hub_viz/status"  # only the launcher's start-up page links its status
 
@@ -63,8 +73,7 @@ def stats(values: Iterable[float]) -> dict[str, float]:
     else:
         cuts = statistics.quantiles(vals, n=20, method="inclusive")
         p50, p95 = statistics.median(vals), cuts[18]
-    return {"n": len(vals), "p50": p50, "p95": p95, "max": vals[-1],
-            "mean": statistics.fmean(vals)}
+    return {"n": len(vals), "p50": p50, "p95": p95, "max": vals[-1], "mean": statistics.fmean(vals)}
 
 
 @dataclass
@@ -113,19 +122,33 @@ def fmt(value: float | None, unit: str = "s") -> str:
 def table(rows: list[Row], extra: Iterable[str] = ()) -> str:
     """The rows as one Markdown table: bare and hub_viz p50/p95, ratio, overhead, extras."""
     extra = list(extra)
-    head = ["scenario", "bare p50", "bare p95", "hub_viz p50", "hub_viz p95", "ratio",
-            "overhead p50", *extra]
+    head = [
+        "scenario",
+        "bare p50",
+        "bare p95",
+        "hub_viz p50",
+        "hub_viz p95",
+        "ratio",
+        "overhead p50",
+        *extra,
+    ]
     lines = [head, ["---"] * len(head)]
     for r in rows:
         ratio = r.ratio
-        lines.append([
-            r.scenario,
-            fmt(r.bare.get("p50"), r.unit), fmt(r.bare.get("p95"), r.unit),
-            fmt(r.hub.get("p50"), r.unit), fmt(r.hub.get("p95"), r.unit),
-            "-" if ratio is None else f"{ratio:.2f}×",
-            "-" if r.overhead is None else ("+" if r.overhead >= 0 else "") + fmt(r.overhead, r.unit),
-            *(cell(r.extra.get(k)) for k in extra),
-        ])
+        lines.append(
+            [
+                r.scenario,
+                fmt(r.bare.get("p50"), r.unit),
+                fmt(r.bare.get("p95"), r.unit),
+                fmt(r.hub.get("p50"), r.unit),
+                fmt(r.hub.get("p95"), r.unit),
+                "-" if ratio is None else f"{ratio:.2f}×",
+                "-"
+                if r.overhead is None
+                else ("+" if r.overhead >= 0 else "") + fmt(r.overhead, r.unit),
+                *(cell(r.extra.get(k)) for k in extra),
+            ]
+        )
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
@@ -349,8 +372,15 @@ class BareApp:
 
 
 @contextlib.contextmanager
-def bare_app(framework: str, log_path: Path, *, warm_kernels: int = 0, wait: bool = True,
-             ready_only: bool = False, prefix: str = "/bare/") -> Iterator[BareApp]:
+def bare_app(
+    framework: str,
+    log_path: Path,
+    *,
+    warm_kernels: int = 0,
+    wait: bool = True,
+    ready_only: bool = False,
+    prefix: str = "/bare/",
+) -> Iterator[BareApp]:
     """Start the framework's example; yield it once its page renders (``wait``) or at once.
 
     ``ready_only`` waits for the framework's readiness path instead of the page
@@ -360,13 +390,24 @@ def bare_app(framework: str, log_path: Path, *, warm_kernels: int = 0, wait: boo
     spec, _ = example(framework)
     entry = EXAMPLES_DIR / spec["entry"]
     port = free_port()
-    cmd = build_command(BUILTIN_FRAMEWORKS[framework], entry=entry.name, port=port,
-                        prefix=prefix, warm_kernels=warm_kernels)
+    cmd = build_command(
+        BUILTIN_FRAMEWORKS[framework],
+        entry=entry.name,
+        port=port,
+        prefix=prefix,
+        warm_kernels=warm_kernels,
+    )
     base = f"http://127.0.0.1:{port}{prefix}"
     with open(log_path, "ab") as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd.argv, cwd=entry.parent, env={**os.environ, **cmd.env},
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd.argv,
+            cwd=entry.parent,
+            env={**os.environ, **cmd.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     app = BareApp(framework, proc, base + cmd.page_path, base)
     try:
         if wait:
@@ -377,18 +418,27 @@ def bare_app(framework: str, log_path: Path, *, warm_kernels: int = 0, wait: boo
         kill_group(proc)
 
 
-def poll_page(app: BareApp, log_path: Path, ready_url: str = "",
-              timeout: float = START_TIMEOUT) -> requests.Response:
+def poll_page(
+    app: BareApp, log_path: Path, ready_url: str = "", timeout: float = START_TIMEOUT
+) -> requests.Response:
     """GET the bare app's page until it renders (or ``ready_url`` until it answers below 500)."""
     t0 = time.perf_counter()
     while True:
         if app.proc.poll() is not None:
-            raise RuntimeError(f"bare {app.framework} exited {app.proc.returncode}:\n{tail(log_path)}")
+            raise RuntimeError(
+                f"bare {app.framework} exited {app.proc.returncode}:\n{tail(log_path)}"
+            )
         if time.perf_counter() - t0 > timeout:
-            raise TimeoutError(f"bare {app.framework} not ready in {timeout:g} s:\n{tail(log_path)}")
+            raise TimeoutError(
+                f"bare {app.framework} not ready in {timeout:g} s:\n{tail(log_path)}"
+            )
         try:
             r = requests.get(ready_url or app.url, timeout=60)
-            if (r.status_code < 500) if ready_url else rendered(app.framework, r.status_code, r.text):
+            if (
+                (r.status_code < 500)
+                if ready_url
+                else rendered(app.framework, r.status_code, r.text)
+            ):
                 return r
         except requests.ConnectionError:
             pass

@@ -46,8 +46,14 @@ from benchmarks import hubside
 from benchmarks.common import RESULTS, Report, Row, log, tree
 from benchmarks.hubside import OWNER, Student, create_students, open_dashboard, viewer_session
 
-SCENARIOS = ("app-killed", "service-killed", "proxy-killed", "anonymous-uploads",
-             "claims-race", "unpublish-during-opens")
+SCENARIOS = (
+    "app-killed",
+    "service-killed",
+    "proxy-killed",
+    "anonymous-uploads",
+    "claims-race",
+    "unpublish-during-opens",
+)
 UPLOAD_MIB = 60
 POLL = 0.25  # seconds between one viewer's requests
 BOUND = 90.0  # seconds a fault may take to recover before the scenario gives up
@@ -78,7 +84,9 @@ def records(state: Path, slug: str) -> str:
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
         rows = con.execute(
             "SELECT stopped IS NULL, dashboard_id IS NULL, stop_reason FROM deployments "
-            "WHERE dashboard_ref = ?", (f"{OWNER}/{slug}",)).fetchall()
+            "WHERE dashboard_ref = ?",
+            (f"{OWNER}/{slug}",),
+        ).fetchall()
     running = sum(1 for open_, _, _ in rows if open_)
     orphans = sum(1 for open_, gone, _ in rows if open_ and gone)
     reasons = Counter(reason or "?" for open_, _, reason in rows if not open_)
@@ -105,8 +113,9 @@ def app_of(launcher: psutil.Process) -> psutil.Process:
     return children[0]
 
 
-async def viewer(hub: Any, who: Student, slug: str, traffic: Traffic, stop: asyncio.Event,
-                 reopen: bool = True) -> None:
+async def viewer(
+    hub: Any, who: Student, slug: str, traffic: Traffic, stop: asyncio.Event, reopen: bool = True
+) -> None:
     """Open ``slug`` and use it (Dash's layout call) until ``stop``; reopen after errors."""
     async with viewer_session() as session:
         page = ""
@@ -145,15 +154,18 @@ async def opener(hub: Any, who: Student, slug: str, traffic: Traffic, stop: asyn
             await asyncio.sleep(0.5)
 
 
-async def under_load(hub: Any, students: list[Student], slug: str, fault, *,
-                     openers: int = 0, settle: float = 3.0) -> dict[str, Any]:
+async def under_load(
+    hub: Any, students: list[Student], slug: str, fault, *, openers: int = 0, settle: float = 3.0
+) -> dict[str, Any]:
     """Viewers (and openers) run; after ``settle`` s, ``fault()`` runs; then until every
     kind of traffic answered 200 again (or BOUND s)."""
     viewers, opens, stop = Traffic(), Traffic(), asyncio.Event()
-    tasks = [asyncio.ensure_future(viewer(hub, who, slug, viewers, stop))
-             for who in students[openers:]]
-    tasks += [asyncio.ensure_future(opener(hub, who, slug, opens, stop))
-              for who in students[:openers]]
+    tasks = [
+        asyncio.ensure_future(viewer(hub, who, slug, viewers, stop)) for who in students[openers:]
+    ]
+    tasks += [
+        asyncio.ensure_future(opener(hub, who, slug, opens, stop)) for who in students[:openers]
+    ]
     await asyncio.sleep(settle)
     extra = await asyncio.get_running_loop().run_in_executor(None, fault)
     t_fault = time.monotonic()
@@ -161,32 +173,45 @@ async def under_load(hub: Any, students: list[Student], slug: str, fault, *,
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         good = viewers.first_ok_after(t_fault + 0.5) is not None and (
-            not openers or opens.first_ok_after(t_fault + 0.5) is not None)
+            not openers or opens.first_ok_after(t_fault + 0.5) is not None
+        )
         if good and time.monotonic() > t_fault + 5:
             break
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    result = {"viewers": viewers.counts(t_fault), "viewers_recovery": viewers.first_ok_after(t_fault),
-              "viewers_before": viewers.counts(0, t_fault)}
+    result = {
+        "viewers": viewers.counts(t_fault),
+        "viewers_recovery": viewers.first_ok_after(t_fault),
+        "viewers_before": viewers.counts(0, t_fault),
+    }
     if openers:
         result |= {"opens": opens.counts(t_fault), "opens_recovery": opens.first_ok_after(t_fault)}
     return result | (extra or {})
 
 
-def row(report: Report, scenario: str, found: dict[str, Any], before: str, after: str,
-        detail: str = "") -> None:
+def row(
+    report: Report, scenario: str, found: dict[str, Any], before: str, after: str, detail: str = ""
+) -> None:
     recovery = found.get("opens_recovery", found.get("viewers_recovery"))
     statuses = []
     if "viewers" in found:
         statuses.append(f"viewers {found['viewers']}")
     if "opens" in found:
         statuses.append(f"open calls {found['opens']}")
-    report.add(Row(scenario, hub={"p50": recovery} if recovery is not None else {},
-                   extra={"requests by status during the fault": "; ".join(statuses) or "-",
-                          "recovery s": "-" if not {"viewers_recovery", "opens_recovery"} & set(found)
-                          else (f"{recovery:.1f}" if recovery is not None else "never"),
-                          "records before → after": f"{before} → {after}",
-                          "detail": detail}))
+    report.add(
+        Row(
+            scenario,
+            hub={"p50": recovery} if recovery is not None else {},
+            extra={
+                "requests by status during the fault": "; ".join(statuses) or "-",
+                "recovery s": "-"
+                if not {"viewers_recovery", "opens_recovery"} & set(found)
+                else (f"{recovery:.1f}" if recovery is not None else "never"),
+                "records before → after": f"{before} → {after}",
+                "detail": detail,
+            },
+        )
+    )
     report.raw[scenario] = {**found, "records_before": before, "records_after": after}
 
 
@@ -206,13 +231,27 @@ def app_killed(hub: Any, state: Path, report: Report, students: list[Student]) -
 
     found = asyncio.run(under_load(hub, students, slug, fault))
     time.sleep(1)
-    row(report, "app-killed", found, before, records(state, slug),
-        "a viewer who gets an error opens the dashboard again through the service")
+    row(
+        report,
+        "app-killed",
+        found,
+        before,
+        records(state, slug),
+        "a viewer who gets an error opens the dashboard again through the service",
+    )
     hubside.unpublish(hub, slug)
 
 
-def killed_under_load(hub: Any, state: Path, report: Report, students: list[Student], *,
-                      scenario: str, needle: str, detail: str) -> None:
+def killed_under_load(
+    hub: Any,
+    state: Path,
+    report: Report,
+    students: list[Student],
+    *,
+    scenario: str,
+    needle: str,
+    detail: str,
+) -> None:
     """Kill (-9) the hub's child process matching ``needle`` while half the students use a
     running dashboard and the other half call the open API."""
     slug = f"faults-{scenario.split('-')[0]}"
@@ -231,15 +270,27 @@ def killed_under_load(hub: Any, state: Path, report: Report, students: list[Stud
 
 def service_killed(hub: Any, state: Path, report: Report, students: list[Student]) -> None:
     killed_under_load(
-        hub, state, report, students, scenario="service-killed", needle="hub_viz.service",
+        hub,
+        state,
+        report,
+        students,
+        scenario="service-killed",
+        needle="hub_viz.service",
         detail="viewers of the running dashboard never need the service; open calls wait for "
-        "its restart")
+        "its restart",
+    )
 
 
 def proxy_killed(hub: Any, state: Path, report: Report, students: list[Student]) -> None:
     killed_under_load(
-        hub, state, report, students, scenario="proxy-killed", needle="configurable-http-proxy",
-        detail="the hub restarts the proxy and adds its routes back")
+        hub,
+        state,
+        report,
+        students,
+        scenario="proxy-killed",
+        needle="configurable-http-proxy",
+        detail="the hub restarts the proxy and adds its routes back",
+    )
 
 
 async def _upload(url: str, short: bool) -> str:
@@ -254,8 +305,10 @@ async def _upload(url: str, short: bool) -> str:
             await asyncio.sleep(20)
 
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as s, \
-                s.post(url, data=body(), headers={"Content-Length": str(size)}) as r:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as s,
+            s.post(url, data=body(), headers={"Content-Length": str(size)}) as r,
+        ):
             await r.read()
             return str(r.status)
     except (aiohttp.ClientError, asyncio.TimeoutError) as e:
@@ -286,9 +339,15 @@ def anonymous_uploads(hub: Any, state: Path, report: Report, students: list[Stud
     found.pop("viewers_recovery")  # nothing broke: the viewers' statuses are the measure
     found["uploads"] = " ".join(f"{k}:{v}" for k, v in sorted(Counter(uploads).items()))
     found["launcher_rss_mib"] = {k: round(v, 1) for k, v in rss.items()}
-    row(report, "anonymous-uploads", found, before, records(state, slug),
+    row(
+        report,
+        "anonymous-uploads",
+        found,
+        before,
+        records(state, slug),
         f"12 anonymous {UPLOAD_MIB} MiB POSTs (4 held short): {found['uploads']}; launcher RSS "
-        f"{rss['before']:.0f} → peak {rss['peak']:.0f} → {rss['after']:.0f} MiB")
+        f"{rss['before']:.0f} → peak {rss['peak']:.0f} → {rss['after']:.0f} MiB",
+    )
     hubside.unpublish(hub, slug)
 
 
@@ -309,18 +368,26 @@ def claims_race(hub: Any, state: Path, report: Report, students: list[Student]) 
 
     async def four() -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as s:
+
             async def one() -> None:
                 async with s.post(url, headers=who.headers) as r:
                     await r.read()
                     calls.add(str(r.status))
+
             await asyncio.gather(*(one() for _ in range(4)))
 
     asyncio.run(four())
     time.sleep(5)
     running = len(hubside.servers(hub, who.name))
     found = {"opens": calls.counts(0), "instances": running}
-    row(report, "claims-race", found, before, records(state, slug),
-        f"4 simultaneous open calls by one viewer; servers the viewer has: {running}")
+    row(
+        report,
+        "claims-race",
+        found,
+        before,
+        records(state, slug),
+        f"4 simultaneous open calls by one viewer; servers the viewer has: {running}",
+    )
     hubside.unpublish(hub, slug)
     hubside.remove_servers(hub, [who.name])
 
@@ -334,16 +401,20 @@ def unpublish_during_opens(hub: Any, state: Path, report: Report, students: list
 
     async def race() -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as s:
+
             async def open_(who: Student) -> None:
-                async with s.post(f"{hub.service_url}api/dashboards/{OWNER}/{slug}/open",
-                                  headers=who.headers) as r:
+                async with s.post(
+                    f"{hub.service_url}api/dashboards/{OWNER}/{slug}/open", headers=who.headers
+                ) as r:
                     await r.read()
                     calls.add(str(r.status))
 
             async def delete() -> None:
                 await asyncio.sleep(0.3)
-                async with s.delete(f"{hub.service_url}api/dashboards/{OWNER}/{slug}",
-                                    headers=hubside.owner(hub).headers) as r:
+                async with s.delete(
+                    f"{hub.service_url}api/dashboards/{OWNER}/{slug}",
+                    headers=hubside.owner(hub).headers,
+                ) as r:
                     await r.read()
                     calls.add(f"DELETE {r.status}")
 
@@ -353,22 +424,40 @@ def unpublish_during_opens(hub: Any, state: Path, report: Report, students: list
     time.sleep(10)
     left = sum(len(hubside.servers(hub, w.name)) for w in viewers)
     found = {"opens": calls.counts(0), "servers_left": left}
-    row(report, "unpublish-during-opens", found, before, records(state, slug),
-        f"3 opens and the author's DELETE at once; servers left running: {left}")
+    row(
+        report,
+        "unpublish-during-opens",
+        found,
+        before,
+        records(state, slug),
+        f"3 opens and the author's DELETE at once; servers left running: {left}",
+    )
     hubside.remove_servers(hub, [w.name for w in viewers])
 
 
-RUNNERS = {"app-killed": app_killed, "service-killed": service_killed,
-           "proxy-killed": proxy_killed, "anonymous-uploads": anonymous_uploads,
-           "claims-race": claims_race, "unpublish-during-opens": unpublish_during_opens}
+RUNNERS = {
+    "app-killed": app_killed,
+    "service-killed": service_killed,
+    "proxy-killed": proxy_killed,
+    "anonymous-uploads": anonymous_uploads,
+    "claims-race": claims_race,
+    "unpublish-during-opens": unpublish_during_opens,
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     group = parser.add_argument_group("faults suite")
-    group.add_argument("--fault-viewers", type=int, default=None,
-                       help="viewers using each dashboard during a fault (20; --quick: 6)")
-    group.add_argument("--fault-scenarios", default=",".join(SCENARIOS),
-                       help="comma-separated subset of %(default)s")
+    group.add_argument(
+        "--fault-viewers",
+        type=int,
+        default=None,
+        help="viewers using each dashboard during a fault (20; --quick: 6)",
+    )
+    group.add_argument(
+        "--fault-scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated subset of %(default)s",
+    )
     if json_option:
         group.add_argument("--json", type=Path, default=RESULTS / "faults.json")
 
@@ -385,9 +474,16 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = Report("faults", {"viewers": args.fault_viewers, "scenarios": args.fault_list},
-                    extra_columns=["requests by status during the fault", "recovery s",
-                                   "records before → after", "detail"])
+    report = Report(
+        "faults",
+        {"viewers": args.fault_viewers, "scenarios": args.fault_list},
+        extra_columns=[
+            "requests by status during the fault",
+            "recovery s",
+            "records before → after",
+            "detail",
+        ],
+    )
     worst = 0
     with tempfile.TemporaryDirectory(prefix="hub-viz-faults-") as tmp:
         state = Path(tmp)

@@ -34,8 +34,13 @@ THREADS = 8  # parallel hub API calls while creating tokens
 ISOLATED = True  # the hub's layout (python -m benchmarks --layout)
 
 
-def bench_hub(state: Path, *, warm_pool_ceiling: int = 0, max_warm_kernels: int = 0,
-              environments: dict[str, Any] | None = None) -> Hub:
+def bench_hub(
+    state: Path,
+    *,
+    warm_pool_ceiling: int = 0,
+    max_warm_kernels: int = 0,
+    environments: dict[str, Any] | None = None,
+) -> Hub:
     """A hub with the service (no thumbnails: screenshots would load the machine).
 
     Warm-start and environment settings are passed only when ``configure()`` knows them.
@@ -94,8 +99,12 @@ def create_students(hub: Hub, prefix: str, n: int) -> list[Student]:
             raise RuntimeError(f"create users: {r.status_code} {r.text[:300]}")
 
     def token(name: str) -> Student:
-        r = requests.post(f"{hub.url}/hub/api/users/{name}/tokens", json={"note": "benchmark"},
-                          headers={"Authorization": f"token {hub.token}"}, timeout=60)
+        r = requests.post(
+            f"{hub.url}/hub/api/users/{name}/tokens",
+            json={"note": "benchmark"},
+            headers={"Authorization": f"token {hub.token}"},
+            timeout=60,
+        )
         if r.status_code != 201:
             raise RuntimeError(f"token of {name}: {r.status_code} {r.text[:300]}")
         return Student(name, r.json()["token"])
@@ -117,16 +126,25 @@ def publish(hub: Hub, slug: str, framework: str, *, mode: str = "shared", **fiel
     A warm field the service refuses as unknown (or turns off) raises :class:`Unsupported`.
     """
     spec, _ = example(framework)
-    body = {"slug": slug, "title": slug, "framework": framework, "entry": spec["entry"],
-            "mode": mode, "visibility": "all", **fields}
-    r = requests.post(f"{hub.service_url}api/dashboards", json=body, headers=owner(hub).headers,
-                      timeout=60)
+    body = {
+        "slug": slug,
+        "title": slug,
+        "framework": framework,
+        "entry": spec["entry"],
+        "mode": mode,
+        "visibility": "all",
+        **fields,
+    }
+    r = requests.post(
+        f"{hub.service_url}api/dashboards", json=body, headers=owner(hub).headers, timeout=60
+    )
     if r.status_code in (200, 201):
         return r.json()
     for name in WARM_FIELDS:
         if name in fields and name in r.text and r.status_code == 400:
-            raise Unsupported(f"the service does not accept {name} yet "
-                              f"({r.status_code}: {error_text(r)})")
+            raise Unsupported(
+                f"the service does not accept {name} yet ({r.status_code}: {error_text(r)})"
+            )
     raise RuntimeError(f"publish {slug}: {r.status_code} {r.text[:300]}")
 
 
@@ -139,8 +157,11 @@ def error_text(r: requests.Response) -> str:
 def unpublish(hub: Hub, slug: str) -> None:
     """Delete the dashboard and remove every server it has (as its owner and the tester)."""
     with contextlib.suppress(requests.RequestException):
-        requests.delete(f"{hub.service_url}api/dashboards/{OWNER}/{slug}",
-                        headers=owner(hub).headers, timeout=120)
+        requests.delete(
+            f"{hub.service_url}api/dashboards/{OWNER}/{slug}",
+            headers=owner(hub).headers,
+            timeout=120,
+        )
 
 
 def remove_servers(hub: Hub, users: list[str], match: str = "") -> None:
@@ -149,20 +170,25 @@ def remove_servers(hub: Hub, users: list[str], match: str = "") -> None:
         todo = []
         for user in users:
             with contextlib.suppress(requests.RequestException, ValueError):
-                servers = s.get(f"{hub.url}/hub/api/users/{user}", timeout=60).json().get(
-                    "servers", {})
+                servers = (
+                    s.get(f"{hub.url}/hub/api/users/{user}", timeout=60).json().get("servers", {})
+                )
                 todo += [(user, n) for n in servers if n and match in n]
         for user, name in todo:
             with contextlib.suppress(requests.RequestException):
-                s.delete(f"{hub.url}/hub/api/users/{user}/servers/{name}", json={"remove": True},
-                         timeout=60)
+                s.delete(
+                    f"{hub.url}/hub/api/users/{user}/servers/{name}",
+                    json={"remove": True},
+                    timeout=60,
+                )
         deadline = time.monotonic() + 120
         while todo and time.monotonic() < deadline:
             left = []
             for user, name in todo:
                 with contextlib.suppress(requests.RequestException, ValueError):
                     if name in s.get(f"{hub.url}/hub/api/users/{user}", timeout=60).json().get(
-                            "servers", {}):
+                        "servers", {}
+                    ):
                         left.append((user, name))
             todo = left
             time.sleep(0.5)
@@ -173,14 +199,21 @@ def servers(hub: Hub, user: str) -> dict[str, dict]:
         return s.get(f"{hub.url}/hub/api/users/{user}", timeout=60).json().get("servers", {})
 
 
-def wait_ready(hub: Hub, user: str, names: list[str] | None = None, count: int = 0,
-               timeout: float = START_TIMEOUT) -> list[str]:
+def wait_ready(
+    hub: Hub,
+    user: str,
+    names: list[str] | None = None,
+    count: int = 0,
+    timeout: float = START_TIMEOUT,
+) -> list[str]:
     """Wait until ``names`` (or any ``count`` servers) of ``user`` are ready."""
     deadline = time.monotonic() + timeout
     while True:
         found = servers(hub, user)
         ready = [n for n, m in found.items() if m.get("ready") and (names is None or n in names)]
-        if (names is not None and len(ready) == len(names)) or (names is None and len(ready) >= count):
+        if (names is not None and len(ready) == len(names)) or (
+            names is None and len(ready) >= count
+        ):
             return ready
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(ready)} of {user}'s servers ready after {timeout:g} s")
@@ -189,8 +222,11 @@ def wait_ready(hub: Hub, user: str, names: list[str] | None = None, count: int =
 
 def start(hub: Hub, slug: str, timeout: float = START_TIMEOUT) -> None:
     """The author's open call for ``slug``, then wait until its server is ready (no page GET)."""
-    r = requests.post(f"{hub.service_url}api/dashboards/{OWNER}/{slug}/open",
-                      headers=owner(hub).headers, timeout=120)
+    r = requests.post(
+        f"{hub.service_url}api/dashboards/{OWNER}/{slug}/open",
+        headers=owner(hub).headers,
+        timeout=120,
+    )
     if r.status_code != 200:
         raise RuntimeError(f"open {slug}: {r.status_code} {r.text[:300]}")
     wait_ready(hub, OWNER, [slug], timeout=timeout)
@@ -215,8 +251,9 @@ def hub_starts(hub: Hub, offset: int, user: str, server: str) -> int:
         f.seek(offset)
         text = f.read().decode(errors="replace")
     needle = f"POST /hub/api/users/{user}/servers/{server} "
-    return sum(1 for line in text.splitlines()
-               if needle in line and ("] 201 " in line or "] 202 " in line))
+    return sum(
+        1 for line in text.splitlines() if needle in line and ("] 201 " in line or "] 202 " in line)
+    )
 
 
 # -- a viewer's open flow ---------------------------------------------------------
@@ -248,8 +285,15 @@ def viewer_session(limit: int = 4, force_close: bool = False) -> aiohttp.ClientS
     )
 
 
-async def open_dashboard(session: aiohttp.ClientSession, hub: Hub, who: Student, slug: str,
-                         framework: str, *, keep_html: bool = False) -> Opened:
+async def open_dashboard(
+    session: aiohttp.ClientSession,
+    hub: Hub,
+    who: Student,
+    slug: str,
+    framework: str,
+    *,
+    keep_html: bool = False,
+) -> Opened:
     """Open ``OWNER/slug`` as ``who`` until the page renders; never raises."""
     out = Opened()
     t0 = time.perf_counter()
@@ -292,8 +336,9 @@ def page_text(body: str, chars: int = 160) -> str:
     return text[-chars:]
 
 
-async def _grant_url(session: aiohttp.ClientSession, hub: Hub, who: Student, slug: str,
-                     out: Opened, t0: float) -> str:
+async def _grant_url(
+    session: aiohttp.ClientSession, hub: Hub, who: Student, slug: str, out: Opened, t0: float
+) -> str:
     base = f"{hub.service_url}api/dashboards/{OWNER}/{slug}"
     async with session.post(f"{base}/open", headers=who.headers) as r:
         text = await r.text()
@@ -329,8 +374,10 @@ async def warm_tokens(hub: Hub, students: list[Student], slug: str) -> None:
         sem = asyncio.Semaphore(10)
 
         async def one(who: Student) -> None:
-            async with sem, s.get(f"{hub.service_url}api/dashboards/{OWNER}/{slug}",
-                                  headers=who.headers) as r:
+            async with (
+                sem,
+                s.get(f"{hub.service_url}api/dashboards/{OWNER}/{slug}", headers=who.headers) as r,
+            ):
                 await r.read()
 
         await asyncio.gather(*(one(w) for w in students))
@@ -340,8 +387,14 @@ async def open_all(hub: Hub, students: list[Student], slug: str, framework: str)
     """Every student opens ``slug`` at the same instant; their results in order."""
     sessions = [viewer_session() for _ in students]
     try:
-        return list(await asyncio.gather(*(
-            open_dashboard(s, hub, who, slug, framework) for s, who in zip(sessions, students, strict=True))))
+        return list(
+            await asyncio.gather(
+                *(
+                    open_dashboard(s, hub, who, slug, framework)
+                    for s, who in zip(sessions, students, strict=True)
+                )
+            )
+        )
     finally:
         await asyncio.gather(*(s.close() for s in sessions))
 

@@ -70,15 +70,17 @@ class Viewer:
             token = BOKEH_TOKEN.search(html)
             if not token:
                 raise RuntimeError("no session token in the Bokeh page")
-            self.ws = await self.session.ws_connect(base.rstrip("/") + "/ws", headers=headers,
-                                                    protocols=("bokeh", token.group(1)))
+            self.ws = await self.session.ws_connect(
+                base.rstrip("/") + "/ws", headers=headers, protocols=("bokeh", token.group(1))
+            )
         elif self.framework == "streamlit":
             from streamlit.proto.BackMsg_pb2 import BackMsg
             from streamlit.proto.ClientState_pb2 import ClientState
 
             root = base if base.endswith("/") else base + "/"
-            self.ws = await self.session.ws_connect(root + "_stcore/stream", headers=headers,
-                                                    protocols=("streamlit",))
+            self.ws = await self.session.ws_connect(
+                root + "_stcore/stream", headers=headers, protocols=("streamlit",)
+            )
             msg = BackMsg()
             msg.rerun_script.CopyFrom(ClientState(query_string=""))
             await self.ws.send_bytes(msg.SerializeToString())
@@ -90,7 +92,8 @@ class Viewer:
             root = root if root.endswith("/") else root + "/"
             self.ws = await self.session.ws_connect(
                 f"{root}api/kernels/{kernel.group(1)}/channels?session_id={uuid.uuid4()}",
-                headers=headers)
+                headers=headers,
+            )
         if self.ws is not None:
             self._reader = asyncio.ensure_future(self._drain())
 
@@ -147,52 +150,77 @@ async def viewers_growth(pid: int, first, more, k: int) -> dict[str, Any]:
         many = await settle(pid)
     finally:
         await asyncio.gather(*(v.close() for v in held), return_exceptions=True)
-    return {"one_viewer": one, "with_more": many,
-            "per_viewer_rss": (many["rss"] - one["rss"]) / k}
+    return {"one_viewer": one, "with_more": many, "per_viewer_rss": (many["rss"] - one["rss"]) / k}
 
 
 def measure_shared(hub, report: Report, framework: str, k: int, students, tmp: Path) -> None:
     with bare_app(framework, tmp / "bare.log", ready_only=True) as app:
-        bare = asyncio.run(viewers_growth(
-            app.proc.pid, lambda: bare_viewer(app.url, framework),
-            lambda: bare_viewer(app.url, framework), k))
+        bare = asyncio.run(
+            viewers_growth(
+                app.proc.pid,
+                lambda: bare_viewer(app.url, framework),
+                lambda: bare_viewer(app.url, framework),
+                k,
+            )
+        )
     slug = f"{framework}-mem"
     H.publish(hub, slug, framework)
     try:
         H.start(hub, slug)  # no page GET: it would start a Voilà kernel
         launcher = H.launcher(hub, H.OWNER, slug)
         it = iter(students)
-        hub_side = asyncio.run(viewers_growth(
-            launcher.pid, lambda: hub_viewer(hub, next(it), slug, framework),
-            lambda: hub_viewer(hub, next(it), slug, framework), k))
+        hub_side = asyncio.run(
+            viewers_growth(
+                launcher.pid,
+                lambda: hub_viewer(hub, next(it), slug, framework),
+                lambda: hub_viewer(hub, next(it), slug, framework),
+                k,
+            )
+        )
         own = memory([launcher])
     finally:
         H.unpublish(hub, slug)
         H.remove_servers(hub, [H.OWNER], slug)
-    row = report.add(Row(f"{framework}: instance, 1 viewer", unit="MiB",
-                         bare={"p50": bare["one_viewer"]["rss"]},
-                         hub={"p50": hub_side["one_viewer"]["rss"]}))
-    row.extra = {"launcher RSS": f"{own['rss']:.1f} MiB",
-                 "launcher USS": f"{own['uss']:.1f} MiB" if "uss" in own else "-",
-                 "target": ("met" if own["rss"] < TARGET_LAUNCHER_MIB else "missed")
-                 + f" (<{TARGET_LAUNCHER_MIB:.0f} MiB)"}
-    report.add(Row(f"{framework}: per extra viewer ({k})", unit="MiB",
-                   bare={"p50": bare["per_viewer_rss"]}, hub={"p50": hub_side["per_viewer_rss"]}))
+    row = report.add(
+        Row(
+            f"{framework}: instance, 1 viewer",
+            unit="MiB",
+            bare={"p50": bare["one_viewer"]["rss"]},
+            hub={"p50": hub_side["one_viewer"]["rss"]},
+        )
+    )
+    row.extra = {
+        "launcher RSS": f"{own['rss']:.1f} MiB",
+        "launcher USS": f"{own['uss']:.1f} MiB" if "uss" in own else "-",
+        "target": ("met" if own["rss"] < TARGET_LAUNCHER_MIB else "missed")
+        + f" (<{TARGET_LAUNCHER_MIB:.0f} MiB)",
+    }
+    report.add(
+        Row(
+            f"{framework}: per extra viewer ({k})",
+            unit="MiB",
+            bare={"p50": bare["per_viewer_rss"]},
+            hub={"p50": hub_side["per_viewer_rss"]},
+        )
+    )
     report.raw[f"{framework}/shared"] = {"bare": bare, "hub_viz": hub_side, "launcher": own}
 
 
 def measure_per_viewer(hub, report: Report, framework: str, who, tmp: Path) -> None:
     with bare_app(framework, tmp / "bare.log", ready_only=True) as app:
+
         async def bare_one() -> dict[str, float]:
             v = await bare_viewer(app.url, framework)
             try:
                 return await settle(app.proc.pid)
             finally:
                 await v.close()
+
         bare = asyncio.run(bare_one())
     slug = f"{framework}-pv-mem"
     H.publish(hub, slug, framework, mode="per-viewer")
     try:
+
         async def hub_one() -> tuple[dict[str, float], dict[str, float]]:
             v = await hub_viewer(hub, who, slug, framework)
             try:
@@ -201,16 +229,25 @@ def measure_per_viewer(hub, report: Report, framework: str, who, tmp: Path) -> N
                 return await settle(launcher.pid), memory([launcher])
             finally:
                 await v.close()
+
         instance, own = asyncio.run(hub_one())
     finally:
         H.unpublish(hub, slug)
         H.remove_servers(hub, [who.name])
-    row = report.add(Row(f"{framework} per-viewer: instance, 1 viewer", unit="MiB",
-                         bare={"p50": bare["rss"]}, hub={"p50": instance["rss"]}))
-    row.extra = {"launcher RSS": f"{own['rss']:.1f} MiB",
-                 "launcher USS": f"{own['uss']:.1f} MiB" if "uss" in own else "-",
-                 "target": ("met" if own["rss"] < TARGET_LAUNCHER_MIB else "missed")
-                 + f" (<{TARGET_LAUNCHER_MIB:.0f} MiB)"}
+    row = report.add(
+        Row(
+            f"{framework} per-viewer: instance, 1 viewer",
+            unit="MiB",
+            bare={"p50": bare["rss"]},
+            hub={"p50": instance["rss"]},
+        )
+    )
+    row.extra = {
+        "launcher RSS": f"{own['rss']:.1f} MiB",
+        "launcher USS": f"{own['uss']:.1f} MiB" if "uss" in own else "-",
+        "target": ("met" if own["rss"] < TARGET_LAUNCHER_MIB else "missed")
+        + f" (<{TARGET_LAUNCHER_MIB:.0f} MiB)",
+    }
     report.raw[f"{framework}/per_viewer"] = {"bare": bare, "hub_viz": instance, "launcher": own}
 
 
@@ -219,8 +256,12 @@ def measure_per_viewer(hub, report: Report, framework: str, who, tmp: Path) -> N
 
 def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     group = parser.add_argument_group("memory suite")
-    group.add_argument("--extra-viewers", type=int, default=None,
-                       help="K viewers added to measure the growth per viewer (10; --quick: 3)")
+    group.add_argument(
+        "--extra-viewers",
+        type=int,
+        default=None,
+        help="K viewers added to measure the growth per viewer (10; --quick: 3)",
+    )
     if json_option:
         group.add_argument("--json", type=Path, default=RESULTS / "memory.json")
 
@@ -235,8 +276,11 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure, print the table and write the JSON file."""
     k = args.extra_viewers
-    report = Report("memory", {"frameworks": args.framework_list, "extra_viewers": k},
-                    extra_columns=["launcher RSS", "launcher USS", "target"])
+    report = Report(
+        "memory",
+        {"frameworks": args.framework_list, "extra_viewers": k},
+        extra_columns=["launcher RSS", "launcher USS", "target"],
+    )
     with tempfile.TemporaryDirectory(prefix="hub-viz-memory-") as tmp:
         tmp_path = Path(tmp)
         with H.running_hub(tmp_path / "hub") as hub:
@@ -246,8 +290,9 @@ def run(args: argparse.Namespace) -> int:
                 measure_shared(hub, report, framework, k, students, tmp_path)
                 log(f"{framework}: per-viewer instance ...")
                 measure_per_viewer(hub, report, framework, students[-1], tmp_path)
-    report.notes.append("MiB of RSS (summed over the process tree; shared pages count once per "
-                        "process); 'overhead p50' of an instance row is what the launcher adds")
+    report.notes.append(
+        "MiB of RSS (summed over the process tree; shared pages count once per "
+        "process); 'overhead p50' of an instance row is what the launcher adds"
+    )
     report.write(args.json)
     return 0
-

@@ -54,7 +54,9 @@ from benchmarks.common import (
 TARGET_OVERHEAD = 0.020  # seconds the launcher and proxy may add to a page GET (p50)
 
 
-async def timed_gets(url: str, n: int, framework: str, *, hub=None, who=None, slug="") -> list[float]:
+async def timed_gets(
+    url: str, n: int, framework: str, *, hub=None, who=None, slug=""
+) -> list[float]:
     """Seconds of ``n`` GETs of ``url`` (after one untimed), a new connection each.
 
     With ``hub``, the viewer ``who`` first opens ``slug`` (its grant sets the
@@ -100,14 +102,20 @@ def cold_and_warm(hub, report: Report, framework: str, args, students, tmp: Path
                 bare_warm = asyncio.run(timed_gets(app.url, args.warm, framework))
         hub_cold.append(H.open_one(hub, who, slug, framework).seconds)
         if last:
-            hub_warm = asyncio.run(timed_gets("", args.warm, framework, hub=hub, who=who, slug=slug))
+            hub_warm = asyncio.run(
+                timed_gets("", args.warm, framework, hub=hub, who=who, slug=slug)
+            )
         stop_server(hub, slug)
-        log(f"  {framework} #{i + 1}: cold bare {bare_cold[-1]:.2f} s, hub_viz {hub_cold[-1]:.2f} s")
+        log(
+            f"  {framework} #{i + 1}: cold bare {bare_cold[-1]:.2f} s, hub_viz {hub_cold[-1]:.2f} s"
+        )
     if framework != "voila":
-        row = report.add(Row(f"{framework}: page GET, running", bare=stats(bare_warm),
-                             hub=stats(hub_warm)))
-        row.extra["target"] = ("met" if row.overhead is not None and row.overhead < TARGET_OVERHEAD
-                               else "missed") + f" (<{TARGET_OVERHEAD * 1000:.0f} ms)"
+        row = report.add(
+            Row(f"{framework}: page GET, running", bare=stats(bare_warm), hub=stats(hub_warm))
+        )
+        row.extra["target"] = (
+            "met" if row.overhead is not None and row.overhead < TARGET_OVERHEAD else "missed"
+        ) + f" (<{TARGET_OVERHEAD * 1000:.0f} ms)"
         report.raw[f"{framework}/warm"] = {"bare": bare_warm, "hub_viz": hub_warm}
     report.add(Row(f"{framework}: cold start", bare=stats(bare_cold), hub=stats(hub_cold)))
     report.raw[f"{framework}/cold"] = {"bare": bare_cold, "hub_viz": hub_cold}
@@ -145,13 +153,21 @@ def own_environment(hub, report: Report, framework: str, args, students) -> None
             stop_server(hub, shared)
             own_cold.append(H.open_one(hub, who, own, framework).seconds)
             stop_server(hub, own)
-            log(f"  {framework} #{i + 1}: cold in hub_viz's environment {shared_cold[-1]:.2f} s, "
-                f"in its own {own_cold[-1]:.2f} s")
+            log(
+                f"  {framework} #{i + 1}: cold in hub_viz's environment {shared_cold[-1]:.2f} s, "
+                f"in its own {own_cold[-1]:.2f} s"
+            )
     finally:
         H.unpublish(hub, shared)
         H.unpublish(hub, own)
-    report.add(Row(f"{framework}: cold start, own environment (cached)", bare=stats(shared_cold),
-                   hub=stats(own_cold), note="bare: the same dashboard in hub_viz's environment"))
+    report.add(
+        Row(
+            f"{framework}: cold start, own environment (cached)",
+            bare=stats(shared_cold),
+            hub=stats(own_cold),
+            note="bare: the same dashboard in hub_viz's environment",
+        )
+    )
     report.raw[f"{framework}/own_environment"] = {"shared_env": shared_cold, "own_env": own_cold}
 
 
@@ -177,8 +193,15 @@ def voila_preheated(hub, report: Report, args, students, tmp: Path) -> None:
             calls.append(opened.open_call)
     finally:
         H.unpublish(hub, slug)
-    report.add(Row(f"voila: open, {pool} preheated kernels", bare=stats(bare), hub=stats(hub_times),
-                   extra={"open call p50": fmt(stats(calls)["p50"])}, note="bare: page GET"))
+    report.add(
+        Row(
+            f"voila: open, {pool} preheated kernels",
+            bare=stats(bare),
+            hub=stats(hub_times),
+            extra={"open call p50": fmt(stats(calls)["p50"])},
+            note="bare: page GET",
+        )
+    )
     report.raw["voila/preheated"] = {"bare": bare, "hub_viz": hub_times, "open_call": calls}
 
 
@@ -212,9 +235,15 @@ def warm_pool(hub, report: Report, args, students, tmp: Path) -> None:
     finally:
         H.unpublish(hub, slug)
         H.remove_servers(hub, [H.POOL_USER])
-    report.add(Row(f"{framework} per-viewer: open, warm pool of {pool}", bare=stats(bare),
-                   hub=stats(hub_times), extra={"open call p50": fmt(stats(calls)["p50"])},
-                   note="bare: page GET of the running app"))
+    report.add(
+        Row(
+            f"{framework} per-viewer: open, warm pool of {pool}",
+            bare=stats(bare),
+            hub=stats(hub_times),
+            extra={"open call p50": fmt(stats(calls)["p50"])},
+            note="bare: page GET of the running app",
+        )
+    )
     report.raw[f"{framework}/warm_pool"] = {"bare": bare, "hub_viz": hub_times, "open_call": calls}
 
 
@@ -223,13 +252,27 @@ def warm_pool(hub, report: Report, args, students, tmp: Path) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     group = parser.add_argument_group("open-latency suite")
-    group.add_argument("--repeat", type=int, default=None, help="cold starts per side (3; --quick: 1)")
-    group.add_argument("--warm", type=int, default=None,
-                       help="timed GETs per running-page measurement (20; --quick: 5)")
-    group.add_argument("--opens", type=int, default=None,
-                       help="preheated kernels / warm-pool size, and timed opens from them (5; --quick: 2)")
-    group.add_argument("--no-own-environment", dest="own_environment", action="store_false",
-                       help="skip the cold starts in a dashboard's own (cached) environment")
+    group.add_argument(
+        "--repeat", type=int, default=None, help="cold starts per side (3; --quick: 1)"
+    )
+    group.add_argument(
+        "--warm",
+        type=int,
+        default=None,
+        help="timed GETs per running-page measurement (20; --quick: 5)",
+    )
+    group.add_argument(
+        "--opens",
+        type=int,
+        default=None,
+        help="preheated kernels / warm-pool size, and timed opens from them (5; --quick: 2)",
+    )
+    group.add_argument(
+        "--no-own-environment",
+        dest="own_environment",
+        action="store_false",
+        help="skip the cold starts in a dashboard's own (cached) environment",
+    )
     if json_option:
         group.add_argument("--json", type=Path, default=RESULTS / "open_latency.json")
 
@@ -247,15 +290,27 @@ def run(args: argparse.Namespace) -> int:
     """Run the suite, print its table and write its JSON file; 2 when a scenario was unsupported."""
     import tempfile
 
-    settings = {k: getattr(args, k) for k in ("framework_list", "repeat", "warm", "opens",
-                                              "per_viewer_framework", "own_environment")}
+    settings = {
+        k: getattr(args, k)
+        for k in (
+            "framework_list",
+            "repeat",
+            "warm",
+            "opens",
+            "per_viewer_framework",
+            "own_environment",
+        )
+    }
     report = Report("open-latency", settings, extra_columns=["target", "open call p50"])
     failed = 0
     with tempfile.TemporaryDirectory(prefix="hub-viz-bench-") as tmp:
         tmp_path = Path(tmp)
-        with H.running_hub(tmp_path / "hub", warm_pool_ceiling=args.opens,
-                           max_warm_kernels=max(args.opens, 10),
-                           environments=environments(tmp_path)) as hub:
+        with H.running_hub(
+            tmp_path / "hub",
+            warm_pool_ceiling=args.opens,
+            max_warm_kernels=max(args.opens, 10),
+            environments=environments(tmp_path),
+        ) as hub:
             students = H.create_students(hub, "lat", args.opens + 1)
             for framework in args.framework_list:
                 log(f"{framework} ...")
@@ -263,8 +318,10 @@ def run(args: argparse.Namespace) -> int:
                 if args.own_environment:
                     log(f"{framework} in its own environment ...")
                     own_environment(hub, report, framework, args, students)
-            for name, scenario in (("voila preheated", voila_preheated),
-                                   ("per-viewer warm pool", warm_pool)):
+            for name, scenario in (
+                ("voila preheated", voila_preheated),
+                ("per-viewer warm pool", warm_pool),
+            ):
                 if name.startswith("voila") and "voila" not in args.framework_list:
                     continue
                 log(f"{name} ...")

@@ -73,8 +73,19 @@ VIEWER = "ph-viewer-{:05d}"
 SLUG = "ph-{:03d}"
 ENTRY = "dash/app.py"
 START_TIMEOUT = 180.0  # seconds for all servers to be ready
-SETTINGS = ("viewers", "dashboards", "servers", "ping_seconds", "min_interval",
-            "activity_interval", "warmup", "duration", "max_clients", "quiet_wait", "seed")
+SETTINGS = (
+    "viewers",
+    "dashboards",
+    "servers",
+    "ping_seconds",
+    "min_interval",
+    "activity_interval",
+    "warmup",
+    "duration",
+    "max_clients",
+    "quiet_wait",
+    "seed",
+)
 HUB_CALL_THREADS = 8  # parallel hub API calls while creating tokens
 STAMP = re.compile(r"^\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 ACTIVITY_LINE = re.compile(r"\] (\d{3}) POST /hub/api/users/[^/ ]+/activity \(([^@ ]*)@")
@@ -140,7 +151,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
     """p50, p95, p99, max and mean of latencies in seconds, as milliseconds."""
     if not values:
         return {}
-    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+    cuts = (
+        statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+    )
     return {
         "p50": round(cuts[49] * 1000, 2),
         "p95": round(cuts[94] * 1000, 2),
@@ -167,8 +180,11 @@ class Phase:
             self.errors[f"{type(response.error).__name__}: {response.error}"[:80]] += 1
 
     def summary(self) -> dict[str, Any]:
-        return {"requests": len(self.latencies), "statuses": dict(sorted(self.statuses.items())),
-                "latency_ms": percentiles(self.latencies)}
+        return {
+            "requests": len(self.latencies),
+            "statuses": dict(sorted(self.statuses.items())),
+            "latency_ms": percentiles(self.latencies),
+        }
 
 
 async def ping_load(
@@ -201,8 +217,9 @@ async def ping_load(
     measure_from = start + warmup
 
     async def one(url: str, headers: dict[str, str], due: float) -> None:
-        request = HTTPRequest(url, method="POST", body=b"", headers=headers,
-                              connect_timeout=30, request_timeout=60)
+        request = HTTPRequest(
+            url, method="POST", body=b"", headers=headers, connect_timeout=30, request_timeout=60
+        )
         t0 = time.perf_counter()
         response = await client.fetch(request, raise_error=False)
         total = time.perf_counter() - t0
@@ -299,8 +316,11 @@ class Sampler:
         used["others"] = max(0.0, used.pop("machine") - sum(used.values()))
         load.cpu_seconds = {k: round(v, 2) for k, v in used.items()}
         mib = [r / 2**20 for r in self.rss]
-        load.server_rss_mib = {"start": round(mib[0], 1), "peak": round(max(mib), 1),
-                               "end": round(mib[-1], 1)}
+        load.server_rss_mib = {
+            "start": round(mib[0], 1),
+            "peak": round(max(mib), 1),
+            "end": round(mib[-1], 1),
+        }
 
 
 def wait_quiet(limit: float, cores: float = 0.3, window: float = 2.0) -> float:
@@ -316,8 +336,11 @@ def wait_quiet(limit: float, cores: float = 0.3, window: float = 2.0) -> float:
         busy = (Sampler.busy() - b0) / window
         if busy < cores or time.monotonic() >= deadline:
             if busy >= cores:
-                print(f"  machine still busy ({busy:.2f} cores) after {limit:g} s; measuring anyway",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  machine still busy ({busy:.2f} cores) after {limit:g} s; measuring anyway",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return round(busy, 2)
         print(f"  machine busy ({busy:.2f} cores); waiting ...", file=sys.stderr, flush=True)
 
@@ -330,8 +353,12 @@ def bare_server(log: Path):
     """The 204 handler in its own process; yields (base URL, process)."""
     port = free_port()
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port)], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", BARE_APP, str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -353,8 +380,14 @@ def bare_server(log: Path):
 
 def publish_list(n: int) -> list[dict]:
     return [
-        {"owner": OWNER, "slug": SLUG.format(i), "title": f"Phone-home {i}",
-         "framework": "dash", "entry": ENTRY, "visibility": "all"}
+        {
+            "owner": OWNER,
+            "slug": SLUG.format(i),
+            "title": f"Phone-home {i}",
+            "framework": "dash",
+            "entry": ENTRY,
+            "visibility": "all",
+        }
         for i in range(1, n + 1)
     ]
 
@@ -371,7 +404,9 @@ def create_viewers(hub: Hub, n: int, setup: Setup) -> dict[str, str]:
     t0 = time.perf_counter()
     with hub_session(hub) as s:
         for i in range(0, n, 250):
-            r = s.post(f"{hub.url}/hub/api/users", json={"usernames": names[i:i + 250]}, timeout=300)
+            r = s.post(
+                f"{hub.url}/hub/api/users", json={"usernames": names[i : i + 250]}, timeout=300
+            )
             if r.status_code not in (201, 409):
                 raise RuntimeError(f"create users: {r.status_code} {r.text[:300]}")
     setup.users_create = time.perf_counter() - t0
@@ -380,8 +415,11 @@ def create_viewers(hub: Hub, n: int, setup: Setup) -> dict[str, str]:
         out = []
         with hub_session(hub) as s:
             for name in chunk:
-                r = s.post(f"{hub.url}/hub/api/users/{name}/tokens", json={"note": "phone-home bench"},
-                           timeout=60)
+                r = s.post(
+                    f"{hub.url}/hub/api/users/{name}/tokens",
+                    json={"note": "phone-home bench"},
+                    timeout=60,
+                )
                 if r.status_code != 201:
                     raise RuntimeError(f"token of {name}: {r.status_code} {r.text[:300]}")
                 out.append((name, r.json()["token"]))
@@ -402,8 +440,9 @@ def open_servers(hub: Hub, slugs: list[str], setup: Setup) -> None:
     t0 = time.perf_counter()
 
     def open_one(slug: str) -> None:
-        r = requests.post(f"{hub.url}{SERVICE}api/dashboards/{OWNER}/{slug}/open",
-                          headers=headers, timeout=120)
+        r = requests.post(
+            f"{hub.url}{SERVICE}api/dashboards/{OWNER}/{slug}/open", headers=headers, timeout=120
+        )
         if r.status_code != 200:
             raise RuntimeError(f"open {slug}: {r.status_code} {r.text[:300]}")
 
@@ -431,8 +470,11 @@ def stop_servers(hub: Hub, slugs: list[str]) -> None:
     with hub_session(hub) as s:
         for slug in slugs:
             with contextlib.suppress(requests.RequestException):
-                s.delete(f"{hub.url}/hub/api/users/{OWNER}/servers/{slug}", json={"remove": True},
-                         timeout=60)
+                s.delete(
+                    f"{hub.url}/hub/api/users/{OWNER}/servers/{slug}",
+                    json={"remove": True},
+                    timeout=60,
+                )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with contextlib.suppress(requests.RequestException, ValueError):
@@ -464,8 +506,11 @@ def hub_calls(log_text: str, started: float) -> dict[str, object]:
     By status and caller, with the look-ups' times in the hub and per BUCKET
     seconds since ``started`` (negative: during the warm-up).
     """
-    counts: dict[str, Counter[str]] = {"activity": Counter(), "activity_other": Counter(),
-                                       "token_lookups": Counter()}
+    counts: dict[str, Counter[str]] = {
+        "activity": Counter(),
+        "activity_other": Counter(),
+        "token_lookups": Counter(),
+    }
     lookup_ms: list[float] = []
     by_time: dict[str, Counter[float]] = {"activity": Counter(), "token_lookups": Counter()}
 
@@ -507,27 +552,52 @@ def last_activity(hub: Hub) -> dict[str, str]:
 
 def table(bare: Load, ping: Load, warmup: float, duration: float) -> str:
     """Baseline and service side by side, as a Markdown table."""
-    head = ("target", "requests", "204", "other statuses", "p50 (ms)", "p95 (ms)", "max (ms)",
-            "server CPU (s)", "server CPU / request (ms)", "server RSS peak (MiB)")
+    head = (
+        "target",
+        "requests",
+        "204",
+        "other statuses",
+        "p50 (ms)",
+        "p95 (ms)",
+        "max (ms)",
+        "server CPU (s)",
+        "server CPU / request (ms)",
+        "server RSS peak (MiB)",
+    )
     rows = [head, tuple("---" for _ in head)]
 
     def row(label: str, summary: dict[str, Any], cpu: float | None, rss: float | None) -> None:
         statuses, latency, n = summary["statuses"], summary["latency_ms"], summary["requests"]
         other = ", ".join(f"{k}: {v}" for k, v in statuses.items() if k != "204") or "-"
-        rows.append((label, str(n), str(statuses.get("204", 0)), other,
-                     *(f"{latency.get(k, 0):.1f}" for k in ("p50", "p95", "max")),
-                     "-" if cpu is None else f"{cpu:.1f}",
-                     "-" if cpu is None else f"{cpu * 1000 / max(n, 1):.2f}",
-                     "-" if rss is None else f"{rss:.0f}"))
+        rows.append(
+            (
+                label,
+                str(n),
+                str(statuses.get("204", 0)),
+                other,
+                *(f"{latency.get(k, 0):.1f}" for k in ("p50", "p95", "max")),
+                "-" if cpu is None else f"{cpu:.1f}",
+                "-" if cpu is None else f"{cpu * 1000 / max(n, 1):.2f}",
+                "-" if rss is None else f"{rss:.0f}",
+            )
+        )
 
     def recorded(load: Load) -> dict[str, Any]:
         return {"requests": load.requests, "statuses": load.statuses, "latency_ms": load.latency_ms}
 
-    row(f"bare tornado 204, {duration:g} s", recorded(bare), bare.cpu_seconds.get("bare"),
-        bare.server_rss_mib.get("peak"))
+    row(
+        f"bare tornado 204, {duration:g} s",
+        recorded(bare),
+        bare.cpu_seconds.get("bare"),
+        bare.server_rss_mib.get("peak"),
+    )
     row(f"hub_viz ping via proxy, first {warmup:g} s (viewers arriving)", ping.warmup, None, None)
-    row(f"hub_viz ping via proxy, next {duration:g} s", recorded(ping),
-        ping.cpu_seconds.get("service"), ping.server_rss_mib.get("peak"))
+    row(
+        f"hub_viz ping via proxy, next {duration:g} s",
+        recorded(ping),
+        ping.cpu_seconds.get("service"),
+        ping.server_rss_mib.get("peak"),
+    )
     ratio = ["ratio (next / bare)", "", "", ""]
     for key in ("p50", "p95", "max"):
         base = bare.latency_ms.get(key) or float("nan")
@@ -556,18 +626,34 @@ def rows(report: Report, bare: Load, ping: Load, warmup: float, duration: float)
         }
 
     recorded = {"requests": ping.requests, "statuses": ping.statuses, "latency_ms": ping.latency_ms}
-    report.add(Row(f"ping, {duration:g} s with every viewer present",
-                   bare=seconds(bare.latency_ms), hub=seconds(ping.latency_ms),
-                   extra=extra(recorded, ping.cpu_seconds.get("service"),
-                               ping.server_rss_mib.get("peak")),
-                   note=f"bare: {bare.requests} requests, CPU {bare.cpu_seconds.get('bare', 0):.1f} s"))
-    report.add(Row(f"ping, first {warmup:g} s (viewers arriving)",
-                   hub=seconds(ping.warmup.get("latency_ms", {})),
-                   extra=extra(ping.warmup, None, None)))
+    report.add(
+        Row(
+            f"ping, {duration:g} s with every viewer present",
+            bare=seconds(bare.latency_ms),
+            hub=seconds(ping.latency_ms),
+            extra=extra(recorded, ping.cpu_seconds.get("service"), ping.server_rss_mib.get("peak")),
+            note=f"bare: {bare.requests} requests, CPU {bare.cpu_seconds.get('bare', 0):.1f} s",
+        )
+    )
+    report.add(
+        Row(
+            f"ping, first {warmup:g} s (viewers arriving)",
+            hub=seconds(ping.warmup.get("latency_ms", {})),
+            extra=extra(ping.warmup, None, None),
+        )
+    )
 
 
-def notes(args: argparse.Namespace, setup: Setup, bare: Load, ping: Load,
-          calls: dict[str, Any], touched: int, span: float, bound: int) -> str:
+def notes(
+    args: argparse.Namespace,
+    setup: Setup,
+    bare: Load,
+    ping: Load,
+    calls: dict[str, Any],
+    touched: int,
+    span: float,
+    bound: int,
+) -> str:
     """The rest of the findings, as lines of text."""
     activity = sum(calls["activity"].values())
     by_status = ", ".join(f"{k}: {v}" for k, v in sorted(calls["activity"].items())) or "-"
@@ -597,9 +683,11 @@ def notes(args: argparse.Namespace, setup: Setup, bare: Load, ping: Load,
         f"{sum(calls['token_lookups'].values())} ({early_lookups} in the warm-up), answered by "
         f"the hub in p50 "
         f"{lookup_ms.get('p50', 0):.0f} ms, max {lookup_ms.get('max', 0):.0f} ms",
-        "slowest 5-s windows of the recorded part (p95; token look-ups in the window): " + ", ".join(
+        "slowest 5-s windows of the recorded part (p95; token look-ups in the window): "
+        + ", ".join(
             f"{r['t']:g}–{r['t'] + BUCKET:g} s: {r['p95']:.0f} ms ({lookups.get(key(r), 0)})"
-            for r in worst),
+            for r in worst
+        ),
         f"CPU seconds over the recorded {ping.seconds:.1f} s (2 cores = {2 * ping.seconds:.0f} "
         f"CPU-s): service {cpu.get('service', 0):.1f}, hub {cpu.get('hub', 0):.1f}, proxy "
         f"{cpu.get('proxy', 0):.1f}, client {cpu.get('client', 0):.1f}; baseline run "
@@ -624,29 +712,63 @@ def notes(args: argparse.Namespace, setup: Setup, bare: Load, ping: Load,
 
 def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> None:
     group = parser.add_argument_group("phone-home suite")
-    group.add_argument("--viewers", type=int, default=None,
-                       help="hub users pinging (1000; --quick: 100)")
-    group.add_argument("--dashboards", type=int, default=None,
-                       help="dashboards published (20; --quick: 3)")
-    group.add_argument("--servers", type=int, default=None,
-                       help="how many of them run (default: all); pings for the others make the "
-                       "hub's activity API answer 404")
-    group.add_argument("--ping-seconds", type=float, default=3.0,
-                       help="period of each viewer's pings (%(default)s; a page pings every 30 s)")
-    group.add_argument("--min-interval", type=float, default=None,
-                       help="the service's ping_min_interval (default: a third of --ping-seconds)")
-    group.add_argument("--activity-interval", type=float, default=60.0,
-                       help="the service's activity_interval (%(default)s)")
-    group.add_argument("--duration", type=float, default=None,
-                       help="seconds of recorded pinging (60; --suite all: 30; --quick: 10)")
-    group.add_argument("--warmup", type=float, default=None,
-                       help="viewers arrive over these first seconds, reported apart (default: 30, or "
-                       "--ping-seconds if longer; --quick: 6)")
-    group.add_argument("--max-clients", type=int, default=200,
-                       help="concurrent requests of the client (%(default)s)")
-    group.add_argument("--quiet-wait", type=float, default=None,
-                       help="seconds to wait for an idle machine before each load (120; --suite all: 30; "
-                       "--quick: 5)")
+    group.add_argument(
+        "--viewers", type=int, default=None, help="hub users pinging (1000; --quick: 100)"
+    )
+    group.add_argument(
+        "--dashboards", type=int, default=None, help="dashboards published (20; --quick: 3)"
+    )
+    group.add_argument(
+        "--servers",
+        type=int,
+        default=None,
+        help="how many of them run (default: all); pings for the others make the "
+        "hub's activity API answer 404",
+    )
+    group.add_argument(
+        "--ping-seconds",
+        type=float,
+        default=3.0,
+        help="period of each viewer's pings (%(default)s; a page pings every 30 s)",
+    )
+    group.add_argument(
+        "--min-interval",
+        type=float,
+        default=None,
+        help="the service's ping_min_interval (default: a third of --ping-seconds)",
+    )
+    group.add_argument(
+        "--activity-interval",
+        type=float,
+        default=60.0,
+        help="the service's activity_interval (%(default)s)",
+    )
+    group.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds of recorded pinging (60; --suite all: 30; --quick: 10)",
+    )
+    group.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="viewers arrive over these first seconds, reported apart (default: 30, or "
+        "--ping-seconds if longer; --quick: 6)",
+    )
+    group.add_argument(
+        "--max-clients",
+        type=int,
+        default=200,
+        help="concurrent requests of the client (%(default)s)",
+    )
+    group.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=None,
+        help="seconds to wait for an idle machine before each load (120; --suite all: 30; "
+        "--quick: 5)",
+    )
     group.add_argument("--seed", type=int, default=1, help="random seed (%(default)s)")
     if json_option:
         group.add_argument("--json", type=Path, default=RESULTS / "phone_home.json")
@@ -655,9 +777,12 @@ def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     quick = getattr(args, "quick", False)
     within_all = getattr(args, "suite", "") == "all"  # keeps the whole run bounded
-    for name, normal, small, in_all in (("viewers", 1000, 100, 1000), ("dashboards", 20, 3, 20),
-                                        ("duration", 60.0, 10.0, 30.0),
-                                        ("quiet_wait", 120.0, 5.0, 30.0)):
+    for name, normal, small, in_all in (
+        ("viewers", 1000, 100, 1000),
+        ("dashboards", 20, 3, 20),
+        ("duration", 60.0, 10.0, 30.0),
+        ("quiet_wait", 120.0, 5.0, 30.0),
+    ):
         if getattr(args, name) is None:
             setattr(args, name, small if quick else in_all if within_all else normal)
     if args.warmup is None and quick:
@@ -668,8 +793,13 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         args.warmup = max(30.0, args.ping_seconds)
     if args.min_interval is None:
         args.min_interval = args.ping_seconds / 3
-    if min(args.viewers, args.dashboards, args.max_clients) < 1 or not 0 <= args.servers <= args.dashboards:
-        parser.error("--viewers, --dashboards, --max-clients must be ≥ 1; 0 ≤ --servers ≤ --dashboards")
+    if (
+        min(args.viewers, args.dashboards, args.max_clients) < 1
+        or not 0 <= args.servers <= args.dashboards
+    ):
+        parser.error(
+            "--viewers, --dashboards, --max-clients must be ≥ 1; 0 ≤ --servers ≤ --dashboards"
+        )
     if min(args.ping_seconds, args.duration, args.activity_interval) <= 0:
         parser.error("--ping-seconds, --duration and --activity-interval must be > 0")
     if min(args.min_interval, args.warmup, args.quiet_wait) < 0:
@@ -688,51 +818,76 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hub-viz-phone-") as tmp:
         tmp_path = Path(tmp)
         # the same load, first against the bare handler (it needs no warm-up but the client's)
-        print(f"baseline: bare tornado 204, {args.viewers} viewers for "
-              f"{min(args.warmup, args.ping_seconds):g} + {args.duration:g} s ...",
-              file=sys.stderr, flush=True)
+        print(
+            f"baseline: bare tornado 204, {args.viewers} viewers for "
+            f"{min(args.warmup, args.ping_seconds):g} + {args.duration:g} s ...",
+            file=sys.stderr,
+            flush=True,
+        )
         with bare_server(tmp_path / "bare.log") as (base, proc):
             fake = {"Authorization": "token " + "0" * 32, "User-Agent": BROWSER_UA}
-            pings = [(f"{base}{SERVICE}api/dashboards/{OWNER}/{slug}/ping", fake)
-                     for slug in watching]
+            pings = [
+                (f"{base}{SERVICE}api/dashboards/{OWNER}/{slug}/ping", fake) for slug in watching
+            ]
             quiet["baseline"] = wait_quiet(args.quiet_wait)
-            bare = asyncio.run(measured(
-                "bare tornado 204", pings, {"bare": psutil.Process(proc.pid), "client": client},
-                "bare", args, min(args.warmup, args.ping_seconds)))  # nothing to warm but the client
+            bare = asyncio.run(
+                measured(
+                    "bare tornado 204",
+                    pings,
+                    {"bare": psutil.Process(proc.pid), "client": client},
+                    "bare",
+                    args,
+                    min(args.warmup, args.ping_seconds),
+                )
+            )  # nothing to warm but the client
 
         t0 = time.perf_counter()
         hub = start_hub(
             tmp_path,
             ready_timeout=START_TIMEOUT,
             publish=publish_list(args.dashboards),
-            configure_kwargs={"extra_service_config": {
-                "ping_seconds": args.ping_seconds,
-                "ping_min_interval": args.min_interval,
-                "activity_interval": args.activity_interval,
-                "thumbnails": False,  # screenshots on first open would load the run
-            }},
+            configure_kwargs={
+                "extra_service_config": {
+                    "ping_seconds": args.ping_seconds,
+                    "ping_min_interval": args.min_interval,
+                    "activity_interval": args.activity_interval,
+                    "thumbnails": False,  # screenshots on first open would load the run
+                }
+            },
         )
         setup.hub_start = time.perf_counter() - t0
         try:
             print(f"opening {args.servers} Dash servers ...", file=sys.stderr, flush=True)
             hub.ensure_user(OWNER)
-            open_servers(hub, slugs[:args.servers], setup)
+            open_servers(hub, slugs[: args.servers], setup)
             print(f"creating {args.viewers} users and tokens ...", file=sys.stderr, flush=True)
             tokens = create_viewers(hub, args.viewers, setup)
             pings = [
-                (f"{hub.url}{SERVICE}api/dashboards/{OWNER}/{slug}/ping",
-                 {"Authorization": f"token {token}", "User-Agent": BROWSER_UA})
+                (
+                    f"{hub.url}{SERVICE}api/dashboards/{OWNER}/{slug}/ping",
+                    {"Authorization": f"token {token}", "User-Agent": BROWSER_UA},
+                )
                 for slug, token in zip(watching, tokens.values(), strict=True)
             ]
             quiet["hub_viz"] = wait_quiet(args.quiet_wait)
             before = last_activity(hub)
             offset = hub.log.stat().st_size
-            print(f"pinging for {args.warmup:g} + {args.duration:g} s ...", file=sys.stderr,
-                  flush=True)
+            print(
+                f"pinging for {args.warmup:g} + {args.duration:g} s ...",
+                file=sys.stderr,
+                flush=True,
+            )
             t0 = time.perf_counter()
-            ping = asyncio.run(measured(
-                "hub_viz ping (via proxy)", pings, {**hub_processes(hub), "client": client},
-                "service", args, args.warmup))
+            ping = asyncio.run(
+                measured(
+                    "hub_viz ping (via proxy)",
+                    pings,
+                    {**hub_processes(hub), "client": client},
+                    "service",
+                    args,
+                    args.warmup,
+                )
+            )
             time.sleep(2.5)  # the coalescer flushes once a second
             span = time.perf_counter() - t0
             with open(hub.log, "rb") as f:
@@ -744,12 +899,22 @@ def run(args: argparse.Namespace) -> int:
             print(f"hub log tail:\n{tail(hub.log)}", file=sys.stderr)
             raise
         finally:
-            stop_servers(hub, slugs[:args.servers])
+            stop_servers(hub, slugs[: args.servers])
             stop_hub(hub)
 
     bound = len(set(watching)) * (math.floor(span / args.activity_interval) + 1)
-    report = Report("phone-home", {k: getattr(args, k) for k in SETTINGS}, extra_columns=[
-        "requests", "not 204", "max", "server CPU", "CPU / request", "server RSS peak"])
+    report = Report(
+        "phone-home",
+        {k: getattr(args, k) for k in SETTINGS},
+        extra_columns=[
+            "requests",
+            "not 204",
+            "max",
+            "server CPU",
+            "CPU / request",
+            "server RSS peak",
+        ],
+    )
     report.started = started
     rows(report, bare, ping, args.warmup, args.duration)
     report.notes += notes(args, setup, bare, ping, calls, touched, span, bound).split("\n")
@@ -769,10 +934,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def measured(target: str, pings: list[tuple[str, dict[str, str]]],
-                   procs: dict[str, psutil.Process], rss_of: str, args: argparse.Namespace,
-                   warmup: float) -> Load:
+async def measured(
+    target: str,
+    pings: list[tuple[str, dict[str, str]]],
+    procs: dict[str, psutil.Process],
+    rss_of: str,
+    args: argparse.Namespace,
+    warmup: float,
+) -> Load:
     """One run of the schedule, CPU and RSS sampled over its recorded part."""
-    return await ping_load(target, pings, period=args.ping_seconds, warmup=warmup,
-                           duration=args.duration, max_clients=args.max_clients, seed=args.seed,
-                           sampler=Sampler(procs, rss_of))
+    return await ping_load(
+        target,
+        pings,
+        period=args.ping_seconds,
+        warmup=warmup,
+        duration=args.duration,
+        max_clients=args.max_clients,
+        seed=args.seed,
+        sampler=Sampler(procs, rss_of),
+    )

@@ -38,16 +38,46 @@ IMAGES = REPO / "docs" / "images"
 GROUP, STUDENT = "course-101", "sam"
 # (author, API fields): what the gallery shows, in the order published
 DASHBOARDS = [
-    ("ada", {"title": "Squares in Voilà", "entry": "voila/dashboard.ipynb",
-             "description": "A notebook as an app: a number from the kernel and a live slider."}),
-    ("ada", {"title": "Dash callbacks", "entry": "dash/app.py",
-             "description": "A Dash layout whose callback answers through the proxy."}),
-    ("ada", {"title": "Powers of x (Bokeh)", "entry": "bokeh/app.py",
-             "description": "A Bokeh server app: drag the slider, the plot follows."}),
-    ("grace", {"title": "Panel widgets", "entry": "panel/app.py",
-               "description": "A reactive Panel column bound to a slider."}),
-    ("grace", {"title": "Streamlit script", "entry": "streamlit/app.py",
-               "description": "A Streamlit script re-run on every change."}),
+    (
+        "ada",
+        {
+            "title": "Squares in Voilà",
+            "entry": "voila/dashboard.ipynb",
+            "description": "A notebook as an app: a number from the kernel and a live slider.",
+        },
+    ),
+    (
+        "ada",
+        {
+            "title": "Dash callbacks",
+            "entry": "dash/app.py",
+            "description": "A Dash layout whose callback answers through the proxy.",
+        },
+    ),
+    (
+        "ada",
+        {
+            "title": "Powers of x (Bokeh)",
+            "entry": "bokeh/app.py",
+            "description": "A Bokeh server app: drag the slider, the plot follows.",
+        },
+    ),
+    (
+        "grace",
+        {
+            "title": "Panel widgets",
+            "entry": "panel/app.py",
+            "description": "A reactive Panel column bound to a slider.",
+        },
+    ),
+    (
+        "grace",
+        {
+            "title": "Streamlit script",
+            "entry": "streamlit/app.py",
+            "description": "A Streamlit script re-run on every change.",
+        },
+    ),
 ]
 # Opened for the progress picture; its app starts slowest (a Jupyter kernel).
 PROGRESS_DASHBOARD = ("ada", "squares-in-voila")
@@ -85,9 +115,12 @@ def wait_for_thumbnails(hub: Hub, refs: list[tuple[str, str]], timeout: float = 
     missing = list(refs)
     while missing and time.monotonic() < deadline:
         missing = [
-            (owner, slug) for owner, slug in missing
-            if hub.svc("GET", f"dashboards/{owner}/{slug}/thumbnail", owner)
-            .headers.get("Content-Type") != "image/png"
+            (owner, slug)
+            for owner, slug in missing
+            if hub.svc("GET", f"dashboards/{owner}/{slug}/thumbnail", owner).headers.get(
+                "Content-Type"
+            )
+            != "image/png"
         ]
         time.sleep(1)
     if missing:
@@ -95,7 +128,9 @@ def wait_for_thumbnails(hub: Hub, refs: list[tuple[str, str]], timeout: float = 
 
 
 def log_in(browser, hub: Hub, name: str, width: int, height: int):
-    context = browser.new_context(user_agent=BROWSER_UA, viewport={"width": width, "height": height})
+    context = browser.new_context(
+        user_agent=BROWSER_UA, viewport={"width": width, "height": height}
+    )
     context.set_default_timeout(60_000)
     page = context.new_page()
     page.goto(f"{hub.url}/hub/login")
@@ -115,8 +150,11 @@ def gallery_png(browser, hub: Hub, count: int) -> None:
     )
     cards = page.locator("#hub-viz-cards").bounding_box()
     bottom = int(cards["y"] + cards["height"] + 8)
-    page.screenshot(path=str(IMAGES / "gallery.png"), full_page=True,
-                    clip={"x": 0, "y": 0, "width": 1200, "height": bottom})
+    page.screenshot(
+        path=str(IMAGES / "gallery.png"),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": 1200, "height": bottom},
+    )
     context.close()
 
 
@@ -133,8 +171,10 @@ def progress_png(browser, hub: Hub, attempts: int = 3) -> None:
             page.locator("#progress-log li", has_text="Waiting for").wait_for(timeout=30_000)
             box = page.locator("#open").bounding_box(timeout=1000)
             height = int(box["y"] + box["height"] + 24)
-            page.screenshot(path=str(IMAGES / "progress.png"),
-                            clip={"x": 0, "y": 0, "width": 900, "height": height})
+            page.screenshot(
+                path=str(IMAGES / "progress.png"),
+                clip={"x": 0, "y": 0, "width": 900, "height": height},
+            )
             taken = "/open/" in page.url  # still the open page once the picture was taken
             page.wait_for_url(f"**/user/{owner}/{slug}/**")
         except Error as e:  # the app was ready before it said it was waiting: again
@@ -164,29 +204,57 @@ def picker_png(browser) -> None:
     teacher, colleague = "ada", "grace"
     # published at start-up, as the operator's list does (the course group exists later)
     dashboards = [
-        {"owner": teacher, "slug": "dash-callbacks", "title": "Dash callbacks",
-         "entry": "dash/app.py", "visibility": "groups", "share_groups": [f"course-{CTX}"],
-         "description": "A Dash layout whose callback answers through the proxy."},
-        {"owner": teacher, "slug": "powers-of-x", "title": "Powers of x (Bokeh)",
-         "entry": "bokeh/app.py",
-         "description": "A Bokeh server app: drag the slider, the plot follows."},
-        {"owner": teacher, "slug": "streamlit-script", "title": "Streamlit script",
-         "entry": "streamlit/app.py", "description": "A Streamlit script re-run on every change."},
-        {"owner": colleague, "slug": "panel-widgets", "title": "Panel widgets",
-         "entry": "panel/app.py", "visibility": "users", "share_users": [teacher],
-         "description": "A reactive Panel column bound to a slider."},
+        {
+            "owner": teacher,
+            "slug": "dash-callbacks",
+            "title": "Dash callbacks",
+            "entry": "dash/app.py",
+            "visibility": "groups",
+            "share_groups": [f"course-{CTX}"],
+            "description": "A Dash layout whose callback answers through the proxy.",
+        },
+        {
+            "owner": teacher,
+            "slug": "powers-of-x",
+            "title": "Powers of x (Bokeh)",
+            "entry": "bokeh/app.py",
+            "description": "A Bokeh server app: drag the slider, the plot follows.",
+        },
+        {
+            "owner": teacher,
+            "slug": "streamlit-script",
+            "title": "Streamlit script",
+            "entry": "streamlit/app.py",
+            "description": "A Streamlit script re-run on every change.",
+        },
+        {
+            "owner": colleague,
+            "slug": "panel-widgets",
+            "title": "Panel widgets",
+            "entry": "panel/app.py",
+            "visibility": "users",
+            "share_users": [teacher],
+            "description": "A reactive Panel column bound to a slider.",
+        },
     ]
     platform = Platform()
     os.environ.setdefault("JUPYTERHUB_CRYPT_KEY", "ab" * 32)
     with tempfile.TemporaryDirectory(prefix="hub-viz-screenshots-lti-") as state:
         hub = start_hub(
-            Path(state), isolated=True, publish=dashboards,
-            configure_kwargs={"lti": {"client_id": CLIENT_ID, "issuer": ISSUER,
-                                      "jwks_url": platform.jwks_url,
-                                      "authorize_url": platform.origin + AUTHORIZE,
-                                      "deployments": [DEPLOYMENT]}},
+            Path(state),
+            isolated=True,
+            publish=dashboards,
+            configure_kwargs={
+                "lti": {
+                    "client_id": CLIENT_ID,
+                    "issuer": ISSUER,
+                    "jwks_url": platform.jwks_url,
+                    "authorize_url": platform.origin + AUTHORIZE,
+                    "deployments": [DEPLOYMENT],
+                }
+            },
             extra_config="c.JupyterHub.authenticator_class = "
-                         "'hub_viz.lti.HubVizLTI13Authenticator'\n",
+            "'hub_viz.lti.HubVizLTI13Authenticator'\n",
         )
         try:
             refs = [(d["owner"], d["slug"]) for d in dashboards]
@@ -194,13 +262,21 @@ def picker_png(browser) -> None:
                 hub.ensure_user(owner)
                 open_and_wait(hub, owner, slug)
             wait_for_thumbnails(hub, refs)
-            context = browser.new_context(user_agent=BROWSER_UA,
-                                          viewport={"width": 1100, "height": 1100})
+            context = browser.new_context(
+                user_agent=BROWSER_UA, viewport={"width": 1100, "height": 1100}
+            )
             context.set_default_timeout(60_000)
             page = context.new_page()
-            page.goto(f"{platform.origin}/course?" + urlencode({
-                "hub": hub.url, "sub": teacher,
-                "hint": message_hint(TEACHER_ROLES, f"{hub.url}/hub/lti13/pick")}))
+            page.goto(
+                f"{platform.origin}/course?"
+                + urlencode(
+                    {
+                        "hub": hub.url,
+                        "sub": teacher,
+                        "hint": message_hint(TEACHER_ROLES, f"{hub.url}/hub/lti13/pick"),
+                    }
+                )
+            )
             tool = page.frame_locator("#tool")
             tool.locator(".pick-card").nth(len(refs) - 1).wait_for()
             tool.locator(".pick-card img").last.wait_for()

@@ -62,7 +62,15 @@ def ensure_proxy(project: Path) -> str:
         )
     print(f"Installing {PROXY_PACKAGE} into {project / 'node_modules'} …", flush=True)
     subprocess.run(
-        [npm, "install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", PROXY_PACKAGE],
+        [
+            npm,
+            "install",
+            "--no-save",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+            PROXY_PACKAGE,
+        ],
         cwd=project,
         check=True,
     )
@@ -75,7 +83,9 @@ DEMO_HOST = "hub.localhost"  # browsers resolve every *.localhost name to this m
 def demo(options: argparse.Namespace) -> int:
     project = find_project(Path.cwd())
     if project is None:
-        raise SystemExit("hub-viz demo runs from a clone of hub_viz (jupyterhub_config.py not found).")
+        raise SystemExit(
+            "hub-viz demo runs from a clone of hub_viz (jupyterhub_config.py not found)."
+        )
     proxy_dir = ensure_proxy(project)
     env = dict(os.environ)
     env["PATH"] = proxy_dir + os.pathsep + env.get("PATH", "")
@@ -84,8 +94,9 @@ def demo(options: argparse.Namespace) -> int:
     host = "" if options.path_based else DEMO_HOST
     env["HUB_VIZ_DEMO_HOST"] = host
     password = env.setdefault("HUB_VIZ_DEMO_PASSWORD", "hub-viz-demo")
-    admin_password = env.setdefault("HUB_VIZ_DEMO_ADMIN_PASSWORD",
-                                    "hub-viz-demo-admin-password-2026")
+    admin_password = env.setdefault(
+        "HUB_VIZ_DEMO_ADMIN_PASSWORD", "hub-viz-demo-admin-password-2026"
+    )
     print(
         "\n"
         f"  hub_viz demo: http://{host or options.ip}:{options.port}/\n"
@@ -125,7 +136,9 @@ def frameworks(options: argparse.Namespace) -> int:
     width = max(len(name) for name in BUILTIN_FRAMEWORKS)
     for name, fw in BUILTIN_FRAMEWORKS.items():
         detect = ", ".join(fw.suffixes) or "named only"
-        print(f"{name:<{width}}  {fw.display_name:<22} modes: {'/'.join(fw.modes):<18} detect: {detect}")
+        print(
+            f"{name:<{width}}  {fw.display_name:<22} modes: {'/'.join(fw.modes):<18} detect: {detect}"
+        )
     return 0
 
 
@@ -207,14 +220,19 @@ def usage_table(items: Sequence[dict[str, Any]]) -> str:
 
 def deployments_table(recent: Sequence[dict[str, Any]]) -> str:
     """One dashboard's recent runs: when each stopped (as the hub saw it) and why."""
+
     def when(stamp: str | None) -> str:
         return stamp.replace("T", " ")[:19] if stamp else "running"
 
     rows = [
-        (r.get("server", ""), when(r.get("started")), r.get("started_by") or "-",
-         when(r.get("stopped")),
-         (r.get("stop_reason") or ("-" if r.get("stopped") else ""))
-         + (f" ({r['stopped_by']})" if r.get("stopped_by") else ""))
+        (
+            r.get("server", ""),
+            when(r.get("started")),
+            r.get("started_by") or "-",
+            when(r.get("stopped")),
+            (r.get("stop_reason") or ("-" if r.get("stopped") else ""))
+            + (f" ({r['stopped_by']})" if r.get("stopped_by") else ""),
+        )
         for r in recent
     ]
     return format_table(("SERVER", "STARTED", "BY", "STOPPED", "WHY"), rows)
@@ -326,8 +344,7 @@ def k8s_manifest(options: argparse.Namespace) -> int:
                 raise APIError("Give a dashboard or --spec, not both.")
             owner, server, spec = options.owner, options.server, dict(options.spec)
         elif options.dashboard:
-            owner, server, spec = stored_spec(settings, "/".join(options.dashboard),
-                                              options.viewer)
+            owner, server, spec = stored_spec(settings, "/".join(options.dashboard), options.viewer)
         else:
             raise APIError("Name a published dashboard (OWNER/SLUG) or give --spec.")
         # the hub makes its key pair when it starts; a preview before that makes it now
@@ -343,8 +360,12 @@ def k8s_manifest(options: argparse.Namespace) -> int:
         if message is None:
             raise
         raise APIError(message) from None
-    print(json.dumps(manifest, indent=2) if options.json
-          else yaml.safe_dump(manifest, sort_keys=False), end="")
+    print(
+        json.dumps(manifest, indent=2)
+        if options.json
+        else yaml.safe_dump(manifest, sort_keys=False),
+        end="",
+    )
     return 0
 
 
@@ -353,8 +374,11 @@ def lti_config(options: argparse.Namespace) -> int:
 
     try:
         key = canvas_developer_key(
-            options.domain, title=options.title, description=options.description,
-            base_url=options.base_url, privacy_level=options.privacy_level,
+            options.domain,
+            title=options.title,
+            description=options.description,
+            base_url=options.base_url,
+            privacy_level=options.privacy_level,
         )
     except ValueError as e:
         raise APIError(str(e)) from None
@@ -366,8 +390,11 @@ def lti_register(options: argparse.Namespace) -> int:
     answer = make_client(options).lti_registration_url()
     minutes = max(1, int(answer.get("expires_in", 0)) // 60)
     print(answer["url"])
-    print(f"Paste it once into Canvas (Admin → Developer Keys → + Developer Key → "
-          f"+ LTI Registration) within {minutes} minutes; it works once.", file=sys.stderr)
+    print(
+        f"Paste it once into Canvas (Admin → Developer Keys → + Developer Key → "
+        f"+ LTI Registration) within {minutes} minutes; it works once.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -378,9 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--ip", default="127.0.0.1", help="Address the hub listens on.")
     p_demo.add_argument("--port", type=int, default=8000, help="Port the hub listens on.")
     p_demo.add_argument(
-        "--path-based", action="store_true",
+        "--path-based",
+        action="store_true",
         help=f"Serve everything from --ip instead of giving the service and each dashboard "
-        f"a host of its own below {DEMO_HOST} (then only named publishers may share).")
+        f"a host of its own below {DEMO_HOST} (then only named publishers may share).",
+    )
     p_demo.set_defaults(func=demo)
     p_fw = sub.add_parser("frameworks", help="List the built-in dashboard frameworks.")
     p_fw.set_defaults(func=frameworks)
@@ -388,50 +417,83 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("hub")
     group.add_argument(
-        "--hub-url", default=None,
+        "--hub-url",
+        default=None,
         help=f"The hub's public URL (default: $JUPYTERHUB_URL or {DEFAULT_HUB_URL}).",
     )
     group.add_argument(
         "--token", default=None, help="A hub API token (default: $JUPYTERHUB_API_TOKEN)."
     )
     group.add_argument(
-        "--service", default=DEFAULT_SERVICE,
+        "--service",
+        default=DEFAULT_SERVICE,
         help=f"Name of the hub_viz service (default: {DEFAULT_SERVICE}).",
     )
     common.add_argument(
-        "--service-url", default=None,
+        "--service-url",
+        default=None,
         help="The service's public URL, e.g. https://hub-viz--service.hub.example.edu"
         "/services/hub-viz/ (default: $HUB_VIZ_SERVICE_URL, else found from --hub-url; "
         "on a hub with subdomain_host the service has a host of its own).",
     )
 
     p_pub = sub.add_parser("publish", parents=[common], help="Publish a dashboard.")
-    p_pub.add_argument("entry", metavar="ENTRY",
-                       help="File to serve, relative to your dashboards folder or the repository.")
+    p_pub.add_argument(
+        "entry",
+        metavar="ENTRY",
+        help="File to serve, relative to your dashboards folder or the repository.",
+    )
     p_pub.add_argument("--title", required=True, help="Title shown on the card.")
     p_pub.add_argument("--slug", help="Short name in URLs (default: made from the title).")
-    p_pub.add_argument("--framework", help="voila, dash, bokeh, panel, streamlit, gradio, shiny, marimo, ... "
-                                           "(default: detected from the entry).")
+    p_pub.add_argument(
+        "--framework",
+        help="voila, dash, bokeh, panel, streamlit, gradio, shiny, marimo, ... "
+        "(default: detected from the entry).",
+    )
     p_pub.add_argument("--mode", choices=MODES, help="One shared instance, or one per viewer.")
-    p_pub.add_argument("--visibility", choices=VISIBILITIES,
-                       help="Who may open it (default: private, or users/groups when shared).")
-    p_pub.add_argument("--share-user", dest="share_users", action="append", metavar="USER",
-                       help="A user to share with (repeat for more).")
-    p_pub.add_argument("--share-group", dest="share_groups", action="append", metavar="GROUP",
-                       help="A group to share with (repeat for more).")
+    p_pub.add_argument(
+        "--visibility",
+        choices=VISIBILITIES,
+        help="Who may open it (default: private, or users/groups when shared).",
+    )
+    p_pub.add_argument(
+        "--share-user",
+        dest="share_users",
+        action="append",
+        metavar="USER",
+        help="A user to share with (repeat for more).",
+    )
+    p_pub.add_argument(
+        "--share-group",
+        dest="share_groups",
+        action="append",
+        metavar="GROUP",
+        help="A group to share with (repeat for more).",
+    )
     p_pub.add_argument("--git-url", help="Serve from this git repository (https URL).")
     p_pub.add_argument("--git-ref", help="Branch or tag of --git-url (default: main).")
     p_pub.add_argument("--description", help="A sentence or two about the dashboard.")
     p_pub.add_argument("--profile", help="One of the hub's resource profiles.")
     p_pub.add_argument("--cpu", help="CPU limit beyond the profile's, e.g. 0.5 or 500m.")
     p_pub.add_argument("--memory", help="Memory limit beyond the profile's, e.g. 2G.")
-    p_pub.add_argument("--keep-warm", choices=["always"],
-                       help="Keep a shared dashboard running (started without waiting for a "
-                            "viewer); lecture-time windows are set through the API.")
-    p_pub.add_argument("--warm-kernels", type=int, metavar="N",
-                       help="Voilà: keep N kernels preheated, so new viewers see the page at once.")
-    p_pub.add_argument("--warm-pool", type=int, metavar="N",
-                       help="Per-viewer: keep N instances started, handed to the next viewers.")
+    p_pub.add_argument(
+        "--keep-warm",
+        choices=["always"],
+        help="Keep a shared dashboard running (started without waiting for a "
+        "viewer); lecture-time windows are set through the API.",
+    )
+    p_pub.add_argument(
+        "--warm-kernels",
+        type=int,
+        metavar="N",
+        help="Voilà: keep N kernels preheated, so new viewers see the page at once.",
+    )
+    p_pub.add_argument(
+        "--warm-pool",
+        type=int,
+        metavar="N",
+        help="Per-viewer: keep N instances started, handed to the next viewers.",
+    )
     p_pub.set_defaults(func=publish)
 
     p_list = sub.add_parser("list", parents=[common], help="List the dashboards you may see.")
@@ -439,63 +501,94 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.add_argument("--search", metavar="Q", help="Words that must all appear.")
     p_list.set_defaults(func=list_dashboards)
 
-    p_open = sub.add_parser("open-url", parents=[common], help="Print the URL that opens a "
-                                                               "dashboard.")
+    p_open = sub.add_parser(
+        "open-url", parents=[common], help="Print the URL that opens a dashboard."
+    )
     p_open.add_argument("dashboard", metavar="OWNER/SLUG", type=dashboard_ref)
     p_open.set_defaults(func=open_url)
 
-    p_unpub = sub.add_parser("unpublish", parents=[common],
-                             help="Stop and remove a dashboard (and revoke its shares).")
+    p_unpub = sub.add_parser(
+        "unpublish", parents=[common], help="Stop and remove a dashboard (and revoke its shares)."
+    )
     p_unpub.add_argument("dashboard", metavar="OWNER/SLUG", type=dashboard_ref)
     p_unpub.set_defaults(func=unpublish)
 
-    p_usage = sub.add_parser("usage", parents=[common],
-                             help="Deployments and running time of your dashboards.")
-    p_usage.add_argument("dashboard", metavar="OWNER/SLUG", type=dashboard_ref, nargs="?",
-                         help="One dashboard (default: every dashboard you manage).")
-    p_usage.add_argument("--days", type=days_type, default=30,
-                         help="Window ending now, in days (default: 30).")
+    p_usage = sub.add_parser(
+        "usage", parents=[common], help="Deployments and running time of your dashboards."
+    )
+    p_usage.add_argument(
+        "dashboard",
+        metavar="OWNER/SLUG",
+        type=dashboard_ref,
+        nargs="?",
+        help="One dashboard (default: every dashboard you manage).",
+    )
+    p_usage.add_argument(
+        "--days", type=days_type, default=30, help="Window ending now, in days (default: 30)."
+    )
     p_usage.add_argument("--json", action="store_true", help="The API's JSON answer.")
     p_usage.set_defaults(func=usage)
 
     p_k8s = sub.add_parser(
         "k8s-manifest",
         help="Print the pod a dashboard would get on Kubernetes (where the hub's config and "
-             "the service's store are, e.g. kubectl exec deploy/hub -- hub-viz k8s-manifest ...).",
+        "the service's store are, e.g. kubectl exec deploy/hub -- hub-viz k8s-manifest ...).",
     )
-    p_k8s.add_argument("dashboard", metavar="OWNER/SLUG", type=dashboard_ref, nargs="?",
-                       help="A published dashboard.")
-    p_k8s.add_argument("--config", default="jupyterhub_config.py",
-                       help="The hub's config file (default: ./jupyterhub_config.py; the "
-                            "chart's hub has /usr/local/etc/jupyterhub/jupyterhub_config.py).")
+    p_k8s.add_argument(
+        "dashboard",
+        metavar="OWNER/SLUG",
+        type=dashboard_ref,
+        nargs="?",
+        help="A published dashboard.",
+    )
+    p_k8s.add_argument(
+        "--config",
+        default="jupyterhub_config.py",
+        help="The hub's config file (default: ./jupyterhub_config.py; the "
+        "chart's hub has /usr/local/etc/jupyterhub/jupyterhub_config.py).",
+    )
     p_k8s.add_argument("--viewer", help="For a per-viewer dashboard: whose instance.")
-    p_k8s.add_argument("--spec", type=json.loads,
-                       help="A spec as JSON instead of a published dashboard, e.g. "
-                            '\'{"framework": "voila", "entry": "report.ipynb"}\'.')
-    p_k8s.add_argument("--server", default="preview",
-                       help="With --spec: the server name (default: preview).")
+    p_k8s.add_argument(
+        "--spec",
+        type=json.loads,
+        help="A spec as JSON instead of a published dashboard, e.g. "
+        '\'{"framework": "voila", "entry": "report.ipynb"}\'.',
+    )
+    p_k8s.add_argument(
+        "--server", default="preview", help="With --spec: the server name (default: preview)."
+    )
     p_k8s.add_argument("--owner", default="owner", help="With --spec: whose server.")
     p_k8s.add_argument("--json", action="store_true", help="JSON instead of YAML.")
     p_k8s.set_defaults(func=k8s_manifest)
 
     p_lti = sub.add_parser(
-        "lti-config", help="Print the LTI 1.3 developer key JSON for Canvas "
-                           "(Admin → Developer Keys → + LTI Key → Paste JSON).")
+        "lti-config",
+        help="Print the LTI 1.3 developer key JSON for Canvas "
+        "(Admin → Developer Keys → + LTI Key → Paste JSON).",
+    )
     p_lti.add_argument("--domain", required=True, help="The hub's host name, e.g. hub.example.edu.")
     p_lti.add_argument("--title", default="Dashboards", help="Name of the tool in Canvas.")
-    p_lti.add_argument("--description", default="Open the course's dashboards on the hub.",
-                       help="Description shown to Canvas admins.")
+    p_lti.add_argument(
+        "--description",
+        default="Open the course's dashboards on the hub.",
+        help="Description shown to Canvas admins.",
+    )
     p_lti.add_argument("--base-url", default="/", help="The hub's base URL (default: /).")
-    p_lti.add_argument("--privacy-level", default="name_only",
-                       choices=("anonymous", "name_only", "email_only", "public"),
-                       help="What Canvas tells the hub about a user (usernames come from "
-                            "the stable 'sub' claim whatever you pick).")
+    p_lti.add_argument(
+        "--privacy-level",
+        default="name_only",
+        choices=("anonymous", "name_only", "email_only", "public"),
+        help="What Canvas tells the hub about a user (usernames come from "
+        "the stable 'sub' claim whatever you pick).",
+    )
     p_lti.set_defaults(func=lti_config)
 
     p_reg = sub.add_parser(
-        "lti-register", parents=[common],
+        "lti-register",
+        parents=[common],
         help="Print a single-use registration URL that installs the hub in Canvas (LTI "
-             "Dynamic Registration); needs an admin's token.")
+        "Dynamic Registration); needs an admin's token.",
+    )
     p_reg.set_defaults(func=lti_register)
     return parser
 

@@ -73,8 +73,11 @@ class Client:
         self._opener = urllib.request.build_opener(_NoRedirect)
         # On the isolated layout the service has a host of its own; found on the first
         # call (the hub redirects its path) unless given.
-        self.service_url = (service_url.rstrip("/") + "/" if service_url
-                            else f"{self.hub_url}services/{_quote(self.service)}/")
+        self.service_url = (
+            service_url.rstrip("/") + "/"
+            if service_url
+            else f"{self.hub_url}services/{_quote(self.service)}/"
+        )
         self._service_found = bool(service_url)
 
     @property
@@ -101,8 +104,9 @@ class Client:
         path, which the hub redirects into its own ``/hub/services/`` when the service
         has a host of its own (the isolated layout)."""
         self._service_found = True
-        req = urllib.request.Request(self.api_url + "openapi.yaml",
-                                     headers={"User-Agent": USER_AGENT})
+        req = urllib.request.Request(
+            self.api_url + "openapi.yaml", headers={"User-Agent": USER_AGENT}
+        )
         try:
             self._opener.open(req, timeout=self.timeout).close()
         except urllib.error.HTTPError as e:
@@ -195,8 +199,7 @@ class Client:
         return self.request("GET", "info")
 
     def dashboards(self, *, mine: bool = False, search: str = "") -> list[dict[str, Any]]:
-        data = self.request("GET", "dashboards", query={"mine": "1" if mine else None,
-                                                        "q": search})
+        data = self.request("GET", "dashboards", query={"mine": "1" if mine else None, "q": search})
         return list(data.get("items", [])) if isinstance(data, dict) else []
 
     def dashboard(self, owner: str, slug: str) -> dict[str, Any]:

@@ -31,9 +31,13 @@ CULLER = "hub-viz-culler"
 # it never deletes users).
 CULLER_SCOPES = ("list:users", "read:users:activity", "read:servers", "delete:servers")
 # configurable-http-proxy under the names a config may give it; replaced by ours.
-CHP_NAMES = frozenset({
-    "configurable-http-proxy", "default", "jupyterhub.proxy.ConfigurableHTTPProxy",
-})
+CHP_NAMES = frozenset(
+    {
+        "configurable-http-proxy",
+        "default",
+        "jupyterhub.proxy.ConfigurableHTTPProxy",
+    }
+)
 
 SPAWNERS = {
     "local": "hub_viz.spawner.DashboardLocalSpawner",
@@ -166,10 +170,17 @@ def configure(
     profiles, ceiling = dict(profiles or {}), dict(resource_ceiling or {})
     check_profiles(profiles, ceiling)
     check_publishers(publishers)
-    shared_settings(c, kube=kube, dashboards_root=dashboards_root,
-                    allowed_frameworks=allowed_frameworks, git_schemes=git_schemes,
-                    profiles=profiles, resource_ceiling=ceiling,
-                    max_warm_kernels=max_warm_kernels, warm_pool_user=warm_pool_user)
+    shared_settings(
+        c,
+        kube=kube,
+        dashboards_root=dashboards_root,
+        allowed_frameworks=allowed_frameworks,
+        git_schemes=git_schemes,
+        profiles=profiles,
+        resource_ceiling=ceiling,
+        max_warm_kernels=max_warm_kernels,
+        warm_pool_user=warm_pool_user,
+    )
     spawner_settings(c, short, kube=kube, run_as_hub_user=run_as_hub_user, state=state)
     env_settings = configure_environments(c, environments, state_dir, local=not kube)
     if not kube:  # the first start of a dashboard with its own environment waits for the build
@@ -187,22 +198,35 @@ def configure(
         return
     host = service_host or ("hub" if kube else "127.0.0.1")
     settings = service_settings(
-        c, state=state, kube=kube, db_url=db_url, proxy_url=proxy_url, publish=publish,
-        publishers=publishers, cull_timeout=cull_timeout if cull_idle else 0,
-        warm_pool_ceiling=warm_pool_ceiling)
+        c,
+        state=state,
+        kube=kube,
+        db_url=db_url,
+        proxy_url=proxy_url,
+        publish=publish,
+        publishers=publishers,
+        cull_timeout=cull_timeout if cull_idle else 0,
+        warm_pool_ceiling=warm_pool_ceiling,
+    )
     settings["environments"] = {k: v for k, v in env_settings.items() if k != "build_timeout"}
     settings.update(extra_service_config)
     if lti is not None:  # Canvas login; the service answers its deep links' can-view
         from .lti import configure_lti
 
-        settings.update(configure_lti(
-            # the hub and the service share a host (a pod on Kubernetes): loopback
-            c, state_dir=state,
-            service_url=f"http://127.0.0.1:{service_port}/services/{service_name}/",
-            service_name=service_name, **lti))
+        settings.update(
+            configure_lti(
+                # the hub and the service share a host (a pod on Kubernetes): loopback
+                c,
+                state_dir=state,
+                service_url=f"http://127.0.0.1:{service_port}/services/{service_name}/",
+                service_name=service_name,
+                **lti,
+            )
+        )
     spawner_config = getattr(c, short)
     spawner_config.service_public_key_file = str(
-        Path(settings["signing_key_file"]).with_suffix(".pub"))
+        Path(settings["signing_key_file"]).with_suffix(".pub")
+    )
     spawner_config.service_url = f"http://{host}:{service_port}/services/{service_name}/"
     scopes = list(SERVICE_SCOPES)
     if warm_pool_ceiling > 0:
@@ -219,7 +243,9 @@ def move_shared_service_settings(c: Any, extra: dict[str, Any]) -> dict[str, Any
         warnings.warn(
             f"configure(extra_service_config={{{name!r}: ...}}) is deprecated: set "
             f"c.DashboardSettings.{name} (read by the spawner and the service)",
-            DeprecationWarning, stacklevel=3)
+            DeprecationWarning,
+            stacklevel=3,
+        )
         c.DashboardSettings[name] = extra.pop(name)
     return extra
 
@@ -270,8 +296,7 @@ def shared_settings(c: Any, *, kube: bool, **given: Any) -> None:
         shared.check_files = False
 
 
-def spawner_settings(c: Any, short: str, *, kube: bool, run_as_hub_user: bool,
-                     state: Path) -> None:
+def spawner_settings(c: Any, short: str, *, kube: bool, run_as_hub_user: bool, state: Path) -> None:
     """What only the spawner reads."""
     spawner_config = getattr(c, short)
     if kube:
@@ -291,8 +316,7 @@ def check_publishers(publishers: list[str] | None) -> None:
         raise ValueError(f"configure(publishers=...): {e}") from None
 
 
-def idle_activity(c: Any, cull_timeout: int, activity_interval: float | None,
-                  short: str) -> None:
+def idle_activity(c: Any, cull_timeout: int, activity_interval: float | None, short: str) -> None:
     """The activity interval, checked well below the culler's timeout (default from it)."""
     shared = c.DashboardSettings
     former = getattr(c, short)
@@ -308,10 +332,18 @@ def idle_activity(c: Any, cull_timeout: int, activity_interval: float | None,
         shared.activity_interval = default
 
 
-def service_settings(c: Any, *, state: Path, kube: bool, db_url: str | None,
-                     proxy_url: str | None, publish: list[dict[str, Any]] | None,
-                     publishers: list[str] | None, cull_timeout: int,
-                     warm_pool_ceiling: int) -> dict[str, Any]:
+def service_settings(
+    c: Any,
+    *,
+    state: Path,
+    kube: bool,
+    db_url: str | None,
+    proxy_url: str | None,
+    publish: list[dict[str, Any]] | None,
+    publishers: list[str] | None,
+    cull_timeout: int,
+    warm_pool_ceiling: int,
+) -> dict[str, Any]:
     """The service's own settings (``DashboardService``); nothing is written here."""
     settings: dict[str, Any] = {
         "db_url": db_url or f"sqlite:///{state / 'hub_viz.sqlite'}",
@@ -356,8 +388,9 @@ def host_only_login_cookies(c: Any) -> None:
     cannot set a ``__Host-`` one, so it can no longer toss the viewer's hub or service
     login. Browsers keep ``__Host-`` (``Secure``) cookies from HTTPS pages only.
     """
-    if "cookie_host_prefix_enabled" not in c.JupyterHub and hub_subdomain_host(
-            c).startswith("https://"):
+    if "cookie_host_prefix_enabled" not in c.JupyterHub and hub_subdomain_host(c).startswith(
+        "https://"
+    ):
         c.JupyterHub.cookie_host_prefix_enabled = True
 
 
@@ -380,8 +413,9 @@ def hub_on_its_own_host(c: Any) -> None:
 
 def hub_cookie_host_prefix(c: Any) -> bool:
     """Whether the hub names its login cookies ``__Host-…`` (the service must follow)."""
-    return bool("cookie_host_prefix_enabled" in c.JupyterHub
-                and c.JupyterHub.cookie_host_prefix_enabled)
+    return bool(
+        "cookie_host_prefix_enabled" in c.JupyterHub and c.JupyterHub.cookie_host_prefix_enabled
+    )
 
 
 def hub_subdomain_host(c: Any) -> str:
@@ -458,27 +492,41 @@ def add_culler(c: Any, *, timeout: int, every: int, name: str = CULLER) -> None:
             "positive seconds, e.g. cull_timeout=1800, cull_every=300; "
             "or turn culling off with cull_idle=False."
         )
-    services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
-                if s.get("name") != name]
-    services.append({
-        "name": name,
-        # jupyterhub-idle-culler 2.x wants a value after every boolean flag
-        "command": [
-            sys.executable, "-m", "jupyterhub_idle_culler",
-            f"--timeout={int(timeout)}", f"--cull-every={int(every)}",
-            "--remove-named-servers=False", "--cull-users=False",
-        ],
-        "display": False,
-    })
+    services = [
+        s
+        for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
+        if s.get("name") != name
+    ]
+    services.append(
+        {
+            "name": name,
+            # jupyterhub-idle-culler 2.x wants a value after every boolean flag
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={int(timeout)}",
+                f"--cull-every={int(every)}",
+                "--remove-named-servers=False",
+                "--cull-users=False",
+            ],
+            "display": False,
+        }
+    )
     c.JupyterHub.services = services
-    roles = [r for r in (c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
-             if r.get("name") != name]
-    roles.append({
-        "name": name,
-        "description": "Idle culler: stop dashboard servers nobody uses",
-        "scopes": list(CULLER_SCOPES),
-        "services": [name],
-    })
+    roles = [
+        r
+        for r in (c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
+        if r.get("name") != name
+    ]
+    roles.append(
+        {
+            "name": name,
+            "description": "Idle culler: stop dashboard servers nobody uses",
+            "scopes": list(CULLER_SCOPES),
+            "services": [name],
+        }
+    )
     c.JupyterHub.load_roles = roles
 
 
@@ -501,8 +549,9 @@ def refuse_login(c: Any, name: str) -> None:
     c.Authenticator.post_auth_hook = hook
 
 
-def configure_environments(c: Any, settings: dict[str, Any] | None, state_dir: str | None,
-                           *, local: bool) -> dict[str, Any]:
+def configure_environments(
+    c: Any, settings: dict[str, Any] | None, state_dir: str | None, *, local: bool
+) -> dict[str, Any]:
     """``c.EnvironmentBuilder`` from ``settings`` (its traits, e.g. ``find_links``,
     ``index_url``, ``keep_days``), its ``root`` in the state dir unless given; returns
     what the service needs. On Kubernetes dashboards keep running in their image."""
@@ -515,19 +564,29 @@ def configure_environments(c: Any, settings: dict[str, Any] | None, state_dir: s
         builder.enabled = False
     from .environments import BUILD_TIMEOUT
 
-    return {"enabled": bool(builder.get("enabled", True)), "root": builder.root,
-            "allow_requirement_urls": bool(builder.get("allow_requirement_urls", False)),
-            "build_timeout": float(builder.get("build_timeout", BUILD_TIMEOUT))}
+    return {
+        "enabled": bool(builder.get("enabled", True)),
+        "root": builder.root,
+        "allow_requirement_urls": bool(builder.get("allow_requirement_urls", False)),
+        "build_timeout": float(builder.get("build_timeout", BUILD_TIMEOUT)),
+    }
 
 
 def add_service(
-    c: Any, name: str, port: int, settings: dict[str, Any], host: str = "127.0.0.1",
+    c: Any,
+    name: str,
+    port: int,
+    settings: dict[str, Any],
+    host: str = "127.0.0.1",
     scopes: list[str] | None = None,
 ) -> None:
     """The hub-managed service, its role (``scopes``, default :data:`SERVICE_SCOPES`)
     and user access."""
-    services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
-                if s.get("name") != name]
+    services = [
+        s
+        for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
+        if s.get("name") != name
+    ]
     services.append(
         {
             "name": name,
@@ -535,14 +594,17 @@ def add_service(
             "command": [sys.executable, "-m", "hub_viz.service"],
             # the shared settings as configured so far; the hub passes them anew when it
             # starts (hub_viz.hubstart), with whatever was set after configure()
-            "environment": {SERVICE_CONFIG_ENV: service_config(c, {
-                k: v for k, v in settings.items() if k != "publish"
-            } | {"seed_dashboards": settings.get("publish", [])})}
+            "environment": {
+                SERVICE_CONFIG_ENV: service_config(
+                    c,
+                    {k: v for k, v in settings.items() if k != "publish"}
+                    | {"seed_dashboards": settings.get("publish", [])},
+                )
+            }
             # keep-warm windows are in the hub's local time; the hub passes services no TZ
             | ({"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {})
             # the hub tells its servers but not its services to name cookies __Host-
-            | ({"JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED": "1"}
-               if hub_cookie_host_prefix(c) else {}),
+            | ({"JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED": "1"} if hub_cookie_host_prefix(c) else {}),
             "oauth_no_confirm": True,
             "display": False,
         }
@@ -555,17 +617,24 @@ def add_service(
     routes = dict(c.Proxy.extra_routes) if "extra_routes" in c.Proxy else {}
     routes[f"{hub_host}/robots.txt"] = f"http://{host}:{port}"
     c.Proxy.extra_routes = routes
-    roles = [r for r in (c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
-             if r.get("name") != f"{name}-service"]
-    roles.append({
-        "name": f"{name}-service",
-        "description": "hub_viz service: start, share and stop dashboard servers",
-        "scopes": list(scopes if scopes is not None else SERVICE_SCOPES),
-        "services": [name],
-    })
+    roles = [
+        r
+        for r in (c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
+        if r.get("name") != f"{name}-service"
+    ]
+    roles.append(
+        {
+            "name": f"{name}-service",
+            "description": "hub_viz service: start, share and stop dashboard servers",
+            "scopes": list(scopes if scopes is not None else SERVICE_SCOPES),
+            "services": [name],
+        }
+    )
     access = f"access:services!service={name}"
     if jupyterhub.version_info >= (6,):
-        extra = set(c.JupyterHub.extra_user_scopes) if "extra_user_scopes" in c.JupyterHub else set()
+        extra = (
+            set(c.JupyterHub.extra_user_scopes) if "extra_user_scopes" in c.JupyterHub else set()
+        )
         c.JupyterHub.extra_user_scopes = extra | {access}
     else:
         roles.append({"name": "user", "scopes": ["self", access]})

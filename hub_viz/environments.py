@@ -76,8 +76,10 @@ def redact(text: str) -> str:
 
 def python_tag() -> str:
     """The interpreter and platform an environment is built for."""
-    return (f"{sys.implementation.name}-{platform.python_version()}-"
-            f"{sysconfig.get_platform()}-{sys.abiflags}")
+    return (
+        f"{sys.implementation.name}-{platform.python_version()}-"
+        f"{sysconfig.get_platform()}-{sys.abiflags}"
+    )
 
 
 def layer_dirs() -> list[str]:
@@ -128,9 +130,7 @@ class EnvironmentBuilder(LoggingConfigurable):
         help="""Package index builds use (e.g. a mirror, ``https://pypi.example.org/simple``);
         empty: PyPI. Credentials in it never appear in logs or pages.""",
     )
-    extra_index_urls = List(
-        Unicode(), config=True, help="""More package indexes builds may use."""
-    )
+    extra_index_urls = List(Unicode(), config=True, help="""More package indexes builds may use.""")
     find_links = List(
         Unicode(),
         config=True,
@@ -168,8 +168,11 @@ class EnvironmentBuilder(LoggingConfigurable):
         removed (checked after each build and at most hourly on starts); one that a
         running instance uses is never removed.""",
     )
-    uv = Unicode(config=True, help="""Path of the ``uv`` program (default: the one from PyPI's
-        ``uv`` package in hub_viz's environment).""")
+    uv = Unicode(
+        config=True,
+        help="""Path of the ``uv`` program (default: the one from PyPI's
+        ``uv`` package in hub_viz's environment).""",
+    )
 
     @default("root")
     def _default_root(self) -> str:
@@ -234,8 +237,9 @@ class EnvironmentBuilder(LoggingConfigurable):
         owner, slug = dashboard.split("/", 1)
         folder = self._dir("dashboards", 0o700) / safe_name(owner)
         folder.mkdir(mode=0o700, exist_ok=True)
-        write_json(folder / f"{safe_name(slug)}.json",
-                   {"build": digest, "time": time.time(), **fields})
+        write_json(
+            folder / f"{safe_name(slug)}.json", {"build": digest, "time": time.time(), **fields}
+        )
 
     # -- resolve and build ------------------------------------------------------
 
@@ -255,31 +259,46 @@ class EnvironmentBuilder(LoggingConfigurable):
                 if (env / COMPLETE).is_file():
                     touch(env / LAST_USED)
                     touch(lock_file)
-                    self._append_log(log_path, f"Using environment {key} (built before).",
-                                     once=True)
-                    self._write_record(digest, state="ready", env=key, message="",
-                                       used=time.time(), built_now=False)
+                    self._append_log(
+                        log_path, f"Using environment {key} (built before).", once=True
+                    )
+                    self._write_record(
+                        digest,
+                        state="ready",
+                        env=key,
+                        message="",
+                        used=time.time(),
+                        built_now=False,
+                    )
                     if dashboard:
-                        self.point(dashboard, digest, source=reqs.source, env=key,
-                                   built_now=False)
+                        self.point(dashboard, digest, source=reqs.source, env=key, built_now=False)
                     await self.maybe_collect()
                     return Prepared(key, str(env / "bin" / "python"), built_now=False)
             log_path.write_text("")
-            self._write_record(digest, state="building", message=BUILDING_MESSAGE,
-                               started=time.time(), source=reqs.source)
+            self._write_record(
+                digest,
+                state="building",
+                message=BUILDING_MESSAGE,
+                started=time.time(),
+                source=reqs.source,
+            )
             try:
                 key, built = await asyncio.wait_for(
-                    self._resolve_and_build(reqs, lock_file, log_path), self.build_timeout)
+                    self._resolve_and_build(reqs, lock_file, log_path), self.build_timeout
+                )
             except asyncio.TimeoutError:
-                message = (f"Building the environment took longer than {self.build_timeout:g} "
-                           "seconds, the most this hub allows.")
+                message = (
+                    f"Building the environment took longer than {self.build_timeout:g} "
+                    "seconds, the most this hub allows."
+                )
                 self._fail(digest, log_path, message)
                 raise BuildError(message) from None
             except BuildError as e:
                 self._fail(digest, log_path, e.message)
                 raise
-            self._write_record(digest, state="ready", env=key, message="",
-                               finished=time.time(), built_now=built)
+            self._write_record(
+                digest, state="ready", env=key, message="", finished=time.time(), built_now=built
+            )
             if dashboard:
                 self.point(dashboard, digest, source=reqs.source, env=key, built_now=built)
         await self.maybe_collect(force=True)
@@ -300,22 +319,32 @@ class EnvironmentBuilder(LoggingConfigurable):
         with open(path, "a") as out:
             out.write(text)
 
-    async def _resolve_and_build(self, reqs: Requirements, lock_file: Path,
-                                 log_path: Path) -> tuple[str, bool]:
+    async def _resolve_and_build(
+        self, reqs: Requirements, lock_file: Path, log_path: Path
+    ) -> tuple[str, bool]:
         """Resolve (once) and build (once per environment): its key, and whether this
         call built it."""
         if not is_file(lock_file):
             source = lock_file.with_suffix(".in")
             source.write_text(reqs.text)
-            self._append_log(log_path, f"Resolving {reqs.source} ({len(reqs.lines)} "
-                                       "requirements)…")
+            self._append_log(log_path, f"Resolving {reqs.source} ({len(reqs.lines)} requirements)…")
             partial = lock_file.with_suffix(".partial")
             # uv prefers the versions already in its output file: the hub's own
             partial.write_text(hub_freeze())
-            await self._uv(log_path, "pip", "compile", str(source), "-o", str(partial),
-                           "--no-header", "--no-annotate", "--python", sys.executable,
-                           *self._common_args(),
-                           what="Resolving the requirements")
+            await self._uv(
+                log_path,
+                "pip",
+                "compile",
+                str(source),
+                "-o",
+                str(partial),
+                "--no-header",
+                "--no-annotate",
+                "--python",
+                sys.executable,
+                *self._common_args(),
+                what="Resolving the requirements",
+            )
             partial.replace(lock_file)
         install = install_list(read_text(lock_file))
         key = self.env_key(install)
@@ -334,13 +363,28 @@ class EnvironmentBuilder(LoggingConfigurable):
         self._append_log(log_path, f"Building environment {key}…")
         started = time.monotonic()
         # the environment's site-packages are empty while uv asks its Python about itself
-        await self._uv(log_path, "venv", str(env), "--python", sys.executable, "--no-project",
-                       "--quiet", what="Creating the environment")
+        await self._uv(
+            log_path,
+            "venv",
+            str(env),
+            "--python",
+            sys.executable,
+            "--no-project",
+            "--quiet",
+            what="Creating the environment",
+        )
         if install:
             (env / "hub-viz-install.txt").write_text(install)
-            await self._uv(log_path, "pip", "sync", str(env / "hub-viz-install.txt"),
-                           "--python", str(env / "bin" / "python"), *self._common_args(),
-                           what="Installing the packages")
+            await self._uv(
+                log_path,
+                "pip",
+                "sync",
+                str(env / "hub-viz-install.txt"),
+                "--python",
+                str(env / "bin" / "python"),
+                *self._common_args(),
+                what="Installing the packages",
+            )
         else:
             self._append_log(log_path, "Every locked package is hub_viz's own version.")
         write_layer(env)
@@ -349,14 +393,24 @@ class EnvironmentBuilder(LoggingConfigurable):
             shutil.rmtree(env, ignore_errors=True)
             raise BuildError(
                 f"The environment takes {size / 1e6:.0f} MB, more than the "
-                f"{self.max_env_bytes / 1e6:.0f} MB this hub allows.")
-        write_json(env / "hub-viz-env.json", {"key": key, "built": time.time(),
-                                              "seconds": time.monotonic() - started,
-                                              "python": python_tag(), "bytes": size})
+                f"{self.max_env_bytes / 1e6:.0f} MB this hub allows."
+            )
+        write_json(
+            env / "hub-viz-env.json",
+            {
+                "key": key,
+                "built": time.time(),
+                "seconds": time.monotonic() - started,
+                "python": python_tag(),
+                "bytes": size,
+            },
+        )
         touch(env / LAST_USED)
         (env / COMPLETE).write_text(install)
-        self._append_log(log_path, f"Built environment {key} in "
-                                   f"{time.monotonic() - started:.1f} s ({size / 1e6:.1f} MB).")
+        self._append_log(
+            log_path,
+            f"Built environment {key} in {time.monotonic() - started:.1f} s ({size / 1e6:.1f} MB).",
+        )
         return key, True
 
     def _common_args(self) -> list[str]:
@@ -364,19 +418,33 @@ class EnvironmentBuilder(LoggingConfigurable):
         return ["--only-binary", ":all:", *self.index_args()]
 
     def _uv_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("UV_", "PIP_", "JUPYTERHUB_", "HUB_VIZ_", "VIRTUAL_ENV",
-                                    "CONDA_", "PYTHON"))}
-        env.update(UV_CACHE_DIR=str(self._dir("cache")), UV_NO_CONFIG="1",
-                   UV_NO_PROGRESS="1", NO_COLOR="1", UV_PYTHON_DOWNLOADS="never")
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(
+                ("UV_", "PIP_", "JUPYTERHUB_", "HUB_VIZ_", "VIRTUAL_ENV", "CONDA_", "PYTHON")
+            )
+        }
+        env.update(
+            UV_CACHE_DIR=str(self._dir("cache")),
+            UV_NO_CONFIG="1",
+            UV_NO_PROGRESS="1",
+            NO_COLOR="1",
+            UV_PYTHON_DOWNLOADS="never",
+        )
         return env
 
     async def _uv(self, log_path: Path, *args: str, what: str) -> None:
         """Run uv (argv, no shell) in the build folder; its output goes to the build log."""
         proc = await asyncio.create_subprocess_exec(
-            self.uv, *args, cwd=str(self._dir("locks")), env=self._uv_env(),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            self.uv,
+            *args,
+            cwd=str(self._dir("locks")),
+            env=self._uv_env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
         )
         assert proc.stdout is not None
         lines: list[str] = []
@@ -395,20 +463,19 @@ class EnvironmentBuilder(LoggingConfigurable):
             raise
         if code != 0:
             detail = "\n".join(line for line in lines if line.strip())[-2000:]
-            raise BuildError(redact(f"{what} failed:\n{detail}"),
-                                    log_message=redact(f"uv {' '.join(args[:2])} exited with "
-                                                       f"{code}: {detail[-300:]}"))
+            raise BuildError(
+                redact(f"{what} failed:\n{detail}"),
+                log_message=redact(f"uv {' '.join(args[:2])} exited with {code}: {detail[-300:]}"),
+            )
 
     # -- garbage collection ---------------------------------------------------------
 
     async def maybe_collect(self, force: bool = False) -> None:
         if force or time.time() - self._last_gc > 3600:
             self._last_gc = time.time()
-            removed = await asyncio.get_running_loop().run_in_executor(
-                None, self.collect_garbage)
+            removed = await asyncio.get_running_loop().run_in_executor(None, self.collect_garbage)
             for key in removed:
-                self.log.info("Removed environment %s (unused for %g days)", key,
-                              self.keep_days)
+                self.log.info("Removed environment %s (unused for %g days)", key, self.keep_days)
 
     def collect_garbage(self, now: float | None = None) -> list[str]:
         """Remove environments unused for :attr:`keep_days` that no process runs in."""
@@ -496,7 +563,7 @@ def running_environments(envs: Path) -> set[str]:
         for arg in argv[:2]:
             text = arg.decode(errors="replace")
             if text.startswith(prefix):
-                found.add(text[len(prefix):].split(os.sep, 1)[0])
+                found.add(text[len(prefix) :].split(os.sep, 1)[0])
     return found
 
 
@@ -564,6 +631,11 @@ def build_log(root: str, owner: str, slug: str, lines: int = LOG_TAIL) -> dict[s
         log = (base / "builds" / f"{digest}.log").read_text(errors="replace").splitlines()
     except OSError:
         log = []
-    return {"state": record.get("state", "unknown"), "message": record.get("message", ""),
-            "env": record.get("env", ""), "source": pointer.get("source", ""),
-            "built_now": pointer.get("built_now"), "log": log[-lines:]}
+    return {
+        "state": record.get("state", "unknown"),
+        "message": record.get("message", ""),
+        "env": record.get("env", ""),
+        "source": pointer.get("source", ""),
+        "built_now": pointer.get("built_now"),
+        "log": log[-lines:],
+    }

@@ -33,11 +33,16 @@ def make_private(path: Path, logger: logging.Logger = log) -> None:
         try:
             os.chmod(p, mode & 0o700)
         except PermissionError:
-            logger.warning("%s is readable by others (mode %o) and not ours to change: "
-                           "make it private (chmod 600), it holds private data", p, mode)
+            logger.warning(
+                "%s is readable by others (mode %o) and not ours to change: "
+                "make it private (chmod 600), it holds private data",
+                p,
+                mode,
+            )
         else:
-            logger.warning("Made %s private (mode %o, was %o): it holds private data",
-                           p, mode & 0o700, mode)
+            logger.warning(
+                "Made %s private (mode %o, was %o): it holds private data", p, mode & 0o700, mode
+            )
 
 
 def ensure_secret_file(path: Path, make: Callable[[], str]) -> Path:

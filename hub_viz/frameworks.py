@@ -43,8 +43,17 @@ MODES = (SHARED, PER_VIEWER)
 
 # Frameworks authors may use unless the operator says otherwise ('custom' is opt-in).
 DEFAULT_FRAMEWORKS = [
-    "voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio", "shiny",
-    "marimo", "solara", "nicegui",
+    "voila",
+    "dash",
+    "bokeh",
+    "panel",
+    "streamlit",
+    "notebook",
+    "gradio",
+    "shiny",
+    "marimo",
+    "solara",
+    "nicegui",
 ]
 
 # What of a Jupyter server viewers may reach through the launcher
@@ -191,8 +200,10 @@ _BOKEH_LIKE_FLAGS = (
 )
 
 # Bokeh and Panel: every document has its roots and no pending change.
-BOKEH_RENDERED = ("!!window.Bokeh && Bokeh.documents.length > 0"
-                  " && Bokeh.documents.every(d => d.roots().length > 0 && d.is_idle)")
+BOKEH_RENDERED = (
+    "!!window.Bokeh && Bokeh.documents.length > 0"
+    " && Bokeh.documents.every(d => d.roots().length > 0 && d.is_idle)"
+)
 
 BUILTIN_FRAMEWORKS: dict[str, Framework] = {
     fw.name: fw
@@ -201,7 +212,10 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             name="voila",
             display_name="Voilà",
             command=(
-                "{python}", "-m", "voila", "{entry}",
+                "{python}",
+                "-m",
+                "voila",
+                "{entry}",
                 "--port={port}",
                 "--no-browser",
                 "--Voila.ip=127.0.0.1",
@@ -227,16 +241,20 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # every cell ran; Voilà hands a preheated kernel only to requests with no
             # `template` argument or the pool's own, and template overrides are off,
             # so the capture's page looks the same and runs on a kernel of its own
-            rendered_check=("!document.getElementById('loading')"
-                            " && !!document.getElementById('rendered_cells')"
-                            " && document.getElementById('rendered_cells').style.display !== 'none'"),
+            rendered_check=(
+                "!document.getElementById('loading')"
+                " && !!document.getElementById('rendered_cells')"
+                " && document.getElementById('rendered_cells').style.display !== 'none'"
+            ),
             capture_query="template=hub-viz-card",
         ),
         Framework(
             name="dash",
             display_name="Dash",
             command=(
-                "{python}", "-m", "gunicorn",
+                "{python}",
+                "-m",
+                "gunicorn",
                 "--bind=127.0.0.1:{port}",
                 "--forwarded-allow-ips=127.0.0.1",
                 "--workers=1",
@@ -256,14 +274,20 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             detect_priority=20,
             # Dash 4 renders the layout into #react-entry-point (a ._dash-loading
             # placeholder until then); callbacks mark their outputs data-dash-is-loading
-            rendered_check=("!!document.querySelector('#react-entry-point > :not(._dash-loading)')"
-                            " && !document.querySelector('[data-dash-is-loading=\"true\"]')"),
+            rendered_check=(
+                "!!document.querySelector('#react-entry-point > :not(._dash-loading)')"
+                " && !document.querySelector('[data-dash-is-loading=\"true\"]')"
+            ),
         ),
         Framework(
             name="streamlit",
             display_name="Streamlit",
             command=(
-                "{python}", "-m", "streamlit", "run", "{entry}",
+                "{python}",
+                "-m",
+                "streamlit",
+                "run",
+                "{entry}",
                 "--server.port={port}",
                 "--server.address=127.0.0.1",
                 "--server.headless=true",
@@ -280,11 +304,13 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             detect_priority=20,
             args_separator=("--",),
             # the script ran to its end with the app connected, and drew something
-            rendered_check=("!!document.querySelector('[data-testid=\"stApp\"]"
-                            "[data-test-script-state=\"notRunning\"]"
-                            "[data-test-connection-state=\"CONNECTED\"]')"
-                            " && !!document.querySelector('[data-testid=\"stMain\"] "
-                            "[data-testid=\"stElementContainer\"]')"),
+            rendered_check=(
+                '!!document.querySelector(\'[data-testid="stApp"]'
+                '[data-test-script-state="notRunning"]'
+                '[data-test-connection-state="CONNECTED"]\')'
+                ' && !!document.querySelector(\'[data-testid="stMain"] '
+                '[data-testid="stElementContainer"]\')'
+            ),
         ),
         Framework(
             name="panel",
@@ -316,8 +342,12 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # Gradio serves from "/" and only generates URLs for a root path:
             # the runner mounts the app at the prefix (hub_viz/runners/gradio.py).
             command=(
-                "{python}", "-m", "hub_viz.runners.gradio", "{entry}",
-                "--port={port}", "--prefix={prefix}",
+                "{python}",
+                "-m",
+                "hub_viz.runners.gradio",
+                "{entry}",
+                "--port={port}",
+                "--prefix={prefix}",
             ),
             env={
                 "GRADIO_ANALYTICS_ENABLED": "False",
@@ -329,8 +359,10 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             imports=("gradio",),
             detect_priority=25,
             # the Blocks drawn, no component still loading or pending
-            rendered_check=("!!document.querySelector('.gradio-container .main')"
-                            " && !document.querySelector('.gradio-container .loading, .pending')"),
+            rendered_check=(
+                "!!document.querySelector('.gradio-container .main')"
+                " && !document.querySelector('.gradio-container .loading, .pending')"
+            ),
         ),
         Framework(
             name="shiny",
@@ -338,17 +370,23 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # Shiny routes from "/" (its pages use relative URLs): the runner
             # serves it under the prefix (hub_viz/runners/shiny.py).
             command=(
-                "{python}", "-m", "hub_viz.runners.shiny", "{entry}",
-                "--port={port}", "--prefix={prefix}",
+                "{python}",
+                "-m",
+                "hub_viz.runners.shiny",
+                "{entry}",
+                "--port={port}",
+                "--prefix={prefix}",
             ),
             suffixes=(".py",),
             imports=("shiny",),
             detect_priority=25,
             # connected, and no output waiting for the server
-            rendered_check=("document.readyState === 'complete' && !!window.Shiny"
-                            " && !!Shiny.shinyapp && Shiny.shinyapp.isConnected()"
-                            " && !document.documentElement.classList.contains('shiny-busy')"
-                            " && !document.querySelector('.recalculating')"),
+            rendered_check=(
+                "document.readyState === 'complete' && !!window.Shiny"
+                " && !!Shiny.shinyapp && Shiny.shinyapp.isConnected()"
+                " && !document.documentElement.classList.contains('shiny-busy')"
+                " && !document.querySelector('.recalculating')"
+            ),
         ),
         Framework(
             name="marimo",
@@ -356,8 +394,12 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # `marimo run` (app mode): read access only, no code sent to the page;
             # the runner drops the prefix's trailing slash marimo refuses.
             command=(
-                "{python}", "-m", "hub_viz.runners.marimo", "{entry}",
-                "--port={port}", "--prefix={prefix}",
+                "{python}",
+                "-m",
+                "hub_viz.runners.marimo",
+                "{entry}",
+                "--port={port}",
+                "--prefix={prefix}",
             ),
             ready_path="health",
             suffixes=(".py",),
@@ -369,16 +411,22 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # session over) and sets its UI elements: bound to the viewer who opened it.
             session_binding=("query:session_id", "header:Marimo-Session-Id"),
             # cells' outputs drawn, no loading indicator left
-            rendered_check=("document.querySelectorAll('.output-area').length > 0"
-                            " && !document.querySelector('.loading, [data-testid=\"loading-indicator\"]')"),
+            rendered_check=(
+                "document.querySelectorAll('.output-area').length > 0"
+                " && !document.querySelector('.loading, [data-testid=\"loading-indicator\"]')"
+            ),
         ),
         Framework(
             name="solara",
             display_name="Solara",
             # Solara's own Starlette app, under the prefix (hub_viz/runners/solara.py).
             command=(
-                "{python}", "-m", "hub_viz.runners.solara", "{entry}",
-                "--port={port}", "--prefix={prefix}",
+                "{python}",
+                "-m",
+                "hub_viz.runners.solara",
+                "{entry}",
+                "--port={port}",
+                "--prefix={prefix}",
             ),
             env={
                 "SOLARA_MODE": "production",
@@ -391,9 +439,11 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             detect_priority=25,
             jupyter_api="solara",
             # the Vuetify app drawn, Solara's loader gone
-            rendered_check=("document.readyState === 'complete'"
-                            " && !!document.querySelector('.v-application')"
-                            " && !document.querySelector('.solara-loader, #loader-container')"),
+            rendered_check=(
+                "document.readyState === 'complete'"
+                " && !!document.querySelector('.v-application')"
+                " && !document.querySelector('.solara-loader, #loader-container')"
+            ),
         ),
         Framework(
             name="nicegui",
@@ -401,21 +451,29 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # The script runs as __main__ with ui.run held to the launcher's port; NiceGUI
             # expects a proxy that strips the prefix (hub_viz/runners/nicegui.py).
             command=(
-                "{python}", "-m", "hub_viz.runners.nicegui", "{entry}",
-                "--port={port}", "--prefix={prefix}",
+                "{python}",
+                "-m",
+                "hub_viz.runners.nicegui",
+                "{entry}",
+                "--port={port}",
+                "--prefix={prefix}",
             ),
             suffixes=(".py",),
             imports=("nicegui",),
             detect_priority=25,
             # the page's elements drawn and its socket connected
-            rendered_check=("!!document.querySelector('.nicegui-content > *')"
-                            " && !!window.socket && window.socket.connected"),
+            rendered_check=(
+                "!!document.querySelector('.nicegui-content > *')"
+                " && !!window.socket && window.socket.connected"
+            ),
         ),
         Framework(
             name="notebook",
             display_name="Notebook (JupyterLab)",
             command=(
-                "{python}", "-m", "jupyterlab",
+                "{python}",
+                "-m",
+                "jupyterlab",
                 "--no-browser",
                 "--ServerApp.ip=127.0.0.1",
                 "--ServerApp.port={port}",

@@ -96,25 +96,36 @@ def git_config(schemes: Sequence[str], pin: str | None) -> list[str]:
 def git_env(base: Mapping[str, str], schemes: Sequence[str]) -> dict[str, str]:
     """git's environment: no hub credentials, no git variables but a CA bundle, no prompts."""
     env = {
-        k: v for k, v in base.items()
+        k: v
+        for k, v in base.items()
         if not k.startswith(("GIT_", "JUPYTERHUB_", "JPY_", "HUB_VIZ_"))
         and k not in ("SSH_ASKPASS", "JUPYTER_TOKEN")
     }
     env.update({k: base[k] for k in KEEP_GIT_ENV if k in base})
-    env.update({
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_LFS_SKIP_SMUDGE": "1",
-        "GIT_ALLOW_PROTOCOL": ":".join(s for s in ("https", "file") if s in schemes),
-    })
+    env.update(
+        {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_LFS_SKIP_SMUDGE": "1",
+            "GIT_ALLOW_PROTOCOL": ":".join(s for s in ("https", "file") if s in schemes),
+        }
+    )
     return env
 
 
 def clone_argv(source: GitSource, dest: Path, schemes: Sequence[str], pin: str | None) -> list[str]:
     return [
-        "git", *git_config(schemes, pin), "clone", "--quiet", "--depth=1", "--single-branch",
-        f"--branch={source.ref}", "--", source.url, str(dest),
+        "git",
+        *git_config(schemes, pin),
+        "clone",
+        "--quiet",
+        "--depth=1",
+        "--single-branch",
+        f"--branch={source.ref}",
+        "--",
+        source.url,
+        str(dest),
     ]
 
 
@@ -144,7 +155,12 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
 
 
 async def run_capped(
-    argv: Sequence[str], *, env: Mapping[str, str], watch: Path, max_bytes: int, timeout: float,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    watch: Path,
+    max_bytes: int,
+    timeout: float,
     poll: float = POLL_SECONDS,
 ) -> tuple[int, str]:
     """Run ``argv`` while ``watch`` stays under ``max_bytes`` and time under ``timeout``.
@@ -154,8 +170,11 @@ async def run_capped(
     GitTimeout raised; the caller removes the folder.
     """
     proc = await asyncio.create_subprocess_exec(
-        *argv, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *argv,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
     output = asyncio.ensure_future(proc.communicate())
@@ -188,7 +207,10 @@ async def run_capped(
 async def git_version() -> tuple[int, int]:
     """(major, minor) of the git that clones; (0, 0) when it cannot say."""
     proc = await asyncio.create_subprocess_exec(
-        "git", "version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        "git",
+        "version",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     out, _ = await proc.communicate()
     match = re.search(rb"(\d+)\.(\d+)", out)
@@ -199,14 +221,21 @@ def failure(source: GitSource, detail: str) -> SpecError:
     """What the author reads when git failed, with git's own words in the log only."""
     message = f"Could not fetch ref {source.ref!r} from the git repository."
     if any(f"error: {code}" in detail for code in ("301", "302", "303", "307", "308")):
-        message += " The server answered with a redirect, which is not followed: use the " \
-                   "repository's final https URL."
+        message += (
+            " The server answered with a redirect, which is not followed: use the "
+            "repository's final https URL."
+        )
     return SpecError(message, log_message=f"git clone {source.url} {source.ref} failed: {detail}")
 
 
 async def clone(
-    source: GitSource, dest: Path, *, schemes: Sequence[str], pin: str | None,
-    max_bytes: int, timeout: float,
+    source: GitSource,
+    dest: Path,
+    *,
+    schemes: Sequence[str],
+    pin: str | None,
+    max_bytes: int,
+    timeout: float,
 ) -> None:
     """Clone ``source`` (depth 1) into the new folder ``dest``; nothing is left on failure."""
     if pin and await git_version() < PIN_NEEDS_GIT:
@@ -218,7 +247,10 @@ async def clone(
     argv = clone_argv(source, dest, schemes, pin)
     try:
         code, detail = await run_capped(
-            argv, env=git_env(os.environ, schemes), watch=dest, max_bytes=max_bytes,
+            argv,
+            env=git_env(os.environ, schemes),
+            watch=dest,
+            max_bytes=max_bytes,
             timeout=timeout,
         )
     except BaseException:
@@ -230,8 +262,12 @@ async def clone(
 
 
 async def fetch_git(
-    source: GitSource, dest: Path, *, schemes: Sequence[str] = ALLOWED_SCHEMES,
-    max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = DEFAULT_TIMEOUT,
+    source: GitSource,
+    dest: Path,
+    *,
+    schemes: Sequence[str] = ALLOWED_SCHEMES,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = DEFAULT_TIMEOUT,
     resolver: Resolver | None = None,
 ) -> None:
     """Check ``source``, resolve its host to public addresses, and clone it pinned to them."""
@@ -255,11 +291,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     options = parser.parse_args(argv)
     try:
-        asyncio.run(fetch_git(
-            GitSource(options.url, options.ref), Path(options.dest),
-            schemes=tuple(s for s in options.schemes.split(",") if s),
-            max_bytes=options.max_bytes, timeout=options.timeout,
-        ))
+        asyncio.run(
+            fetch_git(
+                GitSource(options.url, options.ref),
+                Path(options.dest),
+                schemes=tuple(s for s in options.schemes.split(",") if s),
+                max_bytes=options.max_bytes,
+                timeout=options.timeout,
+            )
+        )
     except SpecError as e:
         print(e.message, file=sys.stderr)
         print(e.log_message, file=sys.stderr)

@@ -48,7 +48,8 @@ class DashboardProxy(ConfigurableHTTPProxy):
         # the hub checks routes against its own list: it never sees the aliases
         routes = await super().get_all_routes()
         return without_server_activity(
-            {spec: r for spec, r in routes.items() if ALIAS not in (r.get("data") or {})})
+            {spec: r for spec, r in routes.items() if ALIAS not in (r.get("data") or {})}
+        )
 
     async def add_user(self, user: Any, server_name: str = "") -> None:
         """A server's route (the spawner's own: on the isolated layout its own host) and,
@@ -58,16 +59,20 @@ class DashboardProxy(ConfigurableHTTPProxy):
         alias = user_host_route(user, server_name)
         if alias:
             spawner = user.spawners[server_name]
-            await self.add_route(alias, spawner.server.host,
-                                 {ALIAS: True, "server_name": server_name})
+            await self.add_route(
+                alias, spawner.server.host, {ALIAS: True, "server_name": server_name}
+            )
 
     async def check_routes(self, user_dict: Any, service_dict: Any, routes: Any = None) -> None:
         """The hub's check, then the aliases of servers that no longer run removed (the
         hub never sees them, so it cannot)."""
         await super().check_routes(user_dict, service_dict, routes)
-        wanted = {user_host_route(user, name) for user in user_dict.values()
-                  for name, spawner in list(user.spawners.items())
-                  if spawner.ready or spawner.pending}
+        wanted = {
+            user_host_route(user, name)
+            for user in user_dict.values()
+            for name, spawner in list(user.spawners.items())
+            if spawner.ready or spawner.pending
+        }
         for spec, route in (await ConfigurableHTTPProxy.get_all_routes(self)).items():
             if ALIAS in (route.get("data") or {}) and spec not in wanted:
                 self.log.info("Removing the stale alias route %s", spec)

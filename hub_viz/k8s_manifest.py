@@ -66,7 +66,7 @@ def stored_spec(settings: dict[str, Any], ref: str, viewer: str | None) -> tuple
 
     owner, _, slug = ref.partition("/")
     url = settings.get("db_url", "sqlite:///hub_viz.sqlite")
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
         raise ManifestError(f"The service's store {url} does not exist: has the service run?")
     store = Store(url, migrate=False)
     with store.session() as db:
@@ -98,7 +98,8 @@ def public_urls(config: Config, owner: str, server: str) -> dict[str, str]:
     ``subdomain_host`` and ``public_url`` (``base_url`` is ``/`` on the chart)."""
     subdomain_host = str(config.JupyterHub.get("subdomain_host") or "")
     public_url = str(config.JupyterHub.get("public_url") or "") or (
-        subdomain_host + "/" if subdomain_host else "")
+        subdomain_host + "/" if subdomain_host else ""
+    )
     parts = urlsplit(public_url)
     host = f"{parts.scheme}://{parts.netloc}" if public_url else ""
     path = f"/user/{quote(owner)}/{quote(server)}/"
@@ -106,8 +107,12 @@ def public_urls(config: Config, owner: str, server: str) -> dict[str, str]:
         server_url = Layout(subdomain_host).user_origin(owner) + path
     else:
         server_url = host + path if host else ""
-    return {"subdomain_host": subdomain_host, "host": host, "server": server_url,
-            "hub": f"{host}/hub/" if host else ""}
+    return {
+        "subdomain_host": subdomain_host,
+        "host": host,
+        "server": server_url,
+        "hub": f"{host}/hub/" if host else "",
+    }
 
 
 def _ensure_kubeconfig() -> None:
@@ -140,23 +145,37 @@ async def pod_manifest(
 
     public = public_urls(config, owner, server)
     user = SimpleNamespace(
-        name=owner, id=0, url=f"/user/{owner}/", escaped_name=owner,
+        name=owner,
+        id=0,
+        url=f"/user/{owner}/",
+        escaped_name=owner,
         settings={"subdomain_host": public["subdomain_host"], "base_url": "/"},
     )
     hub_url = hub_connect_url(config)
     hub = SimpleNamespace(
-        api_url=f"{hub_url}/hub/api", base_url="/hub/", url=f"{hub_url}/hub/",
-        public_host=public["host"], host="",
+        api_url=f"{hub_url}/hub/api",
+        base_url="/hub/",
+        url=f"{hub_url}/hub/",
+        public_host=public["host"],
+        host="",
     )
     # what the hub's database would hold for this server
     orm_server = orm.Server(
         proto="http", ip="", port=0, base_url=f"/user/{owner}/{server}/", cookie_name="jupyterhub"
     )
     orm_spawner = SimpleNamespace(name=server, server=orm_server, state=None)
-    spawner = DashboardKubeSpawner(config=config, user=user, hub=hub, orm_spawner=orm_spawner,
-                                   public_url=public["server"], public_hub_url=public["hub"])
+    spawner = DashboardKubeSpawner(
+        config=config,
+        user=user,
+        hub=hub,
+        orm_spawner=orm_spawner,
+        public_url=public["server"],
+        public_hub_url=public["hub"],
+    )
     spawner.api_token = TOKEN_PLACEHOLDER
-    spawner.oauth_client_id = f"jupyterhub-user-{quote(owner)}-{quote(server)}"  # as the hub names it
+    spawner.oauth_client_id = (
+        f"jupyterhub-user-{quote(owner)}-{quote(server)}"  # as the hub names it
+    )
     spawner.user_options = {"hub_viz_spec": Signer(signing_key).sign_spec(owner, server, spec)}
     spawner._dashboard = await spawner.resolve_dashboard()
     spawner.prepare()

@@ -207,21 +207,34 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         image = profile.get("image", base["image"])
         pull = profile.get("image_pull_policy", base["image_pull_policy"])
         source = Source(
-            mount_path=self.source_mount_path, claim=self._source_claim,
+            mount_path=self.source_mount_path,
+            claim=self._source_claim,
             git_container=self._git_container(image, pull) if self._git is not None else None,
-            git_max_bytes=self.git_max_bytes)
-        storage = storage_choice(self.viewer_storage, others_code=self.runs_others_code(),
-                                 warm_pool=self.user.name == self.warm_pool_user)
-        apply_parts(self, self._originals, {
-            **resource_parts(self._resources),
-            **profile,
-            **label_parts(base, labels=pod_labels(owner, dashboard, spec.mode,
-                                                  spec.framework.name),
-                          dashboard=dashboard, owner=owner, title=spec.title,
-                          profile=self._profile),
-            **container_parts(base, probe_path=self.server.base_url + "api", port=self.port),
-            **volume_parts(base, source=source, mode=spec.mode, storage=storage),
-        })
+            git_max_bytes=self.git_max_bytes,
+        )
+        storage = storage_choice(
+            self.viewer_storage,
+            others_code=self.runs_others_code(),
+            warm_pool=self.user.name == self.warm_pool_user,
+        )
+        apply_parts(
+            self,
+            self._originals,
+            {
+                **resource_parts(self._resources),
+                **profile,
+                **label_parts(
+                    base,
+                    labels=pod_labels(owner, dashboard, spec.mode, spec.framework.name),
+                    dashboard=dashboard,
+                    owner=owner,
+                    title=spec.title,
+                    profile=self._profile,
+                ),
+                **container_parts(base, probe_path=self.server.base_url + "api", port=self.port),
+                **volume_parts(base, source=source, mode=spec.mode, storage=storage),
+            },
+        )
 
     async def check_before_start(self) -> None:
         """The owner's storage must exist, or the pod would wait for it until the timeout."""
@@ -246,20 +259,32 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
             "imagePullPolicy": pull_policy or "IfNotPresent",
             # the same checked, pinned and capped clone the launcher makes (hub_viz.gitfetch)
             "command": [
-                "python", "-m", "hub_viz.gitfetch", f"--schemes={','.join(self.git_schemes)}",
-                f"--max-bytes={self.git_max_bytes}", f"--timeout={self.git_timeout:g}",
-                "--", git.url, git.ref, self.source_mount_path,
+                "python",
+                "-m",
+                "hub_viz.gitfetch",
+                f"--schemes={','.join(self.git_schemes)}",
+                f"--max-bytes={self.git_max_bytes}",
+                f"--timeout={self.git_timeout:g}",
+                "--",
+                git.url,
+                git.ref,
+                self.source_mount_path,
             ],
             "volumeMounts": [{"name": SOURCE_VOLUME, "mountPath": self.source_mount_path}],
-            "securityContext": dict(self.container_security_context or {}) | {
+            "securityContext": dict(self.container_security_context or {})
+            | {
                 "runAsUser": self.uid if isinstance(self.uid, int) else 1000,
             },
-            "resources": {"limits": {"cpu": "1", "memory": "512M"},
-                          "requests": {"cpu": "100m", "memory": "64M"}},
+            "resources": {
+                "limits": {"cpu": "1", "memory": "512M"},
+                "requests": {"cpu": "100m", "memory": "64M"},
+            },
         }
 
     def owner_claim(self, owner: str) -> str:
-        slug = escape_slug(owner) if self.slug_scheme == "escape" else safe_slug(owner, max_length=48)
+        slug = (
+            escape_slug(owner) if self.slug_scheme == "escape" else safe_slug(owner, max_length=48)
+        )
         return self.owner_claim_template.format(owner=slug)
 
     def get_args(self) -> list[str]:
@@ -310,4 +335,3 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         if self._dashboard.framework.name in ("voila", "notebook"):
             return "Running notebook…"
         return f"Starting {self._dashboard.framework.display_name}…"
-

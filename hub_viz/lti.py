@@ -79,8 +79,17 @@ CANVAS_AUTHORIZE = "https://sso.canvaslms.com/api/lti/authorize_redirect"
 SECRET_FILE = "hub_viz_lti_secret"
 KEY_FILE = "hub_viz_lti_key.pem"
 PLATFORMS_FILE = "hub_viz_lti_platforms.json"  # platforms registered by Dynamic Registration
-SETTINGS_13 = {"version", "issuer", "client_id", "jwks_url", "authorize_url", "username_key",
-               "auth_state", "deployments", "allow_without_course"}
+SETTINGS_13 = {
+    "version",
+    "issuer",
+    "client_id",
+    "jwks_url",
+    "authorize_url",
+    "username_key",
+    "auth_state",
+    "deployments",
+    "allow_without_course",
+}
 SETTINGS_11 = {"version", "consumers", "username_key", "auth_state", "allow_without_course"}
 
 
@@ -88,8 +97,12 @@ SETTINGS_11 = {"version", "consumers", "username_key", "auth_state", "allow_with
 
 
 def configure_lti(
-    c: Any, *, state_dir: str | Path | None = None, service_url: str = "",
-    service_name: str = "hub-viz", **settings: Any,
+    c: Any,
+    *,
+    state_dir: str | Path | None = None,
+    service_url: str = "",
+    service_name: str = "hub-viz",
+    **settings: Any,
 ) -> dict[str, str]:
     """Make an LTI authenticator the hub's; return the service settings it needs.
 
@@ -112,8 +125,10 @@ def configure_lti(
     allowed = SETTINGS_13 if version == "1.3" else SETTINGS_11
     unknown = set(settings) - allowed
     if unknown:
-        raise ValueError(f"configure(lti=...): unknown setting(s) {sorted(unknown)} for LTI "
-                         f"{version}; allowed: {sorted(allowed - {'version'})}.")
+        raise ValueError(
+            f"configure(lti=...): unknown setting(s) {sorted(unknown)} for LTI "
+            f"{version}; allowed: {sorted(allowed - {'version'})}."
+        )
     auth_state = settings.pop("auth_state", True)
     if not isinstance(auth_state, bool):
         raise ValueError("configure(lti=...): 'auth_state' must be True or False.")
@@ -170,8 +185,10 @@ def configure_lti(
 
 def _client_ids(value: Any) -> set[str]:
     ids = [value] if isinstance(value, (str, int)) else value
-    if not ids or not isinstance(ids, (list, tuple, set)) or not all(
-        isinstance(i, (str, int)) and str(i).strip() for i in ids
+    if (
+        not ids
+        or not isinstance(ids, (list, tuple, set))
+        or not all(isinstance(i, (str, int)) and str(i).strip() for i in ids)
     ):
         raise ValueError(
             "configure(lti=...): 'client_id' is required for LTI 1.3: the Client ID of the "
@@ -198,14 +215,17 @@ def _deployments(value: Any) -> list[str]:
 def _url(settings: dict[str, Any], key: str, fallback: str) -> str:
     value = settings.get(key, fallback)
     if not platform_url_ok(value):
-        raise ValueError(f"configure(lti=...): {key!r} must be an https URL, e.g. {fallback}; "
-                         f"got {value!r}.")
+        raise ValueError(
+            f"configure(lti=...): {key!r} must be an https URL, e.g. {fallback}; got {value!r}."
+        )
     return value
 
 
 def _consumers(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or not value or not all(
-        isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items())
     ):
         raise ValueError(
             "configure(lti={'version': '1.1', ...}): 'consumers' is required: "
@@ -221,30 +241,37 @@ class LTIAdmission(LoggingConfigurable):
     """Groups, deep link and the service's can-view answer for a verified launch."""
 
     service_url = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="""The hub_viz service's URL as the hub reaches it, e.g.
         http://127.0.0.1:10101/services/hub-viz/ (set by configure()). Empty: deep
         links to dashboards are refused.""",
     )
     service_secret_file = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="File holding the secret the service expects on api/lti/can-view (set by configure()).",
     )
     service_name = Unicode(
-        "hub-viz", config=True,
+        "hub-viz",
+        config=True,
         help="Name of the hub_viz service: its pages are under <base_url>services/<name>/.",
     )
     check_timeout = Float(
-        10, config=True, help="Seconds to wait for the service's can-view answer.",
+        10,
+        config=True,
+        help="Seconds to wait for the service's can-view answer.",
     )
     allow_without_course = Bool(
-        False, config=True,
+        False,
+        config=True,
         help="""Let launches without a course (no context claim, or one without an id)
         log in, with no course groups. Every placement of the Canvas developer key is
         inside a course, so such a launch comes from elsewhere: refused by default.""",
     )
     label_groups = Bool(
-        True, config=True,
+        True,
+        config=True,
         help="""Store the course's label and title as properties of its groups
         (lti_context_label, lti_context_title), for admins reading group lists.""",
     )
@@ -264,19 +291,26 @@ class LTIAdmission(LoggingConfigurable):
         may not see; both before any user exists.
         """
         if not launch.context_id and not self.allow_without_course:
-            raise HTTPError(403, "This hub opens from inside a course: open it from your "
-                            "course's navigation, modules or assignments (this launch came "
-                            "from outside a course).")
+            raise HTTPError(
+                403,
+                "This hub opens from inside a course: open it from your "
+                "course's navigation, modules or assignments (this launch came "
+                "from outside a course).",
+            )
         name = self.normalize_username(model["name"])
         existing = handler.find_user(name)
         groups = merge_groups([g.name for g in existing.groups] if existing else [], launch)
         prefix = url_path_join(handler.base_url, "services", self.service_name) + "/"
         try:
-            layout = Layout(handler.settings.get("subdomain_host") or "", self.service_name,
-                            handler.base_url)
+            layout = Layout(
+                handler.settings.get("subdomain_host") or "", self.service_name, handler.base_url
+            )
             target = resolve_target(
-                launch, host=handler.request.host, scheme=get_browser_protocol(handler.request),
-                base_url=handler.base_url, service_prefix=prefix,
+                launch,
+                host=handler.request.host,
+                scheme=get_browser_protocol(handler.request),
+                base_url=handler.base_url,
+                service_prefix=prefix,
                 service_origin=layout.service_origin,
             )
         except LaunchError as e:
@@ -285,27 +319,46 @@ class LTIAdmission(LoggingConfigurable):
             admin = bool(existing.admin) if existing else name in self.admin_users
             if not await self.can_view(name, groups, admin, target.dashboard):
                 owner, slug = target.dashboard
-                self.log.info("LTI launch of %s to %s/%s refused: may not see it", name, owner, slug)
-                raise HTTPError(403, "This link opens the dashboard %s/%s, which you may not "
-                                "see (or which does not exist). Ask your instructor to share "
-                                "it with the course.", owner, slug)
+                self.log.info(
+                    "LTI launch of %s to %s/%s refused: may not see it", name, owner, slug
+                )
+                raise HTTPError(
+                    403,
+                    "This link opens the dashboard %s/%s, which you may not "
+                    "see (or which does not exist). Ask your instructor to share "
+                    "it with the course.",
+                    owner,
+                    slug,
+                )
         handler.hub_viz_next = target.path
         if self.label_groups:
             self._label(handler.db, launch)
         return {"name": name, "groups": groups, "auth_state": model.get("auth_state")}
 
-    async def can_view(self, name: str, groups: list[str], admin: bool,
-                       dashboard: tuple[str, str]) -> bool:
+    async def can_view(
+        self, name: str, groups: list[str], admin: bool, dashboard: tuple[str, str]
+    ) -> bool:
         """Ask the service whether ``name`` with ``groups`` may see ``dashboard``."""
         if not self.service_url or not self.service_secret_file:
-            raise HTTPError(400, "Links to dashboards need the hub_viz service, which is not set "
-                            "up on this hub.")
+            raise HTTPError(
+                400,
+                "Links to dashboards need the hub_viz service, which is not set up on this hub.",
+            )
         request = HTTPRequest(
-            self.service_url.rstrip("/") + "/api/lti/can-view", method="POST",
-            headers={"Authorization": f"Bearer {self._secret()}",
-                     "Content-Type": "application/json"},
-            body=json.dumps({"username": name, "groups": groups, "admin": admin,
-                             "dashboard": "/".join(dashboard)}),
+            self.service_url.rstrip("/") + "/api/lti/can-view",
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self._secret()}",
+                "Content-Type": "application/json",
+            },
+            body=json.dumps(
+                {
+                    "username": name,
+                    "groups": groups,
+                    "admin": admin,
+                    "dashboard": "/".join(dashboard),
+                }
+            ),
             request_timeout=self.check_timeout,
         )
         try:
@@ -313,8 +366,9 @@ class LTIAdmission(LoggingConfigurable):
             return json.loads(response.body).get("allowed") is True
         except (HTTPClientError, OSError, ValueError) as e:
             self.log.warning("The hub_viz service did not answer can-view: %s", e)
-            raise HTTPError(503, "The dashboard service did not answer; open the link again "
-                            "in a minute.") from None
+            raise HTTPError(
+                503, "The dashboard service did not answer; open the link again in a minute."
+            ) from None
 
     def _secret(self) -> str:
         if not getattr(self, "_secret_value", None):
@@ -323,8 +377,10 @@ class LTIAdmission(LoggingConfigurable):
 
     def _label(self, db: Any, launch: Launch) -> None:
         """Course groups created with (or updated to) the course's label and title."""
-        props = {"lti_context_label": launch.context_label,
-                 "lti_context_title": launch.context_title}
+        props = {
+            "lti_context_label": launch.context_label,
+            "lti_context_title": launch.context_title,
+        }
         for name in course_groups(launch):
             group = orm.Group.find(db, name)
             if group is None:
@@ -356,34 +412,41 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
     callback_handler = CallbackHandler
 
     key_file = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="""The tool's RSA key (PEM, mode 0600) that signs Deep Linking responses; its
         public half is served at hub/lti13/jwks (configure() keeps it in the state folder).""",
     )
     deployments = List(
-        Unicode(), config=True,
+        Unicode(),
+        config=True,
         help="""The deployment ids (the lti_deployment_id of each install of the tool in
         Canvas) that may launch; empty: any deployment of the client id.""",
     )
     pick_timeout = Float(
-        600, config=True,
+        600,
+        config=True,
         help="Seconds between a Deep Linking login initiation and the platform's answer.",
     )
     registrations_file = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="""JSON file of the platforms registered by LTI Dynamic Registration (set by
         configure() in the state folder); read at each login. Empty: registration is off.""",
     )
     registration_timeout = Float(
-        3600, config=True,
+        3600,
+        config=True,
         help="Seconds a registration URL (its single-use secret) stays valid.",
     )
     tool_title = Unicode(
-        "Dashboards", config=True,
+        "Dashboards",
+        config=True,
         help="The tool's name in a platform that installs it by Dynamic Registration.",
     )
     privacy_level = Unicode(
-        "name_only", config=True,
+        "name_only",
+        config=True,
         help="""What a platform that installs the tool by Dynamic Registration shares about
         its users: anonymous, name_only, email_only or public (Canvas's privacy levels).""",
     )
@@ -399,9 +462,12 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         self.registration_secrets = RegistrationSecrets()
 
     def get_handlers(self, app: Any) -> list:
-        return [*super().get_handlers(app), ("/lti13/jwks", JWKSHandler),
-                ("/lti13/registrations", RegistrationsHandler),
-                ("/lti13/register(?:/([^/]*))?", RegisterHandler)]
+        return [
+            *super().get_handlers(app),
+            ("/lti13/jwks", JWKSHandler),
+            ("/lti13/registrations", RegistrationsHandler),
+            ("/lti13/register(?:/([^/]*))?", RegisterHandler),
+        ]
 
     # -- the platforms it trusts: the configured one and the registered ones --
 
@@ -412,13 +478,25 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         try:
             return RegistrationStore(self.registrations_file).load()
         except (OSError, ValueError, TypeError) as e:
-            self.log.error("Cannot read the LTI registrations in %s: %s",
-                           self.registrations_file, e)
+            self.log.error(
+                "Cannot read the LTI registrations in %s: %s", self.registrations_file, e
+            )
             return []
 
     def trusted(self) -> list[Trusted]:
-        configured = [Trusted(self.issuer, frozenset(self.client_id), self.jwks_endpoint,
-                              self.authorize_url, True)] if self.client_id else []
+        configured = (
+            [
+                Trusted(
+                    self.issuer,
+                    frozenset(self.client_id),
+                    self.jwks_endpoint,
+                    self.authorize_url,
+                    True,
+                )
+            ]
+            if self.client_id
+            else []
+        )
         return configured + [
             Trusted(r.issuer, frozenset({r.client_id}), r.jwks_url, r.authorize_url)
             for r in self.registrations()
@@ -427,7 +505,9 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
     def platform_for(self, issuer: Any, client_id: Any = None) -> Trusted | None:
         """The trusted platform of ``issuer`` (and ``client_id``, if given), or None."""
         for platform in self.trusted():
-            if platform.issuer == issuer and (client_id is None or client_id in platform.client_ids):
+            if platform.issuer == issuer and (
+                client_id is None or client_id in platform.client_ids
+            ):
                 return platform
         return None
 
@@ -441,8 +521,9 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
 
     def unregister(self, issuer: str, client_id: str) -> bool:
         """Forget a registered platform (its launches are refused from the next one)."""
-        return bool(self.registrations_file) and RegistrationStore(
-            self.registrations_file).remove(issuer, client_id)
+        return bool(self.registrations_file) and RegistrationStore(self.registrations_file).remove(
+            issuer, client_id
+        )
 
     async def authenticate(self, handler: Any, data: dict | None = None) -> dict:
         model = await super().authenticate(handler, data)
@@ -455,22 +536,38 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         platform = self.platform_for((data or {}).get("iss"), client)
         configured = platform is None or platform.configured
         if configured and self.deployments and launch.deployment_id not in self.deployments:
-            self.log.info("LTI launch from deployment %r refused: not in %s",
-                          launch.deployment_id, self.deployments)
-            raise HTTPError(403, "This hub does not accept launches from this installation of "
-                            "the tool in your course site. Tell your instructor or the hub's "
-                            "admin (the deployment id is %s).", launch.deployment_id[:100])
+            self.log.info(
+                "LTI launch from deployment %r refused: not in %s",
+                launch.deployment_id,
+                self.deployments,
+            )
+            raise HTTPError(
+                403,
+                "This hub does not accept launches from this installation of "
+                "the tool in your course site. Tell your instructor or the hub's "
+                "admin (the deployment id is %s).",
+                launch.deployment_id[:100],
+            )
         if launch.picking:
             if not getattr(handler, "hub_viz_picking", False):
-                raise HTTPError(400, "The course site asked this tool for links, but the tool's "
-                                "developer key sends that request to the wrong address. Ask the "
-                                "Canvas admin to update the key (hub-viz lti-config prints it).")
+                raise HTTPError(
+                    400,
+                    "The course site asked this tool for links, but the tool's "
+                    "developer key sends that request to the wrong address. Ask the "
+                    "Canvas admin to update the key (hub-viz lti-config prints it).",
+                )
             if not launch.staff:
-                raise HTTPError(403, "Only the course's instructors can add dashboards to it. "
-                                "To open a dashboard, use its link in your course.")
+                raise HTTPError(
+                    403,
+                    "Only the course's instructors can add dashboards to it. "
+                    "To open a dashboard, use its link in your course.",
+                )
             if not launch.context_id:
-                raise HTTPError(400, "Dashboards can be added from inside a course only: open "
-                                "the tool from a course's modules or assignments.")
+                raise HTTPError(
+                    400,
+                    "Dashboards can be added from inside a course only: open "
+                    "the tool from a course's modules or assignments.",
+                )
             launch = replace(launch, dashboard="", target="")  # a picker, not a link
         return await self.admit(handler, model, launch)
 
@@ -492,39 +589,51 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         settings = launch.deep_linking or {}
         types = settings.get("accept_types")
         if isinstance(types, list) and "ltiResourceLink" not in types:
-            raise HTTPError(400, "This place in the course accepts no tool links (it asked "
-                            "for %s); add dashboards from a module or an assignment.",
-                            ", ".join(str(t) for t in types[:5]))
+            raise HTTPError(
+                400,
+                "This place in the course accepts no tool links (it asked "
+                "for %s); add dashboards from a module or an assignment.",
+                ", ".join(str(t) for t in types[:5]),
+            )
         aud = token.get("aud")
         client_id = aud if isinstance(aud, str) else str(token.get("azp") or "")
         if not self.service_url or not self.service_secret_file:
-            raise HTTPError(400, "Adding dashboards needs the hub_viz service, which is not set "
-                            "up on this hub.")
+            raise HTTPError(
+                400, "Adding dashboards needs the hub_viz service, which is not set up on this hub."
+            )
         body = {
-            "username": user.name, "groups": [g.name for g in user.groups],
+            "username": user.name,
+            "groups": [g.name for g in user.groups],
             "course_group": context_groups(launch.context_id)[0],
             "history_groups": history_groups(launch),
             "course_title": launch.context_title or launch.context_label,
-            "return_url": settings["deep_link_return_url"], "data": settings.get("data"),
+            "return_url": settings["deep_link_return_url"],
+            "data": settings.get("data"),
             "accept_multiple": settings.get("accept_multiple", True) is not False,
             "targets": settings.get("accept_presentation_document_targets"),
-            "issuer": str(token.get("iss")), "client_id": client_id,
+            "issuer": str(token.get("iss")),
+            "client_id": client_id,
             "deployment_id": launch.deployment_id,
             "hub_origin": f"{get_browser_protocol(handler.request)}://{handler.request.host}",
         }
         request = HTTPRequest(
-            self.service_url.rstrip("/") + "/api/lti/pick", method="POST",
-            headers={"Authorization": f"Bearer {self._secret()}",
-                     "Content-Type": "application/json"},
-            body=json.dumps(body), request_timeout=self.check_timeout,
+            self.service_url.rstrip("/") + "/api/lti/pick",
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self._secret()}",
+                "Content-Type": "application/json",
+            },
+            body=json.dumps(body),
+            request_timeout=self.check_timeout,
         )
         try:
             response = await AsyncHTTPClient().fetch(request)
             return str(json.loads(response.body)["url"])
         except (HTTPClientError, OSError, ValueError, KeyError) as e:
             self.log.warning("The hub_viz service did not open a picker: %s", e)
-            raise HTTPError(503, "The dashboard service did not answer; choose the tool again "
-                            "in a minute.") from None
+            raise HTTPError(
+                503, "The dashboard service did not answer; choose the tool again in a minute."
+            ) from None
 
     def first_use(self, nonce: str, exp: Any) -> bool:
         """Record an id_token's nonce; False when it was seen before (a replay)."""
@@ -544,7 +653,8 @@ class HubVizLTI11Authenticator(LTIAdmission, LTI11Authenticator):
     """LTI 1.1: course groups, deep links (``custom_dashboard``, ``custom_next``), frame fallback."""
 
     continue_timeout = Float(
-        120, config=True,
+        120,
+        config=True,
         help="Seconds the one-time 'Open in a new tab' link of a framed launch stays valid.",
     )
 
@@ -557,8 +667,11 @@ class HubVizLTI11Authenticator(LTIAdmission, LTI11Authenticator):
         self._held: dict[str, tuple[float, dict, str | None]] = {}
 
     def get_handlers(self, app: Any) -> list:
-        return [("/lti/launch", LaunchHandler), ("/lti/continue", ContinueHandler),
-                ("/lti11/config", LTI11ConfigHandler)]
+        return [
+            ("/lti/launch", LaunchHandler),
+            ("/lti/continue", ContinueHandler),
+            ("/lti11/config", LTI11ConfigHandler),
+        ]
 
     async def authenticate(self, handler: Any, data: dict | None = None) -> dict | None:
         try:
@@ -587,6 +700,10 @@ class HubVizLTI11Authenticator(LTIAdmission, LTI11Authenticator):
 
 
 __all__ = [
-    "CANVAS_AUTHORIZE", "CANVAS_ISSUER", "CANVAS_JWKS", "HubVizLTI11Authenticator",
-    "HubVizLTI13Authenticator", "configure_lti",
+    "CANVAS_AUTHORIZE",
+    "CANVAS_ISSUER",
+    "CANVAS_JWKS",
+    "HubVizLTI11Authenticator",
+    "HubVizLTI13Authenticator",
+    "configure_lti",
 ]

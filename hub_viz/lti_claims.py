@@ -98,11 +98,15 @@ def _deep_linking(token: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return None
     settings = token.get(DL_CLAIM + "deep_linking_settings")
     if not isinstance(settings, Mapping):
-        raise LaunchError("The course site asked for links but sent no deep-linking settings; "
-                          "open the tool from the course again.")
+        raise LaunchError(
+            "The course site asked for links but sent no deep-linking settings; "
+            "open the tool from the course again."
+        )
     url = urlsplit(_text(settings.get("deep_link_return_url")))
-    if url.scheme not in ("https", "http") or not url.hostname or (
-        url.scheme == "http" and url.hostname not in ("127.0.0.1", "localhost", "::1")
+    if (
+        url.scheme not in ("https", "http")
+        or not url.hostname
+        or (url.scheme == "http" and url.hostname not in ("127.0.0.1", "localhost", "::1"))
     ):
         raise LaunchError("The course site's deep-linking return address is not an https URL.")
     return settings
@@ -117,16 +121,20 @@ def launch_11(params: Mapping[str, str]) -> Launch:
         roles=tuple(r.strip() for r in params.get("roles", "").split(",") if r.strip()),
         dashboard=params.get("custom_dashboard", "").strip(),
         target=params.get("custom_next", "").strip(),
-        history=copied_from({k[len("custom_"):]: v for k, v in params.items()
-                             if k.startswith("custom_")}, params.get("context_id", "").strip()),
+        history=copied_from(
+            {k[len("custom_") :]: v for k, v in params.items() if k.startswith("custom_")},
+            params.get("context_id", "").strip(),
+        ),
     )
 
 
 # The custom fields the developer key asks for: the course-copy history, as LTI names
 # it and as Canvas does (the whole chain of copies). A platform that does not know a
 # variable sends its name unchanged ("$Context.id.history"): that is no history.
-HISTORY_FIELDS = {"context_history": "$Context.id.history",
-                  "previous_context_ids": "$Canvas.course.previousContextIds.recursive"}
+HISTORY_FIELDS = {
+    "context_history": "$Context.id.history",
+    "previous_context_ids": "$Canvas.course.previousContextIds.recursive",
+}
 MAX_HISTORY = 20
 
 
@@ -163,9 +171,9 @@ def role_name(role: str) -> str | None:
     if role.startswith(LIS + "membership#"):
         return role.split("#", 1)[1].lower() or None
     if role.startswith(LIS + "membership/"):
-        return role[len(LIS + "membership/"):].split("#", 1)[0].lower() or None
+        return role[len(LIS + "membership/") :].split("#", 1)[0].lower() or None
     if role.startswith("urn:lti:role:ims/lis/"):
-        return role[len("urn:lti:role:ims/lis/"):].split("/", 1)[0].lower() or None
+        return role[len("urn:lti:role:ims/lis/") :].split("/", 1)[0].lower() or None
     if ":" in role or "/" in role or "#" in role:
         return None
     return role.lower() or None
@@ -243,8 +251,13 @@ class Target:
 def parse_dashboard(value: str) -> tuple[str, str]:
     """``"owner/slug"`` -> ``("owner", "slug")``; LaunchError when malformed."""
     owner, sep, slug = value.strip().partition("/")
-    if (not sep or not OWNER.fullmatch(owner) or owner in (".", "..")
-            or not SLUG.fullmatch(slug) or slug.endswith("-")):
+    if (
+        not sep
+        or not OWNER.fullmatch(owner)
+        or owner in (".", "..")
+        or not SLUG.fullmatch(slug)
+        or slug.endswith("-")
+    ):
         raise LaunchError(
             "The launch's custom parameter 'dashboard' must be OWNER/SLUG, e.g. "
             "dashboard=alice/sales."
@@ -296,7 +309,12 @@ def _same_host(parts: Any, host: str, scheme: str) -> bool:
 
 
 def resolve_target(
-    launch: Launch, *, host: str, scheme: str, base_url: str, service_prefix: str,
+    launch: Launch,
+    *,
+    host: str,
+    scheme: str,
+    base_url: str,
+    service_prefix: str,
     service_origin: str = "",
 ) -> Target:
     """Where this launch should land: a dashboard's open page, another hub page, or home.
@@ -315,21 +333,28 @@ def resolve_target(
     service = urlsplit(service_origin)
     target = urlsplit(launch.target)
     on_service = bool(service_origin) and (target.scheme, target.netloc.lower()) == (
-        service.scheme, service.netloc.lower())
-    path = safe_path(launch.target, service.netloc if on_service else host,
-                     service.scheme if on_service else scheme)
+        service.scheme,
+        service.netloc.lower(),
+    )
+    path = safe_path(
+        launch.target,
+        service.netloc if on_service else host,
+        service.scheme if on_service else scheme,
+    )
     bare = path.split("?", 1)[0]
     if not bare.startswith(base_url):
         raise LaunchError(f"The launch's link leaves this hub's base URL {base_url}.")
     if bare.rstrip("/") in (base_url.rstrip("/"), base_url + "hub"):
         return Target()
     if bare.startswith(service_prefix + "open/"):
-        owner, sep, slug = bare[len(service_prefix + "open/"):].strip("/").partition("/")
+        owner, sep, slug = bare[len(service_prefix + "open/") :].strip("/").partition("/")
         owner, slug = parse_dashboard(f"{unquote(owner)}/{slug}" if sep else owner)
         return Target(service_origin + open_path(service_prefix, owner, slug), (owner, slug))
     if on_service:
-        raise LaunchError("The launch's link names a page of the dashboards service other than "
-                          "a dashboard's open page; only open pages are followed there.")
+        raise LaunchError(
+            "The launch's link names a page of the dashboards service other than "
+            "a dashboard's open page; only open pages are followed there."
+        )
     return Target(path)
 
 
@@ -359,7 +384,9 @@ def canvas_developer_key(
     """
     domain = domain.strip().lower()
     if not re.fullmatch(r"[a-z0-9.-]+(?::[0-9]{1,5})?", domain) or domain.startswith((".", "-")):
-        raise ValueError(f"--domain must be the hub's host name, e.g. hub.example.edu; got {domain!r}")
+        raise ValueError(
+            f"--domain must be the hub's host name, e.g. hub.example.edu; got {domain!r}"
+        )
     if privacy_level not in ("public", "name_only", "email_only", "anonymous"):
         raise ValueError("privacy level must be public, name_only, email_only or anonymous")
     if scheme not in ("https", "http"):
@@ -386,8 +413,12 @@ def canvas_developer_key(
                 "settings": {
                     "text": title,
                     "placements": [
-                        {"placement": "course_navigation", "text": title,
-                         "windowTarget": "_blank", **placement},
+                        {
+                            "placement": "course_navigation",
+                            "text": title,
+                            "windowTarget": "_blank",
+                            **placement,
+                        },
                         {"placement": "link_selection", "text": title, **picker},
                         {"placement": "assignment_selection", "text": title, **picker},
                         {"placement": "editor_button", "text": title, **picker},
@@ -404,15 +435,29 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def platform_url_ok(value: Any) -> bool:
     """An https URL with a host (plain http only on loopback, for tests and local tools)."""
     parts = urlsplit(value) if isinstance(value, str) else None
-    return bool(parts and parts.hostname and (
-        parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)))
+    return bool(
+        parts
+        and parts.hostname
+        and (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK))
+    )
 
 
 __all__ = [
     "LOOPBACK",
     "platform_url_ok",
-    "Launch", "Target", "canvas_developer_key", "context_groups", "copied_from", "course_groups",
+    "Launch",
+    "Target",
+    "canvas_developer_key",
+    "context_groups",
+    "copied_from",
+    "course_groups",
     "history_groups",
-    "is_staff", "launch_11", "launch_13", "merge_groups", "parse_dashboard",
-    "resolve_target", "role_name", "safe_path",
+    "is_staff",
+    "launch_11",
+    "launch_13",
+    "merge_groups",
+    "parse_dashboard",
+    "resolve_target",
+    "role_name",
+    "safe_path",
 ]

@@ -45,20 +45,34 @@ from .lti_registration import RegistrationError, register, registration_request
 AGAIN = "Open the link from your course again"
 # What a missing claim means to the person launching (the library names the claim only).
 CLAIM_WORDS = {
-    "context": "which course it came from", "roles": "your role in the course",
+    "context": "which course it came from",
+    "roles": "your role in the course",
     "deployment_id": "which installation of the tool it is for",
-    "resource_link": "which link you opened", "target_link_uri": "where to go",
-    "version": "its LTI version", "message_type": "what kind of launch it is",
-    "deep_linking_settings": "where to send the links back", "nonce": "its one-time number",
-    "tool_platform": "which site it came from", "launch_presentation": "how it is shown",
-    "sub": "who you are", "azp": "which tool it is for",
-    "resource_link_id": "which link you opened", "lti_message_type": "what kind of launch it is",
-    "lti_version": "its LTI version", "oauth_consumer_key": "which tool it is for",
+    "resource_link": "which link you opened",
+    "target_link_uri": "where to go",
+    "version": "its LTI version",
+    "message_type": "what kind of launch it is",
+    "deep_linking_settings": "where to send the links back",
+    "nonce": "its one-time number",
+    "tool_platform": "which site it came from",
+    "launch_presentation": "how it is shown",
+    "sub": "who you are",
+    "azp": "which tool it is for",
+    "resource_link_id": "which link you opened",
+    "lti_message_type": "what kind of launch it is",
+    "lti_version": "its LTI version",
+    "oauth_consumer_key": "which tool it is for",
 }
 TEMPLATE = "hub-viz-lti.html"
 # What the OIDC login initiation may carry; a restart link repeats exactly these.
-LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id",
-                "lti_deployment_id")
+LOGIN_PARAMS = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "lti_message_hint",
+    "client_id",
+    "lti_deployment_id",
+)
 
 
 def plain_refusal(e: ValidationError) -> HTTPError:
@@ -71,19 +85,32 @@ def plain_refusal(e: ValidationError) -> HTTPError:
     text = str(e)
     missing = re.search(r"arg (\S+) (?:not in request|needs a value)", text)
     if isinstance(e, InvalidAudienceError):
-        return HTTPError(401, "This launch was meant for another tool: its audience is not this "
-                         "hub's client id. Tell the hub's admin (the client id in the hub's "
-                         "settings must be the Canvas developer key's).")
+        return HTTPError(
+            401,
+            "This launch was meant for another tool: its audience is not this "
+            "hub's client id. Tell the hub's admin (the client id in the hub's "
+            "settings must be the Canvas developer key's).",
+        )
     if missing:
         claim = missing.group(1).rsplit("/", 1)[-1]
         what = CLAIM_WORDS.get(claim, "something the hub needs")
-        return HTTPError(400, "The course site's launch did not say %s (%s). %s; if this keeps "
-                         "happening, tell the hub's admin.", what, claim, AGAIN)
+        return HTTPError(
+            400,
+            "The course site's launch did not say %s (%s). %s; if this keeps "
+            "happening, tell the hub's admin.",
+            what,
+            claim,
+            AGAIN,
+        )
     if "expired" in text.lower() or "too long ago" in text:
         return HTTPError(400, "This launch has expired: it was opened too long ago. %s.", AGAIN)
-    return HTTPError(400, "This launch could not be checked: it is not signed by the course "
-                     "site this hub trusts, or it was damaged on the way. %s; if this keeps "
-                     "happening, tell the hub's admin.", AGAIN)
+    return HTTPError(
+        400,
+        "This launch could not be checked: it is not signed by the course "
+        "site this hub trusts, or it was damaged on the way. %s; if this keeps "
+        "happening, tell the hub's admin.",
+        AGAIN,
+    )
 
 
 def plain_refusal_11(e: HTTPError) -> HTTPError:
@@ -92,20 +119,28 @@ def plain_refusal_11(e: HTTPError) -> HTTPError:
     text = (e.log_message % e.args) if e.log_message and e.args else str(e.log_message or "")
     missing = re.search(r"arg (?:arg )?(\S+) (?:not included|does not have a value)", text)
     if "already used" in text:
-        return HTTPError(401, "This launch was used already; open the link in your course "
-                         "again.")
+        return HTTPError(401, "This launch was used already; open the link in your course again.")
     if "imestamp" in text:
-        return HTTPError(401, "This launch has expired (or the course site's clock is off). "
-                         "%s.", AGAIN)
+        return HTTPError(
+            401, "This launch has expired (or the course site's clock is off). %s.", AGAIN
+        )
     if missing:
-        return HTTPError(400, "The course site's launch did not say %s (%s). %s; if this keeps "
-                         "happening, tell the hub's admin.",
-                         CLAIM_WORDS.get(missing.group(1), "something the hub needs"),
-                         missing.group(1), AGAIN)
+        return HTTPError(
+            400,
+            "The course site's launch did not say %s (%s). %s; if this keeps "
+            "happening, tell the hub's admin.",
+            CLAIM_WORDS.get(missing.group(1), "something the hub needs"),
+            missing.group(1),
+            AGAIN,
+        )
     if "oauth_signature" in text or "consumer_key" in text:
-        return HTTPError(401, "This launch could not be checked: it is not signed with a "
-                         "consumer key and secret this hub knows, or it was damaged on the "
-                         "way. %s; if this keeps happening, tell the hub's admin.", AGAIN)
+        return HTTPError(
+            401,
+            "This launch could not be checked: it is not signed with a "
+            "consumer key and secret this hub knows, or it was damaged on the "
+            "way. %s; if this keeps happening, tell the hub's admin.",
+            AGAIN,
+        )
     return e
 
 
@@ -114,8 +149,9 @@ def in_frame(handler: BaseHandler) -> bool:
     return handler.request.headers.get("Sec-Fetch-Dest", "").lower() in ("iframe", "frame")
 
 
-async def new_tab_page(handler: BaseHandler, status: int, heading: str, message: str,
-                       url: str | None = None) -> None:
+async def new_tab_page(
+    handler: BaseHandler, status: int, heading: str, message: str, url: str | None = None
+) -> None:
     """A page that may show inside the platform's frame, with an "Open in a new tab" button.
 
     The hub's pages refuse frames (frame-ancestors 'none'); this one holds no
@@ -124,8 +160,9 @@ async def new_tab_page(handler: BaseHandler, status: int, heading: str, message:
     handler.set_status(status)
     handler.set_header("Content-Security-Policy", "frame-ancestors *")
     handler.set_header("Cache-Control", "no-store")
-    handler.finish(await handler.render_template(TEMPLATE, heading=heading, message=message,
-                                                 new_tab_url=url))
+    handler.finish(
+        await handler.render_template(TEMPLATE, heading=heading, message=message, new_tab_url=url)
+    )
 
 
 # -- LTI 1.3 ------------------------------------------------------------------------
@@ -137,37 +174,63 @@ class LoginInitHandler(LTI13LoginInitHandler):
     async def post(self) -> None:
         args = convert_request_to_dict(self.request.arguments)
         if not args.get("iss") or not args.get("login_hint"):
-            raise HTTPError(400, "Sign in by opening this hub from its link in your course: "
-                            "the login needs the course site's launch.")
+            raise HTTPError(
+                400,
+                "Sign in by opening this hub from its link in your course: "
+                "the login needs the course site's launch.",
+            )
         platform = self.authenticator.platform_for(args["iss"], args.get("client_id"))
         if platform is None:
             if args.get("client_id") and args["iss"] in self.authenticator.issuers():
-                raise HTTPError(400, "This hub is not installed with this course site's client "
-                                "id %s. Ask the hub's admin to register the hub with the "
-                                "course site.", str(args["client_id"])[:100])
-            raise HTTPError(400, "This hub accepts launches from %s only.",
-                            " and ".join(self.authenticator.issuers()) or "no course site yet")
+                raise HTTPError(
+                    400,
+                    "This hub is not installed with this course site's client "
+                    "id %s. Ask the hub's admin to register the hub with the "
+                    "course site.",
+                    str(args["client_id"])[:100],
+                )
+            raise HTTPError(
+                400,
+                "This hub accepts launches from %s only.",
+                " and ".join(self.authenticator.issuers()) or "no course site yet",
+            )
         self.hub_viz_platform = platform
         if in_frame(self) and not self.picking():
             await new_tab_page(
-                self, 200, "Open the dashboards in a new tab",
+                self,
+                200,
+                "Open the dashboards in a new tab",
                 "This hub opens in its own tab: inside the course page the browser would "
-                "block its sign-in.", restart_url(self, args),
+                "block its sign-in.",
+                restart_url(self, args),
             )
             return
         super().post()
 
     get = post
 
-    def authorize_redirect(self, redirect_uri: str, login_hint: str, nonce: str,
-                           client_id: str | None, state: str,
-                           lti_message_hint: str | None = None) -> None:
+    def authorize_redirect(
+        self,
+        redirect_uri: str,
+        login_hint: str,
+        nonce: str,
+        client_id: str | None,
+        state: str,
+        lti_message_hint: str | None = None,
+    ) -> None:
         """The authentication request, to the endpoint of the platform the login came from."""
         platform = self.hub_viz_platform
-        args = {"response_type": "id_token", "scope": "openid", "response_mode": "form_post",
-                "prompt": "none", "client_id": client_id or sorted(platform.client_ids)[0],
-                "redirect_uri": redirect_uri, "login_hint": login_hint, "nonce": nonce,
-                "state": state}
+        args = {
+            "response_type": "id_token",
+            "scope": "openid",
+            "response_mode": "form_post",
+            "prompt": "none",
+            "client_id": client_id or sorted(platform.client_ids)[0],
+            "redirect_uri": redirect_uri,
+            "login_hint": login_hint,
+            "nonce": nonce,
+            "state": state,
+        }
         if lti_message_hint is not None:
             args["lti_message_hint"] = lti_message_hint
         self.redirect(url_concat(platform.authorize_url, args))
@@ -214,8 +277,11 @@ class LoginInitHandler(LTI13LoginInitHandler):
 
 def restart_url(handler: BaseHandler, params: dict[str, Any]) -> str | None:
     """A GET of the login initiation with the same parameters, or None if they are not ours."""
-    login = {k: params[k] for k in LOGIN_PARAMS if isinstance(params.get(k), str)
-             and 0 < len(params[k]) <= 4096}
+    login = {
+        k: params[k]
+        for k in LOGIN_PARAMS
+        if isinstance(params.get(k), str) and 0 < len(params[k]) <= 4096
+    }
     if handler.authenticator.platform_for(login.get("iss"), login.get("client_id")) is None or (
         "login_hint" not in login
     ):
@@ -231,7 +297,9 @@ class CallbackHandler(LTI13CallbackHandler):
         if error:
             code = error if error.replace("_", "").isalnum() and len(error) < 64 else "error"
             await new_tab_page(
-                self, 400, "The course site did not finish the sign-in",
+                self,
+                400,
+                "The course site did not finish the sign-in",
                 f"It answered {code!r}. Go back to the course and open the link again.",
             )
             return
@@ -244,7 +312,9 @@ class CallbackHandler(LTI13CallbackHandler):
         if not self._get_state_cookie() or not self._get_nonce_state_cookie():
             login = state.get("login")
             await new_tab_page(
-                self, 400, "Open the dashboards in a new tab",
+                self,
+                400,
+                "Open the dashboards in a new tab",
                 "The browser did not keep this hub's sign-in cookie (browsers block them "
                 "inside other sites' pages). Open the hub in a new tab to sign in there.",
                 restart_url(self, login) if isinstance(login, dict) else None,
@@ -263,16 +333,22 @@ class CallbackHandler(LTI13CallbackHandler):
         try:
             token = self.decode_and_validate_launch_request()
             if token.get(CLAIM + "message_type") != DEEP_LINKING:
-                raise HTTPError(400, "This address is for adding dashboards to a course; to open "
-                                "one, use its link in your course.")
+                raise HTTPError(
+                    400,
+                    "This address is for adding dashboards to a course; to open "
+                    "one, use its link in your course.",
+                )
             authenticated = await self.authenticate(token)
             if not authenticated:
                 raise HTTPError(403, "You may not use this hub.")
             user = await self.auth_to_user(authenticated)
             url = await self.authenticator.open_picker(self, user, token)
         except HTTPError as e:
-            message = (e.log_message % e.args) if e.log_message and e.args else (
-                e.log_message or "The request is not valid.")
+            message = (
+                (e.log_message % e.args)
+                if e.log_message and e.args
+                else (e.log_message or "The request is not valid.")
+            )
             await new_tab_page(self, e.status_code, "The dashboard picker did not open", message)
             return
         self.redirect(url)
@@ -287,8 +363,11 @@ class CallbackHandler(LTI13CallbackHandler):
     def check_nonce(self, id_token: dict[str, Any]) -> None:
         if getattr(self, "hub_viz_picking", False):
             if not self.authenticator.take_pick(str(id_token.get("nonce"))):
-                raise HTTPError(400, "This request is not one this hub started, or it has "
-                                "expired; choose the tool again in your course.")
+                raise HTTPError(
+                    400,
+                    "This request is not one this hub started, or it has "
+                    "expired; choose the tool again in your course.",
+                )
             return
         super().check_nonce(id_token)
 
@@ -311,14 +390,18 @@ class CallbackHandler(LTI13CallbackHandler):
         authenticator = self.authenticator
         iss = claims.get("iss") if isinstance(claims, dict) else None
         platform = next((p for a in auds if (p := authenticator.platform_for(iss, a))), None)
-        platform = platform or authenticator.platform_for(iss) or next(
-            iter(authenticator.trusted()), None)
+        platform = (
+            platform or authenticator.platform_for(iss) or next(iter(authenticator.trusted()), None)
+        )
         if platform is None:
-            raise HTTPError(400, "This hub is not installed in any course site yet. Tell the "
-                            "hub's admin.")
+            raise HTTPError(
+                400, "This hub is not installed in any course site yet. Tell the hub's admin."
+            )
         id_token = validator.verify_and_decode_jwt(
-            encoded_jwt=args.get("id_token"), issuer=platform.issuer,
-            audience=set(platform.client_ids), jwks_endpoint=platform.jwks_url,
+            encoded_jwt=args.get("id_token"),
+            issuer=platform.issuer,
+            audience=set(platform.client_ids),
+            jwks_endpoint=platform.jwks_url,
             jwks_algorithms=authenticator.jwks_algorithms,
         )
         validator.validate_id_token(id_token)
@@ -333,7 +416,9 @@ class CallbackHandler(LTI13CallbackHandler):
             self.log.info("LTI 1.3 launch refused: %s", e)
             raise plain_refusal(e) from None
         if not self.authenticator.first_use(str(token.get("nonce")), token.get("exp")):
-            raise HTTPError(400, "This launch was used already; open the link in your course again.")
+            raise HTTPError(
+                400, "This launch was used already; open the link in your course again."
+            )
         return token
 
     def get_next_url(self, user: Any = None) -> str:
@@ -369,15 +454,22 @@ class RegistrationsHandler(APIHandler):
 
     def _check(self) -> None:
         if self.current_user is None:
-            raise HTTPError(403, "Registration URLs are for the hub's admins: send an admin's "
-                            "API token.")
+            raise HTTPError(
+                403, "Registration URLs are for the hub's admins: send an admin's API token."
+            )
         if not all(self.parsed_scopes.get(s) == Scope.ALL for s in REGISTER_SCOPES):
-            raise HTTPError(403, "A registration URL lets a course site log in as any user, so "
-                            "minting one needs the scopes %s on all users (an admin's token).",
-                            " and ".join(REGISTER_SCOPES))
+            raise HTTPError(
+                403,
+                "A registration URL lets a course site log in as any user, so "
+                "minting one needs the scopes %s on all users (an admin's token).",
+                " and ".join(REGISTER_SCOPES),
+            )
         if not self.authenticator.registrations_file:
-            raise HTTPError(400, "Dynamic Registration needs the hub_viz service's state "
-                            "folder: configure(lti=...) with the service on.")
+            raise HTTPError(
+                400,
+                "Dynamic Registration needs the hub_viz service's state "
+                "folder: configure(lti=...) with the service on.",
+            )
 
     def post(self) -> None:
         self._check()
@@ -391,18 +483,32 @@ class RegistrationsHandler(APIHandler):
 
     def get(self) -> None:
         self._check()
-        self.finish({"platforms": [
-            {"issuer": r.issuer, "client_id": r.client_id, "deployment_id": r.deployment_id,
-             "product": r.product, "registered_at": r.registered_at}
-            for r in self.authenticator.registrations()]})
+        self.finish(
+            {
+                "platforms": [
+                    {
+                        "issuer": r.issuer,
+                        "client_id": r.client_id,
+                        "deployment_id": r.deployment_id,
+                        "product": r.product,
+                        "registered_at": r.registered_at,
+                    }
+                    for r in self.authenticator.registrations()
+                ]
+            }
+        )
 
     def delete(self) -> None:
         self._check()
         issuer, client_id = self.get_argument("issuer", ""), self.get_argument("client_id", "")
         if not self.authenticator.unregister(issuer, client_id):
             raise HTTPError(404, "No platform is registered with that issuer and client id.")
-        self.log.info("LTI platform %s, client id %s, removed by %s", issuer, client_id,
-                      self.current_user.name)
+        self.log.info(
+            "LTI platform %s, client id %s, removed by %s",
+            issuer,
+            client_id,
+            self.current_user.name,
+        )
         self.set_status(204)
         self.finish()
 
@@ -417,46 +523,69 @@ class RegisterHandler(BaseHandler):
     async def get(self, secret: str | None = None) -> None:
         state = self.authenticator.registration_secrets.take(secret or "")
         if state != "ok":
-            await self.refuse(403, "This registration URL is not valid: " + (
-                "it has expired." if state == "expired" else "it was used already, or it "
-                "was never made by this hub.") + " Ask the hub's admin for a new one "
-                "(hub-viz lti-register).")
+            await self.refuse(
+                403,
+                "This registration URL is not valid: "
+                + (
+                    "it has expired."
+                    if state == "expired"
+                    else "it was used already, or it was never made by this hub."
+                )
+                + " Ask the hub's admin for a new one "
+                "(hub-viz lti-register).",
+            )
             return
         config_url = self.get_argument("openid_configuration", "")
         if not config_url:
-            await self.refuse(400, "Paste this URL into the course site's LTI registration "
-                              "(Canvas: Developer Keys → + LTI Registration); opened "
-                              "elsewhere it has no openid_configuration. Ask the hub's admin "
-                              "for a new one.")
+            await self.refuse(
+                400,
+                "Paste this URL into the course site's LTI registration "
+                "(Canvas: Developer Keys → + LTI Registration); opened "
+                "elsewhere it has no openid_configuration. Ask the hub's admin "
+                "for a new one.",
+            )
             return
         authenticator = self.authenticator
         try:
             key = canvas_developer_key(
-                self.request.host, title=authenticator.tool_title,
-                base_url=self.base_url, privacy_level=authenticator.privacy_level,
+                self.request.host,
+                title=authenticator.tool_title,
+                base_url=self.base_url,
+                privacy_level=authenticator.privacy_level,
                 scheme=get_browser_protocol(self.request),
             )
-            registration = await register(config_url, self.get_argument("registration_token", ""),
-                                          registration_request(key))
+            registration = await register(
+                config_url, self.get_argument("registration_token", ""), registration_request(key)
+            )
         except (RegistrationError, ValueError) as e:
             message = e.message if isinstance(e, RegistrationError) else str(e)
             self.log.warning("LTI registration refused: %s", message)
-            await self.refuse(getattr(e, "status", 400), message + " Ask the hub's admin for "
-                              "a new registration URL to try again.")
+            await self.refuse(
+                getattr(e, "status", 400),
+                message + " Ask the hub's admin for a new registration URL to try again.",
+            )
             return
         authenticator.register(registration)
-        self.log.info("LTI platform registered: %s, client id %s", registration.issuer,
-                      registration.client_id)
+        self.log.info(
+            "LTI platform registered: %s, client id %s", registration.issuer, registration.client_id
+        )
         nonce = secrets.token_urlsafe(16)
-        self.set_header("Content-Security-Policy", "frame-ancestors *; default-src 'none'; "
-                        f"script-src 'nonce-{nonce}'; style-src 'unsafe-inline'")
+        self.set_header(
+            "Content-Security-Policy",
+            "frame-ancestors *; default-src 'none'; "
+            f"script-src 'nonce-{nonce}'; style-src 'unsafe-inline'",
+        )
         self.set_header("Cache-Control", "no-store")
-        self.finish(CLOSE_PAGE.format(title=escape(authenticator.tool_title), nonce=nonce,
-                                      client_id=escape(registration.client_id)))
+        self.finish(
+            CLOSE_PAGE.format(
+                title=escape(authenticator.tool_title),
+                nonce=nonce,
+                client_id=escape(registration.client_id),
+            )
+        )
 
     async def refuse(self, status: int, message: str) -> None:
         await new_tab_page(self, status, "The hub was not registered", message)
-
 
 
 # -- LTI 1.1 ------------------------------------------------------------------------
@@ -477,10 +606,14 @@ class LaunchHandler(LTI11AuthenticateHandler):
                 raise HTTPError(403, "You may not use this hub.")
             token = self.authenticator.hold(authenticated, getattr(self, "hub_viz_next", None))
             await new_tab_page(
-                self, 200, "Open the dashboards in a new tab",
+                self,
+                200,
+                "Open the dashboards in a new tab",
                 "This hub opens in its own tab: inside the course page the browser would "
                 "block its sign-in. The button works once, for two minutes.",
-                url_path_join(self.hub.base_url, "lti/continue") + "?" + urlencode({"token": token}),
+                url_path_join(self.hub.base_url, "lti/continue")
+                + "?"
+                + urlencode({"token": token}),
             )
             return
         user = await self.login_user()
@@ -495,8 +628,12 @@ class ContinueHandler(BaseHandler):
     async def get(self) -> None:
         held = self.authenticator.release(self.get_argument("token", ""))
         if held is None:  # a page, not an HTTPError: its log line would carry the token
-            await new_tab_page(self, 400, "This link was used already or has expired",
-                               "Open the link in your course again.")
+            await new_tab_page(
+                self,
+                400,
+                "This link was used already or has expired",
+                "Open the link in your course again.",
+            )
             return
         authenticated, next_url = held
         user = await self.auth_to_user(authenticated)

@@ -30,8 +30,11 @@ def ensure_rsa_key(path: Path) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
@@ -49,11 +52,18 @@ def _load(path: Path) -> rsa.RSAPrivateKey:
 def public_jwk(key: rsa.RSAPrivateKey) -> dict[str, str]:
     """The public half as a JWK with ``kid`` (its thumbprint), ``alg`` and ``use``."""
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    members = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"),
-                         sort_keys=True)
+    members = json.dumps(
+        {k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True
+    )
     kid = base64.urlsafe_b64encode(hashlib.sha256(members.encode()).digest()).rstrip(b"=")
-    return {"kty": "RSA", "n": jwk["n"], "e": jwk["e"], "kid": kid.decode(), "alg": ALGORITHM,
-            "use": "sig"}
+    return {
+        "kty": "RSA",
+        "n": jwk["n"],
+        "e": jwk["e"],
+        "kid": kid.decode(),
+        "alg": ALGORITHM,
+        "use": "sig",
+    }
 
 
 def key_set(path: str | Path | None) -> dict[str, Any]:

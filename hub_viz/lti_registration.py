@@ -38,8 +38,13 @@ from .lti_claims import DEEP_LINKING, platform_url_ok
 TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 CANVAS = "https://canvas.instructure.com/lti/"
-REQUIRED = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri",
-            "registration_endpoint")
+REQUIRED = (
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "registration_endpoint",
+)
 # The claims each Canvas privacy level shares (the developer key's privacy_level).
 PRIVACY_CLAIMS = {
     "anonymous": ["iss", "sub"],
@@ -88,13 +93,18 @@ class RegistrationStore:
         except FileNotFoundError:
             return []
         fields = set(Registration.__dataclass_fields__)
-        return [Registration(**{k: v for k, v in item.items() if k in fields})
-                for item in data.get("platforms", [])]
+        return [
+            Registration(**{k: v for k, v in item.items() if k in fields})
+            for item in data.get("platforms", [])
+        ]
 
     def add(self, registration: Registration) -> None:
         """Keep ``registration``, replacing one with the same issuer and client id."""
-        kept = [r for r in self.load()
-                if (r.issuer, r.client_id) != (registration.issuer, registration.client_id)]
+        kept = [
+            r
+            for r in self.load()
+            if (r.issuer, r.client_id) != (registration.issuer, registration.client_id)
+        ]
         self._write([*kept, registration])
 
     def remove(self, issuer: str, client_id: str) -> bool:
@@ -160,8 +170,10 @@ def registration_request(key: dict[str, Any]) -> dict[str, Any]:
     messages = []
     for placement in settings["placements"]:
         message: dict[str, Any] = {
-            "type": placement["message_type"], "target_link_uri": placement["target_link_uri"],
-            "label": placement["text"], "placements": [placement["placement"]],
+            "type": placement["message_type"],
+            "target_link_uri": placement["target_link_uri"],
+            "label": placement["text"],
+            "placements": [placement["placement"]],
         }
         if placement["message_type"] == DEEP_LINKING:
             message["supported_types"] = ["ltiResourceLink"]
@@ -196,8 +208,10 @@ def registration_request(key: dict[str, Any]) -> dict[str, Any]:
 
 def _endpoint(value: Any, name: str) -> str:
     if not platform_url_ok(value):
-        raise RegistrationError(f"The platform's OpenID configuration gives no https URL for "
-                                f"{name} (got {str(value)[:200]!r}).")
+        raise RegistrationError(
+            f"The platform's OpenID configuration gives no https URL for "
+            f"{name} (got {str(value)[:200]!r})."
+        )
     return value
 
 
@@ -213,9 +227,11 @@ def check_configuration(config: Any, config_url: str) -> dict[str, Any]:
     missing = [k for k in REQUIRED if not config.get(k)]
     if missing or not isinstance(config.get(PLATFORM_CONFIG), dict):
         missing += [] if isinstance(config.get(PLATFORM_CONFIG), dict) else [PLATFORM_CONFIG]
-        raise RegistrationError("The platform's OpenID configuration lacks "
-                                f"{', '.join(missing)}: it does not support LTI Dynamic "
-                                "Registration.")
+        raise RegistrationError(
+            "The platform's OpenID configuration lacks "
+            f"{', '.join(missing)}: it does not support LTI Dynamic "
+            "Registration."
+        )
     for name in REQUIRED:
         _endpoint(config[name], name)
     issuer = urlsplit(config["issuer"])
@@ -225,7 +241,8 @@ def check_configuration(config: Any, config_url: str) -> dict[str, Any]:
     if (where.hostname, _port(where)) != (issuer.hostname, _port(issuer)):
         raise RegistrationError(
             f"The OpenID configuration URL is on {where.hostname}, not on the issuer's host "
-            f"({issuer.hostname}): the registration is refused.")
+            f"({issuer.hostname}): the registration is refused."
+        )
     algs = config.get("id_token_signing_alg_values_supported")
     if isinstance(algs, list) and "RS256" not in algs:
         raise RegistrationError("The platform does not sign id_tokens with RS256.")
@@ -238,12 +255,14 @@ async def _fetch(request: HTTPRequest, what: str) -> Any:
     except HTTPClientError as e:
         if e.code == 599:  # a timeout or a dropped connection: no answer at all
             raise RegistrationError(f"The platform did not answer {what} in time.", 502) from None
-        raise RegistrationError(f"The platform refused {what} (HTTP {e.code}): "
-                                f"{_their_words(e.response.body if e.response else b'')}"
-                                ) from None
+        raise RegistrationError(
+            f"The platform refused {what} (HTTP {e.code}): "
+            f"{_their_words(e.response.body if e.response else b'')}"
+        ) from None
     except OSError as e:
-        raise RegistrationError(f"The platform could not be reached for {what}: {e}.",
-                                502) from None
+        raise RegistrationError(
+            f"The platform could not be reached for {what}: {e}.", 502
+        ) from None
     if len(response.body) > MAX_BODY:
         raise RegistrationError(f"The platform's answer to {what} is too large.")
     try:
@@ -266,35 +285,59 @@ def _their_words(body: bytes) -> str:
     return text.strip()[:500] or "no reason given"
 
 
-async def register(config_url: str, token: str, request: dict[str, Any],
-                   timeout: float = 20) -> Registration:
+async def register(
+    config_url: str, token: str, request: dict[str, Any], timeout: float = 20
+) -> Registration:
     """Run the registration with the platform: read its configuration, register, and
     return what the hub keeps. Raises :class:`RegistrationError`."""
     _endpoint(config_url, "openid_configuration")
     auth = {"Authorization": f"Bearer {token}"} if token else {}
-    config = check_configuration(await _fetch(HTTPRequest(
-        config_url, headers={"Accept": "application/json", **auth},
-        request_timeout=timeout, follow_redirects=False,
-    ), "its OpenID configuration"), config_url)
-    answer = await _fetch(HTTPRequest(
-        config["registration_endpoint"], method="POST", body=json.dumps(request),
-        headers={"Content-Type": "application/json", "Accept": "application/json", **auth},
-        request_timeout=timeout, follow_redirects=False,
-    ), "the registration")
+    config = check_configuration(
+        await _fetch(
+            HTTPRequest(
+                config_url,
+                headers={"Accept": "application/json", **auth},
+                request_timeout=timeout,
+                follow_redirects=False,
+            ),
+            "its OpenID configuration",
+        ),
+        config_url,
+    )
+    answer = await _fetch(
+        HTTPRequest(
+            config["registration_endpoint"],
+            method="POST",
+            body=json.dumps(request),
+            headers={"Content-Type": "application/json", "Accept": "application/json", **auth},
+            request_timeout=timeout,
+            follow_redirects=False,
+        ),
+        "the registration",
+    )
     client_id = answer.get("client_id") if isinstance(answer, dict) else None
     if not isinstance(client_id, (str, int)) or not str(client_id).strip():
         raise RegistrationError("The platform's answer to the registration has no client_id.")
     tool = answer.get(TOOL_CONFIG) if isinstance(answer.get(TOOL_CONFIG), dict) else {}
     platform = config[PLATFORM_CONFIG]
     return Registration(
-        issuer=config["issuer"], client_id=str(client_id).strip(),
-        authorize_url=config["authorization_endpoint"], jwks_url=config["jwks_uri"],
-        token_url=config["token_endpoint"], deployment_id=str(tool.get("deployment_id") or ""),
-        product=str(platform.get("product_family_code") or "")[:100], registered_at=time.time(),
+        issuer=config["issuer"],
+        client_id=str(client_id).strip(),
+        authorize_url=config["authorization_endpoint"],
+        jwks_url=config["jwks_uri"],
+        token_url=config["token_endpoint"],
+        deployment_id=str(tool.get("deployment_id") or ""),
+        product=str(platform.get("product_family_code") or "")[:100],
+        registered_at=time.time(),
     )
 
 
 __all__ = [
-    "Registration", "RegistrationError", "RegistrationSecrets", "RegistrationStore",
-    "check_configuration", "register", "registration_request",
+    "Registration",
+    "RegistrationError",
+    "RegistrationSecrets",
+    "RegistrationStore",
+    "check_configuration",
+    "register",
+    "registration_request",
 ]

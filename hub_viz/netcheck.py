@@ -86,8 +86,10 @@ def refusal(addr: Address) -> str | None:
         (addr.is_loopback, "a loopback address"),
         (addr.is_link_local, "a link-local address"),
         (addr.is_multicast, "a multicast address"),
-        (isinstance(addr, ipaddress.IPv4Address) and addr in SHARED,
-         "a shared (carrier-grade NAT) address"),
+        (
+            isinstance(addr, ipaddress.IPv4Address) and addr in SHARED,
+            "a shared (carrier-grade NAT) address",
+        ),
         (addr.is_reserved, "a reserved address"),
         (addr.is_private, "a private address"),
         (not addr.is_global, "a reserved address"),

@@ -57,8 +57,15 @@ def profile_parts(base: Mapping[str, Any], profile: Profile | None) -> Parts:
     return parts
 
 
-def label_parts(base: Mapping[str, Any], *, labels: Mapping[str, str], dashboard: str,
-                owner: str, title: str, profile: Profile | None) -> Parts:
+def label_parts(
+    base: Mapping[str, Any],
+    *,
+    labels: Mapping[str, str],
+    dashboard: str,
+    owner: str,
+    title: str,
+    profile: Profile | None,
+) -> Parts:
     """Labels to find a dashboard's pods by, annotations with its full names."""
     return {
         "extra_labels": {**base["extra_labels"], **labels},
@@ -101,12 +108,17 @@ def source_parts(base: Mapping[str, Any], source: Source) -> tuple[list, list, P
     """The source volume and mount (read-only), and the git fetch's init container."""
     mount = {"name": SOURCE_VOLUME, "mountPath": source.mount_path, "readOnly": True}
     if source.git_container is None:
-        volume = {"name": SOURCE_VOLUME,
-                  "persistentVolumeClaim": {"claimName": source.claim, "readOnly": True}}
+        volume = {
+            "name": SOURCE_VOLUME,
+            "persistentVolumeClaim": {"claimName": source.claim, "readOnly": True},
+        }
         return [volume], [mount], {}
     volume = {"name": SOURCE_VOLUME, "emptyDir": {"sizeLimit": str(source.git_max_bytes)}}
-    return [volume], [mount], {
-        "init_containers": [*as_list(base["init_containers"]), source.git_container]}
+    return (
+        [volume],
+        [mount],
+        {"init_containers": [*as_list(base["init_containers"]), source.git_container]},
+    )
 
 
 def storage_choice(viewer_storage: str, *, others_code: bool, warm_pool: bool) -> str:
@@ -118,21 +130,21 @@ def storage_choice(viewer_storage: str, *, others_code: bool, warm_pool: bool) -
     return viewer_storage
 
 
-def storage_parts(base: Mapping[str, Any], *, mode: str, storage: str
-                  ) -> tuple[list, list, Parts]:
+def storage_parts(base: Mapping[str, Any], *, mode: str, storage: str) -> tuple[list, list, Parts]:
     """Per-viewer storage: none, a scratch folder at the home, or the viewer's home
     as the operator configured KubeSpawner's storage. Shared instances get none."""
     if mode == SHARED or storage == "none":
         return [], [], {"storage_pvc_ensure": False}
     if storage == "scratch":
-        return ([{"name": SCRATCH_VOLUME, "emptyDir": {}}],
-                [{"name": SCRATCH_VOLUME, "mountPath": HOME}],
-                {"storage_pvc_ensure": False})
+        return (
+            [{"name": SCRATCH_VOLUME, "emptyDir": {}}],
+            [{"name": SCRATCH_VOLUME, "mountPath": HOME}],
+            {"storage_pvc_ensure": False},
+        )
     return as_list(base["volumes"]), as_list(base["volume_mounts"]), {}
 
 
-def volume_parts(base: Mapping[str, Any], *, source: Source, mode: str, storage: str
-                 ) -> Parts:
+def volume_parts(base: Mapping[str, Any], *, source: Source, mode: str, storage: str) -> Parts:
     """Volumes and mounts: the source's and the viewer's storage's."""
     source_volumes, source_mounts, fetch = source_parts(base, source)
     volumes, mounts, pvc = storage_parts(base, mode=mode, storage=storage)

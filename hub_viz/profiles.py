@@ -20,16 +20,34 @@ from .errors import SpecError
 
 # Kubernetes quantity suffixes for memory (binary and decimal).
 _MEMORY_UNITS = {
-    "": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+    "": 1,
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
 }
 _MEMORY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([kKMGT]i?|)$")
 _CPU = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m?)$")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
-PROFILE_KEYS = frozenset({
-    "display_name", "description", "cpu_request", "cpu_limit", "mem_request", "mem_limit",
-    "image", "image_pull_policy", "node_selector", "tolerations",
-})
+PROFILE_KEYS = frozenset(
+    {
+        "display_name",
+        "description",
+        "cpu_request",
+        "cpu_limit",
+        "mem_request",
+        "mem_limit",
+        "image",
+        "image_pull_policy",
+        "node_selector",
+        "tolerations",
+    }
+)
 RESOURCE_KEYS = frozenset({"cpu", "memory"})
 
 
@@ -94,8 +112,11 @@ class Ceiling:
         try:
             return cls(
                 cpu=parse_cpu(raw["cpu"], "resource_ceiling cpu") if "cpu" in raw else None,
-                memory=(parse_memory(raw["memory"], "resource_ceiling memory")
-                        if "memory" in raw else None),
+                memory=(
+                    parse_memory(raw["memory"], "resource_ceiling memory")
+                    if "memory" in raw
+                    else None
+                ),
             )
         except SpecError as e:
             raise ValueError(e.message) from None
@@ -161,7 +182,9 @@ def parse_profile(name: str, raw: Mapping[str, Any], ceiling: Ceiling) -> Profil
         raise ValueError(f"{where} must be a dict of settings")
     unknown = set(raw) - PROFILE_KEYS
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(PROFILE_KEYS)}")
+        raise ValueError(
+            f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(PROFILE_KEYS)}"
+        )
     try:
         resources = Resources(
             cpu_request=_opt(raw, "cpu_request", parse_cpu, where),
@@ -216,7 +239,7 @@ def check_resources(raw: Any) -> dict[str, Any]:
     if raw in (None, {}):
         return {}
     if not isinstance(raw, Mapping):
-        raise SpecError("'resources' must be an object such as {\"cpu\": 1, \"memory\": \"2G\"}.")
+        raise SpecError('\'resources\' must be an object such as {"cpu": 1, "memory": "2G"}.')
     unknown = set(raw) - RESOURCE_KEYS
     if unknown:
         raise SpecError(f"Unknown 'resources' field(s) {sorted(unknown)}; allowed: cpu, memory.")

@@ -35,8 +35,17 @@ PYPROJECT = "pyproject.toml"
 MAX_FILE_BYTES = 64 * 1024
 MAX_REQUIREMENTS = 500
 # Options that pick a package source: allowed only with ``allow_urls``.
-SOURCE_OPTIONS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-e",
-                  "--editable", "--no-index", "--trusted-host")
+SOURCE_OPTIONS = (
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-e",
+    "--editable",
+    "--no-index",
+    "--trusted-host",
+)
 # Options that read other files on the machine that resolves: never allowed.
 FILE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
 
@@ -65,16 +74,18 @@ class Requirements:
         return h.hexdigest()
 
 
-def find_requirements(folders: list[Path], *, allow_urls: bool = False,
-                      within: Path | None = None) -> Requirements | None:
+def find_requirements(
+    folders: list[Path], *, allow_urls: bool = False, within: Path | None = None
+) -> Requirements | None:
     """The first requirement file in ``folders`` (checked), or None: the shared environment.
     With ``within``, a file that turns out to live elsewhere (a folder swapped for a link
     after the spec was checked) is refused."""
     for folder in folders:
         txt = folder / REQUIREMENTS_TXT
         if os.path.lexists(txt):
-            return check_requirements(_read(txt, within), source=REQUIREMENTS_TXT,
-                                      allow_urls=allow_urls)
+            return check_requirements(
+                _read(txt, within), source=REQUIREMENTS_TXT, allow_urls=allow_urls
+            )
         project = folder / PYPROJECT
         if os.path.lexists(project):
             found = pyproject_requirements(_read(project, within), allow_urls=allow_urls)
@@ -92,13 +103,15 @@ def _read(path: Path, within: Path | None = None) -> str:
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise RequirementsError(
-                f"{path.name} is a link; put the file itself beside the dashboard.") from None
+                f"{path.name} is a link; put the file itself beside the dashboard."
+            ) from None
         raise
     with os.fdopen(fd, "rb") as f:
         if within is not None and not _opened_inside(f.fileno(), within):
             raise RequirementsError(
                 f"{path.name} is not inside the dashboards folder; put the file itself "
-                "beside the dashboard.")
+                "beside the dashboard."
+            )
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise RequirementsError(f"{path.name} must be a plain file.")
@@ -168,14 +181,16 @@ def check_requirements(text: str, *, source: str, allow_urls: bool = False) -> R
             option = line.split("=", 1)[0].split()[0]
             if option in FILE_OPTIONS:
                 raise RequirementsError(
-                    f"{where}: '{option}' reads another file; list the packages themselves.")
+                    f"{where}: '{option}' reads another file; list the packages themselves."
+                )
             if option in SOURCE_OPTIONS and allow_urls:
                 lines.append(line)
                 continue
             raise RequirementsError(
                 f"{where}: '{option}' is not allowed on this hub; the hub's administrator "
                 "chooses where packages come from. List package names and versions only, "
-                "e.g. 'pandas<2'.")
+                "e.g. 'pandas<2'."
+            )
         try:
             req = Requirement(line)
         except InvalidRequirement as e:
@@ -186,7 +201,8 @@ def check_requirements(text: str, *, source: str, allow_urls: bool = False) -> R
         if req.url and not allow_urls:
             raise RequirementsError(
                 f"{where}: '{req.name} @ …' installs from a URL, which this hub does not "
-                "allow; name a version from the hub's package index instead.")
+                "allow; name a version from the hub's package index instead."
+            )
         lines.append(str(req))
     if len(lines) > MAX_REQUIREMENTS:
         raise RequirementsError(f"{source} names more than {MAX_REQUIREMENTS} requirements.")

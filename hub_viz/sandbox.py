@@ -129,10 +129,17 @@ def sandbox_env(env: dict[str, str], run: RunAs, home: str) -> dict[str, str]:
 async def can_read(account: str, folder: str, entry: str) -> bool:
     """Can ``account`` enter ``folder`` and read ``entry`` in it? Asked as that account."""
     proc = await asyncio.create_subprocess_exec(
-        "test", "-x", folder, "-a", "-r", os.path.join(folder, entry),
+        "test",
+        "-x",
+        folder,
+        "-a",
+        "-r",
+        os.path.join(folder, entry),
         preexec_fn=set_user_setuid(account, chdir=False),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin"},
     )
     return await proc.wait() == 0
 
@@ -140,9 +147,16 @@ async def can_read(account: str, folder: str, entry: str) -> bool:
 async def can_write(account: str, folder: str) -> bool:
     """Can ``account`` enter and write ``folder``? Asked as that account."""
     proc = await asyncio.create_subprocess_exec(
-        "test", "-x", folder, "-a", "-w", folder,
+        "test",
+        "-x",
+        folder,
+        "-a",
+        "-w",
+        folder,
         preexec_fn=set_user_setuid(account, chdir=False),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin"},
     )
     return await proc.wait() == 0

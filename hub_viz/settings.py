@@ -24,8 +24,12 @@ from .frameworks import BUILTIN_FRAMEWORKS, DEFAULT_FRAMEWORKS, merge_frameworks
 from .profiles import Ceiling, parse_profiles
 
 # Classes that once held these settings: ``c.<class>.<name>`` still works (deprecated).
-FORMER_OWNERS = ("DashboardSpawnerMixin", "DashboardLocalSpawner", "DashboardKubeSpawner",
-                 "DashboardService")
+FORMER_OWNERS = (
+    "DashboardSpawnerMixin",
+    "DashboardLocalSpawner",
+    "DashboardKubeSpawner",
+    "DashboardService",
+)
 # The service's environment variable holding its settings (JSON of a traitlets Config).
 SERVICE_CONFIG_ENV = "HUB_VIZ_SERVICE_CONFIG"
 
@@ -166,8 +170,10 @@ def with_deprecated_names(config: Config, owners: tuple[str, ...] = FORMER_OWNER
             continue
         for name in sorted(shared_names() & set(config[owner])):
             value = config[owner][name]
-            message = (f"c.{owner}.{name} is deprecated since hub_viz 0.9: "
-                       f"set c.DashboardSettings.{name} (read by the spawner and the service)")
+            message = (
+                f"c.{owner}.{name} is deprecated since hub_viz 0.9: "
+                f"set c.DashboardSettings.{name} (read by the spawner and the service)"
+            )
             if name in config.DashboardSettings:
                 message += "; it is set there too, and that value wins"
             else:
@@ -185,7 +191,9 @@ def load_settings(config: Config, parent: Configurable | None = None) -> Dashboa
 def service_config(config: Config, service: dict[str, Any]) -> str:
     """The service's settings (``HUB_VIZ_SERVICE_CONFIG``): its own ``DashboardService``
     options and the shared settings, read once from the hub's ``config``."""
-    return json.dumps({
-        "DashboardService": {k: v for k, v in service.items() if k not in shared_names()},
-        "DashboardSettings": load_settings(config).as_dict(),
-    })
+    return json.dumps(
+        {
+            "DashboardService": {k: v for k, v in service.items() if k not in shared_names()},
+            "DashboardSettings": load_settings(config).as_dict(),
+        }
+    )

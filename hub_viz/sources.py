@@ -44,8 +44,9 @@ def check_git_url(url: Any, schemes: tuple[str, ...] | None = None) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. an unclosed '[' of an IPv6 address
-        raise SpecError("The git URL needs a host name, e.g. https://github.com/org/repo.git.") \
-            from None
+        raise SpecError(
+            "The git URL needs a host name, e.g. https://github.com/org/repo.git."
+        ) from None
     if parts.scheme not in schemes:
         raise SpecError(
             f"The git URL must start with {' or '.join(s + '://' for s in schemes)}; "
@@ -81,7 +82,10 @@ def check_git_ref(ref: Any) -> str:
 
 
 async def check_git_host(
-    url: str, resolver: Resolver | None = None, *, unresolved_ok: bool = False,
+    url: str,
+    resolver: Resolver | None = None,
+    *,
+    unresolved_ok: bool = False,
     timeout: float | None = None,
 ) -> list[str]:
     """The public addresses an https git URL's host stands for; SpecError for any other.

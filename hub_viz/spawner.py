@@ -108,8 +108,11 @@ def is_open_url(url: str) -> bool:
     parts = urlsplit(url)
     if not parts.scheme and not parts.netloc:
         return url.startswith("/") and not url.startswith("//")
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not (
-        parts.username or parts.password)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.username or parts.password)
+    )
 
 
 def framework_json(framework: Framework) -> str:
@@ -123,8 +126,10 @@ def framework_json(framework: Framework) -> str:
 
 def _shared(name: str) -> property:
     """A setting the spawner reads from :class:`~hub_viz.settings.DashboardSettings`."""
-    return property(lambda self: getattr(self.settings, name),
-                    doc=f"``DashboardSettings.{name}`` (shared with the service).")
+    return property(
+        lambda self: getattr(self.settings, name),
+        doc=f"``DashboardSettings.{name}`` (shared with the service).",
+    )
 
 
 class DashboardSpawnerMixin(HasTraits):
@@ -395,7 +400,8 @@ class DashboardSpawnerMixin(HasTraits):
         signed = self._signed or {}
         self._git = (
             GitSource.from_spec(signed["git"], schemes=tuple(self.git_schemes))
-            if signed.get("git") else None
+            if signed.get("git")
+            else None
         )
         owner = signed.get("source_owner") or self.user.name
         return Path(self.dashboards_root.format(username=owner))
@@ -493,47 +499,66 @@ class DashboardSpawnerMixin(HasTraits):
         self._env_python = ""
         builder = shared_builder(self.config)
         spec = self._dashboard
-        if (spec is None or not self.builds_environments or not builder.enabled
-                or not self.check_files or self._git is not None):
+        if (
+            spec is None
+            or not self.builds_environments
+            or not builder.enabled
+            or not self.check_files
+            or self._git is not None
+        ):
             return
         folders = [Path(spec.cwd)]
         if (Path(spec.cwd) / spec.entry).is_dir():  # a folder app's own file first
             folders.insert(0, Path(spec.cwd) / spec.entry)
         try:
-            reqs = find_requirements(folders, allow_urls=builder.allow_requirement_urls,
-                                     within=await self.dashboard_root())
+            reqs = find_requirements(
+                folders,
+                allow_urls=builder.allow_requirement_urls,
+                within=await self.dashboard_root(),
+            )
         except HubVizError as e:
-            raise spawn_error(f"Cannot start dashboard {self.name!r}: {e.message}",
-                              reason="invalid-requirements") from None
+            raise spawn_error(
+                f"Cannot start dashboard {self.name!r}: {e.message}", reason="invalid-requirements"
+            ) from None
         except OSError as e:
             raise spawn_error(
                 f"Cannot start dashboard {self.name!r}: the hub cannot read its requirement "
                 "file (it must be readable by others: chmod o+r).",
-                reason="invalid-requirements", log_message=f"{spec.cwd}: {e}") from None
+                reason="invalid-requirements",
+                log_message=f"{spec.cwd}: {e}",
+            ) from None
         if reqs is None:
             return
         self._emit(15, BUILDING_MESSAGE)
         try:
             prepared = await builder.prepare(reqs, dashboard=self.dashboard_ref())
         except BuildError as e:
-            message = ("This dashboard's environment could not be built. Its author can "
-                       "read why in the dashboard's log on its manage page.")
+            message = (
+                "This dashboard's environment could not be built. Its author can "
+                "read why in the dashboard's log on its manage page."
+            )
             if not self.runs_others_code():  # the server's owner is the author: the reason
                 message += f"\n{e.message}"
-            raise spawn_error(message, reason="environment-failed",
-                              log_message=e.log_message) from None
+            raise spawn_error(
+                message, reason="environment-failed", log_message=e.log_message
+            ) from None
         if getattr(self, "_stop_asked", False):  # the hub gave up on this start meanwhile
-            raise spawn_error("The dashboard was stopped while its environment was prepared.",
-                              reason="stopped")
+            raise spawn_error(
+                "The dashboard was stopped while its environment was prepared.", reason="stopped"
+            )
         run = getattr(self, "_run_as", None)
-        if run is not None and run.account and not await can_read(
-                run.account, os.path.dirname(prepared.python), "python"):
+        if (
+            run is not None
+            and run.account
+            and not await can_read(run.account, os.path.dirname(prepared.python), "python")
+        ):
             raise spawn_error(
                 f"Cannot start dashboard {self.name!r}: the account that runs it cannot "
                 "reach its environment. An administrator can read why in the hub's log.",
                 reason="unreadable-environment",
                 log_message=f"{run.account} cannot run {prepared.python}: the folders of "
-                "EnvironmentBuilder.root need o+x (and the environment o+rx)")
+                "EnvironmentBuilder.root need o+x (and the environment o+rx)",
+            )
         self._env_python = prepared.python
 
     # -- what the launcher gets ---------------------------------------------
@@ -601,16 +626,19 @@ class DashboardSpawnerMixin(HasTraits):
         if self._env_python:
             # Jupyter data (Voilà templates, widget extensions): the dashboard's packages'
             # first, then the frameworks' from hub_viz's environment
-            own = os.path.join(os.path.dirname(os.path.dirname(self._env_python)),
-                               "share", "jupyter")
+            own = os.path.join(
+                os.path.dirname(os.path.dirname(self._env_python)), "share", "jupyter"
+            )
             shared = os.path.join(sys.prefix, "share", "jupyter")
             env["JUPYTER_PATH"] = os.pathsep.join(
-                p for p in (env.get("JUPYTER_PATH", ""), own, shared) if p)
+                p for p in (env.get("JUPYTER_PATH", ""), own, shared) if p
+            )
         env["HUB_VIZ_MODE"] = self._dashboard.mode
         # the dashboard's author: the owner of its log and status, whoever's server this is
         source_owner = (self._signed or {}).get("source_owner")
-        env["HUB_VIZ_AUTHOR"] = source_owner if isinstance(source_owner, str) and source_owner \
-            else self.user.name
+        env["HUB_VIZ_AUTHOR"] = (
+            source_owner if isinstance(source_owner, str) and source_owner else self.user.name
+        )
         if self.service_public_key:
             env["HUB_VIZ_SERVICE_KEY"] = self.service_public_key
         open_url = (self._signed or {}).get("open_url")
@@ -675,8 +703,11 @@ class DashboardSpawnerMixin(HasTraits):
     async def poll(self) -> int | None:
         token = self.api_token  # a poll that finds the server gone clears it
         status = await super().poll()  # type: ignore[misc]
-        if status is not None and getattr(self, "_running_here", False) \
-                and not getattr(self, "_stop_asked", False):
+        if (
+            status is not None
+            and getattr(self, "_running_here", False)
+            and not getattr(self, "_stop_asked", False)
+        ):
             self._running_here = False
             await self.report_ended(status, token)
         return status
@@ -689,16 +720,21 @@ class DashboardSpawnerMixin(HasTraits):
         if not self.service_url or not token:
             return
         request = HTTPRequest(
-            self.service_url.rstrip("/") + "/api/servers/ended", method="POST",
-            headers={"Authorization": f"token {token}",
-                     "Content-Type": "application/json"},
-            body=json.dumps({"exit_status": int(status)}), request_timeout=10,
+            self.service_url.rstrip("/") + "/api/servers/ended",
+            method="POST",
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+            body=json.dumps({"exit_status": int(status)}),
+            request_timeout=10,
         )
         try:
             await AsyncHTTPClient().fetch(request)
         except Exception as e:  # the record is then closed from the hub's listing
-            self.log.warning("Could not tell the hub_viz service that %s ended (exit status "
-                             "%s): %s", self._log_name, status, e)
+            self.log.warning(
+                "Could not tell the hub_viz service that %s ended (exit status %s): %s",
+                self._log_name,
+                status,
+                e,
+            )
 
     def _status_url(self, url: Any) -> str:
         if isinstance(url, tuple):
@@ -746,8 +782,7 @@ class DashboardSpawnerMixin(HasTraits):
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.2)
         raise spawn_error(
-            f"The {framework} dashboard did not become ready in "
-            f"{self.ready_timeout:g} seconds.",
+            f"The {framework} dashboard did not become ready in {self.ready_timeout:g} seconds.",
             reason="timeout",
         )
 
@@ -893,15 +928,20 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
             return ""
         problem = ""
         try:
-            folder = str(make_work_folder(Path(self.viewer_work_root), *self.work_names(),
-                                          account=run.account))
+            folder = str(
+                make_work_folder(
+                    Path(self.viewer_work_root), *self.work_names(), account=run.account
+                )
+            )
         except (OSError, KeyError) as e:
             problem = str(e)
         else:
             if run.account is None or await can_write(run.account, folder):
                 return folder
-            problem = (f"{run.account} cannot reach {folder}: its parent folders need o+x "
-                       "(DashboardLocalSpawner.viewer_work_root)")
+            problem = (
+                f"{run.account} cannot reach {folder}: its parent folders need o+x "
+                "(DashboardLocalSpawner.viewer_work_root)"
+            )
         raise spawn_error(
             f"Cannot start dashboard {self.name!r}: the hub could not make your own "
             "work folder for it. An administrator can read why in the hub's log.",

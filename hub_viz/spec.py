@@ -20,8 +20,17 @@ from .frameworks import MODES, SHARED, Framework, detect, with_command
 
 # 'profile' and 'resources' are the spawner's to check (hub_viz.profiles).
 SPEC_KEYS = frozenset(
-    {"framework", "entry", "mode", "args", "command", "title", "profile", "resources",
-     "warm_kernels"}
+    {
+        "framework",
+        "entry",
+        "mode",
+        "args",
+        "command",
+        "title",
+        "profile",
+        "resources",
+        "warm_kernels",
+    }
 )
 MAX_WARM_KERNELS = 500  # far above any class; the operator's limit is usually lower
 MAX_ARGS = 32
@@ -79,8 +88,10 @@ def check_args(args: Any) -> tuple[str, ...]:
         if arg == "--":
             # They already follow the framework's separator; a second one ends Bokeh's and
             # Panel's --args, and the app fails to start with a usage error.
-            raise SpecError("'args' may not contain '--' on its own: the app's arguments "
-                            "already come after the framework's options.")
+            raise SpecError(
+                "'args' may not contain '--' on its own: the app's arguments "
+                "already come after the framework's options."
+            )
     return tuple(args)
 
 
@@ -121,9 +132,7 @@ def resolve_spec(
         raise SpecError("A dashboard spec must be a JSON object.")
     unknown = set(options) - SPEC_KEYS
     if unknown:
-        raise SpecError(
-            f"Unknown spec field(s) {sorted(unknown)}; allowed: {sorted(SPEC_KEYS)}."
-        )
+        raise SpecError(f"Unknown spec field(s) {sorted(unknown)}; allowed: {sorted(SPEC_KEYS)}.")
     allowed = [name for name in allowed_frameworks if name in frameworks]
     rel = check_entry_path(options.get("entry"))
     root = root.resolve()

@@ -57,8 +57,7 @@ def work_folder(root: Path, viewer: str, owner: str, slug: str, key: bytes = b""
     return root / escape_name(viewer) / escape_name(owner) / name
 
 
-def make_work_folder(root: Path, viewer: str, owner: str, slug: str,
-                     account: str | None) -> Path:
+def make_work_folder(root: Path, viewer: str, owner: str, slug: str, account: str | None) -> Path:
     """Create (or find) the work folder, owned by ``account`` (None: this process's user)."""
     folder = work_folder(root, viewer, owner, slug, work_key(root))
     for parent in (folder.parent.parent, folder.parent):

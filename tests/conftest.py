@@ -41,9 +41,9 @@ BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Ge
 _LOGS: list[Path] = []
 
 
-
-def wait_until(check: Callable[[], Any], timeout: float = 60, what: str = "",
-               every: float = 0.25) -> Any:
+def wait_until(
+    check: Callable[[], Any], timeout: float = 60, what: str = "", every: float = 0.25
+) -> Any:
     """Poll ``check`` until it returns something true (returned), else fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -53,13 +53,16 @@ def wait_until(check: Callable[[], Any], timeout: float = 60, what: str = "",
         time.sleep(every)
     raise AssertionError(f"gave up after {timeout:g} s waiting for {what or check}")
 
+
 def need_localhost_names() -> None:
     """The isolated layout's hosts (``*.hub.localhost``) must resolve to loopback here."""
     try:
         socket.getaddrinfo(f"a.{ISOLATED_DOMAIN}", 80)
     except OSError:
-        reason = (f"*.{ISOLATED_DOMAIN} does not resolve: install nss-myhostname "
-                  "(apt-get install libnss-myhostname), which .ci/run does")
+        reason = (
+            f"*.{ISOLATED_DOMAIN} does not resolve: install nss-myhostname "
+            "(apt-get install libnss-myhostname), which .ci/run does"
+        )
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
@@ -110,7 +113,7 @@ class Hub:
         parts = path.split("/", 4)
         if len(parts) >= 4 and parts[1] == "user" and parts[3] and self.layout.isolated:
             owner, server = unquote(parts[2]), unquote(parts[3].split("?", 1)[0])
-            rest = parts[4] if len(parts) > 4 else parts[3][len(server):]
+            rest = parts[4] if len(parts) > 4 else parts[3][len(server) :]
             return self.server_url(owner, server) + rest
         return self.url + path
 
@@ -153,8 +156,11 @@ class Hub:
         s = requests.Session()
         s.headers["User-Agent"] = BROWSER_UA
         s.get(f"{self.url}/hub/login", timeout=30)
-        r = s.post(f"{self.url}/hub/login", timeout=30, data={
-            "username": name, "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf")})
+        r = s.post(
+            f"{self.url}/hub/login",
+            timeout=30,
+            data={"username": name, "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf")},
+        )
         assert r.status_code == 200 and "/hub/home" in r.url, (r.status_code, r.url)
         return s
 
@@ -211,13 +217,19 @@ class Hub:
         if user:
             headers["Authorization"] = f"token {self.user_token(user)}"
         return requests.request(
-            method, f"{self.service_url}api/{path}", headers=headers, timeout=120,
-            allow_redirects=False, **kwargs
+            method,
+            f"{self.service_url}api/{path}",
+            headers=headers,
+            timeout=120,
+            allow_redirects=False,
+            **kwargs,
         )
 
     def spawn_message(self, user: str, server: str) -> str:
         """The text the owner sees on the hub's spawn-pending page."""
-        return self.login(user).get(f"{self.url}/hub/spawn-pending/{user}/{server}", timeout=30).text
+        return (
+            self.login(user).get(f"{self.url}/hub/spawn-pending/{user}/{server}", timeout=30).text
+        )
 
 
 # Every test hub offers one profile and caps what one instance may use.
@@ -230,10 +242,30 @@ RESOURCES = {
 # publish beyond 'private' (configure(publishers=...)); every other user publishes
 # 'private' only (tests/hub/test_publishers.py shows the limit).
 PUBLISHERS = [
-    "api-owner", "api.pat+viz@example.org", "embed-author", "ph-owner", "prof-browser",
-    "am-author", "teacher", "idle-owner", "kf-author", "lti-teacher", "pages-author",
-    "fault-owner", "sa-author", "smoke-author", "git-author", "cli-author", "restart-owner",
-    "fuzz-author", "k8s-prof", "bench-author", "ada", "grace", "lr-author", "harden-author",
+    "api-owner",
+    "api.pat+viz@example.org",
+    "embed-author",
+    "ph-owner",
+    "prof-browser",
+    "am-author",
+    "teacher",
+    "idle-owner",
+    "kf-author",
+    "lti-teacher",
+    "pages-author",
+    "fault-owner",
+    "sa-author",
+    "smoke-author",
+    "git-author",
+    "cli-author",
+    "restart-owner",
+    "fuzz-author",
+    "k8s-prof",
+    "bench-author",
+    "ada",
+    "grace",
+    "lr-author",
+    "harden-author",
 ]
 
 HUB_CONFIG = """
@@ -350,12 +382,16 @@ def start_hub(
     if isolated:
         need_localhost_names()
         scheme = "https" if https else "http"
-        configure_kwargs = {"subdomain_host": f"{scheme}://{ISOLATED_DOMAIN}:{port}",
-                            **(configure_kwargs or {})}
+        configure_kwargs = {
+            "subdomain_host": f"{scheme}://{ISOLATED_DOMAIN}:{port}",
+            **(configure_kwargs or {}),
+        }
     if https:
         tls = make_wildcard_cert(state / "tls", ISOLATED_DOMAIN)
-        extra_config += (f"c.JupyterHub.ssl_cert = {str(tls['cert'])!r}\n"
-                         f"c.JupyterHub.ssl_key = {str(tls['key'])!r}\n")
+        extra_config += (
+            f"c.JupyterHub.ssl_cert = {str(tls['cert'])!r}\n"
+            f"c.JupyterHub.ssl_key = {str(tls['key'])!r}\n"
+        )
     token = token or secrets.token_hex(16)
     config = state / "jupyterhub_config.py"
     config.write_text(
@@ -374,23 +410,39 @@ def start_hub(
                 service_port=free_port(),
                 publish=publish or [],
                 # activity reaches the hub within 2 s unless the test says otherwise
-                configure_kwargs={**RESOURCES, "publishers": PUBLISHERS, "activity_interval": 2,
-                                  **(configure_kwargs or {})},
+                configure_kwargs={
+                    **RESOURCES,
+                    "publishers": PUBLISHERS,
+                    "activity_interval": 2,
+                    **(configure_kwargs or {}),
+                },
                 debug=bool(os.environ.get("HUB_VIZ_TEST_DEBUG")),
             )
         )
-        + (f"c.JupyterHub.cleanup_servers = {cleanup_servers!r}\n"
-           if cleanup_servers is not None else "")
+        + (
+            f"c.JupyterHub.cleanup_servers = {cleanup_servers!r}\n"
+            if cleanup_servers is not None
+            else ""
+        )
         + extra_config
     )
     subdomain_host = (configure_kwargs or {}).get("subdomain_host", "")
-    return run_hub(config, port=port, token=token, root=root, env=env or {},
-                   layout=Layout(subdomain_host))
+    return run_hub(
+        config, port=port, token=token, root=root, env=env or {}, layout=Layout(subdomain_host)
+    )
 
 
-def run_hub(config: Path, *, port: int, token: str, root: Path, env: dict[str, str],
-            append_log: bool = False, layout: Layout | None = None,
-            log: Path | None = None) -> Hub:
+def run_hub(
+    config: Path,
+    *,
+    port: int,
+    token: str,
+    root: Path,
+    env: dict[str, str],
+    append_log: bool = False,
+    layout: Layout | None = None,
+    log: Path | None = None,
+) -> Hub:
     """Start JupyterHub from ``config`` (in its folder) and wait for it and the service;
     its output goes to ``log`` (default: ``hub.log`` beside the config)."""
     state = config.parent
@@ -438,8 +490,15 @@ def restart_hub(hub: Hub) -> Hub:
     """Stop ``hub`` and start it again from the same config: same ports, token and state."""
     stop_hub(hub)
     port = int(hub.url.rsplit(":", 1)[1])
-    again = run_hub(hub.log.parent / "jupyterhub_config.py", port=port, token=hub.token,
-                    root=hub.root, env=hub.env, append_log=True, layout=hub.layout)
+    again = run_hub(
+        hub.log.parent / "jupyterhub_config.py",
+        port=port,
+        token=hub.token,
+        root=hub.root,
+        env=hub.env,
+        append_log=True,
+        layout=hub.layout,
+    )
     again.sessions, again.tokens = hub.sessions, hub.tokens
     return again
 
@@ -469,7 +528,8 @@ def both_layouts() -> Any:
     @pytest.fixture(scope="module", params=["isolated", "path-based"])
     def hub(request: pytest.FixtureRequest) -> Hub:
         return request.getfixturevalue(
-            "isolated_hub" if request.param == "isolated" else "path_hub")
+            "isolated_hub" if request.param == "isolated" else "path_hub"
+        )
 
     return hub
 

@@ -40,8 +40,10 @@ def make_certificate(folder: Path, names: tuple[str, ...] = NAMES) -> tuple[Path
     ]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
@@ -50,10 +52,13 @@ def make_certificate(folder: Path, names: tuple[str, ...] = NAMES) -> tuple[Path
     )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -80,7 +85,7 @@ def _handler(root: Path, seen: list[str]) -> type[BaseHTTPRequestHandler]:
             seen.append(parts.path)
             if parts.path.startswith("/moved/"):
                 self.send_response(302)
-                self.send_header("Location", self.path[len("/moved"):])
+                self.send_header("Location", self.path[len("/moved") :])
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
@@ -88,16 +93,20 @@ def _handler(root: Path, seen: list[str]) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             env = {
                 "PATH": os.environ.get("PATH", ""),
-                "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
-                "PATH_INFO": parts.path, "QUERY_STRING": parts.query,
+                "GIT_PROJECT_ROOT": str(root),
+                "GIT_HTTP_EXPORT_ALL": "1",
+                "PATH_INFO": parts.path,
+                "QUERY_STRING": parts.query,
                 "REQUEST_METHOD": self.command,
                 "CONTENT_TYPE": self.headers.get("Content-Type", ""),
                 "CONTENT_LENGTH": str(len(body)),
                 "HTTP_GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-                "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": os.devnull,
             }
-            out = subprocess.run(["git", "http-backend"], input=body, env=env,
-                                 capture_output=True, check=False).stdout
+            out = subprocess.run(
+                ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+            ).stdout
             head, _, payload = out.partition(b"\r\n\r\n")
             status = 200
             headers = []

@@ -9,8 +9,9 @@ import zipfile
 from pathlib import Path
 
 
-def make_wheel(folder: Path, name: str, version: str, source: str,
-               requires: tuple[str, ...] = ()) -> Path:
+def make_wheel(
+    folder: Path, name: str, version: str, source: str, requires: tuple[str, ...] = ()
+) -> Path:
     """Write ``<name>-<version>-py3-none-any.whl`` with one module ``name`` holding ``source``."""
     folder.mkdir(parents=True, exist_ok=True)
     dist = name.replace("-", "_")
@@ -38,6 +39,10 @@ def make_wheel(folder: Path, name: str, version: str, source: str,
 def version_package(folder: Path, name: str, versions: tuple[str, ...]) -> None:
     """Wheels of ``name`` in each of ``versions``, each saying its version in a greeting."""
     for version in versions:
-        make_wheel(folder, name, version,
-                   f"__version__ = {version!r}\n\n\ndef greet():\n"
-                   f"    return 'hello from {name} ' + __version__\n")
+        make_wheel(
+            folder,
+            name,
+            version,
+            f"__version__ = {version!r}\n\n\ndef greet():\n"
+            f"    return 'hello from {name} ' + __version__\n",
+        )

@@ -81,9 +81,15 @@ def rest_api(spec: dict[str, Any]) -> tuple[str, list[str]]:
     """The REST API page, and what lacks a description."""
     missing: list[str] = []
     info = spec["info"]
-    lines = [f"# REST API ({info.get('version', '')})", "",
-             "Generated from `hub_viz/service/openapi.yaml`, which the service also serves "
-             "at `api/openapi.yaml`.", "", info.get("description", "").strip(), ""]
+    lines = [
+        f"# REST API ({info.get('version', '')})",
+        "",
+        "Generated from `hub_viz/service/openapi.yaml`, which the service also serves "
+        "at `api/openapi.yaml`.",
+        "",
+        info.get("description", "").strip(),
+        "",
+    ]
     for path, item in spec["paths"].items():
         for method in METHODS:
             op = item.get(method)
@@ -101,7 +107,9 @@ def rest_api(spec: dict[str, Any]) -> tuple[str, list[str]]:
                 for p in params:
                     if "$ref" in p:
                         p = spec["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]
-                    lines.append(f"| `{p['name']}` | {p['in']} | {_cell(p.get('description', ''))} |")
+                    lines.append(
+                        f"| `{p['name']}` | {p['in']} | {_cell(p.get('description', ''))} |"
+                    )
                 lines.append("")
             body = op.get("requestBody", {}).get("content", {})
             for media, content in body.items():
@@ -133,8 +141,16 @@ def cli_page() -> str:
     from hub_viz.cli import build_parser
 
     parser = build_parser()
-    lines = ["# Command line: `hub-viz`", "", "Generated from the command's own parser.", "",
-             "```text", parser.format_help().rstrip(), "```", ""]
+    lines = [
+        "# Command line: `hub-viz`",
+        "",
+        "Generated from the command's own parser.",
+        "",
+        "```text",
+        parser.format_help().rstrip(),
+        "```",
+        "",
+    ]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, command in sub.choices.items():
         lines += [f"## `hub-viz {name}`", "", "```text", command.format_help().rstrip(), "```", ""]
@@ -162,34 +178,51 @@ def config_page() -> str:
     """Every configurable trait each class adds, with its type, default and help."""
     import textwrap
 
-    lines = ["# Configuration reference", "",
-             "Generated from the traitlets of each class: the settings it adds to the ones it "
-             "inherits from JupyterHub's `LocalProcessSpawner`, KubeSpawner's `KubeSpawner` or "
-             "traitlets' `Application`. Set them in `jupyterhub_config.py` after "
-             "`configure()`, e.g. `c.DashboardLocalSpawner.app_ready_timeout = 120`; the "
-             "service's through `configure(c, extra_service_config={...})`. "
-             "`DashboardSettings` is read by both the spawner and the service: set it once, "
-             "e.g. `c.DashboardSettings.extra_frameworks = {...}`; the hub passes it to the "
-             "service when it starts. (Its settings were once the spawner's and the "
-             "service's: `c.DashboardLocalSpawner.extra_frameworks` and the like still work, "
-             "with a deprecation warning.)", ""]
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the traitlets of each class: the settings it adds to the ones it "
+        "inherits from JupyterHub's `LocalProcessSpawner`, KubeSpawner's `KubeSpawner` or "
+        "traitlets' `Application`. Set them in `jupyterhub_config.py` after "
+        "`configure()`, e.g. `c.DashboardLocalSpawner.app_ready_timeout = 120`; the "
+        "service's through `configure(c, extra_service_config={...})`. "
+        "`DashboardSettings` is read by both the spawner and the service: set it once, "
+        "e.g. `c.DashboardSettings.extra_frameworks = {...}`; the hub passes it to the "
+        "service when it starts. (Its settings were once the spawner's and the "
+        "service's: `c.DashboardLocalSpawner.extra_frameworks` and the like still work, "
+        "with a deprecation warning.)",
+        "",
+    ]
     for path in CONFIGURABLES:
         cls_name = path.rsplit(".", 1)[1]
         lines += [f"## {TITLES[path]}: `{cls_name}`", ""]
         for name, trait in sorted(own_config_traits(path).items()):
             help_text = textwrap.dedent(trait.help).strip()
-            lines += [f"### `{cls_name}.{name}`", "",
-                      f"{type(trait).__name__}, default `{_default(trait)}`", "",
-                      "```text", help_text, "```", ""]
+            lines += [
+                f"### `{cls_name}.{name}`",
+                "",
+                f"{type(trait).__name__}, default `{_default(trait)}`",
+                "",
+                "```text",
+                help_text,
+                "```",
+                "",
+            ]
     return "\n".join(lines)
 
 
 def frameworks_page() -> str:
     from hub_viz.frameworks import BUILTIN_FRAMEWORKS
 
-    lines = ["# Frameworks", "", "Generated from `hub_viz/frameworks.py`: each framework is a "
-             "record there. `{entry}`, `{port}` and `{prefix}` are filled in per server.", "",
-             "| name | shown as | modes | command |", "| --- | --- | --- | --- |"]
+    lines = [
+        "# Frameworks",
+        "",
+        "Generated from `hub_viz/frameworks.py`: each framework is a "
+        "record there. `{entry}`, `{port}` and `{prefix}` are filled in per server.",
+        "",
+        "| name | shown as | modes | command |",
+        "| --- | --- | --- | --- |",
+    ]
     for fw in BUILTIN_FRAMEWORKS.values():
         command = " ".join(fw.command) if fw.command else "(the author's own command)"
         modes = ", ".join(fw.modes)
@@ -207,9 +240,12 @@ def generate(app: Any) -> None:
     if missing:
         raise ExtensionError("Undocumented configuration or API: " + "; ".join(missing))
     GENERATED.mkdir(parents=True, exist_ok=True)
-    for name, text in {"rest-api.md": page, "cli.md": cli_page(),
-                       "frameworks.md": frameworks_page(),
-                       "configuration.md": config_page()}.items():
+    for name, text in {
+        "rest-api.md": page,
+        "cli.md": cli_page(),
+        "frameworks.md": frameworks_page(),
+        "configuration.md": config_page(),
+    }.items():
         target = GENERATED / name
         if not target.exists() or target.read_text() != text:
             target.write_text(text)

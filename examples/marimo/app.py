@@ -23,7 +23,7 @@ def _(mo):
 
 @app.cell
 def _(mo, n):
-    mo.md(f"n squared is {n.value ** 2}")
+    mo.md(f"n squared is {n.value**2}")
     return
 
 

@@ -11,4 +11,4 @@ def Page():
     solara.Title("Solara example")
     solara.Markdown(f"# Solara example\n\nSum of squares 1..1000 = {TOTAL}")
     solara.SliderInt("n", value=n, min=1, max=20)
-    solara.Markdown(f"n squared is {n.value ** 2}")
+    solara.Markdown(f"n squared is {n.value**2}")

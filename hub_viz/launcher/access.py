@@ -78,8 +78,10 @@ class AccessCheck:
             response = await AsyncHTTPClient().fetch(request)
             allowed = json.loads(response.body)["allowed"]
         except Exception as e:
-            log.warning("The dashboard service did not confirm a viewer's access: %s",
-                        getattr(e, "code", type(e).__name__))
+            log.warning(
+                "The dashboard service did not confirm a viewer's access: %s",
+                getattr(e, "code", type(e).__name__),
+            )
             raise AccessUnknown() from None
         if allowed is True:
             self._confirmed[viewer] = asked

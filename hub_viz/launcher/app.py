@@ -124,11 +124,15 @@ class BaseHandler(web.RequestHandler):
             allowed = await access.allowed(viewer["name"] or "")
         except AccessUnknown:
             raise web.HTTPError(
-                503, "The dashboard service could not confirm that you may see this "
-                "dashboard; try again in a moment.") from None
+                503,
+                "The dashboard service could not confirm that you may see this "
+                "dashboard; try again in a moment.",
+            ) from None
         if not allowed:
-            log.info("Refused the viewer cookie of %s: the service withdrew their access",
-                     kernel_filter.viewer_label(viewer))
+            log.info(
+                "Refused the viewer cookie of %s: the service withdrew their access",
+                kernel_filter.viewer_label(viewer),
+            )
             self.ctx.grants.clear_cookie(self)
             self.access_withdrawn = True
         return allowed
@@ -146,8 +150,11 @@ class BaseHandler(web.RequestHandler):
 
     @staticmethod
     def _is_named(user: dict[str, Any] | None, name: str) -> bool:
-        return bool(user) and user.get("kind", "user") in ("user", "grant") \
+        return (
+            bool(user)
+            and user.get("kind", "user") in ("user", "grant")
             and user.get("name") == name
+        )
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -218,9 +225,12 @@ class EnterHandler(BaseHandler):
             if self.ctx.open_url:
                 self.redirect(self.ctx.open_url)
                 return
-            raise web.HTTPError(403, "This link is invalid or has expired; open the dashboard again.")
-        self.ctx.grants.set_cookie(self, claims.get("sub") or "", bool(claims.get("embed")),
-                                   bool(claims.get("page")))
+            raise web.HTTPError(
+                403, "This link is invalid or has expired; open the dashboard again."
+            )
+        self.ctx.grants.set_cookie(
+            self, claims.get("sub") or "", bool(claims.get("embed")), bool(claims.get("page"))
+        )
         if self.ctx.access is not None:
             self.ctx.access.vouched(claims.get("sub") or "")
         # the page below the prefix a bookmark or link asked for (see full_window_url)
@@ -298,7 +308,8 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         # and a refused body is never read: the connection closes with the answer.
         length = self.request.headers.get("Content-Length", "")
         self.request.connection.set_max_body_size(  # type: ignore[union-attr]
-            max(self.ctx.max_body_size, int(length) if length.isdigit() else 0))
+            max(self.ctx.max_body_size, int(length) if length.isdigit() else 0)
+        )
         self._close_gently_if_refused()
         await self.admit()
         if not self._finished:
@@ -311,8 +322,12 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         """Let an allowed viewer in; refuse (or send to the open page) anyone else."""
         if self.admitted:
             return
-        if (self.request.method == "GET" and self.ctx.open_url and is_top_level(self.request)
-                and not self.ctx.grants.page_cookie(self)):
+        if (
+            self.request.method == "GET"
+            and self.ctx.open_url
+            and is_top_level(self.request)
+            and not self.ctx.grants.page_cookie(self)
+        ):
             # a bookmark, a shared link, a new tab: the dashboard opens in its open page
             # (the full window), which frames it and pings while someone looks; the
             # service's card capture alone gets the page itself
@@ -329,8 +344,9 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
                 self.redirect(self.ctx.open_url or self.login_url())
                 return
             if self.access_withdrawn:
-                raise web.HTTPError(403, "You may no longer use this dashboard: its author "
-                                    "changed who may see it.")
+                raise web.HTTPError(
+                    403, "You may no longer use this dashboard: its author changed who may see it."
+                )
             raise web.HTTPError(403, "Log in through the hub to use this dashboard.")
         if not allow_session(self, user):  # a per-tab app session is its viewer's alone
             return
@@ -369,10 +385,16 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         limit = self.ctx.max_body_size
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > limit:
-            raise web.HTTPError(413, "This upload is larger than the dashboard accepts "
-                                f"({limit // (1024 * 1024)} MiB at most).")
+            raise web.HTTPError(
+                413,
+                "This upload is larger than the dashboard accepts "
+                f"({limit // (1024 * 1024)} MiB at most).",
+            )
         if "Content-Length" not in self.request.headers and self.request.method not in (
-                "POST", "PUT", "PATCH"):
+            "POST",
+            "PUT",
+            "PATCH",
+        ):
             raise web.HTTPError(411, "Send a Content-Length with this request's body.")
         await self.open_upstream_http()
 
@@ -462,8 +484,11 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
             super().write_error(status_code, **kwargs)
             return
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.render("restarting.html", framework=self.ctx.framework.display_name,
-                    open_url=self.ctx.open_url or self.ctx.prefix)
+        self.render(
+            "restarting.html",
+            framework=self.ctx.framework.display_name,
+            open_url=self.ctx.open_url or self.ctx.prefix,
+        )
 
     post = put = patch = delete = options = head = _http  # type: ignore[assignment]
 
@@ -500,7 +525,7 @@ def full_window_url(open_url: str, prefix: str = "", uri: str = "") -> str:
     """The open page without its bar: the full window a dashboard URL leads to, with the
     page asked for below the server's prefix (``path``), which the frame then opens."""
     query = {"chrome": "0"}
-    rest = uri[len(prefix):] if prefix and uri.startswith(prefix) else ""
+    rest = uri[len(prefix) :] if prefix and uri.startswith(prefix) else ""
     if rest:
         query["path"] = rest
     return url_concat(open_url, query)
@@ -530,7 +555,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8888, help="Port to listen on.")
     parser.add_argument("--entry", required=True, help="Entry file or folder, relative to --cwd.")
     parser.add_argument(
-        "--cwd", default=".",
+        "--cwd",
+        default=".",
         help="The dashboard's folder (with --git-url: relative to the repository).",
     )
     parser.add_argument(
@@ -541,7 +567,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--git-schemes", default="https", help="URL schemes allowed for --git-url, comma separated."
     )
     parser.add_argument(
-        "--git-max-bytes", type=int, default=200_000_000,
+        "--git-max-bytes",
+        type=int,
+        default=200_000_000,
         help="The most the checkout may take on disk; the fetch stops past it.",
     )
     parser.add_argument(
@@ -551,14 +579,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--arg", action="append", default=[], dest="args", help="An app argument (repeatable)."
     )
     parser.add_argument(
-        "--warm-kernels", type=int, default=0,
+        "--warm-kernels",
+        type=int,
+        default=0,
         help="Kernels to keep preheated (frameworks with warm_kernel_flags: Voilà).",
     )
     parser.add_argument(
         "--ready-timeout", type=float, default=120, help="Seconds to wait for the app."
     )
     parser.add_argument(
-        "--python", default=sys.executable,
+        "--python",
+        default=sys.executable,
         help="The Python the app and its kernels run with: the dashboard's own environment "
         "(hub_viz.environments), else the launcher's.",
     )
@@ -566,20 +597,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--activity-interval", type=float, default=60, help="Seconds between activity reports."
     )
     parser.add_argument(
-        "--access-interval", type=float, default=60,
+        "--access-interval",
+        type=float,
+        default=60,
         help="Seconds a viewer's access is trusted before it is checked again: with the "
         "service for viewer cookies, with the hub for hub logins (HubOAuth's cache).",
     )
     parser.add_argument(
-        "--max-body-size", type=int, default=64 * 1024 * 1024,
+        "--max-body-size",
+        type=int,
+        default=64 * 1024 * 1024,
         help="The largest request body (bytes) passed to the app; it is streamed, never held.",
     )
     parser.add_argument(
-        "--body-timeout", type=float, default=300,
+        "--body-timeout",
+        type=float,
+        default=300,
         help="Seconds a request body may take to arrive before the connection is closed.",
     )
     parser.add_argument(
-        "--idle-timeout", type=float, default=300,
+        "--idle-timeout",
+        type=float,
+        default=300,
         help="Seconds an idle viewer connection (or one sending its headers) is kept open.",
     )
     parser.add_argument(
@@ -698,7 +737,9 @@ async def run(options: argparse.Namespace) -> int:
     login_route.bind(web_app)
     callback_route.bind(web_app)
     server = web_app.listen(
-        options.port, options.ip, xheaders=True,
+        options.port,
+        options.ip,
+        xheaders=True,
         # the launcher's own routes take no body; the app's route streams up to --max-body-size
         max_body_size=OWN_ROUTES_MAX_BODY,
         body_timeout=options.body_timeout,
@@ -706,7 +747,12 @@ async def run(options: argparse.Namespace) -> int:
     )
     log.info(
         "hub-viz-launch %s serving %s (%s) under %s on %s:%s",
-        __version__, options.entry, framework.display_name, prefix, options.ip, options.port,
+        __version__,
+        options.entry,
+        framework.display_name,
+        prefix,
+        options.ip,
+        options.port,
     )
 
     stopping = asyncio.Event()
@@ -717,7 +763,8 @@ async def run(options: argparse.Namespace) -> int:
     reporter_task = asyncio.ensure_future(reporter.run())
     ancestors_task = asyncio.ensure_future(ctx.frame_ancestors.run())
     if await fetch_source(ctx.checkout, app, stopping) and await workdir.use_work_folder(
-            options, app):
+        options, app
+    ):
         await app.start()
     ready = False
     if app.proc is not None and not app.exited.is_set():
@@ -740,7 +787,8 @@ async def run(options: argparse.Namespace) -> int:
         if app.exited.is_set() and not stopping.is_set():
             log.error(
                 "The %s app exited with code %s; stopping so the hub sees this server stop.",
-                framework.display_name, app.returncode,
+                framework.display_name,
+                app.returncode,
             )
             exit_code = 1
     else:
@@ -788,8 +836,14 @@ def log_request(handler: web.RequestHandler) -> None:
     if status >= 500:
         log_method = access_log.error
     request = handler.request
-    log_method("%d %s %s (%s) %.2fms", status, request.method, request.path,
-               request.remote_ip, 1000.0 * request.request_time())
+    log_method(
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        request.path,
+        request.remote_ip,
+        1000.0 * request.request_time(),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,7 +32,7 @@ def is_reserved_cookie(name: str) -> bool:
     lower = name.strip().lower()
     for prefix in _NAME_PREFIXES:
         if lower.startswith(prefix):
-            lower = lower[len(prefix):]
+            lower = lower[len(prefix) :]
     return lower.startswith(RESERVED_COOKIE_PREFIXES)
 
 

@@ -104,11 +104,11 @@ class GrantKeeper:
 
     def cookie_name(self, handler: web.RequestHandler) -> str:
         """``__Host-hub-viz-viewer-<server>`` on HTTPS, ``hub-viz-viewer`` on plain HTTP."""
-        return host_cookie_name(self.prefix) if handler.request.protocol == "https" \
-            else COOKIE_NAME
+        return host_cookie_name(self.prefix) if handler.request.protocol == "https" else COOKIE_NAME
 
-    def set_cookie(self, handler: web.RequestHandler, viewer: str, embed: bool = False,
-                   page: bool = False) -> None:
+    def set_cookie(
+        self, handler: web.RequestHandler, viewer: str, embed: bool = False, page: bool = False
+    ) -> None:
         """This server's viewer cookie: host-only, ``__Host-`` on HTTPS. ``page``: the
         service's card capture (see :meth:`page_cookie`)."""
         data = {"sub": viewer, "exp": time.time() + COOKIE_SECONDS, "embed": embed}
@@ -126,7 +126,8 @@ class GrantKeeper:
             # Embeds need HTTPS (SameSite=None requires Secure): on plain HTTP the
             # browser drops an embed's cookie, as it always did.
             attributes = f"Path={self.prefix}; HttpOnly; " + (
-                "SameSite=None; Secure; Partitioned" if embed else "SameSite=Lax")
+                "SameSite=None; Secure; Partitioned" if embed else "SameSite=Lax"
+            )
         handler.add_header("Set-Cookie", f"{name}={signed}; {attributes}")
 
     def clear_cookie(self, handler: web.RequestHandler) -> None:
@@ -169,8 +170,10 @@ class GrantKeeper:
         capture, which loads the dashboard as a tab's page, outside the open page)?"""
         name = self.cookie_name(handler)
         now = time.time()
-        return any((data := self._cookie_data(handler, name, value, now)) and data.get("page")
-                   for value in cookie_values(handler, name))
+        return any(
+            (data := self._cookie_data(handler, name, value, now)) and data.get("page")
+            for value in cookie_values(handler, name)
+        )
 
     @staticmethod
     def _cookie_data(
@@ -226,8 +229,10 @@ class FrameAncestors:
 
     @classmethod
     def from_env(cls) -> FrameAncestors:
-        return cls(os.environ.get("HUB_VIZ_EMBED_ORIGINS_URL", ""),
-                   open_url=os.environ.get("HUB_VIZ_OPEN_URL", ""))
+        return cls(
+            os.environ.get("HUB_VIZ_EMBED_ORIGINS_URL", ""),
+            open_url=os.environ.get("HUB_VIZ_OPEN_URL", ""),
+        )
 
     @property
     def header(self) -> str:
@@ -252,6 +257,9 @@ class FrameAncestors:
 
 def _is_origin(value: str) -> bool:
     scheme, sep, rest = value.partition("://")
-    return scheme in ("http", "https") and bool(sep) and rest and all(
-        c.isalnum() or c in ".-:[]" for c in rest
+    return (
+        scheme in ("http", "https")
+        and bool(sep)
+        and rest
+        and all(c.isalnum() or c in ".-:[]" for c in rest)
     )

@@ -28,7 +28,10 @@ class HubLogin:
     """The server's ``HubOAuth``, created on first use, and the checks around it."""
 
     def __init__(
-        self, api_token: str, prefix: str, cookie_name: str | None = None,
+        self,
+        api_token: str,
+        prefix: str,
+        cookie_name: str | None = None,
         cache_max_age: float = 60,
     ) -> None:
         self.api_token = api_token
@@ -48,7 +51,8 @@ class HubLogin:
             from jupyterhub.services.auth import HubOAuth
 
             self._auth = HubOAuth.instance(
-                api_token=self.api_token, cache_max_age=self.cache_max_age)
+                api_token=self.api_token, cache_max_age=self.cache_max_age
+            )
         return self._auth
 
     @property
@@ -82,7 +86,9 @@ class HubLogin:
         model.setdefault("kind", "user")
         if not auth.check_scopes(auth.access_scopes, model):
             raise web.HTTPError(
-                403, "%s %s is not allowed to use this dashboard.", model["kind"].capitalize(),
+                403,
+                "%s %s is not allowed to use this dashboard.",
+                model["kind"].capitalize(),
                 model["name"],
             )
         return model

@@ -96,9 +96,18 @@ VIEWER_CHANNELS = frozenset({"shell"})
 # Dropped like any type not in VIEWER_MSG_TYPES; listed for the log and the tests.
 REFUSED_MSG_TYPES = frozenset(
     {
-        "execute_request", "inspect_request", "complete_request", "history_request",
-        "is_complete_request", "shutdown_request", "interrupt_request", "debug_request",
-        "input_reply", "usage_request", "create_subshell_request", "delete_subshell_request",
+        "execute_request",
+        "inspect_request",
+        "complete_request",
+        "history_request",
+        "is_complete_request",
+        "shutdown_request",
+        "interrupt_request",
+        "debug_request",
+        "input_reply",
+        "usage_request",
+        "create_subshell_request",
+        "delete_subshell_request",
         "list_subshell_request",
     }
 )
@@ -280,7 +289,9 @@ class KernelChannelFilter:
             log.warning(
                 "Dropped a %s message from %s to kernel %s: %s",
                 loggable(verdict.msg_type) if verdict.msg_type else "(unreadable)",
-                self.viewer, loggable(self.kernel), verdict.reason,
+                self.viewer,
+                loggable(self.kernel),
+                verdict.reason,
             )
             if self.dropped == self.LOG_LIMIT:
                 log.warning(
@@ -292,7 +303,9 @@ class KernelChannelFilter:
         if self.dropped > self.LOG_LIMIT:
             log.warning(
                 "Dropped %d messages in all from %s to kernel %s.",
-                self.dropped, self.viewer, loggable(self.kernel),
+                self.dropped,
+                self.viewer,
+                loggable(self.kernel),
             )
 
 
@@ -323,18 +336,33 @@ class Route:
 # renders its widgets through these routes, tests/hub/test_kernel_filter.py drives them).
 VOILA_ROUTES = (
     Route(r"", why="the dashboard page"),
-    Route(r"voila/(static|templates|labextensions|api/themes)/.+",
-          why="the page's scripts, styles and themes"),
+    Route(
+        r"voila/(static|templates|labextensions|api/themes)/.+",
+        why="the page's scripts, styles and themes",
+    ),
     Route(r"voila/files/.+", why="files the page shows (Voilà allows images only)"),
     Route(r"api/kernels/" + _KERNEL_ID, why="the widget manager reads its kernel's model"),
-    Route(r"voila/api/shutdown/" + _KERNEL_ID, frozenset({"POST"}),
-          why="the page shuts its own kernel down when it closes"),
-    Route(r"api/kernels/" + _KERNEL_ID + r"/channels", websocket=True, kernel_channel=True,
-          why="the kernel websocket, filtered"),
-    Route(r"voila/execution/" + _KERNEL_ID, websocket=True,
-          why="progressive rendering (when on): runs the notebook's own cells, once"),
-    Route(r"voila/query/" + _KERNEL_ID, websocket=True,
-          why="preheated kernels (when on): the page's request details"),
+    Route(
+        r"voila/api/shutdown/" + _KERNEL_ID,
+        frozenset({"POST"}),
+        why="the page shuts its own kernel down when it closes",
+    ),
+    Route(
+        r"api/kernels/" + _KERNEL_ID + r"/channels",
+        websocket=True,
+        kernel_channel=True,
+        why="the kernel websocket, filtered",
+    ),
+    Route(
+        r"voila/execution/" + _KERNEL_ID,
+        websocket=True,
+        why="progressive rendering (when on): runs the notebook's own cells, once",
+    ),
+    Route(
+        r"voila/query/" + _KERNEL_ID,
+        websocket=True,
+        why="preheated kernels (when on): the page's request details",
+    ),
 )
 
 # What a marimo 0.25 app page (`marimo run`) fetches (recorded in Chromium;
@@ -342,27 +370,41 @@ VOILA_ROUTES = (
 MARIMO_ROUTES = (
     Route(r"", why="the app page"),
     Route(r"assets/.+", why="the page's scripts, styles and fonts"),
-    Route(r"(favicon\.ico|favicon-\d+x\d+\.png|apple-touch-icon\.png"
-          r"|android-chrome-\d+x\d+\.png|logo\.png|manifest\.json|site\.webmanifest)",
-          why="icons and the web manifest"),
+    Route(
+        r"(favicon\.ico|favicon-\d+x\d+\.png|apple-touch-icon\.png"
+        r"|android-chrome-\d+x\d+\.png|logo\.png|manifest\.json|site\.webmanifest)",
+        why="icons and the web manifest",
+    ),
     Route(r"healthz?", why="the page's health poll"),
     Route(r"@file/.+", why="files the running notebook made (plots, tables, downloads)"),
     Route(r"public/.+", why="the notebook's public/ folder, which its author publishes"),
-    Route(r"api/kernel/(set_ui_element_value|set_model_value|function_call)",
-          frozenset({"POST"}), why="UI element values and widget callbacks"),
+    Route(
+        r"api/kernel/(set_ui_element_value|set_model_value|function_call)",
+        frozenset({"POST"}),
+        why="UI element values and widget callbacks",
+    ),
     Route(r"ws", websocket=True, why="outputs from the viewer's session"),
 )
 
 # What a Solara 1.64 page fetches (recorded in Chromium; tests/browser/test_more_frameworks.py
 # moves a slider through these routes). Solara serves its pages on any path.
 SOLARA_ROUTES = (
-    Route(r"(?!resourcez(/|$)|jupyter/api/|_solara/api/).*",
-          why="the app's pages, its scripts, styles and files"),
+    Route(
+        r"(?!resourcez(/|$)|jupyter/api/|_solara/api/).*",
+        why="the app's pages, its scripts, styles and files",
+    ),
     Route(r"jupyter/api/kernels/" + _KERNEL_ID, why="the widget manager reads its kernel's model"),
-    Route(r"jupyter/api/kernels/" + _KERNEL_ID + r"/channels", websocket=True,
-          kernel_channel=True, why="the kernel websocket, filtered"),
-    Route(r"_solara/api/close/" + _KERNEL_ID, frozenset({"POST"}),
-          why="the page closes its own kernel when it unloads"),
+    Route(
+        r"jupyter/api/kernels/" + _KERNEL_ID + r"/channels",
+        websocket=True,
+        kernel_channel=True,
+        why="the kernel websocket, filtered",
+    ),
+    Route(
+        r"_solara/api/close/" + _KERNEL_ID,
+        frozenset({"POST"}),
+        why="the page closes its own kernel when it unloads",
+    ),
 )
 
 # The Jupyter server's own routes: refused where a Jupyter server runs that the viewer
@@ -484,11 +526,37 @@ def launcher_mode(environ: Mapping[str, str]) -> str:
 
 
 __all__ = [
-    "JUPYTER_API_KINDS", "JUPYTER_SERVER_PATHS", "KERNEL_SUBPROTOCOLS", "MARIMO",
-    "MARIMO_ROUTES", "NO_JUPYTER_API", "REFUSED_MSG_TYPES", "RULES_BY_KIND", "SOLARA",
-    "SOLARA_ROUTES", "UNFILTERED", "V1_PROTOCOL", "VIEWER_MSG_TYPES", "VOILA",
-    "VOILA_ROUTES", "Decision", "KindRules", "KernelChannelFilter", "KernelMessage", "MalformedFrame",
-    "Route", "Verdict", "check_frame", "decide", "kernel_id_from_path", "launcher_mode",
-    "parse_frame", "parse_legacy_binary", "parse_legacy_json", "parse_v1", "relative_path",
-    "rules_for", "viewer_label",
+    "JUPYTER_API_KINDS",
+    "JUPYTER_SERVER_PATHS",
+    "KERNEL_SUBPROTOCOLS",
+    "MARIMO",
+    "MARIMO_ROUTES",
+    "NO_JUPYTER_API",
+    "REFUSED_MSG_TYPES",
+    "RULES_BY_KIND",
+    "SOLARA",
+    "SOLARA_ROUTES",
+    "UNFILTERED",
+    "V1_PROTOCOL",
+    "VIEWER_MSG_TYPES",
+    "VOILA",
+    "VOILA_ROUTES",
+    "Decision",
+    "KindRules",
+    "KernelChannelFilter",
+    "KernelMessage",
+    "MalformedFrame",
+    "Route",
+    "Verdict",
+    "check_frame",
+    "decide",
+    "kernel_id_from_path",
+    "launcher_mode",
+    "parse_frame",
+    "parse_legacy_binary",
+    "parse_legacy_json",
+    "parse_v1",
+    "relative_path",
+    "rules_for",
+    "viewer_label",
 ]

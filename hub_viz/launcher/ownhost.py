@@ -47,7 +47,9 @@ class OwnHost:
         host = (urlsplit(f"//{request.host}").hostname or "").lower()
         domain = self.user_host.split(".", 1)[-1]
         return (host == domain or host.endswith("." + domain)) and host not in (
-            self.host, self.user_host)
+            self.host,
+            self.user_host,
+        )
 
 
 class OwnHostRedirect(web.RequestHandler):
@@ -73,6 +75,5 @@ class LauncherApplication(web.Application):
             if url:
                 return self.get_handler_delegate(request, OwnHostRedirect, {"url": url})
             if self.own_host.foreign(request):
-                return self.get_handler_delegate(request, web.ErrorHandler,
-                                                 {"status_code": 404})
+                return self.get_handler_delegate(request, web.ErrorHandler, {"status_code": 404})
         return super().find_handler(request, **kwargs)

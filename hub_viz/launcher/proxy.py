@@ -33,15 +33,23 @@ log = logging.getLogger("hub_viz.launcher")
 HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
-        "Trailer", "Transfer-Encoding", "Upgrade",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
     )
 )
 # Websocket handshake headers that tornado's client writes itself.
 WEBSOCKET_HANDSHAKE = frozenset(
     h.lower()
     for h in (
-        "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Extensions",
         "Sec-WebSocket-Protocol",
     )
 )
@@ -54,8 +62,10 @@ class AppDown(web.HTTPError):
     """The app does not answer: it stopped or is being restarted (503), or broke off (502)."""
 
     def __init__(self, status_code: int = 503) -> None:
-        super().__init__(status_code, "The dashboard is not answering: it stopped or is "
-                         "restarting. Try again in a moment.")
+        super().__init__(
+            status_code,
+            "The dashboard is not answering: it stopped or is restarting. Try again in a moment.",
+        )
 
 
 def has_body(headers: httputil.HTTPHeaders) -> bool:
@@ -76,8 +86,11 @@ def without_frame_ancestors(policy: str) -> str:
     open page on the isolated layout, embed origins); an app's ``'self'``
     (JupyterLab's, say) would refuse them.
     """
-    kept = [d.strip() for d in policy.split(";")
-            if d.strip() and d.split()[0].lower() != "frame-ancestors"]
+    kept = [
+        d.strip()
+        for d in policy.split(";")
+        if d.strip() and d.split()[0].lower() != "frame-ancestors"
+    ]
     return "; ".join(kept)
 
 
@@ -106,8 +119,18 @@ def same_origin(origin: str, host: str) -> bool:
 # The viewer's are never passed on: the launcher sets its own (frameworks trust them
 # from 127.0.0.1, where only the launcher connects; see frameworks.py).
 FORWARDING_HEADERS = frozenset(
-    {"forwarded", "x-real-ip", "x-scheme", "x-url-scheme", "front-end-https", "x-client-ip",
-     "x-cluster-client-ip", "true-client-ip", "x-original-host", "x-host"}
+    {
+        "forwarded",
+        "x-real-ip",
+        "x-scheme",
+        "x-url-scheme",
+        "front-end-https",
+        "x-client-ip",
+        "x-cluster-client-ip",
+        "true-client-ip",
+        "x-original-host",
+        "x-host",
+    }
 )
 
 
@@ -128,8 +151,10 @@ def viewer_address_and_scheme(
     """
     hops = headers.get("X-Forwarded-For", "").split(",")[-1].strip()
     proto = headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
-    return (hops if is_valid_ip(hops) else peer_ip,
-            proto if proto in ("http", "https") else peer_protocol)
+    return (
+        hops if is_valid_ip(hops) else peer_ip,
+        proto if proto in ("http", "https") else peer_protocol,
+    )
 
 
 def upstream_headers(
@@ -209,7 +234,10 @@ class ProxyMixin:
         """Decide this request; a refusal is logged (the route and the viewer, no query)."""
         request = self.request  # type: ignore[attr-defined]
         decision = kernel_filter.decide(
-            self.jupyter_rules(), request.method, request.path, self.proxy_prefix,
+            self.jupyter_rules(),
+            request.method,
+            request.path,
+            self.proxy_prefix,
             websocket=websocket,
         )
         if not decision.allowed:
@@ -248,8 +276,9 @@ class ProxyMixin:
         """The app's ``Set-Cookie`` passes unless it could reach beyond this server (logged)."""
         name, refusal = set_cookie_refusal(value, self.proxy_prefix)
         if refusal:
-            log.warning("Dropped a cookie the app set (%s): %s",
-                        kernel_filter.loggable(name, 80), refusal)
+            log.warning(
+                "Dropped a cookie the app set (%s): %s", kernel_filter.loggable(name, 80), refusal
+            )
         return not refusal
 
     # -- HTTP -------------------------------------------------------------
@@ -271,8 +300,11 @@ class ProxyMixin:
         if is_real_use(request.method, request.headers):
             self.note_activity()
         headers = upstream_headers(
-            request.headers, host=request.host, **self.viewer_origin(),
-            app_token=self.app_token, drop=("Expect",),
+            request.headers,
+            host=request.host,
+            **self.viewer_origin(),
+            app_token=self.app_token,
+            drop=("Expect",),
         )
         if not has_body(request.headers) and request.method not in SAFE_METHODS:
             headers["Content-Length"] = str(len(request.body or b""))
@@ -281,8 +313,12 @@ class ProxyMixin:
                 self.app_port, request.method, request.uri, headers
             )
         except AppUnreachable as e:
-            log.warning("The app did not take %s %s: %s", request.method,
-                        kernel_filter.loggable(request.path, 200), e)
+            log.warning(
+                "The app did not take %s %s: %s",
+                request.method,
+                kernel_filter.loggable(request.path, 200),
+                e,
+            )
             raise AppDown() from None
         return self.upstream_http
 
@@ -339,8 +375,12 @@ class ProxyMixin:
         try:
             await upstream.relay(on_headers, on_chunk)
         except AppUnreachable as e:
-            log.warning("The app dropped %s %s: %s", request.method,
-                        kernel_filter.loggable(request.path, 200), e)
+            log.warning(
+                "The app dropped %s %s: %s",
+                request.method,
+                kernel_filter.loggable(request.path, 200),
+                e,
+            )
             handler.clear()
             raise AppDown(502) from None
         except (iostream.StreamClosedError, httputil.HTTPInputError, httputil.HTTPOutputError):
@@ -403,8 +443,11 @@ class ProxyMixin:
         if decision.kernel_channel:
             protocols = [p for p in protocols if p in kernel_filter.KERNEL_SUBPROTOCOLS]
         headers = upstream_headers(
-            request.headers, host=request.host, **self.viewer_origin(),
-            app_token=self.app_token, drop=WEBSOCKET_HANDSHAKE,
+            request.headers,
+            host=request.host,
+            **self.viewer_origin(),
+            app_token=self.app_token,
+            drop=WEBSOCKET_HANDSHAKE,
         )
         url = f"ws://127.0.0.1:{self.app_port}{request.uri}"
         self.upstream_ws = await websocket.websocket_connect(

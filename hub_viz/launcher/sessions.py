@@ -70,8 +70,9 @@ def session_ids(rule: Iterable[str], request: httputil.HTTPServerRequest) -> lis
 class SessionBinder:
     """Which viewer each session id belongs to, for one launcher."""
 
-    def __init__(self, rule: Iterable[str], *, max_sessions: int = 100_000,
-                 idle_seconds: float = 24 * 3600) -> None:
+    def __init__(
+        self, rule: Iterable[str], *, max_sessions: int = 100_000, idle_seconds: float = 24 * 3600
+    ) -> None:
         self.rule = tuple(rule)
         self.max_sessions = max_sessions
         self.idle_seconds = idle_seconds
@@ -82,8 +83,7 @@ class SessionBinder:
         now = time.monotonic() if now is None else now
         self._expire(now)
         keys = [hashlib.sha256(sid.encode()).hexdigest() for sid in session_ids]
-        if any((owner := self._owners.get(key)) is not None and owner[0] != viewer
-               for key in keys):
+        if any((owner := self._owners.get(key)) is not None and owner[0] != viewer for key in keys):
             return False
         for key in keys:
             self._bind(key, viewer, now)
@@ -148,13 +148,29 @@ def allow_session(handler: web.RequestHandler, viewer: Mapping[str, Any]) -> boo
     if binder.claim(session_ids(rule, handler.request), who):
         return True
     request = handler.request
-    log.warning("Refused %s %s for %s: it names another viewer's session",
-                "websocket" if request.headers.get("Upgrade", "").lower() == "websocket"
-                else request.method, loggable(request.path, 200), viewer_label(dict(viewer)))
-    refusal = web.HTTPError(403, "This page session belongs to another viewer. "
-                            "Reload the dashboard to get a session of your own.")
+    log.warning(
+        "Refused %s %s for %s: it names another viewer's session",
+        "websocket"
+        if request.headers.get("Upgrade", "").lower() == "websocket"
+        else request.method,
+        loggable(request.path, 200),
+        viewer_label(dict(viewer)),
+    )
+    refusal = web.HTTPError(
+        403,
+        "This page session belongs to another viewer. "
+        "Reload the dashboard to get a session of your own.",
+    )
     handler.send_error(403, exc_info=(web.HTTPError, refusal, None))
     return False
 
 
-__all__ = ["ANONYMOUS", "BROWSER_COOKIE", "SessionBinder", "anonymous_browser", "allow_session", "session_ids", "viewer_key"]
+__all__ = [
+    "ANONYMOUS",
+    "BROWSER_COOKIE",
+    "SessionBinder",
+    "anonymous_browser",
+    "allow_session",
+    "session_ids",
+    "viewer_key",
+]

@@ -43,10 +43,15 @@ class GitCheckout:
         """
         self.fetching = True
         try:
-            task = asyncio.ensure_future(fetch_git(
-                self.source, self.root, schemes=self.schemes, max_bytes=self.max_bytes,
-                timeout=self.timeout,
-            ))
+            task = asyncio.ensure_future(
+                fetch_git(
+                    self.source,
+                    self.root,
+                    schemes=self.schemes,
+                    max_bytes=self.max_bytes,
+                    timeout=self.timeout,
+                )
+            )
             stop = asyncio.ensure_future(stopping.wait())
             await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()

@@ -87,8 +87,9 @@ class UpstreamRequest:
         connection = HTTP1Connection(stream, True, params)
         headers["Connection"] = "close"
         try:
-            await connection.write_headers(httputil.RequestStartLine(method, uri, "HTTP/1.1"),
-                                           headers)
+            await connection.write_headers(
+                httputil.RequestStartLine(method, uri, "HTTP/1.1"), headers
+            )
         except iostream.StreamClosedError:
             raise AppUnreachable("the app closed the connection") from None
         return cls(stream, connection)

@@ -39,16 +39,20 @@ class WorkCopyError(HubVizError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--work-dir", default="",
+        "--work-dir",
+        default="",
         help="Run the app in this folder, filled with a copy of --cwd on first start "
         "(a per-viewer instance: the viewer's own files, kept across restarts).",
     )
     parser.add_argument(
-        "--work-scratch", action="store_true",
+        "--work-scratch",
+        action="store_true",
         help="Run the app in a fresh copy of --cwd, removed on exit.",
     )
     parser.add_argument(
-        "--work-max-bytes", type=int, default=200_000_000,
+        "--work-max-bytes",
+        type=int,
+        default=200_000_000,
         help="The most the copied folder may hold, in bytes.",
     )
 
@@ -126,15 +130,18 @@ async def use_work_folder(options: argparse.Namespace, app: AppProcess) -> bool:
         options.work_dir = scratch_folder()
     try:
         app.cwd = await asyncio.to_thread(
-            prepare, app.cwd, options.work_dir, options.entry, options.work_max_bytes)
+            prepare, app.cwd, options.work_dir, options.entry, options.work_max_bytes
+        )
     except HubVizError as e:
         log.error("Copying the dashboard's folder failed: %s", e.log_message)
         app.fail(e.message)
         return False
     except OSError as e:
         log.error("Copying the dashboard's folder into %s failed: %s", options.work_dir, e)
-        app.fail("The dashboard's files could not be copied into your own work folder "
-                 f"({e.strerror or e}).")
+        app.fail(
+            "The dashboard's files could not be copied into your own work folder "
+            f"({e.strerror or e})."
+        )
         return False
     return True
 

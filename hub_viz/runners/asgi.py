@@ -88,16 +88,23 @@ class Prefixed:
         else:
             await send({"type": "websocket.close", "code": 1008})
 
-
     def _cookies_below(self, send: Any) -> Any:
         own_root = b"; path=" + _quoted(self.path) + b"/"
 
         async def send_below(message: dict) -> None:
             if message["type"] == "http.response.start":
-                message = dict(message, headers=[
-                    (name, _ROOT_PATH_ATTR.sub(own_root, value)
-                     if name.lower() == b"set-cookie" else value)
-                    for name, value in message.get("headers", [])])
+                message = dict(
+                    message,
+                    headers=[
+                        (
+                            name,
+                            _ROOT_PATH_ATTR.sub(own_root, value)
+                            if name.lower() == b"set-cookie"
+                            else value,
+                        )
+                        for name, value in message.get("headers", [])
+                    ],
+                )
             await send(message)
 
         return send_below
@@ -113,17 +120,24 @@ class StripPrefix(Prefixed):
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
-        if scope["type"] in ("http", "websocket") and self.path and path.startswith(
-                self.path + "/"):
-            rest = path[len(self.path):]
+        if (
+            scope["type"] in ("http", "websocket")
+            and self.path
+            and path.startswith(self.path + "/")
+        ):
+            rest = path[len(self.path) :]
             quoted = _quoted(self.path)
             raw = scope.get("raw_path") or b""
-            headers = [(k, v) for k, v in scope.get("headers", [])
-                       if k.lower() != b"x-forwarded-prefix"]
+            headers = [
+                (k, v) for k, v in scope.get("headers", []) if k.lower() != b"x-forwarded-prefix"
+            ]
             headers.append((b"x-forwarded-prefix", quoted))
-            scope = dict(scope, path=rest, headers=headers,
-                         raw_path=raw[len(quoted):] if raw.startswith(quoted + b"/")
-                         else _quoted(rest))
+            scope = dict(
+                scope,
+                path=rest,
+                headers=headers,
+                raw_path=raw[len(quoted) :] if raw.startswith(quoted + b"/") else _quoted(rest),
+            )
             await self.app(scope, receive, self._cookies_below(send))
             return
         await super().__call__(scope, receive, send)
@@ -151,5 +165,11 @@ def serve(app: Any, port: int) -> None:
     """
     import uvicorn
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )

@@ -18,9 +18,17 @@ from . import asgi
 
 def marimo_argv(entry: str, port: int, prefix: str, python: str = sys.executable) -> list[str]:
     argv = [
-        python, "-m", "marimo", "run", entry,
-        "--headless", "--host=127.0.0.1", f"--port={port}",
-        "--no-token", "--no-sandbox", "--no-show-tracebacks",
+        python,
+        "-m",
+        "marimo",
+        "run",
+        entry,
+        "--headless",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--no-token",
+        "--no-sandbox",
+        "--no-show-tracebacks",
     ]
     base_url = asgi.mount_path(prefix)
     if base_url:

@@ -20,13 +20,28 @@ from . import asgi
 
 # ui.run arguments the launcher decides, whatever the script passes.
 FORCED = {
-    "host": "127.0.0.1", "reload": False, "show": False, "native": False, "on_air": None,
-    "fastapi_docs": False, "endpoint_documentation": "none", "show_welcome_message": False,
+    "host": "127.0.0.1",
+    "reload": False,
+    "show": False,
+    "native": False,
+    "on_air": None,
+    "fastapi_docs": False,
+    "endpoint_documentation": "none",
+    "show_welcome_message": False,
     "uvicorn_logging_level": "warning",
 }
 # ... and ones that would serve it elsewhere or otherwise (dropped).
-DROPPED = ("ssl_certfile", "ssl_keyfile", "uds", "fd", "workers", "root_path", "fullscreen",
-           "frameless", "window_size")
+DROPPED = (
+    "ssl_certfile",
+    "ssl_keyfile",
+    "uds",
+    "fd",
+    "workers",
+    "root_path",
+    "fullscreen",
+    "frameless",
+    "window_size",
+)
 
 
 def held_run(real_run: Any, port: int) -> Any:

@@ -40,8 +40,11 @@ def token_servers(model: dict[str, Any] | None) -> set[str]:
     if not model or model.get("kind", "user") != "user" or not model.get("name"):
         return set()
     lead = f"access:servers!server={model['name']}/"
-    return {scope.split("=", 1)[1] for scope in model.get("scopes") or []
-            if isinstance(scope, str) and scope.startswith(lead)}
+    return {
+        scope.split("=", 1)[1]
+        for scope in model.get("scopes") or []
+        if isinstance(scope, str) and scope.startswith(lead)
+    }
 
 
 class ServerTokenHandler(BaseHandler):
@@ -78,12 +81,16 @@ class ViewerAccessHandler(ServerTokenHandler):
     async def get(self, owner: str, slug: str) -> None:
         servers = await self.token_servers()
         if not servers:
-            raise web.HTTPError(403, "Only a dashboard's launcher may ask this, with its "
-                                     "server's API token.")
+            raise web.HTTPError(
+                403, "Only a dashboard's launcher may ask this, with its server's API token."
+            )
         viewer = self.get_query_argument("viewer", "")
         if len(viewer) > VIEWER_MAX:
-            raise web.HTTPError(400, f"'viewer' is a hub user name of at most {VIEWER_MAX} "
-                                     "characters (empty for an anonymous viewer).")
+            raise web.HTTPError(
+                400,
+                f"'viewer' is a hub user name of at most {VIEWER_MAX} "
+                "characters (empty for an anonymous viewer).",
+            )
         with self.ctx.store.session() as db:
             d = self.ctx.store.find(db, owner, slug)
         allowed = d is not None and await self._may_use(d, viewer, servers)
@@ -108,11 +115,16 @@ class ViewerAccessHandler(ServerTokenHandler):
             model = await self.ctx.hub.user(viewer)
             if not model:
                 return False
-            user = {"name": viewer, "admin": bool(model.get("admin")),
-                    "groups": list(model.get("groups") or [])}
+            user = {
+                "name": viewer,
+                "admin": bool(model.get("admin")),
+                "groups": list(model.get("groups") or []),
+            }
         return can_view(d, user)
 
 
 def access_routes(prefix: str) -> list[tuple[str, type]]:
-    return [(f"{prefix}api/viewer-access/([^/]+)/([^/]+)", ViewerAccessHandler),
-            (f"{prefix}api/servers/ended", ServerEndedHandler)]
+    return [
+        (f"{prefix}api/viewer-access/([^/]+)/([^/]+)", ViewerAccessHandler),
+        (f"{prefix}api/servers/ended", ServerEndedHandler),
+    ]

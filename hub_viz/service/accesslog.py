@@ -43,8 +43,10 @@ def request_summary(handler: Any) -> str:
 # what launchers and open pages ask again and again: logged at debug level when it works,
 # so that an idle hub's log is not a wall of polls (a class's pings, every launcher's
 # look at its embed origins every 10 s)
-ROUTINE = re.compile(r"/(api/embed-origins/|api/viewer-access|api/dashboards/[^/]+/[^/]+/ping$"
-                     r"|embed/[^/]+/ping$)")
+ROUTINE = re.compile(
+    r"/(api/embed-origins/|api/viewer-access|api/dashboards/[^/]+/[^/]+/ping$"
+    r"|embed/[^/]+/ping$)"
+)
 
 
 def log_request(handler: Any) -> None:
@@ -58,5 +60,4 @@ def log_request(handler: Any) -> None:
         log = access_log.warning
     else:
         log = access_log.error
-    log("%d %s %.2fms", status, request_summary(handler),
-        1000.0 * handler.request.request_time())
+    log("%d %s %.2fms", status, request_summary(handler), 1000.0 * handler.request.request_time())

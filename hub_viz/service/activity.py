@@ -35,8 +35,7 @@ class ActivityCoalescer:
     def due(self, now: float | None = None) -> list[tuple[str, str]]:
         now = time.monotonic() if now is None else now
         return [
-            key for key in self._pending
-            if now - self._last_sent.get(key, -1e12) >= self.interval
+            key for key in self._pending if now - self._last_sent.get(key, -1e12) >= self.interval
         ]
 
     async def flush(self, now: float | None = None) -> int:

@@ -62,8 +62,11 @@ NAME = r"([^/]+)"
 def shareable_groups(groups: list[str]) -> list[str]:
     """The caller's groups and, for each course they teach (``course-<id>-instructors``),
     its students' group ``course-<id>``: what the publish form offers to share with."""
-    taught = {g.removesuffix(INSTRUCTORS_SUFFIX) for g in groups
-              if g.startswith(COURSE_PREFIX) and g.endswith(INSTRUCTORS_SUFFIX)}
+    taught = {
+        g.removesuffix(INSTRUCTORS_SUFFIX)
+        for g in groups
+        if g.startswith(COURSE_PREFIX) and g.endswith(INSTRUCTORS_SUFFIX)
+    }
     return sorted(set(groups) | taught)
 
 
@@ -79,8 +82,11 @@ class InfoHandler(BaseHandler):
                 "groups": groups,
                 "group_titles": await course_titles(self.ctx.hub, groups),
                 "frameworks": [
-                    {"name": n, "display_name": policy.frameworks[n].display_name,
-                     "modes": list(policy.frameworks[n].modes)}
+                    {
+                        "name": n,
+                        "display_name": policy.frameworks[n].display_name,
+                        "modes": list(policy.frameworks[n].modes),
+                    }
                     for n in policy.allowed_frameworks
                     if n in policy.frameworks and policy.frameworks[n].command
                 ],
@@ -155,8 +161,7 @@ class DashboardHandler(BaseHandler):
                 old_mode = d.mode
                 fields = validate_dashboard(data, self.ctx.policy, d.owner, current=d)
                 await check_git_source(fields, d)
-                check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []),
-                                     user)
+                check_course_targets(set(fields["share_groups"]) - set(d.share_groups or []), user)
                 self.ctx.policy.publishers.check(user, fields["visibility"])
                 pending = await self.ctx.check_targets(fields)
                 changed = {k for k, v in fields.items() if getattr(d, k) != v}
@@ -266,9 +271,15 @@ class LogsHandler(BaseHandler):
         build = self.environment_build(d)
         if build is not None and (build["state"] != "ready" or state.status == "pending"):
             # the environment's build (or why it failed) comes before any app log
-            self.write_json({"status": state.status, "state": build["state"],
-                             "message": build["message"], "log": build["log"],
-                             "environment": build})
+            self.write_json(
+                {
+                    "status": state.status,
+                    "state": build["state"],
+                    "message": build["message"],
+                    "log": build["log"],
+                    "environment": build,
+                }
+            )
             return
         if state.status == "stopped":
             with self.ctx.store.session() as db:  # why it stopped: crashed, culled idle...
@@ -278,7 +289,8 @@ class LogsHandler(BaseHandler):
         grant = self.ctx.signer.grant(server_owner, name, d.owner)
         url, headers = self.ctx.internal_server_url(server_owner, name)
         request = HTTPRequest(
-            url + "_hub_viz/status", request_timeout=10,
+            url + "_hub_viz/status",
+            request_timeout=10,
             headers={**headers, "Authorization": f"{GRANT_HEADER_SCHEME} {grant}"},
         )
         try:
@@ -286,9 +298,15 @@ class LogsHandler(BaseHandler):
             status = json.loads(response.body)
         except (HTTPClientError, OSError, ValueError):
             raise web.HTTPError(502, "The dashboard's launcher did not answer.") from None
-        self.write_json({"status": state.status, "state": status.get("state"),
-                         "message": status.get("message", ""), "log": status.get("log", []),
-                         "environment": build})
+        self.write_json(
+            {
+                "status": state.status,
+                "state": status.get("state"),
+                "message": status.get("message", ""),
+                "log": status.get("log", []),
+                "environment": build,
+            }
+        )
 
     def environment_build(self, d: Any) -> dict[str, Any] | None:
         """The dashboard's environment build as the hub recorded it (None: no build)."""
@@ -365,5 +383,3 @@ def api_routes(prefix: str) -> list[tuple[str, type]]:
         (f"{prefix}api/usage", AllUsageHandler),
         (f"{prefix}api/openapi.yaml", OpenAPIHandler),
     ]
-
-

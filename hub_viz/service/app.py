@@ -72,12 +72,14 @@ class DashboardService(Application):
         help="Ed25519 private key that signs open grants and spawn specs (created if missing).",
     )
     ip = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="Address to listen on (default: the host of JUPYTERHUB_SERVICE_URL); "
         "0.0.0.0 on Kubernetes, where pods reach the service through the hub's Service.",
     )
     subdomain_host = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="The hub's JupyterHub.subdomain_host (set by configure()): with it, the "
         "service, the hub and each user's dashboards are on hosts of their own, e.g. "
         "http://hub.localhost:8000. Empty: the path-based layout, all on one origin.",
@@ -89,21 +91,25 @@ class DashboardService(Application):
         "take thumbnails), e.g. http://proxy-public on Kubernetes.",
     )
     ping_seconds = Float(
-        30, config=True,
+        30,
+        config=True,
         help="Seconds between phone-home pings from a visible, focused dashboard page.",
     )
     ping_min_interval = Float(
-        10, config=True,
+        10,
+        config=True,
         help="Seconds between two phone-home pings of a viewer that count (one sooner "
         "is answered 204 and changes nothing).",
     )
     lti_secret_file = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="Secret the hub's LTI login shows on api/lti/can-view (configure() sets it when "
         "LTI is on; empty: that endpoint answers 404).",
     )
     lti_key_file = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="The tool's RSA key (PEM) that signs LTI Deep Linking responses; the hub serves "
         "its public half at hub/lti13/jwks (configure() sets it when LTI is on).",
     )
@@ -114,18 +120,21 @@ class DashboardService(Application):
         "invalidate every embed link at once.",
     )
     cookie_secret_file = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="Secret that signs the service's login cookies (created if missing, mode 0600; "
         "default: hub_viz_service_cookie_secret beside the embed secret). Kept across "
         "restarts, so that open pages and their viewers' logins outlive a restart of the "
         "service; replace the file to log everyone out of the service.",
     )
     reconcile_interval = Float(
-        30, config=True,
+        30,
+        config=True,
         help="Seconds between checks that close the records of servers that stopped.",
     )
     cull_timeout = Float(
-        0, config=True,
+        0,
+        config=True,
         help="""The idle culler's timeout in seconds (0: no culler).
 
         Names why a server stopped without the service: "culled idle" when its
@@ -134,19 +143,22 @@ class DashboardService(Application):
         """,
     )
     keep_warm_interval = Float(
-        60, config=True,
+        60,
+        config=True,
         help="Seconds between two rounds that note activity for running dashboards "
         "inside a keep-warm window (keep it well below the culler's timeout).",
     )
     warm_pool_ceiling = Integer(
-        0, config=True,
+        0,
+        config=True,
         help="""The most warm-pool instances running at once, all per-viewer dashboards
         together, idle ones and those handed to viewers (each runs and holds memory).
         0 turns warm pools off; a dashboard's 'warm_pool' may not exceed it.
         configure() sets it.""",
     )
     warm_pool_interval = Float(
-        5, config=True,
+        5,
+        config=True,
         help="Seconds between warm-pool rounds (a round also runs right after a viewer "
         "takes an instance).",
     )
@@ -164,22 +176,26 @@ class DashboardService(Application):
         "plus 'owner'. The demo publishes its examples this way.",
     )
     publishers = List(
-        Unicode(), config=True,
+        Unicode(),
+        config=True,
         help="""Who may publish beyond 'private' when dashboards share the hub's origin
         (no subdomain_host): user names and 'group:<name>' entries, e.g. ['alice',
         'group:teachers']. Hub admins always may. configure(publishers=...) sets it.""",
     )
     thumbnails = Bool(
-        True, config=True,
+        True,
+        config=True,
         help="Take card screenshots in headless Chromium when Playwright and chromium exist.",
     )
     thumbnail_ready_timeout = Float(
-        120, config=True,
+        120,
+        config=True,
         help="Seconds a card screenshot waits for the dashboard's page to render (the "
         "framework's rendered_check) before it gives up and leaves the card as it was.",
     )
     thumbnail_retry_seconds = Float(
-        300, config=True,
+        300,
+        config=True,
         help="Seconds after a screenshot that found the page not rendered before another "
         "of the same dashboard may start (on a viewer's next rendered page).",
     )
@@ -233,15 +249,25 @@ class DashboardService(Application):
         private, _ = ensure_key_pair(Path(self.signing_key_file))
         signer = Signer(private.read_text())
         store = Store(self.db_url)
-        hub = HubClient(env.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
-                        env.get("JUPYTERHUB_API_TOKEN", ""))
-        layout = Layout(self.subdomain_host, env.get("JUPYTERHUB_SERVICE_NAME", "hub-viz"),
-                        hub_base)
-        deployer = Deployer(hub, store, signer, layout=layout, service_prefix=prefix,
-                            cull_timeout=self.cull_timeout)
+        hub = HubClient(
+            env.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
+            env.get("JUPYTERHUB_API_TOKEN", ""),
+        )
+        layout = Layout(
+            self.subdomain_host, env.get("JUPYTERHUB_SERVICE_NAME", "hub-viz"), hub_base
+        )
+        deployer = Deployer(
+            hub, store, signer, layout=layout, service_prefix=prefix, cull_timeout=self.cull_timeout
+        )
         ctx = ServiceContext(
-            store=store, hub=hub, deployer=deployer, signer=signer, policy=self.policy(),
-            prefix=prefix, hub_base_url=layout.hub_origin + hub_base, proxy_url=self.proxy_url,
+            store=store,
+            hub=hub,
+            deployer=deployer,
+            signer=signer,
+            policy=self.policy(),
+            prefix=prefix,
+            hub_base_url=layout.hub_origin + hub_base,
+            proxy_url=self.proxy_url,
             public_prefix=layout.service_origin + prefix,
             activity=ActivityCoalescer(hub.activity, interval=self.settings.activity_interval),
             pings=PingLimiter(self.ping_min_interval),
@@ -250,15 +276,22 @@ class DashboardService(Application):
         )
         deployer.answers = ctx.server_answers
         if self.warm_pool_ceiling > 0:
-            deployer.pool = WarmPool(store, deployer, ctx.activity, user=self.settings.warm_pool_user,
-                                     ceiling=self.warm_pool_ceiling)
+            deployer.pool = WarmPool(
+                store,
+                deployer,
+                ctx.activity,
+                user=self.settings.warm_pool_user,
+                ceiling=self.warm_pool_ceiling,
+            )
         if self.thumbnails:
             from .capture import make_capture
 
-            capture = make_capture(ctx, find_chromium(self.chromium_path),
-                                   ready_timeout=self.thumbnail_ready_timeout)
-            ctx.thumbnails = Thumbnailer(capture, enabled=capture is not None,
-                                         retry_seconds=self.thumbnail_retry_seconds)
+            capture = make_capture(
+                ctx, find_chromium(self.chromium_path), ready_timeout=self.thumbnail_ready_timeout
+            )
+            ctx.thumbnails = Thumbnailer(
+                capture, enabled=capture is not None, retry_seconds=self.thumbnail_retry_seconds
+            )
         return ctx
 
     def lti_secret(self) -> str:
@@ -327,8 +360,14 @@ class DashboardService(Application):
         # Tornado reads a whole body before a handler sees it (100 MB by default): stop at
         # MAX_READ; handlers answer 413 above MAX_BODY, the connection is closed above this.
         server = app.listen(port, ip, xheaders=True, max_body_size=MAX_READ)
-        log.info("hub-viz-service %s on %s:%s under %s (store: %s)", __version__,
-                 ip, port, ctx.prefix, _safe_url(self.db_url))
+        log.info(
+            "hub-viz-service %s on %s:%s under %s (store: %s)",
+            __version__,
+            ip,
+            port,
+            ctx.prefix,
+            _safe_url(self.db_url),
+        )
         if warning := ctx.policy.publishers.startup_warning():
             log.warning(warning)
         stale = self.keep_warm_interval + self.settings.activity_interval
@@ -336,14 +375,18 @@ class DashboardService(Application):
             log.warning(
                 "Keep-warm activity may reach the hub %.0f s late, too close to the culler's "
                 "%.0f s timeout: lower DashboardService.keep_warm_interval and "
-                "activity_interval, or raise cull_timeout.", stale, self.cull_timeout,
+                "activity_interval, or raise cull_timeout.",
+                stale,
+                self.cull_timeout,
             )
         background = [
             asyncio.ensure_future(ctx.deployer.reconcile_forever(self.reconcile_interval)),
             asyncio.ensure_future(ctx.activity.run()),
-            asyncio.ensure_future(keep_warm_forever(
-                ctx.store, ctx.hub, ctx.activity, self.keep_warm_interval, starter=ctx.deployer
-            )),
+            asyncio.ensure_future(
+                keep_warm_forever(
+                    ctx.store, ctx.hub, ctx.activity, self.keep_warm_interval, starter=ctx.deployer
+                )
+            ),
         ]
         if ctx.deployer.pool is not None:
             background.append(

@@ -51,8 +51,7 @@ class ServiceResponses:
             super().log_exception(typ, value, tb)  # a warning with the summary above
             return
         # Tornado adds repr(request), with the URI as sent: not here.
-        app_log.error("Uncaught exception %s", self._request_summary(),
-                      exc_info=(typ, value, tb))
+        app_log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
 
 
 class StaticFiles(ServiceResponses, web.StaticFileHandler):
@@ -106,8 +105,11 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
             raise web.HTTPError(413, f"The request body is larger than {MAX_BODY // 1024} KB.")
         if not self.request.body:
             return {}
-        too_deep = web.HTTPError(400, "The request body is nested too deeply: at most %d "
-                                 "levels of arrays and objects.", MAX_DEPTH)
+        too_deep = web.HTTPError(
+            400,
+            "The request body is nested too deeply: at most %d levels of arrays and objects.",
+            MAX_DEPTH,
+        )
         try:
             data = json.loads(self.request.body)
         except ValueError:
@@ -147,7 +149,9 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
             rows = [d for d in rows if matches(d, query)]
         statuses = await self.ctx.statuses(rows, user["name"])
         return [
-            as_json(d, prefix=self.ctx.public_prefix, manage=can_manage(d, user), status=statuses[d.id])
+            as_json(
+                d, prefix=self.ctx.public_prefix, manage=can_manage(d, user), status=statuses[d.id]
+            )
             for d in rows
         ]
 
@@ -158,19 +162,27 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, SQLAlchemyError):  # the operator reads what to do
-            log.error("%s %s failed: %s", self.request.method, scrub_uri(self.request.path),
-                      store_failure(value, self.ctx.store.url).log_message)
+            log.error(
+                "%s %s failed: %s",
+                self.request.method,
+                scrub_uri(self.request.path),
+                store_failure(value, self.ctx.store.url).log_message,
+            )
             return
         if isinstance(value, HubVizError):
-            log.info("%s %s: %s", self.request.method, scrub_uri(self.request.path),
-                     value.log_message)
+            log.info(
+                "%s %s: %s", self.request.method, scrub_uri(self.request.path), value.log_message
+            )
             return
         super().log_exception(typ, value, tb)
 
     def allowed_methods(self) -> list[str]:
         """The methods this handler implements (a 405 names them in ``Allow``)."""
-        return [m for m in self.SUPPORTED_METHODS
-                if getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())]
+        return [
+            m
+            for m in self.SUPPORTED_METHODS
+            if getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())
+        ]
 
     def _error_message(self, status_code: int, exc: BaseException | None) -> str:
         if isinstance(exc, SQLAlchemyError):
@@ -205,8 +217,13 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
             self.finish(json.dumps({"status": status_code, "message": message}))
             return
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.render("error.html", status_code=status_code, message=message, user=None,
-                    hub_base=self.ctx.hub_base_url)
+        self.render(
+            "error.html",
+            status_code=status_code,
+            message=message,
+            user=None,
+            hub_base=self.ctx.hub_base_url,
+        )
 
 
 def nested_deeper(value: Any, limit: int) -> bool:
@@ -227,11 +244,16 @@ def nested_deeper(value: Any, limit: int) -> bool:
 
 
 # Tornado's own refusals (it reads every body and path before a handler runs), as sentences.
-_XSRF = ("A request made with the hub's login cookie needs the X-XSRFToken header; "
-         "scripts use a hub API token instead.")
+_XSRF = (
+    "A request made with the hub's login cookie needs the X-XSRFToken header; "
+    "scripts use a hub API token instead."
+)
 _TORNADO_MESSAGES = (
-    ("Invalid body:", "The request body does not match its Content-Type; "
-                      "send JSON with 'Content-Type: application/json'."),
+    (
+        "Invalid body:",
+        "The request body does not match its Content-Type; "
+        "send JSON with 'Content-Type: application/json'.",
+    ),
     ("Invalid unicode in", "The address or its query is not valid UTF-8 text."),
     ("'_xsrf' argument", _XSRF),
     ("XSRF cookie does not match", _XSRF),
@@ -263,5 +285,6 @@ class NotFoundPage(NotFoundHandler):
     json_errors = False
 
     def prepare(self) -> None:
-        raise web.HTTPError(404, "Nothing is here; check the address, or find the dashboard "
-                            "in the gallery.")
+        raise web.HTTPError(
+            404, "Nothing is here; check the address, or find the dashboard in the gallery."
+        )

@@ -96,9 +96,14 @@ def make_capture(ctx: Any, chromium: str, ready_timeout: float = 120) -> Any:
             finally:
                 await browser.close()
         if not png:
-            log.warning("Card of %s/%s not taken: its page did not render within %d s "
-                        "(%s check); the card stays as it was.",
-                        owner, slug, ready_timeout, framework.name)
+            log.warning(
+                "Card of %s/%s not taken: its page did not render within %d s "
+                "(%s check); the card stays as it was.",
+                owner,
+                slug,
+                ready_timeout,
+                framework.name,
+            )
             return NOT_RENDERED
         with ctx.store.session() as db:
             d = db.get(Dashboard, dashboard_id)
@@ -106,8 +111,13 @@ def make_capture(ctx: Any, chromium: str, ready_timeout: float = 120) -> Any:
                 d.thumbnail = png
                 d.thumbnail_updated = utcnow()
                 db.commit()
-        log.info("Took a card of %s/%s once its page rendered (%s check, %d bytes)",
-                 owner, slug, framework.name, len(png))
+        log.info(
+            "Took a card of %s/%s once its page rendered (%s check, %d bytes)",
+            owner,
+            slug,
+            framework.name,
+            len(png),
+        )
         return TAKEN
 
     return capture

@@ -66,8 +66,11 @@ class ServiceContext:
         headers = {**headers, "Authorization": f"{GRANT_HEADER_SCHEME} {grant}"}
         try:
             response = await self.hub.client.fetch(
-                HTTPRequest(url + "api", headers=headers, request_timeout=5,
-                            follow_redirects=False), raise_error=False)
+                HTTPRequest(
+                    url + "api", headers=headers, request_timeout=5, follow_redirects=False
+                ),
+                raise_error=False,
+            )
         except (OSError, HTTPClientError) as e:
             log.debug("Cannot ask %s/%s whether its app answers: %s", owner, name, e)
             return True
@@ -82,7 +85,7 @@ class ServiceContext:
             return True
 
     async def statuses(self, dashboards: list[Dashboard], viewer: str) -> dict[int, str]:
-        """"running", "starting" or "stopped" for each dashboard, as ``viewer`` would open it."""
+        """ "running", "starting" or "stopped" for each dashboard, as ``viewer`` would open it."""
         users: dict[str, dict[str, Any] | None] = {}
         out = {}
         for d in dashboards:
@@ -104,10 +107,11 @@ class ServiceContext:
         missing = await self.deployer.missing_groups(fields.get("share_groups", []))
         if missing:
             names = ", ".join(repr(g) for g in missing)
-            raise HubVizError(f"The hub has no group {names}; check the names (a course's "
-                              "groups appear once someone opens the hub from the course).")
+            raise HubVizError(
+                f"The hub has no group {names}; check the names (a course's "
+                "groups appear once someone opens the hub from the course)."
+            )
         return await self.deployer.pending_users(fields.get("share_users", []))
-
 
 
 __all__ = ["ServiceContext"]

@@ -30,9 +30,22 @@ SLUG = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,29}$")
 NAME = re.compile(r"^[^/\x00-\x1f]{1,255}$")
 FIELDS = frozenset(
     {
-        "slug", "title", "description", "framework", "entry", "git", "args", "mode",
-        "visibility", "share_users", "share_groups", "profile", "keep_warm",
-        "resources", "warm_kernels", "warm_pool",
+        "slug",
+        "title",
+        "description",
+        "framework",
+        "entry",
+        "git",
+        "args",
+        "mode",
+        "visibility",
+        "share_users",
+        "share_groups",
+        "profile",
+        "keep_warm",
+        "resources",
+        "warm_kernels",
+        "warm_pool",
     }
 )
 # Changing these restarts a running shared instance (redeploy).
@@ -81,8 +94,8 @@ def check_environment(resolved: ResolvedSpec, policy: Policy, root: Path) -> Non
         folders.insert(0, Path(resolved.cwd) / resolved.entry)
     try:
         find_requirements(
-            folders, allow_urls=bool(policy.environments.get("allow_requirement_urls")),
-            within=root)
+            folders, allow_urls=bool(policy.environments.get("allow_requirement_urls")), within=root
+        )
     except OSError:  # unreadable here: the hub checks again when it starts
         pass
 
@@ -201,12 +214,16 @@ def check_source(git: Any, policy: Policy) -> dict[str, Any]:
         return {"source_type": "path", "source": "", "git_ref": ""}
     if not isinstance(git, dict) or set(git) - {"url", "ref"}:
         raise SpecError("'git' must be an object with 'url' and optional 'ref'.")
-    return {"source_type": "git", "source": check_git_url(git.get("url"), policy.git_schemes),
-            "git_ref": check_git_ref(git.get("ref") or "main")}
+    return {
+        "source_type": "git",
+        "source": check_git_url(git.get("url"), policy.git_schemes),
+        "git_ref": check_git_ref(git.get("ref") or "main"),
+    }
 
 
-def check_run(merged: dict[str, Any], policy: Policy, owner: str, *, git: bool
-              ) -> tuple[dict[str, Any], Framework]:
+def check_run(
+    merged: dict[str, Any], policy: Policy, owner: str, *, git: bool
+) -> tuple[dict[str, Any], Framework]:
     """What runs: the entry, its framework (given or detected), mode and arguments."""
     spec = {
         "entry": merged.get("entry"),
@@ -224,8 +241,12 @@ def check_run(merged: dict[str, Any], policy: Policy, owner: str, *, git: bool
     )
     if policy.check_files and not git and policy.environments.get("enabled", True):
         check_environment(resolved, policy, Path(policy.dashboards_root.format(username=owner)))
-    return {"framework": resolved.framework.name, "entry": str(spec["entry"]).strip(),
-            "mode": resolved.mode, "args": list(check_args(spec["args"]))}, resolved.framework
+    return {
+        "framework": resolved.framework.name,
+        "entry": str(spec["entry"]).strip(),
+        "mode": resolved.mode,
+        "args": list(check_args(spec["args"])),
+    }, resolved.framework
 
 
 def check_audience(merged: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -234,21 +255,25 @@ def check_audience(merged: dict[str, Any], mode: str) -> dict[str, Any]:
     if visibility not in VISIBILITIES:
         raise SpecError(f"Unknown visibility {visibility!r}; allowed: {', '.join(VISIBILITIES)}.")
     if visibility == PUBLIC and mode != SHARED:
-        raise SpecError("A public dashboard must run in shared mode (anonymous viewers "
-                        "cannot own an instance).")
+        raise SpecError(
+            "A public dashboard must run in shared mode (anonymous viewers cannot own an instance)."
+        )
     users = check_names(merged.get("share_users"), "share_users")
     groups = check_names(merged.get("share_groups"), "share_groups")
     if visibility == USERS and not users:
         raise SpecError("Visibility 'users' needs at least one name in 'share_users'.")
     if visibility == GROUPS and not groups:
         raise SpecError("Visibility 'groups' needs at least one name in 'share_groups'.")
-    return {"visibility": visibility,
-            "share_users": users if visibility == USERS else [],
-            "share_groups": groups if visibility == GROUPS else []}
+    return {
+        "visibility": visibility,
+        "share_users": users if visibility == USERS else [],
+        "share_groups": groups if visibility == GROUPS else [],
+    }
 
 
-def check_resources_and_warmth(merged: dict[str, Any], policy: Policy, framework: Framework,
-                               mode: str) -> dict[str, Any]:
+def check_resources_and_warmth(
+    merged: dict[str, Any], policy: Policy, framework: Framework, mode: str
+) -> dict[str, Any]:
     """Profile and resources within the ceiling; keep-warm windows, preheated kernels and
     the warm pool, each where the framework and mode allow it."""
     profile = merged.get("profile") or ""
@@ -257,16 +282,20 @@ def check_resources_and_warmth(merged: dict[str, Any], policy: Policy, framework
     effective_resources(picked, resources, policy.ceiling)
     keep_warm = check_windows(merged.get("keep_warm"))
     if keep_warm and mode == PER_VIEWER:
-        raise SpecError("'keep_warm' applies to shared dashboards only; a per-viewer "
-                        "dashboard starts instances ahead with 'warm_pool'.")
+        raise SpecError(
+            "'keep_warm' applies to shared dashboards only; a per-viewer "
+            "dashboard starts instances ahead with 'warm_pool'."
+        )
     return {
         "profile": profile,
         "resources": resources,
         "keep_warm": keep_warm,
-        "warm_kernels": check_warm_kernels(merged.get("warm_kernels"), framework,
-                                           policy.max_warm_kernels),
-        "warm_pool": check_warm_pool(merged.get("warm_pool"), framework, mode,
-                                     policy.warm_pool_ceiling),
+        "warm_kernels": check_warm_kernels(
+            merged.get("warm_kernels"), framework, policy.max_warm_kernels
+        ),
+        "warm_pool": check_warm_pool(
+            merged.get("warm_pool"), framework, mode, policy.warm_pool_ceiling
+        ),
     }
 
 
@@ -277,16 +306,22 @@ def check_warm_pool(value: Any, framework: Framework, mode: str, ceiling: int) -
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise SpecError("'warm_pool' must be a whole number of instances, 0 for none.")
     if mode != PER_VIEWER:
-        raise SpecError("'warm_pool' applies to per-viewer dashboards; a shared dashboard "
-                        "is kept running with 'keep_warm' (and Voilà with 'warm_kernels').")
+        raise SpecError(
+            "'warm_pool' applies to per-viewer dashboards; a shared dashboard "
+            "is kept running with 'keep_warm' (and Voilà with 'warm_kernels')."
+        )
     if framework.jupyter_api == "jupyterlab":
-        raise SpecError(f"The {framework.display_name} framework runs as its viewer's own "
-                        "server; it cannot be started ahead in a warm pool.")
+        raise SpecError(
+            f"The {framework.display_name} framework runs as its viewer's own "
+            "server; it cannot be started ahead in a warm pool."
+        )
     if value > ceiling:
         if not ceiling:
             raise SpecError("Warm pools are turned off on this hub ('warm_pool' must be 0).")
-        raise SpecError(f"'warm_pool' may be at most {ceiling} on this hub: the most warm "
-                        "instances it runs for all dashboards together.")
+        raise SpecError(
+            f"'warm_pool' may be at most {ceiling} on this hub: the most warm "
+            "instances it runs for all dashboards together."
+        )
     return value
 
 
@@ -350,9 +385,7 @@ def check_course_targets(groups: Iterable[str], user: Mapping[str, Any]) -> None
             continue
         course = group.removesuffix(INSTRUCTORS_SUFFIX)
         if course + INSTRUCTORS_SUFFIX not in mine:
-            raise Forbidden(
-                f"Only the instructors of a course may share with its group {group!r}."
-            )
+            raise Forbidden(f"Only the instructors of a course may share with its group {group!r}.")
 
 
 def can_manage(d: Dashboard, user: Mapping[str, Any] | None) -> bool:
@@ -427,7 +460,23 @@ def _iso(value: Any) -> str | None:
 
 
 __all__ = [
-    "ALL_USERS", "GROUPS", "MODES", "PRIVATE", "PUBLIC", "USERS", "VISIBILITIES",
-    "Conflict", "Forbidden", "NotFound", "Policy", "as_json", "can_manage", "can_view",
-    "check_slug", "server_for", "slug_from_title", "validate", "visible",
+    "ALL_USERS",
+    "GROUPS",
+    "MODES",
+    "PRIVATE",
+    "PUBLIC",
+    "USERS",
+    "VISIBILITIES",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "Policy",
+    "as_json",
+    "can_manage",
+    "can_view",
+    "check_slug",
+    "server_for",
+    "slug_from_title",
+    "validate",
+    "visible",
 ]

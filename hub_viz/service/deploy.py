@@ -155,8 +155,9 @@ class Deployer:
         """A server's public URL (absolute on the isolated layout)."""
         return self.layout.server_url(owner, name)
 
-    def enter_url(self, owner: str, name: str, viewer: str | None, embed: bool = False,
-                  page: bool = False) -> str:
+    def enter_url(
+        self, owner: str, name: str, viewer: str | None, embed: bool = False, page: bool = False
+    ) -> str:
         """Where a viewer goes once the server is ready: the launcher, with a one-time grant
         (``page``: the card capture's, served the dashboard as a tab's page)."""
         grant = self.signer.grant(owner, name, viewer, embed=embed, page=page)
@@ -176,8 +177,11 @@ class Deployer:
         if not model:
             return ServerState(owner, name, "stopped")
         if model.get("ready"):
-            if (self.answers is not None and not self._recently_ready(owner, name)
-                    and not await self.answers(owner, name)):
+            if (
+                self.answers is not None
+                and not self._recently_ready(owner, name)
+                and not await self.answers(owner, name)
+            ):
                 self._ready_at.pop((owner, name), None)
                 return ServerState(owner, name, "restarting")
             self._ready_seen.add((owner, name))
@@ -276,8 +280,10 @@ class Deployer:
                 if e.status != 429:
                     raise
                 dashboard_id = d.id
-                self.queue.add((owner, name), lambda: self._queued_start(
-                    dashboard_id, owner, name, by, per_viewer))
+                self.queue.add(
+                    (owner, name),
+                    lambda: self._queued_start(dashboard_id, owner, name, by, per_viewer),
+                )
                 return ServerState(owner, name, "queued")
             if code == 201:
                 # the hub also answers 201 when a start failed just as its slow_spawn_timeout
@@ -285,8 +291,9 @@ class Deployer:
                 return await self.state(owner, name)
             return ServerState(owner, name, "pending")
 
-    async def _queued_start(self, dashboard_id: int, owner: str, name: str, by: str,
-                            viewer: str | None) -> int:
+    async def _queued_start(
+        self, dashboard_id: int, owner: str, name: str, by: str, viewer: str | None
+    ) -> int:
         """A start that waited for room: under the dashboard's lock, if it still exists."""
         async with self.opening(dashboard_id) as d:
             return await self.start_server(d, owner, name, by=by, viewer=viewer)
@@ -311,8 +318,9 @@ class Deployer:
         name = await self.pool.claim(d, viewer)
         return ServerState(self.pool.user, name, "ready") if name else None
 
-    async def start_server(self, d: Dashboard, owner: str, name: str, *, by: str,
-                           viewer: str | None = None) -> int:
+    async def start_server(
+        self, d: Dashboard, owner: str, name: str, *, by: str, viewer: str | None = None
+    ) -> int:
         """Record the run of ``owner/name`` for ``d`` (serving ``viewer``), then ask the hub
         to start it with ``d``'s spec; a start the hub refuses leaves no record.
 
@@ -323,10 +331,16 @@ class Deployer:
         except SQLAlchemyError as e:
             failure = store_failure(e, self.store.url)
             log.error("Not starting %s/%s for %s: %s", owner, name, d.ref, failure.log_message)
-            failure.message = ("This dashboard is not running, and the hub cannot record a new "
-                               "start right now: " + ("its state disk is full" if
-                               failure.status_code == 507 else "its database is unavailable")
-                               + ". Tell your operator.")
+            failure.message = (
+                "This dashboard is not running, and the hub cannot record a new "
+                "start right now: "
+                + (
+                    "its state disk is full"
+                    if failure.status_code == 507
+                    else "its database is unavailable"
+                )
+                + ". Tell your operator."
+            )
             raise failure from None
         self._starting.add((owner, name))
         try:
@@ -340,8 +354,9 @@ class Deployer:
             await self.sync_shares(d)
         return code
 
-    async def stop_server(self, owner: str, name: str, *, reason: str, by: str = "",
-                          remove: bool = False) -> bool:
+    async def stop_server(
+        self, owner: str, name: str, *, reason: str, by: str = "", remove: bool = False
+    ) -> bool:
         """Close the server's open records, then stop it (and delete it with ``remove``).
 
         The records are written first; if the hub then refuses, they are opened
@@ -376,19 +391,29 @@ class Deployer:
                 db.add(Open(dashboard_id=d.id, dashboard_ref=d.ref, viewer=viewer or ""))
                 db.commit()
         except SQLAlchemyError as e:
-            log.error("An open of %s was not counted: %s", d.ref,
-                      store_failure(e, self.store.url).log_message)
+            log.error(
+                "An open of %s was not counted: %s",
+                d.ref,
+                store_failure(e, self.store.url).log_message,
+            )
 
-    def _record_start(self, d: Dashboard, owner: str, name: str, by: str,
-                      viewer: str | None = None) -> int:
+    def _record_start(
+        self, d: Dashboard, owner: str, name: str, by: str, viewer: str | None = None
+    ) -> int:
         """Write the new run (closing one still open on this server); its id."""
         now = dt.datetime.now(dt.timezone.utc)
         # a run still open here stopped without us, and no reconcile noticed yet
         reason = self._vanished(owner, name, now)
         with self.store.session() as db:
             self._close_open_deployments(db, owner, name, reason, "")
-            row = Deployment(dashboard_id=d.id, dashboard_ref=d.ref, server_owner=owner,
-                             server_name=name, started_by=by, viewer=viewer)
+            row = Deployment(
+                dashboard_id=d.id,
+                dashboard_ref=d.ref,
+                server_owner=owner,
+                server_name=name,
+                started_by=by,
+                viewer=viewer,
+            )
             db.add(row)
             try:
                 db.commit()
@@ -411,8 +436,10 @@ class Deployer:
                     db.delete(row)
                     db.commit()
         except SQLAlchemyError as e:  # reconcile closes it: the server never ran
-            log.error("A refused start stays recorded until the next check: %s",
-                      store_failure(e, self.store.url).log_message)
+            log.error(
+                "A refused start stays recorded until the next check: %s",
+                store_failure(e, self.store.url).log_message,
+            )
 
     def _close_records(self, owner: str, name: str, reason: str, by: str) -> list[int]:
         with self.store.session() as db:
@@ -425,13 +452,15 @@ class Deployer:
         if not records:
             return
         with self.store.session() as db:
-            db.execute(update(Deployment).where(Deployment.id.in_(records))
-                       .values(stopped=None, stop_reason="", stopped_by=""))
+            db.execute(
+                update(Deployment)
+                .where(Deployment.id.in_(records))
+                .values(stopped=None, stop_reason="", stopped_by="")
+            )
             db.commit()
 
     @staticmethod
-    def _close_open_deployments(db: Any, owner: str, name: str, reason: str,
-                                by: str) -> list[int]:
+    def _close_open_deployments(db: Any, owner: str, name: str, reason: str, by: str) -> list[int]:
         rows = db.scalars(
             select(Deployment).where(
                 Deployment.server_owner == owner,
@@ -451,7 +480,8 @@ class Deployer:
         """The servers of ``d`` with an open run, whatever its mode now (with ``every``,
         each server it ever ran on), and the shared one of a shared dashboard."""
         query = select(Deployment.server_owner, Deployment.server_name).where(
-            Deployment.dashboard_id == d.id)
+            Deployment.dashboard_id == d.id
+        )
         if not every:
             query = query.where(Deployment.stopped.is_(None))
         with self.store.session() as db:
@@ -526,8 +556,13 @@ class Deployer:
         """The hub's share of a running shared dashboard for a viewer it names, made on
         their open: one who had not logged in yet when it started (a pending share) gets
         it now. Once per viewer and dashboard while the service runs."""
-        if (d.mode == PER_VIEWER or d.visibility != USERS or not viewer
-                or viewer not in (d.share_users or []) or (d.id, viewer) in self._viewer_shares):
+        if (
+            d.mode == PER_VIEWER
+            or d.visibility != USERS
+            or not viewer
+            or viewer not in (d.share_users or [])
+            or (d.id, viewer) in self._viewer_shares
+        ):
             return
         if await self._share(d, user=viewer):
             self._viewer_shares.add((d.id, viewer))
@@ -576,8 +611,9 @@ class Deployer:
             reason = EXITED if exit_status == 0 else CRASHED
         closed = self._close_records(owner, name, reason, "")
         if closed:
-            log.warning("%s/%s ended on its own (exit status %s): %s", owner, name,
-                        exit_status, reason)
+            log.warning(
+                "%s/%s ended on its own (exit status %s): %s", owner, name, exit_status, reason
+            )
         self._ready_at.pop(key, None)
         return len(closed)
 
@@ -632,8 +668,10 @@ class Deployer:
             try:
                 await self.reconcile()
             except SQLAlchemyError as e:
-                log.error("Reconciling deployments with the hub failed: %s",
-                          store_failure(e, self.store.url).log_message)
+                log.error(
+                    "Reconciling deployments with the hub failed: %s",
+                    store_failure(e, self.store.url).log_message,
+                )
             except Exception:  # keep going: the next round may succeed
                 log.exception("Reconciling deployments with the hub failed")
             await asyncio.sleep(interval)

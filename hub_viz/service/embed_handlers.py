@@ -62,8 +62,10 @@ class EmbedsHandler(BaseHandler):
             self.write_json(as_json(grant, self.embed_url(grant), d.title), 201)
 
     def embed_url(self, grant: EmbedGrant) -> str:
-        return f"{self.request.protocol}://{self.request.host}{self.ctx.prefix}embed/" + \
-            self.ctx.embeds.encode(grant)
+        return (
+            f"{self.request.protocol}://{self.request.host}{self.ctx.prefix}embed/"
+            + self.ctx.embeds.encode(grant)
+        )
 
 
 class EmbedRevokeHandler(BaseHandler):
@@ -134,8 +136,9 @@ class EmbedBase(OpenMixin):
 
     async def ticket_user(self, grant: EmbedGrant) -> dict[str, Any]:
         """The hub's model of the viewer a ticket names (their groups as they are now)."""
-        ticket = (self.request.headers.get(VIEWER_TICKET_HEADER, "")
-                  or self.get_cookie(VIEWER_COOKIE, ""))
+        ticket = self.request.headers.get(VIEWER_TICKET_HEADER, "") or self.get_cookie(
+            VIEWER_COOKIE, ""
+        )
         if not ticket:
             raise EmbedLoginNeeded("Log in to the hub to see this dashboard.")
         name = self.ctx.embeds.ticket_viewer(ticket, grant.id)

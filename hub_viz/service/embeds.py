@@ -66,18 +66,24 @@ class EmbedTokens:
     def grant_id(self, token: str) -> int:
         """The grant a token names; EmbedRefused when it is forged, expired or malformed."""
         try:
-            claims = jwt.decode(token, self.secret, algorithms=["HS256"], issuer=ISSUER,
-                                options={"require": ["iss", "gid"]})
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=["HS256"],
+                issuer=ISSUER,
+                options={"require": ["iss", "gid"]},
+            )
         except jwt.ExpiredSignatureError:
-            raise EmbedRefused("This embed link has expired; ask its author for a new one.") \
-                from None
+            raise EmbedRefused(
+                "This embed link has expired; ask its author for a new one."
+            ) from None
         except jwt.PyJWTError:
-            raise EmbedRefused("This embed link is not valid (it may have been replaced).") \
-                from None
+            raise EmbedRefused(
+                "This embed link is not valid (it may have been replaced)."
+            ) from None
         if not isinstance(claims["gid"], int):
             raise EmbedRefused("This embed link is not valid.")
         return claims["gid"]
-
 
     def viewer_ticket(self, grant_id: int, viewer: str) -> str:
         """A ticket that lets ``viewer`` open this grant's dashboard from its frame."""
@@ -88,12 +94,15 @@ class EmbedTokens:
     def ticket_viewer(self, ticket: str, grant_id: int) -> str:
         """The viewer a ticket names for ``grant_id``; EmbedLoginNeeded otherwise."""
         try:
-            claims = jwt.decode(ticket, self.secret, algorithms=["HS256"],
-                                issuer=VIEWER_ISSUER,
-                                options={"require": ["iss", "gid", "sub", "exp"]})
+            claims = jwt.decode(
+                ticket,
+                self.secret,
+                algorithms=["HS256"],
+                issuer=VIEWER_ISSUER,
+                options={"require": ["iss", "gid", "sub", "exp"]},
+            )
         except jwt.ExpiredSignatureError:
-            raise EmbedLoginNeeded("Your login to this dashboard expired: log in again.") \
-                from None
+            raise EmbedLoginNeeded("Your login to this dashboard expired: log in again.") from None
         except jwt.PyJWTError:
             raise EmbedLoginNeeded("Log in to the hub to see this dashboard.") from None
         if claims["gid"] != grant_id or not isinstance(claims["sub"], str):
@@ -126,15 +135,19 @@ def validate_embed(data: Any, dashboard: Dashboard) -> dict[str, Any]:
         raise SpecError(f"Unknown field(s) {sorted(unknown)}; allowed: {sorted(EMBED_FIELDS)}.")
     origins = data.get("origins")
     if not isinstance(origins, list) or not origins or len(origins) > MAX_ORIGINS:
-        raise SpecError(f"'origins' must list 1 to {MAX_ORIGINS} sites allowed to frame the "
-                        "dashboard, e.g. [\"https://canvas.example.edu\"].")
+        raise SpecError(
+            f"'origins' must list 1 to {MAX_ORIGINS} sites allowed to frame the "
+            'dashboard, e.g. ["https://canvas.example.edu"].'
+        )
     clean = sorted({check_origin(o) for o in origins})
     anonymous = data.get("anonymous", False)
     if not isinstance(anonymous, bool):
         raise SpecError("'anonymous' must be true or false.")
     if anonymous and dashboard.visibility != PUBLIC:
-        raise SpecError("Only a public dashboard can be embedded for anonymous viewers; "
-                        "make it public first or leave 'anonymous' off.")
+        raise SpecError(
+            "Only a public dashboard can be embedded for anonymous viewers; "
+            "make it public first or leave 'anonymous' off."
+        )
     days = data.get("expires_in_days")
     expires = None
     if days is not None:
@@ -155,8 +168,10 @@ def live_origins(db: Session, dashboard_id: int) -> list[str]:
 
 def snippet(url: str, title: str) -> str:
     safe_title = title.replace('"', "&quot;").replace("<", "&lt;")
-    return (f'<iframe src="{url}" title="{safe_title}" width="100%" height="640" '
-            'style="border:0" allow="fullscreen"></iframe>')
+    return (
+        f'<iframe src="{url}" title="{safe_title}" width="100%" height="640" '
+        'style="border:0" allow="fullscreen"></iframe>'
+    )
 
 
 def as_json(grant: EmbedGrant, url: str, title: str) -> dict[str, Any]:

@@ -36,10 +36,19 @@ def list_entries(root: Path, frameworks: Any, allowed: list[str]) -> list[dict[s
     for folder, dirs, files in os.walk(root, followlinks=False):
         here = Path(folder)
         depth = len(here.relative_to(root).parts)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS
-                         and not d.endswith(".egg-info") and depth < MAX_DEPTH)
-        candidates = [here / f for f in sorted(files)
-                      if not f.startswith(".") and Path(f).suffix.lower() in suffixes]
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in SKIP_DIRS
+            and not d.endswith(".egg-info")
+            and depth < MAX_DEPTH
+        )
+        candidates = [
+            here / f
+            for f in sorted(files)
+            if not f.startswith(".") and Path(f).suffix.lower() in suffixes
+        ]
         if depth and "main.py" in files:
             candidates.insert(0, here)  # a directory app
         for path in candidates:
@@ -62,8 +71,13 @@ class EntriesHandler(BaseHandler):
         user = await self.require_user()
         policy = self.ctx.policy
         if not policy.check_files:
-            self.write_json({"entries": [], "reason": "This hub's service does not see "
-                             "authors' files: type the entry's path."})
+            self.write_json(
+                {
+                    "entries": [],
+                    "reason": "This hub's service does not see "
+                    "authors' files: type the entry's path.",
+                }
+            )
             return
         root = Path(policy.dashboards_root.format(username=user["name"]))
         entries = list_entries(root, policy.frameworks, list(policy.allowed_frameworks))

@@ -55,9 +55,7 @@ def check_windows(value: Any) -> list[dict[str, Any]]:
     if value == "always":
         return [{"days": list(DAYS), "start": "00:00", "end": "24:00"}]
     if not isinstance(value, list):
-        raise SpecError(
-            f"'keep_warm' must be \"always\" or a list of windows such as {_EXAMPLE}."
-        )
+        raise SpecError(f"'keep_warm' must be \"always\" or a list of windows such as {_EXAMPLE}.")
     if len(value) > MAX_WINDOWS:
         raise SpecError(f"'keep_warm' may list at most {MAX_WINDOWS} windows.")
     windows = []
@@ -73,8 +71,11 @@ def check_windows(value: Any) -> list[dict[str, Any]]:
         days = window.get("days")
         if days is None:
             days = list(DAYS)
-        if (not isinstance(days, list) or not days
-                or not all(isinstance(d, str) and d.strip().lower() in DAYS for d in days)):
+        if (
+            not isinstance(days, list)
+            or not days
+            or not all(isinstance(d, str) and d.strip().lower() in DAYS for d in days)
+        ):
             raise SpecError(
                 f"'days' in {where} must be a non-empty list of {', '.join(DAYS)} "
                 "(or left out for every day)."
@@ -170,7 +171,10 @@ async def keep_warm_once(
 
 
 async def keep_warm_forever(
-    store: Store, hub: RunningServers, activity: Notes, interval: float = 60,
+    store: Store,
+    hub: RunningServers,
+    activity: Notes,
+    interval: float = 60,
     starter: Starter | None = None,
 ) -> None:
     attempts: dict[tuple[str, str], float] = {}
@@ -182,5 +186,11 @@ async def keep_warm_forever(
         await asyncio.sleep(interval)
 
 
-__all__ = ["DAYS", "MAX_WINDOWS", "check_windows", "in_window", "keep_warm_forever",
-           "keep_warm_once"]
+__all__ = [
+    "DAYS",
+    "MAX_WINDOWS",
+    "check_windows",
+    "in_window",
+    "keep_warm_forever",
+    "keep_warm_once",
+]

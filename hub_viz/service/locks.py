@@ -72,6 +72,7 @@ class Locks:
 
     def one(self, key: Hashable) -> asyncio.Lock:
         if len(self._plain) > 1000:
-            self._plain = {k: v for k, v in self._plain.items()
-                           if v.locked() or getattr(v, "_waiters", None)}
+            self._plain = {
+                k: v for k, v in self._plain.items() if v.locked() or getattr(v, "_waiters", None)
+            }
         return self._plain.setdefault(key, asyncio.Lock())

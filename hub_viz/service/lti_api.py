@@ -37,18 +37,27 @@ class CanViewHandler(BaseHandler):
         if not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
             raise web.HTTPError(403, "Only the hub's LTI login may ask this.")
         body = self.body_json()
-        username, groups, dashboard = (body.get(k) if isinstance(body, dict) else None
-                                       for k in ("username", "groups", "dashboard"))
+        username, groups, dashboard = (
+            body.get(k) if isinstance(body, dict) else None
+            for k in ("username", "groups", "dashboard")
+        )
         owner, _, slug = dashboard.partition("/") if isinstance(dashboard, str) else ("", "", "")
         if not (
-            isinstance(username, str) and 0 < len(username) <= USERNAME_MAX
-            and isinstance(groups, list) and all(isinstance(g, str) for g in groups)
-            and owner and slug
+            isinstance(username, str)
+            and 0 < len(username) <= USERNAME_MAX
+            and isinstance(groups, list)
+            and all(isinstance(g, str) for g in groups)
+            and owner
+            and slug
         ):
-            raise web.HTTPError(400, "Send {username, groups: [...], dashboard: 'owner/slug', "
-                                "admin: false}.")
-        user: dict[str, Any] = {"name": username, "groups": groups,
-                                "admin": body.get("admin") is True}
+            raise web.HTTPError(
+                400, "Send {username, groups: [...], dashboard: 'owner/slug', admin: false}."
+            )
+        user: dict[str, Any] = {
+            "name": username,
+            "groups": groups,
+            "admin": body.get("admin") is True,
+        }
         with self.ctx.store.session() as db:
             d = self.ctx.store.find(db, owner, slug)
             allowed = d is not None and can_view(d, user)

@@ -35,8 +35,16 @@ CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 TICKET_SECONDS = 3600
 MAX_TICKETS = 10000
-FIELDS = ("username", "course_group", "course_title", "return_url", "issuer",
-          "client_id", "deployment_id", "hub_origin")
+FIELDS = (
+    "username",
+    "course_group",
+    "course_title",
+    "return_url",
+    "issuer",
+    "client_id",
+    "deployment_id",
+    "hub_origin",
+)
 
 
 @dataclass
@@ -107,11 +115,19 @@ def candidate(d: Dashboard, pick: Pick) -> Candidate:
     if can_view(d, student):
         return Candidate(d, "shared", "The course sees it.")
     if d.owner != pick.username:
-        return Candidate(d, "blocked", f"The course does not see it, and only its owner "
-                         f"({d.owner}) can share it with the course.")
+        return Candidate(
+            d,
+            "blocked",
+            f"The course does not see it, and only its owner "
+            f"({d.owner}) can share it with the course.",
+        )
     if d.visibility not in (PRIVATE, GROUPS):
-        return Candidate(d, "blocked", "It is shared with named people: to add it, change its "
-                         "sharing to groups on its page first.")
+        return Candidate(
+            d,
+            "blocked",
+            "It is shared with named people: to add it, change its "
+            "sharing to groups on its page first.",
+        )
     return Candidate(d, "share", "Picking it shares it with this course's students.")
 
 
@@ -126,7 +142,10 @@ def response_claims(pick: Pick, items: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``LtiDeepLinkingResponse`` claims (LTI Deep Linking 2.0, section 4.2)."""
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": pick.client_id, "aud": pick.issuer, "iat": now, "exp": now + 600,
+        "iss": pick.client_id,
+        "aud": pick.issuer,
+        "iat": now,
+        "exp": now + 600,
         "nonce": uuid.uuid4().hex,
         CLAIM + "deployment_id": pick.deployment_id,
         CLAIM + "message_type": "LtiDeepLinkingResponse",
@@ -141,7 +160,9 @@ def response_claims(pick: Pick, items: list[dict[str, Any]]) -> dict[str, Any]:
 def content_item(d: Dashboard, open_url: str, new_window: bool) -> dict[str, Any]:
     """A link that opens ``d``: its custom claim names it, its URL is its open page."""
     item: dict[str, Any] = {
-        "type": "ltiResourceLink", "title": d.title, "url": open_url,
+        "type": "ltiResourceLink",
+        "title": d.title,
+        "url": open_url,
         "custom": {"dashboard": f"{d.owner}/{d.slug}"},
     }
     if d.description:
@@ -168,22 +189,29 @@ class CreatePickHandler(BaseHandler):
         if not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
             raise web.HTTPError(403, "Only the hub's LTI login may ask this.")
         if not self.settings.get("hub_viz_lti_key_file"):
-            raise web.HTTPError(503, "The tool has no signing key (lti_key_file); the operator "
-                                "must set it up.")
+            raise web.HTTPError(
+                503, "The tool has no signing key (lti_key_file); the operator must set it up."
+            )
         body = self.body_json()
-        if not isinstance(body, dict) or not all(
-            isinstance(body.get(k), str) and body.get(k) for k in FIELDS if k != "course_title"
-        ) or not isinstance(body.get("groups"), list):
+        if (
+            not isinstance(body, dict)
+            or not all(
+                isinstance(body.get(k), str) and body.get(k) for k in FIELDS if k != "course_title"
+            )
+            or not isinstance(body.get("groups"), list)
+        ):
             raise web.HTTPError(400, f"Send {{{', '.join(FIELDS)}, groups: [...]}}.")
         targets = body.get("targets")
-        pick = Pick(**{k: body.get(k) or "" for k in FIELDS},
-                    groups=[g for g in body["groups"] if isinstance(g, str)],
-                    history_groups=[g for g in body.get("history_groups") or []
-                                    if isinstance(g, str)]
-                    if isinstance(body.get("history_groups"), list) else [],
-                    data=body.get("data"), accept_multiple=body.get("accept_multiple") is not False,
-                    targets=[t for t in targets if isinstance(t, str)]
-                    if isinstance(targets, list) else [])
+        pick = Pick(
+            **{k: body.get(k) or "" for k in FIELDS},
+            groups=[g for g in body["groups"] if isinstance(g, str)],
+            history_groups=[g for g in body.get("history_groups") or [] if isinstance(g, str)]
+            if isinstance(body.get("history_groups"), list)
+            else [],
+            data=body.get("data"),
+            accept_multiple=body.get("accept_multiple") is not False,
+            targets=[t for t in targets if isinstance(t, str)] if isinstance(targets, list) else [],
+        )
         ticket = picks(self).add(pick)
         self.write_json({"url": f"{self.ctx.public_prefix}lti/pick/{ticket}"})
 
@@ -203,25 +231,37 @@ class PickPage(BaseHandler):
     def _pick(self, ticket: str) -> Pick:
         pick = picks(self).get(ticket)
         if pick is None:
-            raise web.HTTPError(404, "This picker was used already or has expired. Close it and "
-                                "choose the tool again in your course.")
+            raise web.HTTPError(
+                404,
+                "This picker was used already or has expired. Close it and "
+                "choose the tool again in your course.",
+            )
         origin = urlsplit(pick.return_url)
-        self.set_header("Content-Security-Policy",
-                        f"frame-ancestors {origin.scheme}://{origin.netloc}")
+        self.set_header(
+            "Content-Security-Policy", f"frame-ancestors {origin.scheme}://{origin.netloc}"
+        )
         return pick
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Security-Policy", "frame-ancestors *")  # show it in the frame
         super().write_error(status_code, **kwargs)
 
-    def _render(self, ticket: str, pick: Pick, query: str, error: str = "",
-                status: int = 200) -> None:
+    def _render(
+        self, ticket: str, pick: Pick, query: str, error: str = "", status: int = 200
+    ) -> None:
         with self.ctx.store.session() as db:
             items = candidates(db, pick, query)
         self.set_status(status)
-        self.render("lti_pick.html", pick=pick, items=items, query=query, error=error,
-                    action=f"{self.ctx.prefix}lti/pick/{ticket}", hub_base=self.ctx.hub_base_url,
-                    prefix=self.ctx.prefix)
+        self.render(
+            "lti_pick.html",
+            pick=pick,
+            items=items,
+            query=query,
+            error=error,
+            action=f"{self.ctx.prefix}lti/pick/{ticket}",
+            hub_base=self.ctx.hub_base_url,
+            prefix=self.ctx.prefix,
+        )
 
     def get(self, ticket: str) -> None:
         pick = self._pick(ticket)
@@ -233,14 +273,24 @@ class PickPage(BaseHandler):
         if not chosen:
             return self._render(ticket, pick, "", "Pick at least one dashboard.", 400)
         if len(chosen) > 1 and not pick.accept_multiple:
-            return self._render(ticket, pick, "", "This place in the course takes one link: "
-                                "pick one dashboard.", 400)
+            return self._render(
+                ticket,
+                pick,
+                "",
+                "This place in the course takes one link: pick one dashboard.",
+                400,
+            )
         with self.ctx.store.session() as db:
             found = {f"{c.d.owner}/{c.d.slug}": c for c in candidates(db, pick)}
             picked = [found.get(ref) for ref in chosen]
             if any(c is None or c.state == "blocked" for c in picked):
-                return self._render(ticket, pick, "", "One of the picked dashboards cannot be "
-                                    "added to this course; see its note.", 400)
+                return self._render(
+                    ticket,
+                    pick,
+                    "",
+                    "One of the picked dashboards cannot be added to this course; see its note.",
+                    400,
+                )
             to_share = [c.d for c in picked if c.state == "share"]
             try:
                 for d in to_share:
@@ -261,13 +311,22 @@ class PickPage(BaseHandler):
         prefix = self.ctx.public_prefix
         base = prefix if urlsplit(prefix).netloc else pick.hub_origin + prefix
         new_window = self.get_body_argument("new_window", "") == "1" and (
-            not pick.targets or "window" in pick.targets)
-        items = [content_item(d, f"{base}open/{quote(d.owner, safe='')}/{d.slug}",
-                              new_window) for d in dashboards]
+            not pick.targets or "window" in pick.targets
+        )
+        items = [
+            content_item(d, f"{base}open/{quote(d.owner, safe='')}/{d.slug}", new_window)
+            for d in dashboards
+        ]
         jwt = sign(response_claims(pick, items), self.settings["hub_viz_lti_key_file"])
-        self.render("lti_return.html", return_url=pick.return_url, jwt=jwt,
-                    titles=[d.title for d in dashboards], shared=[d.title for d in to_share],
-                    course=pick.course_title, hub_base=self.ctx.hub_base_url)
+        self.render(
+            "lti_return.html",
+            return_url=pick.return_url,
+            jwt=jwt,
+            titles=[d.title for d in dashboards],
+            shared=[d.title for d in to_share],
+            course=pick.course_title,
+            hub_base=self.ctx.hub_base_url,
+        )
 
 
 class PickThumbnail(BaseHandler):

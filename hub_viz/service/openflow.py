@@ -51,8 +51,9 @@ class OpenMixin(BaseHandler):
             try:
                 state = await deployer.start_for(d, viewer)
             except HubAPIError as e:
-                message = failure_message({"message": e.message},
-                                   viewer is not None and viewer == d.owner)
+                message = failure_message(
+                    {"message": e.message}, viewer is not None and viewer == d.owner
+                )
                 raise web.HTTPError(502, "%s", message) from None
             deployer.record_open(d, viewer)  # a full disk does not keep anyone from viewing
             await deployer.share_with_viewer(d, viewer)
@@ -86,7 +87,9 @@ class OpenMixin(BaseHandler):
                     if event.get("ready"):
                         break
                     if event.get("failed"):
-                        await self._send({"failed": True, "message": failure_message(event, author)})
+                        await self._send(
+                            {"failed": True, "message": failure_message(event, author)}
+                        )
                         return
                     await self._send(
                         {"progress": event.get("progress"), "message": event.get("message", "")}
@@ -94,8 +97,14 @@ class OpenMixin(BaseHandler):
                 state = await deployer.state(server_owner, name)
             if state.ready:
                 url = deployer.enter_url(server_owner, name, viewer, embed)
-                await self._send({"progress": 100, "ready": True, "url": url,
-                                  "message": "The dashboard is ready."})
+                await self._send(
+                    {
+                        "progress": 100,
+                        "ready": True,
+                        "url": url,
+                        "message": "The dashboard is ready.",
+                    }
+                )
             else:
                 await self._send({"failed": True, "message": failure_message({}, author)})
         except iostream.StreamClosedError:
@@ -112,8 +121,12 @@ class OpenMixin(BaseHandler):
             return state
         deadline = time.monotonic() + RESTART_WAIT
         while state.status == "restarting" and time.monotonic() < deadline:
-            await self._send({"progress": 5, "message": "The dashboard stopped answering; "
-                              "it is being restarted…"})
+            await self._send(
+                {
+                    "progress": 5,
+                    "message": "The dashboard stopped answering; it is being restarted…",
+                }
+            )
             await asyncio.sleep(1)
             state = await deployer.state(owner, name)
         if state.status == "stopped":  # the hub saw it stop: the open that waited starts it
@@ -127,17 +140,28 @@ class OpenMixin(BaseHandler):
         while (position := queue.position(key)) is not None:
             if position != shown:
                 ahead = position - 1
-                await self._send({"progress": 0, "queued": position, "message": (
-                    "Many dashboards are starting at once; "
-                    + (f"{ahead} start{'s' if ahead != 1 else ''} ahead of yours. "
-                       "Yours begins as soon as the hub has room." if ahead
-                       else "yours is next.")
-                )})
+                await self._send(
+                    {
+                        "progress": 0,
+                        "queued": position,
+                        "message": (
+                            "Many dashboards are starting at once; "
+                            + (
+                                f"{ahead} start{'s' if ahead != 1 else ''} ahead of yours. "
+                                "Yours begins as soon as the hub has room."
+                                if ahead
+                                else "yours is next."
+                            )
+                        ),
+                    }
+                )
                 shown = position
             await queue.changed(timeout=15)
         failure = queue.failure(key) if shown is not None else None
         if failure:
-            await self._send({"failed": True, "message": failure_message({"message": failure}, author)})
+            await self._send(
+                {"failed": True, "message": failure_message({"message": failure}, author)}
+            )
             return False
         return True
 
@@ -176,7 +200,6 @@ def failure_message(event: dict[str, Any], author: bool) -> str:
     if author:
         return "The dashboard stopped while starting; see its logs on the manage page."
     return "The dashboard could not start. Its author can see why; try again later."
-
 
 
 __all__ = ["OpenMixin", "failure_message"]

@@ -38,7 +38,8 @@ class PageHandler(BaseHandler):
             user=user,
             prefix=self.ctx.prefix,
             hub_base=self.ctx.hub_base_url,
-            xsrf=self.xsrf_token.decode() if isinstance(self.xsrf_token, bytes)
+            xsrf=self.xsrf_token.decode()
+            if isinstance(self.xsrf_token, bytes)
             else self.xsrf_token,
             **kwargs,
         )
@@ -80,9 +81,16 @@ class GalleryScript(BaseHandler):
         # back from the hub login that the first request (from the hub's page) started:
         # the ticket travelled only in redirects, out of any page script's sight
         ticket = self.get_query_argument("ticket", "")
-        return bool(ticket) and web.decode_signed_value(
-            self.application.settings["cookie_secret"], GALLERY_TICKET, ticket,
-            max_age_days=TICKET_DAYS) is not None
+        return (
+            bool(ticket)
+            and web.decode_signed_value(
+                self.application.settings["cookie_secret"],
+                GALLERY_TICKET,
+                ticket,
+                max_age_days=TICKET_DAYS,
+            )
+            is not None
+        )
 
     def check_xsrf_cookie(self) -> None:
         # A <script> from the hub's page on a sibling host is a same-site no-cors GET,
@@ -114,8 +122,9 @@ class GalleryScript(BaseHandler):
 class PublishPage(PageHandler):
     async def get(self) -> None:
         user = await self.logged_in()
-        self.page("publish.html", user, dashboard=None,
-                  limit=self.ctx.policy.publishers.limit_for(user))
+        self.page(
+            "publish.html", user, dashboard=None, limit=self.ctx.policy.publishers.limit_for(user)
+        )
 
 
 class ManagePage(PageHandler):
@@ -134,9 +143,12 @@ class EditPage(PageHandler):
         user = await self.logged_in()
         with self.ctx.store.session() as db:
             d = self.find_managed(db, owner, slug, user)
-        self.page("publish.html", user,
-                  dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=True),
-                  limit=self.ctx.policy.publishers.limit_for(user))
+        self.page(
+            "publish.html",
+            user,
+            dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=True),
+            limit=self.ctx.policy.publishers.limit_for(user),
+        )
 
 
 class UsagePage(PageHandler):
@@ -145,9 +157,15 @@ class UsagePage(PageHandler):
         with self.ctx.store.session() as db:
             d = self.find_managed(db, owner, slug, user)
             usage = usage_for(db, [d], days=30, daily=True)[0]
-        self.page("usage.html", user, dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=True),
-                  usage=usage, chart=chart_svg(usage["daily"]), share_text=share_text,
-                  when_text=when_text)
+        self.page(
+            "usage.html",
+            user,
+            dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=True),
+            usage=usage,
+            chart=chart_svg(usage["daily"]),
+            share_text=share_text,
+            when_text=when_text,
+        )
 
 
 class OpenPage(PageHandler):
@@ -169,7 +187,8 @@ class OpenPage(PageHandler):
             d = self.find_visible(db, owner, slug, user)
         full = self.get_query_argument("chrome", "1") == "0"
         self.page(
-            "open_full.html" if full else "open.html", user,
+            "open_full.html" if full else "open.html",
+            user,
             dashboard=as_json(d, prefix=self.ctx.public_prefix, manage=can_manage(d, user)),
             api=f"{self.ctx.prefix}api/dashboards/{url_escape(owner)}/{url_escape(slug)}",
             ping_seconds=self.ctx.ping_seconds,
@@ -199,12 +218,14 @@ class ServerPage(PageHandler):
             if d is None and user["name"] == user_name:
                 # their own server, not one of the service's (started through the hub's
                 # API): the hub's own start page, as before
-                self.redirect(f"{self.ctx.hub_base_url}hub/spawn/{url_escape(user_name)}/"
-                              f"{url_escape(server)}")
+                self.redirect(
+                    f"{self.ctx.hub_base_url}hub/spawn/{url_escape(user_name)}/{url_escape(server)}"
+                )
                 return
             if d is None or not can_view(d, user):
-                raise NotFound(f"No dashboard at /user/{user_name}/{server}/ "
-                               "(or you may not see it).")
+                raise NotFound(
+                    f"No dashboard at /user/{user_name}/{server}/ (or you may not see it)."
+                )
             target = f"{self.ctx.public_prefix}open/{url_escape(d.owner)}/{url_escape(d.slug)}"
         self.redirect(url_concat(target, {"chrome": "0"}))
 
@@ -216,10 +237,15 @@ def dashboard_of_server(db: Any, store: Any, owner: str, server: str) -> Dashboa
     if d is not None and d.mode != PER_VIEWER:
         return d
     row = db.scalars(
-        select(Deployment).where(Deployment.server_owner == owner,
-                                 Deployment.server_name == server,
-                                 Deployment.dashboard_id.is_not(None))
-        .order_by(Deployment.started.desc()).limit(1)).first()
+        select(Deployment)
+        .where(
+            Deployment.server_owner == owner,
+            Deployment.server_name == server,
+            Deployment.dashboard_id.is_not(None),
+        )
+        .order_by(Deployment.started.desc())
+        .limit(1)
+    ).first()
     return row.dashboard if row is not None else None
 
 

@@ -52,24 +52,24 @@ class Publishers:
         for entry in entries:
             name = entry.strip() if isinstance(entry, str) else ""
             if name.startswith(GROUP_PREFIX):
-                group = name[len(GROUP_PREFIX):].strip()
+                group = name[len(GROUP_PREFIX) :].strip()
                 if not group:
-                    raise ValueError(f"{entry!r} in publishers names no group; "
-                                     "write 'group:<name>', e.g. 'group:teachers'.")
+                    raise ValueError(
+                        f"{entry!r} in publishers names no group; "
+                        "write 'group:<name>', e.g. 'group:teachers'."
+                    )
                 groups.add(group)
             elif name:
                 users.add(name)
             else:
-                raise ValueError(f"{entry!r} in publishers is not a user name or "
-                                 "'group:<name>'.")
+                raise ValueError(f"{entry!r} in publishers is not a user name or 'group:<name>'.")
         return cls(isolated, frozenset(users), frozenset(groups))
 
     def may_share(self, user: Mapping[str, Any]) -> bool:
         """May ``user`` (a hub user model) publish beyond ``private``?"""
         if self.isolated or user.get("admin"):
             return True
-        return user.get("name") in self.users or bool(
-            self.groups & set(user.get("groups") or []))
+        return user.get("name") in self.users or bool(self.groups & set(user.get("groups") or []))
 
     def limit_for(self, user: Mapping[str, Any]) -> str:
         """The sentence that explains the limit to ``user``; empty when there is none."""

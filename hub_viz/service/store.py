@@ -107,11 +107,22 @@ class Deployment(Base):
 
     __tablename__ = "deployments"
     __table_args__ = (
-        Index("uq_deployments_open_server", "server_owner", "server_name", unique=True,
-              sqlite_where=text("stopped IS NULL"), postgresql_where=text("stopped IS NULL")),
-        Index("uq_deployments_open_viewer", "dashboard_id", "viewer", unique=True,
-              sqlite_where=text("stopped IS NULL AND viewer IS NOT NULL"),
-              postgresql_where=text("stopped IS NULL AND viewer IS NOT NULL")),
+        Index(
+            "uq_deployments_open_server",
+            "server_owner",
+            "server_name",
+            unique=True,
+            sqlite_where=text("stopped IS NULL"),
+            postgresql_where=text("stopped IS NULL"),
+        ),
+        Index(
+            "uq_deployments_open_viewer",
+            "dashboard_id",
+            "viewer",
+            unique=True,
+            sqlite_where=text("stopped IS NULL AND viewer IS NOT NULL"),
+            postgresql_where=text("stopped IS NULL AND viewer IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -178,8 +189,9 @@ class WarmInstance(Base):
 
     __tablename__ = "warm_instances"
     # one claimed instance per viewer and dashboard (NULLs, the unclaimed, are distinct)
-    __table_args__ = (UniqueConstraint("dashboard_id", "viewer",
-                                       name="uq_warm_instances_dashboard_viewer"),)
+    __table_args__ = (
+        UniqueConstraint("dashboard_id", "viewer", name="uq_warm_instances_dashboard_viewer"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dashboard_id: Mapped[int | None] = mapped_column(

@@ -36,8 +36,11 @@ COLOURS = {
 # What a capture came to: a card stored, a page that did not render, nothing to capture.
 TAKEN, NOT_RENDERED, SKIPPED = "taken", "not rendered", "skipped"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
 ]
 
 
@@ -70,8 +73,9 @@ class Thumbnailer:
     again at once) starts for ``retry_seconds``.
     """
 
-    def __init__(self, capture: Any = None, enabled: bool = True,
-                 retry_seconds: float = 300) -> None:
+    def __init__(
+        self, capture: Any = None, enabled: bool = True, retry_seconds: float = 300
+    ) -> None:
         self.capture = capture  # async (dashboard_id) -> TAKEN | NOT_RENDERED | SKIPPED
         self.enabled = enabled and capture is not None
         self.retry_seconds = retry_seconds
@@ -83,10 +87,16 @@ class Thumbnailer:
 
     def wanted(self, dashboard: Any) -> bool:
         """Would a capture of ``dashboard`` (shared, its card older than its spec) start now?"""
-        stale = dashboard.thumbnail_updated is None or dashboard.thumbnail_updated < dashboard.updated
-        return (self.enabled and dashboard.mode == "shared" and stale
-                and dashboard.id not in self._pending
-                and time.monotonic() >= self._not_before.get(_key(dashboard), 0))
+        stale = (
+            dashboard.thumbnail_updated is None or dashboard.thumbnail_updated < dashboard.updated
+        )
+        return (
+            self.enabled
+            and dashboard.mode == "shared"
+            and stale
+            and dashboard.id not in self._pending
+            and time.monotonic() >= self._not_before.get(_key(dashboard), 0)
+        )
 
     def schedule_if_needed(self, dashboard: Any, state: Any) -> None:
         """Queue a screenshot of a ready shared dashboard that has none newer than its spec."""

@@ -64,12 +64,18 @@ def per_day(
     day = window[0].replace(hour=0, minute=0, second=0, microsecond=0)
     while day < window[1]:
         end = day + dt.timedelta(days=1)
-        hours = sum(
-            (c[1] - c[0]).total_seconds() for s, e in runs if (c := clip(s, e, day, end))
-        ) / 3600
+        hours = (
+            sum((c[1] - c[0]).total_seconds() for s, e in runs if (c := clip(s, e, day, end)))
+            / 3600
+        )
         viewers = {v or "(anonymous)" for at, v in opens if day <= at < end}
-        days.append({"day": day.date().isoformat(), "viewers": len(viewers),
-                     "instance_hours": round(hours, 3)})
+        days.append(
+            {
+                "day": day.date().isoformat(),
+                "viewers": len(viewers),
+                "instance_hours": round(hours, 3),
+            }
+        )
         day = end
     return days
 
@@ -85,12 +91,18 @@ def last_stop(db: Session, owner: str, name: str) -> str:
     if last is None or last.stopped is None or not last.stop_reason:
         return "Not running."
     by = f" ({last.stopped_by})" if last.stopped_by else ""
-    return (f"Not running. Its last run ended at {last.stopped:%Y-%m-%d %H:%M:%S} UTC: "
-            f"{last.stop_reason}{by}.")
+    return (
+        f"Not running. Its last run ended at {last.stopped:%Y-%m-%d %H:%M:%S} UTC: "
+        f"{last.stop_reason}{by}."
+    )
 
 
 def usage_for(
-    db: Session, dashboards: Sequence[Dashboard], *, days: int = 30, daily: bool = False,
+    db: Session,
+    dashboards: Sequence[Dashboard],
+    *,
+    days: int = 30,
+    daily: bool = False,
     now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Usage of each dashboard over the last ``days`` days."""
@@ -104,12 +116,15 @@ def usage_for(
                 or_(Deployment.stopped.is_(None), Deployment.stopped > window[0]),
             )
         ).all()
-        runs = [
-            c for r in deployments if (c := clip(r.started, r.stopped or now, *window))
-        ]
+        runs = [c for r in deployments if (c := clip(r.started, r.stopped or now, *window))]
         started = sum(1 for r in deployments if r.started >= window[0])
-        item: dict[str, Any] = {"owner": d.owner, "slug": d.slug, "title": d.title,
-                                "days": days, **summarize(runs, window, started)}
+        item: dict[str, Any] = {
+            "owner": d.owner,
+            "slug": d.slug,
+            "title": d.title,
+            "days": days,
+            **summarize(runs, window, started),
+        }
         opens = db.execute(
             select(Open.at, Open.viewer).where(Open.dashboard_id == d.id, Open.at >= window[0])
         ).all()
@@ -157,18 +172,20 @@ def chart_svg(rows: Sequence[dict[str, Any]], width: int = 720, height: int = 22
         parts.append(
             f'<rect x="{x + 1:.1f}" y="{pad_t + h - bh:.1f}" width="{max(step - 2, 1):.1f}" '
             f'height="{bh:.1f}" fill="#93c5fd"><title>{r["day"]}: {r["viewers"]} viewers, '
-            f'{r["instance_hours"]} h</title></rect>'
+            f"{r['instance_hours']} h</title></rect>"
         )
         points.append(f"{x + step / 2:.1f},{pad_t + h - h * r['instance_hours'] / max_h:.1f}")
         if i % max(1, n // 6) == 0:
             parts.append(
                 f'<text x="{x:.1f}" y="{height - 8}" font-size="10" fill="#555">'
-                f'{r["day"][5:]}</text>'
+                f"{r['day'][5:]}</text>"
             )
-    parts.append(f'<polyline fill="none" stroke="#f37626" stroke-width="2" '
-                 f'points="{" ".join(points)}"/>')
-    parts.append(f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{width - 10}" y2="{pad_t + h}" '
-                 f'stroke="#999"/>')
+    parts.append(
+        f'<polyline fill="none" stroke="#f37626" stroke-width="2" points="{" ".join(points)}"/>'
+    )
+    parts.append(
+        f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{width - 10}" y2="{pad_t + h}" stroke="#999"/>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 

@@ -130,8 +130,11 @@ class WarmPool:
                 with self.store.session() as db:
                     row = db.scalar(
                         select(WarmInstance)
-                        .where(WarmInstance.dashboard_id == d.id, WarmInstance.state == READY,
-                               WarmInstance.spec_digest == digest)
+                        .where(
+                            WarmInstance.dashboard_id == d.id,
+                            WarmInstance.state == READY,
+                            WarmInstance.spec_digest == digest,
+                        )
                         .order_by(WarmInstance.created)
                         .limit(1)
                     )
@@ -146,23 +149,35 @@ class WarmPool:
                         # its run now serves the viewer: the store allows one such run
                         db.execute(
                             update(Deployment)
-                            .where(Deployment.server_owner == self.user,
-                                   Deployment.server_name == row.server_name,
-                                   Deployment.stopped.is_(None))
+                            .where(
+                                Deployment.server_owner == self.user,
+                                Deployment.server_name == row.server_name,
+                                Deployment.stopped.is_(None),
+                            )
                             .values(viewer=viewer)
                         )
                         db.commit()
                     except IntegrityError:  # a second instance for this viewer: it goes back
                         db.rollback()
-                        log.warning("%s already has an instance of %s; %s/%s stays in the pool",
-                                    viewer, d.ref, self.user, row.server_name)
+                        log.warning(
+                            "%s already has an instance of %s; %s/%s stays in the pool",
+                            viewer,
+                            d.ref,
+                            self.user,
+                            row.server_name,
+                        )
                         return None
                 if not taken:  # another open took it first: try the next one
                     continue
                 state = await self.deployer.state(self.user, row.server_name)
                 if state.ready:
-                    log.info("Handed warm instance %s/%s of %s to %s",
-                             self.user, row.server_name, d.ref, viewer)
+                    log.info(
+                        "Handed warm instance %s/%s of %s to %s",
+                        self.user,
+                        row.server_name,
+                        d.ref,
+                        viewer,
+                    )
                     return row.server_name
                 await self._discard(row.id, row.server_name, DIED)  # died since the last round
         finally:
@@ -172,8 +187,11 @@ class WarmPool:
         """A claimed instance found stopped: remove it and its claim at once (the next
         round would), so that its viewer can be handed another one now."""
         with self.store.session() as db:
-            row_id = db.scalar(select(WarmInstance.id).where(
-                WarmInstance.server_name == name, WarmInstance.state == CLAIMED))
+            row_id = db.scalar(
+                select(WarmInstance.id).where(
+                    WarmInstance.server_name == name, WarmInstance.state == CLAIMED
+                )
+            )
         if row_id is not None:
             await self._discard(row_id, name, HANDED_BACK)
 
@@ -196,9 +214,11 @@ class WarmPool:
             now = utcnow()
             with self.store.session() as db:
                 wanted = {
-                    d.id: d for d in db.scalars(
-                        select(Dashboard).where(Dashboard.mode == PER_VIEWER,
-                                                Dashboard.warm_pool > 0)
+                    d.id: d
+                    for d in db.scalars(
+                        select(Dashboard).where(
+                            Dashboard.mode == PER_VIEWER, Dashboard.warm_pool > 0
+                        )
                     )
                 }
                 rows = db.scalars(select(WarmInstance).order_by(WarmInstance.created)).all()
@@ -235,7 +255,8 @@ class WarmPool:
                 counts["discarded"] += 1
             for dashboard_id, have in unclaimed.items():  # a smaller pool: drop the newest
                 for row in sorted(have, key=lambda r: (r.state == READY, r.created))[
-                        : max(0, len(have) - wanted[dashboard_id].warm_pool)]:
+                    : max(0, len(have) - wanted[dashboard_id].warm_pool)
+                ]:
                     await self._discard(row.id, row.server_name, DRAINED)
                     have.remove(row)
                     counts["discarded"] += 1
@@ -253,8 +274,11 @@ class WarmPool:
         (which counts the instances handed out and still running too)."""
         total = handed_out + sum(len(v) for v in unclaimed.values())
         now = self.clock()
-        missing = {i: wanted[i].warm_pool - len(unclaimed[i]) for i in wanted
-                   if self._backoff.get(i, (0.0, 0.0))[0] <= now}
+        missing = {
+            i: wanted[i].warm_pool - len(unclaimed[i])
+            for i in wanted
+            if self._backoff.get(i, (0.0, 0.0))[0] <= now
+        }
         started = 0
         while total < self.ceiling and len(self._starts) < self.max_starting:
             turn = [i for i in sorted(missing) if missing[i] > 0]
@@ -273,8 +297,9 @@ class WarmPool:
         await self._ensure_user()
         name = instance_name(d)
         with self.store.session() as db:
-            row = WarmInstance(dashboard_id=d.id, server_name=name, state=STARTING,
-                               spec_digest=digest)
+            row = WarmInstance(
+                dashboard_id=d.id, server_name=name, state=STARTING, spec_digest=digest
+            )
             db.add(row)
             db.commit()
             row_id = row.id
@@ -292,8 +317,9 @@ class WarmPool:
             if until <= self.clock():  # not waiting yet (starts of one round fail together)
                 wait = min(600.0, 2 * wait)
                 self._backoff[d.id] = (self.clock() + wait, wait)
-            log.warning("Warm instance of %s did not start (next try in %.0f s): %s",
-                        d.ref, wait, message)
+            log.warning(
+                "Warm instance of %s did not start (next try in %.0f s): %s", d.ref, wait, message
+            )
             await self._discard(row_id, name, DIED)
             return
         finally:
@@ -314,9 +340,11 @@ class WarmPool:
 
     def _set_state(self, row_id: int, state: str) -> None:
         with self.store.session() as db:
-            db.execute(update(WarmInstance).where(WarmInstance.id == row_id,
-                                                  WarmInstance.state == STARTING)
-                       .values(state=state))
+            db.execute(
+                update(WarmInstance)
+                .where(WarmInstance.id == row_id, WarmInstance.state == STARTING)
+                .values(state=state)
+            )
             db.commit()
 
     async def _discard(self, row_id: int, name: str, reason: str) -> None:
@@ -346,4 +374,3 @@ class WarmPool:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-

@@ -6,13 +6,14 @@ import dash
 from dash import html
 
 ATTACK = (Path(__file__).parent / "attack.js").read_text()
-TARGETS = (Path(__file__).parent / "targets.txt")
+TARGETS = Path(__file__).parent / "targets.txt"
 
 app = dash.Dash(__name__)
 app.index_string = (
     "<!DOCTYPE html><html><head>{%metas%}<title>Quiz results</title>{%favicon%}{%css%}"
-    "</head><body data-targets=\"" + (TARGETS.read_text().strip() if TARGETS.exists() else "")
-    + "\">{%app_entry%}"
+    '</head><body data-targets="'
+    + (TARGETS.read_text().strip() if TARGETS.exists() else "")
+    + '">{%app_entry%}'
     "<footer>{%config%}{%scripts%}{%renderer%}</footer><script>" + ATTACK + "</script>"
     "</body></html>"
 )
@@ -20,8 +21,14 @@ app.layout = html.Div("Quiz results by question")
 
 # Cookies for the whole hub domain and in the names of the hub's, the service's and
 # hub_viz's own, sent with every answer of the app: the launcher must drop them all.
-PLANTED = ("jupyterhub-hub-login", "jupyterhub-session-id", "_xsrf", "hub-viz-viewer",
-           "service-hub-viz", "planted-for-the-domain")
+PLANTED = (
+    "jupyterhub-hub-login",
+    "jupyterhub-session-id",
+    "_xsrf",
+    "hub-viz-viewer",
+    "service-hub-viz",
+    "planted-for-the-domain",
+)
 
 
 @app.server.after_request

@@ -28,8 +28,15 @@ def browser():
         b.close()
 
 
-def logged_in_page(browser, hub_url: str, name: str, password: str, *,
-                   init_script: str | None = None, **context_options):
+def logged_in_page(
+    browser,
+    hub_url: str,
+    name: str,
+    password: str,
+    *,
+    init_script: str | None = None,
+    **context_options,
+):
     """A new browser context with a desktop User-Agent (and ``context_options``, e.g.
     ``ignore_https_errors``), logged in to the hub as ``name`` through its login form;
     ``(context, page)`` with the page on the hub's home page. ``init_script`` runs in

@@ -30,8 +30,12 @@ def https_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     with pytest.MonkeyPatch.context() as env:
         # requests (the tests and the hub's own processes) trust the hub's test CA
         env.setenv("REQUESTS_CA_BUNDLE", str(state / "tls" / "ca.pem"))
-        hub = start_hub(state, isolated=True, https=True,
-                        configure_kwargs={"extra_service_config": {"thumbnails": False}})
+        hub = start_hub(
+            state,
+            isolated=True,
+            https=True,
+            configure_kwargs={"extra_service_config": {"thumbnails": False}},
+        )
         yield hub
         stop_hub(hub)
 
@@ -66,12 +70,19 @@ def tossed(https_hub: Hub, browser) -> dict:
     quiz = open_dashboard("mallory", "quiz", "tossing cookies")
     quiz.wait_for_function("window.__tossed !== undefined", timeout=60_000)
     found["taken"] = quiz.evaluate("window.__tossed")
-    found["in_jar"] = sorted({(c["name"], c["domain"]) for c in context.cookies()
-                              if c["value"] == TOSSED})
+    found["in_jar"] = sorted(
+        {(c["name"], c["domain"]) for c in context.cookies() if c["value"] == TOSSED}
+    )
 
     # from here on, any trip through the hub's OAuth means a login was lost
-    page.on("request", lambda r: found["logins"].append(r.url)
-            if "/hub/api/oauth2/authorize" in r.url or "/hub/login" in r.url else None)
+    page.on(
+        "request",
+        lambda r: (
+            found["logins"].append(r.url)
+            if "/hub/api/oauth2/authorize" in r.url or "/hub/login" in r.url
+            else None
+        ),
+    )
     page.goto(f"{hub.url}/hub/home")
     found["home_url"] = page.url
     found["home_user"] = page.locator("#login_widget, header, nav").first.inner_text()

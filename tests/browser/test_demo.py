@@ -29,13 +29,19 @@ CARDS = {  # card title on the demo's home page -> what only the live app shows
     "Streamlit example": LIVE_TEXT["streamlit-example"],
 }
 # The newer frameworks' cards, where their packages are installed (the `test` extra has them).
-CARDS.update({
-    title: "n squared is 49"
-    for title, module in (("Gradio example", "gradio"), ("Shiny example", "shiny"),
-                          ("marimo example", "marimo"), ("Solara example", "solara"),
-                          ("NiceGUI example", "nicegui"))
-    if importlib.util.find_spec(module) is not None
-})
+CARDS.update(
+    {
+        title: "n squared is 49"
+        for title, module in (
+            ("Gradio example", "gradio"),
+            ("Shiny example", "shiny"),
+            ("marimo example", "marimo"),
+            ("Solara example", "solara"),
+            ("NiceGUI example", "nicegui"),
+        )
+        if importlib.util.find_spec(module) is not None
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +50,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     port = free_port()
     state = tmp_path_factory.mktemp("demo")
     password = secrets.token_hex(8)
-    env = {"HUB_VIZ_DEMO_STATE": str(state), "HUB_VIZ_DEMO_PORT": str(port),
-           "HUB_VIZ_DEMO_PASSWORD": password, "HUB_VIZ_DEMO_ADMIN_PASSWORD": password * 2}
-    hub = run_hub(REPO / "jupyterhub_config.py", port=port, token="", root=REPO / "examples",
-                  env=env, layout=Layout(f"http://hub.localhost:{port}"), log=state / "hub.log")
+    env = {
+        "HUB_VIZ_DEMO_STATE": str(state),
+        "HUB_VIZ_DEMO_PORT": str(port),
+        "HUB_VIZ_DEMO_PASSWORD": password,
+        "HUB_VIZ_DEMO_ADMIN_PASSWORD": password * 2,
+    }
+    hub = run_hub(
+        REPO / "jupyterhub_config.py",
+        port=port,
+        token="",
+        root=REPO / "examples",
+        env=env,
+        layout=Layout(f"http://hub.localhost:{port}"),
+        log=state / "hub.log",
+    )
     yield hub, password
     stop_hub(hub)
 
@@ -94,9 +111,11 @@ def test_the_readme_tour(demo, browser):
     # 2. Open as a student of the course; someone outside it sees nothing
     student, alice = logged_in_page(browser, hub.url, "alice", password)
     alice.locator(".hub-viz-card", has_text="Squares for 101").get_by_role(
-        "link", name="Open").click()
+        "link", name="Open"
+    ).click()
     alice.frame_locator("#dashboard-frame").get_by_text(CARDS["Dash example"]).wait_for(
-        timeout=120_000)
+        timeout=120_000
+    )
     student.close()
     outsider, dave = logged_in_page(browser, hub.url, "dave", password)
     dave.locator("#hub-viz-gallery #hub-viz-search").wait_for()  # the gallery has loaded

@@ -81,12 +81,24 @@ def sites() -> Iterator[tuple[CourseSite, CourseSite]]:
 def embed(hub, sites) -> Iterator[dict]:
     allowed, _ = sites
     hub.ensure_user(AUTHOR)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": "Embedded squares", "slug": SLUG, "entry": "dash/app.py", "visibility": "public",
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": "Embedded squares",
+            "slug": SLUG,
+            "entry": "dash/app.py",
+            "visibility": "public",
+        },
+    )
     assert r.status_code == 201, r.text
-    r = hub.svc("POST", f"dashboards/{AUTHOR}/{SLUG}/embeds", AUTHOR,
-                json={"origins": [allowed.origin], "anonymous": True, "note": "course 101"})
+    r = hub.svc(
+        "POST",
+        f"dashboards/{AUTHOR}/{SLUG}/embeds",
+        AUTHOR,
+        json={"origins": [allowed.origin], "anonymous": True, "note": "course 101"},
+    )
     assert r.status_code == 201, r.text
     yield r.json()
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR)
@@ -128,7 +140,8 @@ def test_the_dashboard_lists_exactly_its_live_origins(hub, sites, embed):
     # the service's open and embed pages frame it too (on the isolated layout, their host)
     service = f" {hub.layout.service_origin}" if hub.layout.isolated else ""
     assert page.headers["Content-Security-Policy"] == (
-        f"frame-ancestors 'self'{service} {allowed.origin}")
+        f"frame-ancestors 'self'{service} {allowed.origin}"
+    )
 
 
 def test_the_same_snippet_on_another_site_is_blocked(hub, browser, sites, embed):
@@ -145,8 +158,7 @@ def test_the_same_snippet_on_another_site_is_blocked(hub, browser, sites, embed)
         # refused navigation may replace the frame
         deadline = time.monotonic() + 60
         while True:
-            frames = [f for f in page.frames
-                      if f != page.main_frame and not f.is_detached()]
+            frames = [f for f in page.frames if f != page.main_frame and not f.is_detached()]
             if frames and all(f.url.startswith("chrome-error://") for f in frames):
                 break
             assert time.monotonic() < deadline, [f.url for f in frames]
@@ -159,8 +171,12 @@ def test_the_same_snippet_on_another_site_is_blocked(hub, browser, sites, embed)
 
 def test_revoked_or_expired_links_get_403(hub, sites, embed):
     allowed, _ = sites
-    r = hub.svc("POST", f"dashboards/{AUTHOR}/{SLUG}/embeds", AUTHOR,
-                json={"origins": [allowed.origin], "anonymous": True})
+    r = hub.svc(
+        "POST",
+        f"dashboards/{AUTHOR}/{SLUG}/embeds",
+        AUTHOR,
+        json={"origins": [allowed.origin], "anonymous": True},
+    )
     second = r.json()
     assert requests.get(second["url"], timeout=30).status_code == 200
     r = hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}/embeds/{second['id']}", AUTHOR)
@@ -172,8 +188,11 @@ def test_revoked_or_expired_links_get_403(hub, sites, embed):
     import jwt
 
     secret = (hub.log.parent / "hub_viz_embed_secret").read_text().strip().encode()
-    expired = jwt.encode({"iss": "hub-viz-embed", "gid": embed["id"], "exp": int(time.time()) - 60},
-                         secret, algorithm="HS256")
+    expired = jwt.encode(
+        {"iss": "hub-viz-embed", "gid": embed["id"], "exp": int(time.time()) - 60},
+        secret,
+        algorithm="HS256",
+    )
     page = requests.get(f"{hub.service_url}embed/{expired}", timeout=30)
     assert page.status_code == 403 and "expired" in page.text
     # A token signed with another secret: not an embed link of this hub.
@@ -205,8 +224,12 @@ def test_the_author_creates_a_link_and_copies_the_snippet(hub, browser, sites, e
     page.locator("#action-message.alert-danger").wait_for()
     assert "is not an origin" in page.locator("#action-message").inner_text()
     context.close()
-    assert allowed.origin in requests.get(
-        f"{hub.service_url}api/embed-origins/{AUTHOR}/{SLUG}", timeout=30).json()["origins"]
+    assert (
+        allowed.origin
+        in requests.get(f"{hub.service_url}api/embed-origins/{AUTHOR}/{SLUG}", timeout=30).json()[
+            "origins"
+        ]
+    )
 
 
 def test_the_link_shows_a_refusal_once_the_dashboard_is_not_public(hub, browser, sites, embed):
@@ -239,13 +262,25 @@ def login_embed(hub, sites) -> Iterator[dict]:
     allowed, _ = sites
     for name in (STUDENT, OUTSIDER):
         hub.ensure_user(name)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": "Squares for the class", "slug": PRIVATE, "entry": "dash/app.py",
-        "visibility": "users", "share_users": [STUDENT],
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": "Squares for the class",
+            "slug": PRIVATE,
+            "entry": "dash/app.py",
+            "visibility": "users",
+            "share_users": [STUDENT],
+        },
+    )
     assert r.status_code == 201, r.text
-    r = hub.svc("POST", f"dashboards/{AUTHOR}/{PRIVATE}/embeds", AUTHOR,
-                json={"origins": [allowed.origin], "anonymous": False})
+    r = hub.svc(
+        "POST",
+        f"dashboards/{AUTHOR}/{PRIVATE}/embeds",
+        AUTHOR,
+        json={"origins": [allowed.origin], "anonymous": False},
+    )
     assert r.status_code == 201, r.text
     allowed.pages["/week5.html"] = course_page(r.json()["url"])
     yield r.json()
@@ -301,7 +336,8 @@ def test_a_link_that_needs_a_login_logs_in_from_the_frame(hub, browser, sites, l
 
 
 def test_a_login_that_may_not_see_the_dashboard_is_refused_in_the_frame(
-        hub, browser, sites, login_embed):
+    hub, browser, sites, login_embed
+):
     allowed, _ = sites
     context, page = new_page(browser)
     page.goto(f"{allowed.origin}/week5.html")
@@ -321,16 +357,23 @@ def test_viewer_tickets_are_checked(hub, login_embed):
     secret = (hub.log.parent / "hub_viz_embed_secret").read_text().strip().encode()
 
     def ticket(**claims):
-        return jwt.encode({"iss": "hub-viz-embed-viewer", "gid": login_embed["id"],
-                           "sub": STUDENT, "exp": int(time.time()) + 600, **claims},
-                          secret, algorithm="HS256")
+        return jwt.encode(
+            {
+                "iss": "hub-viz-embed-viewer",
+                "gid": login_embed["id"],
+                "sub": STUDENT,
+                "exp": int(time.time()) + 600,
+                **claims,
+            },
+            secret,
+            algorithm="HS256",
+        )
 
     def open_with(value=None):
         headers = {"User-Agent": BROWSER_UA}
         if value is not None:
             headers["X-Hub-Viz-Viewer"] = value
-        return requests.post(f"{hub.service_url}embed/{token}/open", headers=headers,
-                             timeout=120)
+        return requests.post(f"{hub.service_url}embed/{token}/open", headers=headers, timeout=120)
 
     assert open_with(ticket()).status_code == 200
     for bad, message in [
@@ -338,9 +381,19 @@ def test_viewer_tickets_are_checked(hub, login_embed):
         ("not-a-ticket", "Log in to the hub to see this dashboard."),
         (ticket(gid=login_embed["id"] + 1000), "Log in to the hub to see this dashboard."),
         (ticket(exp=int(time.time()) - 60), "Your login to this dashboard expired"),
-        (jwt.encode({"iss": "hub-viz-embed-viewer", "gid": login_embed["id"], "sub": STUDENT,
-                     "exp": int(time.time()) + 600}, b"y" * 32, algorithm="HS256"),
-         "Log in to the hub to see this dashboard."),
+        (
+            jwt.encode(
+                {
+                    "iss": "hub-viz-embed-viewer",
+                    "gid": login_embed["id"],
+                    "sub": STUDENT,
+                    "exp": int(time.time()) + 600,
+                },
+                b"y" * 32,
+                algorithm="HS256",
+            ),
+            "Log in to the hub to see this dashboard.",
+        ),
     ]:
         r = open_with(bad)
         assert r.status_code == 401, (bad, r.text)

@@ -62,13 +62,20 @@ def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     find_links = [str(state / "wheels")]
     if WHEELHOUSE.is_dir():
         find_links.append(str(WHEELHOUSE))
-    hub = start_hub(state, configure_kwargs={"environments": {
-        "no_index": True, "find_links": find_links}})
-    write_dashboard(hub.root, "benv-voila", {"show.ipynb": notebook(VOILA),
-                                             "requirements.txt": "hvtoy==1.0\nipywidgets\n"})
+    hub = start_hub(
+        state, configure_kwargs={"environments": {"no_index": True, "find_links": find_links}}
+    )
+    write_dashboard(
+        hub.root,
+        "benv-voila",
+        {"show.ipynb": notebook(VOILA), "requirements.txt": "hvtoy==1.0\nipywidgets\n"},
+    )
     write_dashboard(hub.root, "benv-dash", {"app.py": DASH, "requirements.txt": "hvtoy==2.0\n"})
-    write_dashboard(hub.root, "benv-bqplot", {"show.ipynb": notebook(BQPLOT_NOTEBOOK),
-                                              "requirements.txt": "bqplot\n"})
+    write_dashboard(
+        hub.root,
+        "benv-bqplot",
+        {"show.ipynb": notebook(BQPLOT_NOTEBOOK), "requirements.txt": "bqplot\n"},
+    )
     yield hub
     stop_hub(hub)
 

@@ -65,17 +65,35 @@ SPECS = {
     "cl-warm": {**DASH, "keep_warm": [{"start": "00:00", "end": "24:00"}]},
     "cl-private": {**DASH, "visibility": "private"},
 }
-TEXT = {"dash": EXAMPLES["dash-example"][1], "bokeh": EXAMPLES["bokeh-example"][1],
-        "streamlit": EXAMPLES["streamlit-example"][1]}
+TEXT = {
+    "dash": EXAMPLES["dash-example"][1],
+    "bokeh": EXAMPLES["bokeh-example"][1],
+    "streamlit": EXAMPLES["streamlit-example"][1],
+}
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-FRAME = {"User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe",
-         "Sec-Fetch-Site": "same-site", "Accept": "text/html,*/*;q=0.8"}
-NAVIGATION = {**FRAME, "Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "none",
-              "Sec-Fetch-User": "?1", "Upgrade-Insecure-Requests": "1"}
+FRAME = {
+    "User-Agent": BROWSER_UA,
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "iframe",
+    "Sec-Fetch-Site": "same-site",
+    "Accept": "text/html,*/*;q=0.8",
+}
+NAVIGATION = {
+    **FRAME,
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Site": "none",
+    "Sec-Fetch-User": "?1",
+    "Upgrade-Insecure-Requests": "1",
+}
 PLAIN_HTML = {"User-Agent": BROWSER_UA, "Accept": "text/html,*/*;q=0.8"}
 CRAWLER = {"User-Agent": GOOGLEBOT, "Accept": "text/html,*/*;q=0.8"}
-XHR = {"User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty",
-       "Sec-Fetch-Site": "same-origin", "Accept": "application/json"}
+XHR = {
+    "User-Agent": BROWSER_UA,
+    "Sec-Fetch-Mode": "cors",
+    "Sec-Fetch-Dest": "empty",
+    "Sec-Fetch-Site": "same-origin",
+    "Accept": "application/json",
+}
 
 # Visibility and focus of a top-level page, as the test sets them (window.hubVizShow).
 SHOWN = """
@@ -115,8 +133,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
             "cull_every": EVERY,
             "activity_interval": ACTIVITY,
             "extra_service_config": {
-                "reconcile_interval": 2, "keep_warm_interval": 3,
-                "ping_seconds": PING, "ping_min_interval": 1,
+                "reconcile_interval": 2,
+                "keep_warm_interval": 3,
+                "ping_seconds": PING,
+                "ping_min_interval": 1,
                 "thumbnails": False,
             },
         },
@@ -176,8 +196,10 @@ def session_in(hub: Hub, slug: str) -> requests.Session:
     s = requests.Session()
     r = s.get(hub.public(body["url"]), headers=FRAME, timeout=60)
     assert r.status_code == 200, (r.status_code, r.url)
-    assert s.get(hub.server_url(OWNER, slug) + "_dash-layout", headers=XHR,
-                 timeout=60).status_code == 200
+    assert (
+        s.get(hub.server_url(OWNER, slug) + "_dash-layout", headers=XHR, timeout=60).status_code
+        == 200
+    )
     return s
 
 
@@ -229,8 +251,10 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
     watches["cl-hidden"].quiet_since = now()
 
     # Traffic with nobody looking, each on a dashboard of its own.
-    sessions = {slug: session_in(hub, slug)
-                for slug in ("cl-crawled", "cl-polled", "cl-nav-script", "cl-html-script")}
+    sessions = {
+        slug: session_in(hub, slug)
+        for slug in ("cl-crawled", "cl-polled", "cl-nav-script", "cl-html-script")
+    }
     for slug in sessions:
         watches[slug].quiet_since = now()
     started = time.monotonic()
@@ -250,32 +274,40 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
         s = sessions["cl-crawled"]
         answered["cl-crawled"] += s.get(url, headers=CRAWLER, timeout=30).status_code == 200
         s.head(url, headers=CRAWLER, timeout=30)
-        bot_open = requests.post(f"{hub.service_url}api/dashboards/{OWNER}/cl-crawled/open",
-                                 headers={**CRAWLER, "Authorization":
-                                          f"token {hub.user_token(VIEWER)}"}, timeout=30)
+        bot_open = requests.post(
+            f"{hub.service_url}api/dashboards/{OWNER}/cl-crawled/open",
+            headers={**CRAWLER, "Authorization": f"token {hub.user_token(VIEWER)}"},
+            timeout=30,
+        )
         assert bot_open.status_code == 403, bot_open.text
         url = hub.server_url(OWNER, "cl-polled")
         s = sessions["cl-polled"]
         layout = s.get(url + "_dash-layout", headers=XHR, timeout=30)
-        update = s.post(url + "_dash-update-component", headers={
-            **XHR, "Content-Type": "application/json", "Origin": url.split("/user/")[0]},
-            json={"output": "square.children", "outputs": {"id": "square", "property":
-                                                           "children"},
-                  "inputs": [{"id": "n", "property": "value", "value": moves}],
-                  "changedPropIds": ["n.value"]}, timeout=30)
+        update = s.post(
+            url + "_dash-update-component",
+            headers={**XHR, "Content-Type": "application/json", "Origin": url.split("/user/")[0]},
+            json={
+                "output": "square.children",
+                "outputs": {"id": "square", "property": "children"},
+                "inputs": [{"id": "n", "property": "value", "value": moves}],
+                "changedPropIds": ["n.value"],
+            },
+            timeout=30,
+        )
         answered["cl-polled"] += layout.status_code == 200 and update.status_code == 200
         # a script claiming to be a tab's navigation is sent to the open page, starts nothing
         url = hub.server_url(OWNER, "cl-nav-script")
-        r = sessions["cl-nav-script"].get(url, headers=NAVIGATION, timeout=30,
-                                          allow_redirects=False)
+        r = sessions["cl-nav-script"].get(
+            url, headers=NAVIGATION, timeout=30, allow_redirects=False
+        )
         # once culled its host has no route: the proxy's 404 page (which sends a browser
         # on to the open page), so nothing is counted
         assert r.status_code in (302, 404), r.status_code
         if r.status_code == 302:
-            assert r.headers["Location"] == \
-                f"{hub.service_url}open/{OWNER}/cl-nav-script?chrome=0"
+            assert r.headers["Location"] == f"{hub.service_url}open/{OWNER}/cl-nav-script?chrome=0"
             answered["cl-nav-script"] += requests.get(
-                r.headers["Location"], headers=NAVIGATION, timeout=30).status_code in (200, 302)
+                r.headers["Location"], headers=NAVIGATION, timeout=30
+            ).status_code in (200, 302)
         # without Fetch Metadata the page is served, and counts for nothing
         url = hub.server_url(OWNER, "cl-html-script")
         r = sessions["cl-html-script"].get(url, headers=PLAIN_HTML, timeout=30)
@@ -290,13 +322,21 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
         handle = full["bokeh"].locator(".noUi-handle").first
         before = handle.get_attribute("aria-valuenow")
         handle.press("ArrowLeft" if moves % 2 else "ArrowRight")
-        wait_until(lambda: handle.get_attribute("aria-valuenow") != before, timeout=30,
-                   what="the Bokeh slider to move", every=0.2)
+        wait_until(
+            lambda: handle.get_attribute("aria-valuenow") != before,
+            timeout=30,
+            what="the Bokeh slider to move",
+            every=0.2,
+        )
         slider = full["streamlit"].locator("input[type=range]").first
         before = slider.input_value()
         slider.press("ArrowLeft" if moves % 2 else "ArrowRight")
-        wait_until(lambda: slider.input_value() != before, timeout=30,
-                   what="the Streamlit slider to move", every=0.2)
+        wait_until(
+            lambda: slider.input_value() != before,
+            timeout=30,
+            what="the Streamlit slider to move",
+            every=0.2,
+        )
         n = int(slider.input_value())
         full["streamlit"].get_by_text(f"n squared is {n * n}").wait_for()
 
@@ -318,8 +358,10 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
                 background.close()
                 [run] = recent(hub, "cl-background")
                 began = stamp(run["started"])
-                print(f"cl-background: loaded hidden at {loaded_at:%H:%M:%S}, shown at "
-                      f"{shown_at:%H:%M:%S}, started {began:%H:%M:%S}")
+                print(
+                    f"cl-background: loaded hidden at {loaded_at:%H:%M:%S}, shown at "
+                    f"{shown_at:%H:%M:%S}, started {began:%H:%M:%S}"
+                )
                 assert began >= shown_at.replace(microsecond=0), (began, shown_at)
         if time.monotonic() - last_interaction > 10:
             interact()
@@ -349,14 +391,18 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
         assert w.last_activity is not None and w.stopped_at is not None, w
         assert w.last_activity <= w.quiet_since, (slug, w)  # nothing counted after that
         idle = (w.stopped_at - w.last_activity).total_seconds()
-        print(f"{slug}: last activity {w.last_activity:%H:%M:%S}, quiet from "
-              f"{w.quiet_since:%H:%M:%S}, seen stopped {w.stopped_at:%H:%M:%S} ({idle:.1f} s)")
+        print(
+            f"{slug}: last activity {w.last_activity:%H:%M:%S}, quiet from "
+            f"{w.quiet_since:%H:%M:%S}, seen stopped {w.stopped_at:%H:%M:%S} ({idle:.1f} s)"
+        )
         assert TIMEOUT <= idle <= CULLED_WITHIN, (slug, idle, w)
     assert all(n >= 5 for n in answered.values()), answered  # the traffic reached them
 
     records = wait_until(
-        lambda: [d for d in recent(hub, "cl-crawled") if d["stopped"]], timeout=30,
-        what="the service to close the deployment record")
+        lambda: [d for d in recent(hub, "cl-crawled") if d["stopped"]],
+        timeout=30,
+        what="the service to close the deployment record",
+    )
     assert [(d["stop_reason"], d["stopped_by"]) for d in records] == [("culled idle", "")]
 
     # A culled dashboard's bookmarked URL reopens through its open page (full window).
@@ -369,19 +415,27 @@ def test_only_a_watched_dashboard_stays_up(hub: Hub, browser: Any):
 
     # ... and shows one who may not see it the same 404 as a dashboard that does not exist
     hub.svc("POST", f"dashboards/{OWNER}/cl-private/open", OWNER)
-    wait_until(lambda: servers(hub).get("cl-private", {}).get("ready"), timeout=120,
-               what="the private dashboard to start")
+    wait_until(
+        lambda: servers(hub).get("cl-private", {}).get("ready"),
+        timeout=120,
+        what="the private dashboard to start",
+    )
     hub.api("DELETE", f"/users/{OWNER}/servers/cl-private")
-    wait_until(lambda: "cl-private" not in servers(hub), timeout=60,
-               what="the private dashboard to stop")
+    wait_until(
+        lambda: "cl-private" not in servers(hub), timeout=60, what="the private dashboard to stop"
+    )
     outsider = log_in(hub, browser, OUTSIDER)
     answers = []
     for slug in ("cl-private", "cl-nothing"):
         page = outsider.new_page()
         page.goto(hub.server_url(OWNER, slug))
         page.wait_for_url(f"{hub.service_url}goto/**")
-        answers.append((page.url.rsplit("/goto/", 1)[1],
-                        page.locator("body").inner_text().replace(slug, "<slug>")))
+        answers.append(
+            (
+                page.url.rsplit("/goto/", 1)[1],
+                page.locator("body").inner_text().replace(slug, "<slug>"),
+            )
+        )
         page.close()
     assert answers[0][0] == f"{OWNER}/cl-private/"
     assert answers[1][0] == f"{OWNER}/cl-nothing/"
@@ -408,4 +462,8 @@ def test_the_culler_has_exactly_its_four_scopes(hub: Hub):
         [(scopes,)] = conn.execute("SELECT scopes FROM roles WHERE name = ?", (CULLER,))
     assert sorted(json.loads(scopes)) == sorted(CULLER_SCOPES)
     assert set(CULLER_SCOPES) == {
-        "list:users", "read:users:activity", "read:servers", "delete:servers"}
+        "list:users",
+        "read:users:activity",
+        "read:servers",
+        "delete:servers",
+    }

@@ -29,15 +29,21 @@ BLOCKED = "TypeError: Failed to fetch"  # what Chromium says when CORS withholds
 @pytest.fixture(scope="module")
 def attack_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     state = tmp_path_factory.mktemp("isolated")
-    hub = start_hub(state, isolated=True, extra_config=(
-        'c.Authenticator.admin_users = {"dean"}\n'
-        f"c.SharedPasswordAuthenticator.admin_password = {ADMIN_PASSWORD!r}\n"))
+    hub = start_hub(
+        state,
+        isolated=True,
+        extra_config=(
+            'c.Authenticator.admin_users = {"dean"}\n'
+            f"c.SharedPasswordAuthenticator.admin_password = {ADMIN_PASSWORD!r}\n"
+        ),
+    )
     yield hub
     stop_hub(hub)
 
 
-def open_in_browser(page, hub: Hub, owner: str, slug: str, text: str,
-                    state: str = "visible") -> str:
+def open_in_browser(
+    page, hub: Hub, owner: str, slug: str, text: str, state: str = "visible"
+) -> str:
     """Open a dashboard as its viewer would; the URL of the instance that serves it."""
     page.goto(hub.service_url + f"open/{owner}/{slug}")
     page.frame_locator("iframe").get_by_text(text).first.wait_for(state=state, timeout=120_000)
@@ -64,10 +70,20 @@ def attacks(attack_hub: Hub, browser) -> dict[str, dict[str, str]]:
     # admin's JupyterLab on a notebook
     for owner, fields in [
         ("dean", {"title": "Grades", "entry": "dash/app.py", "visibility": "private"}),
-        ("carol", {"title": "Lab", "entry": "dash/app.py", "mode": "per-viewer",
-                   "visibility": "all"}),
-        ("dean", {"title": "Notes", "entry": "notebook/analysis.ipynb",
-                  "framework": "notebook", "mode": "per-viewer", "visibility": "private"}),
+        (
+            "carol",
+            {"title": "Lab", "entry": "dash/app.py", "mode": "per-viewer", "visibility": "all"},
+        ),
+        (
+            "dean",
+            {
+                "title": "Notes",
+                "entry": "notebook/analysis.ipynb",
+                "framework": "notebook",
+                "mode": "per-viewer",
+                "visibility": "private",
+            },
+        ),
     ]:
         r = hub.svc("POST", "dashboards", owner, json=fields)
         assert r.status_code == 201, r.text
@@ -83,9 +99,17 @@ def attacks(attack_hub: Hub, browser) -> dict[str, dict[str, str]]:
     shutil.copytree(ATTACKER, hub.root / "quiz", dirs_exist_ok=True)
     (hub.root / "quiz" / "targets.txt").write_text(f"victim=dean&targets={','.join(targets)}")
     for framework, entry in ATTACKS.items():
-        published = hub.svc("POST", "dashboards", "mallory", json={
-            "title": f"Quiz {framework}", "entry": entry, "framework": framework,
-            "visibility": "all"})
+        published = hub.svc(
+            "POST",
+            "dashboards",
+            "mallory",
+            json={
+                "title": f"Quiz {framework}",
+                "entry": entry,
+                "framework": framework,
+                "visibility": "all",
+            },
+        )
         assert published.status_code == 201, published.text
     tokens_before = {t["id"] for t in hub.api("GET", "/users/dean/tokens").json()["api_tokens"]}
 
@@ -106,22 +130,46 @@ def attacks(attack_hub: Hub, browser) -> dict[str, dict[str, str]]:
         results[framework] = found
     # logging in to the service and to dashboards issues OAuth tokens: those name their
     # client; a token made through the API by a script would have none
-    added = ",".join(sorted(
-        t.get("oauth_client") or "api" for t in hub.api("GET", "/users/dean/tokens").json()[
-            "api_tokens"] if t["id"] not in tokens_before))
+    added = ",".join(
+        sorted(
+            t.get("oauth_client") or "api"
+            for t in hub.api("GET", "/users/dean/tokens").json()["api_tokens"]
+            if t["id"] not in tokens_before
+        )
+    )
     admin = str(hub.api("GET", "/users/mallory").json()["admin"])
     cookies = context.cookies()
     # what the Dash app sent as Set-Cookie (hub, service and hub_viz names, the domain)
-    planted = ",".join(sorted(c["name"] for c in cookies if "planted" in c["value"]
-                              or c["name"] == "planted-for-the-domain")) or "none"
+    planted = (
+        ",".join(
+            sorted(
+                c["name"]
+                for c in cookies
+                if "planted" in c["value"] or c["name"] == "planted-for-the-domain"
+            )
+        )
+        or "none"
+    )
     # what the scripts set from the page for the whole domain
-    tossed = ",".join(sorted(f'{c["name"]}@{c["domain"]}' for c in cookies
-                             if c["value"] == "tossed-by-the-author")) or "none"
+    tossed = (
+        ",".join(
+            sorted(
+                f"{c['name']}@{c['domain']}"
+                for c in cookies
+                if c["value"] == "tossed-by-the-author"
+            )
+        )
+        or "none"
+    )
     # with the tossed copy in the jar, the admin's own dashboard still opens for the admin
     private = open_in_browser(page, hub, "dean", "grades", "Sum of squares")
     # and the tossed copy alone opens nothing
-    alone = requests.get(private, cookies={"hub-viz-viewer": "tossed-by-the-author"},
-                         allow_redirects=False, timeout=30)
+    alone = requests.get(
+        private,
+        cookies={"hub-viz-viewer": "tossed-by-the-author"},
+        allow_redirects=False,
+        timeout=30,
+    )
     for found in results.values():
         found["tokens_added"], found["mallory_admin"] = added, admin
         found["planted_cookies"], found["tossed_cookies"] = planted, tossed
@@ -139,7 +187,8 @@ def attack(request, attacks) -> dict[str, str]:
 def test_the_dashboard_runs_on_its_authors_host_framed_by_the_service(attack, attack_hub):
     layout = attack_hub.layout
     assert attack["frame_url"].startswith(
-        layout.server_url("mallory", f"quiz-{attack['framework']}"))
+        layout.server_url("mallory", f"quiz-{attack['framework']}")
+    )
     assert attack["page_url"].startswith(layout.service_url + "open/mallory/")
     # each of the viewer's other servers is on a host of its own, not the author's
     hosts = {urlsplit(u).netloc for u in attack["targets"].split(",")}
@@ -209,16 +258,33 @@ def test_on_the_path_based_layout_the_author_cannot_reach_anyone(path_hub: Hub):
     assert not hub.layout.isolated
     shutil.copytree(ATTACKER, hub.root / "quiz", dirs_exist_ok=True)
     for visibility in ("users", "groups", "all", "public"):
-        extra = {"share_users": ["dean"]} if visibility == "users" else (
-            {"share_groups": ["staff"]} if visibility == "groups" else {})
-        r = hub.svc("POST", "dashboards", "mallory", json={
-            "title": f"Quiz {visibility}", "entry": "quiz/dash_app.py", "visibility": visibility,
-            **extra})
+        extra = (
+            {"share_users": ["dean"]}
+            if visibility == "users"
+            else ({"share_groups": ["staff"]} if visibility == "groups" else {})
+        )
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            "mallory",
+            json={
+                "title": f"Quiz {visibility}",
+                "entry": "quiz/dash_app.py",
+                "visibility": visibility,
+                **extra,
+            },
+        )
         assert r.status_code == 403, r.text
         assert "publish" in r.json()["message"]
-    r = hub.svc("POST", "dashboards", "mallory", json={
-        "title": "Quiz private", "entry": "quiz/dash_app.py", "visibility": "private"})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        "mallory",
+        json={"title": "Quiz private", "entry": "quiz/dash_app.py", "visibility": "private"},
+    )
     assert r.status_code == 201, r.text
     hub.ensure_user("dean")
     assert hub.svc("GET", "dashboards/mallory/quiz-private", "dean").status_code == 404
-    assert all(d["owner"] != "mallory" for d in hub.svc("GET", "dashboards", "dean").json()["items"])
+    assert all(
+        d["owner"] != "mallory" for d in hub.svc("GET", "dashboards", "dean").json()["items"]
+    )

@@ -84,9 +84,17 @@ def published(hub: Hub) -> Iterator[None]:
     for name in (AUTHOR, VIEWER):
         hub.ensure_user(name)
     for example in MORE_EXAMPLES:
-        r = hub.svc("POST", "dashboards", AUTHOR, json={
-            "slug": slug(example), "title": example, "visibility": "all",
-            **MORE_EXAMPLES[example][0]})
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            AUTHOR,
+            json={
+                "slug": slug(example),
+                "title": example,
+                "visibility": "all",
+                **MORE_EXAMPLES[example][0],
+            },
+        )
         assert r.status_code == 201, r.text
     yield
     for example in MORE_EXAMPLES:
@@ -94,8 +102,7 @@ def published(hub: Hub) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("example", EXAMPLES_HERE)
-def test_open_interact_reload_and_deep_link(hub: Hub, browser, published, example: str
-                                            ) -> None:
+def test_open_interact_reload_and_deep_link(hub: Hub, browser, published, example: str) -> None:
     interact, deep_link, deep_text = LIVE[example]
     context, page = logged_in_page(browser, hub.url, VIEWER, PASSWORD)
     try:
@@ -112,10 +119,8 @@ def test_open_interact_reload_and_deep_link(hub: Hub, browser, published, exampl
         page.goto(base + deep_link)
         # a dashboard URL loaded as a page opens in the open page's full window, which
         # frames the page asked for
-        assert page.url.startswith(hub.open_location(AUTHOR, slug(example)) + "?chrome=0"), \
-            page.url
-        page.frame_locator("#dashboard-frame").get_by_text(deep_text).first.wait_for(
-            timeout=60_000)
+        assert page.url.startswith(hub.open_location(AUTHOR, slug(example)) + "?chrome=0"), page.url
+        page.frame_locator("#dashboard-frame").get_by_text(deep_text).first.wait_for(timeout=60_000)
         framed = next(f.url for f in page.frames if f"/user/{AUTHOR}/" in f.url)
         assert framed.startswith(base) and deep_link.lstrip("?") in framed, framed
     finally:
@@ -157,19 +162,26 @@ def solara_calculator(frame) -> str:
 # name -> (module, file it ships, text the page shows first, interaction)
 THIRD_PARTY = {
     # Shiny's own "basic app" template (`shiny create`), MIT-licensed with the package.
-    "shiny-basic": ("shiny", ("templates", "app", "01-basic-app", "app-core.py"),
-                    "Hello Shiny!", shiny_basic_app),
+    "shiny-basic": (
+        "shiny",
+        ("templates", "app", "01-basic-app", "app-core.py"),
+        "Hello Shiny!",
+        shiny_basic_app,
+    ),
     # marimo's "ui" tutorial (`marimo tutorial ui`), Apache-2.0 with the package, as an app.
     "marimo-ui": ("marimo", ("_tutorials", "ui.py"), "UI elements", marimo_ui_tutorial),
     # The calculator from Solara's documentation examples, MIT-licensed with the package.
-    "solara-calculator": ("solara", ("website", "pages", "documentation", "examples",
-                                     "utilities", "calculator.py"), "AC", solara_calculator),
+    "solara-calculator": (
+        "solara",
+        ("website", "pages", "documentation", "examples", "utilities", "calculator.py"),
+        "AC",
+        solara_calculator,
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(THIRD_PARTY))
-def test_a_framework_s_own_example_app_works_through_the_hub(hub: Hub, browser, name: str
-                                                              ) -> None:
+def test_a_framework_s_own_example_app_works_through_the_hub(hub: Hub, browser, name: str) -> None:
     module, parts, first_text, interact = THIRD_PARTY[name]
     source = shipped_file(module, *parts)
     folder = hub.root / "third-party" / name
@@ -178,9 +190,17 @@ def test_a_framework_s_own_example_app_works_through_the_hub(hub: Hub, browser, 
     hub.ensure_user(AUTHOR)
     hub.ensure_user(VIEWER)
     # No framework named: the service detects it from the file's imports.
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "slug": f"tp-{name}", "title": name, "visibility": "all",
-        "entry": f"third-party/{name}/app.py"})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": f"tp-{name}",
+            "title": name,
+            "visibility": "all",
+            "entry": f"third-party/{name}/app.py",
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["framework"] == module, r.json()
     context, page = logged_in_page(browser, hub.url, VIEWER, PASSWORD)
@@ -191,7 +211,8 @@ def test_a_framework_s_own_example_app_works_through_the_hub(hub: Hub, browser, 
         frame.get_by_text(interact(frame)).first.wait_for(timeout=60_000)
         page.reload()
         page.frame_locator("#dashboard-frame").get_by_text(first_text).first.wait_for(
-            timeout=60_000)
+            timeout=60_000
+        )
     finally:
         context.close()
         hub.svc("DELETE", f"dashboards/{AUTHOR}/tp-{name}", AUTHOR)

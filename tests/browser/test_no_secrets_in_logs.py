@@ -45,10 +45,18 @@ def published(hub: Hub) -> str:
     folder = hub.root / "log-tests"
     folder.mkdir(exist_ok=True)
     (folder / "slow.py").write_text(SLOW_APP)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": "Slow board", "slug": SLUG, "framework": "dash", "entry": "log-tests/slow.py",
-        "visibility": "all",
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": "Slow board",
+            "slug": SLUG,
+            "framework": "dash",
+            "entry": "log-tests/slow.py",
+            "visibility": "all",
+        },
+    )
     assert r.status_code == 201, r.text
     yield f"{AUTHOR}/{SLUG}"
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR)
@@ -83,12 +91,16 @@ def test_the_open_flow_puts_no_token_in_urls_or_logs(hub: Hub, browser, publishe
     with hub.log.open("rb") as log:
         log.seek(before)
         added = log.read().decode(errors="replace")
-    assert re.search(rf"200 GET {re.escape(SERVICE)}api/dashboards/{published}/progress ",
-                     added), added[-3000:]
+    assert re.search(rf"200 GET {re.escape(SERVICE)}api/dashboards/{published}/progress ", added), (
+        added[-3000:]
+    )
     assert xsrf and not [t for t in xsrf if t in added]
     # the service's access lines ("302 GET /services/hub-viz/oauth_callback?... (ip) 1.2ms")
-    service_lines = [line for line in added.splitlines()
-                     if re.search(rf"\] \d{{3}} [A-Z]+ {re.escape(SERVICE)}", line)]
+    service_lines = [
+        line
+        for line in added.splitlines()
+        if re.search(rf"\] \d{{3}} [A-Z]+ {re.escape(SERVICE)}", line)
+    ]
     assert any("oauth_callback?code=[secret]&state=[secret]" in line for line in service_lines)
     for line in service_lines:
         for key, value in re.findall(r"[?&]([^=&\s]+)=([^&\s]*)", line):

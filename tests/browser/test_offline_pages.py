@@ -32,9 +32,18 @@ def is_hub_host(url: str) -> bool:
 def test_a_voila_page_load_requests_nothing_outside_the_hub(hub: Hub, browser) -> None:
     assert hub.layout.isolated
     hub.ensure_user(OWNER)
-    r = hub.svc("POST", "dashboards", OWNER, json={
-        "title": "Offline Voilà", "slug": SLUG, "entry": "voila/dashboard.ipynb",
-        "framework": "voila", "visibility": "all"})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        OWNER,
+        json={
+            "title": "Offline Voilà",
+            "slug": SLUG,
+            "entry": "voila/dashboard.ipynb",
+            "framework": "voila",
+            "visibility": "all",
+        },
+    )
     assert r.status_code == 201, r.text
     context, page = logged_in_page(browser, hub.url, "op-viewer", PASSWORD)
     requests: list[str] = []

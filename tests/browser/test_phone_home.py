@@ -42,8 +42,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
             "cull_every": EVERY,
             "activity_interval": 2,
             "extra_service_config": {
-                "reconcile_interval": 2, "ping_seconds": 3,
-                "ping_min_interval": 1, "thumbnails": False,
+                "reconcile_interval": 2,
+                "ping_seconds": 3,
+                "ping_min_interval": 1,
+                "thumbnails": False,
             },
         },
     )
@@ -59,12 +61,24 @@ def running(hub: Hub) -> bool:
 
 
 def test_visible_viewer_keeps_it_running_and_a_hidden_tab_does_not(hub, browser):
-    r = hub.svc("POST", "dashboards", OWNER, json={
-        "title": "Phone home", "slug": SLUG, "entry": "dash/app.py", "visibility": "public",
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        OWNER,
+        json={
+            "title": "Phone home",
+            "slug": SLUG,
+            "entry": "dash/app.py",
+            "visibility": "public",
+        },
+    )
     assert r.status_code == 201, r.text
-    embed = hub.svc("POST", f"dashboards/{OWNER}/{SLUG}/embeds", OWNER,
-                    json={"origins": ["https://course.example.edu"], "anonymous": True}).json()
+    embed = hub.svc(
+        "POST",
+        f"dashboards/{OWNER}/{SLUG}/embeds",
+        OWNER,
+        json={"origins": ["https://course.example.edu"], "anonymous": True},
+    ).json()
 
     context, page = log_in(hub, browser, VIEWER)
     page.goto(f"{hub.service_url}open/{OWNER}/{SLUG}")
@@ -83,9 +97,14 @@ def test_visible_viewer_keeps_it_running_and_a_hidden_tab_does_not(hub, browser)
     context.close()
     usage = hub.svc("GET", f"dashboards/{OWNER}/{SLUG}/usage", OWNER).json()
     wait_until(
-        lambda: hub.svc("GET", f"dashboards/{OWNER}/{SLUG}/usage", OWNER).json()["recent"][0][
-            "stop_reason"] == "culled idle",
-        30, "the deployment record says culled idle",
+        lambda: (
+            hub.svc("GET", f"dashboards/{OWNER}/{SLUG}/usage", OWNER).json()["recent"][0][
+                "stop_reason"
+            ]
+            == "culled idle"
+        ),
+        30,
+        "the deployment record says culled idle",
     )
     assert usage["deployments"] >= 1
 

@@ -61,8 +61,14 @@ RECORD_PROGRESS = """
 def log_in(hub, browser, name):
     """A fresh browser (a desktop Chrome by its user agent) logged in through the form,
     recording the open page's progress."""
-    return logged_in_page(browser, hub.url, name, PASSWORD, init_script=RECORD_PROGRESS,
-                          viewport={"width": 1280, "height": 900})
+    return logged_in_page(
+        browser,
+        hub.url,
+        name,
+        PASSWORD,
+        init_script=RECORD_PROGRESS,
+        viewport={"width": 1280, "height": 900},
+    )
 
 
 def card(page, ref):
@@ -114,10 +120,14 @@ def test_author_publishes_and_shares_with_a_group(hub, published):
     voila = hub.svc("GET", f"dashboards/{VOILA}", AUTHOR).json()
     bokeh = hub.svc("GET", f"dashboards/{BOKEH}", AUTHOR).json()
     assert (voila["title"], voila["framework"], voila["entry"]) == (
-        "Squares in Voilà", "voila", "voila/dashboard.ipynb"
+        "Squares in Voilà",
+        "voila",
+        "voila/dashboard.ipynb",
     )
     assert (bokeh["title"], bokeh["framework"], bokeh["entry"]) == (
-        "Squares in Bokeh", "bokeh", "bokeh/app.py"
+        "Squares in Bokeh",
+        "bokeh",
+        "bokeh/app.py",
     )
     for d in (voila, bokeh):
         assert (d["visibility"], d["share_groups"], d["mode"]) == ("groups", [GROUP], "shared")
@@ -150,7 +160,9 @@ def test_student_in_the_group_finds_opens_and_sees_the_dashboard(hub, browser, p
     frame = page.frame_locator("#dashboard-frame")
     frame.get_by_text(EXAMPLES["bokeh-example"][1]).wait_for(timeout=90_000)
     assert page.url == f"{hub.service_url}open/{BOKEH}"
-    assert f"/user/{BOKEH}/_hub_viz/enter?grant_token=" in page.locator("#dashboard-frame").get_attribute("src")
+    assert f"/user/{BOKEH}/_hub_viz/enter?grant_token=" in page.locator(
+        "#dashboard-frame"
+    ).get_attribute("src")
 
     seen = json.loads(page.evaluate("sessionStorage.getItem('hub-viz-progress') || '[]'"))
     assert ["page", f"{SERVICE}open/{BOKEH}"] in seen
@@ -241,7 +253,9 @@ def test_warm_start_settings_in_the_form(hub, browser):
         page.wait_for_url(f"**{SERVICE}d/{AUTHOR}/warm-report")
         stored = hub.svc("GET", f"dashboards/{AUTHOR}/warm-report", AUTHOR).json()
         assert stored["warm_kernels"] == 2 and stored["warm_pool"] == 0
-        assert stored["keep_warm"][0]["start"] == "00:00" and stored["keep_warm"][0]["end"] == "24:00"
+        assert (
+            stored["keep_warm"][0]["start"] == "00:00" and stored["keep_warm"][0]["end"] == "24:00"
+        )
 
         # editing shows what is stored; kernels for a Dash app are refused with the reason
         page.goto(f"{hub.service_url}d/{AUTHOR}/warm-report/edit")
@@ -254,8 +268,10 @@ def test_warm_start_settings_in_the_form(hub, browser):
         error = page.locator("#form-error")
         error.wait_for(state="visible")
         assert "has no preheated kernels" in error.inner_text()
-        assert hub.svc("GET", f"dashboards/{AUTHOR}/warm-report", AUTHOR).json()[
-            "framework"] == "voila"  # nothing changed
+        assert (
+            hub.svc("GET", f"dashboards/{AUTHOR}/warm-report", AUTHOR).json()["framework"]
+            == "voila"
+        )  # nothing changed
     finally:
         context.close()
         hub.svc("DELETE", f"dashboards/{AUTHOR}/warm-report", AUTHOR)

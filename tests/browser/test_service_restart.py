@@ -47,10 +47,19 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     for name in (OWNER, VIEWER):
         running.ensure_user(name)
     for slug in ("sr-one", "sr-two"):
-        r = running.svc("POST", "dashboards", OWNER, json={
-            "title": f"Restart {slug}", "slug": slug, "entry": "dash/app.py",
-            "visibility": "users", "share_users": [VIEWER], "mode": "per-viewer",
-        })
+        r = running.svc(
+            "POST",
+            "dashboards",
+            OWNER,
+            json={
+                "title": f"Restart {slug}",
+                "slug": slug,
+                "entry": "dash/app.py",
+                "visibility": "users",
+                "share_users": [VIEWER],
+                "mode": "per-viewer",
+            },
+        )
         assert r.status_code == 201, r.text
     yield running
     stop_hub(running)
@@ -87,7 +96,8 @@ def test_a_page_loaded_while_the_service_is_down_reconnects_and_opens(hub, brows
 
     # nobody touches the page: it reloads once the service is back and opens the dashboard
     page.frame_locator("#dashboard-frame").get_by_text(TEXT).wait_for(
-        timeout=(RESTART_S + 120) * 1000)
+        timeout=(RESTART_S + 120) * 1000
+    )
     assert service_up(hub)
     assert page.url == open_url
     context.close()
@@ -103,12 +113,12 @@ def test_a_loaded_page_whose_start_meets_the_restart_asks_again(hub, browser):
     kill_service(hub)
 
     page.evaluate(SHOW_TAB)
-    page.locator("#progress-log li",
-                 has_text="Reconnecting to the dashboards service").wait_for()
+    page.locator("#progress-log li", has_text="Reconnecting to the dashboards service").wait_for()
     assert page.locator("#open-failed").is_hidden()
 
     page.frame_locator("#dashboard-frame").get_by_text(TEXT).wait_for(
-        timeout=(RESTART_S + 120) * 1000)
+        timeout=(RESTART_S + 120) * 1000
+    )
     assert page.locator("#open-failed").is_hidden()
     # one start for the viewer, not one per attempt
     servers = hub.api("GET", f"/users/{VIEWER}").json()["servers"]

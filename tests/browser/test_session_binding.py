@@ -19,8 +19,9 @@ from .conftest import logged_in_page
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(importlib.util.find_spec("marimo") is None,
-                       reason="marimo is not installed"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("marimo") is None, reason="marimo is not installed"
+    ),
 ]
 
 AUTHOR, VIEWER_A, VIEWER_B = "bs-author", "bs-alice", "bs-bob"
@@ -33,9 +34,17 @@ SESSION_ID = re.compile(r"[?&]session_id=([^&]+)")
 def published(hub: Hub) -> Iterator[None]:
     for name in (AUTHOR, VIEWER_A, VIEWER_B):
         hub.ensure_user(name)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "slug": SLUG, "title": "Session binding", "visibility": "all",
-        **MORE_EXAMPLES["marimo-example"][0]})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": SLUG,
+            "title": "Session binding",
+            "visibility": "all",
+            **MORE_EXAMPLES["marimo-example"][0],
+        },
+    )
     assert r.status_code == 201, r.text
     yield
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR)
@@ -78,7 +87,9 @@ def test_two_tabs_a_reload_and_a_refused_replay(hub: Hub, browser, published) ->
                 const ws = new WebSocket(url);
                 ws.onopen = () => { ws.close(); done('opened'); };
                 ws.onclose = () => done('refused');
-            })""", sid)
+            })""",
+            sid,
+        )
         assert outcome == "refused"
         # ... while a socket naming a fresh id of his own opens (the check above can fail)
         own = bob_frame.evaluate(
@@ -87,14 +98,14 @@ def test_two_tabs_a_reload_and_a_refused_replay(hub: Hub, browser, published) ->
                 const ws = new WebSocket(url);
                 ws.onopen = () => { ws.close(); done('opened'); };
                 ws.onclose = () => done('refused');
-            })""")
+            })"""
+        )
         assert own == "opened"
 
         # Alice's first tab still drives its session; a reload gives her the app again
         step(frame, "ArrowRight", "n squared is 81")
         first.reload()
-        first.frame_locator("#dashboard-frame").get_by_text(SHOWN).first.wait_for(
-            timeout=90_000)
+        first.frame_locator("#dashboard-frame").get_by_text(SHOWN).first.wait_for(timeout=90_000)
         step(frame2, "ArrowLeft", "n squared is 25")
     finally:
         bob.close()

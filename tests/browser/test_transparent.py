@@ -35,8 +35,12 @@ def servers(hub: Hub) -> dict[str, str]:
     hub.ensure_user(AUTHOR)
     urls = {}
     for slug, spec in APPS.items():
-        r = hub.svc("POST", "dashboards", AUTHOR, json={
-            "slug": slug, "title": slug, "visibility": "private", **spec})
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            AUTHOR,
+            json={"slug": slug, "title": slug, "visibility": "private", **spec},
+        )
         assert r.status_code == 201, r.text
         owner, name = hub.open_ready(AUTHOR, slug, AUTHOR)["server"].split("/", 1)
         urls[slug] = hub.server_url(owner, name)
@@ -53,13 +57,16 @@ def author_page(hub: Hub, browser):
 
 
 def test_a_streamlit_page_named_files_opens_from_a_link_and_reloads(
-        hub: Hub, servers, author_page) -> None:
+    hub: Hub, servers, author_page
+) -> None:
     page = author_page
     # Refusals, errors and rate limits; not 404s: on a page's path Streamlit's client
     # probes <page>/_stcore/health before its base path, bare as well.
     failed: list[str] = []
-    page.on("response", lambda r: r.status >= 400 and r.status != 404
-            and failed.append(f"{r.status} {r.url}"))
+    page.on(
+        "response",
+        lambda r: r.status >= 400 and r.status != 404 and failed.append(f"{r.status} {r.url}"),
+    )
     with page.expect_response(lambda r: r.url.endswith("/ping")) as first_ping:
         page.goto(servers["tpb-streamlit"] + "Files")
     frame = page.frame_locator("#dashboard-frame")
@@ -76,13 +83,15 @@ def test_a_streamlit_page_named_files_opens_from_a_link_and_reloads(
     assert not failed, failed
 
 
-def test_voila_links_point_at_the_address_the_viewer_opened(
-        hub: Hub, servers, author_page) -> None:
+def test_voila_links_point_at_the_address_the_viewer_opened(hub: Hub, servers, author_page) -> None:
     page = author_page
     page.goto(servers["tpb-voila"] + "?region=north")
     frame = page.frame_locator("#dashboard-frame")
     frame.get_by_text("Sales for region north").wait_for(timeout=90_000)
     href = frame.locator("#self-link").get_attribute("href")
-    shown = page.frame_locator("#dashboard-frame").locator("body").evaluate(
-        "() => window.location.href")
+    shown = (
+        page.frame_locator("#dashboard-frame")
+        .locator("body")
+        .evaluate("() => window.location.href")
+    )
     assert href == shown == servers["tpb-voila"] + "?region=north", (href, shown)

@@ -27,9 +27,18 @@ def notes(hub: Hub) -> bytes:
     folder = hub.root / "vc-class"
     shutil.copytree(EXAMPLES / "notebook", folder)
     hub.ensure_user(AUTHOR)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": "Class notes", "entry": "vc-class/analysis.ipynb", "framework": "notebook",
-        "mode": "per-viewer", "visibility": "all"})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": "Class notes",
+            "entry": "vc-class/analysis.ipynb",
+            "framework": "notebook",
+            "mode": "per-viewer",
+            "visibility": "all",
+        },
+    )
     assert r.status_code == 201, r.text
     return (folder / "analysis.ipynb").read_bytes()
 
@@ -51,11 +60,15 @@ def open_lab(page, hub: Hub):
 
 def contents(page, base: str, path: str) -> tuple[int, str]:
     """Status and text of a file in the student's JupyterLab (its contents API)."""
-    return tuple(page.evaluate(
-        """async (url) => {
+    return tuple(
+        page.evaluate(
+            """async (url) => {
             const r = await fetch(url);
             return [r.status, r.ok ? JSON.stringify((await r.json()).content) : ""];
-        }""", f"{base}api/contents/{path}?content=1"))
+        }""",
+            f"{base}api/contents/{path}?content=1",
+        )
+    )
 
 
 def edit_and_save(lab, base: str, line: str) -> None:
@@ -76,7 +89,9 @@ def save_file(page, base: str, name: str, text: str) -> int:
         """async ([url, text]) => (await fetch(url, {
             method: "PUT", headers: {"Content-Type": "application/json"},
             body: JSON.stringify({type: "file", format: "text", content: text}),
-        })).status""", [f"{base}api/contents/{name}", text])
+        })).status""",
+        [f"{base}api/contents/{name}", text],
+    )
 
 
 def test_two_students_edit_their_own_copies(hub: Hub, notes: bytes, browser) -> None:
@@ -114,18 +129,21 @@ def test_two_students_edit_their_own_copies(hub: Hub, notes: bytes, browser) -> 
 
 
 def test_jupyterlab_shows_no_build_prompt_news_or_extension_manager(
-        hub: Hub, notes: bytes, browser) -> None:
+    hub: Hub, notes: bytes, browser
+) -> None:
     context, page = logged_in_page(browser, hub.url, "vc-carol", PASSWORD)
     try:
         lab, _ = open_lab(page, hub)
         config = lab.evaluate(
-            "JSON.parse(document.getElementById('jupyter-config-data').textContent)")
+            "JSON.parse(document.getElementById('jupyter-config-data').textContent)"
+        )
         assert config["buildCheck"] is False and config["buildAvailable"] is False
         assert config["news"] == {"disabled": True}
         assert config["extensionManager"]["name"] == "read-only"
-        assert {"@jupyterlab/extensionmanager-extension",
-                "@jupyterlab/apputils-extension:announcements"} <= set(
-                    config["disabledExtensions"])
+        assert {
+            "@jupyterlab/extensionmanager-extension",
+            "@jupyterlab/apputils-extension:announcements",
+        } <= set(config["disabledExtensions"])
         lab.locator(".jp-SideBar").first.wait_for()
         page.wait_for_timeout(3000)  # the build check and the news question come after load
         assert lab.locator(".jp-Dialog").count() == 0

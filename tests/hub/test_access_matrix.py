@@ -40,48 +40,104 @@ KERNEL_ID = re.compile(r'"kernelId": "([0-9a-f-]{36})"')
 PAGE_FORMS = ("", "./", "?voila-template=classic", "?voila-template=lab&voila-theme=dark")
 SOURCE_PATHS = (
     *PAGE_FORMS,
-    "dashboard.ipynb", "./dashboard.ipynb", "files/dashboard.ipynb", "files/",
-    "tree", "tree/dashboard.ipynb", "notebooks/dashboard.ipynb", "edit/dashboard.ipynb",
-    "view/dashboard.ipynb", "lab/tree/dashboard.ipynb", "nbconvert/script/dashboard.ipynb",
-    "voila/render/dashboard.ipynb", "voila/files/dashboard.ipynb", "voila/tree",
-    "voila/files/%2E%2E/voila/dashboard.ipynb", "static/../dashboard.ipynb",
-    "%2E%2E/dashboard.ipynb", "api/contents/dashboard.ipynb",
-    "api/contents/dashboard.ipynb?content=1&format=text", "api/contents?content=1",
+    "dashboard.ipynb",
+    "./dashboard.ipynb",
+    "files/dashboard.ipynb",
+    "files/",
+    "tree",
+    "tree/dashboard.ipynb",
+    "notebooks/dashboard.ipynb",
+    "edit/dashboard.ipynb",
+    "view/dashboard.ipynb",
+    "lab/tree/dashboard.ipynb",
+    "nbconvert/script/dashboard.ipynb",
+    "voila/render/dashboard.ipynb",
+    "voila/files/dashboard.ipynb",
+    "voila/tree",
+    "voila/files/%2E%2E/voila/dashboard.ipynb",
+    "static/../dashboard.ipynb",
+    "%2E%2E/dashboard.ipynb",
+    "api/contents/dashboard.ipynb",
+    "api/contents/dashboard.ipynb?content=1&format=text",
+    "api/contents?content=1",
 )
 JUPYTER_PATHS = (
-    ("GET", "api/contents"), ("GET", "api/kernels"), ("GET", "api/sessions"),
-    ("GET", "api/terminals"), ("GET", "api/kernelspecs"), ("GET", "api/nbconvert"),
-    ("GET", "api/config/notebook"), ("GET", "lab"), ("GET", "lab/api/settings"),
-    ("GET", "tree"), ("GET", "terminals/1"), ("POST", "api/kernels"),
-    ("POST", "api/sessions"), ("POST", "api/terminals"), ("POST", "api/shutdown"),
+    ("GET", "api/contents"),
+    ("GET", "api/kernels"),
+    ("GET", "api/sessions"),
+    ("GET", "api/terminals"),
+    ("GET", "api/kernelspecs"),
+    ("GET", "api/nbconvert"),
+    ("GET", "api/config/notebook"),
+    ("GET", "lab"),
+    ("GET", "lab/api/settings"),
+    ("GET", "tree"),
+    ("GET", "terminals/1"),
+    ("POST", "api/kernels"),
+    ("POST", "api/sessions"),
+    ("POST", "api/terminals"),
+    ("POST", "api/shutdown"),
 )
 
 ROLES = ("owner", "shared user", "group member", "other user", "anonymous", "embed link holder")
-RESOURCES = ("open", "page", "websocket", "source file", "jupyter api", "api read",
-             "api update", "api delete", "logs", "usage")
+RESOURCES = (
+    "open",
+    "page",
+    "websocket",
+    "source file",
+    "jupyter api",
+    "api read",
+    "api update",
+    "api delete",
+    "logs",
+    "usage",
+)
 OK = "allow"
 # What a deny looks like:
 DENIES = {
     "401": "401 with a JSON sentence asking to log in",
     "403": "403 (a JSON sentence where hub_viz answers; the launcher refuses a websocket "
-           "upgrade with 403)",
+    "upgrade with 403)",
     "404": "404 with a JSON sentence, exactly like a dashboard that does not exist",
     "login": "a redirect to the service's open page, which sends to the hub's login page",
     "open-404": "a redirect to the service's open page, which answers 404 (as for a dashboard "
-                "that does not exist); their API token gets the launcher's 403, their hub "
-                "login the hub's 403 (no OAuth for this server)",
+    "that does not exist); their API token gets the launcher's 403, their hub "
+    "login the hub's 403 (no OAuth for this server)",
 }
 MATRIX = {
     #                    open     page     ws     source   jupyter  read   update delete logs   usage
-    "owner":             (OK,     OK,      OK,    "403",   "403",   OK,    OK,    OK,    OK,    OK),
-    "shared user":       (OK,     OK,      OK,    "403",   "403",   OK,    "403", "403", "403", "403"),
-    "group member":      (OK,     OK,      OK,    "403",   "403",   OK,    "403", "403", "403", "403"),
-    "other user":        ("404", "open-404", "403", "open-404", "open-404", "404", "404", "404",
-                          "404", "404"),
-    "anonymous":         ("login", "login", "403", "login", "login", "401", "401", "401", "401", "401"),
-    "embed link holder": ("401",  "login", "403", "login", "login", "401", "401", "401", "401", "401"),
+    "owner": (OK, OK, OK, "403", "403", OK, OK, OK, OK, OK),
+    "shared user": (OK, OK, OK, "403", "403", OK, "403", "403", "403", "403"),
+    "group member": (OK, OK, OK, "403", "403", OK, "403", "403", "403", "403"),
+    "other user": (
+        "404",
+        "open-404",
+        "403",
+        "open-404",
+        "open-404",
+        "404",
+        "404",
+        "404",
+        "404",
+        "404",
+    ),
+    "anonymous": ("login", "login", "403", "login", "login", "401", "401", "401", "401", "401"),
+    "embed link holder": (
+        "401",
+        "login",
+        "403",
+        "login",
+        "login",
+        "401",
+        "401",
+        "401",
+        "401",
+        "401",
+    ),
 }
-CELLS = [(role, resource, MATRIX[role][i]) for role in ROLES for i, resource in enumerate(RESOURCES)]
+CELLS = [
+    (role, resource, MATRIX[role][i]) for role in ROLES for i, resource in enumerate(RESOURCES)
+]
 USERS = {"owner": AUTHOR, "shared user": FRIEND, "group member": MEMBER, "other user": STRANGER}
 
 
@@ -124,8 +180,9 @@ class World:
         s = hub.fresh_login(USERS[role])
         if role == "other user":
             # straight to the launcher's hub login: the hub refuses the server's OAuth
-            r = s.get(f"{self.url(role)}_hub_viz/login",
-                      params={"next": self.base(role)}, timeout=60)
+            r = s.get(
+                f"{self.url(role)}_hub_viz/login", params={"next": self.base(role)}, timeout=60
+            )
             assert r.status_code == 403 and "/hub/api/oauth2/authorize" in r.url, r.url
             assert "do not have permission" in r.text
             assert_nothing_leaks(r)
@@ -146,14 +203,24 @@ def world(hub: Hub) -> Iterator[World]:
         hub.ensure_user(name)
     assert hub.api("POST", f"/groups/{GROUP}").status_code in (201, 409)
     assert hub.api("POST", f"/groups/{GROUP}/users", json={"users": [MEMBER]}).status_code == 200
-    for slug, sharing in ((USERS_SLUG, {"visibility": "users", "share_users": [FRIEND]}),
-                          (GROUPS_SLUG, {"visibility": "groups", "share_groups": [GROUP]})):
-        r = hub.svc("POST", "dashboards", AUTHOR, json={
-            "slug": slug, "title": slug, "entry": "voila/dashboard.ipynb", **sharing})
+    for slug, sharing in (
+        (USERS_SLUG, {"visibility": "users", "share_users": [FRIEND]}),
+        (GROUPS_SLUG, {"visibility": "groups", "share_groups": [GROUP]}),
+    ):
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            AUTHOR,
+            json={"slug": slug, "title": slug, "entry": "voila/dashboard.ipynb", **sharing},
+        )
         assert r.status_code == 201, r.text
         assert r.json()["framework"] == "voila" and r.json()["mode"] == "shared"
-    r = hub.svc("POST", f"dashboards/{AUTHOR}/{USERS_SLUG}/embeds", AUTHOR,
-                json={"origins": ["https://course.example.edu"], "note": "matrix"})
+    r = hub.svc(
+        "POST",
+        f"dashboards/{AUTHOR}/{USERS_SLUG}/embeds",
+        AUTHOR,
+        json={"origins": ["https://course.example.edu"], "note": "matrix"},
+    )
     assert r.status_code == 201, r.text
     token = r.json()["url"].rstrip("/").rsplit("/", 1)[1]
     w = World(hub=hub, embed_token=token)
@@ -209,30 +276,51 @@ def assert_sent_to_open_page(w: World, r: requests.Response, role: str) -> None:
 
 def service(w: World, role: str, method: str, path: str = "", **kwargs) -> requests.Response:
     """The service API as ``role``: its user's token; the embed link holder has no login."""
-    return w.hub.svc(method, f"dashboards/{AUTHOR}/{w.slug_for(role)}{path}",
-                     USERS.get(role), **kwargs)
+    return w.hub.svc(
+        method, f"dashboards/{AUTHOR}/{w.slug_for(role)}{path}", USERS.get(role), **kwargs
+    )
 
 
-def ws_connect(w: World, role: str, kernel: str, headers: list[str] | None = None
-               ) -> websocket.WebSocket:
+def ws_connect(
+    w: World, role: str, kernel: str, headers: list[str] | None = None
+) -> websocket.WebSocket:
     server = urlsplit(w.url(role))
-    cookies = "; ".join(f"{c.name}={c.value}" for c in w.session(role).cookies
-                        if w.base(role).startswith(c.path or "/")
-                        and c.domain.lstrip(".") in (server.hostname, ""))
+    cookies = "; ".join(
+        f"{c.name}={c.value}"
+        for c in w.session(role).cookies
+        if w.base(role).startswith(c.path or "/") and c.domain.lstrip(".") in (server.hostname, "")
+    )
     url = w.url(role).replace("http", "ws", 1) + f"api/kernels/{kernel}/channels"
     return websocket.create_connection(
-        f"{url}?session_id={uuid.uuid4()}", origin=f"{server.scheme}://{server.netloc}",
+        f"{url}?session_id={uuid.uuid4()}",
+        origin=f"{server.scheme}://{server.netloc}",
         timeout=30,
-        header=[*([f"Cookie: {cookies}"] if cookies else []), *(headers or [])])
+        header=[*([f"Cookie: {cookies}"] if cookies else []), *(headers or [])],
+    )
 
 
 def kernel_info(ws: websocket.WebSocket) -> dict:
     """A kernel_info_request (a message widgets send) and the kernel's reply."""
     msg_id = uuid.uuid4().hex
-    ws.send(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "kernel_info_request", "username": "",
-                   "session": uuid.uuid4().hex, "date": "", "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "content": {}, "channel": "shell", "buffers": []}))
+    ws.send(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "kernel_info_request",
+                    "username": "",
+                    "session": uuid.uuid4().hex,
+                    "date": "",
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "content": {},
+                "channel": "shell",
+                "buffers": [],
+            }
+        )
+    )
     for _ in range(50):
         msg = json.loads(ws.recv())
         if msg.get("parent_header", {}).get("msg_id") == msg_id and msg["channel"] == "shell":
@@ -246,8 +334,11 @@ def kernel_info(ws: websocket.WebSocket) -> dict:
 def check_open(w: World, role: str, expected: str) -> None:
     hub, slug = w.hub, w.slug_for(role)
     if role == "embed link holder":
-        r = requests.post(f"{hub.service_url}embed/{w.embed_token}/open", timeout=60,
-                          headers={"User-Agent": BROWSER_UA})
+        r = requests.post(
+            f"{hub.service_url}embed/{w.embed_token}/open",
+            timeout=60,
+            headers={"User-Agent": BROWSER_UA},
+        )
         assert expected == "401"
         assert "log in" in assert_json_refusal(r, 401).lower()
         return
@@ -281,7 +372,8 @@ def check_page(w: World, role: str, expected: str) -> None:
         if expected == "open-404":  # with their API token instead: the launcher's scope check
             token = {"Authorization": f"token {hub.user_token(USERS[role])}"}
             assert "not allowed" in assert_json_refusal(
-                requests.get(base, headers=token, timeout=30), 403)
+                requests.get(base, headers=token, timeout=30), 403
+            )
 
 
 def check_websocket(w: World, role: str, expected: str) -> None:
@@ -317,7 +409,8 @@ def check_paths(w: World, role: str, expected: str, paths) -> None:
             continue
         assert OUTPUT not in r.text, where
         if r.status_code == 302 and urlsplit(r.headers["Location"]).path.startswith(
-                f"/hub/user/{AUTHOR}/"):
+            f"/hub/user/{AUTHOR}/"
+        ):
             # the proxy resolved '..' first: a path outside this server, answered by the hub
             assert "%2E%2E" in path, where
             assert_nothing_leaks(session.get(w.hub.public(r.headers["Location"]), timeout=60))
@@ -332,8 +425,9 @@ def check_paths(w: World, role: str, expected: str, paths) -> None:
                 assert_sent_to_open_page(w, r, role)
             else:
                 assert r.status_code == 403 and r.json()["source"] == "hub-viz", where
-            r = requests.request(method, base + path, headers=token, timeout=60,
-                                 allow_redirects=False)
+            r = requests.request(
+                method, base + path, headers=token, timeout=60, allow_redirects=False
+            )
             if r.status_code == 302 and "%2E%2E" in path:
                 continue
             assert r.status_code == 403 and r.json()["source"] == "hub-viz", where
@@ -343,8 +437,20 @@ def check_paths(w: World, role: str, expected: str, paths) -> None:
             assert r.status_code in (403, 404), where
             if "json" in r.headers.get("Content-Type", ""):
                 assert_sentence(r)
-            if path.startswith(("api/", "files", "tree", "lab", "terminals", "nbconvert",
-                                "voila/render", "notebooks", "edit", "view")):
+            if path.startswith(
+                (
+                    "api/",
+                    "files",
+                    "tree",
+                    "lab",
+                    "terminals",
+                    "nbconvert",
+                    "voila/render",
+                    "notebooks",
+                    "edit",
+                    "view",
+                )
+            ):
                 assert r.status_code == 403 and r.json()["source"] == "hub-viz", where
         elif method == "GET":
             assert expected == "login"
@@ -373,8 +479,12 @@ def check_api(w: World, role: str, resource: str, expected: str) -> None:
         assert stored["description"] != f"changed by {role}"
     elif resource == "api delete":
         if expected == OK:  # on a dashboard of its own: the other cells still need theirs
-            r = hub.svc("POST", "dashboards", AUTHOR, json={
-                "slug": "am-scratch", "title": "scratch", "entry": "voila/dashboard.ipynb"})
+            r = hub.svc(
+                "POST",
+                "dashboards",
+                AUTHOR,
+                json={"slug": "am-scratch", "title": "scratch", "entry": "voila/dashboard.ipynb"},
+            )
             assert r.status_code == 201, r.text
             assert hub.svc("DELETE", f"dashboards/{AUTHOR}/am-scratch", AUTHOR).status_code == 204
             assert hub.svc("GET", f"dashboards/{AUTHOR}/am-scratch", AUTHOR).status_code == 404
@@ -415,8 +525,9 @@ def check(w: World, role: str, resource: str, expected: str) -> None:
         check_api(w, role, resource, expected)
 
 
-@pytest.mark.parametrize(("role", "resource", "expected"), CELLS,
-                         ids=[f"{r}-{res}-{e}" for r, res, e in CELLS])
+@pytest.mark.parametrize(
+    ("role", "resource", "expected"), CELLS, ids=[f"{r}-{res}-{e}" for r, res, e in CELLS]
+)
 def test_access_matrix(world: World, role: str, resource: str, expected: str) -> None:
     check(world, role, resource, expected)
 
@@ -437,8 +548,9 @@ def test_a_grant_admits_once_and_only_on_its_own_server(world: World) -> None:
     url = hub.open_ready(AUTHOR, USERS_SLUG, FRIEND)["url"]
     # presented at the other dashboard's launcher: refused, no cookie
     other = requests.Session()
-    r = other.get(hub.server_url(AUTHOR, GROUPS_SLUG) + "_hub_viz/enter?" + urlsplit(url).query,
-                  timeout=30)
+    r = other.get(
+        hub.server_url(AUTHOR, GROUPS_SLUG) + "_hub_viz/enter?" + urlsplit(url).query, timeout=30
+    )
     assert r.url.endswith(f"{SERVICE}open/{AUTHOR}/{GROUPS_SLUG}") or "/hub/login" in r.url
     assert not other.cookies.get("hub-viz-viewer") and OUTPUT not in r.text
     # used by its viewer, then replayed by someone who found it
@@ -449,9 +561,12 @@ def test_a_grant_admits_once_and_only_on_its_own_server(world: World) -> None:
     assert r.status_code == 302 and r.headers["Location"] == hub.open_location(AUTHOR, USERS_SLUG)
     assert "hub-viz-viewer" not in r.headers.get("Set-Cookie", "")
     # a forged one
-    r = requests.get(hub.server_url(AUTHOR, USERS_SLUG) + "_hub_viz/enter",
-                     params={"grant_token": grant_of(url)[:-4] + "AAAA"}, timeout=30,
-                     allow_redirects=False)
+    r = requests.get(
+        hub.server_url(AUTHOR, USERS_SLUG) + "_hub_viz/enter",
+        params={"grant_token": grant_of(url)[:-4] + "AAAA"},
+        timeout=30,
+        allow_redirects=False,
+    )
     assert r.status_code == 302 and "Set-Cookie" not in r.headers
 
 
@@ -467,9 +582,18 @@ def per_viewer(hub: Hub) -> Iterator[dict]:
     """A per-viewer Dash dashboard open for the friend and for the stranger (each their own)."""
     for name in (AUTHOR, FRIEND, STRANGER):
         hub.ensure_user(name)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "slug": PV_SLUG, "title": "Mine only", "entry": "dash/app.py", "visibility": "all",
-        "mode": "per-viewer"})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": PV_SLUG,
+            "title": "Mine only",
+            "entry": "dash/app.py",
+            "visibility": "all",
+            "mode": "per-viewer",
+        },
+    )
     assert r.status_code == 201, r.text
     instances = {}
     for viewer in (FRIEND, STRANGER):
@@ -478,8 +602,7 @@ def per_viewer(hub: Hub) -> Iterator[dict]:
         assert owner == viewer
         session = hub.fresh_login(viewer)
         assert session.get(hub.public(body["url"]), timeout=60).status_code == 200
-        instances[viewer] = {"name": name, "session": session,
-                             "base": hub.server_url(viewer, name)}
+        instances[viewer] = {"name": name, "session": session, "base": hub.server_url(viewer, name)}
     yield instances
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{PV_SLUG}", AUTHOR)
 
@@ -517,37 +640,49 @@ def test_another_student_never_reaches_a_per_viewer_instance(hub: Hub, per_viewe
     # 3. their API token, on the page and the app's callback route
     token = {"Authorization": f"token {hub.user_token(STRANGER)}"}
     for method, path in (("GET", ""), ("GET", "_dash-layout"), ("POST", "_dash-update-component")):
-        r = requests.request(method, base + path, headers=token, json={}, timeout=30,
-                             allow_redirects=False)
+        r = requests.request(
+            method, base + path, headers=token, json={}, timeout=30, allow_redirects=False
+        )
         assert r.status_code == 403 and r.json()["source"] == "hub-viz", (method, path)
         assert_no_dash(r)
     # 4. their own viewer cookie (signed by their own instance's launcher), sent here
     own = intruder["session"].cookies.get("hub-viz-viewer")
     assert own
-    r = requests.get(base + "_dash-layout", cookies={"hub-viz-viewer": own}, timeout=30,
-                     allow_redirects=False)
+    r = requests.get(
+        base + "_dash-layout", cookies={"hub-viz-viewer": own}, timeout=30, allow_redirects=False
+    )
     assert r.status_code == 302 and DASH_OUTPUT not in r.text
     # 5. a grant the service gave them for their own instance, presented at the victim's
     grant = grant_of(hub.open_ready(AUTHOR, PV_SLUG, STRANGER)["url"])
-    r = requests.get(base + "_hub_viz/enter", params={"grant_token": grant}, timeout=30,
-                     allow_redirects=False)
+    r = requests.get(
+        base + "_hub_viz/enter", params={"grant_token": grant}, timeout=30, allow_redirects=False
+    )
     assert r.status_code == 302 and "Set-Cookie" not in r.headers
     # 6. the author of the dashboard does not own the viewer's instance either
-    r = requests.get(base + "_dash-layout", timeout=30, allow_redirects=False,
-                     headers={"Authorization": f"token {hub.user_token(AUTHOR)}"})
+    r = requests.get(
+        base + "_dash-layout",
+        timeout=30,
+        allow_redirects=False,
+        headers={"Authorization": f"token {hub.user_token(AUTHOR)}"},
+    )
     assert r.status_code == 403
     assert_no_dash(r)
     # 7. the hub's API: neither their servers nor a start of one in their name
-    for method, path in (("GET", f"/users/{FRIEND}"), ("POST", f"/users/{FRIEND}/servers/x"),
-                         ("POST", f"/users/{FRIEND}/servers/{victim['name']}"),
-                         ("DELETE", f"/users/{FRIEND}/servers/{victim['name']}")):
+    for method, path in (
+        ("GET", f"/users/{FRIEND}"),
+        ("POST", f"/users/{FRIEND}/servers/x"),
+        ("POST", f"/users/{FRIEND}/servers/{victim['name']}"),
+        ("DELETE", f"/users/{FRIEND}/servers/{victim['name']}"),
+    ):
         r = requests.request(method, f"{hub.url}/hub/api{path}", headers=token, timeout=30)
         assert r.status_code in (403, 404), (method, path, r.status_code)
     assert hub.api("GET", f"/users/{FRIEND}").json()["servers"][victim["name"]]["ready"]
 
 
-@pytest.mark.parametrize("guess", [
-    PV_SLUG, "am-per-viewer-00000000", "am-per-viewer-1", "notebook-example", "dash-example"])
+@pytest.mark.parametrize(
+    "guess",
+    [PV_SLUG, "am-per-viewer-00000000", "am-per-viewer-1", "notebook-example", "dash-example"],
+)
 def test_guessed_server_names_start_nothing(hub: Hub, per_viewer, guess: str) -> None:
     """Another student's URL with a guessed server name: no page, no new server."""
     before = set(hub.api("GET", f"/users/{FRIEND}").json()["servers"])

@@ -23,7 +23,10 @@ def cli(hub, *args: str, token: str | None = None, check: bool = True):
         env["JUPYTERHUB_API_TOKEN"] = token
     result = subprocess.run(
         [sys.executable, "-m", "hub_viz.cli", *args],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     if check:
         assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
@@ -41,16 +44,30 @@ def test_publish_list_open_usage_unpublish(hub):
     token = hub.user_token(OWNER)
     ref = f"{OWNER}/{SLUG}"
 
-    published = cli(hub, "publish", "dash/app.py", "--title", "CLI test dash", "--slug", SLUG,
-                    "--framework", "dash", "--visibility", "all",
-                    "--description", "Published by the CLI test", token=token)
+    published = cli(
+        hub,
+        "publish",
+        "dash/app.py",
+        "--title",
+        "CLI test dash",
+        "--slug",
+        SLUG,
+        "--framework",
+        "dash",
+        "--visibility",
+        "all",
+        "--description",
+        "Published by the CLI test",
+        token=token,
+    )
     open_url = f"{hub.service_url}open/{ref}"
     assert published.stdout.strip() == open_url
     assert ref in published.stderr
 
     # publishing the same slug again: the service's 409 message, status 1, no traceback
-    again = cli(hub, "publish", "dash/app.py", "--title", "Again", "--slug", SLUG,
-                token=token, check=False)
+    again = cli(
+        hub, "publish", "dash/app.py", "--title", "Again", "--slug", SLUG, token=token, check=False
+    )
     assert again.returncode == 1
     assert "already have a dashboard named" in again.stderr
     assert "Traceback" not in again.stderr
@@ -58,8 +75,16 @@ def test_publish_list_open_usage_unpublish(hub):
     listed = cli(hub, "list", "--mine", token=token)
     header = listed.stdout.splitlines()[0].split()
     assert header == ["DASHBOARD", "FRAMEWORK", "MODE", "VISIBILITY", "STATUS", "TITLE"]
-    assert table_row(listed.stdout, ref) == [ref, "dash", "shared", "all", "stopped",
-                                             "CLI", "test", "dash"]
+    assert table_row(listed.stdout, ref) == [
+        ref,
+        "dash",
+        "shared",
+        "all",
+        "stopped",
+        "CLI",
+        "test",
+        "dash",
+    ]
     searched = cli(hub, "list", "--search", "published by the cli", token=token)
     assert table_row(searched.stdout, ref)[0] == ref
     # another user sees it (visibility "all") but not with --mine
@@ -81,8 +106,13 @@ def test_publish_list_open_usage_unpublish(hub):
     usage = cli(hub, "usage", ref, "--days", "7", token=token)
     figures, runs = usage.stdout.split("\n\n")
     lines = figures.splitlines()
-    assert lines[0].split() == ["DASHBOARD", "DEPLOYMENTS", "INSTANCE-HOURS", "RUNNING",
-                                "MEAN-MINUTES"]
+    assert lines[0].split() == [
+        "DASHBOARD",
+        "DEPLOYMENTS",
+        "INSTANCE-HOURS",
+        "RUNNING",
+        "MEAN-MINUTES",
+    ]
     row = table_row(figures, ref)
     assert row[1] == "1"
     assert row[3].endswith("%")
@@ -131,8 +161,18 @@ def test_the_cli_finds_the_service_on_its_own_host(isolated_hub):
     hub = isolated_hub
     token = hub.user_token(OWNER)
     ref = f"{OWNER}/{SLUG}"
-    published = cli(hub, "publish", "dash/app.py", "--title", "CLI on hosts", "--slug", SLUG,
-                    "--framework", "dash", token=token)
+    published = cli(
+        hub,
+        "publish",
+        "dash/app.py",
+        "--title",
+        "CLI on hosts",
+        "--slug",
+        SLUG,
+        "--framework",
+        "dash",
+        token=token,
+    )
     assert published.stdout.strip() == f"{hub.layout.service_url}open/{ref}"
     assert cli(hub, "open-url", ref, token=token).stdout.strip() == published.stdout.strip()
     listed = cli(hub, "list", "--mine", token=token)

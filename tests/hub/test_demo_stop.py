@@ -64,35 +64,62 @@ def answers(url: str) -> bool:
 def test_ctrl_c_stops_the_demo_within_seconds_and_leaves_nothing_running(tmp_path):
     need_localhost_names()
     port = free_port()
-    env = dict(os.environ, HUB_VIZ_DEMO_STATE=str(tmp_path), HUB_VIZ_DEMO_PASSWORD=PASSWORD,
-               HUB_VIZ_DEMO_HUB_PORT=str(free_port()),
-               HUB_VIZ_DEMO_PROXY_API_PORT=str(free_port()))
+    env = dict(
+        os.environ,
+        HUB_VIZ_DEMO_STATE=str(tmp_path),
+        HUB_VIZ_DEMO_PASSWORD=PASSWORD,
+        HUB_VIZ_DEMO_HUB_PORT=str(free_port()),
+        HUB_VIZ_DEMO_PROXY_API_PORT=str(free_port()),
+    )
     demo = subprocess.Popen(
-        [sys.executable, "-m", "hub_viz.cli", "demo", "--port", str(port)], cwd=REPO, env=env,
-        stdout=open(tmp_path / "demo.log", "wb"), stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "hub_viz.cli", "demo", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=open(tmp_path / "demo.log", "wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, as in a terminal
     )
     hub = f"http://hub.localhost:{port}"
     running: set[int] = set()
     try:
-        wait_until(lambda: answers(f"{hub}/hub/api/"), timeout=90,
-                   what="the demo hub", every=0.5)
+        wait_until(lambda: answers(f"{hub}/hub/api/"), timeout=90, what="the demo hub", every=0.5)
         # a user starts a dashboard, so the demo has one running to stop
         s = requests.Session()
         s.get(f"{hub}/hub/login", timeout=30)
-        r = s.post(f"{hub}/hub/login", timeout=30, data={
-            "username": "student", "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf")})
+        r = s.post(
+            f"{hub}/hub/login",
+            timeout=30,
+            data={"username": "student", "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf")},
+        )
         assert r.ok and "/hub/home" in r.url, (r.status_code, r.url)
-        r = s.post(f"{hub}/hub/api/users/student/servers/stop-me", timeout=120,
-                   headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
-                   json={"framework": "dash", "entry": "dash/app.py"})
+        r = s.post(
+            f"{hub}/hub/api/users/student/servers/stop-me",
+            timeout=120,
+            headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
+            json={"framework": "dash", "entry": "dash/app.py"},
+        )
         assert r.status_code in (201, 202), r.text
-        wait_until(lambda: s.get(f"{hub}/hub/api/users/student", timeout=10, headers={
-            "X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")}).json()["servers"]
-            .get("stop-me", {}).get("ready"), timeout=120, what="the dashboard to start")
-        wait_until(lambda: answers(
-            f"http://hub-viz--service.hub.localhost:{port}/services/hub-viz/api/openapi.yaml"),
-            timeout=60, what="the service")
+        wait_until(
+            lambda: (
+                s.get(
+                    f"{hub}/hub/api/users/student",
+                    timeout=10,
+                    headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
+                )
+                .json()["servers"]
+                .get("stop-me", {})
+                .get("ready")
+            ),
+            timeout=120,
+            what="the dashboard to start",
+        )
+        wait_until(
+            lambda: answers(
+                f"http://hub-viz--service.hub.localhost:{port}/services/hub-viz/api/openapi.yaml"
+            ),
+            timeout=60,
+            what="the service",
+        )
         running |= descendants(demo.pid)
         assert len(running) >= 5, running  # the hub, the proxy, two services, a launcher, an app
 
@@ -101,8 +128,12 @@ def test_ctrl_c_stops_the_demo_within_seconds_and_leaves_nothing_running(tmp_pat
         code = demo.wait(30)
         took = time.monotonic() - pressed
         assert code == 0
-        wait_until(lambda: not [p for p in running if alive(p)], timeout=5,
-                   what="every process the demo started to end", every=0.2)
+        wait_until(
+            lambda: not [p for p in running if alive(p)],
+            timeout=5,
+            what="every process the demo started to end",
+            every=0.2,
+        )
         assert took <= 10, f"the demo took {took:.1f} s to stop"
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{hub}/hub/api/", timeout=2)

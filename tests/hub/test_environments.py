@@ -45,8 +45,11 @@ app.layout = html.Div([html.P(f"{hvtoy.greet()} in dash", id="version")])
 def notebook(source: str) -> str:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nbformat.writes(nb)
 
 
@@ -113,27 +116,52 @@ def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
         find_links.append(str(WHEELHOUSE))
     hub = start_hub(
         state,
-        configure_kwargs={"environments": {
-            "no_index": True, "keep_days": 7, "find_links": find_links}},
+        configure_kwargs={
+            "environments": {"no_index": True, "keep_days": 7, "find_links": find_links}
+        },
         # the open call answers at once: viewers follow the start's progress
-        extra_config='c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}\n')
+        extra_config='c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}\n',
+    )
     root = hub.root
-    write_dashboard(root, "env-voila", {
-        "show.ipynb": notebook("import hvtoy\nprint(hvtoy.greet() + ' in voila')"),
-        "requirements.txt": f"# the notebook's own package\n{PACKAGE}==1.0\n"})
-    write_dashboard(root, "env-dash", {"app.py": DASH_APP,
-                                       "requirements.txt": f"{PACKAGE}==2.0\n"})
+    write_dashboard(
+        root,
+        "env-voila",
+        {
+            "show.ipynb": notebook("import hvtoy\nprint(hvtoy.greet() + ' in voila')"),
+            "requirements.txt": f"# the notebook's own package\n{PACKAGE}==1.0\n",
+        },
+    )
+    write_dashboard(root, "env-dash", {"app.py": DASH_APP, "requirements.txt": f"{PACKAGE}==2.0\n"})
     # the same requirement spelled differently resolves to the same lock
-    write_dashboard(root, "env-dash-again", {"app.py": DASH_APP,
-                                             "requirements.txt": f"{PACKAGE} == 2.0  # pinned\n"})
-    write_dashboard(root, "env-broken", {"app.py": DASH_APP,
-                                         "requirements.txt": f"{PACKAGE}==9.9\n"})
-    write_dashboard(root, "env-slow", {"app.py": DASH_APP.replace("import hvtoy", "import hvslow as hvtoy"),
-                                       "requirements.txt": f"{SLOW_PACKAGE}==1.0\n"})
-    write_dashboard(root, "env-bqplot", {"show.ipynb": notebook(BQPLOT_NOTEBOOK),
-                                         "requirements.txt": "bqplot\n"})
-    write_dashboard(root, "env-url", {"app.py": DASH_APP, "requirements.txt":
-                                      f"{PACKAGE} @ https://example.org/{PACKAGE}-2.0.whl\n"})
+    write_dashboard(
+        root,
+        "env-dash-again",
+        {"app.py": DASH_APP, "requirements.txt": f"{PACKAGE} == 2.0  # pinned\n"},
+    )
+    write_dashboard(
+        root, "env-broken", {"app.py": DASH_APP, "requirements.txt": f"{PACKAGE}==9.9\n"}
+    )
+    write_dashboard(
+        root,
+        "env-slow",
+        {
+            "app.py": DASH_APP.replace("import hvtoy", "import hvslow as hvtoy"),
+            "requirements.txt": f"{SLOW_PACKAGE}==1.0\n",
+        },
+    )
+    write_dashboard(
+        root,
+        "env-bqplot",
+        {"show.ipynb": notebook(BQPLOT_NOTEBOOK), "requirements.txt": "bqplot\n"},
+    )
+    write_dashboard(
+        root,
+        "env-url",
+        {
+            "app.py": DASH_APP,
+            "requirements.txt": f"{PACKAGE} @ https://example.org/{PACKAGE}-2.0.whl\n",
+        },
+    )
     holder = {"hub": hub}
     yield holder  # type: ignore[misc]
     stop_hub(holder["hub"])
@@ -141,8 +169,9 @@ def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
 
 
 def publish(hub: Hub, slug: str, entry: str, **extra: object) -> requests.Response:
-    return hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": slug, "slug": slug, "entry": entry, **extra})
+    return hub.svc(
+        "POST", "dashboards", AUTHOR, json={"title": slug, "slug": slug, "entry": entry, **extra}
+    )
 
 
 def page_text(hub: Hub, body: dict, path: str = "") -> str:
@@ -166,16 +195,20 @@ def environment(hub: Hub, slug: str) -> dict:
 
 
 def env_record(hub: Hub, key: str) -> dict:
-    return json.loads((hub.root.parent / "environments" / "envs" / key
-                       / "hub-viz-env.json").read_text())
+    return json.loads(
+        (hub.root.parent / "environments" / "envs" / key / "hub-viz-env.json").read_text()
+    )
 
 
 def test_two_versions_side_by_side_then_shared_and_reused(env_hub: dict) -> None:
     hub: Hub = env_hub["hub"]
     with pytest.raises(ImportError):
         __import__(PACKAGE)  # not in the hub's environment
-    for slug, entry in (("env-voila", "env-voila/show.ipynb"), ("env-dash", "env-dash/app.py"),
-                        ("env-dash-again", "env-dash-again/app.py")):
+    for slug, entry in (
+        ("env-voila", "env-voila/show.ipynb"),
+        ("env-dash", "env-dash/app.py"),
+        ("env-dash-again", "env-dash-again/app.py"),
+    ):
         r = publish(hub, slug, entry)
         assert r.status_code == 201, r.text
 
@@ -215,8 +248,7 @@ def test_two_versions_side_by_side_then_shared_and_reused(env_hub: dict) -> None
 def test_broken_requirement_resolver_message_to_author_plain_to_viewer(env_hub: dict) -> None:
     hub: Hub = env_hub["hub"]
     hub.ensure_user(VIEWER)
-    r = publish(hub, "env-broken", "env-broken/app.py", visibility="users",
-                share_users=[VIEWER])
+    r = publish(hub, "env-broken", "env-broken/app.py", visibility="users", share_users=[VIEWER])
     assert r.status_code == 201, r.text
     r = hub.svc("POST", f"dashboards/{AUTHOR}/env-broken/open", VIEWER)
     if r.status_code == 200:  # still resolving when the hub answered: follow the progress
@@ -243,15 +275,17 @@ def test_broken_requirement_resolver_message_to_author_plain_to_viewer(env_hub: 
     logs = hub.svc("GET", f"dashboards/{AUTHOR}/env-broken/logs", AUTHOR).json()
     assert logs["state"] == "failed" and "No solution found" in logs["message"]
     # the viewer cannot read the author's log
-    assert hub.svc("GET", f"dashboards/{AUTHOR}/env-broken/logs", VIEWER).status_code in (
-        403, 404)
+    assert hub.svc("GET", f"dashboards/{AUTHOR}/env-broken/logs", VIEWER).status_code in (403, 404)
 
 
 def progress(hub: Hub, slug: str, user: str) -> list[dict]:
     r = hub.svc("GET", f"dashboards/{AUTHOR}/{slug}/progress", user, stream=True)
     assert r.status_code == 200, r.text
-    return [json.loads(line[5:]) for line in r.iter_lines(decode_unicode=True)
-            if line and line.startswith("data:")]
+    return [
+        json.loads(line[5:])
+        for line in r.iter_lines(decode_unicode=True)
+        if line and line.startswith("data:")
+    ]
 
 
 def test_url_requirement_is_refused_at_publish(env_hub: dict) -> None:
@@ -277,8 +311,9 @@ def test_viewers_see_the_environment_being_prepared(env_hub: dict) -> None:
     body = hub.open_ready(AUTHOR, "env-slow", VIEWER)
     assert f"hello from {SLOW_PACKAGE} 1.0 in dash" in page_text(hub, body, "_dash-layout")
     build = environment(hub, "env-slow")
-    assert build["built_now"] is True and any(f"+ {SLOW_PACKAGE}==1.0" in line
-                                              for line in build["log"]), build
+    assert build["built_now"] is True and any(
+        f"+ {SLOW_PACKAGE}==1.0" in line for line in build["log"]
+    ), build
 
 
 def need_wheelhouse() -> None:

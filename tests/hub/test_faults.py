@@ -56,16 +56,16 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Hub]]:
         tmp_path_factory.mktemp("faults-hub"),
         cleanup_servers=None,
         extra_config=EXTRA_CONFIG,
-        configure_kwargs={"extra_service_config": {"reconcile_interval": 1,
-                                                   "thumbnails": False}},
+        configure_kwargs={"extra_service_config": {"reconcile_interval": 1, "thumbnails": False}},
     )
     box = [running]
     try:
         for user in (OWNER, VIEWER):
             running.ensure_user(user)
         for slug, fields in PUBLISHED.items():
-            r = running.svc("POST", "dashboards", OWNER,
-                            json={"slug": slug, "visibility": "all", **fields})
+            r = running.svc(
+                "POST", "dashboards", OWNER, json={"slug": slug, "visibility": "all", **fields}
+            )
             assert r.status_code == 201, r.text
         yield box
     finally:
@@ -111,8 +111,11 @@ def usage(hub: Hub, slug: str) -> dict[str, Any]:
 def events(hub: Hub, slug: str, user: str) -> list[dict[str, Any]]:
     r = hub.svc("GET", f"dashboards/{OWNER}/{slug}/progress", user, stream=True)
     assert r.status_code == 200, r.text
-    return [json.loads(line[5:]) for line in r.iter_lines(decode_unicode=True)
-            if line and line.startswith("data:")]
+    return [
+        json.loads(line[5:])
+        for line in r.iter_lines(decode_unicode=True)
+        if line and line.startswith("data:")
+    ]
 
 
 def open_dashboard(hub: Hub, slug: str, user: str = VIEWER) -> str:
@@ -134,8 +137,9 @@ def service_up(hub: Hub) -> bool:
 
 
 def service_process(hub: Hub) -> psutil.Process:
-    [proc] = [p for p in psutil.Process(hub.proc.pid).children()
-              if "hub_viz.service" in p.cmdline()]
+    [proc] = [
+        p for p in psutil.Process(hub.proc.pid).children() if "hub_viz.service" in p.cmdline()
+    ]
     return proc
 
 
@@ -148,8 +152,9 @@ def hub_env(proc: psutil.Process) -> dict[str, str]:
 
 def leftovers(hub: Hub, slug: str | None = None) -> list[psutil.Process]:
     """Live launchers of this hub and apps in its dashboards folder (``slug``'s only, if given)."""
-    api_port = re.search(r"hub_port = (\d+)", (hub.log.parent / "jupyterhub_config.py")
-                         .read_text())[1]
+    api_port = re.search(
+        r"hub_port = (\d+)", (hub.log.parent / "jupyterhub_config.py").read_text()
+    )[1]
     folder = hub.root / Path(PUBLISHED[slug]["entry"]).parent if slug else hub.root
     found = []
     for proc in psutil.process_iter():
@@ -158,7 +163,8 @@ def leftovers(hub: Hub, slug: str | None = None) -> list[psutil.Process]:
                 continue
             env = hub_env(proc)
             launcher = f":{api_port}/" in env.get("JUPYTERHUB_API_URL", "") and env.get(
-                "JUPYTERHUB_SERVICE_PREFIX", "").startswith("/user/")
+                "JUPYTERHUB_SERVICE_PREFIX", ""
+            ).startswith("/user/")
             if launcher and (slug is None or env.get("JUPYTERHUB_SERVER_NAME") == slug):
                 found.append(proc)
             elif Path(proc.cwd()).is_relative_to(folder):
@@ -193,8 +199,10 @@ class BokehViewer:
         cookies = "; ".join(f"{k}={v}" for k, v in self.tab.cookies.items())
         self.ws = websocket.create_connection(
             self.page_url.replace("http", "ws", 1) + "/ws",
-            subprotocols=["bokeh", token[1]], header=[f"Cookie: {cookies}"],
-            origin=self.hub.url, timeout=30,
+            subprotocols=["bokeh", token[1]],
+            header=[f"Cookie: {cookies}"],
+            origin=self.hub.url,
+            timeout=30,
         )
         assert json.loads(self.ws.recv())["msgtype"] == "ACK"
         self.ws.recv(), self.ws.recv()  # the ACK's metadata and content
@@ -214,8 +222,11 @@ class BokehViewer:
 
     def works(self) -> bool:
         page = self.page()
-        return page.status_code == 200 and "<title>Bokeh example</title>" in page.text and (
-            BOKEH_MARKER in self.document())
+        return (
+            page.status_code == 200
+            and "<title>Bokeh example</title>" in page.text
+            and (BOKEH_MARKER in self.document())
+        )
 
     def close(self) -> None:
         if self.ws is not None:
@@ -273,8 +284,7 @@ def test_killed_service_comes_back_and_loses_nothing(hub: Hub, viewer: BokehView
     # opening again joins the running server: no new deployment
     BokehViewer(hub, open_dashboard(hub, BOKEH)).close()
     after = usage(hub, BOKEH)
-    assert (after["deployments"], after["opens"]) == (before["deployments"],
-                                                      before["opens"] + 1)
+    assert (after["deployments"], after["opens"]) == (before["deployments"], before["opens"] + 1)
     assert open_record(hub, BOKEH) == record
 
 
@@ -314,8 +324,11 @@ def test_crashed_app_stops_its_server_is_recorded_and_restarts(hub: Hub):
     # the launcher exits, the hub stops the server, the service closes the record
     wait_until(lambda: dead(launcher), timeout=30, what="the launcher to exit")
     wait_until(lambda: not server(hub, CRASH), timeout=30, what="the hub to stop the server")
-    [record] = wait_until(lambda: [d for d in usage(hub, CRASH)["recent"] if d["stopped"]],
-                          timeout=30, what="the service to close the deployment record")
+    [record] = wait_until(
+        lambda: [d for d in usage(hub, CRASH)["recent"] if d["stopped"]],
+        timeout=30,
+        what="the service to close the deployment record",
+    )
     assert (record["stop_reason"], record["stopped_by"]) == ("crashed", "")
     owner_view = hub.svc("GET", f"dashboards/{OWNER}/{CRASH}", OWNER).json()
     assert owner_view["status"] == "stopped"
@@ -344,8 +357,9 @@ def test_spawn_that_never_becomes_ready_times_out_readably_and_leaves_nothing(hu
     else:  # the hub gave up before it answered the start
         assert r.status_code == 502, r.text
         message = r.json()["message"]
-    assert re.search(r"The Dash dashboard .*did not (answer|become ready) (with)?in \d+ seconds",
-                     message), message
+    assert re.search(
+        r"The Dash dashboard .*did not (answer|become ready) (with)?in \d+ seconds", message
+    ), message
     # a viewer is told it did not start, not the app's log
     viewer = events(hub, HANG, VIEWER)[-1]
     assert viewer.get("failed") is True, viewer
@@ -354,8 +368,11 @@ def test_spawn_that_never_becomes_ready_times_out_readably_and_leaves_nothing(hu
     # nothing is left: no server in the hub, no launcher or app process, no open record
     wait_until(lambda: not server(hub, HANG), timeout=30, what="the hub to forget the spawn")
     wait_until(lambda: not leftovers(hub, HANG), timeout=20, what="the processes to end")
-    [record] = wait_until(lambda: [d for d in usage(hub, HANG)["recent"] if d["stopped"]],
-                          timeout=30, what="the service to close the deployment record")
+    [record] = wait_until(
+        lambda: [d for d in usage(hub, HANG)["recent"] if d["stopped"]],
+        timeout=30,
+        what="the service to close the deployment record",
+    )
     assert record["stop_reason"] == "failed to start"  # not "crashed": it never ran
     assert hub.svc("GET", f"dashboards/{OWNER}/{HANG}", OWNER).json()["status"] == "stopped"
 
@@ -374,8 +391,11 @@ def test_restarted_hub_finds_the_running_dashboard(hubs: list[Hub], viewer: Boke
     model = server(hub, BOKEH)
     assert model["ready"] and model["state"]["pid"] == launcher, model
     assert psutil.pid_exists(launcher)
-    wait_until(lambda: viewer.page().status_code == 200, timeout=30,
-               what="the dashboard's route to come back")
+    wait_until(
+        lambda: viewer.page().status_code == 200,
+        timeout=30,
+        what="the dashboard's route to come back",
+    )
     viewer.connect()
     assert viewer.works()
     time.sleep(3)  # a few reconcile rounds of the restarted service

@@ -41,10 +41,18 @@ KERNEL_ID = re.compile(r'"kernelId": "([0-9a-f-]{36})"')
 def dashboard(hub):
     for name in (AUTHOR, VIEWER):
         hub.ensure_user(name)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "slug": SLUG, "title": "Kernel filter", "entry": "voila/dashboard.ipynb",
-        "visibility": "users", "share_users": [VIEWER],
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": SLUG,
+            "title": "Kernel filter",
+            "entry": "voila/dashboard.ipynb",
+            "visibility": "users",
+            "share_users": [VIEWER],
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["mode"] == "shared" and r.json()["framework"] == "voila"
     yield
@@ -94,15 +102,31 @@ class Kernel:
 
     def send(self, msg_type: str, content: dict, channel: str = "shell", **extra) -> str:
         msg_id = uuid.uuid4().hex
-        header = {"msg_id": msg_id, "msg_type": msg_type, "username": "viewer",
-                  "session": self.session, "date": "2026-11-22T10:00:00.000Z", "version": "5.3"}
+        header = {
+            "msg_id": msg_id,
+            "msg_type": msg_type,
+            "username": "viewer",
+            "session": self.session,
+            "date": "2026-11-22T10:00:00.000Z",
+            "version": "5.3",
+        }
         metadata = extra.get("metadata", {})
         if self.protocol == V1:
             parts = [json.dumps(p).encode() for p in (header, {}, metadata, content)]
             self.ws.send_binary(serialize_msg_to_ws_v1(parts, channel))
         else:
-            self.ws.send(json.dumps({"header": header, "parent_header": {}, "metadata": metadata,
-                                     "content": content, "buffers": [], "channel": channel}))
+            self.ws.send(
+                json.dumps(
+                    {
+                        "header": header,
+                        "parent_header": {},
+                        "metadata": metadata,
+                        "content": content,
+                        "buffers": [],
+                        "channel": channel,
+                    }
+                )
+            )
         return msg_id
 
     def receive(self, seconds: float) -> list[dict]:
@@ -118,8 +142,15 @@ class Kernel:
             if isinstance(frame, bytes):
                 channel, parts = deserialize_msg_from_ws_v1(frame)
                 header, parent, _, content = (json.loads(p) for p in parts[:4])
-                out.append({"channel": channel, "header": header, "parent_header": parent,
-                            "content": content, "msg_type": header["msg_type"]})
+                out.append(
+                    {
+                        "channel": channel,
+                        "header": header,
+                        "parent_header": parent,
+                        "content": content,
+                        "msg_type": header["msg_type"],
+                    }
+                )
             else:
                 out.append(json.loads(frame))
         return out
@@ -137,23 +168,38 @@ def send_forbidden(kernel: Kernel, marker: Path) -> dict[str, str]:
     """Everything a viewer must not get to the kernel; msg_type -> msg_id."""
     code = f"open({str(marker)!r}, 'w').write('viewer code ran')"
     sent = {
-        "execute_request": kernel.send("execute_request", {
-            "code": code, "silent": False, "store_history": True, "user_expressions": {},
-            "allow_stdin": True, "stop_on_error": False}),
-        "inspect_request": kernel.send("inspect_request", {
-            "code": code, "cursor_pos": 4, "detail_level": 1}),
+        "execute_request": kernel.send(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": True,
+                "stop_on_error": False,
+            },
+        ),
+        "inspect_request": kernel.send(
+            "inspect_request", {"code": code, "cursor_pos": 4, "detail_level": 1}
+        ),
         "complete_request": kernel.send("complete_request", {"code": "import o", "cursor_pos": 8}),
-        "history_request": kernel.send("history_request", {
-            "output": True, "raw": True, "hist_access_type": "tail", "n": 10}),
+        "history_request": kernel.send(
+            "history_request", {"output": True, "raw": True, "hist_access_type": "tail", "n": 10}
+        ),
         "is_complete_request": kernel.send("is_complete_request", {"code": code}),
         "input_reply": kernel.send("input_reply", {"value": code}, channel="stdin"),
-        "debug_request": kernel.send("debug_request", {
-            "type": "request", "seq": 1, "command": "debugInfo"}, channel="control"),
+        "debug_request": kernel.send(
+            "debug_request",
+            {"type": "request", "seq": 1, "command": "debugInfo"},
+            channel="control",
+        ),
         "interrupt_request": kernel.send("interrupt_request", {}, channel="control"),
         "shutdown_request": kernel.send("shutdown_request", {"restart": False}, channel="control"),
     }
     # a widget message type sent to another channel is not a widget message
-    sent["kernel_info_request (control)"] = kernel.send("kernel_info_request", {}, channel="control")
+    sent["kernel_info_request (control)"] = kernel.send(
+        "kernel_info_request", {}, channel="control"
+    )
     return sent
 
 
@@ -188,24 +234,37 @@ def test_viewer_cannot_run_code_but_the_widgets_work(hub, dashboard) -> None:
 
         # the widget manager's own handshake: the state of every widget ...
         control = uuid.uuid4().hex
-        kernel.send("comm_open", {"comm_id": control, "target_name": "jupyter.widget.control",
-                                  "data": {}}, metadata={"version": "1.0.0"})
-        request = kernel.send("comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
+        kernel.send(
+            "comm_open",
+            {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
+            metadata={"version": "1.0.0"},
+        )
+        request = kernel.send(
+            "comm_msg", {"comm_id": control, "data": {"method": "request_states"}}
+        )
         states = kernel.reply_to(request, "comm_msg")["content"]["data"]["states"]
         slider = next(k for k, v in states.items() if v["model_name"] == "IntSliderModel")
         label = next(k for k, v in states.items() if v["model_name"] == "LabelModel")
         assert states[label]["state"]["value"] == "n squared is 49"
 
         # ... and moving the slider runs the author's observer, which updates the label
-        move = kernel.send("comm_msg", {"comm_id": slider, "data": {
-            "method": "update", "state": {"value": 9}, "buffer_paths": []}})
+        move = kernel.send(
+            "comm_msg",
+            {
+                "comm_id": slider,
+                "data": {"method": "update", "state": {"value": 9}, "buffer_paths": []},
+            },
+        )
         deadline = time.monotonic() + 30
         updated = None
         while updated is None and time.monotonic() < deadline:
             for msg in kernel.receive(1):
                 data = msg["content"].get("data", {})
-                if (msg["msg_type"] == "comm_msg" and msg["parent_header"].get("msg_id") == move
-                        and msg["content"].get("comm_id") == label):
+                if (
+                    msg["msg_type"] == "comm_msg"
+                    and msg["parent_header"].get("msg_id") == move
+                    and msg["content"].get("comm_id") == label
+                ):
                     updated = data.get("state", {}).get("value")
         assert updated == "n squared is 81"
         kernel.send("comm_close", {"comm_id": control, "data": {}})
@@ -220,9 +279,17 @@ def test_viewer_cannot_run_code_but_the_widgets_work(hub, dashboard) -> None:
     # every refusal is in the launcher's log (the hub's log collects it): type and viewer only
     log = log_of(hub)
     who = f"from {VIEWER} (open link) to kernel {kernel_id}"
-    for msg_type in ("execute_request", "inspect_request", "complete_request", "history_request",
-                     "is_complete_request", "input_reply", "debug_request", "interrupt_request",
-                     "shutdown_request"):
+    for msg_type in (
+        "execute_request",
+        "inspect_request",
+        "complete_request",
+        "history_request",
+        "is_complete_request",
+        "input_reply",
+        "debug_request",
+        "interrupt_request",
+        "shutdown_request",
+    ):
         assert f"Dropped a {msg_type} message {who}: not a widget message" in log, msg_type
     assert f"Dropped a kernel_info_request message {who}: on the control channel" in log
     assert f"Dropped a (unreadable) message {who}: malformed frame" in log
@@ -242,8 +309,10 @@ def test_the_legacy_json_protocol_is_filtered_too(hub, dashboard) -> None:
         assert info["content"]["status"] == "ok"
     finally:
         ws.close()
-    assert f"Dropped a execute_request message from {VIEWER} (open link) to kernel {kernel_id}" \
+    assert (
+        f"Dropped a execute_request message from {VIEWER} (open link) to kernel {kernel_id}"
         in log_of(hub)
+    )
 
 
 def test_the_owner_is_filtered_too_in_shared_mode(hub, dashboard) -> None:
@@ -253,15 +322,24 @@ def test_the_owner_is_filtered_too_in_shared_mode(hub, dashboard) -> None:
     ws = connect(hub, session, kernel_id, V1)
     kernel = Kernel(ws, V1)
     try:
-        msg_id = kernel.send("execute_request", {
-            "code": f"open({str(marker)!r}, 'w')", "silent": False, "store_history": False,
-            "user_expressions": {}, "allow_stdin": False})
+        msg_id = kernel.send(
+            "execute_request",
+            {
+                "code": f"open({str(marker)!r}, 'w')",
+                "silent": False,
+                "store_history": False,
+                "user_expressions": {},
+                "allow_stdin": False,
+            },
+        )
         assert_kernel_never_answered(kernel, {"execute_request": msg_id}, marker)
         assert kernel.reply_to(kernel.send("kernel_info_request", {}), "kernel_info_reply")
     finally:
         ws.close()
-    assert f"Dropped a execute_request message from {AUTHOR} (open link) to kernel {kernel_id}" \
+    assert (
+        f"Dropped a execute_request message from {AUTHOR} (open link) to kernel {kernel_id}"
         in log_of(hub)
+    )
 
 
 @pytest.mark.parametrize(
@@ -285,10 +363,18 @@ def test_the_owner_is_filtered_too_in_shared_mode(hub, dashboard) -> None:
 )
 def test_jupyter_rest_paths_are_refused(hub, dashboard, viewer_session, method, path) -> None:
     session, kernel_id = viewer_session
-    r = session.request(method, hub.at(f"{BASE}{path.format(kernel=kernel_id)}"),
-                        json={"name": "python3", "path": "x.ipynb", "type": "notebook",
-                              "kernel": {"name": "python3"}},
-                        allow_redirects=False, timeout=30)
+    r = session.request(
+        method,
+        hub.at(f"{BASE}{path.format(kernel=kernel_id)}"),
+        json={
+            "name": "python3",
+            "path": "x.ipynb",
+            "type": "notebook",
+            "kernel": {"name": "python3"},
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
     assert r.status_code == 403, (r.status_code, r.text[:300])
     assert r.json()["source"] == "hub-viz"
     # the kernel the page uses is untouched
@@ -307,7 +393,9 @@ def test_a_websocket_to_another_jupyter_route_is_closed(hub, dashboard, viewer_s
     for path in ("terminals/websocket/1", "api/events/subscribe"):
         ws = websocket.create_connection(
             hub.at(BASE).replace("http", "ws", 1) + path,
-            header=[f"Cookie: {cookies}"], origin=origin_of(hub.at(BASE)), timeout=30,
+            header=[f"Cookie: {cookies}"],
+            origin=origin_of(hub.at(BASE)),
+            timeout=30,
         )
         opcode, data = ws.recv_data(control_frame=True)
         assert opcode == websocket.ABNF.OPCODE_CLOSE
@@ -322,8 +410,11 @@ def test_the_page_still_frees_its_kernel_on_unload(hub, dashboard) -> None:
     kernel_id = render(hub, session)
     # navigator.sendBeacon(): same-origin, form data with the `_xsrf` of document.cookie
     # (none: the launcher keeps XSRF cookies from the app)
-    r = session.post(hub.at(f"{BASE}voila/api/shutdown/{kernel_id}"),
-                     headers={"Origin": origin_of(hub.at(BASE)), "Sec-Fetch-Site": "same-origin"},
-                     files={"_xsrf": (None, "")}, timeout=30)
+    r = session.post(
+        hub.at(f"{BASE}voila/api/shutdown/{kernel_id}"),
+        headers={"Origin": origin_of(hub.at(BASE)), "Sec-Fetch-Site": "same-origin"},
+        files={"_xsrf": (None, "")},
+        timeout=30,
+    )
     assert r.status_code == 204, (r.status_code, r.text[:300])
     assert session.get(hub.at(f"{BASE}api/kernels/{kernel_id}"), timeout=30).status_code == 404

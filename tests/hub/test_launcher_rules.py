@@ -26,7 +26,12 @@ from .test_source_audit import environ, launcher_of
 pytestmark = pytest.mark.hub
 
 AUTHOR, VIEWER, KEEPER, FRIEND, HUB_FRIEND = (
-    "lr-author", "lr-viewer", "lr-keeper", "lr-friend", "lr-hubfriend")
+    "lr-author",
+    "lr-viewer",
+    "lr-keeper",
+    "lr-friend",
+    "lr-hubfriend",
+)
 PV_SLUG, SHARED_SLUG = "lr-per-viewer", "lr-shared"
 DASH_OUTPUT = EXAMPLES["dash-example"][1]
 STATUS_KEYS = {"state", "framework", "elapsed"}  # all a non-author learns from the status
@@ -74,7 +79,8 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     running = start_hub(
-        tmp_path_factory.mktemp("launcher-rules-hub"), isolated=True,
+        tmp_path_factory.mktemp("launcher-rules-hub"),
+        isolated=True,
         extra_config=f"\nc.DashboardLocalSpawner.access_check_interval = {INTERVAL}\n",
     )
     for name in (AUTHOR, VIEWER, KEEPER, FRIEND, HUB_FRIEND):
@@ -86,9 +92,18 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 @pytest.fixture(scope="module")
 def per_viewer(hub: Hub) -> Iterator[dict]:
     """The author's per-viewer Dash dashboard, open in the viewer's own instance."""
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "slug": PV_SLUG, "title": "Per viewer", "entry": "dash/app.py", "visibility": "all",
-        "mode": "per-viewer"})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": PV_SLUG,
+            "title": "Per viewer",
+            "entry": "dash/app.py",
+            "visibility": "all",
+            "mode": "per-viewer",
+        },
+    )
     assert r.status_code == 201, r.text
     body = hub.open_ready(AUTHOR, PV_SLUG, VIEWER)
     owner, name = body["server"].split("/", 1)
@@ -120,15 +135,19 @@ def test_a_per_viewer_viewer_gets_only_the_state(hub: Hub, per_viewer) -> None:
     assert status.status_code == 200 and set(status.json()) == STATUS_KEYS, status.text
     # nor with a grant of their own in the header the service reads the log with
     grant = signed_grant(hub, VIEWER, name, VIEWER)
-    r = requests.get(base + "_hub_viz/status", timeout=30,
-                     headers={"Authorization": f"HubVizGrant {grant}"})
+    r = requests.get(
+        base + "_hub_viz/status", timeout=30, headers={"Authorization": f"HubVizGrant {grant}"}
+    )
     assert r.status_code == 403 and set(r.json()) == {"status", "message", "source"}
 
 
 def test_the_author_reads_the_log_of_a_viewers_instance(hub: Hub, per_viewer) -> None:
     grant = signed_grant(hub, VIEWER, per_viewer["name"], AUTHOR)
-    r = requests.get(per_viewer["base"] + "_hub_viz/status", timeout=30,
-                     headers={"Authorization": f"HubVizGrant {grant}"})
+    r = requests.get(
+        per_viewer["base"] + "_hub_viz/status",
+        timeout=30,
+        headers={"Authorization": f"HubVizGrant {grant}"},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["state"] == "ready" and isinstance(body["log"], list) and "message" in body
@@ -137,28 +156,38 @@ def test_the_author_reads_the_log_of_a_viewers_instance(hub: Hub, per_viewer) ->
 # -- tossing --------------------------------------------------------------------------
 
 
-def test_forged_cookies_of_the_launchers_and_the_hubs_names_admit_nobody(hub: Hub, per_viewer
-                                                                        ) -> None:
+def test_forged_cookies_of_the_launchers_and_the_hubs_names_admit_nobody(
+    hub: Hub, per_viewer
+) -> None:
     base, session = per_viewer["base"], per_viewer["session"]
     real = session.cookies.get("hub-viz-viewer")
     assert real
     client_id = environ(launcher_of(VIEWER, per_viewer["name"]).pid)["JUPYTERHUB_CLIENT_ID"]
-    forged = {"hub-viz-viewer": real[:-6] + "AAAAAA",  # a tampered signature
-              client_id: "2|1:0|10:1700000000|5:token|8:Zm9yZ2Vk|" + "0" * 64}
+    forged = {
+        "hub-viz-viewer": real[:-6] + "AAAAAA",  # a tampered signature
+        client_id: "2|1:0|10:1700000000|5:token|8:Zm9yZ2Vk|" + "0" * 64,
+    }
     for name, value in forged.items():
-        r = requests.get(base + "_dash-layout", timeout=30, allow_redirects=False,
-                         headers={"Cookie": f"{name}={value}"})
+        r = requests.get(
+            base + "_dash-layout",
+            timeout=30,
+            allow_redirects=False,
+            headers={"Cookie": f"{name}={value}"},
+        )
         assert r.status_code == 302, (name, r.status_code)  # sent to the open page
         assert r.headers["Location"] == hub.open_location(AUTHOR, PV_SLUG)
         assert DASH_OUTPUT not in r.text
     # beside the real cookie, in either order, the forged ones change nothing
     tampered = forged["hub-viz-viewer"]
-    cookies = {"tampered first": f"hub-viz-viewer={tampered}; hub-viz-viewer={real}",
-               "tampered last": f"hub-viz-viewer={real}; hub-viz-viewer={tampered}",
-               "forged hub cookie": f"{client_id}={forged[client_id]}; hub-viz-viewer={real}"}
+    cookies = {
+        "tampered first": f"hub-viz-viewer={tampered}; hub-viz-viewer={real}",
+        "tampered last": f"hub-viz-viewer={real}; hub-viz-viewer={tampered}",
+        "forged hub cookie": f"{client_id}={forged[client_id]}; hub-viz-viewer={real}",
+    }
     for what, cookie in cookies.items():
-        r = requests.get(base + "_dash-layout", timeout=30, allow_redirects=False,
-                         headers={"Cookie": cookie})
+        r = requests.get(
+            base + "_dash-layout", timeout=30, allow_redirects=False, headers={"Cookie": cookie}
+        )
         assert r.status_code == 200 and DASH_OUTPUT in r.text, (what, r.status_code)
 
 
@@ -167,8 +196,11 @@ def test_forged_cookies_of_the_launchers_and_the_hubs_names_admit_nobody(hub: Hu
 
 def test_an_apps_redirect_and_cookies_stay_inside_its_server(hub: Hub) -> None:
     (hub.root / "custom" / "redirecting.py").write_text(REDIRECTING_APP)
-    spec = {"framework": "custom", "entry": "custom/redirecting.py",
-            "command": ["{python}", "redirecting.py", "{port}", "{prefix}"]}
+    spec = {
+        "framework": "custom",
+        "entry": "custom/redirecting.py",
+        "command": ["{python}", "redirecting.py", "{port}", "{prefix}"],
+    }
     assert hub.start(AUTHOR, "redirecting", spec).status_code in (201, 202)
     assert hub.wait(AUTHOR, "redirecting").get("ready")
     try:
@@ -203,8 +235,7 @@ def hub_login(session: requests.Session, base: str) -> requests.Response:
     r = session.get(base + "_hub_viz/login", params={"next": base}, timeout=60)
     if "/hub/api/oauth2/authorize" in r.url and r.status_code == 200:
         fields = re.findall(r'<input type="hidden" name="(_xsrf|scopes)" value="([^"]*)"', r.text)
-        r = session.post(r.url, data=[(k, v.replace("&amp;", "&")) for k, v in fields],
-                         timeout=60)
+        r = session.post(r.url, data=[(k, v.replace("&amp;", "&")) for k, v in fields], timeout=60)
     return r
 
 
@@ -220,9 +251,18 @@ def refused(session: requests.Session, base: str) -> list[requests.Response]:
 
 
 def test_unshared_and_private_viewers_are_refused_after_the_recheck(hub: Hub) -> None:
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "slug": SHARED_SLUG, "title": "Shared", "entry": "dash/app.py",
-        "visibility": "users", "share_users": [FRIEND, HUB_FRIEND, KEEPER]})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": SHARED_SLUG,
+            "title": "Shared",
+            "entry": "dash/app.py",
+            "visibility": "users",
+            "share_users": [FRIEND, HUB_FRIEND, KEEPER],
+        },
+    )
     assert r.status_code == 201, r.text
     base = hub.server_url(AUTHOR, SHARED_SLUG)
     try:
@@ -240,26 +280,31 @@ def test_unshared_and_private_viewers_are_refused_after_the_recheck(hub: Hub) ->
         assert DASH_OUTPUT in layout(hub_friend, base).text
 
         # removed from the share: refused on a request after the re-check interval
-        r = hub.svc("PATCH", f"dashboards/{AUTHOR}/{SHARED_SLUG}", AUTHOR,
-                    json={"share_users": [KEEPER]})
+        r = hub.svc(
+            "PATCH", f"dashboards/{AUTHOR}/{SHARED_SLUG}", AUTHOR, json={"share_users": [KEEPER]}
+        )
         assert r.status_code == 200, r.text
-        (gone,) = wait_until(lambda: refused(sessions[FRIEND], base), ENOUGH,
-                          "the unshared viewer's cookie to be refused")
+        (gone,) = wait_until(
+            lambda: refused(sessions[FRIEND], base),
+            ENOUGH,
+            "the unshared viewer's cookie to be refused",
+        )
         assert gone.status_code == 302  # to the open page, which no longer opens it
         assert gone.headers["Location"] == hub.open_location(AUTHOR, SHARED_SLUG)
         assert "hub-viz-viewer=;" in gone.headers.get("Set-Cookie", "")  # the cookie is dropped
-        assert hub.svc("POST", f"dashboards/{AUTHOR}/{SHARED_SLUG}/open",
-                       FRIEND).status_code == 404
-        (hub_gone,) = wait_until(lambda: refused(hub_friend, base), ENOUGH,
-                              "the unshared hub-login viewer to be refused")
+        assert hub.svc("POST", f"dashboards/{AUTHOR}/{SHARED_SLUG}/open", FRIEND).status_code == 404
+        (hub_gone,) = wait_until(
+            lambda: refused(hub_friend, base), ENOUGH, "the unshared hub-login viewer to be refused"
+        )
         assert hub_gone.status_code == 403
         assert "not allowed to use this dashboard" in hub_gone.json()["message"]
         # the viewer still shared with keeps their access, re-checked meanwhile
         assert DASH_OUTPUT in layout(sessions[KEEPER], base).text
 
         # made private: the last viewer is refused too, a write with a sentence
-        r = hub.svc("PATCH", f"dashboards/{AUTHOR}/{SHARED_SLUG}", AUTHOR,
-                    json={"visibility": "private"})
+        r = hub.svc(
+            "PATCH", f"dashboards/{AUTHOR}/{SHARED_SLUG}", AUTHOR, json={"visibility": "private"}
+        )
         assert r.status_code == 200, r.text
 
         def write_refused() -> list[requests.Response]:
@@ -276,9 +321,12 @@ def test_unshared_and_private_viewers_are_refused_after_the_recheck(hub: Hub) ->
 def test_only_a_launcher_may_ask_about_a_viewer(hub: Hub, per_viewer) -> None:
     url = f"{hub.service_url}api/viewer-access/{AUTHOR}/{PV_SLUG}"
     server_token = environ(launcher_of(VIEWER, per_viewer["name"]).pid)["JUPYTERHUB_API_TOKEN"]
-    for headers in ({}, {"Authorization": f"token {hub.user_token(VIEWER)}"},
-                    {"Authorization": f"token {hub.user_token(AUTHOR)}"},
-                    {"Authorization": "token not-a-token"}):
+    for headers in (
+        {},
+        {"Authorization": f"token {hub.user_token(VIEWER)}"},
+        {"Authorization": f"token {hub.user_token(AUTHOR)}"},
+        {"Authorization": "token not-a-token"},
+    ):
         r = requests.get(url, params={"viewer": VIEWER}, headers=headers, timeout=30)
         assert r.status_code == 403 and "launcher" in r.json()["message"], r.text
     ask = {"Authorization": f"token {server_token}"}

@@ -135,8 +135,11 @@ def hub(path_hub: Hub) -> Iterator[Hub]:
 @pytest.fixture
 def app(hub: Hub) -> Iterator[str]:
     """A fresh load app for each test (one kills its server); its public prefix."""
-    spec = {"framework": "custom", "entry": "custom/loadapp.py",
-            "command": ["{python}", "loadapp.py", "{port}", "{prefix}"]}
+    spec = {
+        "framework": "custom",
+        "entry": "custom/loadapp.py",
+        "command": ["{python}", "loadapp.py", "{port}", "{prefix}"],
+    }
     assert hub.start(OWNER, SERVER, spec).status_code in (201, 202)
     assert hub.wait(OWNER, SERVER).get("ready")
     yield f"/user/{OWNER}/{SERVER}/"
@@ -192,9 +195,12 @@ def raw_upload(hub: Hub, path: str, length: int, send: int, cookie: str = "") ->
     """A POST of ``length`` bytes through the proxy, of which ``send`` are sent."""
     host, port = hub.url.split("//", 1)[1].split(":")
     sock = socket.create_connection((host, int(port)), timeout=60)
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n"
-            + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n"
+        + (f"Cookie: {cookie}\r\n" if cookie else "")
+        + "\r\n"
+    )
     sock.sendall(head.encode())
     block = b"\0" * MIB
     sent = 0
@@ -245,8 +251,10 @@ def test_anonymous_uploads_are_refused_before_their_body_is_read(hub: Hub, app: 
     started = time.monotonic()
     # one held 4 MiB short of its length: a launcher that waits for bodies never answers it
     held = raw_upload(hub, app + "x", UPLOAD, UPLOAD - 4 * MIB)
-    threads = [threading.Thread(target=lambda: socks.append(
-        raw_upload(hub, app + "x", UPLOAD, UPLOAD))) for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: socks.append(raw_upload(hub, app + "x", UPLOAD, UPLOAD)))
+        for _ in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -283,8 +291,9 @@ def test_allowed_uploads_reach_the_app_streamed(hub: Hub, app: str):
     assert [(r.status_code, r.json()) for r in results] == [(200, {"received": UPLOAD})] * 3
     assert grown < BOUND, f"the launcher grew by {grown / MIB:.0f} MiB"
     # a body sent in chunks (no length ahead) arrives whole too
-    chunked = session.post(hub.url + app + "upload", data=(b"\0" * MIB for _ in range(8)),
-                           timeout=120)
+    chunked = session.post(
+        hub.url + app + "upload", data=(b"\0" * MIB for _ in range(8)), timeout=120
+    )
     assert (chunked.status_code, chunked.json()) == (200, {"received": 8 * MIB})
     # past the cap: refused at once with the limit named, nothing sent to the app
     cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
@@ -309,15 +318,17 @@ def test_slow_readers_do_not_fill_the_launchers_memory(hub: Hub, app: str):
     assert grown < BOUND, f"the launcher grew by {grown / MIB:.0f} MiB"
 
 
-def test_a_viewer_who_does_not_read_a_websocket_holds_back_the_app_not_memory(
-        hub: Hub, app: str):
+def test_a_viewer_who_does_not_read_a_websocket_holds_back_the_app_not_memory(hub: Hub, app: str):
     session = owner_session(hub, app)
     pid = launcher(hub).pid
     peak = PeakRSS(pid)
     cookies = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
     ws = websocket.create_connection(
-        hub.url.replace("http", "ws", 1) + app + "ws", header=[f"Cookie: {cookies}"],
-        origin=hub.url, timeout=30)
+        hub.url.replace("http", "ws", 1) + app + "ws",
+        header=[f"Cookie: {cookies}"],
+        origin=hub.url,
+        timeout=30,
+    )
     time.sleep(5)  # long enough for a launcher without backpressure to take all 200 MiB
     grown = peak.stop()
     sent = int(session.get(hub.url + app + "ws-sent", timeout=30).text)
@@ -331,55 +342,82 @@ def test_an_app_that_stops_answering_gets_viewers_a_503_not_a_500(hub: Hub, app:
     session = owner_session(hub, app)
     server_pid = int(session.get(hub.url + app, timeout=30).text.rsplit(" ", 1)[1])
     assert session.get(hub.url + app + "die-server", timeout=30).text == "bye"
-    wait_until(lambda: not psutil.pid_exists(server_pid)
-               or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE,
-               timeout=10, what="the app's server to die")
-    page = session.get(hub.url + app + "page", timeout=30,
-                       headers={"Accept": "text/html,*/*;q=0.8"})
+    wait_until(
+        lambda: (
+            not psutil.pid_exists(server_pid)
+            or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
+        ),
+        timeout=10,
+        what="the app's server to die",
+    )
+    page = session.get(
+        hub.url + app + "page", timeout=30, headers={"Accept": "text/html,*/*;q=0.8"}
+    )
     assert page.status_code == 503, (page.status_code, page.text[:300])
     assert page.headers["Retry-After"] == "5"
     assert "The Custom command dashboard is restarting" in page.text
     script = session.post(hub.url + app + "data", data=b"{}", timeout=30)
     assert script.status_code == 503
-    assert script.json()["message"] == ("The dashboard is not answering: it stopped or is "
-                                        "restarting. Try again in a moment.")
+    assert script.json()["message"] == (
+        "The dashboard is not answering: it stopped or is restarting. Try again in a moment."
+    )
     # the launcher's probe tells the service (or the server's own token) that the app is
     # down, and nobody else
     token = environ(launcher(hub).pid)["JUPYTERHUB_API_TOKEN"]
-    probe = requests.get(hub.url + app + "api", timeout=30,
-                         headers={"Authorization": f"token {token}"})
+    probe = requests.get(
+        hub.url + app + "api", timeout=30, headers={"Authorization": f"token {token}"}
+    )
     assert probe.status_code == 200 and probe.json()["app"] == "not answering"
     assert set(requests.get(hub.url + app + "api", timeout=30).json()) == {"version"}
     # an app that dies with its process: the launcher exits, the hub sees the server stop
     proc = launcher(hub)
     [child] = proc.children()
     os.killpg(child.pid, signal.SIGKILL)
-    wait_until(lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE,
-               timeout=30, what="the launcher to exit")
+    wait_until(
+        lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE,
+        timeout=30,
+        what="the launcher to exit",
+    )
 
 
 def test_the_open_call_does_not_send_viewers_to_an_app_that_died(hub: Hub):
     slug = "ld-dash"
-    r = hub.svc("POST", "dashboards", OWNER, json={
-        "slug": slug, "title": "Load: Dash", "framework": "dash", "entry": "dash/app.py",
-        "visibility": "private"})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        OWNER,
+        json={
+            "slug": slug,
+            "title": "Load: Dash",
+            "framework": "dash",
+            "entry": "dash/app.py",
+            "visibility": "private",
+        },
+    )
     assert r.status_code == 201, r.text
     try:
         assert hub.open_ready(OWNER, slug, OWNER)["status"] == "ready"
-        proc = psutil.Process(hub.api("GET", f"/users/{OWNER}").json()
-                              ["servers"][slug]["state"]["pid"])
+        proc = psutil.Process(
+            hub.api("GET", f"/users/{OWNER}").json()["servers"][slug]["state"]["pid"]
+        )
         [child] = proc.children()
         os.killpg(child.pid, signal.SIGKILL)  # the app dies; the hub polls every 30 s here
-        wait_until(lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE,
-                   timeout=30, what="the launcher to exit")
+        wait_until(
+            lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE,
+            timeout=30,
+            what="the launcher to exit",
+        )
         time.sleep(READY_SECONDS + 0.5)  # past the service's shared answer for a class
         r = hub.svc("POST", f"dashboards/{OWNER}/{slug}/open", OWNER)
         assert r.status_code == 200, r.text
         assert r.json()["status"] != "ready" and "url" not in r.json(), r.json()
         # the open page follows the progress stream: told what happens, then the new server
         stream = hub.svc("GET", f"dashboards/{OWNER}/{slug}/progress", OWNER, stream=True)
-        events = [line for line in stream.iter_lines(decode_unicode=True)
-                  if line and line.startswith("data:")]
+        events = [
+            line
+            for line in stream.iter_lines(decode_unicode=True)
+            if line and line.startswith("data:")
+        ]
         assert "ready" in events[-1] and "grant_token" in events[-1], events
         if r.json()["status"] == "restarting":
             assert "it is being restarted" in events[0], events

@@ -41,10 +41,16 @@ CLIENT_ID = "10000000000042"
 DEPLOYMENT = "42:5a9e7b0c3d"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
-LEARNER = [LIS + "institution/person#Student", LIS + "membership#Learner",
-           LIS + "system/person#User"]
-TEACHER_ROLES = [LIS + "institution/person#Instructor", LIS + "membership#Instructor",
-                 LIS + "system/person#User"]
+LEARNER = [
+    LIS + "institution/person#Student",
+    LIS + "membership#Learner",
+    LIS + "system/person#User",
+]
+TEACHER_ROLES = [
+    LIS + "institution/person#Instructor",
+    LIS + "membership#Instructor",
+    LIS + "system/person#User",
+]
 CTX = "4dde05e8ca1973bcca9bffc13e1548820eee93a3"
 OTHER_CTX = "0b3c7d4e1f2a9b8c7d6e5f4a3b2c1d0e9f8a7b6c"
 COPY_CTX = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"  # a copy of CTX (next term)
@@ -62,13 +68,30 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"}
 
 def publish_list() -> list[dict[str, Any]]:
     return [
-        {"owner": TEACHER, "slug": SHARED, "title": "Course sales", "entry": "dash/app.py",
-         "visibility": "groups", "share_groups": [f"course-{CTX}"]},
+        {
+            "owner": TEACHER,
+            "slug": SHARED,
+            "title": "Course sales",
+            "entry": "dash/app.py",
+            "visibility": "groups",
+            "share_groups": [f"course-{CTX}"],
+        },
         {"owner": TEACHER, "slug": PRIVATE, "title": "Secret sales", "entry": "dash/app.py"},
-        {"owner": TEACHER, "slug": LAB, "title": "Lab results", "entry": "dash/app.py",
-         "description": "Week 2 measurements"},
-        {"owner": COLLEAGUE, "slug": NOTES, "title": "Colleague notes", "entry": "dash/app.py",
-         "visibility": "users", "share_users": [TEACHER]},
+        {
+            "owner": TEACHER,
+            "slug": LAB,
+            "title": "Lab results",
+            "entry": "dash/app.py",
+            "description": "Week 2 measurements",
+        },
+        {
+            "owner": COLLEAGUE,
+            "slug": NOTES,
+            "title": "Colleague notes",
+            "entry": "dash/app.py",
+            "visibility": "users",
+            "share_users": [TEACHER],
+        },
     ]
 
 
@@ -77,10 +100,13 @@ def publish_list() -> list[dict[str, Any]]:
 
 def auto_post(url: str, fields: dict[str, str]) -> bytes:
     """A page that posts ``fields`` to ``url`` as soon as it loads (as Canvas's pages do)."""
-    inputs = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
-                     for k, v in fields.items())
-    return (f'<!doctype html><form method="post" action="{escape(url)}">{inputs}</form>'
-            "<script>document.forms[0].submit()</script>").encode()
+    inputs = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in fields.items()
+    )
+    return (
+        f'<!doctype html><form method="post" action="{escape(url)}">{inputs}</form>'
+        "<script>document.forms[0].submit()</script>"
+    ).encode()
 
 
 class Platform:
@@ -99,8 +125,14 @@ class Platform:
     ``refuse`` makes the registration endpoint refuse with that message.
     """
 
-    def __init__(self, issuer: str | None = ISSUER, client_id: str = CLIENT_ID, *,
-                 config_issuer: str | None = None, refuse: str | None = None) -> None:
+    def __init__(
+        self,
+        issuer: str | None = ISSUER,
+        client_id: str = CLIENT_ID,
+        *,
+        config_issuer: str | None = None,
+        refuse: str | None = None,
+    ) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
@@ -133,42 +165,75 @@ class Platform:
                     self._send(200, body, "application/json")
                 elif path == "/.well-known/openid-configuration":
                     if self._bearer():
-                        self._send(200, json.dumps(platform.openid_configuration()).encode(),
-                                   "application/json")
+                        self._send(
+                            200,
+                            json.dumps(platform.openid_configuration()).encode(),
+                            "application/json",
+                        )
                 elif path == "/course":  # the module's "add item" dialog frames the tool
                     frame = "/launch?" + urlencode(args)
-                    self._send(200, f'<!doctype html><h1>Calculus</h1><iframe id="tool" '
-                               f'src="{escape(frame)}" width="1000" height="700">'
-                               "</iframe>".encode())
+                    self._send(
+                        200,
+                        f'<!doctype html><h1>Calculus</h1><iframe id="tool" '
+                        f'src="{escape(frame)}" width="1000" height="700">'
+                        "</iframe>".encode(),
+                    )
                 elif path == "/register-tool":  # "+ LTI Registration" frames the tool's URL
-                    src = args["url"] + "?" + urlencode({
-                        "openid_configuration": platform.config_url,
-                        "registration_token": platform.registration_token})
-                    self._send(200, (
-                        f'<!doctype html><h1>Register a tool</h1><iframe id="tool" '
-                        f'src="{escape(src)}" width="800" height="400"></iframe><script>'
-                        'window.addEventListener("message", (e) => {'
-                        ' const frame = document.getElementById("tool").contentWindow;'
-                        ' if (e.source === frame && e.data'
-                        ' && e.data.subject === "org.imsglobal.lti.close") {'
-                        '  const p = document.createElement("p"); p.id = "closed";'
-                        '  p.textContent = "closed"; document.body.append(p); } });'
-                        "</script>").encode())
+                    src = (
+                        args["url"]
+                        + "?"
+                        + urlencode(
+                            {
+                                "openid_configuration": platform.config_url,
+                                "registration_token": platform.registration_token,
+                            }
+                        )
+                    )
+                    self._send(
+                        200,
+                        (
+                            f'<!doctype html><h1>Register a tool</h1><iframe id="tool" '
+                            f'src="{escape(src)}" width="800" height="400"></iframe><script>'
+                            'window.addEventListener("message", (e) => {'
+                            ' const frame = document.getElementById("tool").contentWindow;'
+                            " if (e.source === frame && e.data"
+                            ' && e.data.subject === "org.imsglobal.lti.close") {'
+                            '  const p = document.createElement("p"); p.id = "closed";'
+                            '  p.textContent = "closed"; document.body.append(p); } });'
+                            "</script>"
+                        ).encode(),
+                    )
                 elif path == "/launch":  # Canvas's frame posts the login initiation
-                    self._send(200, auto_post(args["hub"] + "/hub/lti13/oauth_login", {
-                        "iss": platform.issuer, "login_hint": args["sub"],
-                        "target_link_uri": args["hub"] + "/hub/lti13/pick",
-                        "lti_message_hint": args["hint"], "client_id": platform.client_id,
-                        "lti_deployment_id": DEPLOYMENT,
-                    }))
+                    self._send(
+                        200,
+                        auto_post(
+                            args["hub"] + "/hub/lti13/oauth_login",
+                            {
+                                "iss": platform.issuer,
+                                "login_hint": args["sub"],
+                                "target_link_uri": args["hub"] + "/hub/lti13/pick",
+                                "lti_message_hint": args["hint"],
+                                "client_id": platform.client_id,
+                                "lti_deployment_id": DEPLOYMENT,
+                            },
+                        ),
+                    )
                 elif path == "/authorize":  # the user is who the hint says: sign for them
                     hint = json.loads(base64.urlsafe_b64decode(args["lti_message_hint"]))
                     token = platform.id_token(
-                        nonce=args["nonce"], sub=args["login_hint"], roles=hint["roles"],
-                        target=hint["target"], message_type="LtiDeepLinkingRequest",
-                        deep_linking=platform.deep_linking_settings())
-                    self._send(200, auto_post(args["redirect_uri"],
-                                              {"id_token": token, "state": args["state"]}))
+                        nonce=args["nonce"],
+                        sub=args["login_hint"],
+                        roles=hint["roles"],
+                        target=hint["target"],
+                        message_type="LtiDeepLinkingRequest",
+                        deep_linking=platform.deep_linking_settings(),
+                    )
+                    self._send(
+                        200,
+                        auto_post(
+                            args["redirect_uri"], {"id_token": token, "state": args["state"]}
+                        ),
+                    )
                 else:
                     self._send(404, b"not here")
 
@@ -179,25 +244,42 @@ class Platform:
                     if not self._bearer():
                         return
                     if platform.refuse:
-                        self._send(400, json.dumps({"error": "invalid_client_metadata",
-                                                    "error_description": platform.refuse}
-                                                   ).encode(), "application/json")
+                        self._send(
+                            400,
+                            json.dumps(
+                                {
+                                    "error": "invalid_client_metadata",
+                                    "error_description": platform.refuse,
+                                }
+                            ).encode(),
+                            "application/json",
+                        )
                         return
                     request = json.loads(raw)
                     platform.registrations.append(request)
                     tool = request[TOOL_CONFIG]
-                    self._send(200, json.dumps({
-                        **request, "client_id": platform.client_id,
-                        TOOL_CONFIG: {**tool, "deployment_id": DEPLOYMENT},
-                    }).encode(), "application/json")
+                    self._send(
+                        200,
+                        json.dumps(
+                            {
+                                **request,
+                                "client_id": platform.client_id,
+                                TOOL_CONFIG: {**tool, "deployment_id": DEPLOYMENT},
+                            }
+                        ).encode(),
+                        "application/json",
+                    )
                     return
                 form = {k: v[0] for k, v in parse_qs(raw).items()}
                 if self.path != "/deep_links" or "JWT" not in form:
                     self._send(400, b"no JWT")
                     return
                 platform.responses.append(form["JWT"])
-                self._send(200, f'<!doctype html><p id="added">Received response '
-                           f'{len(platform.responses)}</p>'.encode())
+                self._send(
+                    200,
+                    f'<!doctype html><p id="added">Received response '
+                    f"{len(platform.responses)}</p>".encode(),
+                )
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -215,45 +297,76 @@ class Platform:
             "issuer": self.config_issuer or self.issuer,
             "authorization_endpoint": self.origin + AUTHORIZE,
             "registration_endpoint": self.origin + "/register",
-            "jwks_uri": self.jwks_url, "token_endpoint": self.origin + "/login/oauth2/token",
+            "jwks_uri": self.jwks_url,
+            "token_endpoint": self.origin + "/login/oauth2/token",
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": ["openid"], "response_types_supported": ["id_token"],
+            "scopes_supported": ["openid"],
+            "response_types_supported": ["id_token"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "claims_supported": ["sub", "iss", "name", "given_name", "family_name"],
             "subject_types_supported": ["public"],
             "authorization_server": self.origin.removeprefix("http://"),
             "https://purl.imsglobal.org/spec/lti-platform-configuration": {
-                "product_family_code": "canvas", "version": "OpenSource",
+                "product_family_code": "canvas",
+                "version": "OpenSource",
                 "messages_supported": [
                     {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
-                    {"type": "LtiDeepLinkingRequest",
-                     "placements": ["link_selection", "assignment_selection", "editor_button"]},
+                    {
+                        "type": "LtiDeepLinkingRequest",
+                        "placements": ["link_selection", "assignment_selection", "editor_button"],
+                    },
                 ],
             },
         }
 
     def deep_linking_settings(self) -> dict[str, Any]:
-        return {"deep_link_return_url": f"{self.origin}/deep_links",
-                "accept_types": ["link", "file", "html", "ltiResourceLink", "image"],
-                "accept_presentation_document_targets": ["embed", "iframe", "window"],
-                "accept_media_types": "image/*,text/html", "accept_multiple": True,
-                "auto_create": False, "data": "canvas-opaque-data-7f3a"}
+        return {
+            "deep_link_return_url": f"{self.origin}/deep_links",
+            "accept_types": ["link", "file", "html", "ltiResourceLink", "image"],
+            "accept_presentation_document_targets": ["embed", "iframe", "window"],
+            "accept_media_types": "image/*,text/html",
+            "accept_multiple": True,
+            "auto_create": False,
+            "data": "canvas-opaque-data-7f3a",
+        }
 
     def pem(self, key: rsa.RSAPrivateKey) -> bytes:
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
 
-    def id_token(self, *, nonce: str, sub: str, roles: list[str], target: str,
-                 context: str | None = CTX, custom: dict | None = None, aud: str | None = None,
-                 age: int = 0, drop: tuple[str, ...] = (), other_key: bool = False,
-                 message_type: str = "LtiResourceLinkRequest",
-                 deep_linking: dict | None = None, deployment: str = DEPLOYMENT) -> str:
+    def id_token(
+        self,
+        *,
+        nonce: str,
+        sub: str,
+        roles: list[str],
+        target: str,
+        context: str | None = CTX,
+        custom: dict | None = None,
+        aud: str | None = None,
+        age: int = 0,
+        drop: tuple[str, ...] = (),
+        other_key: bool = False,
+        message_type: str = "LtiResourceLinkRequest",
+        deep_linking: dict | None = None,
+        deployment: str = DEPLOYMENT,
+    ) -> str:
         now = int(time.time()) - age
         aud = aud or self.client_id
         claims: dict[str, Any] = {
-            "iss": self.issuer, "aud": aud, "azp": aud, "sub": sub, "nonce": nonce,
-            "iat": now, "exp": now + 300, "name": "Ada Lovelace", "locale": "en",
+            "iss": self.issuer,
+            "aud": aud,
+            "azp": aud,
+            "sub": sub,
+            "nonce": nonce,
+            "iat": now,
+            "exp": now + 300,
+            "name": "Ada Lovelace",
+            "locale": "en",
             CLAIM + "message_type": message_type,
             CLAIM + "version": "1.3.0",
             CLAIM + "deployment_id": deployment,
@@ -261,15 +374,25 @@ class Platform:
             CLAIM + "resource_link": {"id": "5e7a0c3d-link", "title": "Sales"},
             CLAIM + "roles": roles,
             CLAIM + "custom": custom or {},
-            CLAIM + "tool_platform": {"guid": "canvas-guid", "name": "Test U",
-                                      "product_family_code": "canvas", "version": "cloud"},
-            CLAIM + "launch_presentation": {"document_target": "iframe",
-                                            "return_url": ISSUER + "/courses/1/external_content"},
+            CLAIM + "tool_platform": {
+                "guid": "canvas-guid",
+                "name": "Test U",
+                "product_family_code": "canvas",
+                "version": "cloud",
+            },
+            CLAIM + "launch_presentation": {
+                "document_target": "iframe",
+                "return_url": ISSUER + "/courses/1/external_content",
+            },
             CLAIM + "lti1p1": {"user_id": "a" * 40},
         }
         if context:
-            claims[CLAIM + "context"] = {"id": context, "label": "MATH101", "title": "Calculus",
-                                         "type": [LIS.replace("v2/", "v2/course#CourseOffering")]}
+            claims[CLAIM + "context"] = {
+                "id": context,
+                "label": "MATH101",
+                "title": "Calculus",
+                "type": [LIS.replace("v2/", "v2/course#CourseOffering")],
+            }
         if deep_linking is not None:  # a Deep Linking request has no resource link
             claims.pop(CLAIM + "resource_link")
             claims[DL + "deep_linking_settings"] = deep_linking
@@ -289,12 +412,19 @@ def platform() -> Iterator[Platform]:
     p.close()
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, name: str, lti: dict, cls: str,
-           isolated: bool = False, extra: str = "") -> Hub:
+def _start(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    lti: dict,
+    cls: str,
+    isolated: bool = False,
+    extra: str = "",
+) -> Hub:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JUPYTERHUB_CRYPT_KEY", "ab" * 32)
         hub = start_hub(
-            tmp_path_factory.mktemp(name), publish=publish_list(),
+            tmp_path_factory.mktemp(name),
+            publish=publish_list(),
             configure_kwargs={"lti": lti},
             # the shared test config sets the password authenticator after configure()
             extra_config=f"c.JupyterHub.authenticator_class = {cls!r}\n" + extra,
@@ -307,20 +437,35 @@ def _start(tmp_path_factory: pytest.TempPathFactory, name: str, lti: dict, cls: 
 
 @pytest.fixture(scope="module")
 def hub13(tmp_path_factory: pytest.TempPathFactory, platform: Platform) -> Iterator[Hub]:
-    hub = _start(tmp_path_factory, "lti13", {
-        "client_id": CLIENT_ID, "issuer": ISSUER, "jwks_url": platform.jwks_url,
-        "authorize_url": platform.origin + AUTHORIZE,
-        "deployments": [DEPLOYMENT, "42:another-install"],
-    }, "hub_viz.lti.HubVizLTI13Authenticator", isolated=True)
+    hub = _start(
+        tmp_path_factory,
+        "lti13",
+        {
+            "client_id": CLIENT_ID,
+            "issuer": ISSUER,
+            "jwks_url": platform.jwks_url,
+            "authorize_url": platform.origin + AUTHORIZE,
+            "deployments": [DEPLOYMENT, "42:another-install"],
+        },
+        "hub_viz.lti.HubVizLTI13Authenticator",
+        isolated=True,
+    )
     yield hub
     stop_hub(hub)
 
 
 @pytest.fixture(scope="module")
 def hub11(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    hub = _start(tmp_path_factory, "lti11", {
-        "version": "1.1", "consumers": {CONSUMER_KEY: CONSUMER_SECRET},
-    }, "hub_viz.lti.HubVizLTI11Authenticator", isolated=True)
+    hub = _start(
+        tmp_path_factory,
+        "lti11",
+        {
+            "version": "1.1",
+            "consumers": {CONSUMER_KEY: CONSUMER_SECRET},
+        },
+        "hub_viz.lti.HubVizLTI11Authenticator",
+        isolated=True,
+    )
     yield hub
     stop_hub(hub)
 
@@ -328,13 +473,30 @@ def hub11(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def login_init(hub: Hub, s: requests.Session, sub: str, target: str, *, iss: str = ISSUER,
-               client_id: str = CLIENT_ID, **headers: str):
-    return s.post(f"{hub.url}/hub/lti13/oauth_login", data={
-        "iss": iss, "login_hint": sub, "target_link_uri": target,
-        "lti_message_hint": "eyJ0eXAiOiJKV1QifQ.hint.sig", "client_id": client_id,
-        "lti_deployment_id": DEPLOYMENT,
-    }, headers={**BROWSER, **headers}, allow_redirects=False, timeout=30)
+def login_init(
+    hub: Hub,
+    s: requests.Session,
+    sub: str,
+    target: str,
+    *,
+    iss: str = ISSUER,
+    client_id: str = CLIENT_ID,
+    **headers: str,
+):
+    return s.post(
+        f"{hub.url}/hub/lti13/oauth_login",
+        data={
+            "iss": iss,
+            "login_hint": sub,
+            "target_link_uri": target,
+            "lti_message_hint": "eyJ0eXAiOiJKV1QifQ.hint.sig",
+            "client_id": client_id,
+            "lti_deployment_id": DEPLOYMENT,
+        },
+        headers={**BROWSER, **headers},
+        allow_redirects=False,
+        timeout=30,
+    )
 
 
 def auth_request(response: requests.Response) -> dict[str, str]:
@@ -346,20 +508,34 @@ def auth_request(response: requests.Response) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-def launch13(hub: Hub, platform: Platform, sub: str, roles: list[str], *,
-             target: str | None = None, session: requests.Session | None = None,
-             **token: Any) -> tuple[requests.Session, requests.Response]:
+def launch13(
+    hub: Hub,
+    platform: Platform,
+    sub: str,
+    roles: list[str],
+    *,
+    target: str | None = None,
+    session: requests.Session | None = None,
+    **token: Any,
+) -> tuple[requests.Session, requests.Response]:
     """The whole LTI 1.3 flow: login initiation, then the platform's form post."""
     s = session or requests.Session()
     target = target or f"{hub.url}/hub/home"
-    request = auth_request(login_init(hub, s, sub, target, iss=platform.issuer,
-                                      client_id=platform.client_id))
+    request = auth_request(
+        login_init(hub, s, sub, target, iss=platform.issuer, client_id=platform.client_id)
+    )
     assert request["client_id"] == platform.client_id and request["response_mode"] == "form_post"
     assert request["redirect_uri"] == f"{hub.url}/hub/lti13/oauth_callback"
-    id_token = platform.id_token(nonce=request["nonce"], sub=sub, roles=roles, target=target,
-                                 **token)
-    r = s.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
-               headers=BROWSER, allow_redirects=False, timeout=60)
+    id_token = platform.id_token(
+        nonce=request["nonce"], sub=sub, roles=roles, target=target, **token
+    )
+    r = s.post(
+        request["redirect_uri"],
+        data={"id_token": id_token, "state": request["state"]},
+        headers=BROWSER,
+        allow_redirects=False,
+        timeout=60,
+    )
     return s, r
 
 
@@ -421,7 +597,9 @@ def test_target_link_to_an_open_page_is_a_deep_link(hub13: Hub, platform: Platfo
     name = "lti13-linked"
     target = open_path(SHARED, hub=hub13)
     s, r = launch13(hub13, platform, name, LEARNER, target=target)
-    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub13), r.text[-500:]
+    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub13), r.text[
+        -500:
+    ]
     assert_open_page(hub13, s, open_path(SHARED, hub=hub13), "Course sales")
 
 
@@ -438,12 +616,22 @@ def test_instructor_gets_both_groups_and_publishes_to_the_course(
     info = hub13.svc("GET", "info", TEACHER).json()
     assert f"course-{CTX}" in info["groups"]
     # ... by the course's title, not only its opaque id
-    assert info["group_titles"] == {f"course-{CTX}": "Calculus",
-                                    f"course-{CTX}-instructors": "Calculus (instructors)"}
-    r = hub13.svc("POST", "dashboards", TEACHER, json={
-        "title": "Week 3", "slug": "week-3", "entry": "dash/app.py",
-        "visibility": "groups", "share_groups": [f"course-{CTX}"],
-    })
+    assert info["group_titles"] == {
+        f"course-{CTX}": "Calculus",
+        f"course-{CTX}-instructors": "Calculus (instructors)",
+    }
+    r = hub13.svc(
+        "POST",
+        "dashboards",
+        TEACHER,
+        json={
+            "title": "Week 3",
+            "slug": "week-3",
+            "entry": "dash/app.py",
+            "visibility": "groups",
+            "share_groups": [f"course-{CTX}"],
+        },
+    )
     assert r.status_code == 201, r.text
     try:
         learner = "lti13-classmate"
@@ -451,10 +639,17 @@ def test_instructor_gets_both_groups_and_publishes_to_the_course(
         slugs = [d["slug"] for d in hub13.svc("GET", "dashboards", learner).json()["items"]]
         assert "week-3" in slugs and PRIVATE not in slugs
         # a learner of the course may not publish to the whole class
-        r = hub13.svc("POST", "dashboards", learner, json={
-            "title": "Spam", "entry": "dash/app.py",
-            "visibility": "groups", "share_groups": [f"course-{CTX}"],
-        })
+        r = hub13.svc(
+            "POST",
+            "dashboards",
+            learner,
+            json={
+                "title": "Spam",
+                "entry": "dash/app.py",
+                "visibility": "groups",
+                "share_groups": [f"course-{CTX}"],
+            },
+        )
         assert r.status_code == 403, r.text
         assert r.json()["message"] == (
             f"Only the instructors of a course may share with its group 'course-{CTX}'."
@@ -475,12 +670,14 @@ def test_course_groups_follow_each_launch(hub13: Hub, platform: Platform) -> Non
     ta = [LIS + "membership/Instructor#TeachingAssistant"]
     launch13(hub13, platform, name, ta)
     assert sorted(user(hub13, name)["groups"]) == sorted(
-        ["lab", f"course-{CTX}", f"course-{CTX}-instructors"])
+        ["lab", f"course-{CTX}", f"course-{CTX}-instructors"]
+    )
     launch13(hub13, platform, name, LEARNER)  # no longer a TA in this course
     assert sorted(user(hub13, name)["groups"]) == sorted(["lab", f"course-{CTX}"])
     launch13(hub13, platform, name, LEARNER, context=OTHER_CTX)  # another course adds its group
     assert sorted(user(hub13, name)["groups"]) == sorted(
-        ["lab", f"course-{CTX}", f"course-{OTHER_CTX}"])
+        ["lab", f"course-{CTX}", f"course-{OTHER_CTX}"]
+    )
     group = hub13.api("GET", f"/groups/course-{CTX}").json()
     assert group["properties"]["lti_context_label"] == "MATH101"
     assert group["properties"]["lti_context_title"] == "Calculus"
@@ -489,24 +686,52 @@ def test_course_groups_follow_each_launch(hub13: Hub, platform: Platform) -> Non
 @pytest.mark.parametrize(
     ("case", "token", "status", "text"),
     [
-        ("bad-signature", {"other_key": True}, 400,
-         "it is not signed by the course site this hub trusts"),
+        (
+            "bad-signature",
+            {"other_key": True},
+            400,
+            "it is not signed by the course site this hub trusts",
+        ),
         ("wrong-audience", {"aud": "someone-else"}, 401, "This launch was meant for another tool"),
         ("expired", {"age": 900}, 400, "This launch has expired"),
-        ("no-roles", {"drop": (CLAIM + "roles",)}, 400,
-         "did not say your role in the course (roles). Open the link from your course again"),
-        ("no-deployment", {"drop": (CLAIM + "deployment_id",)}, 400,
-         "which installation of the tool it is for (deployment_id)"),
-        ("no-resource-link", {"drop": (CLAIM + "resource_link",)}, 400,
-         "which link you opened (resource_link)"),
+        (
+            "no-roles",
+            {"drop": (CLAIM + "roles",)},
+            400,
+            "did not say your role in the course (roles). Open the link from your course again",
+        ),
+        (
+            "no-deployment",
+            {"drop": (CLAIM + "deployment_id",)},
+            400,
+            "which installation of the tool it is for (deployment_id)",
+        ),
+        (
+            "no-resource-link",
+            {"drop": (CLAIM + "resource_link",)},
+            400,
+            "which link you opened (resource_link)",
+        ),
         ("no-course", {"context": None}, 403, "This hub opens from inside a course"),
-        ("other-deployment", {"deployment": "77:somewhere-else"}, 403,
-         "does not accept launches from this installation of the tool"),
+        (
+            "other-deployment",
+            {"deployment": "77:somewhere-else"},
+            403,
+            "does not accept launches from this installation of the tool",
+        ),
         ("other-host-dashboard", {"custom": {"dashboard": "//evil.example/x"}}, 400, "OWNER/SLUG"),
-        ("private-dashboard", {"custom": {"dashboard": f"{TEACHER}/{PRIVATE}"}}, 403,
-         "which you may not see"),
-        ("missing-dashboard", {"custom": {"dashboard": f"{TEACHER}/nothing-here"}}, 403,
-         "which you may not see"),
+        (
+            "private-dashboard",
+            {"custom": {"dashboard": f"{TEACHER}/{PRIVATE}"}},
+            403,
+            "which you may not see",
+        ),
+        (
+            "missing-dashboard",
+            {"custom": {"dashboard": f"{TEACHER}/nothing-here"}},
+            403,
+            "which you may not see",
+        ),
     ],
 )
 def test_bad_launches_are_refused_and_create_no_user(
@@ -519,8 +744,13 @@ def test_bad_launches_are_refused_and_create_no_user(
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/services/hub-viz/open/a/b", "//evil.example/",
-               "/%2F%2Fevil.example", "/%5Cevil.example"],
+    "target",
+    [
+        "https://evil.example/services/hub-viz/open/a/b",
+        "//evil.example/",
+        "/%2F%2Fevil.example",
+        "/%5Cevil.example",
+    ],
 )
 def test_links_to_other_hosts_are_refused(hub13: Hub, platform: Platform, target: str) -> None:
     name = "lti13-evil-" + uuid.uuid4().hex[:6]
@@ -534,21 +764,30 @@ def test_replayed_launches_are_refused(hub13: Hub, platform: Platform) -> None:
     s = requests.Session()
     request = auth_request(login_init(hub13, s, name, f"{hub13.url}/hub/home"))
     cookies = s.cookies.get_dict()
-    post = {"id_token": platform.id_token(nonce=request["nonce"], sub=name, roles=LEARNER,
-                                          target=f"{hub13.url}/hub/home"),
-            "state": request["state"]}
+    post = {
+        "id_token": platform.id_token(
+            nonce=request["nonce"], sub=name, roles=LEARNER, target=f"{hub13.url}/hub/home"
+        ),
+        "state": request["state"],
+    }
     url = request["redirect_uri"]
     r = s.post(url, data=post, headers=BROWSER, allow_redirects=False, timeout=60)
     assert r.status_code == 302
     # the same post with the same cookies (say, captured): the nonce was used
-    r = requests.post(url, data=post, cookies=cookies, headers=BROWSER, allow_redirects=False,
-                      timeout=60)
+    r = requests.post(
+        url, data=post, cookies=cookies, headers=BROWSER, allow_redirects=False, timeout=60
+    )
     refused(r, 400, "used already")
     # a fresh login's cookies with an old id_token: its nonce is not this login's
     s2 = requests.Session()
     fresh = auth_request(login_init(hub13, s2, name, f"{hub13.url}/hub/home"))
-    r = s2.post(url, data={**post, "state": fresh["state"]}, headers=BROWSER,
-                allow_redirects=False, timeout=60)
+    r = s2.post(
+        url,
+        data={**post, "state": fresh["state"]},
+        headers=BROWSER,
+        allow_redirects=False,
+        timeout=60,
+    )
     refused(r, 400, "nonce mismatch")
 
 
@@ -556,12 +795,16 @@ def test_missing_state_cookie_offers_a_new_tab(hub13: Hub, platform: Platform) -
     """What a third-party frame without cookies sees: a 4xx page with a button, no traceback."""
     name = "lti13-no-cookie"
     request = auth_request(login_init(hub13, requests.Session(), name, f"{hub13.url}/hub/home"))
-    id_token = platform.id_token(nonce=request["nonce"], sub=name, roles=LEARNER,
-                                 target=f"{hub13.url}/hub/home")
-    r = requests.post(request["redirect_uri"], data={"id_token": id_token,
-                                                     "state": request["state"]},
-                      headers={**BROWSER, "Sec-Fetch-Dest": "iframe"}, allow_redirects=False,
-                      timeout=60)
+    id_token = platform.id_token(
+        nonce=request["nonce"], sub=name, roles=LEARNER, target=f"{hub13.url}/hub/home"
+    )
+    r = requests.post(
+        request["redirect_uri"],
+        data={"id_token": id_token, "state": request["state"]},
+        headers={**BROWSER, "Sec-Fetch-Dest": "iframe"},
+        allow_redirects=False,
+        timeout=60,
+    )
     refused(r, 400, "Open in a new tab")
     assert r.headers["Content-Security-Policy"] == "frame-ancestors *"
     link = re.search(r'href="([^"]+)" target="_blank"', r.text).group(1).replace("&amp;", "&")
@@ -580,39 +823,67 @@ def test_framed_launch_breaks_out_to_a_new_tab(hub13: Hub, platform: Platform) -
     link = re.search(r'href="([^"]+)" target="_blank"', r.text).group(1).replace("&amp;", "&")
     # the new tab: a top-level GET of the same login initiation, then the usual flow
     tab = requests.Session()
-    request = auth_request(tab.get(urljoin(hub13.url, link), headers={**BROWSER, "Sec-Fetch-Dest":
-                                                               "document"},
-                                   allow_redirects=False, timeout=30))
+    request = auth_request(
+        tab.get(
+            urljoin(hub13.url, link),
+            headers={**BROWSER, "Sec-Fetch-Dest": "document"},
+            allow_redirects=False,
+            timeout=30,
+        )
+    )
     id_token = platform.id_token(nonce=request["nonce"], sub=name, roles=LEARNER, target=target)
-    r = tab.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
-                 headers=BROWSER, allow_redirects=False, timeout=60)
-    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub13), r.text[-500:]
+    r = tab.post(
+        request["redirect_uri"],
+        data={"id_token": id_token, "state": request["state"]},
+        headers=BROWSER,
+        allow_redirects=False,
+        timeout=60,
+    )
+    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub13), r.text[
+        -500:
+    ]
     assert_open_page(hub13, tab, open_path(SHARED, hub=hub13), "Course sales")
 
 
-@pytest.mark.parametrize(("id_token", "hidden"), [
-    ("not-a-jwt", "Not enough segments"),
-    (jwt.encode({"a": 1}, "k" * 32, algorithm="HS256"), "Unable to find a signing key"),
-])
+@pytest.mark.parametrize(
+    ("id_token", "hidden"),
+    [
+        ("not-a-jwt", "Not enough segments"),
+        (jwt.encode({"a": 1}, "k" * 32, algorithm="HS256"), "Unable to find a signing key"),
+    ],
+)
 def test_unreadable_launches_get_plain_words(hub13: Hub, id_token: str, hidden: str) -> None:
     s = requests.Session()
     request = auth_request(login_init(hub13, s, "lti13-garbled", f"{hub13.url}/hub/home"))
-    r = s.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
-               headers=BROWSER, allow_redirects=False, timeout=60)
+    r = s.post(
+        request["redirect_uri"],
+        data={"id_token": id_token, "state": request["state"]},
+        headers=BROWSER,
+        allow_redirects=False,
+        timeout=60,
+    )
     refused(r, 400, "not signed by the course site this hub trusts, or it was damaged")
     assert hidden not in r.text and "Open the link from your course again" in r.text
 
 
 def test_platform_errors_and_strangers_get_clear_pages(hub13: Hub) -> None:
-    r = requests.post(f"{hub13.url}/hub/lti13/oauth_callback",
-                      data={"error": "launch_no_longer_valid", "state": "x"},
-                      headers=BROWSER, allow_redirects=False, timeout=30)
+    r = requests.post(
+        f"{hub13.url}/hub/lti13/oauth_callback",
+        data={"error": "launch_no_longer_valid", "state": "x"},
+        headers=BROWSER,
+        allow_redirects=False,
+        timeout=30,
+    )
     refused(r, 400, "launch_no_longer_valid")
     r = requests.get(f"{hub13.url}/hub/lti13/oauth_login", headers=BROWSER, timeout=30)
     refused(r, 400, "Sign in by opening this hub from its link in your course")
-    r = requests.post(f"{hub13.url}/hub/lti13/oauth_login", headers=BROWSER, timeout=30,
-                      data={"iss": "https://other.example", "login_hint": "x",
-                            "target_link_uri": hub13.url}, allow_redirects=False)
+    r = requests.post(
+        f"{hub13.url}/hub/lti13/oauth_login",
+        headers=BROWSER,
+        timeout=30,
+        data={"iss": "https://other.example", "login_hint": "x", "target_link_uri": hub13.url},
+        allow_redirects=False,
+    )
     refused(r, 400, f"accepts launches from {ISSUER} only")
 
 
@@ -641,15 +912,18 @@ def test_links_copied_with_a_course_keep_opening(hub13: Hub, platform: Platform)
     copy history in the custom field the developer key asks for."""
     link = {"dashboard": f"{TEACHER}/{SHARED}"}  # shared with CTX only
     name = "lti13-copy-student"
-    s, r = launch13(hub13, platform, name, LEARNER, context=COPY_CTX,
-                    custom={**link, "context_history": CTX})
+    s, r = launch13(
+        hub13, platform, name, LEARNER, context=COPY_CTX, custom={**link, "context_history": CTX}
+    )
     assert r.status_code == 302, r.text[-500:]
     assert r.headers["Location"] == open_path(SHARED, hub=hub13)
     assert sorted(user(hub13, name)["groups"]) == sorted([f"course-{COPY_CTX}", f"course-{CTX}"])
     assert_open_page(hub13, s, r.headers["Location"], "Course sales")
     # a course that is no copy of it, or a platform that does not fill the variable in
-    for student, custom in (("lti13-unrelated", link),
-                            ("lti13-unfilled", {**link, "context_history": "$Context.id.history"})):
+    for student, custom in (
+        ("lti13-unrelated", link),
+        ("lti13-unfilled", {**link, "context_history": "$Context.id.history"}),
+    ):
         _, r = launch13(hub13, platform, student, LEARNER, context=OTHER_CTX, custom=custom)
         refused(r, 403, "which you may not see")
         assert user(hub13, student) is None
@@ -660,7 +934,9 @@ def test_links_copied_with_a_course_keep_opening(hub13: Hub, platform: Platform)
 
 def message_hint(roles: list[str], target: str) -> str:
     """The platform's opaque lti_message_hint: here, whom /authorize signs for."""
-    return base64.urlsafe_b64encode(json.dumps({"roles": roles, "target": target}).encode()).decode()
+    return base64.urlsafe_b64encode(
+        json.dumps({"roles": roles, "target": target}).encode()
+    ).decode()
 
 
 @pytest.fixture(scope="module")
@@ -680,26 +956,54 @@ def verify_response(hub: Hub, token: str) -> dict[str, Any]:
     keys = requests.get(f"{hub.url}/hub/lti13/jwks", timeout=30).json()["keys"]
     kid = jwt.get_unverified_header(token)["kid"]
     jwk = next(k for k in keys if k["kid"] == kid)
-    return jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience=ISSUER,
-                      issuer=CLIENT_ID, options={"require": ["exp", "iat", "nonce"]})
+    return jwt.decode(
+        token,
+        jwt.PyJWK(jwk).key,
+        algorithms=["RS256"],
+        audience=ISSUER,
+        issuer=CLIENT_ID,
+        options={"require": ["exp", "iat", "nonce"]},
+    )
 
 
-def pick_launch(hub: Hub, platform: Platform, sub: str, roles: list[str], *,
-                target: str | None = None, **token: Any) -> requests.Response:
+def pick_launch(
+    hub: Hub,
+    platform: Platform,
+    sub: str,
+    roles: list[str],
+    *,
+    target: str | None = None,
+    **token: Any,
+) -> requests.Response:
     """A Deep Linking request as it arrives from a frame: the callback without cookies."""
     target = target or f"{hub.url}/hub/lti13/pick"
     frame = {**BROWSER, "Sec-Fetch-Dest": "iframe"}
-    r = requests.post(f"{hub.url}/hub/lti13/oauth_login", data={
-        "iss": platform.issuer, "login_hint": sub, "target_link_uri": target,
-        "client_id": platform.client_id, "lti_deployment_id": DEPLOYMENT}, headers=frame, allow_redirects=False, timeout=30)
+    r = requests.post(
+        f"{hub.url}/hub/lti13/oauth_login",
+        data={
+            "iss": platform.issuer,
+            "login_hint": sub,
+            "target_link_uri": target,
+            "client_id": platform.client_id,
+            "lti_deployment_id": DEPLOYMENT,
+        },
+        headers=frame,
+        allow_redirects=False,
+        timeout=30,
+    )
     request = auth_request(r)
-    token = {"message_type": "LtiDeepLinkingRequest",
-             "deep_linking": platform.deep_linking_settings(), **token}
-    id_token = platform.id_token(nonce=request["nonce"], sub=sub, roles=roles, target=target,
-                                 **token)
+    token = {
+        "message_type": "LtiDeepLinkingRequest",
+        "deep_linking": platform.deep_linking_settings(),
+        **token,
+    }
+    id_token = platform.id_token(
+        nonce=request["nonce"], sub=sub, roles=roles, target=target, **token
+    )
     post = {"id_token": id_token, "state": request["state"]}
-    r = requests.post(request["redirect_uri"], data=post, headers=frame, allow_redirects=False,
-                      timeout=60)
+    r = requests.post(
+        request["redirect_uri"], data=post, headers=frame, allow_redirects=False, timeout=60
+    )
     r.sent = post  # type: ignore[attr-defined]
     return r
 
@@ -723,13 +1027,26 @@ def test_instructor_picks_two_dashboards_in_the_frame(
     context = browser.new_context(user_agent=BROWSER_UA, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(60_000)
     thumbs: list[tuple[str, int, str]] = []
-    context.on("response", lambda r: thumbs.append((r.url, r.status, r.headers.get(
-        "content-type", ""))) if "/thumb/" in r.url else None)
+    context.on(
+        "response",
+        lambda r: (
+            thumbs.append((r.url, r.status, r.headers.get("content-type", "")))
+            if "/thumb/" in r.url
+            else None
+        ),
+    )
     page = context.new_page()
     try:
-        page.goto(f"{platform.origin}/course?" + urlencode({
-            "hub": hub13.url, "sub": TEACHER,
-            "hint": message_hint(TEACHER_ROLES, f"{hub13.url}/hub/lti13/pick")}))
+        page.goto(
+            f"{platform.origin}/course?"
+            + urlencode(
+                {
+                    "hub": hub13.url,
+                    "sub": TEACHER,
+                    "hint": message_hint(TEACHER_ROLES, f"{hub13.url}/hub/lti13/pick"),
+                }
+            )
+        )
         tool = page.frame_locator("#tool")
         tool.locator("#hub-viz-picker").wait_for()
         assert tool.locator("#pick-course").inner_text() == "Calculus"
@@ -755,8 +1072,10 @@ def test_instructor_picks_two_dashboards_in_the_frame(
         card(TEACHER, LAB).locator("input").check()
         tool.locator("#pick-submit").click()
         tool.locator("#added").wait_for()
-        assert any(status == 200 and kind.startswith("image/") and f"/{LAB}" in url
-                   for url, status, kind in thumbs), thumbs
+        assert any(
+            status == 200 and kind.startswith("image/") and f"/{LAB}" in url
+            for url, status, kind in thumbs
+        ), thumbs
     finally:
         context.close()
     assert len(platform.responses) == seen + 1
@@ -767,30 +1086,50 @@ def test_instructor_picks_two_dashboards_in_the_frame(
     assert claims[DL + "data"] == "canvas-opaque-data-7f3a"
     items = claims[DL + "content_items"]
     assert [(i["type"], i["title"], i["custom"], i["window"]) for i in items] == [
-        ("ltiResourceLink", "Course sales", {"dashboard": f"{TEACHER}/{SHARED}"},
-         {"targetName": "_blank"}),
-        ("ltiResourceLink", "Lab results", {"dashboard": f"{TEACHER}/{LAB}"},
-         {"targetName": "_blank"}),
+        (
+            "ltiResourceLink",
+            "Course sales",
+            {"dashboard": f"{TEACHER}/{SHARED}"},
+            {"targetName": "_blank"},
+        ),
+        (
+            "ltiResourceLink",
+            "Lab results",
+            {"dashboard": f"{TEACHER}/{LAB}"},
+            {"targetName": "_blank"},
+        ),
     ]
     assert items[1]["url"] == open_path(LAB, hub=hub13)
     # the picker works once
-    again = requests.post(picker_url, data={"dashboard": f"{TEACHER}/{LAB}"}, headers=BROWSER,
-                          timeout=30)
+    again = requests.post(
+        picker_url, data={"dashboard": f"{TEACHER}/{LAB}"}, headers=BROWSER, timeout=30
+    )
     refused(again, 404, "used already or has expired")
     # picking shared the private one with the course's group
     lab = hub13.svc("GET", f"dashboards/{TEACHER}/{LAB}", TEACHER).json()
     assert (lab["visibility"], lab["share_groups"]) == ("groups", [f"course-{CTX}"])
     try:
-        for item, slug, title in zip(items, (SHARED, LAB), ("Course sales", "Lab results"),
-                                     strict=True):
-            s, r = launch13(hub13, platform, "lti13-dl-student", LEARNER, target=item["url"],
-                            custom=item["custom"])
+        for item, slug, title in zip(
+            items, (SHARED, LAB), ("Course sales", "Lab results"), strict=True
+        ):
+            s, r = launch13(
+                hub13,
+                platform,
+                "lti13-dl-student",
+                LEARNER,
+                target=item["url"],
+                custom=item["custom"],
+            )
             assert r.status_code == 302, r.text[-500:]
             assert r.headers["Location"] == open_path(slug, hub=hub13)
             assert_open_page(hub13, s, r.headers["Location"], title)
     finally:
-        r = hub13.svc("PATCH", f"dashboards/{TEACHER}/{LAB}", TEACHER,
-                      json={"visibility": "private", "share_groups": []})
+        r = hub13.svc(
+            "PATCH",
+            f"dashboards/{TEACHER}/{LAB}",
+            TEACHER,
+            json={"visibility": "private", "share_groups": []},
+        )
         assert r.status_code == 200, r.text
 
 
@@ -802,8 +1141,9 @@ def test_the_publish_form_names_course_groups_by_title(
     context = browser.new_context(user_agent=BROWSER_UA)
     context.set_default_timeout(60_000)
     host = urlsplit(hub13.url).hostname
-    context.add_cookies([{"name": c.name, "value": c.value, "domain": host, "path": c.path}
-                         for c in s.cookies])
+    context.add_cookies(
+        [{"name": c.name, "value": c.value, "domain": host, "path": c.path} for c in s.cookies]
+    )
     try:
         page = context.new_page()
         page.goto(f"{hub13.service_url}publish")  # through the hub's OAuth with that login
@@ -824,8 +1164,13 @@ def test_learners_get_no_picker(hub13: Hub, platform: Platform) -> None:
     assert r.headers["Content-Security-Policy"] == "frame-ancestors *"  # shows in the frame
     assert "/lti/pick/" not in r.text and user(hub13, name) is None
     # the same request again: no picker either
-    r = requests.post(f"{hub13.url}/hub/lti13/oauth_callback", data=r.sent, headers=BROWSER,
-                      allow_redirects=False, timeout=30)
+    r = requests.post(
+        f"{hub13.url}/hub/lti13/oauth_callback",
+        data=r.sent,
+        headers=BROWSER,
+        allow_redirects=False,
+        timeout=30,
+    )
     refused(r, 400, "choose the tool again in your course")
     assert user(hub13, name) is None
 
@@ -838,8 +1183,11 @@ def test_an_instructors_picker_opens_without_a_login(hub13: Hub, platform: Platf
     page = requests.get(r.headers["Location"], headers=BROWSER, timeout=30)
     assert page.status_code == 200 and "Add dashboards" in page.text
     assert page.headers["Content-Security-Policy"] == f"frame-ancestors {platform.origin}"
-    refused(requests.post(r.headers["Location"], data={}, headers=BROWSER, timeout=30),
-            400, "Pick at least one dashboard.")
+    refused(
+        requests.post(r.headers["Location"], data={}, headers=BROWSER, timeout=30),
+        400,
+        "Pick at least one dashboard.",
+    )
 
 
 def test_two_pickers_open_in_one_browser(hub13: Hub, platform: Platform) -> None:
@@ -847,12 +1195,21 @@ def test_two_pickers_open_in_one_browser(hub13: Hub, platform: Platform) -> None
     s, target = requests.Session(), f"{hub13.url}/hub/lti13/pick"
     requests_ = [auth_request(login_init(hub13, s, TEACHER, target)) for _ in range(2)]
     for request in requests_:
-        id_token = platform.id_token(nonce=request["nonce"], sub=TEACHER, roles=TEACHER_ROLES,
-                                     target=target, message_type="LtiDeepLinkingRequest",
-                                     deep_linking=platform.deep_linking_settings())
-        r = s.post(request["redirect_uri"], data={"id_token": id_token,
-                                                  "state": request["state"]},
-                   headers=BROWSER, allow_redirects=False, timeout=60)
+        id_token = platform.id_token(
+            nonce=request["nonce"],
+            sub=TEACHER,
+            roles=TEACHER_ROLES,
+            target=target,
+            message_type="LtiDeepLinkingRequest",
+            deep_linking=platform.deep_linking_settings(),
+        )
+        r = s.post(
+            request["redirect_uri"],
+            data={"id_token": id_token, "state": request["state"]},
+            headers=BROWSER,
+            allow_redirects=False,
+            timeout=60,
+        )
         assert r.status_code == 302, r.text[-500:]
         assert r.headers["Location"].startswith(f"{hub13.service_url}lti/pick/")
 
@@ -860,16 +1217,31 @@ def test_two_pickers_open_in_one_browser(hub13: Hub, platform: Platform) -> None
 @pytest.mark.parametrize(
     ("case", "kwargs", "status", "text"),
     [
-        ("resource-link-to-the-picker",
-         {"message_type": "LtiResourceLinkRequest", "deep_linking": None}, 400,
-         "This address is for adding dashboards to a course"),
+        (
+            "resource-link-to-the-picker",
+            {"message_type": "LtiResourceLinkRequest", "deep_linking": None},
+            400,
+            "This address is for adding dashboards to a course",
+        ),
         ("old-developer-key", {"target": "/hub/home"}, 400, "update the key"),
         ("no-course", {"context": None}, 400, "which course it came from (context)"),
-        ("no-links-accepted", {"deep_linking": {
-            "deep_link_return_url": "http://127.0.0.1:9/deep_links", "accept_types": ["file"]}},
-         400, "accepts no tool links"),
-        ("return-url-not-https", {"deep_linking": {
-            "deep_link_return_url": "http://evil.example/x"}}, 400, "not an https URL"),
+        (
+            "no-links-accepted",
+            {
+                "deep_linking": {
+                    "deep_link_return_url": "http://127.0.0.1:9/deep_links",
+                    "accept_types": ["file"],
+                }
+            },
+            400,
+            "accepts no tool links",
+        ),
+        (
+            "return-url-not-https",
+            {"deep_linking": {"deep_link_return_url": "http://evil.example/x"}},
+            400,
+            "not an https URL",
+        ),
     ],
 )
 def test_bad_deep_linking_requests_say_why(
@@ -880,11 +1252,21 @@ def test_bad_deep_linking_requests_say_why(
     if case == "old-developer-key":  # a key from before: selection placements target home
         s = requests.Session()
         request = auth_request(login_init(hub13, s, TEACHER, kwargs["target"]))
-        id_token = platform.id_token(nonce=request["nonce"], sub=TEACHER, roles=TEACHER_ROLES,
-                                     target=kwargs["target"], message_type="LtiDeepLinkingRequest",
-                                     deep_linking=platform.deep_linking_settings())
-        r = s.post(request["redirect_uri"], data={"id_token": id_token, "state": request["state"]},
-                   headers=BROWSER, allow_redirects=False, timeout=60)
+        id_token = platform.id_token(
+            nonce=request["nonce"],
+            sub=TEACHER,
+            roles=TEACHER_ROLES,
+            target=kwargs["target"],
+            message_type="LtiDeepLinkingRequest",
+            deep_linking=platform.deep_linking_settings(),
+        )
+        r = s.post(
+            request["redirect_uri"],
+            data={"id_token": id_token, "state": request["state"]},
+            headers=BROWSER,
+            allow_redirects=False,
+            timeout=60,
+        )
     else:
         r = pick_launch(hub13, platform, TEACHER, TEACHER_ROLES, **kwargs)
     refused(r, status, text)
@@ -893,30 +1275,52 @@ def test_bad_deep_linking_requests_say_why(
 # -- LTI 1.1 ------------------------------------------------------------------------------
 
 
-def launch11(hub: Hub, user_id: str, roles: str, *, secret: str = CONSUMER_SECRET,
-             session: requests.Session | None = None, headers: dict | None = None,
-             **extra: str) -> tuple[requests.Session, requests.Response, str, dict]:
+def launch11(
+    hub: Hub,
+    user_id: str,
+    roles: str,
+    *,
+    secret: str = CONSUMER_SECRET,
+    session: requests.Session | None = None,
+    headers: dict | None = None,
+    **extra: str,
+) -> tuple[requests.Session, requests.Response, str, dict]:
     """A Canvas-like LTI 1.1 launch, signed with oauthlib (HMAC-SHA1, parameters in the body)."""
     url = f"{hub.url}/hub/lti/launch"
     params = {
-        "lti_message_type": "basic-lti-launch-request", "lti_version": "LTI-1p0",
+        "lti_message_type": "basic-lti-launch-request",
+        "lti_version": "LTI-1p0",
         "resource_link_id": "d3a2504bba5184799a38f141e8df2335cfa8206d",
-        "resource_link_title": "Sales", "user_id": user_id, "roles": roles,
-        "context_id": CTX, "context_label": "MATH101", "context_title": "Calculus",
-        "lis_person_name_full": "Ada Lovelace", "custom_canvas_user_id": "7",
-        "custom_canvas_course_id": "12", "launch_presentation_document_target": "iframe",
+        "resource_link_title": "Sales",
+        "user_id": user_id,
+        "roles": roles,
+        "context_id": CTX,
+        "context_label": "MATH101",
+        "context_title": "Calculus",
+        "lis_person_name_full": "Ada Lovelace",
+        "custom_canvas_user_id": "7",
+        "custom_canvas_course_id": "12",
+        "launch_presentation_document_target": "iframe",
         "launch_presentation_return_url": ISSUER + "/courses/12/external_content/success",
         "tool_consumer_info_product_family_code": "canvas",
-        "tool_consumer_instance_guid": "canvas-guid", **extra,
+        "tool_consumer_instance_guid": "canvas-guid",
+        **extra,
     }
     client = Client(CONSUMER_KEY, client_secret=secret, signature_type=SIGNATURE_TYPE_BODY)
     _, signed_headers, body = client.sign(
-        url, http_method="POST", body=params,
+        url,
+        http_method="POST",
+        body=params,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     s = session or requests.Session()
-    r = s.post(url, data=body, headers={**BROWSER, **signed_headers, **(headers or {})},
-               allow_redirects=False, timeout=60)
+    r = s.post(
+        url,
+        data=body,
+        headers={**BROWSER, **signed_headers, **(headers or {})},
+        allow_redirects=False,
+        timeout=60,
+    )
     return s, r, url, {**BROWSER, **signed_headers, "body": body}
 
 
@@ -931,8 +1335,9 @@ def test_lti11_learner_deep_link(hub11: Hub) -> None:
 
 def test_lti11_instructor_and_ta_roles(hub11: Hub) -> None:
     name = "lti11-ta"
-    _, r, _, _ = launch11(hub11, name, "Instructor,urn:lti:role:ims/lis/TeachingAssistant",
-                          custom_next="/hub/home")
+    _, r, _, _ = launch11(
+        hub11, name, "Instructor,urn:lti:role:ims/lis/TeachingAssistant", custom_next="/hub/home"
+    )
     assert r.status_code == 302 and r.headers["Location"] == "/hub/home"
     assert sorted(user(hub11, name)["groups"]) == [f"course-{CTX}", f"course-{CTX}-instructors"]
 
@@ -940,15 +1345,27 @@ def test_lti11_instructor_and_ta_roles(hub11: Hub) -> None:
 @pytest.mark.parametrize(
     ("case", "kwargs", "status", "text"),
     [
-        ("bad-signature", {"secret": "not-the-secret"}, 401,
-         "not signed with a consumer key and secret this hub knows"),
-        ("no-resource-link", {"resource_link_id": ""}, 400,
-         "did not say which link you opened (resource_link_id)"),
+        (
+            "bad-signature",
+            {"secret": "not-the-secret"},
+            401,
+            "not signed with a consumer key and secret this hub knows",
+        ),
+        (
+            "no-resource-link",
+            {"resource_link_id": ""},
+            400,
+            "did not say which link you opened (resource_link_id)",
+        ),
         ("other-host", {"custom_next": "https://evil.example/"}, 400, "only links to this hub"),
         ("scheme-relative", {"custom_next": "//evil.example/x"}, 400, "only links to this hub"),
         ("backslash", {"custom_next": "/\\evil.example"}, 400, "only links to this hub"),
-        ("private-dashboard", {"custom_dashboard": f"{TEACHER}/{PRIVATE}"}, 403,
-         "which you may not see"),
+        (
+            "private-dashboard",
+            {"custom_dashboard": f"{TEACHER}/{PRIVATE}"},
+            403,
+            "which you may not see",
+        ),
         ("no-course", {"context_id": ""}, 403, "This hub opens from inside a course"),
     ],
 )
@@ -963,8 +1380,13 @@ def test_lti11_bad_launches_create_no_user(
 
 def test_lti11_framed_refusal_shows_in_the_frame(hub11: Hub) -> None:
     name = "lti11-framed-private"
-    _, r, _, _ = launch11(hub11, name, "Learner", custom_dashboard=f"{TEACHER}/{PRIVATE}",
-                          headers={"Sec-Fetch-Dest": "iframe"})
+    _, r, _, _ = launch11(
+        hub11,
+        name,
+        "Learner",
+        custom_dashboard=f"{TEACHER}/{PRIVATE}",
+        headers={"Sec-Fetch-Dest": "iframe"},
+    )
     refused(r, 403, "which you may not see")
     assert r.headers["Content-Security-Policy"] == "frame-ancestors *"
     assert "Open in a new tab" not in r.text
@@ -981,8 +1403,13 @@ def test_lti11_replay_is_refused(hub11: Hub) -> None:
 
 def test_lti11_framed_launch_continues_in_a_new_tab(hub11: Hub) -> None:
     name = "lti11-framed"
-    _, r, _, _ = launch11(hub11, name, "Learner", custom_dashboard=f"{TEACHER}/{SHARED}",
-                          headers={"Sec-Fetch-Dest": "iframe"})
+    _, r, _, _ = launch11(
+        hub11,
+        name,
+        "Learner",
+        custom_dashboard=f"{TEACHER}/{SHARED}",
+        headers={"Sec-Fetch-Dest": "iframe"},
+    )
     assert r.status_code == 200, r.text[-500:]
     assert r.headers["Content-Security-Policy"] == "frame-ancestors *"
     link = re.search(r'href="([^"]+)" target="_blank"', r.text).group(1).replace("&amp;", "&")
@@ -990,7 +1417,9 @@ def test_lti11_framed_launch_continues_in_a_new_tab(hub11: Hub) -> None:
     assert user(hub11, name) is None  # not before the new tab
     tab = requests.Session()
     r = tab.get(hub11.url + link, headers=BROWSER, allow_redirects=False, timeout=30)
-    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub11), r.text[-500:]
+    assert r.status_code == 302 and r.headers["Location"] == open_path(SHARED, hub=hub11), r.text[
+        -500:
+    ]
     assert user(hub11, name)["groups"] == [f"course-{CTX}"]
     assert_open_page(hub11, tab, open_path(SHARED, hub=hub11), "Course sales")
     again = requests.get(hub11.url + link, headers=BROWSER, allow_redirects=False, timeout=30)

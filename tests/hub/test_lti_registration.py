@@ -56,11 +56,19 @@ def configured() -> Iterator[Platform]:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory, configured: Platform) -> Iterator[Hub]:
-    hub = _start(tmp_path_factory, "ltireg", {
-        "client_id": CLIENT_ID, "issuer": ISSUER, "jwks_url": configured.jwks_url,
-        "authorize_url": configured.origin + AUTHORIZE, "deployments": [DEPLOYMENT],
-    }, "hub_viz.lti.HubVizLTI13Authenticator",
-        extra=f"c.HubVizLTI13Authenticator.registration_timeout = {EXPIRY}\n")
+    hub = _start(
+        tmp_path_factory,
+        "ltireg",
+        {
+            "client_id": CLIENT_ID,
+            "issuer": ISSUER,
+            "jwks_url": configured.jwks_url,
+            "authorize_url": configured.origin + AUTHORIZE,
+            "deployments": [DEPLOYMENT],
+        },
+        "hub_viz.lti.HubVizLTI13Authenticator",
+        extra=f"c.HubVizLTI13Authenticator.registration_timeout = {EXPIRY}\n",
+    )
     yield hub
     stop_hub(hub)
 
@@ -75,8 +83,7 @@ def new_platform() -> Iterator[Platform]:
 
 def mint(hub: Hub, token: str | None = None) -> requests.Response:
     headers = {"Authorization": f"token {token or hub.token}"} if token != "" else {}
-    return requests.post(f"{hub.url}/hub/lti13/registrations", json={}, headers=headers,
-                         timeout=30)
+    return requests.post(f"{hub.url}/hub/lti13/registrations", json={}, headers=headers, timeout=30)
 
 
 def registration_url(hub: Hub) -> str:
@@ -89,27 +96,47 @@ def registration_url(hub: Hub) -> str:
 def run_registration(url: str, platform: Platform, config_url: str | None = None):
     """What the platform does with a registration URL: open it (in its frame) with its
     OpenID configuration and a registration token."""
-    return requests.get(url, params={"openid_configuration": config_url or platform.config_url,
-                                     "registration_token": platform.registration_token},
-                        headers={**BROWSER, "Sec-Fetch-Dest": "iframe"}, timeout=60)
+    return requests.get(
+        url,
+        params={
+            "openid_configuration": config_url or platform.config_url,
+            "registration_token": platform.registration_token,
+        },
+        headers={**BROWSER, "Sec-Fetch-Dest": "iframe"},
+        timeout=60,
+    )
 
 
 def registered(hub: Hub) -> list[tuple[str, str]]:
-    r = requests.get(f"{hub.url}/hub/lti13/registrations",
-                     headers={"Authorization": f"token {hub.token}"}, timeout=30)
+    r = requests.get(
+        f"{hub.url}/hub/lti13/registrations",
+        headers={"Authorization": f"token {hub.token}"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     return [(p["issuer"], p["client_id"]) for p in r.json()["platforms"]]
 
 
 def test_registration_installs_the_tool_and_its_launches_log_in(
-    hub: Hub, configured: Platform, new_platform: Platform,
+    hub: Hub,
+    configured: Platform,
+    new_platform: Platform,
 ) -> None:
     url = registration_url(hub)
     assert urlsplit(url).path.startswith("/hub/lti13/register/")
     # before: the platform is a stranger
-    refused(login_init(hub, requests.Session(), "reg-student", f"{hub.url}/hub/home",
-                       iss=new_platform.issuer, client_id=new_platform.client_id),
-            400, "accepts launches from")
+    refused(
+        login_init(
+            hub,
+            requests.Session(),
+            "reg-student",
+            f"{hub.url}/hub/home",
+            iss=new_platform.issuer,
+            client_id=new_platform.client_id,
+        ),
+        400,
+        "accepts launches from",
+    )
 
     r = run_registration(url, new_platform)
     assert r.status_code == 200, r.text[-800:]
@@ -128,10 +155,13 @@ def test_registration_installs_the_tool_and_its_launches_log_in(
     assert tool["target_link_uri"] == key["target_link_uri"] == hub_root + "home"
     assert tool["custom_parameters"] == key["custom_fields"]
     assert {"sub", "iss", "name"} <= set(tool["claims"]) and "email" not in tool["claims"]
-    wanted = {(p["placement"], p["message_type"], p["target_link_uri"])
-              for p in key["extensions"][0]["settings"]["placements"]}
-    assert {(m["placements"][0], m["type"], m["target_link_uri"])
-            for m in tool["messages"]} == wanted
+    wanted = {
+        (p["placement"], p["message_type"], p["target_link_uri"])
+        for p in key["extensions"][0]["settings"]["placements"]
+    }
+    assert {
+        (m["placements"][0], m["type"], m["target_link_uri"]) for m in tool["messages"]
+    } == wanted
 
     # a student of the newly registered platform logs in, without a restart; the
     # deployment allowlist is the configured platform's only
@@ -154,15 +184,32 @@ def test_registration_installs_the_tool_and_its_launches_log_in(
 
     # an admin removes the platform: its next launch is refused
     forget = {"issuer": new_platform.issuer, "client_id": new_platform.client_id}
-    r = requests.delete(f"{hub.url}/hub/lti13/registrations", params=forget,
-                        headers={"Authorization": f"token {hub.token}"}, timeout=30)
+    r = requests.delete(
+        f"{hub.url}/hub/lti13/registrations",
+        params=forget,
+        headers={"Authorization": f"token {hub.token}"},
+        timeout=30,
+    )
     assert r.status_code == 204, r.text
     assert (new_platform.issuer, new_platform.client_id) not in registered(hub)
-    refused(login_init(hub, requests.Session(), "reg-student", f"{hub.url}/hub/home",
-                       iss=new_platform.issuer, client_id=new_platform.client_id),
-            400, "accepts launches from")
-    r = requests.delete(f"{hub.url}/hub/lti13/registrations", params=forget,
-                        headers={"Authorization": f"token {hub.token}"}, timeout=30)
+    refused(
+        login_init(
+            hub,
+            requests.Session(),
+            "reg-student",
+            f"{hub.url}/hub/home",
+            iss=new_platform.issuer,
+            client_id=new_platform.client_id,
+        ),
+        400,
+        "accepts launches from",
+    )
+    r = requests.delete(
+        f"{hub.url}/hub/lti13/registrations",
+        params=forget,
+        headers={"Authorization": f"token {hub.token}"},
+        timeout=30,
+    )
     refused(r, 404, "No platform is registered")
 
 
@@ -184,9 +231,13 @@ def test_only_admins_mint_registration_urls(hub: Hub, capsys: pytest.CaptureFixt
     refused(mint(hub, plain), 403, "admin:users and tokens")
     refused(mint(hub, ""), 403, "admin")
     for method in ("GET", "DELETE"):
-        r = requests.request(method, f"{hub.url}/hub/lti13/registrations",
-                             params={"issuer": ISSUER, "client_id": CLIENT_ID},
-                             headers={"Authorization": f"token {plain}"}, timeout=30)
+        r = requests.request(
+            method,
+            f"{hub.url}/hub/lti13/registrations",
+            params={"issuer": ISSUER, "client_id": CLIENT_ID},
+            headers={"Authorization": f"token {plain}"},
+            timeout=30,
+        )
         refused(r, 403, "admin:users and tokens")
     assert run(["lti-register", "--hub-url", hub.url, "--token", plain]) == 1
     assert "admin:users and tokens" in capsys.readouterr().err
@@ -210,7 +261,9 @@ def test_an_expired_registration_url_is_refused(hub: Hub, new_platform: Platform
 
 
 def test_a_configuration_off_the_issuers_host_is_refused(hub: Hub) -> None:
-    p = Platform(issuer=None, client_id="1000000000777", config_issuer="https://canvas.other.example")
+    p = Platform(
+        issuer=None, client_id="1000000000777", config_issuer="https://canvas.other.example"
+    )
     try:
         r = run_registration(registration_url(hub), p)
         refused(r, 400, "not on the issuer")
@@ -226,43 +279,79 @@ def test_a_url_without_configuration_says_where_to_paste_it(hub: Hub) -> None:
 
 
 def test_a_platform_refusing_the_registration_is_shown(hub: Hub) -> None:
-    p = Platform(issuer=None, client_id="1000000000888",
-                 refuse="Dynamic Registration is turned off for this account")
+    p = Platform(
+        issuer=None,
+        client_id="1000000000888",
+        refuse="Dynamic Registration is turned off for this account",
+    )
     try:
         r = run_registration(registration_url(hub), p)
         refused(r, 400, "Dynamic Registration is turned off for this account")
         assert "refused the registration" in r.text
         assert (p.issuer, p.client_id) not in registered(hub)
         # the registration token is the platform's: a wrong one is refused there, and said
-        r = requests.get(registration_url(hub), params={
-            "openid_configuration": p.config_url, "registration_token": "forged"},
-            headers=BROWSER, timeout=30)
+        r = requests.get(
+            registration_url(hub),
+            params={"openid_configuration": p.config_url, "registration_token": "forged"},
+            headers=BROWSER,
+            timeout=30,
+        )
         refused(r, 400, "refused its OpenID configuration (HTTP 401)")
     finally:
         p.close()
 
 
 def test_launches_from_an_unregistered_client_id_are_refused(
-    hub: Hub, new_platform: Platform,
+    hub: Hub,
+    new_platform: Platform,
 ) -> None:
     assert run_registration(registration_url(hub), new_platform).status_code == 200
     s = requests.Session()
     # the login initiation of another client id of that platform
-    refused(login_init(hub, s, "reg-stranger", f"{hub.url}/hub/home", iss=new_platform.issuer,
-                       client_id="1000000000999"), 400, "not installed with this course site")
+    refused(
+        login_init(
+            hub,
+            s,
+            "reg-stranger",
+            f"{hub.url}/hub/home",
+            iss=new_platform.issuer,
+            client_id="1000000000999",
+        ),
+        400,
+        "not installed with this course site",
+    )
     # an id_token for another client id, after a login the hub did start
-    request = auth_request(login_init(hub, s, "reg-stranger", f"{hub.url}/hub/home",
-                                      iss=new_platform.issuer, client_id=new_platform.client_id))
-    token = new_platform.id_token(nonce=request["nonce"], sub="reg-stranger", roles=LEARNER,
-                                  target=f"{hub.url}/hub/home", aud="1000000000999")
-    r = s.post(request["redirect_uri"], data={"id_token": token, "state": request["state"]},
-               headers=BROWSER, allow_redirects=False, timeout=60)
+    request = auth_request(
+        login_init(
+            hub,
+            s,
+            "reg-stranger",
+            f"{hub.url}/hub/home",
+            iss=new_platform.issuer,
+            client_id=new_platform.client_id,
+        )
+    )
+    token = new_platform.id_token(
+        nonce=request["nonce"],
+        sub="reg-stranger",
+        roles=LEARNER,
+        target=f"{hub.url}/hub/home",
+        aud="1000000000999",
+    )
+    r = s.post(
+        request["redirect_uri"],
+        data={"id_token": token, "state": request["state"]},
+        headers=BROWSER,
+        allow_redirects=False,
+        timeout=60,
+    )
     refused(r, 401, "meant for another tool")
     assert user(hub, "reg-stranger") is None
 
 
 def test_a_registered_platforms_instructor_opens_the_picker(
-    hub: Hub, new_platform: Platform,
+    hub: Hub,
+    new_platform: Platform,
 ) -> None:
     assert run_registration(registration_url(hub), new_platform).status_code == 200
     r = pick_launch(hub, new_platform, TEACHER, TEACHER_ROLES)
@@ -286,7 +375,9 @@ def browser():
 
 
 def test_the_platforms_dialog_closes_after_registering(
-    hub: Hub, new_platform: Platform, browser,
+    hub: Hub,
+    new_platform: Platform,
+    browser,
 ) -> None:
     """In Chromium: the platform frames the registration URL and hears the close message."""
     url = registration_url(hub)

@@ -48,10 +48,20 @@ DATA_ROUTES = {
 }
 # Paths a framework of these knows for files, code or its editor (besides SOURCE_PATHS).
 MORE_SOURCE_PATHS = (
-    "gradio_api/file={entry}", "gradio_api/file=./{entry}", "file={entry}",
-    "gradio_api/file=%2E%2E/{entry}", "gradio_api/info", "?view=api",
-    "api/kernel/read_code", "api/export/html", "api/export/script", "@file/{entry}",
-    "public/{entry}", "public/../{entry}", "?file={entry}", "?include-code=true",
+    "gradio_api/file={entry}",
+    "gradio_api/file=./{entry}",
+    "file={entry}",
+    "gradio_api/file=%2E%2E/{entry}",
+    "gradio_api/info",
+    "?view=api",
+    "api/kernel/read_code",
+    "api/export/html",
+    "api/export/script",
+    "@file/{entry}",
+    "public/{entry}",
+    "public/../{entry}",
+    "?file={entry}",
+    "?include-code=true",
 )
 
 
@@ -59,9 +69,15 @@ def installed(example: str) -> bool:
     return importlib.util.find_spec(MORE_EXAMPLES[example][2]) is not None
 
 
-EXAMPLES_HERE = [pytest.param(name, marks=pytest.mark.skipif(
-    not installed(name), reason=f"{MORE_EXAMPLES[name][2]} is not installed"))
-    for name in MORE_EXAMPLES]
+EXAMPLES_HERE = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            not installed(name), reason=f"{MORE_EXAMPLES[name][2]} is not installed"
+        ),
+    )
+    for name in MORE_EXAMPLES
+]
 
 
 def slug(example: str) -> str:
@@ -78,17 +94,25 @@ def opened(hub: Hub) -> Iterator[dict]:
     def open_example(example: str) -> dict:
         if example not in seen:
             spec = MORE_EXAMPLES[example][0]
-            r = hub.svc("POST", "dashboards", AUTHOR, json={
-                "slug": slug(example), "title": example, "visibility": "all", **spec})
+            r = hub.svc(
+                "POST",
+                "dashboards",
+                AUTHOR,
+                json={"slug": slug(example), "title": example, "visibility": "all", **spec},
+            )
             assert r.status_code == 201, r.text
             body = hub.open_ready(AUTHOR, slug(example), VIEWER)
             owner, name = body["server"].split("/", 1)
             session = requests.Session()
             session.headers["User-Agent"] = BROWSER_UA
             first = session.get(hub.public(body["url"]), timeout=60)
-            seen[example] = {"session": session, "first": first, "owner": owner,
-                             "base": hub.at(f"/user/{owner}/{name}/"),
-                             "base_path": f"/user/{owner}/{name}/"}
+            seen[example] = {
+                "session": session,
+                "first": first,
+                "owner": owner,
+                "base": hub.at(f"/user/{owner}/{name}/"),
+                "base_path": f"/user/{owner}/{name}/",
+            }
         return seen[example]
 
     yield open_example
@@ -124,7 +148,8 @@ def websocket_text(hub: Hub, inst: dict, wanted: str) -> str:
     ws = websocket.create_connection(
         inst["base"].replace("http", "ws", 1) + f"ws?session_id=s-{uuid.uuid4().hex}",
         header=[f"Cookie: {cookies}", f"User-Agent: {BROWSER_UA}"],
-        origin=origin_of(inst["base"]), timeout=60,
+        origin=origin_of(inst["base"]),
+        timeout=60,
     )
     received = ""
     try:
@@ -154,14 +179,16 @@ def test_no_route_serves_the_source_to_a_viewer(hub: Hub, opened, example: str) 
             assert statuses[path] == 403, (path, statuses[path])
         else:  # no Jupyter server runs: the app answers its own paths (above: no source)
             assert f"Refused GET {inst['base_path']}{path} " not in hub.log.read_text(
-                errors="replace"), path
+                errors="replace"
+            ), path
 
 
 def test_anonymous_visitor_is_sent_to_the_open_page(hub: Hub, opened) -> None:
     example = next(n for n in MORE_EXAMPLES if installed(n))
     inst = opened(example)
-    r = requests.get(inst["base"], headers={"User-Agent": BROWSER_UA}, timeout=30,
-                     allow_redirects=False)
+    r = requests.get(
+        inst["base"], headers={"User-Agent": BROWSER_UA}, timeout=30, allow_redirects=False
+    )
     assert r.status_code in (302, 303), r.status_code
     assert r.headers["Location"].startswith(hub.open_location(AUTHOR, slug(example)))
 
@@ -170,26 +197,29 @@ MARIMO = pytest.mark.skipif(not installed("marimo-example"), reason="marimo is n
 
 
 @MARIMO
-@pytest.mark.parametrize(("path", "body"), [
-    ("api/kernel/run", {"cellIds": ["x"], "codes": ["{code}"]}),
-    ("api/kernel/execute", {"cellId": "x", "code": "{code}"}),
-    ("api/kernel/scratchpad/run", {"code": "{code}"}),
-    ("api/kernel/instantiate", {"objectIds": [], "values": [], "codes": {"x": "{code}"}}),
-    ("api/document/transaction", {"changes": [{"type": "create-cell", "code": "{code}"}]}),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("api/kernel/run", {"cellIds": ["x"], "codes": ["{code}"]}),
+        ("api/kernel/execute", {"cellId": "x", "code": "{code}"}),
+        ("api/kernel/scratchpad/run", {"code": "{code}"}),
+        ("api/kernel/instantiate", {"objectIds": [], "values": [], "codes": {"x": "{code}"}}),
+        ("api/document/transaction", {"changes": [{"type": "create-cell", "code": "{code}"}]}),
+    ],
+)
 def test_a_marimo_viewer_cannot_run_code(hub: Hub, opened, path: str, body: dict) -> None:
     inst = opened("marimo-example")
     marker = Path("/tmp") / f"hub-viz-mf-{uuid.uuid4().hex}"
     code = f"open({str(marker)!r}, 'w').write('ran')"
     payload = json.loads(json.dumps(body).replace("{code}", json.dumps(code)[1:-1]))
-    r = inst["session"].post(inst["base"] + path, json=payload, timeout=30,
-                             allow_redirects=False)
+    r = inst["session"].post(inst["base"] + path, json=payload, timeout=30, allow_redirects=False)
     assert r.status_code == 403, (r.status_code, r.text[:300])
     assert r.json()["source"] == "hub-viz"
     time.sleep(1)
     assert not marker.exists()
-    refused = f"Refused POST {inst['base_path']}{path} for {VIEWER} (open link): " \
-              "not part of a marimo app"
+    refused = (
+        f"Refused POST {inst['base_path']}{path} for {VIEWER} (open link): not part of a marimo app"
+    )
     assert refused in hub.log.read_text(errors="replace")
 
 
@@ -197,9 +227,12 @@ def test_a_marimo_viewer_cannot_run_code(hub: Hub, opened, path: str, body: dict
 def test_a_marimo_viewer_still_moves_its_sliders(hub: Hub, opened) -> None:
     """The one kind of POST a viewer sends reaches marimo (it answers, not the launcher)."""
     inst = opened("marimo-example")
-    r = inst["session"].post(inst["base"] + "api/kernel/set_ui_element_value",
-                             json={"objectIds": [], "values": []}, timeout=30,
-                             headers={"Marimo-Session-Id": "s-none"})
+    r = inst["session"].post(
+        inst["base"] + "api/kernel/set_ui_element_value",
+        json={"objectIds": [], "values": []},
+        timeout=30,
+        headers={"Marimo-Session-Id": "s-none"},
+    )
     assert r.status_code != 403 or r.json().get("source") != "hub-viz", r.text[:300]
 
 
@@ -208,11 +241,23 @@ SOLARA = pytest.mark.skipif(not installed("solara-example"), reason="solara is n
 
 def kernel_message(msg_type: str, content: dict | None = None) -> str:
     """A kernel message in the JSON framing Solara's page uses."""
-    return json.dumps({
-        "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "",
-                   "session": uuid.uuid4().hex, "date": "", "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "content": content or {}, "channel": "shell",
-        "buffers": []})
+    return json.dumps(
+        {
+            "header": {
+                "msg_id": uuid.uuid4().hex,
+                "msg_type": msg_type,
+                "username": "",
+                "session": uuid.uuid4().hex,
+                "date": "",
+                "version": "5.3",
+            },
+            "parent_header": {},
+            "metadata": {},
+            "content": content or {},
+            "channel": "shell",
+            "buffers": [],
+        }
+    )
 
 
 def solara_kernel(inst: dict) -> tuple[websocket.WebSocket, str]:
@@ -223,7 +268,8 @@ def solara_kernel(inst: dict) -> tuple[websocket.WebSocket, str]:
         inst["base"].replace("http", "ws", 1)
         + f"jupyter/api/kernels/{kernel}/channels?session_id={uuid.uuid4()}",
         header=[f"Cookie: {cookies}", f"User-Agent: {BROWSER_UA}"],
-        origin=origin_of(inst["base"]), timeout=10,
+        origin=origin_of(inst["base"]),
+        timeout=10,
     )
     return ws, kernel
 
@@ -250,9 +296,16 @@ def test_a_solara_viewer_cannot_send_code_to_its_kernel(hub: Hub, opened) -> Non
     ws, kernel = solara_kernel(inst)
     try:
         for msg_type in ("execute_request", "inspect_request", "complete_request"):
-            ws.send(kernel_message(msg_type, {
-                "code": f"open({str(marker)!r}, 'w').write('ran')", "silent": False,
-                "cursor_pos": 0}))
+            ws.send(
+                kernel_message(
+                    msg_type,
+                    {
+                        "code": f"open({str(marker)!r}, 'w').write('ran')",
+                        "silent": False,
+                        "cursor_pos": 0,
+                    },
+                )
+            )
         ws.send(kernel_message("kernel_info_request"))
         seen = replies(ws, "kernel_info_reply")
     finally:
@@ -262,24 +315,31 @@ def test_a_solara_viewer_cannot_send_code_to_its_kernel(hub: Hub, opened) -> Non
     assert not marker.exists()
     log = hub.log.read_text(errors="replace")
     for msg_type in ("execute_request", "inspect_request", "complete_request"):
-        assert (f"Dropped a {msg_type} message from {VIEWER} (open link) to kernel {kernel}: "
-                "not a widget message") in log
+        assert (
+            f"Dropped a {msg_type} message from {VIEWER} (open link) to kernel {kernel}: "
+            "not a widget message"
+        ) in log
 
 
 @SOLARA
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "resourcez"),
-    ("POST", "_solara/api/evict/00000000-0000-0000-0000-000000000000"),
-    ("GET", "jupyter/api/kernels"),
-    ("POST", "jupyter/api/kernels/00000000-0000-0000-0000-000000000000"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "resourcez"),
+        ("POST", "_solara/api/evict/00000000-0000-0000-0000-000000000000"),
+        ("GET", "jupyter/api/kernels"),
+        ("POST", "jupyter/api/kernels/00000000-0000-0000-0000-000000000000"),
+    ],
+)
 def test_solara_server_routes_are_refused(hub: Hub, opened, method: str, path: str) -> None:
     inst = opened("solara-example")
     r = inst["session"].request(method, inst["base"] + path, timeout=30, allow_redirects=False)
     assert r.status_code == 403, (r.status_code, r.text[:300])
     assert r.json()["source"] == "hub-viz"
-    assert (f"Refused {method} {inst['base_path']}{path} for {VIEWER} (open link): "
-            "not part of a Solara app") in hub.log.read_text(errors="replace")
+    assert (
+        f"Refused {method} {inst['base_path']}{path} for {VIEWER} (open link): "
+        "not part of a Solara app"
+    ) in hub.log.read_text(errors="replace")
 
 
 @pytest.mark.parametrize("example", EXAMPLES_HERE)
@@ -288,9 +348,18 @@ def test_per_viewer_instance_is_the_viewer_s_own(hub: Hub, example: str) -> None
     hub.ensure_user(AUTHOR)
     hub.ensure_user(VIEWER)
     slug_pv = slug(example) + "-pv"
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "slug": slug_pv, "title": example, "visibility": "all", "mode": "per-viewer",
-        **MORE_EXAMPLES[example][0]})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": slug_pv,
+            "title": example,
+            "visibility": "all",
+            "mode": "per-viewer",
+            **MORE_EXAMPLES[example][0],
+        },
+    )
     assert r.status_code == 201, r.text
     try:
         body = hub.open_ready(AUTHOR, slug_pv, VIEWER)

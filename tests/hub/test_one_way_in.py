@@ -26,12 +26,21 @@ hub = both_layouts()
 
 OWNER, VIEWER, OUTSIDER = "idle-owner", "door-viewer", "door-outsider"  # a publisher
 SLUG, PRIVATE = "door-dash", "door-private"
-FRAME = {"User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe",
-         "Sec-Fetch-Site": "same-site", "Accept": "text/html,*/*;q=0.8"}
+FRAME = {
+    "User-Agent": BROWSER_UA,
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "iframe",
+    "Sec-Fetch-Site": "same-site",
+    "Accept": "text/html,*/*;q=0.8",
+}
 TAB = {**FRAME, "Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "none"}
 NO_FETCH_METADATA = {"User-Agent": BROWSER_UA, "Accept": "text/html,*/*;q=0.8"}
-XHR = {"User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty",
-       "Accept": "application/json"}
+XHR = {
+    "User-Agent": BROWSER_UA,
+    "Sec-Fetch-Mode": "cors",
+    "Sec-Fetch-Dest": "empty",
+    "Accept": "application/json",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +48,18 @@ def published(hub: Hub) -> Hub:
     for name in (OWNER, VIEWER, OUTSIDER):
         hub.ensure_user(name)
     for slug, visibility in ((SLUG, "all"), (PRIVATE, "private")):
-        r = hub.svc("POST", "dashboards", OWNER, json={
-            "slug": slug, "title": slug, "framework": "dash", "entry": "dash/app.py",
-            "visibility": visibility})
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            OWNER,
+            json={
+                "slug": slug,
+                "title": slug,
+                "framework": "dash",
+                "entry": "dash/app.py",
+                "visibility": visibility,
+            },
+        )
         assert r.status_code == 201, r.text
     return hub
 
@@ -58,8 +76,11 @@ def service_prefix(hub: Hub) -> str:
 def stopped(hub: Hub, slug: str) -> None:
     r = hub.api("DELETE", f"/users/{OWNER}/servers/{slug}")
     assert r.status_code in (202, 204), r.text
-    wait_until(lambda: slug not in hub.api("GET", f"/users/{OWNER}").json()["servers"],
-               timeout=60, what=f"{slug} to stop")
+    wait_until(
+        lambda: slug not in hub.api("GET", f"/users/{OWNER}").json()["servers"],
+        timeout=60,
+        what=f"{slug} to stop",
+    )
 
 
 def test_a_dashboard_url_opened_as_a_page_leads_to_its_full_window(published: Hub):
@@ -75,7 +96,9 @@ def test_a_dashboard_url_opened_as_a_page_leads_to_its_full_window(published: Hu
         assert (r.status_code, r.headers["Location"]) == (302, full_window)
         r = tab.get(url + "some/page?x=1", headers=TAB, timeout=30, allow_redirects=False)
         assert (r.status_code, r.headers["Location"]) == (
-            302, full_window + "&path=some%2Fpage%3Fx%3D1")
+            302,
+            full_window + "&path=some%2Fpage%3Fx%3D1",
+        )
     # in a frame (the open page's) the dashboard is served
     assert tab.get(url, headers=FRAME, timeout=30).status_code == 200
     # the full window: the open page without the service's bar
@@ -89,11 +112,11 @@ def test_a_dashboard_url_opened_as_a_page_leads_to_its_full_window(published: Hu
     page = hub.login(VIEWER).get(hub.public(full_window + "&path=_dash-layout"), timeout=30)
     assert 'data-path="_dash-layout"' in page.text
     prefix = hub.layout.server_path(OWNER, SLUG)
-    for path, landing in (("_dash-layout", prefix + "_dash-layout"),
-                          ("//evil.example/", prefix)):
+    for path, landing in (("_dash-layout", prefix + "_dash-layout"), ("//evil.example/", prefix)):
         grant = hub.public(hub.open_ready(OWNER, SLUG, VIEWER)["url"])
-        r = requests.get(grant, params={"next": path}, headers=FRAME, timeout=30,
-                         allow_redirects=False)
+        r = requests.get(
+            grant, params={"next": path}, headers=FRAME, timeout=30, allow_redirects=False
+        )
         assert (r.status_code, r.headers["Location"]) == (302, landing)
 
 
@@ -114,8 +137,11 @@ def test_nothing_the_launcher_serves_counts_as_activity_pings_do(published: Hub)
     # a ping from the open page does count
     r = hub.svc("POST", f"dashboards/{OWNER}/{SLUG}/ping", VIEWER)
     assert r.status_code == 204, r.text
-    wait_until(lambda: last_activity(hub) > before, timeout=30,
-               what="the ping to reach the hub's last activity")
+    wait_until(
+        lambda: last_activity(hub) > before,
+        timeout=30,
+        what="the ping to reach the hub's last activity",
+    )
 
 
 def test_a_stopped_dashboards_url_goes_to_its_open_page_or_404(published: Hub):
@@ -153,19 +179,30 @@ def test_a_stopped_dashboards_url_goes_to_its_open_page_or_404(published: Hub):
     outsider = {**token, "Authorization": f"token {hub.user_token(OUTSIDER)}"}
     answers = []
     for slug in (PRIVATE, "door-nothing"):
-        r = requests.get(f"{goto}{OWNER}/{slug}/", headers=outsider, timeout=30,
-                         allow_redirects=False)
+        r = requests.get(
+            f"{goto}{OWNER}/{slug}/", headers=outsider, timeout=30, allow_redirects=False
+        )
         answers.append((r.status_code, r.text.replace(slug, "<slug>")))
     assert answers[0] == answers[1] and answers[0][0] == 404, answers
     assert f"No dashboard at /user/{OWNER}/" in answers[0][1], answers
     # the owner of a server the service did not start (the hub's API): the hub's start page
-    r = requests.get(f"{goto}{OWNER}/door-raw/", timeout=30, allow_redirects=False, headers={
-        **token, "Authorization": f"token {hub.user_token(OWNER)}"})
+    r = requests.get(
+        f"{goto}{OWNER}/door-raw/",
+        timeout=30,
+        allow_redirects=False,
+        headers={**token, "Authorization": f"token {hub.user_token(OWNER)}"},
+    )
     assert (r.status_code, r.headers.get("Location")) == (
-        302, f"{hub.layout.hub_origin}/hub/spawn/{OWNER}/door-raw"), r.text
+        302,
+        f"{hub.layout.hub_origin}/hub/spawn/{OWNER}/door-raw",
+    ), r.text
     # anonymous: log in first
-    r = requests.get(f"{goto}{OWNER}/{SLUG}/", headers={"User-Agent": BROWSER_UA},
-                     timeout=30, allow_redirects=False)
+    r = requests.get(
+        f"{goto}{OWNER}/{SLUG}/",
+        headers={"User-Agent": BROWSER_UA},
+        timeout=30,
+        allow_redirects=False,
+    )
     location = r.headers.get("Location", "")
     assert r.status_code == 302 and ("oauth" in location or "login" in location), location
 
@@ -197,13 +234,20 @@ def test_the_hub_answers_on_its_own_host_only(published: Hub):
     hub.open_ready(OWNER, SLUG, VIEWER)
     dashboard = hub.server_url(OWNER, SLUG)
     origin = dashboard.split("/user/")[0]
-    for path in ("/hub/login", "/hub/api/", "/hub/api/user", "/hub/home",
-                 "/services/hub-viz/api/dashboards", "/user/somebody/other/"):
+    for path in (
+        "/hub/login",
+        "/hub/api/",
+        "/hub/api/user",
+        "/hub/home",
+        "/services/hub-viz/api/dashboards",
+        "/user/somebody/other/",
+    ):
         r = requests.get(origin + path, headers=TAB, allow_redirects=False, timeout=30)
         # the proxy has no route there: its 404, through the hub's error page
         assert r.status_code == 404, (path, r.status_code, r.headers.get("Location"))
-        assert "Set-Cookie" not in r.headers or "jupyterhub-hub-login" not in r.headers[
-            "Set-Cookie"], path
+        assert (
+            "Set-Cookie" not in r.headers or "jupyterhub-hub-login" not in r.headers["Set-Cookie"]
+        ), path
     # the same paths on the hub's own host are the hub's
     assert requests.get(hub.url + "/hub/login", timeout=30).status_code == 200
     assert requests.get(hub.url + "/hub/api/", timeout=30).status_code == 200

@@ -17,7 +17,6 @@ pytestmark = pytest.mark.hub
 hub = both_layouts()
 
 
-
 @pytest.fixture(scope="module")
 def running(hub):
     """All six example dashboards started for alice at once, as a class would."""
@@ -101,13 +100,22 @@ def test_notebook_runs_code_over_the_kernel_websocket(hub, running):
         json.dumps(
             {
                 "header": {
-                    "msg_id": msg_id, "msg_type": "execute_request", "username": "alice",
-                    "session": uuid.uuid4().hex, "version": "5.3",
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": "alice",
+                    "session": uuid.uuid4().hex,
+                    "version": "5.3",
                 },
-                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
                 "content": {
-                    "code": "sum(i * i for i in range(1, 601))", "silent": False,
-                    "store_history": False, "user_expressions": {}, "allow_stdin": False,
+                    "code": "sum(i * i for i in range(1, 601))",
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
                 },
             }
         )
@@ -115,7 +123,10 @@ def test_notebook_runs_code_over_the_kernel_websocket(hub, running):
     result = None
     for _ in range(50):
         msg = json.loads(ws.recv())
-        if msg.get("parent_header", {}).get("msg_id") == msg_id and msg["msg_type"] == "execute_result":
+        if (
+            msg.get("parent_header", {}).get("msg_id") == msg_id
+            and msg["msg_type"] == "execute_result"
+        ):
             result = msg["content"]["data"]["text/plain"]
             break
     ws.close()
@@ -150,24 +161,39 @@ def test_unauthenticated_visitor_is_sent_to_login(hub, running):
     r = requests.get(hub.at(f"{base}?x=1"), allow_redirects=False, timeout=30)
     assert r.status_code == 302
     # the launcher's login step (where HubOAuth is loaded), then the hub's OAuth
-    assert r.headers["Location"] == f"{base}_hub_viz/login?next=%2Fuser%2Falice%2Fdash-example%2F%3Fx%3D1"
+    assert (
+        r.headers["Location"]
+        == f"{base}_hub_viz/login?next=%2Fuser%2Falice%2Fdash-example%2F%3Fx%3D1"
+    )
     r = requests.get(hub.at(r.headers["Location"]), allow_redirects=False, timeout=30)
     assert r.status_code == 302
     assert "/hub/api/oauth2/authorize" in r.headers["Location"]
     # after logging in, the login step goes back to the page asked for, never elsewhere
     session = hub.login("alice")
-    for target, landing in ((f"{base}?x=1", f"{base}?x=1"), ("https://evil.example/", base),
-                            ("//evil.example/", base), (f"{base}..//x", base)):
-        r = session.get(hub.at(f"{base}_hub_viz/login"), params={"next": target},
-                        allow_redirects=False, timeout=30)
+    for target, landing in (
+        (f"{base}?x=1", f"{base}?x=1"),
+        ("https://evil.example/", base),
+        ("//evil.example/", base),
+        (f"{base}..//x", base),
+    ):
+        r = session.get(
+            hub.at(f"{base}_hub_viz/login"),
+            params={"next": target},
+            allow_redirects=False,
+            timeout=30,
+        )
         # through the hub's OAuth (and back to the login step) until it lets go
         for _ in range(6):
             location = r.headers.get("Location", "")
             if r.status_code != 302 or not any(
-                    part in location for part in ("/hub/", "oauth_callback", "_hub_viz/login")):
+                part in location for part in ("/hub/", "oauth_callback", "_hub_viz/login")
+            ):
                 break
-            r = session.get(location if "://" in location else hub.at(location),
-                            allow_redirects=False, timeout=30)
+            r = session.get(
+                location if "://" in location else hub.at(location),
+                allow_redirects=False,
+                timeout=30,
+            )
         assert r.status_code == 302, r.status_code
         assert r.headers["Location"] == landing, (target, r.headers["Location"])
     post = requests.post(
@@ -205,15 +231,25 @@ def test_activity_is_reported_from_page_views_not_background_requests(hub, runni
     before = last_activity()
     # a hidden tab polling (and a script without a browser's User-Agent) is not use
     for _ in range(3):
-        r = session.get(base + "_dash-layout", timeout=30, headers={
-            "User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "cors", "Accept": "application/json"})
+        r = session.get(
+            base + "_dash-layout",
+            timeout=30,
+            headers={
+                "User-Agent": BROWSER_UA,
+                "Sec-Fetch-Mode": "cors",
+                "Accept": "application/json",
+            },
+        )
         assert r.status_code == 200
         assert session.get(base, timeout=30).status_code == 200  # python-requests: a bot
     time.sleep(5)  # more than two report intervals
     assert last_activity() == before
     # a person loading the page is
-    r = session.get(base, timeout=30, headers={
-        "User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "navigate", "Accept": "text/html"})
+    r = session.get(
+        base,
+        timeout=30,
+        headers={"User-Agent": BROWSER_UA, "Sec-Fetch-Mode": "navigate", "Accept": "text/html"},
+    )
     assert r.status_code == 200
     deadline = time.monotonic() + 20  # the test hub reports every 2 s
     after = before
@@ -252,7 +288,8 @@ def test_the_hubs_own_link_leads_to_the_dashboards_host(hub, running):
     answers there only with a redirect to the server's own host, and nothing else."""
     session = hub.login("alice")
     hubs_link = (hub.layout.user_origin("alice") if hub.layout.isolated else hub.url) + (
-        "/user/alice/dash-example/?x=1")
+        "/user/alice/dash-example/?x=1"
+    )
     r = session.get(hubs_link, allow_redirects=False, timeout=30)
     if hub.layout.isolated:
         assert r.status_code == 302, r.status_code

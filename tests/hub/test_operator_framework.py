@@ -49,8 +49,9 @@ c.DashboardSettings.allowed_frameworks = ["dash", "tinyhttp"]
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    running = start_hub(tmp_path_factory.mktemp("operator-framework-hub"),
-                        extra_config=OPERATOR_CONFIG)
+    running = start_hub(
+        tmp_path_factory.mktemp("operator-framework-hub"), extra_config=OPERATOR_CONFIG
+    )
     try:
         yield running
     finally:
@@ -70,10 +71,17 @@ def test_an_operators_framework_is_published_and_opened(hub: Hub) -> None:
     write_app(hub)
     info = hub.svc("GET", "info", author)
     assert info.status_code == 200, info.text
-    r = hub.svc("POST", "dashboards", author, json={
-        "title": "Tiny", "slug": "tiny", "entry": "tiny/server.tiny",
-        "visibility": "all",
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        author,
+        json={
+            "title": "Tiny",
+            "slug": "tiny",
+            "entry": "tiny/server.tiny",
+            "visibility": "all",
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["framework"] == "tinyhttp"  # detected from the operator's record
     try:
@@ -95,9 +103,17 @@ def test_an_operators_framework_is_published_and_opened(hub: Hub) -> None:
 def test_a_framework_the_operator_did_not_allow_is_refused(hub: Hub) -> None:
     author = "api-owner"
     hub.ensure_user(author)
-    r = hub.svc("POST", "dashboards", author, json={
-        "title": "Bokeh", "slug": "not-allowed", "entry": "bokeh/app.py",
-        "framework": "bokeh", "visibility": "private",
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        author,
+        json={
+            "title": "Bokeh",
+            "slug": "not-allowed",
+            "entry": "bokeh/app.py",
+            "framework": "bokeh",
+            "visibility": "private",
+        },
+    )
     assert r.status_code == 400, r.text
     assert "'bokeh' framework is not enabled on this hub; allowed: dash, tinyhttp" in r.text

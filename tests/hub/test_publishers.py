@@ -39,8 +39,15 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     running = start_hub(
         tmp_path_factory.mktemp("publishers-hub"),
         configure_kwargs={"publishers": [NAMED, f"group:{TEACHERS}"]},
-        publish=[{"owner": SEED_OWNER, "slug": "pub-seed", "title": "Seeded", "visibility": "all",
-                  **DASH}],
+        publish=[
+            {
+                "owner": SEED_OWNER,
+                "slug": "pub-seed",
+                "title": "Seeded",
+                "visibility": "all",
+                **DASH,
+            }
+        ],
         extra_config=f"c.Authenticator.admin_users = {{{ADMIN!r}}}\n",
     )
     for name in (ADMIN, NAMED, MEMBER, STUDENT, SEED_OWNER):
@@ -53,8 +60,12 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 
 def publish(hub: Hub, user: str, slug: str, visibility: str, **extra):
-    return hub.svc("POST", "dashboards", user, json={
-        "slug": slug, "title": slug, "visibility": visibility, **DASH, **extra})
+    return hub.svc(
+        "POST",
+        "dashboards",
+        user,
+        json={"slug": slug, "title": slug, "visibility": visibility, **DASH, **extra},
+    )
 
 
 def refused(r) -> None:
@@ -122,9 +133,23 @@ def test_the_command_line_gives_the_same_reason(hub: Hub):
     env = {k: v for k, v in os.environ.items() if k != "JUPYTERHUB_API_TOKEN"}
     env.update(JUPYTERHUB_URL=hub.url, JUPYTERHUB_API_TOKEN=hub.user_token(STUDENT))
     result = subprocess.run(
-        [sys.executable, "-m", "hub_viz.cli", "publish", "dash/app.py", "--title", "CLI try",
-         "--framework", "dash", "--visibility", "all"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "hub_viz.cli",
+            "publish",
+            "dash/app.py",
+            "--title",
+            "CLI try",
+            "--framework",
+            "dash",
+            "--visibility",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert result.stderr.strip() == f"hub-viz publish: {LIMIT}"

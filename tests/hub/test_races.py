@@ -40,8 +40,10 @@ c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 
 def mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
-                           str(path)], capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+    )
     return done.returncode == 0
 
 
@@ -59,23 +61,35 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]
 def hub(tmp_path_factory: pytest.TempPathFactory, store_dir: Path | None) -> Iterator[Hub]:
     state = tmp_path_factory.mktemp("race-hub")
     store = (store_dir or state) / "hub_viz.sqlite"
-    running = start_hub(state, isolated=True, cleanup_servers=True, extra_config=EXTRA_CONFIG,
-                        configure_kwargs={
-                            "db_url": f"sqlite:///{store}",
-                            "warm_pool_ceiling": 2,
-                            "cull_timeout": CULL_TIMEOUT, "cull_every": 3600,
-                            "extra_service_config": {"reconcile_interval": 1,
-                                                     "warm_pool_interval": 1,
-                                                     "thumbnails": False},
-                        })
+    running = start_hub(
+        state,
+        isolated=True,
+        cleanup_servers=True,
+        extra_config=EXTRA_CONFIG,
+        configure_kwargs={
+            "db_url": f"sqlite:///{store}",
+            "warm_pool_ceiling": 2,
+            "cull_timeout": CULL_TIMEOUT,
+            "cull_every": 3600,
+            "extra_service_config": {
+                "reconcile_interval": 1,
+                "warm_pool_interval": 1,
+                "thumbnails": False,
+            },
+        },
+    )
     running.store = store  # type: ignore[attr-defined]
     yield running
     stop_hub(running)
 
 
 def publish(hub: Hub, slug: str, **fields: Any) -> None:
-    r = hub.svc("POST", "dashboards", OWNER, json={
-        "slug": slug, "title": slug, "entry": "dash/app.py", "visibility": "all", **fields})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        OWNER,
+        json={"slug": slug, "title": slug, "entry": "dash/app.py", "visibility": "all", **fields},
+    )
     assert r.status_code == 201, r.text
 
 
@@ -111,12 +125,16 @@ def at_once(calls: list[Any]) -> list[Any]:
 
 def test_one_viewers_simultaneous_opens_get_one_instance_and_one_record(hub: Hub) -> None:
     publish(hub, "race-pool", mode="per-viewer", warm_pool=2)
-    wait_until(lambda: sum(s["ready"] for s in servers(hub, POOL).values()) == 2, 90,
-               what="two warm instances")
+    wait_until(
+        lambda: sum(s["ready"] for s in servers(hub, POOL).values()) == 2,
+        90,
+        what="two warm instances",
+    )
     # and the pool has seen them ready (its next round), so they can be handed out
     wait_until(lambda: len(pool_ready(hub)) == 2, 60, what="the pool to count them ready")
-    answers = at_once([lambda: hub.svc("POST", f"dashboards/{OWNER}/race-pool/open", "rv1")
-                       for _ in range(4)])
+    answers = at_once(
+        [lambda: hub.svc("POST", f"dashboards/{OWNER}/race-pool/open", "rv1") for _ in range(4)]
+    )
     assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
     assert len({r.json()["server"] for r in answers}) == 1  # one instance for all four
     assert answers[0].json()["server"].startswith(POOL + "/")
@@ -129,16 +147,20 @@ def test_one_viewers_simultaneous_opens_get_one_instance_and_one_record(hub: Hub
     viewers = [f"rv{i}" for i in range(2, 7)]
     for v in viewers:
         hub.user_token(v)
-    answers = at_once([lambda v=v: hub.svc("POST", f"dashboards/{OWNER}/race-pool/open", v)
-                       for v in viewers])
+    answers = at_once(
+        [lambda v=v: hub.svc("POST", f"dashboards/{OWNER}/race-pool/open", v) for v in viewers]
+    )
     assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
     time.sleep(3)  # a few pool rounds
     assert len(servers(hub, POOL)) <= 2
     for v in ["rv1", *viewers]:
         assert len(runs(hub, "viewer = ? AND stopped IS NULL", v)) == 1, v
     assert hub.svc("DELETE", f"dashboards/{OWNER}/race-pool", OWNER).status_code == 204
-    wait_until(lambda: not servers(hub, POOL) and not any(servers(hub, v) for v in viewers),
-               60, what="every instance to stop")
+    wait_until(
+        lambda: not servers(hub, POOL) and not any(servers(hub, v) for v in viewers),
+        60,
+        what="every instance to stop",
+    )
 
 
 def test_unpublish_during_opens_leaves_no_server_and_no_open_record(hub: Hub) -> None:
@@ -146,10 +168,14 @@ def test_unpublish_during_opens_leaves_no_server_and_no_open_record(hub: Hub) ->
     viewers = [f"gv{i}" for i in range(4)]
     for v in viewers:
         hub.user_token(v)
-    delete = [lambda: (time.sleep(0.05),
-                       hub.svc("DELETE", f"dashboards/{OWNER}/race-gone", OWNER))[1]]
-    opens = [lambda v=v: hub.svc("POST", f"dashboards/{OWNER}/race-gone/open", v)
-             for v in viewers for _ in range(2)]
+    delete = [
+        lambda: (time.sleep(0.05), hub.svc("DELETE", f"dashboards/{OWNER}/race-gone", OWNER))[1]
+    ]
+    opens = [
+        lambda v=v: hub.svc("POST", f"dashboards/{OWNER}/race-gone/open", v)
+        for v in viewers
+        for _ in range(2)
+    ]
     answers = at_once(delete + opens)
     assert answers[0].status_code == 204
     for r in answers[1:]:
@@ -167,17 +193,23 @@ def test_a_mode_change_during_opens_leaves_nothing_stop_cannot_reach(hub: Hub) -
     viewers = [f"mv{i}" for i in range(3)]
     for v in viewers:
         hub.user_token(v)
-    patch = [lambda: (time.sleep(0.05), hub.svc("PATCH", f"dashboards/{OWNER}/race-mode",
-                                                  OWNER, json={"mode": "shared"}))[1]]
-    opens = [lambda v=v: hub.svc("POST", f"dashboards/{OWNER}/race-mode/open", v)
-             for v in viewers]
+    patch = [
+        lambda: (
+            time.sleep(0.05),
+            hub.svc("PATCH", f"dashboards/{OWNER}/race-mode", OWNER, json={"mode": "shared"}),
+        )[1]
+    ]
+    opens = [lambda v=v: hub.svc("POST", f"dashboards/{OWNER}/race-mode/open", v) for v in viewers]
     answers = at_once(patch + opens)
     assert answers[0].status_code == 200, answers[0].text
     assert all(r.status_code == 200 for r in answers[1:]), [r.text for r in answers]
     r = hub.svc("POST", f"dashboards/{OWNER}/race-mode/stop", OWNER)
     assert r.status_code == 200, r.text
-    wait_until(lambda: not any(servers(hub, u).get(n) for u in [*viewers, OWNER]
-                               for n in servers(hub, u)), 60, what="every server to stop")
+    wait_until(
+        lambda: not any(servers(hub, u).get(n) for u in [*viewers, OWNER] for n in servers(hub, u)),
+        60,
+        what="every server to stop",
+    )
     assert runs(hub, "dashboard_ref = ? AND stopped IS NULL", f"{OWNER}/race-mode") == []
     assert hub.svc("DELETE", f"dashboards/{OWNER}/race-mode", OWNER).status_code == 204
 
@@ -194,13 +226,15 @@ def test_an_app_killed_under_use_is_recorded_crashed_not_culled(hub: Hub) -> Non
     [app] = launcher.children()
     os.killpg(app.pid, signal.SIGKILL)
     wait_until(lambda: "race-crash" not in servers(hub, OWNER), 30, what="the hub to stop it")
-    [record] = wait_until(lambda: runs(hub, "dashboard_ref = ? AND stopped IS NOT NULL",
-                                       f"{OWNER}/race-crash"), 30, what="the record to close")
+    [record] = wait_until(
+        lambda: runs(hub, "dashboard_ref = ? AND stopped IS NOT NULL", f"{OWNER}/race-crash"),
+        30,
+        what="the record to close",
+    )
     assert (record["stop_reason"], record["stopped_by"]) == ("crashed", "")
 
 
-def test_a_full_state_disk_keeps_running_dashboards_open(hub: Hub,
-                                                         store_dir: Path | None) -> None:
+def test_a_full_state_disk_keeps_running_dashboards_open(hub: Hub, store_dir: Path | None) -> None:
     if store_dir is None:
         pytest.skip("no tmpfs mount here: a full state disk cannot be made")
     publish(hub, "race-full")
@@ -223,18 +257,26 @@ def test_a_full_state_disk_keeps_running_dashboards_open(hub: Hub,
         # a stopped one does not start without its record, and says why
         r = hub.svc("POST", f"dashboards/{OWNER}/race-idle/open", "fv1")
         assert r.status_code == 507, r.text
-        assert "not running" in r.json()["message"] and "state disk is full" in r.json()[
-            "message"]
+        assert "not running" in r.json()["message"] and "state disk is full" in r.json()["message"]
         assert "race-idle" not in servers(hub, OWNER)
         # the author learns why a change cannot be saved, and the operator what to do
-        r = hub.svc("PATCH", f"dashboards/{OWNER}/race-full", OWNER,
-                    json={"description": "x" * 1500})
+        r = hub.svc(
+            "PATCH", f"dashboards/{OWNER}/race-full", OWNER, json={"description": "x" * 1500}
+        )
         assert r.status_code == 507, r.text
         assert "state disk is full" in r.json()["message"]
         assert "tell your operator" in r.json()["message"]
-        r = hub.svc("POST", "dashboards", OWNER, json={
-            "slug": "race-more", "title": "more " * 30, "entry": "dash/app.py",
-            "description": "y" * 1900})
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            OWNER,
+            json={
+                "slug": "race-more",
+                "title": "more " * 30,
+                "entry": "dash/app.py",
+                "description": "y" * 1900,
+            },
+        )
         assert r.status_code == 507, r.text
         log = hub.log.read_text()
         assert "free space on the disk that holds it" in log

@@ -149,25 +149,47 @@ def users() -> Iterator[Path]:
     made: list[str] = []
     try:
         for name in (AUTHOR, VIEWER):
-            run("useradd", "--create-home", "--home-dir", str(base / name), "--shell", "/bin/sh",
-                "--user-group", name)
+            run(
+                "useradd",
+                "--create-home",
+                "--home-dir",
+                str(base / name),
+                "--shell",
+                "/bin/sh",
+                "--user-group",
+                name,
+            )
             made.append(name)
             (base / name).chmod(0o755)  # others may look, as on many hubs; only the owner writes
-        run("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-            "--user-group", SANDBOX)
+        run(
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--user-group",
+            SANDBOX,
+        )
         made.append(SANDBOX)
         try:
             check = subprocess.run(
-                [sys.executable, "-c", "import hub_viz.launcher, dash, gunicorn"], user=AUTHOR,
+                [sys.executable, "-c", "import hub_viz.launcher, dash, gunicorn"],
+                user=AUTHOR,
                 env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
-                cwd="/", capture_output=True, text=True, timeout=60)
+                cwd="/",
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             problem = check.stderr.strip().splitlines()[-1:] if check.returncode else None
         except OSError as e:
             problem = [str(e)]
         if problem is not None:
-            pytest.skip(f"other system users cannot run this Python ({sys.executable}): "
-                        f"{problem[0] if problem else 'it failed'}; run the tests from a "
-                        "Python outside a private folder such as /root")
+            pytest.skip(
+                f"other system users cannot run this Python ({sys.executable}): "
+                f"{problem[0] if problem else 'it failed'}; run the tests from a "
+                "Python outside a private folder such as /root"
+            )
         private = base / VIEWER / "private.txt"
         private.write_text(SECRET)
         private.chmod(0o600)
@@ -196,12 +218,31 @@ def hub(users: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     state = tmp_path_factory.mktemp("sandbox-hub")
     port, token = free_port(), secrets.token_hex(16)
     config = state / "jupyterhub_config.py"
-    config.write_text(textwrap.dedent(CONFIG.format(
-        users=str(users), state=str(state), port=port, service_port=free_port(),
-        hub_port=free_port(), proxy_api_port=free_port(), sandbox=SANDBOX, author=AUTHOR,
-        password=PASSWORD, token=token, domain=ISOLATED_DOMAIN)))
-    running = run_hub(config, port=port, token=token, root=users, env={},
-                      layout=Layout(f"http://{ISOLATED_DOMAIN}:{port}"))
+    config.write_text(
+        textwrap.dedent(
+            CONFIG.format(
+                users=str(users),
+                state=str(state),
+                port=port,
+                service_port=free_port(),
+                hub_port=free_port(),
+                proxy_api_port=free_port(),
+                sandbox=SANDBOX,
+                author=AUTHOR,
+                password=PASSWORD,
+                token=token,
+                domain=ISOLATED_DOMAIN,
+            )
+        )
+    )
+    running = run_hub(
+        config,
+        port=port,
+        token=token,
+        root=users,
+        env={},
+        layout=Layout(f"http://{ISOLATED_DOMAIN}:{port}"),
+    )
     yield running
     stop_hub(running)
 
@@ -221,9 +262,19 @@ def probe_report(hub: Hub, viewer: str) -> tuple[dict, str]:
 @pytest.fixture(scope="module")
 def published(hub: Hub) -> Hub:
     for slug, entry in (("probe", "probe/app.py"), ("locked", "locked/app.py")):
-        r = hub.svc("POST", "dashboards", AUTHOR, json={
-            "slug": slug, "title": slug, "framework": "dash", "entry": entry,
-            "mode": "per-viewer", "visibility": "all"})
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            AUTHOR,
+            json={
+                "slug": slug,
+                "title": slug,
+                "framework": "dash",
+                "entry": entry,
+                "mode": "per-viewer",
+                "visibility": "all",
+            },
+        )
         assert r.status_code == 201, r.text
     return hub
 
@@ -268,12 +319,15 @@ def test_files_the_sandbox_cannot_read_fail_the_start_readably(published: Hub, u
     hub = published
     r = hub.svc("POST", f"dashboards/{AUTHOR}/locked/open", VIEWER)
     assert r.status_code == 502 and "could not start" in r.json()["message"], r.text
-    _, server = server_for(SimpleNamespace(mode=PER_VIEWER, ref=f"{AUTHOR}/locked",
-                                           slug="locked"), VIEWER)
+    _, server = server_for(
+        SimpleNamespace(mode=PER_VIEWER, ref=f"{AUTHOR}/locked", slug="locked"), VIEWER
+    )
     assert hub.wait(VIEWER, server) == {}, "the failed server must not stay"
     page = html.unescape(hub.spawn_message(VIEWER, server))
-    assert (f"this hub runs other authors' dashboards as the account {SANDBOX!r}, which "
-            f"cannot read its files. Ask {AUTHOR} to make the dashboard's folder readable by "
-            "others") in page
+    assert (
+        f"this hub runs other authors' dashboards as the account {SANDBOX!r}, which "
+        f"cannot read its files. Ask {AUTHOR} to make the dashboard's folder readable by "
+        "others"
+    ) in page
     assert str(users) not in page, "server paths must not leak"
     assert oct((users / AUTHOR / "locked").stat().st_mode & 0o777) == "0o700"

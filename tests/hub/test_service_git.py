@@ -25,8 +25,12 @@ CAP = 2_000_000
 
 
 def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-                   cwd=cwd, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 def bare_repo(tmp_path: Path, name: str, files: dict[str, bytes]) -> str:
@@ -45,7 +49,8 @@ def bare_repo(tmp_path: Path, name: str, files: dict[str, bytes]) -> str:
 @pytest.fixture(scope="module")
 def git_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     running = start_hub(
-        tmp_path_factory.mktemp("git-hub"), isolated=True,
+        tmp_path_factory.mktemp("git-hub"),
+        isolated=True,
         extra_config=f"c.DashboardLocalSpawner.git_max_bytes = {CAP}\n",
     )
     yield running
@@ -60,10 +65,20 @@ def repo(tmp_path: Path) -> str:
 
 def publish(hub: Hub, slug: str, url: str, **extra: object) -> requests.Response:
     hub.ensure_user(AUTHOR)
-    return hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": slug, "slug": slug, "entry": "app.py", "framework": "dash",
-        "git": {"url": url, "ref": "lecture-1"}, "visibility": "all", **extra,
-    })
+    return hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": slug,
+            "slug": slug,
+            "entry": "app.py",
+            "framework": "dash",
+            "git": {"url": url, "ref": "lecture-1"},
+            "visibility": "all",
+            **extra,
+        },
+    )
 
 
 def open_dashboard(hub: Hub, ref: str, viewer: str) -> dict:
@@ -125,16 +140,23 @@ def test_git_source_is_fetched_by_the_instance_and_served(git_hub: Hub, repo: st
         assert checkout.parent.parent == Path(tempfile.gettempdir())
         assert (checkout / "app.py").read_bytes() == (EXAMPLES / "dash" / "app.py").read_bytes()
         state = hub.log.parent
-        assert not any("git" in p.name for p in state.iterdir() if p.is_dir()), \
-            sorted(p.name for p in state.iterdir())
+        assert not any("git" in p.name for p in state.iterdir() if p.is_dir()), sorted(
+            p.name for p in state.iterdir()
+        )
 
         # A ref that does not exist: the redeploy fails with a readable reason for the author.
-        r = hub.svc("PATCH", f"dashboards/{AUTHOR}/git-dash", AUTHOR,
-                    json={"git": {"url": repo, "ref": "no-such-branch"}})
+        r = hub.svc(
+            "PATCH",
+            f"dashboards/{AUTHOR}/git-dash",
+            AUTHOR,
+            json={"git": {"url": repo, "ref": "no-such-branch"}},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["redeployed"] is True
-        assert "Could not fetch ref 'no-such-branch' from the git repository." in \
-            r.json()["redeploy_error"]
+        assert (
+            "Could not fetch ref 'no-such-branch' from the git repository."
+            in r.json()["redeploy_error"]
+        )
         assert "git-dash" not in hub.api("GET", f"/users/{AUTHOR}").json()["servers"]
         # the stopped instance took its checkout with it
         wait_until(lambda: not checkout.parent.exists(), what="the checkout to be removed")
@@ -144,14 +166,20 @@ def test_git_source_is_fetched_by_the_instance_and_served(git_hub: Hub, repo: st
 
 def test_a_repository_over_the_size_cap_does_not_start(git_hub: Hub, tmp_path: Path):
     hub = git_hub
-    big = bare_repo(tmp_path, "big", {
-        "app.py": (EXAMPLES / "dash" / "app.py").read_bytes(), "blob.bin": os.urandom(3 * CAP),
-    })
+    big = bare_repo(
+        tmp_path,
+        "big",
+        {
+            "app.py": (EXAMPLES / "dash" / "app.py").read_bytes(),
+            "blob.bin": os.urandom(3 * CAP),
+        },
+    )
     r = publish(hub, "git-big", big)
     assert r.status_code == 201, r.text
     try:
-        sentence = ("The git repository is larger than the 2 MB this hub allows for a "
-                    "dashboard's source.")
+        sentence = (
+            "The git repository is larger than the 2 MB this hub allows for a dashboard's source."
+        )
         r = hub.svc("POST", f"dashboards/{AUTHOR}/git-big/open", AUTHOR)
         assert r.status_code == 502, r.text  # the start failed, and says why
         assert sentence in r.json()["message"]
@@ -164,15 +192,20 @@ def test_a_repository_over_the_size_cap_does_not_start(git_hub: Hub, tmp_path: P
 @pytest.mark.parametrize(
     ("url", "sentence"),
     [
-        ("https://127.0.0.1/org/repo.git",
-         "The git URL's host 127.0.0.1 is a loopback address; git sources must come from a "
-         "public host."),
-        ("https://0x7f000001/org/repo.git",
-         "The git URL's host 0x7f000001 (127.0.0.1) is a loopback address"),
-        ("https://[::ffff:169.254.169.254]/latest",
-         "is a cloud metadata address inside an IPv6 address"),
-        ("https://a.localhost/org/repo.git",
-         "The git host 'a.localhost' resolves to"),
+        (
+            "https://127.0.0.1/org/repo.git",
+            "The git URL's host 127.0.0.1 is a loopback address; git sources must come from a "
+            "public host.",
+        ),
+        (
+            "https://0x7f000001/org/repo.git",
+            "The git URL's host 0x7f000001 (127.0.0.1) is a loopback address",
+        ),
+        (
+            "https://[::ffff:169.254.169.254]/latest",
+            "is a cloud metadata address inside an IPv6 address",
+        ),
+        ("https://a.localhost/org/repo.git", "The git host 'a.localhost' resolves to"),
         ("https://10.0.0.5/org/repo.git", "is a private address"),
     ],
 )
@@ -186,8 +219,12 @@ def test_changing_the_url_to_an_internal_host_is_refused(git_hub: Hub, repo: str
     hub = git_hub
     assert publish(hub, "git-moves", repo).status_code == 201
     try:
-        r = hub.svc("PATCH", f"dashboards/{AUTHOR}/git-moves", AUTHOR,
-                    json={"git": {"url": "https://169.254.169.254/latest/meta-data"}})
+        r = hub.svc(
+            "PATCH",
+            f"dashboards/{AUTHOR}/git-moves",
+            AUTHOR,
+            json={"git": {"url": "https://169.254.169.254/latest/meta-data"}},
+        )
         assert r.status_code == 400, r.text
         assert "is a cloud metadata address" in r.json()["message"]
         assert hub.svc("GET", f"dashboards/{AUTHOR}/git-moves", AUTHOR).json()["git"]["url"] == repo
@@ -197,9 +234,16 @@ def test_changing_the_url_to_an_internal_host_is_refused(git_hub: Hub, repo: str
 
 def test_git_url_scheme_not_allowed_is_refused(git_hub: Hub):
     git_hub.ensure_user(AUTHOR)
-    r = git_hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": "Bad git", "entry": "app.py", "framework": "dash",
-        "git": {"url": "ssh://example.org/repo.git"},
-    })
+    r = git_hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": "Bad git",
+            "entry": "app.py",
+            "framework": "dash",
+            "git": {"url": "ssh://example.org/repo.git"},
+        },
+    )
     assert r.status_code == 400
     assert "git URL must start with https:// or file://" in r.json()["message"]

@@ -31,10 +31,18 @@ NONE = "frame-ancestors 'none'"
 def published(hub: Hub) -> str:
     for name in (AUTHOR, VIEWER):
         hub.ensure_user(name)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": "Hardening", "slug": SLUG, "framework": "dash", "entry": "dash/app.py",
-        "visibility": "all",
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": "Hardening",
+            "slug": SLUG,
+            "framework": "dash",
+            "entry": "dash/app.py",
+            "visibility": "all",
+        },
+    )
     assert r.status_code == 201, r.text
     yield f"{AUTHOR}/{SLUG}"
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR)
@@ -48,8 +56,10 @@ def nested(depth: int, kind: str) -> str:
 
 def valid_with(inner: str) -> str:
     """A publish body that would be accepted but for one deeply nested field."""
-    return ('{"title": "Too deep", "entry": "dash/app.py", "framework": "dash", '
-            f'"resources": {inner}}}')
+    return (
+        '{"title": "Too deep", "entry": "dash/app.py", "framework": "dash", '
+        f'"resources": {inner}}}'
+    )
 
 
 BODIES = {
@@ -64,16 +74,18 @@ BODIES = {
 
 @pytest.mark.parametrize("body", sorted(BODIES))
 @pytest.mark.parametrize("call", ["publish", "update", "embed link"])
-def test_deeply_nested_json_is_a_400_with_a_sentence(hub: Hub, published: str, call: str,
-                                                     body: str) -> None:
+def test_deeply_nested_json_is_a_400_with_a_sentence(
+    hub: Hub, published: str, call: str, body: str
+) -> None:
     method, path = {
         "publish": ("POST", "dashboards"),
         "update": ("PATCH", f"dashboards/{published}"),
         "embed link": ("POST", f"dashboards/{published}/embeds"),
     }[call]
     before = hub.log.stat().st_size
-    r = hub.svc(method, path, AUTHOR, data=BODIES[body],
-                headers={"Content-Type": "application/json"})
+    r = hub.svc(
+        method, path, AUTHOR, data=BODIES[body], headers={"Content-Type": "application/json"}
+    )
     assert_error(r, 400, "nested too deeply", f"at most {MAX_DEPTH} levels")
     with hub.log.open("rb") as log:
         log.seek(before)
@@ -84,8 +96,13 @@ def test_deeply_nested_json_is_a_400_with_a_sentence(hub: Hub, published: str, c
 def test_json_nested_within_the_limit_is_still_read(hub: Hub, published: str) -> None:
     # MAX_DEPTH levels in all (the body itself is the first): past the JSON reader,
     # refused by the field's own check with its own sentence
-    r = hub.svc("POST", "dashboards", AUTHOR, data=valid_with(nested(MAX_DEPTH - 1, "object")),
-                headers={"Content-Type": "application/json"})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        data=valid_with(nested(MAX_DEPTH - 1, "object")),
+        headers={"Content-Type": "application/json"},
+    )
     message = assert_error(r, 400)
     assert "nested too deeply" not in message
 
@@ -114,14 +131,25 @@ def test_error_pages_forbid_framing(hub: Hub, published: str) -> None:
     cases = [
         ("404 page", 404, viewer.get(f"{hub.service_url}no-such-page", timeout=30)),
         ("404 static", 404, requests.get(f"{hub.service_url}static/missing.js", timeout=30)),
-        ("403 static outside its folder", 403,
-         requests.get(f"{hub.service_url}static/..%2fapp.py", timeout=30)),
+        (
+            "403 static outside its folder",
+            403,
+            requests.get(f"{hub.service_url}static/..%2fapp.py", timeout=30),
+        ),
         ("405 static", 405, requests.options(f"{hub.service_url}static/open.js", timeout=30)),
-        ("403 static without XSRF", 403,
-         requests.post(f"{hub.service_url}static/open.js", timeout=30)),
+        (
+            "403 static without XSRF",
+            403,
+            requests.post(f"{hub.service_url}static/open.js", timeout=30),
+        ),
         ("403 page", 403, viewer.get(f"{hub.service_url}d/{published}", timeout=30)),
-        ("405 page", 405, requests.post(f"{hub.service_url}open/{published}", timeout=30,
-                                        headers={"User-Agent": BROWSER_UA})),
+        (
+            "405 page",
+            405,
+            requests.post(
+                f"{hub.service_url}open/{published}", timeout=30, headers={"User-Agent": BROWSER_UA}
+            ),
+        ),
         ("404 api", 404, hub.svc("GET", "no-such-thing", VIEWER)),
         ("400 oauth callback", 400, requests.get(f"{hub.service_url}oauth_callback", timeout=30)),
     ]
@@ -137,8 +165,7 @@ def test_error_pages_forbid_framing(hub: Hub, published: str) -> None:
 
 def test_the_embed_page_is_still_framed_by_its_sites(hub: Hub, published: str) -> None:
     origin = "https://course.example.edu"
-    link = hub.svc("POST", f"dashboards/{published}/embeds", AUTHOR,
-                   json={"origins": [origin]})
+    link = hub.svc("POST", f"dashboards/{published}/embeds", AUTHOR, json={"origins": [origin]})
     assert link.status_code == 201, link.text
     r = requests.get(link.json()["url"], timeout=30)
     assert csp(r) == f"frame-ancestors 'self' {origin}"
@@ -152,13 +179,23 @@ def test_databases_and_secrets_on_disk_are_private(hub: Hub, published: str) -> 
     state = hub.log.parent  # the hub's working directory and configure()'s state_dir
     # written to just now, so the hub's database and the store are open and in use
     assert hub.svc("POST", f"dashboards/{published}/open", VIEWER).status_code == 200
-    found = {p.name: mode(p) for p in state.iterdir()
-             if p.name.startswith(("jupyterhub.sqlite", "hub_viz.sqlite"))}
-    assert {"jupyterhub.sqlite", "hub_viz.sqlite", "hub_viz.sqlite-wal",
-            "hub_viz.sqlite-shm"} <= set(found), found
-    secrets = {name: mode(state / name)
-               for name in ("hub_viz_signing_key.pem", "hub_viz_embed_secret", "cookie_secret")}
-    assert set(found.values()) | set(secrets.values()) == {0o600}, (
-        {k: oct(v) for k, v in {**found, **secrets}.items()})
+    found = {
+        p.name: mode(p)
+        for p in state.iterdir()
+        if p.name.startswith(("jupyterhub.sqlite", "hub_viz.sqlite"))
+    }
+    assert {
+        "jupyterhub.sqlite",
+        "hub_viz.sqlite",
+        "hub_viz.sqlite-wal",
+        "hub_viz.sqlite-shm",
+    } <= set(found), found
+    secrets = {
+        name: mode(state / name)
+        for name in ("hub_viz_signing_key.pem", "hub_viz_embed_secret", "cookie_secret")
+    }
+    assert set(found.values()) | set(secrets.values()) == {0o600}, {
+        k: oct(v) for k, v in {**found, **secrets}.items()
+    }
     # the hub's umask lets files be read by everyone: the modes above are deliberate
     assert mode(state / "hub_viz_signing_key.pub") == 0o644

@@ -18,10 +18,18 @@ SLUG = "pages-bokeh"
 def published(hub: Hub):
     for name in (AUTHOR, VIEWER, OTHER):
         hub.ensure_user(name)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": "Pages Bokeh", "slug": SLUG, "entry": "bokeh/app.py",
-        "visibility": "users", "share_users": [VIEWER],
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": "Pages Bokeh",
+            "slug": SLUG,
+            "entry": "bokeh/app.py",
+            "visibility": "users",
+            "share_users": [VIEWER],
+        },
+    )
     assert r.status_code == 201, r.text
     yield f"{AUTHOR}/{SLUG}"
     hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR)
@@ -82,10 +90,14 @@ def test_on_the_isolated_layout_only_the_hubs_page_loads_the_gallery(hub: Hub, p
     ok = viewer.get(url, headers={**site, "Referer": f"{hub.url}/hub/home"}, timeout=60)
     assert ok.status_code == 200 and f'"slug": "{SLUG}"' in ok.text
     dashboard = hub.server_url(AUTHOR, SLUG)
-    for headers, params in (({"Referer": dashboard}, {}), ({}, {}),
-                            ({"Referer": dashboard}, {"ticket": "2|1:0|10:1|21:x|4:MQ==|00"})):
-        r = viewer.get(url, headers={**site, **headers}, params=params, timeout=60,
-                       allow_redirects=False)
+    for headers, params in (
+        ({"Referer": dashboard}, {}),
+        ({}, {}),
+        ({"Referer": dashboard}, {"ticket": "2|1:0|10:1|21:x|4:MQ==|00"}),
+    ):
+        r = viewer.get(
+            url, headers={**site, **headers}, params=params, timeout=60, allow_redirects=False
+        )
         assert r.status_code == 403 and SLUG not in r.text, (headers, params, r.status_code)
 
 
@@ -99,17 +111,29 @@ def test_home_page_loads_the_gallery(hub: Hub):
 
 def test_open_page_head_and_bots_start_nothing(hub: Hub):
     hub.ensure_user(AUTHOR)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "title": "Never started", "slug": "pages-idle", "entry": "dash/app.py", "visibility": "all",
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": "Never started",
+            "slug": "pages-idle",
+            "entry": "dash/app.py",
+            "visibility": "all",
+        },
+    )
     assert r.status_code == 201, r.text
     try:
         session = hub.login(VIEWER)
         assert session.head(f"{hub.service_url}open/{AUTHOR}/pages-idle", timeout=60).ok
         page = session.get(f"{hub.service_url}open/{AUTHOR}/pages-idle", timeout=60)
         assert page.status_code == 200 and 'id="progress-bar"' in page.text
-        bot = hub.svc("POST", f"dashboards/{AUTHOR}/pages-idle/open", VIEWER,
-                      headers={"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"})
+        bot = hub.svc(
+            "POST",
+            f"dashboards/{AUTHOR}/pages-idle/open",
+            VIEWER,
+            headers={"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"},
+        )
         assert bot.status_code == 403
         assert "Automated clients" in bot.json()["message"]
         servers = hub.api("GET", f"/users/{AUTHOR}").json()["servers"]

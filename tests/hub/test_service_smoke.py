@@ -24,10 +24,18 @@ def test_group_member_opens_a_published_dashboard(hub: Hub) -> None:
     r = hub.api("POST", "/groups/smoke-course/users", json={"users": [member]})
     assert r.status_code == 200, r.text
 
-    r = hub.svc("POST", "dashboards", author, json={
-        "title": "Smoke sales", "slug": "smoke-sales", "entry": "dash/app.py",
-        "visibility": "groups", "share_groups": ["smoke-course"],
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        author,
+        json={
+            "title": "Smoke sales",
+            "slug": "smoke-sales",
+            "entry": "dash/app.py",
+            "visibility": "groups",
+            "share_groups": ["smoke-course"],
+        },
+    )
     assert r.status_code == 201, r.text
     try:
         assert hub.svc("GET", f"dashboards/{author}/smoke-sales", outsider).status_code == 404
@@ -45,8 +53,12 @@ def test_group_member_opens_a_published_dashboard(hub: Hub) -> None:
         assert page.status_code == 200
         # the example's own Dash page, served under this server's prefix
         assert "<title>Dash example</title>" in page.text
-        config = re.search(r'<script id="_dash-config" type="application/json"[^>]*>(.*?)'
-                           r"</script>", page.text, re.S)
+        config = re.search(
+            r'<script id="_dash-config" type="application/json"[^>]*>(.*?)'
+            r"</script>",
+            page.text,
+            re.S,
+        )
         assert config, page.text[:500]
         prefix = json.loads(config.group(1))["requests_pathname_prefix"]
         assert prefix.endswith(f"/user/{author}/smoke-sales/"), prefix

@@ -25,8 +25,9 @@ from ..examples import MORE_EXAMPLES
 
 pytestmark = [
     pytest.mark.hub,
-    pytest.mark.skipif(importlib.util.find_spec("marimo") is None,
-                       reason="marimo is not installed"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("marimo") is None, reason="marimo is not installed"
+    ),
 ]
 
 AUTHOR, VIEWER_A, VIEWER_B = "sb-author", "sb-alice", "sb-bob"
@@ -54,15 +55,20 @@ class Viewer:
         return websocket.create_connection(
             self.base.replace("http", "ws", 1) + f"ws?session_id={session_id}",
             header=[f"Cookie: {cookies}", f"User-Agent: {BROWSER_UA}"],
-            origin=origin_of(self.base), timeout=1,
+            origin=origin_of(self.base),
+            timeout=1,
         )
 
     def set_value(self, session_id: str, object_id: str, value: int) -> requests.Response:
         return self.http.post(
-            self.base + "api/kernel/set_ui_element_value", timeout=60,
+            self.base + "api/kernel/set_ui_element_value",
+            timeout=60,
             json={"objectIds": [object_id], "values": [value]},
-            headers={"Marimo-Session-Id": session_id, "Marimo-Server-Token": self.server_token,
-                     "Origin": origin_of(self.base)},
+            headers={
+                "Marimo-Session-Id": session_id,
+                "Marimo-Server-Token": self.server_token,
+                "Origin": origin_of(self.base),
+            },
         )
 
 
@@ -86,9 +92,17 @@ def new_session_id() -> str:
 def viewers(hub: Hub) -> Iterator[tuple[Viewer, Viewer]]:
     for name in (AUTHOR, VIEWER_A, VIEWER_B):
         hub.ensure_user(name)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "slug": SLUG, "title": "Session binding", "visibility": "all",
-        **MORE_EXAMPLES["marimo-example"][0]})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": SLUG,
+            "title": "Session binding",
+            "visibility": "all",
+            **MORE_EXAMPLES["marimo-example"][0],
+        },
+    )
     assert r.status_code == 201, r.text
     alice, bob = Viewer(hub, VIEWER_A), Viewer(hub, VIEWER_B)
     assert alice.base == bob.base  # one shared instance serves both
@@ -144,7 +158,8 @@ def test_reconnect_reload_and_second_tab_of_the_same_viewer_work(hub: Hub, viewe
     again = alice.connect(sid)
     try:
         assert "You have reconnected to an existing session" in read_until(
-            again, "reconnected to an existing session")
+            again, "reconnected to an existing session"
+        )
         assert alice.set_value(sid, object_id, 6).status_code == 200
         assert "n squared is 36" in read_until(again, "n squared is 36")
         # a reload, or a second tab, is a new page with an id of its own: a fresh session
@@ -167,9 +182,17 @@ def test_reconnect_reload_and_second_tab_of_the_same_viewer_work(hub: Hub, viewe
 @pytest.fixture(scope="module")
 def anonymous_viewers(hub: Hub) -> Iterator[tuple[Viewer, Viewer]]:
     hub.ensure_user(AUTHOR)
-    r = hub.svc("POST", "dashboards", AUTHOR, json={
-        "slug": PUBLIC_SLUG, "title": "Session binding (public)", "visibility": "public",
-        **MORE_EXAMPLES["marimo-example"][0]})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": PUBLIC_SLUG,
+            "title": "Session binding (public)",
+            "visibility": "public",
+            **MORE_EXAMPLES["marimo-example"][0],
+        },
+    )
     assert r.status_code == 201, r.text
     first, second = Viewer(hub, None, PUBLIC_SLUG), Viewer(hub, None, PUBLIC_SLUG)
     assert first.base == second.base
@@ -198,6 +221,7 @@ def test_anonymous_viewers_are_told_apart_by_their_browser(hub: Hub, anonymous_v
     again = first.connect(sid)
     try:
         assert "reconnected to an existing session" in read_until(
-            again, "reconnected to an existing session")
+            again, "reconnected to an existing session"
+        )
     finally:
         again.close()

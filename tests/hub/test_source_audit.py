@@ -43,18 +43,57 @@ MARKERS = {
 SHARED = [name for name, (spec, _) in EXAMPLES.items() if spec.get("mode") != "per-viewer"]
 # Under the server's prefix; {entry} is the entry file's name (app.py, dashboard.ipynb, ...).
 SOURCE_PATHS = (
-    "", "./", "{entry}", "./{entry}", "{entry}/", "{entry}?raw=1", "{entry}?download=1",
-    "app.py", "main.py", "%2E%2E/{entry}", "..%2F{entry}", "static/../{entry}",
-    "static/{entry}", "files/{entry}", "files/", "tree", "tree/{entry}", "lab/tree/{entry}",
-    "notebooks/{entry}", "edit/{entry}", "view/{entry}", "nbconvert/script/{entry}",
-    "api/contents", "api/contents/{entry}", "api/contents/{entry}?content=1&format=text",
-    "?voila-template=classic", "?voila-template=lab&voila-theme=dark", "voila/render/{entry}",
-    "voila/files/{entry}", "voila/files/%2E%2E/{entry}", "voila/tree", "app", "app/",
-    "app/{entry}", "app/static/{entry}", "app/static/../{entry}", "assets/{entry}",
-    "assets/../{entry}", "_dash-component-suites/../{entry}", "_dash-layout?{entry}",
-    "_stcore/{entry}", "media/{entry}", "component/{entry}", "_hub_viz/status",
-    "_hub_viz/log", "_hub_viz/logs", "_hub_viz/../{entry}", "_hub_viz/status/../../{entry}",
-    ".ipynb_checkpoints/", "api/kernels", "api/sessions",
+    "",
+    "./",
+    "{entry}",
+    "./{entry}",
+    "{entry}/",
+    "{entry}?raw=1",
+    "{entry}?download=1",
+    "app.py",
+    "main.py",
+    "%2E%2E/{entry}",
+    "..%2F{entry}",
+    "static/../{entry}",
+    "static/{entry}",
+    "files/{entry}",
+    "files/",
+    "tree",
+    "tree/{entry}",
+    "lab/tree/{entry}",
+    "notebooks/{entry}",
+    "edit/{entry}",
+    "view/{entry}",
+    "nbconvert/script/{entry}",
+    "api/contents",
+    "api/contents/{entry}",
+    "api/contents/{entry}?content=1&format=text",
+    "?voila-template=classic",
+    "?voila-template=lab&voila-theme=dark",
+    "voila/render/{entry}",
+    "voila/files/{entry}",
+    "voila/files/%2E%2E/{entry}",
+    "voila/tree",
+    "app",
+    "app/",
+    "app/{entry}",
+    "app/static/{entry}",
+    "app/static/../{entry}",
+    "assets/{entry}",
+    "assets/../{entry}",
+    "_dash-component-suites/../{entry}",
+    "_dash-layout?{entry}",
+    "_stcore/{entry}",
+    "media/{entry}",
+    "component/{entry}",
+    "_hub_viz/status",
+    "_hub_viz/log",
+    "_hub_viz/logs",
+    "_hub_viz/../{entry}",
+    "_hub_viz/status/../../{entry}",
+    ".ipynb_checkpoints/",
+    "api/kernels",
+    "api/sessions",
 )
 STATUS_KEYS = {"state", "framework", "elapsed"}  # all a viewer learns from _hub_viz/status
 
@@ -69,8 +108,12 @@ def instances(hub: Hub) -> Iterator[dict[str, dict]]:
     for name in (AUTHOR, VIEWER, OTHER):
         hub.ensure_user(name)
     for example, (spec, _) in EXAMPLES.items():
-        r = hub.svc("POST", "dashboards", AUTHOR, json={
-            "slug": slug(example), "title": example, "visibility": "all", **spec})
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            AUTHOR,
+            json={"slug": slug(example), "title": example, "visibility": "all", **spec},
+        )
         assert r.status_code == 201, r.text
     opened = {}
     for example in EXAMPLES:
@@ -79,8 +122,12 @@ def instances(hub: Hub) -> Iterator[dict[str, dict]]:
         session = requests.Session()
         session.headers["User-Agent"] = BROWSER_UA
         assert session.get(hub.public(body["url"]), timeout=60).status_code == 200
-        opened[example] = {"owner": owner, "name": name, "session": session,
-                           "base": hub.at(f"/user/{owner}/{name}/")}
+        opened[example] = {
+            "owner": owner,
+            "name": name,
+            "session": session,
+            "base": hub.at(f"/user/{owner}/{name}/"),
+        }
     yield opened
     for example in EXAMPLES:
         hub.svc("DELETE", f"dashboards/{AUTHOR}/{slug(example)}", AUTHOR)
@@ -90,8 +137,9 @@ def entry_name(example: str) -> str:
     return Path(EXAMPLES[example][0]["entry"]).name
 
 
-def assert_no_source(session: requests.Session, base: str, example: str,
-                     headers: dict | None = None) -> dict[str, int]:
+def assert_no_source(
+    session: requests.Session, base: str, example: str, headers: dict | None = None
+) -> dict[str, int]:
     """Ask for every source path (as is and following redirects); the statuses seen."""
     marker, seen = MARKERS[example], {}
     for template in SOURCE_PATHS:
@@ -106,8 +154,9 @@ def assert_no_source(session: requests.Session, base: str, example: str,
 
 
 @pytest.mark.parametrize("example", SHARED)
-def test_no_route_serves_a_shared_apps_source_to_a_viewer(hub: Hub, instances, example: str
-                                                          ) -> None:
+def test_no_route_serves_a_shared_apps_source_to_a_viewer(
+    hub: Hub, instances, example: str
+) -> None:
     inst = instances[example]
     assert inst["owner"] == AUTHOR  # the viewer is not the owner
     session, base = inst["session"], inst["base"]
@@ -128,8 +177,9 @@ def test_no_route_serves_a_shared_apps_source_to_a_viewer(hub: Hub, instances, e
     # even with a grant of their own in the header the service uses to read the log
     url = hub.open_ready(AUTHOR, slug(example), VIEWER)["url"]
     grant = parse_qs(urlsplit(url).query)["grant_token"][0]
-    r = session.get(base + "_hub_viz/status", timeout=30,
-                    headers={"Authorization": f"HubVizGrant {grant}"})
+    r = session.get(
+        base + "_hub_viz/status", timeout=30, headers={"Authorization": f"HubVizGrant {grant}"}
+    )
     assert set(r.json()) == STATUS_KEYS
     # and the service's logs endpoint answers the author only
     r = hub.svc("GET", f"dashboards/{AUTHOR}/{slug(example)}/logs", VIEWER)
@@ -151,11 +201,12 @@ def test_nobody_else_reads_a_per_viewer_notebook(hub: Hub, instances) -> None:
         # all refused by the launcher, but '..' paths the proxy resolves out of the
         # server's route: on the isolated layout no route there (the proxy's 404)
         assert {p: c for p, c in seen.items() if c != 403} == {
-            p: 404 if hub.layout.isolated else 302 for p in seen if p.startswith("%2E%2E")}, seen
+            p: 404 if hub.layout.isolated else 302 for p in seen if p.startswith("%2E%2E")
+        }, seen
         # without a token: sent to the open page, which would open their own instance
         r = requests.get(inst["base"] + "api/contents", allow_redirects=False, timeout=30)
         assert r.status_code == 302
-        assert r.headers["Location"] == hub.open_location(AUTHOR, slug('notebook-example'))
+        assert r.headers["Location"] == hub.open_location(AUTHOR, slug("notebook-example"))
 
 
 # -- what the processes hold --------------------------------------------------------------
@@ -236,10 +287,12 @@ def test_what_the_launcher_holds(hub: Hub, instances) -> None:
     """The launcher's own credentials: its server's token and the service's public key."""
     inst = instances["dash-example"]
     env = environ(launcher_of(inst["owner"], inst["name"]).pid)
-    credentials = {k for k in env
-                   if any(w in k.upper() for w in SECRET_WORDS) and os.environ.get(k) != env[k]}
-    assert credentials == {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "HUB_VIZ_SERVICE_KEY"}, \
+    credentials = {
+        k for k in env if any(w in k.upper() for w in SECRET_WORDS) and os.environ.get(k) != env[k]
+    }
+    assert credentials == {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "HUB_VIZ_SERVICE_KEY"}, (
         credentials
+    )
     assert env["JPY_API_TOKEN"] == env["JUPYTERHUB_API_TOKEN"]  # the hub's old name for it
     assert "PRIVATE KEY" not in env["HUB_VIZ_SERVICE_KEY"]  # only the public half
     assert "PUBLIC KEY" in env["HUB_VIZ_SERVICE_KEY"]
@@ -254,21 +307,31 @@ def test_the_server_token_only_reports_activity_and_admits_viewers(hub: Hub, ins
     assert me["name"] == AUTHOR
     server = f"{AUTHOR}/{inst['name']}"
     assert set(me["scopes"]) <= {
-        f"access:servers!server={server}", f"users:activity!server={server}",
-        f"users:activity!user={AUTHOR}", f"read:users:name!user={AUTHOR}",
-        f"read:users:groups!user={AUTHOR}", f"read:users:activity!user={AUTHOR}",
-        f"read:users!user={AUTHOR}"}, me["scopes"]
+        f"access:servers!server={server}",
+        f"users:activity!server={server}",
+        f"users:activity!user={AUTHOR}",
+        f"read:users:name!user={AUTHOR}",
+        f"read:users:groups!user={AUTHOR}",
+        f"read:users:activity!user={AUTHOR}",
+        f"read:users!user={AUTHOR}",
+    }, me["scopes"]
     # not its owner's servers, users or tokens on the hub
-    for method, path in (("POST", f"/users/{AUTHOR}/servers/other"),
-                         ("DELETE", f"/users/{AUTHOR}/servers/{inst['name']}"),
-                         ("GET", f"/users/{AUTHOR}/tokens"), ("POST", f"/users/{AUTHOR}/tokens"),
-                         ("GET", "/users"), ("POST", f"/shares/{AUTHOR}/{inst['name']}")):
-        r = requests.request(method, f"{hub.url}/hub/api{path}", headers=auth, json={},
-                             timeout=30)
+    for method, path in (
+        ("POST", f"/users/{AUTHOR}/servers/other"),
+        ("DELETE", f"/users/{AUTHOR}/servers/{inst['name']}"),
+        ("GET", f"/users/{AUTHOR}/tokens"),
+        ("POST", f"/users/{AUTHOR}/tokens"),
+        ("GET", "/users"),
+        ("POST", f"/shares/{AUTHOR}/{inst['name']}"),
+    ):
+        r = requests.request(method, f"{hub.url}/hub/api{path}", headers=auth, json={}, timeout=30)
         assert r.status_code in (403, 404), (method, path, r.status_code)
     # nor the service as its owner: no dashboards to list, change or unpublish
-    for method, path in (("GET", "dashboards"), ("GET", f"dashboards/{AUTHOR}/sa-dash/logs"),
-                         ("DELETE", f"dashboards/{AUTHOR}/sa-dash")):
+    for method, path in (
+        ("GET", "dashboards"),
+        ("GET", f"dashboards/{AUTHOR}/sa-dash/logs"),
+        ("DELETE", f"dashboards/{AUTHOR}/sa-dash"),
+    ):
         r = requests.request(method, f"{hub.service_url}api/{path}", headers=auth, timeout=30)
         assert r.status_code in (401, 403), (method, path, r.status_code)
     assert hub.svc("GET", f"dashboards/{AUTHOR}/sa-dash", AUTHOR).status_code == 200

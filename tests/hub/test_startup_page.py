@@ -21,7 +21,8 @@ SLOW_CUSTOM = {
 @pytest.fixture(scope="module")
 def eager_hub(tmp_path_factory):
     running = start_hub(
-        tmp_path_factory.mktemp("eager-hub"), isolated=True,
+        tmp_path_factory.mktemp("eager-hub"),
+        isolated=True,
         extra_config="\nc.DashboardLocalSpawner.wait_for_app = False\n",
     )
     yield running

@@ -58,9 +58,13 @@ PATHS = {
 }
 FRAME = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-site"}
 TAB = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none"}
-FORGED = {"X-Forwarded-Host": "evil.example.org", "X-Forwarded-Proto": "https",
-          "Forwarded": "host=evil.example.org;proto=https", "X-Forwarded-Prefix": "/evil/",
-          "X-Real-IP": "10.9.9.9"}
+FORGED = {
+    "X-Forwarded-Host": "evil.example.org",
+    "X-Forwarded-Proto": "https",
+    "Forwarded": "host=evil.example.org;proto=https",
+    "X-Forwarded-Prefix": "/evil/",
+    "X-Real-IP": "10.9.9.9",
+}
 INTERNAL = re.compile(r"https?://(127\.0\.0\.1|localhost):\d+")
 
 
@@ -75,8 +79,17 @@ def opened(hub: Hub) -> Iterator[dict[str, dict]]:
     hub.ensure_user(AUTHOR)
     seen: dict[str, dict] = {}
     for app, spec in APPS.items():
-        r = hub.svc("POST", "dashboards", AUTHOR, json={
-            "slug": slug(app), "title": f"Transparent {app}", "visibility": "private", **spec})
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            AUTHOR,
+            json={
+                "slug": slug(app),
+                "title": f"Transparent {app}",
+                "visibility": "private",
+                **spec,
+            },
+        )
         assert r.status_code == 201, r.text
     for app in APPS:
         body = hub.open_ready(AUTHOR, slug(app), AUTHOR)
@@ -85,28 +98,45 @@ def opened(hub: Hub) -> Iterator[dict[str, dict]]:
         session.headers["User-Agent"] = BROWSER_UA
         first = session.get(hub.public(body["url"]), headers=FRAME, timeout=120)
         assert first.status_code == 200, (app, first.status_code, first.text[:300])
-        seen[app] = {"session": session, "open": body, "name": name,
-                     "base": hub.server_url(owner, name), "prefix": f"/user/{owner}/{name}/"}
+        seen[app] = {
+            "session": session,
+            "open": body,
+            "name": name,
+            "base": hub.server_url(owner, name),
+            "prefix": f"/user/{owner}/{name}/",
+        }
     yield seen
     for app in APPS:
         hub.svc("DELETE", f"dashboards/{AUTHOR}/{slug(app)}", AUTHOR)
 
 
 @pytest.fixture(scope="module")
-def bare(hub: Hub, opened: dict[str, dict], tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[dict[str, str]]:
+def bare(
+    hub: Hub, opened: dict[str, dict], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     """Each app started bare: the command the launcher runs, same prefix, its own port."""
     logs = tmp_path_factory.mktemp("bare-apps")
     procs, bases = [], {}
     try:
         for app, spec in APPS.items():
             port, prefix = free_port(), opened[app]["prefix"]
-            command = build_command(BUILTIN_FRAMEWORKS[spec["framework"]], entry=spec["entry"],
-                                    port=port, prefix=prefix, python=sys.executable)
+            command = build_command(
+                BUILTIN_FRAMEWORKS[spec["framework"]],
+                entry=spec["entry"],
+                port=port,
+                prefix=prefix,
+                python=sys.executable,
+            )
             with open(logs / f"{app}.log", "wb") as log:
-                procs.append(subprocess.Popen(
-                    command.argv, cwd=hub.root, stdout=log, stderr=subprocess.STDOUT,
-                    env={**os.environ, **command.env}))
+                procs.append(
+                    subprocess.Popen(
+                        command.argv,
+                        cwd=hub.root,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env={**os.environ, **command.env},
+                    )
+                )
             base = f"http://127.0.0.1:{port}{prefix}"
 
             def ready(url: str = base + command.ready_path) -> bool:
@@ -129,8 +159,9 @@ def bare(hub: Hub, opened: dict[str, dict], tmp_path_factory: pytest.TempPathFac
 
 
 def through_hub(inst: dict, path: str, **kwargs) -> requests.Response:
-    return inst["session"].get(inst["base"] + path, timeout=120, allow_redirects=False,
-                               **{"headers": FRAME, **kwargs})
+    return inst["session"].get(
+        inst["base"] + path, timeout=120, allow_redirects=False, **{"headers": FRAME, **kwargs}
+    )
 
 
 def assert_not_refused(r: requests.Response, what: str) -> None:
@@ -146,8 +177,9 @@ def assert_not_refused(r: requests.Response, what: str) -> None:
 def test_every_path_answers_as_bare_when_reloaded(opened, bare, app: str) -> None:
     inst = opened[app]
     for path in PATHS[app]:
-        alone = requests.get(bare[app] + path, headers={"User-Agent": BROWSER_UA}, timeout=120,
-                             allow_redirects=False)
+        alone = requests.get(
+            bare[app] + path, headers={"User-Agent": BROWSER_UA}, timeout=120, allow_redirects=False
+        )
         for _ in range(2):  # the page, then a reload of it
             r = through_hub(inst, path)
             assert r.status_code == alone.status_code, (app, path, r.status_code, r.text[:300])
@@ -158,16 +190,21 @@ def test_every_path_answers_as_bare_when_reloaded(opened, bare, app: str) -> Non
             assert r.headers["Content-Disposition"] == alone.headers["Content-Disposition"]
 
 
-@pytest.mark.parametrize(("app", "path"), [
-    ("streamlit", "Files"), ("streamlit", "Terminals"), ("dash", "files/report.csv"),
-    ("voila", "?region=north"),
-])
+@pytest.mark.parametrize(
+    ("app", "path"),
+    [
+        ("streamlit", "Files"),
+        ("streamlit", "Terminals"),
+        ("dash", "files/report.csv"),
+        ("voila", "?region=north"),
+    ],
+)
 def test_a_deep_link_opens_through_the_open_page_and_lands_on_its_path(
-        hub: Hub, opened, bare, app: str, path: str) -> None:
+    hub: Hub, opened, bare, app: str, path: str
+) -> None:
     inst = opened[app]
     # a new tab on the path: sent to the open page's full window, with the path
-    tab = inst["session"].get(inst["base"] + path, headers=TAB, timeout=60,
-                              allow_redirects=False)
+    tab = inst["session"].get(inst["base"] + path, headers=TAB, timeout=60, allow_redirects=False)
     assert tab.status_code == 302, (tab.status_code, tab.text[:300])
     where = urlsplit(tab.headers["Location"])
     assert parse_qs(where.query)["path"] == [path]
@@ -175,8 +212,11 @@ def test_a_deep_link_opens_through_the_open_page_and_lands_on_its_path(
     body = hub.open_ready(AUTHOR, slug(app), AUTHOR)
     fresh = requests.Session()
     fresh.headers["User-Agent"] = BROWSER_UA
-    r = fresh.get(hub.public(body["url"]) + "&next=" + requests.utils.quote(path, safe=""),
-                  headers=FRAME, timeout=120)
+    r = fresh.get(
+        hub.public(body["url"]) + "&next=" + requests.utils.quote(path, safe=""),
+        headers=FRAME,
+        timeout=120,
+    )
     alone = requests.get(bare[app] + path, headers={"User-Agent": BROWSER_UA}, timeout=120)
     assert r.url == inst["base"] + path
     assert r.status_code == alone.status_code == 200, (r.status_code, r.text[:300])
@@ -214,7 +254,8 @@ def voila_links(page: str) -> dict[str, str]:
     """The links in the notebook's HTML outputs (Voilà's lab template sends them as JSON)."""
     links: dict[str, str] = {}
     for output in re.findall(
-            r'<script type="application/vnd.voila.cell-output\+json">(.*?)</script>', page, re.S):
+        r'<script type="application/vnd.voila.cell-output\+json">(.*?)</script>', page, re.S
+    ):
         html = json.loads(output).get("data", {}).get("text/html", "")
         links.update(re.findall(r'<a id="([\w-]+)" href="([^"]+)"', html))
     return links
@@ -235,11 +276,14 @@ def test_voila_links_to_the_page_the_viewer_asked_for(opened, bare) -> None:
 # -- caching --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("app", "path"), [
-    ("dash", "assets/style.css"),
-    ("voila", "voila/static/voila.js"),
-    ("bokeh", "static/js/bokeh.min.js"),
-])
+@pytest.mark.parametrize(
+    ("app", "path"),
+    [
+        ("dash", "assets/style.css"),
+        ("voila", "voila/static/voila.js"),
+        ("bokeh", "static/js/bokeh.min.js"),
+    ],
+)
 def test_static_files_revalidate_with_their_etag(opened, bare, app: str, path: str) -> None:
     inst = opened[app]
     alone = requests.get(bare[app] + path, timeout=60)

@@ -25,12 +25,16 @@ VOILA_TEXT = EXAMPLES["voila-example"][1]
 @pytest.fixture(scope="module")
 def warm_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     state = tmp_path_factory.mktemp("warm-hub")
-    hub = start_hub(state, isolated=True, configure_kwargs={
-        **RESOURCES,
-        "warm_pool_ceiling": 3,
-        "max_warm_kernels": 4,
-        "extra_service_config": {"warm_pool_interval": 1, "keep_warm_interval": 1},
-    })
+    hub = start_hub(
+        state,
+        isolated=True,
+        configure_kwargs={
+            **RESOURCES,
+            "warm_pool_ceiling": 3,
+            "max_warm_kernels": 4,
+            "extra_service_config": {"warm_pool_interval": 1, "keep_warm_interval": 1},
+        },
+    )
     yield hub
     stop_hub(hub)
 
@@ -52,10 +56,19 @@ def open_as(hub: Hub, viewer: str, ref: str) -> dict:
 
 def test_a_warm_pool_hands_each_viewer_a_ready_instance_of_their_own(warm_hub: Hub) -> None:
     hub = warm_hub
-    r = hub.svc("POST", "dashboards", "teacher", json={
-        "title": "Lab", "slug": "lab", "entry": "dash/app.py", "mode": "per-viewer",
-        "visibility": "all", "warm_pool": 2,
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        "teacher",
+        json={
+            "title": "Lab",
+            "slug": "lab",
+            "entry": "dash/app.py",
+            "mode": "per-viewer",
+            "visibility": "all",
+            "warm_pool": 2,
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["warm_pool"] == 2
     first_two = wait_until(lambda: len(ready_pool(hub)) >= 2 and ready_pool(hub), 90, what="2 warm")
@@ -81,23 +94,32 @@ def test_a_warm_pool_hands_each_viewer_a_ready_instance_of_their_own(warm_hub: H
     s2 = requests.Session()
     assert s2.get(urljoin(hub.url, other["url"]), timeout=60).status_code == 200
     for session in (s2, hub.login("s3")):
-        r = session.get(hub.server_url(POOL, name) + "_dash-layout", timeout=30,
-                        allow_redirects=False)
+        r = session.get(
+            hub.server_url(POOL, name) + "_dash-layout", timeout=30, allow_redirects=False
+        )
         assert DASH_TEXT not in r.text
         assert r.status_code in (302, 403), r.status_code
 
     # the pool refills behind them, within the ceiling of 3 instances, which counts the
     # two handed out: one idle
-    wait_until(lambda: len(ready_pool(hub) - {name, other["server"].split("/")[1]}) == 1,
-          what="the pool to refill")
+    wait_until(
+        lambda: len(ready_pool(hub) - {name, other["server"].split("/")[1]}) == 1,
+        what="the pool to refill",
+    )
     assert len(pool_servers(hub)) == 3  # two claimed + one idle
 
     # nobody may log in as the pool's user
     s = requests.Session()
     s.get(f"{hub.url}/hub/login", timeout=30)
-    r = s.post(f"{hub.url}/hub/login", data={
-        "username": POOL, "password": "hub-viz-test", "_xsrf": s.cookies.get("_xsrf"),
-    }, timeout=30)
+    r = s.post(
+        f"{hub.url}/hub/login",
+        data={
+            "username": POOL,
+            "password": "hub-viz-test",
+            "_xsrf": s.cookies.get("_xsrf"),
+        },
+        timeout=30,
+    )
     assert "/hub/home" not in r.url
 
     # s1's instance stops (the idle culler): it is removed, and s1 gets a new one next time
@@ -113,23 +135,54 @@ def test_a_warm_pool_hands_each_viewer_a_ready_instance_of_their_own(warm_hub: H
 
 def test_voila_keeps_kernels_preheated_and_keep_warm_starts_it(warm_hub: Hub) -> None:
     hub = warm_hub
-    r = hub.svc("POST", "dashboards", "teacher", json={
-        "title": "Report", "slug": "report", "entry": "voila/dashboard.ipynb",
-        "visibility": "all", "warm_kernels": 2, "keep_warm": "always",
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        "teacher",
+        json={
+            "title": "Report",
+            "slug": "report",
+            "entry": "voila/dashboard.ipynb",
+            "visibility": "all",
+            "warm_kernels": 2,
+            "keep_warm": "always",
+        },
+    )
     assert r.status_code == 201, r.text
-    assert r.json()["keep_warm"] == [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                                      "start": "00:00", "end": "24:00"}]
+    assert r.json()["keep_warm"] == [
+        {
+            "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "start": "00:00",
+            "end": "24:00",
+        }
+    ]
     # nobody opened it: the keep-warm round starts it
-    wait_until(lambda: (hub.api("GET", "/users/teacher").json().get("servers", {})
-                   .get("report", {}).get("ready")), what="the keep-warm start")
-    voila = wait_until(lambda: [p for p in psutil.process_iter(["cmdline"])
-                           if "voila" in " ".join(p.info["cmdline"] or [])
-                           and "--pool_size=2" in (p.info["cmdline"] or [])],
-                  what="the Voilà process")[0]
-    wait_until(lambda: len([c for c in voila.children(recursive=True)
-                       if "ipykernel" in " ".join(c.cmdline())]) >= 2,
-          what="two preheated kernels")
+    wait_until(
+        lambda: (
+            hub.api("GET", "/users/teacher")
+            .json()
+            .get("servers", {})
+            .get("report", {})
+            .get("ready")
+        ),
+        what="the keep-warm start",
+    )
+    voila = wait_until(
+        lambda: [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if "voila" in " ".join(p.info["cmdline"] or [])
+            and "--pool_size=2" in (p.info["cmdline"] or [])
+        ],
+        what="the Voilà process",
+    )[0]
+    wait_until(
+        lambda: (
+            len([c for c in voila.children(recursive=True) if "ipykernel" in " ".join(c.cmdline())])
+            >= 2
+        ),
+        what="two preheated kernels",
+    )
     body = open_as(hub, "s4", "teacher/report")
     assert body["status"] == "ready"
     page = requests.get(urljoin(hub.url, body["url"]), timeout=60)
@@ -145,8 +198,12 @@ def test_voila_keeps_kernels_preheated_and_keep_warm_starts_it(warm_hub: Hub) ->
 def narrow_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A hub that starts one server at a time."""
     state = tmp_path_factory.mktemp("narrow-hub")
-    hub = start_hub(state, isolated=True, configure_kwargs=RESOURCES,
-                    extra_config="c.JupyterHub.concurrent_spawn_limit = 1\n")
+    hub = start_hub(
+        state,
+        isolated=True,
+        configure_kwargs=RESOURCES,
+        extra_config="c.JupyterHub.concurrent_spawn_limit = 1\n",
+    )
     yield hub
     stop_hub(hub)
 
@@ -154,9 +211,15 @@ def narrow_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 def follow(hub: Hub, viewer: str, progress_url: str) -> list[dict]:
     """The progress stream's events until ready or failed."""
     events = []
-    with requests.get(urljoin(hub.url, progress_url), stream=True, timeout=180, headers={
-        "Authorization": f"token {hub.user_token(viewer)}", "User-Agent": BROWSER_UA,
-    }) as r:
+    with requests.get(
+        urljoin(hub.url, progress_url),
+        stream=True,
+        timeout=180,
+        headers={
+            "Authorization": f"token {hub.user_token(viewer)}",
+            "User-Agent": BROWSER_UA,
+        },
+    ) as r:
         assert r.status_code == 200, r.text
         for line in r.iter_lines():
             if line.startswith(b"data:"):
@@ -168,10 +231,19 @@ def follow(hub: Hub, viewer: str, progress_url: str) -> list[dict]:
 
 def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> None:
     hub = narrow_hub
-    r = hub.svc("POST", "dashboards", "teacher", json={
-        "title": "Clock", "slug": "clock", "entry": "bokeh/app.py", "framework": "bokeh",
-        "mode": "per-viewer", "visibility": "all",
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        "teacher",
+        json={
+            "title": "Clock",
+            "slug": "clock",
+            "entry": "bokeh/app.py",
+            "framework": "bokeh",
+            "mode": "per-viewer",
+            "visibility": "all",
+        },
+    )
     assert r.status_code == 201, r.text
     viewers = ["q1", "q2", "q3"]
     for v in viewers:
@@ -181,9 +253,16 @@ def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> N
     statuses = [b["status"] for b in bodies]
     assert "queued" in statuses, statuses  # the hub took one start; the others wait
     with ThreadPoolExecutor(len(viewers)) as pool:
-        streams = list(pool.map(
-            lambda vb: follow(hub, vb[0], vb[1]["progress_url"]) if "progress_url" in vb[1]
-            else [{"ready": True, "url": vb[1]["url"]}], zip(viewers, bodies, strict=True)))
+        streams = list(
+            pool.map(
+                lambda vb: (
+                    follow(hub, vb[0], vb[1]["progress_url"])
+                    if "progress_url" in vb[1]
+                    else [{"ready": True, "url": vb[1]["url"]}]
+                ),
+                zip(viewers, bodies, strict=True),
+            )
+        )
     for v, body, events in zip(viewers, bodies, streams, strict=True):
         assert events[-1].get("ready"), (v, events)
         if body["status"] == "queued":
@@ -192,4 +271,3 @@ def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> N
         page = requests.get(urljoin(hub.url, events[-1]["url"]), timeout=60)
         assert page.status_code == 200 and "Bokeh" in page.text
     assert hub.svc("DELETE", "dashboards/teacher/clock", "teacher").status_code == 204
-

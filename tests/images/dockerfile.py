@@ -69,6 +69,7 @@ def run_steps(path: Path) -> list[str]:
     """The commands of every RUN, split at ``&&``."""
     return [
         step.strip()
-        for ins in instructions(path) if ins.keyword == "RUN"
+        for ins in instructions(path)
+        if ins.keyword == "RUN"
         for step in ins.value.split("&&")
     ]

@@ -78,7 +78,9 @@ def test_every_copied_file_exists_and_is_in_the_build_context(dockerfile: Path) 
     ],
     ids=["hub", "dashboard"],
 )
-def test_the_requirements_files_are_copied_and_installed(dockerfile: Path, files: list[str]) -> None:
+def test_the_requirements_files_are_copied_and_installed(
+    dockerfile: Path, files: list[str]
+) -> None:
     copied = {source: dest for sources, dest in copies(dockerfile) for source in sources}
     installs = " ".join(step for step in run_steps(dockerfile) if " -m pip install " in step)
     for f in files:
@@ -129,7 +131,7 @@ def requirement(path: Path, name: str) -> str:
     for line in path.read_text().splitlines():
         line = line.split("#")[0].strip()
         if re.match(rf"{re.escape(name)}\s*[<>=!~]", line):
-            return line[len(name):].strip()
+            return line[len(name) :].strip()
     raise AssertionError(f"{name} not in {path}")
 
 
@@ -141,13 +143,21 @@ def test_both_images_keep_jupyterhub_5_5() -> None:
 
 def test_the_dashboard_image_has_every_framework_pinned() -> None:
     path = IMAGES / "dashboard" / "requirements.txt"
-    for name in ("voila", "dash", "gunicorn", "bokeh", "panel", "streamlit", "jupyterlab",
-                 "ipykernel", "ipywidgets"):
+    for name in (
+        "voila",
+        "dash",
+        "gunicorn",
+        "bokeh",
+        "panel",
+        "streamlit",
+        "jupyterlab",
+        "ipykernel",
+        "ipywidgets",
+    ):
         assert requirement(path, name).startswith("=="), name
 
 
 def test_the_hub_image_has_the_extras_the_hub_needs() -> None:
     path = IMAGES / "hub" / "requirements.txt"
-    for name in ("jupyterhub-kubespawner", "jupyterhub-ltiauthenticator",
-                 "jupyterhub-idle-culler"):
+    for name in ("jupyterhub-kubespawner", "jupyterhub-ltiauthenticator", "jupyterhub-idle-culler"):
         requirement(path, name)

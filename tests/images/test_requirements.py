@@ -40,7 +40,8 @@ def index_url() -> str:
     if not url:
         out = subprocess.run(
             [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         url = out.stdout.strip() if out.returncode == 0 else ""
     return (url or "https://pypi.org/simple").rstrip("/") + "/"
@@ -53,8 +54,10 @@ def _package_index_reachable() -> None:
         with urllib.request.urlopen(url, timeout=20) as response:
             response.read(1)
     except OSError as e:
-        pytest.skip(f"the package index {url} cannot be reached ({e}); "
-                    "installing the images' requirements needs it")
+        pytest.skip(
+            f"the package index {url} cannot be reached ({e}); "
+            "installing the images' requirements needs it"
+        )
 
 
 def image_root(dockerfile: Path, root: Path) -> Path:

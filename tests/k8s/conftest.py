@@ -82,8 +82,9 @@ class K8sDouble:
         r.raise_for_status()
         return r.text
 
-    def wait_for_pod(self, name: str, check: Callable[[dict | None], bool],
-                     timeout: float = 30) -> dict | None:
+    def wait_for_pod(
+        self, name: str, check: Callable[[dict | None], bool], timeout: float = 30
+    ) -> dict | None:
         """Poll until ``check(pod or None)`` is true; the pod (None when gone)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -101,9 +102,25 @@ def start_double(root: Path, namespace: str = "jhub") -> K8sDouble:
     cidr = f"127.{random.randint(10, 250)}.0.0/16"
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.k8s_double", "--root", str(root), "--port", "0",
-             "--namespace", namespace, "--pod-cidr", cidr, "--exit-on-stdin-eof"],
-            cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+            [
+                sys.executable,
+                "-m",
+                "tests.k8s_double",
+                "--root",
+                str(root),
+                "--port",
+                "0",
+                "--namespace",
+                namespace,
+                "--pod-cidr",
+                cidr,
+                "--exit-on-stdin-eof",
+            ],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 30)
     line = proc.stdout.readline().decode().strip() if ready else ""

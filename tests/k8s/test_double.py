@@ -30,21 +30,33 @@ PROBE = {"httpGet": {"path": "/", "port": 8888}, "periodSeconds": 1}
 SLEEP = ["python", "-c", "import time; time.sleep(120)"]
 
 
-def pod_body(name: str, args: list[str], *, labels: dict | None = None, restart: str = "Never",
-             image: str = "python:3.11-slim", probe: dict | None = None, **spec) -> dict:
+def pod_body(
+    name: str,
+    args: list[str],
+    *,
+    labels: dict | None = None,
+    restart: str = "Never",
+    image: str = "python:3.11-slim",
+    probe: dict | None = None,
+    **spec,
+) -> dict:
     container = {"name": "main", "image": image, "args": args, "env": [POD_IP]}
     if probe:
         container["readinessProbe"] = probe
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "labels": labels or {"test": name}},
-            "spec": {"restartPolicy": restart, "containers": [container], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {"test": name}},
+        "spec": {"restartPolicy": restart, "containers": [container], **spec},
+    }
 
 
 @pytest.fixture
 async def core(k8s_double):
     configuration = client.Configuration()
-    await config.load_kube_config(config_file=str(k8s_double.kubeconfig),
-                                  client_configuration=configuration)
+    await config.load_kube_config(
+        config_file=str(k8s_double.kubeconfig), client_configuration=configuration
+    )
     async with client.ApiClient(configuration) as api:
         yield client.CoreV1Api(api)
 
@@ -52,8 +64,9 @@ async def core(k8s_double):
 async def watch_pods(core, namespace, check, timeout=30, **kwargs):
     """The first pod watch event for which ``check(event)`` is true."""
     w = watch.Watch()
-    async with w.stream(core.list_namespaced_pod, namespace, timeout_seconds=timeout,
-                        **kwargs) as stream:
+    async with w.stream(
+        core.list_namespaced_pod, namespace, timeout_seconds=timeout, **kwargs
+    ) as stream:
         async for event in stream:
             if check(event):
                 return event
@@ -71,8 +84,9 @@ def gone(pod: dict | None) -> bool:
 
 async def test_pod_runs_serves_and_is_deleted(core, k8s_double):
     ns = k8s_double.namespace
-    body = pod_body("web", [*SERVE, "8888"], image="k8s-double/web:1", probe=PROBE,
-                    restart="OnFailure")
+    body = pod_body(
+        "web", [*SERVE, "8888"], image="k8s-double/web:1", probe=PROBE, restart="OnFailure"
+    )
     created = await core.create_namespaced_pod(ns, body)
     assert isinstance(created, client.V1Pod)
     assert created.metadata.uid and created.status.phase == "Pending"
@@ -81,16 +95,26 @@ async def test_pod_runs_serves_and_is_deleted(core, k8s_double):
     ip = ready.status.pod_ip
     assert ipaddress.ip_address(ip) in ipaddress.ip_network("127.0.0.0/8") and ip != "127.0.0.1"
     assert [c.type for c in ready.status.conditions if c.status == "True"] == [
-        "PodScheduled", "Initialized", "ContainersReady", "Ready"]
+        "PodScheduled",
+        "Initialized",
+        "ContainersReady",
+        "Ready",
+    ]
     status = ready.status.container_statuses[0]
     assert status.state.running.started_at and status.image_id and status.started
     page = await asyncio.to_thread(requests.get, f"http://{ip}:8888/", timeout=5)
     assert page.status_code == 200
 
     events = await core.list_namespaced_event(
-        ns, field_selector="involvedObject.kind=Pod,involvedObject.name=web")
-    assert [e.reason for e in events.items] == ["Scheduled", "Pulling", "Pulled", "Created",
-                                                "Started"]
+        ns, field_selector="involvedObject.kind=Pod,involvedObject.name=web"
+    )
+    assert [e.reason for e in events.items] == [
+        "Scheduled",
+        "Pulling",
+        "Pulled",
+        "Created",
+        "Started",
+    ]
     assert events.items[0].message == f"Successfully assigned {ns}/web to node-double"
     assert events.items[1].message == 'Pulling image "k8s-double/web:1"'
     assert all(e.involved_object.uid == created.metadata.uid for e in events.items)
@@ -98,8 +122,13 @@ async def test_pod_runs_serves_and_is_deleted(core, k8s_double):
     pid = int(status.container_id.removeprefix("double://"))
     deleted = await core.delete_namespaced_pod("web", ns, grace_period_seconds=1)
     assert deleted.metadata.deletion_timestamp is not None
-    await watch_pods(core, ns, lambda e: e["type"] == "DELETED", label_selector="test=web",
-                     resource_version=deleted.metadata.resource_version)
+    await watch_pods(
+        core,
+        ns,
+        lambda e: e["type"] == "DELETED",
+        label_selector="test=web",
+        resource_version=deleted.metadata.resource_version,
+    )
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert k8s_double.pod("web") is None
@@ -141,8 +170,13 @@ async def test_errors_are_status_objects(core, k8s_double):
 async def test_watch_ends_after_timeout_seconds(core, k8s_double):
     start = time.monotonic()
     with pytest.raises(AssertionError, match="watch ended"):
-        await watch_pods(core, k8s_double.namespace, lambda e: False, timeout=1,
-                         label_selector="test=nothing-here")
+        await watch_pods(
+            core,
+            k8s_double.namespace,
+            lambda e: False,
+            timeout=1,
+            label_selector="test=nothing-here",
+        )
     assert 0.9 < time.monotonic() - start < 5
 
 
@@ -155,8 +189,9 @@ async def test_watch_from_a_compacted_version_is_gone(core, k8s_double):
         await watch_pods(core, ns, lambda e: False, timeout=2, resource_version=old)
     assert gone_error.value.status == 410
     # "0" (any version) still works: the current objects come first, as ADDED
-    event = await watch_pods(core, ns, lambda e: True, timeout=2, resource_version="0",
-                             label_selector="test=compacted")
+    event = await watch_pods(
+        core, ns, lambda e: True, timeout=2, resource_version="0", label_selector="test=compacted"
+    )
     assert event["type"] == "ADDED"
     await core.delete_namespaced_pod("compacted", ns, grace_period_seconds=0)
 
@@ -165,7 +200,8 @@ async def test_label_and_field_selectors(core, k8s_double):
     ns = k8s_double.namespace
     for tier in "ab":
         await core.create_namespaced_pod(
-            ns, pod_body(f"sel-{tier}", SLEEP, labels={"app": "sel", "tier": tier}))
+            ns, pod_body(f"sel-{tier}", SLEEP, labels={"app": "sel", "tier": tier})
+        )
 
     def names(selector: str) -> list[str]:
         return sorted(p["metadata"]["name"] for p in k8s_double.pods(selector))
@@ -177,11 +213,16 @@ async def test_label_and_field_selectors(core, k8s_double):
     assert names("app=sel,tier notin (a)") == ["sel-b"]
     assert names("app=sel,!tier") == []
     assert names("app=sel,tier") == ["sel-a", "sel-b"]
-    assert [p["metadata"]["name"] for p in k8s_double.list(
-        "pods", "app=sel", "metadata.name=sel-b")] == ["sel-b"]
+    assert [
+        p["metadata"]["name"] for p in k8s_double.list("pods", "app=sel", "metadata.name=sel-b")
+    ] == ["sel-b"]
     assert "kind" not in k8s_double.pods("app=sel")[0]  # list items carry no kind, like k8s
-    assert k8s_double.request("GET", k8s_double.path("pods"),
-                              params={"labelSelector": "app=(x"}).status_code == 400
+    assert (
+        k8s_double.request(
+            "GET", k8s_double.path("pods"), params={"labelSelector": "app=(x"}
+        ).status_code
+        == 400
+    )
     listed = await core.list_namespaced_pod(ns, label_selector="app=sel")
     assert listed.kind == "PodList" and int(listed.metadata.resource_version) > 0
     for tier in "ab":
@@ -190,8 +231,9 @@ async def test_label_and_field_selectors(core, k8s_double):
 
 def test_exits_follow_the_restart_policy(k8s_double):
     def create(name: str, args: list[str], restart: str = "Never") -> None:
-        r = k8s_double.request("POST", k8s_double.path("pods"),
-                               json=pod_body(name, args, restart=restart))
+        r = k8s_double.request(
+            "POST", k8s_double.path("pods"), json=pod_body(name, args, restart=restart)
+        )
         assert r.status_code == 201, r.text
 
     create("exit-3", ["python", "-c", "import sys; sys.exit(3)"])
@@ -207,7 +249,8 @@ def test_exits_follow_the_restart_policy(k8s_double):
     assert k8s_double.pod_log("exit-0") == "bye\n"
 
     looping = k8s_double.wait_for_pod(
-        "crash-loop", lambda p: p["status"]["containerStatuses"][0]["restartCount"] >= 1)
+        "crash-loop", lambda p: p["status"]["containerStatuses"][0]["restartCount"] >= 1
+    )
     assert phase(looping) == "Running"  # what KubeSpawner's poll() sees: still running
     assert looping["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 3
     backoff = [e for e in k8s_double.events("crash-loop") if e["reason"] == "BackOff"]
@@ -217,7 +260,8 @@ def test_exits_follow_the_restart_policy(k8s_double):
     terminated = start_error["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (128, "StartError")
     assert [e["type"] for e in k8s_double.events("no-binary") if e["reason"] == "Failed"] == [
-        "Warning"]
+        "Warning"
+    ]
 
     for name in ("exit-3", "exit-0", "crash-loop", "no-binary"):
         k8s_double.request("DELETE", k8s_double.path("pods", name))
@@ -225,15 +269,19 @@ def test_exits_follow_the_restart_policy(k8s_double):
 
 
 def test_delete_kills_after_the_grace_period(k8s_double):
-    ignore_term = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); " \
-                  "print('up', flush=True); time.sleep(120)"
-    r = k8s_double.request("POST", k8s_double.path("pods"),
-                           json=pod_body("stubborn", ["python", "-c", ignore_term]))
+    ignore_term = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('up', flush=True); time.sleep(120)"
+    )
+    r = k8s_double.request(
+        "POST", k8s_double.path("pods"), json=pod_body("stubborn", ["python", "-c", ignore_term])
+    )
     assert r.status_code == 201
     k8s_double.wait_for_pod("stubborn", lambda p: "up" in k8s_double.pod_log("stubborn"))
     start = time.monotonic()
-    r = k8s_double.request("DELETE", k8s_double.path("pods", "stubborn"),
-                           params={"gracePeriodSeconds": "2"})
+    r = k8s_double.request(
+        "DELETE", k8s_double.path("pods", "stubborn"), params={"gracePeriodSeconds": "2"}
+    )
     assert r.status_code == 200 and r.json()["metadata"]["deletionGracePeriodSeconds"] == 2
     assert k8s_double.pod("stubborn")["status"]["phase"] == "Running"  # terminating
     k8s_double.wait_for_pod("stubborn", gone)
@@ -247,17 +295,22 @@ async def test_init_container_fills_an_empty_dir_the_server_serves(core, k8s_dou
     main["env"].append({"name": "SITE", "value": "/srv/site"})
     main["volumeMounts"] = [{"name": "site", "mountPath": "/srv/site"}]
     body["spec"]["volumes"] = [{"name": "site", "emptyDir": {}}]
-    body["spec"]["initContainers"] = [{  # the same volume, mounted elsewhere
-        "name": "fetch", "image": "python:3.11-slim", "workingDir": "/out",
-        "command": ["python", "-c", "open('index.html', 'w').write('from init')"],
-        "volumeMounts": [{"name": "site", "mountPath": "/out"}],
-    }]
+    body["spec"]["initContainers"] = [
+        {  # the same volume, mounted elsewhere
+            "name": "fetch",
+            "image": "python:3.11-slim",
+            "workingDir": "/out",
+            "command": ["python", "-c", "open('index.html', 'w').write('from init')"],
+            "volumeMounts": [{"name": "site", "mountPath": "/out"}],
+        }
+    ]
     await core.create_namespaced_pod(ns, body)
     ready = (await watch_pods(core, ns, running_and_ready, label_selector="test=site"))["object"]
     init = ready.status.init_container_statuses[0]
     assert (init.state.terminated.exit_code, init.state.terminated.reason) == (0, "Completed")
-    page = await asyncio.to_thread(requests.get,
-                                   f"http://{ready.status.pod_ip}:8888/index.html", timeout=5)
+    page = await asyncio.to_thread(
+        requests.get, f"http://{ready.status.pod_ip}:8888/index.html", timeout=5
+    )
     assert page.text == "from init"
     assert [e["reason"] for e in k8s_double.events("site")].count("Started") == 2
     await core.delete_namespaced_pod("site", ns, grace_period_seconds=1)
@@ -270,22 +323,33 @@ def test_expansion_follows_kubernetes():
 
 async def test_pvcs_back_mounts_and_pods_wait_for_them(core, k8s_double):
     ns = k8s_double.namespace
-    pvc_body = {"metadata": {"name": "claim-alice"},
-                "spec": {"accessModes": ["ReadWriteOnce"],
-                         "resources": {"requests": {"storage": "1Gi"}}}}
-    reader = pod_body("pvc-reader", [
-        "python", "-c", "import os, sys; print(open(sys.argv[1]).read()); "
-        "open(os.path.join(os.environ['HOME'], 'out.txt'), 'w').write(os.getcwd())",
-        "/home/jovyan/in.txt"])
+    pvc_body = {
+        "metadata": {"name": "claim-alice"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    reader = pod_body(
+        "pvc-reader",
+        [
+            "python",
+            "-c",
+            "import os, sys; print(open(sys.argv[1]).read()); "
+            "open(os.path.join(os.environ['HOME'], 'out.txt'), 'w').write(os.getcwd())",
+            "/home/jovyan/in.txt",
+        ],
+    )
     reader["spec"]["containers"][0].update(
         volumeMounts=[{"name": "home", "mountPath": "/home/jovyan", "subPath": "home"}],
-        workingDir="/home/jovyan/work", env=[POD_IP, {"name": "HOME", "value": "/home/jovyan"}])
-    reader["spec"]["volumes"] = [{"name": "home",
-                                  "persistentVolumeClaim": {"claimName": "claim-alice"}}]
+        workingDir="/home/jovyan/work",
+        env=[POD_IP, {"name": "HOME", "value": "/home/jovyan"}],
+    )
+    reader["spec"]["volumes"] = [
+        {"name": "home", "persistentVolumeClaim": {"claimName": "claim-alice"}}
+    ]
     await core.create_namespaced_pod(ns, reader)
     k8s_double.wait_for_pod(  # no claim yet: Pending, and the scheduler says why
-        "pvc-reader", lambda p: "FailedScheduling" in [e["reason"] for e in k8s_double.events(
-            "pvc-reader")])
+        "pvc-reader",
+        lambda p: "FailedScheduling" in [e["reason"] for e in k8s_double.events("pvc-reader")],
+    )
     assert k8s_double.pod("pvc-reader")["status"]["phase"] == "Pending"
 
     (k8s_double.pvc_dir("claim-alice") / "home").mkdir()
@@ -308,13 +372,17 @@ async def test_pvcs_back_mounts_and_pods_wait_for_them(core, k8s_double):
 
 async def test_services(core, k8s_double):
     ns = k8s_double.namespace
-    body = {"metadata": {"name": "web-svc", "labels": {"test": "svc"}},
-            "spec": {"selector": {"test": "web"}, "ports": [{"port": 8888}]}}
+    body = {
+        "metadata": {"name": "web-svc", "labels": {"test": "svc"}},
+        "spec": {"selector": {"test": "web"}, "ports": [{"port": 8888}]},
+    }
     svc = await core.create_namespaced_service(ns, body)
     assert isinstance(svc, client.V1Service) and svc.spec.cluster_ip
     assert svc.spec.ports[0].target_port == 8888
-    assert [s.metadata.name for s in (await core.list_namespaced_service(
-        ns, label_selector="test=svc")).items] == ["web-svc"]
+    assert [
+        s.metadata.name
+        for s in (await core.list_namespaced_service(ns, label_selector="test=svc")).items
+    ] == ["web-svc"]
     assert (await core.read_namespaced_service("web-svc", ns)).metadata.uid == svc.metadata.uid
     await core.delete_namespaced_service("web-svc", ns)
     with pytest.raises(ApiException) as missing:
@@ -332,8 +400,13 @@ async def test_kubespawner_reflectors_see_pods_and_events(k8s_double):
     events = EventReflector(namespace=ns, fields={"involvedObject.kind": "Pod"}, timeout_seconds=2)
     await asyncio.gather(pods.start(), events.start())
     try:
-        body = pod_body("jupyter-reflected", [*SERVE, "8888"], probe=PROBE, restart="OnFailure",
-                        labels={"component": "singleuser-server"})
+        body = pod_body(
+            "jupyter-reflected",
+            [*SERVE, "8888"],
+            probe=PROBE,
+            restart="OnFailure",
+            labels={"component": "singleuser-server"},
+        )
         await shared_client("CoreV1Api").create_namespaced_pod(ns, body)
         key = f"{ns}/jupyter-reflected"
         deadline = time.monotonic() + 30
@@ -341,12 +414,15 @@ async def test_kubespawner_reflectors_see_pods_and_events(k8s_double):
             assert time.monotonic() < deadline, pods.pods.get(key)
             await asyncio.sleep(0.2)
         mine = [e for e in events.events if e["involvedObject"]["name"] == "jupyter-reflected"]
-        messages = ["{} [{}] {}".format(e["lastTimestamp"] or e["eventTime"], e["type"],
-                                        e["message"]) for e in mine]  # as progress() does
+        messages = [
+            "{} [{}] {}".format(e["lastTimestamp"] or e["eventTime"], e["type"], e["message"])
+            for e in mine
+        ]  # as progress() does
         assert [e["reason"] for e in mine][:1] == ["Scheduled"]
         assert any("[Normal] Started container main" in m for m in messages), messages
-        await shared_client("CoreV1Api").delete_namespaced_pod("jupyter-reflected", ns,
-                                                               grace_period_seconds=1)
+        await shared_client("CoreV1Api").delete_namespaced_pod(
+            "jupyter-reflected", ns, grace_period_seconds=1
+        )
         while key in pods.pods:
             assert time.monotonic() < deadline + 10
             await asyncio.sleep(0.2)
@@ -363,10 +439,14 @@ async def test_plain_kubespawner_starts_polls_and_stops(k8s_double, monkeypatch)
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(k8s_double.kubeconfig))
     load_config.cache_clear()
     spawner = KubeSpawner(
-        _mock=True, namespace=k8s_double.namespace, image="quay.io/jupyter/base-notebook:latest",
-        cmd=[sys.executable, "-m", "http.server", "--bind", "$(POD_IP)"], args=["8888"],
+        _mock=True,
+        namespace=k8s_double.namespace,
+        image="quay.io/jupyter/base-notebook:latest",
+        cmd=[sys.executable, "-m", "http.server", "--bind", "$(POD_IP)"],
+        args=["8888"],
         environment={"POD_IP": {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}},
-        start_timeout=30)
+        start_timeout=30,
+    )
     try:
         url = await spawner.start()
         assert url.startswith("http://127.") and url.endswith(":8888")

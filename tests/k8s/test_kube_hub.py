@@ -33,13 +33,30 @@ pytestmark = pytest.mark.hub
 
 OWNER, STUDENTS = "k8s-prof", ("k8s-ann", "k8s-bob")
 VOILA, DASH = "k8s-voila", "k8s-dash"
-PROFILE = {"display_name": "Small", "cpu_request": 0.1, "cpu_limit": 1,
-           "mem_request": "128M", "mem_limit": "1G"}
+PROFILE = {
+    "display_name": "Small",
+    "cpu_request": 0.1,
+    "cpu_limit": 1,
+    "mem_request": "128M",
+    "mem_limit": "1G",
+}
 PUBLISH = [
-    {"owner": OWNER, "slug": VOILA, "title": "Squares (Voilà on Kubernetes)",
-     "visibility": "all", "profile": "small", **EXAMPLES["voila-example"][0]},
-    {"owner": OWNER, "slug": DASH, "title": "Squares (Dash per viewer)", "visibility": "all",
-     "mode": "per-viewer", **EXAMPLES["dash-example"][0]},
+    {
+        "owner": OWNER,
+        "slug": VOILA,
+        "title": "Squares (Voilà on Kubernetes)",
+        "visibility": "all",
+        "profile": "small",
+        **EXAMPLES["voila-example"][0],
+    },
+    {
+        "owner": OWNER,
+        "slug": DASH,
+        "title": "Squares (Dash per viewer)",
+        "visibility": "all",
+        "mode": "per-viewer",
+        **EXAMPLES["dash-example"][0],
+    },
 ]
 
 
@@ -76,11 +93,19 @@ def launch_hub(state: Path, double: Any, port: int | None = None, token: str | N
 @pytest.fixture(scope="module")
 def kube_hub(tmp_path_factory, k8s_double):
     # the owner's storage (their home PVC, as the chart makes it) holds the sources
-    r = k8s_double.request("POST", k8s_double.path("persistentvolumeclaims"), json={
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "claim-" + OWNER},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    })
+    r = k8s_double.request(
+        "POST",
+        k8s_double.path("persistentvolumeclaims"),
+        json={
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "claim-" + OWNER},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
     assert r.status_code in (201, 409), r.text
     shutil.copytree(EXAMPLES_DIR, k8s_double.pvc_dir("claim-" + OWNER), dirs_exist_ok=True)
     state = tmp_path_factory.mktemp("kube-hub")
@@ -132,14 +157,17 @@ def test_shared_voila_dashboard_runs_in_a_pod_and_renders_through_the_proxy(kube
     assert pod["metadata"]["labels"]["hub-viz/framework"] == "voila"
     assert pod["status"]["phase"] == "Running"
     # the pod the hub created is what the spawner's manifest tests validate
-    (manifest,) = [m for m in k8s_double.manifests()
-                   if m["metadata"]["name"] == pod["metadata"]["name"]]
+    (manifest,) = [
+        m for m in k8s_double.manifests() if m["metadata"]["name"] == pod["metadata"]["name"]
+    ]
     assert kubernetes_validate.validate(manifest, kubernetes_validate.latest_version(), strict=True)
     container = manifest["spec"]["containers"][0]
     assert container["resources"]["limits"] == {"cpu": 1, "memory": 10**9}  # the profile
     assert manifest["spec"]["automountServiceAccountToken"] is False
-    assert all("persistentVolumeClaim" not in v or v["persistentVolumeClaim"]["readOnly"]
-               for v in manifest["spec"]["volumes"])
+    assert all(
+        "persistentVolumeClaim" not in v or v["persistentVolumeClaim"]["readOnly"]
+        for v in manifest["spec"]["volumes"]
+    )
 
     # a second viewer shares the same pod
     assert fetch(kube_hub, STUDENTS[1], open_dashboard(kube_hub, OWNER, VOILA, STUDENTS[1])).ok
@@ -150,18 +178,22 @@ def test_progress_speaks_the_students_language(kube_hub, k8s_double):
     """While the pod starts, viewers read what happens in plain words, not Kubernetes events."""
     kube_hub.svc("POST", f"dashboards/{OWNER}/{VOILA}/stop", OWNER)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        opening = pool.submit(kube_hub.svc, "POST", f"dashboards/{OWNER}/{VOILA}/open",
-                              STUDENTS[0])
+        opening = pool.submit(kube_hub.svc, "POST", f"dashboards/{OWNER}/{VOILA}/open", STUDENTS[0])
         deadline = time.monotonic() + 30
-        while kube_hub.api("GET", f"/users/{OWNER}").json()["servers"].get(VOILA, {}).get(
-            "pending"
-        ) != "spawn":
+        while (
+            kube_hub.api("GET", f"/users/{OWNER}").json()["servers"].get(VOILA, {}).get("pending")
+            != "spawn"
+        ):
             assert time.monotonic() < deadline, "the spawn did not begin"
             time.sleep(0.05)
-        stream = kube_hub.svc("GET", f"dashboards/{OWNER}/{VOILA}/progress", STUDENTS[0],
-                              stream=True)
-        events = [json.loads(line[5:]) for line in stream.iter_lines(decode_unicode=True)
-                  if line.startswith("data:")]
+        stream = kube_hub.svc(
+            "GET", f"dashboards/{OWNER}/{VOILA}/progress", STUDENTS[0], stream=True
+        )
+        events = [
+            json.loads(line[5:])
+            for line in stream.iter_lines(decode_unicode=True)
+            if line.startswith("data:")
+        ]
         assert opening.result().status_code == 200
     text = "\n".join(e.get("message", "") for e in events)
     assert events[-1].get("ready") is True, events
@@ -174,8 +206,9 @@ def test_per_viewer_dash_gets_one_pod_per_student(kube_hub, k8s_double):
     urls = {s: open_dashboard(kube_hub, OWNER, DASH, s) for s in STUDENTS}
     for student, url in urls.items():
         assert urlsplit(url).path.startswith(f"/user/{student}/"), url
-        assert urlsplit(url).hostname not in {urlsplit(u).hostname for u in urls.values()
-                                              if u != url}  # one host per instance
+        assert urlsplit(url).hostname not in {
+            urlsplit(u).hostname for u in urls.values() if u != url
+        }  # one host per instance
         page = fetch(kube_hub, student, url)
         assert page.status_code == 200 and '<script id="_dash-config"' in page.text
         layout = kube_hub.login(student).get(page.url + "_dash-layout", timeout=60)
@@ -211,8 +244,9 @@ def test_a_restarted_hub_finds_its_running_pods(kube_hub, k8s_double):
     url = open_dashboard(kube_hub, OWNER, VOILA, STUDENTS[0])
     before = pod_of(k8s_double, f"hub-viz/dashboard={VOILA}")["metadata"]["uid"]
     stop_hub(kube_hub)
-    hub = launch_hub(kube_hub.state, k8s_double, port=int(kube_hub.url.rsplit(":", 1)[1]),
-                     token=kube_hub.token)
+    hub = launch_hub(
+        kube_hub.state, k8s_double, port=int(kube_hub.url.rsplit(":", 1)[1]), token=kube_hub.token
+    )
     kube_hub.proc = hub.proc
     kube_hub.sessions.clear()
     kube_hub.tokens.clear()
@@ -221,20 +255,25 @@ def test_a_restarted_hub_finds_its_running_pods(kube_hub, k8s_double):
     assert pod_of(k8s_double, f"hub-viz/dashboard={VOILA}")["metadata"]["uid"] == before
     page = fetch(kube_hub, STUDENTS[0], open_dashboard(kube_hub, OWNER, VOILA, STUDENTS[0]))
     assert page.status_code == 200 and EXAMPLES["voila-example"][1] in page.text, (
-        page.url, [(h.status_code, h.url, h.headers.get("Location")) for h in page.history])
+        page.url,
+        [(h.status_code, h.url, h.headers.get("Location")) for h in page.history],
+    )
     assert url
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"resources": {"memory": "8G"}},
-         "This dashboard asks for 8G of memory; this hub allows at most 2G per dashboard."),
+        (
+            {"resources": {"memory": "8G"}},
+            "This dashboard asks for 8G of memory; this hub allows at most 2G per dashboard.",
+        ),
         ({"profile": "gpu"}, "Unknown profile 'gpu'; known profiles: small."),
     ],
 )
-def test_a_spec_beyond_the_ceiling_never_reaches_the_cluster(kube_hub, k8s_double, options,
-                                                             message):
+def test_a_spec_beyond_the_ceiling_never_reaches_the_cluster(
+    kube_hub, k8s_double, options, message
+):
     created = len(k8s_double.manifests())
     spec = {**EXAMPLES["dash-example"][0], **options}
     r = kube_hub.start(OWNER, "too-big", spec)
@@ -271,12 +310,24 @@ def test_k8s_manifest_prints_the_pod_the_hub_creates(kube_hub, k8s_double):
         time.sleep(0.2)
     open_dashboard(kube_hub, OWNER, VOILA, STUDENTS[0])
     pod = pod_of(k8s_double, f"hub-viz/owner={OWNER},hub-viz/dashboard={VOILA}")
-    (created,) = [m for m in k8s_double.manifests()
-                  if m["metadata"]["name"] == pod["metadata"]["name"]][-1:]
+    (created,) = [
+        m for m in k8s_double.manifests() if m["metadata"]["name"] == pod["metadata"]["name"]
+    ][-1:]
     done = subprocess.run(
-        [sys.executable, "-m", "hub_viz.cli", "k8s-manifest", f"{OWNER}/{VOILA}", "--json",
-         "--config", str(kube_hub.state / "jupyterhub_config.py")],
-        cwd=kube_hub.state, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "hub_viz.cli",
+            "k8s-manifest",
+            f"{OWNER}/{VOILA}",
+            "--json",
+            "--config",
+            str(kube_hub.state / "jupyterhub_config.py"),
+        ],
+        cwd=kube_hub.state,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "KUBECONFIG": str(k8s_double.kubeconfig)},
     )
     assert done.returncode == 0, done.stderr
@@ -289,14 +340,20 @@ def test_k8s_manifest_prints_the_pod_the_hub_creates(kube_hub, k8s_double):
             env.pop(secret)  # the hub makes a new one at each start; the CLI shows a placeholder
         return {
             "labels": manifest["metadata"]["labels"],
-            "args": container["args"], "resources": container["resources"],
-            "image": container["image"], "env": env, "volumes": manifest["spec"]["volumes"],
+            "args": container["args"],
+            "resources": container["resources"],
+            "image": container["image"],
+            "env": env,
+            "volumes": manifest["spec"]["volumes"],
             "probe": container["readinessProbe"],
         }
 
     mine, hubs = comparable(printed), comparable(created)
     assert {k: v for k, v in mine["env"].items() if hubs["env"].get(k) != v} == {}
     assert mine == hubs
-    tokens = [e["value"] for e in printed["spec"]["containers"][0]["env"]
-              if e["name"] == "JUPYTERHUB_API_TOKEN"]
+    tokens = [
+        e["value"]
+        for e in printed["spec"]["containers"][0]["env"]
+        if e["name"] == "JUPYTERHUB_API_TOKEN"
+    ]
     assert tokens == ["<generated by the hub at start>"]

@@ -20,16 +20,16 @@ from .api import serve
 
 
 async def main(args: argparse.Namespace) -> None:
-    server, kubelet, kubeconfig = await serve(args.root, args.port, args.namespace,
-                                              args.pod_cidr, args.backoff)
+    server, kubelet, kubeconfig = await serve(
+        args.root, args.port, args.namespace, args.pod_cidr, args.backoff
+    )
     print(kubeconfig, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if args.exit_on_stdin_eof:
-        loop.add_reader(sys.stdin.fileno(),
-                        lambda: os.read(sys.stdin.fileno(), 4096) or stop.set())
+        loop.add_reader(sys.stdin.fileno(), lambda: os.read(sys.stdin.fileno(), 4096) or stop.set())
     await stop.wait()
     server.stop()
     await kubelet.shutdown()

@@ -60,11 +60,27 @@ KINDS = {
 CREATABLE = ("pods", "services", "persistentvolumeclaims")
 _META = ("metadata.name", "metadata.namespace")
 FIELDS = {
-    "pods": (*_META, "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-             "spec.serviceAccountName", "status.phase", "status.podIP"),
-    "events": (*_META, "involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-               "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.fieldPath",
-               "reason", "reportingComponent", "type"),
+    "pods": (
+        *_META,
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+    ),
+    "events": (
+        *_META,
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "type",
+    ),
     "services": _META,
     "persistentvolumeclaims": _META,
 }
@@ -78,8 +94,14 @@ class ApiError(web.HTTPError):
     def __init__(self, code: int, reason: str, message: str, **details: Any) -> None:
         super().__init__(code)
         self.status = {
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "details": details, "code": code,
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "details": details,
+            "code": code,
         }
 
 
@@ -112,15 +134,23 @@ class Store:
 
     def list(self, plural: str, namespace: str | None, labels: str = "", fields: str = "") -> list:
         match = selector(plural, labels, fields)
-        return [obj for (p, ns, _), obj in self.objects.items()
-                if p == plural and namespace in (None, ns) and match(obj)]
+        return [
+            obj
+            for (p, ns, _), obj in self.objects.items()
+            if p == plural and namespace in (None, ns) and match(obj)
+        ]
 
     def create(self, plural: str, obj: dict) -> None:
         meta = obj["metadata"]
         key = (plural, meta["namespace"], meta["name"])
         if key in self.objects:
-            raise ApiError(409, "AlreadyExists", f'{plural} "{meta["name"]}" already exists',
-                           name=meta["name"], kind=plural)
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{plural} "{meta["name"]}" already exists',
+                name=meta["name"],
+                kind=plural,
+            )
         meta["creationTimestamp"] = now()
         self.objects[key] = obj
         self._record(plural, "ADDED", obj)
@@ -144,7 +174,7 @@ class Store:
         self.changed = asyncio.Event()
 
     def since(self, rv: int) -> list[Change]:
-        return self.history[bisect.bisect_right(self.history, rv, key=lambda c: c.rv):]
+        return self.history[bisect.bisect_right(self.history, rv, key=lambda c: c.rv) :]
 
     def compact(self) -> None:
         self.compacted, self.history = self.rv, []
@@ -173,9 +203,14 @@ def selector(plural: str, labels: str, fields: str):
     def match(obj: dict) -> bool:
         have = obj["metadata"].get("labels") or {}
         for key, op, values in tests:
-            ok = {"=": have.get(key) in values, "!=": have.get(key) not in values,
-                  "in": have.get(key) in values, "notin": have.get(key) not in values,
-                  "exists": key in have, "!": key not in have}[op]
+            ok = {
+                "=": have.get(key) in values,
+                "!=": have.get(key) not in values,
+                "in": have.get(key) in values,
+                "notin": have.get(key) not in values,
+                "exists": key in have,
+                "!": key not in have,
+            }[op]
             if not ok:
                 return False
         for path, negate, value in paths:
@@ -201,27 +236,41 @@ def invalid(plural: str, body: dict) -> list[str]:
 
     def bad_key(key: str) -> bool:
         prefix, _, rest = key.rpartition("/")
-        return not (len(rest) <= 63 and re.fullmatch(LABEL_NAME, rest)
-                    and (not prefix or re.fullmatch(rf"{DNS_LABEL}(\.{DNS_LABEL})*", prefix)))
+        return not (
+            len(rest) <= 63
+            and re.fullmatch(LABEL_NAME, rest)
+            and (not prefix or re.fullmatch(rf"{DNS_LABEL}(\.{DNS_LABEL})*", prefix))
+        )
 
     for key, value in (meta.get("labels") or {}).items():
-        if bad_key(key) or not (isinstance(value, str) and len(value) <= 63
-                                and re.fullmatch(f"({LABEL_NAME})?", value)):
-            errors.append(f'metadata.labels: Invalid value: "{key}: {value}": a label key and '
-                          "value must be at most 63 characters of [A-Za-z0-9._-]")
-    errors += [f'metadata.annotations: Invalid value: "{key}"'
-               for key in meta.get("annotations") or {} if bad_key(key)]
+        if bad_key(key) or not (
+            isinstance(value, str) and len(value) <= 63 and re.fullmatch(f"({LABEL_NAME})?", value)
+        ):
+            errors.append(
+                f'metadata.labels: Invalid value: "{key}: {value}": a label key and '
+                "value must be at most 63 characters of [A-Za-z0-9._-]"
+            )
+    errors += [
+        f'metadata.annotations: Invalid value: "{key}"'
+        for key in meta.get("annotations") or {}
+        if bad_key(key)
+    ]
     spec = body.get("spec") or {}
     if plural == "pods":
         containers = (spec.get("initContainers") or []) + (spec.get("containers") or [])
         volumes = {v.get("name") for v in spec.get("volumes") or []}
         names = [c.get("name") or "" for c in containers]
-        errors += [f'spec.containers: Invalid value: "{n}": must be a unique DNS label'
-                   for i, n in enumerate(names) if n in names[:i] or not
-                   (len(n) <= 63 and re.fullmatch(DNS_LABEL, n))]
-        errors += [f'spec.containers.volumeMounts.name: Not found: "{m.get("name")}"'
-                   for c in containers for m in c.get("volumeMounts") or []
-                   if m.get("name") not in volumes]
+        errors += [
+            f'spec.containers: Invalid value: "{n}": must be a unique DNS label'
+            for i, n in enumerate(names)
+            if n in names[:i] or not (len(n) <= 63 and re.fullmatch(DNS_LABEL, n))
+        ]
+        errors += [
+            f'spec.containers.volumeMounts.name: Not found: "{m.get("name")}"'
+            for c in containers
+            for m in c.get("volumeMounts") or []
+            if m.get("name") not in volumes
+        ]
     try:
         kubernetes_validate.validate(body, K8S_VERSION)
     except kubernetes_validate.ValidationError as e:
@@ -254,8 +303,11 @@ def set_defaults(plural: str, body: dict, store: Store) -> None:
         spec.setdefault("volumeMode", "Filesystem")
         spec["volumeName"] = "pvc-" + body["metadata"]["uid"]
         storage = (spec.get("resources") or {}).get("requests", {}).get("storage", "1Gi")
-        body["status"] = {"phase": "Bound", "accessModes": spec.get("accessModes", []),
-                          "capacity": {"storage": storage}}
+        body["status"] = {
+            "phase": "Bound",
+            "accessModes": spec.get("accessModes", []),
+            "capacity": {"storage": storage},
+        }
 
 
 class ApiHandler(web.RequestHandler):
@@ -282,19 +334,23 @@ class ApiHandler(web.RequestHandler):
         self.closed = True
         self.store.notify()  # wakes a waiting watch, which then ends
 
-    async def get(self, plural: str, ns: str | None = None, name: str | None = None,
-                  sub: str | None = None) -> None:
+    async def get(
+        self, plural: str, ns: str | None = None, name: str | None = None, sub: str | None = None
+    ) -> None:
         kind = self.kind(plural, sub)
         if name is None:
             labels = self.get_argument("labelSelector", "")
             fields = self.get_argument("fieldSelector", "")
             if self.get_argument("watch", "").lower() in ("true", "1"):
                 return await self.watch(plural, ns, selector(plural, labels, fields))
-            items = [{k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
-                     for obj in self.store.list(plural, ns, labels, fields)]
+            items = [
+                {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+                for obj in self.store.list(plural, ns, labels, fields)
+            ]
             meta = {"resourceVersion": str(self.store.rv)}
-            return self.send({"kind": f"{kind}List", "apiVersion": "v1", "metadata": meta,
-                              "items": items})
+            return self.send(
+                {"kind": f"{kind}List", "apiVersion": "v1", "metadata": meta, "items": items}
+            )
         if ns is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         obj = self.store.get(plural, ns, name)
@@ -327,8 +383,11 @@ class ApiHandler(web.RequestHandler):
                 changed = store.changed
                 for change in store.since(rv):
                     rv = change.rv
-                    if (change.plural == plural and ns in (None, change.namespace)
-                            and match(change.object)):
+                    if (
+                        change.plural == plural
+                        and ns in (None, change.namespace)
+                        and match(change.object)
+                    ):
                         lines.append({"type": change.type, "object": change.object})
                 if lines:
                     self.write("".join(json.dumps(line) + "\n" for line in lines))
@@ -346,8 +405,9 @@ class ApiHandler(web.RequestHandler):
         except StreamClosedError:
             pass
 
-    def post(self, plural: str, ns: str | None = None, name: str | None = None,
-             sub: str | None = None) -> None:
+    def post(
+        self, plural: str, ns: str | None = None, name: str | None = None, sub: str | None = None
+    ) -> None:
         kind = self.kind(plural, sub)
         if ns is None or name is not None or plural not in CREATABLE:
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
@@ -357,20 +417,30 @@ class ApiHandler(web.RequestHandler):
             body = None
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the request body is not a JSON object")
-        self.store.manifests.append({"plural": plural, "namespace": ns,
-                                     "body": copy.deepcopy(body)})
+        self.store.manifests.append(
+            {"plural": plural, "namespace": ns, "body": copy.deepcopy(body)}
+        )
         if (body.setdefault("kind", kind), body.setdefault("apiVersion", "v1")) != (kind, "v1"):
             raise ApiError(400, "BadRequest", f"the body is not a v1 {kind}")
         meta = body.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         if meta.setdefault("namespace", ns) != ns:
-            raise ApiError(400, "BadRequest", "the namespace of the provided object does not "
-                                              "match the namespace sent on the request")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not "
+                "match the namespace sent on the request",
+            )
         errors = invalid(plural, body)
         if errors:
-            raise ApiError(422, "Invalid", f'{kind} "{meta.get("name")}" is invalid: '
-                           + ", ".join(errors), name=meta.get("name"), kind=plural)
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{kind} "{meta.get("name")}" is invalid: ' + ", ".join(errors),
+                name=meta.get("name"),
+                kind=plural,
+            )
         try:
             kubernetes_validate.validate(body, K8S_VERSION, strict=True)
         except kubernetes_validate.ValidationError as e:
@@ -384,8 +454,9 @@ class ApiHandler(web.RequestHandler):
             self.kubelet.claim_dir(ns, meta["name"]).mkdir(parents=True, exist_ok=True)
         self.send(body, 201)
 
-    def delete(self, plural: str, ns: str | None = None, name: str | None = None,
-               sub: str | None = None) -> None:
+    def delete(
+        self, plural: str, ns: str | None = None, name: str | None = None, sub: str | None = None
+    ) -> None:
         self.kind(plural, sub)
         if ns is None or name is None or sub or plural not in CREATABLE:
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
@@ -431,31 +502,47 @@ class NotFoundHandler(ApiHandler):
 
 def make_app(store: Store, kubelet: Kubelet) -> web.Application:
     args = {"store": store, "kubelet": kubelet}
-    return web.Application([
-        (r"/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?"
-         r"(?:/(?P<sub>[^/]+))?/?", ApiHandler, args),
-        (r"/api/v1/(?P<plural>[^/]+)/?", ApiHandler, args),
-        (r"/_double/(manifests|compact)", DoubleHandler, {"store": store}),
-        (r".*", NotFoundHandler, args),
-    ], log_function=lambda handler: None)
+    return web.Application(
+        [
+            (
+                r"/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?"
+                r"(?:/(?P<sub>[^/]+))?/?",
+                ApiHandler,
+                args,
+            ),
+            (r"/api/v1/(?P<plural>[^/]+)/?", ApiHandler, args),
+            (r"/_double/(manifests|compact)", DoubleHandler, {"store": store}),
+            (r".*", NotFoundHandler, args),
+        ],
+        log_function=lambda handler: None,
+    )
 
 
 def write_kubeconfig(path: Path, url: str, namespace: str = "default") -> Path:
     """A kubeconfig for the double: no TLS, a dummy token, one context."""
     name = "k8s-double"
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": name, "preferences": {},
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": name,
+        "preferences": {},
         "clusters": [{"name": name, "cluster": {"server": url}}],
         "users": [{"name": name, "user": {"token": "k8s-double-has-no-auth"}}],
-        "contexts": [{"name": name,
-                      "context": {"cluster": name, "user": name, "namespace": namespace}}],
+        "contexts": [
+            {"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}
+        ],
     }
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-async def serve(root: Path, port: int = 0, namespace: str = "default",
-                pod_cidr: str = "127.1.0.0/16", backoff: float = 1.0):
+async def serve(
+    root: Path,
+    port: int = 0,
+    namespace: str = "default",
+    pod_cidr: str = "127.1.0.0/16",
+    backoff: float = 1.0,
+):
     """Start the double on 127.0.0.1:``port`` (0: any free port) in the running loop.
 
     Returns ``(server, kubelet, kubeconfig path)``; ``await kubelet.shutdown()`` kills the pods.

@@ -94,8 +94,9 @@ def now(delta: float = 0) -> str:
 
 def expand(text: str, env: dict[str, str]) -> str:
     """Kubernetes ``$(VAR)`` expansion: ``$$`` is ``$``, unknown references stay."""
-    return re.sub(r"\$\$|\$\(([^)]*)\)",
-                  lambda m: "$" if m[0] == "$$" else env.get(m[1], m[0]), text)
+    return re.sub(
+        r"\$\$|\$\(([^)]*)\)", lambda m: "$" if m[0] == "$$" else env.get(m[1], m[0]), text
+    )
 
 
 def signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
@@ -120,8 +121,9 @@ class PodRun:
 
 
 class Kubelet:
-    def __init__(self, store: Any, root: Path, pod_cidr: str = "127.1.0.0/16",
-                 backoff: float = 1.0) -> None:
+    def __init__(
+        self, store: Any, root: Path, pod_cidr: str = "127.1.0.0/16", backoff: float = 1.0
+    ) -> None:
         self.store, self.root, self.backoff = store, Path(root), backoff
         self.addresses = ipaddress.ip_network(pod_cidr).hosts()
         self.runs: dict[str, PodRun] = {}  # by pod uid
@@ -174,8 +176,9 @@ class Kubelet:
                 signal_group(proc, signal.SIGKILL)
             if run.task:
                 run.task.cancel()
-        await asyncio.gather(*(r.task for r in self.runs.values() if r.task), *self.tasks,
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(r.task for r in self.runs.values() if r.task), *self.tasks, return_exceptions=True
+        )
 
     # -- status and events -------------------------------------------------
 
@@ -185,16 +188,25 @@ class Kubelet:
         if status["phase"] not in ("Succeeded", "Failed"):
             status["phase"] = self._phase(run)
         ready = status["phase"] == "Running" and all(
-            cs["ready"] for cs in status.get("containerStatuses") or [])
+            cs["ready"] for cs in status.get("containerStatuses") or []
+        )
         conditions = {c["type"]: c for c in status.get("conditions") or []}
-        wanted = {"PodScheduled": "nodeName" in pod["spec"], "Initialized": run.initialized,
-                  "ContainersReady": ready, "Ready": ready}
+        wanted = {
+            "PodScheduled": "nodeName" in pod["spec"],
+            "Initialized": run.initialized,
+            "ContainersReady": ready,
+            "Ready": ready,
+        }
         reasons = {"PodScheduled": "Unschedulable", "Initialized": "ContainersNotInitialized"}
         for type_, value in wanted.items():
             value = str(value)
             if conditions.get(type_, {}).get("status") != value:
-                conditions[type_] = {"type": type_, "status": value, "lastProbeTime": None,
-                                     "lastTransitionTime": now()}
+                conditions[type_] = {
+                    "type": type_,
+                    "status": value,
+                    "lastProbeTime": None,
+                    "lastTransitionTime": now(),
+                }
                 if value == "False":
                     conditions[type_]["reason"] = reasons.get(type_, "ContainersNotReady")
         status["conditions"] = list(conditions.values())
@@ -212,41 +224,72 @@ class Kubelet:
         if all("terminated" in s for s in states):
             failed = any(s["terminated"]["exitCode"] for s in states)
             return "Failed" if failed else "Succeeded"
-        if all("running" in cs["state"] or cs.get("lastState") or "terminated" in cs["state"]
-               for cs in statuses):
+        if all(
+            "running" in cs["state"] or cs.get("lastState") or "terminated" in cs["state"]
+            for cs in statuses
+        ):
             return "Running"
         return "Pending"
 
-    def event(self, pod: dict, reason: str, message: str, type_: str = "Normal",
-              container: str | None = None, init: bool = False, scheduler: bool = False) -> None:
+    def event(
+        self,
+        pod: dict,
+        reason: str,
+        message: str,
+        type_: str = "Normal",
+        container: str | None = None,
+        init: bool = False,
+        scheduler: bool = False,
+    ) -> None:
         meta = pod["metadata"]
         for ev in self.store.list("events", meta["namespace"]):
             if (ev["involvedObject"]["uid"], ev["reason"], ev["message"]) == (
-                    meta["uid"], reason, message):
+                meta["uid"],
+                reason,
+                message,
+            ):
                 ev["count"] += 1
                 if ev["lastTimestamp"]:
                     ev["lastTimestamp"] = now()
                 return self.store.modified("events", ev)
-        involved = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
-                    "namespace": meta["namespace"], "uid": meta["uid"],
-                    "resourceVersion": meta["resourceVersion"]}
+        involved = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+        }
         if container:
             kind = "initContainers" if init else "containers"
             involved["fieldPath"] = f"spec.{kind}{{{container}}}"
         stamp = now()
         component = "default-scheduler" if scheduler else "kubelet"
-        self.store.create("events", {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}",
-                         "namespace": meta["namespace"], "uid": secrets.token_hex(16)},
-            "involvedObject": involved, "reason": reason, "message": message, "type": type_,
-            "count": 1, "source": {"component": component} | ({} if scheduler else {"host": NODE}),
-            "firstTimestamp": None if scheduler else stamp,
-            "lastTimestamp": None if scheduler else stamp,
-            "eventTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            if scheduler else None,
-            "reportingComponent": component, "reportingInstance": "" if scheduler else NODE,
-        })
+        self.store.create(
+            "events",
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {
+                    "name": f"{meta['name']}.{secrets.token_hex(8)}",
+                    "namespace": meta["namespace"],
+                    "uid": secrets.token_hex(16),
+                },
+                "involvedObject": involved,
+                "reason": reason,
+                "message": message,
+                "type": type_,
+                "count": 1,
+                "source": {"component": component} | ({} if scheduler else {"host": NODE}),
+                "firstTimestamp": None if scheduler else stamp,
+                "lastTimestamp": None if scheduler else stamp,
+                "eventTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                if scheduler
+                else None,
+                "reportingComponent": component,
+                "reportingInstance": "" if scheduler else NODE,
+            },
+        )
 
     # -- running a pod -----------------------------------------------------
 
@@ -254,25 +297,46 @@ class Kubelet:
         pod = run.pod
         meta, spec, status = pod["metadata"], pod["spec"], pod["status"]
         ns = meta["namespace"]
-        claims = [v["persistentVolumeClaim"]["claimName"] for v in spec.get("volumes") or []
-                  if "persistentVolumeClaim" in v]
+        claims = [
+            v["persistentVolumeClaim"]["claimName"]
+            for v in spec.get("volumes") or []
+            if "persistentVolumeClaim" in v
+        ]
         while missing := [c for c in claims if not self.store.get("persistentvolumeclaims", ns, c)]:
-            self.event(pod, "FailedScheduling", f"0/1 nodes are available: persistentvolumeclaim "
-                       f'"{missing[0]}" not found.', "Warning", scheduler=True)
+            self.event(
+                pod,
+                "FailedScheduling",
+                f'0/1 nodes are available: persistentvolumeclaim "{missing[0]}" not found.',
+                "Warning",
+                scheduler=True,
+            )
             self.update(run)
             await asyncio.sleep(1)
         spec["nodeName"] = NODE
-        self.event(pod, "Scheduled", f"Successfully assigned {ns}/{meta['name']} to {NODE}",
-                   scheduler=True)
+        self.event(
+            pod, "Scheduled", f"Successfully assigned {ns}/{meta['name']} to {NODE}", scheduler=True
+        )
         ip = str(next(self.addresses))
-        status.update(hostIP=HOST_IP, hostIPs=[{"ip": HOST_IP}], podIP=ip, podIPs=[{"ip": ip}],
-                      startTime=now())
+        status.update(
+            hostIP=HOST_IP,
+            hostIPs=[{"ip": HOST_IP}],
+            podIP=ip,
+            podIPs=[{"ip": ip}],
+            startTime=now(),
+        )
         inits, containers = spec.get("initContainers") or [], spec["containers"]
 
         def new(c: dict, reason: str) -> dict:
-            return {"name": c["name"], "image": c["image"], "imageID": "", "ready": False,
-                    "restartCount": 0, "started": False, "state": {"waiting": {"reason": reason}},
-                    "lastState": {}}
+            return {
+                "name": c["name"],
+                "image": c["image"],
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "started": False,
+                "state": {"waiting": {"reason": reason}},
+                "lastState": {},
+            }
 
         if inits:
             status["initContainerStatuses"] = [new(c, "PodInitializing") for c in inits]
@@ -303,12 +367,16 @@ class Kubelet:
             elif "hostPath" in v:
                 path = Path(v["hostPath"]["path"])
                 if not path.exists() and v["hostPath"].get("type") != "DirectoryOrCreate":
-                    raise ConfigError(f'MountVolume.SetUp failed for volume "{v["name"]}": '
-                                      f"hostPath {path} does not exist")
+                    raise ConfigError(
+                        f'MountVolume.SetUp failed for volume "{v["name"]}": '
+                        f"hostPath {path} does not exist"
+                    )
             else:
-                raise ConfigError(f'MountVolume.SetUp failed for volume "{v["name"]}": the '
-                                  "k8s test double has only emptyDir, persistentVolumeClaim "
-                                  "and hostPath volumes")
+                raise ConfigError(
+                    f'MountVolume.SetUp failed for volume "{v["name"]}": the '
+                    "k8s test double has only emptyDir, persistentVolumeClaim "
+                    "and hostPath volumes"
+                )
             path.mkdir(parents=True, exist_ok=True)
             run.volumes[v["name"]] = path
 
@@ -328,7 +396,7 @@ class Kubelet:
                 option, path = m[1], m[2]
             for mount, host in mounts:
                 if path == mount or path.startswith(mount.rstrip("/") + "/"):
-                    return option + host + path[len(mount):]
+                    return option + host + path[len(mount) :]
             return text
 
         def outside(path: str) -> str:  # a directory the image would have
@@ -339,10 +407,13 @@ class Kubelet:
             return new
 
         fields = {
-            "metadata.name": pod["metadata"]["name"], "metadata.uid": pod["metadata"]["uid"],
-            "metadata.namespace": pod["metadata"]["namespace"], "spec.nodeName": NODE,
+            "metadata.name": pod["metadata"]["name"],
+            "metadata.uid": pod["metadata"]["uid"],
+            "metadata.namespace": pod["metadata"]["namespace"],
+            "spec.nodeName": NODE,
             "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
-            "status.podIP": pod["status"]["podIP"], "status.hostIP": HOST_IP,
+            "status.podIP": pod["status"]["podIP"],
+            "status.hostIP": HOST_IP,
         }
         env: dict[str, str] = {}
         for var in c.get("env") or []:
@@ -355,12 +426,14 @@ class Kubelet:
             elif path in fields:
                 env[var["name"]] = fields[path]
             else:
-                raise ConfigError(f"the k8s test double cannot set {var['name']} from "
-                                  f"{var['valueFrom']}")
+                raise ConfigError(
+                    f"the k8s test double cannot set {var['name']} from {var['valueFrom']}"
+                )
         argv = [translate(expand(a, env)) for a in (c.get("command") or []) + (c.get("args") or [])]
         if not argv:
-            raise ConfigError("the k8s test double has no images: a container needs a command "
-                              "or args")
+            raise ConfigError(
+                "the k8s test double has no images: a container needs a command or args"
+            )
         proc_env = {"HOME": str(run.dir / "home"), "HOSTNAME": pod["metadata"]["name"]}
         proc_env |= {k: translate(v) for k, v in env.items()}
         proc_env["HOME"] = outside(proc_env["HOME"])
@@ -374,11 +447,22 @@ class Kubelet:
         if c["imagePullPolicy"] == "Always" or image not in self.pulled:
             self.pulled.add(image)
             self.event(pod, "Pulling", f'Pulling image "{image}"', container=name, init=init)
-            self.event(pod, "Pulled", f'Successfully pulled image "{image}" in 0s (0s including '
-                       "waiting). Image size: 0 bytes.", container=name, init=init)
+            self.event(
+                pod,
+                "Pulled",
+                f'Successfully pulled image "{image}" in 0s (0s including '
+                "waiting). Image size: 0 bytes.",
+                container=name,
+                init=init,
+            )
         else:
-            self.event(pod, "Pulled", f'Container image "{image}" already present on machine',
-                       container=name, init=init)
+            self.event(
+                pod,
+                "Pulled",
+                f'Container image "{image}" already present on machine',
+                container=name,
+                init=init,
+            )
 
     async def _container(self, run: PodRun, c: dict, st: dict, init: bool = False) -> int | None:
         """Run one container, restarting it as restartPolicy says; its last exit code."""
@@ -389,8 +473,9 @@ class Kubelet:
             try:
                 argv, env, cwd = self._prepare(run, c)
             except ConfigError as e:
-                st["state"] = {"waiting": {"reason": "CreateContainerConfigError",
-                                           "message": str(e)}}
+                st["state"] = {
+                    "waiting": {"reason": "CreateContainerConfigError", "message": str(e)}
+                }
                 self.event(pod, "Failed", f"Error: {e}", "Warning", name, init)
                 self.update(run)
                 return None
@@ -406,40 +491,72 @@ class Kubelet:
             meta = pod["metadata"]
             who = f"{meta['name']}_{meta['namespace']}({meta['uid']})"
             st["lastState"] = {"terminated": terminated}
-            st["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message":
-                                       f"back-off {delay:g}s restarting failed container={name} "
-                                       f"pod={who}"}}
-            self.event(pod, "BackOff", f"Back-off restarting failed container {name} in pod {who}",
-                       "Warning", name, init)
+            st["state"] = {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {delay:g}s restarting failed container={name} pod={who}",
+                }
+            }
+            self.event(
+                pod,
+                "BackOff",
+                f"Back-off restarting failed container {name} in pod {who}",
+                "Warning",
+                name,
+                init,
+            )
             self.update(run)
             await asyncio.sleep(delay)
             delay = min(2 * delay, 30 * self.backoff)
             st["restartCount"] += 1
         return None
 
-    async def _execute(self, run: PodRun, c: dict, st: dict, argv: list[str],
-                       env: dict[str, str], cwd: str, init: bool) -> dict:
+    async def _execute(
+        self,
+        run: PodRun,
+        c: dict,
+        st: dict,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        init: bool,
+    ) -> dict:
         pod, name = run.pod, c["name"]
         self.event(pod, "Created", f"Created container {name}", container=name, init=init)
         started = now()
         out = os.open(run.dir / "logs" / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-                stderr=asyncio.subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
         except OSError as e:
             message = f'failed to start container "{name}": exec {argv[0]!r}: {e.strerror}'
             self.event(pod, "Failed", f"Error: {message}", "Warning", name, init)
-            return {"exitCode": 128, "reason": "StartError", "message": message,
-                    "startedAt": started, "finishedAt": now()}
+            return {
+                "exitCode": 128,
+                "reason": "StartError",
+                "message": message,
+                "startedAt": started,
+                "finishedAt": now(),
+            }
         finally:
             os.close(out)
         run.procs[name] = proc
         container_id = f"double://{proc.pid}"
         digest = hashlib.sha256(c["image"].encode()).hexdigest()
-        st.update(containerID=container_id, imageID=f"{c['image']}@sha256:{digest}", started=True,
-                  state={"running": {"startedAt": started}},
-                  ready=not init and "readinessProbe" not in c)
+        st.update(
+            containerID=container_id,
+            imageID=f"{c['image']}@sha256:{digest}",
+            started=True,
+            state={"running": {"startedAt": started}},
+            ready=not init and "readinessProbe" not in c,
+        )
         self.event(pod, "Started", f"Started container {name}", container=name, init=init)
         self.update(run)
         probe = None
@@ -454,8 +571,13 @@ class Kubelet:
             signal_group(proc, signal.SIGKILL)  # the rest of the "container"
         st.update(ready=False, started=False)
         code = 128 - code if code < 0 else code  # killed by a signal: 128 + signal number
-        return {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                "startedAt": started, "finishedAt": now(), "containerID": container_id}
+        return {
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
+            "startedAt": started,
+            "finishedAt": now(),
+            "containerID": container_id,
+        }
 
     async def _probe(self, run: PodRun, c: dict, st: dict) -> None:
         p = c["readinessProbe"]
@@ -466,8 +588,12 @@ class Kubelet:
                 successes, failures = successes + 1, 0
             else:
                 successes, failures = 0, failures + 1
-            if (not st["ready"] and successes >= p.get("successThreshold", 1)
-                    or st["ready"] and failures >= p.get("failureThreshold", 3)):
+            if (
+                not st["ready"]
+                and successes >= p.get("successThreshold", 1)
+                or st["ready"]
+                and failures >= p.get("failureThreshold", 3)
+            ):
                 st["ready"] = not st["ready"]
                 self.update(run)
             await asyncio.sleep(p.get("periodSeconds", 10))
@@ -479,13 +605,20 @@ class Kubelet:
             if "httpGet" in p:
                 get = p["httpGet"]
                 port = ports.get(get["port"], get["port"])
-                url = (f"{get.get('scheme', 'HTTP').lower()}://{get.get('host') or ip}:{port}"
-                       f"{get.get('path', '/')}")
+                url = (
+                    f"{get.get('scheme', 'HTTP').lower()}://{get.get('host') or ip}:{port}"
+                    f"{get.get('path', '/')}"
+                )
                 headers = {"User-Agent": "kube-probe/1.33"}
                 headers |= {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
                 response = await AsyncHTTPClient().fetch(
-                    url, headers=headers, request_timeout=timeout, follow_redirects=False,
-                    raise_error=False, validate_cert=False)
+                    url,
+                    headers=headers,
+                    request_timeout=timeout,
+                    follow_redirects=False,
+                    raise_error=False,
+                    validate_cert=False,
+                )
                 return 200 <= response.code < 400
             if "tcpSocket" in p:
                 port = ports.get(p["tcpSocket"]["port"], p["tcpSocket"]["port"])
@@ -493,11 +626,17 @@ class Kubelet:
                 writer.close()
                 return True
             if "exec" in p:
-                argv, env, cwd = self._prepare(run, {**c, "command": p["exec"]["command"],
-                                                     "args": []})
+                argv, env, cwd = self._prepare(
+                    run, {**c, "command": p["exec"]["command"], "args": []}
+                )
                 proc = await asyncio.create_subprocess_exec(
-                    *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                    *argv,
+                    env=env,
+                    cwd=cwd,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
                 try:
                     return await asyncio.wait_for(proc.wait(), timeout) == 0
                 finally:
@@ -525,9 +664,11 @@ class Kubelet:
             await asyncio.gather(run.task, return_exceptions=True)
         for st in run.pod["status"].get("containerStatuses") or []:
             if "terminated" not in st["state"]:
-                st.update(ready=False, started=False,
-                          state={"terminated": {"exitCode": 137, "reason": "Error",
-                                                "finishedAt": now()}})
+                st.update(
+                    ready=False,
+                    started=False,
+                    state={"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now()}},
+                )
         self.update(run)
         self.store.remove("pods", run.pod)
         self.runs.pop(run.pod["metadata"]["uid"], None)

@@ -119,8 +119,10 @@ def share_targets(hub: Any, owner: str, server: str) -> set[str]:
     items = shares(hub, owner, server) or []
     for item in items:
         assert item["scopes"] == [f"access:servers!server={owner}/{server}"], item
-    return {("user:" + s["user"]["name"]) if s.get("user") else ("group:" + s["group"]["name"])
-            for s in items}
+    return {
+        ("user:" + s["user"]["name"]) if s.get("user") else ("group:" + s["group"]["name"])
+        for s in items
+    }
 
 
 def usage(hub: Any, owner: str, slug: str, user: str = OWNER, days: str = "") -> dict[str, Any]:
@@ -176,7 +178,11 @@ def visit(hub: Any, url: str) -> tuple[requests.Session, requests.Response]:
 
 
 def assert_dash_page(
-    hub: Any, session: requests.Session, page: requests.Response, owner: str, server: str,
+    hub: Any,
+    session: requests.Session,
+    page: requests.Response,
+    owner: str,
+    server: str,
     marker: str = DASH_MARKER,
 ) -> None:
     assert page.status_code == 200, page.text[:500]
@@ -237,10 +243,18 @@ def gallery(hub, people):
     }
     made = {}
     for visibility, extra in fields.items():
-        r = hub.svc("POST", "dashboards", OWNER, json={
-            "slug": f"api-gal-{visibility}", "title": f"Quokka {visibility} board",
-            "visibility": visibility, **DASH, **extra,
-        })
+        r = hub.svc(
+            "POST",
+            "dashboards",
+            OWNER,
+            json={
+                "slug": f"api-gal-{visibility}",
+                "title": f"Quokka {visibility} board",
+                "visibility": visibility,
+                **DASH,
+                **extra,
+            },
+        )
         assert r.status_code == 201, r.text
         made[visibility] = r.json()["slug"]
     yield made
@@ -277,16 +291,34 @@ def test_info_lists_choices_and_the_callers_groups(hub, people):
     assert info["groups"] == [TEAM]
     names = [f["name"] for f in info["frameworks"]]
     # 'custom' is allowed on the test hub but needs a command the API does not take
-    assert names == ["voila", "dash", "bokeh", "panel", "streamlit", "notebook", "gradio",
-                     "shiny", "marimo", "solara", "nicegui"]
+    assert names == [
+        "voila",
+        "dash",
+        "bokeh",
+        "panel",
+        "streamlit",
+        "notebook",
+        "gradio",
+        "shiny",
+        "marimo",
+        "solara",
+        "nicegui",
+    ]
     dash = next(f for f in info["frameworks"] if f["name"] == "dash")
     assert dash["display_name"] == "Dash" and dash["modes"] == ["shared", "per-viewer"]
     # every dashboard has a host of its own on the test hub: anyone may share
     assert info["visibilities"] == ["private", "users", "groups", "all", "public"]
     assert info["publish_limit"] == ""
     assert info["profiles"] == ["small"]
-    assert info["profile_choices"] == [{"name": "small", "display_name": "Small",
-                                        "description": "", "cpu_limit": 1.0, "mem_limit": "1G"}]
+    assert info["profile_choices"] == [
+        {
+            "name": "small",
+            "display_name": "Small",
+            "description": "",
+            "cpu_limit": 1.0,
+            "mem_limit": "1G",
+        }
+    ]
     assert info["resource_ceiling"] == {"cpu": 2.0, "memory": "4G"}
     assert_error(hub.svc("GET", "info", None), 401, "log in")
 
@@ -324,15 +356,24 @@ def test_a_cookie_login_must_send_the_xsrf_token(hub, people):
     headers = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"}
     r = session.post(f"{hub.service_url}api/dashboards", json=body, headers=headers, timeout=60)
     assert_error(r, 401, "log in")
-    assert session.get(f"{hub.service_url}api/dashboards/{MEMBER}/api-cookie",
-                       timeout=60).status_code == 404
+    assert (
+        session.get(f"{hub.service_url}api/dashboards/{MEMBER}/api-cookie", timeout=60).status_code
+        == 404
+    )
     xsrf = next(c.value for c in session.cookies if c.name == "_xsrf" and c.path == SERVICE)
-    r = session.post(f"{hub.service_url}api/dashboards", json=body,
-                     headers={**headers, "X-XSRFToken": xsrf}, timeout=60)
+    r = session.post(
+        f"{hub.service_url}api/dashboards",
+        json=body,
+        headers={**headers, "X-XSRFToken": xsrf},
+        timeout=60,
+    )
     assert r.status_code == 201, r.text
     assert r.json()["owner"] == MEMBER
-    r = session.delete(f"{hub.service_url}api/dashboards/{MEMBER}/api-cookie",
-                       headers={**headers, "X-XSRFToken": xsrf}, timeout=60)
+    r = session.delete(
+        f"{hub.service_url}api/dashboards/{MEMBER}/api-cookie",
+        headers={**headers, "X-XSRFToken": xsrf},
+        timeout=60,
+    )
     assert r.status_code == 204, r.text
 
 
@@ -340,23 +381,58 @@ def test_a_cookie_login_must_send_the_xsrf_token(hub, people):
 
 
 def test_create_answers_201_with_the_dashboard(hub, publish):
-    r = hub.svc("POST", "dashboards", OWNER, json={
-        "title": "  Sales by region (2024)  ", "description": "Quarterly sales",
-        "visibility": "all", "profile": "small", "resources": {"memory": "512Mi"}, **DASH,
-    })
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        OWNER,
+        json={
+            "title": "  Sales by region (2024)  ",
+            "description": "Quarterly sales",
+            "visibility": "all",
+            "profile": "small",
+            "resources": {"memory": "512Mi"},
+            **DASH,
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     try:
         assert r.headers["Location"] == f"{SERVICE}api/dashboards/{OWNER}/sales-by-region-2024"
         assert body["slug"] == "sales-by-region-2024"  # made from the title
-        assert {k: body[k] for k in ("owner", "title", "description", "framework", "mode",
-                                     "visibility", "entry", "git", "args", "share_users",
-                                     "share_groups", "profile", "resources", "can_manage",
-                                     "status")} == {
-            "owner": OWNER, "title": "Sales by region (2024)", "description": "Quarterly sales",
-            "framework": "dash", "mode": "shared", "visibility": "all", "entry": "dash/app.py",
-            "git": None, "args": [], "share_users": [], "share_groups": [],
-            "profile": "small", "resources": {"memory": "512Mi"}, "can_manage": True,
+        assert {
+            k: body[k]
+            for k in (
+                "owner",
+                "title",
+                "description",
+                "framework",
+                "mode",
+                "visibility",
+                "entry",
+                "git",
+                "args",
+                "share_users",
+                "share_groups",
+                "profile",
+                "resources",
+                "can_manage",
+                "status",
+            )
+        } == {
+            "owner": OWNER,
+            "title": "Sales by region (2024)",
+            "description": "Quarterly sales",
+            "framework": "dash",
+            "mode": "shared",
+            "visibility": "all",
+            "entry": "dash/app.py",
+            "git": None,
+            "args": [],
+            "share_users": [],
+            "share_groups": [],
+            "profile": "small",
+            "resources": {"memory": "512Mi"},
+            "can_manage": True,
             "status": "stopped",
         }
         # absolute on the service's own host, where a browser elsewhere finds them
@@ -377,10 +453,17 @@ def test_create_answers_201_with_the_dashboard(hub, publish):
     # no title: the slug is the title; the framework is detected from the entry
     body = publish(slug="api-detected", entry="dash/app.py")
     assert (body["title"], body["framework"], body["visibility"]) == (
-        "api-detected", "dash", "private")
+        "api-detected",
+        "dash",
+        "private",
+    )
     # a git source is checked for its form only at publish time
-    body = publish(slug="api-git", framework="dash", entry="app.py",
-                   git={"url": "https://example.org/org/sales.git", "ref": "v1"})
+    body = publish(
+        slug="api-git",
+        framework="dash",
+        entry="app.py",
+        git={"url": "https://example.org/org/sales.git", "ref": "v1"},
+    )
     assert body["git"] == {"url": "https://example.org/org/sales.git", "ref": "v1"}
     # app arguments, for a framework that takes them
     body = publish(slug="api-args", framework="bokeh", entry="bokeh/app.py", args=["--rows", "9"])
@@ -404,37 +487,54 @@ BAD_CREATES = {
         ["user name or password"],
     ),
     "git-unknown-key": (
-        {"git": {"url": "https://host/repo", "branch": "x"}, "entry": "app.py"}, ["'git'"],
+        {"git": {"url": "https://host/repo", "branch": "x"}, "entry": "app.py"},
+        ["'git'"],
     ),
     "users-without-names": ({"visibility": "users"}, ["needs at least one name", "share_users"]),
     "groups-without-names": ({"visibility": "groups"}, ["share_groups"]),
     "share-users-not-a-list": (
-        {"visibility": "users", "share_users": SHAREE}, ["'share_users' must be a list"],
+        {"visibility": "users", "share_users": SHAREE},
+        ["'share_users' must be a list"],
     ),
     "public-per-viewer": (
-        {"visibility": "public", "mode": "per-viewer"}, ["public dashboard", "shared mode"],
+        {"visibility": "public", "mode": "per-viewer"},
+        ["public dashboard", "shared mode"],
     ),
     "unknown-visibility": ({"visibility": "secret"}, ["unknown visibility 'secret'"]),
     "unknown-mode": ({"mode": "cluster"}, ["unknown mode 'cluster'"]),
     "args-for-dash": ({"args": ["--rows", "9"]}, ["Dash framework takes no 'args'"]),
-    "args-not-strings": ({"framework": "bokeh", "entry": "bokeh/app.py", "args": [1]},
-                         ["'args' must be a list of strings"]),
+    "args-not-strings": (
+        {"framework": "bokeh", "entry": "bokeh/app.py", "args": [1]},
+        ["'args' must be a list of strings"],
+    ),
     "unknown-profile": ({"profile": "gpu"}, ["unknown profile 'gpu'", "known profiles: small"]),
-    "memory-beyond-ceiling": ({"resources": {"memory": "8G"}},
-                              ["asks for 8G of memory", "at most 4G per dashboard"]),
-    "cpu-beyond-ceiling": ({"profile": "small", "resources": {"cpu": 3}},
-                           ["asks for 3 CPU", "at most 2 per dashboard"]),
-    "resources-malformed": ({"resources": {"memory": "lots"}},
-                            ["'resources.memory' must be a size such as '512M'"]),
+    "memory-beyond-ceiling": (
+        {"resources": {"memory": "8G"}},
+        ["asks for 8G of memory", "at most 4G per dashboard"],
+    ),
+    "cpu-beyond-ceiling": (
+        {"profile": "small", "resources": {"cpu": 3}},
+        ["asks for 3 CPU", "at most 2 per dashboard"],
+    ),
+    "resources-malformed": (
+        {"resources": {"memory": "lots"}},
+        ["'resources.memory' must be a size such as '512M'"],
+    ),
     "unknown-fields": ({"color": "red", "size": 3}, ["unknown field(s) ['color', 'size']"]),
     "title-too-long": ({"title": "t" * 201}, ["'title'", "200 characters"]),
     "no-title-no-slug": ({"slug": None, "title": None}, ["give the dashboard a 'title'"]),
-    "keep-warm-overnight": ({"keep_warm": [{"start": "22:00", "end": "02:00"}]},
-                            ["'end' (02:00)", "after 'start' (22:00)", "split"]),
-    "keep-warm-bad-day": ({"keep_warm": [{"days": ["monday"], "start": "09:00", "end": "10:00"}]},
-                          ["'days' in keep_warm window 1", "mon, tue"]),
-    "keep-warm-too-many": ({"keep_warm": [{"start": "09:00", "end": "10:00"}] * 21},
-                           ["at most 20 windows"]),
+    "keep-warm-overnight": (
+        {"keep_warm": [{"start": "22:00", "end": "02:00"}]},
+        ["'end' (02:00)", "after 'start' (22:00)", "split"],
+    ),
+    "keep-warm-bad-day": (
+        {"keep_warm": [{"days": ["monday"], "start": "09:00", "end": "10:00"}]},
+        ["'days' in keep_warm window 1", "mon, tue"],
+    ),
+    "keep-warm-too-many": (
+        {"keep_warm": [{"start": "09:00", "end": "10:00"}] * 21},
+        ["at most 20 windows"],
+    ),
     "keep-warm-per-viewer": (
         {"mode": "per-viewer", "keep_warm": [{"start": "09:00", "end": "10:00"}]},
         ["shared dashboards only"],
@@ -454,8 +554,12 @@ def test_create_refuses_bad_input_with_a_reason(hub, people, case):
 def test_create_refuses_groups_the_hub_does_not_know(hub, people):
     ghost = f"api-ghost-{secrets.token_hex(3)}"
     body = {"slug": "api-bad", **DASH, "visibility": "groups", "share_groups": [TEAM, ghost]}
-    assert_error(hub.svc("POST", "dashboards", OWNER, json=body), 400,
-                 f"the hub has no group '{ghost}'", "check the names")
+    assert_error(
+        hub.svc("POST", "dashboards", OWNER, json=body),
+        400,
+        f"the hub has no group '{ghost}'",
+        "check the names",
+    )
     assert hub.svc("GET", f"dashboards/{OWNER}/api-bad", OWNER).status_code == 404
 
 
@@ -463,8 +567,13 @@ def test_shares_with_users_not_on_the_hub_yet_wait_for_their_first_login(hub, pe
     """An instructor shares with the class list before class: names the hub does not know
     yet are kept, shown as pending, and apply from each one's first login."""
     newcomer = f"api-newcomer-{secrets.token_hex(3)}"
-    created = publish(slug="api-pending", title="Before class", visibility="users",
-                      share_users=[SHAREE, newcomer], **DASH)
+    created = publish(
+        slug="api-pending",
+        title="Before class",
+        visibility="users",
+        share_users=[SHAREE, newcomer],
+        **DASH,
+    )
     assert created["share_users"] == [SHAREE, newcomer]
     assert created["pending_users"] == [newcomer]
     path = f"dashboards/{OWNER}/api-pending"
@@ -485,8 +594,13 @@ def test_shares_with_users_not_on_the_hub_yet_wait_for_their_first_login(hub, pe
 
 
 def test_create_refuses_bodies_that_are_not_a_json_object(hub, people):
-    r = hub.svc("POST", "dashboards", OWNER, data="{'slug': 'api-bad'",
-                headers={"Content-Type": "application/json"})
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        OWNER,
+        data="{'slug': 'api-bad'",
+        headers={"Content-Type": "application/json"},
+    )
     assert_error(r, 400, "not valid JSON")
     assert_error(hub.svc("POST", "dashboards", OWNER, json=["api-bad"]), 400, "JSON object")
     big = {"slug": "api-bad", **DASH, "description": "x" * (300 * 1024)}
@@ -532,7 +646,10 @@ def test_list_search_and_mine(hub, gallery, publish):
     publish(owner=VIEWER, slug="api-viewer-own", title="Quokka notes", **DASH)
     ref = {v: f"{OWNER}/{slug}" for v, slug in gallery.items()}
     assert set(listed(hub, VIEWER, "?q=quokka")) == {
-        ref["all"], ref["public"], f"{VIEWER}/api-viewer-own"}
+        ref["all"],
+        ref["public"],
+        f"{VIEWER}/api-viewer-own",
+    }
     # every word must appear, in title, description, owner, framework or slug
     assert set(listed(hub, VIEWER, "?q=QUOKKA+weekly")) == {ref["all"]}
     assert set(listed(hub, OWNER, "?q=quokka+public+dash")) == {ref["public"]}
@@ -554,7 +671,8 @@ def test_read_answers_404_for_what_the_caller_may_not_see(hub, gallery):
     missing_message = assert_error(missing, 404, "no dashboard")
     # the same answer whether it exists or not
     assert hidden_message.replace("api-gal-private", "X") == missing_message.replace(
-        "api-gal-nothing", "X")
+        "api-gal-nothing", "X"
+    )
     assert hidden.headers["Content-Type"] == missing.headers["Content-Type"]
     assert_error(hub.svc("GET", f"dashboards/{OWNER}/api-gal-groups", SHAREE), 404)
     assert_error(hub.svc("GET", f"dashboards/{OWNER}/api-gal-users", MEMBER), 404)
@@ -566,21 +684,30 @@ def test_read_answers_404_for_what_the_caller_may_not_see(hub, gallery):
 def test_update_is_for_the_owner_and_checks_input(hub, publish):
     publish(slug="api-upd", title="Before", visibility="all", **DASH)
     path = f"dashboards/{OWNER}/api-upd"
-    assert_error(hub.svc("PATCH", path, VIEWER, json={"title": "Mine now"}), 403,
-                 f"only {OWNER} can change")
+    assert_error(
+        hub.svc("PATCH", path, VIEWER, json={"title": "Mine now"}), 403, f"only {OWNER} can change"
+    )
     publish(slug="api-upd-private", **DASH)
-    assert_error(hub.svc("PATCH", f"dashboards/{OWNER}/api-upd-private", VIEWER,
-                         json={"title": "Mine now"}), 404, "no dashboard")
-    assert_error(hub.svc("PATCH", f"dashboards/{OWNER}/api-nothing", OWNER,
-                         json={"title": "x"}), 404, "no dashboard")
+    assert_error(
+        hub.svc("PATCH", f"dashboards/{OWNER}/api-upd-private", VIEWER, json={"title": "Mine now"}),
+        404,
+        "no dashboard",
+    )
+    assert_error(
+        hub.svc("PATCH", f"dashboards/{OWNER}/api-nothing", OWNER, json={"title": "x"}),
+        404,
+        "no dashboard",
+    )
     bad = [
         ({"slug": "api-upd-2"}, "'slug' cannot change"),
         ({"framework": "vizro"}, "unknown framework 'vizro'"),
         ({"entry": "../dash/app.py"}, "'..'"),
         ({"entry": "dash/missing.py"}, "does not exist"),
         ({"visibility": "users"}, "share_users"),
-        ({"visibility": "groups", "share_groups": ["api-no-such-group"]},
-         "the hub has no group 'api-no-such-group'"),
+        (
+            {"visibility": "groups", "share_groups": ["api-no-such-group"]},
+            "the hub has no group 'api-no-such-group'",
+        ),
         ({"git": {"url": "ftp://x"}, "entry": "app.py"}, "https://"),
         ({"mode": "per-viewer", "visibility": "public"}, "shared mode"),
         ({"owner": VIEWER}, "unknown field(s) ['owner']"),
@@ -591,13 +718,16 @@ def test_update_is_for_the_owner_and_checks_input(hub, publish):
     assert_error(hub.svc("PATCH", path, OWNER, data="title=x"), 400, "not valid JSON")
     d = hub.svc("GET", path, OWNER).json()
     assert (d["title"], d["visibility"], d["entry"], d["framework"]) == (
-        "Before", "all", "dash/app.py", "dash")
+        "Before",
+        "all",
+        "dash/app.py",
+        "dash",
+    )
 
     r = hub.svc("PATCH", path, OWNER, json={"title": "After", "description": "New words"})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["title"], body["description"], body["redeployed"]) == (
-        "After", "New words", False)
+    assert (body["title"], body["description"], body["redeployed"]) == ("After", "New words", False)
     assert body["updated"] >= body["created"]
     assert body["entry"] == "dash/app.py" and body["visibility"] == "all"  # unchanged
     assert hub.svc("GET", path, VIEWER).json()["title"] == "After"
@@ -632,8 +762,7 @@ def test_visibility_groups_shares_the_server_once_it_exists(hub, publish):
 
 
 def test_changing_the_entry_of_a_running_dashboard_redeploys_it(hub, publish):
-    publish(slug="api-redeploy", title="Redeploy", visibility="users", share_users=[SHAREE],
-            **DASH)
+    publish(slug="api-redeploy", title="Redeploy", visibility="users", share_users=[SHAREE], **DASH)
     path = f"dashboards/{OWNER}/api-redeploy"
     _, url = open_ready(hub, OWNER, "api-redeploy", SHAREE)
     session, page = visit(hub, url)
@@ -650,7 +779,10 @@ def test_changing_the_entry_of_a_running_dashboard_redeploys_it(hub, publish):
     assert (old["stop_reason"], old["stopped_by"]) == ("redeploy", OWNER)
     assert old["stopped"] is not None
     assert (new["server"], new["started_by"], new["stopped"]) == (
-        f"{OWNER}/api-redeploy", OWNER, None)
+        f"{OWNER}/api-redeploy",
+        OWNER,
+        None,
+    )
     assert new["started"] > old["started"]
     assert share_targets(hub, OWNER, "api-redeploy") == {f"user:{SHAREE}"}
 
@@ -676,8 +808,7 @@ def test_changing_the_entry_of_a_running_dashboard_redeploys_it(hub, publish):
 
 
 def test_delete_stops_removes_and_revokes(hub, publish):
-    publish(slug="api-delete", title="Delete me", visibility="users", share_users=[SHAREE],
-            **DASH)
+    publish(slug="api-delete", title="Delete me", visibility="users", share_users=[SHAREE], **DASH)
     path = f"dashboards/{OWNER}/api-delete"
     open_ready(hub, OWNER, "api-delete", SHAREE)
     assert servers(hub, OWNER)["api-delete"]["ready"]
@@ -689,8 +820,10 @@ def test_delete_stops_removes_and_revokes(hub, publish):
 
     r = hub.svc("DELETE", path, OWNER)
     assert r.status_code == 204 and r.content == b"", r.text
-    wait_until(lambda: "api-delete" not in servers(hub, OWNER, stopped=True),
-               what="the server to be removed (not just stopped)")
+    wait_until(
+        lambda: "api-delete" not in servers(hub, OWNER, stopped=True),
+        what="the server to be removed (not just stopped)",
+    )
     assert shares(hub, OWNER, "api-delete") is None
     for user in (OWNER, SHAREE):
         assert_error(hub.svc("GET", path, user), 404, "no dashboard")
@@ -727,12 +860,18 @@ def test_open_gives_a_one_time_link_that_needs_no_hub_login(hub, publish):
     assert second.headers["Location"] == hub.open_location(OWNER, "api-open")
     followed = again.get(hub.public(url), timeout=60)
     assert "_dash-config" not in followed.text and DASH_MARKER not in followed.text
-    assert again.get(hub.at(f"/user/{OWNER}/api-open/_dash-layout"), allow_redirects=False,
-                     timeout=60).status_code == 302
+    assert (
+        again.get(
+            hub.at(f"/user/{OWNER}/api-open/_dash-layout"), allow_redirects=False, timeout=60
+        ).status_code
+        == 302
+    )
     # a forged grant is refused the same way
     forged = url[: url.rindex(".") + 1] + "AAAA"
     third = requests.get(hub.public(forged), allow_redirects=False, timeout=60)
-    assert third.status_code == 302 and third.headers["Location"].endswith("open/api-owner/api-open")
+    assert third.status_code == 302 and third.headers["Location"].endswith(
+        "open/api-owner/api-open"
+    )
 
     # opening a running dashboard starts nothing new
     body2, url2 = open_ready(hub, OWNER, "api-open", VIEWER)
@@ -751,16 +890,24 @@ def test_open_refuses_who_may_not_see_it_and_bots(hub, publish):
     path = f"dashboards/{OWNER}/api-closed/open"
     assert_error(hub.svc("POST", path, VIEWER), 404, "no dashboard")
     assert_error(hub.svc("POST", path, None), 404, "no dashboard")
-    for agent in ("Googlebot/2.1 (+http://www.google.com/bot.html)",
-                  "python-requests/2.32.3", "curl/8.5.0", ""):
+    for agent in (
+        "Googlebot/2.1 (+http://www.google.com/bot.html)",
+        "python-requests/2.32.3",
+        "curl/8.5.0",
+        "",
+    ):
         r = hub.svc("POST", path, SHAREE, headers={"User-Agent": agent})
         assert_error(r, 403, "automated clients do not start dashboards")
     assert "api-closed" not in servers(hub, OWNER, stopped=True)
     figures = usage(hub, OWNER, "api-closed")
     assert (figures["deployments"], figures["opens"], figures["recent"]) == (0, 0, [])
     # the open page itself never starts anything either
-    r = requests.get(f"{hub.service_url}open/{OWNER}/api-closed",
-                     headers={"User-Agent": "Googlebot/2.1"}, allow_redirects=False, timeout=60)
+    r = requests.get(
+        f"{hub.service_url}open/{OWNER}/api-closed",
+        headers={"User-Agent": "Googlebot/2.1"},
+        allow_redirects=False,
+        timeout=60,
+    )
     assert r.status_code == 302
     assert "api-closed" not in servers(hub, OWNER, stopped=True)
 
@@ -806,8 +953,10 @@ def test_per_viewer_dashboards_run_as_the_viewer(hub, publish):
     assert_error(hub.svc("POST", f"dashboards/{OWNER}/api-mine-only/open", None), 404)
     # the author's stop and unpublish reach the viewer's server
     assert hub.svc("DELETE", f"dashboards/{OWNER}/api-mine-only", OWNER).status_code == 204
-    wait_until(lambda: name not in servers(hub, VIEWER, stopped=True),
-               what="the viewer's server to be removed")
+    wait_until(
+        lambda: name not in servers(hub, VIEWER, stopped=True),
+        what="the viewer's server to be removed",
+    )
 
 
 def test_public_dashboard_opens_for_anonymous_visitors(hub, publish):
@@ -832,8 +981,7 @@ def test_names_the_hub_escapes_in_urls_still_open(hub, publish):
     logs = hub.svc("GET", f"dashboards/{ODD}/api-odd/logs", ODD)  # through the proxy too
     assert logs.status_code == 200 and logs.json()["state"] == "ready", logs.text
 
-    publish(slug="api-odd-viewer", title="Per viewer", visibility="all", mode="per-viewer",
-            **DASH)
+    publish(slug="api-odd-viewer", title="Per viewer", visibility="all", mode="per-viewer", **DASH)
     body, url = open_ready(hub, OWNER, "api-odd-viewer", ODD)
     owner, name = body["server"].split("/", 1)
     assert owner == ODD and name in servers(hub, ODD)
@@ -846,12 +994,13 @@ def test_names_the_hub_escapes_in_urls_still_open(hub, publish):
 
 
 def test_progress_streams_until_a_link_to_the_ready_dashboard(hub, publish):
-    publish(slug="api-slow", title="Slow", visibility="all", framework="dash",
-            entry="api-tests/slow.py")
+    publish(
+        slug="api-slow", title="Slow", visibility="all", framework="dash", entry="api-tests/slow.py"
+    )
     opened: dict[str, requests.Response] = {}
     thread = threading.Thread(
-        target=lambda: opened.update(r=hub.svc("POST", f"dashboards/{OWNER}/api-slow/open",
-                                                VIEWER)))
+        target=lambda: opened.update(r=hub.svc("POST", f"dashboards/{OWNER}/api-slow/open", VIEWER))
+    )
     thread.start()
     try:
         wait_until(lambda: "api-slow" in servers(hub, OWNER), what="the spawn to begin")
@@ -881,22 +1030,25 @@ def test_progress_streams_until_a_link_to_the_ready_dashboard(hub, publish):
 
 
 def test_progress_of_a_crashing_app_ends_with_failed(hub, publish):
-    publish(slug="api-crash", title="Crash", visibility="all", framework="dash",
-            entry="broken/crash.py")
+    publish(
+        slug="api-crash", title="Crash", visibility="all", framework="dash", entry="broken/crash.py"
+    )
     r = hub.svc("POST", f"dashboards/{OWNER}/api-crash/open", VIEWER)
     if r.status_code == 200:  # the hub answered before the app failed: follow the stream
         assert r.json()["status"] == "pending", r.text
     else:
         assert_error(r, 502)
         assert "sales.csv" not in r.json()["message"]  # the app's log is for the author
-    viewer_events = sse(hub.svc("GET", f"dashboards/{OWNER}/api-crash/progress", VIEWER,
-                                stream=True))
+    viewer_events = sse(
+        hub.svc("GET", f"dashboards/{OWNER}/api-crash/progress", VIEWER, stream=True)
+    )
     last = viewer_events[-1]
     assert last["failed"] is True and "url" not in last, viewer_events
     assert_sentence(last["message"])
     assert "sales.csv" not in last["message"]
-    author_events = sse(hub.svc("GET", f"dashboards/{OWNER}/api-crash/progress", OWNER,
-                                stream=True))
+    author_events = sse(
+        hub.svc("GET", f"dashboards/{OWNER}/api-crash/progress", OWNER, stream=True)
+    )
     last = author_events[-1]
     assert last["failed"] is True and "url" not in last, author_events
     assert "the data file sales.csv is missing" in last["message"]
@@ -922,7 +1074,10 @@ def test_stop_is_for_the_author(hub, publish):
     assert "api-stop" in servers(hub, OWNER, stopped=True)
     [record] = usage(hub, OWNER, "api-stop")["recent"]
     assert (record["stop_reason"], record["stopped_by"], record["started_by"]) == (
-        "stopped by author", OWNER, VIEWER)
+        "stopped by author",
+        OWNER,
+        VIEWER,
+    )
     assert record["stopped"] is not None
     assert hub.svc("GET", path, OWNER).json()["status"] == "stopped"
     assert hub.svc("POST", f"{path}/stop", OWNER).json() == {"stopped": 0}
@@ -932,8 +1087,14 @@ def test_stop_is_for_the_author(hub, publish):
 
 
 def test_logs_show_the_apps_output_to_the_author_only(hub, publish):
-    publish(slug="api-logs", title="Logs", visibility="users", share_users=[SHAREE],
-            framework="dash", entry="api-tests/slow.py")
+    publish(
+        slug="api-logs",
+        title="Logs",
+        visibility="users",
+        share_users=[SHAREE],
+        framework="dash",
+        entry="api-tests/slow.py",
+    )
     path = f"dashboards/{OWNER}/api-logs/logs"
     r = hub.svc("GET", path, OWNER)
     assert r.status_code == 200, r.text
@@ -962,7 +1123,11 @@ def test_usage_figures_for_the_author(hub, publish):
     figures = usage(hub, OWNER, "api-usage")
     today_after = dt.datetime.now(dt.timezone.utc).date()
     assert (figures["owner"], figures["slug"], figures["title"], figures["days"]) == (
-        OWNER, "api-usage", "Usage", 30)
+        OWNER,
+        "api-usage",
+        "Usage",
+        30,
+    )
     assert figures["deployments"] == 1 and figures["running_now"] == 1
     assert figures["opens"] == 3 and figures["viewers"] == 2
     assert isinstance(figures["instance_hours"], float) and figures["instance_hours"] >= 0
@@ -981,7 +1146,10 @@ def test_usage_figures_for_the_author(hub, publish):
         assert sum(row["viewers"] for row in daily[:-1]) == 0
     [record] = figures["recent"]
     assert (record["server"], record["started_by"], record["stopped"]) == (
-        f"{OWNER}/api-usage", SHAREE, None)
+        f"{OWNER}/api-usage",
+        SHAREE,
+        None,
+    )
 
     week = usage(hub, OWNER, "api-usage", days="7")
     assert week["days"] == 7 and len(week["daily"]) in (7, 8)
@@ -998,8 +1166,11 @@ def test_usage_figures_for_the_author(hub, publish):
     assert not any(i["slug"] == "api-usage" for i in r.json()["items"])
 
     # figures are the author's
-    assert_error(hub.svc("GET", f"dashboards/{OWNER}/api-usage/usage", SHAREE), 403,
-                 f"only {OWNER} can change")
+    assert_error(
+        hub.svc("GET", f"dashboards/{OWNER}/api-usage/usage", SHAREE),
+        403,
+        f"only {OWNER} can change",
+    )
     assert_error(hub.svc("GET", f"dashboards/{OWNER}/api-usage/usage", VIEWER), 404)
     for days_value in ("0", "abc", "367", "-1", "1.5", ""):
         for path in (f"dashboards/{OWNER}/api-usage/usage", "usage"):
@@ -1011,8 +1182,13 @@ def test_usage_figures_for_the_author(hub, publish):
 
 
 def test_thumbnail_for_who_may_see_the_dashboard(hub, gallery):
-    for user, visibility in ((OWNER, "private"), (SHAREE, "users"), (MEMBER, "groups"),
-                             (VIEWER, "all"), (None, "public")):
+    for user, visibility in (
+        (OWNER, "private"),
+        (SHAREE, "users"),
+        (MEMBER, "groups"),
+        (VIEWER, "all"),
+        (None, "public"),
+    ):
         r = hub.svc("GET", f"dashboards/{OWNER}/api-gal-{visibility}/thumbnail", user)
         assert r.status_code == 200, (user, r.text)
         kind = r.headers["Content-Type"]
@@ -1022,8 +1198,12 @@ def test_thumbnail_for_who_may_see_the_dashboard(hub, gallery):
             assert kind == "image/svg+xml", kind
             assert r.text.startswith("<svg") and "Dash" in r.text and r.text.endswith("</svg>")
         assert r.headers["Cache-Control"] == "private, max-age=60"
-    for user, visibility in ((VIEWER, "private"), (VIEWER, "users"), (SHAREE, "groups"),
-                             (None, "all")):
+    for user, visibility in (
+        (VIEWER, "private"),
+        (VIEWER, "users"),
+        (SHAREE, "groups"),
+        (None, "all"),
+    ):
         r = hub.svc("GET", f"dashboards/{OWNER}/api-gal-{visibility}/thumbnail", user)
         assert_error(r, 404, "no dashboard")
     assert_error(hub.svc("GET", f"dashboards/{OWNER}/api-nothing/thumbnail", OWNER), 404)
@@ -1038,8 +1218,12 @@ def test_rendered_is_heard_from_who_may_see_the_dashboard(hub, gallery):
     for user, visibility in ((VIEWER, "private"), (SHAREE, "groups"), (None, "all")):
         r = hub.svc("POST", f"dashboards/{OWNER}/api-gal-{visibility}/rendered", user)
         assert_error(r, 404, "no dashboard")
-    r = hub.svc("POST", f"dashboards/{OWNER}/api-gal-all/rendered", VIEWER,
-                headers={"User-Agent": "curl/8.5.0"})
+    r = hub.svc(
+        "POST",
+        f"dashboards/{OWNER}/api-gal-all/rendered",
+        VIEWER,
+        headers={"User-Agent": "curl/8.5.0"},
+    )
     assert_error(r, 403, "automated clients")
 
 
@@ -1048,7 +1232,7 @@ def test_rendered_is_heard_from_who_may_see_the_dashboard(hub, gallery):
 
 def openapi_path(route: str) -> str:
     """``<prefix>api/dashboards/([^/]+)/([^/]+)/open`` -> ``/api/dashboards/{owner}/{slug}/open``."""
-    path = "/" + route[len(SERVICE):]
+    path = "/" + route[len(SERVICE) :]
     return path.replace("([^/]+)/([^/]+)", "{owner}/{slug}").replace("([0-9]{1,12})", "{id}")
 
 
@@ -1058,8 +1242,14 @@ def test_openapi_describes_every_route(hub):
     assert r.headers["Content-Type"] == "application/yaml"
     spec = yaml.safe_load(r.text)
     assert spec["openapi"].startswith("3.")
-    api = [r for r in api_routes(SERVICE) + embed_routes(SERVICE) + lti_routes(SERVICE)
-           + access_routes(SERVICE) if "/api/" in r[0]]
+    api = [
+        r
+        for r in api_routes(SERVICE)
+        + embed_routes(SERVICE)
+        + lti_routes(SERVICE)
+        + access_routes(SERVICE)
+        if "/api/" in r[0]
+    ]
     routes = {openapi_path(route): handler for route, handler in api}
     assert set(routes) == set(spec["paths"])
     for path, handler in routes.items():

@@ -48,27 +48,36 @@ def dashboard(hub, people, request):
 
 
 def set_visibility(hub, slug: str, visibility: str, **targets: Any) -> None:
-    r = hub.svc("PATCH", f"dashboards/{AUTHOR}/{slug}", AUTHOR,
-                json={"visibility": visibility, **targets})
+    r = hub.svc(
+        "PATCH", f"dashboards/{AUTHOR}/{slug}", AUTHOR, json={"visibility": visibility, **targets}
+    )
     assert r.status_code == 200 and r.json()["visibility"] == visibility, r.text
 
 
 def new_link(hub, slug: str, anonymous: bool) -> requests.Response:
-    return hub.svc("POST", f"dashboards/{AUTHOR}/{slug}/embeds", AUTHOR,
-                   json={"origins": [ORIGIN], "anonymous": anonymous})
+    return hub.svc(
+        "POST",
+        f"dashboards/{AUTHOR}/{slug}/embeds",
+        AUTHOR,
+        json={"origins": [ORIGIN], "anonymous": anonymous},
+    )
 
 
 def anonymously(method: str, url: str) -> requests.Response:
     """A visitor of the course site: no hub login, a browser's user agent."""
-    return requests.request(method, url, headers={"User-Agent": BROWSER_UA}, timeout=60,
-                            allow_redirects=False)
+    return requests.request(
+        method, url, headers={"User-Agent": BROWSER_UA}, timeout=60, allow_redirects=False
+    )
 
 
 def test_no_anonymous_link_for_a_dashboard_that_is_not_public(hub, dashboard):
     for visibility, targets in NOT_PUBLIC.items():
         set_visibility(hub, dashboard, visibility, **targets)
-        assert_error(new_link(hub, dashboard, anonymous=True), 400,
-                     "Only a public dashboard can be embedded for anonymous viewers")
+        assert_error(
+            new_link(hub, dashboard, anonymous=True),
+            400,
+            "Only a public dashboard can be embedded for anonymous viewers",
+        )
         # a link for logged-in viewers (who may see the dashboard anyway) is fine
         assert new_link(hub, dashboard, anonymous=False).status_code == 201
     links = hub.svc("GET", f"dashboards/{AUTHOR}/{dashboard}/embeds", AUTHOR).json()["items"]

@@ -65,13 +65,29 @@ AUTHOR = "fuzz-author"  # publishes what the fuzzer may see (or not)
 FUZZER = "fuzz-user"  # the ordinary user the fuzzer calls as; owns one dashboard
 DASH = {"framework": "dash", "entry": "dash/app.py"}
 SEEDS = [
-    {"owner": AUTHOR, "slug": "board-all", "title": "Every user's board", "visibility": "all",
-     **DASH},
-    {"owner": AUTHOR, "slug": "board-public", "title": "Public board", "visibility": PUBLIC,
-     **DASH},
+    {
+        "owner": AUTHOR,
+        "slug": "board-all",
+        "title": "Every user's board",
+        "visibility": "all",
+        **DASH,
+    },
+    {
+        "owner": AUTHOR,
+        "slug": "board-public",
+        "title": "Public board",
+        "visibility": PUBLIC,
+        **DASH,
+    },
     {"owner": AUTHOR, "slug": "board-private", "title": "Private board", **DASH},
-    {"owner": AUTHOR, "slug": "board-pv", "title": "Per-viewer board", "visibility": "all",
-     "mode": "per-viewer", **DASH},
+    {
+        "owner": AUTHOR,
+        "slug": "board-pv",
+        "title": "Per-viewer board",
+        "visibility": "all",
+        "mode": "per-viewer",
+        **DASH,
+    },
     {"owner": FUZZER, "slug": "mine", "title": "The fuzzer's own board", **DASH},
 ]
 # Path parameters drawn besides generated ones (the embed link's id is added at start).
@@ -118,7 +134,8 @@ def flatmap_body(context: Any, body: Any) -> Any:
     """Publish and update bodies now and then name a real entry, so that some get through."""
     label = context.operation.label if context.operation else ""
     if not isinstance(body, dict) or label not in (
-        "POST /api/dashboards", "PATCH /api/dashboards/{owner}/{slug}"
+        "POST /api/dashboards",
+        "PATCH /api/dashboards/{owner}/{slug}",
     ):
         return st.just(body)
     local = {k: v for k, v in body.items() if k != "git"}
@@ -131,12 +148,17 @@ def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     # LTI 1.1 login on, so that the service answers api/lti/can-view to the hub;
     # the test config keeps the password login for everything else.
     lti = {"version": "1.1", "consumers": {"fuzz-key": "fuzz-secret"}, "auth_state": False}
-    hub = start_hub(tmp_path_factory.mktemp("fuzz-hub"), publish=SEEDS,
-                    configure_kwargs={"lti": lti})
+    hub = start_hub(
+        tmp_path_factory.mktemp("fuzz-hub"), publish=SEEDS, configure_kwargs={"lti": lti}
+    )
     for name in (AUTHOR, FUZZER):
         hub.ensure_user(name)
-    r = hub.svc("POST", f"dashboards/{FUZZER}/mine/embeds", FUZZER,
-                json={"origins": ["https://lms.example.edu"]})
+    r = hub.svc(
+        "POST",
+        f"dashboards/{FUZZER}/mine/embeds",
+        FUZZER,
+        json={"origins": ["https://lms.example.edu"]},
+    )
     assert r.status_code == 201, r.text
     KNOWN["id"] = [r.json()["id"]]
     yield hub
@@ -233,8 +255,12 @@ def direct(hub: Hub) -> tuple[int, str]:
 def test_fuzz_can_view_as_the_hub(case: Any, fuzz_hub: Hub) -> None:
     """The LTI login's question, straight to the service with the shared secret."""
     port, secret = direct(fuzz_hub)
-    call(case, "hub", f"http://127.0.0.1:{port}{SERVICE.rstrip('/')}",
-         {"Authorization": f"Bearer {secret}"})
+    call(
+        case,
+        "hub",
+        f"http://127.0.0.1:{port}{SERVICE.rstrip('/')}",
+        {"Authorization": f"Bearer {secret}"},
+    )
 
 
 def test_bodies_over_the_limit_answer_413(fuzz_hub: Hub) -> None:
@@ -248,8 +274,12 @@ def test_bodies_over_the_limit_answer_413(fuzz_hub: Hub) -> None:
         assert_error(fuzz_hub.svc(method, path, FUZZER, json=big), 413, "256 KB")
         assert "413" in schema.raw_schema["paths"][label][method.lower()]["responses"]
     port, secret = direct(fuzz_hub)
-    r = requests.post(f"http://127.0.0.1:{port}{SERVICE}api/lti/can-view", json=big,
-                      headers={"Authorization": f"Bearer {secret}"}, timeout=30)
+    r = requests.post(
+        f"http://127.0.0.1:{port}{SERVICE}api/lti/can-view",
+        json=big,
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
+    )
     assert_error(r, 413, "256 KB")
     assert "413" in schema.raw_schema["paths"][CAN_VIEW]["post"]["responses"]
 

@@ -36,12 +36,26 @@ c.JupyterHub.load_roles.append(
 
 DASHBOARDS = {
     "restart-private": {"title": "Private figures", "description": "Only mine", **DASH},
-    "restart-shared": {"title": "Shared figures", "visibility": "users",
-                       "share_users": [VIEWER], **DASH},
-    "restart-team": {"title": "Team figures", "visibility": "groups", "share_groups": [TEAM],
-                     "mode": "per-viewer", **DASH},
-    "restart-public": {"title": "Public figures", "visibility": "public", "framework": "bokeh",
-                       "entry": "bokeh/app.py", "args": ["--rows", "3"]},
+    "restart-shared": {
+        "title": "Shared figures",
+        "visibility": "users",
+        "share_users": [VIEWER],
+        **DASH,
+    },
+    "restart-team": {
+        "title": "Team figures",
+        "visibility": "groups",
+        "share_groups": [TEAM],
+        "mode": "per-viewer",
+        **DASH,
+    },
+    "restart-public": {
+        "title": "Public figures",
+        "visibility": "public",
+        "framework": "bokeh",
+        "entry": "bokeh/app.py",
+        "args": ["--rows", "3"],
+    },
 }
 
 
@@ -94,8 +108,10 @@ def test_dashboards_and_records_survive_a_restart(tmp_path):
         assert before["restart-shared"]["dashboard"]["status"] == "running"
         assert before["restart-team"]["usage"]["recent"][0]["server"] == team_server
         lists = {user: visible_to(hub, user) for user in (VIEWER, MEMBER)}
-        assert lists == {VIEWER: {"restart-shared", "restart-public"},
-                         MEMBER: {"restart-team", "restart-public"}}
+        assert lists == {
+            VIEWER: {"restart-shared", "restart-public"},
+            MEMBER: {"restart-team", "restart-public"},
+        }
         assert share_targets(hub, OWNER, "restart-shared") == {f"user:{VIEWER}"}
     finally:
         stop_hub(hub)
@@ -147,7 +163,9 @@ def test_dashboards_and_records_survive_a_restart(tmp_path):
         assert_dash_page(again, session, page, OWNER, "restart-shared", marker=DASH_MARKER)
         usage = again.svc("GET", f"dashboards/{OWNER}/restart-shared/usage", OWNER).json()
         assert (usage["deployments"], usage["opens"], usage["running_now"]) == (2, 2, 1)
-        assert usage["recent"][1]["started"] == before["restart-shared"]["usage"]["recent"][0][
-            "started"]
+        assert (
+            usage["recent"][1]["started"]
+            == before["restart-shared"]["usage"]["recent"][0]["started"]
+        )
     finally:
         stop_hub(again)

@@ -108,17 +108,29 @@ async def test_without_a_service_there_is_nobody_to_ask() -> None:
     ("model", "servers"),
     [
         # a launcher's token: JupyterHub's server role
-        ({"kind": "user", "name": "alice", "scopes": [
-            "access:servers!server=alice/sales", "users:activity!user=alice"]},
-         {"alice/sales"}),
+        (
+            {
+                "kind": "user",
+                "name": "alice",
+                "scopes": ["access:servers!server=alice/sales", "users:activity!user=alice"],
+            },
+            {"alice/sales"},
+        ),
         # a shared user's token reaches alice's server, but is not hers
-        ({"kind": "user", "name": "bob", "scopes": ["access:servers!server=alice/sales",
-                                                    "access:servers!user=bob"]}, set()),
+        (
+            {
+                "kind": "user",
+                "name": "bob",
+                "scopes": ["access:servers!server=alice/sales", "access:servers!user=bob"],
+            },
+            set(),
+        ),
         ({"kind": "user", "name": "alice", "scopes": ["access:servers!user=alice"]}, set()),
-        ({"kind": "service", "name": "alice", "scopes": [
-            "access:servers!server=alice/sales"]}, set()),
-        ({"kind": "user", "name": "alic", "scopes": ["access:servers!server=alice/sales"]},
-         set()),
+        (
+            {"kind": "service", "name": "alice", "scopes": ["access:servers!server=alice/sales"]},
+            set(),
+        ),
+        ({"kind": "user", "name": "alic", "scopes": ["access:servers!server=alice/sales"]}, set()),
         (None, set()),
         ({}, set()),
     ],

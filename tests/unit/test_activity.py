@@ -32,10 +32,16 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$")
         ("sales", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "2024-01-02T03:04:05Z"),
         ("sales", datetime(2024, 1, 2, 3, 4, 5, 120000, tzinfo=UTC), "2024-01-02T03:04:05.120000Z"),
         # Other time zones are converted to UTC.
-        ("x", datetime(2024, 1, 2, 1, 0, tzinfo=timezone(timedelta(hours=2))),
-         "2024-01-01T23:00:00Z"),
-        ("x", datetime(2024, 6, 30, 20, 30, tzinfo=timezone(timedelta(hours=-5))),
-         "2024-07-01T01:30:00Z"),
+        (
+            "x",
+            datetime(2024, 1, 2, 1, 0, tzinfo=timezone(timedelta(hours=2))),
+            "2024-01-01T23:00:00Z",
+        ),
+        (
+            "x",
+            datetime(2024, 6, 30, 20, 30, tzinfo=timezone(timedelta(hours=-5))),
+            "2024-07-01T01:30:00Z",
+        ),
         ("", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "2024-01-02T03:04:05Z"),
     ],
 )
@@ -74,16 +80,19 @@ XHR = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty", "Accept": "applicati
         # background requests of an open (maybe hidden) tab
         ("GET", {"User-Agent": CHROME, **XHR}, False, False),
         ("POST", {"User-Agent": CHROME, **XHR}, False, False),
-        ("GET", {"User-Agent": CHROME, "Sec-Fetch-Mode": "no-cors", "Accept": "*/*"}, False,
-         False),
+        ("GET", {"User-Agent": CHROME, "Sec-Fetch-Mode": "no-cors", "Accept": "*/*"}, False, False),
         # an XHR asking for HTML is still not a navigation when Fetch Metadata says so
         ("GET", {"User-Agent": CHROME, "Sec-Fetch-Mode": "cors", "Accept": HTML}, False, False),
         # header names in any case
         ("GET", {"user-agent": CHROME, "sec-fetch-mode": "Navigate"}, False, True),
         # speculative loads are not a person on the page
         ("GET", {"User-Agent": CHROME, **NAVIGATE, "Sec-Purpose": "prefetch"}, False, False),
-        ("GET", {"User-Agent": CHROME, **NAVIGATE, "Sec-Purpose": "prefetch;prerender"}, False,
-         False),
+        (
+            "GET",
+            {"User-Agent": CHROME, **NAVIGATE, "Sec-Purpose": "prefetch;prerender"},
+            False,
+            False,
+        ),
         ("GET", {"User-Agent": OLD_SAFARI, "Accept": HTML, "Purpose": "prefetch"}, False, False),
         # clients without Fetch Metadata: a GET for HTML is a page view
         ("GET", {"User-Agent": OLD_SAFARI, "Accept": HTML}, False, True),
@@ -110,9 +119,20 @@ def test_is_real_use(method: str, headers: dict, websocket: bool, counts: bool) 
 
 @pytest.mark.parametrize(
     "agent",
-    [GOOGLEBOT, "Mozilla/5.0 (compatible; bingbot/2.0)", "facebookexternalhit/1.1",
-     "Twitterbot/1.0", "Wget/1.21", "curl/8.5.0", "python-requests/2.32.3", "", "Embedly/0.2",
-     "Mozilla/5.0 (compatible; Yahoo! Slurp)", "Chrome-Lighthouse", "Apache-HttpClient/4.5"],
+    [
+        GOOGLEBOT,
+        "Mozilla/5.0 (compatible; bingbot/2.0)",
+        "facebookexternalhit/1.1",
+        "Twitterbot/1.0",
+        "Wget/1.21",
+        "curl/8.5.0",
+        "python-requests/2.32.3",
+        "",
+        "Embedly/0.2",
+        "Mozilla/5.0 (compatible; Yahoo! Slurp)",
+        "Chrome-Lighthouse",
+        "Apache-HttpClient/4.5",
+    ],
 )
 def test_is_bot(agent: str) -> None:
     assert is_bot(agent)
@@ -166,9 +186,9 @@ async def hub() -> AsyncIterator[FakeHub]:
     await server.close_all_connections()
 
 
-def ticking_clock(start: datetime = T0, step: timedelta = timedelta(seconds=1)) -> tuple[
-    Callable[[], datetime], list[datetime]
-]:
+def ticking_clock(
+    start: datetime = T0, step: timedelta = timedelta(seconds=1)
+) -> tuple[Callable[[], datetime], list[datetime]]:
     """A clock that advances by ``step`` on every call, and the times it gave."""
     given: list[datetime] = []
 

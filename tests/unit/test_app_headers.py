@@ -94,8 +94,10 @@ def test_set_cookie_refusal(header: str, reason: str) -> None:
 
 
 def test_the_viewer_cookie_never_reaches_the_app() -> None:
-    cookies = ("theme=dark; hub-viz-viewer=SECRET; __Host-hub-viz-viewer-ab12=SECRET; "
-               "service-hub-viz=SECRET; session=1")
+    cookies = (
+        "theme=dark; hub-viz-viewer=SECRET; __Host-hub-viz-viewer-ab12=SECRET; "
+        "service-hub-viz=SECRET; session=1"
+    )
     assert filter_cookie_header(cookies) == "theme=dark; session=1"
 
 
@@ -213,7 +215,8 @@ async def front() -> AsyncIterator[tuple[str, int]]:
 
 async def get(url: str):
     return await AsyncHTTPClient().fetch(
-        HTTPRequest(url, follow_redirects=False), raise_error=False)
+        HTTPRequest(url, follow_redirects=False), raise_error=False
+    )
 
 
 async def test_only_the_apps_own_cookies_pass(front, caplog) -> None:

@@ -57,7 +57,8 @@ def test_gradio_app_that_launches_at_import_is_mounted_not_launched(tmp_path: Pa
     entry = tmp_path / "launches.py"
     entry.write_text(
         "import gradio as gr\nother = gr.Blocks()\n"
-        "demo = gr.Interface(str.upper, 'text', 'text')\ndemo.launch(server_port=1)\n")
+        "demo = gr.Interface(str.upper, 'text', 'text')\ndemo.launch(server_port=1)\n"
+    )
     app = runner.create_app(str(entry), "/user/a/b%2Bc/")
     assert [r.path for r in app.routes if getattr(r, "path", "") == "/user/a/b+c"]
 
@@ -96,8 +97,11 @@ async def _call(app, path: str) -> list[dict]:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    await app({"type": "http", "path": path, "root_path": "", "method": "GET",
-               "headers": []}, receive, send)
+    await app(
+        {"type": "http", "path": path, "root_path": "", "method": "GET", "headers": []},
+        receive,
+        send,
+    )
     return sent
 
 
@@ -132,8 +136,14 @@ def test_marimo_runs_as_an_app_without_code_or_token(prefix: str, base_url: str)
     argv = marimo_argv("nb.py", 4242, prefix, python="py")
     assert argv[:5] == ["py", "-m", "marimo", "run", "nb.py"]  # app mode, never `edit`
     assert f"--base-url={base_url}" in argv  # marimo refuses a trailing slash
-    for flag in ("--headless", "--host=127.0.0.1", "--port=4242", "--no-token", "--no-sandbox",
-                 "--no-show-tracebacks"):
+    for flag in (
+        "--headless",
+        "--host=127.0.0.1",
+        "--port=4242",
+        "--no-token",
+        "--no-sandbox",
+        "--no-show-tracebacks",
+    ):
         assert flag in argv, flag
     assert "--include-code" not in argv and "edit" not in argv
     assert not any(a.startswith("--base-url") for a in marimo_argv("nb.py", 1, "/", "py"))
@@ -141,17 +151,28 @@ def test_marimo_runs_as_an_app_without_code_or_token(prefix: str, base_url: str)
 
 async def test_prefixed_moves_root_cookies_below_its_path() -> None:
     async def inner(scope, receive, send):
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"set-cookie", b"sid=1; expires=Fri, 01 Jan 2038 00:00:00 GMT; Path=/; SameSite=lax"),
-            (b"Set-Cookie", b"other=2; path=/"),
-            (b"set-cookie", b"deep=3; Path=/user/a/b+c/x"),
-            (b"x-note", b"path=/")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (
+                        b"set-cookie",
+                        b"sid=1; expires=Fri, 01 Jan 2038 00:00:00 GMT; Path=/; SameSite=lax",
+                    ),
+                    (b"Set-Cookie", b"other=2; path=/"),
+                    (b"set-cookie", b"deep=3; Path=/user/a/b+c/x"),
+                    (b"x-note", b"path=/"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
 
     sent = await _call(asgi.Prefixed(inner, "/user/a/b+c"), "/user/a/b+c/")
     headers = sent[0]["headers"]
-    assert headers[0][1] == (b"sid=1; expires=Fri, 01 Jan 2038 00:00:00 GMT"
-                             b"; path=/user/a/b%2Bc/; SameSite=lax")
+    assert headers[0][1] == (
+        b"sid=1; expires=Fri, 01 Jan 2038 00:00:00 GMT; path=/user/a/b%2Bc/; SameSite=lax"
+    )
     assert headers[1][1] == b"other=2; path=/user/a/b%2Bc/"
     assert headers[2][1] == b"deep=3; Path=/user/a/b+c/x"  # already below: kept
     assert headers[3] == (b"x-note", b"path=/")
@@ -162,14 +183,24 @@ async def test_strip_prefix_serves_the_app_as_behind_a_stripping_proxy() -> None
 
     async def inner(scope, receive, send):
         seen.append(scope)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"set-cookie", b"s=1; Path=/")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"set-cookie", b"s=1; Path=/")],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
 
     app = asgi.StripPrefix(inner, "/user/a/b+c")
-    scope = {"type": "http", "path": "/user/a/b+c/page/x", "raw_path": b"/user/a/b%2Bc/page/x",
-             "root_path": "", "method": "GET",
-             "headers": [(b"x-forwarded-prefix", b"/evil"), (b"accept", b"text/html")]}
+    scope = {
+        "type": "http",
+        "path": "/user/a/b+c/page/x",
+        "raw_path": b"/user/a/b%2Bc/page/x",
+        "root_path": "",
+        "method": "GET",
+        "headers": [(b"x-forwarded-prefix", b"/evil"), (b"accept", b"text/html")],
+    }
 
     async def receive() -> dict:
         return {"type": "http.request", "body": b""}
@@ -197,8 +228,19 @@ def test_nicegui_run_is_held_to_the_launcher_s_settings() -> None:
 
     calls: list[tuple] = []
     run = held_run(lambda *a, **k: calls.append((a, k)), 4242)
-    run("root", host="0.0.0.0", port=8080, reload=True, show=True, on_air=True,
-        fastapi_docs=True, ssl_certfile="c", ssl_keyfile="k", root_path="/x", title="T")
+    run(
+        "root",
+        host="0.0.0.0",
+        port=8080,
+        reload=True,
+        show=True,
+        on_air=True,
+        fastapi_docs=True,
+        ssl_certfile="c",
+        ssl_keyfile="k",
+        root_path="/x",
+        title="T",
+    )
     args, kwargs = calls[0]
     assert args == ("root",)
     assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 4242

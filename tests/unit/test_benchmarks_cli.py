@@ -31,8 +31,13 @@ def test_quick_shrinks_every_suite():
     assert (args.students, args.per_viewer_students, args.extra_viewers) == (8, 4, 3)
     assert (args.viewers, args.dashboards) == (100, 3)
     assert args.fault_viewers == 6 and args.fault_list == [
-        "app-killed", "service-killed", "proxy-killed", "anonymous-uploads", "claims-race",
-        "unpublish-during-opens"]
+        "app-killed",
+        "service-killed",
+        "proxy-killed",
+        "anonymous-uploads",
+        "claims-race",
+        "unpublish-during-opens",
+    ]
     assert not hasattr(args, "json")  # with 'all' each suite writes its own file
 
 
@@ -50,17 +55,20 @@ def test_frameworks_narrow_the_scenarios():
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("argv", [
-    ["--suite", "burst", "--students", "1000"],
-    ["--suite", "burst", "--per-viewer-students", "0"],
-    ["--suite", "burst", "--scenarios", "voila-hot"],
-    ["--frameworks", "vizro"],
-    ["--suite", "memory", "--extra-viewers", "0"],
-    ["--suite", "faults", "--fault-viewers", "1"],
-    ["--suite", "faults", "--fault-scenarios", "hub-on-fire"],
-    ["--repeat", "0"],
-    ["--suite", "nothing"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--suite", "burst", "--students", "1000"],
+        ["--suite", "burst", "--per-viewer-students", "0"],
+        ["--suite", "burst", "--scenarios", "voila-hot"],
+        ["--frameworks", "vizro"],
+        ["--suite", "memory", "--extra-viewers", "0"],
+        ["--suite", "faults", "--fault-viewers", "1"],
+        ["--suite", "faults", "--fault-scenarios", "hub-on-fire"],
+        ["--repeat", "0"],
+        ["--suite", "nothing"],
+    ],
+)
 def test_bad_options_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         parse(argv)
@@ -82,16 +90,23 @@ def test_stats_and_formatting():
 @pytest.mark.unit
 def test_table_shows_both_sides_and_their_ratio():
     rows = [
-        Row("dash: page GET, running", bare={"p50": 0.002, "p95": 0.003},
-            hub={"p50": 0.006, "p95": 0.009}, extra={"target": "met"}),
+        Row(
+            "dash: page GET, running",
+            bare={"p50": 0.002, "p95": 0.003},
+            hub={"p50": 0.006, "p95": 0.009},
+            extra={"target": "met"},
+        ),
         Row("voila: cold start", bare={"p50": 2.0, "p95": 2.5}, hub={"p50": 3.0, "p95": 4.0}),
         Row("voila-warm: not measured", note="the service does not accept warm_kernels yet"),
         Row("bokeh: instance", unit="MiB", bare={"p50": 63.4}, hub={"p50": 147.9}),
     ]
     lines = table(rows, ["target"]).splitlines()
-    assert lines[0].startswith("| scenario | bare p50 | bare p95 | hub_viz p50 | hub_viz p95 | ratio")
-    assert lines[2] == ("| dash: page GET, running | 2.0 ms | 3.0 ms | 6.0 ms | 9.0 ms | 3.00× "
-                        "| +4.0 ms | met |")
+    assert lines[0].startswith(
+        "| scenario | bare p50 | bare p95 | hub_viz p50 | hub_viz p95 | ratio"
+    )
+    assert lines[2] == (
+        "| dash: page GET, running | 2.0 ms | 3.0 ms | 6.0 ms | 9.0 ms | 3.00× | +4.0 ms | met |"
+    )
     assert "| 1.50× | +1.00 s | - |" in lines[3]
     assert lines[4] == "| voila-warm: not measured | - | - | - | - | - | - | - |"
     assert "| 63.4 MiB | - | 147.9 MiB | - | 2.33× | +84.5 MiB |" in lines[5]
@@ -100,15 +115,30 @@ def test_table_shows_both_sides_and_their_ratio():
 @pytest.mark.unit
 def test_report_json_layout(tmp_path, capsys):
     report = Report("burst", {"students": 3}, extra_columns=["ok hub_viz"])
-    report.add(Row("dash (dash, 3)", bare=stats([0.01, 0.02, 0.03]), hub=stats([0.05, 0.06, 0.07]),
-                   extra={"ok hub_viz": "3/3"}))
+    report.add(
+        Row(
+            "dash (dash, 3)",
+            bare=stats([0.01, 0.02, 0.03]),
+            hub=stats([0.05, 0.06, 0.07]),
+            extra={"ok hub_viz": "3/3"},
+        )
+    )
     report.notes.append("synthetic")
     report.raw["dash"] = {"hub_viz": [0.05, 0.06, 0.07]}
     path = tmp_path / "results" / "burst.json"
     report.write(path)
     data = json.loads(path.read_text())
-    assert set(data) >= {"suite", "machine", "started", "seconds", "settings", "rows", "table",
-                         "notes", "raw"}
+    assert set(data) >= {
+        "suite",
+        "machine",
+        "started",
+        "seconds",
+        "settings",
+        "rows",
+        "table",
+        "notes",
+        "raw",
+    }
     assert data["suite"] == "burst" and data["settings"] == {"students": 3}
     machine = data["machine"]
     assert machine["cpu_count"] >= 1 and machine["ram_mib"] > 0 and machine["python"]
@@ -123,16 +153,32 @@ def test_report_json_layout(tmp_path, capsys):
 def test_quick_memory_run_for_one_framework(tmp_path):
     out = tmp_path / "memory.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--suite", "memory", "--quick", "--frameworks", "dash",
-         "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--suite",
+            "memory",
+            "--quick",
+            "--frameworks",
+            "dash",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
     assert data["suite"] == "memory" and data["settings"]["extra_viewers"] == 3
     names = [r["scenario"] for r in data["rows"]]
-    assert names == ["dash: instance, 1 viewer", "dash: per extra viewer (3)",
-                     "dash per-viewer: instance, 1 viewer"]
+    assert names == [
+        "dash: instance, 1 viewer",
+        "dash: per extra viewer (3)",
+        "dash per-viewer: instance, 1 viewer",
+    ]
     instance = data["rows"][0]
     assert 0 < instance["bare"]["p50"] < instance["hub"]["p50"]
     assert data["raw"]["dash/shared"]["launcher"]["rss"] > 0

@@ -81,10 +81,15 @@ async def test_an_update_or_a_new_dashboard_with_the_same_id_may_be_captured_at_
 
 async def test_a_failed_capture_backs_off_too_and_a_taken_card_needs_no_other(caplog):
     grant = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
-    captures = Captures([RuntimeError(
-        "Page.goto: net::ERR_CONNECTION_REFUSED at "
-        f"http://127.0.0.1:8000/user/alice/sales/_hub_viz/enter?grant_token={grant}&next=x\n"
-        "Call log:\n  - navigating")])
+    captures = Captures(
+        [
+            RuntimeError(
+                "Page.goto: net::ERR_CONNECTION_REFUSED at "
+                f"http://127.0.0.1:8000/user/alice/sales/_hub_viz/enter?grant_token={grant}&next=x\n"
+                "Call log:\n  - navigating"
+            )
+        ]
+    )
     thumbnails = Thumbnailer(captures, retry_seconds=3600)
     thumbnails.schedule_if_needed(Card(), Ready())
     await settle(thumbnails)

@@ -34,10 +34,16 @@ K8S_VERSION = kubernetes_validate.latest_version()
 def render(values: dict[str, Any]) -> list[dict[str, Any]]:
     """Every object the chart renders from ``values`` (its defaults merged under them)."""
     chart = helm_python.Chart.load(str(CHART))
-    rendered = chart.render(values, name="hub-viz", namespace="hub-viz", revision=1,
-                            is_install=True)
-    return [doc for path, text in sorted(rendered.items()) if path.endswith(".yaml")
-            for doc in yaml.safe_load_all(text) if doc]
+    rendered = chart.render(
+        values, name="hub-viz", namespace="hub-viz", revision=1, is_install=True
+    )
+    return [
+        doc
+        for path, text in sorted(rendered.items())
+        if path.endswith(".yaml")
+        for doc in yaml.safe_load_all(text)
+        if doc
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +70,9 @@ def test_every_rendered_object_is_valid_for_kubernetes(objects: list[dict[str, A
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "Service", "NetworkPolicy", "Secret", "ConfigMap", "Ingress"} <= kinds
     for o in objects:
-        assert K8S_VERSION.startswith(
-            kubernetes_validate.validate(o, K8S_VERSION, strict=True)), o["metadata"]["name"]
+        assert K8S_VERSION.startswith(kubernetes_validate.validate(o, K8S_VERSION, strict=True)), o[
+            "metadata"
+        ]["name"]
 
 
 def test_strict_validation_catches_a_misspelt_field(objects: list[dict[str, Any]]) -> None:
@@ -76,25 +83,33 @@ def test_strict_validation_catches_a_misspelt_field(objects: list[dict[str, Any]
 
 
 def test_the_service_port_is_open_on_the_hub_service_and_its_policies(
-    objects: list[dict[str, Any]], values: dict[str, Any],
+    objects: list[dict[str, Any]],
+    values: dict[str, Any],
 ) -> None:
     port = values["custom"]["hubViz"]["service_port"]
     service = find(objects, "Service", "hub")
     assert {"port": port, "targetPort": port} in [
-        {k: p.get(k) for k in ("port", "targetPort")} for p in service["spec"]["ports"]]
+        {k: p.get(k) for k in ("port", "targetPort")} for p in service["spec"]["ports"]
+    ]
     # the hub pod admits dashboard pods and the proxy on it
     ingress = find(objects, "NetworkPolicy", "hub")["spec"]["ingress"]
-    assert any(port in [p.get("port") for p in rule.get("ports", [])]
-               and {"podSelector": {"matchLabels": {
-                   "hub.jupyter.org/network-access-hub": "true"}}} in rule.get("from", [])
-               for rule in ingress)
+    assert any(
+        port in [p.get("port") for p in rule.get("ports", [])]
+        and {"podSelector": {"matchLabels": {"hub.jupyter.org/network-access-hub": "true"}}}
+        in rule.get("from", [])
+        for rule in ingress
+    )
     # dashboard pods and the proxy may send to it
     for name in ("singleuser", "proxy"):
         egress = find(objects, "NetworkPolicy", name)["spec"]["egress"]
-        assert any(port in [p.get("port") for p in rule.get("ports", [])]
-                   and any(t.get("podSelector", {}).get("matchLabels", {}).get("component")
-                           == "hub" for t in rule.get("to", []))
-                   for rule in egress), name
+        assert any(
+            port in [p.get("port") for p in rule.get("ports", [])]
+            and any(
+                t.get("podSelector", {}).get("matchLabels", {}).get("component") == "hub"
+                for t in rule.get("to", [])
+            )
+            for rule in egress
+        ), name
     # the hub pod carries the label that lets the services beside the hub call its API
     labels = find(objects, "Deployment", "hub")["spec"]["template"]["metadata"]["labels"]
     assert labels["hub.jupyter.org/network-access-hub"] == "true"
@@ -124,7 +139,7 @@ def mount_files(objects: list[dict[str, Any]], root: Path) -> dict[str, str]:
 
     def local(path: str) -> Path:
         assert path.startswith((ETC, "/srv/jupyterhub")), path
-        return root / ("etc" + path[len(ETC):] if path.startswith(ETC) else path.lstrip("/"))
+        return root / ("etc" + path[len(ETC) :] if path.startswith(ETC) else path.lstrip("/"))
 
     for mount in container["volumeMounts"]:
         target = local(mount["mountPath"])
@@ -154,12 +169,14 @@ def mount_files(objects: list[dict[str, Any]], root: Path) -> dict[str, str]:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
-def load_hub_config(objects: list[dict[str, Any]], root: Path,
-                    monkeypatch: pytest.MonkeyPatch) -> Config:
+def load_hub_config(
+    objects: list[dict[str, Any]], root: Path, monkeypatch: pytest.MonkeyPatch
+) -> Config:
     """The hub's configuration as ``jupyterhub --config .../jupyterhub_config.py`` in the
     hub pod loads it (its working directory the hub volume)."""
     env = mount_files(objects, root)
@@ -186,14 +203,14 @@ def load_hub_config(objects: list[dict[str, Any]], root: Path,
     finally:  # nothing of the stand-in stays for later tests (nor JupyterHub's curl check)
         AsyncHTTPClient.configure(None)
         sys.modules.pop("tornado.curl_httpclient", None)
-    assert (tree(root), volume.exists() and tree(volume)) == before, \
+    assert (tree(root), volume.exists() and tree(volume)) == before, (
         "loading the hub's config wrote files"
+    )
     return config
 
 
 @pytest.fixture
-def hub(objects: list[dict[str, Any]], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> Config:
+def hub(objects: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     return load_hub_config(objects, tmp_path, monkeypatch)
 
 
@@ -215,15 +232,20 @@ def test_the_hub_runs_dashboards_and_the_service(hub: Config, values: dict[str, 
     assert service["url"] == f"http://hub:{settings['service_port']}"
     assert service["command"][1:] == ["-m", "hub_viz.service"]
     assert hub.DashboardKubeSpawner.service_url == (
-        f"http://hub:{settings['service_port']}/services/hub-viz/")
+        f"http://hub:{settings['service_port']}/services/hub-viz/"
+    )
     assert hub.DashboardSettings.profiles == settings["profiles"]
     assert hub.DashboardSettings.check_files is False
     # the chart's own culler is off; hub_viz's runs with values after every boolean flag
     assert "jupyterhub-idle-culler" not in services(hub)
     assert services(hub)[CULLER]["command"][1:] == [
-        "-m", "jupyterhub_idle_culler", f"--timeout={settings['cull_timeout']}",
-        f"--cull-every={settings['cull_every']}", "--remove-named-servers=False",
-        "--cull-users=False"]
+        "-m",
+        "jupyterhub_idle_culler",
+        f"--timeout={settings['cull_timeout']}",
+        f"--cull-every={settings['cull_every']}",
+        "--remove-named-servers=False",
+        "--cull-users=False",
+    ]
 
 
 def test_the_services_roles_are_exactly_their_scopes(hub: Config) -> None:
@@ -235,7 +257,9 @@ def test_the_services_roles_are_exactly_their_scopes(hub: Config) -> None:
 
 
 def test_the_chart_culler_passes_no_bare_boolean_flag_unless_it_culls_users(
-    values: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    values: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What the README says of the chart's own culler (hub_viz keeps it off)."""
 
@@ -250,4 +274,5 @@ def test_the_chart_culler_passes_no_bare_boolean_flag_unless_it_culls_users(
     assert flags and all("=" in a for a in flags), flags
     assert "--cull-users" in culler({"enabled": True, "users": True}, tmp_path / "b")
     assert "--remove-named-servers" in culler(
-        {"enabled": True, "removeNamedServers": True}, tmp_path / "c")
+        {"enabled": True, "removeNamedServers": True}, tmp_path / "c"
+    )

@@ -38,28 +38,59 @@ API = "/services/hub-viz/api/"
 
 def dashboard(owner: str, slug: str, **extra: Any) -> dict[str, Any]:
     return {
-        "owner": owner, "slug": slug, "title": extra.pop("title", slug.title()),
-        "framework": "dash", "mode": "shared", "visibility": "private", "status": "stopped",
-        "open_url": f"/services/hub-viz/open/{owner}/{slug}", "can_manage": True, **extra,
+        "owner": owner,
+        "slug": slug,
+        "title": extra.pop("title", slug.title()),
+        "framework": "dash",
+        "mode": "shared",
+        "visibility": "private",
+        "status": "stopped",
+        "open_url": f"/services/hub-viz/open/{owner}/{slug}",
+        "can_manage": True,
+        **extra,
     }
 
 
 RECENT = [
-    {"server": "alice/sales", "started": "2026-12-05T10:00:00.123Z", "stopped": None,
-     "started_by": "bob", "stopped_by": "", "stop_reason": ""},
-    {"server": "alice/sales", "started": "2026-12-05T08:00:00Z",
-     "stopped": "2026-12-05T08:31:05.4Z", "started_by": "carol", "stopped_by": "",
-     "stop_reason": "culled idle"},
-    {"server": "alice/sales", "started": "2026-12-04T08:00:00Z",
-     "stopped": "2026-12-04T09:00:00Z", "started_by": "alice", "stopped_by": "alice",
-     "stop_reason": "stopped by author"},
+    {
+        "server": "alice/sales",
+        "started": "2026-12-05T10:00:00.123Z",
+        "stopped": None,
+        "started_by": "bob",
+        "stopped_by": "",
+        "stop_reason": "",
+    },
+    {
+        "server": "alice/sales",
+        "started": "2026-12-05T08:00:00Z",
+        "stopped": "2026-12-05T08:31:05.4Z",
+        "started_by": "carol",
+        "stopped_by": "",
+        "stop_reason": "culled idle",
+    },
+    {
+        "server": "alice/sales",
+        "started": "2026-12-04T08:00:00Z",
+        "stopped": "2026-12-04T09:00:00Z",
+        "started_by": "alice",
+        "stopped_by": "alice",
+        "stop_reason": "stopped by author",
+    },
 ]
 
 
 def usage_item(owner: str, slug: str, days: int, **figures: Any) -> dict[str, Any]:
-    return {"owner": owner, "slug": slug, "title": slug.title(), "days": days, "deployments": 0,
-            "instance_hours": 0.0, "running_share": 0.0, "mean_deployment_minutes": 0.0,
-            **figures}
+    return {
+        "owner": owner,
+        "slug": slug,
+        "title": slug.title(),
+        "days": days,
+        "deployments": 0,
+        "instance_hours": 0.0,
+        "running_share": 0.0,
+        "mean_deployment_minutes": 0.0,
+        **figures,
+    }
 
 
 # -- a local stand-in for the service ---------------------------------------------------------
@@ -95,9 +126,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self.answer()
 
-    def send(self, status: int, body: Any = None, content_type: str = "application/json",
-             headers: dict[str, str] | None = None) -> None:
-        raw = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+    def send(
+        self,
+        status: int,
+        body: Any = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        raw = (
+            b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+        )
         self.send_response(status)
         if body is not None:
             self.send_header("Content-Type", content_type)
@@ -122,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
         if not path.startswith(API):
             self.send(404, b"<html><body>404: Not Found</body></html>", "text/html")
             return
-        route = (self.command, path[len(API):])
+        route = (self.command, path[len(API) :])
         if route == ("GET", "redirect"):
             self.send(302, headers={"Location": "/hub/login?next=%2Fservices%2Fhub-viz%2F"})
             return
@@ -132,9 +170,17 @@ class Handler(BaseHTTPRequestHandler):
         days = int(query.get("days", ["30"])[0])
         match route:
             case ("GET", "dashboards"):
-                items = [dashboard("alice", "sales", title="Sales by region"),
-                         dashboard("bob", "lab", mode="per-viewer", visibility="all",
-                                   status=None, framework="notebook")]
+                items = [
+                    dashboard("alice", "sales", title="Sales by region"),
+                    dashboard(
+                        "bob",
+                        "lab",
+                        mode="per-viewer",
+                        visibility="all",
+                        status=None,
+                        framework="notebook",
+                    ),
+                ]
                 self.send(200, {"items": items})
             case ("GET", "dashboards/alice/sales"):
                 self.send(200, dashboard("alice", "sales"))
@@ -142,31 +188,59 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(200, dashboard("a b@x.org", "sales"))
             case ("POST", "dashboards"):
                 if body.get("slug") == "taken":
-                    self.error(409, "You already have a dashboard named 'taken'; choose another "
-                                    "slug or update that one.")
+                    self.error(
+                        409,
+                        "You already have a dashboard named 'taken'; choose another "
+                        "slug or update that one.",
+                    )
                     return
                 if body.get("entry") == "missing.py":
-                    self.error(400, "The entry file 'missing.py' does not exist in the "
-                                    "dashboards folder.")
+                    self.error(
+                        400, "The entry file 'missing.py' does not exist in the dashboards folder."
+                    )
                     return
-                fields = {k: body[k] for k in ("title", "framework", "mode", "visibility")
-                          if k in body}
+                fields = {
+                    k: body[k] for k in ("title", "framework", "mode", "visibility") if k in body
+                }
                 self.send(201, dashboard("alice", body.get("slug", "from-title"), **fields))
             case ("DELETE", "dashboards/alice/sales"):
                 self.send(204)
             case ("DELETE", "dashboards/bob/lab"):
                 self.error(403, "Only bob can change bob/lab.")
             case ("GET", "dashboards/alice/sales/usage"):
-                self.send(200, usage_item("alice", "sales", days, deployments=3,
-                                          instance_hours=12.3456, running_share=0.4567,
-                                          mean_deployment_minutes=246.9, daily=[],
-                                          recent=RECENT))
+                self.send(
+                    200,
+                    usage_item(
+                        "alice",
+                        "sales",
+                        days,
+                        deployments=3,
+                        instance_hours=12.3456,
+                        running_share=0.4567,
+                        mean_deployment_minutes=246.9,
+                        daily=[],
+                        recent=RECENT,
+                    ),
+                )
             case ("GET", "usage"):
-                self.send(200, {"days": days, "items": [
-                    usage_item("alice", "sales", days, deployments=12, instance_hours=101.5,
-                               running_share=1.0, mean_deployment_minutes=507.5),
-                    usage_item("alice", "x", days),
-                ]})
+                self.send(
+                    200,
+                    {
+                        "days": days,
+                        "items": [
+                            usage_item(
+                                "alice",
+                                "sales",
+                                days,
+                                deployments=12,
+                                instance_hours=101.5,
+                                running_share=1.0,
+                                mean_deployment_minutes=507.5,
+                            ),
+                            usage_item("alice", "x", days),
+                        ],
+                    },
+                )
             case ("GET", "usage-empty"):
                 self.send(200, {"days": days, "items": []})
             case ("GET", "boom"):
@@ -176,15 +250,16 @@ class Handler(BaseHTTPRequestHandler):
             case ("GET", "bad-gateway-json"):
                 self.send(502, {"error": "no message field"})
             case _:
-                self.error(404, f"No dashboard {path[len(API):]} (or you may not see it).")
+                self.error(404, f"No dashboard {path[len(API) :]} (or you may not see it).")
 
 
 @pytest.fixture(scope="module")
 def running_service() -> Iterator[FakeService]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.seen = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     fake = FakeService(f"http://127.0.0.1:{httpd.server_port}")
     fake.requests = httpd.seen  # type: ignore[attr-defined]
@@ -221,21 +296,44 @@ def parse(*argv: str):
 
 
 def test_publish_options_and_body():
-    options = parse("publish", "sales/app.py", "--title", "Sales", "--slug", "sales",
-                    "--framework", "dash", "--mode", "per-viewer", "--visibility", "users",
-                    "--share-user", "bob", "--share-user", "carol", "--description", "Numbers")
+    options = parse(
+        "publish",
+        "sales/app.py",
+        "--title",
+        "Sales",
+        "--slug",
+        "sales",
+        "--framework",
+        "dash",
+        "--mode",
+        "per-viewer",
+        "--visibility",
+        "users",
+        "--share-user",
+        "bob",
+        "--share-user",
+        "carol",
+        "--description",
+        "Numbers",
+    )
     assert options.func.__name__ == "publish"
     assert (options.hub_url, options.token, options.service) == (None, None, "hub-viz")
     assert publish_body(options) == {
-        "entry": "sales/app.py", "title": "Sales", "slug": "sales", "framework": "dash",
-        "mode": "per-viewer", "description": "Numbers", "visibility": "users",
+        "entry": "sales/app.py",
+        "title": "Sales",
+        "slug": "sales",
+        "framework": "dash",
+        "mode": "per-viewer",
+        "description": "Numbers",
+        "visibility": "users",
         "share_users": ["bob", "carol"],
     }
 
 
 def test_publish_minimal_body_leaves_defaults_to_the_service():
     assert publish_body(parse("publish", "app.py", "--title", "T")) == {
-        "entry": "app.py", "title": "T"
+        "entry": "app.py",
+        "title": "T",
     }
 
 
@@ -245,8 +343,12 @@ def test_publish_minimal_body_leaves_defaults_to_the_service():
         (["--share-user", "bob"], "users", ["bob"], None),
         (["--share-group", "class", "--share-group", "staff"], "groups", None, ["class", "staff"]),
         (["--visibility", "all"], "all", None, None),
-        (["--visibility", "groups", "--share-user", "bob", "--share-group", "class"], "groups",
-         ["bob"], ["class"]),
+        (
+            ["--visibility", "groups", "--share-user", "bob", "--share-group", "class"],
+            "groups",
+            ["bob"],
+            ["class"],
+        ),
     ],
 )
 def test_publish_visibility_follows_the_share_options(argv, visibility, users, groups):
@@ -257,11 +359,31 @@ def test_publish_visibility_follows_the_share_options(argv, visibility, users, g
 
 
 def test_publish_git_source():
-    body = publish_body(parse("publish", "app.py", "--title", "T", "--framework", "dash",
-                              "--git-url", "https://h.org/r.git"))
+    body = publish_body(
+        parse(
+            "publish",
+            "app.py",
+            "--title",
+            "T",
+            "--framework",
+            "dash",
+            "--git-url",
+            "https://h.org/r.git",
+        )
+    )
     assert body["git"] == {"url": "https://h.org/r.git", "ref": "main"}
-    body = publish_body(parse("publish", "app.py", "--title", "T", "--git-url",
-                              "https://h.org/r.git", "--git-ref", "v2"))
+    body = publish_body(
+        parse(
+            "publish",
+            "app.py",
+            "--title",
+            "T",
+            "--git-url",
+            "https://h.org/r.git",
+            "--git-ref",
+            "v2",
+        )
+    )
     assert body["git"] == {"url": "https://h.org/r.git", "ref": "v2"}
 
 
@@ -269,8 +391,10 @@ def test_publish_git_source():
     ("argv", "message"),
     [
         (["--git-ref", "v2"], "--git-ref needs --git-url."),
-        (["--share-user", "bob", "--share-group", "class"],
-         "Give --visibility users or groups: a dashboard is shared with one kind."),
+        (
+            ["--share-user", "bob", "--share-group", "class"],
+            "Give --visibility users or groups: a dashboard is shared with one kind.",
+        ),
     ],
 )
 def test_publish_option_combinations_refused(argv, message):
@@ -285,8 +409,10 @@ def test_publish_option_combinations_refused(argv, message):
         (["publish", "app.py"], "the following arguments are required: --title"),
         (["publish", "--title", "T"], "the following arguments are required: ENTRY"),
         (["publish", "app.py", "--title", "T", "--mode", "solo"], "invalid choice: 'solo'"),
-        (["publish", "app.py", "--title", "T", "--visibility", "friends"],
-         "invalid choice: 'friends'"),
+        (
+            ["publish", "app.py", "--title", "T", "--visibility", "friends"],
+            "invalid choice: 'friends'",
+        ),
         (["open-url", "sales"], "expected OWNER/SLUG"),
         (["open-url", "alice/sales/extra"], "expected OWNER/SLUG"),
         (["unpublish", "/sales"], "expected OWNER/SLUG"),
@@ -314,10 +440,17 @@ def test_dashboard_arguments_and_defaults():
     assert (usage.dashboard, usage.days, usage.json) == (None, 30, False)
     usage = parse("usage", "alice/sales", "--days", "7", "--json", "--service", "viz")
     assert (usage.dashboard, usage.days, usage.json, usage.service) == (
-        ("alice", "sales"), 7, True, "viz")
+        ("alice", "sales"),
+        7,
+        True,
+        "viz",
+    )
     listing = parse("list", "--mine", "--search", "sales region", "--hub-url", "https://h.org")
-    assert (listing.mine, listing.search, listing.hub_url) == (True, "sales region",
-                                                               "https://h.org")
+    assert (listing.mine, listing.search, listing.hub_url) == (
+        True,
+        "sales region",
+        "https://h.org",
+    )
     assert parse("frameworks").func.__name__ == "frameworks"
     demo = parse("demo", "--port", "8001")
     assert (demo.ip, demo.port) == ("127.0.0.1", 8001)
@@ -357,8 +490,9 @@ def test_missing_token_is_explained(monkeypatch):
 
 
 def test_format_table_pads_and_aligns():
-    text = format_table(("NAME", "N", "NOTE"), [("a", 1, "x"), ("long-name", 1234, None)],
-                        right=(1,))
+    text = format_table(
+        ("NAME", "N", "NOTE"), [("a", 1, "x"), ("long-name", 1234, None)], right=(1,)
+    )
     assert text.splitlines() == [
         "NAME          N  NOTE",
         "a             1  x",
@@ -368,11 +502,20 @@ def test_format_table_pads_and_aligns():
 
 
 def test_dashboards_table():
-    text = dashboards_table([
-        dashboard("alice", "sales", title="Sales by region"),
-        dashboard("bob", "lab", mode="per-viewer", visibility="all", status=None,
-                  framework="notebook", title="Lab"),
-    ])
+    text = dashboards_table(
+        [
+            dashboard("alice", "sales", title="Sales by region"),
+            dashboard(
+                "bob",
+                "lab",
+                mode="per-viewer",
+                visibility="all",
+                status=None,
+                framework="notebook",
+                title="Lab",
+            ),
+        ]
+    )
     assert text.splitlines() == [
         "DASHBOARD    FRAMEWORK  MODE        VISIBILITY  STATUS   TITLE",
         "alice/sales  dash       shared      private     stopped  Sales by region",
@@ -381,13 +524,29 @@ def test_dashboards_table():
 
 
 def test_usage_table_formats_the_figures():
-    text = usage_table([
-        usage_item("alice", "sales", 30, deployments=12, instance_hours=101.456,
-                   running_share=0.87654, mean_deployment_minutes=507.25),
-        usage_item("alice", "a-much-longer-slug", 30),
-        usage_item("bob", "full", 30, deployments=1, instance_hours=720, running_share=1,
-                   mean_deployment_minutes=43200),
-    ])
+    text = usage_table(
+        [
+            usage_item(
+                "alice",
+                "sales",
+                30,
+                deployments=12,
+                instance_hours=101.456,
+                running_share=0.87654,
+                mean_deployment_minutes=507.25,
+            ),
+            usage_item("alice", "a-much-longer-slug", 30),
+            usage_item(
+                "bob",
+                "full",
+                30,
+                deployments=1,
+                instance_hours=720,
+                running_share=1,
+                mean_deployment_minutes=43200,
+            ),
+        ]
+    )
     assert text.splitlines() == [
         "DASHBOARD                 DEPLOYMENTS  INSTANCE-HOURS  RUNNING  MEAN-MINUTES",
         "alice/sales                        12          101.46    87.7%         507.2",
@@ -434,21 +593,32 @@ def test_client_open_url_is_absolute_also_under_a_base_url(service):
     d = client.dashboard("alice", "sales")
     assert service.requests[-1].path == f"/jhub{API}dashboards/alice/sales"
     # the service's own prefix already includes the base URL; it is joined to the host
-    assert client.open_url({"open_url": "/jhub/services/hub-viz/open/alice/sales"}) == \
-        f"{service.url}/jhub/services/hub-viz/open/alice/sales"
+    assert (
+        client.open_url({"open_url": "/jhub/services/hub-viz/open/alice/sales"})
+        == f"{service.url}/jhub/services/hub-viz/open/alice/sales"
+    )
     assert client.open_url(d) == f"{service.url}/services/hub-viz/open/alice/sales"
 
 
 @pytest.mark.parametrize(
     ("call", "status", "message"),
     [
-        (lambda c: c.dashboard("alice", "missing"), 404,
-         "No dashboard dashboards/alice/missing (or you may not see it)."),
+        (
+            lambda c: c.dashboard("alice", "missing"),
+            404,
+            "No dashboard dashboards/alice/missing (or you may not see it).",
+        ),
         (lambda c: c.unpublish("bob", "lab"), 403, "Only bob can change bob/lab."),
-        (lambda c: c.publish({"slug": "taken"}), 409,
-         "You already have a dashboard named 'taken'; choose another slug or update that one."),
-        (lambda c: c.publish({"entry": "missing.py"}), 400,
-         "The entry file 'missing.py' does not exist in the dashboards folder."),
+        (
+            lambda c: c.publish({"slug": "taken"}),
+            409,
+            "You already have a dashboard named 'taken'; choose another slug or update that one.",
+        ),
+        (
+            lambda c: c.publish({"entry": "missing.py"}),
+            400,
+            "The entry file 'missing.py' does not exist in the dashboards folder.",
+        ),
     ],
 )
 def test_client_errors_carry_the_services_message(service, call, status, message):
@@ -529,8 +699,16 @@ def cli(service: FakeService, *argv: str, token: str = TOKEN) -> int:
 def test_cli_list(service, capsys):
     assert cli(service, "list", "--mine") == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[1].split() == ["alice/sales", "dash", "shared", "private", "stopped",
-                                           "Sales", "by", "region"]
+    assert out.splitlines()[1].split() == [
+        "alice/sales",
+        "dash",
+        "shared",
+        "private",
+        "stopped",
+        "Sales",
+        "by",
+        "region",
+    ]
     assert service.requests[-1].query == {"mine": ["1"]}
 
 

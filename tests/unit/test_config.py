@@ -23,6 +23,7 @@ def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """configure() keeps the service's key and store in the working directory by default."""
     monkeypatch.chdir(tmp_path)
 
+
 DASHBOARDS = {
     "sales": {
         "framework": "dash",
@@ -73,8 +74,12 @@ def test_template_vars_hold_dashboard_cards() -> None:
     configure(c, dashboards=DASHBOARDS)
     assert c.JupyterHub.template_vars == {
         "hub_viz_dashboards": [
-            {"name": "sales", "title": "Sales", "framework": "dash",
-             "description": "Monthly sales by region"},
+            {
+                "name": "sales",
+                "title": "Sales",
+                "framework": "dash",
+                "description": "Monthly sales by region",
+            },
             {"name": "weather", "title": "weather", "framework": "", "description": ""},
         ],
         "hub_viz_service_prefix": "services/hub-viz/",
@@ -87,7 +92,8 @@ def test_isolated_layout_moves_the_gallery_script_and_robots_route() -> None:
     configure(c, subdomain_host="http://hub.localhost:8000")
     assert c.JupyterHub.subdomain_host == "http://hub.localhost:8000"
     assert c.JupyterHub.template_vars["hub_viz_service_origin"] == (
-        "http://hub-viz--service.hub.localhost:8000")
+        "http://hub-viz--service.hub.localhost:8000"
+    )
     # the proxy needs a host on every route of the isolated layout
     assert set(c.Proxy.extra_routes) == {"hub.localhost/robots.txt"}
     settings = json.loads(c.JupyterHub.services[-1]["environment"]["HUB_VIZ_SERVICE_CONFIG"])
@@ -200,9 +206,7 @@ def test_spawner_names_point_at_classes_with_the_configured_traits(spawner: str)
     if cls is None:
         pytest.skip("the kubernetes extra is not installed")
     c = Config()
-    configure(
-        c, spawner=spawner, dashboards_root="/x", allowed_frameworks=["voila"], dashboards={}
-    )
+    configure(c, spawner=spawner, dashboards_root="/x", allowed_frameworks=["voila"], dashboards={})
     traits = set(cls.class_trait_names(config=True))
     assert cls.__name__ in c
     assert set(c[cls.__name__]) <= traits
@@ -233,14 +237,18 @@ def test_the_idle_culler_runs_as_a_service_with_exactly_its_scopes() -> None:
     configure(c)
     culler = service_named(c, CULLER)
     assert culler["command"] == [
-        sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=1800", "--cull-every=300",
-        "--remove-named-servers=False", "--cull-users=False",
+        sys.executable,
+        "-m",
+        "jupyterhub_idle_culler",
+        "--timeout=1800",
+        "--cull-every=300",
+        "--remove-named-servers=False",
+        "--cull-users=False",
     ]
     assert "url" not in culler and culler["display"] is False
     [role] = [r for r in c.JupyterHub.load_roles if CULLER in r.get("services", [])]
     assert role["name"] == CULLER
-    assert role["scopes"] == ["list:users", "read:users:activity", "read:servers",
-                              "delete:servers"]
+    assert role["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]
     assert list(CULLER_SCOPES) == role["scopes"]
     # the dashboard service learns the timeout, to name stop reasons
     assert service_settings(c)["cull_timeout"] == 1800
@@ -315,12 +323,20 @@ def test_proxy_class(before: object, after: str) -> None:
 
 def test_dashboard_proxy_drops_activity_of_user_servers_only() -> None:
     routes = {
-        "/user/alice/sales/": {"routespec": "/user/alice/sales/", "target": "http://x",
-                               "data": {"user": "alice", "server_name": "sales",
-                                        "last_activity": "2024-03-01T12:00:00.000Z"}},
-        "/services/hub-viz/": {"routespec": "/services/hub-viz/", "target": "http://y",
-                               "data": {"service": "hub-viz",
-                                        "last_activity": "2024-03-01T12:00:00.000Z"}},
+        "/user/alice/sales/": {
+            "routespec": "/user/alice/sales/",
+            "target": "http://x",
+            "data": {
+                "user": "alice",
+                "server_name": "sales",
+                "last_activity": "2024-03-01T12:00:00.000Z",
+            },
+        },
+        "/services/hub-viz/": {
+            "routespec": "/services/hub-viz/",
+            "target": "http://y",
+            "data": {"service": "hub-viz", "last_activity": "2024-03-01T12:00:00.000Z"},
+        },
         "/": {"routespec": "/", "target": "http://hub", "data": {"hub": True}},
     }
     out = without_server_activity(copy.deepcopy(routes))
@@ -337,7 +353,10 @@ def test_dashboard_proxy_reads_the_configurable_http_proxy_options() -> None:
     proxy = DashboardProxy(config=c)
     assert isinstance(proxy, ConfigurableHTTPProxy)
     assert (proxy.api_url, proxy.should_start, proxy.auth_token) == (
-        "http://127.0.0.1:8123", False, "secret")
+        "http://127.0.0.1:8123",
+        False,
+        "secret",
+    )
 
 
 def test_the_service_gets_the_hubs_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -352,8 +371,9 @@ def test_the_service_gets_the_hubs_time_zone(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_extra_service_config_is_merged_on_top() -> None:
     c = Config()
-    configure(c, cull_timeout=20, extra_service_config={"reconcile_interval": 2,
-                                                          "cull_timeout": 25})
+    configure(
+        c, cull_timeout=20, extra_service_config={"reconcile_interval": 2, "cull_timeout": 25}
+    )
     settings = service_settings(c)
     assert (settings["reconcile_interval"], settings["cull_timeout"]) == (2, 25)
     assert "check_files" in settings
@@ -378,8 +398,11 @@ def test_warm_pools_add_one_filtered_scope_and_refuse_the_pool_users_login() -> 
     configure(on, warm_pool_ceiling=5, max_warm_kernels=20)
     assert service_scopes(on) == [*SERVICE_SCOPES, "admin:users!user=hub-viz-pool"]
     settings = service_settings(on)
-    assert (settings["warm_pool_ceiling"], settings["warm_pool_user"],
-            settings["max_warm_kernels"]) == (5, "hub-viz-pool", 20)
+    assert (
+        settings["warm_pool_ceiling"],
+        settings["warm_pool_user"],
+        settings["max_warm_kernels"],
+    ) == (5, "hub-viz-pool", 20)
     assert on.DashboardSettings.max_warm_kernels == 20
     hook = on.Authenticator.post_auth_hook
 
@@ -408,8 +431,11 @@ def test_activity_intervals_stay_well_below_the_cull_timeout() -> None:
     c = Config()
     configure(c, cull_timeout=600, activity_interval=120)
     assert c.DashboardSettings.activity_interval == 120
-    with pytest.raises(ValueError, match=r"activity_interval=90 s is not well below "
-                                         r"cull_timeout=120 s.*at most 40 s"):
+    with pytest.raises(
+        ValueError,
+        match=r"activity_interval=90 s is not well below "
+        r"cull_timeout=120 s.*at most 40 s",
+    ):
         configure(Config(), cull_timeout=120, activity_interval=90)
     c = Config()
     c.DashboardLocalSpawner.activity_interval = 60
@@ -420,10 +446,11 @@ def test_activity_intervals_stay_well_below_the_cull_timeout() -> None:
     with pytest.raises(ValueError, match=r"c\.DashboardSettings\.activity_interval=45 s"):
         configure(c, cull_timeout=120)
     # a shared setting in extra_service_config (deprecated) moves to DashboardSettings
-    with pytest.warns(DeprecationWarning, match="c.DashboardSettings.activity_interval"), \
-            pytest.raises(ValueError, match=r"c\.DashboardSettings\.activity_interval=50 s"):
-        configure(Config(), cull_timeout=120,
-                  extra_service_config={"activity_interval": 50})
+    with (
+        pytest.warns(DeprecationWarning, match="c.DashboardSettings.activity_interval"),
+        pytest.raises(ValueError, match=r"c\.DashboardSettings\.activity_interval=50 s"),
+    ):
+        configure(Config(), cull_timeout=120, extra_service_config={"activity_interval": 50})
     with pytest.raises(ValueError, match="must be positive seconds"):
         configure(Config(), activity_interval=0)
     # without a culler there is nothing to stay below
@@ -434,15 +461,21 @@ def test_activity_intervals_stay_well_below_the_cull_timeout() -> None:
 
 def test_environment_settings_reach_the_builder_and_the_service() -> None:
     c = Config()
-    configure(c, state_dir="/srv/hub", environments={
-        "index_url": "https://mirror.example.org/simple", "build_timeout": 900})
+    configure(
+        c,
+        state_dir="/srv/hub",
+        environments={"index_url": "https://mirror.example.org/simple", "build_timeout": 900},
+    )
     assert c.EnvironmentBuilder.index_url == "https://mirror.example.org/simple"
     assert c.EnvironmentBuilder.root == "/srv/hub/environments"
     assert c.Spawner.start_timeout == 900 + 120
     [svc] = [s for s in c.JupyterHub.services if s["name"] == "hub-viz"]
     service = json.loads(svc["environment"]["HUB_VIZ_SERVICE_CONFIG"])
     assert service["DashboardService"]["environments"] == {
-        "enabled": True, "root": "/srv/hub/environments", "allow_requirement_urls": False}
+        "enabled": True,
+        "root": "/srv/hub/environments",
+        "allow_requirement_urls": False,
+    }
     kube = Config()
     configure(kube, spawner="kube", service=False)
     assert kube.EnvironmentBuilder.enabled is False  # pods run in their image

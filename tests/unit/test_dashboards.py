@@ -72,10 +72,25 @@ def with_base(**changes: Any) -> dict[str, Any]:
 def stored(**values: Any) -> Dashboard:
     """A dashboard as the store holds it (every column set, no database needed)."""
     columns = {
-        "owner": "alice", "slug": "sales", "title": "Sales", "description": "", "framework": "dash",
-        "source_type": "path", "source": "", "git_ref": "", "entry": "dash/app.py", "args": [],
-        "mode": SHARED, "visibility": "private", "share_users": [], "share_groups": [],
-        "profile": "", "keep_warm": [], "resources": {}, "warm_kernels": 0, "warm_pool": 0,
+        "owner": "alice",
+        "slug": "sales",
+        "title": "Sales",
+        "description": "",
+        "framework": "dash",
+        "source_type": "path",
+        "source": "",
+        "git_ref": "",
+        "entry": "dash/app.py",
+        "args": [],
+        "mode": SHARED,
+        "visibility": "private",
+        "share_users": [],
+        "share_groups": [],
+        "profile": "",
+        "keep_warm": [],
+        "resources": {},
+        "warm_kernels": 0,
+        "warm_pool": 0,
     }
     columns.update(values)
     return Dashboard(**columns)
@@ -110,18 +125,35 @@ def test_validate_minimal_create(policy):
 def test_validate_full_create(policy):
     out = validate(
         {
-            "slug": "q3", "title": "  Quarter 3  ", "description": "  Numbers.  ",
-            "framework": "streamlit", "entry": " live/app.py ", "args": ["--x", "1"],
-            "mode": PER_VIEWER, "visibility": "users", "share_users": ["bob", " bob", "carol "],
-            "share_groups": ["ignored"], "profile": "big",
-            "resources": {"cpu": "500m", "memory": "2Gi"}, "warm_pool": 3,
+            "slug": "q3",
+            "title": "  Quarter 3  ",
+            "description": "  Numbers.  ",
+            "framework": "streamlit",
+            "entry": " live/app.py ",
+            "args": ["--x", "1"],
+            "mode": PER_VIEWER,
+            "visibility": "users",
+            "share_users": ["bob", " bob", "carol "],
+            "share_groups": ["ignored"],
+            "profile": "big",
+            "resources": {"cpu": "500m", "memory": "2Gi"},
+            "warm_pool": 3,
         },
-        policy, "alice",
+        policy,
+        "alice",
     )
     assert out == {
-        "slug": "q3", "title": "Quarter 3", "description": "Numbers.", "source_type": "path",
-        "source": "", "git_ref": "", "framework": "streamlit", "entry": "live/app.py",
-        "mode": PER_VIEWER, "args": ["--x", "1"], "visibility": "users",
+        "slug": "q3",
+        "title": "Quarter 3",
+        "description": "Numbers.",
+        "source_type": "path",
+        "source": "",
+        "git_ref": "",
+        "framework": "streamlit",
+        "entry": "live/app.py",
+        "mode": PER_VIEWER,
+        "args": ["--x", "1"],
+        "visibility": "users",
         "share_users": ["bob", "carol"],  # stripped, without duplicates
         "share_groups": [],  # only kept with visibility "groups"
         "profile": "big",
@@ -133,25 +165,44 @@ def test_validate_full_create(policy):
 
 
 def test_validate_slug_from_title_and_title_from_slug(policy):
-    assert validate({"title": "Sales by region (2024)", "entry": "dash/app.py"},
-                    policy, "alice")["slug"] == "sales-by-region-2024"
+    assert (
+        validate({"title": "Sales by region (2024)", "entry": "dash/app.py"}, policy, "alice")[
+            "slug"
+        ]
+        == "sales-by-region-2024"
+    )
     out = validate({"slug": "by-slug", "entry": "dash/app.py"}, policy, "alice")
     assert out["title"] == "by-slug"
-    assert validate({"slug": "blank", "title": "   ", "entry": "dash/app.py"},
-                    policy, "alice")["title"] == "blank"
+    assert (
+        validate({"slug": "blank", "title": "   ", "entry": "dash/app.py"}, policy, "alice")[
+            "title"
+        ]
+        == "blank"
+    )
 
 
 def test_validate_git_source_skips_file_checks(policy):
     out = validate(
-        with_base(entry="not/here.py", framework="dash",
-                  git={"url": "https://github.com/org/repo.git", "ref": "v1.2"}),
-        policy, "alice",
+        with_base(
+            entry="not/here.py",
+            framework="dash",
+            git={"url": "https://github.com/org/repo.git", "ref": "v1.2"},
+        ),
+        policy,
+        "alice",
     )
     assert (out["source_type"], out["source"], out["git_ref"], out["entry"]) == (
-        "git", "https://github.com/org/repo.git", "v1.2", "not/here.py"
+        "git",
+        "https://github.com/org/repo.git",
+        "v1.2",
+        "not/here.py",
     )
-    assert validate(with_base(framework="dash", git={"url": "https://h.org/r.git"}),
-                    policy, "alice")["git_ref"] == "main"
+    assert (
+        validate(with_base(framework="dash", git={"url": "https://h.org/r.git"}), policy, "alice")[
+            "git_ref"
+        ]
+        == "main"
+    )
     # an empty git object is no git source
     assert validate(with_base(git=None), policy, "alice")["source_type"] == "path"
     assert validate(with_base(git={}), policy, "alice")["source_type"] == "path"
@@ -159,8 +210,11 @@ def test_validate_git_source_skips_file_checks(policy):
 
 @pytest.mark.parametrize("visibility", VISIBILITIES)
 def test_validate_keeps_share_targets_only_for_their_visibility(policy, visibility):
-    out = validate(with_base(visibility=visibility, share_users=["bob"], share_groups=["class"]),
-                   policy, "alice")
+    out = validate(
+        with_base(visibility=visibility, share_users=["bob"], share_groups=["class"]),
+        policy,
+        "alice",
+    )
     assert out["visibility"] == visibility
     assert out["share_users"] == (["bob"] if visibility == "users" else [])
     assert out["share_groups"] == (["class"] if visibility == "groups" else [])
@@ -179,32 +233,51 @@ def test_validate_update_merges_with_the_stored_dashboard(policy):
     # an empty title falls back to the slug
     assert validate({"title": ""}, policy, "alice", current=current)["title"] == "sales"
     # a stored git source stays unless replaced
-    git = stored(source_type="git", source="https://h.org/r.git", git_ref="dev",
-                 entry="elsewhere.py")
+    git = stored(
+        source_type="git", source="https://h.org/r.git", git_ref="dev", entry="elsewhere.py"
+    )
     out = validate({"description": "x"}, policy, "alice", current=git)
-    assert (out["source_type"], out["source"], out["git_ref"]) == ("git", "https://h.org/r.git",
-                                                                   "dev")
+    assert (out["source_type"], out["source"], out["git_ref"]) == (
+        "git",
+        "https://h.org/r.git",
+        "dev",
+    )
     out = validate({"git": None, "entry": "dash/app.py"}, policy, "alice", current=git)
     assert (out["source_type"], out["source"], out["git_ref"]) == ("path", "", "")
 
 
 def test_validate_keep_warm_is_normalised_kept_on_update_and_shared_only(policy):
-    out = validate(with_base(keep_warm=[{"days": ["fri", "Mon"], "start": "09:00",
-                                         "end": "11:30"}, {"start": "13:00", "end": "24:00"}]),
-                   policy, "alice")
+    out = validate(
+        with_base(
+            keep_warm=[
+                {"days": ["fri", "Mon"], "start": "09:00", "end": "11:30"},
+                {"start": "13:00", "end": "24:00"},
+            ]
+        ),
+        policy,
+        "alice",
+    )
     assert out["keep_warm"] == [
         {"days": ["mon", "fri"], "start": "09:00", "end": "11:30"},
-        {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "13:00",
-         "end": "24:00"},
+        {
+            "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "start": "13:00",
+            "end": "24:00",
+        },
     ]
     current = stored(keep_warm=out["keep_warm"])
-    assert validate({"title": "New"}, policy, "alice", current=current)["keep_warm"] == (
-        out["keep_warm"])
+    assert (
+        validate({"title": "New"}, policy, "alice", current=current)["keep_warm"]
+        == (out["keep_warm"])
+    )
     assert validate({"keep_warm": []}, policy, "alice", current=current)["keep_warm"] == []
     assert validate({"keep_warm": None}, policy, "alice", current=current)["keep_warm"] == []
     with pytest.raises(SpecError) as e:
-        validate(with_base(mode=PER_VIEWER, keep_warm=[{"start": "09:00", "end": "10:00"}]),
-                 policy, "alice")
+        validate(
+            with_base(mode=PER_VIEWER, keep_warm=[{"start": "09:00", "end": "10:00"}]),
+            policy,
+            "alice",
+        )
     assert e.value.message.startswith("'keep_warm' applies to shared dashboards only")
     # switching a kept-warm dashboard to per-viewer says why it cannot
     with pytest.raises(SpecError):
@@ -226,13 +299,19 @@ NAMES = ", ".join(n for n in ALLOWED)
         ([], "The request body must be a JSON object."),
         ("sales", "The request body must be a JSON object."),
         (None, "The request body must be a JSON object."),
-        (with_base(owner="bob", command=["x"]),
-         f"Unknown field(s) ['command', 'owner']; allowed: {sorted(FIELDS)}."),
+        (
+            with_base(owner="bob", command=["x"]),
+            f"Unknown field(s) ['command', 'owner']; allowed: {sorted(FIELDS)}.",
+        ),
         ({"entry": "dash/app.py"}, "Give the dashboard a 'title' (and optionally a 'slug')."),
-        ({"title": "   ", "entry": "dash/app.py"},
-         "Give the dashboard a 'title' (and optionally a 'slug')."),
-        ({"title": 42, "entry": "dash/app.py"},
-         "Give the dashboard a 'title' (and optionally a 'slug')."),
+        (
+            {"title": "   ", "entry": "dash/app.py"},
+            "Give the dashboard a 'title' (and optionally a 'slug').",
+        ),
+        (
+            {"title": 42, "entry": "dash/app.py"},
+            "Give the dashboard a 'title' (and optionally a 'slug').",
+        ),
         (with_base(slug="Sales"), SLUG_MESSAGE),
         (with_base(slug="2024-sales"), SLUG_MESSAGE),
         (with_base(slug="sales--q3"), SLUG_MESSAGE),
@@ -244,58 +323,94 @@ NAMES = ", ".join(n for n in ALLOWED)
         (with_base(slug="sales\n"), SLUG_MESSAGE),
         (with_base(slug="sales", title=42), "'title' must be text of at most 200 characters."),
         (with_base(title="t" * 201), "'title' must be text of at most 200 characters."),
-        (with_base(description=["x"]),
-         "'description' must be text of at most 2000 characters."),
-        (with_base(description="d" * 2001),
-         "'description' must be text of at most 2000 characters."),
-        (with_base(git="https://github.com/org/repo.git"),
-         "'git' must be an object with 'url' and optional 'ref'."),
-        (with_base(git={"url": "https://h.org/r.git", "branch": "x"}),
-         "'git' must be an object with 'url' and optional 'ref'."),
-        (with_base(git={"ref": "main"}, framework="dash"),
-         "The git URL must be a string such as https://github.com/org/repo.git."),
-        (with_base(git={"url": "file:///srv/repo.git"}, framework="dash"),
-         "The git URL must start with https://; got 'file:///srv/repo.git'."),
-        (with_base(git={"url": "https://h.org/r.git", "ref": "-x"}, framework="dash"),
-         "The git ref must be a branch or tag name (letters, digits, '.', '_', '/', '-'; "
-         "not starting with '-')."),
-        (with_base(git={"url": "https://h.org/r.git"}),
-         f"The spec needs 'framework'; one of: {NAMES}."),
+        (with_base(description=["x"]), "'description' must be text of at most 2000 characters."),
+        (
+            with_base(description="d" * 2001),
+            "'description' must be text of at most 2000 characters.",
+        ),
+        (
+            with_base(git="https://github.com/org/repo.git"),
+            "'git' must be an object with 'url' and optional 'ref'.",
+        ),
+        (
+            with_base(git={"url": "https://h.org/r.git", "branch": "x"}),
+            "'git' must be an object with 'url' and optional 'ref'.",
+        ),
+        (
+            with_base(git={"ref": "main"}, framework="dash"),
+            "The git URL must be a string such as https://github.com/org/repo.git.",
+        ),
+        (
+            with_base(git={"url": "file:///srv/repo.git"}, framework="dash"),
+            "The git URL must start with https://; got 'file:///srv/repo.git'.",
+        ),
+        (
+            with_base(git={"url": "https://h.org/r.git", "ref": "-x"}, framework="dash"),
+            "The git ref must be a branch or tag name (letters, digits, '.', '_', '/', '-'; "
+            "not starting with '-').",
+        ),
+        (
+            with_base(git={"url": "https://h.org/r.git"}),
+            f"The spec needs 'framework'; one of: {NAMES}.",
+        ),
         ({"title": "x"}, "The spec needs 'entry': the dashboard's file, e.g. 'sales/app.py'."),
-        (with_base(entry="../bob/app.py"),
-         "'entry' must stay inside the dashboards folder ('..' is not allowed)."),
-        (with_base(entry="missing.py"),
-         "The entry file 'missing.py' does not exist in the dashboards folder."),
-        (with_base(entry="plain.py"),
-         "Cannot tell which framework serves 'plain.py'. "
-         "Name one of: voila, dash, streamlit."),
+        (
+            with_base(entry="../bob/app.py"),
+            "'entry' must stay inside the dashboards folder ('..' is not allowed).",
+        ),
+        (
+            with_base(entry="missing.py"),
+            "The entry file 'missing.py' does not exist in the dashboards folder.",
+        ),
+        (
+            with_base(entry="plain.py"),
+            "Cannot tell which framework serves 'plain.py'. Name one of: voila, dash, streamlit.",
+        ),
         (with_base(framework="vizro"), f"Unknown framework 'vizro'; allowed: {NAMES}."),
-        (with_base(entry="clock/app.py", framework="bokeh"),
-         f"The 'bokeh' framework is not enabled on this hub; allowed: {NAMES}."),
+        (
+            with_base(entry="clock/app.py", framework="bokeh"),
+            f"The 'bokeh' framework is not enabled on this hub; allowed: {NAMES}.",
+        ),
         (with_base(mode="solo"), "Unknown mode 'solo'; allowed: shared, per-viewer."),
-        (with_base(entry="voila/report.ipynb", framework="notebook"),
-         "The Notebook (JupyterLab) framework runs viewer code, so it is allowed only in "
-         "mode(s): per-viewer."),
+        (
+            with_base(entry="voila/report.ipynb", framework="notebook"),
+            "The Notebook (JupyterLab) framework runs viewer code, so it is allowed only in "
+            "mode(s): per-viewer.",
+        ),
         (with_base(args="--debug"), "'args' must be a list of strings."),
         (with_base(args=["--debug"]), "The Dash framework takes no 'args'."),
-        (with_base(visibility="friends"),
-         "Unknown visibility 'friends'; allowed: private, users, groups, all, public."),
-        (with_base(visibility="public", mode=PER_VIEWER),
-         "A public dashboard must run in shared mode (anonymous viewers cannot own an instance)."),
-        (with_base(visibility="users"),
-         "Visibility 'users' needs at least one name in 'share_users'."),
-        (with_base(visibility="users", share_users=[]),
-         "Visibility 'users' needs at least one name in 'share_users'."),
-        (with_base(visibility="groups", share_users=["bob"]),
-         "Visibility 'groups' needs at least one name in 'share_groups'."),
+        (
+            with_base(visibility="friends"),
+            "Unknown visibility 'friends'; allowed: private, users, groups, all, public.",
+        ),
+        (
+            with_base(visibility="public", mode=PER_VIEWER),
+            "A public dashboard must run in shared mode (anonymous viewers cannot own an instance).",
+        ),
+        (
+            with_base(visibility="users"),
+            "Visibility 'users' needs at least one name in 'share_users'.",
+        ),
+        (
+            with_base(visibility="users", share_users=[]),
+            "Visibility 'users' needs at least one name in 'share_users'.",
+        ),
+        (
+            with_base(visibility="groups", share_users=["bob"]),
+            "Visibility 'groups' needs at least one name in 'share_groups'.",
+        ),
         (with_base(share_users="bob"), "'share_users' must be a list of names."),
         (with_base(share_groups=["class", 7]), "'share_groups' must be a list of names."),
         (with_base(share_users=["bob", "  "]), "'' in 'share_users' is not a valid name."),
         (with_base(share_users=["a/b"]), "'a/b' in 'share_users' is not a valid name."),
-        (with_base(share_groups=["x" * 256]),
-         f"{'x' * 256!r} in 'share_groups' is not a valid name."),
-        (with_base(share_users=[f"u{i}" for i in range(MAX_TARGETS + 1)]),
-         f"'share_users' may name at most {MAX_TARGETS} entries."),
+        (
+            with_base(share_groups=["x" * 256]),
+            f"{'x' * 256!r} in 'share_groups' is not a valid name.",
+        ),
+        (
+            with_base(share_users=[f"u{i}" for i in range(MAX_TARGETS + 1)]),
+            f"'share_users' may name at most {MAX_TARGETS} entries.",
+        ),
         (with_base(profile="huge"), "Unknown profile 'huge'; known profiles: big."),
         (with_base(profile=["big"]), "Unknown profile ['big']; known profiles: big."),
     ],
@@ -316,13 +431,18 @@ def test_validate_refuses_changing_the_slug(policy):
 @pytest.mark.parametrize(
     ("resources", "message"),
     [
-        ({"memory": "16G"}, "This dashboard asks for 16G of memory; this hub allows at most "
-                            "8G per dashboard."),
+        (
+            {"memory": "16G"},
+            "This dashboard asks for 16G of memory; this hub allows at most 8G per dashboard.",
+        ),
         ({"cpu": 8}, "This dashboard asks for 8 CPU; this hub allows at most 4 per dashboard."),
-        ({"cpu": "lots"}, "'resources.cpu' must be a number of CPU cores such as 0.5, 2 or '500m'."),
+        (
+            {"cpu": "lots"},
+            "'resources.cpu' must be a number of CPU cores such as 0.5, 2 or '500m'.",
+        ),
         ({"memory": "2 GB"}, "'resources.memory' must be a size such as '512M', '2G' or '1Gi'."),
         ({"gpu": 1}, "Unknown 'resources' field(s) ['gpu']; allowed: cpu, memory."),
-        ("big", "'resources' must be an object such as {\"cpu\": 1, \"memory\": \"2G\"}."),
+        ("big", '\'resources\' must be an object such as {"cpu": 1, "memory": "2G"}.'),
     ],
 )
 def test_validate_resources_beyond_the_ceiling_or_malformed(policy, resources, message):
@@ -370,7 +490,9 @@ def test_slug_from_title(title, slug):
     assert check_slug(slug) == slug
 
 
-@pytest.mark.parametrize("slug", ["a", "sales", "sales-2024", "a1-b2-c3", "a" * 30, "x-" * 14 + "xy"])
+@pytest.mark.parametrize(
+    "slug", ["a", "sales", "sales-2024", "a1-b2-c3", "a" * 30, "x-" * 14 + "xy"]
+)
 def test_check_slug_accepts(slug):
     assert check_slug(slug) == slug
     assert SLUG.fullmatch(slug)
@@ -384,8 +506,14 @@ ADMIN = {"name": "root", "admin": True, "groups": []}
 SHARED_USER = {"name": "bob", "groups": []}
 MEMBER = {"name": "carol", "groups": ["class", "other"]}
 STRANGER = {"name": "dave", "groups": ["staff"]}
-VIEWERS = {"anonymous": ANON, "owner": OWNER, "admin": ADMIN, "shared user": SHARED_USER,
-           "group member": MEMBER, "stranger": STRANGER}
+VIEWERS = {
+    "anonymous": ANON,
+    "owner": OWNER,
+    "admin": ADMIN,
+    "shared user": SHARED_USER,
+    "group member": MEMBER,
+    "stranger": STRANGER,
+}
 
 CAN_VIEW = {  # visibility -> the viewers that may see it
     "private": {"owner", "admin"},
@@ -444,8 +572,10 @@ def test_server_for_per_viewer():
     assert server_for(d, "bob") == ("bob", f"sales-{digest}")
     assert server_for(d, "carol") == ("carol", f"sales-{digest}")
     # another author's dashboard of the same slug gets another server
-    assert server_for(stored(owner="zoe", slug="sales", mode=PER_VIEWER), "bob")[1] != \
-        f"sales-{digest}"
+    assert (
+        server_for(stored(owner="zoe", slug="sales", mode=PER_VIEWER), "bob")[1]
+        != f"sales-{digest}"
+    )
     with pytest.raises(Forbidden) as e:
         server_for(d, None)
     assert e.value.status_code == 403
@@ -482,8 +612,16 @@ def test_as_json_shows_targets_only_to_managers():
     assert public["open_url"] == "/services/hub-viz/open/alice/sales"
     assert public["thumbnail_url"] == "/services/hub-viz/api/dashboards/alice/sales/thumbnail"
     assert public["status"] == "running" and public["can_manage"] is False
-    for key in ("entry", "git", "args", "share_users", "share_groups", "profile", "keep_warm",
-                "manage_url"):
+    for key in (
+        "entry",
+        "git",
+        "args",
+        "share_users",
+        "share_groups",
+        "profile",
+        "keep_warm",
+        "manage_url",
+    ):
         assert key not in public
     managed = as_json(d, prefix="/services/hub-viz/", manage=True)
     assert "status" not in managed
@@ -517,37 +655,63 @@ def test_only_a_courses_instructors_share_with_its_groups():
 
 
 def test_validate_warm_kernels_for_voila(policy):
-    out = validate({"title": "R", "entry": "voila/report.ipynb", "warm_kernels": 30},
-                   policy, "alice")
+    out = validate(
+        {"title": "R", "entry": "voila/report.ipynb", "warm_kernels": 30}, policy, "alice"
+    )
     assert out["warm_kernels"] == 30 and out["framework"] == "voila"
-    assert validate({"title": "R", "entry": "voila/report.ipynb", "keep_warm": "always"},
-                    policy, "alice")["keep_warm"][0]["end"] == "24:00"
+    assert (
+        validate(
+            {"title": "R", "entry": "voila/report.ipynb", "keep_warm": "always"}, policy, "alice"
+        )["keep_warm"][0]["end"]
+        == "24:00"
+    )
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"entry": "dash/app.py", "warm_kernels": 2},
-         "The Dash framework has no preheated kernels; 'warm_kernels' is for Voilà dashboards."),
-        ({"entry": "voila/report.ipynb", "warm_kernels": 51},
-         "'warm_kernels' may be at most 50 on this hub"),
-        ({"entry": "voila/report.ipynb", "warm_kernels": -1},
-         "'warm_kernels' must be a whole number of kernels, 0 for none."),
-        ({"entry": "voila/report.ipynb", "warm_kernels": "3"},
-         "'warm_kernels' must be a whole number of kernels, 0 for none."),
-        ({"entry": "voila/report.ipynb", "warm_kernels": True},
-         "'warm_kernels' must be a whole number of kernels, 0 for none."),
-        ({"entry": "dash/app.py", "warm_pool": 2},
-         "'warm_pool' applies to per-viewer dashboards"),
-        ({"entry": "dash/app.py", "mode": PER_VIEWER, "warm_pool": 6},
-         "'warm_pool' may be at most 5 on this hub"),
-        ({"entry": "dash/app.py", "mode": PER_VIEWER, "warm_pool": 1.5},
-         "'warm_pool' must be a whole number of instances, 0 for none."),
-        ({"entry": "voila/report.ipynb", "framework": "notebook", "mode": PER_VIEWER,
-          "warm_pool": 1},
-         "cannot be started ahead in a warm pool"),
-        ({"entry": "dash/app.py", "mode": PER_VIEWER, "keep_warm": "always"},
-         "'keep_warm' applies to shared dashboards only"),
+        (
+            {"entry": "dash/app.py", "warm_kernels": 2},
+            "The Dash framework has no preheated kernels; 'warm_kernels' is for Voilà dashboards.",
+        ),
+        (
+            {"entry": "voila/report.ipynb", "warm_kernels": 51},
+            "'warm_kernels' may be at most 50 on this hub",
+        ),
+        (
+            {"entry": "voila/report.ipynb", "warm_kernels": -1},
+            "'warm_kernels' must be a whole number of kernels, 0 for none.",
+        ),
+        (
+            {"entry": "voila/report.ipynb", "warm_kernels": "3"},
+            "'warm_kernels' must be a whole number of kernels, 0 for none.",
+        ),
+        (
+            {"entry": "voila/report.ipynb", "warm_kernels": True},
+            "'warm_kernels' must be a whole number of kernels, 0 for none.",
+        ),
+        ({"entry": "dash/app.py", "warm_pool": 2}, "'warm_pool' applies to per-viewer dashboards"),
+        (
+            {"entry": "dash/app.py", "mode": PER_VIEWER, "warm_pool": 6},
+            "'warm_pool' may be at most 5 on this hub",
+        ),
+        (
+            {"entry": "dash/app.py", "mode": PER_VIEWER, "warm_pool": 1.5},
+            "'warm_pool' must be a whole number of instances, 0 for none.",
+        ),
+        (
+            {
+                "entry": "voila/report.ipynb",
+                "framework": "notebook",
+                "mode": PER_VIEWER,
+                "warm_pool": 1,
+            },
+            "cannot be started ahead in a warm pool",
+        ),
+        (
+            {"entry": "dash/app.py", "mode": PER_VIEWER, "keep_warm": "always"},
+            "'keep_warm' applies to shared dashboards only",
+        ),
     ],
 )
 def test_validate_refuses_warm_settings_with_a_reason(policy, changes, message):
@@ -560,5 +724,8 @@ def test_validate_refuses_warm_settings_with_a_reason(policy, changes, message):
 def test_warm_pools_off_says_so(policy):
     policy.warm_pool_ceiling = 0
     with pytest.raises(SpecError, match="Warm pools are turned off on this hub"):
-        validate({"title": "W", "entry": "dash/app.py", "mode": PER_VIEWER, "warm_pool": 1},
-                 policy, "alice")
+        validate(
+            {"title": "W", "entry": "dash/app.py", "mode": PER_VIEWER, "warm_pool": 1},
+            policy,
+            "alice",
+        )

@@ -20,10 +20,16 @@ class ReadyHub:
 
 
 async def test_a_ready_server_whose_app_does_not_answer_is_restarting(store: Store) -> None:
-    d = Deployer(ReadyHub(), store, None, layout=Layout(),  # type: ignore[arg-type]
-                 service_prefix="/services/hub-viz/")
-    dashboard = Dashboard(owner="alice", slug="talk", title="Talk", framework="dash",
-                          entry="app.py", mode="shared")
+    d = Deployer(
+        ReadyHub(),
+        store,
+        None,
+        layout=Layout(),  # type: ignore[arg-type]
+        service_prefix="/services/hub-viz/",
+    )
+    dashboard = Dashboard(
+        owner="alice", slug="talk", title="Talk", framework="dash", entry="app.py", mode="shared"
+    )
     with store.session() as db:  # an open reads it again under its lock
         db.add(dashboard)
         db.commit()

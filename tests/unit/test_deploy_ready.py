@@ -24,10 +24,16 @@ class CountingHub:
 
 async def test_concurrent_opens_of_a_ready_dashboard_share_one_hub_answer(store: Store) -> None:
     hub = CountingHub()
-    d = Deployer(hub, store, None, layout=Layout(),  # type: ignore[arg-type]
-                 service_prefix="/services/hub-viz/")
-    dashboard = Dashboard(owner="alice", slug="talk", title="Talk", framework="dash",
-                          entry="app.py", mode="shared")
+    d = Deployer(
+        hub,
+        store,
+        None,
+        layout=Layout(),  # type: ignore[arg-type]
+        service_prefix="/services/hub-viz/",
+    )
+    dashboard = Dashboard(
+        owner="alice", slug="talk", title="Talk", framework="dash", entry="app.py", mode="shared"
+    )
     with store.session() as db:  # an open reads it again under its lock
         db.add(dashboard)
         db.commit()

@@ -32,11 +32,14 @@ def reference():
     return module
 
 
-@pytest.mark.parametrize(("cls", "base"), [
-    (DashboardLocalSpawner, LocalProcessSpawner),
-    (DashboardKubeSpawner, KubeSpawner),
-    (DashboardService, Application),
-])
+@pytest.mark.parametrize(
+    ("cls", "base"),
+    [
+        (DashboardLocalSpawner, LocalProcessSpawner),
+        (DashboardKubeSpawner, KubeSpawner),
+        (DashboardService, Application),
+    ],
+)
 def test_the_configuration_reference_lists_every_setting_hub_viz_adds(reference, cls, base):
     page = reference.config_page()
     listed = set(re.findall(rf"^### `{cls.__name__}\.(\w+)`$", page, flags=re.M))
@@ -75,4 +78,5 @@ def test_the_cli_and_frameworks_pages_come_from_the_code(reference):
     assert {f"## `hub-viz {name}`" for name in commands.choices} <= set(cli.splitlines())
     table = reference.frameworks_page()
     assert {f"| `{name}` |" for name in BUILTIN_FRAMEWORKS} <= {
-        line[:line.index("|", 2) + 1] for line in table.splitlines() if line.startswith("| `")}
+        line[: line.index("|", 2) + 1] for line in table.splitlines() if line.startswith("| `")
+    }

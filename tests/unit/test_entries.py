@@ -42,7 +42,8 @@ def test_lists_what_each_framework_serves_and_skips_the_rest(tmp_path: Path) -> 
     ]
     # frameworks the operator does not allow are not offered
     assert [e["path"] for e in list_entries(tmp_path, BUILTIN_FRAMEWORKS, ["dash"])] == [
-        "dash/app.py"]
+        "dash/app.py"
+    ]
 
 
 def test_never_leaves_the_callers_folder(tmp_path: Path) -> None:

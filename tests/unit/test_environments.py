@@ -35,19 +35,22 @@ def test_names_versions_markers_and_comments_are_accepted() -> None:
     assert check(text) == ("pandas<2", 'numpy>=1.26; python_version >= "3.10"', "rich[jupyter]")
 
 
-@pytest.mark.parametrize(("line", "says"), [
-    ("pkg @ https://example.org/pkg-1.0.whl", "installs from a URL"),
-    ("--index-url https://evil.example.org/simple", "'--index-url' is not allowed"),
-    ("-i https://evil.example.org/simple", "'-i' is not allowed"),
-    ("--extra-index-url=https://evil.example.org/simple", "'--extra-index-url' is not allowed"),
-    ("-f /tmp/wheels", "'-f' is not allowed"),
-    ("-e ./mypkg", "'-e' is not allowed"),
-    ("./mypkg", "is not a package requirement"),
-    ("/etc/passwd", "is not a package requirement"),
-    ("https://example.org/pkg.whl", "is not a package requirement"),
-    ("-r /etc/shadow", "reads another file"),
-    ("--constraint other.txt", "reads another file"),
-])
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("pkg @ https://example.org/pkg-1.0.whl", "installs from a URL"),
+        ("--index-url https://evil.example.org/simple", "'--index-url' is not allowed"),
+        ("-i https://evil.example.org/simple", "'-i' is not allowed"),
+        ("--extra-index-url=https://evil.example.org/simple", "'--extra-index-url' is not allowed"),
+        ("-f /tmp/wheels", "'-f' is not allowed"),
+        ("-e ./mypkg", "'-e' is not allowed"),
+        ("./mypkg", "is not a package requirement"),
+        ("/etc/passwd", "is not a package requirement"),
+        ("https://example.org/pkg.whl", "is not a package requirement"),
+        ("-r /etc/shadow", "reads another file"),
+        ("--constraint other.txt", "reads another file"),
+    ],
+)
 def test_package_sources_and_other_files_are_refused(line: str, says: str) -> None:
     with pytest.raises(SpecError) as e:
         check(f"numpy\n{line}\n")
@@ -57,7 +60,8 @@ def test_package_sources_and_other_files_are_refused(line: str, says: str) -> No
 
 def test_the_operator_may_allow_urls_but_never_other_files() -> None:
     assert check("pkg @ https://example.org/pkg-1.0.whl", allow_urls=True) == (
-        "pkg @ https://example.org/pkg-1.0.whl",)
+        "pkg @ https://example.org/pkg-1.0.whl",
+    )
     assert check("--index-url https://mirror/simple", allow_urls=True)
     with pytest.raises(SpecError, match="reads another file"):
         check("-r base.txt", allow_urls=True)
@@ -68,7 +72,7 @@ def test_pyproject_dependencies_and_file_precedence(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["rich>=13"]\n')
     found = find_requirements([tmp_path])
     assert found is not None and found.source == "pyproject.toml" and found.lines == ("rich>=13",)
-    assert pyproject_requirements('[tool.other]\nx = 1\n') is None
+    assert pyproject_requirements("[tool.other]\nx = 1\n") is None
     with pytest.raises(SpecError, match="not valid TOML"):
         pyproject_requirements("[project\n")
     (tmp_path / "requirements.txt").write_text("numpy\n")
@@ -102,15 +106,18 @@ def test_a_linked_requirement_file_is_refused_unread(tmp_path: Path) -> None:
 
 
 def test_credentials_in_urls_never_reach_a_log() -> None:
-    assert redact("GET https://bob:s3cret@mirror.example.org/simple/x") == \
-        "GET https://***@mirror.example.org/simple/x"
+    assert (
+        redact("GET https://bob:s3cret@mirror.example.org/simple/x")
+        == "GET https://***@mirror.example.org/simple/x"
+    )
 
 
 @pytest.fixture
 def builder(tmp_path: Path) -> EnvironmentBuilder:
     version_package(tmp_path / "wheels", "hvtoy", ("1.0", "2.0"))
-    return EnvironmentBuilder(root=str(tmp_path / "envs"), no_index=True,
-                              find_links=[str(tmp_path / "wheels")])
+    return EnvironmentBuilder(
+        root=str(tmp_path / "envs"), no_index=True, find_links=[str(tmp_path / "wheels")]
+    )
 
 
 def run(coro):
@@ -125,14 +132,19 @@ def test_one_build_per_lock_concurrent_starts_wait_for_it(builder: EnvironmentBu
     wanted = reqs("hvtoy==1.0")
 
     async def both():
-        return await asyncio.gather(builder.prepare(wanted, dashboard="a/x"),
-                                    builder.prepare(wanted, dashboard="b/y"))
+        return await asyncio.gather(
+            builder.prepare(wanted, dashboard="a/x"), builder.prepare(wanted, dashboard="b/y")
+        )
 
     first, second = run(both())
     assert first.key == second.key
     assert sorted([first.built_now, second.built_now]) == [False, True]
-    out = subprocess.run([first.python, "-c", "import hvtoy, hub_viz; print(hvtoy.greet())"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [first.python, "-c", "import hvtoy, hub_viz; print(hvtoy.greet())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "hello from hvtoy 1.0"
     waited = ("a", "x") if not first.built_now else ("b", "y")  # the one that queued
     log = build_log(builder.root, *waited)
@@ -148,23 +160,29 @@ def test_one_build_per_lock_concurrent_starts_wait_for_it(builder: EnvironmentBu
 
 def test_requirements_resolving_to_one_lock_share_one_build(builder: EnvironmentBuilder) -> None:
     async def both():
-        return await asyncio.gather(builder.prepare(reqs("hvtoy==2.0")),
-                                    builder.prepare(reqs("hvtoy>=1.5")))
+        return await asyncio.gather(
+            builder.prepare(reqs("hvtoy==2.0")), builder.prepare(reqs("hvtoy>=1.5"))
+        )
 
     first, second = run(both())
-    assert first.key == second.key and sorted([first.built_now, second.built_now]) == [
-        False, True]
-    subprocess.run([first.python, "-c", "import hvtoy; assert hvtoy.__version__ == '2.0'"],
-                   check=True)
+    assert first.key == second.key and sorted([first.built_now, second.built_now]) == [False, True]
+    subprocess.run(
+        [first.python, "-c", "import hvtoy; assert hvtoy.__version__ == '2.0'"], check=True
+    )
 
 
-def test_author_pins_win_over_the_hubs_packages(builder: EnvironmentBuilder,
-                                                tmp_path: Path) -> None:
+def test_author_pins_win_over_the_hubs_packages(
+    builder: EnvironmentBuilder, tmp_path: Path
+) -> None:
     # 'packaging' is in the hub's environment; the dashboard pins a fake one of its own
     version_package(tmp_path / "wheels", "packaging", ("0.1",))
     env = run(builder.prepare(reqs("packaging==0.1\nhvtoy==2.0")))
-    out = subprocess.run([env.python, "-c", "import packaging; print(packaging.__version__)"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [env.python, "-c", "import packaging; print(packaging.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "0.1"
 
 
@@ -196,8 +214,11 @@ def test_unused_environments_are_collected_used_ones_kept(builder: EnvironmentBu
 
     # an environment a process runs in stays, however old
     os.utime(envs / new.key / LAST_USED, (long_ago, long_ago))
-    proc = subprocess.Popen([new.python, "-c", "print('up', flush=True); import time; "
-                             "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [new.python, "-c", "print('up', flush=True); import time; time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline() == "up\n"  # running in it (not still forking)
         assert builder.collect_garbage() == []
@@ -210,7 +231,8 @@ def test_unused_environments_are_collected_used_ones_kept(builder: EnvironmentBu
 
 
 def test_packages_the_hub_has_at_the_locked_version_come_from_the_layer(
-        builder: EnvironmentBuilder, tmp_path: Path) -> None:
+    builder: EnvironmentBuilder, tmp_path: Path
+) -> None:
     from importlib.metadata import version
 
     # the wheel folder offers the hub's own version of 'packaging' beside hvtoy
@@ -221,6 +243,10 @@ def test_packages_the_hub_has_at_the_locked_version_come_from_the_layer(
     assert (folder / "hub-viz-install.txt").read_text() == "hvtoy==2.0\n"
     site = next(folder.glob("lib/python*/site-packages"))
     assert not list(site.glob("packaging*"))  # not installed again
-    out = subprocess.run([env.python, "-c", "import packaging; print(packaging.__version__)"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [env.python, "-c", "import packaging; print(packaging.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == hub_version

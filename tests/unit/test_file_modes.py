@@ -104,8 +104,7 @@ def test_configure_keeps_the_operators_db_kwargs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("journal", ["WAL", "PERSIST", "TRUNCATE"])
-def test_sqlite_gives_its_side_files_the_database_files_mode(tmp_path: Path,
-                                                             journal: str) -> None:
+def test_sqlite_gives_its_side_files_the_database_files_mode(tmp_path: Path, journal: str) -> None:
     db = tmp_path / "db.sqlite"
     make_private(db)
     con = sqlite3.connect(db)
@@ -120,7 +119,8 @@ def test_sqlite_gives_its_side_files_the_database_files_mode(tmp_path: Path,
 
 
 def test_an_existing_readable_store_and_its_side_files_are_made_private(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     db = tmp_path / "old.sqlite"
     for name in ("old.sqlite", "old.sqlite-wal", "old.sqlite-shm"):
@@ -147,6 +147,10 @@ def test_secrets_are_private_when_made_and_made_private_again(tmp_path: Path) ->
 def test_only_sqlite_files_are_touched() -> None:
     assert sqlite_file("sqlite:////srv/hub/jupyterhub.sqlite") == Path("/srv/hub/jupyterhub.sqlite")
     assert sqlite_file("sqlite:///jupyterhub.sqlite") == Path("jupyterhub.sqlite")
-    for url in ("sqlite://", "sqlite:///:memory:", "postgresql://u:p@db/hub",
-                "sqlite:///file:hub?mode=ro&uri=true"):
+    for url in (
+        "sqlite://",
+        "sqlite:///:memory:",
+        "postgresql://u:p@db/hub",
+        "sqlite:///file:hub?mode=ro&uri=true",
+    ):
         assert sqlite_file(url) is None, url

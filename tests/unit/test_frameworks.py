@@ -64,13 +64,23 @@ def write(path: Path, text: str = "") -> Path:
         ("app.py", "from nicegui import ui\nui.label('hi')\nui.run()\n", "nicegui"),
         ("app.py", "import nicegui\nimport plotly\n", "nicegui"),
         ("app.py", "import solara\n@solara.component\ndef Page():\n    pass\n", "solara"),
-        ("app.py", "import ipywidgets\nimport solara\nfrom bokeh.plotting import figure\n",
-         "solara"),
+        (
+            "app.py",
+            "import ipywidgets\nimport solara\nfrom bokeh.plotting import figure\n",
+            "solara",
+        ),
         # A marimo notebook that plots with bokeh or imports dash is still a marimo app.
-        ("nb.py", "import marimo\n@app.cell\ndef _():\n    import dash\n    import bokeh\n",
-         "marimo"),
+        (
+            "nb.py",
+            "import marimo\n@app.cell\ndef _():\n    import dash\n    import bokeh\n",
+            "marimo",
+        ),
         ("app.py", "from shiny.express import input, render, ui\n", "shiny"),
-        ("app.py", "import shiny\nimport plotly.express as px\nfrom bokeh import models\n", "shiny"),
+        (
+            "app.py",
+            "import shiny\nimport plotly.express as px\nfrom bokeh import models\n",
+            "shiny",
+        ),
         # Gradio apps often plot with bokeh or pull in pandas; gradio serves them.
         ("app.py", "import gradio as gr\nfrom bokeh.plotting import figure\n", "gradio"),
     ],
@@ -124,7 +134,9 @@ def test_detect_only_considers_given_frameworks(tmp_path: Path) -> None:
 def test_detect_error_lists_detectable_frameworks_by_priority(tmp_path: Path) -> None:
     with pytest.raises(FrameworkError) as e:
         detect(write(tmp_path / "x.txt", ""))
-    assert e.value.message.endswith("Name one of: voila, marimo, dash, streamlit, gradio, shiny, solara, nicegui, panel, bokeh.")
+    assert e.value.message.endswith(
+        "Name one of: voila, marimo, dash, streamlit, gradio, shiny, solara, nicegui, panel, bokeh."
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,24 +162,43 @@ EXPECTED_COMMANDS = {
     "voila": (
         "report.ipynb",
         [
-            "-m", "voila", "report.ipynb", f"--port={PORT}", "--Voila.ip=127.0.0.1",
-            f"--Voila.base_url={PREFIX}", "--no-browser", "--Voila.port_retries=0",
+            "-m",
+            "voila",
+            "report.ipynb",
+            f"--port={PORT}",
+            "--Voila.ip=127.0.0.1",
+            f"--Voila.base_url={PREFIX}",
+            "--no-browser",
+            "--Voila.port_retries=0",
             "--VoilaConfiguration.template=hub-viz",
         ],
         {"JUPYTER_PATH": str(JUPYTER_DIR)},
     ),
     "dash": (
         "app.py",
-        ["-m", "gunicorn", f"--bind=127.0.0.1:{PORT}", "--forwarded-allow-ips=127.0.0.1",
-         "hub_viz.runners.dash:create_app()"],
-        {"DASH_URL_BASE_PATHNAME": PREFIX, "HUB_VIZ_DASH_ENTRY": "app.py",
-         "FORWARDED_ALLOW_IPS": "127.0.0.1"},
+        [
+            "-m",
+            "gunicorn",
+            f"--bind=127.0.0.1:{PORT}",
+            "--forwarded-allow-ips=127.0.0.1",
+            "hub_viz.runners.dash:create_app()",
+        ],
+        {
+            "DASH_URL_BASE_PATHNAME": PREFIX,
+            "HUB_VIZ_DASH_ENTRY": "app.py",
+            "FORWARDED_ALLOW_IPS": "127.0.0.1",
+        },
     ),
     "streamlit": (
         "app.py",
         [
-            "-m", "streamlit", "run", "app.py", f"--server.port={PORT}",
-            "--server.address=127.0.0.1", f"--server.baseUrlPath={PREFIX}",
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            f"--server.port={PORT}",
+            "--server.address=127.0.0.1",
+            f"--server.baseUrlPath={PREFIX}",
             "--server.headless=true",
         ],
         {"FORWARDED_ALLOW_IPS": "127.0.0.1"},
@@ -175,16 +206,30 @@ EXPECTED_COMMANDS = {
     "panel": (
         "app.py",
         [
-            "-m", "panel", "serve", "app.py", f"--port={PORT}", "--address=127.0.0.1",
-            f"--prefix={PREFIX}", "--use-xheaders", "--allow-websocket-origin=*",
+            "-m",
+            "panel",
+            "serve",
+            "app.py",
+            f"--port={PORT}",
+            "--address=127.0.0.1",
+            f"--prefix={PREFIX}",
+            "--use-xheaders",
+            "--allow-websocket-origin=*",
         ],
         {},
     ),
     "bokeh": (
         "app.py",
         [
-            "-m", "bokeh", "serve", "app.py", f"--port={PORT}", "--address=127.0.0.1",
-            f"--prefix={PREFIX}", "--use-xheaders", "--allow-websocket-origin=*",
+            "-m",
+            "bokeh",
+            "serve",
+            "app.py",
+            f"--port={PORT}",
+            "--address=127.0.0.1",
+            f"--prefix={PREFIX}",
+            "--use-xheaders",
+            "--allow-websocket-origin=*",
         ],
         {},
     ),
@@ -216,10 +261,16 @@ EXPECTED_COMMANDS = {
     "notebook": (
         "work.ipynb",
         [
-            "-m", "jupyterlab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={PORT}",
-            f"--ServerApp.base_url={PREFIX}", "--ServerApp.port_retries=0",
-            "--LabApp.default_url=/lab/tree/work.ipynb", "--ServerApp.terminals_enabled=False",
-            "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+            "-m",
+            "jupyterlab",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={PORT}",
+            f"--ServerApp.base_url={PREFIX}",
+            "--ServerApp.port_retries=0",
+            "--LabApp.default_url=/lab/tree/work.ipynb",
+            "--ServerApp.terminals_enabled=False",
+            "--LabApp.news_url=None",
+            "--LabApp.extension_manager=readonly",
         ],
         {"JUPYTER_TOKEN": "app-secret", "JUPYTER_CONFIG_PATH": str(JUPYTER_DIR)},
     ),
@@ -322,8 +373,15 @@ def test_voila_file_allowlist_allows_images_only() -> None:
     for ok in ("plot.png", "img/photo.JPG", "a.jpeg", "logo.svg", "anim.gif", "x.webp"):
         assert served(ok), ok
     for bad in (
-        "report.ipynb", "app.py", "data.csv", ".env", "secrets.json", "png", "x.png.py",
-        "notes.txt", "x.pngx",
+        "report.ipynb",
+        "app.py",
+        "data.csv",
+        ".env",
+        "secrets.json",
+        "png",
+        "x.png.py",
+        "notes.txt",
+        "x.pngx",
     ):
         assert not served(bad), bad
 
@@ -383,7 +441,13 @@ def test_unknown_placeholder_names_allowed_ones(fields: dict) -> None:
 
 def test_literal_text_without_placeholder_is_kept() -> None:
     fw = Framework(name="m", display_name="M", command=("echo", "{port}", "a-b", "{ }", "{}"))
-    assert build_command(fw, entry="a", port=1, prefix="/").argv == ["echo", "1", "a-b", "{ }", "{}"]
+    assert build_command(fw, entry="a", port=1, prefix="/").argv == [
+        "echo",
+        "1",
+        "a-b",
+        "{ }",
+        "{}",
+    ]
 
 
 # -- args ---------------------------------------------------------------------
@@ -403,17 +467,24 @@ def test_args_go_after_separator(name: str, separator: list[str]) -> None:
 @pytest.mark.parametrize("name", ["streamlit", "bokeh"])
 def test_args_are_not_templates(name: str) -> None:
     cmd = build_command(
-        BUILTIN_FRAMEWORKS[name], entry="app.py", port=PORT, prefix=PREFIX,
+        BUILTIN_FRAMEWORKS[name],
+        entry="app.py",
+        port=PORT,
+        prefix=PREFIX,
         args=["{port}", "{unknown}"],
     )
     assert cmd.argv[-2:] == ["{port}", "{unknown}"]
 
 
-@pytest.mark.parametrize("name", ["voila", "dash", "notebook", "gradio", "shiny", "marimo", "solara", "nicegui"])
+@pytest.mark.parametrize(
+    "name", ["voila", "dash", "notebook", "gradio", "shiny", "marimo", "solara", "nicegui"]
+)
 def test_frameworks_without_separator_refuse_args(name: str) -> None:
     fw = BUILTIN_FRAMEWORKS[name]
     assert fw.args_separator is None
-    with pytest.raises(FrameworkError, match=f"The {re.escape(fw.display_name)} framework takes no"):
+    with pytest.raises(
+        FrameworkError, match=f"The {re.escape(fw.display_name)} framework takes no"
+    ):
         build_command(fw, entry="a", port=PORT, prefix=PREFIX, args=["x"])
     # Empty args are fine.
     assert build_command(fw, entry="a", port=PORT, prefix=PREFIX, args=[]).argv
@@ -466,8 +537,12 @@ def test_merge_overrides_one_field_of_a_builtin() -> None:
 def test_merge_converts_lists_to_tuples() -> None:
     merged = merge_frameworks(
         BUILTIN_FRAMEWORKS,
-        {"streamlit": {"command": ["{python}", "-m", "streamlit", "run", "{entry}", "--p={port}"],
-                       "modes": ["per-viewer"]}},
+        {
+            "streamlit": {
+                "command": ["{python}", "-m", "streamlit", "run", "{entry}", "--p={port}"],
+                "modes": ["per-viewer"],
+            }
+        },
     )
     fw = merged["streamlit"]
     assert fw.command == ("{python}", "-m", "streamlit", "run", "{entry}", "--p={port}")
@@ -478,8 +553,13 @@ def test_merge_converts_lists_to_tuples() -> None:
 def test_merge_adds_a_new_framework() -> None:
     merged = merge_frameworks(
         BUILTIN_FRAMEWORKS,
-        {"vizro": {"command": ["{python}", "-m", "vizro", "run", "--port={port}", "{entry}"],
-                   "suffixes": [".py"], "imports": ["vizro"]}},
+        {
+            "vizro": {
+                "command": ["{python}", "-m", "vizro", "run", "--port={port}", "{entry}"],
+                "suffixes": [".py"],
+                "imports": ["vizro"],
+            }
+        },
     )
     fw = merged["vizro"]
     assert fw.name == "vizro"
@@ -545,16 +625,16 @@ def test_merge_refuses_name_field(overrides: dict) -> None:
 def test_warm_kernels_add_the_frameworks_flags() -> None:
     voila = BUILTIN_FRAMEWORKS["voila"]
     cold = build_command(voila, entry="r.ipynb", port=9000, prefix="/user/a/r/")
-    warm = build_command(voila, entry="r.ipynb", port=9000, prefix="/user/a/r/",
-                         warm_kernels=12)
+    warm = build_command(voila, entry="r.ipynb", port=9000, prefix="/user/a/r/", warm_kernels=12)
     assert warm.argv == cold.argv + ["--preheat_kernel=True", "--pool_size=12"]
     assert not any("preheat" in item for item in cold.argv)
 
 
 def test_warm_kernels_need_a_framework_that_has_them() -> None:
     with pytest.raises(FrameworkError, match="has no preheated kernels"):
-        build_command(BUILTIN_FRAMEWORKS["dash"], entry="app.py", port=9000, prefix="/",
-                      warm_kernels=2)
+        build_command(
+            BUILTIN_FRAMEWORKS["dash"], entry="app.py", port=9000, prefix="/", warm_kernels=2
+        )
 
 
 def test_search_paths_for_the_app_go_before_the_launchers_own(monkeypatch) -> None:
@@ -564,8 +644,13 @@ def test_search_paths_for_the_app_go_before_the_launchers_own(monkeypatch) -> No
     monkeypatch.setenv("JUPYTER_PATH", "/opt/kernels")
     monkeypatch.delenv("JUPYTER_CONFIG_PATH", raising=False)
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "secret")
-    env = app_environment({"JUPYTER_PATH": "/hub-viz/jupyter",
-                           "JUPYTER_CONFIG_PATH": "/hub-viz/jupyter", "JUPYTER_TOKEN": "t"})
+    env = app_environment(
+        {
+            "JUPYTER_PATH": "/hub-viz/jupyter",
+            "JUPYTER_CONFIG_PATH": "/hub-viz/jupyter",
+            "JUPYTER_TOKEN": "t",
+        }
+    )
     assert env["JUPYTER_PATH"] == "/hub-viz/jupyter" + os.pathsep + "/opt/kernels"
     assert env["JUPYTER_CONFIG_PATH"] == "/hub-viz/jupyter"
     assert env["JUPYTER_TOKEN"] == "t" and "JUPYTERHUB_API_TOKEN" not in env
@@ -584,7 +669,16 @@ def test_records_name_no_launcher_path_so_versions_may_differ() -> None:
 
 
 def test_an_operators_own_voila_template_is_kept() -> None:
-    own = merge_frameworks(BUILTIN_FRAMEWORKS, {"voila": {"command": [
-        *BUILTIN_FRAMEWORKS["voila"].command, "--VoilaConfiguration.template=gridstack"]}})
+    own = merge_frameworks(
+        BUILTIN_FRAMEWORKS,
+        {
+            "voila": {
+                "command": [
+                    *BUILTIN_FRAMEWORKS["voila"].command,
+                    "--VoilaConfiguration.template=gridstack",
+                ]
+            }
+        },
+    )
     argv = build_command(own["voila"], entry="a.ipynb", port=PORT, prefix=PREFIX).argv
     assert [a for a in argv if "template=" in a] == ["--VoilaConfiguration.template=gridstack"]

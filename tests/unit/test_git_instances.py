@@ -39,22 +39,36 @@ pytestmark = pytest.mark.unit
 
 def local_spawner(tmp_path: Path, spec: dict, **traits) -> DashboardLocalSpawner:
     c = Config()
-    configure(c, state_dir=str(tmp_path), dashboards_root=str(tmp_path / "{username}"),
-              run_as_hub_user=True)
+    configure(
+        c,
+        state_dir=str(tmp_path),
+        dashboards_root=str(tmp_path / "{username}"),
+        run_as_hub_user=True,
+    )
     for name, value in traits.items():
-        setattr(c.DashboardSettings if name in shared_names() else c.DashboardLocalSpawner,
-                name, value)
+        setattr(
+            c.DashboardSettings if name in shared_names() else c.DashboardLocalSpawner, name, value
+        )
     prepare_service(c, c.JupyterHub.services)  # the hub starts: the service's keys
     key = (tmp_path / "hub_viz_signing_key.pem").read_text()
-    user = SimpleNamespace(name="viewer", id=0, url="/user/viewer/", escaped_name="viewer",
-                           settings={})
-    hub = SimpleNamespace(api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/",
-                          url="http://127.0.0.1:8081/hub/", public_host="", host="")
-    server = orm.Server(proto="http", ip="", port=0, base_url="/user/viewer/sales/",
-                        cookie_name="jupyterhub")
+    user = SimpleNamespace(
+        name="viewer", id=0, url="/user/viewer/", escaped_name="viewer", settings={}
+    )
+    hub = SimpleNamespace(
+        api_url="http://127.0.0.1:8081/hub/api",
+        base_url="/hub/",
+        url="http://127.0.0.1:8081/hub/",
+        public_host="",
+        host="",
+    )
+    server = orm.Server(
+        proto="http", ip="", port=0, base_url="/user/viewer/sales/", cookie_name="jupyterhub"
+    )
     spawner = DashboardLocalSpawner(
-        config=c, user=user, hub=hub, orm_spawner=SimpleNamespace(name="sales", server=server,
-                                                                  state=None),
+        config=c,
+        user=user,
+        hub=hub,
+        orm_spawner=SimpleNamespace(name="sales", server=server, state=None),
     )
     spawner.user_options = {"hub_viz_spec": Signer(key).sign_spec("viewer", "sales", spec)}
     spawner.port = 4321
@@ -62,8 +76,11 @@ def local_spawner(tmp_path: Path, spec: dict, **traits) -> DashboardLocalSpawner
 
 
 GIT_SPEC = {
-    "framework": "dash", "entry": "lecture/app.py", "source_owner": "prof",
-    "dashboard": "prof/sales", "git": {"url": "https://git.example.edu/c/d.git", "ref": "v2"},
+    "framework": "dash",
+    "entry": "lecture/app.py",
+    "source_owner": "prof",
+    "dashboard": "prof/sales",
+    "git": {"url": "https://git.example.edu/c/d.git", "ref": "v2"},
 }
 
 
@@ -79,9 +96,12 @@ async def test_the_spawner_passes_the_source_to_the_launcher_and_fetches_nothing
     args = spawner.get_args()
     assert "--entry=app.py" in args
     assert "--cwd=lecture" in args, "the entry's folder, inside the checkout"
-    assert args[args.index("--git-url=https://git.example.edu/c/d.git"):][:5] == [
-        "--git-url=https://git.example.edu/c/d.git", "--git-ref=v2", "--git-schemes=https",
-        "--git-max-bytes=5000000", "--git-timeout=30",
+    assert args[args.index("--git-url=https://git.example.edu/c/d.git") :][:5] == [
+        "--git-url=https://git.example.edu/c/d.git",
+        "--git-ref=v2",
+        "--git-schemes=https",
+        "--git-max-bytes=5000000",
+        "--git-timeout=30",
     ]
 
 
@@ -107,12 +127,20 @@ async def test_the_spawner_refuses_a_scheme_the_hub_does_not_allow(tmp_path):
 # -- the launcher's checkout -------------------------------------------------------------------
 
 
-def checkout_for(url: str, entry: str = "app.py", cwd: str = ".", ref: str = "main",
-                 max_bytes: int = 10_000_000) -> GitCheckout:
-    return GitCheckout(argparse.Namespace(
-        git_url=url, git_ref=ref, git_schemes="https,file", git_max_bytes=max_bytes,
-        git_timeout=60, cwd=cwd, entry=entry,
-    ))
+def checkout_for(
+    url: str, entry: str = "app.py", cwd: str = ".", ref: str = "main", max_bytes: int = 10_000_000
+) -> GitCheckout:
+    return GitCheckout(
+        argparse.Namespace(
+            git_url=url,
+            git_ref=ref,
+            git_schemes="https,file",
+            git_max_bytes=max_bytes,
+            git_timeout=60,
+            cwd=cwd,
+            entry=entry,
+        )
+    )
 
 
 @pytest.fixture
@@ -140,8 +168,10 @@ async def test_an_entry_missing_from_the_repository_is_a_sentence(lecture_remote
     try:
         with pytest.raises(SpecError) as e:
             await checkout.fetch(asyncio.Event())
-        assert e.value.message == ("The entry file 'lecture/report.ipynb' does not exist in the "
-                                   "git repository at ref 'main'.")
+        assert e.value.message == (
+            "The entry file 'lecture/report.ipynb' does not exist in the "
+            "git repository at ref 'main'."
+        )
     finally:
         checkout.remove()
 
@@ -179,9 +209,12 @@ async def test_the_status_says_fetching_while_the_instance_fetches(lecture_remot
     checkout = checkout_for(lecture_remote)
     ctx = SimpleNamespace(
         app=SimpleNamespace(state=AppState.STARTING, elapsed=0.5, message="", tail=[]),
-        framework=SimpleNamespace(display_name="Dash"), checkout=checkout, owner="prof",
+        framework=SimpleNamespace(display_name="Dash"),
+        checkout=checkout,
+        owner="prof",
         author="prof",
-        server_token="server-token", frame_ancestors=None,
+        server_token="server-token",
+        frame_ancestors=None,
         grants=SimpleNamespace(header_is_owner=lambda handler, owner: False),
     )
     app = web.Application([(r"/_hub_viz/status", StatusHandler)], hub_viz=ctx)
@@ -190,8 +223,10 @@ async def test_the_status_says_fetching_while_the_instance_fetches(lecture_remot
     client = AsyncHTTPClient()
 
     async def status() -> dict:
-        r = await client.fetch(f"http://127.0.0.1:{port}/_hub_viz/status",
-                               headers={"Authorization": "token server-token"})
+        r = await client.fetch(
+            f"http://127.0.0.1:{port}/_hub_viz/status",
+            headers={"Authorization": "token server-token"},
+        )
         return json.loads(r.body)
 
     try:

@@ -35,17 +35,21 @@ from ..gitserver import https_git_server
 pytestmark = pytest.mark.unit
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Tester", "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "Tester", "GIT_COMMITTER_EMAIL": "t@example.org",
-    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Tester",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "Tester",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
 }
 FILE = ("https", "file")
 MB = 1000 * 1000
 
 
 def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, **GIT_ENV})
+    subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, env={**os.environ, **GIT_ENV}
+    )
 
 
 def make_remote(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
@@ -69,15 +73,22 @@ def make_remote(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    return make_remote(tmp_path, "repo", {
-        "app.py": b"VERSION = 1\n", "data/sales.csv": b"region,total\nnorth,3\n",
-    })
+    return make_remote(
+        tmp_path,
+        "repo",
+        {
+            "app.py": b"VERSION = 1\n",
+            "data/sales.csv": b"region,total\nnorth,3\n",
+        },
+    )
 
 
 @pytest.fixture
 def big_remote(tmp_path: Path) -> Path:
     """A repository holding a 3 MB blob that does not compress."""
-    return make_remote(tmp_path, "big", {"app.py": b"VERSION = 1\n", "blob.bin": os.urandom(3 * MB)})
+    return make_remote(
+        tmp_path, "big", {"app.py": b"VERSION = 1\n", "blob.bin": os.urandom(3 * MB)}
+    )
 
 
 # -- what git is told -----------------------------------------------------------------------
@@ -105,17 +116,34 @@ def test_git_config_allows_https_only_no_redirects_no_helpers_no_hooks():
 
 def test_git_env_has_no_hub_credentials_prompts_or_user_git_settings():
     base = {
-        "PATH": "/usr/bin", "HOME": "/home/x", "HTTPS_PROXY": "http://proxy:3128",
-        "JUPYTERHUB_API_TOKEN": "secret", "JPY_API_TOKEN": "secret", "JUPYTER_TOKEN": "secret",
-        "HUB_VIZ_SERVICE_KEY": "k", "GIT_ASKPASS": "/bin/steal", "SSH_ASKPASS": "/bin/steal",
-        "GIT_SSL_NO_VERIFY": "1", "GIT_PROXY_COMMAND": "x", "GIT_ALLOW_PROTOCOL": "ext",
-        "GIT_SSL_CAINFO": "/etc/ca.pem", "GIT_TEMPLATE_DIR": "/tmp/t",
+        "PATH": "/usr/bin",
+        "HOME": "/home/x",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "JUPYTERHUB_API_TOKEN": "secret",
+        "JPY_API_TOKEN": "secret",
+        "JUPYTER_TOKEN": "secret",
+        "HUB_VIZ_SERVICE_KEY": "k",
+        "GIT_ASKPASS": "/bin/steal",
+        "SSH_ASKPASS": "/bin/steal",
+        "GIT_SSL_NO_VERIFY": "1",
+        "GIT_PROXY_COMMAND": "x",
+        "GIT_ALLOW_PROTOCOL": "ext",
+        "GIT_SSL_CAINFO": "/etc/ca.pem",
+        "GIT_TEMPLATE_DIR": "/tmp/t",
     }
     env = git_env(base, ("https",))
     assert env["PATH"] == "/usr/bin" and env["HTTPS_PROXY"] == "http://proxy:3128"
-    for gone in ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN", "HUB_VIZ_SERVICE_KEY",
-                 "GIT_ASKPASS", "SSH_ASKPASS", "GIT_SSL_NO_VERIFY", "GIT_PROXY_COMMAND",
-                 "GIT_TEMPLATE_DIR"):
+    for gone in (
+        "JUPYTERHUB_API_TOKEN",
+        "JPY_API_TOKEN",
+        "JUPYTER_TOKEN",
+        "HUB_VIZ_SERVICE_KEY",
+        "GIT_ASKPASS",
+        "SSH_ASKPASS",
+        "GIT_SSL_NO_VERIFY",
+        "GIT_PROXY_COMMAND",
+        "GIT_TEMPLATE_DIR",
+    ):
         assert gone not in env
     assert env["GIT_SSL_CAINFO"] == "/etc/ca.pem"  # the operator's CA bundle stays
     assert env["GIT_TERMINAL_PROMPT"] == "0"
@@ -127,8 +155,10 @@ def test_git_env_has_no_hub_credentials_prompts_or_user_git_settings():
 
 def test_pin_names_the_host_as_curl_looks_it_up():
     assert pin_for("https://GitHub.com/o/r.git", ["140.82.121.4"]) == "github.com:443:140.82.121.4"
-    assert pin_for("https://h.org:8443/r", ["93.184.216.34", "2606:4700::1"]) == \
-        "h.org:8443:93.184.216.34,[2606:4700::1]"
+    assert (
+        pin_for("https://h.org:8443/r", ["93.184.216.34", "2606:4700::1"])
+        == "h.org:8443:93.184.216.34,[2606:4700::1]"
+    )
 
 
 # -- clones over file:// ----------------------------------------------------------------------
@@ -161,8 +191,14 @@ async def test_missing_repository_fails_with_a_sentence(tmp_path):
 async def test_file_urls_are_refused_at_the_protocol_level_unless_allowed(tmp_path, remote):
     # Past the URL check (as a redirect or a rewritten URL would be): git itself refuses.
     with pytest.raises(SpecError) as e:
-        await clone(GitSource(f"file://{remote}"), tmp_path / "c", schemes=("https",), pin=None,
-                    max_bytes=10 * MB, timeout=60)
+        await clone(
+            GitSource(f"file://{remote}"),
+            tmp_path / "c",
+            schemes=("https",),
+            pin=None,
+            max_bytes=10 * MB,
+            timeout=60,
+        )
     assert "transport 'file' not allowed" in e.value.log_message
     assert not (tmp_path / "c").exists()
     with pytest.raises(SpecError, match="must start with https://"):
@@ -221,8 +257,13 @@ async def test_the_cap_stops_a_process_that_keeps_writing(tmp_path):
         f"time.sleep(60); open({str(mark)!r}, 'w').close()\n"
     )
     with pytest.raises(GitTooLarge):
-        await run_capped([sys.executable, "-c", writer], env=os.environ, watch=watch,
-                         max_bytes=2 * MB, timeout=300)
+        await run_capped(
+            [sys.executable, "-c", writer],
+            env=os.environ,
+            watch=watch,
+            max_bytes=2 * MB,
+            timeout=300,
+        )
     assert not mark.exists(), "the writer was stopped, not left to finish"
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
@@ -243,8 +284,14 @@ async def test_the_clone_goes_to_the_pinned_address_not_to_what_dns_says(tmp_pat
     # a.localhost resolves to loopback 127.0.0.1 here, where nothing serves this port;
     # the pin sends git to 127.0.0.2, the address that was checked.
     url = f"https://a.localhost:{served.port}/repo.git"
-    await clone(GitSource(url), tmp_path / "c", schemes=("https",),
-                pin=f"a.localhost:{served.port}:127.0.0.2", max_bytes=10 * MB, timeout=60)
+    await clone(
+        GitSource(url),
+        tmp_path / "c",
+        schemes=("https",),
+        pin=f"a.localhost:{served.port}:127.0.0.2",
+        max_bytes=10 * MB,
+        timeout=60,
+    )
     assert (tmp_path / "c" / "app.py").read_text() == "VERSION = 1\n"
     assert "/repo.git/info/refs" in served.paths
 
@@ -255,9 +302,14 @@ async def test_a_git_too_old_to_pin_is_not_used(tmp_path, served, monkeypatch):
 
     monkeypatch.setattr(gitfetch, "git_version", old_git)
     with pytest.raises(SpecError, match="git on this server is too old"):
-        await clone(GitSource(f"https://a.localhost:{served.port}/repo.git"), tmp_path / "c",
-                    schemes=("https",), pin=f"a.localhost:{served.port}:127.0.0.2",
-                    max_bytes=10 * MB, timeout=60)
+        await clone(
+            GitSource(f"https://a.localhost:{served.port}/repo.git"),
+            tmp_path / "c",
+            schemes=("https",),
+            pin=f"a.localhost:{served.port}:127.0.0.2",
+            max_bytes=10 * MB,
+            timeout=60,
+        )
     assert served.paths == []
     assert await git_version() >= (2, 37), "this machine's git pins"
 
@@ -265,8 +317,14 @@ async def test_a_git_too_old_to_pin_is_not_used(tmp_path, served, monkeypatch):
 async def test_a_redirect_is_not_followed(tmp_path, served):
     url = f"https://a.localhost:{served.port}/moved/repo.git"
     with pytest.raises(SpecError) as e:
-        await clone(GitSource(url), tmp_path / "c", schemes=("https",),
-                    pin=f"a.localhost:{served.port}:127.0.0.2", max_bytes=10 * MB, timeout=60)
+        await clone(
+            GitSource(url),
+            tmp_path / "c",
+            schemes=("https",),
+            pin=f"a.localhost:{served.port}:127.0.0.2",
+            max_bytes=10 * MB,
+            timeout=60,
+        )
     assert "redirect, which is not followed" in e.value.message
     assert served.paths == ["/moved/repo.git/info/refs"], "the redirect's target was never asked"
     assert not (tmp_path / "c").exists()
@@ -292,8 +350,9 @@ async def test_fetch_git_pins_the_addresses_it_checked(tmp_path, clones):
         assert (host, port) == ("git.example.org", 8443)
         return ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]
 
-    await fetch_git(GitSource("https://git.example.org:8443/o/r.git", "v1"), tmp_path / "c",
-                    resolver=resolver)
+    await fetch_git(
+        GitSource("https://git.example.org:8443/o/r.git", "v1"), tmp_path / "c", resolver=resolver
+    )
     (call,) = clones
     assert call["pin"] == "git.example.org:8443:93.184.216.34,[2606:2800:220:1:248:1893:25c8:1946]"
     assert call["ref"] == "v1" and call["schemes"] == ("https",)
@@ -307,12 +366,22 @@ async def test_fetch_git_literal_public_address_needs_no_pin(tmp_path, clones):
 @pytest.mark.parametrize(
     "url",
     [
-        "https://127.0.0.1/r.git", "https://0x7f000001/r.git", "https://2130706433/r.git",
-        "https://0177.0.0.1/r.git", "https://127.1/r.git", "https://[::1]/r.git",
-        "https://[::ffff:127.0.0.1]/r.git", "https://169.254.169.254/latest/meta-data",
-        "https://[fd00:ec2::254]/r.git", "https://10.0.0.5:8443/r.git", "https://100.64.0.1/r.git",
-        "https://localhost/r.git", "https://a.localhost/r.git", "https://LOCALHOST/r.git",
-        "https://0.0.0.0/r.git", "https://224.0.0.1/r.git",
+        "https://127.0.0.1/r.git",
+        "https://0x7f000001/r.git",
+        "https://2130706433/r.git",
+        "https://0177.0.0.1/r.git",
+        "https://127.1/r.git",
+        "https://[::1]/r.git",
+        "https://[::ffff:127.0.0.1]/r.git",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[fd00:ec2::254]/r.git",
+        "https://10.0.0.5:8443/r.git",
+        "https://100.64.0.1/r.git",
+        "https://localhost/r.git",
+        "https://a.localhost/r.git",
+        "https://LOCALHOST/r.git",
+        "https://0.0.0.0/r.git",
+        "https://224.0.0.1/r.git",
     ],
 )
 async def test_fetch_git_refuses_non_public_hosts_before_git_runs(tmp_path, clones, url):
@@ -326,8 +395,9 @@ async def test_fetch_git_stops_at_a_host_that_cannot_be_found(tmp_path, clones):
         raise OSError("Name or service not known")
 
     with pytest.raises(SpecError, match="could not be found"):
-        await fetch_git(GitSource("https://nowhere.example.org/r.git"), tmp_path / "c",
-                        resolver=nothing)
+        await fetch_git(
+            GitSource("https://nowhere.example.org/r.git"), tmp_path / "c", resolver=nothing
+        )
     assert clones == []
 
 
@@ -338,10 +408,15 @@ async def test_a_stopped_fetch_kills_what_it_started(tmp_path):
         f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
         f"time.sleep(60); open({str(mark)!r}, 'w').close()"
     )
-    task = asyncio.ensure_future(run_capped(
-        [sys.executable, "-c", sleeper], env=os.environ, watch=tmp_path, max_bytes=MB,
-        timeout=300,
-    ))
+    task = asyncio.ensure_future(
+        run_capped(
+            [sys.executable, "-c", sleeper],
+            env=os.environ,
+            watch=tmp_path,
+            max_bytes=MB,
+            timeout=300,
+        )
+    )
     for _ in range(600):
         if pid_file.exists() and pid_file.read_text():
             break
@@ -358,8 +433,12 @@ async def test_a_stopped_fetch_kills_what_it_started(tmp_path):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub_viz.gitfetch", *args],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "hub_viz.gitfetch", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_the_command_line_fetches_into_an_empty_folder(tmp_path, remote):

@@ -35,8 +35,15 @@ VALUES = REPO / "helm-values.yaml"
 # The chart the project targets, carried in the repository (see its README)
 Z2JH = REPO / "tests" / "data" / "z2jh" / "chart"
 
-SERVICE_SCOPES = ["servers", "list:users", "shares", "read:users:name", "read:groups",
-                  "read:users:groups", "users:activity"]
+SERVICE_SCOPES = [
+    "servers",
+    "list:users",
+    "shares",
+    "read:users:name",
+    "read:groups",
+    "read:users:groups",
+    "users:activity",
+]
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 ACCESS = "access:services!service=hub-viz"
 
@@ -132,7 +139,8 @@ def test_a_value_of_the_wrong_type_fails_the_schema(merged: dict[str, Any]) -> N
 def test_helm_merge_follows_helm() -> None:
     defaults = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
     assert helm_merge(defaults, {"a": {"c": [3]}, "d": None, "e": 2}) == {
-        "a": {"b": 1, "c": [3]}, "e": 2,
+        "a": {"b": 1, "c": [3]},
+        "e": 2,
     }
     assert defaults == {"a": {"b": 1, "c": [1, 2]}, "d": 1}
 
@@ -234,18 +242,28 @@ def chart_hub_config(values: dict[str, Any], monkeypatch: pytest.MonkeyPatch) ->
     c.JupyterHub.cleanup_servers = False
     if get_config("hub.db.type") == "sqlite-pvc":
         c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
-    for trait, key in (("concurrent_spawn_limit", "concurrentSpawnLimit"),
-                       ("base_url", "baseUrl"), ("allow_named_servers", "allowNamedServers"),
-                       ("named_server_limit_per_user", "namedServerLimitPerUser"),
-                       ("redirect_to_server", "redirectToServer")):
+    for trait, key in (
+        ("concurrent_spawn_limit", "concurrentSpawnLimit"),
+        ("base_url", "baseUrl"),
+        ("allow_named_servers", "allowNamedServers"),
+        ("named_server_limit_per_user", "namedServerLimitPerUser"),
+        ("redirect_to_server", "redirectToServer"),
+    ):
         if get_config("hub." + key) is not None:
             c.JupyterHub[trait] = get_config("hub." + key)
     c.JupyterHub.hub_bind_url = "http://:8081"
     c.JupyterHub.hub_connect_url = "http://hub:8081"
-    for trait, key in (("start_timeout", "startTimeout"), ("uid", "uid"), ("fs_gid", "fsGid"),
-                       ("mem_limit", "memory.limit"), ("mem_guarantee", "memory.guarantee"),
-                       ("cpu_limit", "cpu.limit"), ("cpu_guarantee", "cpu.guarantee"),
-                       ("extra_labels", "extraLabels"), ("profile_list", "profileList")):
+    for trait, key in (
+        ("start_timeout", "startTimeout"),
+        ("uid", "uid"),
+        ("fs_gid", "fsGid"),
+        ("mem_limit", "memory.limit"),
+        ("mem_guarantee", "memory.guarantee"),
+        ("cpu_limit", "cpu.limit"),
+        ("cpu_guarantee", "cpu.guarantee"),
+        ("extra_labels", "extraLabels"),
+        ("profile_list", "profileList"),
+    ):
         if get_config("singleuser." + key) is not None:
             c.KubeSpawner[trait] = get_config("singleuser." + key)
     image = get_config("singleuser.image")
@@ -253,16 +271,26 @@ def chart_hub_config(values: dict[str, Any], monkeypatch: pytest.MonkeyPatch) ->
     c.JupyterHub.services = []
     c.JupyterHub.load_roles = []
     if get_config("cull.enabled"):
-        c.JupyterHub.services.append({
-            "name": "jupyterhub-idle-culler",
-            "command": ["python3", "-m", "jupyterhub_idle_culler",
-                        "--url=http://localhost:8081/hub/api",
-                        f"--timeout={get_config('cull.timeout')}",
-                        f"--cull-every={get_config('cull.every')}"],
-        })
-        c.JupyterHub.load_roles.append({"name": "jupyterhub-idle-culler",
-                                        "scopes": list(CULLER_SCOPES),
-                                        "services": ["jupyterhub-idle-culler"]})
+        c.JupyterHub.services.append(
+            {
+                "name": "jupyterhub-idle-culler",
+                "command": [
+                    "python3",
+                    "-m",
+                    "jupyterhub_idle_culler",
+                    "--url=http://localhost:8081/hub/api",
+                    f"--timeout={get_config('cull.timeout')}",
+                    f"--cull-every={get_config('cull.every')}",
+                ],
+            }
+        )
+        c.JupyterHub.load_roles.append(
+            {
+                "name": "jupyterhub-idle-culler",
+                "scopes": list(CULLER_SCOPES),
+                "services": ["jupyterhub-idle-culler"],
+            }
+        )
     for key, service in get_config("hub.services", {}).items():
         c.JupyterHub.services.append({"name": key, **service})
     for key, role in get_config("hub.loadRoles", {}).items():
@@ -316,13 +344,17 @@ def test_the_hub_spawns_dashboard_pods_that_run_the_launcher(hub: Config) -> Non
 
 
 def test_the_service_is_reached_through_the_hubs_kubernetes_service(
-    hub: Config, merged: dict[str, Any], state_dir: Path,
+    hub: Config,
+    merged: dict[str, Any],
+    state_dir: Path,
 ) -> None:
     assert set(services(hub)) == {"hub-viz", "hub-viz-culler"}
     service = services(hub)["hub-viz"]
     port = merged["custom"]["hubViz"]["service_port"]
     assert service["url"] == f"http://hub:{port}"
-    assert urlsplit(service["url"]).port in [p["port"] for p in merged["hub"]["service"]["extraPorts"]]
+    assert urlsplit(service["url"]).port in [
+        p["port"] for p in merged["hub"]["service"]["extraPorts"]
+    ]
     assert hub.DashboardKubeSpawner.service_url == f"http://hub:{port}/services/hub-viz/"
     # the isolated layout: the route names the hub's host
     assert hub.Proxy.extra_routes == {"dashboards.example.edu/robots.txt": f"http://hub:{port}"}
@@ -343,11 +375,14 @@ def test_the_service_is_reached_through_the_hubs_kubernetes_service(
 
 
 def test_behind_letsencrypt_the_service_skips_traefiks_https_redirect(
-    merged: dict[str, Any], state_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    merged: dict[str, Any],
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     values = with_state_dir(merged, state_dir)
-    values["proxy"]["https"].update(enabled=True, type="letsencrypt",
-                                    hosts=["dashboards.example.edu"])
+    values["proxy"]["https"].update(
+        enabled=True, type="letsencrypt", hosts=["dashboards.example.edu"]
+    )
     assert schema_errors(values) == []
     c = chart_hub_config(values, monkeypatch)
     settings = json.loads(services(c)["hub-viz"]["environment"]["HUB_VIZ_SERVICE_CONFIG"])
@@ -355,18 +390,21 @@ def test_behind_letsencrypt_the_service_skips_traefiks_https_redirect(
 
 
 def test_the_culler_is_hub_vizs_with_valued_boolean_flags(
-    hub: Config, merged: dict[str, Any],
+    hub: Config,
+    merged: dict[str, Any],
 ) -> None:
     from jupyterhub_idle_culler import IdleCuller
 
     culler = services(hub)["hub-viz-culler"]
     module_at = culler["command"].index("jupyterhub_idle_culler")
-    argv = culler["command"][module_at + 1:]
+    argv = culler["command"][module_at + 1 :]
     assert all(re.fullmatch(r"--[a-z-]+=\S+", arg) for arg in argv), argv
     assert {"--remove-named-servers=False", "--cull-users=False"} <= set(argv)
     settings = merged["custom"]["hubViz"]
-    assert {f"--timeout={settings['cull_timeout']}",
-            f"--cull-every={settings['cull_every']}"} <= set(argv)
+    assert {
+        f"--timeout={settings['cull_timeout']}",
+        f"--cull-every={settings['cull_every']}",
+    } <= set(argv)
     parsed = IdleCuller()
     parsed.parse_command_line(argv)
     assert (parsed.timeout, parsed.cull_every) == (settings["cull_timeout"], settings["cull_every"])
@@ -389,7 +427,8 @@ def test_roles_hold_exactly_the_scopes_needed(hub: Config) -> None:
 
 
 def test_profiles_and_ceiling_reach_the_spawner_and_the_service(
-    hub: Config, merged: dict[str, Any],
+    hub: Config,
+    merged: dict[str, Any],
 ) -> None:
     settings = merged["custom"]["hubViz"]
     # one block both read: the spawner from the hub's config, the service from the hub
@@ -417,16 +456,18 @@ def commented_lti_block() -> dict[str, Any]:
     lines = VALUES.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "# lti:")
     indent = lines[start].index("#")
-    block = [lines[start][indent + 2:]]
-    for line in lines[start + 1:]:
+    block = [lines[start][indent + 2 :]]
+    for line in lines[start + 1 :]:
         if not line.startswith(" " * indent + "#   "):
             break
-        block.append(line[indent + 2:])
+        block.append(line[indent + 2 :])
     return yaml.safe_load("\n".join(block))["lti"]
 
 
 def test_the_commented_lti_block_logs_in_from_canvas_with_the_charts_crypt_keys(
-    merged: dict[str, Any], state_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    merged: dict[str, Any],
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     lti = commented_lti_block()
     assert lti["version"] == "1.3" and lti["issuer"] == "https://canvas.instructure.com"
@@ -440,7 +481,10 @@ def test_the_commented_lti_block_logs_in_from_canvas_with_the_charts_crypt_keys(
     section = c.HubVizLTI13Authenticator
     assert section.client_id == {lti["client_id"]}
     assert (section.issuer, section.jwks_endpoint, section.authorize_url) == (
-        lti["issuer"], lti["jwks_url"], lti["authorize_url"])
+        lti["issuer"],
+        lti["jwks_url"],
+        lti["authorize_url"],
+    )
     # the hub asks the service in its own pod over loopback, whatever the network policy
     assert section.service_url == "http://127.0.0.1:10101/services/hub-viz/"
     assert c.Authenticator.enable_auth_state is True

@@ -37,7 +37,8 @@ def passed_to_service(app: Any) -> dict[str, Any]:
 
 
 async def test_the_hubs_start_passes_late_settings_and_makes_the_keys(
-    configured_mockhub_instance: Any, tmp_path: Path,
+    configured_mockhub_instance: Any,
+    tmp_path: Path,
 ) -> None:
     state = tmp_path / "state"
     c = Config()
@@ -53,7 +54,9 @@ async def test_the_hubs_start_passes_late_settings_and_makes_the_keys(
     assert shared["allowed_frameworks"] == ["dash", "vizro"]
     assert "vizro" in shared["extra_frameworks"]
     assert sorted(p.name for p in state.iterdir()) == [
-        "hub_viz_signing_key.pem", "hub_viz_signing_key.pub"]
+        "hub_viz_signing_key.pem",
+        "hub_viz_signing_key.pub",
+    ]
     # a spawner the hub makes reads the same settings and the key the hub made
     spawner = app.spawner_class(config=app.config)
     assert spawner.allowed_frameworks == ["dash", "vizro"]

@@ -19,8 +19,15 @@ pytestmark = pytest.mark.unit
 
 PACKAGE = Path(__file__).resolve().parents[2] / "hub_viz"
 
-HUB = {"hub_viz.spawner", "hub_viz.kubespawner", "hub_viz.config", "hub_viz.hubproxy",
-       "hub_viz.hubstart", "hub_viz.lti", "hub_viz.lti_handlers"}
+HUB = {
+    "hub_viz.spawner",
+    "hub_viz.kubespawner",
+    "hub_viz.config",
+    "hub_viz.hubproxy",
+    "hub_viz.hubstart",
+    "hub_viz.lti",
+    "hub_viz.lti_handlers",
+}
 TOOLS = {"hub_viz.cli", "hub_viz.client", "hub_viz.k8s_manifest"}
 
 
@@ -78,8 +85,10 @@ FORBIDDEN = {
 }
 # The hub's wiring reads two of the service's records (its scopes, the publishers
 # parser) to refuse a bad configuration when the hub loads it.
-ALLOWED = {("hub_viz.config", "hub_viz.service.hubapi"),
-           ("hub_viz.config", "hub_viz.service.publishers")}
+ALLOWED = {
+    ("hub_viz.config", "hub_viz.service.hubapi"),
+    ("hub_viz.config", "hub_viz.service.publishers"),
+}
 
 
 def test_the_parser_sees_the_known_imports() -> None:
@@ -102,14 +111,18 @@ def test_no_layer_imports_what_it_must_not(layer: str) -> None:
 
 def test_the_service_reaches_the_hub_only_for_the_services_records() -> None:
     """Only the hub's wiring (config) reads the service's modules, and only records."""
-    into_service = {(m, t) for m, t, _ in EDGES
-                    if place(t) == "service" and place(m) not in ("service", "tools")}
+    into_service = {
+        (m, t)
+        for m, t, _ in EDGES
+        if place(t) == "service" and place(m) not in ("service", "tools")
+    }
     assert into_service == ALLOWED
 
 
 def test_the_open_flow_is_its_own_module() -> None:
     assert ("hub_viz.service.embed_handlers", "hub_viz.service.api") not in {
-        (m, t) for m, t, _ in EDGES}
+        (m, t) for m, t, _ in EDGES
+    }
 
 
 def test_no_cycles() -> None:
@@ -126,7 +139,7 @@ def test_no_cycles() -> None:
         path.append(m)
         for t in sorted(graph[m]):
             if seen.get(t) == 1:
-                return path[path.index(t):] + [t]
+                return path[path.index(t) :] + [t]
             if t not in seen and (cycle := visit(t)):
                 return cycle
         seen[m] = 2

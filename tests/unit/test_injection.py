@@ -36,13 +36,22 @@ OPTIONS = {
     "voila": ["--Voila.ip=0.0.0.0", "--port=1", "--VoilaConfiguration.strip_sources=False"],
     "dash": ["--bind=0.0.0.0:1", "--workers=64"],
     "notebook": ["--ServerApp.ip=0.0.0.0", "--ServerApp.token="],
-    "streamlit": ["--server.port=1", "--server.address=0.0.0.0",
-                  "--server.enableXsrfProtection=false"],
+    "streamlit": [
+        "--server.port=1",
+        "--server.address=0.0.0.0",
+        "--server.enableXsrfProtection=false",
+    ],
     "bokeh": ["--port=1", "--address=0.0.0.0", "--allow-websocket-origin=*"],
     "panel": ["--port=1", "--address=0.0.0.0", "--allow-websocket-origin=*"],
 }
-ENTRIES = {"voila": "report.ipynb", "dash": "dash/app.py", "notebook": "report.ipynb",
-           "streamlit": "live/app.py", "bokeh": "clock/app.py", "panel": "panes/app.py"}
+ENTRIES = {
+    "voila": "report.ipynb",
+    "dash": "dash/app.py",
+    "notebook": "report.ipynb",
+    "streamlit": "live/app.py",
+    "bokeh": "clock/app.py",
+    "panel": "panes/app.py",
+}
 
 
 @pytest.fixture
@@ -55,8 +64,12 @@ def root(tmp_path: Path) -> Path:
 
 
 def policy(root: Path) -> Policy:
-    return Policy(frameworks=BUILTIN_FRAMEWORKS, allowed_frameworks=[*ALL, "custom"],
-                  dashboards_root=str(root / "{username}"), git_schemes=("https",))
+    return Policy(
+        frameworks=BUILTIN_FRAMEWORKS,
+        allowed_frameworks=[*ALL, "custom"],
+        dashboards_root=str(root / "{username}"),
+        git_schemes=("https",),
+    )
 
 
 def publish(root: Path, **fields: Any) -> dict[str, Any]:
@@ -82,9 +95,12 @@ def refused(call: Any, *fragments: str) -> str:
 def test_frameworks_without_app_arguments_refuse_every_arg(root: Path, name: str) -> None:
     mode = "per-viewer" if name == "notebook" else "shared"
     for arg in OPTIONS[name]:
-        refused(lambda arg=arg: publish(root, entry=ENTRIES[name], framework=name, mode=mode,
-                                        args=[arg]),
-                "takes no 'args'")
+        refused(
+            lambda arg=arg: publish(
+                root, entry=ENTRIES[name], framework=name, mode=mode, args=[arg]
+            ),
+            "takes no 'args'",
+        )
 
 
 @pytest.mark.parametrize("name", ["streamlit", "bokeh", "panel"])
@@ -94,8 +110,9 @@ def test_app_arguments_come_after_the_separator(root: Path, name: str) -> None:
     assert fields["args"] == OPTIONS[name]
     framework = BUILTIN_FRAMEWORKS[name]
     plain = build_command(framework, entry="app.py", port=8123, prefix="/user/a/b/")
-    cmd = build_command(framework, entry="app.py", port=8123, prefix="/user/a/b/",
-                        args=fields["args"])
+    cmd = build_command(
+        framework, entry="app.py", port=8123, prefix="/user/a/b/", args=fields["args"]
+    )
     head = len(plain.argv)
     assert cmd.argv[:head] == plain.argv  # every framework option as without args
     assert cmd.argv[head:] == [*framework.args_separator, *OPTIONS[name]]
@@ -106,8 +123,9 @@ def test_app_arguments_come_after_the_separator(root: Path, name: str) -> None:
 def test_a_bare_separator_is_refused(root: Path, name: str) -> None:
     """A second '--' ends Bokeh's and Panel's --args: the app would die with a usage error."""
     for args in (["--"], ["x", "--", "--port=1"]):
-        refused(lambda args=args: publish(root, entry=ENTRIES[name], framework=name, args=args),
-                "'--'")
+        refused(
+            lambda args=args: publish(root, entry=ENTRIES[name], framework=name, args=args), "'--'"
+        )
     assert publish(root, entry=ENTRIES[name], framework=name, args=["--x", "-", "---"])
 
 
@@ -115,23 +133,37 @@ def test_a_spawn_spec_is_checked_the_same_way(root: Path) -> None:
     """What the hub's API hands the spawner goes through resolve_spec's identical check."""
     home = root / "alice"
     kwargs = {"root": home, "frameworks": BUILTIN_FRAMEWORKS, "allowed_frameworks": ALL}
-    refused(lambda: resolve_spec({"entry": "report.ipynb", "args": ["--Voila.ip=0.0.0.0"]},
-                                 **kwargs), "takes no 'args'")
+    refused(
+        lambda: resolve_spec({"entry": "report.ipynb", "args": ["--Voila.ip=0.0.0.0"]}, **kwargs),
+        "takes no 'args'",
+    )
     refused(lambda: resolve_spec({"entry": "clock/app.py", "args": ["--"]}, **kwargs), "'--'")
 
 
 def test_the_launcher_keeps_app_arguments_as_values() -> None:
     """The spawner passes each app argument as --arg=<value>: never a launcher option."""
-    options = parse_args(["--entry=app.py", "--cwd=/srv/d", "--port=9000",
-                          "--arg=--entry=/etc/passwd", "--arg=--port=1", "--arg=--cwd=/"])
+    options = parse_args(
+        [
+            "--entry=app.py",
+            "--cwd=/srv/d",
+            "--port=9000",
+            "--arg=--entry=/etc/passwd",
+            "--arg=--port=1",
+            "--arg=--cwd=/",
+        ]
+    )
     assert (options.entry, options.cwd, options.port) == ("app.py", "/srv/d", 9000)
     assert options.args == ["--entry=/etc/passwd", "--port=1", "--cwd=/"]
 
 
 def test_custom_commands_are_not_for_the_publish_api(root: Path) -> None:
     """Even where the operator enabled 'custom', authors cannot send a command line."""
-    refused(lambda: publish(root, entry="dash/app.py", framework="custom",
-                            command=["sh", "-c", "id", "{port}"]), "Unknown field(s) ['command']")
+    refused(
+        lambda: publish(
+            root, entry="dash/app.py", framework="custom", command=["sh", "-c", "id", "{port}"]
+        ),
+        "Unknown field(s) ['command']",
+    )
 
 
 # -- entries ------------------------------------------------------------------------------
@@ -139,9 +171,20 @@ def test_custom_commands_are_not_for_the_publish_api(root: Path) -> None:
 
 @pytest.mark.parametrize(
     "entry",
-    ["-rf.py", "--help", " --help", "--Voila.ip=0.0.0.0.ipynb", "dash/-x.py",
-     "dash/--server.port=1.py", "-/app.py", ".hidden/app.py", "../bob/app.py",
-     "/etc/passwd", "dash\\app.py", "dash/app.py\x00"],
+    [
+        "-rf.py",
+        "--help",
+        " --help",
+        "--Voila.ip=0.0.0.0.ipynb",
+        "dash/-x.py",
+        "dash/--server.port=1.py",
+        "-/app.py",
+        ".hidden/app.py",
+        "../bob/app.py",
+        "/etc/passwd",
+        "dash\\app.py",
+        "dash/app.py\x00",
+    ],
 )
 def test_entries_that_look_like_options_or_leave_the_folder_are_refused(
     root: Path, entry: str
@@ -169,8 +212,9 @@ def test_entries_that_look_like_options_or_leave_the_folder_are_refused(
         ("ssh://-oProxyCommand=id/repo.git", "must start with https://"),
     ],
 )
-def test_git_urls_that_are_options_or_helpers_are_refused(root: Path, url: str,
-                                                           fragment: str) -> None:
+def test_git_urls_that_are_options_or_helpers_are_refused(
+    root: Path, url: str, fragment: str
+) -> None:
     refused(lambda: check_git_url(url), fragment)
     refused(lambda: publish(root, entry="app.py", framework="dash", git={"url": url}), fragment)
 
@@ -178,5 +222,9 @@ def test_git_urls_that_are_options_or_helpers_are_refused(root: Path, url: str,
 @pytest.mark.parametrize("ref", ["-b", "--upload-pack=touch", "--depth=1000000", "-"])
 def test_git_refs_that_are_options_are_refused(root: Path, ref: str) -> None:
     refused(lambda: check_git_ref(ref), "not starting with '-'")
-    refused(lambda: publish(root, entry="app.py", framework="dash",
-                            git={"url": "https://h.org/r.git", "ref": ref}), "git ref")
+    refused(
+        lambda: publish(
+            root, entry="app.py", framework="dash", git={"url": "https://h.org/r.git", "ref": ref}
+        ),
+        "git ref",
+    )

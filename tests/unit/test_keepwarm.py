@@ -32,15 +32,23 @@ EVERY_DAY = list(DAYS)
     [
         (None, []),
         ([], []),
-        ([{"start": "09:00", "end": "11:00"}],
-         [{"days": EVERY_DAY, "start": "09:00", "end": "11:00"}]),
+        (
+            [{"start": "09:00", "end": "11:00"}],
+            [{"days": EVERY_DAY, "start": "09:00", "end": "11:00"}],
+        ),
         # days in week order, lower case, once each
-        ([{"days": ["sun", "Mon", " wed ", "mon"], "start": "00:00", "end": "24:00"}],
-         [{"days": ["mon", "wed", "sun"], "start": "00:00", "end": "24:00"}]),
-        ([{"days": None, "start": "23:59", "end": "24:00"}],
-         [{"days": EVERY_DAY, "start": "23:59", "end": "24:00"}]),
-        ([{"start": "08:00", "end": "09:00"}] * 20,
-         [{"days": EVERY_DAY, "start": "08:00", "end": "09:00"}] * 20),
+        (
+            [{"days": ["sun", "Mon", " wed ", "mon"], "start": "00:00", "end": "24:00"}],
+            [{"days": ["mon", "wed", "sun"], "start": "00:00", "end": "24:00"}],
+        ),
+        (
+            [{"days": None, "start": "23:59", "end": "24:00"}],
+            [{"days": EVERY_DAY, "start": "23:59", "end": "24:00"}],
+        ),
+        (
+            [{"start": "08:00", "end": "09:00"}] * 20,
+            [{"days": EVERY_DAY, "start": "08:00", "end": "09:00"}] * 20,
+        ),
     ],
 )
 def test_check_windows_accepts_and_normalises(value: Any, expected: list) -> None:
@@ -48,44 +56,68 @@ def test_check_windows_accepts_and_normalises(value: Any, expected: list) -> Non
 
 
 EXAMPLE = '{"days": ["mon", "wed"], "start": "09:00", "end": "11:00"}'
-DAYS_MESSAGE = ("'days' in keep_warm window 1 must be a non-empty list of mon, tue, wed, thu, "
-                "fri, sat, sun (or left out for every day).")
+DAYS_MESSAGE = (
+    "'days' in keep_warm window 1 must be a non-empty list of mon, tue, wed, thu, "
+    "fri, sat, sun (or left out for every day)."
+)
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ({"start": "09:00", "end": "10:00"},
-         f"'keep_warm' must be \"always\" or a list of windows such as {EXAMPLE}."),
+        (
+            {"start": "09:00", "end": "10:00"},
+            f"'keep_warm' must be \"always\" or a list of windows such as {EXAMPLE}.",
+        ),
         ("09:00-10:00", f"'keep_warm' must be \"always\" or a list of windows such as {EXAMPLE}."),
         ([{"start": "09:00", "end": "10:00"}] * 21, "'keep_warm' may list at most 20 windows."),
         (["09:00-10:00"], f"Each keep_warm window must be an object such as {EXAMPLE}."),
-        ([{"start": "09:00", "end": "10:00", "tz": "UTC"}],
-         "Unknown key(s) ['tz'] in keep_warm window 1; allowed: days, start, end."),
+        (
+            [{"start": "09:00", "end": "10:00", "tz": "UTC"}],
+            "Unknown key(s) ['tz'] in keep_warm window 1; allowed: days, start, end.",
+        ),
         ([{"days": [], "start": "09:00", "end": "10:00"}], DAYS_MESSAGE),
         ([{"days": "mon", "start": "09:00", "end": "10:00"}], DAYS_MESSAGE),
         ([{"days": ["monday"], "start": "09:00", "end": "10:00"}], DAYS_MESSAGE),
         ([{"days": [1], "start": "09:00", "end": "10:00"}], DAYS_MESSAGE),
-        ([{"end": "10:00"}],
-         "'start' in keep_warm window 1 must be a time HH:MM from 00:00 to 23:59."),
-        ([{"start": "9:00", "end": "10:00"}],
-         "'start' in keep_warm window 1 must be a time HH:MM from 00:00 to 23:59."),
-        ([{"start": "24:00", "end": "24:00"}],
-         "'start' in keep_warm window 1 must be a time HH:MM from 00:00 to 23:59."),
-        ([{"start": 900, "end": "10:00"}],
-         "'start' in keep_warm window 1 must be a time HH:MM from 00:00 to 23:59."),
-        ([{"start": "09:00", "end": "10:60"}],
-         "'end' in keep_warm window 1 must be a time HH:MM from 00:01 to 24:00."),
-        ([{"start": "09:00", "end": "25:00"}],
-         "'end' in keep_warm window 1 must be a time HH:MM from 00:01 to 24:00."),
-        ([{"start": "09:00"}],
-         "'end' in keep_warm window 1 must be a time HH:MM from 00:01 to 24:00."),
-        ([{"start": "09:00", "end": "10:00"}, {"start": "22:00", "end": "02:00"}],
-         "'end' (02:00) in keep_warm window 2 must come after 'start' (22:00); "
-         "split a window that crosses midnight in two."),
-        ([{"start": "09:00", "end": "09:00"}],
-         "'end' (09:00) in keep_warm window 1 must come after 'start' (09:00); "
-         "split a window that crosses midnight in two."),
+        (
+            [{"end": "10:00"}],
+            "'start' in keep_warm window 1 must be a time HH:MM from 00:00 to 23:59.",
+        ),
+        (
+            [{"start": "9:00", "end": "10:00"}],
+            "'start' in keep_warm window 1 must be a time HH:MM from 00:00 to 23:59.",
+        ),
+        (
+            [{"start": "24:00", "end": "24:00"}],
+            "'start' in keep_warm window 1 must be a time HH:MM from 00:00 to 23:59.",
+        ),
+        (
+            [{"start": 900, "end": "10:00"}],
+            "'start' in keep_warm window 1 must be a time HH:MM from 00:00 to 23:59.",
+        ),
+        (
+            [{"start": "09:00", "end": "10:60"}],
+            "'end' in keep_warm window 1 must be a time HH:MM from 00:01 to 24:00.",
+        ),
+        (
+            [{"start": "09:00", "end": "25:00"}],
+            "'end' in keep_warm window 1 must be a time HH:MM from 00:01 to 24:00.",
+        ),
+        (
+            [{"start": "09:00"}],
+            "'end' in keep_warm window 1 must be a time HH:MM from 00:01 to 24:00.",
+        ),
+        (
+            [{"start": "09:00", "end": "10:00"}, {"start": "22:00", "end": "02:00"}],
+            "'end' (02:00) in keep_warm window 2 must come after 'start' (22:00); "
+            "split a window that crosses midnight in two.",
+        ),
+        (
+            [{"start": "09:00", "end": "09:00"}],
+            "'end' (09:00) in keep_warm window 1 must come after 'start' (09:00); "
+            "split a window that crosses midnight in two.",
+        ),
     ],
 )
 def test_check_windows_refuses_with_a_reason(value: Any, message: str) -> None:
@@ -102,8 +134,7 @@ LECTURE = [{"days": ["mon", "wed"], "start": "09:00", "end": "11:00"}]
 
 
 def at(day_offset: int, hh: int, mm: int, ss: int = 0, us: int = 0) -> dt.datetime:
-    return MONDAY + dt.timedelta(days=day_offset, hours=hh, minutes=mm, seconds=ss,
-                                 microseconds=us)
+    return MONDAY + dt.timedelta(days=day_offset, hours=hh, minutes=mm, seconds=ss, microseconds=us)
 
 
 @pytest.mark.parametrize(
@@ -123,10 +154,22 @@ def at(day_offset: int, hh: int, mm: int, ss: int = 0, us: int = 0) -> dt.dateti
         ([{"start": "22:00", "end": "24:00"}], at(6, 0, 0), False),
         ([{"days": None, "start": "00:00", "end": "24:00"}], at(3, 0, 0), True),
         # a window split over midnight, Friday night into Saturday
-        ([{"days": ["fri"], "start": "22:00", "end": "24:00"},
-          {"days": ["sat"], "start": "00:00", "end": "02:00"}], at(5, 1, 30), True),
-        ([{"days": ["fri"], "start": "22:00", "end": "24:00"},
-          {"days": ["sat"], "start": "00:00", "end": "02:00"}], at(4, 1, 30), False),
+        (
+            [
+                {"days": ["fri"], "start": "22:00", "end": "24:00"},
+                {"days": ["sat"], "start": "00:00", "end": "02:00"},
+            ],
+            at(5, 1, 30),
+            True,
+        ),
+        (
+            [
+                {"days": ["fri"], "start": "22:00", "end": "24:00"},
+                {"days": ["sat"], "start": "00:00", "end": "02:00"},
+            ],
+            at(4, 1, 30),
+            False,
+        ),
         # any one window is enough
         (LECTURE + [{"days": ["tue"], "start": "14:00", "end": "15:00"}], at(1, 14, 30), True),
     ],
@@ -156,8 +199,17 @@ class FakeHub:
 
 def add(store: Store, slug: str, *, keep_warm: list, mode: str = "shared") -> None:
     with store.session() as db:
-        db.add(Dashboard(owner="alice", slug=slug, title=slug, framework="dash",
-                         entry="app.py", mode=mode, keep_warm=keep_warm))
+        db.add(
+            Dashboard(
+                owner="alice",
+                slug=slug,
+                title=slug,
+                framework="dash",
+                entry="app.py",
+                mode=mode,
+                keep_warm=keep_warm,
+            )
+        )
         db.commit()
 
 
@@ -168,13 +220,15 @@ async def test_keep_warm_once_notes_running_shared_dashboards_inside_a_window(st
     add(store, "stopped", keep_warm=LECTURE)
     add(store, "starting", keep_warm=LECTURE)
     add(store, "mine", keep_warm=LECTURE, mode="per-viewer")  # stored before the rule
-    hub = FakeHub({
-        ("alice", "lecture"): {"ready": True, "last_activity": "2024-03-04T08:00:00Z"},
-        ("alice", "evening"): {"ready": True},
-        ("alice", "plain"): {"ready": True},
-        ("alice", "starting"): {"ready": False, "pending": "spawn"},
-        ("bob", "mine-1234abcd"): {"ready": True},
-    })
+    hub = FakeHub(
+        {
+            ("alice", "lecture"): {"ready": True, "last_activity": "2024-03-04T08:00:00Z"},
+            ("alice", "evening"): {"ready": True},
+            ("alice", "plain"): {"ready": True},
+            ("alice", "starting"): {"ready": False, "pending": "spawn"},
+            ("bob", "mine-1234abcd"): {"ready": True},
+        }
+    )
     notes = Notes()
     kept = await keep_warm_once(store, hub, notes, now=at(0, 10, 0))
     assert kept == notes.notes == [("alice", "lecture")]
@@ -206,19 +260,28 @@ async def test_keep_warm_starts_stopped_dashboards_inside_a_window_and_retries_l
     add(store, "evening", keep_warm=[{"start": "18:00", "end": "20:00"}])
     hub = FakeHub({("alice", "starting"): {"ready": False, "pending": "spawn"}})
     notes, starter, attempts = Notes(), Starter(fail={"broken"}), {}
-    kept = await keep_warm_once(store, hub, notes, now=at(0, 10, 0), starter=starter,
-                                attempts=attempts, clock=1000.0)
+    kept = await keep_warm_once(
+        store, hub, notes, now=at(0, 10, 0), starter=starter, attempts=attempts, clock=1000.0
+    )
     # started once each; the pending one is left to finish, the evening one is out of window
     assert sorted(starter.started) == ["broken", "lecture"]
     assert kept == [("alice", "lecture")]
     assert notes.notes == []
     # a minute later the failed start is not tried again, nor the other (the hub has no news)
-    await keep_warm_once(store, hub, notes, now=at(0, 10, 1), starter=starter,
-                         attempts=attempts, clock=1060.0)
+    await keep_warm_once(
+        store, hub, notes, now=at(0, 10, 1), starter=starter, attempts=attempts, clock=1060.0
+    )
     assert sorted(starter.started) == ["broken", "lecture"]
     # after RETRY_SECONDS both are tried again
-    await keep_warm_once(store, hub, notes, now=at(0, 10, 11), starter=starter,
-                         attempts=attempts, clock=1000.0 + RETRY_SECONDS)
+    await keep_warm_once(
+        store,
+        hub,
+        notes,
+        now=at(0, 10, 11),
+        starter=starter,
+        attempts=attempts,
+        clock=1000.0 + RETRY_SECONDS,
+    )
     assert sorted(starter.started) == ["broken", "broken", "lecture", "lecture"]
 
 

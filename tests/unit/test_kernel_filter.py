@@ -46,8 +46,12 @@ REFUSED = sorted(kf.REFUSED_MSG_TYPES | {"execute_reply", "comm_open_x", "COMM_M
 def message(msg_type: str, content: dict | None = None, channel: str = "shell") -> dict:
     return {
         "header": {
-            "msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "v",
-            "session": uuid.uuid4().hex, "date": "2026-11-22T10:00:00.000Z", "version": "5.3",
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": msg_type,
+            "username": "v",
+            "session": uuid.uuid4().hex,
+            "date": "2026-11-22T10:00:00.000Z",
+            "version": "5.3",
         },
         "parent_header": {},
         "metadata": {},
@@ -58,7 +62,9 @@ def message(msg_type: str, content: dict | None = None, channel: str = "shell") 
 
 
 def v1(msg: dict, buffers: list[bytes] = ()) -> bytes:
-    parts = [json.dumps(msg[k]).encode() for k in ("header", "parent_header", "metadata", "content")]
+    parts = [
+        json.dumps(msg[k]).encode() for k in ("header", "parent_header", "metadata", "content")
+    ]
     return serialize_msg_to_ws_v1(parts + list(buffers), msg["channel"])
 
 
@@ -119,14 +125,24 @@ def test_widget_messages_on_another_channel_are_dropped(encoding: str, channel: 
 
 def test_the_brief_names_are_all_refused() -> None:
     named = {
-        "execute_request", "inspect_request", "complete_request", "history_request",
-        "is_complete_request", "shutdown_request", "interrupt_request", "debug_request",
+        "execute_request",
+        "inspect_request",
+        "complete_request",
+        "history_request",
+        "is_complete_request",
+        "shutdown_request",
+        "interrupt_request",
+        "debug_request",
         "input_reply",
     }
     assert named <= kf.REFUSED_MSG_TYPES
     assert not named & kf.VIEWER_MSG_TYPES
     assert kf.VIEWER_MSG_TYPES == {
-        "comm_open", "comm_msg", "comm_close", "comm_info_request", "kernel_info_request"
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+        "comm_info_request",
+        "kernel_info_request",
     }
 
 
@@ -204,7 +220,10 @@ MALFORMED_V1 = {
     ),
     "trailing bytes": _good_v1() + b"garbage",
     "offsets backwards": _v1_with_offsets(
-        [o if i != 2 else _v1_offsets(_good_v1())[1] - 1 for i, o in enumerate(_v1_offsets(_good_v1()))],
+        [
+            o if i != 2 else _v1_offsets(_good_v1())[1] - 1
+            for i, o in enumerate(_v1_offsets(_good_v1()))
+        ],
         _v1_body(_good_v1()),
     ),
     "header not JSON": _v1_header_swap(b"{msg_type: comm_msg}"),
@@ -213,13 +232,17 @@ MALFORMED_V1 = {
     "msg_type not a string": _v1_header_swap(b'{"msg_type": ["comm_msg"]}'),
     "msg_type empty": _v1_header_swap(b'{"msg_type": ""}'),
     "header not UTF-8": _v1_header_swap(b'{"msg_type": "comm_msg", "x": "\xff"}'),
-    "duplicate msg_type": _v1_header_swap(b'{"msg_type": "comm_msg", "msg_type": "execute_request"}'),
+    "duplicate msg_type": _v1_header_swap(
+        b'{"msg_type": "comm_msg", "msg_type": "execute_request"}'
+    ),
     "duplicate msg_type, allowed last": _v1_header_swap(
         b'{"msg_type": "execute_request", "msg_type": "comm_msg"}'
     ),
     "BOM": _v1_header_swap(b'\xef\xbb\xbf{"msg_type": "comm_msg"}'),
     "channel not UTF-8": _v1_raw(b"sh\xffll", [b'{"msg_type": "comm_msg"}', b"{}", b"{}", b"{}"]),
-    "deeply nested header": _v1_header_swap(b'{"msg_type": "comm_msg", "x": ' + b"[" * 100000 + b"]" * 100000 + b"}"),
+    "deeply nested header": _v1_header_swap(
+        b'{"msg_type": "comm_msg", "x": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+    ),
 }
 
 
@@ -231,9 +254,11 @@ def test_malformed_v1_frames_are_dropped(name: str) -> None:
 
 
 def _legacy_binary_table(nbufs: int, offsets: list[int], body: bytes, signed: bool = True) -> bytes:
-    return struct.pack("!i" if signed else "!I", nbufs) + struct.pack(
-        "!" + "I" * len(offsets), *offsets
-    ) + body
+    return (
+        struct.pack("!i" if signed else "!I", nbufs)
+        + struct.pack("!" + "I" * len(offsets), *offsets)
+        + body
+    )
 
 
 GOOD_JSON = json.dumps(message("comm_msg")).encode()
@@ -335,7 +360,12 @@ P = "/user/alice/sales/"
         ("GET", P + "voila/static/voila.js", False, False),
         ("GET", P + "voila/static/5764.voila.js", False, False),
         ("GET", P + "voila/templates/lab/static/index.css", False, False),
-        ("GET", P + "voila/labextensions/@jupyter-widgets/jupyterlab-manager/static/7.js", False, False),
+        (
+            "GET",
+            P + "voila/labextensions/@jupyter-widgets/jupyterlab-manager/static/7.js",
+            False,
+            False,
+        ),
         ("GET", P + "voila/api/themes/@jupyterlab/theme-dark-extension/index.css", False, False),
         ("GET", P + "voila/files/chart.png", False, False),
         ("GET", P + f"api/kernels/{KERNEL}", False, False),
@@ -391,9 +421,20 @@ def test_voila_refuses_everything_else(method: str, rel: str, websocket: bool) -
 
 
 JUPYTER_API_PATHS = (
-    "api/contents", "api/kernels", f"api/kernels/{KERNEL}/channels", "api/sessions",
-    "api/terminals/1", "files/app.py", "Files/app.py", "//api//contents", "api/%63ontents",
-    "terminals/websocket/1", "lab/api/settings", "nbconvert/html/x", "Terminals", "api/events",
+    "api/contents",
+    "api/kernels",
+    f"api/kernels/{KERNEL}/channels",
+    "api/sessions",
+    "api/terminals/1",
+    "files/app.py",
+    "Files/app.py",
+    "//api//contents",
+    "api/%63ontents",
+    "terminals/websocket/1",
+    "lab/api/settings",
+    "nbconvert/html/x",
+    "Terminals",
+    "api/events",
 )
 
 
@@ -402,8 +443,17 @@ def test_jupyter_server_api_is_refused_where_a_jupyter_server_runs() -> None:
         assert not kf.decide(kf.NO_JUPYTER_API, "GET", P + rel, P).allowed, rel
         assert not kf.decide(kf.NO_JUPYTER_API, "GET", P + rel, P, websocket=True).allowed, rel
     # the app's own routes pass
-    for rel in ("", "app", "lab", "static/js/main.js", "api", "api/data", "apidocs",
-                "filesystem", "contents"):
+    for rel in (
+        "",
+        "app",
+        "lab",
+        "static/js/main.js",
+        "api",
+        "api/data",
+        "apidocs",
+        "filesystem",
+        "contents",
+    ):
         assert kf.decide(kf.NO_JUPYTER_API, "GET", P + rel, P).allowed, rel
     assert not kf.decide(kf.NO_JUPYTER_API, "GET", P + "static/../api/contents", P).allowed
 
@@ -423,13 +473,17 @@ def test_every_framework_kind_has_rules() -> None:
     assert set(kf.RULES_BY_KIND) == set(kf.JUPYTER_API_KINDS)
     for kind in kf.RULES_BY_KIND.values():
         assert {kind.own_server, kind.others} <= {
-            kf.UNFILTERED, kf.NO_JUPYTER_API, *kf.ROUTE_TABLES}
+            kf.UNFILTERED,
+            kf.NO_JUPYTER_API,
+            *kf.ROUTE_TABLES,
+        }
 
 
 @pytest.mark.parametrize("mode", [SHARED, PER_VIEWER])
 @pytest.mark.parametrize("owner", [True, False])
 def test_an_operator_framework_with_a_jupyter_server_keeps_its_api_refused(
-        mode: str, owner: bool) -> None:
+    mode: str, owner: bool
+) -> None:
     assert kf.rules_for("jupyter-server", mode, owner) == kf.NO_JUPYTER_API
 
 
@@ -450,11 +504,13 @@ def test_voila_is_filtered_for_everyone_in_every_mode(mode: str, owner: bool) ->
 
 
 @pytest.mark.parametrize(
-    "name", ["dash", "bokeh", "panel", "streamlit", "gradio", "shiny", "nicegui", "custom"])
+    "name", ["dash", "bokeh", "panel", "streamlit", "gradio", "shiny", "nicegui", "custom"]
+)
 @pytest.mark.parametrize("mode", [SHARED, PER_VIEWER])
 @pytest.mark.parametrize("owner", [True, False])
 def test_frameworks_without_a_jupyter_server_pass_every_path(
-        name: str, mode: str, owner: bool) -> None:
+    name: str, mode: str, owner: bool
+) -> None:
     fw = BUILTIN_FRAMEWORKS[name]
     assert kf.rules_for(fw.jupyter_api, mode, owner) == kf.UNFILTERED
 
@@ -470,7 +526,9 @@ def test_a_framework_that_runs_viewer_code_is_never_shared() -> None:
     with pytest.raises(FrameworkError, match="shared dashboard never runs it"):
         merge_frameworks(BUILTIN_FRAMEWORKS, {"notebook": {"modes": [SHARED, PER_VIEWER]}})
     with pytest.raises(FrameworkError, match="shared dashboard never runs it"):
-        Framework(name="lab2", display_name="Lab", command=("x", "{port}"), jupyter_api="jupyterlab")
+        Framework(
+            name="lab2", display_name="Lab", command=("x", "{port}"), jupyter_api="jupyterlab"
+        )
     with pytest.raises(FrameworkError, match="jupyter_api must be one of"):
         merge_frameworks(BUILTIN_FRAMEWORKS, {"voila": {"jupyter_api": "all"}})
     added = merge_frameworks(BUILTIN_FRAMEWORKS, {"voila-pool": {"command": ["v", "{port}"]}})
@@ -516,8 +574,9 @@ class KernelSocket(websocket.WebSocketHandler):
 
     def on_message(self, message: str | bytes) -> None:
         self.seen.frames.append(message)
-        self.write_message(b"reply" if isinstance(message, bytes) else "reply",
-                           binary=isinstance(message, bytes))
+        self.write_message(
+            b"reply" if isinstance(message, bytes) else "reply", binary=isinstance(message, bytes)
+        )
 
 
 class AppPage(web.RequestHandler):
@@ -570,19 +629,25 @@ class Setup:
 @pytest.fixture(params=[kf.VOILA])
 async def setup(request: pytest.FixtureRequest) -> AsyncIterator[Setup]:
     seen = Seen()
-    upstream, app_port = serve(web.Application([
-        (r"/api/kernels/[^/]+/channels", KernelSocket, {"seen": seen}),
-        (r"/.*", AppPage),
-    ]))
-    front, port = serve(web.Application(
-        [(r"/.*", Proxy, {"port": app_port, "rules": request.param})]
-    ))
+    upstream, app_port = serve(
+        web.Application(
+            [
+                (r"/api/kernels/[^/]+/channels", KernelSocket, {"seen": seen}),
+                (r"/.*", AppPage),
+            ]
+        )
+    )
+    front, port = serve(
+        web.Application([(r"/.*", Proxy, {"port": app_port, "rules": request.param})])
+    )
     yield Setup(f"127.0.0.1:{port}", seen)
     front.stop()
     upstream.stop()
 
 
-async def _connect(setup: Setup, protocols: list[str] | None) -> websocket.WebSocketClientConnection:
+async def _connect(
+    setup: Setup, protocols: list[str] | None
+) -> websocket.WebSocketClientConnection:
     return await websocket.websocket_connect(
         HTTPRequest(f"ws://{setup.url}/api/kernels/{KERNEL}/channels?session_id=s"),
         subprotocols=protocols,
@@ -645,13 +710,21 @@ async def test_proxy_refuses_other_routes(setup: Setup, caplog) -> None:
     client = AsyncHTTPClient()
     page = await client.fetch(f"http://{setup.url}/")
     assert page.body == b"page"
-    for method, rel in [("GET", "api/contents"), ("POST", "api/kernels"), ("GET", "api/sessions"),
-                        ("POST", "api/terminals"), ("DELETE", f"api/kernels/{KERNEL}"),
-                        ("GET", "files/voila/dashboard.ipynb?token=abc")]:
+    for method, rel in [
+        ("GET", "api/contents"),
+        ("POST", "api/kernels"),
+        ("GET", "api/sessions"),
+        ("POST", "api/terminals"),
+        ("DELETE", f"api/kernels/{KERNEL}"),
+        ("GET", "files/voila/dashboard.ipynb?token=abc"),
+    ]:
         with pytest.raises(HTTPClientError) as e:
-            await client.fetch(f"http://{setup.url}/{rel}", method=method,
-                               body=b"{}" if method == "POST" else None,
-                               allow_nonstandard_methods=True)
+            await client.fetch(
+                f"http://{setup.url}/{rel}",
+                method=method,
+                body=b"{}" if method == "POST" else None,
+                allow_nonstandard_methods=True,
+            )
         assert e.value.code == 403, rel
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name == "hub_viz.launcher")
     assert "Refused POST /api/kernels for bob: not part of a Voilà dashboard" in ours
@@ -745,9 +818,10 @@ def test_marimo_page_routes_pass(method: str, rel: str, websocket: bool) -> None
 def test_marimo_refuses_code_files_and_editing(method: str, rel: str, websocket: bool) -> None:
     decision = kf.decide(kf.MARIMO, method, P + rel, P, websocket=websocket)
     assert not decision.allowed, rel
-    assert decision.reason in ("not part of a marimo app",
-                               "a path outside the dashboard or with '.' or '..' segments")
-
+    assert decision.reason in (
+        "not part of a marimo app",
+        "a path outside the dashboard or with '.' or '..' segments",
+    )
 
 
 # -- solara ---------------------------------------------------------------------------

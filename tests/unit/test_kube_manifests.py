@@ -30,17 +30,34 @@ pytestmark = pytest.mark.unit
 
 K8S_VERSION = kubernetes_validate.latest_version()
 PROFILES = {
-    "small": {"display_name": "Small", "cpu_request": 0.1, "cpu_limit": 0.5,
-              "mem_request": "256M", "mem_limit": "1G"},
-    "gpu": {"display_name": "GPU", "cpu_request": 1, "cpu_limit": 2, "mem_request": "2G",
-            "mem_limit": "4G", "image": "registry.example.edu/hub-viz/dashboard-gpu:1.0",
-            "image_pull_policy": "Always", "node_selector": {"pool": "gpu"},
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
-                             "effect": "NoSchedule"}]},
+    "small": {
+        "display_name": "Small",
+        "cpu_request": 0.1,
+        "cpu_limit": 0.5,
+        "mem_request": "256M",
+        "mem_limit": "1G",
+    },
+    "gpu": {
+        "display_name": "GPU",
+        "cpu_request": 1,
+        "cpu_limit": 2,
+        "mem_request": "2G",
+        "mem_limit": "4G",
+        "image": "registry.example.edu/hub-viz/dashboard-gpu:1.0",
+        "image_pull_policy": "Always",
+        "node_selector": {"pool": "gpu"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    },
 }
 CEILING = {"cpu": 2, "memory": "4G"}
-ENTRIES = {"voila": "report.ipynb", "dash": "app.py", "streamlit": "app.py", "panel": "app.py",
-           "bokeh": "app.py", "notebook": "analysis.ipynb"}
+ENTRIES = {
+    "voila": "report.ipynb",
+    "dash": "app.py",
+    "streamlit": "app.py",
+    "panel": "app.py",
+    "bokeh": "app.py",
+    "notebook": "analysis.ipynb",
+}
 GIT = {"url": "https://git.example.edu/course/dashboards.git", "ref": "main"}
 
 
@@ -50,10 +67,13 @@ def hub_config(tmp_path: Path) -> Config:
     c.KubeSpawner.image = "registry.example.edu/hub-viz/dashboard:1.0"
     # what the chart sets for notebook servers: a home PVC per user
     c.KubeSpawner.storage_pvc_ensure = True
-    c.KubeSpawner.volumes = [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-{username}"}}]
+    c.KubeSpawner.volumes = [
+        {"name": "home", "persistentVolumeClaim": {"claimName": "claim-{username}"}}
+    ]
     c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
-    configure(c, spawner="kube", state_dir=str(tmp_path), profiles=PROFILES,
-              resource_ceiling=CEILING)
+    configure(
+        c, spawner="kube", state_dir=str(tmp_path), profiles=PROFILES, resource_ceiling=CEILING
+    )
     prepare_service(c, c.JupyterHub.services)  # the hub starts: the service's keys
     return c
 
@@ -65,9 +85,13 @@ def signing_key(tmp_path: Path, hub_config: Config) -> str:
 
 def spec_for(framework: str, mode: str, profile: str, git: bool, **extra: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "framework": framework, "entry": ENTRIES[framework], "mode": mode,
-        "title": f"{framework} in class", "source_owner": "prof.smith",
-        "dashboard": "prof.smith/weather", "open_url": "/services/hub-viz/open/prof.smith/weather",
+        "framework": framework,
+        "entry": ENTRIES[framework],
+        "mode": mode,
+        "title": f"{framework} in class",
+        "source_owner": "prof.smith",
+        "dashboard": "prof.smith/weather",
+        "open_url": "/services/hub-viz/open/prof.smith/weather",
     }
     if profile:
         spec["profile"] = profile
@@ -81,15 +105,23 @@ def assert_valid(pod: dict[str, Any]) -> None:
     assert K8S_VERSION.startswith(kubernetes_validate.validate(pod, K8S_VERSION, strict=True))
 
 
-async def build(config: Config, key: str, spec: dict[str, Any], owner: str = "prof.smith",
-                server: str = "weather") -> dict[str, Any]:
+async def build(
+    config: Config,
+    key: str,
+    spec: dict[str, Any],
+    owner: str = "prof.smith",
+    server: str = "weather",
+) -> dict[str, Any]:
     return await pod_manifest(config, owner=owner, server=server, spec=spec, signing_key=key)
 
 
 CASES = [
     (name, mode, profile, git)
-    for name, framework in BUILTIN_FRAMEWORKS.items() if name in ENTRIES
-    for mode, profile, git in itertools.product(framework.modes, ("", "small", "gpu"), (False, True))
+    for name, framework in BUILTIN_FRAMEWORKS.items()
+    if name in ENTRIES
+    for mode, profile, git in itertools.product(
+        framework.modes, ("", "small", "gpu"), (False, True)
+    )
 ]
 
 
@@ -118,7 +150,8 @@ async def test_every_manifest_is_schema_valid_and_least_privilege(
     assert container["args"][:2] == ["hub-viz-launch", "--ip=$(HUB_VIZ_POD_IP)"]
     assert f"--entry={ENTRIES[framework]}" in container["args"]
     assert container["readinessProbe"]["httpGet"] == {
-        "path": "/user/prof.smith/weather/api", "port": 8888,
+        "path": "/user/prof.smith/weather/api",
+        "port": 8888,
     }
     env = {e["name"]: e for e in container["env"]}
     assert env["HUB_VIZ_POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
@@ -128,26 +161,39 @@ async def test_every_manifest_is_schema_valid_and_least_privilege(
     # the source, read-only; from git through an init container, else the owner's storage
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert mounts["dashboard-source"] == {
-        "name": "dashboard-source", "mountPath": "/srv/dashboard", "readOnly": True,
+        "name": "dashboard-source",
+        "mountPath": "/srv/dashboard",
+        "readOnly": True,
     }
     volumes = {v["name"]: v for v in spec["volumes"]}
     if git:
         # at most the size cap on the node's disk; the clone is hub_viz's checked one
         assert volumes["dashboard-source"] == {
-            "name": "dashboard-source", "emptyDir": {"sizeLimit": "200000000"},
+            "name": "dashboard-source",
+            "emptyDir": {"sizeLimit": "200000000"},
         }
         (init,) = spec["initContainers"]
         assert init["name"] == "fetch-source"
         assert init["command"] == [
-            "python", "-m", "hub_viz.gitfetch", "--schemes=https", "--max-bytes=200000000",
-            "--timeout=120", "--", GIT["url"], GIT["ref"], "/srv/dashboard",
+            "python",
+            "-m",
+            "hub_viz.gitfetch",
+            "--schemes=https",
+            "--max-bytes=200000000",
+            "--timeout=120",
+            "--",
+            GIT["url"],
+            GIT["ref"],
+            "/srv/dashboard",
         ]
         assert init["securityContext"]["runAsNonRoot"] is True
-        assert not any(a.startswith("--git-") for a in container["args"]), \
+        assert not any(a.startswith("--git-") for a in container["args"]), (
             "the init container fetches, not the launcher"
+        )
     else:
         assert volumes["dashboard-source"]["persistentVolumeClaim"] == {
-            "claimName": "claim-" + safe_slug("prof.smith", max_length=48), "readOnly": True,
+            "claimName": "claim-" + safe_slug("prof.smith", max_length=48),
+            "readOnly": True,
         }
         assert "initContainers" not in spec or not spec["initContainers"]
     # storage: never a PVC of its own for a shared app; scratch space per viewer
@@ -166,8 +212,10 @@ async def test_every_manifest_is_schema_valid_and_least_privilege(
         assert resources["limits"] == {"cpu": 2, "memory": 4 * 10**9}
     elif profile == "small":
         assert container["image"] == "registry.example.edu/hub-viz/dashboard:1.0"
-        assert resources == {"limits": {"cpu": 0.5, "memory": 10**9},
-                             "requests": {"cpu": 0.1, "memory": 256 * 10**6}}
+        assert resources == {
+            "limits": {"cpu": 0.5, "memory": 10**9},
+            "requests": {"cpu": 0.1, "memory": 256 * 10**6},
+        }
     else:  # no profile: the ceiling is the limit, so nothing runs unbounded
         assert resources["limits"] == {"cpu": 2, "memory": 4 * 10**9}
 
@@ -201,7 +249,8 @@ async def test_per_viewer_home_storage_uses_the_charts_volumes(hub_config, signi
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert set(volumes) == {"home", "dashboard-source"}
     assert volumes["home"]["persistentVolumeClaim"]["claimName"] == "claim-" + safe_slug(
-        "prof.smith", max_length=48)
+        "prof.smith", max_length=48
+    )
     assert_valid(pod)
 
 
@@ -214,8 +263,11 @@ async def test_another_authors_code_never_mounts_the_viewers_home(hub_config, si
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert set(volumes) == {"dashboard-source", "viewer-scratch"}
     assert volumes["viewer-scratch"] == {"name": "viewer-scratch", "emptyDir": {}}
-    claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes.values()
-              if "persistentVolumeClaim" in v}
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in volumes.values()
+        if "persistentVolumeClaim" in v
+    }
     assert claims == (set() if git else {"claim-" + safe_slug("prof.smith", max_length=48)})
     assert "student1" not in json.dumps(pod["spec"]["volumes"])
     (container,) = pod["spec"]["containers"]
@@ -243,8 +295,9 @@ async def test_warm_pool_instances_get_scratch_storage_not_a_home(hub_config, si
     """Started before its viewer is known: the pool user's home is nobody's to mount."""
     hub_config.DashboardKubeSpawner.viewer_storage = "home"
     spec = spec_for("voila", PER_VIEWER, "", False, warm_kernels=1)
-    pod = await build(hub_config, signing_key, spec, owner="hub-viz-pool",
-                      server="weather-1a2b3c-9f8e7d")
+    pod = await build(
+        hub_config, signing_key, spec, owner="hub-viz-pool", server="weather-1a2b3c-9f8e7d"
+    )
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert set(volumes) == {"dashboard-source", "viewer-scratch"}
     assert volumes["viewer-scratch"] == {"name": "viewer-scratch", "emptyDir": {}}
@@ -264,13 +317,19 @@ async def test_author_limits_within_the_ceiling_reach_the_pod(hub_config, signin
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"resources": {"memory": "16G"}},
-         "This dashboard asks for 16G of memory; this hub allows at most 4G per dashboard."),
-        ({"resources": {"cpu": 3}},
-         "This dashboard asks for 3 CPU; this hub allows at most 2 per dashboard."),
+        (
+            {"resources": {"memory": "16G"}},
+            "This dashboard asks for 16G of memory; this hub allows at most 4G per dashboard.",
+        ),
+        (
+            {"resources": {"cpu": 3}},
+            "This dashboard asks for 3 CPU; this hub allows at most 2 per dashboard.",
+        ),
         ({"profile": "huge"}, "Unknown profile 'huge'; known profiles: gpu, small."),
-        ({"resources": {"memory": "a lot"}},
-         "'resources.memory' must be a size such as '512M', '2G' or '1Gi'."),
+        (
+            {"resources": {"memory": "a lot"}},
+            "'resources.memory' must be a size such as '512M', '2G' or '1Gi'.",
+        ),
     ],
 )
 async def test_a_bad_profile_or_request_beyond_the_ceiling_is_refused(
@@ -283,8 +342,13 @@ async def test_a_bad_profile_or_request_beyond_the_ceiling_is_refused(
 
 def test_operator_profiles_beyond_the_ceiling_fail_when_the_hub_loads_its_config(tmp_path):
     with pytest.raises(ValueError, match="profile 'big' asks for 8 CPU; this hub allows at most 2"):
-        configure(Config(), spawner="kube", state_dir=str(tmp_path),
-                  profiles={"big": {"cpu_limit": 8}}, resource_ceiling=CEILING)
+        configure(
+            Config(),
+            spawner="kube",
+            state_dir=str(tmp_path),
+            profiles={"big": {"cpu_limit": 8}},
+            resource_ceiling=CEILING,
+        )
 
 
 def test_cli_prints_the_manifest_and_refuses_bad_specs(tmp_path):
@@ -295,16 +359,28 @@ def test_cli_prints_the_manifest_and_refuses_bad_specs(tmp_path):
     )
     cli = [sys.executable, "-m", "hub_viz.cli", "k8s-manifest"]
     spec = json.dumps({"framework": "panel", "entry": "app.py", "profile": "gpu"})
-    done = subprocess.run([*cli, "--spec", spec], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=60)
+    done = subprocess.run(
+        [*cli, "--spec", spec],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     pod = yaml.safe_load(done.stdout)
     assert pod["kind"] == "Pod" and pod["spec"]["nodeSelector"] == {"pool": "gpu"}
     assert_valid(pod)
 
     bad = json.dumps({"framework": "panel", "entry": "app.py", "resources": {"cpu": 16}})
-    done = subprocess.run([*cli, "--spec", bad], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=60)
+    done = subprocess.run(
+        [*cli, "--spec", bad],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+    )
     assert done.returncode == 1
     assert done.stderr.strip() == (
         "hub-viz k8s-manifest: Cannot start dashboard 'preview': This dashboard asks for 16 CPU; "
@@ -312,7 +388,13 @@ def test_cli_prints_the_manifest_and_refuses_bad_specs(tmp_path):
     )
     assert done.stdout == ""
 
-    done = subprocess.run([*cli, "alice/sales"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=60)
+    done = subprocess.run(
+        [*cli, "alice/sales"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "does not exist: has the service run?" in done.stderr

@@ -29,28 +29,36 @@ def test_isolated_urls_are_absolute_and_on_distinct_origins() -> None:
     assert ISOLATED.service_origin == "https://hub-viz--service.hub.example.edu"
     assert ISOLATED.service_url == "https://hub-viz--service.hub.example.edu/services/hub-viz/"
     url = ISOLATED.server_url("alice", "sales")
-    assert url.startswith("https://sales--") and url.endswith(
-        ".hub.example.edu/user/alice/sales/")
-    origins = {ISOLATED.hub_origin, ISOLATED.service_origin,
-               ISOLATED.user_origin("alice"), ISOLATED.user_origin("bob"),
-               *(f"{ISOLATED.server_host(u, s)}" for u in ("alice", "bob")
-                 for s in ("sales", "grades"))}
+    assert url.startswith("https://sales--") and url.endswith(".hub.example.edu/user/alice/sales/")
+    origins = {
+        ISOLATED.hub_origin,
+        ISOLATED.service_origin,
+        ISOLATED.user_origin("alice"),
+        ISOLATED.user_origin("bob"),
+        *(f"{ISOLATED.server_host(u, s)}" for u in ("alice", "bob") for s in ("sales", "grades")),
+    }
     assert len(origins) == 8
 
 
 def test_every_named_server_has_a_host_of_its_own() -> None:
     # the default server stays on its user's host; named servers never share one
     assert ISOLATED.server_host("alice", "") == ISOLATED.user_host("alice")
-    hosts = {ISOLATED.server_host(u, s) for u in ("alice", "bob", "u", "hub")
-             for s in ("sales", "service", "patvizex", "a")}
+    hosts = {
+        ISOLATED.server_host(u, s)
+        for u in ("alice", "bob", "u", "hub")
+        for s in ("sales", "service", "patvizex", "a")
+    }
     assert len(hosts) == 16
     labels = {h.split(".")[0] for h in hosts}
     # never a user's label (plain, or hashed with 7 hex) nor a service's
-    assert not labels & {ISOLATED.user_host(n).split(".")[0]
-                         for n in ("alice", "sales", "Pat+Viz@example.org", "service")}
+    assert not labels & {
+        ISOLATED.user_host(n).split(".")[0]
+        for n in ("alice", "sales", "Pat+Viz@example.org", "service")
+    }
     assert all(len(label) <= 63 and not label.endswith("--service") for label in labels)
     assert ISOLATED.server_proxy_spec("alice", "sales") == (
-        ISOLATED.server_host("alice", "sales") + "/user/alice/sales/")
+        ISOLATED.server_host("alice", "sales") + "/user/alice/sales/"
+    )
 
 
 def test_ports_are_kept() -> None:

@@ -92,10 +92,16 @@ def test_course_roles(role: str, name: str | None, staff: bool) -> None:
 
 
 def test_canvas_teacher_and_ta_launches_are_staff() -> None:
-    teacher = [LIS + "institution/person#Instructor", LIS + "membership#Instructor",
-               LIS + "system/person#User"]
-    student = [LIS + "institution/person#Student", LIS + "membership#Learner",
-               LIS + "system/person#User"]
+    teacher = [
+        LIS + "institution/person#Instructor",
+        LIS + "membership#Instructor",
+        LIS + "system/person#User",
+    ]
+    student = [
+        LIS + "institution/person#Student",
+        LIS + "membership#Learner",
+        LIS + "system/person#User",
+    ]
     assert is_staff(teacher) and not is_staff(student)
     assert is_staff(launch_11({"roles": "Instructor,urn:lti:role:ims/lis/TeachingAssistant"}).roles)
     assert not is_staff(launch_11({"roles": "Learner,urn:lti:instrole:ims/lis/Instructor"}).roles)
@@ -127,27 +133,47 @@ def test_merge_replaces_only_this_courses_groups() -> None:
     assert demoted == ["lab", "course-other", f"course-{CTX}"]
     promoted = merge_groups(demoted, Launch(context_id=CTX, roles=("Instructor",)))
     assert sorted(promoted) == sorted(current)
-    assert merge_groups(["lab"], Launch(context_id="new", roles=("Learner",))) == ["lab", "course-new"]
+    assert merge_groups(["lab"], Launch(context_id="new", roles=("Learner",))) == [
+        "lab",
+        "course-new",
+    ]
     assert merge_groups(["lab", "lab"], Launch()) == ["lab"]
 
 
 def test_members_of_a_copy_join_the_originals_course_group() -> None:
-    copy = launch_13({CLAIM + "context": {"id": "copy", "label": "M"},
-                      CLAIM + "roles": [LIS + "membership#Instructor"],
-                      CLAIM + "custom": {"context_history": "term2, term1,copy",
-                                         "previous_context_ids": "term1,term0"}})
+    copy = launch_13(
+        {
+            CLAIM + "context": {"id": "copy", "label": "M"},
+            CLAIM + "roles": [LIS + "membership#Instructor"],
+            CLAIM + "custom": {
+                "context_history": "term2, term1,copy",
+                "previous_context_ids": "term1,term0",
+            },
+        }
+    )
     assert copy.history == ("term2", "term1", "term0")
     assert history_groups(copy) == ["course-term2", "course-term1", "course-term0"]
     # the original's course group only: teaching the copy gives no say over the original
-    assert merge_groups(["lab"], copy) == ["lab", "course-copy", "course-copy-instructors",
-                                           "course-term2", "course-term1", "course-term0"]
+    assert merge_groups(["lab"], copy) == [
+        "lab",
+        "course-copy",
+        "course-copy-instructors",
+        "course-term2",
+        "course-term1",
+        "course-term0",
+    ]
 
 
 @pytest.mark.parametrize(
     "custom",
-    [{}, {"context_history": "$Context.id.history"},
-     {"previous_context_ids": "$Canvas.course.previousContextIds.recursive"},
-     {"context_history": ""}, {"context_history": 7}, {"context_history": " , ,"}],
+    [
+        {},
+        {"context_history": "$Context.id.history"},
+        {"previous_context_ids": "$Canvas.course.previousContextIds.recursive"},
+        {"context_history": ""},
+        {"context_history": 7},
+        {"context_history": " , ,"},
+    ],
 )
 def test_no_history_when_the_platform_sends_none(custom: dict) -> None:
     launch = launch_13({CLAIM + "context": {"id": "c", "label": "M"}, CLAIM + "custom": custom})
@@ -163,14 +189,22 @@ def test_lti11_reads_the_history_from_custom_parameters() -> None:
 
 
 def test_launch_13_reads_canvas_claims() -> None:
-    launch = launch_13({
-        CLAIM + "context": {"id": CTX, "label": "MATH101", "title": "Calculus"},
-        CLAIM + "roles": [LIS + "membership#Instructor", 7],
-        CLAIM + "custom": {"dashboard": " alice/sales "},
-        CLAIM + "target_link_uri": "https://hub.example.edu/hub/home",
-    })
-    assert launch == Launch(CTX, "MATH101", "Calculus", (LIS + "membership#Instructor",),
-                            "alice/sales", "https://hub.example.edu/hub/home")
+    launch = launch_13(
+        {
+            CLAIM + "context": {"id": CTX, "label": "MATH101", "title": "Calculus"},
+            CLAIM + "roles": [LIS + "membership#Instructor", 7],
+            CLAIM + "custom": {"dashboard": " alice/sales "},
+            CLAIM + "target_link_uri": "https://hub.example.edu/hub/home",
+        }
+    )
+    assert launch == Launch(
+        CTX,
+        "MATH101",
+        "Calculus",
+        (LIS + "membership#Instructor",),
+        "alice/sales",
+        "https://hub.example.edu/hub/home",
+    )
     with pytest.raises(LaunchError):
         launch_13({CLAIM + "roles": "Instructor"})
     with pytest.raises(LaunchError):
@@ -178,11 +212,16 @@ def test_launch_13_reads_canvas_claims() -> None:
 
 
 def test_launch_11_reads_canvas_parameters() -> None:
-    launch = launch_11({
-        "context_id": CTX, "context_label": "MATH101", "context_title": "Calculus",
-        "roles": "Instructor, urn:lti:role:ims/lis/TeachingAssistant",
-        "custom_dashboard": "alice/sales", "custom_next": "/hub/home",
-    })
+    launch = launch_11(
+        {
+            "context_id": CTX,
+            "context_label": "MATH101",
+            "context_title": "Calculus",
+            "roles": "Instructor, urn:lti:role:ims/lis/TeachingAssistant",
+            "custom_dashboard": "alice/sales",
+            "custom_next": "/hub/home",
+        }
+    )
     assert launch.roles == ("Instructor", "urn:lti:role:ims/lis/TeachingAssistant")
     assert (launch.dashboard, launch.target, launch.staff) == ("alice/sales", "/hub/home", True)
 
@@ -208,13 +247,32 @@ def test_links_on_this_hub_become_paths(link: str, path: str) -> None:
 @pytest.mark.parametrize(
     "link",
     [
-        "//evil.example/x", "https://evil.example/x", "http://evil.example/", "/\\evil.example",
-        "\\\\evil.example", "/%5Cevil.example", "/%5cevil.example", "/%2F%2Fevil.example",
-        "/%2f/evil.example", "/%252F%252Fevil.example", "%2F%2Fevil.example", "https:evil.example",
-        "https:/evil.example", "javascript:alert(1)", "data:text/html,x", "\t//evil.example",
-        " //evil.example", "/x\n//evil", "https://hub.example.edu@evil.example/",
-        "https://hub.example.edu.evil.example/", "https://hub.example.edu:8443/",
-        "ftp://hub.example.edu/", "evil.example", "/a/../../evil", "/%2e%2e/x", "",
+        "//evil.example/x",
+        "https://evil.example/x",
+        "http://evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/%5Cevil.example",
+        "/%5cevil.example",
+        "/%2F%2Fevil.example",
+        "/%2f/evil.example",
+        "/%252F%252Fevil.example",
+        "%2F%2Fevil.example",
+        "https:evil.example",
+        "https:/evil.example",
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "\t//evil.example",
+        " //evil.example",
+        "/x\n//evil",
+        "https://hub.example.edu@evil.example/",
+        "https://hub.example.edu.evil.example/",
+        "https://hub.example.edu:8443/",
+        "ftp://hub.example.edu/",
+        "evil.example",
+        "/a/../../evil",
+        "/%2e%2e/x",
+        "",
         "/" + "a" * 3000,
     ],
 )
@@ -224,8 +282,13 @@ def test_links_elsewhere_are_refused(link: str) -> None:
 
 
 def _target(**launch: str):
-    return resolve_target(Launch(**launch), host=HOST, scheme="https", base_url="/",
-                          service_prefix="/services/hub-viz/")
+    return resolve_target(
+        Launch(**launch),
+        host=HOST,
+        scheme="https",
+        base_url="/",
+        service_prefix="/services/hub-viz/",
+    )
 
 
 def test_deep_links_name_dashboards() -> None:
@@ -233,7 +296,9 @@ def test_deep_links_name_dashboards() -> None:
     assert _target(dashboard="alice/sales").path == "/services/hub-viz/open/alice/sales"
     # the custom parameter wins over the link
     assert _target(dashboard="bob/x", target="https://hub.example.edu/hub/home").dashboard == (
-        "bob", "x")
+        "bob",
+        "x",
+    )
     by_link = _target(target="https://hub.example.edu/services/hub-viz/open/al%20ice/sales/")
     assert by_link.dashboard == ("al ice", "sales")
     assert by_link.path == "/services/hub-viz/open/al%20ice/sales"
@@ -244,8 +309,20 @@ def test_deep_links_name_dashboards() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["alice", "alice/", "/sales", "alice/Sales", "alice/sales/x", "alice/-x", "a?b/s",
-              "alice/sales-", "a\\b/s", "alice/a--b", "../x"],
+    "value",
+    [
+        "alice",
+        "alice/",
+        "/sales",
+        "alice/Sales",
+        "alice/sales/x",
+        "alice/-x",
+        "a?b/s",
+        "alice/sales-",
+        "a\\b/s",
+        "alice/a--b",
+        "../x",
+    ],
 )
 def test_malformed_dashboard_parameters_are_refused(value: str) -> None:
     with pytest.raises(LaunchError, match="OWNER/SLUG"):
@@ -263,8 +340,14 @@ SERVICE_ORIGIN = "https://hub-viz--service.hub.example.edu"
 
 
 def _isolated(**launch: str):
-    return resolve_target(Launch(**launch), host=HOST, scheme="https", base_url="/",
-                          service_prefix="/services/hub-viz/", service_origin=SERVICE_ORIGIN)
+    return resolve_target(
+        Launch(**launch),
+        host=HOST,
+        scheme="https",
+        base_url="/",
+        service_prefix="/services/hub-viz/",
+        service_origin=SERVICE_ORIGIN,
+    )
 
 
 def test_on_the_isolated_layout_deep_links_land_on_the_services_host() -> None:
@@ -277,13 +360,16 @@ def test_on_the_isolated_layout_deep_links_land_on_the_services_host() -> None:
     assert _isolated(target="https://hub.example.edu/hub/spawn").path == "/hub/spawn"
 
 
-@pytest.mark.parametrize("link", [
-    f"{SERVICE_ORIGIN}/services/hub-viz/api/dashboards",  # only open pages there
-    f"{SERVICE_ORIGIN}/hub/admin",
-    "http://hub-viz--service.hub.example.edu/services/hub-viz/open/alice/sales",  # scheme
-    "https://sales--0123abcd.hub.example.edu/user/alice/sales/",  # a dashboard's own host
-    "https://hub-viz--service.hub.example.edu.evil.org/services/hub-viz/open/alice/sales",
-])
+@pytest.mark.parametrize(
+    "link",
+    [
+        f"{SERVICE_ORIGIN}/services/hub-viz/api/dashboards",  # only open pages there
+        f"{SERVICE_ORIGIN}/hub/admin",
+        "http://hub-viz--service.hub.example.edu/services/hub-viz/open/alice/sales",  # scheme
+        "https://sales--0123abcd.hub.example.edu/user/alice/sales/",  # a dashboard's own host
+        "https://hub-viz--service.hub.example.edu.evil.org/services/hub-viz/open/alice/sales",
+    ],
+)
 def test_on_the_isolated_layout_other_hosts_and_pages_are_refused(link: str) -> None:
     with pytest.raises(LaunchError):
         _isolated(target=link)
@@ -291,8 +377,13 @@ def test_on_the_isolated_layout_other_hosts_and_pages_are_refused(link: str) -> 
 
 def test_links_outside_the_base_url_are_refused() -> None:
     with pytest.raises(LaunchError, match="base URL"):
-        resolve_target(Launch(target="/other/x"), host=HOST, scheme="https", base_url="/jh/",
-                       service_prefix="/jh/services/hub-viz/")
+        resolve_target(
+            Launch(target="/other/x"),
+            host=HOST,
+            scheme="https",
+            base_url="/jh/",
+            service_prefix="/jh/services/hub-viz/",
+        )
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -300,12 +391,19 @@ def test_links_outside_the_base_url_are_refused() -> None:
 
 def test_lti13_defaults_to_canvas_cloud(tmp_path: Path) -> None:
     c = Config()
-    extra = configure_lti(c, state_dir=tmp_path, service_url="http://127.0.0.1:1/services/hub-viz/",
-                          client_id="10000000000123")
+    extra = configure_lti(
+        c,
+        state_dir=tmp_path,
+        service_url="http://127.0.0.1:1/services/hub-viz/",
+        client_id="10000000000123",
+    )
     cfg = c.HubVizLTI13Authenticator
     assert c.JupyterHub.authenticator_class == "hub_viz.lti.HubVizLTI13Authenticator"
     assert (cfg.issuer, cfg.jwks_endpoint, cfg.authorize_url) == (
-        CANVAS_ISSUER, CANVAS_JWKS, CANVAS_AUTHORIZE)
+        CANVAS_ISSUER,
+        CANVAS_JWKS,
+        CANVAS_AUTHORIZE,
+    )
     assert cfg.client_id == {"10000000000123"}
     assert cfg.username_key == "sub"
     assert cfg.allow_all is True and cfg.manage_groups is True
@@ -349,7 +447,10 @@ def test_deployments_and_courseless_launches_are_settings() -> None:
         ({}, "'client_id' is required"),
         ({"client_id": ""}, "'client_id' is required"),
         ({"client_id": []}, "'client_id' is required"),
-        ({"client_id": "1", "issuer": "http://canvas.example.edu"}, "'issuer' must be an https URL"),
+        (
+            {"client_id": "1", "issuer": "http://canvas.example.edu"},
+            "'issuer' must be an https URL",
+        ),
         ({"client_id": "1", "jwks_url": "ftp://x/jwks"}, "'jwks_url' must be an https URL"),
         ({"client_id": "1", "authorize_url": "not a url"}, "'authorize_url' must be an https"),
         ({"client_id": "1", "consumers": {"k": "s"}}, "unknown setting"),
@@ -378,8 +479,13 @@ def test_auth_state_needs_the_crypt_key(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_loopback_http_urls_are_allowed_for_tests() -> None:
     c = Config()
-    configure_lti(c, client_id=["1", 2], issuer="https://platform.test",
-                  jwks_url="http://127.0.0.1:9999/jwks", authorize_url="https://platform.test/auth")
+    configure_lti(
+        c,
+        client_id=["1", 2],
+        issuer="https://platform.test",
+        jwks_url="http://127.0.0.1:9999/jwks",
+        authorize_url="https://platform.test/auth",
+    )
     assert c.HubVizLTI13Authenticator.client_id == {"1", "2"}
 
 
@@ -439,13 +545,18 @@ def test_canvas_developer_key() -> None:
     assert key["scopes"] == []
     assert key["custom_fields"] == {
         "context_history": "$Context.id.history",
-        "previous_context_ids": "$Canvas.course.previousContextIds.recursive"}
+        "previous_context_ids": "$Canvas.course.previousContextIds.recursive",
+    }
     [ext] = key["extensions"]
     assert ext["platform"] == "canvas.instructure.com" and ext["domain"] == "hub.example.edu"
     assert ext["privacy_level"] == "name_only"
     placements = {p["placement"]: p for p in ext["settings"]["placements"]}
-    assert set(placements) == {"course_navigation", "link_selection", "assignment_selection",
-                               "editor_button"}
+    assert set(placements) == {
+        "course_navigation",
+        "link_selection",
+        "assignment_selection",
+        "editor_button",
+    }
     assert placements["course_navigation"]["windowTarget"] == "_blank"
     assert placements["course_navigation"]["message_type"] == "LtiResourceLinkRequest"
     for name in ("link_selection", "assignment_selection", "editor_button"):
@@ -486,26 +597,37 @@ def test_the_signing_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
 
 
 def test_launch_13_reads_a_deep_linking_request() -> None:
-    settings = {"deep_link_return_url": "https://canvas.example.edu/courses/1/deep_linking_response",
-                "data": "opaque"}
-    launch = launch_13({CLAIM + "message_type": "LtiDeepLinkingRequest",
-                        CLAIM + "deployment_id": "42:abc",
-                        "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings":
-                        settings})
+    settings = {
+        "deep_link_return_url": "https://canvas.example.edu/courses/1/deep_linking_response",
+        "data": "opaque",
+    }
+    launch = launch_13(
+        {
+            CLAIM + "message_type": "LtiDeepLinkingRequest",
+            CLAIM + "deployment_id": "42:abc",
+            "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": settings,
+        }
+    )
     assert launch.picking and launch.deep_linking == settings and launch.deployment_id == "42:abc"
     assert not launch_13({CLAIM + "message_type": "LtiResourceLinkRequest"}).picking
 
 
 @pytest.mark.parametrize(
     ("settings", "message"),
-    [(None, "sent no deep-linking settings"),
-     ({"deep_link_return_url": "http://canvas.example.edu/x"}, "not an https URL"),
-     ({"deep_link_return_url": "javascript:alert(1)"}, "not an https URL")],
+    [
+        (None, "sent no deep-linking settings"),
+        ({"deep_link_return_url": "http://canvas.example.edu/x"}, "not an https URL"),
+        ({"deep_link_return_url": "javascript:alert(1)"}, "not an https URL"),
+    ],
 )
 def test_bad_deep_linking_settings_are_refused(settings: dict | None, message: str) -> None:
     with pytest.raises(LaunchError, match=message):
-        launch_13({CLAIM + "message_type": "LtiDeepLinkingRequest",
-                   "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": settings})
+        launch_13(
+            {
+                CLAIM + "message_type": "LtiDeepLinkingRequest",
+                "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": settings,
+            }
+        )
 
 
 def test_picker_nonces_work_once() -> None:
@@ -521,11 +643,18 @@ def test_picker_nonces_work_once() -> None:
     ("error", "status", "words"),
     [
         (TokenError("Not enough segments"), 400, "not signed by the course site this hub trusts"),
-        (TokenError('Unable to find a signing key that matches: "None"'), 400,
-         "not signed by the course site"),
-        (MissingRequiredArgumentError(
-            "Required LTI 1.3 arg https://purl.imsglobal.org/spec/lti/claim/roles not in request"),
-         400, "did not say your role in the course (roles)"),
+        (
+            TokenError('Unable to find a signing key that matches: "None"'),
+            400,
+            "not signed by the course site",
+        ),
+        (
+            MissingRequiredArgumentError(
+                "Required LTI 1.3 arg https://purl.imsglobal.org/spec/lti/claim/roles not in request"
+            ),
+            400,
+            "did not say your role in the course (roles)",
+        ),
         (TokenError("Signature has expired"), 400, "This launch has expired"),
         (InvalidAudienceError("Audience doesn't match"), 401, "meant for another tool"),
     ],
@@ -543,12 +672,21 @@ def test_library_refusals_become_plain_words(error: Exception, status: int, word
         (HTTPError(401, "Invalid oauth_signature"), 401, "consumer key and secret this hub knows"),
         (HTTPError(401, "unknown oauth_consumer_key"), 401, "consumer key and secret"),
         (HTTPError(401, "oauth_nonce + oauth_timestamp already used"), 401, "used already"),
-        (HTTPError(401, "Timestamp given is invalid, differ from allowed 30 sec"), 401,
-         "This launch has expired"),
-        (HTTPError(400, "Required LTI 1.1 arg arg resource_link_id not included in request"),
-         400, "did not say which link you opened (resource_link_id)"),
-        (HTTPError(400, "Required oauth arg oauth_nonce does not have a value"), 400,
-         "something the hub needs (oauth_nonce)"),
+        (
+            HTTPError(401, "Timestamp given is invalid, differ from allowed 30 sec"),
+            401,
+            "This launch has expired",
+        ),
+        (
+            HTTPError(400, "Required LTI 1.1 arg arg resource_link_id not included in request"),
+            400,
+            "did not say which link you opened (resource_link_id)",
+        ),
+        (
+            HTTPError(400, "Required oauth arg oauth_nonce does not have a value"),
+            400,
+            "something the hub needs (oauth_nonce)",
+        ),
     ],
 )
 def test_lti11_refusals_become_plain_words(raw: HTTPError, status: int, words: str) -> None:

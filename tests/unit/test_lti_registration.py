@@ -26,7 +26,8 @@ CONFIG_URL = ISSUER + "/api/lti/security/openid-configuration"
 
 def configuration(**changes: object) -> dict:
     config = {
-        "issuer": ISSUER, "authorization_endpoint": ISSUER + "/api/lti/authorize_redirect",
+        "issuer": ISSUER,
+        "authorization_endpoint": ISSUER + "/api/lti/authorize_redirect",
         "token_endpoint": ISSUER + "/login/oauth2/token",
         "jwks_uri": ISSUER + "/api/lti/security/jwks",
         "registration_endpoint": ISSUER + "/api/lti/registrations",
@@ -85,7 +86,9 @@ def test_the_store_keeps_one_entry_per_client_and_is_private(tmp_path: Path) -> 
     store.add(Registration(ISSUER, "2", "https://b/auth", "https://b/jwks", "https://b/token"))
     store.add(Registration(ISSUER, "1", "https://c/auth", "https://c/jwks", "https://c/token"))
     assert [(r.client_id, r.authorize_url) for r in store.load()] == [
-        ("2", "https://b/auth"), ("1", "https://c/auth")]
+        ("2", "https://b/auth"),
+        ("1", "https://c/auth"),
+    ]
     assert store.path.stat().st_mode & 0o777 == 0o600
     assert store.remove(ISSUER, "2") and not store.remove(ISSUER, "2")
     assert [r.client_id for r in store.load()] == ["1"]
@@ -102,8 +105,12 @@ def test_the_request_matches_the_developer_key() -> None:
     assert tool["claims"] == ["iss", "sub", "email"]
     assert tool["domain"] == "hub.example.edu"
     by_placement = {m["placements"][0]: m for m in tool["messages"]}
-    assert set(by_placement) == {"course_navigation", "link_selection",
-                                 "assignment_selection", "editor_button"}
+    assert set(by_placement) == {
+        "course_navigation",
+        "link_selection",
+        "assignment_selection",
+        "editor_button",
+    }
     assert by_placement["course_navigation"]["type"] == "LtiResourceLinkRequest"
     assert by_placement["link_selection"]["target_link_uri"].endswith("/hub/lti13/pick")
     assert by_placement["link_selection"]["supported_types"] == ["ltiResourceLink"]
@@ -129,8 +136,11 @@ def test_the_configured_platform_comes_first(tmp_path: Path) -> None:
     c = Config()
     configure_lti(c, state_dir=tmp_path, client_id="1", auth_state=False)
     auth = HubVizLTI13Authenticator(config=c)
-    auth.register(Registration("https://canvas.instructure.com", "2", "https://x/auth",
-                               "https://x/jwks", "https://x/t"))
+    auth.register(
+        Registration(
+            "https://canvas.instructure.com", "2", "https://x/auth", "https://x/jwks", "https://x/t"
+        )
+    )
     assert auth.platform_for("https://canvas.instructure.com").configured
     assert not auth.platform_for("https://canvas.instructure.com", "2").configured
     assert auth.issuers() == ["https://canvas.instructure.com"]

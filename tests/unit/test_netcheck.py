@@ -153,9 +153,10 @@ async def test_a_name_that_does_not_resolve_is_refused():
 
 
 def test_parse_literal_reads_every_ipv4_spelling_and_leaves_names():
-    assert {str(parse_literal(h)) for h in
-            ("127.0.0.1", "0x7f000001", "2130706433", "0177.0.0.1", "127.1", "0x7f.1")} == \
-        {"127.0.0.1"}
+    assert {
+        str(parse_literal(h))
+        for h in ("127.0.0.1", "0x7f000001", "2130706433", "0177.0.0.1", "127.1", "0x7f.1")
+    } == {"127.0.0.1"}
     assert parse_literal("github.com") is None
     assert parse_literal("1.2.3.4.example.org") is None
     with pytest.raises(SpecError, match="not a valid IPv6 address"):

@@ -65,8 +65,13 @@ class StandInHub:
 
 
 def deployer(store: Store, hub: StandInHub, pool_ceiling: int = 0) -> Deployer:
-    d = Deployer(hub, store, None, layout=Layout(),  # type: ignore[arg-type]
-                 service_prefix="/services/hub-viz/")
+    d = Deployer(
+        hub,
+        store,
+        None,
+        layout=Layout(),  # type: ignore[arg-type]
+        service_prefix="/services/hub-viz/",
+    )
     d.spawn_options = lambda *a: {}  # type: ignore[method-assign]
     if pool_ceiling:
         d.pool = WarmPool(store, d, Notes(), user=POOL, ceiling=pool_ceiling)
@@ -75,8 +80,15 @@ def deployer(store: Store, hub: StandInHub, pool_ceiling: int = 0) -> Deployer:
 
 def publish(store: Store, mode: str = "per-viewer", warm_pool: int = 0) -> Dashboard:
     with store.session() as db:
-        d = Dashboard(owner="alice", slug="lab", title="Lab", framework="dash",
-                      entry="app.py", mode=mode, warm_pool=warm_pool)
+        d = Dashboard(
+            owner="alice",
+            slug="lab",
+            title="Lab",
+            framework="dash",
+            entry="app.py",
+            mode=mode,
+            warm_pool=warm_pool,
+        )
         db.add(d)
         db.commit()
         return d
@@ -162,8 +174,7 @@ async def test_an_unpublish_during_opens_leaves_nothing_running(store: Store) ->
         await d.ensure_running(dashboard, "late")
 
 
-async def test_stop_after_a_mode_change_reaches_every_server_with_an_open_run(
-        store: Store) -> None:
+async def test_stop_after_a_mode_change_reaches_every_server_with_an_open_run(store: Store) -> None:
     hub = StandInHub()
     dashboard = publish(store)
     d = deployer(store, hub)
@@ -240,6 +251,7 @@ async def test_a_stop_does_not_claim_a_run_that_had_already_ended(store: Store) 
     async with d.changing(dashboard.id) as fresh:
         assert await d.stop(fresh, by="alice", reason="stopped by author") == 1
     with store.session() as db:
-        runs = {r.server_owner: (r.stop_reason, r.stopped_by)
-                for r in db.scalars(select(Deployment))}
+        runs = {
+            r.server_owner: (r.stop_reason, r.stopped_by) for r in db.scalars(select(Deployment))
+        }
     assert runs == {"s1": ("stopped on the hub", ""), "s2": ("stopped by author", "alice")}

@@ -16,25 +16,34 @@ def request(host: str, uri: str = "/user/alice/sales/?x=1") -> HTTPServerRequest
 
 def test_the_users_host_is_sent_to_the_servers_own() -> None:
     assert OWN.redirect_for(request("alice.hub.localhost:8000")) == (
-        "http://sales--0123abcd.hub.localhost:8000/user/alice/sales/?x=1")
+        "http://sales--0123abcd.hub.localhost:8000/user/alice/sales/?x=1"
+    )
     assert OWN.redirect_for(request("ALICE.hub.localhost:8000")) is not None
     assert OWN.redirect_for(request("sales--0123abcd.hub.localhost:8000")) is None
 
 
-@pytest.mark.parametrize("host", [
-    "bob.hub.localhost:8000",  # another user's host (a stale route pointing here)
-    "grades--89abcdef.hub.localhost:8000",  # another dashboard's host
-    "hub.localhost:8000",  # the hub's
-    "hub-viz--service.hub.localhost:8000",  # the service's
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "bob.hub.localhost:8000",  # another user's host (a stale route pointing here)
+        "grades--89abcdef.hub.localhost:8000",  # another dashboard's host
+        "hub.localhost:8000",  # the hub's
+        "hub-viz--service.hub.localhost:8000",  # the service's
+    ],
+)
 def test_other_hosts_of_the_hub_are_never_served(host: str) -> None:
     assert OWN.foreign(request(host))
     assert OWN.redirect_for(request(host)) is None
 
 
-@pytest.mark.parametrize("host", [
-    "sales--0123abcd.hub.localhost:8000",  # its own
-    "127.0.0.1:45678", "10.1.2.3:8888", "[::1]:45678",  # the hub's probe, the service
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "sales--0123abcd.hub.localhost:8000",  # its own
+        "127.0.0.1:45678",
+        "10.1.2.3:8888",
+        "[::1]:45678",  # the hub's probe, the service
+    ],
+)
 def test_its_own_host_and_addresses_are_served(host: str) -> None:
     assert not OWN.foreign(request(host))

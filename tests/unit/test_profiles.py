@@ -36,8 +36,14 @@ def test_parse_cpu_refuses(value):
 
 @pytest.mark.parametrize(
     ("value", "size"),
-    [("512M", 512 * 10**6), ("2G", 2 * 10**9), ("1Gi", 2**30), ("1.5G", 15 * 10**8),
-     (2**30, 2**30), ("64Mi", 64 * 2**20)],
+    [
+        ("512M", 512 * 10**6),
+        ("2G", 2 * 10**9),
+        ("1Gi", 2**30),
+        ("1.5G", 15 * 10**8),
+        (2**30, 2**30),
+        ("64Mi", 64 * 2**20),
+    ],
 )
 def test_parse_memory(value, size):
     assert parse_memory(value) == size
@@ -50,7 +56,8 @@ def test_parse_memory_refuses(value):
 
 
 @pytest.mark.parametrize(
-    ("size", "text"), [(2 * 10**9, "2G"), (2**31, "2Gi"), (512 * 10**6, "512M"), (1536 * 2**20, "1536Mi")]
+    ("size", "text"),
+    [(2 * 10**9, "2G"), (2**31, "2Gi"), (512 * 10**6, "512M"), (1536 * 2**20, "1536Mi")],
 )
 def test_format_memory_is_exact(size, text):
     assert format_memory(size) == text
@@ -60,16 +67,27 @@ def test_format_memory_is_exact(size, text):
 def test_profiles_parse_with_defaults_and_public_view_hides_placement():
     profiles = parse_profiles(
         {
-            "small": {"display_name": "Small", "cpu_request": 0.1, "cpu_limit": 0.5,
-                      "mem_request": "256M", "mem_limit": "1G"},
-            "gpu": {"image": "registry.example.edu/dash-gpu:1", "node_selector": {"pool": "gpu"},
-                    "tolerations": [{"key": "gpu", "operator": "Exists"}]},
+            "small": {
+                "display_name": "Small",
+                "cpu_request": 0.1,
+                "cpu_limit": 0.5,
+                "mem_request": "256M",
+                "mem_limit": "1G",
+            },
+            "gpu": {
+                "image": "registry.example.edu/dash-gpu:1",
+                "node_selector": {"pool": "gpu"},
+                "tolerations": [{"key": "gpu", "operator": "Exists"}],
+            },
         },
         CEILING,
     )
     assert profiles["small"].resources == Resources(0.1, 0.5, 256 * 10**6, 10**9)
     assert profiles["small"].public() == {
-        "display_name": "Small", "description": "", "cpu_limit": 0.5, "mem_limit": "1G",
+        "display_name": "Small",
+        "description": "",
+        "cpu_limit": 0.5,
+        "mem_limit": "1G",
     }
     assert profiles["gpu"].display_name == "gpu"
     assert "image" not in profiles["gpu"].public()
@@ -126,5 +144,10 @@ def test_author_beyond_the_ceiling_is_refused_with_a_readable_message():
 
 def test_check_resources_normalises():
     assert check_resources(None) == {}
-    assert check_resources({"cpu": "250m", "memory": "512Mi", }) == {"cpu": 0.25, "memory": "512Mi"}
+    assert check_resources(
+        {
+            "cpu": "250m",
+            "memory": "512Mi",
+        }
+    ) == {"cpu": 0.25, "memory": "512Mi"}
     assert check_resources({"cpu": "", "memory": None}) == {}

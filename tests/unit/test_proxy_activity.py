@@ -22,10 +22,18 @@ pytestmark = pytest.mark.unit
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-PAGE = {"User-Agent": CHROME, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document",
-        "Accept": "text/html,*/*;q=0.8"}
-POLL = {"User-Agent": CHROME, "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty",
-        "Accept": "application/json"}
+PAGE = {
+    "User-Agent": CHROME,
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "document",
+    "Accept": "text/html,*/*;q=0.8",
+}
+POLL = {
+    "User-Agent": CHROME,
+    "Sec-Fetch-Mode": "cors",
+    "Sec-Fetch-Dest": "empty",
+    "Accept": "application/json",
+}
 
 
 class AppPage(web.RequestHandler):
@@ -86,9 +94,7 @@ class Setup:
 async def setup() -> AsyncIterator[Setup]:
     upstream, app_port = serve(web.Application([(r"/ws", AppSocket), (r"/.*", AppPage)]))
     counter = Counter()
-    front, port = serve(web.Application(
-        [(r"/.*", Proxy, {"port": app_port, "counter": counter})]
-    ))
+    front, port = serve(web.Application([(r"/.*", Proxy, {"port": app_port, "counter": counter})]))
     yield Setup(f"127.0.0.1:{port}", counter)
     front.stop()
     upstream.stop()

@@ -187,11 +187,18 @@ def test_upstream_headers_keep_caching_headers() -> None:
 
 
 FORGED = [
-    ("X-Forwarded-For", "10.9.9.9"), ("X-Forwarded-Proto", "http"),
-    ("X-Forwarded-Host", "evil.example.org"), ("X-Forwarded-Port", "1"),
-    ("X-Forwarded-Prefix", "/evil/"), ("X-Forwarded-Ssl", "on"), ("x-forwarded-scheme", "x"),
-    ("Forwarded", "for=10.9.9.9;host=evil.example.org;proto=http"), ("X-Real-IP", "10.9.9.9"),
-    ("X-Scheme", "http"), ("Front-End-Https", "on"), ("X-Original-Host", "evil.example.org"),
+    ("X-Forwarded-For", "10.9.9.9"),
+    ("X-Forwarded-Proto", "http"),
+    ("X-Forwarded-Host", "evil.example.org"),
+    ("X-Forwarded-Port", "1"),
+    ("X-Forwarded-Prefix", "/evil/"),
+    ("X-Forwarded-Ssl", "on"),
+    ("x-forwarded-scheme", "x"),
+    ("Forwarded", "for=10.9.9.9;host=evil.example.org;proto=http"),
+    ("X-Real-IP", "10.9.9.9"),
+    ("X-Scheme", "http"),
+    ("Front-End-Https", "on"),
+    ("X-Original-Host", "evil.example.org"),
 ]
 
 
@@ -207,8 +214,16 @@ def test_upstream_headers_overwrite_every_forwarding_header_the_viewer_sent() ->
     for name, value in FORGED:
         assert (name.title(), value) not in [(n.title(), v) for n, v in sent], name
     assert "10.9.9.9" not in repr(sent) and "evil" not in repr(sent)
-    for name in ("X-Forwarded-Port", "X-Forwarded-Prefix", "Forwarded", "X-Real-IP",
-                 "X-Scheme", "X-Forwarded-Ssl", "Front-End-Https", "X-Original-Host"):
+    for name in (
+        "X-Forwarded-Port",
+        "X-Forwarded-Prefix",
+        "Forwarded",
+        "X-Real-IP",
+        "X-Scheme",
+        "X-Forwarded-Ssl",
+        "Front-End-Https",
+        "X-Original-Host",
+    ):
         assert name not in out, name
 
 
@@ -250,8 +265,10 @@ def test_upstream_headers_leave_input_untouched() -> None:
     [
         ("frame-ancestors 'self'", ""),
         ("frame-ancestors 'self'; report-uri /r", "report-uri /r"),
-        ("default-src 'self'; FRAME-ANCESTORS 'none' ; img-src data:",
-         "default-src 'self'; img-src data:"),
+        (
+            "default-src 'self'; FRAME-ANCESTORS 'none' ; img-src data:",
+            "default-src 'self'; img-src data:",
+        ),
         ("script-src 'self'", "script-src 'self'"),
     ],
 )
@@ -263,16 +280,29 @@ def test_an_apps_frame_ancestors_gives_way_to_the_launchers(policy: str, kept: s
     ("sent", "expected"),
     [
         ({}, ("10.0.0.2", "http")),  # no proxy in front: the connection's own
-        ({"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"},
-         ("203.0.113.7", "https")),
+        (
+            {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"},
+            ("203.0.113.7", "https"),
+        ),
         # the hub's proxy appends what it saw: the viewer's own entries before it do not count
-        ({"X-Forwarded-For": "10.9.9.9, 203.0.113.7", "X-Forwarded-Proto": "https,http"},
-         ("203.0.113.7", "http")),
+        (
+            {"X-Forwarded-For": "10.9.9.9, 203.0.113.7", "X-Forwarded-Proto": "https,http"},
+            ("203.0.113.7", "http"),
+        ),
         # headers the proxy passes untouched count for nothing
-        ({"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "10.9.9.9", "X-Scheme": "https",
-          "X-Forwarded-Proto": "http"}, ("203.0.113.7", "http")),
-        ({"X-Forwarded-For": "not-an-address", "X-Forwarded-Proto": "gopher"},
-         ("10.0.0.2", "http")),
+        (
+            {
+                "X-Forwarded-For": "203.0.113.7",
+                "X-Real-IP": "10.9.9.9",
+                "X-Scheme": "https",
+                "X-Forwarded-Proto": "http",
+            },
+            ("203.0.113.7", "http"),
+        ),
+        (
+            {"X-Forwarded-For": "not-an-address", "X-Forwarded-Proto": "gopher"},
+            ("10.0.0.2", "http"),
+        ),
     ],
 )
 def test_the_viewer_address_and_scheme_are_the_hub_proxys(sent: dict, expected: tuple) -> None:

@@ -37,11 +37,15 @@ def test_everyone_may_publish_private() -> None:
     Publishers().check({"name": "anyone"}, "private")
 
 
-@pytest.mark.parametrize("user", [
-    {"name": "root", "admin": True, "groups": []},  # a hub admin
-    {"name": "ines", "admin": False, "groups": []},  # a named publisher
-    {"name": "tom", "admin": False, "groups": ["course-101", "teachers"]},  # in a named group
-], ids=["admin", "named-user", "group-member"])
+@pytest.mark.parametrize(
+    "user",
+    [
+        {"name": "root", "admin": True, "groups": []},  # a hub admin
+        {"name": "ines", "admin": False, "groups": []},  # a named publisher
+        {"name": "tom", "admin": False, "groups": ["course-101", "teachers"]},  # in a named group
+    ],
+    ids=["admin", "named-user", "group-member"],
+)
 @pytest.mark.parametrize("visibility", BEYOND_PRIVATE)
 def test_admins_publishers_and_their_groups_may_share(user: dict, visibility: str) -> None:
     PUBLISHERS.check(user, visibility)
@@ -70,12 +74,15 @@ def test_the_startup_warning_says_the_layout_and_who_may_publish() -> None:
     assert "nobody else" in Publishers().startup_warning()
 
 
-@pytest.mark.parametrize(("entries", "fragment"), [
-    ("alice", "must be a list of names, e.g. ['alice']"),
-    (["group:"], "names no group"),
-    ([""], "is not a user name"),
-    ([7], "is not a user name"),
-])
+@pytest.mark.parametrize(
+    ("entries", "fragment"),
+    [
+        ("alice", "must be a list of names, e.g. ['alice']"),
+        (["group:"], "names no group"),
+        ([""], "is not a user name"),
+        ([7], "is not a user name"),
+    ],
+)
 def test_bad_publisher_entries_say_what_to_write(entries, fragment) -> None:
     with pytest.raises(ValueError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
         Publishers.parse(entries)
@@ -102,10 +109,13 @@ def configure_into(c: Config, **kwargs) -> Config:
     return c
 
 
-@pytest.mark.parametrize(("subdomain_host", "isolated"), [
-    ("https://hub.example.edu", True),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    ("subdomain_host", "isolated"),
+    [
+        ("https://hub.example.edu", True),
+        ("", False),
+    ],
+)
 def test_the_publishing_limit_follows_subdomain_host(subdomain_host: str, isolated: bool) -> None:
     c = Config()
     c.JupyterHub.subdomain_host = subdomain_host
@@ -117,9 +127,16 @@ def test_the_publishing_limit_follows_subdomain_host(subdomain_host: str, isolat
 
 
 def test_the_service_reads_both_settings_into_its_policy() -> None:
-    service = DashboardService(config=Config({"DashboardService": {
-        "publishers": ["ines", "group:teachers"], "subdomain_host": "",
-    }}))
+    service = DashboardService(
+        config=Config(
+            {
+                "DashboardService": {
+                    "publishers": ["ines", "group:teachers"],
+                    "subdomain_host": "",
+                }
+            }
+        )
+    )
     assert service.policy().publishers == PUBLISHERS
     assert DashboardService().policy().publishers == Publishers()
     for name in ("publishers", "subdomain_host"):

@@ -45,28 +45,54 @@ def fake_accounts(**uids: int) -> Any:
     return lambda name: SimpleNamespace(pw_uid=uids[name]) if name in uids else None
 
 
-DECIDE = dict(run_as_hub_user=False, sandbox_user="hub-viz-pool", allow_run_as_viewer=False,
-              find=fake_accounts(**{"hub-viz-pool": 990}))
+DECIDE = dict(
+    run_as_hub_user=False,
+    sandbox_user="hub-viz-pool",
+    allow_run_as_viewer=False,
+    find=fake_accounts(**{"hub-viz-pool": 990}),
+)
 
 
-@pytest.mark.parametrize(("case", "kwargs", "expected"), [
-    ("author's own instance runs as the author",
-     dict(owner=AUTHOR, author=AUTHOR), RunAs(AUTHOR, sandboxed=False)),
-    ("another author's code runs as the sandbox account",
-     dict(owner=VIEWER, author=AUTHOR), RunAs("hub-viz-pool", sandboxed=True)),
-    ("a warm-pool instance too",
-     dict(owner="hub-viz-pool", author=AUTHOR), RunAs("hub-viz-pool", sandboxed=True)),
-    ("demo: the hub's own account, still sandboxed (throw-away home)",
-     dict(owner=VIEWER, author=AUTHOR, run_as_hub_user=True), RunAs(None, sandboxed=True)),
-    ("demo: the author's own instance as today",
-     dict(owner=AUTHOR, author=AUTHOR, run_as_hub_user=True), RunAs(None, sandboxed=False)),
-    ("opted in: as the viewer when the sandbox account is missing",
-     dict(owner=VIEWER, author=AUTHOR, find=fake_accounts(), allow_run_as_viewer=True),
-     RunAs(VIEWER, sandboxed=True)),
-    ("opted in, but the sandbox account exists: the sandbox",
-     dict(owner=VIEWER, author=AUTHOR, allow_run_as_viewer=True),
-     RunAs("hub-viz-pool", sandboxed=True)),
-])
+@pytest.mark.parametrize(
+    ("case", "kwargs", "expected"),
+    [
+        (
+            "author's own instance runs as the author",
+            dict(owner=AUTHOR, author=AUTHOR),
+            RunAs(AUTHOR, sandboxed=False),
+        ),
+        (
+            "another author's code runs as the sandbox account",
+            dict(owner=VIEWER, author=AUTHOR),
+            RunAs("hub-viz-pool", sandboxed=True),
+        ),
+        (
+            "a warm-pool instance too",
+            dict(owner="hub-viz-pool", author=AUTHOR),
+            RunAs("hub-viz-pool", sandboxed=True),
+        ),
+        (
+            "demo: the hub's own account, still sandboxed (throw-away home)",
+            dict(owner=VIEWER, author=AUTHOR, run_as_hub_user=True),
+            RunAs(None, sandboxed=True),
+        ),
+        (
+            "demo: the author's own instance as today",
+            dict(owner=AUTHOR, author=AUTHOR, run_as_hub_user=True),
+            RunAs(None, sandboxed=False),
+        ),
+        (
+            "opted in: as the viewer when the sandbox account is missing",
+            dict(owner=VIEWER, author=AUTHOR, find=fake_accounts(), allow_run_as_viewer=True),
+            RunAs(VIEWER, sandboxed=True),
+        ),
+        (
+            "opted in, but the sandbox account exists: the sandbox",
+            dict(owner=VIEWER, author=AUTHOR, allow_run_as_viewer=True),
+            RunAs("hub-viz-pool", sandboxed=True),
+        ),
+    ],
+)
 def test_who_runs_the_code(case: str, kwargs: dict, expected: RunAs) -> None:
     assert choose_account(**{**DECIDE, **kwargs}) == expected, case
 
@@ -87,10 +113,14 @@ def test_a_missing_sandbox_account_refuses_another_authors_code() -> None:
 
 @pytest.mark.parametrize("uid", [0, os.getuid()])
 def test_a_privileged_sandbox_account_is_refused(uid: int) -> None:
-    with pytest.raises(SandboxError, match="must set DashboardLocalSpawner.sandbox_user to an "
-                                           "unprivileged account"):
-        choose_account(**{**DECIDE, "find": fake_accounts(**{"hub-viz-pool": uid})},
-                       owner=VIEWER, author=AUTHOR)
+    with pytest.raises(
+        SandboxError, match="must set DashboardLocalSpawner.sandbox_user to an unprivileged account"
+    ):
+        choose_account(
+            **{**DECIDE, "find": fake_accounts(**{"hub-viz-pool": uid})},
+            owner=VIEWER,
+            author=AUTHOR,
+        )
 
 
 def test_the_sandbox_account_defaults_to_the_warm_pools() -> None:
@@ -144,21 +174,34 @@ def _remove_homes() -> Iterator[None]:
             shutil.rmtree(home, ignore_errors=True)
 
 
-def spawner_for(config: Config, tmp_path: Path, owner: str, author: str,
-                **extra: Any) -> DashboardLocalSpawner:
+def spawner_for(
+    config: Config, tmp_path: Path, owner: str, author: str, **extra: Any
+) -> DashboardLocalSpawner:
     """A spawner for ``owner``'s server running ``author``'s dashboard (a signed spec)."""
     server = "probe" if owner == author else "probe-1a2b3c4d"
-    user = SimpleNamespace(name=owner, id=0, url=f"/user/{owner}/", escaped_name=owner,
-                           settings={})
-    hub = SimpleNamespace(api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/",
-                          url="http://127.0.0.1:8081/hub/", public_host="", host="")
-    orm_server = orm.Server(proto="http", ip="", port=0, base_url=f"/user/{owner}/{server}/",
-                            cookie_name="jupyterhub")
+    user = SimpleNamespace(name=owner, id=0, url=f"/user/{owner}/", escaped_name=owner, settings={})
+    hub = SimpleNamespace(
+        api_url="http://127.0.0.1:8081/hub/api",
+        base_url="/hub/",
+        url="http://127.0.0.1:8081/hub/",
+        public_host="",
+        host="",
+    )
+    orm_server = orm.Server(
+        proto="http", ip="", port=0, base_url=f"/user/{owner}/{server}/", cookie_name="jupyterhub"
+    )
     orm_spawner = SimpleNamespace(name=server, server=orm_server, state=None)
     spawner = DashboardLocalSpawner(config=config, user=user, hub=hub, orm_spawner=orm_spawner)
     spawner.api_token = "server-token"
-    spec = {"framework": "dash", "entry": "app.py", "mode": "per-viewer", "title": "Probe",
-            "source_owner": author, "dashboard": f"{author}/probe", **extra}
+    spec = {
+        "framework": "dash",
+        "entry": "app.py",
+        "mode": "per-viewer",
+        "title": "Probe",
+        "source_owner": author,
+        "dashboard": f"{author}/probe",
+        **extra,
+    }
     signer = Signer((tmp_path / "key.pem").read_text())
     spawner.user_options = {"hub_viz_spec": signer.sign_spec(owner, server, spec)}
     _MADE.append(spawner)
@@ -185,9 +228,15 @@ def stop(spawner: DashboardLocalSpawner) -> None:
 def first_moments(spawner: DashboardLocalSpawner) -> list[str]:
     """Account, working folder and $HOME of a process started as the spawner starts one."""
     env = spawner.get_env()
-    out = subprocess.run(["sh", "-c", 'id -un; pwd; echo "$HOME"'], env=env,
-                         preexec_fn=spawner.make_preexec_fn(spawner.user.name),
-                         capture_output=True, text=True, check=True, timeout=30)
+    out = subprocess.run(
+        ["sh", "-c", 'id -un; pwd; echo "$HOME"'],
+        env=env,
+        preexec_fn=spawner.make_preexec_fn(spawner.user.name),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
     return out.stdout.split("\n")[:3]
 
 
@@ -282,9 +331,7 @@ def test_opted_in_the_viewer_runs_it_with_a_throw_away_home(config, tmp_path) ->
 
 
 @as_root
-def test_files_the_sandbox_cannot_read_are_a_readable_spawn_error(
-    config, tmp_path, files
-) -> None:
+def test_files_the_sandbox_cannot_read_are_a_readable_spawn_error(config, tmp_path, files) -> None:
     config.DashboardLocalSpawner.sandbox_user = "nobody"
     (files / AUTHOR).chmod(0o700)
     spawner = spawner_for(config, tmp_path, VIEWER, AUTHOR)
@@ -305,8 +352,13 @@ def test_a_git_source_is_not_read_by_the_hub_for_the_sandbox(config, tmp_path) -
     # the instance clones it itself, as the sandbox account: the hub checks no files
     config.DashboardLocalSpawner.sandbox_user = "nobody"
     config.DashboardSettings.git_schemes = ["https"]
-    spawner = spawner_for(config, tmp_path, VIEWER, AUTHOR,
-                          git={"url": "https://git.example.org/org/repo.git", "ref": "main"})
+    spawner = spawner_for(
+        config,
+        tmp_path,
+        VIEWER,
+        AUTHOR,
+        git={"url": "https://git.example.org/org/repo.git", "ref": "main"},
+    )
     before_start(spawner)
     assert spawner._git is not None
     assert spawner.sandbox_home and Path(spawner.sandbox_home).is_dir()

@@ -77,9 +77,11 @@ def test_no_setting_is_declared_on_both_sides() -> None:
 
     def own(cls: type) -> set[str]:
         """The configurable traits hub_viz's own classes add (not JupyterHub's)."""
-        return {name for name in cls.class_trait_names(config=True)
-                if next(k for k in cls.__mro__ if name in vars(k)).__module__.startswith(
-                    "hub_viz.")}
+        return {
+            name
+            for name in cls.class_trait_names(config=True)
+            if next(k for k in cls.__mro__ if name in vars(k)).__module__.startswith("hub_viz.")
+        }
 
     spawners = own(DashboardLocalSpawner) | own(DashboardKubeSpawner)
     service = own(DashboardService)
@@ -97,7 +99,10 @@ def test_the_policy_the_service_publishes_by_is_the_shared_one() -> None:
     assert "vizro" in policy.frameworks and policy.allowed_frameworks == ["dash", "vizro"]
     assert spawner_of(c).frameworks["vizro"] == policy.frameworks["vizro"]
     assert (policy.dashboards_root, policy.check_files, policy.git_schemes) == (
-        "/srv/elsewhere/{username}", False, ("https", "file"))
+        "/srv/elsewhere/{username}",
+        False,
+        ("https", "file"),
+    )
 
 
 @pytest.mark.parametrize("owner", ["DashboardLocalSpawner", "DashboardService"])
@@ -131,14 +136,22 @@ def test_a_bad_framework_record_is_refused_with_the_settings_name() -> None:
 
 def test_loading_the_config_writes_nothing(tmp_path: Path) -> None:
     c = Config()
-    configure(c, state_dir=str(tmp_path / "state"), warm_pool_ceiling=2,
-              lti={"client_id": "1", "auth_state": False})
+    configure(
+        c,
+        state_dir=str(tmp_path / "state"),
+        warm_pool_ceiling=2,
+        lti={"client_id": "1", "auth_state": False},
+    )
     assert list(tmp_path.iterdir()) == []
     hub_started(c)  # the hub's start makes the keys, private
     state = tmp_path / "state"
     made = sorted(p.name for p in state.iterdir())
-    assert made == ["hub_viz_lti_key.pem", "hub_viz_lti_secret", "hub_viz_signing_key.pem",
-                    "hub_viz_signing_key.pub"]
+    assert made == [
+        "hub_viz_lti_key.pem",
+        "hub_viz_lti_secret",
+        "hub_viz_signing_key.pem",
+        "hub_viz_signing_key.pub",
+    ]
     assert all((state / n).stat().st_mode & 0o077 == 0 for n in made if not n.endswith(".pub"))
     # the spawner reads the public key the hub made
     spawner = spawner_of(c)

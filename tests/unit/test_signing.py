@@ -28,8 +28,14 @@ from hub_viz.signing import (
 
 pytestmark = pytest.mark.unit
 
-SPEC = {"framework": "dash", "entry": "sales/app.py", "mode": "shared", "args": ["--x", "ü"],
-        "source_owner": "alice", "git": {"url": "https://h.org/r.git", "ref": "main"}}
+SPEC = {
+    "framework": "dash",
+    "entry": "sales/app.py",
+    "mode": "shared",
+    "args": ["--x", "ü"],
+    "source_owner": "alice",
+    "git": {"url": "https://h.org/r.git", "ref": "main"},
+}
 
 
 @pytest.fixture
@@ -83,8 +89,11 @@ def test_spec_round_trip(keys):
     token = signer.sign_spec("bob", "sales-1234abcd", SPEC)
     assert verifier.spec(token, "bob", "sales-1234abcd") == SPEC
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert claims["aud"] == spawn_audience("bob", "sales-1234abcd") == \
-        "hub-viz:spawn:bob/sales-1234abcd"
+    assert (
+        claims["aud"]
+        == spawn_audience("bob", "sales-1234abcd")
+        == "hub-viz:spawn:bob/sales-1234abcd"
+    )
     # valid only while the server starts: a stored spec cannot restart it later
     assert claims["iss"] == ISSUER and claims["exp"] == claims["iat"] + SPEC_SECONDS
     assert jwt.get_unverified_header(token)["alg"] == ALGORITHM
@@ -159,8 +168,9 @@ def test_tampered_tokens_are_refused(keys):
     refused(verifier.spec, ".".join([header, payload, b64(bytes(raw))]), "bob", "sales")
     # no signature at all, or "none" as the algorithm
     refused(verifier.spec, f"{header}.{payload}.", "bob", "sales")
-    unsigned = jwt.encode(jwt.decode(token, options={"verify_signature": False}), None,
-                          algorithm="none")
+    unsigned = jwt.encode(
+        jwt.decode(token, options={"verify_signature": False}), None, algorithm="none"
+    )
     refused(verifier.spec, unsigned, "bob", "sales")
     refused(verifier.spec, "not a token", "bob", "sales")
 
@@ -179,17 +189,24 @@ def test_a_spec_that_is_not_an_object_is_refused(tmp_path, keys):
     signer, verifier = keys
     private = (tmp_path / "keys" / "signing.pem").read_text()
     key = serialization.load_pem_private_key(private.encode(), password=None)
-    token = jwt.encode({"spec": ["x"], "iss": ISSUER, "aud": spawn_audience("bob", "s"),
-                        "iat": 0, "exp": 2**40}, key, algorithm=ALGORITHM)
+    token = jwt.encode(
+        {"spec": ["x"], "iss": ISSUER, "aud": spawn_audience("bob", "s"), "iat": 0, "exp": 2**40},
+        key,
+        algorithm=ALGORITHM,
+    )
     assert refused(verifier.spec, token, "bob", "s").message == "The dashboard spec is malformed."
     # a token with another issuer, or without one
     for claims in ({"iss": "someone", "iat": 0}, {"iat": 0}):
-        token = jwt.encode({"spec": {}, "aud": spawn_audience("bob", "s"), **claims}, key,
-                           algorithm=ALGORITHM)
+        token = jwt.encode(
+            {"spec": {}, "aud": spawn_audience("bob", "s"), **claims}, key, algorithm=ALGORITHM
+        )
         refused(verifier.spec, token, "bob", "s")
     # a grant without an expiry
-    token = jwt.encode({"sub": "bob", "iss": ISSUER, "aud": open_audience("bob", "s"), "iat": 0},
-                       key, algorithm=ALGORITHM)
+    token = jwt.encode(
+        {"sub": "bob", "iss": ISSUER, "aud": open_audience("bob", "s"), "iat": 0},
+        key,
+        algorithm=ALGORITHM,
+    )
     refused(verifier.grant, token, "bob", "s")
 
 

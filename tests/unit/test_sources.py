@@ -97,8 +97,23 @@ def test_check_git_ref_accepts(ref):
 @pytest.mark.parametrize(
     "ref",
     [
-        None, "", 7, "-b", "--upload-pack=x", ".hidden", "/main", "main/", "a..b", "a b",
-        "main;rm", "a~1", "HEAD^", "a:b", "refs@{1}", "a" * 201, "main\n",
+        None,
+        "",
+        7,
+        "-b",
+        "--upload-pack=x",
+        ".hidden",
+        "/main",
+        "main/",
+        "a..b",
+        "a b",
+        "main;rm",
+        "a~1",
+        "HEAD^",
+        "a:b",
+        "refs@{1}",
+        "a" * 201,
+        "main\n",
     ],
 )
 def test_check_git_ref_refuses(ref):
@@ -108,8 +123,9 @@ def test_check_git_ref_refuses(ref):
 
 def test_git_source_from_spec():
     assert GitSource.from_spec({"url": "https://h.org/r.git"}) == GitSource("https://h.org/r.git")
-    assert GitSource.from_spec({"url": "file:///r", "ref": "v1"}, ("file",)) == \
-        GitSource("file:///r", "v1")
+    assert GitSource.from_spec({"url": "file:///r", "ref": "v1"}, ("file",)) == GitSource(
+        "file:///r", "v1"
+    )
     for bad in ("https://h.org/r.git", None, ["https://h.org/r.git"]):
         with pytest.raises(SpecError, match="'git' must be an object"):
             GitSource.from_spec(bad)

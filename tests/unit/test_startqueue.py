@@ -18,6 +18,7 @@ async def test_queued_starts_go_in_order_once_the_hub_has_room() -> None:
                 raise HubAPIError(429, "Too many users trying to log in right now")
             room[0] -= 1
             started.append(name)
+
         return run
 
     queue = StartQueue(retry=0.01)

@@ -57,8 +57,9 @@ def minutes(n: float) -> dt.timedelta:
         (T0, T0 + minutes(600), 0, STOPPED_ON_HUB),  # no culler: it was not culled
     ],
 )
-def test_vanished_reason(last: dt.datetime | None, now: dt.datetime, timeout: float,
-                         reason: str) -> None:
+def test_vanished_reason(
+    last: dt.datetime | None, now: dt.datetime, timeout: float, reason: str
+) -> None:
     assert vanished_reason(last, now, timeout) == reason
 
 
@@ -90,7 +91,8 @@ class FakeHub:
 
     def run(self, owner: str, name: str, last_activity: dt.datetime) -> None:
         self.servers[(owner, name)] = {
-            "ready": True, "last_activity": last_activity.isoformat().replace("+00:00", "Z"),
+            "ready": True,
+            "last_activity": last_activity.isoformat().replace("+00:00", "Z"),
         }
 
 
@@ -102,19 +104,26 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def deployer(store: Store, hub: FakeHub, timeout: float = 1800) -> Deployer:
-    return Deployer(hub, store, None, layout=Layout(), service_prefix="/services/hub-viz/",
-                    cull_timeout=timeout)  # type: ignore[arg-type]
+    return Deployer(
+        hub, store, None, layout=Layout(), service_prefix="/services/hub-viz/", cull_timeout=timeout
+    )  # type: ignore[arg-type]
 
 
 def started(store: Store, *names: str) -> None:
     with store.session() as db:
-        d = Dashboard(owner="alice", slug="sales", title="Sales", framework="dash",
-                      entry="app.py")
+        d = Dashboard(owner="alice", slug="sales", title="Sales", framework="dash", entry="app.py")
         db.add(d)
         db.flush()
         for name in names:
-            db.add(Deployment(dashboard_id=d.id, dashboard_ref=d.ref, server_owner="alice",
-                              server_name=name, started=(T0 - minutes(90)).replace(tzinfo=None)))
+            db.add(
+                Deployment(
+                    dashboard_id=d.id,
+                    dashboard_ref=d.ref,
+                    server_owner="alice",
+                    server_name=name,
+                    started=(T0 - minutes(90)).replace(tzinfo=None),
+                )
+            )
         db.commit()
 
 
@@ -138,8 +147,12 @@ async def test_reconcile_tells_culled_from_stopped_by_the_last_activity_seen(sto
     # reported a crash), "running" still runs
     del hub.servers[("alice", "idle")], hub.servers[("alice", "busy")]
     assert await d.reconcile(now=T0 + minutes(12)) == 2
-    assert reasons(store) == {"idle": CULLED, "busy": STOPPED_ON_HUB, "unseen": STOPPED,
-                              "running": None}
+    assert reasons(store) == {
+        "idle": CULLED,
+        "busy": STOPPED_ON_HUB,
+        "unseen": STOPPED,
+        "running": None,
+    }
     # newer activity from the hub replaces what was remembered
     hub.run("alice", "running", T0 + minutes(11))
     await d.reconcile(now=T0 + minutes(13))
@@ -173,7 +186,8 @@ async def test_a_start_closes_the_previous_run_with_its_reason(store) -> None:
     with store.session() as db:
         rows = db.scalars(select(Deployment).order_by(Deployment.id)).all()
     assert [(r.stop_reason, r.stopped is not None, r.started_by) for r in rows] == [
-        (CULLED, True, ""), ("", False, "bob"),
+        (CULLED, True, ""),
+        ("", False, "bob"),
     ]
     # the new run counts as active from its start, but it never got ready: failed to start
     await d.reconcile()
@@ -199,8 +213,7 @@ async def test_a_crash_reported_under_use_is_recorded_as_crashed_not_culled(stor
     d._record_start(dashboard, "alice", "sales", "bob")  # reopened at once: nothing to guess
     with store.session() as db:
         rows = db.scalars(select(Deployment).order_by(Deployment.id)).all()
-    assert [(r.stop_reason, r.stopped is not None) for r in rows] == [
-        (CRASHED, True), ("", False)]
+    assert [(r.stop_reason, r.stopped is not None) for r in rows] == [(CRASHED, True), ("", False)]
     # a report for a server with no open run changes nothing; a clean exit says so
     assert d.server_ended("alice", "other", 1) == 0
     hub.run("alice", "sales", dt.datetime.now(UTC))

@@ -42,19 +42,26 @@ def test_runs_left_open_twice_are_closed_before_the_unique_indexes(tmp_path: Pat
     command.upgrade(alembic_config(url), "0004")
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO deployments (dashboard_ref, server_owner, server_name, started_by, "
-            "started, stopped_by, stop_reason) VALUES "
-            "('a/lab', 's1', 'lab-1', 's1', '2026-01-01 10:00', '', ''), "
-            "('a/lab', 's1', 'lab-1', 's1', '2026-01-01 10:01', '', '')"))
-        conn.execute(text(
-            "INSERT INTO warm_instances (server_name, state, spec_digest, viewer, created) "
-            "VALUES ('p-1', 'claimed', '', 's1', '2026-01-01'), "
-            "('p-2', 'claimed', '', 's1', '2026-01-01')"))
+        conn.execute(
+            text(
+                "INSERT INTO deployments (dashboard_ref, server_owner, server_name, started_by, "
+                "started, stopped_by, stop_reason) VALUES "
+                "('a/lab', 's1', 'lab-1', 's1', '2026-01-01 10:00', '', ''), "
+                "('a/lab', 's1', 'lab-1', 's1', '2026-01-01 10:01', '', '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO warm_instances (server_name, state, spec_digest, viewer, created) "
+                "VALUES ('p-1', 'claimed', '', 's1', '2026-01-01'), "
+                "('p-2', 'claimed', '', 's1', '2026-01-01')"
+            )
+        )
     upgrade(url)
     with engine.connect() as conn:
         runs = conn.execute(text("SELECT id, stopped FROM deployments ORDER BY id")).all()
-        claims = conn.execute(text("SELECT server_name, viewer FROM warm_instances "
-                                   "ORDER BY id")).all()
+        claims = conn.execute(
+            text("SELECT server_name, viewer FROM warm_instances ORDER BY id")
+        ).all()
     assert [stopped is None for _, stopped in runs] == [False, True]
     assert claims == [("p-1", "s1"), ("p-2", None)]

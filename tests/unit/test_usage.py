@@ -75,7 +75,9 @@ def test_union_seconds_accepts_a_generator():
 
 def test_summarize_without_runs():
     assert summarize([], (t(1), t(2)), 0) == {
-        "deployments": 0, "instance_hours": 0.0, "running_share": 0.0,
+        "deployments": 0,
+        "instance_hours": 0.0,
+        "running_share": 0.0,
         "mean_deployment_minutes": 0.0,
     }
 
@@ -150,19 +152,28 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def add_dashboard(db, owner: str, slug: str, mode: str = "shared") -> Dashboard:
-    d = Dashboard(owner=owner, slug=slug, title=slug.title(), framework="dash", entry="app.py",
-                  mode=mode)
+    d = Dashboard(
+        owner=owner, slug=slug, title=slug.title(), framework="dash", entry="app.py", mode=mode
+    )
     db.add(d)
     db.flush()
     return d
 
 
 def deploy(db, d: Dashboard, started, stopped=None, server_owner=None, by="alice", reason=""):
-    db.add(Deployment(
-        dashboard_id=d.id, dashboard_ref=d.ref, server_owner=server_owner or d.owner,
-        server_name=d.slug, started_by=by, started=started, stopped=stopped,
-        stopped_by=by if stopped else "", stop_reason=reason,
-    ))
+    db.add(
+        Deployment(
+            dashboard_id=d.id,
+            dashboard_ref=d.ref,
+            server_owner=server_owner or d.owner,
+            server_name=d.slug,
+            started_by=by,
+            started=started,
+            stopped=stopped,
+            stopped_by=by if stopped else "",
+            stop_reason=reason,
+        )
+    )
 
 
 @pytest.fixture
@@ -181,13 +192,15 @@ def dashboards(store: Store) -> tuple[int, int, int]:
         deploy(db, sales, t(1, 0), t(2, 0))
         # another dashboard's runs do not count
         deploy(db, other, t(9, 0), None)
-        db.add_all([
-            Open(dashboard_id=sales.id, dashboard_ref=sales.ref, viewer="alice", at=t(9, 1)),
-            Open(dashboard_id=sales.id, dashboard_ref=sales.ref, viewer="alice", at=t(9, 5)),
-            Open(dashboard_id=sales.id, dashboard_ref=sales.ref, viewer="", at=t(10, 1)),
-            Open(dashboard_id=sales.id, dashboard_ref=sales.ref, viewer="bob", at=t(5, 1)),
-            Open(dashboard_id=other.id, dashboard_ref=other.ref, viewer="carol", at=t(9, 1)),
-        ])
+        db.add_all(
+            [
+                Open(dashboard_id=sales.id, dashboard_ref=sales.ref, viewer="alice", at=t(9, 1)),
+                Open(dashboard_id=sales.id, dashboard_ref=sales.ref, viewer="alice", at=t(9, 5)),
+                Open(dashboard_id=sales.id, dashboard_ref=sales.ref, viewer="", at=t(10, 1)),
+                Open(dashboard_id=sales.id, dashboard_ref=sales.ref, viewer="bob", at=t(5, 1)),
+                Open(dashboard_id=other.id, dashboard_ref=other.ref, viewer="carol", at=t(9, 1)),
+            ]
+        )
         db.commit()
         return sales.id, other.id, idle.id
 
@@ -226,14 +239,30 @@ def test_usage_for_daily_rows_and_recent_deployments(store, dashboards):
         {"day": "2024-03-10", "viewers": 1, "instance_hours": 12.0},
     ]
     assert item["recent"] == [
-        {"server": "alice/sales", "started": "2024-03-09T02:00:00Z", "stopped": None,
-         "started_by": "alice", "stopped_by": "", "stop_reason": ""},
-        {"server": "alice/sales", "started": "2024-03-09T00:00:00Z",
-         "stopped": "2024-03-09T03:00:00Z", "started_by": "bob", "stopped_by": "bob",
-         "stop_reason": "stopped by author"},
-        {"server": "alice/sales", "started": "2024-03-07T12:00:00Z",
-         "stopped": "2024-03-08T18:00:00Z", "started_by": "alice", "stopped_by": "alice",
-         "stop_reason": "culled"},
+        {
+            "server": "alice/sales",
+            "started": "2024-03-09T02:00:00Z",
+            "stopped": None,
+            "started_by": "alice",
+            "stopped_by": "",
+            "stop_reason": "",
+        },
+        {
+            "server": "alice/sales",
+            "started": "2024-03-09T00:00:00Z",
+            "stopped": "2024-03-09T03:00:00Z",
+            "started_by": "bob",
+            "stopped_by": "bob",
+            "stop_reason": "stopped by author",
+        },
+        {
+            "server": "alice/sales",
+            "started": "2024-03-07T12:00:00Z",
+            "stopped": "2024-03-08T18:00:00Z",
+            "started_by": "alice",
+            "stopped_by": "alice",
+            "stop_reason": "culled",
+        },
     ]
     assert sum(d["instance_hours"] for d in item["daily"]) == item["instance_hours"]
 
@@ -243,11 +272,19 @@ def test_usage_for_several_dashboards_in_order(store, dashboards):
     with store.session() as db:
         items = usage_for(db, load(store, idle_id, other_id, sales_id), days=2, now=NOW)
     assert [(i["owner"], i["slug"]) for i in items] == [
-        ("alice", "idle"), ("bob", "other"), ("alice", "sales")
+        ("alice", "idle"),
+        ("bob", "other"),
+        ("alice", "sales"),
     ]
     idle, other, _ = items
-    assert (idle["deployments"], idle["instance_hours"], idle["running_share"],
-            idle["mean_deployment_minutes"], idle["opens"], idle["running_now"]) == (0, 0, 0, 0, 0, 0)
+    assert (
+        idle["deployments"],
+        idle["instance_hours"],
+        idle["running_share"],
+        idle["mean_deployment_minutes"],
+        idle["opens"],
+        idle["running_now"],
+    ) == (0, 0, 0, 0, 0, 0)
     assert "daily" not in idle and "recent" not in idle
     assert other["deployments"] == 1 and other["instance_hours"] == 36.0
     assert other["running_share"] == 0.75 and other["viewers"] == 1

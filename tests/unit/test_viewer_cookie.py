@@ -28,9 +28,12 @@ PREFIX = "/user/alice/sales/"
 class Enter(web.RequestHandler):
     def get(self) -> None:
         keeper: GrantKeeper = self.settings["keeper"]
-        keeper.set_cookie(self, self.get_query_argument("viewer"),
-                          embed=self.get_query_argument("embed", "") == "1",
-                          page=self.get_query_argument("page", "") == "1")
+        keeper.set_cookie(
+            self,
+            self.get_query_argument("viewer"),
+            embed=self.get_query_argument("embed", "") == "1",
+            page=self.get_query_argument("page", "") == "1",
+        )
         self.finish("in")
 
 
@@ -92,8 +95,9 @@ def attributes(set_cookie: str) -> tuple[str, str, dict[str, str]]:
     return name, value, attrs
 
 
-async def enter(base: str, viewer: str, https: bool = False, prefix: str = PREFIX,
-                embed: bool = False) -> tuple[str, str, dict[str, str]]:
+async def enter(
+    base: str, viewer: str, https: bool = False, prefix: str = PREFIX, embed: bool = False
+) -> tuple[str, str, dict[str, str]]:
     r = await fetch(f"{base}{prefix}enter?viewer={viewer}&embed={int(embed)}", https)
     assert r.code == 200
     (header,) = r.headers.get_list("Set-Cookie")
@@ -154,8 +158,9 @@ async def test_a_tossed_cookie_of_the_same_name_changes_nothing(launcher, https:
     name, real, _ = await enter(base, "bob", https=https)
     # forged values under the same name: garbage, and one signed by another launcher's
     # secret (a sibling dashboard's, say) naming the admin
-    foreign = web.create_signed_value(secrets.token_bytes(32), name, json.dumps(
-        {"sub": "admin", "exp": 4e9, "embed": False})).decode()
+    foreign = web.create_signed_value(
+        secrets.token_bytes(32), name, json.dumps({"sub": "admin", "exp": 4e9, "embed": False})
+    ).decode()
     for forged in ("x", foreign, real[:-4] + "AAAA"):
         # alone, a forged cookie admits nobody
         assert (await who(base, f"{name}={forged}", https))[0] == 401
@@ -165,8 +170,7 @@ async def test_a_tossed_cookie_of_the_same_name_changes_nothing(launcher, https:
 
 
 @pytest.mark.parametrize("https", [False, True])
-async def test_two_valid_cookies_for_different_viewers_admit_nobody(launcher, https: bool
-                                                                    ) -> None:
+async def test_two_valid_cookies_for_different_viewers_admit_nobody(launcher, https: bool) -> None:
     """An attacker tossing their own valid cookie onto the victim's browser gets refused."""
     base, _ = launcher
     name, victim, _ = await enter(base, "bob", https=https)
@@ -187,9 +191,10 @@ async def test_only_a_page_grant_s_cookie_is_served_the_page_itself(launcher):
         r = await fetch(f"{url}{PREFIX}enter?viewer=alice&page={page}")
         cookie = r.headers["Set-Cookie"].split(";")[0]
         assert json.loads((await fetch(f"{url}{PREFIX}who", cookie=cookie)).body) == {
-            "name": "alice"}
+            "name": "alice"
+        }
         assert json.loads((await fetch(f"{url}{PREFIX}page", cookie=cookie)).body) == {
-            "page": expected}
+            "page": expected
+        }
     forged = f"{COOKIE_NAME}=" + json.dumps({"sub": "alice", "exp": 2e9, "page": True})
-    assert json.loads((await fetch(f"{url}{PREFIX}page", cookie=forged)).body) == {
-        "page": False}
+    assert json.loads((await fetch(f"{url}{PREFIX}page", cookie=forged)).body) == {"page": False}

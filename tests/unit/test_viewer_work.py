@@ -32,10 +32,17 @@ def mode(path: Path) -> int:
 # -- where ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("alice", "alice"), ("a.b@example.org", "a%2Eb@example%2Eorg"), ("..", "%2E%2E"),
-    ("a/b", "a%2Fb"), ("é", "%C3%A9"), ("", "%00"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("alice", "alice"),
+        ("a.b@example.org", "a%2Eb@example%2Eorg"),
+        ("..", "%2E%2E"),
+        ("a/b", "a%2Fb"),
+        ("é", "%C3%A9"),
+        ("", "%00"),
+    ],
+)
 def test_names_become_one_safe_segment(name: str, expected: str) -> None:
     assert escape_name(name) == expected
 
@@ -64,7 +71,8 @@ def test_the_folder_belongs_to_the_account_running_the_instance(tmp_path: Path) 
 
 
 def test_the_spawner_passes_the_work_folder_of_per_viewer_instances_only(
-        config, tmp_path, files) -> None:  # noqa: F811
+    config, tmp_path, files
+) -> None:
     config.DashboardLocalSpawner.run_as_hub_user = True
     config.DashboardLocalSpawner.viewer_work_root = str(tmp_path / "work")
     spawner = spawner_for(config, tmp_path, VIEWER, AUTHOR)
@@ -85,7 +93,8 @@ def test_the_spawner_passes_the_work_folder_of_per_viewer_instances_only(
 
 
 def test_a_work_folder_the_hub_cannot_make_is_a_readable_spawn_error(
-        config, tmp_path, files) -> None:  # noqa: F811
+    config, tmp_path, files
+) -> None:
     config.DashboardLocalSpawner.run_as_hub_user = True
     (tmp_path / "file").write_text("not a folder")
     config.DashboardLocalSpawner.viewer_work_root = str(tmp_path / "file" / "work")
@@ -94,7 +103,8 @@ def test_a_work_folder_the_hub_cannot_make_is_a_readable_spawn_error(
         before_start(spawner)
     assert e.value.jupyterhub_message == (
         "Cannot start dashboard 'probe-1a2b3c4d': the hub could not make your own work "
-        "folder for it. An administrator can read why in the hub's log.")
+        "folder for it. An administrator can read why in the hub's log."
+    )
 
 
 # -- the copy ---------------------------------------------------------------------
@@ -152,7 +162,8 @@ def test_a_folder_too_large_to_copy_fails_the_start_with_a_reason(source, tmp_pa
     assert app.message == (
         "The dashboard's folder holds more than 10 bytes; each viewer of a per-viewer "
         "dashboard gets a copy of it. Move the dashboard into a folder of its own with "
-        "only what it needs.")
+        "only what it needs."
+    )
 
 
 def test_the_app_runs_in_the_copy_and_a_scratch_copy_is_removed(source, tmp_path):
@@ -170,8 +181,7 @@ def test_the_app_runs_in_the_copy_and_a_scratch_copy_is_removed(source, tmp_path
 
 
 @as_root
-def test_a_work_folder_the_sandbox_account_cannot_reach_is_refused(
-        config, tmp_path, files) -> None:  # noqa: F811
+def test_a_work_folder_the_sandbox_account_cannot_reach_is_refused(config, tmp_path, files) -> None:
     """The sandbox account must reach its folder: a private state dir above it is refused."""
     private = files / "private"  # under a folder others may enter
     private.mkdir(mode=0o700)

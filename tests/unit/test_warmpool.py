@@ -79,8 +79,15 @@ def make_pool(store: Store, deployer: FakeDeployer, ceiling: int = 10) -> WarmPo
 
 def publish(store: Store, slug: str, warm_pool: int, mode: str = "per-viewer") -> Dashboard:
     with store.session() as db:
-        d = Dashboard(owner="alice", slug=slug, title=slug, framework="dash", entry="app.py",
-                      mode=mode, warm_pool=warm_pool)
+        d = Dashboard(
+            owner="alice",
+            slug=slug,
+            title=slug,
+            framework="dash",
+            entry="app.py",
+            mode=mode,
+            warm_pool=warm_pool,
+        )
         db.add(d)
         db.commit()
         return d
@@ -209,8 +216,9 @@ async def test_a_changed_spec_or_smaller_pool_drains_unclaimed_instances(store, 
     assert [(r.state, r.server_name) for r in left if r.state == CLAIMED] == [(CLAIMED, kept)]
     unclaimed = [r for r in left if r.state != CLAIMED]
     assert len(unclaimed) == 1
-    assert unclaimed[0].spec_digest == spec_digest({"framework": "dash", "entry": "v2.py",
-                                                    "mode": "per-viewer"})
+    assert unclaimed[0].spec_digest == spec_digest(
+        {"framework": "dash", "entry": "v2.py", "mode": "per-viewer"}
+    )
     assert sum(1 for _, reason in deployer.removed if reason == "warm pool drained") == 2
 
 

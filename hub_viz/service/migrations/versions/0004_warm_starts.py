@@ -18,7 +18,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("warm_kernels", sa.Integer(), nullable=False, server_default="0")
         )
-        batch_op.add_column(sa.Column("warm_pool", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(
+            sa.Column("warm_pool", sa.Integer(), nullable=False, server_default="0")
+        )
     op.create_table(
         "warm_instances",
         sa.Column("id", sa.Integer(), primary_key=True),

@@ -27,11 +27,22 @@ def upgrade() -> None:
         "WHERE stopped IS NULL AND id NOT IN (SELECT MAX(id) FROM deployments "
         "WHERE stopped IS NULL GROUP BY server_owner, server_name)"
     )
-    op.create_index("uq_deployments_open_server", "deployments", ["server_owner", "server_name"],
-                    unique=True, sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
-    op.create_index("uq_deployments_open_viewer", "deployments", ["dashboard_id", "viewer"],
-                    unique=True, sqlite_where=sa.text(OPEN_VIEWER),
-                    postgresql_where=sa.text(OPEN_VIEWER))
+    op.create_index(
+        "uq_deployments_open_server",
+        "deployments",
+        ["server_owner", "server_name"],
+        unique=True,
+        sqlite_where=sa.text(OPEN),
+        postgresql_where=sa.text(OPEN),
+    )
+    op.create_index(
+        "uq_deployments_open_viewer",
+        "deployments",
+        ["dashboard_id", "viewer"],
+        unique=True,
+        sqlite_where=sa.text(OPEN_VIEWER),
+        postgresql_where=sa.text(OPEN_VIEWER),
+    )
     # a viewer holding two claimed instances of one dashboard keeps the oldest claim; the
     # others stay claimed by nobody (never handed on) until they stop and are removed
     op.execute(
@@ -40,8 +51,9 @@ def upgrade() -> None:
         "GROUP BY dashboard_id, viewer)"
     )
     with op.batch_alter_table("warm_instances") as batch_op:
-        batch_op.create_unique_constraint("uq_warm_instances_dashboard_viewer",
-                                          ["dashboard_id", "viewer"])
+        batch_op.create_unique_constraint(
+            "uq_warm_instances_dashboard_viewer", ["dashboard_id", "viewer"]
+        )
 
 
 def downgrade() -> None:
