@@ -94,10 +94,14 @@ def session_ids(
         elif kind == "header":
             values = request.headers.get_list(name)
         elif kind == "subprotocol":
-            entries = ",".join(request.headers.get_list("Sec-WebSocket-Protocol")).split(",")
+            # The entry at that position counting empty entries (as Streamlit does) and
+            # not counting them (as a proxy that drops them passes the list on).
+            raw = ",".join(request.headers.get_list("Sec-WebSocket-Protocol"))
+            entries = [e.strip() for e in raw.split(",")]
             position = int(name)
-            if len(entries) >= position:
-                values = [entries[position - 1].strip()]
+            for listed in (entries, [e for e in entries if e]):
+                if len(listed) >= position and listed[position - 1] not in values:
+                    values.append(listed[position - 1])
         elif kind == "path":
             below = _path_below(prefix, request.path)
             values = [m.group(1) for m in _regex(name).finditer(below)]

@@ -93,6 +93,9 @@ def test_subprotocol_and_path_places() -> None:
     assert (
         session_ids(rule, request("/p/x", **{"Sec-WebSocket-Protocol": "streamlit"}), "/p/") == []
     )
+    # ... and without them, as the launcher passes the list on: both are checked
+    tricky = request("/p/x", **{"Sec-WebSocket-Protocol": "streamlit, , x, sid-3"})
+    assert session_ids(rule, tricky, "/p/") == ["x", "sid-3"]
     # the path is read as the app reads it: percent-decoded, below the prefix
     assert session_ids(rule, request("/p/session/%61bc/download/x"), "/p/") == ["abc"]
     assert session_ids(rule, request("/p/other/session/abc/x"), "/p/") == []
