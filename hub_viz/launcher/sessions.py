@@ -289,14 +289,12 @@ def note_issued(handler: web.RequestHandler, message: str | bytes) -> None:
     if owner is None:
         return
     rule = handler.settings["hub_viz"].framework.session_binding
-    ids = issued_ids(rule, message)
-    if ids and not _binder(handler).claim(ids, owner[0]):
-        # A fresh id someone else named first: they guessed it or the app reuses ids.
-        log.warning(
-            "The app issued a session id that %s did not get first: %s",
-            viewer_label(owner[1]),
-            "another viewer had named it",
-        )
+    binder = _binder(handler)
+    for sid in issued_ids(rule, message):
+        # Each on its own: a message may also carry ids every session shares (Streamlit
+        # sends its installation's ids beside the session's); those stay with whoever
+        # got them first and bind nothing anyone names.
+        binder.claim([sid], owner[0])
 
 
 def _refuse(handler: web.RequestHandler, viewer: Mapping[str, Any]) -> None:

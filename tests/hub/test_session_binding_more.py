@@ -195,14 +195,21 @@ def test_streamlit_session_is_bound_as_it_is_issued(hub: Hub, streamlit_viewers)
         assert resumed == sid
     finally:
         again.close()
-    # a second tab of Alice's, and Bob's own session, are sessions of their own
-    for viewer in (alice, bob):
+    # a second tab of Alice's, and Bob's own session, are sessions of their own, each
+    # bound as it is issued (the second viewer's too: ids every session shares bind
+    # nothing)
+    for viewer, other_viewer in ((alice, bob), (bob, alice)):
         other = streamlit_connect(viewer)
         try:
-            assert streamlit_session(other)[0] not in ("", sid)
+            issued = streamlit_session(other)[0]
+            assert issued not in ("", sid)
+            with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+                streamlit_connect(other_viewer, issued)
+            assert refused.value.status_code == 403
         finally:
             other.close()
     refusals_logged(hub, BOB, ("websocket", "PUT"), sid)
+    refusals_logged(hub, ALICE, ("websocket",), sid)
 
 
 # -- Gradio --------------------------------------------------------------------------------
