@@ -117,6 +117,10 @@ class Framework:
     # A query string the capture adds to the page so that it runs on an instance of
     # its own, never one kept for viewers (Voilà: not a preheated kernel).
     capture_query: str = ""
+    # Why an embed of this framework's dashboards may not work in another site's frame
+    # ("" when it does): the manage page shows it beside the embed form and the
+    # publish form beside the framework (SERVICE_ONLY_FIELDS).
+    embed_note: str = ""
     # Where a request names the app's per-tab session, for frameworks whose session id
     # is a bearer (whoever names it drives the session): "query:<param>" or
     # "header:<name>". The launcher binds each id to the viewer who first named it
@@ -183,7 +187,7 @@ def _check_session_place(framework: str, where: str) -> None:
 
 
 # Fields the service reads and launchers never do: kept out of the record a launcher gets.
-SERVICE_ONLY_FIELDS = ("rendered_check", "capture_query")
+SERVICE_ONLY_FIELDS = ("rendered_check", "capture_query", "embed_note")
 
 _PLACEHOLDER = re.compile(r"{(\w+)}")
 
@@ -489,6 +493,12 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # Solara apps import ipywidgets, plotting libraries, sometimes bokeh.
             detect_priority=25,
             jupyter_api="solara",
+            embed_note=(
+                "Solara's page reads the browser's local storage, which browsers that "
+                "block third-party cookies (Chrome's incognito windows, Safari, or that "
+                "setting) deny to a frame from another site: there the embedded "
+                "dashboard stays blank. It opens in full from its link everywhere."
+            ),
             # the Vuetify app drawn, Solara's loader gone
             rendered_check=(
                 "document.readyState === 'complete'"

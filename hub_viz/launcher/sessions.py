@@ -214,12 +214,14 @@ class SessionBinder:
         return len(self._owners)
 
 
-def anonymous_browser(handler: web.RequestHandler) -> str:
+def anonymous_browser(handler: web.RequestHandler, embed: bool = False) -> str:
     """An anonymous viewer's browser: the id in its signed cookie, set on first use.
 
-    The cookie is host-only and HttpOnly; on HTTPS it is ``__Host-`` and
-    ``SameSite=None; Partitioned`` (an anonymous embed is framed by another site),
-    on plain HTTP on the server's path and ``SameSite=Lax``.
+    The cookie is host-only and HttpOnly. On HTTPS it is ``__Host-`` and
+    ``SameSite=None; Partitioned`` (an anonymous embed is framed by another site); on
+    plain HTTP it is on the server's path, ``SameSite=Lax``, or for an ``embed``
+    ``SameSite=None; Secure; Partitioned`` like the embed's viewer cookie (browsers
+    keep it only where they treat the host as secure, such as ``*.localhost``).
     """
     https = handler.request.protocol == "https"
     name = ("__Host-" if https else "") + BROWSER_COOKIE
@@ -230,7 +232,8 @@ def anonymous_browser(handler: web.RequestHandler) -> str:
     if https:
         attributes = "Path=/; Secure; HttpOnly; SameSite=None; Partitioned"
     else:
-        attributes = f"Path={handler.settings['hub_viz'].prefix}; HttpOnly; SameSite=Lax"
+        same_site = "SameSite=None; Secure; Partitioned" if embed else "SameSite=Lax"
+        attributes = f"Path={handler.settings['hub_viz'].prefix}; HttpOnly; {same_site}"
     signed = handler.create_signed_value(name, browser).decode()
     handler.add_header("Set-Cookie", f"{name}={signed}; {attributes}")
     return f"browser:{browser}"
@@ -257,7 +260,7 @@ def allow_session(handler: web.RequestHandler, viewer: Mapping[str, Any]) -> boo
         return True
     who = viewer_key(viewer)
     if who == ANONYMOUS:
-        who = anonymous_browser(handler)
+        who = anonymous_browser(handler, bool(viewer.get("embed")))
     handler.hub_viz_session_owner = (who, dict(viewer))  # type: ignore[attr-defined]
     prefix = handler.settings["hub_viz"].prefix
     if _binder(handler).claim(session_ids(rule, handler.request, prefix), who):

@@ -135,7 +135,9 @@ class ManagePage(PageHandler):
         data = as_json(d, prefix=self.ctx.public_prefix, manage=True)
         data["status"] = (await self.ctx.statuses([d], user["name"]))[d.id]
         data["pending_users"] = await self.ctx.deployer.pending_users(d.share_users or [])
-        self.page("manage.html", user, dashboard=data)
+        framework = self.ctx.policy.frameworks.get(d.framework)
+        embed_note = framework.embed_note if framework is not None else ""
+        self.page("manage.html", user, dashboard=data, embed_note=embed_note)
 
 
 class EditPage(PageHandler):
