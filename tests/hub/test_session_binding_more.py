@@ -276,6 +276,14 @@ def test_gradio_session_hash_is_bound_to_its_viewer(hub: Hub, gradio_viewers) ->
     )
     assert r.status_code == 422, r.text[:300]
 
+    # a JSON body too large to check is refused with a reason, never passed unchecked
+    r = bob.request(
+        "POST",
+        "gradio_api/queue/join",
+        json={"data": ["x" * (2 * 1024 * 1024), None], "fn_index": 0, "session_hash": mine},
+    )
+    assert r.status_code == 413 and "larger than the dashboard accepts" in r.text, r.text[:300]
+
     # Alice's state went on untouched by Bob
     r = gradio_add(alice, mine, 3)
     assert r.status_code == 200, r.text
