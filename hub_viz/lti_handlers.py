@@ -40,7 +40,15 @@ from tornado.web import HTTPError
 
 from .lti_claims import CLAIM, DEEP_LINKING, PICK_PATH, canvas_developer_key
 from .lti_keys import key_set
-from .lti_registration import RegistrationError, register, registration_request
+from .lti_registration import (
+    PLATFORM_CONFIG,
+    PendingRegistration,
+    RegistrationError,
+    read_configuration,
+    registration_request,
+    submit,
+    summary,
+)
 
 AGAIN = "Open the link from your course again"
 # What a missing claim means to the person launching (the library names the claim only).
@@ -64,6 +72,7 @@ CLAIM_WORDS = {
     "oauth_consumer_key": "which tool it is for",
 }
 TEMPLATE = "hub-viz-lti.html"
+CONFIRM_TEMPLATE = "hub-viz-lti-register.html"
 # What the OIDC login initiation may carry; a restart link repeats exactly these.
 LOGIN_PARAMS = (
     "iss",
@@ -441,16 +450,30 @@ class JWKSHandler(BaseHandler):
 # scopes that already give that power (create users, and tokens for any user).
 REGISTER_SCOPES = ("admin:users", "tokens")
 CLOSE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Registered</title></head><body style="font-family: sans-serif; margin: 2rem">
-<h1>{title} is registered</h1><p>Client id {client_id}. You may close this window.</p>
+<title>{heading}</title></head><body style="font-family: sans-serif; margin: 2rem">
+<h1>{heading}</h1><p>{message} You may close this window.</p>
 <script nonce="{nonce}">(window.opener || window.parent).postMessage(
 {{subject: "org.imsglobal.lti.close"}}, "*");</script></body></html>"""
 
 
+def close_page(handler: BaseHandler, heading: str, message: str) -> None:
+    """A page that tells the platform's window the registration is over
+    (``org.imsglobal.lti.close``), its one script allowed by a nonce."""
+    nonce = secrets.token_urlsafe(16)
+    handler.set_header(
+        "Content-Security-Policy",
+        "frame-ancestors *; default-src 'none'; "
+        f"script-src 'nonce-{nonce}'; style-src 'unsafe-inline'",
+    )
+    handler.set_header("Cache-Control", "no-store")
+    handler.finish(CLOSE_PAGE.format(heading=escape(heading), message=escape(message), nonce=nonce))
+
+
 class RegistrationsHandler(APIHandler):
     """``POST``: a registration URL with a fresh single-use secret; ``GET``: the
-    registered platforms; ``DELETE ?issuer=…&client_id=…``: forget one. All need
-    ``admin:users`` and ``tokens`` on all users."""
+    registered platforms; ``PATCH {issuer, client_id, deployments}``: which of a
+    platform's deployments may launch (empty: any); ``DELETE ?issuer=…&client_id=…``:
+    forget one. All need ``admin:users`` and ``tokens`` on all users."""
 
     def _check(self) -> None:
         if self.current_user is None:
@@ -490,6 +513,7 @@ class RegistrationsHandler(APIHandler):
                         "issuer": r.issuer,
                         "client_id": r.client_id,
                         "deployment_id": r.deployment_id,
+                        "deployments": list(r.deployments),
                         "product": r.product,
                         "registered_at": r.registered_at,
                     }
@@ -497,6 +521,34 @@ class RegistrationsHandler(APIHandler):
                 ]
             }
         )
+
+    def patch(self) -> None:
+        self._check()
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        deployments = body.get("deployments") if isinstance(body, dict) else None
+        if not isinstance(deployments, list) or not all(
+            isinstance(d, str) and d.strip() and len(d) <= 200 for d in deployments
+        ):
+            raise HTTPError(
+                400,
+                'Send JSON {"issuer": …, "client_id": …, "deployments": [deployment ids]} '
+                "(an empty list accepts any deployment).",
+            )
+        issuer, client_id = str(body.get("issuer", "")), str(body.get("client_id", ""))
+        wanted = [d.strip() for d in deployments]
+        if not self.authenticator.set_deployments(issuer, client_id, wanted):
+            raise HTTPError(404, "No platform is registered with that issuer and client id.")
+        self.log.info(
+            "LTI platform %s, client id %s: deployments %s, set by %s",
+            issuer,
+            client_id,
+            wanted or "any",
+            self.current_user.name,
+        )
+        self.finish({"issuer": issuer, "client_id": client_id, "deployments": wanted})
 
     def delete(self) -> None:
         self._check()
@@ -517,8 +569,17 @@ class RegisterHandler(BaseHandler):
     """The registration URL the platform opens (in its frame) with
     ``openid_configuration`` and ``registration_token``.
 
-    The secret in the path is used up by the first request, whatever comes of it.
+    ``GET``: the secret in the path is used up by the first request, whatever
+    comes of it; the platform's configuration is read and checked, and the admin
+    is shown what the tool will ask for, with Register and Cancel. ``POST``
+    (that form, with its single-use confirmation code): register, or not, and
+    tell the platform's window to close.
     """
+
+    def check_xsrf_cookie(self) -> None:
+        # Inside the platform's frame the hub's cookies may be dropped; the form's
+        # single-use confirmation code, which only the page's reader has, guards the POST.
+        return None
 
     async def get(self, secret: str | None = None) -> None:
         state = self.authenticator.registration_secrets.take(secret or "")
@@ -546,6 +607,7 @@ class RegisterHandler(BaseHandler):
             )
             return
         authenticator = self.authenticator
+        token = self.get_argument("registration_token", "")
         try:
             key = canvas_developer_key(
                 self.request.host,
@@ -554,34 +616,79 @@ class RegisterHandler(BaseHandler):
                 privacy_level=authenticator.privacy_level,
                 scheme=get_browser_protocol(self.request),
             )
-            registration = await register(
-                config_url, self.get_argument("registration_token", ""), registration_request(key)
-            )
+            request = registration_request(key)
+            config = await read_configuration(config_url, token)
         except (RegistrationError, ValueError) as e:
-            message = e.message if isinstance(e, RegistrationError) else str(e)
-            self.log.warning("LTI registration refused: %s", message)
-            await self.refuse(
-                getattr(e, "status", 400),
-                message + " Ask the hub's admin for a new registration URL to try again.",
+            await self.failed(e)
+            return
+        code = authenticator.registration_pending.keep(
+            PendingRegistration(config, token, request), authenticator.confirm_timeout
+        )
+        platform = config.get(PLATFORM_CONFIG, {})
+        self.set_header("Content-Security-Policy", "frame-ancestors *; form-action 'self'")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(
+            await self.render_template(
+                CONFIRM_TEMPLATE,
+                tool=summary(request),
+                issuer=config["issuer"],
+                product=str(platform.get("product_family_code") or "")[:100],
+                action=url_path_join(self.hub.base_url, "lti13/register"),
+                confirm=code,
+                minutes=max(1, int(authenticator.confirm_timeout // 60)),
             )
+        )
+
+    async def post(self, secret: str | None = None) -> None:
+        pending = self.authenticator.registration_pending.take(
+            self.get_body_argument("confirm", "")
+        )
+        if pending is None:
+            await self.refuse(
+                400,
+                "This confirmation has expired or was answered already. Ask the "
+                "hub's admin for a new registration URL to try again.",
+            )
+            return
+        if self.get_body_argument("action", "") != "register":
+            self.log.info("LTI registration with %s cancelled", pending.config["issuer"])
+            close_page(
+                self,
+                "Not registered",
+                "The hub was not registered with this course site; to install it "
+                "later, ask the hub's admin for a new registration URL.",
+            )
+            return
+        authenticator = self.authenticator
+        try:
+            registration = await submit(
+                pending.config,
+                pending.token,
+                pending.request,
+                pin_deployment=authenticator.pin_registered_deployment,
+            )
+        except RegistrationError as e:
+            await self.failed(e)
             return
         authenticator.register(registration)
         self.log.info(
-            "LTI platform registered: %s, client id %s", registration.issuer, registration.client_id
+            "LTI platform registered: %s, client id %s, deployments %s",
+            registration.issuer,
+            registration.client_id,
+            list(registration.deployments) or "any",
         )
-        nonce = secrets.token_urlsafe(16)
-        self.set_header(
-            "Content-Security-Policy",
-            "frame-ancestors *; default-src 'none'; "
-            f"script-src 'nonce-{nonce}'; style-src 'unsafe-inline'",
+        close_page(
+            self,
+            f"{authenticator.tool_title} is registered",
+            f"Client id {registration.client_id}.",
         )
-        self.set_header("Cache-Control", "no-store")
-        self.finish(
-            CLOSE_PAGE.format(
-                title=escape(authenticator.tool_title),
-                nonce=nonce,
-                client_id=escape(registration.client_id),
-            )
+
+    async def failed(self, e: RegistrationError | ValueError) -> None:
+        message = e.message if isinstance(e, RegistrationError) else str(e)
+        self.log.warning("LTI registration refused: %s", message)
+        await self.refuse(
+            getattr(e, "status", 400),
+            message + " Ask the hub's admin for a new registration URL to try again.",
         )
 
     async def refuse(self, status: int, message: str) -> None:
