@@ -10,6 +10,7 @@
 ``hub-viz k8s-manifest`` the pod a dashboard would get on Kubernetes (run beside the hub)
 ``hub-viz lti-config``  the LTI 1.3 developer key JSON to paste into Canvas
 ``hub-viz lti-register`` a one-time URL that installs the hub in Canvas (Dynamic Registration)
+``hub-viz lti-rotate-key`` a new LTI signing key, without breaking responses in flight
 
 The API commands talk to ``<hub>/services/<service>/api/`` with a hub API
 token (``--token`` or ``JUPYTERHUB_API_TOKEN``).
@@ -24,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -590,7 +592,38 @@ def build_parser() -> argparse.ArgumentParser:
         "Dynamic Registration); needs an admin's token.",
     )
     p_reg.set_defaults(func=lti_register)
+
+    p_rot = sub.add_parser(
+        "lti-rotate-key",
+        parents=[common],
+        help="Rotate the key the hub signs LTI Deep Linking responses with: the new key is "
+        "published at once and signs after a delay, the old one stays published a day; "
+        "needs an admin's token.",
+    )
+    p_rot.add_argument(
+        "--immediately",
+        action="store_true",
+        help="For a leaked key: sign with the new key now and unpublish the old one "
+        "(pickers open right now may fail once).",
+    )
+    p_rot.set_defaults(func=lti_rotate_key)
     return parser
+
+
+def lti_rotate_key(options: argparse.Namespace) -> int:
+    done = make_client(options).lti_rotate_key(immediately=options.immediately)
+    print(done["kid"])
+    if options.immediately:
+        print("The new key signs now; the old one is no longer published.", file=sys.stderr)
+    else:
+        wait = max(0, int(done["signs_from"] - time.time()))
+        keep = max(0, int(done["previous_until"] - done["signs_from"]))
+        print(
+            f"The new key is published now and signs in {wait} seconds; the old one stays "
+            f"published {keep // 3600} hours after that.",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def run(argv: Sequence[str] | None = None) -> int:

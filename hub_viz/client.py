@@ -195,6 +195,10 @@ class Client:
         needs ``admin:users`` and ``tokens`` on all users: an admin's token)."""
         return self._call("POST", f"{self.hub_url}hub/lti13/registrations", {})
 
+    def lti_rotate_key(self, *, immediately: bool = False) -> dict[str, Any]:
+        """Rotate the tool's LTI signing key (hub API; an admin's token, as above)."""
+        return self._call("POST", f"{self.hub_url}hub/lti13/keys", {"immediately": immediately})
+
     def info(self) -> dict[str, Any]:
         return self.request("GET", "info")
 

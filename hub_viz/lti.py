@@ -66,12 +66,14 @@ from .lti_handlers import (
     CallbackHandler,
     ContinueHandler,
     JWKSHandler,
+    KeysHandler,
     LaunchHandler,
     LoginInitHandler,
     RegisterHandler,
     RegistrationsHandler,
     plain_refusal_11,
 )
+from .lti_keys import JWKS_MAX_AGE
 from .lti_registration import Pending, Registration, RegistrationSecrets, RegistrationStore
 
 CANVAS_ISSUER = "https://canvas.instructure.com"
@@ -419,6 +421,19 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         help="""The tool's RSA key (PEM, mode 0600) that signs Deep Linking responses; its
         public half is served at hub/lti13/jwks (configure() keeps it in the state folder).""",
     )
+    key_publish_delay = Float(
+        2 * JWKS_MAX_AGE,
+        config=True,
+        help="""After a rotation of the signing key (hub-viz lti-rotate-key), seconds the
+        new key is published before it signs: longer than platforms may cache the key set
+        (its max-age, 300 s), so they know it when its first response arrives.""",
+    )
+    previous_key_ttl = Float(
+        86400,
+        config=True,
+        help="""After a rotation, seconds the old key stays in the key set once the new one
+        signs, so responses it signed (pickers answered just before) still verify.""",
+    )
     deployments = List(
         Unicode(),
         config=True,
@@ -483,6 +498,7 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         return [
             *super().get_handlers(app),
             ("/lti13/jwks", JWKSHandler),
+            ("/lti13/keys", KeysHandler),
             ("/lti13/registrations", RegistrationsHandler),
             ("/lti13/register(?:/([^/]*))?", RegisterHandler),
         ]

@@ -39,7 +39,7 @@ from tornado.httputil import url_concat
 from tornado.web import HTTPError
 
 from .lti_claims import CLAIM, DEEP_LINKING, PICK_PATH, canvas_developer_key
-from .lti_keys import key_set
+from .lti_keys import JWKS_MAX_AGE, key_set, key_status, rotate
 from .lti_registration import (
     PLATFORM_CONFIG,
     PendingRegistration,
@@ -436,12 +436,72 @@ class CallbackHandler(LTI13CallbackHandler):
 
 
 class JWKSHandler(BaseHandler):
-    """The public key the tool signs Deep Linking responses with (empty without a key file)."""
+    """The public keys the tool signs Deep Linking responses with (empty without a key
+    file): the signing key, and during a rotation the other one (:mod:`hub_viz.lti_keys`)."""
 
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "max-age=300")
+        self.set_header("Cache-Control", f"max-age={JWKS_MAX_AGE}")
         self.finish(json.dumps(key_set(getattr(self.authenticator, "key_file", ""))))
+
+
+def check_admin(handler: APIHandler, what: str) -> None:
+    """Refuse ``handler``'s request unless its token has REGISTER_SCOPES on all users."""
+    if handler.current_user is None:
+        raise HTTPError(403, "%s are for the hub's admins: send an admin's API token.", what)
+    if not all(handler.parsed_scopes.get(s) == Scope.ALL for s in REGISTER_SCOPES):
+        raise HTTPError(
+            403,
+            "%s need the scopes %s on all users (an admin's token).",
+            what,
+            " and ".join(REGISTER_SCOPES),
+        )
+
+
+class KeysHandler(APIHandler):
+    """The tool's signing keys, for admins: ``GET`` which are published and which signs;
+    ``POST {"immediately": false}``: rotate (a new key that signs after
+    ``key_publish_delay``; with ``immediately``, at once and without the old key)."""
+
+    def _path(self) -> str:
+        check_admin(self, "The tool's signing keys")
+        path = getattr(self.authenticator, "key_file", "")
+        if not path:
+            raise HTTPError(
+                400,
+                "This hub has no LTI signing key: configure(lti=...) with the hub_viz service on.",
+            )
+        return path
+
+    def get(self) -> None:
+        self.finish(key_status(self._path()))
+
+    def post(self) -> None:
+        path = self._path()
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("immediately", False), bool):
+            raise HTTPError(400, 'Send JSON {"immediately": true or false}.')
+        authenticator = self.authenticator
+        try:
+            done = rotate(
+                path,
+                publish_delay=authenticator.key_publish_delay,
+                keep_previous=authenticator.previous_key_ttl,
+                immediately=body.get("immediately", False),
+            )
+        except ValueError as e:
+            raise HTTPError(409, "%s", str(e)) from None
+        self.log.info(
+            "LTI signing key rotated by %s%s: new kid %s",
+            self.current_user.name,
+            " immediately" if body.get("immediately") else "",
+            done["kid"],
+        )
+        self.set_status(201)
+        self.finish(done)
 
 
 # -- LTI 1.3 Dynamic Registration ---------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from html import unescape
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import jwt
 import pytest
 import requests
 
@@ -32,6 +33,7 @@ from .test_lti import (
     DEPLOYMENT,
     ISSUER,
     LEARNER,
+    SHARED,
     TEACHER,
     TEACHER_ROLES,
     TOOL_CONFIG,
@@ -48,6 +50,7 @@ from .test_lti import (
 pytestmark = pytest.mark.hub
 
 EXPIRY = 15  # seconds a registration URL stays valid on this hub
+PUBLISH_DELAY = 4  # seconds a rotated signing key is published before it signs
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, configured: Platform) -> Itera
             "deployments": [DEPLOYMENT],
         },
         "hub_viz.lti.HubVizLTI13Authenticator",
-        extra=f"c.HubVizLTI13Authenticator.registration_timeout = {EXPIRY}\n",
+        extra=f"c.HubVizLTI13Authenticator.registration_timeout = {EXPIRY}\n"
+        f"c.HubVizLTI13Authenticator.key_publish_delay = {PUBLISH_DELAY}\n",
     )
     yield hub
     stop_hub(hub)
@@ -501,3 +505,112 @@ def test_the_platforms_dialog_closes_after_registering(
     finally:
         page.close()
     assert (new_platform.issuer, new_platform.client_id) in registered(hub)
+
+
+# -- the tool's signing key rotated, with pickers in flight --------------------------------
+
+
+def open_picker(hub: Hub, platform: Platform) -> str:
+    r = pick_launch(hub, platform, TEACHER, TEACHER_ROLES)
+    assert r.status_code == 302, r.text[-500:]
+    return urljoin(hub.url, r.headers["Location"])
+
+
+def answer_picker(picker: str) -> str:
+    """The instructor picks a dashboard: the signed response the frame posts to the platform."""
+    page = requests.post(
+        picker, data={"dashboard": f"{TEACHER}/{SHARED}"}, headers=BROWSER, timeout=60
+    )
+    assert page.status_code == 200, page.text[-500:]
+    found = re.search(r'name="JWT" value="([^"]+)"', page.text)
+    assert found, page.text[-500:]
+    return unescape(found.group(1))
+
+
+def kids(hub: Hub) -> list[str]:
+    return [k["kid"] for k in requests.get(f"{hub.url}/hub/lti13/jwks", timeout=30).json()["keys"]]
+
+
+def platform_accepts(hub: Hub, platform: Platform, token: str) -> bool:
+    """The platform's check of a response against the tool's key set, fetched now."""
+    keys = requests.get(f"{hub.url}/hub/lti13/jwks", timeout=30).json()["keys"]
+    jwk = next((k for k in keys if k["kid"] == jwt.get_unverified_header(token)["kid"]), None)
+    if jwk is None:
+        return False
+    claims = jwt.decode(
+        token,
+        jwt.PyJWK(jwk).key,
+        algorithms=["RS256"],
+        audience=platform.issuer,
+        issuer=platform.client_id,
+    )
+    return claims["https://purl.imsglobal.org/spec/lti/claim/message_type"] == (
+        "LtiDeepLinkingResponse"
+    )
+
+
+def test_rotating_the_signing_key_keeps_pickers_in_flight_working(
+    hub: Hub, new_platform: Platform, capsys: pytest.CaptureFixture
+) -> None:
+    assert run_registration(hub, registration_url(hub), new_platform).status_code == 200
+    answered_before = answer_picker(open_picker(hub, new_platform))
+    open_before = open_picker(hub, new_platform)
+    [old] = kids(hub)
+
+    cli = ["--hub-url", hub.url, "--token", hub.token]
+    assert run(["lti-rotate-key", *cli]) == 0
+    out, err = capsys.readouterr()
+    new = out.strip()
+    assert new != old and "signs in" in err
+    assert set(kids(hub)) == {old, new}  # published at once
+    # a picker opened before the rotation is answered after it: signed by the old key
+    # (platforms may not know the new one yet), and both responses verify
+    answered_after = answer_picker(open_before)
+    assert jwt.get_unverified_header(answered_after)["kid"] == old
+    assert platform_accepts(hub, new_platform, answered_before)
+    assert platform_accepts(hub, new_platform, answered_after)
+    # a second rotation would drop the key that signs: refused until the new one signs
+    assert run(["lti-rotate-key", *cli]) == 1
+    assert "does not sign yet" in capsys.readouterr().err
+
+    admin = {"Authorization": f"token {hub.token}"}
+    deadline = time.time() + 60
+    while True:
+        status = requests.get(f"{hub.url}/hub/lti13/keys", headers=admin, timeout=30).json()
+        if {"kid": new, "signs": True} in status["keys"] or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert {"kid": new, "signs": True} in status["keys"], status
+    answered_later = answer_picker(open_picker(hub, new_platform))
+    assert jwt.get_unverified_header(answered_later)["kid"] == new
+    assert set(kids(hub)) == {old, new}  # the old key stays published a while
+    for token in (answered_before, answered_after, answered_later):
+        assert platform_accepts(hub, new_platform, token)
+
+    # a leaked key: the new one signs at once, the others are no longer published
+    assert run(["lti-rotate-key", "--immediately", *cli]) == 0
+    newest = capsys.readouterr().out.strip()
+    assert kids(hub) == [newest]
+    assert not platform_accepts(hub, new_platform, answered_later)
+    assert platform_accepts(hub, new_platform, answer_picker(open_picker(hub, new_platform)))
+
+
+def test_only_admins_see_or_rotate_the_signing_keys(hub: Hub) -> None:
+    hub.ensure_user("key-nobody")
+    r = hub.api("POST", "/users/key-nobody/tokens", json={"note": "no admin"})
+    plain = {"Authorization": f"token {r.json()['token']}"}
+    before = kids(hub)
+    for method in ("GET", "POST"):
+        r = requests.request(
+            method, f"{hub.url}/hub/lti13/keys", json={}, headers=plain, timeout=30
+        )
+        refused(r, 403, "admin:users and tokens")
+        refused(requests.request(method, f"{hub.url}/hub/lti13/keys", timeout=30), 403, "admin")
+    r = requests.post(
+        f"{hub.url}/hub/lti13/keys",
+        json={"immediately": "yes"},
+        headers={"Authorization": f"token {hub.token}"},
+        timeout=30,
+    )
+    refused(r, 400, "immediately")
+    assert kids(hub) == before
