@@ -28,6 +28,8 @@ from jupyterhub.utils import get_browser_protocol, url_path_join
 from ltiauthenticator.lti11.handlers import LTI11AuthenticateHandler
 from ltiauthenticator.lti13.error import InvalidAudienceError, ValidationError
 from ltiauthenticator.lti13.handlers import (
+    NONCE_STATE_COOKIE_NAME,
+    STATE_COOKIE_NAME,
     LTI13CallbackHandler,
     LTI13LoginInitHandler,
     _deserialize_state,
@@ -70,6 +72,9 @@ CLAIM_WORDS = {
     "lti_message_type": "what kind of launch it is",
     "lti_version": "its LTI version",
     "oauth_consumer_key": "which tool it is for",
+    "id_token": "who you are",
+    "state": "which sign-in it belongs to",
+    "login_hint": "who you are",
 }
 TEMPLATE = "hub-viz-lti.html"
 CONFIRM_TEMPLATE = "hub-viz-lti-register.html"
@@ -120,6 +125,25 @@ def plain_refusal(e: ValidationError) -> HTTPError:
         "happening, tell the hub's admin.",
         AGAIN,
     )
+
+
+# ltiauthenticator's refusals of the callback's browser binding, in words for a student.
+BINDING_WORDS = {
+    "OAuth state mismatch": "This sign-in is not the one this browser started last (was "
+    "another link from the course opened meanwhile?).",
+    "OAuth nonce mismatch": "This launch does not belong to the sign-in this browser started.",
+    "Missing nonce state cookie": "The browser did not keep this hub's sign-in cookie.",
+    "OAuth state missing from cookies": "The browser did not keep this hub's sign-in cookie.",
+    "OAuth state missing from URL": "The course site's answer did not say which sign-in it "
+    "belongs to.",
+}
+
+
+def plain_binding(e: HTTPError) -> HTTPError:
+    """A refusal of the callback's state or nonce check, in plain words (the log keeps
+    the library's)."""
+    words = BINDING_WORDS.get(str(e.log_message))
+    return HTTPError(e.status_code, "%s %s.", words, AGAIN) if words else e
 
 
 def plain_refusal_11(e: HTTPError) -> HTTPError:
@@ -214,6 +238,11 @@ class LoginInitHandler(LTI13LoginInitHandler):
                 restart_url(self, args),
             )
             return
+        try:
+            LTI13LaunchValidator(parent=self.app).validate_login_request(args)
+        except ValidationError as e:
+            self.log.info("LTI 1.3 login initiation refused: %s", e)
+            raise plain_refusal(e) from None
         super().post()
 
     get = post
@@ -313,7 +342,10 @@ class CallbackHandler(LTI13CallbackHandler):
             )
             return
         raw = self.get_argument("state", "")
-        state = _deserialize_state(raw) if raw else {}
+        try:
+            state = _deserialize_state(raw) if raw else {}
+        except ValueError:  # not ASCII: not a state this hub made
+            state = {}
         state = state if isinstance(state, dict) else {}
         if state.get("pick") is True:
             await self.pick()
@@ -367,7 +399,11 @@ class CallbackHandler(LTI13CallbackHandler):
             # The frame may send no cookie, or a stale one of an abandoned login: the
             # nonce noted at login initiation binds the answer instead (check_nonce).
             return
-        super().check_state()
+        try:
+            super().check_state()
+        except HTTPError as e:
+            self.log.info("LTI 1.3 launch refused: %s", e.log_message)
+            raise plain_binding(e) from None
 
     def check_nonce(self, id_token: dict[str, Any]) -> None:
         if getattr(self, "hub_viz_picking", False):
@@ -378,7 +414,18 @@ class CallbackHandler(LTI13CallbackHandler):
                     "expired; choose the tool again in your course.",
                 )
             return
-        super().check_nonce(id_token)
+        try:
+            super().check_nonce(id_token)
+        except HTTPError as e:
+            self.log.info("LTI 1.3 launch refused: %s", e.log_message)
+            raise plain_binding(e) from None
+        self.clear_cookie(STATE_COOKIE_NAME)
+        self.clear_cookie(NONCE_STATE_COOKIE_NAME)
+
+    def _get_oauth_cookie(self, name: str) -> str:
+        # Kept until a launch passes the checks (check_nonce clears them): the answer
+        # to a sign-in overtaken by another one in this browser must not spoil that one.
+        return (self.get_secure_cookie(name) or b"").decode("utf8", "replace")
 
     def verify(self) -> dict[str, Any]:
         """ltiauthenticator's checks of the id_token, against the platform it names.
