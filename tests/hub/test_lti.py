@@ -33,7 +33,7 @@ from oauthlib.oauth1 import SIGNATURE_TYPE_BODY, Client
 from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from ..conftest import BROWSER_UA, SERVICE, Hub, free_port, start_hub, stop_hub
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.smoke]  # also on JupyterHub 5.5 in CI
 
 ISSUER = "https://canvas.test.example"
 AUTHORIZE = "/authorize"  # the platform's authentication endpoint, on its loopback server

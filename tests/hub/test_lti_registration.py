@@ -47,7 +47,7 @@ from .test_lti import (
     user,
 )
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.smoke]  # also on JupyterHub 5.5 in CI
 
 EXPIRY = 15  # seconds a registration URL stays valid on this hub
 PUBLISH_DELAY = 4  # seconds a rotated signing key is published before it signs
