@@ -1223,6 +1223,15 @@ def test_the_publish_form_names_course_groups_by_title(
         context.close()
 
 
+def test_the_manage_page_names_course_groups_by_title(hub13: Hub, platform: Platform) -> None:
+    s, r = launch13(hub13, platform, TEACHER, TEACHER_ROLES)
+    assert r.status_code == 302, r.text[-500:]
+    page = s.get(f"{hub13.service_url}d/{TEACHER}/{SHARED}", headers=BROWSER, timeout=60)
+    assert page.status_code == 200 and urlsplit(page.url).path.endswith(f"/d/{TEACHER}/{SHARED}")
+    shared = re.search(r'<span id="share-groups">([^<]*)</span>', page.text)
+    assert shared and shared.group(1) == f"Calculus (course-{CTX})", page.text[-800:]
+
+
 def test_learners_get_no_picker(hub13: Hub, platform: Platform) -> None:
     name = "lti13-dl-learner"
     r = pick_launch(hub13, platform, name, LEARNER)
