@@ -47,8 +47,8 @@ def ensure_rsa_key(path: Path) -> Path:
     return path
 
 
-def _new_pem() -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def _new_pem(key: rsa.RSAPrivateKey | None = None) -> bytes:
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -106,7 +106,8 @@ def rotate(
             f"{int(signs_from - now) + 1} seconds); rotate again after that, or "
             "rotate immediately (for a leaked key)."
         )
-    pem = _new_pem()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = _new_pem(key)
     if immediately:
         _write_private(_rotation(path), json.dumps({"signs_from": now}).encode())
         _previous(path).unlink(missing_ok=True)
@@ -121,8 +122,7 @@ def rotate(
         }
         _write_private(_rotation(path), json.dumps(times).encode())
         _write_private(path, pem)
-    kid = public_jwk(serialization.load_pem_private_key(pem, password=None))["kid"]
-    return {"kid": kid, **times}
+    return {"kid": public_jwk(key)["kid"], **times}
 
 
 def _published(path: Path, now: float) -> list[tuple[rsa.RSAPrivateKey, bool]]:

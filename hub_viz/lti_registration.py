@@ -100,17 +100,7 @@ class RegistrationStore:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return []
-        fields = set(Registration.__dataclass_fields__)
-        return [
-            Registration(
-                **{
-                    k: (tuple(str(d) for d in v) if k == "deployments" else v)
-                    for k, v in item.items()
-                    if k in fields
-                }
-            )
-            for item in data.get("platforms", [])
-        ]
+        return [_registration(item) for item in data.get("platforms", [])]
 
     def find(self, issuer: str, client_id: str) -> Registration | None:
         return next(
@@ -145,6 +135,14 @@ class RegistrationStore:
             f.write(body)
         os.replace(tmp, self.path)
         make_private(self.path)
+
+
+def _registration(item: dict[str, Any]) -> Registration:
+    fields: dict[str, Any] = {
+        k: v for k, v in item.items() if k in Registration.__dataclass_fields__
+    }
+    fields["deployments"] = tuple(str(d) for d in fields.get("deployments") or ())
+    return Registration(**fields)
 
 
 class RegistrationSecrets:
