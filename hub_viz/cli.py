@@ -394,7 +394,8 @@ def lti_register(options: argparse.Namespace) -> int:
     print(answer["url"])
     print(
         f"Paste it once into Canvas (Admin → Developer Keys → + Developer Key → "
-        f"+ LTI Registration) within {minutes} minutes; it works once.",
+        f"+ LTI Registration) within {minutes} minutes; it works once, and shows what "
+        "the hub asks for before you register it.",
         file=sys.stderr,
     )
     return 0

@@ -7,7 +7,9 @@ redirects only to the verified launch's link. The authenticator's methods
 (``first_use``, ``hold``, ``release``) keep what must outlive one request.
 LTI 1.3 launches are checked against the platform they name, among those the
 authenticator trusts (the configured one and those registered by Dynamic
-Registration: :class:`RegistrationsHandler`, :class:`RegisterHandler`).
+Registration: :class:`RegistrationsHandler`, :class:`RegisterHandler`). The
+tool's signing keys: :class:`JWKSHandler` (public), :class:`KeysHandler` (admins
+rotate them).
 """
 
 from __future__ import annotations
