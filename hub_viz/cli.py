@@ -11,6 +11,7 @@
 ``hub-viz lti-config``  the LTI 1.3 developer key JSON to paste into Canvas
 ``hub-viz lti-register`` a one-time URL that installs the hub in Canvas (Dynamic Registration)
 ``hub-viz lti-rotate-key`` a new LTI signing key, without breaking responses in flight
+``hub-viz lti-platforms`` the registered LTI platforms; which of their deployments may launch
 
 The API commands talk to ``<hub>/services/<service>/api/`` with a hub API
 token (``--token`` or ``JUPYTERHUB_API_TOKEN``).
@@ -594,6 +595,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_reg.set_defaults(func=lti_register)
 
+    p_plat = sub.add_parser(
+        "lti-platforms",
+        parents=[common],
+        help="List the LTI platforms registered by Dynamic Registration and the deployments "
+        "each accepts launches from; with --deployments, set them; needs an admin's token.",
+    )
+    p_plat.add_argument("--issuer", help="The platform's issuer (as listed).")
+    p_plat.add_argument("--client-id", help="The platform's client id (as listed).")
+    p_plat.add_argument(
+        "--deployments",
+        nargs="*",
+        metavar="ID",
+        help="The deployment ids that may launch (Canvas: Settings → Apps → the tool's gear "
+        "→ Deployment Id); none after the flag: any deployment.",
+    )
+    p_plat.set_defaults(func=lti_platforms)
+
     p_rot = sub.add_parser(
         "lti-rotate-key",
         parents=[common],
@@ -609,6 +627,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_rot.set_defaults(func=lti_rotate_key)
     return parser
+
+
+def lti_platforms(options: argparse.Namespace) -> int:
+    client = make_client(options)
+    if options.deployments is not None:
+        if not options.issuer or not options.client_id:
+            raise APIError(
+                "--deployments needs --issuer and --client-id (see hub-viz lti-platforms)."
+            )
+        client.lti_set_deployments(options.issuer, options.client_id, options.deployments)
+    for p in client.lti_platforms():
+        if options.issuer and (p["issuer"], p["client_id"]) != (options.issuer, options.client_id):
+            continue
+        allowed = ", ".join(p.get("deployments") or []) or "any"
+        print(f"{p['issuer']}\tclient id {p['client_id']}\tdeployments: {allowed}")
+    return 0
 
 
 def lti_rotate_key(options: argparse.Namespace) -> int:

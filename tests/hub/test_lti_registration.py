@@ -161,6 +161,7 @@ def test_registration_installs_the_tool_and_its_launches_log_in(
     hub: Hub,
     configured: Platform,
     new_platform: Platform,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     url = registration_url(hub)
     assert urlsplit(url).path.startswith("/hub/lti13/register/")
@@ -245,13 +246,16 @@ def test_registration_installs_the_tool_and_its_launches_log_in(
         if p["client_id"] == new_platform.client_id
     ]
     assert entry["deployments"] == [DEPLOYMENT] and entry["deployment_id"] == DEPLOYMENT
-    r = set_deployments(hub, new_platform, [DEPLOYMENT, "42:elsewhere"])
-    assert r.status_code == 200, r.text
+    platform_args = ["--issuer", new_platform.issuer, "--client-id", new_platform.client_id]
+    cli = ["lti-platforms", "--hub-url", hub.url, "--token", hub.token, *platform_args]
+    assert run([*cli, "--deployments", DEPLOYMENT, "42:elsewhere"]) == 0
+    assert f"deployments: {DEPLOYMENT}, 42:elsewhere" in capsys.readouterr().out
     _, r = launch13(hub, new_platform, "reg-other", LEARNER, deployment="42:elsewhere")
     assert r.status_code == 302, r.text[-800:]
     _, r = launch13(hub, new_platform, "reg-third", LEARNER, deployment="42:third")
     refused(r, 403, "does not accept launches from this installation")
-    assert set_deployments(hub, new_platform, []).status_code == 200  # any
+    assert run([*cli, "--deployments"]) == 0  # none listed: any
+    assert "deployments: any" in capsys.readouterr().out
     _, r = launch13(hub, new_platform, "reg-third", LEARNER, deployment="42:third")
     assert r.status_code == 302, r.text[-800:]
 
@@ -315,13 +319,21 @@ def test_a_forged_confirmation_is_refused(hub: Hub, new_platform: Platform) -> N
     assert new_platform.registrations == []
 
 
-def test_deployment_lists_are_for_admins_and_checked(hub: Hub, new_platform: Platform) -> None:
+def test_deployment_lists_are_for_admins_and_checked(
+    hub: Hub, new_platform: Platform, capsys: pytest.CaptureFixture
+) -> None:
     assert run_registration(hub, registration_url(hub), new_platform).status_code == 200
     hub.ensure_user("reg-nobody2")
     r = hub.api("POST", "/users/reg-nobody2/tokens", json={"note": "no admin"})
     refused(set_deployments(hub, new_platform, [], token=r.json()["token"]), 403, "admin:users")
     for bad in ("42:one", [""], [42], None):
         refused(set_deployments(hub, new_platform, bad), 400, "deployments")
+    cli = ["lti-platforms", "--hub-url", hub.url, "--token", hub.token]
+    assert run([*cli, "--deployments", "42:one"]) == 1
+    assert "needs --issuer and --client-id" in capsys.readouterr().err
+    unknown = ["--issuer", new_platform.issuer, "--client-id", "1000000000404"]
+    assert run([*cli, *unknown, "--deployments", "42:one"]) == 1
+    assert "No platform is registered" in capsys.readouterr().err
 
 
 def test_the_cli_prints_a_registration_url(hub: Hub, capsys: pytest.CaptureFixture) -> None:
