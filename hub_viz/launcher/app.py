@@ -288,8 +288,8 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
 
     def note_activity(self) -> None:
         # With an open page, only its pings (visible and focused) say someone looks:
-        # page loads, websockets and requests here count for nothing (README, Idle
-        # shutdown). A server started without the service has no page to ping from.
+        # page loads, websockets and requests here count for nothing (docs/explanation/
+        # activity.md). A server started without the service has no page to ping from.
         if not self.ctx.open_url:
             self.ctx.reporter.note()
 
