@@ -7,8 +7,9 @@ builder as on one machine, and writes the result for ``--key`` atomically
 resolver's message). Exit status 0 when ready, 1 when the build failed.
 
 Builds of one environment in several pods at once queue on a file lock in the
-shared volume (``envs/<env key>.lock``). Old environments are not collected
-here: only the hub knows which ones running pods use.
+shared volume (``envs/<env key>.lock``). uv's cache is pruned here after a
+build (``max_cache_bytes``); old environments are not collected here: only the
+hub knows which ones running pods use.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ class SharedVolumeBuilder(EnvironmentBuilder):
             f.close()
 
     async def maybe_collect(self, force: bool = False) -> None:
-        """Never here: a build pod cannot see which environments other pods run in."""
+        """Only uv's cache here: a build pod cannot see which environments other pods
+        run in (the hub collects those, :meth:`DashboardKubeSpawner.collect_environments`)."""
+        if force:
+            await asyncio.get_running_loop().run_in_executor(None, self.prune_cache)
 
 
 def _locked(path: Path) -> Any:

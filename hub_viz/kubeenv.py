@@ -53,6 +53,7 @@ BUILD_SETTINGS = (
     "allow_requirement_urls",
     "build_timeout",
     "max_env_bytes",
+    "max_cache_bytes",
 )
 _KEY = re.compile(r"[0-9a-f]{40}")
 _ENV = re.compile(r"[0-9a-f]{32}")

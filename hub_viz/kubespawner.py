@@ -335,6 +335,18 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         self._env_key = env
         self._env_python = env_python(self.environments_mount_path, env)
 
+    async def collect_environments(self) -> list[str]:
+        """Remove environments unused for ``keep_days`` that no pod runs in (the
+        ``hub-viz/env`` labels of this namespace's pods); after each build."""
+        pods = await self.api.list_namespaced_pod(self.namespace, label_selector=ENV_LABEL)
+        in_use = {(p.metadata.labels or {}).get(ENV_LABEL, "") for p in pods.items}
+        builder = shared_builder(self.config)
+        loop = asyncio.get_running_loop()
+        removed = await loop.run_in_executor(None, lambda: builder.collect_garbage(in_use=in_use))
+        for key in removed:
+            self.log.info("Removed environment %s (unused for %g days)", key, builder.keep_days)
+        return removed
+
     def environment_build_pod(self, key: str) -> dict[str, Any]:
         """The build pod for ``key``: this start's image, source and placement."""
         spec = self._dashboard
@@ -379,6 +391,7 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
                 if pod is not None:
                     await self._delete_build_pod(name)
                 if result.get("state") == "ready":
+                    await self.collect_environments()
                     return result
                 raise self._build_failed(result, pod)
             if not created and (pod is None or finished):

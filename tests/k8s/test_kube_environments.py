@@ -12,7 +12,9 @@ and a plain message to viewers.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 
 import kubernetes_validate
 import pytest
@@ -188,9 +190,18 @@ def test_built_once_by_a_build_pod_mounted_read_only_and_shared(env_hub, k8s_dou
     }
     assert f"--python={MOUNT}/envs/{key}/bin/python" in container["args"]
 
+    # old environments go after a build, unless a pod runs in one
+    envs = hub.root_dir / "envs"
+    unused = envs / ("0" * 32)
+    unused.mkdir()
+    month_ago = time.time() - 30 * 86400
+    for path in (unused, envs / key / ".hub-viz-last-used"):
+        os.utime(path, (month_ago, month_ago))
+
     # another dashboard whose requirements resolve to the same lock: its build pod only
     # resolves, the environment is not built again, and its instance mounts the same one
     assert "hello from hvtoy 2.0 in a pod" in layout_text(hub, "k8s-env-b", OWNER)
+    assert not unused.exists() and (envs / key / ".hub-viz-complete").exists()
     second = environment(hub, "k8s-env-b")
     assert second["env"] == key and second["built_now"] is False, second
     assert any("same lock, built before" in line for line in second["log"]), second["log"]
