@@ -583,12 +583,15 @@ def configure_environments(
     elif claim or mount_path:
         raise ValueError("environments: 'claim' and 'mount_path' are for Kubernetes only.")
     from .environments import BUILD_TIMEOUT
+    from .kubeenv import BUILD_SETTINGS
 
     return {
         "enabled": bool(builder.get("enabled", True)),
         "root": builder.root,
         "allow_requirement_urls": bool(builder.get("allow_requirement_urls", False)),
         "build_timeout": float(builder.get("build_timeout", BUILD_TIMEOUT)),
+        # what the service's builds at publish time use (hub_viz.service.prebuild)
+        "builder": {k: builder[k] for k in BUILD_SETTINGS if k in builder},
     }
 
 

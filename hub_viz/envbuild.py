@@ -6,8 +6,8 @@ builder as on one machine, and writes the result for ``--key`` atomically
 (``sources/<key>.json``: ready with the environment's key, or failed with the
 resolver's message). Exit status 0 when ready, 1 when the build failed.
 
-Builds of one environment in several pods at once queue on a file lock in the
-shared volume (``envs/<env key>.lock``). uv's cache is pruned here after a
+Builds of one lock in several pods (or processes) at once queue on file locks
+in the shared root (:class:`~hub_viz.environments.LockingBuilder`). uv's cache is pruned here after a
 build (``max_cache_bytes``); old environments are not collected here: only the
 hub knows which ones running pods use.
 """
@@ -16,42 +16,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from .environments import EnvironmentBuilder, write_json
+from .environments import LockingBuilder, write_json
 from .errors import HubVizError
 from .kubeenv import BUILD_SETTINGS, sources_path
 from .requirements import find_requirements
 
 
-class SharedVolumeBuilder(EnvironmentBuilder):
-    """The builder on a volume that several build pods share."""
-
-    async def _build(self, key: str, install: str, log_path: Path) -> tuple[str, bool]:
-        lock = self._dir("envs") / f"{key}.lock"
-        loop = asyncio.get_running_loop()
-        f = await loop.run_in_executor(None, _locked, lock)
-        try:
-            return await super()._build(key, install, log_path)
-        finally:
-            fcntl.lockf(f, fcntl.LOCK_UN)
-            f.close()
+class SharedVolumeBuilder(LockingBuilder):
+    """The builder of a build pod (or of the service at publish time)."""
 
     async def maybe_collect(self, force: bool = False) -> None:
         """Only uv's cache here: a build pod cannot see which environments other pods
         run in (the hub collects those, :meth:`DashboardKubeSpawner.collect_environments`)."""
         if force:
             await asyncio.get_running_loop().run_in_executor(None, self.prune_cache)
-
-
-def _locked(path: Path) -> Any:
-    f = open(path, "a")  # closed by the caller
-    fcntl.lockf(f, fcntl.LOCK_EX)
-    return f
 
 
 def folders_of(cwd: Path, entry: str) -> list[Path]:

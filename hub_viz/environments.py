@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -544,6 +545,40 @@ class EnvironmentBuilder(LoggingConfigurable):
         return "emptied"
 
 
+class LockingBuilder(EnvironmentBuilder):
+    """A builder that shares its root with other processes (the service's builds at
+    publish time, build pods on a shared volume): the same requirements resolve, and
+    the same environment builds, in one process at a time (POSIX locks in the root,
+    which also hold across NFS clients)."""
+
+    async def prepare(self, reqs: Requirements, *, dashboard: str = "") -> Prepared:
+        lock = self._dir("locks") / f"{self.input_digest(reqs)}.flock"
+        held = await asyncio.get_running_loop().run_in_executor(None, lock_file, lock)
+        try:
+            return await super().prepare(reqs, dashboard=dashboard)
+        finally:
+            held.close()  # releases the lock
+
+    async def _build(self, key: str, install: str, log_path: Path) -> tuple[str, bool]:
+        lock = self._dir("envs") / f"{key}.lock"
+        held = await asyncio.get_running_loop().run_in_executor(None, lock_file, lock)
+        try:
+            return await super()._build(key, install, log_path)
+        finally:
+            held.close()
+
+
+def lock_file(path: Path) -> Any:
+    """``path`` opened and locked (``lockf``, waits for other processes); close to release."""
+    f = open(path, "a")
+    try:
+        fcntl.lockf(f, fcntl.LOCK_EX)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
 _VERSIONS: dict[tuple, dict[str, str]] = {}
 
 
@@ -677,7 +712,7 @@ def shared_builder(config: Any) -> EnvironmentBuilder:
     """The one builder of this process for ``config`` (its locks queue every build)."""
     builder = _BUILDERS.get(id(config))
     if builder is None:
-        builder = _BUILDERS[id(config)] = EnvironmentBuilder(config=config)
+        builder = _BUILDERS[id(config)] = LockingBuilder(config=config)
     return builder
 
 
