@@ -37,7 +37,7 @@ from kubespawner import KubeSpawner
 from kubespawner.slugs import escape_slug, safe_slug
 from traitlets import Enum, Unicode, default
 
-from .environments import BUILDING_MESSAGE, shared_builder, touch
+from .environments import BUILDING_MESSAGE, redact, shared_builder, touch
 from .kubeenv import (
     BUILD_SETTINGS,
     ENV_LABEL,
@@ -382,7 +382,6 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         deadline = loop.time() + builder.build_timeout + 60
         created = False
         while True:
-            result = read_result(builder.root, key)
             pod = await self._read_pod(name)
             phase = pod.status.phase if pod is not None and pod.status else None
             finished = phase in ("Succeeded", "Failed")
@@ -391,7 +390,10 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
                 if pod is not None:
                     await self._delete_build_pod(name)
                 if result.get("state") == "ready":
-                    await self.collect_environments()
+                    try:
+                        await self.collect_environments()
+                    except (ApiException, OSError) as e:  # the start goes on; next time
+                        self.log.warning("Collecting environments failed: %s", redact(str(e)))
                     return result
                 raise self._build_failed(result, pod)
             if not created and (pod is None or finished):
@@ -407,7 +409,7 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
                             "This dashboard's environment could not be prepared: the cluster "
                             "refused its build. An administrator can read why in the hub's log.",
                             reason="environment-failed",
-                            log_message=f"creating build pod {name}: {e.status} {e.body}",
+                            log_message=redact(f"creating build pod {name}: {e.status} {e.body}"),
                         ) from None
                 created = True
             elif not created:  # another start's build: wait for it like our own
