@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import kubernetes_validate
 import pytest
@@ -223,3 +224,23 @@ def test_configure_mounts_environments_only_with_a_claim(tmp_path: Path) -> None
     assert c.Spawner.start_timeout >= 600 + 120  # a first start waits for the build
     with pytest.raises(ValueError, match="Kubernetes only"):
         configure(Config(), state_dir=str(tmp_path), environments={"claim": "x"})
+
+
+def test_a_build_pod_stopped_at_its_deadline_says_so_to_the_author_alone() -> None:
+    from hub_viz.kubespawner import DashboardKubeSpawner
+
+    config = Config()
+    config.EnvironmentBuilder.build_timeout = 42
+
+    def failed(result: dict, reason: str | None, others: bool) -> str:  # what the page shows
+        spawner = SimpleNamespace(config=config, runs_others_code=lambda: others)
+        pod = SimpleNamespace(status=SimpleNamespace(reason=reason))
+        return DashboardKubeSpawner._build_failed(spawner, result, pod).jupyterhub_message
+
+    author = failed({}, "DeadlineExceeded", others=False)
+    assert "longer than 42 seconds" in author and "could not be built" in author
+    viewer = failed({}, "DeadlineExceeded", others=True)
+    assert "could not be built" in viewer and "42" not in viewer
+    # the builder's own message (written before the deadline) comes first
+    resolver = failed({"state": "failed", "message": "No solution found: x==9"}, None, False)
+    assert "No solution found: x==9" in resolver and "longer than" not in resolver
