@@ -190,7 +190,7 @@ def configure(
     )
     spawner_settings(c, short, kube=kube, run_as_hub_user=run_as_hub_user, state=state)
     env_settings = configure_environments(c, environments, state_dir, local=not kube)
-    if not kube:  # the first start of a dashboard with its own environment waits for the build
+    if not kube or env_settings["enabled"]:  # a first start waits for the build
         c.Spawner.start_timeout = max(180, int(env_settings["build_timeout"]) + 120)
     if cull_idle:
         add_culler(c, timeout=cull_timeout, every=cull_every)
@@ -561,21 +561,37 @@ def configure_environments(
 ) -> dict[str, Any]:
     """``c.EnvironmentBuilder`` from ``settings`` (its traits, e.g. ``find_links``,
     ``index_url``, ``keep_days``), its ``root`` in the state dir unless given; returns
-    what the service needs. On Kubernetes dashboards keep running in their image."""
+    what the service needs. On Kubernetes environments need a shared volume: ``claim``
+    (a ReadWriteMany PVC the hub mounts at ``root``) and optionally ``mount_path`` (where
+    build and instance pods mount it) go to ``c.DashboardKubeSpawner``; without a claim
+    dashboards keep running in their image (:mod:`hub_viz.kubeenv`)."""
+    settings = dict(settings or {})
+    claim = settings.pop("claim", "")
+    mount_path = settings.pop("mount_path", "")
     builder = c.EnvironmentBuilder
-    for key, value in (settings or {}).items():
+    for key, value in settings.items():
         builder[key] = value
     if "root" not in builder:
         builder.root = str(Path(state_dir or Path.cwd()).resolve() / "environments")
     if not local:
-        builder.enabled = False
+        if claim:
+            c.DashboardKubeSpawner.environments_claim = claim
+            if mount_path:
+                c.DashboardKubeSpawner.environments_mount_path = mount_path
+        else:
+            builder.enabled = False
+    elif claim or mount_path:
+        raise ValueError("environments: 'claim' and 'mount_path' are for Kubernetes only.")
     from .environments import BUILD_TIMEOUT
+    from .kubeenv import BUILD_SETTINGS
 
     return {
         "enabled": bool(builder.get("enabled", True)),
         "root": builder.root,
         "allow_requirement_urls": bool(builder.get("allow_requirement_urls", False)),
         "build_timeout": float(builder.get("build_timeout", BUILD_TIMEOUT)),
+        # what the service's builds at publish time use (hub_viz.service.prebuild)
+        "builder": {k: builder[k] for k in BUILD_SETTINGS if k in builder},
     }
 
 

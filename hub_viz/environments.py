@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -41,6 +42,8 @@ import platform
 import re
 import shutil
 import site
+import stat
+import subprocess
 import sys
 import sysconfig
 import time
@@ -167,6 +170,14 @@ class EnvironmentBuilder(LoggingConfigurable):
         help="""Days an environment no instance has started in is kept before it is
         removed (checked after each build and at most hourly on starts); one that a
         running instance uses is never removed.""",
+    )
+    max_cache_bytes = Integer(
+        5_000_000_000,
+        config=True,
+        help="""The most uv's cache of downloads (``<root>/cache``) may take, in bytes.
+        Checked after each build: a larger cache is pruned (``uv cache prune``: entries
+        nothing refers to) and, if still larger, emptied (``uv cache clean``; built
+        environments keep their files). 0: never pruned.""",
     )
     uv = Unicode(
         config=True,
@@ -388,6 +399,7 @@ class EnvironmentBuilder(LoggingConfigurable):
         else:
             self._append_log(log_path, "Every locked package is hub_viz's own version.")
         write_layer(env)
+        open_to_readers(env)
         size = tree_bytes(env)
         if size > self.max_env_bytes:
             shutil.rmtree(env, ignore_errors=True)
@@ -476,15 +488,24 @@ class EnvironmentBuilder(LoggingConfigurable):
             removed = await asyncio.get_running_loop().run_in_executor(None, self.collect_garbage)
             for key in removed:
                 self.log.info("Removed environment %s (unused for %g days)", key, self.keep_days)
+            pruned = await asyncio.get_running_loop().run_in_executor(None, self.prune_cache)
+            if pruned:
+                self.log.info(
+                    "uv's cache was larger than %d bytes: %s", self.max_cache_bytes, pruned
+                )
 
-    def collect_garbage(self, now: float | None = None) -> list[str]:
-        """Remove environments unused for :attr:`keep_days` that no process runs in."""
+    def collect_garbage(
+        self, now: float | None = None, in_use: set[str] | None = None
+    ) -> list[str]:
+        """Remove environments unused for :attr:`keep_days` that no process runs in
+        (``in_use``: the keys in use, where this machine's processes do not tell, e.g.
+        the labels of running pods)."""
         envs = self.base / "envs"
         if not envs.is_dir():
             return []
         now = time.time() if now is None else now
         horizon = now - self.keep_days * 86400
-        in_use = running_environments(envs)
+        in_use = running_environments(envs) if in_use is None else in_use
         removed = []
         for env in envs.iterdir():
             if not env.is_dir() or env.name in in_use:
@@ -498,6 +519,64 @@ class EnvironmentBuilder(LoggingConfigurable):
             if lock.stat().st_mtime < horizon:
                 lock.unlink(missing_ok=True)
         return removed
+
+    def prune_cache(self) -> str:
+        """Keep uv's cache within :attr:`max_cache_bytes`: what was done ("", "pruned"
+        or "emptied"). uv waits for builds that use the cache."""
+        cache = self.base / "cache"
+        if not self.max_cache_bytes or not cache.is_dir():
+            return ""
+        if tree_bytes(cache) <= self.max_cache_bytes:
+            return ""
+        for command, done in (("prune", "pruned"), ("clean", "emptied")):
+            proc = subprocess.run(
+                [self.uv, "cache", command],
+                env=self._uv_env(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if proc.returncode != 0:
+                self.log.warning("uv cache %s failed: %s", command, redact(proc.stderr[-300:]))
+                return ""
+            if tree_bytes(cache) <= self.max_cache_bytes:
+                return done
+        return "emptied"
+
+
+class LockingBuilder(EnvironmentBuilder):
+    """A builder that shares its root with other processes (the service's builds at
+    publish time, build pods on a shared volume): the same requirements resolve, and
+    the same environment builds, in one process at a time (POSIX locks in the root,
+    which also hold across NFS clients)."""
+
+    async def prepare(self, reqs: Requirements, *, dashboard: str = "") -> Prepared:
+        lock = self._dir("locks") / f"{self.input_digest(reqs)}.flock"
+        held = await asyncio.get_running_loop().run_in_executor(None, lock_file, lock)
+        try:
+            return await super().prepare(reqs, dashboard=dashboard)
+        finally:
+            held.close()  # releases the lock
+
+    async def _build(self, key: str, install: str, log_path: Path) -> tuple[str, bool]:
+        lock = self._dir("envs") / f"{key}.lock"
+        held = await asyncio.get_running_loop().run_in_executor(None, lock_file, lock)
+        try:
+            return await super()._build(key, install, log_path)
+        finally:
+            held.close()
+
+
+def lock_file(path: Path) -> Any:
+    """``path`` opened and locked (``lockf``, waits for other processes); close to release."""
+    f = open(path, "a")
+    try:
+        fcntl.lockf(f, fcntl.LOCK_EX)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 _VERSIONS: dict[tuple, dict[str, str]] = {}
@@ -549,6 +628,25 @@ def write_layer(env: Path) -> None:
     purelib = next((env / "lib").glob("python*/site-packages"))
     lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in layer_dirs())
     (purelib / LAYER_PTH).write_text(lines)
+
+
+def open_to_readers(env: Path) -> None:
+    """Every account may read and run the environment (sandbox and viewer accounts run
+    dashboards in it), only the hub may change it: ``go+rX,go-w`` on it and the folders
+    above it, whatever the hub's umask."""
+    for path in (env.parent.parent, env.parent):  # the root and envs/: enter only
+        os.chmod(path, (path.stat().st_mode | 0o011) & ~0o022 & 0o7777)
+    for top, dirs, files in os.walk(env):
+        for name in [*dirs, *files]:
+            path = os.path.join(top, name)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            mode = info.st_mode | 0o444
+            if stat.S_ISDIR(info.st_mode) or info.st_mode & 0o100:
+                mode |= 0o111
+            os.chmod(path, mode & ~0o022 & 0o7777)
+    os.chmod(env, 0o755)
 
 
 def running_environments(envs: Path) -> set[str]:
@@ -614,7 +712,7 @@ def shared_builder(config: Any) -> EnvironmentBuilder:
     """The one builder of this process for ``config`` (its locks queue every build)."""
     builder = _BUILDERS.get(id(config))
     if builder is None:
-        builder = _BUILDERS[id(config)] = EnvironmentBuilder(config=config)
+        builder = _BUILDERS[id(config)] = LockingBuilder(config=config)
     return builder
 
 

@@ -19,7 +19,10 @@ Each dashboard instance is one pod running ``hub-viz-launch``:
   storage (their home PVC) mounted read-only;
 - storage for per-viewer instances only as :attr:`viewer_storage` says;
   shared instances never get a PVC, and another author's code never gets
-  the viewer's home.
+  the viewer's home;
+- with :attr:`environments_claim`, the dashboard's own environment: built once
+  by a build pod into that shared volume and mounted read-only
+  (:mod:`hub_viz.kubeenv`).
 """
 
 from __future__ import annotations
@@ -29,20 +32,34 @@ import re
 from pathlib import Path
 from typing import Any
 
+from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.slugs import escape_slug, safe_slug
 from traitlets import Enum, Unicode, default
 
+from .environments import BUILDING_MESSAGE, redact, shared_builder, touch
+from .kubeenv import (
+    BUILD_SETTINGS,
+    ENV_LABEL,
+    build_pod,
+    build_pod_name,
+    env_mount_parts,
+    env_python,
+    read_result,
+    source_key,
+)
 from .podparts import (
     LABEL_PREFIX,
     SOURCE_VOLUME,
     Base,
     Source,
     apply_parts,
+    as_list,
     container_parts,
     label_parts,
     profile_parts,
     resource_parts,
+    source_parts,
     storage_choice,
     volume_parts,
 )
@@ -122,6 +139,22 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         config=True,
         help="""Image of the init container that clones git sources (needs git and
         hub_viz: it runs ``python -m hub_viz.gitfetch``). Empty: the dashboard image.""",
+    )
+
+    environments_claim = Unicode(
+        "",
+        config=True,
+        help="""A ReadWriteMany PVC for dashboard environments (``configure(environments=
+        {"claim": ...})``). The hub mounts it at ``EnvironmentBuilder.root``; a build pod
+        per dashboard source builds into it, instance pods mount their environment from
+        it read-only. Empty: dashboards run in their image's environment.""",
+    )
+
+    environments_mount_path = Unicode(
+        "/opt/hub-viz-envs",
+        config=True,
+        help="""Where build pods mount :attr:`environments_claim`, and where instance
+        pods find their environment (``<path>/envs/<key>``, read-only).""",
     )
 
     @property
@@ -206,6 +239,7 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         profile = profile_parts(base, self._profile)
         image = profile.get("image", base["image"])
         pull = profile.get("image_pull_policy", base["image_pull_policy"])
+        self._build_inputs = (base, profile, image, pull)
         source = Source(
             mount_path=self.source_mount_path,
             claim=self._source_claim,
@@ -217,6 +251,7 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
             others_code=self.runs_others_code(),
             warm_pool=self.user.name == self.warm_pool_user,
         )
+        self._source = source
         apply_parts(
             self,
             self._originals,
@@ -247,6 +282,191 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
                 reason="no-source",
                 log_message=f"PVC {claim} not found in namespace {self.namespace}",
             )
+
+    # -- the dashboard's environment (hub_viz.kubeenv) -------------------------
+
+    _env_key = ""
+
+    def environment_source_key(self) -> str:
+        """The key of this dashboard source's environment (see :func:`source_key`)."""
+        spec = self._dashboard
+        assert spec is not None
+        signed = self._signed or {}
+        _, _, image, _ = self._build_inputs
+        git = self._git
+        source = f"git:{git.url}@{git.ref}" if git is not None else f"claim:{self._source_claim}"
+        version = signed.get("version") or signed.get("commit") or ""
+        return source_key(
+            image=image,
+            dashboard=self.dashboard_ref(),
+            entry=f"{spec.cwd}\0{spec.entry}",
+            source=source,
+            version=str(version),
+            settings=self._build_settings(),
+        )
+
+    def _build_settings(self) -> dict[str, Any]:
+        builder = shared_builder(self.config)
+        return {name: getattr(builder, name) for name in BUILD_SETTINGS}
+
+    async def prepare_environment(self) -> None:
+        """The dashboard's environment from the shared volume: read the build's result,
+        or start (or join) the build pod and wait for it; then mount it read-only."""
+        self._env_python = self._env_key = ""
+        builder = shared_builder(self.config)
+        if not self.environments_claim or not builder.enabled or self._dashboard is None:
+            return
+        key = self.environment_source_key()
+        result = read_result(builder.root, key)
+        if result.get("state") != "ready":
+            self._emit(15, BUILDING_MESSAGE)
+            result = await self._build_environment(key)
+        env = result.get("env") or ""
+        if not env:  # no requirement file: the image's environment
+            return
+        touch(Path(builder.root) / "envs" / env / ".hub-viz-last-used")
+        volume, mount = env_mount_parts(
+            claim=self.environments_claim, mount_path=self.environments_mount_path, env=env
+        )
+        # prepare() set this start's volumes from the operator's: add the environment's
+        self.volumes = [*as_list(self.volumes), volume]
+        self.volume_mounts = [*as_list(self.volume_mounts), mount]
+        self.extra_labels = {**self.extra_labels, ENV_LABEL: env}
+        self._env_key = env
+        self._env_python = env_python(self.environments_mount_path, env)
+
+    async def collect_environments(self) -> list[str]:
+        """Remove environments unused for ``keep_days`` that no pod runs in (the
+        ``hub-viz/env`` labels of this namespace's pods); after each build."""
+        pods = await self.api.list_namespaced_pod(self.namespace, label_selector=ENV_LABEL)
+        in_use = {(p.metadata.labels or {}).get(ENV_LABEL, "") for p in pods.items}
+        builder = shared_builder(self.config)
+        loop = asyncio.get_running_loop()
+        removed = await loop.run_in_executor(None, lambda: builder.collect_garbage(in_use=in_use))
+        for key in removed:
+            self.log.info("Removed environment %s (unused for %g days)", key, builder.keep_days)
+        return removed
+
+    def environment_build_pod(self, key: str) -> dict[str, Any]:
+        """The build pod for ``key``: this start's image, source and placement."""
+        spec = self._dashboard
+        assert spec is not None
+        base, profile, image, pull = self._build_inputs
+        volumes, _mounts, _fetch = source_parts(base, self._source)
+        return build_pod(
+            key=key,
+            dashboard=self.dashboard_ref(),
+            image=image,
+            pull_policy=pull,
+            claim=self.environments_claim,
+            mount_path=self.environments_mount_path,
+            source_volume=volumes[0],
+            source_mount_path=self.source_mount_path,
+            fetch_container=self._source.git_container,
+            cwd=spec.cwd,
+            entry=spec.entry,
+            settings=self._build_settings(),
+            timeout=shared_builder(self.config).build_timeout,
+            uid=self.uid if isinstance(self.uid, int) else 1000,
+            fs_gid=self.fs_gid if isinstance(self.fs_gid, int) else None,
+            security_context=dict(self.container_security_context or {}),
+            node_selector=profile.get("node_selector", base["node_selector"]),
+            tolerations=as_list(profile.get("tolerations", base["tolerations"])),
+        )
+
+    async def _build_environment(self, key: str) -> dict[str, Any]:
+        """Create the build pod (or join the one running), wait for its result, remove it."""
+        builder = shared_builder(self.config)
+        name = build_pod_name(key)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + builder.build_timeout + 60
+        created = False
+        while True:
+            pod = await self._read_pod(name)
+            phase = pod.status.phase if pod is not None and pod.status else None
+            finished = phase in ("Succeeded", "Failed")
+            if created and (pod is None or finished):
+                result = read_result(builder.root, key)
+                if pod is not None:
+                    await self._delete_build_pod(name)
+                if result.get("state") == "ready":
+                    try:
+                        await self.collect_environments()
+                    except (ApiException, OSError) as e:  # the start goes on; next time
+                        self.log.warning("Collecting environments failed: %s", redact(str(e)))
+                    return result
+                raise self._build_failed(result, pod)
+            if not created and (pod is None or finished):
+                if pod is not None:  # an earlier build's pod: its result is read, start anew
+                    await self._delete_build_pod(name, wait=True)
+                try:
+                    await self.api.create_namespaced_pod(
+                        self.namespace, self.environment_build_pod(key)
+                    )
+                except ApiException as e:
+                    if e.status != 409:
+                        raise spawn_error(
+                            "This dashboard's environment could not be prepared: the cluster "
+                            "refused its build. An administrator can read why in the hub's log.",
+                            reason="environment-failed",
+                            log_message=redact(f"creating build pod {name}: {e.status} {e.body}"),
+                        ) from None
+                created = True
+            elif not created:  # another start's build: wait for it like our own
+                created = True
+            if getattr(self, "_stop_asked", False):
+                raise spawn_error(
+                    "The dashboard was stopped while its environment was prepared.",
+                    reason="stopped",
+                )
+            if loop.time() > deadline:
+                raise spawn_error(
+                    "This dashboard's environment took too long to prepare.",
+                    reason="environment-failed",
+                    log_message=f"build pod {name} still {phase} after the deadline",
+                )
+            await asyncio.sleep(1)
+
+    def _build_failed(self, result: dict[str, Any], pod: Any) -> Exception:
+        """The spawn error of a failed build: the resolver's message for the author,
+        a plain one for viewers (as on one machine)."""
+        reason = pod.status.reason if pod is not None and pod.status else None
+        detail = result.get("message") or ""
+        if not detail and reason == "DeadlineExceeded":
+            detail = (
+                "Building the environment took longer than "
+                f"{shared_builder(self.config).build_timeout:g} seconds, the most this hub allows."
+            )
+        message = (
+            "This dashboard's environment could not be built. Its author can read why "
+            "in the dashboard's log on its manage page."
+        )
+        if detail and not self.runs_others_code():
+            message += f"\n{detail}"
+        return spawn_error(
+            message,
+            reason="environment-failed",
+            log_message=f"build pod: {reason or 'failed'}: {detail[-300:]}",
+        )
+
+    async def _read_pod(self, name: str) -> Any:
+        try:
+            return await self.api.read_namespaced_pod(name, self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def _delete_build_pod(self, name: str, wait: bool = False) -> None:
+        try:
+            await self.api.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        for _ in range(120 if wait else 0):  # gone within a minute (its grace is 0)
+            if await self._read_pod(name) is None:
+                return
+            await asyncio.sleep(0.5)
 
     def _git_container(self, image: str, pull_policy: str) -> dict[str, Any]:
         """The init container that fetches the git source (in the instance's image

@@ -52,6 +52,7 @@ from .entries import EntriesHandler
 from .hubapi import HubAPIError
 from .lti_api import course_titles
 from .openflow import OpenMixin
+from .prebuild import start_build
 from .store import Dashboard, utcnow
 from .thumbnails import placeholder_svg
 from .usage import last_stop, usage_for
@@ -131,6 +132,7 @@ class DashboardsHandler(BaseHandler):
                     f"You already have a dashboard named {fields['slug']!r}; "
                     "choose another slug or update that one."
                 ) from None
+        await start_build(self.ctx.policy, d)  # its author reads the build's log at once
         self.set_header("Location", f"{self.ctx.prefix}api/dashboards/{d.owner}/{d.slug}")
         body = as_json(d, prefix=self.ctx.public_prefix, manage=True, status="stopped")
         body["pending_users"] = pending
@@ -183,6 +185,7 @@ class DashboardHandler(BaseHandler):
                     redeployed, redeploy_error = True, e.message
             if changed & {"visibility", "share_users", "share_groups"}:
                 await deployer.sync_shares(d)
+        await start_build(self.ctx.policy, d)  # changed requirements build before a start
         body = as_json(d, prefix=self.ctx.public_prefix, manage=True)
         body["pending_users"] = pending
         body["redeployed"] = redeployed
@@ -285,7 +288,9 @@ class LogsHandler(BaseHandler):
         if state.status == "stopped":
             with self.ctx.store.session() as db:  # why it stopped: crashed, culled idle...
                 message = last_stop(db, server_owner, name)
-            self.write_json({"status": "stopped", "log": [], "message": message})
+            self.write_json(
+                {"status": "stopped", "log": [], "message": message, "environment": build}
+            )
             return
         grant = self.ctx.signer.grant(server_owner, name, d.owner)
         url, headers = self.ctx.internal_server_url(server_owner, name)

@@ -166,8 +166,10 @@ class DashboardService(Application):
         config=True,
         help="""The hub's dashboard environment settings the service needs (``configure()``
         sets them from ``c.EnvironmentBuilder``): ``enabled``, ``root`` (where build logs
-        are, for the author's log view) and ``allow_requirement_urls`` (else a requirement
-        file naming a URL or a package source is refused at publish time).""",
+        are, for the author's log view), ``allow_requirement_urls`` (else a requirement
+        file naming a URL or a package source is refused at publish time) and
+        ``builder`` (index and limits: the service builds a dashboard's environment when
+        it is published, :mod:`hub_viz.service.prebuild`).""",
     )
     seed_dashboards = List(
         Dict(),

@@ -106,7 +106,7 @@ class SlowWheels(http.server.BaseHTTPRequestHandler):
 def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
     state = tmp_path_factory.mktemp("env-hub")
     wheels = state / "wheelhouse"
-    version_package(wheels, PACKAGE, ("1.0", "2.0"))
+    version_package(wheels, PACKAGE, ("1.0", "2.0", "3.0"))
     version_package(state / "slow", SLOW_PACKAGE, ("1.0",))
     SlowWheels.wheel = next((state / "slow").glob("*.whl"))
     slow = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowWheels)
@@ -137,6 +137,9 @@ def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
         root,
         "env-dash-again",
         {"app.py": DASH_APP, "requirements.txt": f"{PACKAGE} == 2.0  # pinned\n"},
+    )
+    write_dashboard(
+        root, "env-early", {"app.py": DASH_APP, "requirements.txt": f"{PACKAGE}==3.0\n"}
     )
     write_dashboard(
         root, "env-broken", {"app.py": DASH_APP, "requirements.txt": f"{PACKAGE}==9.9\n"}
@@ -220,9 +223,10 @@ def test_two_versions_side_by_side_then_shared_and_reused(env_hub: dict) -> None
     assert f"hello from {PACKAGE} 2.0 in dash" in layout
     assert hub.api("GET", f"/users/{AUTHOR}").json()["servers"]["env-voila"]["ready"]
 
+    # built once: when it was published, or by its first start if that came first
     first = environment(hub, "env-dash")
-    assert first["state"] == "ready" and first["built_now"] is True
-    assert any(line.startswith("Building environment") for line in first["log"])
+    assert first["state"] == "ready"
+    assert sum(line.startswith("Building environment") for line in first["log"]) == 1
     assert any(f"+ {PACKAGE}==2.0" in line for line in first["log"]), first["log"]
     built = env_record(hub, first["env"])
 
@@ -310,10 +314,10 @@ def test_viewers_see_the_environment_being_prepared(env_hub: dict) -> None:
     assert "Preparing this dashboard's environment…" in messages, messages
     body = hub.open_ready(AUTHOR, "env-slow", VIEWER)
     assert f"hello from {SLOW_PACKAGE} 1.0 in dash" in page_text(hub, body, "_dash-layout")
+    # built once (at publish time, or by this start if it came first)
     build = environment(hub, "env-slow")
-    assert build["built_now"] is True and any(
-        f"+ {SLOW_PACKAGE}==1.0" in line for line in build["log"]
-    ), build
+    assert any(f"+ {SLOW_PACKAGE}==1.0" in line for line in build["log"]), build
+    assert sum(line.startswith("Building environment") for line in build["log"]) == 1, build
 
 
 def need_wheelhouse() -> None:
@@ -343,3 +347,27 @@ def test_a_voila_notebook_with_bqplot_from_a_wheelhouse(env_hub: dict) -> None:
     assert re.search(r'"name":\s*"bqplot"', page), page[:2000]
     build = environment(hub, "env-bqplot")
     assert any(f"+ bqplot=={version}" in line for line in build["log"]), build["log"]
+
+
+def test_publishing_builds_the_environment_before_anyone_opens_it(env_hub: dict) -> None:
+    hub: Hub = env_hub["hub"]
+    r = publish(hub, "env-early", "env-early/app.py")
+    assert r.status_code == 201, r.text
+    # the author reads the build on the manage page while nobody has opened it
+    deadline = time.monotonic() + 120
+    while True:
+        logs = hub.svc("GET", f"dashboards/{AUTHOR}/env-early/logs", AUTHOR).json()
+        build = logs.get("environment")
+        if build and build["state"] in ("ready", "failed"):
+            break
+        assert time.monotonic() < deadline, logs
+        time.sleep(0.5)
+    assert build["state"] == "ready" and build["built_now"] is True, build
+    assert any(line.startswith("Building environment") for line in build["log"]), build["log"]
+    assert logs["status"] == "stopped"
+    assert "env-early" not in hub.api("GET", f"/users/{AUTHOR}").json()["servers"]
+    # the first open finds it built
+    body = hub.open_ready(AUTHOR, "env-early", AUTHOR)
+    assert f"hello from {PACKAGE} 3.0 in dash" in page_text(hub, body, "_dash-layout")
+    after = environment(hub, "env-early")
+    assert after["env"] == build["env"] and after["built_now"] is False, after

@@ -268,6 +268,24 @@ def test_exits_follow_the_restart_policy(k8s_double):
         k8s_double.wait_for_pod(name, gone)
 
 
+def test_a_pod_past_its_active_deadline_is_killed_and_fails(k8s_double):
+    sleeper = "print('up', flush=True); import time; time.sleep(120)"
+    body = pod_body("deadline", ["python", "-c", sleeper], activeDeadlineSeconds=2)
+    r = k8s_double.request("POST", k8s_double.path("pods"), json=body)
+    assert r.status_code == 201, r.text
+    k8s_double.wait_for_pod("deadline", lambda p: "up" in k8s_double.pod_log("deadline"))
+    assert k8s_double.pod("deadline")["status"]["phase"] == "Running"
+    failed = k8s_double.wait_for_pod("deadline", lambda p: p["status"]["phase"] == "Failed")
+    assert failed["status"]["reason"] == "DeadlineExceeded"
+    terminated = failed["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 137  # SIGKILL
+    assert [
+        e["type"] for e in k8s_double.events("deadline") if e["reason"] == "DeadlineExceeded"
+    ] == ["Warning"]
+    k8s_double.request("DELETE", k8s_double.path("pods", "deadline"))
+    k8s_double.wait_for_pod("deadline", gone)
+
+
 def test_delete_kills_after_the_grace_period(k8s_double):
     ignore_term = (
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "

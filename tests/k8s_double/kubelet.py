@@ -33,7 +33,8 @@ each created pod, in the order a real cluster would:
    the current user, output in ``<pod dir>/logs/<container>.log`` (served at
    ``.../pods/{name}/log``). Its environment: ``PATH`` (the directory of this
    Python first, so the test venv's scripts are found), ``HOME`` (a per-pod
-   directory unless the pod sets it), ``HOSTNAME`` and the container's ``env``
+   directory unless the pod sets it), ``HOSTNAME``, the double's own ``PYTHONPATH``
+   (the "image" is the test's Python with the code under test) and the container's ``env``
    (``value`` with ``$(VAR)`` references to earlier variables expanded;
    ``valueFrom.fieldRef`` for metadata.name/namespace/uid/labels/annotations,
    spec.nodeName, spec.serviceAccountName, status.podIP/hostIP; any other
@@ -56,7 +57,9 @@ each created pod, in the order a real cluster would:
    failed. A failed init container under Never fails the pod. A command that
    cannot be executed: exit code 128, reason StartError, Warning ``Failed``.
    Like a real kubelet, no event is emitted for an exit that is not restarted.
-8. **Deletion.** ``deletionTimestamp`` at once; ``Killing`` events; SIGTERM to each
+8. **Deadlines.** A pod's ``activeDeadlineSeconds`` kills its containers once
+   it passed: phase Failed, reason DeadlineExceeded, a Warning event.
+9. **Deletion.** ``deletionTimestamp`` at once; ``Killing`` events; SIGTERM to each
    process group, SIGKILL after the grace period (at least 1 s); the containers'
    terminated states (MODIFIED), then the pod is removed (DELETED). A container
    whose main process exits has its whole process group killed.
@@ -153,6 +156,32 @@ class Kubelet:
         self.runs[pod["metadata"]["uid"]] = run
         run.task = asyncio.create_task(self._run(run))
         run.task.add_done_callback(self._report)
+        deadline = pod["spec"].get("activeDeadlineSeconds")
+        if deadline:
+            self._spawn(self._deadline(run, float(deadline)))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._report)
+
+    async def _deadline(self, run: PodRun, seconds: float) -> None:
+        """``activeDeadlineSeconds``: the kubelet kills what still runs, the pod fails."""
+        await asyncio.sleep(seconds)
+        status = run.pod["status"]
+        if run.deleting or status["phase"] in ("Succeeded", "Failed"):
+            return
+        run.deleting = True
+        status.update(
+            phase="Failed",
+            reason="DeadlineExceeded",
+            message="Pod was active on the node longer than the specified deadline",
+        )
+        self.event(run.pod, "DeadlineExceeded", status["message"], "Warning")
+        for proc in list(run.procs.values()):
+            signal_group(proc, signal.SIGKILL)
+        self.update(run)
 
     @staticmethod
     def _report(task: asyncio.Task) -> None:
@@ -438,6 +467,8 @@ class Kubelet:
         proc_env |= {k: translate(v) for k, v in env.items()}
         proc_env["HOME"] = outside(proc_env["HOME"])
         proc_env["PATH"] = SCRIPTS + os.pathsep + env.get("PATH", os.environ.get("PATH", ""))
+        if os.environ.get("PYTHONPATH") and "PYTHONPATH" not in env:  # the code under test
+            proc_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         cwd = outside(c["workingDir"]) if c.get("workingDir") else str(run.dir / "rootfs")
         Path(cwd).mkdir(parents=True, exist_ok=True)  # a kubelet creates a missing workingDir
         return argv, proc_env, cwd

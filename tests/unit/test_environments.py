@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+import shutil
+import stat
 import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -250,3 +256,113 @@ def test_packages_the_hub_has_at_the_locked_version_come_from_the_layer(
         check=True,
     )
     assert out.stdout.strip() == hub_version
+
+
+def test_environments_in_use_elsewhere_are_kept(builder: EnvironmentBuilder) -> None:
+    """Where processes run on other machines (pods), the caller says which are in use."""
+    env = run(builder.prepare(reqs("hvtoy==1.0")))
+    stamp = Path(builder.root) / "envs" / env.key / LAST_USED
+    long_ago = time.time() - 8 * 86400
+    os.utime(stamp, (long_ago, long_ago))
+    assert builder.collect_garbage(in_use={env.key}) == []
+    assert builder.collect_garbage(in_use=set()) == [env.key]
+
+
+def test_uvs_cache_is_kept_within_its_bound(builder: EnvironmentBuilder) -> None:
+    from hub_viz.environments import tree_bytes
+
+    env = run(builder.prepare(reqs("hvtoy==2.0")))
+    cache = Path(builder.root) / "cache"
+    size = tree_bytes(cache)
+    assert size > 0
+    builder.max_cache_bytes = size + 10**6
+    assert builder.prune_cache() == ""  # within the bound: untouched
+    assert tree_bytes(cache) == size
+    builder.max_cache_bytes = 1
+    assert builder.prune_cache() in ("pruned", "emptied")
+    assert tree_bytes(cache) < size
+    # the environment keeps its files, and a new build fills the cache again
+    subprocess.run(
+        [env.python, "-c", "import hvtoy; assert hvtoy.__version__ == '2.0'"], check=True
+    )
+    builder.max_cache_bytes = 0
+    assert run(builder.prepare(reqs("hvtoy==1.0"))).built_now is True
+    assert builder.prune_cache() == ""  # 0: never
+
+
+@pytest.fixture
+def other_account() -> Iterator[str]:
+    """A system account that is not the hub's (a sandbox account runs dashboards)."""
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("creating a system user needs root and useradd")
+    name = f"hvsbx{secrets.token_hex(3)}"
+    subprocess.run(["useradd", "--system", "--no-create-home", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", name], check=False)
+
+
+HUB_RECORDS = ("hub-viz-env.json", COMPLETE, LAST_USED)  # the hub's own, written after
+
+
+def build_with_private_umask(root: Path):
+    """An environment built by a hub whose files nobody else may read by default."""
+    version_package(root / "wheels", "hvtoy", ("1.0",))
+    builder = EnvironmentBuilder(
+        root=str(root / "envs"), no_index=True, find_links=[str(root / "wheels")]
+    )
+    old = os.umask(0o077)
+    try:
+        return run(builder.prepare(reqs("hvtoy==1.0")))
+    finally:
+        os.umask(old)
+
+
+def test_environments_are_readable_by_all_and_writable_by_the_hub_alone(tmp_path: Path) -> None:
+    env = build_with_private_umask(tmp_path)
+    folder = Path(env.python).parent.parent
+    checked = 0
+    for path in [folder.parent.parent, folder.parent, folder, *folder.rglob("*")]:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            continue
+        checked += 1
+        assert not info.st_mode & 0o022, path  # nobody else writes
+        if path.is_dir():
+            assert info.st_mode & 0o011 == 0o011, path  # everyone enters
+        if path.is_relative_to(folder) and path.name not in HUB_RECORDS:
+            assert info.st_mode & 0o044 == 0o044, path  # everyone reads
+    assert checked > 10
+    assert os.stat(Path(env.python).parent / "python").st_mode & 0o011 == 0o011
+    # the build logs stay the hub's
+    assert not os.stat(tmp_path / "envs" / "builds").st_mode & 0o077
+
+
+def test_sandbox_accounts_run_the_environment_but_cannot_change_it(other_account: str) -> None:
+    probe = subprocess.run(["runuser", "-u", other_account, "--", sys.executable, "-c", "pass"])
+    if probe.returncode != 0:
+        pytest.skip(f"other accounts cannot run this Python ({sys.executable})")
+    root = Path(tempfile.mkdtemp(prefix="hv-envs-"))  # not below a private folder
+    os.chmod(root, 0o755)
+    try:
+        env = build_with_private_umask(root)
+        site_packages = next(Path(env.python).parent.parent.glob("lib/python*/site-packages"))
+        probe = (
+            "import hvtoy, hub_viz; print(hvtoy.greet())\n"
+            "try:\n"
+            f"    open({str(site_packages / 'planted.pth')!r}, 'w')\n"
+            "except PermissionError:\n"
+            "    print('read-only')\n"
+        )
+        out = subprocess.run(
+            ["runuser", "-u", other_account, "--", env.python, "-c", probe],
+            capture_output=True,
+            text=True,
+            cwd="/",
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split("\n")[:2] == ["hello from hvtoy 1.0", "read-only"], out.stdout
+        assert not (site_packages / "planted.pth").exists()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -489,3 +489,46 @@ def test_the_commented_lti_block_logs_in_from_canvas_with_the_charts_crypt_keys(
     assert section.service_url == "http://127.0.0.1:10101/services/hub-viz/"
     assert c.Authenticator.enable_auth_state is True
     assert set(services(c)) == {"hub-viz", "hub-viz-culler"}
+
+
+def commented_block(text: str, first: str) -> dict[str, Any]:
+    """The YAML of a commented-out block of helm-values.yaml: the line ``first`` (e.g.
+    ``# environments:``) and the commented lines indented below it, comment marks removed."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == first)
+    mark = lines[start][: lines[start].index("#") + 2]
+    block = [lines[start][len(mark) :]]
+    for line in lines[start + 1 :]:
+        if not line.startswith(mark + " "):
+            break
+        block.append(line[len(mark) :])
+    return yaml.safe_load("\n".join(block))
+
+
+def test_the_environments_block_turned_on_is_valid_and_mounts_the_shared_volume(
+    merged: dict[str, Any], state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = VALUES.read_text()
+    environments = commented_block(text, "# environments:")["environments"]
+    volumes = commented_block(text, "# extraVolumes:")
+    volumes.update(commented_block(text, "# extraVolumeMounts:"))
+    values = copy.deepcopy(merged)
+    values["custom"]["hubViz"]["environments"] = environments
+    values["hub"].update(volumes)
+    assert schema_errors(values) == []
+    (mount,) = values["hub"]["extraVolumeMounts"]
+    (volume,) = values["hub"]["extraVolumes"]
+    # the hub mounts the claim at the builder's root
+    assert mount["mountPath"] == environments["root"] and mount["name"] == volume["name"]
+    assert volume["persistentVolumeClaim"]["claimName"] == environments["claim"]
+
+    c = chart_hub_config(with_state_dir(values, state_dir), monkeypatch)
+    assert c.DashboardKubeSpawner.environments_claim == environments["claim"]
+    assert c.DashboardKubeSpawner.environments_mount_path == environments["mount_path"]
+    assert c.EnvironmentBuilder.root == environments["root"]
+    assert c.EnvironmentBuilder.index_url == environments["index_url"]
+    assert c.Spawner.start_timeout >= environments["build_timeout"]  # a first start waits
+    assert settings_of(c)["environments"]["enabled"] is True
+    # without the block (the file as shipped) dashboards run in their image
+    shipped = chart_hub_config(with_state_dir(merged, state_dir), monkeypatch)
+    assert shipped.EnvironmentBuilder.enabled is False

@@ -1,0 +1,92 @@
+"""A dashboard's environment built when it is published, before anyone opens it.
+
+Where the service can read the dashboard's files (a hub on one machine, a
+source in the owner's folder), publishing or updating a dashboard that
+declares requirements starts ``python -m hub_viz.envbuild`` in the background:
+the same builder, root and settings as the hub's starts, so the author reads
+the build's log (or the resolver's message) on the manage page at once, and the
+first viewer's start finds the environment built. Builds of one lock queue on
+file locks in the root, whoever started them (:class:`~hub_viz.environments.
+LockingBuilder`). Git sources and Kubernetes hubs build at the first start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ..errors import HubVizError
+from ..requirements import find_requirements
+from ..spec import resolve_spec
+from .dashboards import Policy
+
+log = logging.getLogger(__name__)
+_RUNNING: set[asyncio.Task] = set()
+
+
+def build_command(policy: Policy, d: object) -> list[str] | None:
+    """The build's command for dashboard ``d``, or None (nothing to build here)."""
+    env = policy.environments
+    if (
+        not policy.check_files
+        or getattr(d, "source_type", "") == "git"
+        or not env.get("enabled", True)
+        or not env.get("root")
+    ):
+        return None
+    root = Path(policy.dashboards_root.format(username=d.owner))  # type: ignore[attr-defined]
+    try:
+        spec = resolve_spec(
+            {"framework": d.framework, "entry": d.entry, "mode": d.mode},  # type: ignore[attr-defined]
+            root=root,
+            frameworks=policy.frameworks,
+            allowed_frameworks=policy.allowed_frameworks,
+            check_files=True,
+        )
+        folders = [Path(spec.cwd)]
+        if (Path(spec.cwd) / spec.entry).is_dir():
+            folders.insert(0, Path(spec.cwd) / spec.entry)
+        reqs = find_requirements(
+            folders, allow_urls=bool(env.get("allow_requirement_urls")), within=root
+        )
+    except (HubVizError, OSError):  # the hub says why when it starts
+        return None
+    if reqs is None:
+        return None
+    ref = f"{d.owner}/{d.slug}"  # type: ignore[attr-defined]
+    key = hashlib.sha256(f"publish\0{ref}\0{spec.cwd}\0{spec.entry}".encode()).hexdigest()[:40]
+    return [
+        sys.executable,
+        "-m",
+        "hub_viz.envbuild",
+        f"--root={env['root']}",
+        f"--source-root={root}",
+        f"--cwd={spec.cwd}",
+        f"--entry={spec.entry}",
+        f"--dashboard={ref}",
+        f"--key={key}",
+        f"--settings={json.dumps(env.get('builder') or {})}",
+    ]
+
+
+async def start_build(policy: Policy, d: object) -> bool:
+    """Start building ``d``'s environment in the background; True if a build started."""
+    command = build_command(policy, d)
+    if command is None:
+        return False
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    task = asyncio.ensure_future(proc.wait())  # reaped when it ends
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+    log.info("Building the environment of %s/%s (process %d)", d.owner, d.slug, proc.pid)  # type: ignore[attr-defined]
+    return True
