@@ -31,7 +31,7 @@ MAX_READ = 1024 * 1024  # bodies the server reads at all (connection closed abov
 MAX_DEPTH = 32  # arrays and objects inside one another in a JSON body (400 above)
 
 
-class ServiceResponses:
+class ServiceResponses(web.RequestHandler):
     """What every response of the service has, whatever its handler (pages, API, static
     files, the OAuth callback, robots.txt): headers that forbid framing and sniffing,
     and log lines without secrets."""
@@ -66,6 +66,7 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
     """Common base: the service context, the current user, errors as JSON or pages."""
 
     json_errors = True
+    _hub_auth_user_cache: dict[str, Any] | None  # set once resolved (absent before)
 
     @property
     def ctx(self) -> ServiceContext:
