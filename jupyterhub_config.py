@@ -89,7 +89,7 @@ configure(
     ],
     # per-viewer dashboards may keep up to two instances started ahead ("warm_pool")
     warm_pool_ceiling=2,
-    # the service and every dashboard on a host of its own (see the README)
+    # the service and every dashboard on a host of its own (docs/explanation/origins.md)
     subdomain_host=f"http://{HOST}:{c.JupyterHub.port}" if HOST else None,
     # with --path-based, dashboards share the hub's origin: then only admins and
     # "instructor" may publish beyond "private" (everyone else publishes private ones)
@@ -103,7 +103,7 @@ c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin"}
 # The examples' author exists from the start, so its dashboards can run before it logs in.
 c.Authenticator.allowed_users = {"instructor"}
-# A course as an LTI launch from Canvas would leave it (see "Canvas" in the README): its
+# A course as an LTI launch from Canvas would leave it (docs/use/canvas.md): its
 # students' group and its instructors' group, with the course title the forms show.
 # Only a course's instructors may share with it.
 COURSE = {"lti_context_title": "Data Science 101", "lti_context_label": "DS 101"}

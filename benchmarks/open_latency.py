@@ -327,7 +327,9 @@ def run(args: argparse.Namespace) -> int:
                 log(f"{name} ...")
                 try:
                     scenario(hub, report, args, students, tmp_path)
-                except Unsupported as e:
+                except (Unsupported, TimeoutError) as e:
+                    # the rows measured so far are kept: a scenario that cannot run (or
+                    # times out on a loaded machine) is reported, not fatal
                     failed += 1
                     report.add(Row(f"{name}: not measured", note=str(e)))
                     report.note(f"{name}: {e}")

@@ -30,10 +30,21 @@ myst_heading_anchors = 3
 source_suffix = {".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
-# the README's and SECURITY.md's sections are included as they are; their headings start
-# below the page's own title
+# SECURITY.md's sections are included as they are; their headings start below the
+# page's own title
 suppress_warnings = ["myst.header"]
-nitpicky = False
+# Every cross-reference must resolve: a link to a page or an anchor that does not exist
+# is a warning (myst.xref_missing), and -W in CI makes it an error. There is no internet
+# in CI, so links to other sites are not checked.
+nitpicky = True
+# Internal modules configure()'s docstring names that have no page of their own.
+nitpick_ignore = [
+    ("py:mod", "hub_viz.launcher.activity"),
+    ("py:mod", "hub_viz.profiles"),
+    ("py:class", "hub_viz.hubproxy.DashboardProxy"),
+    ("py:class", "hub_viz.environments.EnvironmentBuilder"),
+    ("py:func", "hub_viz.lti.configure_lti"),
+]
 
 html_theme = "jupyterhub_sphinx_theme"
 html_title = "hub_viz"

@@ -1,4 +1,4 @@
-"""Take the README's screenshots from a throw-away test hub.
+"""Take the documentation's screenshots from a throw-away test hub.
 
     .venv/bin/python docs/screenshots.py [--chromium /usr/bin/chromium]
 

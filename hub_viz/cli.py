@@ -10,6 +10,8 @@
 ``hub-viz k8s-manifest`` the pod a dashboard would get on Kubernetes (run beside the hub)
 ``hub-viz lti-config``  the LTI 1.3 developer key JSON to paste into Canvas
 ``hub-viz lti-register`` a one-time URL that installs the hub in Canvas (Dynamic Registration)
+``hub-viz lti-rotate-key`` a new LTI signing key, without breaking responses in flight
+``hub-viz lti-platforms`` the registered LTI platforms; which of their deployments may launch
 
 The API commands talk to ``<hub>/services/<service>/api/`` with a hub API
 token (``--token`` or ``JUPYTERHUB_API_TOKEN``).
@@ -24,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -392,7 +395,8 @@ def lti_register(options: argparse.Namespace) -> int:
     print(answer["url"])
     print(
         f"Paste it once into Canvas (Admin → Developer Keys → + Developer Key → "
-        f"+ LTI Registration) within {minutes} minutes; it works once.",
+        f"+ LTI Registration) within {minutes} minutes; it works once, and shows what "
+        "the hub asks for before you register it.",
         file=sys.stderr,
     )
     return 0
@@ -590,7 +594,71 @@ def build_parser() -> argparse.ArgumentParser:
         "Dynamic Registration); needs an admin's token.",
     )
     p_reg.set_defaults(func=lti_register)
+
+    p_plat = sub.add_parser(
+        "lti-platforms",
+        parents=[common],
+        help="List the LTI platforms registered by Dynamic Registration and the deployments "
+        "each accepts launches from; with --deployments, set them; needs an admin's token.",
+    )
+    p_plat.add_argument("--issuer", help="The platform's issuer (as listed).")
+    p_plat.add_argument("--client-id", help="The platform's client id (as listed).")
+    p_plat.add_argument(
+        "--deployments",
+        nargs="*",
+        metavar="ID",
+        help="The deployment ids that may launch (Canvas: Settings → Apps → the tool's gear "
+        "→ Deployment Id); none after the flag: any deployment.",
+    )
+    p_plat.set_defaults(func=lti_platforms)
+
+    p_rot = sub.add_parser(
+        "lti-rotate-key",
+        parents=[common],
+        help="Rotate the key the hub signs LTI Deep Linking responses with: the new key is "
+        "published at once and signs after a delay, the old one stays published a day; "
+        "needs an admin's token.",
+    )
+    p_rot.add_argument(
+        "--immediately",
+        action="store_true",
+        help="For a leaked key: sign with the new key now and unpublish the old one "
+        "(pickers open right now may fail once).",
+    )
+    p_rot.set_defaults(func=lti_rotate_key)
     return parser
+
+
+def lti_platforms(options: argparse.Namespace) -> int:
+    client = make_client(options)
+    if options.deployments is not None:
+        if not options.issuer or not options.client_id:
+            raise APIError(
+                "--deployments needs --issuer and --client-id (see hub-viz lti-platforms)."
+            )
+        client.lti_set_deployments(options.issuer, options.client_id, options.deployments)
+    for p in client.lti_platforms():
+        if options.issuer and (p["issuer"], p["client_id"]) != (options.issuer, options.client_id):
+            continue
+        allowed = ", ".join(p.get("deployments") or []) or "any"
+        print(f"{p['issuer']}\tclient id {p['client_id']}\tdeployments: {allowed}")
+    return 0
+
+
+def lti_rotate_key(options: argparse.Namespace) -> int:
+    done = make_client(options).lti_rotate_key(immediately=options.immediately)
+    print(done["kid"])
+    if options.immediately:
+        print("The new key signs now; the old one is no longer published.", file=sys.stderr)
+    else:
+        wait = max(0, int(done["signs_from"] - time.time()))
+        keep = max(0, int(done["previous_until"] - done["signs_from"]))
+        print(
+            f"The new key is published now and signs in {wait} seconds; the old one stays "
+            f"published {keep // 3600} hours after that.",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -195,6 +195,25 @@ class Client:
         needs ``admin:users`` and ``tokens`` on all users: an admin's token)."""
         return self._call("POST", f"{self.hub_url}hub/lti13/registrations", {})
 
+    def lti_platforms(self) -> list[dict[str, Any]]:
+        """The platforms registered by Dynamic Registration (hub API; an admin's token)."""
+        answer = self._call("GET", f"{self.hub_url}hub/lti13/registrations")
+        return list(answer.get("platforms", [])) if isinstance(answer, dict) else []
+
+    def lti_set_deployments(
+        self, issuer: str, client_id: str, deployments: list[str]
+    ) -> dict[str, Any]:
+        """Which deployments of a registered platform may launch (empty: any)."""
+        return self._call(
+            "PATCH",
+            f"{self.hub_url}hub/lti13/registrations",
+            {"issuer": issuer, "client_id": client_id, "deployments": deployments},
+        )
+
+    def lti_rotate_key(self, *, immediately: bool = False) -> dict[str, Any]:
+        """Rotate the tool's LTI signing key (hub API; an admin's token, as above)."""
+        return self._call("POST", f"{self.hub_url}hub/lti13/keys", {"immediately": immediately})
+
     def info(self) -> dict[str, Any]:
         return self.request("GET", "info")
 

@@ -101,6 +101,13 @@ def configure(
     start-up when missing (the API's fields plus ``owner``). Call it after
     setting the hub's ip and port (and ``subdomain_host``), or pass ``proxy_url``.
 
+    ``dashboards_root``, ``allowed_frameworks`` and ``git_schemes`` set the
+    ``c.DashboardSettings`` of the same names (the folder a
+    spec's entry is relative to, e.g. ``"/home/{username}"``; the frameworks
+    authors may use; the URL schemes of git sources). ``db_url`` is the
+    service's store, any SQLAlchemy URL (default: ``hub_viz.sqlite`` in
+    ``state_dir``), migrated when the service starts.
+
     ``publishers`` names who may publish beyond ``private`` when dashboards
     are served on the hub's own origin (``c.JupyterHub.subdomain_host`` not
     set, the path-based layout, where a dashboard's script can act as its

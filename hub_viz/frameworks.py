@@ -67,8 +67,14 @@ DEFAULT_FRAMEWORKS = [
 # files; widget messages only on its kernel websocket).
 JUPYTER_API_KINDS = ("none", "jupyter-server", "voila", "jupyterlab", "marimo", "solara")
 
-# Where a request may name a framework's session (Framework.session_binding).
-SESSION_ID_PLACES = ("query", "header")
+# Where a request may name a framework's session (Framework.session_binding):
+# "query:<parameter>", "header:<name>", "subprotocol:<position>" (1-based, in
+# Sec-WebSocket-Protocol), "path:<regex>" (group 1 of a regex searched in the
+# decoded path below the prefix), "json:<key>" (a top-level key of a JSON body,
+# which the launcher then holds before the app sees it), and "issued:<regex>" (group 1
+# of a regex searched in the first messages the app sends on a websocket: an id the
+# app hands out, bound to that socket's viewer as it is issued).
+SESSION_ID_PLACES = ("query", "header", "subprotocol", "path", "json", "issued")
 
 # File types a Voilà viewer may download (images only): never notebooks or code.
 VOILA_FILE_ALLOWLIST = r"['.*\.(png|jpe?g|gif|svg|webp)$']"
@@ -111,6 +117,10 @@ class Framework:
     # A query string the capture adds to the page so that it runs on an instance of
     # its own, never one kept for viewers (Voilà: not a preheated kernel).
     capture_query: str = ""
+    # Why an embed of this framework's dashboards may not work in another site's frame
+    # ("" when it does): the manage page shows it beside the embed form and the
+    # publish form beside the framework (SERVICE_ONLY_FIELDS).
+    embed_note: str = ""
     # Where a request names the app's per-tab session, for frameworks whose session id
     # is a bearer (whoever names it drives the session): "query:<param>" or
     # "header:<name>". The launcher binds each id to the viewer who first named it
@@ -119,12 +129,7 @@ class Framework:
 
     def __post_init__(self) -> None:
         for where in self.session_binding:
-            kind, _, name = where.partition(":")
-            if kind not in SESSION_ID_PLACES or not name:
-                raise FrameworkError(
-                    f"Framework {self.name!r}: each session_binding item is "
-                    f"'query:<parameter>' or 'header:<name>', not {where!r}."
-                )
+            _check_session_place(self.name, where)
         if self.jupyter_api not in JUPYTER_API_KINDS:
             raise FrameworkError(
                 f"Framework {self.name!r}: jupyter_api must be one of "
@@ -158,8 +163,31 @@ class Framework:
         return _fill(template, values, self.name).lstrip("/")
 
 
+def _check_session_place(framework: str, where: str) -> None:
+    """One ``session_binding`` item is well formed (see :data:`SESSION_ID_PLACES`)."""
+    kind, _, name = where.partition(":")
+    problem = ""
+    if kind not in SESSION_ID_PLACES or not name:
+        problem = "its place is unknown"
+    elif kind == "subprotocol" and not (name.isdigit() and int(name) >= 1):
+        problem = "a subprotocol position is a number from 1"
+    elif kind in ("path", "issued"):
+        try:
+            groups = re.compile(name).groups
+        except re.error as e:
+            groups, problem = 1, f"its regex does not compile ({e})"
+        if groups != 1:
+            problem = "its regex needs exactly one group (the id)"
+    if problem:
+        raise FrameworkError(
+            f"Framework {framework!r}: session_binding item {where!r}: {problem}. Each item "
+            "is 'query:<parameter>', 'header:<name>', 'subprotocol:<position>', "
+            "'path:<regex>', 'json:<key>' or 'issued:<regex>'."
+        )
+
+
 # Fields the service reads and launchers never do: kept out of the record a launcher gets.
-SERVICE_ONLY_FIELDS = ("rendered_check", "capture_query")
+SERVICE_ONLY_FIELDS = ("rendered_check", "capture_query", "embed_note")
 
 _PLACEHOLDER = re.compile(r"{(\w+)}")
 
@@ -303,6 +331,15 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             imports=("streamlit",),
             detect_priority=20,
             args_separator=("--",),
+            # Streamlit makes a tab's session id and sends it in its first messages; a
+            # reconnect names it as the third Sec-WebSocket-Protocol entry and resumes
+            # that session (whoever sends it: Streamlit compares user info, empty here),
+            # uploads put files into it by path.
+            session_binding=(
+                r"issued:\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b",
+                "subprotocol:3",
+                "path:^_stcore/upload_file/([^/]+)/",
+            ),
             # the script ran to its end with the app connected, and drew something
             rendered_check=(
                 '!!document.querySelector(\'[data-testid="stApp"]'
@@ -357,6 +394,17 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             ready_path="config",
             suffixes=(".py",),
             imports=("gradio",),
+            # Each tab makes a session hash and names it on every call: in the queue's
+            # JSON body (queue/join, cancel, component_server), its event stream and
+            # deep links (query), its heartbeat and media streams (path). Whoever names
+            # it runs events on that tab's state and reads their results. Results of
+            # the REST API (call/<api>/<event id>) are bound to their caller alike.
+            session_binding=(
+                "json:session_hash",
+                "query:session_hash",
+                "path:^gradio_api/(?:heartbeat|stream)/([^/]+)",
+                "path:^gradio_api/call/[^/]+/([^/]+)",
+            ),
             detect_priority=25,
             # the Blocks drawn, no component still loading or pending
             rendered_check=(
@@ -380,6 +428,13 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             suffixes=(".py",),
             imports=("shiny",),
             detect_priority=25,
+            # Shiny makes each tab's session id and sends it in its first websocket
+            # message ("config"); its session/<id>/ routes (downloads, uploads, data
+            # objects) answer whoever names it.
+            session_binding=(
+                r'issued:"sessionId"\s*:\s*"([^"]+)"',
+                "path:^session/([^/]+)/",
+            ),
             # connected, and no output waiting for the server
             rendered_check=(
                 "document.readyState === 'complete' && !!window.Shiny"
@@ -438,6 +493,12 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             # Solara apps import ipywidgets, plotting libraries, sometimes bokeh.
             detect_priority=25,
             jupyter_api="solara",
+            embed_note=(
+                "Solara's page reads the browser's local storage, which browsers that "
+                "block third-party cookies (Chrome's incognito windows, Safari, or that "
+                "setting) deny to a frame from another site: there the embedded "
+                "dashboard stays blank. It opens in full from its link everywhere."
+            ),
             # the Vuetify app drawn, Solara's loader gone
             rendered_check=(
                 "document.readyState === 'complete'"

@@ -20,7 +20,8 @@ Both add to ltiauthenticator's checks:
   picker in the frame (:mod:`hub_viz.service.lti_picker`), which answers the
   platform with links signed by the tool's key (:mod:`hub_viz.lti_keys`);
 - launches from outside a course are refused (``allow_without_course``), and
-  with ``deployments`` set, launches from other installs of the key;
+  launches from installs (deployments) other than the allowed ones: the
+  configured platform's ``deployments``, each registered platform's own list;
 - LTI 1.3 Dynamic Registration (:mod:`hub_viz.lti_registration`): platforms
   registered from a one-time registration URL are trusted beside the
   configured one, read from the state folder at each login (no restart).
@@ -65,13 +66,15 @@ from .lti_handlers import (
     CallbackHandler,
     ContinueHandler,
     JWKSHandler,
+    KeysHandler,
     LaunchHandler,
     LoginInitHandler,
     RegisterHandler,
     RegistrationsHandler,
     plain_refusal_11,
 )
-from .lti_registration import Registration, RegistrationSecrets, RegistrationStore
+from .lti_keys import JWKS_MAX_AGE
+from .lti_registration import Pending, Registration, RegistrationSecrets, RegistrationStore
 
 CANVAS_ISSUER = "https://canvas.instructure.com"
 CANVAS_JWKS = "https://sso.canvaslms.com/api/lti/security/jwks"
@@ -407,6 +410,7 @@ class Trusted:
     jwks_url: str
     authorize_url: str
     configured: bool = False  # from configure(lti=...), not from Dynamic Registration
+    deployments: frozenset[str] = frozenset()  # the deployment ids that may launch; empty: any
 
 
 class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
@@ -422,11 +426,25 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         help="""The tool's RSA key (PEM, mode 0600) that signs Deep Linking responses; its
         public half is served at hub/lti13/jwks (configure() keeps it in the state folder).""",
     )
+    key_publish_delay = Float(
+        2 * JWKS_MAX_AGE,
+        config=True,
+        help="""After a rotation of the signing key (hub-viz lti-rotate-key), seconds the
+        new key is published before it signs: longer than platforms may cache the key set
+        (its max-age, 300 s), so they know it when its first response arrives.""",
+    )
+    previous_key_ttl = Float(
+        86400,
+        config=True,
+        help="""After a rotation, seconds the old key stays in the key set once the new one
+        signs, so responses it signed (pickers answered just before) still verify.""",
+    )
     deployments = List(
         Unicode(),
         config=True,
         help="""The deployment ids (the lti_deployment_id of each install of the tool in
-        Canvas) that may launch; empty: any deployment of the client id.""",
+        Canvas) that may launch from the configured platform; empty: any deployment of
+        its client id. Registered platforms keep their own list.""",
     )
     pick_timeout = Float(
         600,
@@ -443,6 +461,20 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         3600,
         config=True,
         help="Seconds a registration URL (its single-use secret) stays valid.",
+    )
+    confirm_timeout = Float(
+        900,
+        config=True,
+        help="""Seconds the admin has to answer the registration's confirmation page
+        (Register / Cancel) in the platform's window.""",
+    )
+    pin_registered_deployment = Bool(
+        True,
+        config=True,
+        help="""When a platform names the deployment it made for the tool in its answer to
+        Dynamic Registration, accept launches from that deployment only (an admin may
+        list others: PATCH hub/lti13/registrations). False: any deployment of the
+        registered client id.""",
     )
     tool_title = Unicode(
         "Dashboards",
@@ -465,11 +497,13 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         self._nonces: dict[str, float] = {}
         self._pick_nonces: dict[str, float] = {}
         self.registration_secrets = RegistrationSecrets()
+        self.registration_pending = Pending()
 
     def get_handlers(self, app: Any) -> list:
         return [
             *super().get_handlers(app),
             ("/lti13/jwks", JWKSHandler),
+            ("/lti13/keys", KeysHandler),
             ("/lti13/registrations", RegistrationsHandler),
             ("/lti13/register(?:/([^/]*))?", RegisterHandler),
         ]
@@ -497,13 +531,20 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
                     self.jwks_endpoint,
                     self.authorize_url,
                     True,
+                    frozenset(self.deployments),
                 )
             ]
             if self.client_id
             else []
         )
         return configured + [
-            Trusted(r.issuer, frozenset({r.client_id}), r.jwks_url, r.authorize_url)
+            Trusted(
+                r.issuer,
+                frozenset({r.client_id}),
+                r.jwks_url,
+                r.authorize_url,
+                deployments=frozenset(r.deployments),
+            )
             for r in self.registrations()
         ]
 
@@ -524,6 +565,18 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
             raise ValueError("Dynamic Registration needs registrations_file (configure() sets it).")
         RegistrationStore(self.registrations_file).add(registration)
 
+    def set_deployments(self, issuer: str, client_id: str, deployments: list[str]) -> bool:
+        """Set which deployments of a registered platform may launch (empty: any);
+        False if it is not registered."""
+        if not self.registrations_file:
+            return False
+        store = RegistrationStore(self.registrations_file)
+        found = store.find(issuer, client_id)
+        if found is None:
+            return False
+        store.add(replace(found, deployments=tuple(dict.fromkeys(deployments))))
+        return True
+
     def unregister(self, issuer: str, client_id: str) -> bool:
         """Forget a registered platform (its launches are refused from the next one)."""
         return bool(self.registrations_file) and RegistrationStore(self.registrations_file).remove(
@@ -539,12 +592,12 @@ class HubVizLTI13Authenticator(LTIAdmission, LTI13Authenticator):
         aud = (data or {}).get("aud")
         client = aud if isinstance(aud, str) else (data or {}).get("azp")
         platform = self.platform_for((data or {}).get("iss"), client)
-        configured = platform is None or platform.configured
-        if configured and self.deployments and launch.deployment_id not in self.deployments:
+        allowed = platform.deployments if platform else frozenset(self.deployments)
+        if allowed and launch.deployment_id not in allowed:
             self.log.info(
                 "LTI launch from deployment %r refused: not in %s",
                 launch.deployment_id,
-                self.deployments,
+                sorted(allowed),
             )
             raise HTTPError(
                 403,

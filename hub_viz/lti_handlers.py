@@ -7,7 +7,9 @@ redirects only to the verified launch's link. The authenticator's methods
 (``first_use``, ``hold``, ``release``) keep what must outlive one request.
 LTI 1.3 launches are checked against the platform they name, among those the
 authenticator trusts (the configured one and those registered by Dynamic
-Registration: :class:`RegistrationsHandler`, :class:`RegisterHandler`).
+Registration: :class:`RegistrationsHandler`, :class:`RegisterHandler`). The
+tool's signing keys: :class:`JWKSHandler` (public), :class:`KeysHandler` (admins
+rotate them).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from jupyterhub.utils import get_browser_protocol, url_path_join
 from ltiauthenticator.lti11.handlers import LTI11AuthenticateHandler
 from ltiauthenticator.lti13.error import InvalidAudienceError, ValidationError
 from ltiauthenticator.lti13.handlers import (
+    NONCE_STATE_COOKIE_NAME,
+    STATE_COOKIE_NAME,
     LTI13CallbackHandler,
     LTI13LoginInitHandler,
     _deserialize_state,
@@ -39,8 +43,16 @@ from tornado.httputil import url_concat
 from tornado.web import HTTPError
 
 from .lti_claims import CLAIM, DEEP_LINKING, PICK_PATH, canvas_developer_key
-from .lti_keys import key_set
-from .lti_registration import RegistrationError, register, registration_request
+from .lti_keys import JWKS_MAX_AGE, key_set, key_status, rotate
+from .lti_registration import (
+    PLATFORM_CONFIG,
+    PendingRegistration,
+    RegistrationError,
+    read_configuration,
+    registration_request,
+    submit,
+    summary,
+)
 
 AGAIN = "Open the link from your course again"
 # What a missing claim means to the person launching (the library names the claim only).
@@ -62,8 +74,12 @@ CLAIM_WORDS = {
     "lti_message_type": "what kind of launch it is",
     "lti_version": "its LTI version",
     "oauth_consumer_key": "which tool it is for",
+    "id_token": "who you are",
+    "state": "which sign-in it belongs to",
+    "login_hint": "who you are",
 }
 TEMPLATE = "hub-viz-lti.html"
+CONFIRM_TEMPLATE = "hub-viz-lti-register.html"
 # What the OIDC login initiation may carry; a restart link repeats exactly these.
 LOGIN_PARAMS = (
     "iss",
@@ -111,6 +127,25 @@ def plain_refusal(e: ValidationError) -> HTTPError:
         "happening, tell the hub's admin.",
         AGAIN,
     )
+
+
+# ltiauthenticator's refusals of the callback's browser binding, in words for a student.
+BINDING_WORDS = {
+    "OAuth state mismatch": "This sign-in is not the one this browser started last (was "
+    "another link from the course opened meanwhile?).",
+    "OAuth nonce mismatch": "This launch does not belong to the sign-in this browser started.",
+    "Missing nonce state cookie": "The browser did not keep this hub's sign-in cookie.",
+    "OAuth state missing from cookies": "The browser did not keep this hub's sign-in cookie.",
+    "OAuth state missing from URL": "The course site's answer did not say which sign-in it "
+    "belongs to.",
+}
+
+
+def plain_binding(e: HTTPError) -> HTTPError:
+    """A refusal of the callback's state or nonce check, in plain words (the log keeps
+    the library's)."""
+    words = BINDING_WORDS.get(str(e.log_message))
+    return HTTPError(e.status_code, "%s %s.", words, AGAIN) if words else e
 
 
 def plain_refusal_11(e: HTTPError) -> HTTPError:
@@ -207,6 +242,11 @@ class LoginInitHandler(LTI13LoginInitHandler):
                 restart_url(self, args),
             )
             return
+        try:
+            LTI13LaunchValidator(parent=self.app).validate_login_request(args)
+        except ValidationError as e:
+            self.log.info("LTI 1.3 login initiation refused: %s", e)
+            raise plain_refusal(e) from None
         super().post()
 
     get = post
@@ -306,7 +346,10 @@ class CallbackHandler(LTI13CallbackHandler):
             )
             return
         raw = self.get_argument("state", "")
-        state = _deserialize_state(raw) if raw else {}
+        try:
+            state = _deserialize_state(raw) if raw else {}
+        except ValueError:  # not ASCII: not a state this hub made
+            state = {}
         state = state if isinstance(state, dict) else {}
         if state.get("pick") is True:
             await self.pick()
@@ -360,7 +403,11 @@ class CallbackHandler(LTI13CallbackHandler):
             # The frame may send no cookie, or a stale one of an abandoned login: the
             # nonce noted at login initiation binds the answer instead (check_nonce).
             return
-        super().check_state()
+        try:
+            super().check_state()
+        except HTTPError as e:
+            self.log.info("LTI 1.3 launch refused: %s", e.log_message)
+            raise plain_binding(e) from None
 
     def check_nonce(self, id_token: dict[str, Any]) -> None:
         if getattr(self, "hub_viz_picking", False):
@@ -371,7 +418,18 @@ class CallbackHandler(LTI13CallbackHandler):
                     "expired; choose the tool again in your course.",
                 )
             return
-        super().check_nonce(id_token)
+        try:
+            super().check_nonce(id_token)
+        except HTTPError as e:
+            self.log.info("LTI 1.3 launch refused: %s", e.log_message)
+            raise plain_binding(e) from None
+        self.clear_cookie(STATE_COOKIE_NAME)
+        self.clear_cookie(NONCE_STATE_COOKIE_NAME)
+
+    def _get_oauth_cookie(self, name: str) -> str:
+        # Kept until a launch passes the checks (check_nonce clears them): the answer
+        # to a sign-in overtaken by another one in this browser must not spoil that one.
+        return (self.get_secure_cookie(name) or b"").decode("utf8", "replace")
 
     def verify(self) -> dict[str, Any]:
         """ltiauthenticator's checks of the id_token, against the platform it names.
@@ -429,12 +487,72 @@ class CallbackHandler(LTI13CallbackHandler):
 
 
 class JWKSHandler(BaseHandler):
-    """The public key the tool signs Deep Linking responses with (empty without a key file)."""
+    """The public keys the tool signs Deep Linking responses with (empty without a key
+    file): the signing key, and during a rotation the other one (:mod:`hub_viz.lti_keys`)."""
 
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "max-age=300")
+        self.set_header("Cache-Control", f"max-age={JWKS_MAX_AGE}")
         self.finish(json.dumps(key_set(getattr(self.authenticator, "key_file", ""))))
+
+
+def check_admin(handler: APIHandler, what: str) -> None:
+    """Refuse ``handler``'s request unless its token has REGISTER_SCOPES on all users."""
+    if handler.current_user is None:
+        raise HTTPError(403, "%s are for the hub's admins: send an admin's API token.", what)
+    if not all(handler.parsed_scopes.get(s) == Scope.ALL for s in REGISTER_SCOPES):
+        raise HTTPError(
+            403,
+            "%s need the scopes %s on all users (an admin's token).",
+            what,
+            " and ".join(REGISTER_SCOPES),
+        )
+
+
+class KeysHandler(APIHandler):
+    """The tool's signing keys, for admins: ``GET`` which are published and which signs;
+    ``POST {"immediately": false}``: rotate (a new key that signs after
+    ``key_publish_delay``; with ``immediately``, at once and without the old key)."""
+
+    def _path(self) -> str:
+        check_admin(self, "The tool's signing keys")
+        path = getattr(self.authenticator, "key_file", "")
+        if not path:
+            raise HTTPError(
+                400,
+                "This hub has no LTI signing key: configure(lti=...) with the hub_viz service on.",
+            )
+        return path
+
+    def get(self) -> None:
+        self.finish(key_status(self._path()))
+
+    def post(self) -> None:
+        path = self._path()
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("immediately", False), bool):
+            raise HTTPError(400, 'Send JSON {"immediately": true or false}.')
+        authenticator = self.authenticator
+        try:
+            done = rotate(
+                path,
+                publish_delay=authenticator.key_publish_delay,
+                keep_previous=authenticator.previous_key_ttl,
+                immediately=body.get("immediately", False),
+            )
+        except ValueError as e:
+            raise HTTPError(409, "%s", str(e)) from None
+        self.log.info(
+            "LTI signing key rotated by %s%s: new kid %s",
+            self.current_user.name,
+            " immediately" if body.get("immediately") else "",
+            done["kid"],
+        )
+        self.set_status(201)
+        self.finish(done)
 
 
 # -- LTI 1.3 Dynamic Registration ---------------------------------------------------
@@ -443,16 +561,30 @@ class JWKSHandler(BaseHandler):
 # scopes that already give that power (create users, and tokens for any user).
 REGISTER_SCOPES = ("admin:users", "tokens")
 CLOSE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Registered</title></head><body style="font-family: sans-serif; margin: 2rem">
-<h1>{title} is registered</h1><p>Client id {client_id}. You may close this window.</p>
+<title>{heading}</title></head><body style="font-family: sans-serif; margin: 2rem">
+<h1>{heading}</h1><p>{message} You may close this window.</p>
 <script nonce="{nonce}">(window.opener || window.parent).postMessage(
 {{subject: "org.imsglobal.lti.close"}}, "*");</script></body></html>"""
 
 
+def close_page(handler: BaseHandler, heading: str, message: str) -> None:
+    """A page that tells the platform's window the registration is over
+    (``org.imsglobal.lti.close``), its one script allowed by a nonce."""
+    nonce = secrets.token_urlsafe(16)
+    handler.set_header(
+        "Content-Security-Policy",
+        "frame-ancestors *; default-src 'none'; "
+        f"script-src 'nonce-{nonce}'; style-src 'unsafe-inline'",
+    )
+    handler.set_header("Cache-Control", "no-store")
+    handler.finish(CLOSE_PAGE.format(heading=escape(heading), message=escape(message), nonce=nonce))
+
+
 class RegistrationsHandler(APIHandler):
     """``POST``: a registration URL with a fresh single-use secret; ``GET``: the
-    registered platforms; ``DELETE ?issuer=…&client_id=…``: forget one. All need
-    ``admin:users`` and ``tokens`` on all users."""
+    registered platforms; ``PATCH {issuer, client_id, deployments}``: which of a
+    platform's deployments may launch (empty: any); ``DELETE ?issuer=…&client_id=…``:
+    forget one. All need ``admin:users`` and ``tokens`` on all users."""
 
     def _check(self) -> None:
         if self.current_user is None:
@@ -492,6 +624,7 @@ class RegistrationsHandler(APIHandler):
                         "issuer": r.issuer,
                         "client_id": r.client_id,
                         "deployment_id": r.deployment_id,
+                        "deployments": list(r.deployments),
                         "product": r.product,
                         "registered_at": r.registered_at,
                     }
@@ -499,6 +632,34 @@ class RegistrationsHandler(APIHandler):
                 ]
             }
         )
+
+    def patch(self) -> None:
+        self._check()
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        deployments = body.get("deployments") if isinstance(body, dict) else None
+        if not isinstance(deployments, list) or not all(
+            isinstance(d, str) and d.strip() and len(d) <= 200 for d in deployments
+        ):
+            raise HTTPError(
+                400,
+                'Send JSON {"issuer": …, "client_id": …, "deployments": [deployment ids]} '
+                "(an empty list accepts any deployment).",
+            )
+        issuer, client_id = str(body.get("issuer", "")), str(body.get("client_id", ""))
+        wanted = [d.strip() for d in deployments]
+        if not self.authenticator.set_deployments(issuer, client_id, wanted):
+            raise HTTPError(404, "No platform is registered with that issuer and client id.")
+        self.log.info(
+            "LTI platform %s, client id %s: deployments %s, set by %s",
+            issuer,
+            client_id,
+            wanted or "any",
+            self.current_user.name,
+        )
+        self.finish({"issuer": issuer, "client_id": client_id, "deployments": wanted})
 
     def delete(self) -> None:
         self._check()
@@ -519,8 +680,17 @@ class RegisterHandler(BaseHandler):
     """The registration URL the platform opens (in its frame) with
     ``openid_configuration`` and ``registration_token``.
 
-    The secret in the path is used up by the first request, whatever comes of it.
+    ``GET``: the secret in the path is used up by the first request, whatever
+    comes of it; the platform's configuration is read and checked, and the admin
+    is shown what the tool will ask for, with Register and Cancel. ``POST``
+    (that form, with its single-use confirmation code): register, or not, and
+    tell the platform's window to close.
     """
+
+    def check_xsrf_cookie(self) -> None:
+        # Inside the platform's frame the hub's cookies may be dropped; the form's
+        # single-use confirmation code, which only the page's reader has, guards the POST.
+        return None
 
     async def get(self, secret: str | None = None) -> None:
         state = self.authenticator.registration_secrets.take(secret or "")
@@ -548,6 +718,7 @@ class RegisterHandler(BaseHandler):
             )
             return
         authenticator = self.authenticator
+        token = self.get_argument("registration_token", "")
         try:
             key = canvas_developer_key(
                 self.request.host,
@@ -556,34 +727,79 @@ class RegisterHandler(BaseHandler):
                 privacy_level=authenticator.privacy_level,
                 scheme=get_browser_protocol(self.request),
             )
-            registration = await register(
-                config_url, self.get_argument("registration_token", ""), registration_request(key)
-            )
+            request = registration_request(key)
+            config = await read_configuration(config_url, token)
         except (RegistrationError, ValueError) as e:
-            message = e.message if isinstance(e, RegistrationError) else str(e)
-            self.log.warning("LTI registration refused: %s", message)
-            await self.refuse(
-                getattr(e, "status", 400),
-                message + " Ask the hub's admin for a new registration URL to try again.",
+            await self.failed(e)
+            return
+        code = authenticator.registration_pending.keep(
+            PendingRegistration(config, token, request), authenticator.confirm_timeout
+        )
+        platform = config.get(PLATFORM_CONFIG, {})
+        self.set_header("Content-Security-Policy", "frame-ancestors *; form-action 'self'")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(
+            await self.render_template(
+                CONFIRM_TEMPLATE,
+                tool=summary(request),
+                issuer=config["issuer"],
+                product=str(platform.get("product_family_code") or "")[:100],
+                action=url_path_join(self.hub.base_url, "lti13/register"),
+                confirm=code,
+                minutes=max(1, int(authenticator.confirm_timeout // 60)),
             )
+        )
+
+    async def post(self, secret: str | None = None) -> None:
+        pending = self.authenticator.registration_pending.take(
+            self.get_body_argument("confirm", "")
+        )
+        if pending is None:
+            await self.refuse(
+                400,
+                "This confirmation has expired or was answered already. Ask the "
+                "hub's admin for a new registration URL to try again.",
+            )
+            return
+        if self.get_body_argument("action", "") != "register":
+            self.log.info("LTI registration with %s cancelled", pending.config["issuer"])
+            close_page(
+                self,
+                "Not registered",
+                "The hub was not registered with this course site; to install it "
+                "later, ask the hub's admin for a new registration URL.",
+            )
+            return
+        authenticator = self.authenticator
+        try:
+            registration = await submit(
+                pending.config,
+                pending.token,
+                pending.request,
+                pin_deployment=authenticator.pin_registered_deployment,
+            )
+        except RegistrationError as e:
+            await self.failed(e)
             return
         authenticator.register(registration)
         self.log.info(
-            "LTI platform registered: %s, client id %s", registration.issuer, registration.client_id
+            "LTI platform registered: %s, client id %s, deployments %s",
+            registration.issuer,
+            registration.client_id,
+            list(registration.deployments) or "any",
         )
-        nonce = secrets.token_urlsafe(16)
-        self.set_header(
-            "Content-Security-Policy",
-            "frame-ancestors *; default-src 'none'; "
-            f"script-src 'nonce-{nonce}'; style-src 'unsafe-inline'",
+        close_page(
+            self,
+            f"{authenticator.tool_title} is registered",
+            f"Client id {registration.client_id}.",
         )
-        self.set_header("Cache-Control", "no-store")
-        self.finish(
-            CLOSE_PAGE.format(
-                title=escape(authenticator.tool_title),
-                nonce=nonce,
-                client_id=escape(registration.client_id),
-            )
+
+    async def failed(self, e: RegistrationError | ValueError) -> None:
+        message = e.message if isinstance(e, RegistrationError) else str(e)
+        self.log.warning("LTI registration refused: %s", message)
+        await self.refuse(
+            getattr(e, "status", 400),
+            message + " Ask the hub's admin for a new registration URL to try again.",
         )
 
     async def refuse(self, status: int, message: str) -> None:

@@ -7,7 +7,14 @@ platform's OpenID configuration, POSTs its client registration (the same
 placements and claims as the developer key JSON of
 :func:`hub_viz.lti_claims.canvas_developer_key`) with the token as bearer,
 keeps the returned client id and the platform's endpoints, and answers a page
-that tells the platform it is done (``org.imsglobal.lti.close``).
+that tells the platform it is done (``org.imsglobal.lti.close``). Between
+reading the configuration and registering, the admin sees what the tool asks
+for (:func:`summary`) and confirms or cancels: the pending registration waits
+under a single-use confirmation code (:class:`Pending`).
+
+A platform that names the deployment it made for the tool (Moodle does; the
+answer's ``deployment_id``) accepts launches from that deployment only
+(``Registration.deployments``), until an admin lists others.
 
 A registered platform asserts who its users are, so registering one gives
 the power to log in as anyone. The registration URL therefore holds a
@@ -76,6 +83,7 @@ class Registration:
     deployment_id: str = ""
     product: str = ""
     registered_at: float = 0.0
+    deployments: tuple[str, ...] = ()  # the deployment ids that may launch; empty: any
 
 
 # -- the registrations, kept in the state folder ------------------------------------
@@ -92,11 +100,12 @@ class RegistrationStore:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return []
-        fields = set(Registration.__dataclass_fields__)
-        return [
-            Registration(**{k: v for k, v in item.items() if k in fields})
-            for item in data.get("platforms", [])
-        ]
+        return [_registration(item) for item in data.get("platforms", [])]
+
+    def find(self, issuer: str, client_id: str) -> Registration | None:
+        return next(
+            (r for r in self.load() if (r.issuer, r.client_id) == (issuer, client_id)), None
+        )
 
     def add(self, registration: Registration) -> None:
         """Keep ``registration``, replacing one with the same issuer and client id."""
@@ -117,7 +126,8 @@ class RegistrationStore:
         return True
 
     def _write(self, platforms: list[Registration]) -> None:
-        body = json.dumps({"platforms": [asdict(r) for r in platforms]}, indent=1)
+        items = [{**asdict(r), "deployments": list(r.deployments)} for r in platforms]
+        body = json.dumps({"platforms": items}, indent=1)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -125,6 +135,14 @@ class RegistrationStore:
             f.write(body)
         os.replace(tmp, self.path)
         make_private(self.path)
+
+
+def _registration(item: dict[str, Any]) -> Registration:
+    fields: dict[str, Any] = {
+        k: v for k, v in item.items() if k in Registration.__dataclass_fields__
+    }
+    fields["deployments"] = tuple(str(d) for d in fields.get("deployments") or ())
+    return Registration(**fields)
 
 
 class RegistrationSecrets:
@@ -154,6 +172,37 @@ class RegistrationSecrets:
                 expires = self._expiry.pop(known)
                 return "ok" if expires > time.time() else "expired"
         return "unknown"
+
+
+@dataclass(frozen=True)
+class PendingRegistration:
+    """A registration the admin has not confirmed yet: the platform's checked
+    configuration, its registration token, and the request the tool will send."""
+
+    config: dict[str, Any]
+    token: str
+    request: dict[str, Any]
+
+
+class Pending:
+    """Registrations waiting for the admin's answer, under single-use confirmation codes."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, tuple[float, PendingRegistration]] = {}
+
+    def keep(self, pending: PendingRegistration, ttl: float) -> str:
+        now = time.time()
+        self._waiting = {k: v for k, v in self._waiting.items() if v[0] > now}
+        if len(self._waiting) >= 1000:
+            self._waiting.pop(next(iter(self._waiting)))
+        code = secrets.token_urlsafe(32)
+        self._waiting[RegistrationSecrets._hash(code)] = (now + ttl, pending)
+        return code
+
+    def take(self, code: str) -> PendingRegistration | None:
+        """The pending registration of ``code`` (used up), or None (unknown, used, expired)."""
+        expires, pending = self._waiting.pop(RegistrationSecrets._hash(code), (0.0, None))
+        return pending if expires > time.time() else None
 
 
 # -- the tool's registration request ------------------------------------------------
@@ -200,6 +249,27 @@ def registration_request(key: dict[str, Any]) -> dict[str, Any]:
             "messages": messages,
             CANVAS + "privacy_level": privacy,
         },
+    }
+
+
+def summary(request: dict[str, Any]) -> dict[str, Any]:
+    """What the platform is asked to give the tool, for the admin's confirmation page."""
+    tool = request[TOOL_CONFIG]
+    return {
+        "name": request["client_name"],
+        "placements": [
+            {
+                "label": m.get("label", ""),
+                "placement": ", ".join(m.get("placements", [])),
+                "picker": m["type"] == DEEP_LINKING,
+            }
+            for m in tool["messages"]
+        ],
+        "claims": list(tool["claims"]),
+        "scopes": request["scope"].split(),
+        "custom": dict(tool.get("custom_parameters") or {}),
+        "privacy": tool.get(CANVAS + "privacy_level", ""),
+        "domain": tool["domain"],
     }
 
 
@@ -285,14 +355,12 @@ def _their_words(body: bytes) -> str:
     return text.strip()[:500] or "no reason given"
 
 
-async def register(
-    config_url: str, token: str, request: dict[str, Any], timeout: float = 20
-) -> Registration:
-    """Run the registration with the platform: read its configuration, register, and
-    return what the hub keeps. Raises :class:`RegistrationError`."""
+async def read_configuration(config_url: str, token: str, timeout: float = 20) -> dict[str, Any]:
+    """The platform's OpenID configuration, fetched with the registration token and
+    checked (:func:`check_configuration`). Raises :class:`RegistrationError`."""
     _endpoint(config_url, "openid_configuration")
     auth = {"Authorization": f"Bearer {token}"} if token else {}
-    config = check_configuration(
+    return check_configuration(
         await _fetch(
             HTTPRequest(
                 config_url,
@@ -304,6 +372,22 @@ async def register(
         ),
         config_url,
     )
+
+
+async def submit(
+    config: dict[str, Any],
+    token: str,
+    request: dict[str, Any],
+    timeout: float = 20,
+    *,
+    pin_deployment: bool = True,
+) -> Registration:
+    """Register with the platform of a checked ``config``; return what the hub keeps.
+
+    With ``pin_deployment``, a deployment the platform names is the only one
+    that may launch. Raises :class:`RegistrationError`.
+    """
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
     answer = await _fetch(
         HTTPRequest(
             config["registration_endpoint"],
@@ -320,24 +404,39 @@ async def register(
         raise RegistrationError("The platform's answer to the registration has no client_id.")
     tool = answer.get(TOOL_CONFIG) if isinstance(answer.get(TOOL_CONFIG), dict) else {}
     platform = config[PLATFORM_CONFIG]
+    deployment = str(tool.get("deployment_id") or "")[:200]
     return Registration(
         issuer=config["issuer"],
         client_id=str(client_id).strip(),
         authorize_url=config["authorization_endpoint"],
         jwks_url=config["jwks_uri"],
         token_url=config["token_endpoint"],
-        deployment_id=str(tool.get("deployment_id") or ""),
+        deployment_id=deployment,
         product=str(platform.get("product_family_code") or "")[:100],
         registered_at=time.time(),
+        deployments=(deployment,) if deployment and pin_deployment else (),
     )
 
 
+async def register(
+    config_url: str, token: str, request: dict[str, Any], timeout: float = 20
+) -> Registration:
+    """Read the platform's configuration and register at once (no confirmation step)."""
+    config = await read_configuration(config_url, token, timeout)
+    return await submit(config, token, request, timeout)
+
+
 __all__ = [
+    "Pending",
+    "PendingRegistration",
     "Registration",
     "RegistrationError",
     "RegistrationSecrets",
     "RegistrationStore",
     "check_configuration",
+    "read_configuration",
     "register",
     "registration_request",
+    "submit",
+    "summary",
 ]

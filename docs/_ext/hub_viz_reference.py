@@ -7,8 +7,9 @@
 
 (Sphinx is imported only when it runs the extension: the tests import this module.)
 
-Every configurable trait of the documented classes and every API operation and
-schema property must carry a description, or the build fails.
+Every configurable trait of the documented classes, every keyword of
+``configure()`` and every API operation and schema property must carry a
+description, or the build fails.
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ def undocumented_traits(classes: tuple[str | type, ...] = CONFIGURABLES) -> list
             if not (trait.help or "").strip():
                 missing.append(f"{name_of}.{name}")
     return missing
+
+
+def undocumented_keywords(function: Any = None) -> list[str]:
+    """The keywords of ``configure()`` (or ``function``) its docstring does not name."""
+    import inspect
+    import re
+
+    if function is None:
+        from hub_viz.config import configure as function
+    doc = inspect.getdoc(function) or ""
+    names = [n for n in inspect.signature(function).parameters if n != "c"]
+    return [n for n in names if not re.search(rf"``[^`]*\b{n}\b[^`]*``", doc)]
 
 
 def _cell(text: Any) -> str:
@@ -234,6 +247,7 @@ def generate(app: Any) -> None:
     from sphinx.errors import ExtensionError
 
     missing = undocumented_traits()
+    missing += [f"configure({name}=...)" for name in undocumented_keywords()]
     spec = yaml.safe_load(OPENAPI.read_text())
     page, api_missing = rest_api(spec)
     missing += api_missing

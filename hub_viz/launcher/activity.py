@@ -7,7 +7,7 @@ count, so an abandoned tab does not keep a dashboard alive; ongoing visible
 use is reported by the page's phone-home pings to the service instead.
 Only a launcher without an open page (a server started straight through the
 hub's API) counts traffic at all: with one, the page's pings are the only
-activity (README, Idle shutdown). Counted traffic calls
+activity (docs/explanation/activity.md). Counted traffic calls
 :meth:`ActivityReporter.note` (cheap: it stores a timestamp). A background loop posts the newest timestamp to the hub's
 activity API at most once per interval, and only when something happened
 since the last post.

@@ -46,7 +46,7 @@ from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
 from .ownhost import LauncherApplication, OwnHost
 from .process import AppProcess, AppState
 from .proxy import AppDown, ProxyMixin, has_body
-from .sessions import allow_session
+from .sessions import MAX_HELD_BODY, allow_body, allow_session, holds_body, redacted_path
 from .source import GitCheckout
 
 log = logging.getLogger("hub_viz.launcher")
@@ -290,8 +290,8 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
 
     def note_activity(self) -> None:
         # With an open page, only its pings (visible and focused) say someone looks:
-        # page loads, websockets and requests here count for nothing (README, Idle
-        # shutdown). A server started without the service has no page to ping from.
+        # page loads, websockets and requests here count for nothing (docs/explanation/
+        # activity.md). A server started without the service has no page to ping from.
         if not self.ctx.open_url:
             self.ctx.reporter.note()
 
@@ -314,9 +314,13 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         )
         self._close_gently_if_refused()
         await self.admit()
-        if not self._finished:
-            await self._start_upload()
-            self.body_wanted = True
+        if self._finished:
+            return
+        if holds_body(self.ctx.framework.session_binding, self.request):
+            self._hold_body()  # it names a session: checked once read, in _http()
+            return
+        await self._start_upload()
+        self.body_wanted = True
 
     admitted = False  # admit() let the viewer in
 
@@ -381,6 +385,26 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
 
         connection.close = close_connection  # type: ignore[union-attr]
 
+    held_body: bytearray | None = None  # a body read whole to check its session ids
+
+    def _hold_body(self) -> None:
+        self.check_app_answers()
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > MAX_HELD_BODY:
+            raise web.HTTPError(
+                413, f"This request is larger than the dashboard accepts ({MAX_HELD_BODY} bytes)."
+            )
+        self.held_body = bytearray()
+        self.body_wanted = True
+
+    def _held_body_allowed(self) -> bool:
+        """A held body becomes the request's body, unless it names another's session."""
+        if self.held_body is None:
+            return True
+        self.request.body = bytes(self.held_body)
+        self.held_body = None
+        return allow_body(self, self.request.body)
+
     async def _start_upload(self) -> None:
         """An allowed viewer's request with a body: open the app's side before reading it."""
         self.check_app_answers()
@@ -401,6 +425,12 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
         await self.open_upstream_http()
 
     async def data_received(self, chunk: bytes) -> None:
+        if self.held_body is not None:
+            if len(self.held_body) + len(chunk) > MAX_HELD_BODY:
+                self.held_body = None
+                raise web.HTTPError(413, "This request is larger than the dashboard accepts.")
+            self.held_body += chunk
+            return
         # awaited before the next chunk is read: a slow app slows the upload down
         await self.write_upstream(chunk)
 
@@ -427,7 +457,7 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         await self.admit()
-        if self._finished:
+        if self._finished or not self._held_body_allowed():
             return
         if self.upstream_http is not None:  # a GET with a body: already on its way
             await self.proxy_http()
@@ -471,6 +501,8 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
     async def _http(self) -> None:
         await self.admit()
         if self._finished:  # refused, or the app went away during the upload
+            return
+        if not self._held_body_allowed():
             return
         if self.upstream_http is None:
             self.check_app_answers()
@@ -839,11 +871,13 @@ def log_request(handler: web.RequestHandler) -> None:
     if status >= 500:
         log_method = access_log.error
     request = handler.request
+    hub_viz = handler.settings.get("hub_viz")
+    rule = hub_viz.framework.session_binding if hub_viz is not None else ()
     log_method(
         "%d %s %s (%s) %.2fms",
         status,
         request.method,
-        request.path,
+        redacted_path(rule, request.path) if rule else request.path,
         request.remote_ip,
         1000.0 * request.request_time(),
     )

@@ -163,7 +163,12 @@ class GrantKeeper:
         viewer = data["sub"]
         if data["exp"] - now < COOKIE_SECONDS / 2:
             self.set_cookie(handler, viewer, bool(data.get("embed")), bool(data.get("page")))
-        return {"kind": "grant", "name": viewer or None, "anonymous": not viewer}
+        return {
+            "kind": "grant",
+            "name": viewer or None,
+            "anonymous": not viewer,
+            "embed": bool(data.get("embed")),
+        }
 
     def page_cookie(self, handler: web.RequestHandler) -> bool:
         """Does the request carry a valid cookie from a ``page`` grant (the service's card

@@ -23,7 +23,7 @@ from tornado import http1connection, httputil, iostream, web, websocket
 from tornado.httpclient import HTTPRequest
 from tornado.netutil import is_valid_ip
 
-from . import kernel_filter
+from . import kernel_filter, sessions
 from .activity import is_real_use
 from .app_headers import is_reserved_cookie, public_refresh, public_url, set_cookie_refusal
 from .upstream import AppUnreachable, UpstreamRequest
@@ -509,6 +509,7 @@ class ProxyMixin:
             if message is None:
                 handler.close()
                 return
+            sessions.note_issued(handler, message)  # ids the app hands this viewer
             try:
                 await handler.write_message(message, binary=isinstance(message, bytes))
             except (websocket.WebSocketClosedError, iostream.StreamClosedError):

@@ -86,6 +86,7 @@ class InfoHandler(BaseHandler):
                         "name": n,
                         "display_name": policy.frameworks[n].display_name,
                         "modes": list(policy.frameworks[n].modes),
+                        "embed_note": policy.frameworks[n].embed_note,
                     }
                     for n in policy.allowed_frameworks
                     if n in policy.frameworks and policy.frameworks[n].command

@@ -19,6 +19,7 @@ from tornado.httputil import url_concat
 from ..frameworks import PER_VIEWER
 from .base import BaseHandler, ServiceResponses
 from .dashboards import PUBLIC, NotFound, as_json, can_manage, can_view
+from .lti_api import course_titles
 from .store import Dashboard, Deployment
 from .usage import chart_svg, share_text, usage_for, when_text
 
@@ -135,7 +136,13 @@ class ManagePage(PageHandler):
         data = as_json(d, prefix=self.ctx.public_prefix, manage=True)
         data["status"] = (await self.ctx.statuses([d], user["name"]))[d.id]
         data["pending_users"] = await self.ctx.deployer.pending_users(d.share_users or [])
-        self.page("manage.html", user, dashboard=data)
+        titles = await course_titles(self.ctx.hub, d.share_groups or [])
+        data["share_group_names"] = [
+            f"{titles[g]} ({g})" if g in titles else g for g in d.share_groups or []
+        ]
+        framework = self.ctx.policy.frameworks.get(d.framework)
+        embed_note = framework.embed_note if framework is not None else ""
+        self.page("manage.html", user, dashboard=data, embed_note=embed_note)
 
 
 class EditPage(PageHandler):

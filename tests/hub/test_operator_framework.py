@@ -1,5 +1,5 @@
 """An operator's own framework (``c.DashboardSettings.extra_frameworks``, set after
-``configure()`` as the README shows) is published from the service's API and opened
+``configure()`` as docs/explanation/frameworks.md shows) is published from the service's API and opened
 through a real hub: the service accepts it and the spawner runs it."""
 
 from __future__ import annotations

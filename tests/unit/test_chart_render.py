@@ -261,7 +261,7 @@ def test_the_chart_culler_passes_no_bare_boolean_flag_unless_it_culls_users(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """What the README says of the chart's own culler (hub_viz keeps it off)."""
+    """What docs/operate/kubernetes.md says of the chart's own culler (hub_viz keeps it off)."""
 
     def culler(cull: dict[str, Any], where: Path) -> list[str]:
         objects = render({**values, "cull": {**values["cull"], **cull}})

@@ -12,10 +12,12 @@ import yaml
 from jupyterhub.spawner import LocalProcessSpawner
 from kubespawner import KubeSpawner
 from traitlets import Integer
-from traitlets.config import Application
+from traitlets.config import Application, Configurable, LoggingConfigurable
 
+from hub_viz.environments import EnvironmentBuilder
 from hub_viz.kubespawner import DashboardKubeSpawner
 from hub_viz.service.app import DashboardService
+from hub_viz.settings import DashboardSettings
 from hub_viz.spawner import DashboardLocalSpawner
 
 pytestmark = pytest.mark.unit
@@ -38,6 +40,8 @@ def reference():
         (DashboardLocalSpawner, LocalProcessSpawner),
         (DashboardKubeSpawner, KubeSpawner),
         (DashboardService, Application),
+        (DashboardSettings, Configurable),
+        (EnvironmentBuilder, LoggingConfigurable),
     ],
 )
 def test_the_configuration_reference_lists_every_setting_hub_viz_adds(reference, cls, base):
@@ -57,6 +61,26 @@ def test_a_setting_without_help_fails_the_build(reference):
 
     Quiet.__module__, Quiet.__qualname__ = "hub_viz.quiet", "Quiet"  # as if hub_viz added it
     assert reference.undocumented_traits((Quiet,)) == ["hub_viz.quiet.Quiet.silent"]
+
+
+def test_every_keyword_of_configure_is_documented(reference):
+    assert reference.undocumented_keywords() == []
+
+    def configure(c, *, told=1, silent=2):
+        """Sets ``told``."""
+
+    assert reference.undocumented_keywords(configure) == ["silent"]
+
+
+def test_the_rest_api_page_lists_every_operation(reference):
+    spec = yaml.safe_load(reference.OPENAPI.read_text())
+    page, _ = reference.rest_api(spec)
+    for path, item in spec["paths"].items():
+        for method in reference.METHODS:
+            if method in item:
+                assert f"## `{method.upper()} {path}`" in page.splitlines()
+    for name in spec["components"]["schemas"]:
+        assert f"### {name}" in page.splitlines()
 
 
 def test_an_api_field_or_operation_without_description_fails_the_build(reference):

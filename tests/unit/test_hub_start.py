@@ -43,7 +43,7 @@ async def test_the_hubs_start_passes_late_settings_and_makes_the_keys(
     state = tmp_path / "state"
     c = Config()
     configure(c, state_dir=str(state), cull_idle=False)
-    # set after configure(), the way the README shows
+    # set after configure(), the way the configuration reference shows
     c.DashboardSettings.extra_frameworks = {"vizro": {"command": ["{python}", "{entry}"]}}
     c.DashboardSettings.allowed_frameworks = ["dash", "vizro"]
     assert not state.exists()  # configure() wrote nothing

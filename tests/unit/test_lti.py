@@ -44,7 +44,7 @@ from hub_viz.lti_claims import (
     safe_path,
 )
 from hub_viz.lti_handlers import plain_refusal, plain_refusal_11
-from hub_viz.lti_keys import ensure_rsa_key, key_set, sign
+from hub_viz.lti_keys import ensure_rsa_key, key_set, key_status, rotate, sign
 
 pytestmark = pytest.mark.unit
 
@@ -594,6 +594,59 @@ def test_the_signing_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
     assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
     assert jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience="platform")
     assert key_set(tmp_path / "none.pem") == {"keys": []}
+
+
+def verify(token: str, path: Path, now: float) -> dict:
+    """A platform's check of a response: the key of its ``kid`` in the tool's key set."""
+    kid = jwt.get_unverified_header(token)["kid"]
+    jwk = next((k for k in key_set(path, now)["keys"] if k["kid"] == kid), None)
+    assert jwk is not None, "the key that signed is not in the key set"
+    return jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience="platform")
+
+
+def test_a_rotation_keeps_responses_in_flight_verifiable(tmp_path: Path) -> None:
+    path = ensure_rsa_key(tmp_path / "k.pem")
+    t0 = 1_000_000.0
+    claims = {"iss": "tool", "aud": "platform"}
+    old = sign(claims, path, now=t0)
+    (old_kid,) = (k["kid"] for k in key_set(path, t0)["keys"])
+    done = rotate(path, publish_delay=600, keep_previous=3600, now=t0)
+    assert done["kid"] != old_kid and done["signs_from"] == t0 + 600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "k.previous.pem").stat().st_mode) == 0o600
+    # published at once, both keys; the old one still signs while platforms catch up
+    assert {k["kid"] for k in key_set(path, t0 + 1)["keys"]} == {old_kid, done["kid"]}
+    during = sign(claims, path, now=t0 + 1)
+    assert jwt.get_unverified_header(during)["kid"] == old_kid
+    assert key_status(path, t0 + 1)["keys"] == [
+        {"kid": done["kid"], "signs": False},
+        {"kid": old_kid, "signs": True},
+    ]
+    with pytest.raises(ValueError, match="does not sign yet"):
+        rotate(path, now=t0 + 2)
+    # then the new key signs; what the old one signed still verifies
+    after = sign(claims, path, now=t0 + 601)
+    assert jwt.get_unverified_header(after)["kid"] == done["kid"]
+    for token in (old, during, after):
+        assert verify(token, path, t0 + 601)["iss"] == "tool"
+    # until the old key is dropped from the key set
+    assert [k["kid"] for k in key_set(path, t0 + 600 + 3601)["keys"]] == [done["kid"]]
+
+
+def test_an_immediate_rotation_drops_the_old_key(tmp_path: Path) -> None:
+    path = ensure_rsa_key(tmp_path / "k.pem")
+    t0 = 1_000_000.0
+    rotate(path, publish_delay=600, now=t0)
+    leaked = sign({"iss": "tool", "aud": "platform"}, path, now=t0 + 1)
+    done = rotate(path, immediately=True, now=t0 + 2)  # allowed during a rotation
+    assert [k["kid"] for k in key_set(path, t0 + 3)["keys"]] == [done["kid"]]
+    assert not (tmp_path / "k.previous.pem").exists()
+    with pytest.raises(AssertionError, match="not in the key set"):
+        verify(leaked, path, t0 + 3)
+    token = sign({"iss": "tool", "aud": "platform"}, path, now=t0 + 3)
+    assert verify(token, path, t0 + 3)["iss"] == "tool"
+    with pytest.raises(ValueError, match="does not exist"):
+        rotate(tmp_path / "none.pem")
 
 
 def test_launch_13_reads_a_deep_linking_request() -> None:

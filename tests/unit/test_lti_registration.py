@@ -12,12 +12,15 @@ from hub_viz.lti_claims import canvas_developer_key
 from hub_viz.lti_registration import (
     PLATFORM_CONFIG,
     TOOL_CONFIG,
+    Pending,
+    PendingRegistration,
     Registration,
     RegistrationError,
     RegistrationSecrets,
     RegistrationStore,
     check_configuration,
     registration_request,
+    summary,
 )
 
 ISSUER = "https://canvas.example.edu"
@@ -144,3 +147,45 @@ def test_the_configured_platform_comes_first(tmp_path: Path) -> None:
     assert auth.platform_for("https://canvas.instructure.com").configured
     assert not auth.platform_for("https://canvas.instructure.com", "2").configured
     assert auth.issuers() == ["https://canvas.instructure.com"]
+
+
+def test_pending_registrations_work_once_and_expire() -> None:
+    pending = Pending()
+    waiting = PendingRegistration(configuration(), "token", {"client_name": "x"})
+    code = pending.keep(waiting, 60)
+    assert pending.take("x" + code) is None
+    assert pending.take(code) == waiting
+    assert pending.take(code) is None
+    assert pending.take(pending.keep(waiting, -1)) is None
+    assert code not in repr(vars(pending))  # only hashes are kept
+
+
+def test_the_summary_names_what_the_tool_asks_for() -> None:
+    shown = summary(registration_request(canvas_developer_key("hub.example.edu", title="Sales")))
+    assert shown["name"] == "Sales" and shown["scopes"] == []
+    assert shown["claims"] == ["iss", "sub", "name", "given_name", "family_name"]
+    assert {p["placement"]: p["picker"] for p in shown["placements"]} == {
+        "course_navigation": False,
+        "link_selection": True,
+        "assignment_selection": True,
+        "editor_button": True,
+    }
+
+
+def test_each_registration_keeps_its_deployments(tmp_path: Path) -> None:
+    c = Config()
+    configure_lti(c, state_dir=tmp_path, client_id="1", deployments=["1:conf"], auth_state=False)
+    auth = HubVizLTI13Authenticator(config=c)
+    auth.register(
+        Registration(ISSUER, "2", ISSUER + "/a", ISSUER + "/j", ISSUER + "/t", deployments=("2:a",))
+    )
+    assert auth.platform_for("https://canvas.instructure.com", "1").deployments == {"1:conf"}
+    assert auth.platform_for(ISSUER, "2").deployments == {"2:a"}
+    assert auth.set_deployments(ISSUER, "2", ["2:a", "2:b", "2:a"])
+    assert RegistrationStore(auth.registrations_file).find(ISSUER, "2").deployments == (
+        "2:a",
+        "2:b",
+    )
+    assert auth.set_deployments(ISSUER, "2", [])
+    assert auth.platform_for(ISSUER, "2").deployments == frozenset()
+    assert not auth.set_deployments(ISSUER, "3", [])

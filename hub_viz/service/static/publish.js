@@ -33,10 +33,14 @@
     }
   }).catch(function () {});
   window.hubViz.api("GET", prefix + "api/info").then(function (info) {
+    var notes = {};
     info.frameworks.forEach(function (f) {
       var o = document.createElement("option"); o.value = f.name; o.textContent = f.display_name;
       $("framework").appendChild(o);
+      if (f.embed_note) { notes[f.name] = "Embeds: " + f.embed_note; }
     });
+    function showNote() { $("framework-note").textContent = notes[$("framework").value] || ""; }
+    $("framework").addEventListener("change", showNote);
     info.profile_choices.forEach(function (p) {
       var o = document.createElement("option"); o.value = p.name;
       o.textContent = p.display_name + (p.description ? " (" + p.description + ")" : "");
@@ -63,6 +67,7 @@
     if (!info.warm_pool_ceiling) { $("warm-pool").disabled = true; $("warm-pool").title = "Warm pools are turned off on this hub."; }
     if (existing) {
       $("framework").value = existing.framework;
+      showNote();
       $("profile").value = existing.profile || "";
       $("cpu").value = (existing.resources || {}).cpu || "";
       $("memory").value = (existing.resources || {}).memory || "";
