@@ -608,7 +608,9 @@ def merge_frameworks(
                 f"Framework {name!r} has unknown field(s) {sorted(unknown)}; "
                 f"allowed: {sorted(known)}"
             )
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in override.items()}
+        values: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in override.items()
+        }
         if name in merged:
             merged[name] = replace(merged[name], **values)
         else:

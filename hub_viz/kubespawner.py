@@ -515,7 +515,7 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         ]
 
     def get_env(self) -> dict[str, Any]:
-        env = super().get_env()
+        env: dict[str, Any] = super().get_env()  # values may be Kubernetes env sources
         env[POD_IP_ENV] = {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
         return env
 

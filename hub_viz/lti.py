@@ -35,7 +35,7 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyterhub import orm
 from jupyterhub.handlers import BaseHandler
@@ -242,6 +242,11 @@ def _consumers(value: Any) -> dict[str, str]:
 
 class LTIAdmission(LoggingConfigurable):
     """Groups, deep link and the service's can-view answer for a verified launch."""
+
+    if TYPE_CHECKING:  # JupyterHub's Authenticator, which this is mixed into, provides them
+        admin_users: set[str]
+
+        def normalize_username(self, username: str) -> str: ...
 
     service_url = Unicode(
         "",

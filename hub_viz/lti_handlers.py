@@ -206,6 +206,8 @@ async def new_tab_page(
 class LoginInitHandler(LTI13LoginInitHandler):
     """OIDC login initiation: refuses strangers, breaks out of frames, keeps the restart link."""
 
+    _state: str | None  # the base class's, None until get_state makes it
+
     async def post(self) -> None:
         args = convert_request_to_dict(self.request.arguments)
         if not args.get("iss") or not args.get("login_hint"):

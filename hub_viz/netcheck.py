@@ -101,7 +101,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
     """The addresses the system resolver gives for ``host`` (``/etc/hosts``, DNS, …)."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 async def public_addresses(

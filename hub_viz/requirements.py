@@ -17,6 +17,7 @@ import errno
 import hashlib
 import os
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +25,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import SpecError
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ImportError:  # Python 3.10
-    tomllib = None  # type: ignore[assignment]
+else:  # Python 3.10
+    tomllib = None
 
 REQUIREMENTS_TXT = "requirements.txt"
 PYPROJECT = "pyproject.toml"

@@ -19,14 +19,17 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import HubVizError
 from .filemodes import make_private
+
+if TYPE_CHECKING:
+    from jwt.types import Options  # PyJWT 2.10+
 
 ALGORITHM = "EdDSA"
 # The scheme of ``Authorization: HubVizGrant <grant>``: the service shows a launcher a
@@ -86,7 +89,10 @@ class Signer:
     """Signs spawn specs and open grants with the service's private key."""
 
     def __init__(self, private_pem: str):
-        self._key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+        key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise HubVizError(f"The signing key must be an Ed25519 key ({ALGORITHM}).")
+        self._key = key
 
     def _sign(self, audience: str, claims: dict[str, Any], lifetime: float | None) -> str:
         now = int(time.time())
@@ -128,10 +134,13 @@ class Verifier:
     """Checks tokens with the service's public key."""
 
     def __init__(self, public_pem: str):
-        self._key = serialization.load_pem_public_key(public_pem.encode())
+        key = serialization.load_pem_public_key(public_pem.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise HubVizError(f"The verifying key must be an Ed25519 key ({ALGORITHM}).")
+        self._key = key
 
     def _verify(self, token: str, audience: str, require_exp: bool) -> dict[str, Any]:
-        options = {"require": ["iss", "aud", "iat"] + (["exp"] if require_exp else [])}
+        options: Options = {"require": ["iss", "aud", "iat"] + (["exp"] if require_exp else [])}
         try:
             return jwt.decode(
                 token,

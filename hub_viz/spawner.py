@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from jupyterhub.spawner import LocalProcessSpawner
@@ -28,7 +28,6 @@ from traitlets import (
     Bool,
     Dict,
     Float,
-    HasTraits,
     Instance,
     Integer,
     List,
@@ -36,6 +35,7 @@ from traitlets import (
     default,
     validate,
 )
+from traitlets.config import LoggingConfigurable
 
 from .environments import BUILDING_MESSAGE, BuildError, shared_builder
 from .errors import HubVizError, SpecError
@@ -98,8 +98,9 @@ def check_user_options(spawner: Any, user_options: dict[str, Any]) -> None:
     try:
         spawner.dashboard_options()
     except HubVizError as e:
-        error = web.HTTPError(400, "%s", f"Cannot start dashboard {spawner.name!r}: {e.message}")
-        error.jupyterhub_message = error.log_message % error.args  # type: ignore[attr-defined]
+        message = f"Cannot start dashboard {spawner.name!r}: {e.message}"
+        error = web.HTTPError(400, "%s", message)
+        error.jupyterhub_message = message  # type: ignore[attr-defined]
         raise error from None
 
 
@@ -132,8 +133,19 @@ def _shared(name: str) -> property:
     )
 
 
-class DashboardSpawnerMixin(HasTraits):
+class DashboardSpawnerMixin(LoggingConfigurable):
     """Dashboard logic shared by the local and the Kubernetes spawner."""
+
+    if TYPE_CHECKING:  # what JupyterHub's Spawner, which this is mixed into, provides
+        name: str
+        user: Any
+        db: Any
+        server: Any
+        user_options: dict[str, Any]
+        ip: str
+        port: int
+        api_token: str
+        _log_name: str
 
     settings = Instance(
         DashboardSettings,
@@ -645,11 +657,13 @@ class DashboardSpawnerMixin(HasTraits):
         if isinstance(open_url, str) and is_open_url(open_url):
             env["HUB_VIZ_OPEN_URL"] = open_url
         dashboard = (self._signed or {}).get("dashboard")
-        signed = isinstance(dashboard, str) and dashboard.count("/") == 1
+        if not (isinstance(dashboard, str) and dashboard.count("/") == 1):
+            dashboard = None
+        signed = dashboard is not None
         if self.service_url:
             service = self.service_url.rstrip("/")
             # an unsigned spec runs the owner's own dashboard, named like its slug
-            ref = dashboard if signed else f"{self.user.name}/{self.name}"
+            ref = dashboard or f"{self.user.name}/{self.name}"
             owner, slug = (quote(part, safe="") for part in ref.split("/"))
             if signed:
                 env["HUB_VIZ_EMBED_ORIGINS_URL"] = f"{service}/api/embed-origins/{owner}/{slug}"
@@ -757,7 +771,7 @@ class DashboardSpawnerMixin(HasTraits):
         last_note = 0.0
         told_fetching = False
         while time.monotonic() < deadline:
-            exit_code = await self.poll()  # type: ignore[attr-defined]
+            exit_code = await self.poll()
             status = await self._fetch_status(client, status_url)
             if status and status.get("state") == "ready":
                 return

@@ -8,6 +8,7 @@ login form like a person would. When a test fails, the tail of the hub's log
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,21 @@ class Hub:
             allow_redirects=False,
             **kwargs,
         )
+
+    @contextlib.contextmanager
+    def published(
+        self, author: str, slug: str, spec: dict, *, viewers: tuple = (), **fields: Any
+    ) -> Iterator[dict]:
+        """``spec`` published by ``author`` as ``slug`` (with ``fields``: title, visibility,
+        …), the author and ``viewers`` made first; unpublished afterwards."""
+        for name in (author, *viewers):
+            self.ensure_user(name)
+        r = self.svc("POST", "dashboards", author, json={"slug": slug, **spec, **fields})
+        assert r.status_code == 201, r.text
+        try:
+            yield r.json()
+        finally:
+            self.svc("DELETE", f"dashboards/{author}/{slug}", author)
 
     def spawn_message(self, user: str, server: str) -> str:
         """The text the owner sees on the hub's spawn-pending page."""

@@ -82,6 +82,8 @@ class LauncherContext:
 class BaseHandler(web.RequestHandler):
     """Common helpers: the context, who the viewer is, owner checks and JSON errors."""
 
+    _hub_auth_user_cache: dict[str, Any] | None  # set once resolved (absent before)
+
     @property
     def ctx(self) -> LauncherContext:
         return self.settings["hub_viz"]
@@ -151,7 +153,7 @@ class BaseHandler(web.RequestHandler):
     @staticmethod
     def _is_named(user: dict[str, Any] | None, name: str) -> bool:
         return (
-            bool(user)
+            user is not None
             and user.get("kind", "user") in ("user", "grant")
             and user.get("name") == name
         )
@@ -381,7 +383,7 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
             if stream is not None:
                 asyncio.ensure_future(linger_close(stream))
 
-        connection.close = close_connection  # type: ignore[union-attr,method-assign]
+        connection.close = close_connection  # type: ignore[union-attr]
 
     held_body: bytearray | None = None  # a body read whole to check its session ids
 
@@ -522,7 +524,7 @@ class AppHandler(BaseHandler, ProxyMixin, websocket.WebSocketHandler):
             open_url=self.ctx.open_url or self.ctx.prefix,
         )
 
-    post = put = patch = delete = options = head = _http  # type: ignore[assignment]
+    post = put = patch = delete = options = head = _http
 
 
 async def linger_close(stream: IOStream, seconds: float = 5, most: int = 64 * 1024 * 1024) -> None:
@@ -671,7 +673,7 @@ def framework_from_env() -> Framework:
         raise SystemExit("hub-viz-launch: HUB_VIZ_FRAMEWORK is not set (the spawner sets it).")
     data = json.loads(raw)
     command = data.pop("command", [])
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     framework = Framework(command=(), **fields)
     return with_command(framework, command) if command else framework
 
@@ -743,6 +745,7 @@ async def run(options: argparse.Namespace) -> int:
         max_body_size=options.max_body_size,
     )
     hub_login = ctx.hub_login
+    assert hub_login is not None and ctx.frame_ancestors is not None  # both made just above
     login_route = LazyRoute(lambda: login_handler(hub_login))
     callback_route = LazyRoute(lambda: callback_handler(hub_login))
     settings = {

@@ -211,7 +211,7 @@ class GrantKeeper:
         if scheme != GRANT_HEADER_SCHEME:
             return False
         claims = self.redeem(token.strip())
-        return bool(claims) and claims.get("sub") == owner
+        return claims is not None and claims.get("sub") == owner
 
 
 class FrameAncestors:
@@ -265,6 +265,6 @@ def _is_origin(value: str) -> bool:
     return (
         scheme in ("http", "https")
         and bool(sep)
-        and rest
+        and bool(rest)
         and all(c.isalnum() or c in ".-:[]" for c in rest)
     )

@@ -152,7 +152,7 @@ def _msg_type(header: Any) -> str:
     return msg_type
 
 
-def parse_v1(frame: bytes) -> KernelMessage:
+def parse_v1(frame: str | bytes) -> KernelMessage:
     """A ``v1.kernel.websocket.jupyter.org`` frame.
 
     Layout: a little-endian uint64 ``n``, then ``n`` uint64 offsets; the

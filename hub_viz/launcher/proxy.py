@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from tornado import httputil, iostream, web, websocket
+from tornado import http1connection, httputil, iostream, web, websocket
 from tornado.httpclient import HTTPRequest
 from tornado.netutil import is_valid_ip
 
@@ -385,7 +385,8 @@ class ProxyMixin:
             raise AppDown(502) from None
         except (iostream.StreamClosedError, httputil.HTTPInputError, httputil.HTTPOutputError):
             # the viewer left, or the app broke off mid-answer: nothing more can be sent
-            request.connection.close()
+            if isinstance(request.connection, http1connection.HTTP1Connection):
+                request.connection.close()
             handler._finished = True
             return
         finally:

@@ -61,12 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     from nicegui import server, ui, ui_run
 
     path = asgi.mount_path(options.prefix)
-    real_config = server.CustomServerConfig
 
-    def config(app: Any, *args: Any, **kwargs: Any) -> Any:
-        return real_config(asgi.StripPrefix(app, path), *args, **kwargs)
+    class PrefixedConfig(server.CustomServerConfig):
+        def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(asgi.StripPrefix(app, path), *args, **kwargs)
 
-    ui_run.CustomServerConfig = config  # the one place ui.run builds its uvicorn config
+    # the one place ui.run builds its uvicorn config (patched: NiceGUI has no hook for it)
+    ui_run.CustomServerConfig = PrefixedConfig
     ui.run = held_run(ui_run.run, options.port)
     entry = str(Path(options.entry).resolve())
     sys.argv = [entry]  # script mode re-runs sys.argv[0] for each page visit

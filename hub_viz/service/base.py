@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyterhub.services.auth import (
     HubOAuthCallbackHandler,
@@ -31,7 +31,14 @@ MAX_READ = 1024 * 1024  # bodies the server reads at all (connection closed abov
 MAX_DEPTH = 32  # arrays and objects inside one another in a JSON body (400 above)
 
 
-class ServiceResponses:
+if TYPE_CHECKING:  # a mixin for request handlers; at run time a plain class, so that the
+    # handlers' own bases (HubOAuthenticated before RequestHandler) keep their order
+    _Handler = web.RequestHandler
+else:
+    _Handler = object
+
+
+class ServiceResponses(_Handler):
     """What every response of the service has, whatever its handler (pages, API, static
     files, the OAuth callback, robots.txt): headers that forbid framing and sniffing,
     and log lines without secrets."""
@@ -66,6 +73,7 @@ class BaseHandler(ServiceResponses, HubOAuthenticated, web.RequestHandler):
     """Common base: the service context, the current user, errors as JSON or pages."""
 
     json_errors = True
+    _hub_auth_user_cache: dict[str, Any] | None  # set once resolved (absent before)
 
     @property
     def ctx(self) -> ServiceContext:

@@ -41,11 +41,11 @@ class ServiceContext:
     prefix: str
     hub_base_url: str  # the hub's public base URL: absolute on the isolated layout
     proxy_url: str
+    activity: ActivityCoalescer  # viewers' activity, coalesced before it reaches the hub
+    embeds: EmbedTokens  # embed links' tokens
     public_prefix: str = ""  # the service's prefix as a browser elsewhere reaches it
     thumbnails: Thumbnailer = field(default_factory=Thumbnailer)
-    activity: ActivityCoalescer | None = None
     pings: PingLimiter = field(default_factory=PingLimiter)
-    embeds: EmbedTokens | None = None
     ping_seconds: float = 30
 
     def internal_server_url(self, owner: str, name: str) -> tuple[str, dict[str, str]]:

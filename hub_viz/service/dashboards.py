@@ -389,7 +389,7 @@ def check_course_targets(groups: Iterable[str], user: Mapping[str, Any]) -> None
 
 
 def can_manage(d: Dashboard, user: Mapping[str, Any] | None) -> bool:
-    return bool(user) and (user.get("name") == d.owner or bool(user.get("admin")))
+    return user is not None and (user.get("name") == d.owner or bool(user.get("admin")))
 
 
 def visible(dashboards: Iterable[Dashboard], user: Mapping[str, Any] | None) -> list[Dashboard]:

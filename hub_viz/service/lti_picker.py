@@ -202,8 +202,9 @@ class CreatePickHandler(BaseHandler):
         ):
             raise web.HTTPError(400, f"Send {{{', '.join(FIELDS)}, groups: [...]}}.")
         targets = body.get("targets")
+        texts: dict[str, Any] = {k: body.get(k) or "" for k in FIELDS}  # strings (above)
         pick = Pick(
-            **{k: body.get(k) or "" for k in FIELDS},
+            **texts,
             groups=[g for g in body["groups"] if isinstance(g, str)],
             history_groups=[g for g in body.get("history_groups") or [] if isinstance(g, str)]
             if isinstance(body.get("history_groups"), list)
@@ -282,8 +283,8 @@ class PickPage(BaseHandler):
             )
         with self.ctx.store.session() as db:
             found = {f"{c.d.owner}/{c.d.slug}": c for c in candidates(db, pick)}
-            picked = [found.get(ref) for ref in chosen]
-            if any(c is None or c.state == "blocked" for c in picked):
+            picked = [found[ref] for ref in chosen if ref in found]
+            if len(picked) < len(chosen) or any(c.state == "blocked" for c in picked):
                 return self._render(
                     ticket,
                     pick,

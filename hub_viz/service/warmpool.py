@@ -38,9 +38,9 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..frameworks import PER_VIEWER
@@ -141,10 +141,14 @@ class WarmPool:
                     if row is None:
                         return None
                     try:
-                        taken = db.execute(
-                            update(WarmInstance)
-                            .where(WarmInstance.id == row.id, WarmInstance.state == READY)
-                            .values(state=CLAIMED, viewer=viewer, claimed=utcnow())
+                        # an UPDATE's result is a CursorResult (it has a rowcount)
+                        taken = cast(
+                            "CursorResult[Any]",
+                            db.execute(
+                                update(WarmInstance)
+                                .where(WarmInstance.id == row.id, WarmInstance.state == READY)
+                                .values(state=CLAIMED, viewer=viewer, claimed=utcnow())
+                            ),
                         ).rowcount
                         # its run now serves the viewer: the store allows one such run
                         db.execute(

@@ -32,22 +32,15 @@ SESSION_ID = re.compile(r"[?&]session_id=([^&]+)")
 
 @pytest.fixture(scope="module")
 def published(hub: Hub) -> Iterator[None]:
-    for name in (AUTHOR, VIEWER_A, VIEWER_B):
-        hub.ensure_user(name)
-    r = hub.svc(
-        "POST",
-        "dashboards",
+    with hub.published(
         AUTHOR,
-        json={
-            "slug": SLUG,
-            "title": "Session binding",
-            "visibility": "all",
-            **MORE_EXAMPLES["marimo-example"][0],
-        },
-    )
-    assert r.status_code == 201, r.text
-    yield
-    hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR)
+        SLUG,
+        MORE_EXAMPLES["marimo-example"][0],
+        viewers=(VIEWER_A, VIEWER_B),
+        title="Session binding",
+        visibility="all",
+    ):
+        yield
 
 
 def open_tab(page, hub: Hub) -> tuple[object, str]:

@@ -258,6 +258,34 @@ def assert_json_refusal(r: requests.Response, code: int) -> str:
     return assert_sentence(r)
 
 
+# The launcher's layers that refuse with 403, each by its own sentence: the hub login's
+# scope check (a hub user without this server's access:servers scope), its login check
+# (nobody logged in), and the kernel filter's route rules (a viewer it admitted asked for
+# something that is not part of the dashboard). A deny cell names the layer it expects,
+# so that removing one layer fails its cells even where another would refuse instead.
+LAYERS = {
+    "scope": re.compile(r"User [\w.-]+ is not allowed to use this dashboard\."),
+    "login": re.compile(r"Log in through the hub to use this dashboard\."),
+    "filter": re.compile(r"This is not part of the dashboard\."),
+}
+
+
+def assert_refused_by(r: requests.Response, layer: str, where: str = "") -> None:
+    """A 403 from the launcher (not the app, not the hub), by ``layer``."""
+    assert r.status_code == 403, (layer, where, r.status_code, r.text[:300])
+    assert r.json()["source"] == "hub-viz", (layer, where, r.text[:300])
+    message = assert_sentence(r)
+    assert LAYERS[layer].fullmatch(message), (layer, where, message)
+
+
+def assert_ws_refused_by(refused: websocket.WebSocketBadStatusException, layer: str) -> None:
+    """A refused websocket upgrade: 403 from the launcher, by ``layer``."""
+    assert refused.status_code == 403
+    body = json.loads(refused.resp_body or b"{}")
+    assert body.get("source") == "hub-viz", body
+    assert LAYERS[layer].fullmatch(body.get("message", "")), (layer, body)
+
+
 def assert_sent_to_open_page(w: World, r: requests.Response, role: str) -> None:
     """A 302 to the service's open page, which sends a visitor without login to the hub's
     login page and answers 404 to a hub user who may not see the dashboard."""
@@ -371,9 +399,7 @@ def check_page(w: World, role: str, expected: str) -> None:
         assert_sent_to_open_page(w, r, role)
         if expected == "open-404":  # with their API token instead: the launcher's scope check
             token = {"Authorization": f"token {hub.user_token(USERS[role])}"}
-            assert "not allowed" in assert_json_refusal(
-                requests.get(base, headers=token, timeout=30), 403
-            )
+            assert_refused_by(requests.get(base, headers=token, timeout=30), "scope")
 
 
 def check_websocket(w: World, role: str, expected: str) -> None:
@@ -386,14 +412,16 @@ def check_websocket(w: World, role: str, expected: str) -> None:
             ws.close()
         return
     assert expected == "403"
-    attempts: list[list[str]] = [[]]
+    # the author's kernel, from outside: with their browser's cookies (no viewer: the
+    # login check), and with their API token (the hub login's scope check)
+    attempts: list[tuple[list[str], str]] = [([], "login")]
     if role in USERS:
-        attempts.append([f"Authorization: token {w.hub.user_token(USERS[role])}"])
-    for headers in attempts:  # the author's kernel, from outside
+        attempts.append(([f"Authorization: token {w.hub.user_token(USERS[role])}"], "scope"))
+    for headers, layer in attempts:
         with pytest.raises(websocket.WebSocketBadStatusException) as refused:
             ws_connect(w, role, w.author_kernel, headers)
-        assert refused.value.status_code == 403
         assert SOURCE.encode() not in (refused.value.resp_body or b"")
+        assert_ws_refused_by(refused.value, layer)
 
 
 def check_paths(w: World, role: str, expected: str, paths) -> None:
@@ -424,14 +452,13 @@ def check_paths(w: World, role: str, expected: str, paths) -> None:
             if method == "GET":
                 assert_sent_to_open_page(w, r, role)
             else:
-                assert r.status_code == 403 and r.json()["source"] == "hub-viz", where
+                assert_refused_by(r, "login", where)
             r = requests.request(
                 method, base + path, headers=token, timeout=60, allow_redirects=False
             )
             if r.status_code == 302 and "%2E%2E" in path:
                 continue
-            assert r.status_code == 403 and r.json()["source"] == "hub-viz", where
-            assert_sentence(r)
+            assert_refused_by(r, "scope", where)
         elif expected == "403":
             # the launcher refuses (JSON); a Voilà route it passes refuses in Voilà (404/403)
             assert r.status_code in (403, 404), where
@@ -451,12 +478,12 @@ def check_paths(w: World, role: str, expected: str, paths) -> None:
                     "view",
                 )
             ):
-                assert r.status_code == 403 and r.json()["source"] == "hub-viz", where
+                assert_refused_by(r, "filter", where)  # a viewer, not of this route
         elif method == "GET":
             assert expected == "login"
             assert_sent_to_open_page(w, r, role)
         else:  # a write without a viewer never reaches the app
-            assert r.status_code == 403 and r.json()["source"] == "hub-viz", where
+            assert_refused_by(r, "login", where)
 
 
 def check_api(w: World, role: str, resource: str, expected: str) -> None:

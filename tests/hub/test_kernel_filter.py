@@ -5,13 +5,20 @@ into a label) is published by an author for one other user. That viewer opens
 it as a student does (the service's open flow), reads the kernel id from the
 rendered page, and talks to the kernel through the launcher with the page's
 cookies: code, introspection, stdin replies and shutdown never reach the
-kernel, while the widget messages a dashboard needs still do.
+kernel, while the widget messages a dashboard needs still do. Voilà keeps a list of
+message types of its own (it lets a shutdown_request through, not an execute_request):
+the last test puts the launcher's proxy in front of a plain Jupyter server, whose kernel
+runs the code it is sent, once unfiltered (it runs) and once under Voilà's rules (not).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,9 +30,15 @@ from jupyter_server.services.kernels.connection.base import (
     deserialize_msg_from_ws_v1,
     serialize_msg_to_ws_v1,
 )
+from tornado import web
+from tornado import websocket as websocket_handler
 
-from ..conftest import origin_of
+from hub_viz.launcher import kernel_filter as kf
+from hub_viz.launcher.proxy import ProxyMixin
+
+from ..conftest import free_port, origin_of, wait_until
 from ..examples import EXAMPLES
+from ..loopback import serve
 
 pytestmark = pytest.mark.hub
 
@@ -204,7 +217,21 @@ def send_forbidden(kernel: Kernel, marker: Path) -> dict[str, str]:
 
 
 def assert_kernel_never_answered(kernel: Kernel, sent: dict[str, str], marker: Path) -> None:
-    replies = kernel.receive(4)
+    """None of ``sent`` was answered or ran, once the kernel has answered a
+    kernel_info_request sent after them (it takes a connection's messages in order).
+
+    Voilà lets a ``shutdown_request`` through itself: had the launcher passed the one in
+    ``sent``, the kernel would have stopped and never answered here.
+    """
+    probe = kernel.send("kernel_info_request", {})
+    replies: list[dict] = []
+    deadline = time.monotonic() + 30
+    while not any(
+        m["parent_header"].get("msg_id") == probe and m["msg_type"] == "kernel_info_reply"
+        for m in replies
+    ):
+        assert time.monotonic() < deadline, "the kernel stopped answering"
+        replies += kernel.receive(1)
     answered = {m["msg_type"] for m in replies if m["parent_header"].get("msg_id") in sent.values()}
     assert not answered, f"the kernel answered refused messages: {answered}"
     assert not marker.exists(), "the viewer's code ran"
@@ -418,3 +445,167 @@ def test_the_page_still_frees_its_kernel_on_unload(hub, dashboard) -> None:
     )
     assert r.status_code == 204, (r.status_code, r.text[:300])
     assert session.get(hub.at(f"{BASE}api/kernels/{kernel_id}"), timeout=30).status_code == 404
+
+
+# -- the filter in front of a kernel that runs what it is sent ------------------------
+#
+# Voilà keeps its own list of message types (a kernel_info_request, comm messages and a
+# shutdown_request): an execute_request through the launcher above would be dropped by
+# Voilà too, so the marker above proves little for it. Here the launcher's proxy
+# (ProxyMixin, as the launcher mounts it) stands in front of a plain Jupyter server with
+# no such list: its kernel runs every execute_request it receives. With the viewer's
+# rules for Voilà the code never runs; with the rules that leave the kernel channel
+# unfiltered (the owner of a per-viewer notebook), the same message runs it.
+
+
+class FilteringProxy(ProxyMixin, websocket_handler.WebSocketHandler):
+    """The launcher's proxying for a viewer named bob under ``rules``, token and all."""
+
+    def initialize(self, port: int, token: str, rules: str) -> None:
+        self._port, self.app_token, self._rules = port, token, rules
+
+    @property
+    def app_port(self) -> int:
+        return self._port
+
+    def note_activity(self) -> None:
+        pass
+
+    def viewer(self) -> dict:
+        return {"kind": "user", "name": "bob"}
+
+    def jupyter_rules(self) -> str:
+        return self._rules
+
+    async def get(self, *args: str) -> None:
+        await self.open_upstream_websocket()
+        await websocket_handler.WebSocketHandler.get(self)
+
+
+@pytest.fixture(scope="module")
+def jupyter_server(tmp_path_factory: pytest.TempPathFactory):
+    """A plain Jupyter server (no message-type list) on a free port; (port, token)."""
+    root = tmp_path_factory.mktemp("plain-jupyter")
+    port, token = free_port(), uuid.uuid4().hex
+    log = (root / "server.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            f"--ServerApp.port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.allow_root=True",  # CI runs as root
+            f"--ServerApp.root_dir={root}",
+            f"--IdentityProvider.token={token}",
+        ],
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime")},
+    )
+    auth = {"Authorization": f"token {token}"}
+
+    def up() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/api/status", headers=auth).ok
+        except requests.ConnectionError:
+            assert proc.poll() is None, (root / "server.log").read_text()
+            return False
+
+    try:
+        wait_until(up, timeout=60, what="the Jupyter server")
+        yield port, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def new_kernel(port: int, token: str) -> str:
+    r = requests.post(
+        f"http://127.0.0.1:{port}/api/kernels",
+        json={"name": "python3"},
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def v1_message(msg_type: str, content: dict) -> tuple[str, bytes]:
+    msg_id = uuid.uuid4().hex
+    header = {
+        "msg_id": msg_id,
+        "msg_type": msg_type,
+        "username": "bob",
+        "session": uuid.uuid4().hex,
+        "date": "2026-11-22T10:00:00.000Z",
+        "version": "5.3",
+    }
+    parts = [json.dumps(p).encode() for p in (header, {}, {}, content)]
+    return msg_id, serialize_msg_to_ws_v1(parts, "shell")
+
+
+async def execute_then_ask(port: int, token: str, rules: str, marker: Path) -> set[str]:
+    """Through the proxy under ``rules``: an execute_request whose code writes ``marker``,
+    then a kernel_info_request. Returns the msg_types answered to the execute once the
+    kernel_info_reply is in (the kernel handles its shell messages in order: by then it
+    has run the execute, or never received it)."""
+    kernel = new_kernel(port, token)
+    front, front_port = serve(
+        web.Application([(r"/.*", FilteringProxy, {"port": port, "token": token, "rules": rules})])
+    )
+    code = f"open({str(marker)!r}, 'w').write('viewer code ran')"
+    execute_id, execute = v1_message(
+        "execute_request",
+        {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+    )
+    info_id, info = v1_message("kernel_info_request", {})
+    conn = await websocket_handler.websocket_connect(
+        f"ws://127.0.0.1:{front_port}/api/kernels/{kernel}/channels?session_id=s",
+        subprotocols=[V1],
+    )
+    answered: set[str] = set()
+    try:
+        assert conn.selected_subprotocol == V1
+        await conn.write_message(execute, binary=True)
+        await conn.write_message(info, binary=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            frame = await asyncio.wait_for(conn.read_message(), deadline - time.monotonic())
+            assert isinstance(frame, bytes), frame
+            _, parts = deserialize_msg_from_ws_v1(frame)
+            header, parent = json.loads(parts[0]), json.loads(parts[1])
+            if parent.get("msg_id") == execute_id:
+                answered.add(header["msg_type"])
+            if parent.get("msg_id") == info_id and header["msg_type"] == "kernel_info_reply":
+                return answered
+        raise AssertionError("no kernel_info_reply")
+    finally:
+        conn.close()
+        front.stop()
+
+
+async def test_the_filter_keeps_code_from_a_kernel_that_would_run_it(
+    jupyter_server, tmp_path
+) -> None:
+    port, token = jupyter_server
+    # without the filter (the kernel channel passed as it is): the code runs
+    ran = tmp_path / "unfiltered-marker"
+    answered = await execute_then_ask(port, token, kf.UNFILTERED, ran)
+    assert "execute_reply" in answered and ran.read_text() == "viewer code ran"
+    # with a viewer's rules for Voilà: the same message never reaches the kernel
+    kept = tmp_path / "filtered-marker"
+    answered = await execute_then_ask(port, token, kf.VOILA, kept)
+    assert not answered, answered
+    assert not kept.exists(), "the viewer's code ran"

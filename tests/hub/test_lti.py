@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import stat
 import threading
@@ -30,7 +29,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from oauthlib.oauth1 import SIGNATURE_TYPE_BODY, Client
 
-from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from ..conftest import BROWSER_UA, SERVICE, Hub, free_port, start_hub, stop_hub
 
 pytestmark = [pytest.mark.hub, pytest.mark.smoke]  # also on JupyterHub 5.5 in CI
@@ -63,7 +61,7 @@ NOTES = "colleague-notes"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 CONSUMER_KEY, CONSUMER_SECRET = "canvas-key", "canvas-shared-secret"
-BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"}
+BROWSER = {"User-Agent": BROWSER_UA}
 
 
 def publish_list() -> list[dict[str, Any]]:
@@ -1003,18 +1001,6 @@ def message_hint(roles: list[str], target: str) -> str:
     return base64.urlsafe_b64encode(
         json.dumps({"roles": roles, "target": target}).encode()
     ).decode()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def verify_response(hub: Hub, token: str) -> dict[str, Any]:

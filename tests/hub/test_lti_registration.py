@@ -9,7 +9,6 @@ so both kinds are trusted at once.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ import requests
 from hub_viz.cli import run
 from hub_viz.lti_claims import canvas_developer_key
 
-from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from ..conftest import BROWSER_UA, Hub, stop_hub
 from .test_lti import (
     AUTHORIZE,
@@ -483,18 +481,6 @@ def test_a_registered_platforms_instructor_opens_the_picker(
     assert location.startswith(f"{hub.service_url}lti/pick/"), location
     page = requests.get(location, headers=BROWSER, timeout=30)
     assert page.status_code == 200 and "Add dashboards" in page.text
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_the_platforms_dialog_closes_after_registering(

@@ -90,24 +90,17 @@ def new_session_id() -> str:
 
 @pytest.fixture(scope="module")
 def viewers(hub: Hub) -> Iterator[tuple[Viewer, Viewer]]:
-    for name in (AUTHOR, VIEWER_A, VIEWER_B):
-        hub.ensure_user(name)
-    r = hub.svc(
-        "POST",
-        "dashboards",
+    with hub.published(
         AUTHOR,
-        json={
-            "slug": SLUG,
-            "title": "Session binding",
-            "visibility": "all",
-            **MORE_EXAMPLES["marimo-example"][0],
-        },
-    )
-    assert r.status_code == 201, r.text
-    alice, bob = Viewer(hub, VIEWER_A), Viewer(hub, VIEWER_B)
-    assert alice.base == bob.base  # one shared instance serves both
-    yield alice, bob
-    hub.svc("DELETE", f"dashboards/{AUTHOR}/{SLUG}", AUTHOR)
+        SLUG,
+        MORE_EXAMPLES["marimo-example"][0],
+        viewers=(VIEWER_A, VIEWER_B),
+        title="Session binding",
+        visibility="all",
+    ):
+        alice, bob = Viewer(hub, VIEWER_A), Viewer(hub, VIEWER_B)
+        assert alice.base == bob.base  # one shared instance serves both
+        yield alice, bob
 
 
 def test_another_viewer_replaying_a_session_id_is_refused(hub: Hub, viewers) -> None:
@@ -181,23 +174,16 @@ def test_reconnect_reload_and_second_tab_of_the_same_viewer_work(hub: Hub, viewe
 
 @pytest.fixture(scope="module")
 def anonymous_viewers(hub: Hub) -> Iterator[tuple[Viewer, Viewer]]:
-    hub.ensure_user(AUTHOR)
-    r = hub.svc(
-        "POST",
-        "dashboards",
+    with hub.published(
         AUTHOR,
-        json={
-            "slug": PUBLIC_SLUG,
-            "title": "Session binding (public)",
-            "visibility": "public",
-            **MORE_EXAMPLES["marimo-example"][0],
-        },
-    )
-    assert r.status_code == 201, r.text
-    first, second = Viewer(hub, None, PUBLIC_SLUG), Viewer(hub, None, PUBLIC_SLUG)
-    assert first.base == second.base
-    yield first, second
-    hub.svc("DELETE", f"dashboards/{AUTHOR}/{PUBLIC_SLUG}", AUTHOR)
+        PUBLIC_SLUG,
+        MORE_EXAMPLES["marimo-example"][0],
+        title="Session binding (public)",
+        visibility="public",
+    ):
+        first, second = Viewer(hub, None, PUBLIC_SLUG), Viewer(hub, None, PUBLIC_SLUG)
+        assert first.base == second.base
+        yield first, second
 
 
 def test_anonymous_viewers_are_told_apart_by_their_browser(hub: Hub, anonymous_viewers) -> None:

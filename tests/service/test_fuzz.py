@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -204,6 +204,9 @@ def call(case: Any, who: str, base_url: str, headers: dict[str, str]) -> Any:
 
 
 def fuzz(hub: Hub, case: Any, who: str) -> None:
+    if who == "hub":
+        fuzz_as_hub(hub, case)
+        return
     headers = {"User-Agent": BROWSER_UA}
     if who == "user":
         headers["Authorization"] = f"token {hub.user_token(FUZZER)}"
@@ -250,17 +253,24 @@ def direct(hub: Hub) -> tuple[int, str]:
     return int(port), (state / "hub_viz_lti_secret").read_text().strip()
 
 
-@schema.include(path=CAN_VIEW).parametrize()
-@FUZZ
-def test_fuzz_can_view_as_the_hub(case: Any, fuzz_hub: Hub) -> None:
+def fuzz_as_hub(hub: Hub, case: Any) -> None:
     """The LTI login's question, straight to the service with the shared secret."""
-    port, secret = direct(fuzz_hub)
+    port, secret = direct(hub)
     call(
         case,
         "hub",
         f"http://127.0.0.1:{port}{SERVICE.rstrip('/')}",
         {"Authorization": f"Bearer {secret}"},
     )
+
+
+AS_THE_HUB = schema.include(path=CAN_VIEW)
+
+
+@AS_THE_HUB.parametrize()
+@FUZZ
+def test_fuzz_can_view_as_the_hub(case: Any, fuzz_hub: Hub) -> None:
+    fuzz_as_hub(fuzz_hub, case)
 
 
 def test_bodies_over_the_limit_answer_413(fuzz_hub: Hub) -> None:
@@ -298,12 +308,22 @@ def test_the_service_never_reads_a_body_over_a_megabyte(fuzz_hub: Hub) -> None:
     assert fuzz_hub.svc("GET", "openapi.yaml", None).status_code == 200
 
 
-def test_every_operation_was_fuzzed() -> None:
-    """Each fuzz pass that ran (before this test, in this module) reached every operation
-    of the description; run alone, with no pass before it, there is nothing to check."""
-    ran = [who for who in ("user", "anonymous", "hub") if FIGURES.get(who)]
-    if not ran:
-        pytest.skip("checks the fuzz passes above it: run the whole module")
+def short_pass(hub: Hub, who: str) -> None:
+    """One generated case per operation, as ``who``: the pass of a test run without the
+    fuzz passes before it."""
+    for result in (AS_THE_HUB if who == "hub" else schema).get_all_operations():
+
+        @settings(FUZZ, max_examples=1, phases=[Phase.generate])
+        @given(case=result.ok().as_strategy())
+        def one(case: Any) -> None:
+            fuzz(hub, case, who)
+
+        one()
+
+
+def test_every_operation_was_fuzzed(fuzz_hub: Hub) -> None:
+    """Each fuzz pass (the ones above, or run alone a short one of its own) reached
+    every operation of the description."""
     operations = {
         f"{method.upper()} {path}"
         for path, item in schema.raw_schema["paths"].items()
@@ -311,5 +331,7 @@ def test_every_operation_was_fuzzed() -> None:
         if method != "parameters"
     }
     expected = {"user": operations, "anonymous": operations, "hub": {f"POST {CAN_VIEW}"}}
-    for who in ran:
-        assert set(FIGURES[who]) - {"requests"} == expected[who], who
+    for who, reached in expected.items():
+        if not FIGURES.get(who):
+            short_pass(fuzz_hub, who)
+        assert set(FIGURES[who]) - {"requests"} == reached, who
