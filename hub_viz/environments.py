@@ -638,14 +638,14 @@ def open_to_readers(env: Path) -> None:
         os.chmod(path, (path.stat().st_mode | 0o011) & ~0o022 & 0o7777)
     for top, dirs, files in os.walk(env):
         for name in [*dirs, *files]:
-            path = os.path.join(top, name)
-            info = os.lstat(path)
+            entry = os.path.join(top, name)
+            info = os.lstat(entry)
             if stat.S_ISLNK(info.st_mode):
                 continue
             mode = info.st_mode | 0o444
             if stat.S_ISDIR(info.st_mode) or info.st_mode & 0o100:
                 mode |= 0o111
-            os.chmod(path, mode & ~0o022 & 0o7777)
+            os.chmod(entry, mode & ~0o022 & 0o7777)
     os.chmod(env, 0o755)
 
 

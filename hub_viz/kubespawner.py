@@ -104,6 +104,11 @@ def pod_labels(owner: str, dashboard: str, mode: str, framework: str) -> dict[st
 class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
     """Dashboards as Kubernetes pods running ``hub-viz-launch``."""
 
+    # KubeSpawner's traits this class extends per start (KubeSpawner ships no types)
+    volumes: list[Any]
+    volume_mounts: list[Any]
+    extra_labels: dict[str, str]
+
     source_mount_path = Unicode(
         "/srv/dashboard",
         config=True,
@@ -409,7 +414,9 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
                             "This dashboard's environment could not be prepared: the cluster "
                             "refused its build. An administrator can read why in the hub's log.",
                             reason="environment-failed",
-                            log_message=redact(f"creating build pod {name}: {e.status} {e.body}"),
+                            log_message=redact(
+                                f"creating build pod {name}: {e.status} {body_text(e)}"
+                            ),
                         ) from None
                 created = True
             elif not created:  # another start's build: wait for it like our own
@@ -555,3 +562,9 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         if self._dashboard.framework.name in ("voila", "notebook"):
             return "Running notebook…"
         return f"Starting {self._dashboard.framework.display_name}…"
+
+
+def body_text(error: ApiException) -> str:
+    """The cluster's answer in an API error, as text."""
+    body = error.body
+    return body.decode(errors="replace") if isinstance(body, bytes) else str(body)
