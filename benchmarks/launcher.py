@@ -107,8 +107,13 @@ def launcher_process(
     argv = [sys.executable, "-m", "hub_viz.launcher", "--entry", entry.name]
     argv += ["--cwd", str(entry.parent), "--port", str(port)]
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(
-            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        proc = subprocess.Popen(  # not in this checkout: ``-m`` puts the cwd first on the path
+            argv,
+            cwd=entry.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}{prefix}"
     try:
