@@ -3,12 +3,14 @@
 Per framework, in one run and without a hub (so the proxy in front of the
 launcher is not counted):
 
-* **page GET, running**: ``--warm`` GETs of the example's page (after one
-  untimed) on one kept-alive connection, as a browser does: the bare app
-  started by hand from ``build_command`` vs the same app behind the launcher
-  (``python -m hub_viz.launcher``), entered with a grant signed by a key made
-  for the run (target: at most 1.5 ms p50 over bare). Plain Voilà is timed on
-  a static file of its page instead (each page GET starts a kernel);
+* **page GET, running**: ``--launcher-gets`` GETs of the example's page
+  (after one untimed) on one kept-alive connection, as a browser does: the
+  bare app started by hand from ``build_command`` vs the same app behind the
+  launcher (``python -m hub_viz.launcher``), entered with a grant signed by a
+  key made for the run (target: at most 1.5 ms p50 over bare). Both run at
+  once and are asked in turn, so a busy machine slows both alike. Plain
+  Voilà is timed on a static file of its page only (each page GET starts a
+  kernel);
 * **static file**: one of the page's scripts, same way;
 * **launcher RSS**: the launcher process alone (not its app), after serving
   those requests (target: at most 30 MiB), beside the bare app's tree.
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import aiohttp
 import psutil
+import yarl
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -138,65 +141,94 @@ async def wait_ready(proc: subprocess.Popen, base: str, token: str, log_path: Pa
     raise TimeoutError(f"the launcher's app was not ready:\n{tail(log_path)}")
 
 
-async def timed_gets(
-    page_url: str, n: int, framework: str, enter_url: str = ""
-) -> tuple[list[float], list[float]]:
-    """Seconds of ``n`` page GETs and ``n`` GETs of one of the page's scripts, kept alive."""
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as s:
+class Side:
+    """One side's viewer session: its page and one of the page's scripts."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self.page = ""
+        self.script = ""
+        self.times: dict[str, list[float]] = {"page": [], "script": []}
+
+    @classmethod
+    async def enter(cls, session: aiohttp.ClientSession, url: str, enter_url: str = "") -> Side:
+        side = cls(session)
         if enter_url:
-            async with s.get(enter_url, allow_redirects=False) as r:
+            # the cookie is sent by hand: aiohttp's jar drops some signed values
+            async with session.get(enter_url, allow_redirects=False) as r:
                 if r.status != 302:
                     raise RuntimeError(f"enter: {r.status} {await r.text()}")
-        async with s.get(page_url) as r:
+                side.cookie = r.headers["Set-Cookie"].split(";")[0]
+        async with session.get(url, headers=side.headers) as r:
             html = await r.text()
-            page_url = str(r.url)  # after the framework's own redirect, if any
+            side.page = str(r.url)  # after the framework's own redirect, if any
         found = SCRIPT.search(html)
-        script = ""
         if found:
-            src = found.group(1)
-            script = src if "://" in src else str(r.url.join(aiohttp.client.URL(src)))
-        pages: list[float] = []
-        scripts: list[float] = []
-        for url, times, check in (
-            (page_url if framework != "voila" else "", pages, True),
-            (script, scripts, False),
-        ):
-            if not url:
+            side.script = str(r.url.join(yarl.URL(found.group(1))))
+        return side
+
+    cookie = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Cookie": self.cookie} if self.cookie else {}
+
+    async def get(self, what: str, framework: str, keep: bool) -> None:
+        url = self.page if what == "page" else self.script
+        t0 = time.perf_counter()
+        async with self.session.get(url, headers=self.headers) as r:
+            body = await r.read()
+        elapsed = time.perf_counter() - t0
+        if r.status != 200 or (what == "page" and not rendered(framework, 200, body.decode())):
+            raise RuntimeError(f"GET {url}: {r.status} {body[:200]!r}")
+        if keep:
+            self.times[what].append(elapsed)
+
+
+async def timed_gets(
+    bare_url: str, hub_url: str, enter_url: str, n: int, framework: str
+) -> tuple[Side, Side]:
+    """``n`` GETs of the page and of one of its scripts on each side (after one untimed),
+    bare and through the launcher in turn, each side on one kept-alive connection."""
+    async with (
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as bare_session,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as hub_session,
+    ):
+        bare = await Side.enter(bare_session, bare_url)
+        hub = await Side.enter(hub_session, hub_url, enter_url)
+        # plain Voilà starts a kernel per page: its script only
+        for what in ("page", "script") if framework != "voila" else ("script",):
+            if not (bare.script and hub.script) and what == "script":
                 continue
             for i in range(n + 1):
-                t0 = time.perf_counter()
-                async with s.get(url) as r:
-                    body = await r.read()
-                elapsed = time.perf_counter() - t0
-                if r.status != 200 or (check and not rendered(framework, r.status, body.decode())):
-                    raise RuntimeError(f"GET {url}: {r.status} {body[:200]!r}")
-                if i:
-                    times.append(elapsed)
-        return pages, scripts
+                for side in (bare, hub) if i % 2 else (hub, bare):
+                    await side.get(what, framework, keep=i > 0)
+        return bare, hub
 
 
 def measure(report: Report, framework: str, args: argparse.Namespace, tmp: Path) -> None:
     private, public = key_pair()
     token = secrets.token_urlsafe(24)
-    with bare_app(framework, tmp / "bare.log", ready_only=True) as app:
-        bare_pages, bare_scripts = asyncio.run(timed_gets(app.url, args.launcher_gets, framework))
-        wait_idle(app.proc.pid, 0.1, 0.5, 30.0)
-        bare_mem = memory(tree(app.proc.pid))
-    with launcher_process(framework, public, token, tmp / "launcher.log", args.launcher_path) as (
-        proc,
-        base,
+    launcher_log = tmp / "launcher.log"
+    with (
+        bare_app(framework, tmp / "bare.log", ready_only=True) as app,
+        launcher_process(framework, public, token, launcher_log, args.launcher_path) as (
+            proc,
+            base,
+        ),
     ):
         from hub_viz.signing import Signer
 
         grant = Signer(private).grant(OWNER, framework, "viewer")
         enter = f"{base}_hub_viz/enter?grant_token={grant}"
-        hub_pages, hub_scripts = asyncio.run(
-            timed_gets(base, args.launcher_gets, framework, enter_url=enter)
-        )
+        bare, hub = asyncio.run(timed_gets(app.url, base, enter, args.launcher_gets, framework))
+        wait_idle(app.proc.pid, 0.1, 0.5, 30.0)
+        bare_mem = memory(tree(app.proc.pid))
         wait_idle(proc.pid, 0.1, 0.5, 30.0)
         own = memory([psutil.Process(proc.pid)])
         instance = memory(tree(proc.pid))
+    bare_pages, bare_scripts = bare.times["page"], bare.times["script"]
+    hub_pages, hub_scripts = hub.times["page"], hub.times["script"]
     for what, bare, hub in (
         ("page GET, running", bare_pages, hub_pages),
         ("static file", bare_scripts, hub_scripts),
