@@ -42,6 +42,7 @@ from ..frameworks import SHARED, Framework, build_command, with_command
 from . import kernel_filter, workdir
 from .access import AccessCheck, AccessUnknown
 from .activity import ActivityReporter
+from .forwarded import TrustedOrigin
 from .grants import FrameAncestors, GrantKeeper
 from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
 from .ownhost import LauncherApplication, OwnHost
@@ -731,6 +732,7 @@ def launcher_application(ctx: LauncherContext) -> LauncherApplication:
             (esc + r"(?:/.*)?", AppHandler),
         ],
         own_host=OwnHost.from_env(),
+        origin=TrustedOrigin.from_env(),
         hub_viz=ctx,
         cookie_secret=secrets.token_bytes(32),
         template_path=str(TEMPLATES),
@@ -748,7 +750,7 @@ def listen(web_app: LauncherApplication, options: argparse.Namespace) -> HTTPSer
     return web_app.listen(
         options.port,
         options.ip,
-        xheaders=True,
+        # no xheaders: the application reads the origin itself (forwarded.TrustedOrigin)
         # the launcher's own routes take no body; the app's route streams up to --max-body-size
         max_body_size=OWN_ROUTES_MAX_BODY,
         body_timeout=options.body_timeout,
