@@ -184,8 +184,7 @@ def _fill(template: str, values: Mapping[str, str], framework: str) -> str:
 # viewer's). Each record below makes its framework trust those from 127.0.0.1, where
 # only the launcher connects: tornado's xheaders (Bokeh, Panel, JupyterLab), gunicorn's
 # and uvicorn's forwarded_allow_ips (Dash, Streamlit, the ASGI runners). Voilà has no
-# such setting: it takes the public host and prefix from Host and the path, its scheme
-# stays http.
+# such setting: hub_viz/runners/voila.py starts it with tornado's xheaders on.
 FORWARDED_FROM_LAUNCHER = {"FORWARDED_ALLOW_IPS": "127.0.0.1"}
 
 _BOKEH_LIKE_FLAGS = (
@@ -214,7 +213,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             command=(
                 "{python}",
                 "-m",
-                "voila",
+                "hub_viz.runners.voila",  # Voilà trusting the launcher's X-Forwarded-*
                 "{entry}",
                 "--port={port}",
                 "--no-browser",
