@@ -163,7 +163,7 @@ EXPECTED_COMMANDS = {
         "report.ipynb",
         [
             "-m",
-            "voila",
+            "hub_viz.runners.voila",
             "report.ipynb",
             f"--port={PORT}",
             "--Voila.ip=127.0.0.1",
