@@ -25,7 +25,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jupyterhub
 from tornado import ioloop, web, websocket
@@ -49,7 +49,9 @@ from .ownhost import LauncherApplication, OwnHost
 from .process import AppProcess, AppState
 from .proxy import AppDown, ProxyMixin, has_body
 from .sessions import allow_session
-from .source import GitCheckout
+
+if TYPE_CHECKING:  # imported when there is a git source: git, tempfile and shutil
+    from .source import GitCheckout
 
 log = logging.getLogger("hub_viz.launcher")
 
@@ -711,9 +713,18 @@ def launcher_context(options: argparse.Namespace) -> LauncherContext:
         author=os.environ.get("HUB_VIZ_AUTHOR", "") or owner,
         hub_login=HubLogin(server_token, prefix, cache_max_age=options.access_interval),
         access=AccessCheck.from_env(server_token, options.access_interval),
-        checkout=GitCheckout(options) if options.git_url else None,
+        checkout=git_checkout(options),
         max_body_size=options.max_body_size,
     )
+
+
+def git_checkout(options: argparse.Namespace) -> GitCheckout | None:
+    """The git source to fetch before the app starts, if ``--git-url`` names one."""
+    if not options.git_url:
+        return None
+    from .source import GitCheckout
+
+    return GitCheckout(options)
 
 
 def launcher_application(ctx: LauncherContext) -> LauncherApplication:
