@@ -31,7 +31,11 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from tornado import httputil, iostream
-from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
+from tornado.http1connection import (
+    HTTP1Connection,
+    HTTP1ConnectionParameters,
+    is_transfer_encoding_chunked,
+)
 
 CHUNK = 64 * 1024  # bytes read from either side at a time
 # The app's responses are streamed, never held, so their length is not limited here.
@@ -138,7 +142,7 @@ class _Relay(httputil.HTTPMessageDelegate):
                 and headers.get("Connection", "").lower() != "close"
                 and (
                     "Content-Length" in headers
-                    or httputil.is_transfer_encoding_chunked(headers)
+                    or is_transfer_encoding_chunked(headers)
                     or start_line.code in (204, 304)
                     or self.method == "HEAD"
                 )

@@ -36,9 +36,19 @@ class Peer(web.RequestHandler):
         self.finish(str(self.request.connection.context.address[1]))
 
 
+class Streamed(web.RequestHandler):
+    """An answer streamed in chunks (no Content-Length), as Voilà renders a page."""
+
+    async def get(self) -> None:
+        self.write("peer " + str(self.request.connection.context.address[1]))
+        await self.flush()
+        self.write(" and more")
+        self.finish()
+
+
 @pytest.fixture
 async def app_and_front():
-    app, app_port = serve(web.Application([(r"/.*", Peer)]))
+    app, app_port = serve(web.Application([(r"/streamed", Streamed), (r"/.*", Peer)]))
     front, port = serve(web.Application([(r"/.*", Post, {"port": app_port})]))
     yield f"http://127.0.0.1:{port}"
     front.stop()
@@ -65,6 +75,13 @@ async def test_a_request_with_a_body_and_an_answer_that_closes_get_their_own(app
     closing = await fetch(app_and_front + "/a?close=1")
     assert closing == kept  # sent on the kept one, which the app then closed
     assert await fetch(app_and_front + "/a") not in (kept, posted)
+
+
+async def test_a_streamed_answer_is_passed_on_whole_and_its_connection_kept(app_and_front):
+    first = await fetch(app_and_front + "/streamed")
+    assert first.startswith("peer ") and first.endswith(" and more")
+    assert await fetch(app_and_front + "/streamed") == first
+    assert await fetch(app_and_front + "/a") == first.split()[1]
 
 
 def closing_app() -> tuple[socket.socket, int, list[int]]:
