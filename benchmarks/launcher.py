@@ -17,7 +17,8 @@ launcher is not counted):
 * **launcher RSS**: the launcher process alone (not its app), after serving
   those requests (target: at most 30 MiB), beside the bare app's tree.
 
-``--launcher-path DIR`` runs the launcher from another checkout's ``hub_viz``
+``--launcher-path DIR`` runs the launcher (and its app command) from another
+checkout's ``hub_viz``
 (a before/after comparison in one run).
 """
 
@@ -58,7 +59,6 @@ from benchmarks.common import (
     tree,
     wait_idle,
 )
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS
 from tests.conftest import EXAMPLES as EXAMPLES_DIR
 
 TARGET_OVERHEAD = 0.0015  # seconds the launcher may add to a page GET (p50)
@@ -83,11 +83,20 @@ def key_pair() -> tuple[str, str]:
     return private, public
 
 
-def framework_record(framework: str) -> str:
-    """``HUB_VIZ_FRAMEWORK`` as the spawner sets it."""
-    from hub_viz.spawner import framework_json
-
-    return framework_json(BUILTIN_FRAMEWORKS[framework])
+def framework_record(framework: str, pythonpath: str) -> str:
+    """``HUB_VIZ_FRAMEWORK`` as the spawner of the checkout at ``pythonpath`` sets it."""
+    code = (
+        "import sys\n"
+        "from hub_viz.frameworks import BUILTIN_FRAMEWORKS\n"
+        "from hub_viz.spawner import framework_json\n"
+        "print(framework_json(BUILTIN_FRAMEWORKS[sys.argv[1]]))\n"
+    )
+    return subprocess.check_output(
+        [sys.executable, "-c", code, framework],
+        env={**os.environ, "PYTHONPATH": pythonpath},
+        cwd=tempfile.gettempdir(),  # not this checkout: ``-c`` puts the cwd first on the path
+        text=True,
+    ).strip()
 
 
 @contextlib.contextmanager
@@ -102,7 +111,7 @@ def launcher_process(
     env = {
         **os.environ,
         "PYTHONPATH": pythonpath + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        "HUB_VIZ_FRAMEWORK": framework_record(framework),
+        "HUB_VIZ_FRAMEWORK": framework_record(framework, pythonpath),
         "JUPYTERHUB_SERVICE_PREFIX": prefix,
         "JUPYTERHUB_USER": OWNER,
         "JUPYTERHUB_SERVER_NAME": framework,
