@@ -18,8 +18,7 @@ launcher is not counted):
   those requests (target: at most 30 MiB), beside the bare app's tree.
 
 ``--launcher-path DIR`` runs the launcher (and its app command) from another
-checkout's ``hub_viz``
-(a before/after comparison in one run).
+checkout's ``hub_viz``: a before/after comparison, bare beside each.
 """
 
 from __future__ import annotations
