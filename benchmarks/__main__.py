@@ -1,8 +1,9 @@
-"""``python -m benchmarks [--suite open-latency|burst|memory|phone-home|all] [--quick] [options]``.
+"""``python -m benchmarks [--suite open-latency|burst|memory|launcher|phone-home|faults|all] [--quick] [options]``.
 
 ``open-latency`` (the default) times opening dashboards; ``burst`` a whole
 class opening one dashboard at once; ``memory`` what the launcher and each
-viewer cost in RSS; ``phone-home`` the service under many viewers' pings; ``faults`` what viewers see and
+viewer cost in RSS; ``launcher`` the launcher's own RSS and what it adds to a page,
+without a hub; ``phone-home`` the service under many viewers' pings; ``faults`` what viewers see and
 what the records say while the app, the service or the proxy fails, and under abuse.
 ``all`` runs them one after the other, each writing its default JSON file.
 ``--quick`` is a fast smoke run (small counts, one repetition).
@@ -14,13 +15,14 @@ import argparse
 import copy
 import sys
 
-from benchmarks import burst, faults, hubside, memory, open_latency, phone_home
+from benchmarks import burst, faults, hubside, launcher, memory, open_latency, phone_home
 from benchmarks.common import FRAMEWORKS, KNOWN_FRAMEWORKS
 
 SUITES = {
     "open-latency": open_latency,
     "burst": burst,
     "memory": memory,
+    "launcher": launcher,
     "phone-home": phone_home,
     "faults": faults,
 }

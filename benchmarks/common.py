@@ -52,7 +52,7 @@ PACKAGES = (
     "bokeh",
     "panel",
     "streamlit",
-    "gunicorn",
+    "waitress",
     "psutil",
     "aiohttp",
 )

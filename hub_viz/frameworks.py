@@ -210,10 +210,9 @@ def _fill(template: str, values: Mapping[str, str], framework: str) -> str:
 # Behind the launcher every app sees the request as it would bare: the public Host, the
 # viewer's Origin, and X-Forwarded-For/-Proto/-Host set by the launcher (never the
 # viewer's). Each record below makes its framework trust those from 127.0.0.1, where
-# only the launcher connects: tornado's xheaders (Bokeh, Panel, JupyterLab), gunicorn's
-# and uvicorn's forwarded_allow_ips (Dash, Streamlit, the ASGI runners). Voilà has no
-# such setting: it takes the public host and prefix from Host and the path, its scheme
-# stays http.
+# only the launcher connects: tornado's xheaders (Bokeh, Panel, JupyterLab), waitress's
+# trusted_proxy (Dash) and uvicorn's forwarded_allow_ips (Streamlit, the ASGI runners). Voilà has no
+# such setting: hub_viz/runners/voila.py starts it with tornado's xheaders on.
 FORWARDED_FROM_LAUNCHER = {"FORWARDED_ALLOW_IPS": "127.0.0.1"}
 
 _BOKEH_LIKE_FLAGS = (
@@ -242,7 +241,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             command=(
                 "{python}",
                 "-m",
-                "voila",
+                "hub_viz.runners.voila",  # Voilà trusting the launcher's X-Forwarded-*
                 "{entry}",
                 "--port={port}",
                 "--no-browser",
@@ -282,19 +281,18 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             command=(
                 "{python}",
                 "-m",
-                "gunicorn",
-                "--bind=127.0.0.1:{port}",
-                "--forwarded-allow-ips=127.0.0.1",
-                "--workers=1",
+                # one process: the launcher supervises the app, a server's own master
+                # (gunicorn's, ~24 MB) would only watch its one worker
+                "waitress",
+                "--listen=127.0.0.1:{port}",
                 "--threads=8",
-                "--log-level=warning",
-                "hub_viz.runners.dash:create_app()",
+                "--trusted-proxy=127.0.0.1",
+                "--trusted-proxy-headers=x-forwarded-for x-forwarded-host x-forwarded-proto",
+                "--clear-untrusted-proxy-headers",
+                "--call",
+                "hub_viz.runners.dash:create_app",
             ),
-            env={
-                "DASH_URL_BASE_PATHNAME": "{prefix}",
-                "HUB_VIZ_DASH_ENTRY": "{entry}",
-                **FORWARDED_FROM_LAUNCHER,
-            },
+            env={"DASH_URL_BASE_PATHNAME": "{prefix}", "HUB_VIZ_DASH_ENTRY": "{entry}"},
             ready_path="_dash-layout",
             websockets=False,
             suffixes=(".py",),

@@ -25,11 +25,12 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jupyterhub
 from tornado import ioloop, web, websocket
 from tornado.httpclient import AsyncHTTPClient
+from tornado.httpserver import HTTPServer
 from tornado.httputil import url_concat
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.log import access_log, enable_pretty_logging
@@ -41,13 +42,16 @@ from ..frameworks import SHARED, Framework, build_command, with_command
 from . import kernel_filter, workdir
 from .access import AccessCheck, AccessUnknown
 from .activity import ActivityReporter
+from .forwarded import TrustedOrigin
 from .grants import FrameAncestors, GrantKeeper
 from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
 from .ownhost import LauncherApplication, OwnHost
 from .process import AppProcess, AppState
 from .proxy import AppDown, ProxyMixin, has_body
 from .sessions import MAX_HELD_BODY, allow_body, allow_session, holds_body, redacted_path
-from .source import GitCheckout
+
+if TYPE_CHECKING:  # imported when there is a git source: git, tempfile and shutil
+    from .source import GitCheckout
 
 log = logging.getLogger("hub_viz.launcher")
 
@@ -693,10 +697,13 @@ def app_environment(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-async def run(options: argparse.Namespace) -> int:
+def launcher_context(options: argparse.Namespace) -> LauncherContext:
+    """Everything the handlers share, from the options and what the spawner set in the
+    environment: the app's command and process, the viewer checks, the activity reporter."""
     framework = framework_from_env()
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
     owner = os.environ.get("JUPYTERHUB_USER", "")
+    server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
     server_token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
     app_port = free_port()
     app_token = secrets.token_urlsafe(24) if framework.needs_app_token else ""
@@ -710,7 +717,6 @@ async def run(options: argparse.Namespace) -> int:
         python=options.python,
         warm_kernels=options.warm_kernels,
     )
-    AsyncHTTPClient.configure(None, max_clients=512)
     app = AppProcess(
         command.argv,
         env=app_environment(command.env),
@@ -721,10 +727,10 @@ async def run(options: argparse.Namespace) -> int:
     reporter = ActivityReporter(
         os.environ.get("JUPYTERHUB_ACTIVITY_URL", ""),
         server_token,
-        os.environ.get("JUPYTERHUB_SERVER_NAME", ""),
+        server_name,
         interval=options.activity_interval,
     )
-    ctx = LauncherContext(
+    return LauncherContext(
         app=app,
         app_port=app_port,
         app_token=app_token,
@@ -733,7 +739,7 @@ async def run(options: argparse.Namespace) -> int:
         reporter=reporter,
         owner=owner,
         server_token=server_token,
-        grants=GrantKeeper.from_env(prefix, owner, os.environ.get("JUPYTERHUB_SERVER_NAME", "")),
+        grants=GrantKeeper.from_env(prefix, owner, server_name),
         open_url=os.environ.get("HUB_VIZ_OPEN_URL", ""),
         frame_ancestors=FrameAncestors.from_env(),
         prefix=prefix,
@@ -741,22 +747,27 @@ async def run(options: argparse.Namespace) -> int:
         author=os.environ.get("HUB_VIZ_AUTHOR", "") or owner,
         hub_login=HubLogin(server_token, prefix, cache_max_age=options.access_interval),
         access=AccessCheck.from_env(server_token, options.access_interval),
-        checkout=GitCheckout(options) if options.git_url else None,
+        checkout=git_checkout(options),
         max_body_size=options.max_body_size,
     )
+
+
+def git_checkout(options: argparse.Namespace) -> GitCheckout | None:
+    """The git source to fetch before the app starts, if ``--git-url`` names one."""
+    if not options.git_url:
+        return None
+    from .source import GitCheckout
+
+    return GitCheckout(options)
+
+
+def launcher_application(ctx: LauncherContext) -> LauncherApplication:
+    """The launcher's routes under the server's prefix (see the module's docstring)."""
     hub_login = ctx.hub_login
     assert hub_login is not None and ctx.frame_ancestors is not None  # both made just above
     login_route = LazyRoute(lambda: login_handler(hub_login))
     callback_route = LazyRoute(lambda: callback_handler(hub_login))
-    settings = {
-        "hub_viz": ctx,
-        "cookie_secret": secrets.token_bytes(32),
-        "template_path": str(TEMPLATES),
-        "websocket_ping_interval": 30,
-        "xsrf_cookies": False,
-        "log_function": log_request,
-    }
-    esc = prefix.rstrip("/")
+    esc = ctx.prefix.rstrip("/")
     web_app = LauncherApplication(
         [
             (esc + r"/api", ProbeHandler),
@@ -767,80 +778,133 @@ async def run(options: argparse.Namespace) -> int:
             (esc + r"(?:/.*)?", AppHandler),
         ],
         own_host=OwnHost.from_env(),
-        **settings,
+        origin=TrustedOrigin.from_env(),
+        hub_viz=ctx,
+        cookie_secret=secrets.token_bytes(32),
+        template_path=str(TEMPLATES),
+        websocket_ping_interval=30,
+        xsrf_cookies=False,
+        log_function=log_request,
     )
     login_route.bind(web_app)
     callback_route.bind(web_app)
-    server = web_app.listen(
+    return web_app
+
+
+def listen(web_app: LauncherApplication, options: argparse.Namespace) -> HTTPServer:
+    """Serve ``web_app`` on the launcher's address, with the connection limits of the options."""
+    return web_app.listen(
         options.port,
         options.ip,
-        xheaders=True,
+        # no xheaders: the application reads the origin itself (forwarded.TrustedOrigin)
         # the launcher's own routes take no body; the app's route streams up to --max-body-size
         max_body_size=OWN_ROUTES_MAX_BODY,
         body_timeout=options.body_timeout,
         idle_connection_timeout=options.idle_timeout,
     )
-    log.info(
-        "hub-viz-launch %s serving %s (%s) under %s on %s:%s",
-        __version__,
-        options.entry,
-        framework.display_name,
-        prefix,
-        options.ip,
-        options.port,
-    )
 
+
+def stop_requested() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT (the hub stopping the server)."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    return stopping
 
-    reporter_task = asyncio.ensure_future(reporter.run())
-    ancestors_task = asyncio.ensure_future(ctx.frame_ancestors.run())
+
+async def start_app(
+    ctx: LauncherContext, options: argparse.Namespace, stopping: asyncio.Event
+) -> bool:
+    """Fetch the source, prepare the work folder, start the app and wait until it answers.
+
+    False when it failed, timed out, or a stop came first (the hub giving up on
+    the spawn ends the wait at once).
+    """
+    app = ctx.app
     if await fetch_source(ctx.checkout, app, stopping) and await workdir.use_work_folder(
         options, app
     ):
         await app.start()
-    ready = False
-    if app.proc is not None and not app.exited.is_set():
-        # a stop while the app starts (the hub giving up on the spawn) ends the wait at once
-        waiting = asyncio.ensure_future(app.wait_ready(options.ready_timeout))
-        stop_wait = asyncio.ensure_future(stopping.wait())
-        await asyncio.wait([waiting, stop_wait], return_when=asyncio.FIRST_COMPLETED)
-        stop_wait.cancel()
-        if waiting.done():
-            ready = waiting.result()
-        else:
-            waiting.cancel()
-    exit_code = 0
+    if app.proc is None or app.exited.is_set():
+        return False
+    waiting = asyncio.ensure_future(app.wait_ready(options.ready_timeout))
+    stop_wait = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait([waiting, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+    stop_wait.cancel()
+    if waiting.done():
+        return waiting.result()
+    waiting.cancel()
+    return False
+
+
+async def serve_until_done(
+    ctx: LauncherContext, ready: bool, options: argparse.Namespace, stopping: asyncio.Event
+) -> int:
+    """Serve until the hub stops the server or the app exits; the exit code.
+
+    An app that failed to start is reported and its reason kept readable for
+    ``--failure-linger`` seconds.
+    """
+    app, name = ctx.app, ctx.framework.display_name
     if not ready and app.state is AppState.STARTING:  # asked to stop before it answered
-        log.info("Stopped while the %s app was starting.", framework.display_name)
-    elif ready:
-        log.info("The %s app is ready after %.2f s", framework.display_name, app.elapsed)
-        waiters = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(app.exited.wait())]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        if app.exited.is_set() and not stopping.is_set():
-            log.error(
-                "The %s app exited with code %s; stopping so the hub sees this server stop.",
-                framework.display_name,
-                app.returncode,
-            )
-            exit_code = 1
-    else:
-        log.error("The %s app failed to start: %s", framework.display_name, app.message)
+        log.info("Stopped while the %s app was starting.", name)
+        return 0
+    if not ready:
+        log.error("The %s app failed to start: %s", name, app.message)
         try:
             await asyncio.wait_for(stopping.wait(), options.failure_linger)
         except asyncio.TimeoutError:
             pass
-        exit_code = 1
-    server.stop()
-    reporter_task.cancel()
-    ancestors_task.cancel()
-    await app.stop()
-    await reporter.flush()
+        return 1
+    log.info("The %s app is ready after %.2f s", name, app.elapsed)
+    waiters = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(app.exited.wait())]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    if app.exited.is_set() and not stopping.is_set():
+        log.error(
+            "The %s app exited with code %s; stopping so the hub sees this server stop.",
+            name,
+            app.returncode,
+        )
+        return 1
+    return 0
+
+
+async def shut_down(ctx: LauncherContext, options: argparse.Namespace) -> None:
+    """Stop the app, send the last activity report, remove the checkout and work folder."""
+    await ctx.app.stop()
+    await ctx.reporter.flush()
     if ctx.checkout is not None:
         ctx.checkout.remove()
     workdir.clean_up(options)
+
+
+async def run(options: argparse.Namespace) -> int:
+    """The launcher's life: listen at once (the hub's probe), start the app, serve, stop."""
+    AsyncHTTPClient.configure(None, max_clients=512)
+    ctx = launcher_context(options)
+    server = listen(launcher_application(ctx), options)
+    log.info(
+        "hub-viz-launch %s serving %s (%s) under %s on %s:%s",
+        __version__,
+        options.entry,
+        ctx.framework.display_name,
+        ctx.prefix,
+        options.ip,
+        options.port,
+    )
+    stopping = stop_requested()
+    background = [asyncio.ensure_future(ctx.reporter.run())]
+    if ctx.frame_ancestors is not None:
+        background.append(asyncio.ensure_future(ctx.frame_ancestors.run()))
+    ready = await start_app(ctx, options, stopping)
+    exit_code = await serve_until_done(ctx, ready, options, stopping)
+    server.stop()
+    for task in background:
+        task.cancel()
+    await shut_down(ctx, options)
     return exit_code
 
 

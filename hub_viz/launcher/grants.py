@@ -70,6 +70,7 @@ class GrantKeeper:
         self.server = server
         self._used: dict[str, float] = {}
         self._verifier: Any = None
+        self._verified: dict[tuple[str, str], dict[str, Any]] = {}
 
     @classmethod
     def from_env(cls, prefix: str, owner: str, server: str) -> GrantKeeper:
@@ -180,10 +181,30 @@ class GrantKeeper:
             for value in cookie_values(handler, name)
         )
 
-    @staticmethod
+    VERIFIED_MOST = 1024  # cookie values whose signature was checked, kept for later requests
+
     def _cookie_data(
-        handler: web.RequestHandler, name: str, value: str, now: float
+        self, handler: web.RequestHandler, name: str, value: str, now: float
     ) -> dict[str, Any] | None:
+        """The claims of a cookie value signed by this launcher and not expired, else None.
+
+        A value's signature is checked once: the claims of values that verified are
+        kept (a viewer sends the same cookie with every request); expiry is checked
+        every time.
+        """
+        key = (name, value)
+        data = self._verified.get(key)
+        if data is None:
+            data = self._verify_cookie(handler, name, value)
+            if data is None:
+                return None
+            if len(self._verified) >= self.VERIFIED_MOST:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[key] = data
+        return data if data["exp"] >= now else None
+
+    @staticmethod
+    def _verify_cookie(handler: web.RequestHandler, name: str, value: str) -> dict[str, Any] | None:
         raw = web.decode_signed_value(
             handler.application.settings["cookie_secret"], name, value, max_age_days=1
         )
@@ -194,7 +215,7 @@ class GrantKeeper:
             data["sub"], data["exp"] = str(data["sub"]), float(data["exp"])
         except (ValueError, KeyError, TypeError):
             return None
-        return data if data["exp"] >= now else None
+        return data
 
     def header_grant(self, handler: web.RequestHandler) -> dict[str, Any] | None:
         """The claims of an ``Authorization: HubVizGrant <grant>`` header (the service's)."""

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from tornado import httputil, web
 
+from .forwarded import TrustedOrigin
+
 
 class OwnHost:
     """The server's public URL and the one host (its user's) sent there."""
@@ -63,13 +65,23 @@ class OwnHostRedirect(web.RequestHandler):
 
 
 class LauncherApplication(web.Application):
-    """The launcher's tornado application, which sends the user's host to the server's."""
+    """The launcher's tornado application: every request gets the origin the launcher
+    trusts (``origin``, :mod:`hub_viz.launcher.forwarded`), and one for the user's host
+    is sent to the server's."""
 
-    def __init__(self, *args: Any, own_host: OwnHost | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        own_host: OwnHost | None = None,
+        origin: TrustedOrigin | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.own_host = own_host
+        self.origin = origin or TrustedOrigin()
 
     def find_handler(self, request: httputil.HTTPServerRequest, **kwargs: Any) -> Any:
+        self.origin.apply(request)
         if self.own_host is not None:
             url = self.own_host.redirect_for(request)
             if url:

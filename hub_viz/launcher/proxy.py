@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 from tornado import http1connection, httputil, iostream, web, websocket
 from tornado.httpclient import HTTPRequest
-from tornado.netutil import is_valid_ip
 
 from . import kernel_filter, sessions
 from .activity import is_real_use
 from .app_headers import is_reserved_cookie, public_refresh, public_url, set_cookie_refusal
+from .forwarded import viewer_address_and_scheme
 from .upstream import AppUnreachable, UpstreamRequest
 
 log = logging.getLogger("hub_viz.launcher")
@@ -139,24 +139,6 @@ def is_forwarding_header(name: str) -> bool:
     return lower in FORWARDING_HEADERS or lower.startswith("x-forwarded-")
 
 
-def viewer_address_and_scheme(
-    headers: httputil.HTTPHeaders, peer_ip: str, peer_protocol: str
-) -> tuple[str, str]:
-    """The viewer's address and scheme as the hub's proxy in front of the launcher says.
-
-    That proxy appends the address and scheme it saw to ``X-Forwarded-For`` and
-    ``X-Forwarded-Proto``: the last entries count. ``X-Real-IP`` and ``X-Scheme``,
-    which tornado would prefer and a viewer can send through the proxy untouched,
-    count for nothing. Without the headers: the connection's own.
-    """
-    hops = headers.get("X-Forwarded-For", "").split(",")[-1].strip()
-    proto = headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
-    return (
-        hops if is_valid_ip(hops) else peer_ip,
-        proto if proto in ("http", "https") else peer_protocol,
-    )
-
-
 def upstream_headers(
     headers: httputil.HTTPHeaders,
     *,
@@ -251,8 +233,15 @@ class ProxyMixin:
         return decision
 
     def viewer_origin(self) -> dict[str, str]:
-        """``protocol`` and ``remote_ip`` of this request for :func:`upstream_headers`."""
+        """``protocol`` and ``remote_ip`` of this request for :func:`upstream_headers`.
+
+        The launcher's application has set both to what it trusts
+        (:class:`~hub_viz.launcher.forwarded.TrustedOrigin`); a bare proxy reads
+        the hub proxy's entries here.
+        """
         request = self.request  # type: ignore[attr-defined]
+        if getattr(request, "origin_trusted", False):
+            return {"protocol": request.protocol, "remote_ip": request.remote_ip or ""}
         context = request.connection.context if request.connection is not None else None
         ip, protocol = viewer_address_and_scheme(
             request.headers,

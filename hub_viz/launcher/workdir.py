@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import logging
 import os
-import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 from ..errors import HubVizError
@@ -85,7 +83,7 @@ def copy_tree(source: Path, target: Path, max_bytes: int) -> int:
                                 "the dashboard into a folder of its own with only what it needs.",
                                 log_message=f"{source} is larger than {max_bytes} bytes",
                             )
-                        shutil.copyfile(item.path, dst / item.name)
+                        copyfile(item.path, dst / item.name)
                 except PermissionError:  # the author's private file: not for viewers
                     log.info("Not copied (not readable here): %s", item.path)
 
@@ -107,18 +105,30 @@ def prepare(source: str, target: str, entry: str, max_bytes: int) -> str:
         if (src / entry).is_dir():
             copy_tree(src / entry, dst / entry, max_bytes)
         else:
-            shutil.copyfile(src / entry, dst / entry)
+            copyfile(src / entry, dst / entry)
         log.info("Copied the entry %s into the work folder again", entry)
     return str(dst)
 
 
+def copyfile(src: str | Path, dst: str | Path) -> None:
+    """``shutil.copyfile``, imported when a work folder is filled: ``shutil`` (and the
+    compression libraries it loads) would cost every instance memory."""
+    import shutil
+
+    shutil.copyfile(src, dst)
+
+
 def scratch_folder() -> str:
     """A fresh private folder for ``--work-scratch``."""
+    import tempfile  # here, as shutil (see copyfile)
+
     return tempfile.mkdtemp(prefix="hub-viz-work-")
 
 
 def remove_scratch(path: str) -> None:
     if Path(path).name.startswith("hub-viz-work-"):
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -1,4 +1,5 @@
-"""Load a Dash app file for gunicorn: ``gunicorn 'hub_viz.runners.dash:create_app()'``.
+"""Load a Dash app file for a WSGI server:
+``waitress --call hub_viz.runners.dash:create_app``.
 
 The entry file comes from ``HUB_VIZ_DASH_ENTRY`` (relative to the working
 directory). Dash reads ``DASH_URL_BASE_PATHNAME`` when the app is built, so the
@@ -35,7 +36,7 @@ def find_wsgi_app(namespace: dict[str, Any]) -> Any:
 
 
 def create_app() -> Any:
-    """gunicorn app factory: import the entry file and return its Flask server."""
+    """WSGI app factory: import the entry file and return its Flask server."""
     entry = Path(os.environ["HUB_VIZ_DASH_ENTRY"]).resolve()
     prefix = os.environ.get("DASH_URL_BASE_PATHNAME", "")
     if "%" in prefix:  # the hub escapes names ('+' is %2B); Flask routes the decoded path

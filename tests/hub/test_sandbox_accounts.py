@@ -173,7 +173,7 @@ def users() -> Iterator[Path]:
         made.append(SANDBOX)
         try:
             check = subprocess.run(
-                [sys.executable, "-c", "import hub_viz.launcher, dash, gunicorn"],
+                [sys.executable, "-c", "import hub_viz.launcher, dash, waitress"],
                 user=AUTHOR,
                 env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
                 cwd="/",

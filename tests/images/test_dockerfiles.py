@@ -146,7 +146,7 @@ def test_the_dashboard_image_has_every_framework_pinned() -> None:
     for name in (
         "voila",
         "dash",
-        "gunicorn",
+        "waitress",
         "bokeh",
         "panel",
         "streamlit",

@@ -143,7 +143,7 @@ def test_the_launcher_runs_from_the_dashboard_set(dashboard_venv: Path) -> None:
 def test_the_dashboard_set_has_every_framework_at_its_pin(dashboard_venv: Path) -> None:
     script = textwrap.dedent("""
         import importlib, importlib.metadata as md, re, sys
-        for module in ("voila", "dash", "gunicorn", "bokeh", "panel", "streamlit",
+        for module in ("voila", "dash", "waitress", "bokeh", "panel", "streamlit",
                        "jupyterlab", "ipykernel", "ipywidgets", "hub_viz.runners.dash",
                        "jupyterhub.services.auth"):
             importlib.import_module(module)

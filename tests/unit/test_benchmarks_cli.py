@@ -26,9 +26,10 @@ def test_defaults_per_suite():
 @pytest.mark.unit
 def test_quick_shrinks_every_suite():
     args, names = parse(["--suite", "all", "--quick"])
-    assert names == ["open-latency", "burst", "memory", "phone-home", "faults"]
+    assert names == ["open-latency", "burst", "memory", "launcher", "phone-home", "faults"]
     assert (args.repeat, args.warm, args.opens) == (1, 5, 2)
     assert (args.students, args.per_viewer_students, args.extra_viewers) == (8, 4, 3)
+    assert args.launcher_gets == 20
     assert (args.viewers, args.dashboards) == (100, 3)
     assert args.fault_viewers == 6 and args.fault_list == [
         "app-killed",

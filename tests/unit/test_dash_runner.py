@@ -1,4 +1,4 @@
-"""The gunicorn loader for Dash apps: finding the WSGI app of an entry file."""
+"""The WSGI loader for Dash apps: finding the WSGI app of an entry file."""
 
 from __future__ import annotations
 

@@ -163,7 +163,7 @@ EXPECTED_COMMANDS = {
         "report.ipynb",
         [
             "-m",
-            "voila",
+            "hub_viz.runners.voila",
             "report.ipynb",
             f"--port={PORT}",
             "--Voila.ip=127.0.0.1",
@@ -178,16 +178,13 @@ EXPECTED_COMMANDS = {
         "app.py",
         [
             "-m",
-            "gunicorn",
-            f"--bind=127.0.0.1:{PORT}",
-            "--forwarded-allow-ips=127.0.0.1",
-            "hub_viz.runners.dash:create_app()",
+            "waitress",
+            f"--listen=127.0.0.1:{PORT}",
+            "--trusted-proxy=127.0.0.1",
+            "--call",
+            "hub_viz.runners.dash:create_app",
         ],
-        {
-            "DASH_URL_BASE_PATHNAME": PREFIX,
-            "HUB_VIZ_DASH_ENTRY": "app.py",
-            "FORWARDED_ALLOW_IPS": "127.0.0.1",
-        },
+        {"DASH_URL_BASE_PATHNAME": PREFIX, "HUB_VIZ_DASH_ENTRY": "app.py"},
     ),
     "streamlit": (
         "app.py",

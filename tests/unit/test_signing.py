@@ -220,3 +220,69 @@ def test_a_spawn_spec_expires_so_a_stored_one_cannot_restart_a_server_later(keys
     )
     fresh = signer.sign_spec("bob", "sales", SPEC)
     assert verifier.spec(fresh, "bob", "sales") == SPEC
+
+
+def test_claims_are_checked_as_pyjwt_checks_them(tmp_path, keys):
+    """Times that are not numbers, tokens from the future, audiences as a list."""
+    _, verifier = keys
+    private = (tmp_path / "keys" / "signing.pem").read_text()
+    key = serialization.load_pem_private_key(private.encode(), password=None)
+    aud = open_audience("bob", "s")
+
+    def token(**claims) -> str:
+        return jwt.encode({"iss": ISSUER, "aud": aud, "iat": 0, **claims}, key, algorithm=ALGORITHM)
+
+    assert verifier.grant(token(exp=2**40, aud=["x", aud]), "bob", "s")["exp"] == 2**40
+    for bad in (
+        {"exp": "2099"},
+        {"exp": True},
+        {"exp": 2**40, "iat": 2**40},  # issued in the future
+        {"exp": 2**40, "nbf": 2**40},
+        {"exp": 2**40, "aud": ["x"]},
+    ):
+        err = refused(verifier.grant, token(**bad), "bob", "s")
+        assert err.log_message.startswith("token refused: ")
+    # another algorithm's header over a valid EdDSA signature
+    header, payload, signature = token(exp=2**40).split(".")
+    hs = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    refused(verifier.grant, f"{hs}.{payload}.{signature}", "bob", "s")
+    # base64 that is not url-safe, padded, or one part too many
+    refused(verifier.grant, f"{header}.{payload}.{signature}==", "bob", "s")
+    refused(verifier.grant, f"{header}.{payload}.{signature}.x", "bob", "s")
+
+
+def test_a_public_key_that_is_not_ed25519_is_refused(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa_pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    for pem in (rsa_pem, "", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"):
+        with pytest.raises(ValueError):
+            Verifier(pem)
+
+
+def test_a_launcher_verifies_grants_without_cryptography_or_pyjwt(keys, tmp_path):
+    """The launcher's path (grants) imports PyNaCl only: ``cryptography`` costs ~8 MB."""
+    import subprocess
+    import sys
+
+    signer, _ = keys
+    public = (tmp_path / "keys" / "signing.pub").read_text()
+    code = (
+        "import sys\n"
+        "import hub_viz.launcher.app\n"
+        "from hub_viz.launcher.grants import GrantKeeper\n"
+        "keeper = GrantKeeper(sys.argv[1], '/user/alice/sales/', 'alice', 'sales')\n"
+        "assert keeper.redeem(sys.argv[2])['sub'] == 'bob'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('cryptography', 'jwt', 'sqlalchemy', 'jupyterhub.services')))\n"
+    )
+    grant = signer.grant("alice", "sales", "bob")
+    out = subprocess.run(
+        [sys.executable, "-c", code, public, grant], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout
