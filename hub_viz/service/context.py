@@ -20,6 +20,8 @@ from .embeds import EmbedTokens
 from .hubapi import HubClient
 from .store import Dashboard, Store
 from .thumbnails import Thumbnailer
+from .versions import Sources
+from .webhooks import HookKeys
 
 log = logging.getLogger("hub_viz.service")
 
@@ -47,6 +49,10 @@ class ServiceContext:
     pings: PingLimiter = field(default_factory=PingLimiter)
     embeds: EmbedTokens | None = None
     ping_seconds: float = 30
+    # where versions pin their source, webhook secrets, and branch following
+    sources: Sources = field(default_factory=Sources)
+    hooks: HookKeys | None = None
+    follower: Any = None
 
     def internal_server_url(self, owner: str, name: str) -> tuple[str, dict[str, str]]:
         """A server's URL through the proxy, and the ``Host`` its route needs."""

@@ -1,0 +1,115 @@
+"""Snapshots of an author's files, webhook signatures, and versions' pure helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from hub_viz.errors import SpecError
+from hub_viz.service.versions import pop_options, preview_name
+from hub_viz.service.webhooks import HookKeys, pushed_branch
+from hub_viz.snapshots import SnapshotError, snapshot_path, take_snapshot
+
+
+def tree(folder: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    return folder
+
+
+def test_a_snapshot_is_a_read_only_copy_named_by_its_content(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", {"app.py": "print(1)", "data/a.csv": "x", ".git/HEAD": "r"})
+    (src / "link").symlink_to("/etc/passwd")
+    (src / "secret.txt").write_text("mine")
+    (src / "secret.txt").chmod(0o600)
+    root = tmp_path / "snaps"
+    digest = take_snapshot(src, root, "ana", "sales", 10_000)
+    copy = snapshot_path(root, "ana", "sales", digest)
+    assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*")) == [
+        "app.py",
+        "data",
+        "data/a.csv",
+        "secret.txt",
+    ]
+    assert (copy / "app.py").read_text() == "print(1)"
+    # nothing in it is writable; what only its author could read stays so
+    assert all(not p.stat().st_mode & 0o222 for p in [copy, *copy.rglob("*")])
+    assert (copy / "secret.txt").stat().st_mode & 0o777 == 0o400
+    # others may pass through the folders above but not list them
+    assert (root / copy.relative_to(root).parts[0]).stat().st_mode & 0o777 == 0o711
+    # the same files: the same snapshot; a changed file: another one
+    assert take_snapshot(src, root, "ana", "sales", 10_000) == digest
+    (src / "app.py").write_text("print(2)")
+    other = take_snapshot(src, root, "ana", "sales", 10_000)
+    assert other != digest and (copy / "app.py").read_text() == "print(1)"
+    assert not [p for p in copy.parent.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_a_folder_past_the_cap_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", {"app.py": "x" * 600, "b.bin": "y" * 600})
+    with pytest.raises(SnapshotError, match="put the dashboard in a folder of its own"):
+        take_snapshot(src, tmp_path / "snaps", "ana", "big", 1000)
+    assert list((tmp_path / "snaps").rglob("*.py")) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_an_unreadable_file_is_named_in_the_refusal(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", {"app.py": "x", "locked.py": "y"})
+    (src / "locked.py").chmod(0)
+    with pytest.raises(SnapshotError, match="'locked.py'"):
+        take_snapshot(src, tmp_path / "snaps", "ana", "lock", 1000)
+
+
+@pytest.mark.parametrize("digest", ["../x", "a" * 63, "A" * 64, ""])
+def test_snapshot_names_are_checked(tmp_path: Path, digest: str) -> None:
+    with pytest.raises(SpecError):
+        snapshot_path(tmp_path, "ana", "sales", digest)
+    with pytest.raises(SpecError):
+        snapshot_path(tmp_path, "ana", "../x", "a" * 64)
+
+
+def test_webhook_signatures_github_and_gitlab() -> None:
+    keys = HookKeys(b"k" * 32)
+    hook = keys.new_id()
+    secret = keys.secret(hook)
+    assert secret == keys.secret(hook) and secret != keys.secret(keys.new_id())
+    assert HookKeys(b"j" * 32).secret(hook) != secret  # a new key: every secret changes
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    good = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert keys.verify(hook, body, {"X-Hub-Signature-256": good})
+    assert not keys.verify(hook, body + b" ", {"X-Hub-Signature-256": good})
+    assert not keys.verify(hook, body, {"X-Hub-Signature-256": good.replace("sha256", "sha1")})
+    assert not keys.verify(hook, body, {"X-Hub-Signature-256": "sha256=00"})
+    assert keys.verify(hook, body, {"X-Gitlab-Token": secret})
+    assert not keys.verify(hook, body, {"X-Gitlab-Token": secret[:-1]})
+    assert not keys.verify(hook, body, {})
+
+
+def test_pushed_branch_reads_github_and_gitlab_pushes() -> None:
+    body = json.dumps({"ref": "refs/heads/lecture-1"}).encode()
+    assert pushed_branch({"X-GitHub-Event": "push"}, body) == ("push", "lecture-1")
+    assert pushed_branch({"X-Gitlab-Event": "Push Hook"}, body) == ("push", "lecture-1")
+    assert pushed_branch({"X-GitHub-Event": "ping"}, b"{}") == ("ping", "")
+    assert pushed_branch({"X-GitHub-Event": "issues"}, body) is None
+    assert pushed_branch({"X-GitHub-Event": "push"}, b"not json") is None
+    tag = json.dumps({"ref": "refs/tags/v1"}).encode()
+    assert pushed_branch({"X-GitHub-Event": "push"}, tag) == ("push", "")
+
+
+def test_preview_servers_never_take_a_dashboards_name() -> None:
+    assert preview_name("sales", 3) == "sales--v3"
+    assert len(preview_name("a" * 30, 9_999_999)) <= 30
+    assert "--" in preview_name("a-" * 15, 1)
+
+
+def test_version_options_are_booleans() -> None:
+    data = {"title": "x", "make_current": False}
+    assert pop_options(data) == {"make_current": False} and data == {"title": "x"}
+    with pytest.raises(SpecError, match="'new_version' must be true or false"):
+        pop_options({"new_version": "yes"})
