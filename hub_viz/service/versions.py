@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,10 +170,13 @@ def as_dashboard(d: Dashboard, v: Version) -> Dashboard:
     return view
 
 
-def preview_name(slug: str, number: int) -> str:
-    """The author's server that previews version ``number``: ``<slug>--v<n>`` (a slug
-    never holds '--', so no dashboard's own server has this name)."""
-    return f"{slug[:20].rstrip('-')}--v{number}"
+def preview_name(owner: str, slug: str, number: int) -> str:
+    """The author's server that previews version ``number``: ``<slug>-v<n>-<hash>``, a
+    JupyterHub server name (a safe slug of at most 30 characters). Only the author's
+    own dashboards share its namespace; a preview never starts on a server one of them
+    uses (:class:`~hub_viz.service.versions_api.PreviewHandler` checks)."""
+    digest = hashlib.sha256(f"preview\0{owner}/{slug}\0{number}".encode()).hexdigest()[:6]
+    return f"{slug[:14].rstrip('-')}-v{number}-{digest}"
 
 
 def version_json(v: Version, d: Dashboard, *, prefix: str) -> dict[str, Any]:

@@ -168,7 +168,13 @@ class PreviewHandler(BaseHandler):
                 )
             view = as_dashboard(d, v)
             view.mode = SHARED
-            name = preview_name(d.slug, v.number)
+            name = preview_name(d.owner, d.slug, v.number)
+            with self.ctx.store.session() as db:
+                if self.ctx.store.find(db, d.owner, name):
+                    raise Conflict(
+                        f"Your dashboard {name!r} uses the server this preview needs; "
+                        "make the version current to try it."
+                    )
             try:
                 state = await deployer.start_preview(view, name, by=user["name"])
             except HubAPIError as e:
@@ -184,7 +190,10 @@ class PreviewHandler(BaseHandler):
             d = self._author_only(db, owner, slug, user)
             v = find_version(db, d, number)
         stopped = await self.ctx.deployer.stop_server(
-            d.owner, preview_name(d.slug, v.number), reason=STOPPED_BY_AUTHOR, by=user["name"]
+            d.owner,
+            preview_name(d.owner, d.slug, v.number),
+            reason=STOPPED_BY_AUTHOR,
+            by=user["name"],
         )
         self.write_json({"stopped": int(stopped)})
 

@@ -102,10 +102,17 @@ def test_pushed_branch_reads_github_and_gitlab_pushes() -> None:
     assert pushed_branch({"X-GitHub-Event": "push"}, tag) == ("push", "")
 
 
-def test_preview_servers_never_take_a_dashboards_name() -> None:
-    assert preview_name("sales", 3) == "sales--v3"
-    assert len(preview_name("a" * 30, 9_999_999)) <= 30
-    assert "--" in preview_name("a-" * 15, 1)
+def test_preview_server_names_are_hub_server_names() -> None:
+    from jupyterhub.slugs import is_valid_safe_slug
+
+    names = [
+        preview_name("ana", "sales", 3),
+        preview_name("ana", "a" * 30, 9_999_999),
+        preview_name("ana", "a-b-c-d-e-f-g-h", 12),
+    ]
+    assert all(is_valid_safe_slug(n) for n in names), names
+    assert names[0].startswith("sales-v3-")
+    assert preview_name("bo", "sales", 3) != names[0] != preview_name("ana", "sales", 4)
 
 
 def test_version_options_are_booleans() -> None:
