@@ -76,9 +76,12 @@ class Sources:
         target = root.joinpath(*Path(entry).parts)
         if not target.exists():
             raise SpecError(f"The entry {entry!r} does not exist.")
-        return take_snapshot(
-            target.parent, self.snapshots_root, owner, slug, self.snapshot_max_bytes
-        )
+        # checked again here, resolved: a folder swapped for a link since the publish's
+        # check must not make the service copy what it may read and the author may not
+        folder = target.parent.resolve()
+        if folder != root and root not in folder.parents:
+            raise SpecError(f"The entry {entry!r} points outside your dashboards folder.")
+        return take_snapshot(folder, self.snapshots_root, owner, slug, self.snapshot_max_bytes)
 
 
 def run_fields(source: Any) -> dict[str, Any]:

@@ -354,3 +354,52 @@ def test_a_followed_branch_gets_versions_from_signed_pushes_only(hub: Hub, tmp_p
         assert fresh["secret"] != secret
     finally:
         assert hub.svc("DELETE", f"dashboards/{ref}", AUTHOR).status_code == 204
+
+
+def test_the_command_line_lists_makes_previews_and_rolls_back(hub: Hub) -> None:
+    from .test_cli import cli
+
+    folder = hub.root / "ver-cli"
+    folder.mkdir()
+    (folder / "app.py").write_text(APP.format(tag="c1"))
+    ref = f"{AUTHOR}/ver-cli"
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={"slug": "ver-cli", "entry": "ver-cli/app.py", "framework": "dash", "title": "C"},
+    )
+    assert r.status_code == 201, r.text
+    token = hub.user_token(AUTHOR)
+    try:
+        (folder / "app.py").write_text(APP.format(tag="c2"))
+        made = cli(hub, "versions", ref, "--new", "--not-current", token=token)
+        assert made.stdout.strip() == f"Version 2 of {ref} (not current yet)."
+        listed = cli(hub, "versions", ref, token=token).stdout.splitlines()
+        assert listed[0].split() == [
+            "VERSION",
+            "ORIGIN",
+            "CREATED",
+            "SOURCE",
+            "ENTRY",
+            "OPENS",
+            "RUNS",
+        ]
+        assert [line.split()[:3] for line in listed[1:]] == [
+            ["2", "update", listed[1].split()[2]],
+            ["1", "*", "publish"],
+        ]
+        shown = cli(hub, "versions", ref, "--preview", "2", token=token).stdout.strip()
+        assert title(hub, {"url": shown}) == "Versions c2"
+        current = cli(hub, "versions", ref, "--make-current", "2", token=token)
+        assert f"Version 2 of {ref} is current." in current.stderr
+        missing = cli(hub, "versions", ref, "--make-current", "7", token=token, check=False)
+        assert missing.returncode == 1 and "has no version 7" in missing.stderr
+        assert "Traceback" not in missing.stderr
+        other = cli(
+            hub, "versions", ref, "--make-current", "1", token=hub.user_token(OTHER), check=False
+        )
+        assert other.returncode == 1 and f"No dashboard {ref}" in other.stderr
+        assert cli(hub, "versions", ref, "--json", token=token).stdout.count('"number"') == 2
+    finally:
+        assert hub.svc("DELETE", f"dashboards/{ref}", AUTHOR).status_code == 204
