@@ -181,7 +181,9 @@ class PreviewHandler(BaseHandler):
                 raise web.HTTPError(502, "%s", e.message) from None
         body: dict[str, Any] = {"status": state.status, "server": f"{owner}/{name}"}
         if state.ready:
-            body["url"] = deployer.enter_url(owner, name, user["name"])
+            # the author's own tab shows the version as its page (no open page frames a
+            # preview): the grant, for the author and this server only, says so
+            body["url"] = deployer.enter_url(owner, name, user["name"], page=True)
         self.write_json(body)
 
     async def delete(self, owner: str, slug: str, number: str) -> None:

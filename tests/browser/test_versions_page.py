@@ -62,6 +62,7 @@ def test_preview_make_current_and_roll_back_from_the_manage_page(hub: Hub, brows
             row2.get_by_role("button", name="Preview").click()
         tab = opened.value
         tab.wait_for_function("document.title === 'Versions p2'", timeout=120_000)
+        assert "/ver-page-v2-" in tab.url  # the preview's own server, not the open page
         tab.close()
         assert title(hub, open_as(hub, REF, VIEWER)) == "Versions p1"  # viewers: still 1
 
