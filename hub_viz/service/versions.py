@@ -138,7 +138,9 @@ def find_version(db: Session, d: Dashboard, number: str | int) -> Version:
     """Version ``number`` of ``d``: 404 with a plain message when there is none."""
     text = str(number)
     if not text.isdigit() or len(text) > 9:
-        raise NotFound(f"No version {text[:20]!r} of {d.ref}: versions are numbered 1, 2, 3…")
+        raise NotFound(
+            f"No version {text[:20]!r} of {d.ref}: versions are numbered 1, 2, 3 and so on."
+        )
     v = db.scalar(select(Version).where(Version.dashboard_id == d.id, Version.number == int(text)))
     if v is None:
         raise NotFound(f"{d.ref} has no version {int(text)}.")
