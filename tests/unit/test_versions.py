@@ -120,3 +120,98 @@ def test_version_options_are_booleans() -> None:
     assert pop_options(data) == {"make_current": False} and data == {"title": "x"}
     with pytest.raises(SpecError, match="'new_version' must be true or false"):
         pop_options({"new_version": "yes"})
+
+
+class _Deployer:
+    """What the follower asks of the deployer: a lock, and restarts (recorded)."""
+
+    def __init__(self) -> None:
+        from hub_viz.service.locks import Locks
+
+        self.locks = Locks()
+        self.redeployed: list[int | None] = []
+
+    def changing(self, dashboard_id: int):
+        return self.locks.dashboard(dashboard_id).exclusive()
+
+    async def stop(self, d, **kwargs) -> int:
+        return 0
+
+    async def redeploy(self, d, **kwargs) -> bool:
+        self.redeployed.append(d.current_version)
+        return True
+
+
+def _git(*args: str, cwd: Path) -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+async def test_the_periodic_check_makes_a_version_per_new_commit(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from hub_viz.service.store import Dashboard, Store
+    from hub_viz.service.versions import Sources, add_version, make_current, run_fields
+    from hub_viz.service.versions_api import Follower
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "app.py").write_text("1")
+    _git("init", "-q", "-b", "main", cwd=work)
+    _git("add", ".", cwd=work)
+    _git("commit", "-qm", "1", cwd=work)
+    _git("clone", "-q", "--bare", str(work), str(tmp_path / "r.git"), cwd=tmp_path)
+    _git("remote", "add", "origin", str(tmp_path / "r.git"), cwd=work)
+    first = _git("rev-parse", "HEAD", cwd=work)
+
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    sources = Sources(git_schemes=("file",))
+    fields = {
+        "slug": "lab",
+        "title": "Lab",
+        "framework": "dash",
+        "entry": "app.py",
+        "source_type": "git",
+        "source": f"file://{tmp_path / 'r.git'}",
+        "git_ref": "main",
+    }
+    with store.session() as db:
+        d = Dashboard(owner="ana", follow_branch=True, **fields)
+        db.add(d)
+        db.flush()
+        pins = await sources.pin("ana", "lab", run_fields(d))
+        make_current(d, add_version(db, d, run_fields(d), pins, by="ana", origin="publish"))
+        db.commit()
+        dashboard_id = d.id
+    assert pins["commit"] == first
+    deployer = _Deployer()
+    follower = Follower(SimpleNamespace(store=store, sources=sources, deployer=deployer))
+
+    assert await follower.check(dashboard_id) is None  # nothing new on the branch
+    (work / "app.py").write_text("2")
+    _git("commit", "-qam", "2", cwd=work)
+    _git("push", "-q", "origin", "main", cwd=work)
+    assert await follower.check(dashboard_id) == 2
+    assert await follower.check(dashboard_id) is None  # one version per commit
+    with store.session() as db:
+        d = db.get(Dashboard, dashboard_id)
+        assert (d.current_version, d.commit) == (1, first)  # not current: not asked for
+        d.auto_current = True
+        db.commit()
+    assert deployer.redeployed == []
+    (work / "app.py").write_text("3")
+    _git("commit", "-qam", "3", cwd=work)
+    _git("push", "-q", "origin", "main", cwd=work)
+    assert await follower.check(dashboard_id) == 3
+    with store.session() as db:
+        d = db.get(Dashboard, dashboard_id)
+        assert (d.current_version, d.commit) == (3, _git("rev-parse", "HEAD", cwd=work))
+    assert deployer.redeployed == [3]
+    store.close()
