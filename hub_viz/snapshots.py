@@ -7,12 +7,14 @@ older version could never be run again. So each publish or update copies the
 entry's folder (regular files and folders only: no symlinks, no
 ``.ipynb_checkpoints``, ``__pycache__`` or ``.git``) into the hub's state,
 under ``<snapshots_root>/<owner key>/<slug>/<digest>/``. The digest covers
-every file's path, content and executable bit, so an unchanged folder is one
+every file's path, content and permissions, so an unchanged folder is one
 snapshot however many versions use it.
 
-The copy keeps the author's read permissions (a file only its author could
-read stays readable by the service alone) and drops every write permission:
-a snapshot never changes once taken. The folders above the snapshots can be
+The copy keeps the author's read permissions and, where the service runs as
+root, the files' owner and group (a file only its author could read stays
+so), and drops every write permission: no one but the files' owner can
+change a snapshot once taken (the author could, as they could their files;
+it changes only their own dashboard). The folders above the snapshots can be
 passed through but not listed.
 
 The service takes snapshots (:func:`take_snapshot`); the spawner runs an
@@ -72,8 +74,9 @@ def _copy(src: Path, dst: Path, digest: hashlib._Hash, max_bytes: int, rel: str 
         info = item.stat(follow_symlinks=False)
         path = f"{rel}/{item.name}" if rel else item.name
         if stat.S_ISDIR(info.st_mode):
-            digest.update(b"d\0" + path.encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(b"d\0" + path.encode("utf-8", "surrogateescape") + b"\0" + _access(info))
             total += _copy(Path(item.path), dst / item.name, digest, max_bytes - total, path)
+            _own(dst / item.name, info)
             os.chmod(dst / item.name, (info.st_mode & 0o555) | 0o500)
         elif stat.S_ISREG(info.st_mode):
             total += info.st_size
@@ -89,11 +92,26 @@ def _copy(src: Path, dst: Path, digest: hashlib._Hash, max_bytes: int, rel: str 
                 for chunk in iter(lambda: fin.read(1 << 20), b""):
                     content.update(chunk)
                     fout.write(chunk)
-            executable = b"x" if info.st_mode & stat.S_IXUSR else b"-"
-            digest.update(b"f\0" + path.encode("utf-8", "surrogateescape") + b"\0" + executable)
+            digest.update(b"f\0" + path.encode("utf-8", "surrogateescape") + b"\0" + _access(info))
             digest.update(content.digest())
+            _own(target, info)
             os.chmod(target, (info.st_mode & 0o555) | 0o400)
     return total
+
+
+def _access(info: os.stat_result) -> bytes:
+    """Who may read or run it (and, for a root service, whose it is): part of the digest,
+    so that a changed permission makes another snapshot."""
+    owner = f":{info.st_uid}:{info.st_gid}" if os.geteuid() == 0 else ""
+    return f"{info.st_mode & 0o555:o}{owner}".encode()
+
+
+def _own(path: Path, info: os.stat_result) -> None:
+    """A service running as root gives the copy its original's owner and group, so that
+    an instance running as the author reads what the author could (a file only its
+    author could read stays so); otherwise the service's account owns it."""
+    if os.geteuid() == 0:
+        os.chown(path, info.st_uid, info.st_gid, follow_symlinks=False)
 
 
 def _remove(path: Path) -> None:

@@ -41,6 +41,8 @@ def test_a_snapshot_is_a_read_only_copy_named_by_its_content(tmp_path: Path) -> 
     # nothing in it is writable; what only its author could read stays so
     assert all(not p.stat().st_mode & 0o222 for p in [copy, *copy.rglob("*")])
     assert (copy / "secret.txt").stat().st_mode & 0o777 == 0o400
+    if os.geteuid() == 0:  # a root service keeps the files' owner: the author reads them
+        assert (copy / "secret.txt").stat().st_uid == (src / "secret.txt").stat().st_uid
     # others may pass through the folders above but not list them
     assert (root / copy.relative_to(root).parts[0]).stat().st_mode & 0o777 == 0o711
     # the same files: the same snapshot; a changed file: another one
@@ -49,6 +51,26 @@ def test_a_snapshot_is_a_read_only_copy_named_by_its_content(tmp_path: Path) -> 
     other = take_snapshot(src, root, "ana", "sales", 10_000)
     assert other != digest and (copy / "app.py").read_text() == "print(1)"
     assert not [p for p in copy.parent.iterdir() if p.name.startswith(".tmp")]
+    # who may read a file is part of what is kept: a changed permission, another copy
+    (src / "app.py").chmod(0o600)
+    private = take_snapshot(src, root, "ana", "sales", 10_000)
+    assert private != other
+    kept = snapshot_path(root, "ana", "sales", private) / "app.py"
+    assert kept.stat().st_mode & 0o777 == 0o400
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives files away")
+def test_a_root_service_keeps_the_authors_ownership(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", {"app.py": "x", "sub/data.csv": "y"})
+    for path in (src / "app.py", src / "sub", src / "sub" / "data.csv"):
+        os.chown(path, 65534, 65534)
+    (src / "app.py").chmod(0o600)
+    copy = snapshot_path(
+        tmp_path / "snaps", "ana", "own", take_snapshot(src, tmp_path / "snaps", "ana", "own", 100)
+    )
+    for rel in ("app.py", "sub", "sub/data.csv"):
+        assert ((copy / rel).stat().st_uid, (copy / rel).stat().st_gid) == (65534, 65534)
+    assert (copy / "app.py").stat().st_mode & 0o777 == 0o400
 
 
 def test_a_folder_past_the_cap_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
