@@ -191,19 +191,24 @@ class DashboardHandler(BaseHandler):
                 changed = {k for k, v in fields.items() if getattr(d, k) != v}
                 if "source" in changed or "source_type" in changed or "git_ref" in changed:
                     changed.add("git")
-                apply_follow(d, options, fields)
                 # a new version when what runs changes, or the author asks for one (the
-                # files or the branch as they are now); current unless asked otherwise
-                version = None
+                # files or the branch as they are now); current unless asked otherwise.
+                # Nothing is written before the stop below: the store stays free for
+                # the records the stop writes.
+                spec, pins = None, None
                 if changed & set(RUN_FIELDS) or options.get("new_version"):
                     spec = run_fields(fields)
                     pins = await self.ctx.sources.pin(d.owner, d.slug, fields)
-                    if not same_source(d, spec, pins):
-                        version = add_version(db, d, spec, pins, by=user["name"], origin=UPDATE)
-                current = version is not None and options.get("make_current", True)
+                    if same_source(d, spec, pins):
+                        spec = None
+                current = spec is not None and options.get("make_current", True)
                 if current and old_mode != fields["mode"]:
                     # every instance of the old mode stops before the mode changes
                     await deployer.stop(d, by=user["name"], reason=REDEPLOY)
+                apply_follow(d, options, fields)
+                version = None
+                if spec is not None and pins is not None:
+                    version = add_version(db, d, spec, pins, by=user["name"], origin=UPDATE)
                 for key, value in fields.items():
                     if key not in RUN_FIELDS:
                         setattr(d, key, value)
