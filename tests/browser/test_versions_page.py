@@ -54,8 +54,10 @@ def test_preview_make_current_and_roll_back_from_the_manage_page(hub: Hub, brows
         page.uncheck("#version-new-current")
         page.click("#version-new")
         row2 = page.locator('#versions tr[data-version="2"]')
-        row2.wait_for()
-        assert "Version 2 is ready to preview." in page.locator("#action-message").inner_text()
+        page.wait_for_function(  # said once the table shows it
+            "document.getElementById('action-message').textContent.includes("
+            "'Version 2 is ready to preview.')"
+        )
         assert "(current)" in page.locator('#versions tr[data-version="1"]').inner_text()
 
         with context.expect_page() as opened:

@@ -36,10 +36,11 @@
   }
   function makeCurrent(v) {
     return window.hubViz.api("POST", v.make_current_url).then(function (r) {
-      say("Version " + r.current + " is current" +
-        (r.redeployed ? "; the running instance restarted on it." : ".") +
-        (r.redeploy_error ? " " + r.redeploy_error : ""), r.redeploy_error ? "warning" : "success");
-      return load();
+      return load().then(function () {  // the table first, then the word that it is done
+        say("Version " + r.current + " is current" +
+          (r.redeployed ? "; the running instance restarted on it." : ".") +
+          (r.redeploy_error ? " " + r.redeploy_error : ""), r.redeploy_error ? "warning" : "success");
+      });
     }).catch(function (e) { say(e.message, "danger"); });
   }
   function render(data) {
@@ -70,10 +71,11 @@
   document.getElementById("version-new").addEventListener("click", function () {
     var current = document.getElementById("version-new-current").checked;
     window.hubViz.api("PATCH", api, {new_version: true, make_current: current}).then(function (r) {
-      say(r.new_version === null ? "Nothing changed since version " + r.version + "."
-        : "Version " + r.new_version + (current ? " is current." : " is ready to preview."),
-        "success");
-      return load();
+      return load().then(function () {
+        say(r.new_version === null ? "Nothing changed since version " + r.version + "."
+          : "Version " + r.new_version + (current ? " is current." : " is ready to preview."),
+          "success");
+      });
     }).catch(function (e) { say(e.message, "danger"); });
   });
   function setFollow() {
