@@ -7,6 +7,7 @@
 ``hub-viz open-url``    the URL that opens a dashboard
 ``hub-viz unpublish``   stop and remove a dashboard
 ``hub-viz usage``       deployments and running time per dashboard
+``hub-viz versions``    a dashboard's versions: list, new, preview, make current (roll back)
 ``hub-viz k8s-manifest`` the pod a dashboard would get on Kubernetes (run beside the hub)
 ``hub-viz lti-config``  the LTI 1.3 developer key JSON to paste into Canvas
 ``hub-viz lti-register`` a one-time URL that installs the hub in Canvas (Dynamic Registration)
@@ -329,6 +330,90 @@ def usage(options: argparse.Namespace) -> int:
     return 0
 
 
+def versions_table(data: dict[str, Any]) -> str:
+    rows = []
+    for v in data.get("items", []):
+        git = v.get("git") or {}
+        source = f"git {git.get('commit', '')[:10]}" if git else "files"
+        if not git and v.get("snapshot"):
+            source = f"files {v['snapshot'][:10]}"
+        usage = v.get("usage") or {}
+        rows.append(
+            (
+                f"{v['number']}{' *' if v.get('current') else ''}",
+                v.get("origin", ""),
+                (v.get("created") or "")[:19].replace("T", " "),
+                source,
+                v.get("entry", ""),
+                str(usage.get("opens", 0)),
+                str(usage.get("runs", 0)),
+            )
+        )
+    return format_table(
+        ("VERSION", "ORIGIN", "CREATED", "SOURCE", "ENTRY", "OPENS", "RUNS"), rows, right=(5, 6)
+    )
+
+
+def versions(options: argparse.Namespace) -> int:
+    """List, make, preview or make current a dashboard's versions."""
+    client = make_client(options)
+    owner, slug = options.dashboard
+    ref = f"{owner}/{slug}"
+    if options.make_current is not None:
+        answer = client.make_current(owner, slug, options.make_current)
+        restarted = " (its running instance restarted)" if answer.get("redeployed") else ""
+        print(f"Version {answer['current']} of {ref} is current{restarted}.", file=sys.stderr)
+        if answer.get("redeploy_error"):
+            print(answer["redeploy_error"], file=sys.stderr)
+            return 1
+        return 0
+    if options.preview is not None:
+        answer = wait_for_preview(client, owner, slug, options.preview)
+        print(client.absolute(answer["url"]))
+        return 0
+    if options.new:
+        answer = client.new_version(owner, slug, current=not options.not_current)
+        number = answer.get("new_version")
+        if number is None:
+            print(f"Nothing changed since version {answer.get('version')} of {ref}.")
+        else:
+            state = "current" if answer.get("version") == number else "not current yet"
+            print(f"Version {number} of {ref} ({state}).")
+        return 0
+    if options.webhook:
+        answer = client.webhook(owner, slug)
+        print(f"Payload URL: {client.absolute(answer['url'])}")
+        print(f"Secret:      {answer['secret']}")
+        print(
+            f"Follows branch {answer['branch']!r}. The secret is shown this once; "
+            "GitHub: content type application/json, push events. GitLab: secret token.",
+            file=sys.stderr,
+        )
+        return 0
+    data = client.versions(owner, slug)
+    if options.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(versions_table(data))
+    return 0
+
+
+def wait_for_preview(
+    client: Client, owner: str, slug: str, number: int, timeout: float = 300
+) -> dict[str, Any]:
+    """Start the preview of version ``number`` and wait until it is ready."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = client.preview(owner, slug, number)
+        if answer.get("url"):
+            return answer
+        if time.monotonic() > deadline:
+            raise APIError(f"The preview of version {number} did not start in {timeout:g} s.")
+        time.sleep(1)
+
+
 def k8s_manifest(options: argparse.Namespace) -> int:
     """The pod manifest, built offline by the spawner with the hub's own config."""
     import asyncio
@@ -532,6 +617,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_usage.add_argument("--json", action="store_true", help="The API's JSON answer.")
     p_usage.set_defaults(func=usage)
+
+    p_ver = sub.add_parser(
+        "versions",
+        parents=[common],
+        help="A dashboard's versions: list them, make one from your files or branch as they "
+        "are now, preview one, make one current (roll back).",
+    )
+    p_ver.add_argument("dashboard", metavar="OWNER/SLUG", type=dashboard_ref)
+    what = p_ver.add_mutually_exclusive_group()
+    what.add_argument(
+        "--make-current",
+        type=int,
+        metavar="N",
+        help="Viewers get version N from now on (a running shared instance restarts).",
+    )
+    what.add_argument(
+        "--preview", type=int, metavar="N", help="Start version N for you alone; print its URL."
+    )
+    what.add_argument(
+        "--new",
+        action="store_true",
+        help="A new version from the files (or the branch) as they are now; current unless "
+        "--not-current.",
+    )
+    what.add_argument(
+        "--webhook",
+        action="store_true",
+        help="Follow the git branch: print a new push webhook URL and secret (shown once).",
+    )
+    p_ver.add_argument("--not-current", action="store_true", help="With --new: keep it aside.")
+    p_ver.add_argument("--json", action="store_true", help="The API's JSON answer.")
+    p_ver.set_defaults(func=versions)
 
     p_k8s = sub.add_parser(
         "k8s-manifest",

@@ -238,6 +238,25 @@ class Client:
     def all_usage(self, *, days: int = 30) -> dict[str, Any]:
         return self.request("GET", "usage", query={"days": days})
 
+    def _versions(self, owner: str, slug: str) -> str:
+        return f"dashboards/{_quote(owner)}/{_quote(slug)}/versions"
+
+    def versions(self, owner: str, slug: str) -> dict[str, Any]:
+        return self.request("GET", self._versions(owner, slug))
+
+    def make_current(self, owner: str, slug: str, number: int) -> dict[str, Any]:
+        return self.request("POST", f"{self._versions(owner, slug)}/{number}/current")
+
+    def preview(self, owner: str, slug: str, number: int) -> dict[str, Any]:
+        return self.request("POST", f"{self._versions(owner, slug)}/{number}/preview")
+
+    def new_version(self, owner: str, slug: str, *, current: bool = True) -> dict[str, Any]:
+        body = {"new_version": True, "make_current": current}
+        return self.request("PATCH", f"dashboards/{_quote(owner)}/{_quote(slug)}", body=body)
+
+    def webhook(self, owner: str, slug: str) -> dict[str, Any]:
+        return self.request("POST", f"dashboards/{_quote(owner)}/{_quote(slug)}/webhook")
+
     def open_url(self, dashboard: dict[str, Any]) -> str:
         """The full URL that opens ``dashboard`` (an API dashboard object)."""
         return self.absolute(dashboard["open_url"])

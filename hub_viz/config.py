@@ -188,6 +188,9 @@ def configure(
         max_warm_kernels=max_warm_kernels,
         warm_pool_user=warm_pool_user,
     )
+    if not kube and "snapshots_root" not in c.DashboardSettings:
+        # each version of a dashboard from the author's files runs its own copy of them
+        c.DashboardSettings.snapshots_root = str(state / "snapshots")
     spawner_settings(c, short, kube=kube, run_as_hub_user=run_as_hub_user, state=state)
     env_settings = configure_environments(c, environments, state_dir, local=not kube)
     if not kube or env_settings["enabled"]:  # a first start waits for the build
@@ -356,6 +359,7 @@ def service_settings(
         "db_url": db_url or f"sqlite:///{state / 'hub_viz.sqlite'}",
         "signing_key_file": str(state / "hub_viz_signing_key.pem"),
         "embed_secret_file": str(state / "hub_viz_embed_secret"),
+        "webhook_key_file": str(state / "hub_viz_webhook_key"),
         "proxy_url": proxy_url or ("http://proxy-public" if kube else _proxy_url(c)),
         "publish": publish or [],
         "publishers": list(publishers or []),

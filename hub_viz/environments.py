@@ -254,12 +254,19 @@ class EnvironmentBuilder(LoggingConfigurable):
 
     # -- resolve and build ------------------------------------------------------
 
-    async def prepare(self, reqs: Requirements, *, dashboard: str = "") -> Prepared:
-        """The environment for ``reqs``: resolved and built if needed, else reused."""
+    async def prepare(
+        self, reqs: Requirements, *, dashboard: str = "", version: Any = None
+    ) -> Prepared:
+        """The environment for ``reqs``: resolved and built if needed, else reused
+        (``version``: the dashboard's version this is for, kept in its pointer)."""
         digest = self.input_digest(reqs)
         await asyncio.get_running_loop().run_in_executor(None, hub_versions)  # cached after
+        if isinstance(version, int) and not isinstance(version, bool):
+            reqs_source = {"source": reqs.source, "version": version}
+        else:
+            reqs_source = {"source": reqs.source}
         if dashboard:
-            self.point(dashboard, digest, source=reqs.source)
+            self.point(dashboard, digest, **reqs_source)
         lock = self._locks.setdefault(digest, asyncio.Lock())
         async with lock:  # the same requirements wait for one build
             lock_file = self._dir("locks") / f"{digest}.txt"
@@ -282,7 +289,7 @@ class EnvironmentBuilder(LoggingConfigurable):
                         built_now=False,
                     )
                     if dashboard:
-                        self.point(dashboard, digest, source=reqs.source, env=key, built_now=False)
+                        self.point(dashboard, digest, **reqs_source, env=key, built_now=False)
                     await self.maybe_collect()
                     return Prepared(key, str(env / "bin" / "python"), built_now=False)
             log_path.write_text("")
@@ -311,7 +318,7 @@ class EnvironmentBuilder(LoggingConfigurable):
                 digest, state="ready", env=key, message="", finished=time.time(), built_now=built
             )
             if dashboard:
-                self.point(dashboard, digest, source=reqs.source, env=key, built_now=built)
+                self.point(dashboard, digest, **reqs_source, env=key, built_now=built)
         await self.maybe_collect(force=True)
         return Prepared(key, str(self.base / "envs" / key / "bin" / "python"), built_now=built)
 
@@ -551,11 +558,13 @@ class LockingBuilder(EnvironmentBuilder):
     the same environment builds, in one process at a time (POSIX locks in the root,
     which also hold across NFS clients)."""
 
-    async def prepare(self, reqs: Requirements, *, dashboard: str = "") -> Prepared:
+    async def prepare(
+        self, reqs: Requirements, *, dashboard: str = "", version: Any = None
+    ) -> Prepared:
         lock = self._dir("locks") / f"{self.input_digest(reqs)}.flock"
         held = await asyncio.get_running_loop().run_in_executor(None, lock_file, lock)
         try:
-            return await super().prepare(reqs, dashboard=dashboard)
+            return await super().prepare(reqs, dashboard=dashboard, version=version)
         finally:
             held.close()  # releases the lock
 
@@ -735,5 +744,7 @@ def build_log(root: str, owner: str, slug: str, lines: int = LOG_TAIL) -> dict[s
         "env": record.get("env", ""),
         "source": pointer.get("source", ""),
         "built_now": pointer.get("built_now"),
+        "version": pointer.get("version"),
+        "build": digest,
         "log": log[-lines:],
     }

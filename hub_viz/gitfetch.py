@@ -25,6 +25,7 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -261,6 +262,129 @@ async def clone(
         raise failure(source, detail.splitlines()[-1] if detail else f"exit code {code}")
 
 
+SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def is_commit(ref: str) -> bool:
+    """A full commit SHA (what a version pins), not a branch or tag name."""
+    return bool(SHA.fullmatch(ref))
+
+
+def commit_argvs(
+    source: GitSource, dest: Path, schemes: Sequence[str], pin: str | None
+) -> list[list[str]]:
+    """The git commands that check out one commit (depth 1) into ``dest``."""
+    config = git_config(schemes, pin)
+    return [
+        ["git", "init", "--quiet", str(dest)],
+        [
+            "git",
+            "-C",
+            str(dest),
+            *config,
+            "fetch",
+            "--quiet",
+            "--depth=1",
+            "--no-tags",
+            "--",
+            source.url,
+            source.ref,
+        ],
+        [
+            "git",
+            "-C",
+            str(dest),
+            "-c",
+            f"core.hooksPath={os.devnull}",
+            "checkout",
+            "--quiet",
+            "FETCH_HEAD",
+        ],
+    ]
+
+
+async def clone_commit(
+    source: GitSource,
+    dest: Path,
+    *,
+    schemes: Sequence[str],
+    pin: str | None,
+    max_bytes: int,
+    timeout: float,
+) -> None:
+    """Check out commit ``source.ref`` into the new folder ``dest``; nothing left on failure."""
+    deadline = time.monotonic() + timeout
+    try:
+        for argv in commit_argvs(source, dest, schemes, pin):
+            code, detail = await run_capped(
+                argv,
+                env=git_env(os.environ, schemes),
+                watch=dest,
+                max_bytes=max_bytes,
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+            if code != 0:
+                raise failure(source, detail.splitlines()[-1] if detail else f"exit code {code}")
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+async def resolve_commit(
+    source: GitSource,
+    *,
+    schemes: Sequence[str] = ALLOWED_SCHEMES,
+    timeout: float = 30.0,
+    resolver: Resolver | None = None,
+) -> str:
+    """The commit SHA that branch or tag ``source.ref`` points at now (``git ls-remote``,
+    with the clone's protections: checked public host pinned, no redirects, no
+    credentials); SpecError when it cannot say."""
+    url = check_git_url(source.url, tuple(schemes))
+    ref = check_git_ref(source.ref)
+    if is_commit(ref):
+        return ref
+    addresses = await check_git_host(url, resolver, timeout=timeout)
+    pin = pin_for(url, addresses) if needs_pin(url) else None
+    if pin and await git_version() < PIN_NEEDS_GIT:
+        raise SpecError(
+            "git on this server is too old to reach git sources safely (it needs 2.37 or "
+            "later); ask the hub's operator to update it."
+        )
+    argv = [
+        "git",
+        *git_config(schemes, pin),
+        "ls-remote",
+        "--",
+        url,
+        f"refs/heads/{ref}",
+        f"refs/tags/{ref}",
+        f"refs/tags/{ref}^{{}}",
+    ]
+    with tempfile.TemporaryDirectory(prefix="hub-viz-ls-remote-") as watch:
+        code, detail = await run_capped(
+            argv,
+            env=git_env(os.environ, schemes),
+            watch=Path(watch),
+            max_bytes=1,
+            timeout=timeout,
+        )
+    if code != 0:
+        raise failure(GitSource(url, ref), detail.splitlines()[-1] if detail else str(code))
+    found: dict[str, str] = {}
+    for line in detail.splitlines():
+        sha, _, name = line.partition("\t")
+        if SHA.fullmatch(sha.strip()):
+            found[name.strip()] = sha.strip()
+    for name in (f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}"):
+        if name in found:
+            return found[name]
+    raise SpecError(
+        f"The git repository has no branch or tag {ref!r}.",
+        log_message=f"git ls-remote {url} {ref}: no such ref",
+    )
+
+
 async def fetch_git(
     source: GitSource,
     dest: Path,
@@ -277,6 +401,16 @@ async def fetch_git(
     addresses = await check_git_host(url, resolver, timeout=timeout)
     pin = pin_for(url, addresses) if needs_pin(url) else None
     left = max(0.0, timeout - (time.monotonic() - started))
+    if is_commit(source.ref):  # a version's pinned commit: fetched by its SHA
+        if pin and await git_version() < PIN_NEEDS_GIT:
+            raise SpecError(
+                "git on this server is too old to fetch git sources safely (it needs 2.37 "
+                "or later); ask the hub's operator to update it."
+            )
+        await clone_commit(
+            source, dest, schemes=schemes, pin=pin, max_bytes=max_bytes, timeout=left
+        )
+        return
     await clone(source, dest, schemes=schemes, pin=pin, max_bytes=max_bytes, timeout=left)
 
 

@@ -83,6 +83,22 @@ class DashboardSettings(Configurable):
         config=True,
         help="""URL schemes allowed for git sources. Add 'file' only for tests and demos.""",
     )
+    snapshots_root = Unicode(
+        "",
+        config=True,
+        help="""Where each version of a dashboard published from the author's files keeps
+        a read-only copy of the entry's folder (taken by the service at publish and update,
+        run by the instances of that version); "" keeps no copies: every version runs the
+        author's files as they are at start. ``configure()`` sets ``<state_dir>/snapshots``
+        on a local hub; on Kubernetes the files live in the pods' volumes, out of reach.""",
+    )
+    snapshot_max_bytes = Integer(
+        100_000_000,
+        config=True,
+        help="""The most the copied folder of one version may hold, in bytes; a larger
+        folder is refused at publish with a message to put the dashboard in a folder of
+        its own.""",
+    )
     profiles = Dict(
         config=True,
         help="""Resource profiles a dashboard spec may name.

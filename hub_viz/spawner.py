@@ -63,6 +63,7 @@ from .sandbox import (
 )
 from .settings import DashboardSettings, load_settings
 from .signing import Verifier
+from .snapshots import snapshot_path
 from .sources import GitSource
 from .spec import SPEC_KEYS, ResolvedSpec, check_entry_path, resolve_spec
 from .viewerwork import make_work_folder, work_folder
@@ -160,6 +161,8 @@ class DashboardSpawnerMixin(LoggingConfigurable):
     allowed_frameworks = _shared("allowed_frameworks")
     check_files = _shared("check_files")
     git_schemes = _shared("git_schemes")
+    snapshots_root = _shared("snapshots_root")
+    snapshot_max_bytes = _shared("snapshot_max_bytes")
     profiles = _shared("profiles")
     resource_ceiling = _shared("resource_ceiling")
     max_warm_kernels = _shared("max_warm_kernels")
@@ -416,6 +419,16 @@ class DashboardSpawnerMixin(LoggingConfigurable):
             else None
         )
         owner = signed.get("source_owner") or self.user.name
+        snapshot = signed.get("snapshot")
+        if snapshot and self._git is None:
+            # a version's read-only copy of the author's files (hub_viz.snapshots)
+            if not self.snapshots_root:
+                raise SpecError(
+                    "This dashboard's version runs from a copy of its files, and this hub "
+                    "keeps none (DashboardSettings.snapshots_root is empty)."
+                )
+            owner_slug = self.dashboard_ref().split("/", 1)
+            return snapshot_path(self.snapshots_root, owner_slug[0], owner_slug[1], snapshot)
         return Path(self.dashboards_root.format(username=owner))
 
     def git_args(self) -> list[str]:
@@ -543,7 +556,9 @@ class DashboardSpawnerMixin(LoggingConfigurable):
             return
         self._emit(15, BUILDING_MESSAGE)
         try:
-            prepared = await builder.prepare(reqs, dashboard=self.dashboard_ref())
+            prepared = await builder.prepare(
+                reqs, dashboard=self.dashboard_ref(), version=(self._signed or {}).get("version")
+            )
         except BuildError as e:
             message = (
                 "This dashboard's environment could not be built. Its author can "

@@ -37,7 +37,6 @@ from .base import BaseHandler
 from .dashboards import (
     COURSE_PREFIX,
     INSTRUCTORS_SUFFIX,
-    SPEC_FIELDS,
     VISIBILITIES,
     Conflict,
     as_json,
@@ -56,6 +55,17 @@ from .prebuild import start_build
 from .store import Dashboard, utcnow
 from .thumbnails import placeholder_svg
 from .usage import last_stop, usage_for
+from .versions import (
+    PUBLISH,
+    RUN_FIELDS,
+    UPDATE,
+    add_version,
+    apply_follow,
+    make_current,
+    pop_options,
+    run_fields,
+    same_source,
+)
 
 NAME = r"([^/]+)"
 
@@ -116,27 +126,40 @@ class DashboardsHandler(BaseHandler):
     async def post(self) -> None:
         user = await self.require_user()
         data = self.body_json()
+        options = pop_options(data)
         fields = validate_dashboard(data, self.ctx.policy, user["name"])
         await check_git_source(fields)
         check_course_targets(fields["share_groups"], user)
         self.ctx.policy.publishers.check(user, fields["visibility"])
         pending = await self.ctx.check_targets(fields)
+        with self.ctx.store.session() as db:
+            if self.ctx.store.find(db, user["name"], fields["slug"]):
+                raise self.taken(fields["slug"])
+        # version 1: the git ref's commit, or a copy of the files, as they are now
+        pins = await self.ctx.sources.pin(user["name"], fields["slug"], fields)
         d = Dashboard(owner=user["name"], **fields)
+        apply_follow(d, options, fields)
         with self.ctx.store.session() as db:
             db.add(d)
             try:
+                db.flush()
+                v = add_version(db, d, run_fields(fields), pins, by=user["name"], origin=PUBLISH)
+                make_current(d, v)
                 db.commit()
             except IntegrityError:
                 db.rollback()
-                raise Conflict(
-                    f"You already have a dashboard named {fields['slug']!r}; "
-                    "choose another slug or update that one."
-                ) from None
+                raise self.taken(fields["slug"]) from None
         await start_build(self.ctx.policy, d)  # its author reads the build's log at once
         self.set_header("Location", f"{self.ctx.prefix}api/dashboards/{d.owner}/{d.slug}")
         body = as_json(d, prefix=self.ctx.public_prefix, manage=True, status="stopped")
         body["pending_users"] = pending
         self.write_json(body, 201)
+
+    @staticmethod
+    def taken(slug: str) -> Conflict:
+        return Conflict(
+            f"You already have a dashboard named {slug!r}; choose another slug or update that one."
+        )
 
 
 class DashboardHandler(BaseHandler):
@@ -154,6 +177,7 @@ class DashboardHandler(BaseHandler):
     async def patch(self, owner: str, slug: str) -> None:
         user = await self.require_user()
         data = self.body_json()
+        options = pop_options(data)
         with self.ctx.store.session() as db:
             found = self.find_managed(db, owner, slug, user)
         deployer = self.ctx.deployer
@@ -170,15 +194,34 @@ class DashboardHandler(BaseHandler):
                 changed = {k for k, v in fields.items() if getattr(d, k) != v}
                 if "source" in changed or "source_type" in changed or "git_ref" in changed:
                     changed.add("git")
-                if "mode" in changed and old_mode != fields["mode"]:
+                # a new version when what runs changes, or the author asks for one (the
+                # files or the branch as they are now); current unless asked otherwise.
+                # Nothing is written before the stop below: the store stays free for
+                # the records the stop writes.
+                spec, pins = None, None
+                if changed & set(RUN_FIELDS) or options.get("new_version"):
+                    spec = run_fields(fields)
+                    pins = await self.ctx.sources.pin(d.owner, d.slug, fields)
+                    if same_source(d, spec, pins):
+                        spec = None
+                current = spec is not None and options.get("make_current", True)
+                if current and old_mode != fields["mode"]:
                     # every instance of the old mode stops before the mode changes
                     await deployer.stop(d, by=user["name"], reason=REDEPLOY)
+                apply_follow(d, options, fields)
+                version = None
+                if spec is not None and pins is not None:
+                    version = add_version(db, d, spec, pins, by=user["name"], origin=UPDATE)
                 for key, value in fields.items():
-                    setattr(d, key, value)
+                    if key not in RUN_FIELDS:
+                        setattr(d, key, value)
+                if current and version is not None:  # a spec always comes with its pins
+                    make_current(d, version)
                 d.updated = utcnow()
                 db.commit()
+                new_number = version.number if version is not None else None
             redeployed, redeploy_error = False, ""
-            if changed & SPEC_FIELDS:
+            if current:
                 try:
                     redeployed = await deployer.redeploy(d, by=user["name"])
                 except HubAPIError as e:  # saved, but the new spec did not start: say why
@@ -188,6 +231,7 @@ class DashboardHandler(BaseHandler):
         await start_build(self.ctx.policy, d)  # changed requirements build before a start
         body = as_json(d, prefix=self.ctx.public_prefix, manage=True)
         body["pending_users"] = pending
+        body["new_version"] = new_number
         body["redeployed"] = redeployed
         if redeploy_error:
             body["redeploy_error"] = redeploy_error

@@ -31,7 +31,7 @@ from ..signing import Signer, ensure_key_pair
 from .access_api import access_routes
 from .accesslog import log_request
 from .activity import ActivityCoalescer, PingLimiter
-from .api import api_routes
+from .api import NAME, api_routes
 from .base import MAX_READ, NotFoundHandler, NotFoundPage, OAuthCallback, StaticFiles
 from .context import ServiceContext
 from .dashboards import Policy, validate
@@ -45,7 +45,10 @@ from .pages import page_routes
 from .publishers import Publishers
 from .store import Dashboard, Store
 from .thumbnails import Thumbnailer, find_chromium
+from .versions import PUBLISH, Sources, add_version, make_current, run_fields
+from .versions_api import Follower, versions_routes
 from .warmpool import WarmPool
+from .webhooks import HookKeys
 
 log = logging.getLogger("hub_viz.service")
 
@@ -118,6 +121,19 @@ class DashboardService(Application):
         config=True,
         help="Secret that signs embed links (created if missing). Replace the file to "
         "invalidate every embed link at once.",
+    )
+    webhook_key_file = Unicode(
+        "hub_viz_webhook_key",
+        config=True,
+        help="Key from which each dashboard's webhook secret is derived (created if "
+        "missing, mode 0600); the store keeps only each webhook's id. Replace the file to "
+        "invalidate every webhook secret at once.",
+    )
+    follow_interval = Float(
+        300,
+        config=True,
+        help="Seconds between two checks of the branches dashboards follow (a push "
+        "webhook makes a version at once); 0 checks only on pushes.",
     )
     cookie_secret_file = Unicode(
         "",
@@ -275,7 +291,16 @@ class DashboardService(Application):
             pings=PingLimiter(self.ping_min_interval),
             ping_seconds=self.ping_seconds,
             embeds=EmbedTokens(load_secret(Path(self.embed_secret_file))),
+            sources=Sources(
+                dashboards_root=self.settings.dashboards_root,
+                check_files=self.settings.check_files,
+                snapshots_root=self.settings.snapshots_root,
+                snapshot_max_bytes=self.settings.snapshot_max_bytes,
+                git_schemes=tuple(self.settings.git_schemes),
+            ),
+            hooks=HookKeys.from_file(Path(self.webhook_key_file)),
         )
+        ctx.follower = Follower(ctx)
         deployer.answers = ctx.server_answers
         if self.warm_pool_ceiling > 0:
             deployer.pool = WarmPool(
@@ -311,6 +336,7 @@ class DashboardService(Application):
         routes = [
             (prefix + "oauth_callback", OAuthCallback),
             *api_routes(prefix),
+            *versions_routes(prefix, NAME),
             *embed_routes(prefix),
             *lti_routes(prefix),
             *access_routes(prefix),
@@ -347,7 +373,13 @@ class DashboardService(Application):
                 fields = validate(item, ctx.policy, owner)
                 if ctx.store.find(db, owner, fields["slug"]):
                     continue
-                db.add(Dashboard(owner=owner, **fields))
+                d = Dashboard(owner=owner, **fields)
+                db.add(d)
+                db.flush()
+                # version 1 runs the files as they are (a seed is not a snapshot)
+                make_current(
+                    d, add_version(db, d, run_fields(fields), {}, by=owner, origin=PUBLISH)
+                )
                 db.commit()
                 log.info("Published seed dashboard %s/%s", owner, fields["slug"])
 
@@ -390,6 +422,8 @@ class DashboardService(Application):
                 )
             ),
         ]
+        if self.follow_interval > 0:
+            background.append(asyncio.ensure_future(ctx.follower.run_forever(self.follow_interval)))
         if ctx.deployer.pool is not None:
             background.append(
                 asyncio.ensure_future(ctx.deployer.pool.run_forever(self.warm_pool_interval))

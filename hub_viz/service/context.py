@@ -20,6 +20,8 @@ from .embeds import EmbedTokens
 from .hubapi import HubClient
 from .store import Dashboard, Store
 from .thumbnails import Thumbnailer
+from .versions import Sources
+from .webhooks import HookKeys
 
 log = logging.getLogger("hub_viz.service")
 
@@ -43,10 +45,14 @@ class ServiceContext:
     proxy_url: str
     activity: ActivityCoalescer  # viewers' activity, coalesced before it reaches the hub
     embeds: EmbedTokens  # embed links' tokens
+    hooks: HookKeys  # push webhooks' ids and secrets
     public_prefix: str = ""  # the service's prefix as a browser elsewhere reaches it
     thumbnails: Thumbnailer = field(default_factory=Thumbnailer)
     pings: PingLimiter = field(default_factory=PingLimiter)
     ping_seconds: float = 30
+    # where versions pin their source, webhook secrets, and branch following
+    sources: Sources = field(default_factory=Sources)
+    follower: Any = None
 
     def internal_server_url(self, owner: str, name: str) -> tuple[str, dict[str, str]]:
         """A server's URL through the proxy, and the ``Host`` its route needs."""

@@ -451,6 +451,12 @@ def as_json(d: Dashboard, *, prefix: str, manage: bool, status: str | None = Non
             warm_kernels=d.warm_kernels or 0,
             warm_pool=d.warm_pool or 0,
             manage_url=f"{prefix}d/{d.owner}/{d.slug}",
+            version=d.current_version,
+            commit=d.commit or None,
+            follow_branch=bool(d.follow_branch),
+            auto_current=bool(d.auto_current),
+            webhook=bool(d.hook_id),
+            versions_url=f"{prefix}api/dashboards/{d.owner}/{d.slug}/versions",
         )
     return data
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy import select, update
@@ -104,7 +105,13 @@ def spawn_spec(d: Dashboard, service_prefix: str) -> dict[str, Any]:
     if d.args:
         spec["args"] = list(d.args)
     if d.source_type == "git":
-        spec["git"] = {"url": d.source, "ref": d.git_ref}
+        # a version's pinned commit (fetched by its SHA), else the ref as it is at start
+        spec["git"] = {"url": d.source, "ref": d.commit or d.git_ref}
+    if d.snapshot:  # the version's copy of the author's files: the entry's folder
+        spec["snapshot"] = d.snapshot
+        spec["entry"] = PurePosixPath(d.entry).name
+    if d.current_version:
+        spec["version"] = d.current_version
     if d.profile:
         spec["profile"] = d.profile
     if d.resources:
@@ -319,7 +326,14 @@ class Deployer:
         return ServerState(self.pool.user, name, "ready") if name else None
 
     async def start_server(
-        self, d: Dashboard, owner: str, name: str, *, by: str, viewer: str | None = None
+        self,
+        d: Dashboard,
+        owner: str,
+        name: str,
+        *,
+        by: str,
+        viewer: str | None = None,
+        preview: bool = False,
     ) -> int:
         """Record the run of ``owner/name`` for ``d`` (serving ``viewer``), then ask the hub
         to start it with ``d``'s spec; a start the hub refuses leaves no record.
@@ -327,7 +341,7 @@ class Deployer:
         The record comes first: a store that cannot write (a full disk) starts nothing.
         """
         try:
-            record = self._record_start(d, owner, name, by, viewer)
+            record = self._record_start(d, owner, name, by, viewer, preview)
         except SQLAlchemyError as e:
             failure = store_failure(e, self.store.url)
             log.error("Not starting %s/%s for %s: %s", owner, name, d.ref, failure.log_message)
@@ -350,9 +364,24 @@ class Deployer:
             raise
         finally:
             self._starting.discard((owner, name))
-        if d.mode != PER_VIEWER:
+        if d.mode != PER_VIEWER and not preview:  # a preview is the author's alone
             await self.sync_shares(d)
         return code
+
+    async def start_preview(self, view: Dashboard, name: str, *, by: str) -> ServerState:
+        """Start (unless it runs) the author's server ``name`` running ``view``, a version
+        of a dashboard that is not (or not yet) current. Never shared: only its author
+        gets grants to it (:meth:`enter_url`), through the same launcher as every
+        dashboard. The caller holds the dashboard's lock."""
+        owner = view.owner
+        async with self.locks.one(("server", owner, name)):
+            state = await self.state(owner, name)
+            if state.status in ("ready", "pending", "restarting"):
+                return state
+            code = await self.start_server(view, owner, name, by=by, preview=True)
+            if code == 201:
+                return await self.state(owner, name)
+            return ServerState(owner, name, "pending")
 
     async def stop_server(
         self, owner: str, name: str, *, reason: str, by: str = "", remove: bool = False
@@ -388,7 +417,14 @@ class Deployer:
         """Count an open for the usage figures; never fails the open (a full disk is logged)."""
         try:
             with self.store.session() as db:
-                db.add(Open(dashboard_id=d.id, dashboard_ref=d.ref, viewer=viewer or ""))
+                db.add(
+                    Open(
+                        dashboard_id=d.id,
+                        dashboard_ref=d.ref,
+                        viewer=viewer or "",
+                        version=d.current_version,
+                    )
+                )
                 db.commit()
         except SQLAlchemyError as e:
             log.error(
@@ -398,7 +434,13 @@ class Deployer:
             )
 
     def _record_start(
-        self, d: Dashboard, owner: str, name: str, by: str, viewer: str | None = None
+        self,
+        d: Dashboard,
+        owner: str,
+        name: str,
+        by: str,
+        viewer: str | None = None,
+        preview: bool = False,
     ) -> int:
         """Write the new run (closing one still open on this server); its id."""
         now = dt.datetime.now(dt.timezone.utc)
@@ -413,6 +455,8 @@ class Deployer:
                 server_name=name,
                 started_by=by,
                 viewer=viewer,
+                version=d.current_version,
+                preview=preview,
             )
             db.add(row)
             try:
@@ -510,7 +554,8 @@ class Deployer:
         state = await self.state(d.owner, d.slug)
         if state.status == "stopped":
             return False
-        await self.stop(d, by=by, reason=REDEPLOY)
+        # the shared instance only: the author's previews of other versions go on
+        await self.stop_server(d.owner, d.slug, reason=REDEPLOY, by=by)
         await self.start_for(d, by)
         return True
 

@@ -56,7 +56,10 @@ class Dashboard(Base):
     """A published dashboard: what to run, how, and who may see it."""
 
     __tablename__ = "dashboards"
-    __table_args__ = (UniqueConstraint("owner", "slug", name="uq_dashboards_owner_slug"),)
+    __table_args__ = (
+        UniqueConstraint("owner", "slug", name="uq_dashboards_owner_slug"),
+        UniqueConstraint("hook_id", name="uq_dashboards_hook_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner: Mapped[str] = mapped_column(String(255), index=True)
@@ -88,6 +91,18 @@ class Dashboard(Base):
     thumbnail_updated: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The version viewers get (its number, see Version); the run fields above, ``commit``
+    # and ``snapshot`` are that version's.
+    current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    commit: Mapped[str] = mapped_column(String(40), default="")  # git: the ref's SHA
+    snapshot: Mapped[str] = mapped_column(String(64), default="")  # path: copied files
+    # git: make a version of each new commit on the branch (push or periodic check),
+    # current on its own only with ``auto_current``
+    follow_branch: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the webhook's id in its URL; its secret is derived from it with the service's key
+    hook_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    checked: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
     deployments: Mapped[list[Deployment]] = relationship(back_populates="dashboard")
 
@@ -138,6 +153,9 @@ class Deployment(Base):
     stopped: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     stopped_by: Mapped[str] = mapped_column(String(255), default="")
     stop_reason: Mapped[str] = mapped_column(String(100), default="")
+    # the dashboard's version this run serves (None: from before versions)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    preview: Mapped[bool] = mapped_column(Boolean, default=False)
 
     dashboard: Mapped[Dashboard | None] = relationship(back_populates="deployments")
 
@@ -154,6 +172,33 @@ class Open(Base):
     dashboard_ref: Mapped[str] = mapped_column(String(300))
     viewer: Mapped[str] = mapped_column(String(255), default="")
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Version(Base):
+    """One publish or update of a dashboard: what ran (``spec``), from which source
+    (a git commit, or a snapshot of the author's files) and in which environment."""
+
+    __tablename__ = "dashboard_versions"
+    __table_args__ = (
+        UniqueConstraint("dashboard_id", "number", name="uq_dashboard_versions_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dashboard_id: Mapped[int] = mapped_column(
+        ForeignKey("dashboards.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    # the run fields: framework, entry, args, mode, profile, resources, warm_kernels,
+    # source_type, source, git_ref
+    spec: Mapped[dict] = mapped_column(JSON, default=dict)
+    commit: Mapped[str] = mapped_column(String(40), default="")
+    snapshot: Mapped[str] = mapped_column(String(64), default="")
+    # the requirement files' digest, and the lock/environment once an instance built it
+    environment: Mapped[dict] = mapped_column(JSON, default=dict)
+    origin: Mapped[str] = mapped_column(String(20), default="")  # publish, update, push, check
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class EmbedGrant(Base):

@@ -229,6 +229,12 @@ def test_two_versions_side_by_side_then_shared_and_reused(env_hub: dict) -> None
     assert sum(line.startswith("Building environment") for line in first["log"]) == 1
     assert any(f"+ {PACKAGE}==2.0" in line for line in first["log"]), first["log"]
     built = env_record(hub, first["env"])
+    # the version keeps the lock it was built from and its environment
+    [version] = hub.svc("GET", f"dashboards/{AUTHOR}/env-dash/versions", AUTHOR).json()["items"]
+    assert version["environment"]["env"] == first["env"]
+    assert (
+        hub.root.parent / "environments" / "locks" / f"{version['environment']['lock']}.txt"
+    ).is_file()
 
     # a second dashboard with the same lock: no build, the same environment
     again = hub.open_ready(AUTHOR, "env-dash-again", AUTHOR)

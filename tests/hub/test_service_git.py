@@ -144,21 +144,23 @@ def test_git_source_is_fetched_by_the_instance_and_served(git_hub: Hub, repo: st
             p.name for p in state.iterdir()
         )
 
-        # A ref that does not exist: the redeploy fails with a readable reason for the author.
+        # A ref that does not exist is refused when the update asks for it (the ref is
+        # resolved to its commit for the new version), and the instance goes on.
         r = hub.svc(
             "PATCH",
             f"dashboards/{AUTHOR}/git-dash",
             AUTHOR,
             json={"git": {"url": repo, "ref": "no-such-branch"}},
         )
-        assert r.status_code == 200, r.text
-        assert r.json()["redeployed"] is True
-        assert (
-            "Could not fetch ref 'no-such-branch' from the git repository."
-            in r.json()["redeploy_error"]
-        )
-        assert "git-dash" not in hub.api("GET", f"/users/{AUTHOR}").json()["servers"]
-        # the stopped instance took its checkout with it
+        assert r.status_code == 400, r.text
+        assert "no branch or tag 'no-such-branch'" in r.json()["message"]
+        assert hub.svc("GET", f"dashboards/{AUTHOR}/git-dash", AUTHOR).json()["git"] == {
+            "url": repo,
+            "ref": "lecture-1",
+        }
+        assert launcher_of(repo) == launcher
+        # the stopped instance takes its checkout with it
+        assert hub.svc("POST", f"dashboards/{AUTHOR}/git-dash/stop", AUTHOR).status_code == 200
         wait_until(lambda: not checkout.parent.exists(), what="the checkout to be removed")
     finally:
         assert hub.svc("DELETE", f"dashboards/{AUTHOR}/git-dash", AUTHOR).status_code == 204

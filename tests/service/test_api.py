@@ -24,10 +24,11 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from hub_viz.layout import Layout
 from hub_viz.service.access_api import access_routes
-from hub_viz.service.api import api_routes
+from hub_viz.service.api import NAME, api_routes
 from hub_viz.service.embed_handlers import embed_routes
 from hub_viz.service.hubapi import SERVICE_SCOPES
 from hub_viz.service.lti_api import lti_routes
+from hub_viz.service.versions_api import versions_routes
 
 from ..conftest import ISOLATED_DOMAIN, SERVICE, wait_until
 from ..examples import EXAMPLES
@@ -457,14 +458,22 @@ def test_create_answers_201_with_the_dashboard(hub, publish):
         "dash",
         "private",
     )
-    # a git source is checked for its form only at publish time
-    body = publish(
-        slug="api-git",
-        framework="dash",
-        entry="app.py",
-        git={"url": "https://example.org/org/sales.git", "ref": "v1"},
+    # a git source's ref is resolved to its commit at publish (the version pins it): a
+    # host the hub cannot find is refused then, with the reason (tests/hub/test_versions.py
+    # publishes from a repository that answers)
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        OWNER,
+        json={
+            "slug": "api-git",
+            "framework": "dash",
+            "entry": "app.py",
+            "git": {"url": "https://example.org/org/sales.git", "ref": "v1"},
+        },
     )
-    assert body["git"] == {"url": "https://example.org/org/sales.git", "ref": "v1"}
+    assert r.status_code == 400, r.text
+    assert "The git host 'example.org' could not be found." in r.json()["message"]
     # app arguments, for a framework that takes them
     body = publish(slug="api-args", framework="bokeh", entry="bokeh/app.py", args=["--rows", "9"])
     assert body["args"] == ["--rows", "9"]
@@ -1233,7 +1242,8 @@ def test_rendered_is_heard_from_who_may_see_the_dashboard(hub, gallery):
 def openapi_path(route: str) -> str:
     """``<prefix>api/dashboards/([^/]+)/([^/]+)/open`` -> ``/api/dashboards/{owner}/{slug}/open``."""
     path = "/" + route[len(SERVICE) :]
-    return path.replace("([^/]+)/([^/]+)", "{owner}/{slug}").replace("([0-9]{1,12})", "{id}")
+    path = path.replace("([^/]+)/([^/]+)", "{owner}/{slug}").replace("([0-9]{1,12})", "{id}")
+    return path.replace("versions/([^/]+)", "versions/{number}").replace("git/([^/]+)", "git/{id}")
 
 
 def test_openapi_describes_every_route(hub):
@@ -1248,7 +1258,8 @@ def test_openapi_describes_every_route(hub):
         + embed_routes(SERVICE)
         + lti_routes(SERVICE)
         + access_routes(SERVICE)
-        if "/api/" in r[0]
+        + versions_routes(SERVICE, NAME)
+        if "/api/" in r[0] or "/hooks/" in r[0]
     ]
     routes = {openapi_path(route): handler for route, handler in api}
     assert set(routes) == set(spec["paths"])

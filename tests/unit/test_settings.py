@@ -30,6 +30,8 @@ CHANGED: dict[str, Any] = {
     "max_warm_kernels": 3,
     "warm_pool_user": "pool-7",
     "activity_interval": 7.0,
+    "snapshots_root": "/srv/snapshots",
+    "snapshot_max_bytes": 5_000_000,
 }
 
 
