@@ -1107,7 +1107,12 @@ def test_logs_show_the_apps_output_to_the_author_only(hub, publish):
     path = f"dashboards/{OWNER}/api-logs/logs"
     r = hub.svc("GET", path, OWNER)
     assert r.status_code == 200, r.text
-    assert r.json() == {"status": "stopped", "log": [], "message": "Not running."}
+    assert r.json() == {
+        "status": "stopped",
+        "log": [],
+        "message": "Not running.",
+        "environment": None,
+    }
 
     open_ready(hub, OWNER, "api-logs", SHAREE)
     r = hub.svc("GET", path, OWNER)
