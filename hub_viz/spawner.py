@@ -121,6 +121,8 @@ def framework_json(framework: Framework) -> str:
     record = dataclasses.asdict(framework)
     for name in SERVICE_ONLY_FIELDS:
         record.pop(name, None)
+    if not record.get("pool_status_path"):  # unknown to launchers before it
+        record.pop("pool_status_path", None)
     return json.dumps(record)
 
 

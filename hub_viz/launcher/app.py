@@ -194,10 +194,33 @@ class ProbeHandler(BaseHandler):
             if app.state is AppState.READY and not await app_accepts(self.ctx.app_port):
                 state = "not answering"
             body["app"] = state
+            if state == AppState.READY.value and self.ctx.framework.pool_status_path:
+                pool = await app_pool(self.ctx)
+                if pool is not None:
+                    body["pool"] = pool
             self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")
         self.set_header("X-JupyterHub-Version", jupyterhub.__version__)
         self.finish(json.dumps(body))
+
+
+POOL_FIELDS = ("ready", "starting", "base", "target", "cap", "estimate_seconds", "measured")
+
+
+async def app_pool(ctx: LauncherContext) -> dict[str, Any] | None:
+    """The app's preheated pool (``Framework.pool_status_path``): its counts and times only."""
+    url = f"http://127.0.0.1:{ctx.app_port}{ctx.prefix}{ctx.framework.pool_status_path}"
+    headers = {"Authorization": f"token {ctx.app_token}"} if ctx.app_token else {}
+    try:
+        response = await AsyncHTTPClient().fetch(
+            url, headers=headers, request_timeout=2, raise_error=False
+        )
+        data = json.loads(response.body) if response.code == 200 else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {k: data[k] for k in POOL_FIELDS if isinstance(data.get(k), (int, float, bool))}
 
 
 async def app_accepts(port: int, timeout: float = 2) -> bool:
