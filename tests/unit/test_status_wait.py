@@ -33,3 +33,14 @@ def test_without_a_wait_the_status_answers_at_once(wait: str) -> None:
         await asyncio.wait_for(wait_while_starting(app, wait), 1)
 
     asyncio.run(run())
+
+
+def test_the_services_hub_client_sends_a_whole_class_s_starts_at_once() -> None:
+    """Each per-viewer open holds its start request until the instance is up: a client
+    that sent 10 at once (tornado's default) made the rest of a class wait in line."""
+    from hub_viz.service.hubapi import HubClient
+
+    async def run() -> int:
+        return HubClient("http://127.0.0.1:1/hub/api", "t").client.max_clients
+
+    assert asyncio.run(run()) >= 100  # JupyterHub's own concurrent_spawn_limit
