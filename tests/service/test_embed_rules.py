@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import urljoin
 
 import jwt
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, SERVICE
+from ..conftest import BROWSER_UA, SERVICE, wait_until
 from .test_api import assert_error
 
 pytestmark = pytest.mark.hub
@@ -196,3 +197,28 @@ def test_a_link_for_logged_in_viewers_needs_one_allowed_to_see_the_dashboard(hub
     assert r.status_code == 204, r.text
     servers = hub.api("GET", f"/users/{AUTHOR}").json().get("servers", {})
     assert dashboard not in servers  # nothing was started for the refused opens
+
+
+def test_the_dashboard_is_framed_by_its_live_links_sites_only(hub, dashboard):
+    """The launcher's side: every response of the dashboard lists the live origins."""
+    set_visibility(hub, dashboard, "public")
+    r = new_link(hub, dashboard, anonymous=True)
+    assert r.status_code == 201, r.text
+    link = r.json()
+    opened = hub.svc("POST", f"dashboards/{AUTHOR}/{dashboard}/open", AUTHOR).json()
+    assert opened["status"] == "ready", opened
+    session = requests.Session()
+    session.headers["User-Agent"] = BROWSER_UA
+    page = session.get(urljoin(hub.url, opened["url"]), timeout=60)
+    assert page.status_code == 200, page.status_code
+    service = f" {hub.layout.service_origin}" if hub.layout.isolated else ""
+    own = f"frame-ancestors 'self'{service}"
+
+    def framing() -> str:
+        return session.get(page.url, timeout=60).headers.get("Content-Security-Policy", "")
+
+    # the launcher polls the service's list (every 10 s)
+    wait_until(lambda: framing() == f"{own} {ORIGIN}", 60, "the link's site in the header", 1)
+    r = hub.svc("DELETE", f"dashboards/{AUTHOR}/{dashboard}/embeds/{link['id']}", AUTHOR)
+    assert r.status_code == 204, r.text
+    wait_until(lambda: framing() == own, 60, "the revoked link's site gone from the header", 1)
