@@ -195,6 +195,30 @@ def test_a_link_for_logged_in_viewers_needs_one_allowed_to_see_the_dashboard(hub
     with_ticket = {"User-Agent": BROWSER_UA, "X-Hub-Viz-Viewer": ticket.group(1)}
     r = requests.post(f"{url}/rendered", headers=with_ticket, timeout=60)
     assert r.status_code == 204, r.text
+    # the frame keeps its ticket as a cookie partitioned to the course site, on the link's path
+    r = requests.post(f"{url}/session", headers=with_ticket, timeout=60)
+    assert r.status_code == 204, r.text
+    kept = r.headers["Set-Cookie"]
+    assert kept.startswith(f"hub-viz-embed-viewer={ticket.group(1)}; Path={SERVICE}embed/{token};")
+    assert {"HttpOnly", "Secure", "SameSite=None", "Partitioned"} <= set(kept.split("; "))
+    # only a ticket in the header is kept: none, a forged one, one for another link, or the
+    # cookie alone (which any page of the course site makes the browser send) renew nothing
+    secret = (hub.log.parent / "hub_viz_embed_secret").read_text().strip().encode()
+    claims = jwt.decode(ticket.group(1), secret, algorithms=["HS256"])
+    other_link = jwt.encode({**claims, "gid": claims["gid"] + 1000}, secret, algorithm="HS256")
+    forged = jwt.encode(claims, b"f" * 64, algorithm="HS256")
+    cookie_only = {"User-Agent": BROWSER_UA, "Cookie": f"hub-viz-embed-viewer={ticket.group(1)}"}
+    for headers in (
+        {"User-Agent": BROWSER_UA},
+        {"User-Agent": BROWSER_UA, "X-Hub-Viz-Viewer": forged},
+        {"User-Agent": BROWSER_UA, "X-Hub-Viz-Viewer": other_link},
+        cookie_only,
+    ):
+        r = requests.post(f"{url}/session", headers=headers, timeout=60)
+        assert_error(r, 401, "Log in to the hub")
+        assert "Set-Cookie" not in r.headers, headers
+    # the kept cookie does let the frame in (a reload of the course page)
+    assert requests.post(f"{url}/rendered", headers=cookie_only, timeout=60).status_code == 204
     servers = hub.api("GET", f"/users/{AUTHOR}").json().get("servers", {})
     assert dashboard not in servers  # nothing was started for the refused opens
 
