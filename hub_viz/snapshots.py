@@ -95,6 +95,7 @@ def _copy(src: Path, dst: Path, digest: hashlib._Hash, max_bytes: int, rel: str 
             digest.update(b"f\0" + path.encode("utf-8", "surrogateescape") + b"\0" + _access(info))
             digest.update(content.digest())
             _own(target, info)
+            os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))  # caching validators
             os.chmod(target, (info.st_mode & 0o555) | 0o400)
     return total
 
@@ -144,6 +145,8 @@ def take_snapshot(folder: Path, root: str | Path, owner: str, slug: str, max_byt
     digest = hashlib.sha256(b"hub-viz-snapshot-1\0")
     try:
         try:
+            top = os.stat(folder)  # the folder's own access holds for its copy too
+            digest.update(b"r\0" + _access(top))
             _copy(folder, tmp, digest, max_bytes)
         except PermissionError as e:
             shown = Path(e.filename).name if e.filename else "a file"
@@ -158,7 +161,8 @@ def take_snapshot(folder: Path, root: str | Path, owner: str, slug: str, max_byt
             ) from None
         name = digest.hexdigest()
         target = parent / name
-        os.chmod(tmp, 0o555)
+        _own(tmp, top)
+        os.chmod(tmp, (top.st_mode & 0o555) | 0o500)
         if target.exists():
             _remove(tmp)
         else:

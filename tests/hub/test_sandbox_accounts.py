@@ -111,6 +111,8 @@ configure(
 c.DashboardLocalSpawner.sandbox_user = {sandbox!r}
 # viewers' work folders where the accounts can reach them (the state folder is private)
 c.DashboardLocalSpawner.viewer_work_root = {users!r} + "/viewer-work"
+# and the versions' copies of the authors' files, which the sandbox account runs
+c.DashboardSettings.snapshots_root = {users!r} + "/snapshots"
 c.DashboardLocalSpawner.environment = {{
     "VIEWER_CREDENTIAL": lambda spawner: "credential-of-" + spawner.user.name,
 }}

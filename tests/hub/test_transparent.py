@@ -289,9 +289,13 @@ def test_static_files_revalidate_with_their_etag(opened, bare, app: str, path: s
     alone = requests.get(bare[app] + path, timeout=60)
     r = through_hub(inst, path, headers={})
     assert r.status_code == alone.status_code == 200
-    for name in ("ETag", "Last-Modified"):
-        if name in alone.headers:
-            assert r.headers.get(name) == alone.headers[name], name
+    # the instance serves its version's copy of the files (same content and times, another
+    # path): a validator made from the path (Dash's ETag) differs from the bare app's, so
+    # the ETag is compared with what the same instance answers below
+    if "Last-Modified" in alone.headers:
+        assert r.headers.get("Last-Modified") == alone.headers["Last-Modified"]
+    if app != "dash" and "ETag" in alone.headers:
+        assert r.headers.get("ETag") == alone.headers["ETag"]
     assert "ETag" in r.headers
     if "Cache-Control" in alone.headers:
         assert r.headers["Cache-Control"] == alone.headers["Cache-Control"]
