@@ -397,11 +397,13 @@ def bare_app(
         prefix=prefix,
         warm_kernels=warm_kernels,
     )
+    # bare Voilà keeps its own fixed pool, without hub_viz's pool keeper
+    argv = [a for a in cmd.argv if "hub_viz.runners." not in a or framework != "voila"]
     base = f"http://127.0.0.1:{port}{prefix}"
     with open(log_path, "ab") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            cmd.argv,
+            argv,
             cwd=entry.parent,
             env={**os.environ, **cmd.env},
             stdout=out,

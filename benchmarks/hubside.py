@@ -276,9 +276,12 @@ class Opened:
 
 
 def viewer_session(limit: int = 4, force_close: bool = False) -> aiohttp.ClientSession:
-    """A browser-like session: its own cookies (also for 127.0.0.1)."""
+    """A browser-like session: its own cookies (also for 127.0.0.1), sent back as they
+    came, like a browser does. aiohttp would quote a value holding ``=`` (the base64
+    padding of a signed cookie, so about two opens in three), which the launcher does
+    not read as its cookie: the open then ended on the hub's login page."""
     return aiohttp.ClientSession(
-        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        cookie_jar=aiohttp.CookieJar(unsafe=True, quote_cookie=False),
         connector=aiohttp.TCPConnector(limit=limit, force_close=force_close),
         timeout=aiohttp.ClientTimeout(total=START_TIMEOUT + 60),
         headers={"User-Agent": BROWSER_UA},

@@ -307,7 +307,8 @@ def run(args: argparse.Namespace) -> int:
         tmp_path = Path(tmp)
         with H.running_hub(
             tmp_path / "hub",
-            warm_pool_ceiling=args.opens,
+            # the hub's ceiling counts handed-out instances too: room for the refills
+            warm_pool_ceiling=2 * args.opens,
             max_warm_kernels=max(args.opens, 10),
             environments=environments(tmp_path),
         ) as hub:

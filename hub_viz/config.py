@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import jupyterhub
 
-from .dbfiles import PLUGIN, register_plugin
+from .dbfiles import PLUGIN, WAL_ARG, register_plugin
 from .layout import Layout
 from .profiles import Ceiling, parse_profiles
 from .service.hubapi import SERVICE_SCOPES
@@ -290,7 +290,8 @@ def hub_settings(c: Any, spawner_class: str, dashboards: dict[str, dict[str, Any
         # Dashboards outlive a restart of the hub: the restarted hub finds them again
         # from each spawner's saved state (a process id, a pod) and routes them anew.
         c.JupyterHub.cleanup_servers = False
-    private_hub_database(c)
+    # a local hub keeps its database on a local disk: commits need not wait for it
+    private_hub_database(c, wal=spawner_class == SPAWNERS["local"])
     if "proxy_class" not in c.JupyterHub or _is_chp(c.JupyterHub.proxy_class):
         c.JupyterHub.proxy_class = "hub_viz.hubproxy.DashboardProxy"
     return short
@@ -434,18 +435,21 @@ def hub_subdomain_host(c: Any) -> str:
     return str(c.JupyterHub.subdomain_host or "") if "subdomain_host" in c.JupyterHub else ""
 
 
-def private_hub_database(c: Any) -> None:
-    """The hub's SQLite database (and its -wal/-shm/-journal) created with mode 0600.
+def private_hub_database(c: Any, *, wal: bool = False) -> None:
+    """The hub's SQLite database (and its -wal/-shm/-journal) created with mode 0600;
+    with ``wal``, in write-ahead-log mode whose commits do not wait for the disk.
 
     An engine plugin (:class:`hub_viz.dbfiles.PrivateSQLite`) in
     ``JupyterHub.db_kwargs``: it sees ``JupyterHub.db_url`` as the hub finally
-    opens it, even when it is set after ``configure()``.
+    opens it, even when it is set after ``configure()``. ``wal`` is kept if the
+    operator set ``hub_viz_sqlite_wal`` in ``db_kwargs`` themselves.
     """
     register_plugin()
     kwargs = dict(c.JupyterHub.db_kwargs) if "db_kwargs" in c.JupyterHub else {}
     names = list(kwargs.get("plugins") or [])
     if PLUGIN not in names:
         kwargs["plugins"] = [*names, PLUGIN]
+    kwargs.setdefault(WAL_ARG, wal)
     c.JupyterHub.db_kwargs = kwargs
 
 

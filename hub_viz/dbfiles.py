@@ -7,6 +7,17 @@ private before SQLite creates it is enough. The hub opens its database itself
 (``JupyterHub.db_url``, possibly set after ``configure()``), so
 :func:`hub_viz.config.configure` adds :class:`PrivateSQLite`, a SQLAlchemy
 engine plugin that runs with the final URL just before the hub connects.
+
+The same plugin can put the hub's SQLite file in write-ahead-log mode with
+``synchronous=NORMAL`` (``hub_viz_sqlite_wal`` in ``JupyterHub.db_kwargs``,
+which :func:`hub_viz.config.configure` sets for the local spawner): the hub
+commits on its event loop, and a commit that waits for the disk (``fsync``)
+stalls every request and spawn behind it, which a class starting its
+dashboards at once felt most. In WAL mode with ``synchronous=NORMAL`` a commit
+is still atomic and survives the hub crashing; only a power cut can lose the
+last commits (servers started in the last moments, which the hub finds again
+from their spawners' state or loses like any start under way). WAL needs a
+local file system (not NFS), hence off for the Kubernetes spawner.
 """
 
 from __future__ import annotations
@@ -15,11 +26,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import CreateEnginePlugin, make_url
 
 from .filemodes import log, make_private
 
 PLUGIN = "hub_viz_private_sqlite"
+WAL_ARG = "hub_viz_sqlite_wal"  # db_kwargs key: WAL mode with synchronous=NORMAL
 
 
 def sqlite_file(url: Any) -> Path | None:
@@ -45,10 +58,23 @@ class PrivateSQLite(CreateEnginePlugin):
 
     def __init__(self, url: Any, kwargs: dict[str, Any]) -> None:
         super().__init__(url, kwargs)
+        self.wal = bool(kwargs.pop(WAL_ARG, False)) and sqlite_file(url) is not None
         make_sqlite_private(url, logging.getLogger("JupyterHub"))
 
     def update_url(self, url: Any) -> Any:
         return url
+
+    def engine_created(self, engine: Any) -> None:
+        if self.wal:
+            event.listen(engine, "connect", wal_pragmas)
+
+
+def wal_pragmas(conn: Any, _record: Any) -> None:
+    """Write-ahead log, and commits that do not wait for the disk (see the module)."""
+    cursor = conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def register_plugin() -> str:

@@ -126,6 +126,9 @@ class Framework:
     # "header:<name>". The launcher binds each id to the viewer who first named it
     # and refuses it to anyone else (hub_viz/launcher/sessions.py).
     session_binding: tuple[str, ...] = ()
+    # Path under the prefix where the app tells its preheated pool's state (JSON), which
+    # the launcher passes to the service with its probe (Voilà: hub_viz/runners/voila_pool.py).
+    pool_status_path: str = ""
 
     def __post_init__(self) -> None:
         for where in self.session_binding:
@@ -260,7 +263,13 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 "--Voila.tornado_settings=disable_check_xsrf=True",
             ),
             ready_path="voila/static/voila.js",
-            warm_kernel_flags=("--preheat_kernel=True", "--pool_size={warm_kernels}"),
+            # the pool grows ahead of demand, within memory (hub_viz/runners/voila_pool.py)
+            warm_kernel_flags=(
+                "--preheat_kernel=True",
+                "--pool_size={warm_kernels}",
+                "--VoilaConfiguration.multi_kernel_manager_class="
+                "hub_viz.runners.voila_pool.PoolKernelManager",
+            ),
             suffixes=(".ipynb",),
             detect_priority=10,
             jupyter_api="voila",
@@ -274,6 +283,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 " && document.getElementById('rendered_cells').style.display !== 'none'"
             ),
             capture_query="template=hub-viz-card",
+            pool_status_path="voila/hub_viz_pool",
         ),
         Framework(
             name="dash",

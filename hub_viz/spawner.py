@@ -77,6 +77,8 @@ __all__ = ["DashboardLocalSpawner", "DashboardSpawnerMixin"]
 
 # Seconds of the hub's start_timeout kept for starting the launcher and reading its status.
 START_MARGIN = 4
+# Seconds a status request waits in the launcher while the app starts (``?wait=``).
+STATUS_WAIT = 1.0
 
 
 def spawn_error(message: str, *, reason: str, log_message: str = "") -> Exception:
@@ -123,6 +125,8 @@ def framework_json(framework: Framework) -> str:
     record = dataclasses.asdict(framework)
     for name in SERVICE_ONLY_FIELDS:
         record.pop(name, None)
+    if not record.get("pool_status_path"):  # unknown to launchers before it
+        record.pop("pool_status_path", None)
     return json.dumps(record)
 
 
@@ -787,7 +791,10 @@ class DashboardSpawnerMixin(LoggingConfigurable):
         told_fetching = False
         while time.monotonic() < deadline:
             exit_code = await self.poll()
-            status = await self._fetch_status(client, status_url)
+            asked = time.monotonic()
+            # the launcher answers once the app is up (or after STATUS_WAIT): one request
+            # a second per start, not five, keeps the hub free when a class starts at once
+            status = await self._fetch_status(client, status_url + f"?wait={STATUS_WAIT:g}")
             if status and status.get("state") == "ready":
                 return
             if status and status.get("state") in ("failed", "exited"):
@@ -808,8 +815,9 @@ class DashboardSpawnerMixin(LoggingConfigurable):
                     min(90, 30 + int(elapsed * 10)),
                     f"Waiting for {framework} to answer ({elapsed:.0f} s)…",
                 )
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
+            if time.monotonic() - asked < STATUS_WAIT / 2:  # a launcher that does not wait
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.2)
         raise spawn_error(
             f"The {framework} dashboard did not become ready in {self.ready_timeout:g} seconds.",
             reason="timeout",

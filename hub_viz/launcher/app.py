@@ -193,17 +193,40 @@ class ProbeHandler(BaseHandler):
         pass
 
     async def get(self) -> None:
-        body = {"version": __version__}
+        body: dict[str, Any] = {"version": __version__}
         if self.is_server_token() or self.ctx.grants.header_grant(self) is not None:
             app = self.ctx.app
             state = app.state.value
             if app.state is AppState.READY and not await app_accepts(self.ctx.app_port):
                 state = "not answering"
             body["app"] = state
+            if state == AppState.READY.value and self.ctx.framework.pool_status_path:
+                pool = await app_pool(self.ctx)
+                if pool is not None:
+                    body["pool"] = pool
             self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")
         self.set_header("X-JupyterHub-Version", jupyterhub.__version__)
         self.finish(json.dumps(body))
+
+
+POOL_FIELDS = ("ready", "starting", "base", "target", "cap", "estimate_seconds", "measured")
+
+
+async def app_pool(ctx: LauncherContext) -> dict[str, Any] | None:
+    """The app's preheated pool (``Framework.pool_status_path``): its counts and times only."""
+    url = f"http://127.0.0.1:{ctx.app_port}{ctx.prefix}{ctx.framework.pool_status_path}"
+    headers = {"Authorization": f"token {ctx.app_token}"} if ctx.app_token else {}
+    try:
+        response = await AsyncHTTPClient().fetch(
+            url, headers=headers, request_timeout=2, raise_error=False
+        )
+        data = json.loads(response.body) if response.code == 200 else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {k: data[k] for k in POOL_FIELDS if isinstance(data.get(k), (int, float, bool))}
 
 
 async def app_accepts(port: int, timeout: float = 2) -> bool:
@@ -259,6 +282,7 @@ class StatusHandler(BaseHandler):
                 raise web.HTTPError(403, "Log in to see this dashboard's status.")
             privileged = self.is_author(user)
         app = self.ctx.app
+        await wait_while_starting(app, self.get_argument("wait", ""))
         body: dict[str, Any] = {
             "state": app.state.value,
             "framework": self.ctx.framework.display_name,
@@ -273,6 +297,23 @@ class StatusHandler(BaseHandler):
             body["message"] = "The dashboard could not start. Its owner can see why."
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
+
+
+STATUS_WAIT_MOST = 5.0  # seconds a status request may wait for the app's start
+
+
+async def wait_while_starting(app: AppProcess, wait: str) -> None:
+    """``?wait=S`` on the status: answer once the app is no longer starting, or after S
+    seconds (at most :data:`STATUS_WAIT_MOST`), so that the spawner asks once a second
+    instead of five times (a class starting thirty instances at once)."""
+    try:
+        seconds = min(float(wait), STATUS_WAIT_MOST) if wait else 0.0
+    except ValueError:
+        seconds = 0.0
+    deadline = asyncio.get_running_loop().time() + seconds
+    # a local check every 50 ms (AppProcess has no event for its state; it costs nothing)
+    while app.state is AppState.STARTING and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
 
 
 @web.stream_request_body

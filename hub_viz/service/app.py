@@ -384,9 +384,10 @@ class DashboardService(Application):
                 log.info("Published seed dashboard %s/%s", owner, fields["slug"])
 
     async def run(self) -> None:
+        # before any client is made: tornado keeps the first one, with its settings
+        AsyncHTTPClient.configure(None, max_clients=256)
         ctx = self.make_context()
         self.seed(ctx)
-        AsyncHTTPClient.configure(None, max_clients=256)
         app = self.make_app(ctx)
         url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
         port = self.port or url.port or 10101

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,12 +62,9 @@ class ServiceContext:
         url = self.proxy_url.rstrip("/") + layout.server_path(owner, name)
         return url, ({"Host": host + _port(self.proxy_url)} if host else {})
 
-    async def server_answers(self, owner: str, name: str) -> bool:
-        """Whether the server's launcher answers and says its app does (``P api``, with a
-        grant). False only on a clear no: the launcher says its app is down, or the proxy
-        cannot reach the launcher (502/503). Anything that says nothing about the app
-        (the proxy URL unreachable, a redirect or TLS in front of it) is not held
-        against it: viewers are not kept from a dashboard the hub calls ready."""
+    async def _probe(self, owner: str, name: str) -> tuple[int, dict[str, Any] | None]:
+        """The launcher's probe (``P api``) asked with a grant: (status, body); status 0
+        when the proxy URL did not answer, body None when it is not JSON."""
         url, headers = self.internal_server_url(owner, name)
         grant = self.signer.grant(owner, name, None)
         headers = {**headers, "Authorization": f"{GRANT_HEADER_SCHEME} {grant}"}
@@ -79,16 +77,46 @@ class ServiceContext:
             )
         except (OSError, HTTPClientError) as e:
             log.debug("Cannot ask %s/%s whether its app answers: %s", owner, name, e)
-            return True
-        if response.code in (502, 503):
-            return False
-        if response.code != 200:
-            log.debug("%s/%s's launcher probe answered %s", owner, name, response.code)
-            return True
+            return 0, None
         try:
-            return json.loads(response.body).get("app", "ready") == "ready"
-        except (ValueError, AttributeError):
+            body = json.loads(response.body) if response.code == 200 else None
+        except ValueError:
+            body = None
+        return response.code, body if isinstance(body, dict) else None
+
+    async def server_answers(self, owner: str, name: str) -> bool:
+        """Whether the server's launcher answers and says its app does (``P api``, with a
+        grant). False only on a clear no: the launcher says its app is down, or the proxy
+        cannot reach the launcher (502/503). Anything that says nothing about the app
+        (the proxy URL unreachable, a redirect or TLS in front of it) is not held
+        against it: viewers are not kept from a dashboard the hub calls ready."""
+        code, body = await self._probe(owner, name)
+        if code in (502, 503):
+            return False
+        if code != 200:
+            if code:
+                log.debug("%s/%s's launcher probe answered %s", owner, name, code)
             return True
+        if body is not None:
+            self._pools[(owner, name)] = (time.monotonic(), body.get("pool"))
+        return body is None or body.get("app", "ready") == "ready"
+
+    _pools: dict[tuple[str, str], tuple[float, Any]] = field(default_factory=dict)
+
+    async def pool_status(self, owner: str, name: str, max_age: float = 1.0) -> dict | None:
+        """The app's preheated pool as its launcher reports it (Voilà's ``warm_kernels``):
+        ``ready``, ``starting``, ``estimate_seconds``...; None when it has none. Asked
+        at most once per ``max_age`` seconds per server (a class opening at once)."""
+        key = (owner, name)
+        seen = self._pools.get(key)
+        if seen is None or time.monotonic() - seen[0] > max_age:
+            code, body = await self._probe(owner, name)
+            pool = (body or {}).get("pool") if code == 200 else None
+            self._pools[key] = (time.monotonic(), pool)
+            while len(self._pools) > 1000:
+                self._pools.pop(next(iter(self._pools)))
+            seen = self._pools[key]
+        return seen[1] if isinstance(seen[1], dict) else None
 
     async def statuses(self, dashboards: list[Dashboard], viewer: str) -> dict[int, str]:
         """ "running", "starting" or "stopped" for each dashboard, as ``viewer`` would open it."""

@@ -318,6 +318,8 @@ class Deployer:
             if state.status in ("ready", "pending"):
                 return state
             await self.pool.hand_back(name)  # it stopped (culled): removed, never handed on
+        if not d.warm_pool:  # nothing to claim: the viewer's own start looks at their server
+            return None
         own = server_for(d, viewer)
         state = await self.state(*own)
         if state.status in ("ready", "pending"):

@@ -29,6 +29,12 @@ SERVICE_SCOPES = (
 )
 
 
+# Requests to the hub under way at once: a class's opens each hold a start request
+# (and a progress stream) until its instance is up; JupyterHub's own limit of starts
+# at once (concurrent_spawn_limit, 100) decides, not this client.
+MAX_REQUESTS = 512
+
+
 class HubAPIError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"{status}: {message}")
@@ -43,10 +49,13 @@ def _q(name: str) -> str:
 class HubClient:
     """Async client of ``JUPYTERHUB_API_URL`` with the service token."""
 
-    def __init__(self, api_url: str, token: str) -> None:
+    def __init__(self, api_url: str, token: str, max_clients: int = MAX_REQUESTS) -> None:
         self.api_url = api_url.rstrip("/")
         self.token = token
-        self.client = AsyncHTTPClient()
+        # a client of its own: tornado's shared one, made before any configure() call,
+        # sends 10 requests at once and queues the rest, and each per-viewer open holds
+        # its start request until the instance is up (up to the hub's slow_spawn_timeout)
+        self.client = AsyncHTTPClient(force_instance=True, max_clients=max_clients)
 
     async def _fetch(self, method: str, path: str, body: Any = None) -> HTTPResponse:
         """One call with the service token; HubAPIError carries the hub's message."""

@@ -60,6 +60,9 @@ class OpenMixin(BaseHandler):
         body: dict[str, Any] = {"status": state.status, "server": f"{state.owner}/{state.name}"}
         if state.ready:
             body["url"] = self.ctx.deployer.enter_url(state.owner, state.name, viewer, embed)
+            dry = await self.dry_pool(d, state)
+            if dry:
+                body["pool"] = dry
         else:
             body["progress_url"] = progress_url
         return body
@@ -83,32 +86,44 @@ class OpenMixin(BaseHandler):
             server_owner, name = state.owner, state.name
             if not state.ready:
                 # The hub's stream: progress while pending, or why a spawn just failed.
-                async for event in deployer.hub.progress(server_owner, name):
-                    if event.get("ready"):
+                async for step in deployer.hub.progress(server_owner, name):
+                    if step.get("ready"):
                         break
-                    if event.get("failed"):
-                        await self._send(
-                            {"failed": True, "message": failure_message(event, author)}
-                        )
+                    if step.get("failed"):
+                        await self._send({"failed": True, "message": failure_message(step, author)})
                         return
                     await self._send(
-                        {"progress": event.get("progress"), "message": event.get("message", "")}
+                        {"progress": step.get("progress"), "message": step.get("message", "")}
                     )
                 state = await deployer.state(server_owner, name)
             if state.ready:
                 url = deployer.enter_url(server_owner, name, viewer, embed)
-                await self._send(
-                    {
-                        "progress": 100,
-                        "ready": True,
-                        "url": url,
-                        "message": "The dashboard is ready.",
-                    }
-                )
+                event: dict[str, Any] = {
+                    "progress": 100,
+                    "ready": True,
+                    "url": url,
+                    "message": "The dashboard is ready.",
+                }
+                dry = await self.dry_pool(d, state)
+                if dry:
+                    event["pool"] = dry
+                await self._send(event)
             else:
                 await self._send({"failed": True, "message": failure_message({}, author)})
         except iostream.StreamClosedError:
             return
+
+    async def dry_pool(self, d: Dashboard, state: ServerState) -> dict[str, Any] | None:
+        """What the open page says when every preheated kernel is taken (Voilà's
+        ``warm_kernels``): the viewer's page starts a kernel of its own, and how long
+        that takes, from the app's recent kernel starts. None while one is ready."""
+        framework = self.ctx.policy.frameworks.get(d.framework)
+        if not d.warm_kernels or framework is None or not framework.pool_status_path:
+            return None
+        pool = await self.ctx.pool_status(state.owner, state.name)
+        if pool is None or pool.get("ready", 1) > 0:
+            return None
+        return dry_pool_message(pool)
 
     async def _ride_out_restart(
         self, d: Dashboard, viewer: str | None, owner: str, name: str
@@ -193,6 +208,29 @@ class OpenMixin(BaseHandler):
         await self.flush()
 
 
+def dry_pool_message(pool: dict[str, Any]) -> dict[str, Any]:
+    """The open page's note for a viewer who finds the preheated pool empty."""
+    estimate = pool.get("estimate_seconds")
+    measured = bool(pool.get("measured")) and isinstance(estimate, (int, float))
+    starting = pool.get("starting", 0)
+    if measured and isinstance(estimate, (int, float)):
+        wait = f"about {max(1, round(estimate))} s, as the latest kernels took"
+    else:
+        wait = "usually a few seconds"
+    text = (
+        "Every preheated kernel of this dashboard is taken right now, so your page "
+        f"waits for a kernel that is still starting: {wait}."
+    )
+    if isinstance(starting, int) and starting > 0:
+        text += f" {starting} {'are' if starting != 1 else 'is'} warming up."
+    return {
+        "dry": True,
+        "estimate_seconds": estimate if measured else None,
+        "starting": starting,
+        "message": text,
+    }
+
+
 def failure_message(event: dict[str, Any], author: bool) -> str:
     """Why a start failed: the hub's message (with the app's log) for the author only."""
     if author and event.get("message"):
@@ -202,4 +240,4 @@ def failure_message(event: dict[str, Any], author: bool) -> str:
     return "The dashboard could not start. Its author can see why; try again later."
 
 
-__all__ = ["OpenMixin", "failure_message"]
+__all__ = ["OpenMixin", "dry_pool_message", "failure_message"]

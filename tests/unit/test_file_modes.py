@@ -19,7 +19,7 @@ from sqlalchemy import text
 from traitlets.config import Config
 
 from hub_viz.config import configure
-from hub_viz.dbfiles import PLUGIN, sqlite_file
+from hub_viz.dbfiles import PLUGIN, WAL_ARG, sqlite_file
 from hub_viz.filemodes import make_private
 from hub_viz.service.embeds import load_secret
 from hub_viz.service.store import Store
@@ -100,7 +100,53 @@ def test_configure_keeps_the_operators_db_kwargs(tmp_path: Path) -> None:
     c.JupyterHub.db_kwargs = {"pool_recycle": 30, "plugins": ["theirs"]}
     configure(c, state_dir=str(tmp_path))
     configure(c, state_dir=str(tmp_path))  # twice: still one plugin of ours
-    assert c.JupyterHub.db_kwargs == {"pool_recycle": 30, "plugins": ["theirs", PLUGIN]}
+    assert c.JupyterHub.db_kwargs == {
+        "pool_recycle": 30,
+        "plugins": ["theirs", PLUGIN],
+        WAL_ARG: True,
+    }
+
+
+def hub_pragmas(url: str, db_kwargs: dict) -> tuple[str, int]:
+    """The journal mode and synchronous level of a hub database opened as the hub does."""
+    factory = orm.new_session_factory(url, **db_kwargs)
+    db = factory()
+    try:
+        journal = db.execute(text("PRAGMA journal_mode")).scalar()
+        synchronous = db.execute(text("PRAGMA synchronous")).scalar()
+    finally:
+        db.close()
+        factory.kw["bind"].dispose()
+    return journal, synchronous
+
+
+def test_a_local_hubs_database_commits_without_waiting_for_the_disk(tmp_path: Path) -> None:
+    c = Config()
+    configure(c, state_dir=str(tmp_path / "state"))
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    assert hub_pragmas(url, c.JupyterHub.db_kwargs) == ("wal", 1)  # 1: NORMAL
+    assert hub_pragmas(f"sqlite:///{tmp_path / 'plain.sqlite'}", {}) == ("delete", 2)  # FULL
+
+
+def test_a_kubernetes_hubs_database_keeps_sqlites_defaults(tmp_path: Path) -> None:
+    c = Config()
+    configure(c, spawner="kube", state_dir=str(tmp_path / "state"))
+    assert c.JupyterHub.db_kwargs[WAL_ARG] is False  # its file may be on a network volume
+    assert hub_pragmas(f"sqlite:///{tmp_path / 'hub.sqlite'}", c.JupyterHub.db_kwargs) == (
+        "delete",
+        2,
+    )
+
+
+def test_the_services_store_commits_without_waiting_for_the_disk(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'hub_viz.sqlite'}")
+    with store.session() as db:
+        found = (
+            db.execute(text("PRAGMA journal_mode")).scalar(),
+            db.execute(text("PRAGMA synchronous")).scalar(),
+        )
+    store.close()
+    assert found == ("wal", 1)
 
 
 @pytest.mark.parametrize("journal", ["WAL", "PERSIST", "TRUNCATE"])

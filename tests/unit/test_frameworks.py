@@ -623,7 +623,11 @@ def test_warm_kernels_add_the_frameworks_flags() -> None:
     voila = BUILTIN_FRAMEWORKS["voila"]
     cold = build_command(voila, entry="r.ipynb", port=9000, prefix="/user/a/r/")
     warm = build_command(voila, entry="r.ipynb", port=9000, prefix="/user/a/r/", warm_kernels=12)
-    assert warm.argv == cold.argv + ["--preheat_kernel=True", "--pool_size=12"]
+    assert warm.argv == cold.argv + [
+        "--preheat_kernel=True",
+        "--pool_size=12",
+        "--VoilaConfiguration.multi_kernel_manager_class=hub_viz.runners.voila_pool.PoolKernelManager",
+    ]
     assert not any("preheat" in item for item in cold.argv)
 
 

@@ -64,11 +64,24 @@ whichever answers first with the dashboard's address wins.
     tick();
     setInterval(tick, pingSeconds * 1000);
   }
-  function go(url) {
+  function poolNote(pool) {
+    // every preheated kernel is taken: say so, and how long a fresh one takes, until
+    // the dashboard's page has loaded in the frame
+    if (!pool || !pool.dry || !pool.message) { return null; }
+    var note = document.createElement("p");
+    note.id = "pool-note";
+    note.className = "alert alert-info small mb-1";
+    note.setAttribute("role", "status");
+    note.textContent = pool.message;
+    box.appendChild(note);
+    return note;
+  }
+  function go(url, pool) {
     if (done) { return; }
     done = true;
     stopFollowing();
     show(100, "Ready. Opening the dashboard…");
+    var note = poolNote(pool);
     var frame = document.createElement("iframe");
     frame.id = "dashboard-frame";
     frame.className = "hub-viz-frame";
@@ -78,6 +91,7 @@ whichever answers first with the dashboard's address wins.
     frame.addEventListener("load", function rendered() {
       // the first viewer's page is done loading: the card may be taken now (never before)
       frame.removeEventListener("load", rendered);
+      if (note) { note.remove(); }
       window.hubViz.api("POST", api + "/rendered").catch(function () {});
     });
     frame.src = url;
@@ -130,7 +144,7 @@ whichever answers first with the dashboard's address wins.
     var events = 0;
     var es = stream(progressUrl, function (data) {
       var ev = JSON.parse(data);
-      if (ev.url) { go(ev.url); return; }
+      if (ev.url) { go(ev.url, ev.pool); return; }
       if (ev.failed) {
         es.close();
         if (source === es) { source = null; }
@@ -157,7 +171,7 @@ whichever answers first with the dashboard's address wins.
     window.hubViz.api("POST", api + "/open").then(function (r) {
       posting = false;
       clearTimeout(early);
-      if (r.url) { go(r.url); return; }
+      if (r.url) { go(r.url, r.pool); return; }
       if (!source) { show(10, "Starting…"); }
       follow(r.progress_url);
     }).then(function () { reconnectMs = 0; }, function (err) {
