@@ -94,8 +94,8 @@ def closing_app() -> tuple[socket.socket, int, list[int]]:
     def serve_one(conn: socket.socket) -> None:
         with conn:
             conn.recv(65536)
+            answered.append(1)  # counted before the answer can reach the client
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            answered.append(1)
             conn.recv(65536)  # the next request: dropped, connection closed
 
     def accept() -> None:
