@@ -18,6 +18,7 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 import os
 import secrets
 import signal
@@ -224,9 +225,18 @@ async def app_pool(ctx: LauncherContext) -> dict[str, Any] | None:
         data = json.loads(response.body) if response.code == 200 else None
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict):
-        return None
-    return {k: data[k] for k in POOL_FIELDS if isinstance(data.get(k), (int, float, bool))}
+    return pool_fields(data) if isinstance(data, dict) else None
+
+
+def pool_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What the service may read of an app's pool answer (the app is the author's code):
+    the known fields with finite numbers or booleans only (JSON's ``Infinity`` and
+    ``NaN`` parse in Python and would break the service's arithmetic)."""
+    return {
+        k: v
+        for k in POOL_FIELDS
+        if isinstance(v := data.get(k), bool) or (isinstance(v, (int, float)) and math.isfinite(v))
+    }
 
 
 async def app_accepts(port: int, timeout: float = 2) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from types import SimpleNamespace
 
 import pytest
 
-from hub_viz.launcher.app import wait_while_starting
+from hub_viz.launcher.app import pool_fields, wait_while_starting
 from hub_viz.launcher.process import AppState
 
 pytestmark = pytest.mark.unit
@@ -44,3 +45,11 @@ def test_the_services_hub_client_sends_a_whole_class_s_starts_at_once() -> None:
         return HubClient("http://127.0.0.1:1/hub/api", "t").client.max_clients
 
     assert asyncio.run(run()) >= 100  # JupyterHub's own concurrent_spawn_limit
+
+
+def test_an_apps_pool_answer_keeps_only_known_finite_numbers() -> None:
+    answer = json.loads(
+        '{"ready": 2, "starting": Infinity, "estimate_seconds": NaN, "measured": true,'
+        ' "target": "3", "cap": 1.5, "extra": 1}'
+    )
+    assert pool_fields(answer) == {"ready": 2, "measured": True, "cap": 1.5}
