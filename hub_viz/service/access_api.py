@@ -3,6 +3,11 @@
 ``POST S api/servers/ended``: the hub's spawner says its server ended without
 anyone asking it to stop (see :meth:`hub_viz.service.deploy.Deployer.server_ended`).
 
+``POST S api/servers/stopping``: the hub's spawner says its server is being
+stopped (by anyone: the culler, an admin, the hub's API), so that the service
+stops answering "ready" for it at once
+(:meth:`hub_viz.service.deploy.Deployer.server_stopping`).
+
 ``GET S api/viewer-access/<owner>/<slug>?viewer=<name>``: may a launcher still admit them?
 
 A launcher that admitted a viewer with a one-time grant (its own cookie
@@ -77,6 +82,19 @@ class ServerEndedHandler(ServerTokenHandler):
         self.write_json({"closed": self.ctx.deployer.server_ended(owner, name, status)})
 
 
+class ServerStoppingHandler(ServerTokenHandler):
+    """The hub's spawner: its server is being stopped; no open is answered "ready" for it
+    from what the hub said before."""
+
+    async def post(self) -> None:
+        servers = await self.token_servers()
+        if len(servers) != 1:
+            raise web.HTTPError(403, "Only a server's own API token may report that it stops.")
+        owner, name = servers.pop().split("/", 1)
+        self.ctx.deployer.server_stopping(owner, name)
+        self.set_status(204)
+
+
 class ViewerAccessHandler(ServerTokenHandler):
     async def get(self, owner: str, slug: str) -> None:
         servers = await self.token_servers()
@@ -127,4 +145,5 @@ def access_routes(prefix: str) -> list[tuple[str, type]]:
     return [
         (f"{prefix}api/viewer-access/([^/]+)/([^/]+)", ViewerAccessHandler),
         (f"{prefix}api/servers/ended", ServerEndedHandler),
+        (f"{prefix}api/servers/stopping", ServerStoppingHandler),
     ]

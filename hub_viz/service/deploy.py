@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -149,6 +150,8 @@ class Deployer:
         # servers of the current runs that the service has seen ready
         self._ready_seen: set[tuple[str, str]] = set()
         self._ready_at: dict[tuple[str, str], float] = {}  # when the hub last said ready
+        # when the hub's spawner last said a server is being stopped
+        self._stop_noted: dict[tuple[str, str], float] = {}
         # asks a server's launcher whether its app answers (set by the service)
         self.answers: Callable[[str, str], Awaitable[bool]] | None = None
         # servers whose start is recorded and on its way to the hub (not listed yet)
@@ -180,6 +183,7 @@ class Deployer:
     # -- state --------------------------------------------------------------
 
     async def state(self, owner: str, name: str) -> ServerState:
+        asked = time.monotonic()
         model = await self.hub.server(owner, name)
         if not model:
             return ServerState(owner, name, "stopped")
@@ -192,7 +196,9 @@ class Deployer:
                 self._ready_at.pop((owner, name), None)
                 return ServerState(owner, name, "restarting")
             self._ready_seen.add((owner, name))
-            self._ready_at[(owner, name)] = time.monotonic()
+            if asked > self._stop_noted.get((owner, name), -math.inf):
+                # an answer the hub gave before a stop began is not kept for later opens
+                self._ready_at[(owner, name)] = time.monotonic()
             return ServerState(owner, name, "ready")
         self._ready_at.pop((owner, name), None)
         if model.get("pending") == "spawn":
@@ -644,6 +650,14 @@ class Deployer:
             return FAILED_START
         return reason
 
+    def server_stopping(self, owner: str, name: str) -> None:
+        """The hub's spawner is stopping ``owner/name`` (whoever asked): opens from now on
+        ask the hub again rather than trust its "ready" of the last
+        :data:`READY_SECONDS`."""
+        key = (owner, name)
+        self._ready_at.pop(key, None)
+        self._stop_noted[key] = time.monotonic()
+
     def server_ended(self, owner: str, name: str, exit_status: int) -> int:
         """The hub's spawner found ``owner/name`` ended without being asked to stop (its
         app or launcher exited, a pod was killed): close its open run as it happened.
@@ -708,6 +722,8 @@ class Deployer:
             del self._last_activity[key]
         self._ready_seen &= set(active) | set(self._last_activity)
         self._ready_at = {k: t for k, t in self._ready_at.items() if k in active}
+        recent = time.monotonic() - 60  # older notices cannot predate an answer still awaited
+        self._stop_noted = {k: t for k, t in self._stop_noted.items() if t > recent}
         return closed
 
     async def reconcile_forever(self, interval: float) -> None:
