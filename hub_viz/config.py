@@ -598,6 +598,8 @@ def configure_environments(
         "root": builder.root,
         "allow_requirement_urls": bool(builder.get("allow_requirement_urls", False)),
         "build_timeout": float(builder.get("build_timeout", BUILD_TIMEOUT)),
+        # the hub builds on this machine (Kubernetes: build pods, at the first start)
+        "local": local,
         # what the service's builds at publish time use (hub_viz.service.prebuild)
         "builder": {k: builder[k] for k in BUILD_SETTINGS if k in builder},
     }

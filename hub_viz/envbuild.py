@@ -1,6 +1,8 @@
-"""The build pod's program: ``python -m hub_viz.envbuild`` (see :mod:`hub_viz.kubeenv`).
+"""The build pod's program: ``python -m hub_viz.envbuild`` (see :mod:`hub_viz.kubeenv`),
+also what the service runs at publish time on one machine (:mod:`hub_viz.service.prebuild`).
 
-Finds the dashboard's requirement file in its fetched source, builds (or
+Finds the dashboard's requirement file in its fetched source (or, with
+``--git-url``, fetches the repository's commit to read it: :mod:`hub_viz.gitreqs`), builds (or
 reuses) its environment in the shared volume at ``--root`` with the same
 builder as on one machine, and writes the result for ``--key`` atomically
 (``sources/<key>.json``: ready with the environment's key, or failed with the
@@ -23,8 +25,11 @@ from typing import Any
 
 from .environments import LockingBuilder, write_json
 from .errors import HubVizError
+from .gitfetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
+from .gitreqs import git_requirements
 from .kubeenv import BUILD_SETTINGS, sources_path
 from .requirements import find_requirements
+from .sources import GitSource
 
 
 class SharedVolumeBuilder(LockingBuilder):
@@ -55,11 +60,23 @@ async def build(args: argparse.Namespace) -> int:
         write_json(result_path, {"dashboard": args.dashboard, **fields})
 
     try:
-        reqs = find_requirements(
-            folders_of(Path(args.cwd), args.entry),
-            allow_urls=builder.allow_requirement_urls,
-            within=Path(args.source_root),
-        )
+        if args.git_url:  # the service at publish time, on one machine: fetched here
+            reqs = await git_requirements(
+                GitSource(args.git_url, args.git_ref),
+                args.cwd,
+                args.entry,
+                schemes=tuple(s for s in args.git_schemes.split(",") if s),
+                max_bytes=DEFAULT_MAX_BYTES,
+                timeout=DEFAULT_TIMEOUT,
+                allow_urls=builder.allow_requirement_urls,
+                cache=Path(args.root) / "git-sources",
+            )
+        else:
+            reqs = find_requirements(
+                folders_of(Path(args.cwd), args.entry),
+                allow_urls=builder.allow_requirement_urls,
+                within=Path(args.source_root),
+            )
     except (HubVizError, OSError) as e:
         message = e.message if isinstance(e, HubVizError) else f"Cannot read the requirements: {e}"
         result(state="failed", message=message)
@@ -70,7 +87,7 @@ async def build(args: argparse.Namespace) -> int:
         print("No requirement file: the dashboard runs in its image's environment.")
         return 0
     try:
-        prepared = await builder.prepare(reqs, dashboard=args.dashboard)
+        prepared = await builder.prepare(reqs, dashboard=args.dashboard, version=args.version)
     except HubVizError as e:
         result(state="failed", message=e.message)
         print(e.message, file=sys.stderr)
@@ -83,10 +100,18 @@ async def build(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hub_viz.envbuild", description=__doc__)
     parser.add_argument("--root", required=True, help="the shared volume's mount")
-    parser.add_argument("--source-root", required=True, help="where the source is mounted")
-    parser.add_argument("--cwd", required=True, help="the dashboard's working folder")
+    parser.add_argument("--source-root", default="", help="where the source is mounted")
+    parser.add_argument(
+        "--cwd", required=True, help="the dashboard's working folder (in the repository, for git)"
+    )
+    parser.add_argument("--git-url", default="", help="fetch the source from this repository")
+    parser.add_argument("--git-ref", default="", help="at this commit")
+    parser.add_argument("--git-schemes", default="https", help="URL schemes allowed, a,b")
     parser.add_argument("--entry", required=True, help="its entry, relative to --cwd")
     parser.add_argument("--dashboard", required=True, help="owner/slug, for the author's log")
+    parser.add_argument(
+        "--version", type=int, default=None, help="the dashboard's version this is for"
+    )
     parser.add_argument("--key", required=True, help="the source key (hub_viz.kubeenv)")
     parser.add_argument("--settings", default="{}", help="EnvironmentBuilder settings, JSON")
     return asyncio.run(build(parser.parse_args(argv)))

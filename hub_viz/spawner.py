@@ -40,6 +40,7 @@ from traitlets.config import LoggingConfigurable
 from .environments import BUILDING_MESSAGE, BuildError, shared_builder
 from .errors import HubVizError, SpecError
 from .frameworks import PER_VIEWER, SERVICE_ONLY_FIELDS, Framework
+from .gitreqs import git_requirements
 from .layout import Layout
 from .profiles import (
     Ceiling,
@@ -49,7 +50,7 @@ from .profiles import (
     parse_profiles,
     pick_profile,
 )
-from .requirements import find_requirements
+from .requirements import Requirements, find_requirements
 from .sandbox import (
     RunAs,
     SandboxError,
@@ -528,23 +529,22 @@ class DashboardSpawnerMixin(LoggingConfigurable):
         self._env_python = ""
         builder = shared_builder(self.config)
         spec = self._dashboard
-        if (
-            spec is None
-            or not self.builds_environments
-            or not builder.enabled
-            or not self.check_files
-            or self._git is not None
-        ):
+        if spec is None or not self.builds_environments or not builder.enabled:
             return
-        folders = [Path(spec.cwd)]
-        if (Path(spec.cwd) / spec.entry).is_dir():  # a folder app's own file first
-            folders.insert(0, Path(spec.cwd) / spec.entry)
+        if self._git is None and not self.check_files:
+            return
         try:
-            reqs = find_requirements(
-                folders,
-                allow_urls=builder.allow_requirement_urls,
-                within=await self.dashboard_root(),
-            )
+            if self._git is not None:
+                reqs = await self.git_requirements(builder)
+            else:
+                folders = [Path(spec.cwd)]
+                if (Path(spec.cwd) / spec.entry).is_dir():  # a folder app's own file first
+                    folders.insert(0, Path(spec.cwd) / spec.entry)
+                reqs = find_requirements(
+                    folders,
+                    allow_urls=builder.allow_requirement_urls,
+                    within=await self.dashboard_root(),
+                )
         except HubVizError as e:
             raise spawn_error(
                 f"Cannot start dashboard {self.name!r}: {e.message}", reason="invalid-requirements"
@@ -591,6 +591,24 @@ class DashboardSpawnerMixin(LoggingConfigurable):
                 "EnvironmentBuilder.root need o+x (and the environment o+rx)",
             )
         self._env_python = prepared.python
+
+    async def git_requirements(self, builder: Any) -> Requirements | None:
+        """The requirement file of the git source at the commit the launcher will fetch
+        (:mod:`hub_viz.gitreqs`: fetched with the instance's protections, read, removed;
+        kept per commit in the builder's root)."""
+        assert self._git is not None and self._dashboard is not None
+        self._emit(12, "Reading the dashboard's requirements from its git repository…")
+        folder = str(check_entry_path(self.dashboard_options().get("entry")).parent)
+        return await git_requirements(
+            self._git,
+            folder,
+            self._dashboard.entry,
+            schemes=tuple(self.git_schemes),
+            max_bytes=self.git_max_bytes,
+            timeout=self.git_timeout,
+            allow_urls=builder.allow_requirement_urls,
+            cache=Path(builder.root) / "git-sources" if builder.root else None,
+        )
 
     # -- what the launcher gets ---------------------------------------------
 
@@ -731,7 +749,28 @@ class DashboardSpawnerMixin(LoggingConfigurable):
     async def stop(self, now: bool = False) -> None:
         self._stop_asked = True  # the culler, an admin, the service: not a crash
         self._running_here = False
+        await self.report_stopping(self.api_token)
         await super().stop(now=now)  # type: ignore[misc]
+
+    async def report_stopping(self, token: str) -> None:
+        """Tell the hub_viz service that this server is being stopped, so that it sends
+        no more viewers to it from the hub's earlier "ready" (a stop through the hub's
+        API or by the culler, which the service would otherwise see only later).
+        Authenticated with the server's own API ``token``; a short timeout, and a
+        failure only logged: the stop goes on."""
+        if not self.service_url or not token:
+            return
+        request = HTTPRequest(
+            self.service_url.rstrip("/") + "/api/servers/stopping",
+            method="POST",
+            headers={"Authorization": f"token {token}"},
+            body=b"",
+            request_timeout=3,
+        )
+        try:
+            await AsyncHTTPClient().fetch(request)
+        except Exception as e:
+            self.log.info("Could not tell the hub_viz service that %s stops: %s", self._log_name, e)
 
     async def poll(self) -> int | None:
         token = self.api_token  # a poll that finds the server gone clears it

@@ -7,7 +7,8 @@ the same builder, root and settings as the hub's starts, so the author reads
 the build's log (or the resolver's message) on the manage page at once, and the
 first viewer's start finds the environment built. Builds of one lock queue on
 file locks in the root, whoever started them (:class:`~hub_viz.environments.
-LockingBuilder`). Git sources and Kubernetes hubs build at the first start.
+LockingBuilder`). A git source is fetched at its version's commit to read its
+requirement file (:mod:`hub_viz.gitreqs`). Kubernetes hubs build at the first start.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import hashlib
 import json
 import logging
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..errors import HubVizError
+from ..gitfetch import is_commit
 from ..requirements import find_requirements
 from ..spec import resolve_spec
 from .dashboards import Policy
@@ -31,12 +33,11 @@ _RUNNING: set[asyncio.Task] = set()
 def build_command(policy: Policy, d: object) -> list[str] | None:
     """The build's command for dashboard ``d``, or None (nothing to build here)."""
     env = policy.environments
-    if (
-        not policy.check_files
-        or getattr(d, "source_type", "") == "git"
-        or not env.get("enabled", True)
-        or not env.get("root")
-    ):
+    if not env.get("enabled", True) or not env.get("root"):
+        return None
+    if getattr(d, "source_type", "") == "git":
+        return git_build_command(policy, d)
+    if not policy.check_files:
         return None
     root = Path(policy.dashboards_root.format(username=d.owner))  # type: ignore[attr-defined]
     try:
@@ -70,6 +71,41 @@ def build_command(policy: Policy, d: object) -> list[str] | None:
         f"--dashboard={ref}",
         f"--key={key}",
         f"--settings={json.dumps(env.get('builder') or {})}",
+        *version_args(d),
+    ]
+
+
+def version_args(d: object) -> list[str]:
+    """``--version`` of the build: the dashboard's version it is for (kept on it)."""
+    number = getattr(d, "current_version", None)
+    return [f"--version={number}"] if isinstance(number, int) else []
+
+
+def git_build_command(policy: Policy, d: object) -> list[str] | None:
+    """The build's command for a git dashboard whose version pins a commit: the build
+    fetches that commit to read its requirement file (and keeps the answer for the
+    hub's starts, :mod:`hub_viz.gitreqs`)."""
+    commit = getattr(d, "commit", "") or ""
+    if not policy.environments.get("local") or not is_commit(commit):
+        return None
+    env = policy.environments
+    entry = PurePosixPath(d.entry)  # type: ignore[attr-defined]
+    ref = f"{d.owner}/{d.slug}"  # type: ignore[attr-defined]
+    key = hashlib.sha256(f"publish-git\0{ref}\0{d.source}\0{commit}\0{entry}".encode())  # type: ignore[attr-defined]
+    return [
+        sys.executable,
+        "-m",
+        "hub_viz.envbuild",
+        f"--root={env['root']}",
+        f"--git-url={d.source}",  # type: ignore[attr-defined]
+        f"--git-ref={commit}",
+        f"--git-schemes={','.join(policy.git_schemes)}",
+        f"--cwd={entry.parent}",
+        f"--entry={entry.name}",
+        f"--dashboard={ref}",
+        f"--key={key.hexdigest()[:40]}",
+        f"--settings={json.dumps(env.get('builder') or {})}",
+        *version_args(d),
     ]
 
 

@@ -27,6 +27,7 @@ from .base import BaseHandler, is_bot
 from .dashboards import Conflict, Forbidden
 from .deploy import REDEPLOY, STOPPED_BY_AUTHOR
 from .hubapi import HubAPIError
+from .prebuild import start_build
 from .store import Dashboard, Deployment, Open, Version, utcnow
 from .versions import (
     CHECK,
@@ -312,7 +313,10 @@ class Follower:
                 v = add_version(db, d, spec, pins, by="", origin=origin)
                 number, auto = v.number, d.auto_current
                 db.commit()
+                view = as_dashboard(d, v)
             log.info("%s/%s: version %s from commit %s", d.owner, d.slug, number, pins["commit"])
+            # its environment builds now: a preview, or the switch to it, waits for none
+            await start_build(self.ctx.policy, view)
             if auto:
                 await self.make_current(dashboard_id, number)
             return number

@@ -25,6 +25,7 @@ import requests
 
 from ..conftest import Hub, restart_hub, start_hub, stop_hub
 from ..wheels import version_package
+from .test_service_git import bare_repo
 
 pytestmark = pytest.mark.hub
 
@@ -377,3 +378,43 @@ def test_publishing_builds_the_environment_before_anyone_opens_it(env_hub: dict)
     assert f"hello from {PACKAGE} 3.0 in dash" in page_text(hub, body, "_dash-layout")
     after = environment(hub, "env-early")
     assert after["env"] == build["env"] and after["built_now"] is False, after
+
+
+def test_a_dashboard_from_git_runs_in_its_own_environment(env_hub: dict, tmp_path: Path) -> None:
+    """The hub reads the requirement file at the version's commit (never running the
+    repository's code), builds before the instance starts, and keeps the answer."""
+    hub: Hub = env_hub["hub"]
+    url = bare_repo(
+        tmp_path,
+        "env-git",
+        {"app.py": DASH_APP.encode(), "requirements.txt": f"{PACKAGE}==1.0\n".encode()},
+    )
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "title": "From git",
+            "slug": "env-git",
+            "entry": "app.py",
+            "framework": "dash",
+            "git": {"url": url, "ref": "lecture-1"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    body = hub.open_ready(AUTHOR, "env-git", AUTHOR)
+    assert f"hello from {PACKAGE} 1.0 in dash" in page_text(hub, body, "_dash-layout")
+    build = environment(hub, "env-git")
+    assert build["state"] == "ready", build
+    assert any(f"+ {PACKAGE}==1.0" in line for line in build["log"]), build
+    kept = list((hub.root.parent / "environments" / "git-sources").glob("*.json"))
+    assert len(kept) == 1, kept
+    [version] = hub.svc("GET", f"dashboards/{AUTHOR}/env-git/versions", AUTHOR).json()["items"]
+    assert version["environment"]["env"] == build["env"]
+
+    # a new start of the same commit: the kept answer, the same environment
+    hub.stop(AUTHOR, "env-git")
+    body = hub.open_ready(AUTHOR, "env-git", AUTHOR)
+    assert f"hello from {PACKAGE} 1.0 in dash" in page_text(hub, body, "_dash-layout")
+    again = environment(hub, "env-git")
+    assert again["env"] == build["env"] and again["built_now"] is False

@@ -475,6 +475,7 @@ def test_environment_settings_reach_the_builder_and_the_service() -> None:
         "enabled": True,
         "root": "/srv/hub/environments",
         "allow_requirement_urls": False,
+        "local": True,
         # for its builds at publish time
         "builder": {"index_url": "https://mirror.example.org/simple", "build_timeout": 900},
     }
