@@ -9,8 +9,13 @@ removed on exit: a warm-pool instance, whose viewer is not known yet).
 
 The copy takes regular files and folders only (no symlinks, no
 ``.ipynb_checkpoints``, ``__pycache__`` or ``.git``) and stops with a
-readable error past ``--work-max-bytes``. A later start copies nothing
-again, except the entry itself when the viewer deleted it.
+readable error past ``--work-max-bytes``. A later start of the same version
+copies nothing again, except the entry itself when the viewer deleted it. A
+start of another version (the author made it current) brings the author's
+changes in and leaves the viewer's alone, as nbgitpuller does: files the
+viewer has not touched are updated, added or removed; files the viewer
+edited, made or deleted stay as they are (the marker file remembers what was
+given, by digest).
 """
 
 from __future__ import annotations
@@ -59,48 +64,167 @@ def _mb(n: int) -> str:
     return f"{n / 1_000_000:g} MB" if n >= 1_000_000 else f"{n} bytes"
 
 
-def copy_tree(source: Path, target: Path, max_bytes: int) -> int:
-    """Copy ``source``'s files and folders into ``target``; the bytes copied."""
-    total = 0
+def source_files(source: Path) -> dict[str, os.stat_result]:
+    """The regular files under ``source`` a copy takes (relative POSIX paths), sorted."""
+    found: dict[str, os.stat_result] = {}
 
-    def walk(src: Path, dst: Path) -> None:
-        nonlocal total
-        dst.mkdir(mode=0o700, exist_ok=True)
+    def walk(src: Path, rel: str) -> None:
         with os.scandir(src) as entries:
             for item in sorted(entries, key=lambda e: e.name):
                 if item.name in SKIPPED or item.is_symlink():
                     continue
                 info = item.stat(follow_symlinks=False)
-                try:
-                    if stat.S_ISDIR(info.st_mode):
-                        walk(Path(item.path), dst / item.name)
-                    elif stat.S_ISREG(info.st_mode):
-                        total += info.st_size
-                        if total > max_bytes:
-                            raise WorkCopyError(
-                                f"The dashboard's folder holds more than {_mb(max_bytes)}; "
-                                "each viewer of a per-viewer dashboard gets a copy of it. Move "
-                                "the dashboard into a folder of its own with only what it needs.",
-                                log_message=f"{source} is larger than {max_bytes} bytes",
-                            )
-                        copyfile(item.path, dst / item.name)
-                except PermissionError:  # the author's private file: not for viewers
-                    log.info("Not copied (not readable here): %s", item.path)
+                name = f"{rel}{item.name}"
+                if stat.S_ISDIR(info.st_mode):
+                    try:
+                        walk(Path(item.path), name + "/")
+                    except PermissionError:  # the author's private folder: not for viewers
+                        log.info("Not copied (not readable here): %s", item.path)
+                elif stat.S_ISREG(info.st_mode):
+                    found[name] = info
 
-    walk(source, target)
-    return total
+    walk(source, "")
+    return found
 
 
-def prepare(source: str, target: str, entry: str, max_bytes: int) -> str:
-    """Fill ``target`` from ``source`` on first use; the folder to run the app in."""
+def too_large(source: Path, max_bytes: int) -> WorkCopyError:
+    return WorkCopyError(
+        f"The dashboard's folder holds more than {_mb(max_bytes)}; "
+        "each viewer of a per-viewer dashboard gets a copy of it. Move "
+        "the dashboard into a folder of its own with only what it needs.",
+        log_message=f"{source} is larger than {max_bytes} bytes",
+    )
+
+
+def digest(path: Path) -> str:
+    import hashlib  # here, as shutil (see copyfile)
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def copy_in(src: Path, dst: Path) -> str | None:
+    """Copy one file (its folders made private); its digest, None if not readable here."""
+    dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        copyfile(src, dst)
+    except PermissionError:  # the author's private file: not for viewers
+        log.info("Not copied (not readable here): %s", src)
+        return None
+    return digest(dst)
+
+
+def copy_tree(source: Path, target: Path, max_bytes: int) -> tuple[int, dict[str, str]]:
+    """Copy ``source``'s files and folders into ``target``; the bytes copied and the
+    digest of each file copied."""
+    files = source_files(source)
+    total = sum(info.st_size for info in files.values())
+    if total > max_bytes:
+        raise too_large(source, max_bytes)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    copied: dict[str, str] = {}
+    for rel in files:
+        found = copy_in(source / rel, target / rel)
+        if found is not None:
+            copied[rel] = found
+    return total, copied
+
+
+def read_marker(marker: Path) -> dict:
+    """What the work folder was filled from: ``source`` and the ``files`` given (a marker
+    of an older launcher says neither)."""
+    import json
+
+    try:
+        data = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return {"source": None, "files": {}}
+    return data if isinstance(data, dict) else {"source": None, "files": {}}
+
+
+def write_marker(marker: Path, source_id: str, files: dict[str, str]) -> None:
+    import json
+
+    marker.write_text(json.dumps({"source": source_id, "files": files}))
+
+
+def update_copy(source: Path, target: Path, given: dict[str, str], max_bytes: int) -> dict:
+    """Bring a new version of the author's files into a viewer's work folder.
+
+    A file the viewer has not changed since it was ``given`` (same digest) is
+    replaced by the new version's, or removed if the new version has none; a
+    file the author adds is copied in; a file the viewer changed, added or
+    deleted stays as the viewer left it. Returns the new ``files`` to remember
+    and what was done (for the log).
+    """
+    files = source_files(source)
+    if sum(info.st_size for info in files.values()) > max_bytes:
+        raise too_large(source, max_bytes)
+    kept: dict[str, str] = {}
+    done = {"updated": 0, "added": 0, "removed": 0, "kept": 0}
+    for rel in files:
+        new = source / rel
+        mine = target / rel
+        if rel in given:
+            if not mine.is_file() or mine.is_symlink():  # deleted (or replaced) by the viewer
+                kept[rel] = given[rel]
+                continue
+            if digest(mine) != given[rel]:  # the viewer's own edit wins
+                kept[rel] = given[rel]
+                done["kept"] += 1
+                continue
+            found = copy_in(new, mine)
+            done["updated"] += found is not None and found != given[rel]
+        elif os.path.lexists(mine):  # the viewer made a file of that name: theirs
+            done["kept"] += 1
+            continue
+        else:
+            found = copy_in(new, mine)
+            done["added"] += found is not None
+        if found is not None:
+            kept[rel] = found
+    for rel, old in given.items():
+        if rel in files:
+            continue
+        mine = target / rel
+        if mine.is_file() and not mine.is_symlink() and digest(mine) == old:
+            mine.unlink()
+            done["removed"] += 1
+    return {"files": kept, "done": done}
+
+
+def prepare(
+    source: str, target: str, entry: str, max_bytes: int, source_id: str | None = None
+) -> str:
+    """Fill ``target`` from ``source`` on first use; the folder to run the app in.
+
+    ``source_id`` names what ``source`` holds (a version's copy, a git commit):
+    when it differs from the one the folder was filled from, the author's
+    changes are brought in without touching the viewer's (:func:`update_copy`).
+    """
     src, dst = Path(source), Path(target)
+    source_id = source_id or source
     dst.mkdir(mode=0o700, parents=True, exist_ok=True)
     marker = dst / MARKER
     if not marker.exists():
-        size = copy_tree(src, dst, max_bytes)
-        marker.write_text(f"copied from the dashboard's folder ({size} bytes)\n")
+        size, files = copy_tree(src, dst, max_bytes)
+        write_marker(marker, source_id, files)
         log.info("Copied the dashboard's folder (%d bytes) into the work folder %s", size, dst)
-    elif not (dst / entry).exists() and (src / entry).exists():
+        return str(dst)
+    before = read_marker(marker)
+    if before.get("source") != source_id:
+        given = before.get("files")
+        result = update_copy(src, dst, given if isinstance(given, dict) else {}, max_bytes)
+        write_marker(marker, source_id, result["files"])
+        log.info(
+            "Brought a new version of the dashboard's files into the work folder %s: %s",
+            dst,
+            ", ".join(f"{n} {what}" for what, n in result["done"].items()),
+        )
+    if not (dst / entry).exists() and (src / entry).exists():
         # the viewer deleted the entry: bring the author's back, nothing else
         if (src / entry).is_dir():
             copy_tree(src / entry, dst / entry, max_bytes)
@@ -140,7 +264,12 @@ async def use_work_folder(options: argparse.Namespace, app: AppProcess) -> bool:
         options.work_dir = scratch_folder()
     try:
         app.cwd = await asyncio.to_thread(
-            prepare, app.cwd, options.work_dir, options.entry, options.work_max_bytes
+            prepare,
+            app.cwd,
+            options.work_dir,
+            options.entry,
+            options.work_max_bytes,
+            source_identity(options, app.cwd),
         )
     except HubVizError as e:
         log.error("Copying the dashboard's folder failed: %s", e.log_message)
@@ -154,6 +283,15 @@ async def use_work_folder(options: argparse.Namespace, app: AppProcess) -> bool:
         )
         return False
     return True
+
+
+def source_identity(options: argparse.Namespace, cwd: str) -> str:
+    """What the app's folder holds: the git commit fetched, else the folder (a version's
+    copy of the author's files has a path of its own)."""
+    git_url = getattr(options, "git_url", "")
+    if git_url:
+        return f"git {git_url} {getattr(options, 'git_ref', '')} {getattr(options, 'cwd', '')}"
+    return cwd
 
 
 def clean_up(options: argparse.Namespace) -> None:

@@ -33,6 +33,7 @@ log = logging.getLogger("hub_viz.service")
 
 STOPPED_BY_AUTHOR = "stopped by author"
 REDEPLOY = "redeploy"
+NEW_VERSION = "new version"  # a viewer's instance of an older version, reopened
 UNPUBLISHED = "unpublished"
 # Servers that ended on their own: the hub's spawner reports it (POST api/servers/ended)
 CRASHED = "crashed"  # the app or its launcher exited (or was killed) without being asked to
@@ -270,6 +271,12 @@ class Deployer:
 
     async def _start_own(self, d: Dashboard, viewer: str | None) -> ServerState:
         owner, name = server_for(d, viewer)
+        # a viewer's own instance of an older version restarts on the current one
+        # (the caller holds the viewer's lock: their other opens wait for this one)
+        if d.mode == PER_VIEWER and viewer and self._outdated(d, owner, name):
+            if (await self.state(owner, name)).status == "ready":
+                log.info("%s/%s runs an older version of %s: restarting it", owner, name, d.ref)
+                await self.stop_server(owner, name, reason=NEW_VERSION, by=viewer)
         if self._recently_ready(owner, name):
             return ServerState(owner, name, "ready")
         async with self.locks.one(("server", owner, name)):
@@ -311,6 +318,29 @@ class Deployer:
         async with self.opening(dashboard_id) as d:
             return await self.start_server(d, owner, name, by=by, viewer=viewer)
 
+    def _outdated(self, d: Dashboard, owner: str, name: str) -> bool:
+        """Does ``owner/name``'s open run serve a version of ``d`` other than its current
+        one? (A per-viewer instance started before the author made another current.)"""
+        if not isinstance(d.current_version, int):
+            return False
+        with self.store.session() as db:
+            running = db.scalar(
+                select(Deployment.version).where(
+                    Deployment.server_owner == owner,
+                    Deployment.server_name == name,
+                    Deployment.stopped.is_(None),
+                    Deployment.preview.is_(False),
+                )
+            )
+        log.warning(
+            d.ref,
+            owner,
+            name,
+            running,
+            d.current_version,
+        )
+        return isinstance(running, int) and running != d.current_version
+
     def _recently_ready(self, owner: str, name: str) -> bool:
         seen = self._ready_at.get((owner, name))
         return seen is not None and time.monotonic() - seen < READY_SECONDS
@@ -321,9 +351,10 @@ class Deployer:
         name = self.pool.claimed(d, viewer)
         if name:
             state = await self.state(self.pool.user, name)
-            if state.status in ("ready", "pending"):
+            if state.status in ("ready", "pending") and not self._outdated(d, self.pool.user, name):
                 return state
-            await self.pool.hand_back(name)  # it stopped (culled): removed, never handed on
+            # it stopped (culled), or runs an older version: removed, never handed on
+            await self.pool.hand_back(name)
         if not d.warm_pool:  # nothing to claim: the viewer's own start looks at their server
             return None
         own = server_for(d, viewer)

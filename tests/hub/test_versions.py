@@ -193,6 +193,64 @@ def test_publish_update_preview_and_roll_back_a_dashboard_from_files(hub: Hub) -
     ]
 
 
+def test_a_viewers_own_instance_moves_to_the_current_version_when_they_open_it_again(
+    hub: Hub,
+) -> None:
+    """Per-viewer: the instance a viewer has keeps its version until the author makes
+    another current; their next open then restarts it on that one."""
+    folder = hub.root / "ver-own"
+    folder.mkdir()
+    app = folder / "app.py"
+    app.write_text(APP.format(tag="own-v1"))
+    ref = f"{AUTHOR}/ver-own"
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": "ver-own",
+            "title": "Own",
+            "entry": "ver-own/app.py",
+            "framework": "dash",
+            "visibility": "all",
+            "mode": "per-viewer",
+        },
+    )
+    assert r.status_code == 201, r.text
+    try:
+        first = open_as(hub, ref, VIEWER)
+        assert title(hub, first) == "Versions own-v1"
+        owner, name = first["server"].split("/")
+        assert owner == VIEWER
+
+        def server() -> dict:
+            return hub.api("GET", f"/users/{VIEWER}").json()["servers"][name]
+
+        started = server()["started"]
+
+        # a new version the author has not made current: the viewer's instance stays
+        app.write_text(APP.format(tag="own-v2"))
+        r = hub.svc(
+            "PATCH", f"dashboards/{ref}", AUTHOR, json={"new_version": True, "make_current": False}
+        )
+        assert r.status_code == 200 and r.json()["new_version"] == 2, r.text
+        assert title(hub, open_as(hub, ref, VIEWER)) == "Versions own-v1"
+        assert server()["started"] == started
+
+        # made current: nothing stops under the viewer, their next open restarts it on v2
+        r = hub.svc("POST", f"dashboards/{ref}/versions/2/current", AUTHOR)
+        assert r.status_code == 200 and r.json()["redeployed"] is False, r.text
+        assert server()["ready"] and server()["started"] == started
+        assert title(hub, open_as(hub, ref, VIEWER)) == "Versions own-v2"
+        assert server()["started"] != started
+        # another viewer starts on the current version at once
+        assert title(hub, open_as(hub, ref, OTHER)) == "Versions own-v2"
+        usage = {v["number"]: v["usage"] for v in versions(hub, ref)["items"]}
+        assert usage[1]["runs"] == 1 and usage[2]["runs"] == 2, usage
+    finally:
+        assert hub.svc("DELETE", f"dashboards/{ref}", AUTHOR).status_code == 204
+
+
 def git(*args: str, cwd: Path) -> str:
     done = subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -197,3 +198,68 @@ def test_a_work_folder_the_sandbox_account_cannot_reach_is_refused(config, tmp_p
     before_start(spawner)
     work = next(a.split("=", 1)[1] for a in spawner.get_args() if a.startswith("--work-dir="))
     assert Path(work).stat().st_uid == 65534
+
+
+def test_a_new_version_brings_the_authors_changes_and_keeps_the_viewers(source, tmp_path):
+    """As nbgitpuller: untouched files follow the author; the viewer's edits stay."""
+    work = tmp_path / "work"
+    (source / "helper.py").write_text("v1 helper")
+    (source / "old.txt").write_text("dropped in v2")
+    (source / "edited-old.txt").write_text("dropped in v2, edited by the viewer")
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 1")
+    (work / "data" / "table.csv").write_text("the viewer's table")
+    (work / "edited-old.txt").write_text("mine now")
+    (work / "helper.py").unlink()  # the viewer deleted it
+    (work / "mine.txt").write_text("my own file")
+
+    v2 = tmp_path / "author-v2"
+    shutil.copytree(source, v2, symlinks=True)
+    (v2 / "notes.ipynb").write_text("author's notebook, v2")
+    (v2 / "data" / "table.csv").write_text("a,b\n3,4\n")
+    (v2 / "helper.py").write_text("v2 helper")
+    (v2 / "new.txt").write_text("added in v2")
+    (v2 / "mine.txt").write_text("the author's file of the viewer's name")
+    (v2 / "old.txt").unlink()
+    (v2 / "edited-old.txt").unlink()
+    # the same version again changes nothing
+    workdir.prepare(str(v2), str(work), "notes.ipynb", 10_000, "version 1")
+    assert (work / "notes.ipynb").read_text() == "author's notebook"
+    assert (work / "old.txt").exists() and not (work / "new.txt").exists()
+
+    workdir.prepare(str(v2), str(work), "notes.ipynb", 10_000, "version 2")
+    assert (work / "notes.ipynb").read_text() == "author's notebook, v2"  # untouched: updated
+    assert (work / "new.txt").read_text() == "added in v2"
+    assert not (work / "old.txt").exists()  # untouched, gone from v2: removed
+    assert (work / "data" / "table.csv").read_text() == "the viewer's table"
+    assert (work / "edited-old.txt").read_text() == "mine now"
+    assert not (work / "helper.py").exists()  # the viewer deleted it: not brought back
+    assert (work / "mine.txt").read_text() == "my own file"
+
+    # the viewer's edit stays theirs in later versions too; untouched files keep following
+    v3 = tmp_path / "author-v3"
+    shutil.copytree(v2, v3, symlinks=True)
+    (v3 / "data" / "table.csv").write_text("a,b\n5,6\n")
+    (v3 / "new.txt").write_text("changed in v3")
+    workdir.prepare(str(v3), str(work), "notes.ipynb", 10_000, "version 3")
+    assert (work / "data" / "table.csv").read_text() == "the viewer's table"
+    assert (work / "new.txt").read_text() == "changed in v3"
+
+
+def test_a_folder_filled_by_an_older_launcher_keeps_every_file_and_gets_new_ones(source, tmp_path):
+    work = tmp_path / "work"
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 1")
+    (work / workdir.MARKER).write_text("copied from the dashboard's folder (10 bytes)\n")
+    (source / "notes.ipynb").write_text("author's notebook, v2")
+    (source / "new.txt").write_text("added")
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 2")
+    assert (work / "notes.ipynb").read_text() == "author's notebook"  # cannot tell: kept
+    assert (work / "new.txt").read_text() == "added"
+
+
+def test_a_new_version_too_large_to_copy_is_refused_with_the_reason(source, tmp_path):
+    work = tmp_path / "work"
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 1")
+    (source / "big.bin").write_bytes(b"x" * 20_000)
+    with pytest.raises(workdir.WorkCopyError, match="holds more than 10000 bytes"):
+        workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 2")
+    assert not (work / "big.bin").exists()
