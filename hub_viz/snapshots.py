@@ -165,6 +165,8 @@ def take_snapshot(folder: Path, root: str | Path, owner: str, slug: str, max_byt
         os.chmod(tmp, (top.st_mode & 0o555) | 0o500)
         if target.exists():
             _remove(tmp)
+            with contextlib.suppress(OSError):  # in use again: not old for collect_snapshots
+                os.utime(target)
         else:
             try:
                 os.rename(tmp, target)
@@ -175,3 +177,36 @@ def take_snapshot(folder: Path, root: str | Path, owner: str, slug: str, max_byt
         if tmp.exists():
             _remove(tmp)
         raise
+
+
+def collect_snapshots(
+    root: str | Path, referenced: set[tuple[str, str, str]], *, min_age: float = 3600.0
+) -> list[Path]:
+    """Remove the snapshots no version names any more (the dashboard was unpublished, an
+    update failed after its copy was taken) and copies left half-made, once they are
+    ``min_age`` seconds old (a version being made names its copy within seconds);
+    ``referenced`` holds ``(owner, slug, digest)`` of every version. The removed paths."""
+    import time
+
+    base = Path(root)
+    keep = {(owner_key(owner), slug, digest) for owner, slug, digest in referenced}
+    cutoff = time.time() - min_age
+    removed: list[Path] = []
+    if not base.is_dir():
+        return removed
+    for owner_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.is_symlink()):
+        for slug_dir in sorted(p for p in owner_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+            untouched = slug_dir.stat().st_mtime < cutoff  # before this look removed anything
+            for item in sorted(slug_dir.iterdir()):
+                if (owner_dir.name, slug_dir.name, item.name) in keep:
+                    continue
+                if not (DIGEST.fullmatch(item.name) or item.name.startswith(".tmp-")):
+                    continue  # not ours
+                with contextlib.suppress(OSError):
+                    if item.lstat().st_mtime < cutoff:
+                        _remove(item)
+                        removed.append(item)
+            with contextlib.suppress(OSError):
+                if untouched and not any(slug_dir.iterdir()):
+                    slug_dir.rmdir()
+    return removed

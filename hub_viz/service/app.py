@@ -43,6 +43,7 @@ from .keepwarm import keep_warm_forever
 from .lti_api import lti_routes
 from .pages import page_routes
 from .publishers import Publishers
+from .snapshotgc import collect_forever
 from .store import Dashboard, Store
 from .thumbnails import Thumbnailer, find_chromium
 from .versions import PUBLISH, Sources, add_version, make_current, run_fields
@@ -134,6 +135,12 @@ class DashboardService(Application):
         config=True,
         help="Seconds between two checks of the branches dashboards follow (a push "
         "webhook makes a version at once); 0 checks only on pushes.",
+    )
+    snapshot_collect_interval = Float(
+        3600,
+        config=True,
+        help="Seconds between two looks for snapshots no version uses any more (their "
+        "dashboard unpublished), which are then removed; 0: never.",
     )
     cookie_secret_file = Unicode(
         "",
@@ -428,6 +435,14 @@ class DashboardService(Application):
         if ctx.deployer.pool is not None:
             background.append(
                 asyncio.ensure_future(ctx.deployer.pool.run_forever(self.warm_pool_interval))
+            )
+        if self.settings.snapshots_root and self.snapshot_collect_interval > 0:
+            background.append(
+                asyncio.ensure_future(
+                    collect_forever(
+                        ctx.store, self.settings.snapshots_root, self.snapshot_collect_interval
+                    )
+                )
             )
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -214,7 +215,13 @@ async def test_the_periodic_check_makes_a_version_per_new_commit(tmp_path: Path)
         dashboard_id = d.id
     assert pins["commit"] == first
     deployer = _Deployer()
-    follower = Follower(SimpleNamespace(store=store, sources=sources, deployer=deployer))
+    envs = tmp_path / "envs"
+    policy = SimpleNamespace(
+        environments={"root": str(envs), "local": True}, git_schemes=("https", "file")
+    )
+    follower = Follower(
+        SimpleNamespace(store=store, sources=sources, deployer=deployer, policy=policy)
+    )
 
     assert await follower.check(dashboard_id) is None  # nothing new on the branch
     (work / "app.py").write_text("2")
@@ -222,6 +229,14 @@ async def test_the_periodic_check_makes_a_version_per_new_commit(tmp_path: Path)
     _git("push", "-q", "origin", "main", cwd=work)
     assert await follower.check(dashboard_id) == 2
     assert await follower.check(dashboard_id) is None  # one version per commit
+    # the new version's environment is prepared in the background at once (its commit
+    # fetched to read its requirement file: none here)
+    for _ in range(600):
+        if list((envs / "sources").glob("*.json")):
+            break
+        await asyncio.sleep(0.1)
+    [result] = [json.loads(p.read_text()) for p in (envs / "sources").glob("*.json")]
+    assert result == {"dashboard": "ana/lab", "state": "ready", "env": ""}
     with store.session() as db:
         d = db.get(Dashboard, dashboard_id)
         assert (d.current_version, d.commit) == (1, first)  # not current: not asked for
