@@ -15,6 +15,7 @@ import hmac
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -459,5 +460,75 @@ def test_the_command_line_lists_makes_previews_and_rolls_back(hub: Hub) -> None:
         )
         assert other.returncode == 1 and f"No dashboard {ref}" in other.stderr
         assert cli(hub, "versions", ref, "--json", token=token).stdout.count('"number"') == 2
+    finally:
+        assert hub.svc("DELETE", f"dashboards/{ref}", AUTHOR).status_code == 204
+
+
+@pytest.fixture(scope="module")
+def checking_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+    """A hub whose service checks followed branches every 2 s (no webhook needed)."""
+    running = start_hub(
+        tmp_path_factory.mktemp("checking-hub"),
+        configure_kwargs={"publishers": [AUTHOR], "extra_service_config": {"follow_interval": 2}},
+    )
+    running.ensure_user(AUTHOR)
+    running.ensure_user(VIEWER)
+    yield running
+    stop_hub(running)
+
+
+def test_the_periodic_check_makes_a_current_version_of_a_new_commit(
+    checking_hub: Hub, tmp_path: Path
+) -> None:
+    """No webhook: the service's branch check finds the pushed commit, makes a version,
+    makes it current (the author chose so), and the running instance serves it."""
+    hub = checking_hub
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "app.py").write_text(APP.format(tag="c1"))
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", ".", cwd=work)
+    git("commit", "-qm", "c1", cwd=work)
+    bare = tmp_path / "repo.git"
+    git("clone", "-q", "--bare", str(work), str(bare), cwd=tmp_path)
+    git("remote", "add", "origin", str(bare), cwd=work)
+    ref = f"{AUTHOR}/ver-check"
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        AUTHOR,
+        json={
+            "slug": "ver-check",
+            "title": "Checked",
+            "entry": "app.py",
+            "framework": "dash",
+            "git": {"url": f"file://{bare}", "ref": "main"},
+            "visibility": "all",
+            "follow_branch": True,
+            "auto_current": True,
+        },
+    )
+    assert r.status_code == 201, r.text
+    try:
+        assert title(hub, open_as(hub, ref, VIEWER)) == "Versions c1"
+        (work / "app.py").write_text(APP.format(tag="c2"))
+        git("commit", "-qam", "c2", cwd=work)
+        git("push", "-q", "origin", "main", cwd=work)
+        second = git("rev-parse", "HEAD", cwd=work)
+        wait_until(
+            lambda: versions(hub, ref)["current"] == 2, timeout=60, what="the check's version"
+        )
+        listed = versions(hub, ref)
+        [newest] = [v for v in listed["items"] if v["number"] == 2]
+        assert newest["origin"] == "check" and newest["git"]["commit"] == second
+        # the running shared instance restarted on it
+        wait_until(
+            lambda: title(hub, open_as(hub, ref, VIEWER)) == "Versions c2",
+            timeout=60,
+            what="the instance to run the new commit",
+        )
+        # nothing new on the branch: two more checks make no version
+        time.sleep(5)
+        assert [v["number"] for v in versions(hub, ref)["items"]] == [2, 1]
     finally:
         assert hub.svc("DELETE", f"dashboards/{ref}", AUTHOR).status_code == 204
