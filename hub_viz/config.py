@@ -270,6 +270,16 @@ def layout_settings(c: Any, subdomain_host: str | None) -> None:
         hub_on_its_own_host(c)
 
 
+def quiet_routine_polls(c: Any) -> None:
+    """The hub's ``log_function``: :func:`hub_viz.hublog.log_request`, unless set already."""
+    from .hublog import log_request
+
+    if "tornado_settings" in c.JupyterHub and isinstance(c.JupyterHub.tornado_settings, dict):
+        c.JupyterHub.tornado_settings.setdefault("log_function", log_request)
+    else:
+        c.JupyterHub.tornado_settings = {"log_function": log_request}
+
+
 def hub_settings(c: Any, spawner_class: str, dashboards: dict[str, dict[str, Any]]) -> str:
     """The hub's own settings for dashboards; the spawner class's short name."""
     short = spawner_class.rsplit(".", 1)[1]
@@ -283,6 +293,8 @@ def hub_settings(c: Any, spawner_class: str, dashboards: dict[str, dict[str, Any
         name: {k: v for k, v in spec.items() if k != "description"}
         for name, spec in dashboards.items()
     }
+    # the service's routine listing of running servers is logged at DEBUG
+    quiet_routine_polls(c)
     # The launcher answers the hub's probe at once and the spawner waits for the app.
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 60
