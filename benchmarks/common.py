@@ -397,8 +397,9 @@ def bare_app(
         prefix=prefix,
         warm_kernels=warm_kernels,
     )
-    # bare Voilà keeps its own fixed pool, without hub_viz's pool keeper
-    argv = [a for a in cmd.argv if "hub_viz.runners." not in a or framework != "voila"]
+    # bare Voilà is Voilà's own command: its own fixed pool, without hub_viz's runner
+    # (forwarded headers, the pool keeper)
+    argv = ["voila" if a == "hub_viz.runners.voila" else a for a in cmd.argv]
     base = f"http://127.0.0.1:{port}{prefix}"
     with open(log_path, "ab") as out:
         t0 = time.perf_counter()

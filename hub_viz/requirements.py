@@ -7,8 +7,12 @@ name packages (PEP 508, with versions and markers). Lines that would choose
 where packages come from (``pkg @ https://…``, ``--index-url``,
 ``--find-links``, ``-e``) are refused unless the operator allows URLs, and
 lines that read other files (``-r``, ``-c``) always are: the operator's index
-settings decide where packages come from. ``environment.yml`` (conda) is not
-supported.
+settings decide where packages come from. An ``environment.yml`` (conda's,
+common in Binder repositories) is read too, for what pip can install: its
+conda packages by the same name on the package index (``pandas=1.5`` is
+``pandas==1.5.*``), its ``pip:`` list as requirement lines; the hub has no
+conda, so a ``python`` the hub's Python does not satisfy, or a package only
+conda has, fails with a readable reason (the resolver names the package).
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ else:  # Python 3.10
 
 REQUIREMENTS_TXT = "requirements.txt"
 PYPROJECT = "pyproject.toml"
+ENVIRONMENT_YML = ("environment.yml", "environment.yaml")
+# conda packages that are the environment itself, not a package to install
+CONDA_TOOLING = frozenset({"pip", "setuptools", "wheel", "conda"})
 # The most a requirement file may hold (bytes), and the most lines it may name.
 MAX_FILE_BYTES = 64 * 1024
 MAX_REQUIREMENTS = 500
@@ -92,6 +99,11 @@ def find_requirements(
             found = pyproject_requirements(_read(project, within), allow_urls=allow_urls)
             if found is not None:
                 return found
+        for name in ENVIRONMENT_YML:
+            if os.path.lexists(folder / name):
+                return conda_requirements(
+                    _read(folder / name, within), source=name, allow_urls=allow_urls
+                )
     return None
 
 
@@ -149,6 +161,89 @@ def pyproject_requirements(text: str, *, allow_urls: bool = False) -> Requiremen
     if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
         raise RequirementsError(f"[project] dependencies in {PYPROJECT} must be a list of text.")
     return check_requirements("\n".join(deps), source=PYPROJECT, allow_urls=allow_urls)
+
+
+def conda_requirements(text: str, *, source: str, allow_urls: bool = False) -> Requirements:
+    """What pip can install of a conda ``environment.yml``: each conda package by its
+    name (conda's ``name=1.5`` matches 1.5.*, a build string is dropped), the ``pip:``
+    list as requirement lines. Channels are ignored; ``python`` must match the hub's."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RequirementsError(f"{source} is not valid YAML: {e}") from None
+    deps = data.get("dependencies") if isinstance(data, dict) else None
+    if deps is None:
+        deps = []
+    if not isinstance(deps, list):
+        raise RequirementsError(f"'dependencies' in {source} must be a list.")
+    lines: list[str] = []
+    for number, dep in enumerate(deps, 1):
+        where = f"Dependency {number} of {source}"
+        if isinstance(dep, dict) and set(dep) == {"pip"} and isinstance(dep["pip"], list):
+            pip = [str(item) for item in dep["pip"]]
+            lines.extend(
+                check_requirements(
+                    "\n".join(pip), source=f"{source} (pip)", allow_urls=allow_urls
+                ).lines
+            )
+            continue
+        if not isinstance(dep, str | int | float):
+            raise RequirementsError(f"{where} is not a package name.")
+        line = conda_line(str(dep).strip(), where)
+        if line:
+            lines.append(line)
+    return check_requirements("\n".join(lines), source=source, allow_urls=allow_urls)
+
+
+def conda_line(spec: str, where: str) -> str:
+    """A conda package spec as a requirement line ('' for conda's own tooling)."""
+    import re
+
+    spec = spec.split("::", 1)[-1]  # channel::name
+    found = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(.*)", spec)
+    if not found:
+        raise RequirementsError(f"{where}: {spec[:80]!r} is not a conda package spec.")
+    name, rest = found[1], found[2].replace(" ", "")
+    if name.lower() in CONDA_TOOLING:
+        return ""
+    if rest[:1].isdigit():  # "pandas 1.5.*": conda's fuzzy match, as "="
+        rest = "=" + rest
+    if rest.startswith("=") and not rest.startswith("=="):
+        version = rest[1:].split("=", 1)[0].rstrip("*").rstrip(".")  # =1.5=build: conda's
+        rest = f"=={version}.*" if version else ""
+    if name.lower() == "python":
+        check_python(rest, where)
+        return ""
+    line = f"{name}{rest}"
+    try:
+        Requirement(line)
+    except InvalidRequirement:
+        raise RequirementsError(
+            f"{where}: {spec[:80]!r} is not a package this hub can read; use a name with "
+            "an optional version, e.g. 'pandas=1.5' or 'pandas>=1.5'."
+        ) from None
+    return line
+
+
+def check_python(spec: str, where: str) -> None:
+    """A ``python`` dependency the hub's Python must satisfy (the hub has no other)."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    running = ".".join(str(n) for n in sys.version_info[:3])
+    try:
+        ok = not spec or SpecifierSet(spec).contains(running)
+    except InvalidSpecifier:
+        raise RequirementsError(
+            f"{where}: 'python{spec}' is not a version this hub reads."
+        ) from None
+    if not ok:
+        raise RequirementsError(
+            f"{where}: the dashboard asks for python{spec}; this hub runs Python {running} "
+            "and cannot install another (it has no conda). Remove the python line or "
+            "make it match."
+        )
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:

@@ -166,6 +166,18 @@ def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
             "requirements.txt": f"{PACKAGE} @ https://example.org/{PACKAGE}-2.0.whl\n",
         },
     )
+    write_dashboard(
+        root,
+        "env-conda",
+        {
+            "app.py": DASH_APP,
+            # a Binder repository's file: conda's spelling, a python line, pip's list
+            "environment.yml": (
+                "name: course\nchannels: [conda-forge]\ndependencies:\n"
+                f"  - python>=3.10\n  - conda-forge::{PACKAGE}=1\n  - pip\n"
+            ),
+        },
+    )
     holder = {"hub": hub}
     yield holder  # type: ignore[misc]
     stop_hub(holder["hub"])
@@ -418,3 +430,13 @@ def test_a_dashboard_from_git_runs_in_its_own_environment(env_hub: dict, tmp_pat
     assert f"hello from {PACKAGE} 1.0 in dash" in page_text(hub, body, "_dash-layout")
     again = environment(hub, "env-git")
     assert again["env"] == build["env"] and again["built_now"] is False
+
+
+def test_a_binder_style_environment_yml_is_built_without_conda(env_hub: dict) -> None:
+    hub: Hub = env_hub["hub"]
+    r = publish(hub, "env-conda", "env-conda/app.py")
+    assert r.status_code == 201, r.text
+    body = hub.open_ready(AUTHOR, "env-conda", AUTHOR)
+    assert f"hello from {PACKAGE} 1.0 in dash" in page_text(hub, body, "_dash-layout")
+    build = environment(hub, "env-conda")
+    assert build["state"] == "ready" and build["source"] == "environment.yml", build

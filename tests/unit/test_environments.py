@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -85,6 +86,56 @@ def test_pyproject_dependencies_and_file_precedence(tmp_path: Path) -> None:
     assert find_requirements([tmp_path]).lines == ("numpy",)  # requirements.txt first
     (tmp_path / "requirements.txt").write_text("x" * 70_000)
     with pytest.raises(SpecError, match="larger than 64 KB"):
+        find_requirements([tmp_path])
+
+
+BINDER_ENV = """\
+name: course
+channels: [conda-forge]
+dependencies:
+  - python>=3.10
+  - conda-forge::pandas=1.5
+  - numpy>=1.24,<2
+  - scipy 1.10.*
+  - matplotlib=3.7.1=py311h1234
+  - pip
+  - pip:
+      - bqplot==0.12.43  # what conda-forge lacks
+"""
+
+
+def test_an_environment_yml_is_read_for_what_pip_installs(tmp_path: Path) -> None:
+    (tmp_path / "environment.yml").write_text(BINDER_ENV)
+    found = find_requirements([tmp_path])
+    assert found is not None and found.source == "environment.yml"
+    assert found.lines == (
+        "pandas==1.5.*",  # conda's "=1.5" is 1.5.*
+        "numpy<2,>=1.24",
+        "scipy==1.10.*",
+        "matplotlib==3.7.1.*",  # the build string is conda's
+        "bqplot==0.12.43",
+    )
+    # a pyproject.toml (and a requirements.txt) beside it come first
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["rich"]\n')
+    assert find_requirements([tmp_path]).source == "pyproject.toml"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("dependencies: [python=2.7]", "asks for python==2.7.*; this hub runs Python"),
+        ("dependencies: [pandas=1.5, '??']", "Dependency 2 of environment.yml"),
+        ("dependencies: {pandas: 1}", "'dependencies' in environment.yml must be a list"),
+        ("dependencies: [", "environment.yml is not valid YAML"),
+        ("dependencies:\n  - pip:\n      - '-r more.txt'", "'-r' reads another file"),
+        ("dependencies:\n  - pip:\n      - 'x @ https://e/x.whl'", "installs from a URL"),
+    ],
+)
+def test_an_environment_yml_the_hub_cannot_follow_is_refused_with_the_reason(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    (tmp_path / "environment.yml").write_text(text)
+    with pytest.raises(SpecError, match=re.escape(says)):
         find_requirements([tmp_path])
 
 
