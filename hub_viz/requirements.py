@@ -182,7 +182,10 @@ def conda_requirements(text: str, *, source: str, allow_urls: bool = False) -> R
     for number, dep in enumerate(deps, 1):
         where = f"Dependency {number} of {source}"
         if isinstance(dep, dict) and set(dep) == {"pip"} and isinstance(dep["pip"], list):
-            pip = [str(item) for item in dep["pip"]]
+            # text only: str() of nested lists (YAML aliases can nest them deep) is refused
+            if not all(isinstance(item, str) for item in dep["pip"]):
+                raise RequirementsError(f"{where}: each 'pip:' entry must be a line of text.")
+            pip = list(dep["pip"])
             lines.extend(
                 check_requirements(
                     "\n".join(pip), source=f"{source} (pip)", allow_urls=allow_urls

@@ -129,6 +129,12 @@ def test_an_environment_yml_is_read_for_what_pip_installs(tmp_path: Path) -> Non
         ("dependencies: [", "environment.yml is not valid YAML"),
         ("dependencies:\n  - pip:\n      - '-r more.txt'", "'-r' reads another file"),
         ("dependencies:\n  - pip:\n      - 'x @ https://e/x.whl'", "installs from a URL"),
+        # aliases nest lists deep: never turned into text
+        (
+            "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\ndependencies:\n  - pip: [*c, *c]",
+            "each 'pip:' entry must be a line of text",
+        ),
     ],
 )
 def test_an_environment_yml_the_hub_cannot_follow_is_refused_with_the_reason(
