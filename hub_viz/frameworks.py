@@ -14,6 +14,7 @@ Templates may use these placeholders:
 ``{app_name}``   the entry's name without suffix (Bokeh/Panel route name)
 ``{python}``     the Python interpreter running the launcher
 ``{warm_kernels}`` how many kernels to keep preheated (``warm_kernel_flags`` only)
+``{max_warm_kernels}`` the most the hub allows one dashboard (``warm_kernel_flags`` only)
 
 :func:`build_command` (run by the launcher) also points Jupyter-based apps at
 hub_viz's own Jupyter folder where the launcher runs (:func:`jupyter_settings`):
@@ -269,6 +270,8 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 "--pool_size={warm_kernels}",
                 "--VoilaConfiguration.multi_kernel_manager_class="
                 "hub_viz.runners.voila_pool.PoolKernelManager",
+                # grown ahead of demand, never past what the hub allows a dashboard
+                "--PoolKernelManager.max_kernels={max_warm_kernels}",
             ),
             suffixes=(".ipynb",),
             detect_priority=10,
@@ -720,10 +723,12 @@ def build_command(
     app_token: str = "",
     python: str = sys.executable,
     warm_kernels: int = 0,
+    max_warm_kernels: int = 100,
 ) -> AppCommand:
     """Build the argv, environment and probe paths that serve ``entry``.
 
-    ``warm_kernels`` above 0 adds the framework's ``warm_kernel_flags``.
+    ``warm_kernels`` above 0 adds the framework's ``warm_kernel_flags``; the pool
+    they keep grows with demand up to ``max_warm_kernels`` (the hub's setting).
     """
     if not framework.command:
         raise FrameworkError(
@@ -747,6 +752,7 @@ def build_command(
         "python": python,
         "app_token": app_token,
         "warm_kernels": str(int(warm_kernels)),
+        "max_warm_kernels": str(max(int(warm_kernels), int(max_warm_kernels))),
     }
     return AppCommand(
         argv=framework.format_argv(values, args),

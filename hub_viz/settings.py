@@ -117,7 +117,8 @@ class DashboardSettings(Configurable):
     max_warm_kernels = Integer(
         100,
         config=True,
-        help="""The most preheated Voilà kernels one dashboard may ask for (``warm_kernels``).
+        help="""The most preheated Voilà kernels one dashboard may ask for (``warm_kernels``),
+        and the most its pool grows to when a class opens it at once.
 
         Each holds its own memory (about 60 MB for a small Voilà notebook), inside
         the instance's memory limit. 0 turns preheated kernels off.""",

@@ -644,6 +644,7 @@ class DashboardSpawnerMixin(LoggingConfigurable):
         ]
         if spec.warm_kernels:
             args.append(f"--warm-kernels={spec.warm_kernels}")
+            args.append(f"--max-warm-kernels={self.max_warm_kernels}")
         if self._env_python:  # the dashboard's own environment
             args.append(f"--python={self._env_python}")
         args += git

@@ -674,6 +674,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Kernels to keep preheated (frameworks with warm_kernel_flags: Voilà).",
     )
     parser.add_argument(
+        "--max-warm-kernels",
+        type=int,
+        default=100,
+        help="The most preheated kernels the pool may grow to with demand (the hub's "
+        "max_warm_kernels).",
+    )
+    parser.add_argument(
         "--ready-timeout", type=float, default=120, help="Seconds to wait for the app."
     )
     parser.add_argument(
@@ -767,6 +774,7 @@ def launcher_context(options: argparse.Namespace) -> LauncherContext:
         app_token=app_token,
         python=options.python,
         warm_kernels=options.warm_kernels,
+        max_warm_kernels=options.max_warm_kernels,
     )
     app = AppProcess(
         command.argv,

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urljoin
 
+import psutil
 import pytest
 import requests
 
@@ -114,6 +115,14 @@ def test_a_burst_of_opens_makes_the_pool_refill_ahead(pool_hub: Hub) -> None:
         list(pool.map(lambda v: open_page(hub, v, "lecture"), ["s1", "s2", "s3"]))
     # Voilà's own pool would refill to its one kernel; the opens made it keep more
     wait_until(lambda: max(pool_sizes(hub, since), default=0) >= 2, 120, what="a larger pool")
+    # ... never past the hub's max_warm_kernels (4 here), which reaches the app
+    [argv] = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if "hub_viz.runners.voila" in (p.info["cmdline"] or [])
+        and "--Voila.base_url=/user/teacher/lecture/" in (p.info["cmdline"] or [])
+    ]
+    assert "--PoolKernelManager.max_kernels=4" in argv, argv
     assert hub.svc("DELETE", "dashboards/teacher/lecture", "teacher").status_code == 204
 
 

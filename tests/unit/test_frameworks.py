@@ -622,12 +622,20 @@ def test_merge_refuses_name_field(overrides: dict) -> None:
 def test_warm_kernels_add_the_frameworks_flags() -> None:
     voila = BUILTIN_FRAMEWORKS["voila"]
     cold = build_command(voila, entry="r.ipynb", port=9000, prefix="/user/a/r/")
-    warm = build_command(voila, entry="r.ipynb", port=9000, prefix="/user/a/r/", warm_kernels=12)
+    warm = build_command(
+        voila, entry="r.ipynb", port=9000, prefix="/user/a/r/", warm_kernels=12, max_warm_kernels=20
+    )
     assert warm.argv == cold.argv + [
         "--preheat_kernel=True",
         "--pool_size=12",
         "--VoilaConfiguration.multi_kernel_manager_class=hub_viz.runners.voila_pool.PoolKernelManager",
+        "--PoolKernelManager.max_kernels=20",  # grown with demand up to the hub's bound
     ]
+    # the bound is never below what the dashboard asks for (checked against it at publish)
+    small = build_command(
+        voila, entry="r.ipynb", port=9000, prefix="/u/", warm_kernels=12, max_warm_kernels=5
+    )
+    assert "--PoolKernelManager.max_kernels=12" in small.argv
     assert not any("preheat" in item for item in cold.argv)
 
 

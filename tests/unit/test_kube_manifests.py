@@ -301,7 +301,9 @@ async def test_warm_pool_instances_get_scratch_storage_not_a_home(hub_config, si
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert set(volumes) == {"dashboard-source", "viewer-scratch"}
     assert volumes["viewer-scratch"] == {"name": "viewer-scratch", "emptyDir": {}}
-    assert "--warm-kernels=1" in pod["spec"]["containers"][0]["args"]
+    args = pod["spec"]["containers"][0]["args"]
+    assert "--warm-kernels=1" in args
+    assert "--max-warm-kernels=100" in args  # the pool grows no further than the hub allows
     assert_valid(pod)
 
 
