@@ -15,6 +15,7 @@ Templates may use these placeholders:
 ``{python}``     the Python interpreter running the launcher
 ``{warm_kernels}`` how many kernels to keep preheated (``warm_kernel_flags`` only)
 ``{max_warm_kernels}`` the most the hub allows one dashboard (``warm_kernel_flags`` only)
+``{warm_burst}`` kernels to add while a class arrives (``warm_kernel_flags`` only)
 
 :func:`build_command` (run by the launcher) also points Jupyter-based apps at
 hub_viz's own Jupyter folder where the launcher runs (:func:`jupyter_settings`):
@@ -272,6 +273,8 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 "hub_viz.runners.voila_pool.PoolKernelManager",
                 # grown ahead of demand, never past what the hub allows a dashboard
                 "--PoolKernelManager.max_kernels={max_warm_kernels}",
+                # a class's first wave, expected from earlier keep-warm windows
+                "--PoolKernelManager.burst={warm_burst}",
             ),
             suffixes=(".ipynb",),
             detect_priority=10,
@@ -724,11 +727,13 @@ def build_command(
     python: str = sys.executable,
     warm_kernels: int = 0,
     max_warm_kernels: int = 100,
+    warm_burst: int = 0,
 ) -> AppCommand:
     """Build the argv, environment and probe paths that serve ``entry``.
 
     ``warm_kernels`` above 0 adds the framework's ``warm_kernel_flags``; the pool
-    they keep grows with demand up to ``max_warm_kernels`` (the hub's setting).
+    they keep grows with demand up to ``max_warm_kernels`` (the hub's setting), and
+    keeps ``warm_burst`` more while a class arrives.
     """
     if not framework.command:
         raise FrameworkError(
@@ -753,6 +758,7 @@ def build_command(
         "app_token": app_token,
         "warm_kernels": str(int(warm_kernels)),
         "max_warm_kernels": str(max(int(warm_kernels), int(max_warm_kernels))),
+        "warm_burst": str(max(0, int(warm_burst))),
     }
     return AppCommand(
         argv=framework.format_argv(values, args),

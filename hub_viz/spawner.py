@@ -645,6 +645,8 @@ class DashboardSpawnerMixin(LoggingConfigurable):
         if spec.warm_kernels:
             args.append(f"--warm-kernels={spec.warm_kernels}")
             args.append(f"--max-warm-kernels={self.max_warm_kernels}")
+            if spec.warm_burst:
+                args.append(f"--warm-burst={spec.warm_burst}")
         if self._env_python:  # the dashboard's own environment
             args.append(f"--python={self._env_python}")
         args += git

@@ -30,6 +30,7 @@ SPEC_KEYS = frozenset(
         "profile",
         "resources",
         "warm_kernels",
+        "warm_burst",
     }
 )
 MAX_WARM_KERNELS = 500  # far above any class; the operator's limit is usually lower
@@ -50,6 +51,7 @@ class ResolvedSpec:
     args: tuple[str, ...]
     title: str
     warm_kernels: int = 0
+    warm_burst: int = 0  # kernels to add while a class arrives (the service's estimate)
 
 
 def check_entry_path(entry: Any) -> PurePosixPath:
@@ -110,6 +112,22 @@ def check_warm_kernels(value: Any, framework: Framework, limit: int = MAX_WARM_K
         raise SpecError(
             f"The {framework.display_name} framework has no preheated kernels; "
             "'warm_kernels' is for Voilà dashboards."
+        )
+    return value
+
+
+def check_warm_burst(value: Any, warm_kernels: int, limit: int = MAX_WARM_KERNELS) -> int:
+    """Kernels to add to ``warm_kernels`` while a class arrives: 0 up to what ``limit``
+    leaves, and only beside preheated kernels."""
+    if value is None or value == 0:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SpecError("'warm_burst' must be a whole number of kernels, 0 for none.")
+    if not warm_kernels:
+        raise SpecError("'warm_burst' adds to 'warm_kernels', which this spec does not ask for.")
+    if warm_kernels + value > limit:
+        raise SpecError(
+            f"'warm_kernels' and 'warm_burst' together may be at most {limit} on this hub."
         )
     return value
 
@@ -188,6 +206,7 @@ def resolve_spec(
     if not isinstance(title, str) or len(title) > 200:
         raise SpecError("'title' must be a string of at most 200 characters.")
 
+    warm = check_warm_kernels(options.get("warm_kernels"), framework, max_warm_kernels)
     return ResolvedSpec(
         framework=framework,
         entry=rel.name,
@@ -195,5 +214,6 @@ def resolve_spec(
         mode=mode,
         args=args,
         title=title,
-        warm_kernels=check_warm_kernels(options.get("warm_kernels"), framework, max_warm_kernels),
+        warm_kernels=warm,
+        warm_burst=check_warm_burst(options.get("warm_burst"), warm, max_warm_kernels),
     )

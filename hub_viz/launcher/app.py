@@ -211,7 +211,16 @@ class ProbeHandler(BaseHandler):
         self.finish(json.dumps(body))
 
 
-POOL_FIELDS = ("ready", "starting", "base", "target", "cap", "estimate_seconds", "measured")
+POOL_FIELDS = (
+    "ready",
+    "starting",
+    "base",
+    "burst",
+    "target",
+    "cap",
+    "estimate_seconds",
+    "measured",
+)
 
 
 async def app_pool(ctx: LauncherContext) -> dict[str, Any] | None:
@@ -674,6 +683,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Kernels to keep preheated (frameworks with warm_kernel_flags: Voilà).",
     )
     parser.add_argument(
+        "--warm-burst",
+        type=int,
+        default=0,
+        help="Kernels to preheat beyond --warm-kernels while a class arrives (the service's "
+        "estimate, set for a start inside a keep-warm window).",
+    )
+    parser.add_argument(
         "--max-warm-kernels",
         type=int,
         default=100,
@@ -775,6 +791,7 @@ def launcher_context(options: argparse.Namespace) -> LauncherContext:
         python=options.python,
         warm_kernels=options.warm_kernels,
         max_warm_kernels=options.max_warm_kernels,
+        warm_burst=options.warm_burst,
     )
     app = AppProcess(
         command.argv,

@@ -14,6 +14,11 @@ it resizes Voilà's pool while the app runs:
 * **measured**: how long the latest kernels took from start to the
   notebook having run (what a viewer waits for on a cold kernel), and how much
   memory a kernel holds;
+* **expected**: started inside a keep-warm window, the pool also keeps
+  ``burst`` more for the first half hour: the service's estimate of the class's
+  first wave from the opens it saw in earlier windows
+  (:mod:`hub_viz.service.classwave`), so the first students do not wait for
+  demand to be measured;
 * **bounded**: the pool grows only while the instance has memory for one more
   kernel (its cgroup limit, ``MEM_LIMIT``, or the machine's available memory:
   :func:`memory_room`), and never past ``PoolKernelManager.max_kernels``;
@@ -129,6 +134,16 @@ class PoolKernelManager(AsyncMappingKernelManager):
         60, config=True, help="Seconds of viewer opens that size the pool (and then shrink it)."
     )
     check_interval = Float(0.5, config=True, help="Seconds between checks of the pool.")
+    burst = Integer(
+        0,
+        config=True,
+        help="Kernels to preheat beyond the base while a class arrives: the service sets it "
+        "when it starts the dashboard inside a keep-warm window, from the largest wave of "
+        "opens it saw there lately (still within the memory limit and max_kernels).",
+    )
+    burst_seconds = Float(
+        1800, config=True, help="Seconds after the app starts during which 'burst' holds."
+    )
 
     if TYPE_CHECKING:  # from Voilà's kernel manager, which Voilà builds on this class
         get_rendered_notebook: Callable[..., Awaitable[Any]]
@@ -146,6 +161,7 @@ class PoolKernelManager(AsyncMappingKernelManager):
         self._base: int | None = None
         self._target = 0
         self._cap = 0
+        self._born = time.monotonic()
         asyncio.get_event_loop().call_soon(self._attach)
 
     # -- Voilà's pool (VoilaKernelManager's attributes) ------------------------------
@@ -267,6 +283,8 @@ class PoolKernelManager(AsyncMappingKernelManager):
         wanted = pool_target(
             self._base, self._demand, now, self.start_seconds(), window=self.demand_window
         )
+        if self.burst and now - self._born < self.burst_seconds:  # a class expected now
+            wanted = max(wanted, self._base + self.burst)
         pool = self._pool()
         have = len(pool)
         self._cap = min(self.max_kernels, have + self.room_for())
@@ -304,6 +322,7 @@ class PoolKernelManager(AsyncMappingKernelManager):
             "ready": ready,
             "starting": len(pool) - ready,
             "base": self._base or 0,
+            "burst": self.burst if time.monotonic() - self._born < self.burst_seconds else 0,
             "target": self._target,
             "cap": self._cap,
             "opens_last_minute": sum(1 for t in self._demand if now - t <= 60),

@@ -284,6 +284,7 @@ class DashboardService(Application):
         deployer = Deployer(
             hub, store, signer, layout=layout, service_prefix=prefix, cull_timeout=self.cull_timeout
         )
+        deployer.max_warm_kernels = self.settings.max_warm_kernels
         ctx = ServiceContext(
             store=store,
             hub=hub,

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from ..frameworks import PER_VIEWER
 from ..layout import Layout
 from ..signing import Signer
+from .classwave import warm_burst
 from .dashboards import GROUPS, USERS, Conflict, NotFound, server_for
 from .hubapi import HubAPIError, HubClient
 from .locks import Locks
@@ -142,6 +143,7 @@ class Deployer:
         self.layout = layout
         self.service_prefix = service_prefix
         self.cull_timeout = cull_timeout  # the idle culler's, to name stop reasons (0: none)
+        self.max_warm_kernels = 100  # the hub's DashboardSettings.max_warm_kernels
         # per dashboard (opens shared, changes alone), per server, per viewer of a dashboard
         self.locks = Locks()
         self.queue = StartQueue()
@@ -175,7 +177,11 @@ class Deployer:
         return f"{self.server_url(owner, name)}_hub_viz/enter?grant_token={grant}"
 
     def spawn_spec(self, d: Dashboard) -> dict[str, Any]:
-        return spawn_spec(d, self.layout.service_origin + self.service_prefix)
+        spec = spawn_spec(d, self.layout.service_origin + self.service_prefix)
+        burst = warm_burst(d, self.store, self.max_warm_kernels)  # inside a keep-warm window
+        if burst:
+            spec["warm_burst"] = burst
+        return spec
 
     def spawn_options(self, d: Dashboard, owner: str, name: str) -> dict[str, Any]:
         spec = self.spawn_spec(d)

@@ -161,3 +161,63 @@ def test_without_memory_for_one_more_the_pool_stays_small_and_the_open_page_says
     wait_until(lambda: dry() is None, 120, what="a ready kernel again")
     assert max(pool_sizes(hub, since)) == 1
     assert hub.svc("DELETE", "dashboards/teacher/tight", "teacher").status_code == 204
+
+
+def voila_argv(slug: str) -> list[str]:
+    [argv] = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if "hub_viz.runners.voila" in (p.info["cmdline"] or [])
+        and f"--Voila.base_url=/user/teacher/{slug}/" in (p.info["cmdline"] or [])
+    ]
+    return argv
+
+
+def test_a_keep_warm_start_preheats_for_the_wave_the_last_class_made(pool_hub: Hub) -> None:
+    """Kept warm: a start inside the window preheats as many kernels as viewers arrived
+    together before (within max_warm_kernels, 4 here), before anyone opens it."""
+    hub = pool_hub
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        "teacher",
+        json={
+            "title": "Class",
+            "slug": "class",
+            "entry": "voila/dashboard.ipynb",
+            "visibility": "all",
+            "warm_kernels": 1,
+            "keep_warm": "always",
+        },
+    )
+    assert r.status_code == 201, r.text
+    try:
+        # the first class: four students together (the service records each open)
+        wait_until(
+            lambda: (
+                hub.svc("POST", "dashboards/teacher/class/open", "teacher").json()["status"]
+                == "ready"
+            ),
+            120,
+            what="the class dashboard running",
+        )
+        assert "--PoolKernelManager.burst=0" in voila_argv("class")  # nothing seen yet
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda v: open_page(hub, v, "class"), ["c1", "c2", "c3", "c4"]))
+        # the next start, inside the window, expects that wave (4 or 5 viewers within
+        # 10 s), less the author's one kernel, within max_warm_kernels (4): 3 more
+        assert hub.svc("POST", "dashboards/teacher/class/stop", "teacher").status_code == 200
+        since = hub.log.stat().st_size
+        wait_until(
+            lambda: (
+                hub.svc("POST", "dashboards/teacher/class/open", "teacher").json()["status"]
+                == "ready"
+            ),
+            120,
+            what="the class dashboard running again",
+        )
+        assert "--PoolKernelManager.burst=3" in voila_argv("class")
+        # filled to 4 before any student arrives
+        wait_until(lambda: 4 in pool_sizes(hub, since), 120, what="a pool of 4")
+    finally:
+        assert hub.svc("DELETE", "dashboards/teacher/class", "teacher").status_code == 204
