@@ -338,13 +338,6 @@ class Deployer:
                     Deployment.preview.is_(False),
                 )
             )
-        log.warning(
-            d.ref,
-            owner,
-            name,
-            running,
-            d.current_version,
-        )
         return isinstance(running, int) and running != d.current_version
 
     def _recently_ready(self, owner: str, name: str) -> bool:

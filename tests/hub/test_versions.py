@@ -248,6 +248,10 @@ def test_a_viewers_own_instance_moves_to_the_current_version_when_they_open_it_a
         assert title(hub, open_as(hub, ref, OTHER)) == "Versions own-v2"
         usage = {v["number"]: v["usage"] for v in versions(hub, ref)["items"]}
         assert usage[1]["runs"] == 1 and usage[2]["runs"] == 2, usage
+        # every message the service logged on the way was well formed (tornado's
+        # formatter writes "Bad message" for one that is not, logging "Logging error")
+        logged = hub.log.read_text(errors="replace")
+        assert "Bad message (" not in logged and "--- Logging error ---" not in logged
     finally:
         assert hub.svc("DELETE", f"dashboards/{ref}", AUTHOR).status_code == 204
 
