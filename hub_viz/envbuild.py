@@ -28,7 +28,7 @@ from .errors import HubVizError
 from .gitfetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
 from .gitreqs import git_requirements
 from .kubeenv import BUILD_SETTINGS, sources_path
-from .requirements import find_requirements
+from .requirements import find_requirements, requirement_folders
 from .sources import GitSource
 
 
@@ -40,14 +40,6 @@ class SharedVolumeBuilder(LockingBuilder):
         run in (the hub collects those, :meth:`DashboardKubeSpawner.collect_environments`)."""
         if force:
             await asyncio.get_running_loop().run_in_executor(None, self.prune_cache)
-
-
-def folders_of(cwd: Path, entry: str) -> list[Path]:
-    """Where the requirement file may be: a folder app's own folder, then its cwd."""
-    folders = [cwd]
-    if (cwd / entry).is_dir():
-        folders.insert(0, cwd / entry)
-    return folders
 
 
 async def build(args: argparse.Namespace) -> int:
@@ -73,7 +65,7 @@ async def build(args: argparse.Namespace) -> int:
             )
         else:
             reqs = find_requirements(
-                folders_of(Path(args.cwd), args.entry),
+                requirement_folders(Path(args.cwd), args.entry),
                 allow_urls=builder.allow_requirement_urls,
                 within=Path(args.source_root),
             )

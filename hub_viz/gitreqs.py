@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from .errors import SpecError
 from .gitfetch import fetch_git, is_commit
-from .requirements import Requirements, RequirementsError, find_requirements
+from .requirements import Requirements, RequirementsError, find_requirements, requirement_folders
 from .sources import GitSource
 
 
@@ -38,11 +38,7 @@ def folders_in(root: Path, folder: str, entry: str) -> list[Path]:
     sub = PurePosixPath(folder)
     if sub.is_absolute() or ".." in sub.parts:
         raise SpecError("The dashboard's folder must be inside its git repository.")
-    cwd = root.joinpath(*sub.parts)
-    folders = [cwd]
-    if (cwd / entry).is_dir():
-        folders.insert(0, cwd / entry)
-    return folders
+    return requirement_folders(root.joinpath(*sub.parts), entry)
 
 
 def cache_key(source: GitSource, folder: str, entry: str, allow_urls: bool) -> str:

@@ -82,6 +82,14 @@ class Requirements:
         return h.hexdigest()
 
 
+def requirement_folders(cwd: Path, entry: str) -> list[Path]:
+    """Where a dashboard's requirement file may be: a folder app's own folder, then the
+    folder its entry is in (``cwd``)."""
+    if (cwd / entry).is_dir():
+        return [cwd / entry, cwd]
+    return [cwd]
+
+
 def find_requirements(
     folders: list[Path], *, allow_urls: bool = False, within: Path | None = None
 ) -> Requirements | None:

@@ -50,7 +50,7 @@ from .profiles import (
     parse_profiles,
     pick_profile,
 )
-from .requirements import Requirements, find_requirements
+from .requirements import Requirements, find_requirements, requirement_folders
 from .sandbox import (
     RunAs,
     SandboxError,
@@ -537,11 +537,8 @@ class DashboardSpawnerMixin(LoggingConfigurable):
             if self._git is not None:
                 reqs = await self.git_requirements(builder)
             else:
-                folders = [Path(spec.cwd)]
-                if (Path(spec.cwd) / spec.entry).is_dir():  # a folder app's own file first
-                    folders.insert(0, Path(spec.cwd) / spec.entry)
                 reqs = find_requirements(
-                    folders,
+                    requirement_folders(Path(spec.cwd), spec.entry),
                     allow_urls=builder.allow_requirement_urls,
                     within=await self.dashboard_root(),
                 )
@@ -759,21 +756,28 @@ class DashboardSpawnerMixin(LoggingConfigurable):
         """Tell the hub_viz service that this server is being stopped, so that it sends
         no more viewers to it from the hub's earlier "ready" (a stop through the hub's
         API or by the culler, which the service would otherwise see only later).
-        Authenticated with the server's own API ``token``; a short timeout, and a
-        failure only logged: the stop goes on."""
-        if not self.service_url or not token:
-            return
-        request = HTTPRequest(
-            self.service_url.rstrip("/") + "/api/servers/stopping",
-            method="POST",
-            headers={"Authorization": f"token {token}"},
-            body=b"",
-            request_timeout=3,
-        )
+        A short timeout, and a failure only logged: the stop goes on."""
         try:
-            await AsyncHTTPClient().fetch(request)
+            await self.tell_service("servers/stopping", token, b"", timeout=3)
         except Exception as e:
             self.log.info("Could not tell the hub_viz service that %s stops: %s", self._log_name, e)
+
+    async def tell_service(self, path: str, token: str, body: bytes, timeout: float) -> None:
+        """POST ``body`` to the service's ``api/<path>``, authenticated with this server's
+        own API ``token`` (nothing without a service or a token)."""
+        if not self.service_url or not token:
+            return
+        headers = {"Authorization": f"token {token}"}
+        if body:
+            headers["Content-Type"] = "application/json"
+        request = HTTPRequest(
+            f"{self.service_url.rstrip('/')}/api/{path}",
+            method="POST",
+            headers=headers,
+            body=body,
+            request_timeout=timeout,
+        )
+        await AsyncHTTPClient().fetch(request)
 
     async def poll(self) -> int | None:
         token = self.api_token  # a poll that finds the server gone clears it
@@ -792,17 +796,9 @@ class DashboardSpawnerMixin(LoggingConfigurable):
         stop (the app or launcher exited, the pod was killed), so that its deployment
         record says "crashed" rather than a guess. Authenticated with the server's own
         API ``token`` (still valid here: the hub deletes it after this poll)."""
-        if not self.service_url or not token:
-            return
-        request = HTTPRequest(
-            self.service_url.rstrip("/") + "/api/servers/ended",
-            method="POST",
-            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
-            body=json.dumps({"exit_status": int(status)}),
-            request_timeout=10,
-        )
+        body = json.dumps({"exit_status": int(status)}).encode()
         try:
-            await AsyncHTTPClient().fetch(request)
+            await self.tell_service("servers/ended", token, body, timeout=10)
         except Exception as e:  # the record is then closed from the hub's listing
             self.log.warning(
                 "Could not tell the hub_viz service that %s ended (exit status %s): %s",

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import HubVizError, SpecError
 from ..frameworks import MODES, PER_VIEWER, SHARED, Framework
 from ..profiles import Ceiling, Profile, check_resources, effective_resources, pick_profile
-from ..requirements import find_requirements
+from ..requirements import find_requirements, requirement_folders
 from ..sources import check_git_host, check_git_ref, check_git_url
 from ..spec import ResolvedSpec, check_args, check_warm_kernels, resolve_spec
 from .keepwarm import check_windows
@@ -89,12 +89,11 @@ class Policy:
 
 def check_environment(resolved: ResolvedSpec, policy: Policy, root: Path) -> None:
     """Refuse a requirement file beside the entry that the hub would refuse to build."""
-    folders = [Path(resolved.cwd)]
-    if (Path(resolved.cwd) / resolved.entry).is_dir():
-        folders.insert(0, Path(resolved.cwd) / resolved.entry)
     try:
         find_requirements(
-            folders, allow_urls=bool(policy.environments.get("allow_requirement_urls")), within=root
+            requirement_folders(Path(resolved.cwd), resolved.entry),
+            allow_urls=bool(policy.environments.get("allow_requirement_urls")),
+            within=root,
         )
     except OSError:  # unreadable here: the hub checks again when it starts
         pass

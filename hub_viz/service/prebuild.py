@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import HubVizError
 from ..gitfetch import is_commit
-from ..requirements import find_requirements
+from ..requirements import find_requirements, requirement_folders
 from ..spec import resolve_spec
 from .dashboards import Policy
 
@@ -48,11 +48,10 @@ def build_command(policy: Policy, d: object) -> list[str] | None:
             allowed_frameworks=policy.allowed_frameworks,
             check_files=True,
         )
-        folders = [Path(spec.cwd)]
-        if (Path(spec.cwd) / spec.entry).is_dir():
-            folders.insert(0, Path(spec.cwd) / spec.entry)
         reqs = find_requirements(
-            folders, allow_urls=bool(env.get("allow_requirement_urls")), within=root
+            requirement_folders(Path(spec.cwd), spec.entry),
+            allow_urls=bool(env.get("allow_requirement_urls")),
+            within=root,
         )
     except (HubVizError, OSError):  # the hub says why when it starts
         return None
@@ -60,15 +59,21 @@ def build_command(policy: Policy, d: object) -> list[str] | None:
         return None
     ref = f"{d.owner}/{d.slug}"  # type: ignore[attr-defined]
     key = hashlib.sha256(f"publish\0{ref}\0{spec.cwd}\0{spec.entry}".encode()).hexdigest()[:40]
+    return envbuild_command(
+        policy, d, key, f"--source-root={root}", f"--cwd={spec.cwd}", f"--entry={spec.entry}"
+    )
+
+
+def envbuild_command(policy: Policy, d: object, key: str, *source: str) -> list[str]:
+    """``python -m hub_viz.envbuild`` for ``d``, its ``source`` options, result ``key``."""
+    env = policy.environments
     return [
         sys.executable,
         "-m",
         "hub_viz.envbuild",
         f"--root={env['root']}",
-        f"--source-root={root}",
-        f"--cwd={spec.cwd}",
-        f"--entry={spec.entry}",
-        f"--dashboard={ref}",
+        *source,
+        f"--dashboard={d.owner}/{d.slug}",  # type: ignore[attr-defined]
         f"--key={key}",
         f"--settings={json.dumps(env.get('builder') or {})}",
         *version_args(d),
@@ -88,25 +93,19 @@ def git_build_command(policy: Policy, d: object) -> list[str] | None:
     commit = getattr(d, "commit", "") or ""
     if not policy.environments.get("local") or not is_commit(commit):
         return None
-    env = policy.environments
     entry = PurePosixPath(d.entry)  # type: ignore[attr-defined]
     ref = f"{d.owner}/{d.slug}"  # type: ignore[attr-defined]
     key = hashlib.sha256(f"publish-git\0{ref}\0{d.source}\0{commit}\0{entry}".encode())  # type: ignore[attr-defined]
-    return [
-        sys.executable,
-        "-m",
-        "hub_viz.envbuild",
-        f"--root={env['root']}",
+    return envbuild_command(
+        policy,
+        d,
+        key.hexdigest()[:40],
         f"--git-url={d.source}",  # type: ignore[attr-defined]
         f"--git-ref={commit}",
         f"--git-schemes={','.join(policy.git_schemes)}",
         f"--cwd={entry.parent}",
         f"--entry={entry.name}",
-        f"--dashboard={ref}",
-        f"--key={key.hexdigest()[:40]}",
-        f"--settings={json.dumps(env.get('builder') or {})}",
-        *version_args(d),
-    ]
+    )
 
 
 async def start_build(policy: Policy, d: object) -> bool:

@@ -163,6 +163,18 @@ def test_without_memory_for_one_more_the_pool_stays_small_and_the_open_page_says
     assert hub.svc("DELETE", "dashboards/teacher/tight", "teacher").status_code == 204
 
 
+def opened_by_author(hub: Hub, slug: str) -> None:
+    """The author opens it until it runs (the start follows its first open)."""
+    wait_until(
+        lambda: (
+            hub.svc("POST", f"dashboards/teacher/{slug}/open", "teacher").json()["status"]
+            == "ready"
+        ),
+        120,
+        what=f"{slug} running",
+    )
+
+
 def voila_argv(slug: str) -> list[str]:
     [argv] = [
         p.info["cmdline"]
@@ -193,14 +205,7 @@ def test_a_keep_warm_start_preheats_for_the_wave_the_last_class_made(pool_hub: H
     assert r.status_code == 201, r.text
     try:
         # the first class: four students together (the service records each open)
-        wait_until(
-            lambda: (
-                hub.svc("POST", "dashboards/teacher/class/open", "teacher").json()["status"]
-                == "ready"
-            ),
-            120,
-            what="the class dashboard running",
-        )
+        opened_by_author(hub, "class")
         assert "--PoolKernelManager.burst=0" in voila_argv("class")  # nothing seen yet
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda v: open_page(hub, v, "class"), ["c1", "c2", "c3", "c4"]))
@@ -208,14 +213,7 @@ def test_a_keep_warm_start_preheats_for_the_wave_the_last_class_made(pool_hub: H
         # 10 s), less the author's one kernel, within max_warm_kernels (4): 3 more
         assert hub.svc("POST", "dashboards/teacher/class/stop", "teacher").status_code == 200
         since = hub.log.stat().st_size
-        wait_until(
-            lambda: (
-                hub.svc("POST", "dashboards/teacher/class/open", "teacher").json()["status"]
-                == "ready"
-            ),
-            120,
-            what="the class dashboard running again",
-        )
+        opened_by_author(hub, "class")
         assert "--PoolKernelManager.burst=3" in voila_argv("class")
         # filled to 4 before any student arrives
         wait_until(lambda: 4 in pool_sizes(hub, since), 120, what="a pool of 4")
