@@ -217,7 +217,17 @@ def prepare(
     before = read_marker(marker)
     if before.get("source") != source_id:
         given = before.get("files")
-        result = update_copy(src, dst, given if isinstance(given, dict) else {}, max_bytes)
+        # the marker lies in the viewer's folder, where the app may write: names that
+        # leave the folder are not followed
+        given = {
+            rel: sha
+            for rel, sha in (given.items() if isinstance(given, dict) else ())
+            if isinstance(rel, str)
+            and isinstance(sha, str)
+            and not rel.startswith("/")
+            and ".." not in rel.split("/")
+        }
+        result = update_copy(src, dst, given, max_bytes)
         write_marker(marker, source_id, result["files"])
         log.info(
             "Brought a new version of the dashboard's files into the work folder %s: %s",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import stat
@@ -263,3 +264,18 @@ def test_a_new_version_too_large_to_copy_is_refused_with_the_reason(source, tmp_
     with pytest.raises(workdir.WorkCopyError, match="holds more than 10000 bytes"):
         workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 2")
     assert not (work / "big.bin").exists()
+
+
+def test_a_marker_naming_files_outside_the_work_folder_is_not_followed(source, tmp_path):
+    work = tmp_path / "work"
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 1")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the viewer's")
+    sha = workdir.digest(outside)
+    marker = work / workdir.MARKER
+    data = json.loads(marker.read_text())
+    data["files"]["../outside.txt"] = sha  # what an app writing there could claim
+    data["files"][str(outside)] = sha
+    marker.write_text(json.dumps(data))
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 2")
+    assert outside.read_text() == "not the viewer's"
