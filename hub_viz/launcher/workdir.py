@@ -193,7 +193,19 @@ def update_copy(source: Path, target: Path, given: dict[str, str], max_bytes: in
         if mine.is_file() and not mine.is_symlink() and digest(mine) == old:
             mine.unlink()
             done["removed"] += 1
+    if done["updated"] or done["removed"]:
+        drop_bytecode(target)
     return {"files": kept, "done": done}
+
+
+def drop_bytecode(target: Path) -> None:
+    """Remove the app's ``__pycache__`` folders: Python trusts a cached module whose
+    source has the same size and modification second, which a file replaced soon
+    after the first copy can have (the app would run the old version)."""
+    import shutil
+
+    for cache in [p for p in target.rglob("__pycache__") if p.is_dir() and not p.is_symlink()]:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def prepare(
