@@ -34,7 +34,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.httputil import url_concat
 from tornado.iostream import IOStream, StreamClosedError
-from tornado.log import access_log, enable_pretty_logging
+from tornado.log import LogFormatter, access_log
 from tornado.tcpclient import TCPClient
 
 from .. import __version__
@@ -643,9 +643,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def help_formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's formatter, given the terminal's width so that it does not import ``shutil``
+    for it (with ``bz2`` and ``lzma``: a third of a MiB in every instance)."""
+    try:
+        width = os.get_terminal_size().columns - 2
+    except OSError:  # not a terminal: the launcher's usual case
+        width = 78
+    return argparse.HelpFormatter(prog, width=width)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hub-viz-launch",
+        formatter_class=help_formatter,
         description="Serve one dashboard behind JupyterHub: start the app, log viewers "
         "in with hub OAuth, proxy HTTP and websockets, report activity.",
     )
@@ -1025,7 +1036,9 @@ def log_request(handler: web.RequestHandler) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point of ``hub-viz-launch``."""
-    enable_pretty_logging()
+    handler = logging.StreamHandler()  # tornado's format, without tornado.options
+    handler.setFormatter(LogFormatter(color=False))
+    logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
     options = parse_args(argv)
     try:
