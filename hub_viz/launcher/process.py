@@ -2,7 +2,9 @@
 
 Starts the app from an argv list (never a shell), keeps the tail of its
 output for the owner's start-up page, waits until its readiness path
-answers, and reports when it exits. The app runs in its own process group
+answers (asking over HTTP only once its port accepts connections: a refused
+connect costs a fraction of an HTTP client's attempt, and a class starting
+together waits seconds), and reports when it exits. The app runs in its own process group
 so that stopping it also stops what it started (Voilà's kernels).
 
 simpervisor was considered: it restarts a process that exits with an error,
@@ -20,9 +22,11 @@ import enum
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
@@ -125,16 +129,35 @@ class AppProcess:
         self.state = AppState.FAILED
         self.message = message
 
+    async def listening(self) -> bool:
+        """The readiness URL's port accepts a connection (closed at once, nothing sent)."""
+        url = urlsplit(self.ready_url)
+        with socket.socket(socket.AF_INET) as sock:
+            sock.setblocking(False)
+            try:
+                await asyncio.wait_for(
+                    asyncio.get_running_loop().sock_connect(sock, (url.hostname, url.port)), 1.0
+                )
+            except (OSError, asyncio.TimeoutError):
+                return False
+        return True
+
     async def wait_ready(self, timeout: float) -> bool:
         """Poll the readiness URL until it answers below 500, the app exits, or time runs out."""
         client = AsyncHTTPClient()
         deadline = time.monotonic() + timeout
         delay = 0.05
+        listening = False
         while self.state is AppState.STARTING:
             if time.monotonic() > deadline:
                 self.fail(f"The app did not answer within {timeout:g} seconds.")
                 await self.stop()
                 return False
+            listening = listening or await self.listening()
+            if not listening:
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.2)
+                continue
             request = HTTPRequest(
                 self.ready_url,
                 headers=self.ready_headers,
