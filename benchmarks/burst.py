@@ -149,9 +149,13 @@ def kernel_timeout(n: int) -> float:
 
 
 async def probe_hub(hub, stop: asyncio.Event, every: float = PROBE_EVERY) -> list[float]:
-    """Seconds of ``GET /hub/api/users/<author>``, every ``every`` s until ``stop``."""
+    """Seconds of ``GET /hub/api/users/<author>``, every ``every`` s until ``stop``.
+
+    Asked with a token the hub made (the author's): the hub hashes a token set in its
+    config (the tests' admin token) 16384 times at each request, which would load the
+    hub with the probe's own cost."""
     times = []
-    headers = {"Authorization": f"token {hub.token}"}
+    headers = {"Authorization": f"token {hub.user_token(H.OWNER)}"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as s:
         while not stop.is_set():
             t0 = time.perf_counter()
