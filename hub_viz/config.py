@@ -382,7 +382,15 @@ def service_settings(
     }
     if kube:
         settings["ip"] = "0.0.0.0"  # reached from pods through the hub's Service
+    else:  # every instance starts on this machine: a class's starts take turns
+        settings["max_starting"] = local_start_slots()
     return settings
+
+
+def local_start_slots() -> int:
+    """Starts under way at once on one machine: twice its cores (at least 2), so that
+    the cores stay busy while a start waits on its app's first answer."""
+    return max(2, 2 * (os.cpu_count() or 1))
 
 
 def check_profiles(profiles: dict[str, Any], ceiling: dict[str, Any]) -> None:

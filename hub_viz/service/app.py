@@ -150,6 +150,20 @@ class DashboardService(Application):
         "restarts, so that open pages and their viewers' logins outlive a restart of the "
         "service; replace the file to log everyone out of the service.",
     )
+    max_starting = Integer(
+        0,
+        config=True,
+        help="""Dashboard servers that viewers' opens start at once; the opens beyond it
+        wait in arrival order, and the open page shows each viewer their place. 0: no
+        limit of the service's own (the hub's concurrent_spawn_limit still applies).
+
+        Where every instance runs on the hub's machine, a class opening a per-viewer
+        dashboard together would otherwise start all its apps at once, each slowed
+        down by all the others, so that nobody's is ready before nearly everyone's is;
+        in turn, the first are ready in seconds. configure() sets twice the machine's
+        cores for local processes and leaves it 0 on Kubernetes.
+        """,
+    )
     reconcile_interval = Float(
         30,
         config=True,
@@ -285,6 +299,7 @@ class DashboardService(Application):
             hub, store, signer, layout=layout, service_prefix=prefix, cull_timeout=self.cull_timeout
         )
         deployer.max_warm_kernels = self.settings.max_warm_kernels
+        deployer.max_starting = self.max_starting
         ctx = ServiceContext(
             store=store,
             hub=hub,

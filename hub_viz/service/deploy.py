@@ -49,6 +49,10 @@ GONE = "This dashboard was unpublished; find it again in the gallery."
 # A server the hub called ready this recently is taken as ready without asking again:
 # a class opening one dashboard at once asks the hub once, not once per student.
 READY_SECONDS = 2.0
+# A start under way stops counting against max_starting after this long (a hub that
+# never says how it ended); one nobody follows is asked about this often.
+START_SLOT_SECONDS = 300.0
+IN_FLIGHT_CHECK = 1.0
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -146,7 +150,13 @@ class Deployer:
         self.max_warm_kernels = 100  # the hub's DashboardSettings.max_warm_kernels
         # per dashboard (opens shared, changes alone), per server, per viewer of a dashboard
         self.locks = Locks()
-        self.queue = StartQueue()
+        # starts under way at once that viewers' opens may add (0: no limit of the
+        # service's own; the hub's concurrent_spawn_limit still applies)
+        self.max_starting = 0
+        # servers whose start the hub accepted and that are not ready yet, since when
+        self._in_flight: dict[tuple[str, str], float] = {}
+        self._in_flight_watch: asyncio.Task[None] | None = None
+        self.queue = StartQueue(room=self.has_room)
         self.pool: Any = None  # a WarmPool when per-viewer warm pools are on
         # the newest last_activity the hub reported per running server
         self._last_activity: dict[tuple[str, str], dt.datetime] = {}
@@ -192,6 +202,8 @@ class Deployer:
     async def state(self, owner: str, name: str) -> ServerState:
         asked = time.monotonic()
         model = await self.hub.server(owner, name)
+        if not model or model.get("pending") != "spawn":
+            self._start_ended(owner, name)
         if not model:
             return ServerState(owner, name, "stopped")
         if model.get("ready"):
@@ -213,6 +225,40 @@ class Deployer:
         if model.get("pending") == "stop":
             return ServerState(owner, name, "stopping")
         return ServerState(owner, name, "stopped")
+
+    # -- starts under way ------------------------------------------------------
+
+    def has_room(self) -> bool:
+        """May one more start go now under :attr:`max_starting`? (A start the hub has not
+        finished after :data:`START_SLOT_SECONDS` no longer counts.)"""
+        if self.max_starting <= 0:
+            return True
+        stale = time.monotonic() - START_SLOT_SECONDS
+        for key in [k for k, since in self._in_flight.items() if since < stale]:
+            del self._in_flight[key]
+        return len(self._in_flight) < self.max_starting
+
+    def _start_began(self, owner: str, name: str) -> None:
+        self._in_flight[(owner, name)] = time.monotonic()
+        if self.max_starting > 0 and (
+            self._in_flight_watch is None or self._in_flight_watch.done()
+        ):
+            self._in_flight_watch = asyncio.ensure_future(self._watch_in_flight())
+
+    def _start_ended(self, owner: str, name: str) -> None:
+        if self._in_flight.pop((owner, name), None) is not None:
+            self.queue.wake()
+
+    async def _watch_in_flight(self) -> None:
+        """Ask the hub about starts under way that nobody follows (a viewer who closed the
+        open page), so that their room is given back once they are ready or failed."""
+        while self._in_flight:
+            await asyncio.sleep(IN_FLIGHT_CHECK)
+            for owner, name in list(self._in_flight):
+                try:
+                    await self.state(owner, name)
+                except Exception as e:  # the hub is restarting: ask again next round
+                    log.debug("Could not ask the hub about %s/%s: %s", owner, name, e)
 
     # -- the dashboard's lock -------------------------------------------------
 
@@ -300,17 +346,23 @@ class Deployer:
                 return state
             by = viewer or ""
             per_viewer = viewer if d.mode == PER_VIEWER else None
-            try:
-                code = await self.start_server(d, owner, name, by=by, viewer=per_viewer)
-            except HubAPIError as e:
-                if e.status != 429:
-                    raise
-                dashboard_id = d.id
+            dashboard_id = d.id
+
+            def queued() -> ServerState:
                 self.queue.add(
                     (owner, name),
                     lambda: self._queued_start(dashboard_id, owner, name, by, per_viewer),
                 )
                 return ServerState(owner, name, "queued")
+
+            if len(self.queue) or not self.has_room():  # behind the starts already waiting
+                return queued()
+            try:
+                code = await self.start_server(d, owner, name, by=by, viewer=per_viewer)
+            except HubAPIError as e:
+                if e.status != 429:
+                    raise
+                return queued()
             if code == 201:
                 # the hub also answers 201 when a start failed just as its slow_spawn_timeout
                 # ran out: only its own model says the server really runs
@@ -395,13 +447,20 @@ class Deployer:
             )
             raise failure from None
         self._starting.add((owner, name))
+        # counts against max_starting from now (the hub's answer may take its
+        # slow_spawn_timeout) until the server is ready or the start failed
+        self._start_began(owner, name)
         try:
             code = await self.hub.start(owner, name, self.spawn_options(d, owner, name))
-        except HubAPIError:
-            self._forget(record)  # the hub answered and did not start it
+        except BaseException as e:
+            self._start_ended(owner, name)
+            if isinstance(e, HubAPIError):
+                self._forget(record)  # the hub answered and did not start it
             raise
         finally:
             self._starting.discard((owner, name))
+        if code != 202:  # ready already (201): not under way any more
+            self._start_ended(owner, name)
         if d.mode != PER_VIEWER and not preview:  # a preview is the author's alone
             await self.sync_shares(d)
         return code

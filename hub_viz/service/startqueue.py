@@ -1,10 +1,13 @@
-"""Starts the hub refused for now, tried again in arrival order.
+"""Starts waiting for room, taken in arrival order.
 
-JupyterHub answers 429 when ``concurrent_spawn_limit`` starts are already
-under way (a whole class clicking at the start of a lecture). Rather than
-failing those opens, the deployer queues the start here: one worker retries
-the oldest every :attr:`StartQueue.retry` seconds until the hub takes it,
-and the open page tells the viewer how many starts are ahead of theirs.
+Two limits send a start here (a whole class clicking at the start of a
+lecture): the service's own ``max_starting`` (starts under way at once, set
+where every instance runs on the hub's machine), and JupyterHub's
+``concurrent_spawn_limit`` (the hub answers 429). Rather than failing those
+opens, the deployer queues the start: one worker takes the oldest as soon as
+there is room (:meth:`StartQueue.wake`, or every :attr:`StartQueue.retry`
+seconds) and asks the hub again after a 429, and the open page tells the
+viewer how many starts are ahead of theirs.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ Start = Callable[[], Awaitable[Any]]
 class StartQueue:
     """First in, first out: a start leaves when the hub accepts it or refuses it for good."""
 
-    def __init__(self, retry: float = 1.0) -> None:
+    def __init__(self, retry: float = 1.0, room: Callable[[], bool] = lambda: True) -> None:
         self.retry = retry
+        self.room = room  # may the next start go now? (the service's own limit)
         self._jobs: OrderedDict[Hashable, Start] = OrderedDict()
         self._failures: dict[Hashable, str] = {}
         self._changed = asyncio.Event()
+        self._room_freed = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
@@ -44,6 +49,10 @@ class StartQueue:
         self._notify()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.ensure_future(self._run())
+
+    def wake(self) -> None:
+        """A start under way ended (ready or failed): the next one may go."""
+        self._room_freed.set()
 
     def position(self, key: Hashable) -> int | None:
         """1 for the next start, 2 behind it, ...; None when ``key`` is not waiting."""
@@ -67,14 +76,25 @@ class StartQueue:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    async def _wait_for_room(self) -> None:
+        """Until :meth:`wake` (since the event was last cleared) or :attr:`retry` seconds."""
+        try:
+            await asyncio.wait_for(self._room_freed.wait(), self.retry)
+        except asyncio.TimeoutError:
+            pass
+
     async def _run(self) -> None:
         while self._jobs:
+            self._room_freed.clear()  # before asking: a wake from now on is not missed
+            if not self.room():
+                await self._wait_for_room()
+                continue
             key, start = next(iter(self._jobs.items()))
             try:
                 await start()
             except HubAPIError as e:
                 if e.status == 429:  # still full: the oldest start goes first when room frees
-                    await asyncio.sleep(self.retry)
+                    await self._wait_for_room()
                     continue
                 self._failures[key] = e.message
             except Exception as e:  # keep serving the others

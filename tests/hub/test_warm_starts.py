@@ -4,6 +4,7 @@ starts that wait their turn when the hub is at its limit."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urljoin
@@ -271,3 +272,96 @@ def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> N
         page = requests.get(urljoin(hub.url, events[-1]["url"]), timeout=60)
         assert page.status_code == 200 and "Bokeh" in page.text
     assert hub.svc("DELETE", "dashboards/teacher/clock", "teacher").status_code == 204
+
+
+@pytest.fixture(scope="module")
+def one_start_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A hub whose service starts one server at a time (the hub itself would take 100)."""
+    state = tmp_path_factory.mktemp("one-start-hub")
+    hub = start_hub(
+        state,
+        isolated=True,
+        configure_kwargs={**RESOURCES, "extra_service_config": {"max_starting": 1}},
+    )
+    yield hub
+    stop_hub(hub)
+
+
+def starts_under_way(hub: Hub) -> int:
+    """Servers the hub is starting now (pending spawn), every user's."""
+    r = requests.get(
+        f"{hub.url}/hub/api/users",
+        params={"state": "active"},
+        headers={"Authorization": f"token {hub.token}"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    return sum(
+        1
+        for user in r.json()
+        for server in (user.get("servers") or {}).values()
+        if server.get("pending") == "spawn"
+    )
+
+
+def test_a_class_takes_turns_to_start_under_the_services_limit(one_start_hub: Hub) -> None:
+    hub = one_start_hub
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        "teacher",
+        json={
+            "title": "Turns",
+            "slug": "turns",
+            "entry": "bokeh/app.py",
+            "framework": "bokeh",
+            "mode": "per-viewer",
+            "visibility": "all",
+        },
+    )
+    assert r.status_code == 201, r.text
+    viewers = ["t1", "t2", "t3"]
+    for v in viewers:
+        hub.user_token(v)
+    seen: list[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            seen.append(starts_under_way(hub))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(len(viewers)) as pool:
+            bodies = list(pool.map(lambda v: open_as(hub, v, "teacher/turns"), viewers))
+        # the first start went (ready within the hub's answer, or still pending): the others
+        # wait for it, though the hub would have taken them
+        statuses = [b["status"] for b in bodies]
+        assert statuses.count("queued") == 2, statuses
+        assert {"pending", "ready"} & set(statuses), statuses
+        with ThreadPoolExecutor(len(viewers)) as pool:
+            streams = list(
+                pool.map(
+                    lambda vb: (
+                        follow(hub, vb[0], vb[1]["progress_url"])
+                        if "progress_url" in vb[1]
+                        else [{"ready": True, "url": vb[1]["url"]}]
+                    ),
+                    zip(viewers, bodies, strict=True),
+                )
+            )
+    finally:
+        done.set()
+        sampler.join()
+    assert max(seen) == 1, seen  # one start at a time, each begun when the one before was ready
+    assert seen.count(1) > 3  # the sampler did see the starts under way
+    for v, body, events in zip(viewers, bodies, streams, strict=True):
+        assert events[-1].get("ready"), (v, events)
+        if body["status"] == "queued":
+            places = [e["queued"] for e in events if "queued" in e]
+            assert places and "Many dashboards are starting at once" in events[0]["message"]
+        page = requests.get(urljoin(hub.url, events[-1]["url"]), timeout=60)
+        assert page.status_code == 200 and "Bokeh" in page.text
+    assert hub.svc("DELETE", "dashboards/teacher/turns", "teacher").status_code == 204

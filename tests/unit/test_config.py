@@ -482,3 +482,20 @@ def test_environment_settings_reach_the_builder_and_the_service() -> None:
     kube = Config()
     configure(kube, spawner="kube", service=False)
     assert kube.EnvironmentBuilder.enabled is False  # pods run in their image
+
+
+def test_local_instances_take_turns_to_start_and_kubernetes_ones_do_not(monkeypatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    local = Config()
+    configure(local)
+    assert service_settings(local)["max_starting"] == 4
+    monkeypatch.setattr("os.cpu_count", lambda: None)  # unknown: the smallest machine's
+    one = Config()
+    configure(one)
+    assert service_settings(one)["max_starting"] == 2
+    kube = Config()
+    configure(kube, spawner="kube", run_as_hub_user=True)
+    assert "max_starting" not in service_settings(kube)  # the service's default: no limit
+    mine = Config()
+    configure(mine, extra_service_config={"max_starting": 0})  # the operator's choice stays
+    assert service_settings(mine)["max_starting"] == 0

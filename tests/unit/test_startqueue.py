@@ -32,7 +32,7 @@ async def test_queued_starts_go_in_order_once_the_hub_has_room() -> None:
     await queue.changed(timeout=2)
     assert started == ["a"] and queue.position("b") == 1 and queue.position("c") == 2
     room[0] = 2
-    for _ in range(2):
+    while len(queue):  # b and c may leave within one change
         await queue.changed(timeout=2)
     assert started == ["a", "b", "c"] and len(queue) == 0
     assert queue.failure("a") is None
@@ -52,3 +52,31 @@ async def test_a_start_refused_for_good_leaves_the_queue_with_its_reason() -> No
         await queue.changed(timeout=2)
     assert queue.failure("x") == "Cannot start dashboard 'x': the entry file is missing"
     assert queue.failure("y") is None
+
+
+async def test_starts_wait_for_the_services_own_room_and_go_when_woken() -> None:
+    under_way: list[str] = []
+    limit = 1
+
+    def start(name: str):
+        async def run() -> None:
+            under_way.append(name)
+
+        return run
+
+    # a long retry: only wake() can let the next start go within this test
+    queue = StartQueue(retry=30, room=lambda: len(under_way) < limit)
+    for name in ("a", "b", "c"):
+        queue.add(name, start(name))
+    await queue.changed(timeout=2)
+    assert under_way == ["a"] and [queue.position(n) for n in ("b", "c")] == [1, 2]
+    await asyncio.sleep(0.05)
+    assert under_way == ["a"]  # no room: b waits, however long
+    under_way.remove("a")  # a is ready
+    queue.wake()
+    await queue.changed(timeout=2)
+    assert under_way == ["b"] and queue.position("c") == 1
+    limit = 2  # room for one more, told by a wake
+    queue.wake()
+    await queue.changed(timeout=2)
+    assert under_way == ["b", "c"] and len(queue) == 0
