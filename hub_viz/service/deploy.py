@@ -236,7 +236,8 @@ class Deployer:
         stale = time.monotonic() - START_SLOT_SECONDS
         for key in [k for k, since in self._in_flight.items() if since < stale]:
             del self._in_flight[key]
-        return len(self._in_flight) < self.max_starting
+        # a queued start the queue has sent counts before the hub has it
+        return len(self._in_flight.keys() | self.queue.sent) < self.max_starting
 
     def _start_began(self, owner: str, name: str) -> None:
         self._in_flight[(owner, name)] = time.monotonic()

@@ -4,9 +4,11 @@ Two limits send a start here (a whole class clicking at the start of a
 lecture): the service's own ``max_starting`` (starts under way at once, set
 where every instance runs on the hub's machine), and JupyterHub's
 ``concurrent_spawn_limit`` (the hub answers 429). Rather than failing those
-opens, the deployer queues the start: one worker takes the oldest as soon as
+opens, the deployer queues the start: one worker sends the oldest as soon as
 there is room (:meth:`StartQueue.wake`, or every :attr:`StartQueue.retry`
-seconds) and asks the hub again after a 429, and the open page tells the
+seconds), without waiting for the hub's answer (which may take the whole
+start) before sending the next; a start the hub refused with 429 goes first
+again once :attr:`StartQueue.retry` seconds passed. The open page tells the
 viewer how many starts are ahead of theirs.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -26,7 +29,9 @@ Start = Callable[[], Awaitable[Any]]
 
 
 class StartQueue:
-    """First in, first out: a start leaves when the hub accepts it or refuses it for good."""
+    """First in, first out: a start leaves when the hub accepts it or refuses it for good.
+
+    A start that was sent (:attr:`sent`) keeps its place until the hub answers."""
 
     def __init__(self, retry: float = 1.0, room: Callable[[], bool] = lambda: True) -> None:
         self.retry = retry
@@ -36,6 +41,9 @@ class StartQueue:
         self._changed = asyncio.Event()
         self._room_freed = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self.sent: set[Hashable] = set()  # waiting for the hub's answer
+        self._sending: set[asyncio.Future[None]] = set()  # kept: the loop holds tasks weakly
+        self._hub_full_until = 0.0  # after a 429: no start is sent before then
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -83,24 +91,41 @@ class StartQueue:
         except asyncio.TimeoutError:
             pass
 
+    def _next(self) -> tuple[Hashable, Start] | None:
+        for key, start in self._jobs.items():
+            if key not in self.sent:
+                return key, start
+        return None
+
     async def _run(self) -> None:
         while self._jobs:
             self._room_freed.clear()  # before asking: a wake from now on is not missed
-            if not self.room():
+            job = self._next()
+            if job is None or not self.room() or time.monotonic() < self._hub_full_until:
                 await self._wait_for_room()
                 continue
-            key, start = next(iter(self._jobs.items()))
-            try:
-                await start()
-            except HubAPIError as e:
-                if e.status == 429:  # still full: the oldest start goes first when room frees
-                    await self._wait_for_room()
-                    continue
-                self._failures[key] = e.message
-            except Exception as e:  # keep serving the others
-                log.exception("A queued start failed")
-                self._failures[key] = str(e) or type(e).__name__
-            del self._jobs[key]
-            while len(self._failures) > 1000:  # remembered for the progress streams only
-                self._failures.pop(next(iter(self._failures)))
-            self._notify()
+            key, start = job
+            self.sent.add(key)
+            task = asyncio.ensure_future(self._send(key, start))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, key: Hashable, start: Start) -> None:
+        try:
+            await start()
+        except HubAPIError as e:
+            if e.status == 429:  # still full: the oldest start goes first when room frees
+                self.sent.discard(key)
+                self._hub_full_until = time.monotonic() + self.retry
+                return
+            self._failures[key] = e.message
+        except Exception as e:  # keep serving the others
+            log.exception("A queued start failed")
+            self._failures[key] = str(e) or type(e).__name__
+        finally:
+            self.wake()
+        self.sent.discard(key)
+        self._jobs.pop(key, None)
+        while len(self._failures) > 1000:  # remembered for the progress streams only
+            self._failures.pop(next(iter(self._failures)))
+        self._notify()

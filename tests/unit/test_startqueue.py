@@ -64,8 +64,9 @@ async def test_starts_wait_for_the_services_own_room_and_go_when_woken() -> None
 
         return run
 
-    # a long retry: only wake() can let the next start go within this test
-    queue = StartQueue(retry=30, room=lambda: len(under_way) < limit)
+    # a long retry: only wake() can let the next start go within this test; a start sent
+    # counts before it is under way, as the deployer counts it
+    queue = StartQueue(retry=30, room=lambda: len(set(under_way) | queue.sent) < limit)
     for name in ("a", "b", "c"):
         queue.add(name, start(name))
     await queue.changed(timeout=2)
@@ -80,3 +81,32 @@ async def test_starts_wait_for_the_services_own_room_and_go_when_woken() -> None
     queue.wake()
     await queue.changed(timeout=2)
     assert under_way == ["b", "c"] and len(queue) == 0
+
+
+async def test_the_next_start_goes_while_the_hub_still_answers_the_one_before() -> None:
+    # the hub answers a start when it is ready (up to its slow_spawn_timeout)
+    answered = {name: asyncio.Event() for name in "abc"}
+    sent: list[str] = []
+
+    def start(name: str):
+        async def run() -> None:
+            sent.append(name)
+            await answered[name].wait()
+
+        return run
+
+    queue = StartQueue(retry=30, room=lambda: len(queue.sent) < 2)
+    for name in "abc":
+        queue.add(name, start(name))
+    await asyncio.sleep(0.05)
+    assert sent == ["a", "b"]  # two under way at once; c waits for room
+    assert [queue.position(n) for n in "abc"] == [1, 2, 3]  # places kept until answered
+    answered["a"].set()
+    await queue.changed(timeout=2)
+    await asyncio.sleep(0.05)
+    assert sent == ["a", "b", "c"] and queue.position("b") == 1
+    answered["b"].set()
+    answered["c"].set()
+    while len(queue):
+        await queue.changed(timeout=2)
+    assert queue.failure("c") is None
