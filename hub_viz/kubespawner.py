@@ -539,7 +539,11 @@ class DashboardKubeSpawner(DashboardSpawnerMixin, KubeSpawner):
         """Turn this pod's Kubernetes events into progress messages a student understands."""
         if not self.events_enabled:
             return
-        await self._start_watching_events()
+        # The events reflector is the hub's, shared by every start. The first start
+        # creates it and waits for its first list of events; a start that fails at once
+        # cancels this relay, and a cancelled first list would leave the hub a reflector
+        # that never loads, on which every later start waits until its start_timeout.
+        await asyncio.shield(self._start_watching_events())
         seen = 0
         started = False
         while True:
