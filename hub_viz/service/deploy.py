@@ -153,7 +153,7 @@ class Deployer:
         # starts under way at once that viewers' opens may add (0: no limit of the
         # service's own; the hub's concurrent_spawn_limit still applies)
         self.max_starting = 0
-        # servers whose start the hub accepted and that are not ready yet, since when
+        # servers whose start was sent to the hub and that are not ready yet, since when
         self._in_flight: dict[tuple[str, str], float] = {}
         self._in_flight_watch: asyncio.Task[None] | None = None
         self.queue = StartQueue(room=self.has_room)
@@ -202,8 +202,8 @@ class Deployer:
     async def state(self, owner: str, name: str) -> ServerState:
         asked = time.monotonic()
         model = await self.hub.server(owner, name)
-        if not model or model.get("pending") != "spawn":
-            self._start_ended(owner, name)
+        if (not model or model.get("pending") != "spawn") and (owner, name) not in self._starting:
+            self._start_ended(owner, name)  # (one still on its way to the hub is not over)
         if not model:
             return ServerState(owner, name, "stopped")
         if model.get("ready"):
