@@ -230,15 +230,15 @@ def follow(hub: Hub, viewer: str, progress_url: str) -> list[dict]:
     return events
 
 
-def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> None:
-    hub = narrow_hub
+def publish_clock(hub: Hub, slug: str, title: str) -> None:
+    """The teacher publishes a per-viewer Bokeh dashboard every user may open."""
     r = hub.svc(
         "POST",
         "dashboards",
         "teacher",
         json={
-            "title": "Clock",
-            "slug": "clock",
+            "title": title,
+            "slug": slug,
             "entry": "bokeh/app.py",
             "framework": "bokeh",
             "mode": "per-viewer",
@@ -246,15 +246,20 @@ def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> N
         },
     )
     assert r.status_code == 201, r.text
-    viewers = ["q1", "q2", "q3"]
+
+
+def open_together(hub: Hub, viewers: list[str], ref: str) -> list[dict]:
+    """Each viewer's open call, all at once."""
     for v in viewers:
         hub.user_token(v)
     with ThreadPoolExecutor(len(viewers)) as pool:
-        bodies = list(pool.map(lambda v: open_as(hub, v, "teacher/clock"), viewers))
-    statuses = [b["status"] for b in bodies]
-    assert "queued" in statuses, statuses  # the hub took one start; the others wait
+        return list(pool.map(lambda v: open_as(hub, v, ref), viewers))
+
+
+def follow_together(hub: Hub, viewers: list[str], bodies: list[dict]) -> list[list[dict]]:
+    """Each viewer's progress stream until ready or failed (an open answered ready: its url)."""
     with ThreadPoolExecutor(len(viewers)) as pool:
-        streams = list(
+        return list(
             pool.map(
                 lambda vb: (
                     follow(hub, vb[0], vb[1]["progress_url"])
@@ -264,6 +269,12 @@ def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> N
                 zip(viewers, bodies, strict=True),
             )
         )
+
+
+def assert_each_renders_after_its_turn(
+    hub: Hub, viewers: list[str], bodies: list[dict], streams: list[list[dict]]
+) -> None:
+    """Every viewer's page renders; a queued one was told it waits its turn."""
     for v, body, events in zip(viewers, bodies, streams, strict=True):
         assert events[-1].get("ready"), (v, events)
         if body["status"] == "queued":
@@ -271,6 +282,17 @@ def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> N
             assert waiting and "Many dashboards are starting at once" in waiting[0]
         page = requests.get(urljoin(hub.url, events[-1]["url"]), timeout=60)
         assert page.status_code == 200 and "Bokeh" in page.text
+
+
+def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> None:
+    hub = narrow_hub
+    publish_clock(hub, "clock", "Clock")
+    viewers = ["q1", "q2", "q3"]
+    bodies = open_together(hub, viewers, "teacher/clock")
+    statuses = [b["status"] for b in bodies]
+    assert "queued" in statuses, statuses  # the hub took one start; the others wait
+    streams = follow_together(hub, viewers, bodies)
+    assert_each_renders_after_its_turn(hub, viewers, bodies, streams)
     assert hub.svc("DELETE", "dashboards/teacher/clock", "teacher").status_code == 204
 
 
@@ -289,12 +311,7 @@ def one_start_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 def starts_under_way(hub: Hub) -> int:
     """Servers the hub is starting now (pending spawn), every user's."""
-    r = requests.get(
-        f"{hub.url}/hub/api/users",
-        params={"state": "active"},
-        headers={"Authorization": f"token {hub.token}"},
-        timeout=30,
-    )
+    r = hub.api("GET", "/users", params={"state": "active"})
     assert r.status_code == 200, r.text
     return sum(
         1
@@ -306,23 +323,10 @@ def starts_under_way(hub: Hub) -> int:
 
 def test_a_class_takes_turns_to_start_under_the_services_limit(one_start_hub: Hub) -> None:
     hub = one_start_hub
-    r = hub.svc(
-        "POST",
-        "dashboards",
-        "teacher",
-        json={
-            "title": "Turns",
-            "slug": "turns",
-            "entry": "bokeh/app.py",
-            "framework": "bokeh",
-            "mode": "per-viewer",
-            "visibility": "all",
-        },
-    )
-    assert r.status_code == 201, r.text
+    publish_clock(hub, "turns", "Turns")
     viewers = ["t1", "t2", "t3"]
     for v in viewers:
-        hub.user_token(v)
+        hub.user_token(v)  # before the sampler starts: token requests are not part of it
     seen: list[int] = []
     done = threading.Event()
 
@@ -334,34 +338,17 @@ def test_a_class_takes_turns_to_start_under_the_services_limit(one_start_hub: Hu
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        with ThreadPoolExecutor(len(viewers)) as pool:
-            bodies = list(pool.map(lambda v: open_as(hub, v, "teacher/turns"), viewers))
+        bodies = open_together(hub, viewers, "teacher/turns")
         # the first start went (ready within the hub's answer, or still pending): the others
         # wait for it, though the hub would have taken them
         statuses = [b["status"] for b in bodies]
         assert statuses.count("queued") == 2, statuses
         assert {"pending", "ready"} & set(statuses), statuses
-        with ThreadPoolExecutor(len(viewers)) as pool:
-            streams = list(
-                pool.map(
-                    lambda vb: (
-                        follow(hub, vb[0], vb[1]["progress_url"])
-                        if "progress_url" in vb[1]
-                        else [{"ready": True, "url": vb[1]["url"]}]
-                    ),
-                    zip(viewers, bodies, strict=True),
-                )
-            )
+        streams = follow_together(hub, viewers, bodies)
     finally:
         done.set()
         sampler.join()
     assert max(seen) == 1, seen  # one start at a time, each begun when the one before was ready
     assert seen.count(1) > 3  # the sampler did see the starts under way
-    for v, body, events in zip(viewers, bodies, streams, strict=True):
-        assert events[-1].get("ready"), (v, events)
-        if body["status"] == "queued":
-            places = [e["queued"] for e in events if "queued" in e]
-            assert places and "Many dashboards are starting at once" in events[0]["message"]
-        page = requests.get(urljoin(hub.url, events[-1]["url"]), timeout=60)
-        assert page.status_code == 200 and "Bokeh" in page.text
+    assert_each_renders_after_its_turn(hub, viewers, bodies, streams)
     assert hub.svc("DELETE", "dashboards/teacher/turns", "teacher").status_code == 204

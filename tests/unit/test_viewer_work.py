@@ -283,13 +283,9 @@ def test_a_marker_naming_files_outside_the_work_folder_is_not_followed(source, t
     assert outside.read_text() == "not the viewer's"
 
 
-def test_a_new_version_within_the_same_second_is_not_run_from_stale_bytecode(source, tmp_path):
-    """The same size and modification second as the first copy: Python would reuse the
-    cached module of the old version."""
-    (source / "app.py").write_text("VERSION = 'v1'\n")
+def version_run(work: Path) -> str:
+    """What ``app.VERSION`` a Python started in ``work`` imports (writing its bytecode)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    work = tmp_path / "work"
-    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 1")
     done = subprocess.run(
         [sys.executable, "-c", "import app; print(app.VERSION)"],
         cwd=work,
@@ -298,7 +294,16 @@ def test_a_new_version_within_the_same_second_is_not_run_from_stale_bytecode(sou
         check=True,
         env=env,
     )
-    assert done.stdout.strip() == "v1" and (work / "__pycache__").is_dir()
+    return done.stdout.strip()
+
+
+def test_a_new_version_within_the_same_second_is_not_run_from_stale_bytecode(source, tmp_path):
+    """The same size and modification second as the first copy: Python would reuse the
+    cached module of the old version."""
+    (source / "app.py").write_text("VERSION = 'v1'\n")
+    work = tmp_path / "work"
+    workdir.prepare(str(source), str(work), "notes.ipynb", 10_000, "version 1")
+    assert version_run(work) == "v1" and (work / "__pycache__").is_dir()
     v2 = tmp_path / "v2"
     shutil.copytree(source, v2, symlinks=True)
     (v2 / "app.py").write_text("VERSION = 'v2'\n")  # the same size
@@ -306,12 +311,4 @@ def test_a_new_version_within_the_same_second_is_not_run_from_stale_bytecode(sou
     # the copy's time set back to the first one's second, as a fast update would have it
     first = (work / workdir.MARKER).stat().st_mtime
     os.utime(work / "app.py", (first, first))
-    done = subprocess.run(
-        [sys.executable, "-c", "import app; print(app.VERSION)"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    )
-    assert done.stdout.strip() == "v2"
+    assert version_run(work) == "v2"
