@@ -34,7 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, build_command  # noqa: E402
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS  # noqa: E402
+from hub_viz.frameworks import build_command  # noqa: E402
 from tests.conftest import EXAMPLES as EXAMPLES_DIR  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.examples import EXAMPLES, MORE_EXAMPLES  # noqa: E402

@@ -86,7 +86,10 @@ def framework_record(framework: str, pythonpath: str) -> str:
     """``HUB_VIZ_FRAMEWORK`` as the spawner of the checkout at ``pythonpath`` sets it."""
     code = (
         "import sys\n"
-        "from hub_viz.frameworks import BUILTIN_FRAMEWORKS\n"
+        "try:\n"
+        "    from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS\n"
+        "except ImportError:  # a checkout from before the records had a module of their own\n"
+        "    from hub_viz.frameworks import BUILTIN_FRAMEWORKS\n"
         "from hub_viz.spawner import framework_json\n"
         "print(framework_json(BUILTIN_FRAMEWORKS[sys.argv[1]]))\n"
     )

@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .builtin_frameworks import BUILTIN_FRAMEWORKS
 from .client import DEFAULT_HUB_URL, DEFAULT_SERVICE, APIError, Client, split_ref
-from .frameworks import BUILTIN_FRAMEWORKS
 
 PROXY = "configurable-http-proxy"
 PROXY_PACKAGE = "configurable-http-proxy@^5"

@@ -19,8 +19,9 @@ from typing import Any
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, validate
 from traitlets.config import Config, Configurable
 
+from .builtin_frameworks import BUILTIN_FRAMEWORKS
 from .errors import FrameworkError
-from .frameworks import BUILTIN_FRAMEWORKS, DEFAULT_FRAMEWORKS, merge_frameworks
+from .frameworks import DEFAULT_FRAMEWORKS, merge_frameworks
 from .profiles import Ceiling, parse_profiles
 
 # Classes that once held these settings: ``c.<class>.<name>`` still works (deprecated).

@@ -225,12 +225,12 @@ def config_page() -> str:
 
 
 def frameworks_page() -> str:
-    from hub_viz.frameworks import BUILTIN_FRAMEWORKS
+    from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 
     lines = [
         "# Frameworks",
         "",
-        "Generated from `hub_viz/frameworks.py`: each framework is a "
+        "Generated from `hub_viz/builtin_frameworks.py`: each framework is a "
         "record there. `{entry}`, `{port}` and `{prefix}` are filled in per server.",
         "",
         "| name | shown as | modes | command |",

@@ -117,7 +117,7 @@ def same_origin(origin: str, host: str) -> bool:
 
 # Headers by which a proxy tells an app who asked, over which scheme and for which host.
 # The viewer's are never passed on: the launcher sets its own (frameworks trust them
-# from 127.0.0.1, where only the launcher connects; see frameworks.py).
+# from 127.0.0.1, where only the launcher connects; see builtin_frameworks.py).
 FORWARDING_HEADERS = frozenset(
     {
         "forwarded",

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 
 from ..conftest import BROWSER_UA, Hub
 from ..examples import EXAMPLES, MORE_EXAMPLES

@@ -23,7 +23,7 @@ import psutil
 import pytest
 import requests
 
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 
 from ..conftest import BROWSER_UA, Hub
 from ..examples import EXAMPLES

@@ -34,7 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, build_command
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
+from hub_viz.frameworks import build_command
 
 from ..conftest import BROWSER_UA, Hub, free_port, wait_until
 

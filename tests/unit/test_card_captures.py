@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.service.capture import capture_path
 from hub_viz.service.thumbnails import NOT_RENDERED, TAKEN, Thumbnailer
 

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.errors import SpecError
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, build_command
+from hub_viz.frameworks import build_command
 from hub_viz.service.classwave import largest_wave, warm_burst
 from hub_viz.service.store import Dashboard, Open, Store
 from hub_viz.spec import check_warm_burst

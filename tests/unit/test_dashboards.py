@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.errors import SpecError
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, SHARED
+from hub_viz.frameworks import PER_VIEWER, SHARED
 from hub_viz.profiles import Ceiling, parse_profiles
 from hub_viz.service.dashboards import (
     FIELDS,

@@ -94,8 +94,8 @@ def test_an_api_field_or_operation_without_description_fails_the_build(reference
 
 
 def test_the_cli_and_frameworks_pages_come_from_the_code(reference):
+    from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
     from hub_viz.cli import build_parser
-    from hub_viz.frameworks import BUILTIN_FRAMEWORKS
 
     cli = reference.cli_page()
     commands = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices)

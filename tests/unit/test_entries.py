@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.service.entries import MAX_ENTRIES, list_entries
 
 pytestmark = pytest.mark.unit

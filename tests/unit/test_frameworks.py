@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.errors import FrameworkError
 from hub_viz.frameworks import (
-    BUILTIN_FRAMEWORKS,
     JUPYTER_DIR,
     PER_VIEWER,
     Framework,
@@ -86,7 +86,7 @@ def write(path: Path, text: str = "") -> Path:
     ],
 )
 def test_detect_file(tmp_path: Path, filename: str, source: str, expected: str) -> None:
-    assert detect(write(tmp_path / filename, source)) == expected
+    assert detect(write(tmp_path / filename, source), BUILTIN_FRAMEWORKS) == expected
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_detect_file(tmp_path: Path, filename: str, source: str, expected: str) 
 )
 def test_detect_directory_app(tmp_path: Path, source: str, expected: str) -> None:
     write(tmp_path / "myapp" / "main.py", source)
-    assert detect(tmp_path / "myapp") == expected
+    assert detect(tmp_path / "myapp", BUILTIN_FRAMEWORKS) == expected
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ def test_detect_errors(tmp_path: Path, layout: dict, entry: str, fragment: str) 
     for name, text in layout.items():
         write(tmp_path / name, text)
     with pytest.raises(FrameworkError) as e:
-        detect(tmp_path / entry)
+        detect(tmp_path / entry, BUILTIN_FRAMEWORKS)
     assert fragment in e.value.message
     assert str(tmp_path) not in e.value.message
 
@@ -133,7 +133,7 @@ def test_detect_only_considers_given_frameworks(tmp_path: Path) -> None:
 
 def test_detect_error_lists_detectable_frameworks_by_priority(tmp_path: Path) -> None:
     with pytest.raises(FrameworkError) as e:
-        detect(write(tmp_path / "x.txt", ""))
+        detect(write(tmp_path / "x.txt", ""), BUILTIN_FRAMEWORKS)
     assert e.value.message.endswith(
         "Name one of: voila, marimo, dash, streamlit, gradio, shiny, solara, nicegui, panel, bokeh."
     )

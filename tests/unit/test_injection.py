@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.errors import SpecError
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, build_command
+from hub_viz.frameworks import build_command
 from hub_viz.launcher.app import parse_args
 from hub_viz.service.dashboards import Policy, validate
 from hub_viz.sources import check_git_ref, check_git_url

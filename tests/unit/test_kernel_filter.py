@@ -26,8 +26,9 @@ from jupyter_server.services.kernels.connection.base import (
 from tornado import web, websocket
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.errors import FrameworkError
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, SHARED, Framework, merge_frameworks
+from hub_viz.frameworks import PER_VIEWER, SHARED, Framework, merge_frameworks
 from hub_viz.launcher import kernel_filter as kf
 from hub_viz.launcher.proxy import ProxyMixin
 

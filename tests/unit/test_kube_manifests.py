@@ -21,8 +21,9 @@ import yaml
 from kubespawner.slugs import safe_slug
 from traitlets.config import Config
 
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.config import configure
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, SHARED
+from hub_viz.frameworks import PER_VIEWER, SHARED
 from hub_viz.hubstart import prepare_service
 from hub_viz.k8s_manifest import TOKEN_PLACEHOLDER, pod_manifest
 

@@ -19,8 +19,9 @@ except SystemExit:
 print(" ".join(sorted(name for name, module in sys.modules.items() if module is not None)))
 """
 
-# each a third to half a MiB in every instance, for nothing on the viewer's path
-NOT_LOADED = ("curses", "shutil", "lzma", "bz2", "tornado.options")
+# each a third to half a MiB in every instance, for nothing on the viewer's path (the
+# launcher gets its one framework record from the spawner, never the built-in ones)
+NOT_LOADED = ("curses", "shutil", "lzma", "bz2", "tornado.options", "hub_viz.builtin_frameworks")
 
 
 def loaded_by_launcher() -> set[str]:

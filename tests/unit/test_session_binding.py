@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.errors import FrameworkError
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, Framework
+from hub_viz.frameworks import Framework
 from hub_viz.launcher.sessions import (
     ANONYMOUS,
     SessionBinder,

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
 from hub_viz.errors import SpecError
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, PER_VIEWER, SHARED
+from hub_viz.frameworks import PER_VIEWER, SHARED
 from hub_viz.spec import MAX_ARGS, ResolvedSpec, resolve_spec
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, build_command
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
+from hub_viz.frameworks import build_command
 from hub_viz.runners.voila_pool import RESERVE, memory_room, pool_target
 from hub_viz.service.openflow import dry_pool_message
 from hub_viz.spawner import framework_json

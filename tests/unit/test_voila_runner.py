@@ -14,7 +14,8 @@ import requests
 
 pytest.importorskip("voila")
 
-from hub_viz.frameworks import BUILTIN_FRAMEWORKS, build_command
+from hub_viz.builtin_frameworks import BUILTIN_FRAMEWORKS
+from hub_viz.frameworks import build_command
 
 from ..conftest import free_port, wait_until
 
