@@ -49,6 +49,16 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def hide_from_the_app() -> None:
+    """Make the launcher's process non-dumpable (Linux): its ``/proc`` files (``environ``
+    with the server's token, ``mem``) then belong to root, so the app, which runs as the
+    same account, can neither read them nor ptrace the launcher. The app's own exec makes
+    the app dumpable again (its debuggers and profilers work as bare)."""
+    with contextlib.suppress(Exception):  # not Linux: nothing to do
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(4, 0)  # PR_SET_DUMPABLE
+
+
 class AppProcess:
     """One app process: start, readiness, output tail, exit."""
 

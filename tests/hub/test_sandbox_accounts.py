@@ -89,6 +89,9 @@ REPORT = {{
     "plant viewer startup": attempt(lambda: plant_startup(VIEWER_HOME)),
     "read viewer file": attempt(lambda: (VIEWER_HOME / "private.txt").read_text()),
     "plant own startup": attempt(lambda: plant_startup(Path.home())),
+    # the launcher (the app's parent, the same account) holds the server's hub token
+    "read launcher environ": attempt(lambda: Path(f"/proc/{{os.getppid()}}/environ").read_bytes() and None),
+    "read launcher memory": attempt(lambda: open(f"/proc/{{os.getppid()}}/mem", "rb").close()),
 }}
 app = dash.Dash(__name__)
 app.layout = html.Pre(json.dumps(REPORT), id="report")
@@ -302,6 +305,9 @@ def test_another_authors_code_cannot_touch_the_viewers_home(published: Hub, user
     assert planted.is_file() and planted.stat().st_uid == pwd.getpwnam(SANDBOX).pw_uid
     # none of the viewer's per-user environment, the sandbox's instead
     assert report["credential"] == "" and report["sandboxed"] == "yes"
+    # nor the launcher's server token, though the launcher runs as the same account
+    assert report["read launcher environ"] == "refused: Permission denied", seen
+    assert report["read launcher memory"] == "refused: Permission denied", seen
     hub.stop(VIEWER, server)
     assert not Path(home).exists()
 
@@ -311,6 +317,7 @@ def test_the_authors_own_instance_runs_as_the_author(published: Hub, users: Path
     assert report["account"] == AUTHOR and report["USER"] == AUTHOR, report
     assert report["HOME"] == str(users / AUTHOR)
     assert report["credential"] == f"credential-of-{AUTHOR}" and report["sandboxed"] == ""
+    assert report["read launcher environ"] == "refused: Permission denied", report
     # the author is not the viewer either
     assert report["write viewer home"] == "refused: Permission denied"
     assert report["read viewer file"] == "refused: Permission denied"
