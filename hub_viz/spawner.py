@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import (
@@ -39,6 +38,7 @@ from traitlets.config import LoggingConfigurable
 
 from .environments import BUILDING_MESSAGE, BuildError, shared_builder
 from .errors import HubVizError, SpecError
+from .forkstart import ForkingLocalProcessSpawner, identity_of
 from .frameworks import PER_VIEWER, SERVICE_ONLY_FIELDS, Framework
 from .gitreqs import git_requirements
 from .layout import Layout
@@ -887,7 +887,7 @@ class DashboardSpawnerMixin(LoggingConfigurable):
         return spawn_error(message, reason="app-failed")
 
 
-class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
+class DashboardLocalSpawner(DashboardSpawnerMixin, ForkingLocalProcessSpawner):
     """Dashboards as local processes: the embedded default (laptop, demo, tests).
 
     The author's own instance runs as the author. Another author's code (a
@@ -1031,6 +1031,14 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, LocalProcessSpawner):
         if self.run_as_hub_user:
             return None
         return super().make_preexec_fn(name)
+
+    def launcher_identity(self) -> dict[str, Any] | None:
+        run = self._run_as
+        if run is not None and run.sandboxed:
+            return identity_of(run.account, self.sandbox_home)
+        if self.run_as_hub_user:
+            return None
+        return super().launcher_identity()
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         run = self._run_as

@@ -216,9 +216,13 @@ def users() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def hub(users: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    """A hub whose users are the system users above; its own state folder stays private."""
+@pytest.fixture(scope="module", params=[False, True], ids=["started", "forked"])
+def hub(
+    users: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Hub]:
+    """A hub whose users are the system users above; its own state folder stays private.
+    Its launchers are new processes, then forks of the fork server (``launcher_fork_server``),
+    which takes each start's account itself."""
     need_localhost_names()
     state = tmp_path_factory.mktemp("sandbox-hub")
     port, token = free_port(), secrets.token_hex(16)
@@ -239,6 +243,7 @@ def hub(users: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                 domain=ISOLATED_DOMAIN,
             )
         )
+        + f"c.DashboardLocalSpawner.launcher_fork_server = {request.param!r}\n"
     )
     running = run_hub(
         config,

@@ -23,6 +23,7 @@ HUB = {
     "hub_viz.spawner",
     "hub_viz.kubespawner",
     "hub_viz.config",
+    "hub_viz.forkstart",
     "hub_viz.hubproxy",
     "hub_viz.hubstart",
     "hub_viz.lti",

@@ -1,0 +1,250 @@
+"""A fork server for local launchers: ``python -m hub_viz.launcher.forkserver --fd N``.
+
+The local spawner starts one per hub process (:mod:`hub_viz.forkstart`). It has
+imported the launcher's modules once; each start is a fork of it instead of a
+new interpreter importing them again, which a class opening a per-viewer
+dashboard pays thirty times at once (about 0.1 CPU-s each), and the instances
+share those modules' memory.
+
+Protocol on the inherited socket ``N`` (``SOCK_SEQPACKET``, from the hub):
+
+* hub → server: ``fork`` with one file descriptor, a socket for that start alone;
+* server → hub: ``exit <pid> <status>`` when a child ends (``status`` as
+  :attr:`subprocess.Popen.returncode`: negative for a signal).
+
+The server forks at once and reads nothing else: the child reads what the start is
+(arguments, environment, account, stdio) from its own socket, answers with its pid,
+becomes that account and runs the launcher. So the server never holds a start's token
+and no later child inherits one. It has no threads (a fork copies only the caller's),
+and it exits when the hub's end closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import random
+import selectors
+import signal
+import socket
+import sys
+import traceback
+from typing import Any, NoReturn
+
+# a start's request: arguments and environment (a few KiB)
+MAX_REQUEST = 1024 * 1024
+
+STDIO = 3  # file descriptors a request passes: the child's stdin, stdout and stderr
+
+
+def become(identity: dict[str, Any] | None) -> None:
+    """Take the start's account (as JupyterHub's ``set_user_setuid`` does) and folder."""
+    if not identity:
+        return
+    if "uid" in identity:
+        os.setgid(identity["gid"])
+        try:
+            os.setgroups(identity["groups"])
+        except OSError:
+            os.setgroups([])  # no group of the server's user at least
+        os.setuid(identity["uid"])
+    if identity.get("chdir"):
+        try:
+            os.chdir(identity["chdir"])
+        except OSError as e:
+            if identity.get("must_chdir", True):
+                raise
+            print(f"Could not enter {identity['chdir']}: {e.strerror}", file=sys.stderr)
+
+
+def proc_areas() -> tuple[tuple[int, int], tuple[int, int]]:
+    """Where this process's command line and environment lie, as ``/proc/self/stat`` says
+    (``arg_start``, ``arg_end``, ``env_start``, ``env_end``: fields 48 to 51)."""
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    arg_start, arg_end, env_start, env_end = (int(v) for v in fields[45:49])
+    return (arg_start, arg_end), (env_start, env_end)
+
+
+def rewrite(area: tuple[int, int], items: list[str]) -> None:
+    """Write NUL-separated ``items`` over ``area`` (the server's own, no longer used),
+    leaving out those beyond its room and NULs after the last."""
+    import ctypes
+
+    start, end = area
+    data = b""
+    for item in items:
+        encoded = item.encode(errors="surrogateescape") + b"\0"
+        if len(data) + len(encoded) > end - start:
+            break
+        data += encoded
+    ctypes.memmove(start, data, len(data))
+    ctypes.memset(start + len(data), 0, end - start - len(data))
+
+
+def look_like_a_launcher(argv: list[str], env: dict[str, str]) -> None:
+    """Make ``/proc/<pid>/cmdline`` and ``environ`` (what ``ps``, ``top`` and operators'
+    tools read) the launcher's, as if it had been started on its own: the hub starts the
+    server with room for them (``hub_viz.forkstart.ROOM``). Its name (``comm``) becomes ``hub-viz-launch``."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6").prctl(15, ctypes.c_char_p(b"hub-viz-launch"), 0, 0, 0)
+    with contextlib.suppress(OSError, ValueError):
+        args_area, env_area = proc_areas()
+        rewrite(args_area, argv)
+        rewrite(env_area, [f"{k}={v}" for k, v in env.items()])
+
+
+def take_stdio(fds: list[int]) -> None:
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        if fd > 2:
+            os.close(fd)
+
+
+def run_child(conn: socket.socket) -> NoReturn:
+    """The forked child: read its start, answer with its pid, run the launcher."""
+    request: dict[str, Any] = {}
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, STDIO)
+        request = json.loads(data)
+        if len(fds) != STDIO:
+            raise ValueError(f"expected {STDIO} file descriptors, got {len(fds)}")
+        os.setsid()  # as Popen's start_new_session: the hub's signals are not ours
+        take_stdio(fds)
+        become(request.get("identity"))
+        os.environ.clear()
+        os.environ.update(request["env"])
+        random.seed()  # not the server's sequence
+        look_like_a_launcher(request.get("command") or request["args"], request["env"])
+        conn.sendall(json.dumps({"pid": os.getpid()}).encode())
+    except Exception as e:
+        message = f"{type(e).__name__}: {e}"
+        try:
+            conn.sendall(json.dumps({"pid": os.getpid(), "error": message}).encode())
+        finally:
+            os._exit(1)
+    finally:
+        conn.close()
+    sys.argv = ["hub-viz-launch", *request["args"]]
+    code = 0
+    try:
+        from .__main__ import main
+
+        main()
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            code = 1
+        else:
+            code = e.code or 0
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+    os._exit(code)
+
+
+class Server:
+    """The fork server's loop: forks on request, reports exits."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.selector = selectors.DefaultSelector()
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the hub's Ctrl-C: the hub stops us
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self.wake_w)
+        self.selector.register(self.sock, selectors.EVENT_READ)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        while True:
+            for key, _ in self.selector.select():
+                if key.fileobj is self.sock and not self.read_request():
+                    return  # the hub is gone; running launchers go on without us
+                if key.fileobj == self.wake_r:
+                    while True:
+                        try:
+                            if not os.read(self.wake_r, 512):
+                                break
+                        except BlockingIOError:
+                            break
+            self.reap()
+
+    def read_request(self) -> bool:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, 64, 1)
+        except InterruptedError:
+            return True
+        if not data:
+            return False
+        if data == b"fork" and len(fds) == 1:
+            self.fork(fds[0])
+        else:
+            for fd in fds:
+                os.close(fd)
+        return True
+
+    def fork(self, fd: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.selector.close()
+            for own in (self.wake_r, self.wake_w):
+                os.close(own)
+            self.sock.close()
+            run_child(socket.socket(fileno=fd))
+        os.close(fd)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = os.waitstatus_to_exitcode(status)
+            try:
+                self.sock.send(f"exit {pid} {code}".encode())
+            except OSError:
+                pass
+
+
+def preload() -> None:
+    """Import what every launcher imports (and its first grant's signature check)."""
+    sys.modules.setdefault("curses", None)  # type: ignore[arg-type]  # as __main__.main
+    import nacl.exceptions
+    import nacl.signing  # noqa: F401
+
+    from . import app  # noqa: F401
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="hub_viz.launcher.forkserver")
+    parser.add_argument("--fd", type=int, required=True, help="the hub's socket")
+    parser.add_argument("--room", default="", help="room for each child's command line")
+    options = parser.parse_args()
+    sock = socket.socket(fileno=options.fd)
+    preload()
+    sock.send(b"ready")
+    Server(sock).serve()
+
+
+if __name__ == "__main__":
+    main()
