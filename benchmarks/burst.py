@@ -323,6 +323,12 @@ def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> 
     group.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of %(default)s"
     )
+    group.add_argument(
+        "--launcher-fork-server",
+        choices=("on", "off"),
+        default="on",
+        help="local launchers forked from the fork server, or each a new Python (%(default)s)",
+    )
     if json_option:
         group.add_argument("--json", type=Path, default=RESULTS / "burst.json")
 
@@ -351,7 +357,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the burst scenarios, print the table, write the JSON; 2 when one failed or was unsupported."""
     settings = {
         k: getattr(args, k)
-        for k in ("students", "per_viewer_students", "scenario_list", "per_viewer_framework")
+        for k in (
+            "students",
+            "per_viewer_students",
+            "scenario_list",
+            "per_viewer_framework",
+            "launcher_fork_server",
+        )
     }
     report = Report(
         "burst",
@@ -373,6 +385,7 @@ def run(args: argparse.Namespace) -> int:
             tmp_path / "hub",
             warm_pool_ceiling=args.per_viewer_students,
             max_warm_kernels=max(args.students, 100),
+            fork_launchers=args.launcher_fork_server == "on",
         ) as hub:
             log(f"creating {most} students ...")
             students = H.create_students(hub, "student", most)

@@ -276,8 +276,9 @@ def tree(pid: int) -> list[psutil.Process]:
 
 
 def memory(procs: Iterable[psutil.Process]) -> dict[str, float]:
-    """Summed RSS and (when readable) USS of ``procs``, in MiB."""
-    rss = uss = 0
+    """Summed RSS and (when readable) USS and PSS of ``procs``, in MiB. PSS shares each
+    page among the processes mapping it: what forked launchers cost together."""
+    rss = uss = pss = 0
     has_uss = True
     for p in procs:
         with contextlib.suppress(psutil.Error):
@@ -286,6 +287,7 @@ def memory(procs: Iterable[psutil.Process]) -> dict[str, float]:
                     info = p.memory_full_info()
                     rss += info.rss
                     uss += info.uss
+                    pss += getattr(info, "pss", 0)
                     continue
                 except (psutil.AccessDenied, AttributeError):
                     has_uss = False
@@ -293,6 +295,7 @@ def memory(procs: Iterable[psutil.Process]) -> dict[str, float]:
     out = {"rss": rss / 2**20}
     if has_uss:
         out["uss"] = uss / 2**20
+        out["pss"] = pss / 2**20
     return out
 
 

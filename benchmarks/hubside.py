@@ -40,10 +40,12 @@ def bench_hub(
     warm_pool_ceiling: int = 0,
     max_warm_kernels: int = 0,
     environments: dict[str, Any] | None = None,
+    fork_launchers: bool = True,
 ) -> Hub:
     """A hub with the service (no thumbnails: screenshots would load the machine).
 
-    Warm-start and environment settings are passed only when ``configure()`` knows them.
+    Warm-start and environment settings are passed only when ``configure()`` knows them;
+    ``fork_launchers`` False starts each launcher as a new Python (``launcher_fork_server``).
     """
     known = inspect.signature(hub_config.configure).parameters
     kwargs: dict[str, Any] = {"extra_service_config": {"thumbnails": False}}
@@ -53,7 +55,15 @@ def bench_hub(
         kwargs["warm_pool_ceiling"] = warm_pool_ceiling
     if max_warm_kernels and "max_warm_kernels" in known:
         kwargs["max_warm_kernels"] = max_warm_kernels
-    hub = start_hub(state, ready_timeout=START_TIMEOUT, configure_kwargs=kwargs, isolated=ISOLATED)
+    hub = start_hub(
+        state,
+        ready_timeout=START_TIMEOUT,
+        configure_kwargs=kwargs,
+        isolated=ISOLATED,
+        extra_config=(
+            "" if fork_launchers else "c.DashboardLocalSpawner.launcher_fork_server = False\n"
+        ),
+    )
     hub.ensure_user(OWNER)
     return hub
 
