@@ -17,6 +17,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner
@@ -29,6 +30,7 @@ log = logging.getLogger("hub_viz.forkstart")
 
 READY_TIMEOUT = 30.0  # seconds for the server to import the launcher's modules
 FORK_TIMEOUT = 30.0  # seconds for a child to take its start and answer
+RETRY_AFTER = 60.0  # seconds before starting again a server that failed to start
 # what the server itself runs with: where Python finds its modules, never the hub's secrets
 SERVER_ENV_KEEP = ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LANG", "LC_ALL")
 # bytes of the server's command line and environment each child overwrites with its own
@@ -107,6 +109,7 @@ class ForkServer:
         self.sock: socket.socket | None = None
         self.exits: dict[int, int] = {}
         self.generation = 0  # one more each time the server starts
+        self.failed_at: float | None = None  # when it last failed to start
         self._starting: asyncio.Lock | None = None
 
     @property
@@ -118,7 +121,14 @@ class ForkServer:
             self._starting = asyncio.Lock()
         async with self._starting:
             if not self.running:
-                await self._start()
+                if self.failed_at is not None and time.monotonic() - self.failed_at < RETRY_AFTER:
+                    raise ForkServerError("The launcher fork server failed to start just now.")
+                try:
+                    await self._start()
+                except ForkServerError:
+                    self.failed_at = time.monotonic()
+                    raise
+                self.failed_at = None
             assert self.sock is not None
             return self.sock
 
@@ -128,6 +138,9 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = self._popen(theirs.fileno())
+        except OSError as e:
+            ours.close()
+            raise ForkServerError(f"The launcher fork server did not start: {e}") from None
         finally:
             theirs.close()
         ours.setblocking(False)
@@ -303,7 +316,7 @@ class ForkingLocalProcessSpawner(LocalProcessSpawner):
         self.log.info("Forking launcher: %s", " ".join(shlex.quote(a) for a in args))
         try:
             self.proc = await fork_server().start(args, env, self.launcher_identity())
-        except ForkServerError as e:
+        except (ForkServerError, OSError) as e:
             self.log.warning("%s Starting the launcher as a new process instead.", e)
             return await super().start()
         self.pid = self.proc.pid

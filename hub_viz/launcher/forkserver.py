@@ -31,6 +31,7 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 import traceback
 from typing import Any, NoReturn
 
@@ -242,6 +243,8 @@ def main() -> None:
     options = parser.parse_args()
     sock = socket.socket(fileno=options.fd)
     preload()
+    if threading.active_count() > 1:  # a fork copies only the calling thread: not safe
+        sys.exit("hub_viz.launcher.forkserver: an import started a thread; not forking")
     sock.send(b"ready")
     Server(sock).serve()
 

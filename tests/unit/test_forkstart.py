@@ -211,3 +211,16 @@ def test_a_launcher_outlives_a_dead_server_and_its_end_is_still_seen(server, tmp
     running, status = asyncio.run(main())
     assert running is None
     assert status == 0  # its status went to whoever collected it, as after a hub restart
+
+
+def test_a_server_that_cannot_start_fails_the_fork_and_is_not_retried_at_once(tmp_path):
+    broken = ForkServer(python=str(tmp_path / "no-python"))
+
+    async def main():
+        with pytest.raises(ForkServerError, match="did not start: .*No such file"):
+            await fork(broken, tmp_path / "out.txt", ["--help"], {})
+        with pytest.raises(ForkServerError, match="failed to start just now"):
+            await fork(broken, tmp_path / "out.txt", ["--help"], {})
+
+    asyncio.run(main())
+    broken._close()
