@@ -26,6 +26,7 @@ import pytest
 from jupyterhub import orm
 from traitlets.config import Config
 
+from hub_viz.launcher.forkserver import become
 from hub_viz.sandbox import RunAs, SandboxError, choose_account
 from hub_viz.signing import Signer, ensure_key_pair
 from hub_viz.spawner import DashboardLocalSpawner
@@ -225,11 +226,16 @@ def stop(spawner: DashboardLocalSpawner) -> None:
     asyncio.run(spawner.stop())
 
 
+FIRST_MOMENTS = 'id -un; pwd; echo "$HOME"'
+
+
 def first_moments(spawner: DashboardLocalSpawner) -> list[str]:
-    """Account, working folder and $HOME of a process started as the spawner starts one."""
+    """Account, working folder and $HOME of a process started as the spawner starts one,
+    the same whether it is started (``make_preexec_fn``) or forked by the fork server
+    (``launcher_identity``, taken as the server's child takes it)."""
     env = spawner.get_env()
     out = subprocess.run(
-        ["sh", "-c", 'id -un; pwd; echo "$HOME"'],
+        ["sh", "-c", FIRST_MOMENTS],
         env=env,
         preexec_fn=spawner.make_preexec_fn(spawner.user.name),
         capture_output=True,
@@ -237,7 +243,28 @@ def first_moments(spawner: DashboardLocalSpawner) -> list[str]:
         check=True,
         timeout=30,
     )
-    return out.stdout.split("\n")[:3]
+    started = out.stdout.split("\n")[:3]
+    assert forked_moments(spawner.launcher_identity(), env) == started
+    return started
+
+
+def forked_moments(identity: dict | None, env: dict[str, str]) -> list[str]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(read_end)
+            os.dup2(write_end, 1)
+            become(identity)
+            os.execve("/bin/sh", ["sh", "-c", FIRST_MOMENTS], env)
+        finally:
+            os._exit(127)
+    os.close(write_end)
+    with os.fdopen(read_end) as out:
+        text = out.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    return text.split("\n")[:3]
 
 
 def test_demo_another_authors_code_gets_a_throw_away_home(config, tmp_path) -> None:
