@@ -164,6 +164,14 @@ class DashboardService(Application):
         cores for local processes and leaves it 0 on Kubernetes.
         """,
     )
+    max_starting_seconds = Float(
+        30,
+        config=True,
+        help="""Seconds a start holds its place under max_starting at most. A start that
+        takes longer to become ready (an environment being built, an app that loads
+        data first, or one that never answers) then stops counting, so that it does not
+        hold back other dashboards' starts until the spawner gives up on it.""",
+    )
     reconcile_interval = Float(
         30,
         config=True,
@@ -300,6 +308,7 @@ class DashboardService(Application):
         )
         deployer.max_warm_kernels = self.settings.max_warm_kernels
         deployer.max_starting = self.max_starting
+        deployer.start_place_seconds = self.max_starting_seconds
         ctx = ServiceContext(
             store=store,
             hub=hub,

@@ -49,10 +49,11 @@ GONE = "This dashboard was unpublished; find it again in the gallery."
 # A server the hub called ready this recently is taken as ready without asking again:
 # a class opening one dashboard at once asks the hub once, not once per student.
 READY_SECONDS = 2.0
-# A start under way stops counting against max_starting after this long (a hub that
-# never says how it ended); one nobody follows is asked about this often.
-START_SLOT_SECONDS = 300.0
-IN_FLIGHT_CHECK = 1.0
+# A start under way holds its place under max_starting this long at most (the service's
+# max_starting_seconds): an app slow to become ready, or one that never does, then no
+# longer holds back other starts, nor does a hub that never says how a start ended.
+START_PLACE_SECONDS = 30.0
+IN_FLIGHT_CHECK = 1.0  # seconds between questions about a start nobody follows
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -153,6 +154,7 @@ class Deployer:
         # starts under way at once that viewers' opens may add (0: no limit of the
         # service's own; the hub's concurrent_spawn_limit still applies)
         self.max_starting = 0
+        self.start_place_seconds = START_PLACE_SECONDS
         # servers whose start was sent to the hub and that are not ready yet, since when
         self._in_flight: dict[tuple[str, str], float] = {}
         self._in_flight_watch: asyncio.Task[None] | None = None
@@ -230,10 +232,10 @@ class Deployer:
 
     def has_room(self) -> bool:
         """May one more start go now under :attr:`max_starting`? (A start the hub has not
-        finished after :data:`START_SLOT_SECONDS` no longer counts.)"""
+        finished after :attr:`start_place_seconds` no longer counts.)"""
         if self.max_starting <= 0:
             return True
-        stale = time.monotonic() - START_SLOT_SECONDS
+        stale = time.monotonic() - self.start_place_seconds
         for key in [k for k, since in self._in_flight.items() if since < stale]:
             del self._in_flight[key]
         # a queued start the queue has sent counts before the hub has it

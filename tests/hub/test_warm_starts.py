@@ -352,3 +352,51 @@ def test_a_class_takes_turns_to_start_under_the_services_limit(one_start_hub: Hu
     assert seen.count(1) > 3  # the sampler did see the starts under way
     assert_each_renders_after_its_turn(hub, viewers, bodies, streams)
     assert hub.svc("DELETE", "dashboards/teacher/turns", "teacher").status_code == 204
+
+
+@pytest.fixture(scope="module")
+def short_turn_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """One start at a time, each holding its place for 3 s at most."""
+    state = tmp_path_factory.mktemp("short-turn-hub")
+    hub = start_hub(
+        state,
+        isolated=True,
+        configure_kwargs={
+            **RESOURCES,
+            "extra_service_config": {"max_starting": 1, "max_starting_seconds": 3},
+        },
+    )
+    yield hub
+    stop_hub(hub)
+
+
+def test_a_start_that_never_gets_ready_holds_its_place_only_so_long(short_turn_hub: Hub) -> None:
+    hub = short_turn_hub
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        "teacher",
+        # imports forever: never ready until the spawner gives up (the hub's 60 s)
+        json={
+            "title": "Stuck",
+            "slug": "stuck",
+            "entry": "broken/slow.py",
+            "framework": "dash",
+            "visibility": "all",
+        },
+    )
+    assert r.status_code == 201, r.text
+    publish_clock(hub, "after", "After")
+    stuck = open_as(hub, "k1", "teacher/stuck")
+    assert stuck["status"] == "pending", stuck  # it takes the only place
+    body = open_as(hub, "k2", "teacher/after")  # waits for the place (the open call may
+    assert body["status"] in ("queued", "ready"), body  # wait out the 3 s itself)
+    [events] = follow_together(hub, ["k2"], [body])
+    assert_each_renders_after_its_turn(hub, ["k2"], [body], [events])
+    # the other dashboard's start went while the stuck one was still under way
+    owner, name = stuck["server"].split("/", 1)
+    server = hub.api("GET", f"/users/{owner}").json()["servers"][name]
+    assert server["pending"] == "spawn" and not server["ready"], server
+    hub.stop(owner, name)
+    for slug in ("stuck", "after"):
+        assert hub.svc("DELETE", f"dashboards/teacher/{slug}", "teacher").status_code == 204
