@@ -35,6 +35,8 @@ import threading
 import traceback
 from typing import Any, NoReturn
 
+from .process import hide_from_the_app
+
 # a start's request: arguments and environment (a few KiB)
 MAX_REQUEST = 1024 * 1024
 
@@ -121,6 +123,7 @@ def run_child(conn: socket.socket) -> NoReturn:
         os.environ.clear()
         os.environ.update(request["env"])
         random.seed()  # not the server's sequence
+        hide_from_the_app()  # before its environment, with the token, shows in /proc
         look_like_a_launcher(request.get("command") or request["args"], request["env"])
         conn.sendall(json.dumps({"pid": os.getpid()}).encode())
     except Exception as e:
