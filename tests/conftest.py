@@ -502,6 +502,26 @@ def stop_hub(hub: Hub) -> None:
         hub.proc.kill()
 
 
+@contextlib.contextmanager
+def running_test_hub(
+    state: Path,
+    *,
+    service: dict[str, Any] | None = None,
+    extra_config: str = "",
+    **configure_kwargs: Any,
+) -> Iterator[Hub]:
+    """A module's own hub on the isolated layout with the test profiles (:data:`RESOURCES`),
+    ``configure_kwargs`` and the service's settings ``service`` on top; stopped on exit."""
+    kwargs = {**RESOURCES, **configure_kwargs}
+    if service:
+        kwargs["extra_service_config"] = service
+    hub = start_hub(state, isolated=True, configure_kwargs=kwargs, extra_config=extra_config)
+    try:
+        yield hub
+    finally:
+        stop_hub(hub)
+
+
 def restart_hub(hub: Hub) -> Hub:
     """Stop ``hub`` and start it again from the same config: same ports, token and state."""
     stop_hub(hub)

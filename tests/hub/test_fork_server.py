@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from ..conftest import RESOURCES, Hub, start_hub, stop_hub, wait_until
+from ..conftest import Hub, running_test_hub, wait_until
 from .test_warm_starts import (
     assert_each_renders_after_its_turn,
     follow_together,
@@ -22,15 +22,11 @@ pytestmark = pytest.mark.hub
 
 @pytest.fixture(scope="module")
 def forking_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    state = tmp_path_factory.mktemp("forking-hub")
-    hub = start_hub(
-        state,
-        isolated=True,
-        configure_kwargs=RESOURCES,
+    with running_test_hub(
+        tmp_path_factory.mktemp("forking-hub"),
         extra_config="c.DashboardLocalSpawner.launcher_fork_server = True\n",
-    )
-    yield hub
-    stop_hub(hub)
+    ) as hub:
+        yield hub
 
 
 def fork_server_of(hub: Hub) -> psutil.Process:

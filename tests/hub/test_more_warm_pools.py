@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, RESOURCES, Hub, start_hub, stop_hub, wait_until
+from ..conftest import BROWSER_UA, Hub, running_test_hub, wait_until
 from ..examples import MORE_EXAMPLES
 from .test_more_frameworks import (
     DATA_ROUTES,
@@ -33,18 +33,12 @@ AUTHOR, VIEWER, OTHER = "wp-author", "wp-viewer", "wp-other"
 
 @pytest.fixture(scope="module")
 def pool_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    state = tmp_path_factory.mktemp("more-warm-hub")
-    hub = start_hub(
-        state,
-        isolated=True,
-        configure_kwargs={
-            **RESOURCES,
-            "warm_pool_ceiling": 2,
-            "extra_service_config": {"warm_pool_interval": 1, "thumbnails": False},
-        },
-    )
-    yield hub
-    stop_hub(hub)
+    with running_test_hub(
+        tmp_path_factory.mktemp("more-warm-hub"),
+        warm_pool_ceiling=2,
+        service={"warm_pool_interval": 1, "thumbnails": False},
+    ) as hub:
+        yield hub
 
 
 @pytest.mark.parametrize("example", EXAMPLES_HERE)

@@ -13,7 +13,7 @@ import psutil
 import pytest
 import requests
 
-from ..conftest import BROWSER_UA, RESOURCES, Hub, start_hub, stop_hub, wait_until
+from ..conftest import BROWSER_UA, Hub, running_test_hub, wait_until
 from ..examples import EXAMPLES
 
 pytestmark = pytest.mark.hub
@@ -25,19 +25,13 @@ VOILA_TEXT = EXAMPLES["voila-example"][1]
 
 @pytest.fixture(scope="module")
 def warm_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    state = tmp_path_factory.mktemp("warm-hub")
-    hub = start_hub(
-        state,
-        isolated=True,
-        configure_kwargs={
-            **RESOURCES,
-            "warm_pool_ceiling": 3,
-            "max_warm_kernels": 4,
-            "extra_service_config": {"warm_pool_interval": 1, "keep_warm_interval": 1},
-        },
-    )
-    yield hub
-    stop_hub(hub)
+    with running_test_hub(
+        tmp_path_factory.mktemp("warm-hub"),
+        warm_pool_ceiling=3,
+        max_warm_kernels=4,
+        service={"warm_pool_interval": 1, "keep_warm_interval": 1},
+    ) as hub:
+        yield hub
 
 
 def pool_servers(hub: Hub) -> dict[str, dict]:
@@ -198,15 +192,11 @@ def test_voila_keeps_kernels_preheated_and_keep_warm_starts_it(warm_hub: Hub) ->
 @pytest.fixture(scope="module")
 def narrow_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A hub that starts one server at a time."""
-    state = tmp_path_factory.mktemp("narrow-hub")
-    hub = start_hub(
-        state,
-        isolated=True,
-        configure_kwargs=RESOURCES,
+    with running_test_hub(
+        tmp_path_factory.mktemp("narrow-hub"),
         extra_config="c.JupyterHub.concurrent_spawn_limit = 1\n",
-    )
-    yield hub
-    stop_hub(hub)
+    ) as hub:
+        yield hub
 
 
 def follow(hub: Hub, viewer: str, progress_url: str) -> list[dict]:
@@ -299,14 +289,10 @@ def test_opens_beyond_the_hubs_start_limit_wait_their_turn(narrow_hub: Hub) -> N
 @pytest.fixture(scope="module")
 def one_start_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A hub whose service starts one server at a time (the hub itself would take 100)."""
-    state = tmp_path_factory.mktemp("one-start-hub")
-    hub = start_hub(
-        state,
-        isolated=True,
-        configure_kwargs={**RESOURCES, "extra_service_config": {"max_starting": 1}},
-    )
-    yield hub
-    stop_hub(hub)
+    with running_test_hub(
+        tmp_path_factory.mktemp("one-start-hub"), service={"max_starting": 1}
+    ) as hub:
+        yield hub
 
 
 def starts_under_way(hub: Hub) -> int:
@@ -357,17 +343,11 @@ def test_a_class_takes_turns_to_start_under_the_services_limit(one_start_hub: Hu
 @pytest.fixture(scope="module")
 def short_turn_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """One start at a time, each holding its place for 3 s at most."""
-    state = tmp_path_factory.mktemp("short-turn-hub")
-    hub = start_hub(
-        state,
-        isolated=True,
-        configure_kwargs={
-            **RESOURCES,
-            "extra_service_config": {"max_starting": 1, "max_starting_seconds": 3},
-        },
-    )
-    yield hub
-    stop_hub(hub)
+    with running_test_hub(
+        tmp_path_factory.mktemp("short-turn-hub"),
+        service={"max_starting": 1, "max_starting_seconds": 3},
+    ) as hub:
+        yield hub
 
 
 def test_a_start_that_never_gets_ready_holds_its_place_only_so_long(short_turn_hub: Hub) -> None:
