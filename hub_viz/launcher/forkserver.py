@@ -35,7 +35,7 @@ import threading
 import traceback
 from typing import Any, NoReturn
 
-from .process import hide_from_the_app
+from .process import PR_SET_NAME, hide_from_the_app, prctl
 
 # a start's request: arguments and environment (a few KiB)
 MAX_REQUEST = 1024 * 1024
@@ -91,11 +91,9 @@ def rewrite(area: tuple[int, int], items: list[str]) -> None:
 def look_like_a_launcher(argv: list[str], env: dict[str, str]) -> None:
     """Make ``/proc/<pid>/cmdline`` and ``environ`` (what ``ps``, ``top`` and operators'
     tools read) the launcher's, as if it had been started on its own: the hub starts the
-    server with room for them (``hub_viz.forkstart.ROOM``). Its name (``comm``) becomes ``hub-viz-launch``."""
-    import ctypes
-
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").prctl(15, ctypes.c_char_p(b"hub-viz-launch"), 0, 0, 0)
+    server with room for them (``hub_viz.forkstart.ROOM``). Its name (``comm``) becomes
+    ``hub-viz-launch``."""
+    prctl(PR_SET_NAME, b"hub-viz-launch")
     with contextlib.suppress(OSError, ValueError):
         args_area, env_area = proc_areas()
         rewrite(args_area, argv)

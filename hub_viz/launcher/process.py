@@ -42,11 +42,19 @@ class AppState(str, enum.Enum):
     EXITED = "exited"
 
 
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NAME = 1, 4, 15
+
+
+def prctl(option: int, arg: int | bytes) -> None:
+    """Linux's ``prctl(option, arg)`` for this process; nothing where there is no
+    ``libc.so.6`` (not Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, arg, 0, 0, 0)
+
+
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM the app if the launcher dies without cleaning up."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def hide_from_the_app() -> None:
@@ -54,9 +62,7 @@ def hide_from_the_app() -> None:
     with the server's token, ``mem``) then belong to root, so the app, which runs as the
     same account, can neither read them nor ptrace the launcher. The app's own exec makes
     the app dumpable again (its debuggers and profilers work as bare)."""
-    with contextlib.suppress(Exception):  # not Linux: nothing to do
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(4, 0)  # PR_SET_DUMPABLE
+    prctl(PR_SET_DUMPABLE, 0)
 
 
 class AppProcess:
