@@ -47,6 +47,7 @@ from .forwarded import TrustedOrigin
 from .grants import FrameAncestors, GrantKeeper
 from .hublogin import HubLogin, LazyRoute, callback_handler, login_handler
 from .ownhost import LauncherApplication, OwnHost
+from .ports import AppPort
 from .process import AppProcess, AppState
 from .proxy import AppDown, ProxyMixin, has_body
 from .sessions import MAX_HELD_BODY, allow_body, allow_session, holds_body, redacted_path
@@ -636,13 +637,6 @@ def inside_prefix(prefix: str, path: str) -> str:
     return prefix + path
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 for the app."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def help_formatter(prog: str) -> argparse.HelpFormatter:
     """argparse's formatter, given the terminal's width so that it does not import ``shutil``
     for it (with ``bz2`` and ``lzma``: a third of a MiB in every instance)."""
@@ -790,7 +784,8 @@ def launcher_context(options: argparse.Namespace) -> LauncherContext:
     owner = os.environ.get("JUPYTERHUB_USER", "")
     server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
     server_token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
-    app_port = free_port()
+    port = AppPort()  # held while the launcher runs
+    app_port = port.number
     app_token = secrets.token_urlsafe(24) if framework.needs_app_token else ""
     command = build_command(
         framework,
@@ -810,6 +805,7 @@ def launcher_context(options: argparse.Namespace) -> LauncherContext:
         cwd=options.cwd,
         ready_url=f"http://127.0.0.1:{app_port}{prefix}{command.ready_path}",
         ready_headers={"Authorization": f"token {app_token}"} if app_token else None,
+        port=port,
     )
     reporter = ActivityReporter(
         os.environ.get("JUPYTERHUB_ACTIVITY_URL", ""),

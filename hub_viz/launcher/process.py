@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from .ports import AppPort
+
 log = logging.getLogger("hub_viz.launcher")
 
 
@@ -76,6 +78,7 @@ class AppProcess:
         cwd: str,
         ready_url: str,
         ready_headers: Mapping[str, str] | None = None,
+        port: AppPort | None = None,
         log_lines: int = 200,
     ) -> None:
         self.argv = list(argv)
@@ -83,6 +86,7 @@ class AppProcess:
         self.cwd = cwd
         self.ready_url = ready_url
         self.ready_headers = dict(ready_headers or {})
+        self.port = port  # held for the app; what listens there must be the app
         self.tail: collections.deque[str] = collections.deque(maxlen=log_lines)
         self.state = AppState.STARTING
         self.message = ""
@@ -145,6 +149,16 @@ class AppProcess:
         self.state = AppState.FAILED
         self.message = message
 
+    def listened_by_app(self) -> bool:
+        """What listens on the app's port is the app's (its process group); True where
+        that cannot be told."""
+        if self.port is None or self.proc is None:
+            return True
+        verdict = self.port.listened_by_group(self.proc.pid)  # its own session and group
+        if verdict is False:
+            log.warning("Port %d listens, but not in the app's processes", self.port.number)
+        return verdict is not False
+
     async def listening(self) -> bool:
         """The readiness URL's port accepts a connection (closed at once, nothing sent)."""
         url = urlsplit(self.ready_url)
@@ -169,7 +183,15 @@ class AppProcess:
                 self.fail(f"The app did not answer within {timeout:g} seconds.")
                 await self.stop()
                 return False
-            listening = listening or await self.listening()
+            if not listening:
+                listening = await self.listening()
+                if listening and not self.listened_by_app():
+                    self.fail(
+                        "Another program is listening on the app's port, so the app "
+                        "cannot serve there."
+                    )
+                    await self.stop()
+                    return False
             if not listening:
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, 0.2)
