@@ -48,11 +48,13 @@ from benchmarks.common import (
     Row,
     Unsupported,
     bare_app,
+    cpu_by_pid,
     cpu_seconds,
     log,
     rendered,
     stats,
     tail,
+    tree,
     wait_kernels,
 )
 from benchmarks.phone_home import hub_processes
@@ -116,28 +118,42 @@ async def bare_burst(
         await asyncio.gather(*(s.close() for s in sessions))
 
 
-def bare_side(scenario: str, framework: str, n: int, tmp: Path) -> list[tuple[bool, float, str]]:
-    """The scenario's load against bare app(s)."""
+def bare_side(
+    scenario: str, framework: str, n: int, tmp: Path
+) -> tuple[list[tuple[bool, float, str]], float]:
+    """The scenario's load against bare app(s): each client's result, and the CPU seconds
+    the apps used during it."""
     logf = tmp / "bare.log"
-    if scenario == "voila-warm":
-        with bare_app("voila", logf, warm_kernels=n, wait=False) as app:
+    with contextlib.ExitStack() as stack:
+        if scenario == "voila-warm":
+            app = stack.enter_context(bare_app("voila", logf, warm_kernels=n, wait=False))
             wait_kernels(app.proc.pid, n, timeout=kernel_timeout(n))
-            return asyncio.run(bare_burst([app.url] * n, "voila", poll=False))
-    if scenario in ("voila-cold", "per-viewer-cold"):
-        apps = 1 if scenario == "voila-cold" else n
-        with contextlib.ExitStack() as stack:
+            apps, urls, poll, t0 = [app], [app.url] * n, False, None
+        elif scenario in ("voila-cold", "per-viewer-cold"):
+            count = 1 if scenario == "voila-cold" else n
             t0 = time.perf_counter()
-            started = [
-                stack.enter_context(bare_app(framework, logf, wait=False)) for _ in range(apps)
+            apps = [
+                stack.enter_context(bare_app(framework, logf, wait=False)) for _ in range(count)
             ]
-            urls = [started[i % apps].url for i in range(n)]
-            return asyncio.run(bare_burst(urls, framework, poll=True, t0=t0))
-    if scenario == "per-viewer-warm":
-        with contextlib.ExitStack() as stack:
-            started = [stack.enter_context(bare_app(framework, logf)) for _ in range(n)]
-            return asyncio.run(bare_burst([a.url for a in started], framework, poll=False))
-    with bare_app(framework, logf) as app:
-        return asyncio.run(bare_burst([app.url] * n, framework, poll=False))
+            urls, poll = [apps[i % count].url for i in range(n)], True
+        elif scenario == "per-viewer-warm":
+            apps = [stack.enter_context(bare_app(framework, logf)) for _ in range(n)]
+            urls, poll, t0 = [a.url for a in apps], False, None
+        else:
+            apps = [stack.enter_context(bare_app(framework, logf))]
+            urls, poll, t0 = [apps[0].url] * n, False, None
+        before = apps_cpu(apps)
+        results = asyncio.run(bare_burst(urls, framework, poll=poll, t0=t0))
+        return results, cpu_used(before, apps_cpu(apps))
+
+
+def apps_cpu(apps: list) -> dict[int, float]:
+    return cpu_by_pid(p for app in apps for p in tree(app.proc.pid))
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings (processes new since ``before`` count whole)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def kernel_timeout(n: int) -> float:
@@ -177,11 +193,14 @@ async def hub_burst(hub, students, slug: str, framework: str) -> dict[str, Any]:
     idle_times = await idle
     procs = hub_processes(hub)  # hub, service, proxy
     cpu0, t0 = {k: cpu_seconds(p) for k, p in procs.items()}, time.perf_counter()
+    parts0 = {k: cpu_by_pid(ps) for k, ps in H.instance_processes(hub).items()}
     stop = asyncio.Event()
     probe = asyncio.ensure_future(probe_hub(hub, stop))
     opened = await H.open_all(hub, students, slug, framework)
     seconds = time.perf_counter() - t0
     cpu = {k: round(cpu_seconds(p) - cpu0[k], 2) for k, p in procs.items()}
+    for part, ps in H.instance_processes(hub).items():  # launchers, apps
+        cpu[part] = round(cpu_used(parts0[part], cpu_by_pid(ps)), 2)
     stop.set()
     during = await probe
     return {
@@ -236,7 +255,7 @@ def one_scenario(hub, report: Report, scenario: str, args, students, tmp: Path) 
         if psutil.virtual_memory().available < need:
             raise Unsupported(f"not enough free memory for {2 * n} Voilà kernels")
     log(f"{scenario}: bare, {n} clients ...")
-    bare = bare_side(scenario, framework, n, tmp)
+    bare, bare_cpu = bare_side(scenario, framework, n, tmp)
     slug = f"burst-{scenario}"[:30]
     log(f"{scenario}: hub_viz, {n} students ...")
     offset = hub.log.stat().st_size
@@ -262,6 +281,8 @@ def one_scenario(hub, report: Report, scenario: str, args, students, tmp: Path) 
         "hub_viz max": f"{max(ok):.2f} s" if ok else "-",
         "open call p50/max": f"{statistics.median(o.open_call for o in opened):.2f}/{max(o.open_call for o in opened):.2f} s",
         "hub CPU": f"{got['hub_cpu']:.1f} s",
+        "CPU bare": f"{bare_cpu:.1f} s",
+        "CPU hub_viz (apps, launchers, hub, service, proxy)": cpu_parts(got["cpu"]),
         "hub API p50/max (idle p50)": (
             f"{api_during.get('p50', 0) * 1000:.0f}/{api_during.get('max', 0) * 1000:.0f} ms "
             f"({api_idle.get('p50', 0) * 1000:.0f} ms)"
@@ -296,11 +317,17 @@ def one_scenario(hub, report: Report, scenario: str, args, students, tmp: Path) 
         "open_call_p50": statistics.median([o.open_call for o in opened]) if opened else None,
         "hub_cpu_seconds": got["hub_cpu"],
         "cpu_seconds": got["cpu"],
+        "bare_cpu_seconds": round(bare_cpu, 2),
         "burst_seconds": got["seconds"],
         "hub_api_idle": api_idle,
         "hub_api_during": api_during,
         "hub_starts": starts,
     }
+
+
+def cpu_parts(cpu: dict[str, float]) -> str:
+    parts = ("apps", "launchers", "hub", "service", "proxy")
+    return f"{sum(cpu[p] for p in parts):.1f} s (" + ", ".join(f"{cpu[p]:.1f}" for p in parts) + ")"
 
 
 # -- command line -----------------------------------------------------------------
@@ -374,6 +401,8 @@ def run(args: argparse.Namespace) -> int:
             "hub_viz max",
             "open call p50/max",
             "hub CPU",
+            "CPU bare",
+            "CPU hub_viz (apps, launchers, hub, service, proxy)",
             "hub API p50/max (idle p50)",
         ],
     )
@@ -404,7 +433,10 @@ def run(args: argparse.Namespace) -> int:
     report.notes.append(
         "times from the instant of the burst to each student's rendered page; 'open call': "
         "the service's answer to the open POST (part of that time); hub CPU: the JupyterHub "
-        "process only (proxy and service apart), during the burst"
+        "process only (proxy and service apart), during the burst; CPU bare: the bare apps' "
+        "CPU seconds during the burst; CPU hub_viz: the whole of hub_viz's side during the "
+        "burst, then by part (the dashboards' apps, their launchers, JupyterHub, the "
+        "service, the proxy)"
     )
     report.write(args.json)
     return 2 if failed else 0

@@ -304,6 +304,15 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return t.user + t.system
 
 
+def cpu_by_pid(procs: Iterable[psutil.Process]) -> dict[int, float]:
+    """CPU seconds of each live process in ``procs`` (gone ones left out)."""
+    out = {}
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            out[p.pid] = cpu_seconds(p)
+    return out
+
+
 def kernels(pid: int) -> int:
     """ipykernel processes under ``pid`` (Voilà's kernels)."""
     count = 0

@@ -246,13 +246,27 @@ def launcher(hub: Hub, user: str, server: str) -> psutil.Process:
     """The hub-viz-launch process serving ``user/server``."""
     for p in tree(hub.proc.pid):
         with contextlib.suppress(psutil.Error):
-            line = " ".join(p.cmdline())
-            if "hub-viz-launch" not in line and "hub_viz.launcher" not in line:
+            if not is_launcher(" ".join(p.cmdline())):
                 continue
             env = p.environ()
             if env.get("JUPYTERHUB_USER") == user and env.get("JUPYTERHUB_SERVER_NAME") == server:
                 return p
     raise RuntimeError(f"no launcher process for {user}/{server}")
+
+
+def is_launcher(line: str) -> bool:
+    return ("hub-viz-launch" in line or "hub_viz.launcher" in line) and "forkserver" not in line
+
+
+def instance_processes(hub: Hub) -> dict[str, list[psutil.Process]]:
+    """The hub's dashboard instances by part: ``launchers`` and their ``apps`` (whole trees)."""
+    parts: dict[str, list[psutil.Process]] = {"launchers": [], "apps": []}
+    for p in tree(hub.proc.pid):
+        with contextlib.suppress(psutil.Error):
+            if is_launcher(" ".join(p.cmdline())):
+                parts["launchers"].append(p)
+                parts["apps"] += p.children(recursive=True)
+    return parts
 
 
 def hub_starts(hub: Hub, offset: int, user: str, server: str) -> int:
