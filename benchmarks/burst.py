@@ -50,6 +50,7 @@ from benchmarks.common import (
     bare_app,
     cpu_by_pid,
     cpu_seconds,
+    drawn,
     log,
     rendered,
     stats,
@@ -87,7 +88,7 @@ async def bare_client(
         try:
             async with session.get(url) as r:
                 body = await r.text()
-            if rendered(framework, r.status, body):
+            if rendered(framework, r.status, body) and await drawn(session, url, framework):
                 return True, time.perf_counter() - t0, ""
             error = f"{r.status}"
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
@@ -356,6 +357,13 @@ def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> 
         default="on",
         help="local launchers forked from the fork server, or each a new Python (%(default)s)",
     )
+    group.add_argument(
+        "--max-starting",
+        type=int,
+        default=None,
+        help="the service's max_starting (default: what configure() sets, twice the cores; "
+        "0: no limit)",
+    )
     if json_option:
         group.add_argument("--json", type=Path, default=RESULTS / "burst.json")
 
@@ -368,6 +376,8 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         args.per_viewer_students = 4 if quick else 30
     if not 1 <= args.students <= MAX_STUDENTS:
         parser.error(f"--students must be 1 to {MAX_STUDENTS}")
+    if args.max_starting is not None and args.max_starting < 0:
+        parser.error("--max-starting must be 0 (no limit) or more")
     if not 1 <= args.per_viewer_students <= MAX_PER_VIEWER:
         parser.error(f"--per-viewer-students must be 1 to {MAX_PER_VIEWER}")
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -390,6 +400,7 @@ def run(args: argparse.Namespace) -> int:
             "scenario_list",
             "per_viewer_framework",
             "launcher_fork_server",
+            "max_starting",
         )
     }
     report = Report(
@@ -415,6 +426,7 @@ def run(args: argparse.Namespace) -> int:
             warm_pool_ceiling=args.per_viewer_students,
             max_warm_kernels=max(args.students, 100),
             fork_launchers=args.launcher_fork_server == "on",
+            max_starting=args.max_starting,
         ) as hub:
             log(f"creating {most} students ...")
             students = H.create_students(hub, "student", most)

@@ -26,9 +26,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
+import aiohttp
 import psutil
 import requests
+import yarl
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -373,6 +376,31 @@ def rendered(framework: str, status: int, body: str) -> bool:
     return framework != "voila" or example("voila")[1] in body
 
 
+# What a browser asks for, after the page, before the dashboard shows anything: a Dash
+# page is an empty shell until its layout arrives (the first call of it imports what the
+# layout's JSON needs). Both sides fetch these, so neither skips work the other does
+# (hub_viz's readiness probe asks Dash for its layout already).
+DRAW_REQUESTS = {"dash": ("_dash-layout", "_dash-dependencies")}
+
+
+async def drawn(session: aiohttp.ClientSession, page_url: str, framework: str) -> bool:
+    """After a rendered page: the requests the browser makes to draw it all answer 200."""
+    for path in DRAW_REQUESTS.get(framework, ()):
+        async with session.get(str(yarl.URL(page_url).join(yarl.URL(path)))) as r:
+            await r.read()
+            if r.status != 200:
+                return False
+    return True
+
+
+def drawn_sync(page_url: str, framework: str) -> bool:
+    """:func:`drawn` with requests."""
+    for path in DRAW_REQUESTS.get(framework, ()):
+        if requests.get(urljoin(page_url, path), timeout=60).status_code != 200:
+            return False
+    return True
+
+
 @dataclass
 class BareApp:
     """An example app started by hand from ``build_command`` (no hub, no launcher)."""
@@ -454,6 +482,7 @@ def poll_page(
                 (r.status_code < 500)
                 if ready_url
                 else rendered(app.framework, r.status_code, r.text)
+                and drawn_sync(r.url, app.framework)
             ):
                 return r
         except requests.ConnectionError:

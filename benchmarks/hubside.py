@@ -24,7 +24,15 @@ import aiohttp
 import psutil
 import requests
 
-from benchmarks.common import START_TIMEOUT, Unsupported, example, rendered, tail, tree
+from benchmarks.common import (
+    START_TIMEOUT,
+    Unsupported,
+    drawn,
+    example,
+    rendered,
+    tail,
+    tree,
+)
 from hub_viz import config as hub_config
 from tests.conftest import BROWSER_UA, Hub, start_hub, stop_hub
 
@@ -41,14 +49,19 @@ def bench_hub(
     max_warm_kernels: int = 0,
     environments: dict[str, Any] | None = None,
     fork_launchers: bool = True,
+    max_starting: int | None = None,
 ) -> Hub:
     """A hub with the service (no thumbnails: screenshots would load the machine).
 
     Warm-start and environment settings are passed only when ``configure()`` knows them;
-    ``fork_launchers`` False starts each launcher as a new Python (``launcher_fork_server``).
+    ``fork_launchers`` False starts each launcher as a new Python (``launcher_fork_server``);
+    ``max_starting`` replaces the service's (``configure()``: twice the cores).
     """
     known = inspect.signature(hub_config.configure).parameters
-    kwargs: dict[str, Any] = {"extra_service_config": {"thumbnails": False}}
+    service: dict[str, Any] = {"thumbnails": False}
+    if max_starting is not None:
+        service["max_starting"] = max_starting
+    kwargs: dict[str, Any] = {"extra_service_config": service}
     if environments and "environments" in known:
         kwargs["environments"] = environments
     if warm_pool_ceiling and "warm_pool_ceiling" in known:
@@ -335,7 +348,9 @@ async def open_dashboard(
             async with session.get(url) as r:
                 body = await r.text()
                 out.page_url = str(r.url)
-                if rendered(framework, r.status, body):
+                if rendered(framework, r.status, body) and await drawn(
+                    session, out.page_url, framework
+                ):
                     break
                 if r.status >= 400 and r.status != 503:
                     raise RuntimeError(f"page {r.status}: {page_text(body)}")
