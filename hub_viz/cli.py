@@ -113,10 +113,22 @@ def demo(options: argparse.Namespace) -> int:
     # The hub in a session of its own: Ctrl-C reaches this process only, which asks the
     # hub once to stop; the hub then stops its services, the proxy and the dashboards.
     hub = subprocess.Popen(command, cwd=project, env=env, start_new_session=True)
+    stop_on_terminate()
     try:
         return hub.wait()
     except KeyboardInterrupt:
         return stop_demo_hub(hub)
+
+
+def stop_on_terminate() -> None:
+    """SIGTERM (``kill``, a service manager) and SIGHUP (the terminal closed) stop the demo
+    as Ctrl-C does; the hub, in a session of its own, gets neither."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
 
 
 def stop_demo_hub(hub: subprocess.Popen, grace: float = 20) -> int:

@@ -1,8 +1,10 @@
-"""``hub-viz demo`` stopped with Ctrl-C: it exits cleanly and leaves nothing running.
+"""``hub-viz demo`` stopped with Ctrl-C or ``kill``: it exits cleanly and leaves nothing
+running.
 
-A terminal's Ctrl-C sends SIGINT to the demo's whole process group; the demo
-then asks the hub to stop, and the hub stops its services, the proxy and the
-dashboards it started (the demo's config sets ``cleanup_servers``).
+A terminal's Ctrl-C sends SIGINT to the demo's whole process group; ``kill`` (or a
+service manager) sends SIGTERM to the demo's process only. Either way the demo then
+asks the hub to stop, and the hub stops its services, the proxy and the dashboards it
+started (the demo's config sets ``cleanup_servers``).
 """
 
 from __future__ import annotations
@@ -60,7 +62,16 @@ def answers(url: str) -> bool:
         return False
 
 
-def test_ctrl_c_stops_the_demo_and_leaves_nothing_running(tmp_path):
+def ctrl_c(demo: subprocess.Popen) -> None:
+    os.killpg(demo.pid, signal.SIGINT)  # a terminal signals the whole group
+
+
+def kill(demo: subprocess.Popen) -> None:
+    os.kill(demo.pid, signal.SIGTERM)  # the demo's process only; the hub runs on
+
+
+@pytest.mark.parametrize("stop", [ctrl_c, kill], ids=["ctrl-c", "sigterm"])
+def test_stopping_the_demo_leaves_nothing_running(tmp_path, stop):
     need_localhost_names()
     port = free_port()
     env = dict(
@@ -122,7 +133,7 @@ def test_ctrl_c_stops_the_demo_and_leaves_nothing_running(tmp_path):
         running |= descendants(demo.pid)
         assert len(running) >= 5, running  # the hub, the proxy, two services, a launcher, an app
 
-        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
+        stop(demo)
         code = demo.wait(60)  # a guard against a hang, not a speed claim
         assert code == 0
         wait_until(
