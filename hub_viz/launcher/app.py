@@ -40,6 +40,7 @@ from tornado.tcpclient import TCPClient
 from .. import __version__
 from ..errors import HubVizError
 from ..frameworks import SHARED, Framework, build_command, with_command
+from ..resolver import use_address_first_resolver
 from . import kernel_filter, workdir
 from .access import AccessCheck, AccessUnknown
 from .activity import ActivityReporter
@@ -967,6 +968,7 @@ async def shut_down(ctx: LauncherContext, options: argparse.Namespace) -> None:
 async def run(options: argparse.Namespace) -> int:
     """The launcher's life: listen at once (the hub's probe), start the app, serve, stop."""
     AsyncHTTPClient.configure(None, max_clients=512)
+    use_address_first_resolver()  # no threads for 127.0.0.1 (the app, a local hub)
     ctx = launcher_context(options)
     server = listen(launcher_application(ctx), options)
     log.info(

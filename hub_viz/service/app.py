@@ -26,6 +26,7 @@ from .. import __version__
 from ..errors import HubVizError
 from ..layout import Layout
 from ..profiles import Ceiling, parse_profiles
+from ..resolver import use_address_first_resolver
 from ..settings import SERVICE_CONFIG_ENV, DashboardSettings, load_settings
 from ..signing import Signer, ensure_key_pair
 from .access_api import access_routes
@@ -418,6 +419,7 @@ class DashboardService(Application):
     async def run(self) -> None:
         # before any client is made: tornado keeps the first one, with its settings
         AsyncHTTPClient.configure(None, max_clients=256)
+        use_address_first_resolver()  # no threads for the hub at an address
         ctx = self.make_context()
         self.seed(ctx)
         app = self.make_app(ctx)
