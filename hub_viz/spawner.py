@@ -648,6 +648,8 @@ class DashboardSpawnerMixin(LoggingConfigurable):
             args.append(f"--python={self._env_python}")
         args += git
         args += self.work_args()
+        if self.debug:  # type: ignore[attr-defined]  # JupyterHub's Spawner.debug
+            args.append("--debug")
         args += [f"--arg={a}" for a in spec.args]
         return args
 

@@ -746,6 +746,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Seconds to keep answering after the app failed to start, so the reason "
         "can be read, before exiting.",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="Log at debug level, successful requests included (the spawner's debug).",
+    )
     workdir.add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -1014,11 +1019,20 @@ async def fetch_source(
 
 
 def log_request(handler: web.RequestHandler) -> None:
-    """Tornado's access log line, without query strings: one-time grants stay out of logs."""
+    """Tornado's access log line, without query strings: one-time grants stay out of logs.
+
+    As Jupyter servers do, a successful answer (2xx, 304) is a debug line: a page and
+    its scripts would otherwise write a dozen lines per viewer into the hub's log.
+    Redirects (a viewer let in, sent to log in) stay at info, refusals are warnings."""
     status = handler.get_status()
-    log_method = access_log.info if status < 400 else access_log.warning
-    if status >= 500:
-        log_method = access_log.error
+    if status < 300 or status == 304:
+        if not access_log.isEnabledFor(logging.DEBUG):
+            return  # most requests: nothing to redact or format
+        log_method = access_log.debug
+    elif status < 400:
+        log_method = access_log.info
+    else:
+        log_method = access_log.warning if status < 500 else access_log.error
     request = handler.request
     hub_viz = handler.settings.get("hub_viz")
     rule = hub_viz.framework.session_binding if hub_viz is not None else ()
@@ -1037,8 +1051,8 @@ def main(argv: list[str] | None = None) -> None:
     handler = logging.StreamHandler()  # tornado's format, without tornado.options
     handler.setFormatter(LogFormatter(color=False))
     logging.getLogger().addHandler(handler)
-    logging.getLogger().setLevel(logging.INFO)
     options = parse_args(argv)
+    logging.getLogger().setLevel(logging.DEBUG if options.debug else logging.INFO)
     try:
         code = ioloop.IOLoop.current().run_sync(lambda: run(options))
     except HubVizError as e:

@@ -1,0 +1,61 @@
+"""The launcher's access log: successful answers at debug (as Jupyter servers log them),
+redirects at info, refusals as warnings and errors; the spawner's ``debug`` shows them all."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from hub_viz.launcher.app import log_request, parse_args
+
+from .test_git_instances import GIT_SPEC, local_spawner
+
+pytestmark = pytest.mark.unit
+
+
+def handler(status: int, path: str = "/user/prof/sales/_dash-layout") -> SimpleNamespace:
+    request = SimpleNamespace(
+        method="GET", path=path, remote_ip="127.0.0.1", request_time=lambda: 0.0012
+    )
+    return SimpleNamespace(get_status=lambda: status, request=request, settings={})
+
+
+@pytest.mark.parametrize(
+    "status, at_info, at_debug",
+    [
+        (200, None, logging.DEBUG),
+        (204, None, logging.DEBUG),
+        (304, None, logging.DEBUG),
+        (302, logging.INFO, logging.INFO),
+        (403, logging.WARNING, logging.WARNING),
+        (404, logging.WARNING, logging.WARNING),
+        (502, logging.ERROR, logging.ERROR),
+    ],
+)
+def test_each_answer_is_logged_at_its_level(caplog, status, at_info, at_debug):
+    for level, expected in ((logging.INFO, at_info), (logging.DEBUG, at_debug)):
+        caplog.clear()
+        with caplog.at_level(level, logger="tornado.access"):
+            log_request(handler(status))  # type: ignore[arg-type]
+        records = [r for r in caplog.records if r.name == "tornado.access"]
+        if expected is None:
+            assert records == []
+        else:
+            assert [r.levelno for r in records] == [expected]
+            assert records[0].getMessage() == (
+                f"{status} GET /user/prof/sales/_dash-layout (127.0.0.1) 1.20ms"
+            )
+
+
+async def test_the_spawners_debug_makes_the_launcher_log_at_debug(tmp_path):
+    (tmp_path / "prof" / "lecture").mkdir(parents=True)
+    (tmp_path / "prof" / "lecture" / "app.py").write_text("app = None\n")
+    spec = {k: v for k, v in GIT_SPEC.items() if k != "git"}
+    quiet = local_spawner(tmp_path, spec)
+    quiet._dashboard = await quiet.resolve_dashboard()
+    assert parse_args(quiet.get_args()).debug is False
+    verbose = local_spawner(tmp_path, spec, debug=True)
+    verbose._dashboard = await verbose.resolve_dashboard()
+    assert parse_args(verbose.get_args()).debug is True
