@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -90,3 +93,49 @@ def test_create_app_serves_under_the_prefix(
     assert client.get("/user/alice/sales/").status_code == 200
     assert client.get("/user/alice/sales/_dash-layout").status_code == 200
     assert client.get("/_dash-layout").status_code == 404
+
+
+LOAD = """
+import json, sys
+from hub_viz.runners.dash import create_app
+server = create_app()
+import dash._jupyter
+client = server.test_client()
+print(json.dumps({
+    "ipython_loaded": "IPython" in sys.modules,
+    "notebook_integration": dash._jupyter._dep_installed,
+    "layout": client.get("/p/_dash-layout").status_code,
+    "app_saw": getattr(sys.modules["entry"], "SEEN", None),
+}))
+"""
+
+
+@pytest.mark.parametrize(
+    "source, ipython_loaded, app_saw",
+    [
+        ("", False, None),  # a plain app: IPython never loaded
+        # an app that uses IPython itself still can, after Dash was imported without it
+        ("import IPython\nSEEN = IPython.get_ipython.__name__\n", True, "get_ipython"),
+    ],
+    ids=["plain", "app-imports-ipython"],
+)
+def test_dash_is_loaded_without_its_notebook_integration(
+    tmp_path: Path, source: str, ipython_loaded: bool, app_saw: str | None
+) -> None:
+    pytest.importorskip("IPython")  # what is left out is only there with IPython
+    (tmp_path / "entry.py").write_text(
+        "import dash\nfrom dash import html\n"
+        "app = dash.Dash(__name__)\napp.layout = html.Div('hello')\n" + source
+    )
+    env = dict(os.environ, HUB_VIZ_DASH_ENTRY="entry.py", DASH_URL_BASE_PATHNAME="/p/")
+    out = subprocess.run(  # a fresh interpreter: this one imported Dash already
+        [sys.executable, "-c", LOAD], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {
+        "ipython_loaded": ipython_loaded,
+        "notebook_integration": False,
+        "layout": 200,
+        "app_saw": app_saw,
+    }
