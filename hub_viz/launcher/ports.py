@@ -41,9 +41,10 @@ class AppPort:
         """Every socket listening on the port belongs to a process of group ``pgid``;
         None where that cannot be told (no ``/proc``)."""
         listening = listening_sockets(self.number)
-        if listening is None:
+        held = group_sockets(pgid)
+        if listening is None or held is None:
             return None
-        return bool(listening) and listening <= group_sockets(pgid)
+        return bool(listening) and listening <= held
 
 
 def listening_sockets(port: int) -> set[int] | None:
@@ -69,14 +70,17 @@ def listening_sockets(port: int) -> set[int] | None:
     return found if read_any else None
 
 
-def group_sockets(pgid: int) -> set[int]:
-    """The inodes of the sockets the processes of group ``pgid`` hold (those this
-    process may look into: the app's, which runs as the launcher's account)."""
+def group_sockets(pgid: int) -> set[int] | None:
+    """The inodes of the sockets the processes of group ``pgid`` hold; None when one
+    of them cannot be looked into (the app runs as the launcher's account, so only an
+    app that made itself non-dumpable)."""
     inodes: set[int] = set()
     for pid in group_members(pgid):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
+        except PermissionError:
+            return None
+        except OSError:  # it ended meanwhile
             continue
         for fd in fds:
             try:

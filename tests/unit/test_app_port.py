@@ -143,3 +143,27 @@ def test_listening_sockets_and_group_members_read_proc():
             assert port.listened_by_group(2**22 + 7) is False  # no such group
     finally:
         port.close()
+
+
+def test_an_app_that_cannot_be_looked_into_is_not_judged(monkeypatch):
+    """An app that made itself non-dumpable hides its ``/proc/<pid>/fd``: no verdict (the
+    start goes on) rather than a refusal of the app's own listener."""
+    import hub_viz.launcher.ports as ports
+
+    port = AppPort()
+    real_listdir = os.listdir
+
+    def listdir(path):
+        if str(path).startswith("/proc/") and str(path).endswith("/fd"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_listdir(path)
+
+    try:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port.number))
+            s.listen()
+            monkeypatch.setattr(ports.os, "listdir", listdir)
+            assert port.listened_by_group(os.getpgid(0)) is None
+    finally:
+        port.close()
