@@ -105,13 +105,19 @@ async def test_the_spawner_passes_the_source_to_the_launcher_and_fetches_nothing
     ]
 
 
-async def test_a_path_source_gets_no_git_options(tmp_path):
-    (tmp_path / "prof" / "lecture").mkdir(parents=True)
+async def path_source_args(tmp_path: Path, **traits) -> list[str]:
+    """The launcher's arguments for GIT_SPEC's dashboard from a path on the hub (its entry
+    file made), from a local spawner with ``traits``."""
+    (tmp_path / "prof" / "lecture").mkdir(parents=True, exist_ok=True)
     (tmp_path / "prof" / "lecture" / "app.py").write_text("app = None\n")
     spec = {k: v for k, v in GIT_SPEC.items() if k != "git"}
-    spawner = local_spawner(tmp_path, spec)
+    spawner = local_spawner(tmp_path, spec, **traits)
     spawner._dashboard = await spawner.resolve_dashboard()
-    args = spawner.get_args()
+    return spawner.get_args()
+
+
+async def test_a_path_source_gets_no_git_options(tmp_path):
+    args = await path_source_args(tmp_path)
     assert f"--cwd={tmp_path / 'prof' / 'lecture'}" in args
     assert not any(a.startswith("--git-") for a in args)
 

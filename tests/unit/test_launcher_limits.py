@@ -15,7 +15,7 @@ from hub_viz.launcher.app import parse_args
 from hub_viz.launcher.proxy import ProxyMixin, has_body
 
 from ..loopback import serve
-from .test_git_instances import GIT_SPEC, local_spawner
+from .test_git_instances import path_source_args
 
 MIB = 1024 * 1024
 
@@ -23,18 +23,13 @@ pytestmark = pytest.mark.unit
 
 
 async def test_the_spawners_limits_reach_the_launcher(tmp_path):
-    (tmp_path / "prof" / "lecture").mkdir(parents=True)
-    (tmp_path / "prof" / "lecture" / "app.py").write_text("app = None\n")
-    spec = {k: v for k, v in GIT_SPEC.items() if k != "git"}
-    spawner = local_spawner(
+    args = await path_source_args(
         tmp_path,
-        spec,
         launcher_max_body_size=10 * 1024 * 1024,
         launcher_body_timeout=45,
         launcher_idle_timeout=90,
     )
-    spawner._dashboard = await spawner.resolve_dashboard()
-    options = parse_args(spawner.get_args())
+    options = parse_args(args)
     assert (options.max_body_size, options.body_timeout, options.idle_timeout) == (
         10 * 1024 * 1024,
         45,

@@ -10,7 +10,7 @@ import pytest
 
 from hub_viz.launcher.app import log_request, parse_args
 
-from .test_git_instances import GIT_SPEC, local_spawner
+from .test_git_instances import path_source_args
 
 pytestmark = pytest.mark.unit
 
@@ -50,12 +50,5 @@ def test_each_answer_is_logged_at_its_level(caplog, status, at_info, at_debug):
 
 
 async def test_the_spawners_debug_makes_the_launcher_log_at_debug(tmp_path):
-    (tmp_path / "prof" / "lecture").mkdir(parents=True)
-    (tmp_path / "prof" / "lecture" / "app.py").write_text("app = None\n")
-    spec = {k: v for k, v in GIT_SPEC.items() if k != "git"}
-    quiet = local_spawner(tmp_path, spec)
-    quiet._dashboard = await quiet.resolve_dashboard()
-    assert parse_args(quiet.get_args()).debug is False
-    verbose = local_spawner(tmp_path, spec, debug=True)
-    verbose._dashboard = await verbose.resolve_dashboard()
-    assert parse_args(verbose.get_args()).debug is True
+    assert parse_args(await path_source_args(tmp_path)).debug is False
+    assert parse_args(await path_source_args(tmp_path, debug=True)).debug is True
