@@ -23,9 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -34,118 +31,11 @@ from typing import Any
 
 from .builtin_frameworks import BUILTIN_FRAMEWORKS
 from .client import DEFAULT_HUB_URL, DEFAULT_SERVICE, APIError, Client, split_ref
-
-PROXY = "configurable-http-proxy"
-PROXY_PACKAGE = "configurable-http-proxy@^5"
-
-
-def find_project(start: Path) -> Path | None:
-    """The hub_viz checkout holding ``jupyterhub_config.py`` and ``examples/``."""
-    for folder in (start, *start.parents):
-        if (folder / "jupyterhub_config.py").is_file() and (folder / "examples").is_dir():
-            return folder
-    here = Path(__file__).resolve().parent.parent
-    if (here / "jupyterhub_config.py").is_file():
-        return here
-    return None
-
-
-def ensure_proxy(project: Path) -> str:
-    """Directory holding configurable-http-proxy, installing it with npm if missing."""
-    local_bin = project / "node_modules" / ".bin"
-    if (local_bin / PROXY).exists():
-        return str(local_bin)
-    found = shutil.which(PROXY)
-    if found:
-        return str(Path(found).parent)
-    npm = shutil.which("npm")
-    if npm is None:
-        raise SystemExit(
-            "The hub needs configurable-http-proxy, which is installed with npm; "
-            "install Node.js and npm first (Debian: apt-get install nodejs npm)."
-        )
-    print(f"Installing {PROXY_PACKAGE} into {project / 'node_modules'} …", flush=True)
-    subprocess.run(
-        [
-            npm,
-            "install",
-            "--no-save",
-            "--no-package-lock",
-            "--no-audit",
-            "--no-fund",
-            PROXY_PACKAGE,
-        ],
-        cwd=project,
-        check=True,
-    )
-    return str(local_bin)
-
-
-DEMO_HOST = "hub.localhost"  # browsers resolve every *.localhost name to this machine
+from .demo import DEMO_HOST, run_demo
 
 
 def demo(options: argparse.Namespace) -> int:
-    project = find_project(Path.cwd())
-    if project is None:
-        raise SystemExit(
-            "hub-viz demo runs from a clone of hub_viz (jupyterhub_config.py not found)."
-        )
-    proxy_dir = ensure_proxy(project)
-    env = dict(os.environ)
-    env["PATH"] = proxy_dir + os.pathsep + env.get("PATH", "")
-    env["HUB_VIZ_DEMO_IP"] = options.ip
-    env["HUB_VIZ_DEMO_PORT"] = str(options.port)
-    host = "" if options.path_based else DEMO_HOST
-    env["HUB_VIZ_DEMO_HOST"] = host
-    password = env.setdefault("HUB_VIZ_DEMO_PASSWORD", "hub-viz-demo")
-    admin_password = env.setdefault(
-        "HUB_VIZ_DEMO_ADMIN_PASSWORD", "hub-viz-demo-admin-password-2026"
-    )
-    print(
-        "\n"
-        f"  hub_viz demo: http://{host or options.ip}:{options.port}/\n"
-        f"  Log in with any user name (e.g. alice) and the password: {password}\n"
-        f"  (the hub's admin: admin, with the password {admin_password})\n"
-        "  Then open a dashboard card on the home page. Ctrl-C stops the hub and its dashboards.\n",
-        flush=True,
-    )
-    command = [sys.executable, "-m", "jupyterhub", "-f", str(project / "jupyterhub_config.py")]
-    # The hub in a session of its own: Ctrl-C reaches this process only, which asks the
-    # hub once to stop; the hub then stops its services, the proxy and the dashboards.
-    hub = subprocess.Popen(command, cwd=project, env=env, start_new_session=True)
-    stop_on_terminate()
-    try:
-        return hub.wait()
-    except KeyboardInterrupt:
-        return stop_demo_hub(hub)
-
-
-def stop_on_terminate() -> None:
-    """SIGTERM (``kill``, a service manager) and SIGHUP (the terminal closed) stop the demo
-    as Ctrl-C does; the hub, in a session of its own, gets neither."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupt)
-
-
-def stop_demo_hub(hub: subprocess.Popen, grace: float = 20) -> int:
-    """Ask the hub to stop (SIGINT, as Ctrl-C would); after ``grace`` seconds, or a
-    second Ctrl-C, end it and everything of its session at once."""
-    print("Stopping the hub and its dashboards …", file=sys.stderr, flush=True)
-    hub.send_signal(signal.SIGINT)
-    try:
-        hub.wait(grace)
-        return 0
-    except (KeyboardInterrupt, subprocess.TimeoutExpired):
-        try:
-            os.killpg(hub.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        hub.wait()
-        return 1
+    return run_demo(options.ip, options.port, path_based=options.path_based)
 
 
 def frameworks(options: argparse.Namespace) -> int:

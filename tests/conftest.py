@@ -78,7 +78,7 @@ def free_port() -> int:
 def proxy_path() -> str:
     """PATH with configurable-http-proxy first: the project's ``node_modules``, else one on
     PATH, else installed into ``node_modules`` with npm now (as ``hub-viz demo`` does)."""
-    from hub_viz.cli import ensure_proxy
+    from hub_viz.demo import ensure_proxy
 
     return f"{ensure_proxy(REPO)}{os.pathsep}{os.environ.get('PATH', '')}"
 

@@ -18,33 +18,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from hub_viz.demo import descendants
+
 from ..conftest import REPO, free_port, need_localhost_names, wait_until
 
 pytestmark = pytest.mark.hub
 
 PASSWORD = "demo-stop-password"
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` now (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -70,8 +50,17 @@ def kill(demo: subprocess.Popen) -> None:
     os.kill(demo.pid, signal.SIGTERM)  # the demo's process only; the hub runs on
 
 
-@pytest.mark.parametrize("stop", [ctrl_c, kill], ids=["ctrl-c", "sigterm"])
-def test_stopping_the_demo_leaves_nothing_running(tmp_path, stop):
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("stop", "start_with"),
+    [(ctrl_c, None), (kill, None), (kill, ignore_sigint)],
+    # the last: a background job of a script, which starts with SIGINT ignored
+    ids=["ctrl-c", "sigterm", "sigterm-sigint-ignored"],
+)
+def test_stopping_the_demo_leaves_nothing_running(tmp_path, stop, start_with):
     need_localhost_names()
     port = free_port()
     env = dict(
@@ -88,6 +77,7 @@ def test_stopping_the_demo_leaves_nothing_running(tmp_path, stop):
         stdout=open(tmp_path / "demo.log", "wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, as in a terminal
+        preexec_fn=start_with,
     )
     hub = f"http://hub.localhost:{port}"
     running: set[int] = set()
