@@ -109,6 +109,7 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
             websockets=False,
             suffixes=(".py",),
             imports=("dash",),
+            preload=("waitress.runner", "hub_viz.runners.dash:import_dash", "flask"),
             detect_priority=20,
             # Dash 4 renders the layout into #react-entry-point (a ._dash-loading
             # placeholder until then); callbacks mark their outputs data-dash-is-loading

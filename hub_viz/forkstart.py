@@ -103,8 +103,9 @@ class ForkedLauncher:
 class ForkServer:
     """One fork server for this hub process, started on first use, again if it dies."""
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, preload: tuple[str, ...] = ()) -> None:
         self.python = python
+        self.preload = preload  # what it imports for apps (Framework.preload)
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self.exits: dict[int, int] = {}
@@ -155,15 +156,20 @@ class ForkServer:
             raise ForkServerError("The launcher fork server did not start (see the hub's log).")
         self.sock = ours
         loop.add_reader(ours, self._read_exits)
-        log.info("Launcher fork server running (pid %s)", self.proc.pid)
+        log.info(
+            "Launcher fork server running (pid %s)%s",
+            self.proc.pid,
+            f", with {', '.join(self.preload)} for apps" if self.preload else "",
+        )
 
     def _popen(self, fd: int) -> subprocess.Popen:
         env = {k: os.environ[k] for k in SERVER_ENV_KEEP if k in os.environ}
         # room each child overwrites with its own command line and environment
         env["HUB_VIZ_FORK_ROOM"] = "." * ROOM["env"]
         room = "--room=" + "." * ROOM["argv"]
+        preload = [f"--preload={spec}" for spec in self.preload]
         return subprocess.Popen(
-            [self.python, "-m", "hub_viz.launcher.forkserver", "--fd", str(fd), room],
+            [self.python, "-m", "hub_viz.launcher.forkserver", "--fd", str(fd), room, *preload],
             pass_fds=[fd],
             env=env,
             cwd="/",
@@ -254,15 +260,15 @@ class ForkServer:
         return ForkedLauncher(int(reply["pid"]), self)
 
 
-_server: ForkServer | None = None
+_servers: dict[tuple[str, ...], ForkServer] = {}
 
 
-def fork_server() -> ForkServer:
-    """This hub process's fork server."""
-    global _server
-    if _server is None:
-        _server = ForkServer()
-    return _server
+def fork_server(preload: tuple[str, ...] = ()) -> ForkServer:
+    """This hub process's fork server that has imported ``preload`` for apps (one per
+    distinct ``preload``: a framework's imports stay out of other frameworks' launchers)."""
+    if preload not in _servers:
+        _servers[preload] = ForkServer(preload=preload)
+    return _servers[preload]
 
 
 # the launcher command a fork can stand for: this Python running hub_viz's launcher
@@ -298,6 +304,25 @@ class ForkingLocalProcessSpawner(LocalProcessSpawner):
         """Who a forked launcher runs as: what ``make_preexec_fn`` would make it."""
         return identity_of(self.user.name, pwd.getpwnam(self.user.name).pw_dir, must_chdir=False)
 
+    preload_apps = Bool(
+        True,
+        config=True,
+        help="""With ``launcher_fork_server``: start a framework's app as a fork of a process
+        that has imported the framework's server already (the framework's ``preload``;
+        Dash: waitress, Flask and Dash) instead of a new Python importing them: about 0.25
+        CPU-s less per Dash app, which a class opening a per-viewer dashboard pays once
+        per student. The app is still the launcher's child, in a session of its own, as
+        the account it would run as, with its own command line and environment in ``ps``
+        and ``/proc``; what it shares with the fork server is the imported code and
+        Python's hash seed. Used for ``python -m <module>`` commands of the hub's own
+        Python whose ``PYTHON*`` variables match the server's; any other app command
+        runs as a new process.""",
+    )
+
+    def launcher_preload(self) -> tuple[str, ...]:
+        """What the fork server of this start imports for apps (none here)."""
+        return ()
+
     def forks(self) -> bool:
         return (
             self.launcher_fork_server
@@ -315,7 +340,9 @@ class ForkingLocalProcessSpawner(LocalProcessSpawner):
         args = self.get_args()
         self.log.info("Forking launcher: %s", " ".join(shlex.quote(a) for a in args))
         try:
-            self.proc = await fork_server().start(args, env, self.launcher_identity())
+            preload = self.launcher_preload() if self.preload_apps else ()
+            server = fork_server(preload)
+            self.proc = await server.start(args, env, self.launcher_identity())
         except (ForkServerError, OSError) as e:
             self.log.warning("%s Starting the launcher as a new process instead.", e)
             return await super().start()

@@ -131,10 +131,22 @@ class Framework:
     # Path under the prefix where the app tells its preheated pool's state (JSON), which
     # the launcher passes to the service with its probe (Voilà: hub_viz/runners/voila_pool.py).
     pool_status_path: str = ""
+    # What a local hub's launcher fork server imports for this framework's apps
+    # ("module" or "module:function" that imports it): a command `{python} -m <module>`
+    # of one of these modules then runs as a fork of a process that has them imported
+    # (hub_viz/launcher/appfork.py) instead of a new interpreter importing them again.
+    # Only code of the hub's environment (never an author's); the hub reads it alone.
+    preload: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for where in self.session_binding:
             _check_session_place(self.name, where)
+        for spec in self.preload:
+            if not PRELOAD_SPEC.fullmatch(spec):
+                raise FrameworkError(
+                    f"Framework {self.name!r}: preload item {spec!r} is not a module name "
+                    "or 'module:function'."
+                )
         if self.jupyter_api not in JUPYTER_API_KINDS:
             raise FrameworkError(
                 f"Framework {self.name!r}: jupyter_api must be one of "
@@ -193,6 +205,10 @@ def _check_session_place(framework: str, where: str) -> None:
 
 # Fields the service reads and launchers never do: kept out of the record a launcher gets.
 SERVICE_ONLY_FIELDS = ("rendered_check", "capture_query", "embed_note")
+# Read by the hub's spawner alone: also kept out of a launcher's record.
+HUB_ONLY_FIELDS = ("preload",)
+
+PRELOAD_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?")
 
 _PLACEHOLDER = re.compile(r"{(\w+)}")
 

@@ -39,7 +39,7 @@ from traitlets.config import LoggingConfigurable
 from .environments import BUILDING_MESSAGE, BuildError, shared_builder
 from .errors import HubVizError, SpecError
 from .forkstart import ForkingLocalProcessSpawner, identity_of
-from .frameworks import PER_VIEWER, SERVICE_ONLY_FIELDS, Framework
+from .frameworks import HUB_ONLY_FIELDS, PER_VIEWER, SERVICE_ONLY_FIELDS, Framework
 from .gitreqs import git_requirements
 from .layout import Layout
 from .profiles import (
@@ -124,7 +124,7 @@ def framework_json(framework: Framework) -> str:
     """Serialise a framework record for the launcher (``HUB_VIZ_FRAMEWORK``), without
     the fields only the service reads (a launcher of another version may not know them)."""
     record = dataclasses.asdict(framework)
-    for name in SERVICE_ONLY_FIELDS:
+    for name in (*SERVICE_ONLY_FIELDS, *HUB_ONLY_FIELDS):
         record.pop(name, None)
     if not record.get("pool_status_path"):  # unknown to launchers before it
         record.pop("pool_status_path", None)
@@ -1033,6 +1033,11 @@ class DashboardLocalSpawner(DashboardSpawnerMixin, ForkingLocalProcessSpawner):
         if self.run_as_hub_user:
             return None
         return super().make_preexec_fn(name)
+
+    def launcher_preload(self) -> tuple[str, ...]:
+        if self._env_python or self._dashboard is None:
+            return ()  # the dashboard's own environment: its own framework's version
+        return tuple(self._dashboard.framework.preload)
 
     def launcher_identity(self) -> dict[str, Any] | None:
         run = self._run_as

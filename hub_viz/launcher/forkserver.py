@@ -35,6 +35,7 @@ import threading
 import traceback
 from typing import Any, NoReturn
 
+from . import appfork
 from .process import PR_SET_NAME, hide_from_the_app, prctl
 
 # a start's request: arguments and environment (a few KiB)
@@ -88,12 +89,12 @@ def rewrite(area: tuple[int, int], items: list[str]) -> None:
     ctypes.memset(start + len(data), 0, end - start - len(data))
 
 
-def look_like_a_launcher(argv: list[str], env: dict[str, str]) -> None:
+def look_like(argv: list[str], env: dict[str, str], name: str) -> None:
     """Make ``/proc/<pid>/cmdline`` and ``environ`` (what ``ps``, ``top`` and operators'
-    tools read) the launcher's, as if it had been started on its own: the hub starts the
-    server with room for them (``hub_viz.forkstart.ROOM``). Its name (``comm``) becomes
-    ``hub-viz-launch``."""
-    prctl(PR_SET_NAME, b"hub-viz-launch")
+    tools read) ``argv`` and ``env``, as if this process had been started with them: the
+    hub starts the server with room for them (``hub_viz.forkstart.ROOM``). Its name
+    (``comm``) becomes ``name``."""
+    prctl(PR_SET_NAME, name.encode(errors="replace")[:15])
     with contextlib.suppress(OSError, ValueError):
         args_area, env_area = proc_areas()
         rewrite(args_area, argv)
@@ -110,6 +111,8 @@ def take_stdio(fds: list[int]) -> None:
 def run_child(conn: socket.socket) -> NoReturn:
     """The forked child: read its start, answer with its pid, run the launcher."""
     request: dict[str, Any] = {}
+    # the app's process, forked before the start (and its token) is read
+    prepared = appfork.prepare() if appfork.enabled() else None
     try:
         data, fds, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, STDIO)
         request = json.loads(data)
@@ -117,12 +120,14 @@ def run_child(conn: socket.socket) -> NoReturn:
             raise ValueError(f"expected {STDIO} file descriptors, got {len(fds)}")
         os.setsid()  # as Popen's start_new_session: the hub's signals are not ours
         take_stdio(fds)
+        if prepared is not None:
+            prepared.become(request.get("identity"))
         become(request.get("identity"))
         os.environ.clear()
         os.environ.update(request["env"])
         random.seed()  # not the server's sequence
         hide_from_the_app()  # before its environment, with the token, shows in /proc
-        look_like_a_launcher(request.get("command") or request["args"], request["env"])
+        look_like(request.get("command") or request["args"], request["env"], "hub-viz-launch")
         conn.sendall(json.dumps({"pid": os.getpid()}).encode())
     except Exception as e:
         message = f"{type(e).__name__}: {e}"
@@ -241,9 +246,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="hub_viz.launcher.forkserver")
     parser.add_argument("--fd", type=int, required=True, help="the hub's socket")
     parser.add_argument("--room", default="", help="room for each child's command line")
+    parser.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        metavar="MODULE[:FUNCTION]",
+        help="import (or call) this for apps too; each launcher then forks its app from a "
+        "process prepared before its start is read (hub_viz.launcher.appfork)",
+    )
     options = parser.parse_args()
     sock = socket.socket(fileno=options.fd)
     preload()
+    appfork.preload(options.preload)
     if threading.active_count() > 1:  # a fork copies only the calling thread: not safe
         sys.exit("hub_viz.launcher.forkserver: an import started a thread; not forking")
     sock.send(b"ready")

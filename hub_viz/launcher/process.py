@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from .appfork import ForkedApp, take_prepared
 from .ports import AppPort
 
 log = logging.getLogger("hub_viz.launcher")
@@ -93,7 +94,7 @@ class AppProcess:
         self.started_at = time.monotonic()
         self.ready_at: float | None = None
         self.returncode: int | None = None
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: asyncio.subprocess.Process | ForkedApp | None = None
         self.exited = asyncio.Event()
 
     @property
@@ -106,17 +107,23 @@ class AppProcess:
         """Start the app; its output goes to the tail and the launcher's stderr."""
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
         self.started_at = time.monotonic()
+        prepared = take_prepared()  # a forked launcher's process prepared for the app
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
+            if prepared is not None:
+                self.proc = await prepared.start(self.argv, self.env, self.cwd)
+                if self.proc.runs_here:
+                    log.info("The app runs as a fork with its framework imported already")
+            else:
+                self.proc = await asyncio.create_subprocess_exec(
+                    *self.argv,
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=preexec,
+                )
         except OSError as e:
             self.fail(f"The app could not be started: {e.strerror or e}.")
             self.exited.set()

@@ -4,10 +4,13 @@ the one server, and a stop ends the launcher and its app."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from urllib.parse import urljoin
 
 import psutil
 import pytest
+import requests
 
 from ..conftest import Hub, running_test_hub, wait_until
 from .test_warm_starts import (
@@ -29,11 +32,13 @@ def forking_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         yield hub
 
 
-def fork_server_of(hub: Hub) -> psutil.Process:
+def fork_server_of(hub: Hub, preloading: bool = False) -> psutil.Process:
+    """The hub's fork server (``preloading``: the one that has a framework imported)."""
     servers = [
         p
         for p in psutil.Process(hub.proc.pid).children()
         if "hub_viz.launcher.forkserver" in " ".join(p.cmdline())
+        and preloading == any(a.startswith("--preload=") for a in p.cmdline())
     ]
     assert len(servers) == 1, servers
     return servers[0]
@@ -78,3 +83,46 @@ def test_a_class_opens_a_per_viewer_dashboard_through_forked_launchers(forking_h
     for viewer in ("f2", "f3"):
         assert launchers[viewer][1].is_running()
     assert hub.svc("DELETE", "dashboards/teacher/forked", "teacher").status_code == 204
+
+
+def test_per_viewer_dash_apps_are_forks_with_dash_imported(forking_hub: Hub) -> None:
+    hub = forking_hub
+    r = hub.svc(
+        "POST",
+        "dashboards",
+        "teacher",
+        json={
+            "title": "Forked Dash",
+            "slug": "forked-dash",
+            "entry": "dash/app.py",
+            "framework": "dash",
+            "mode": "per-viewer",
+            "visibility": "all",
+        },
+    )
+    assert r.status_code == 201, r.text
+    viewers = ["d1", "d2"]
+    bodies = open_together(hub, viewers, "teacher/forked-dash")
+    streams = follow_together(hub, viewers, bodies)
+    server = fork_server_of(hub, preloading=True)
+    assert "--preload=hub_viz.runners.dash:import_dash" in server.cmdline()
+    for viewer, body, events in zip(viewers, bodies, streams, strict=True):
+        assert events[-1].get("ready"), (viewer, events)
+        # the viewer's page and what draws it, through the hub
+        browser = requests.Session()
+        page = browser.get(urljoin(hub.url, events[-1]["url"]), timeout=60)
+        assert page.status_code == 200 and "Dash example" in page.text
+        layout = browser.get(page.url.split("?")[0].rstrip("/") + "/_dash-layout", timeout=60)
+        assert layout.status_code == 200 and "Sum of squares 1..200 = 2686700" in layout.text
+
+        owner, name = body["server"].split("/", 1)
+        launcher = launcher_of(hub, owner, name)
+        assert launcher.ppid() == server.pid
+        (app,) = launcher.children()  # the launcher's child, as a new process would be
+        assert os.getsid(app.pid) == app.pid
+        assert [a for a in app.cmdline() if a][1:3] == ["-m", "waitress"]
+        env = app.environ()
+        assert env["HUB_VIZ_DASH_ENTRY"] == "app.py"
+        assert not [k for k in env if k.startswith(("JUPYTERHUB_", "HUB_VIZ_FRAMEWORK"))]
+    assert hub.log.read_text().count("The app runs as a fork with its framework imported") >= 2
+    assert hub.svc("DELETE", "dashboards/teacher/forked-dash", "teacher").status_code == 204

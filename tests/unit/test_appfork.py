@@ -1,0 +1,279 @@
+"""Apps forked from a fork server that has their framework imported (``--preload``), with
+real processes: a forked launcher starts its app from the process it prepared before
+reading its start; the app runs as a new one would, without the launcher's secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hub_viz.forkstart import ForkServer
+from hub_viz.frameworks import Framework, FrameworkError
+from hub_viz.launcher import appfork
+
+from ..conftest import free_port, wait_until
+from .test_forkstart import TOKEN, ended, fork
+
+pytestmark = pytest.mark.unit
+
+# A module the fork server imports for apps: it marks the server's copy, so an app that
+# sees the mark runs in a fork of the server; `python -m probe_app` writes what it sees.
+PROBE_INIT = "import os\nMARK = None\n\n\ndef preload():\n    global MARK\n    MARK = os.getpid()\n"
+PROBE_MAIN = textwrap.dedent(
+    """
+    import json, os, random, sys, time
+    import probe_app
+
+    facts = {
+        "mark": probe_app.MARK,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "sid": os.getsid(0),
+        "cwd": os.getcwd(),
+        "argv": sys.argv,
+        "path0": sys.path[0],
+        "name": __name__,
+        "random": random.random(),
+        "env": dict(os.environ),
+    }
+    with open(os.environ["PROBE_OUT"] + f".{os.getpid()}", "w") as f:
+        json.dump(facts, f)
+    time.sleep(600)
+    """
+)
+
+
+@pytest.fixture
+def probe(tmp_path, monkeypatch) -> Path:
+    package = tmp_path / "lib" / "probe_app"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(PROBE_INIT)
+    (package / "__main__.py").write_text(PROBE_MAIN)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "lib"))  # the fork server's
+    return tmp_path / "lib"
+
+
+@pytest.fixture
+def server(probe):
+    s = ForkServer(preload=("probe_app:preload",))
+    yield s
+    s._close()
+
+
+def launcher_env(tmp_path: Path, probe: Path, **extra: str) -> dict[str, str]:
+    framework = {
+        "name": "custom",
+        "display_name": "Probe",
+        "command": ["{python}", "-m", "probe_app", "{port}"],
+    }
+    return {
+        "HUB_VIZ_FRAMEWORK": json.dumps(framework),
+        "PYTHONPATH": str(probe),
+        "PROBE_OUT": str(tmp_path / "facts"),
+        "JUPYTERHUB_API_TOKEN": TOKEN,  # the launcher's: never the app's
+        "PATH": os.environ["PATH"],
+        **extra,
+    }
+
+
+def app_facts(tmp_path: Path, count: int = 1) -> list[dict]:
+    wait_until(
+        lambda: len(list(tmp_path.glob("facts.*"))) >= count,
+        timeout=60,
+        what="the app to report",
+        every=0.1,
+    )
+    facts = []
+    for path in sorted(tmp_path.glob("facts.*")):
+        wait_until(lambda p=path: p.read_text().endswith("}"), timeout=10, what="facts")
+        facts.append(json.loads(path.read_text()))
+    return facts
+
+
+def holds(pid: int, secret: bytes) -> list[str]:
+    """Writable memory areas of ``pid`` that hold ``secret``."""
+    found = []
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) rw", line)
+            if not m:
+                continue
+            start, end = int(m.group(1), 16), int(m.group(2), 16)
+            try:
+                mem.seek(start)
+                if secret in mem.read(end - start):
+                    found.append(line)
+            except OSError:
+                continue
+    return found
+
+
+def with_launchers(server, tmp_path, env, check, count=1) -> list[dict]:
+    """Fork ``count`` launchers of the probe app, run ``check(launchers, facts)`` once each
+    app reported, then stop the launchers (all in one event loop: the server's exits are
+    read there); the apps' facts."""
+    (tmp_path / "work").mkdir(exist_ok=True)
+
+    async def main():
+        launchers = []
+        try:
+            for i in range(count):
+                args = ["--entry", "app.py", "--ready-timeout", "600", "--port", str(free_port())]
+                launchers.append(await fork(server, tmp_path / f"launcher{i}.txt", args, env))
+            facts = await asyncio.to_thread(app_facts, tmp_path, count)
+            check(launchers, facts)
+            return facts
+        finally:
+            for launcher in launchers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(launcher.pid, signal.SIGTERM)
+            for launcher in launchers:
+                await ended(launcher)
+
+    return asyncio.run(main())
+
+
+def ended_or_zombie(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_app_runs_as_a_fork_with_its_framework_imported(server, probe, tmp_path):
+    env = launcher_env(tmp_path, probe)
+
+    def check(launchers, facts):
+        assert server.proc is not None
+        for launcher, seen in zip(launchers, sorted(facts, key=lambda f: f["ppid"]), strict=False):
+            app = psutil.Process(seen["pid"])
+            assert seen["mark"] == server.proc.pid  # the server's import, not a new one
+            assert seen["ppid"] in {lch.pid for lch in launchers}  # the launcher's child
+            assert seen["sid"] == seen["pid"]  # a session of its own
+            assert seen["name"] == "__main__"
+            assert seen["argv"] == [str(probe / "probe_app" / "__main__.py"), seen["argv"][1]]
+            assert seen["cwd"] == seen["path0"]  # `-m` puts its folder first
+            # what ps and /proc show: the app's command line and environment
+            shown = [a for a in app.cmdline() if a]  # (the rest of the room: NULs)
+            assert shown == [sys.executable, "-m", "probe_app", seen["argv"][1]]
+            assert app.environ() == seen["env"]
+            assert "JUPYTERHUB_API_TOKEN" not in seen["env"]
+            assert seen["env"]["PROBE_OUT"] == env["PROBE_OUT"]
+            # nothing of the launcher's start in the app's memory: the token is not there
+            assert not holds(seen["pid"], TOKEN.encode())
+            if os.geteuid() == 0:  # the launcher is not dumpable: its memory is root's to read
+                assert holds(launcher.pid, TOKEN.encode())  # (the search finds what is there)
+        assert facts[0]["random"] != facts[1]["random"]  # each its own random sequence
+        logs = "".join((tmp_path / f"launcher{i}.txt").read_text() for i in range(2))
+        assert logs.count("The app runs as a fork with its framework imported") == 2
+
+    facts = with_launchers(server, tmp_path, env, check, count=2)
+    for seen in facts:  # stopped with their launchers
+        assert ended_or_zombie(seen["pid"])
+
+
+def test_an_app_whose_python_settings_differ_is_a_new_process(server, probe, tmp_path):
+    # PYTHONPATH is not the server's: a fork would have the server's search path
+    other = tmp_path / "other"
+    other.mkdir()
+    env = launcher_env(tmp_path, probe, PYTHONPATH=f"{other}{os.pathsep}{probe}")
+
+    def check(launchers, facts):
+        (seen,) = facts
+        assert seen["mark"] is None  # a new interpreter imported the module itself
+        assert seen["ppid"] == launchers[0].pid and seen["sid"] == seen["pid"]
+        assert str(other) in seen["env"]["PYTHONPATH"]
+        assert "runs as a fork" not in (tmp_path / "launcher0.txt").read_text()
+
+    with_launchers(server, tmp_path, env, check)
+
+
+def test_the_app_ends_with_its_launcher(server, probe, tmp_path):
+    def check(launchers, facts):
+        os.kill(launchers[0].pid, signal.SIGKILL)  # no clean-up: the kernel's signal alone
+        wait_until(
+            lambda: ended_or_zombie(facts[0]["pid"]),
+            timeout=10,
+            what="the app to end with its launcher",
+            every=0.1,
+        )
+
+    with_launchers(server, tmp_path, launcher_env(tmp_path, probe), check)
+
+
+def test_an_app_that_cannot_start_fails_with_the_reason(server, probe, tmp_path):
+    framework = {
+        "name": "custom",
+        "display_name": "Nothing",
+        "command": ["/no/such/program", "{port}"],
+    }
+    env = {**launcher_env(tmp_path, probe), "HUB_VIZ_FRAMEWORK": json.dumps(framework)}
+    args = ["--entry", "app.py", "--port", str(free_port()), "--failure-linger", "0"]
+
+    async def main():
+        return await ended(await fork(server, tmp_path / "launcher.txt", args, env))
+
+    assert asyncio.run(main()) == 1
+    log = (tmp_path / "launcher.txt").read_text()
+    assert "The app could not be started: /no/such/program: No such file or directory" in log
+
+
+def test_a_launcher_without_an_app_leaves_no_prepared_process(server, tmp_path):
+    async def main():
+        child = await fork(server, tmp_path / "help.txt", ["--help"], {})
+        return child, await ended(child)
+
+    child, status = asyncio.run(main())
+    assert status == 0
+    assert server.proc is not None
+    time.sleep(0.5)
+    # the prepared process saw its launcher end and ended too (its parent collected it or
+    # it was reparented and collected): nothing is left of the server's but the server
+    left = [p for p in psutil.Process(server.proc.pid).children(recursive=True)]
+    assert left == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "runs"),
+    [
+        ([sys.executable, "-m", "json.tool"], {}, True),
+        ([sys.executable, "-m", "json"], {"PYTHONUNBUFFERED": "1"}, True),  # applied
+        (["/usr/bin/python3", "-m", "json"], {}, False),  # another Python
+        ([sys.executable, "-c", "import json"], {}, False),  # not a module
+        ([sys.executable, "-m", "email"], {}, False),  # not preloaded
+        ([sys.executable, "-m", "json"], {"PYTHONHASHSEED": "0"}, False),  # not honoured
+        ([sys.executable, "-X", "dev", "-m", "json"], {}, False),
+    ],
+)
+def test_which_commands_run_in_a_fork(monkeypatch, argv, env, runs):
+    monkeypatch.setattr(appfork, "preloaded", {"json"})
+    for name in [k for k in os.environ if k.startswith("PYTHON")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(appfork.site, "ENABLE_USER_SITE", False)
+    assert appfork.runs_here(argv, {"PATH": "/usr/bin", **env}) is runs
+
+
+def test_a_user_site_folder_makes_a_new_process(monkeypatch, tmp_path):
+    monkeypatch.setattr(appfork, "preloaded", {"json"})
+    monkeypatch.setattr(appfork.site, "ENABLE_USER_SITE", True)
+    monkeypatch.setattr(appfork.site, "USER_SITE", str(tmp_path / "nowhere"))
+    argv = [sys.executable, "-m", "json"]
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
+    assert appfork.runs_here(argv, {**env, "HOME": str(home)})
+    Path(appfork.user_site({"HOME": str(home)})).mkdir(parents=True)
+    assert not appfork.runs_here(argv, {**env, "HOME": str(home)})
+
+
+def test_a_preload_item_must_name_a_module():
+    Framework(name="custom", display_name="X", command=("x",), preload=("a.b", "a:f"))
+    with pytest.raises(FrameworkError, match="preload item 'a; rm -rf /'"):
+        Framework(name="custom", display_name="X", command=("x",), preload=("a; rm -rf /",))
