@@ -9,7 +9,7 @@ def main() -> None:
     # a pipe, and curses with its ncurses libraries is half a MiB in every instance.
     sys.modules.setdefault("curses", None)  # type: ignore[arg-type]
     from .app import main as launch
-    from .process import hide_from_the_app
+    from .procself import hide_from_the_app
 
     hide_from_the_app()
     launch()

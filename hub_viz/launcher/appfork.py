@@ -36,6 +36,8 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from .procself import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, become, look_like, prctl
+
 MAX_MESSAGE = 1024 * 1024  # an app's command and environment (a few KiB)
 
 # PYTHON* settings a fork takes from the app's environment; any other that differs from
@@ -186,9 +188,6 @@ def receive(control: socket.socket) -> dict[str, Any] | None:
 
 def prepared_main(control: socket.socket, output: int, parent: int) -> NoReturn:
     """Wait for the account, then the app; run it here or execute its command."""
-    from .forkserver import become
-    from .process import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl
-
     os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -255,8 +254,6 @@ def runs_here(argv: Sequence[str], env: Mapping[str, str]) -> bool:
 
 def run_module(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> NoReturn:
     """``python -m <module> args…`` in this process, as a new interpreter would run it."""
-    from .forkserver import look_like
-
     os.environ.clear()
     os.environ.update(env)
     if env.get("PYTHONUNBUFFERED"):

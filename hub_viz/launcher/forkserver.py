@@ -22,7 +22,6 @@ and it exits when the hub's end closes.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -36,69 +35,12 @@ import traceback
 from typing import Any, NoReturn
 
 from . import appfork
-from .process import PR_SET_NAME, hide_from_the_app, prctl
+from .procself import become, hide_from_the_app, look_like
 
 # a start's request: arguments and environment (a few KiB)
 MAX_REQUEST = 1024 * 1024
 
 STDIO = 3  # file descriptors a request passes: the child's stdin, stdout and stderr
-
-
-def become(identity: dict[str, Any] | None) -> None:
-    """Take the start's account (as JupyterHub's ``set_user_setuid`` does) and folder."""
-    if not identity:
-        return
-    if "uid" in identity:
-        os.setgid(identity["gid"])
-        try:
-            os.setgroups(identity["groups"])
-        except OSError:
-            os.setgroups([])  # no group of the server's user at least
-        os.setuid(identity["uid"])
-    if identity.get("chdir"):
-        try:
-            os.chdir(identity["chdir"])
-        except OSError as e:
-            if identity.get("must_chdir", True):
-                raise
-            print(f"Could not enter {identity['chdir']}: {e.strerror}", file=sys.stderr)
-
-
-def proc_areas() -> tuple[tuple[int, int], tuple[int, int]]:
-    """Where this process's command line and environment lie, as ``/proc/self/stat`` says
-    (``arg_start``, ``arg_end``, ``env_start``, ``env_end``: fields 48 to 51)."""
-    with open("/proc/self/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    arg_start, arg_end, env_start, env_end = (int(v) for v in fields[45:49])
-    return (arg_start, arg_end), (env_start, env_end)
-
-
-def rewrite(area: tuple[int, int], items: list[str]) -> None:
-    """Write NUL-separated ``items`` over ``area`` (the server's own, no longer used),
-    leaving out those beyond its room and NULs after the last."""
-    import ctypes
-
-    start, end = area
-    data = b""
-    for item in items:
-        encoded = item.encode(errors="surrogateescape") + b"\0"
-        if len(data) + len(encoded) > end - start:
-            break
-        data += encoded
-    ctypes.memmove(start, data, len(data))
-    ctypes.memset(start + len(data), 0, end - start - len(data))
-
-
-def look_like(argv: list[str], env: dict[str, str], name: str) -> None:
-    """Make ``/proc/<pid>/cmdline`` and ``environ`` (what ``ps``, ``top`` and operators'
-    tools read) ``argv`` and ``env``, as if this process had been started with them: the
-    hub starts the server with room for them (``hub_viz.forkstart.ROOM``). Its name
-    (``comm``) becomes ``name``."""
-    prctl(PR_SET_NAME, name.encode(errors="replace")[:15])
-    with contextlib.suppress(OSError, ValueError):
-        args_area, env_area = proc_areas()
-        rewrite(args_area, argv)
-        rewrite(env_area, [f"{k}={v}" for k, v in env.items()])
 
 
 def take_stdio(fds: list[int]) -> None:

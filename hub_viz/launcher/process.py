@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
 import enum
 import logging
 import os
@@ -32,6 +31,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .appfork import ForkedApp, take_prepared
 from .ports import AppPort
+from .procself import PR_SET_PDEATHSIG, prctl
 
 log = logging.getLogger("hub_viz.launcher")
 
@@ -45,27 +45,9 @@ class AppState(str, enum.Enum):
     EXITED = "exited"
 
 
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NAME = 1, 4, 15
-
-
-def prctl(option: int, arg: int | bytes) -> None:
-    """Linux's ``prctl(option, arg)`` for this process; nothing where there is no
-    ``libc.so.6`` (not Linux)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, arg, 0, 0, 0)
-
-
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM the app if the launcher dies without cleaning up."""
     prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def hide_from_the_app() -> None:
-    """Make the launcher's process non-dumpable (Linux): its ``/proc`` files (``environ``
-    with the server's token, ``mem``) then belong to root, so the app, which runs as the
-    same account, can neither read them nor ptrace the launcher. The app's own exec makes
-    the app dumpable again (its debuggers and profilers work as bare)."""
-    prctl(PR_SET_DUMPABLE, 0)
 
 
 class AppProcess:

@@ -26,7 +26,7 @@ import pytest
 from jupyterhub import orm
 from traitlets.config import Config
 
-from hub_viz.launcher.forkserver import become
+from hub_viz.launcher.procself import become
 from hub_viz.sandbox import RunAs, SandboxError, choose_account
 from hub_viz.signing import Signer, ensure_key_pair
 from hub_viz.spawner import DashboardLocalSpawner
