@@ -40,8 +40,11 @@ from .procself import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, become, look_like, prct
 
 MAX_MESSAGE = 1024 * 1024  # an app's command and environment (a few KiB)
 
-# PYTHON* settings a fork takes from the app's environment; any other that differs from
-# the fork server's makes the app a new process (a fork keeps the server's interpreter)
+# Variables read when a program or Python starts (the loader, malloc, the interpreter, the
+# locale of its streams): one that differs between the app's environment and the fork
+# server's makes the app a new process, since a fork keeps what the server started with
+START_VARIABLES = ("PYTHON", "LD_", "MALLOC_", "GLIBC_TUNABLES", "LANG", "LC_")
+# ... except these, which a fork applies itself
 APPLIED_SETTINGS = ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
 
 # top-level modules the fork server imported for apps (set by ``preload``)
@@ -87,9 +90,18 @@ class ForkedApp:
         loop = asyncio.get_running_loop()
         protocol = asyncio.StreamReaderProtocol(self.stdout)
         await loop.connect_read_pipe(lambda: protocol, os.fdopen(self._output, "rb", 0))
-        self._pidfd = os.pidfd_open(self.pid)
-        loop.add_reader(self._pidfd, self._collect)
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # Linux before 5.3: look every tenth of a second
+            self._poll()
+        else:
+            loop.add_reader(self._pidfd, self._collect)
+            self._collect()
+
+    def _poll(self) -> None:
         self._collect()
+        if self.returncode is None:
+            asyncio.get_running_loop().call_later(0.1, self._poll)
 
     def _collect(self) -> None:
         try:
@@ -217,7 +229,8 @@ def prepared_main(control: socket.socket, output: int, parent: int) -> NoReturn:
         control.sendall(json.dumps({"error": f"{cwd}: {e.strerror}"}).encode())
         os._exit(127)
     if not runs_here(argv, env):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # as Popen's restore_signals
+        for ignored in (signal.SIGPIPE, signal.SIGXFSZ):  # as Popen's restore_signals
+            signal.signal(ignored, signal.SIG_DFL)
         try:
             os.execvpe(argv[0], argv, env)
         except OSError as e:
@@ -236,13 +249,13 @@ def user_site(env: Mapping[str, str]) -> str:
 
 
 def runs_here(argv: Sequence[str], env: Mapping[str, str]) -> bool:
-    """Is ``argv`` ``python -m <module>`` of this Python and a preloaded module, with an
-    environment a fork can honour?"""
+    """Is ``argv`` ``python -m <module>`` of this Python and a preloaded module, with the
+    start-up variables the fork server had (but those a fork applies)?"""
     if len(argv) < 3 or argv[0] != sys.executable or argv[1] != "-m":
         return False
     if argv[2].split(".")[0] not in preloaded:
         return False
-    names = {k for k in (*env, *os.environ) if k.startswith("PYTHON")}
+    names = {k for k in (*env, *os.environ) if k.startswith(START_VARIABLES)}
     if any(env.get(k) != os.environ.get(k) for k in names - set(APPLIED_SETTINGS)):
         return False
     if site.ENABLE_USER_SITE and (

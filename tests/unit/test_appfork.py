@@ -83,6 +83,8 @@ def launcher_env(tmp_path: Path, probe: Path, **extra: str) -> dict[str, str]:
         "PROBE_OUT": str(tmp_path / "facts"),
         "JUPYTERHUB_API_TOKEN": TOKEN,  # the launcher's: never the app's
         "PATH": os.environ["PATH"],
+        # what JupyterHub's env_keep passes on, as the fork server has it
+        **{k: os.environ[k] for k in ("LANG", "LC_ALL") if k in os.environ},
         **extra,
     }
 
@@ -250,12 +252,14 @@ def test_a_launcher_without_an_app_leaves_no_prepared_process(server, tmp_path):
         ([sys.executable, "-c", "import json"], {}, False),  # not a module
         ([sys.executable, "-m", "email"], {}, False),  # not preloaded
         ([sys.executable, "-m", "json"], {"PYTHONHASHSEED": "0"}, False),  # not honoured
+        ([sys.executable, "-m", "json"], {"LD_PRELOAD": "/x.so"}, False),  # read at exec
+        ([sys.executable, "-m", "json"], {"LC_ALL": "C"}, False),  # the streams' encoding
         ([sys.executable, "-X", "dev", "-m", "json"], {}, False),
     ],
 )
 def test_which_commands_run_in_a_fork(monkeypatch, argv, env, runs):
     monkeypatch.setattr(appfork, "preloaded", {"json"})
-    for name in [k for k in os.environ if k.startswith("PYTHON")]:
+    for name in [k for k in os.environ if k.startswith(appfork.START_VARIABLES)]:
         monkeypatch.delenv(name)
     monkeypatch.setattr(appfork.site, "ENABLE_USER_SITE", False)
     assert appfork.runs_here(argv, {"PATH": "/usr/bin", **env}) is runs
@@ -267,7 +271,7 @@ def test_a_user_site_folder_makes_a_new_process(monkeypatch, tmp_path):
     monkeypatch.setattr(appfork.site, "USER_SITE", str(tmp_path / "nowhere"))
     argv = [sys.executable, "-m", "json"]
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
+    env = {k: v for k, v in os.environ.items() if k.startswith(appfork.START_VARIABLES)}
     assert appfork.runs_here(argv, {**env, "HOME": str(home)})
     Path(appfork.user_site({"HOME": str(home)})).mkdir(parents=True)
     assert not appfork.runs_here(argv, {**env, "HOME": str(home)})
@@ -277,3 +281,31 @@ def test_a_preload_item_must_name_a_module():
     Framework(name="custom", display_name="X", command=("x",), preload=("a.b", "a:f"))
     with pytest.raises(FrameworkError, match="preload item 'a; rm -rf /'"):
         Framework(name="custom", display_name="X", command=("x",), preload=("a; rm -rf /",))
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
+def test_a_forked_app_reports_its_output_and_exit_status(monkeypatch, pidfd):
+    if not pidfd:  # Linux before 5.3
+
+        def no_pidfd(pid: int) -> int:
+            raise OSError(38, "Function not implemented")
+
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # stands for an app: a line of output, then exit code 3
+        os.write(out_w, b"serving\n")
+        time.sleep(0.3)
+        os._exit(3)
+    os.close(out_w)
+
+    async def main():
+        app = appfork.ForkedApp(pid, out_r)
+        await app.watch()
+        line = await app.stdout.readline()
+        return line, await asyncio.wait_for(app.wait(), 30), app.returncode
+
+    line, status, returncode = asyncio.run(main())
+    assert line == b"serving\n"
+    assert status == returncode == 3
+    assert not psutil.pid_exists(pid)  # collected
