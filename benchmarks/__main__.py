@@ -73,6 +73,13 @@ def build_parser(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser
         help="the hub's layout: the service and each dashboard on hosts of "
         "their own below hub.localhost, or all on 127.0.0.1 (%(default)s)",
     )
+    common.add_argument(
+        "--preload-apps",
+        choices=("on", "off"),
+        default="on",
+        help="hub_viz's apps of a framework with 'preload' (Dash) forked from a process "
+        "that has it imported, or each a new Python (%(default)s; with forked launchers)",
+    )
     single = len(names) == 1
     for name in names:  # with 'all', each suite writes its default JSON file
         SUITES[name].add_arguments(parser, json_option=single)

@@ -400,6 +400,7 @@ def run(args: argparse.Namespace) -> int:
             "scenario_list",
             "per_viewer_framework",
             "launcher_fork_server",
+            "preload_apps",
             "max_starting",
         )
     }
@@ -426,6 +427,7 @@ def run(args: argparse.Namespace) -> int:
             warm_pool_ceiling=args.per_viewer_students,
             max_warm_kernels=max(args.students, 100),
             fork_launchers=args.launcher_fork_server == "on",
+            preload_apps=args.preload_apps == "on",
             max_starting=args.max_starting,
         ) as hub:
             log(f"creating {most} students ...")

@@ -49,12 +49,14 @@ def bench_hub(
     max_warm_kernels: int = 0,
     environments: dict[str, Any] | None = None,
     fork_launchers: bool = True,
+    preload_apps: bool = True,
     max_starting: int | None = None,
 ) -> Hub:
     """A hub with the service (no thumbnails: screenshots would load the machine).
 
     Warm-start and environment settings are passed only when ``configure()`` knows them;
-    ``fork_launchers`` False starts each launcher as a new Python (``launcher_fork_server``);
+    ``fork_launchers`` False starts each launcher as a new Python (``launcher_fork_server``),
+    ``preload_apps`` False each app (``preload_apps``);
     ``max_starting`` replaces the service's (``configure()``: twice the cores).
     """
     known = inspect.signature(hub_config.configure).parameters
@@ -74,7 +76,8 @@ def bench_hub(
         configure_kwargs=kwargs,
         isolated=ISOLATED,
         extra_config=(
-            "" if fork_launchers else "c.DashboardLocalSpawner.launcher_fork_server = False\n"
+            ("" if fork_launchers else "c.DashboardLocalSpawner.launcher_fork_server = False\n")
+            + ("" if preload_apps else "c.DashboardLocalSpawner.preload_apps = False\n")
         ),
     )
     hub.ensure_user(OWNER)

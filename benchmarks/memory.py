@@ -133,6 +133,13 @@ async def hub_viewer(hub, who, slug: str, framework: str) -> Viewer:
     return v
 
 
+def pss_pair(bare: dict[str, float], hub: dict[str, float]) -> str:
+    """Both trees' PSS (each shared page split among the processes mapping it), or "-"."""
+    if "pss" not in bare or "pss" not in hub:
+        return "-"
+    return f"{bare['pss']:.1f} / {hub['pss']:.1f} MiB"
+
+
 async def settle(pid: int) -> dict[str, float]:
     """Memory of the tree of ``pid`` once it is idle (the event loop keeps serving)."""
     await asyncio.sleep(1.0)
@@ -190,6 +197,7 @@ def measure_shared(hub, report: Report, framework: str, k: int, students, tmp: P
         )
     )
     row.extra = {
+        "instance PSS bare / hub_viz": pss_pair(bare["one_viewer"], hub_side["one_viewer"]),
         "launcher RSS": f"{own['rss']:.1f} MiB",
         "launcher USS": f"{own['uss']:.1f} MiB" if "uss" in own else "-",
         "launcher PSS": f"{own['pss']:.1f} MiB" if "pss" in own else "-",
@@ -244,6 +252,7 @@ def measure_per_viewer(hub, report: Report, framework: str, who, tmp: Path) -> N
         )
     )
     row.extra = {
+        "instance PSS bare / hub_viz": pss_pair(bare, instance),
         "launcher RSS": f"{own['rss']:.1f} MiB",
         "launcher USS": f"{own['uss']:.1f} MiB" if "uss" in own else "-",
         "launcher PSS": f"{own['pss']:.1f} MiB" if "pss" in own else "-",
@@ -280,12 +289,18 @@ def run(args: argparse.Namespace) -> int:
     k = args.extra_viewers
     report = Report(
         "memory",
-        {"frameworks": args.framework_list, "extra_viewers": k},
-        extra_columns=["launcher RSS", "launcher USS", "launcher PSS", "target"],
+        {"frameworks": args.framework_list, "extra_viewers": k, "preload_apps": args.preload_apps},
+        extra_columns=[
+            "instance PSS bare / hub_viz",
+            "launcher RSS",
+            "launcher USS",
+            "launcher PSS",
+            "target",
+        ],
     )
     with tempfile.TemporaryDirectory(prefix="hub-viz-memory-") as tmp:
         tmp_path = Path(tmp)
-        with H.running_hub(tmp_path / "hub") as hub:
+        with H.running_hub(tmp_path / "hub", preload_apps=args.preload_apps == "on") as hub:
             students = H.create_students(hub, "mem", k + 2)
             for framework in args.framework_list:
                 log(f"{framework}: shared, 1 + {k} viewers ...")
@@ -294,7 +309,10 @@ def run(args: argparse.Namespace) -> int:
                 measure_per_viewer(hub, report, framework, students[-1], tmp_path)
     report.notes.append(
         "MiB of RSS (summed over the process tree; shared pages count once per "
-        "process); 'overhead p50' of an instance row is what the launcher adds"
+        "process); 'overhead p50' of an instance row is what the launcher adds; a Dash "
+        "launcher and its app are forks of a server that has Dash imported (preload_apps): "
+        "Dash's pages count in the RSS of both (and of every Dash instance), not in their "
+        "USS; PSS splits them among the processes that share them"
     )
     report.write(args.json)
     return 0

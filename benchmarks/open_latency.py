@@ -299,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
             "opens",
             "per_viewer_framework",
             "own_environment",
+            "preload_apps",
         )
     }
     report = Report("open-latency", settings, extra_columns=["target", "open call p50"])
@@ -311,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
             warm_pool_ceiling=2 * args.opens,
             max_warm_kernels=max(args.opens, 10),
             environments=environments(tmp_path),
+            preload_apps=args.preload_apps == "on",
         ) as hub:
             students = H.create_students(hub, "lat", args.opens + 1)
             for framework in args.framework_list:

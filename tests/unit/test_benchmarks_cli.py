@@ -21,6 +21,9 @@ def test_defaults_per_suite():
     args, names = parse(["--suite", "burst"])
     assert (args.students, args.per_viewer_students) == (100, 30)
     assert args.json.name == "burst.json"
+    assert args.preload_apps == "on"
+    args, _ = parse(["--suite", "all", "--preload-apps", "off"])  # one option, every suite
+    assert args.preload_apps == "off"
 
 
 @pytest.mark.unit
@@ -68,6 +71,7 @@ def test_frameworks_narrow_the_scenarios():
         ["--suite", "faults", "--fault-scenarios", "hub-on-fire"],
         ["--repeat", "0"],
         ["--suite", "nothing"],
+        ["--suite", "burst", "--preload-apps", "maybe"],
     ],
 )
 def test_bad_options_are_refused(argv, capsys):
