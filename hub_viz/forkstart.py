@@ -309,14 +309,15 @@ class ForkingLocalProcessSpawner(LocalProcessSpawner):
         config=True,
         help="""With ``launcher_fork_server``: start a framework's app as a fork of a process
         that has imported the framework's server already (the framework's ``preload``;
-        Dash: waitress, Flask and Dash) instead of a new Python importing them: about 0.25
-        CPU-s less per Dash app, which a class opening a per-viewer dashboard pays once
-        per student. The app is still the launcher's child, in a session of its own, as
-        the account it would run as, with its own command line and environment in ``ps``
-        and ``/proc``; what it shares with the fork server is the imported code and
-        Python's hash seed. Used for ``python -m <module>`` commands of the hub's own
-        Python whose ``PYTHON*`` variables match the server's; any other app command
-        runs as a new process.""",
+        Dash: waitress, Flask and Dash; Bokeh's, Panel's and Streamlit's servers) instead
+        of a new Python importing them: 0.25 to 0.8 CPU-s less per app, which a class
+        opening a per-viewer dashboard pays once per student. The app is still the
+        launcher's child, in a session of its own, as the account it would run as, with
+        its own command line and environment in ``ps`` and ``/proc``; it shares with the
+        fork server the imported code, Python's hash seed and the address layout (see
+        SECURITY.md). Used for ``python -m <module>`` commands of the hub's own Python
+        whose start-up variables (``PYTHON*``, ``LD_*``, ``LANG``, ``LC_*``) match the
+        server's; any other app command runs as a new process.""",
     )
 
     def launcher_preload(self) -> tuple[str, ...]:

@@ -8,9 +8,9 @@ the token, was read), takes the launcher's account while the launcher still can 
 it, and waits. When the launcher starts its app, the prepared process gets the app's
 command, environment and folder, and then either runs the command's module in
 itself (``python -m <module> …`` of this Python, with the framework imported: a fork
-instead of an interpreter importing it, about 0.25 CPU-s of a Dash app's 0.35), or
-executes the command as a new process would be (any other command, or an environment
-whose ``PYTHON*`` settings a fork cannot honour).
+instead of an interpreter importing it: 0.25 CPU-s of a Dash app's 0.35, 0.8 for
+Panel), or executes the command as a new process would be (any other command, or an
+environment whose start-up variables differ from the fork server's).
 
 Either way the app is the launcher's child in a session of its own, as
 :class:`asyncio.subprocess.Process` would make it: its output comes through a pipe,

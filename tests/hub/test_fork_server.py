@@ -32,13 +32,13 @@ def forking_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         yield hub
 
 
-def fork_server_of(hub: Hub, preloading: bool = False) -> psutil.Process:
-    """The hub's fork server (``preloading``: the one that has a framework imported)."""
+def fork_server_of(hub: Hub, preload: str) -> psutil.Process:
+    """The hub's fork server that has ``preload`` imported for apps (one per framework)."""
     servers = [
         p
         for p in psutil.Process(hub.proc.pid).children()
         if "hub_viz.launcher.forkserver" in " ".join(p.cmdline())
-        and preloading == any(a.startswith("--preload=") for a in p.cmdline())
+        and f"--preload={preload}" in p.cmdline()
     ]
     assert len(servers) == 1, servers
     return servers[0]
@@ -58,7 +58,7 @@ def test_a_class_opens_a_per_viewer_dashboard_through_forked_launchers(forking_h
     streams = follow_together(hub, viewers, bodies)
     assert_each_renders_after_its_turn(hub, viewers, bodies, streams)
 
-    server = fork_server_of(hub)
+    server = fork_server_of(hub, "bokeh.command.bootstrap")
     launchers = {}
     for viewer, body in zip(viewers, bodies, strict=True):
         owner, name = body["server"].split("/", 1)
@@ -72,6 +72,8 @@ def test_a_class_opens_a_per_viewer_dashboard_through_forked_launchers(forking_h
         assert launcher.children(), "the launcher runs its app"
         launchers[viewer] = (name, launcher, launcher.children(recursive=True))
     assert "Forked launcher" in hub.log.read_text()
+    # each Bokeh app is a fork of the server, which has Bokeh's server imported
+    assert hub.log.read_text().count("The app runs as a fork with its framework imported") >= 3
 
     # a stop ends the launcher and its app, and the server ran on from the same fork server
     name, launcher, apps = launchers["f1"]
@@ -79,7 +81,7 @@ def test_a_class_opens_a_per_viewer_dashboard_through_forked_launchers(forking_h
     wait_until(lambda: not launcher.is_running() or launcher.status() == "zombie", 30)
     assert not psutil.pid_exists(launcher.pid), "the fork server collects its exit"
     assert not any(p.is_running() for p in apps)
-    assert fork_server_of(hub).pid == server.pid
+    assert fork_server_of(hub, "bokeh.command.bootstrap").pid == server.pid
     for viewer in ("f2", "f3"):
         assert launchers[viewer][1].is_running()
     assert hub.svc("DELETE", "dashboards/teacher/forked", "teacher").status_code == 204
@@ -104,8 +106,7 @@ def test_per_viewer_dash_apps_are_forks_with_dash_imported(forking_hub: Hub) -> 
     viewers = ["d1", "d2"]
     bodies = open_together(hub, viewers, "teacher/forked-dash")
     streams = follow_together(hub, viewers, bodies)
-    server = fork_server_of(hub, preloading=True)
-    assert "--preload=hub_viz.runners.dash:import_dash" in server.cmdline()
+    server = fork_server_of(hub, "hub_viz.runners.dash:import_dash")
     for viewer, body, events in zip(viewers, bodies, streams, strict=True):
         assert events[-1].get("ready"), (viewer, events)
         # the viewer's page and what draws it, through the hub
