@@ -147,6 +147,9 @@ class PreparedApp:
         try:
             await loop.sock_sendall(self.control, message)
             answer = await loop.sock_recv(self.control, 65536)  # "" once it executed the command
+        except OSError as e:  # it ended before it took the app (its output says why)
+            os.close(self.output)
+            raise OSError(f"the process prepared for the app ended ({e.strerror or e})") from e
         finally:
             self.control.close()
         await app.watch()

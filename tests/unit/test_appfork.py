@@ -309,3 +309,34 @@ def test_a_forked_app_reports_its_output_and_exit_status(monkeypatch, pidfd):
     assert line == b"serving\n"
     assert status == returncode == 3
     assert not psutil.pid_exists(pid)  # collected
+
+
+def test_a_prepared_process_that_ended_fails_the_start_with_a_reason():
+    prepared = appfork.prepare()
+    assert appfork.take_prepared() is prepared and appfork.take_prepared() is None
+    os.kill(prepared.pid, signal.SIGKILL)
+    os.waitpid(prepared.pid, 0)
+
+    async def main():
+        return await prepared.start([sys.executable, "-m", "json"], {}, "/")
+
+    with pytest.raises(OSError, match="the process prepared for the app ended"):
+        asyncio.run(main())
+
+
+def test_a_prepared_process_executes_another_command(tmp_path):
+    prepared = appfork.prepare()
+    appfork.take_prepared()
+    prepared.become(None)  # the test's own account
+    script = "import os, sys; print(os.getcwd(), os.environ['ONLY'], sys.argv[1:], flush=True)"
+
+    async def main():
+        app = await prepared.start(
+            [sys.executable, "-c", script, "x"], {"ONLY": "this", "PATH": "/usr/bin"}, str(tmp_path)
+        )
+        return app.runs_here, await app.stdout.read(), await asyncio.wait_for(app.wait(), 30)
+
+    runs_here, output, status = asyncio.run(main())
+    assert not runs_here  # `-c`, not a preloaded module: executed as a new program
+    assert output.decode().split() == [str(tmp_path), "this", "['x']"]
+    assert status == 0
