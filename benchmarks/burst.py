@@ -241,23 +241,27 @@ def cleanup(hub, scenario: str, slug: str, students) -> None:
     H.remove_servers(hub, [H.OWNER], slug)
 
 
-def one_scenario(hub, report: Report, scenario: str, args, students, tmp: Path) -> None:
+def one_scenario(
+    hub, report: Report, scenario: str, args, students, tmp: Path, per_viewer_framework: str = ""
+) -> None:
     per_viewer = scenario.startswith("per-viewer")
     n = args.per_viewer_students if per_viewer else args.students
     framework = (
-        args.per_viewer_framework
+        per_viewer_framework or args.per_viewer_framework
         if per_viewer
         else "voila"
         if scenario.startswith("voila")
         else scenario
     )
+    several = per_viewer and len(args.per_viewer_framework_list) > 1
+    key = f"{scenario}/{framework}" if several else scenario  # the JSON's record
     if scenario == "voila-warm":
         need = 2 * n * KERNEL_MIB * 2**20  # taken kernels plus the refilled pool
         if psutil.virtual_memory().available < need:
             raise Unsupported(f"not enough free memory for {2 * n} Voilà kernels")
     log(f"{scenario}: bare, {n} clients ...")
     bare, bare_cpu = bare_side(scenario, framework, n, tmp)
-    slug = f"burst-{scenario}"[:30]
+    slug = (f"burst-{scenario}-{framework}" if several else f"burst-{scenario}")[:30]
     log(f"{scenario}: hub_viz, {n} students ...")
     offset = hub.log.stat().st_size
     try:
@@ -294,11 +298,11 @@ def one_scenario(hub, report: Report, scenario: str, args, students, tmp: Path) 
     if errors:
         row.note = "; ".join(f"{k} ×{v}" for k, v in errors.items())
         report.note(f"{scenario}: failures: {row.note}")
-        report.raw[f"{scenario}/hub_log_tail"] = tail(hub.log, 4000)
+        report.raw[f"{key}/hub_log_tail"] = tail(hub.log, 4000)
     statuses: dict[str, int] = {}
     for o in opened:
         statuses[o.status] = statuses.get(o.status, 0) + 1
-    report.raw[scenario] = {
+    report.raw[key] = {
         "students": n,
         "framework": framework,
         "bare": [{"ok": g, "seconds": s, "error": e} for g, s, e in bare],
@@ -352,6 +356,12 @@ def add_arguments(parser: argparse.ArgumentParser, json_option: bool = True) -> 
         "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of %(default)s"
     )
     group.add_argument(
+        "--per-viewer-frameworks",
+        default=None,
+        help="comma-separated frameworks whose per-viewer scenarios run, one after the "
+        "other (default: --per-viewer-framework)",
+    )
+    group.add_argument(
         "--launcher-fork-server",
         choices=("on", "off"),
         default="on",
@@ -384,6 +394,11 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown or not scenarios:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+    chosen = args.per_viewer_frameworks or args.per_viewer_framework
+    args.per_viewer_framework_list = [f.strip() for f in chosen.split(",") if f.strip()]
+    odd = [f for f in args.per_viewer_framework_list if f not in FRAMEWORKS]
+    if odd or not args.per_viewer_framework_list:
+        parser.error(f"--per-viewer-frameworks: choose from {', '.join(FRAMEWORKS)} (not {odd})")
     frameworks = set(getattr(args, "framework_list", FRAMEWORKS))
     args.scenario_list = [
         s for s in scenarios if s.startswith("per-viewer") or s.split("-")[0] in frameworks
@@ -398,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
             "students",
             "per_viewer_students",
             "scenario_list",
-            "per_viewer_framework",
+            "per_viewer_framework_list",
             "launcher_fork_server",
             "preload_apps",
             "max_starting",
@@ -432,18 +447,26 @@ def run(args: argparse.Namespace) -> int:
         ) as hub:
             log(f"creating {most} students ...")
             students = H.create_students(hub, "student", most)
-            for scenario in args.scenario_list:
+            runs = [
+                (scenario, fw)
+                for scenario in args.scenario_list
+                for fw in (
+                    args.per_viewer_framework_list if scenario.startswith("per-viewer") else [""]
+                )
+            ]
+            for scenario, fw in runs:
+                label = f"{scenario} ({fw})" if fw else scenario
                 try:
-                    one_scenario(hub, report, scenario, args, students, tmp_path)
+                    one_scenario(hub, report, scenario, args, students, tmp_path, fw)
                 except Unsupported as e:
                     failed += 1
-                    report.add(Row(f"{scenario}: not measured", note=str(e)))
-                    report.note(f"{scenario}: {e}")
+                    report.add(Row(f"{label}: not measured", note=str(e)))
+                    report.note(f"{label}: {e}")
                 except Exception as e:  # the next scenarios still run
                     failed += 1
-                    report.add(Row(f"{scenario}: failed", note=f"{type(e).__name__}: {e}"[:300]))
-                    report.note(f"{scenario}: {type(e).__name__}: {str(e)[:300]}")
-                    report.raw[f"{scenario}/hub_log_tail"] = tail(hub.log, 4000)
+                    report.add(Row(f"{label}: failed", note=f"{type(e).__name__}: {e}"[:300]))
+                    report.note(f"{label}: {type(e).__name__}: {str(e)[:300]}")
+                    report.raw[f"{label}/hub_log_tail"] = tail(hub.log, 4000)
     report.notes.append(
         "times from the instant of the burst to each student's rendered page; 'open call': "
         "the service's answer to the open POST (part of that time); hub CPU: the JupyterHub "

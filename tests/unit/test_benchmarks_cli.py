@@ -22,6 +22,9 @@ def test_defaults_per_suite():
     assert (args.students, args.per_viewer_students) == (100, 30)
     assert args.json.name == "burst.json"
     assert args.preload_apps == "on"
+    assert args.per_viewer_framework_list == ["dash"]
+    args, _ = parse(["--suite", "burst", "--per-viewer-frameworks", "dash, bokeh,streamlit"])
+    assert args.per_viewer_framework_list == ["dash", "bokeh", "streamlit"]
     args, _ = parse(["--suite", "all", "--preload-apps", "off"])  # one option, every suite
     assert args.preload_apps == "off"
 
@@ -72,6 +75,8 @@ def test_frameworks_narrow_the_scenarios():
         ["--repeat", "0"],
         ["--suite", "nothing"],
         ["--suite", "burst", "--preload-apps", "maybe"],
+        ["--suite", "burst", "--per-viewer-frameworks", "dash,vizro"],
+        ["--suite", "burst", "--per-viewer-frameworks", ","],
     ],
 )
 def test_bad_options_are_refused(argv, capsys):
