@@ -73,6 +73,8 @@ BUILTIN_FRAMEWORKS: dict[str, Framework] = {
                 "--PoolKernelManager.burst={warm_burst}",
             ),
             suffixes=(".ipynb",),
+            # Voilà and Jupyter Server: about 1.2 CPU-s of a new Python's imports
+            preload=("hub_viz.runners.voila", "hub_viz.runners.voila_pool"),
             detect_priority=10,
             jupyter_api="voila",
             # the page removes its spinner (#loading) and shows #rendered_cells once

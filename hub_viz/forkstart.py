@@ -309,8 +309,8 @@ class ForkingLocalProcessSpawner(LocalProcessSpawner):
         config=True,
         help="""With ``launcher_fork_server``: start a framework's app as a fork of a process
         that has imported the framework's server already (the framework's ``preload``;
-        Dash: waitress, Flask and Dash; Bokeh's, Panel's and Streamlit's servers) instead
-        of a new Python importing them: 0.25 to 0.8 CPU-s less per app, which a class
+        Dash: waitress, Flask and Dash; Voilà's, Bokeh's, Panel's and Streamlit's servers)
+        instead of a new Python importing them: 0.25 to 1.2 CPU-s less per app, which a class
         opening a per-viewer dashboard pays once per student. The app is still the
         launcher's child, in a session of its own, as the account it would run as, with
         its own command line and environment in ``ps`` and ``/proc``; it shares with the

@@ -277,6 +277,8 @@ def run_module(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> NoRetur
             stream.reconfigure(write_through=True)  # type: ignore[union-attr]
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     look_like(list(argv), dict(env), os.path.basename(argv[0]))
+    if "tempfile" in sys.modules:  # found again from the app's TMPDIR, if the server chose
+        sys.modules["tempfile"].tempdir = None
     random.seed()  # (Python does this at a fork too) not the server's sequence
     if "numpy.random" in sys.modules:  # a preloaded numpy: its global generator as well
         with contextlib.suppress(Exception):

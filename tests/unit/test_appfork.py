@@ -29,7 +29,18 @@ pytestmark = pytest.mark.unit
 
 # A module the fork server imports for apps: it marks the server's copy, so an app that
 # sees the mark runs in a fork of the server; `python -m probe_app` writes what it sees.
-PROBE_INIT = "import os\nMARK = None\n\n\ndef preload():\n    global MARK\n    MARK = os.getpid()\n"
+PROBE_INIT = textwrap.dedent(
+    """
+    import os, tempfile
+    MARK = None
+
+
+    def preload():
+        global MARK
+        MARK = os.getpid()
+        tempfile.gettempdir()  # the server's choice, kept by tempfile
+    """
+)
 PROBE_MAIN = textwrap.dedent(
     """
     import json, os, random, sys, time
@@ -45,6 +56,7 @@ PROBE_MAIN = textwrap.dedent(
         "path0": sys.path[0],
         "name": __name__,
         "random": random.random(),
+        "tempdir": __import__("tempfile").gettempdir(),
         "env": dict(os.environ),
     }
     with open(os.environ["PROBE_OUT"] + f".{os.getpid()}", "w") as f:
@@ -81,6 +93,7 @@ def launcher_env(tmp_path: Path, probe: Path, **extra: str) -> dict[str, str]:
         "HUB_VIZ_FRAMEWORK": json.dumps(framework),
         "PYTHONPATH": str(probe),
         "PROBE_OUT": str(tmp_path / "facts"),
+        "TMPDIR": str(tmp_path),
         "JUPYTERHUB_API_TOKEN": TOKEN,  # the launcher's: never the app's
         "PATH": os.environ["PATH"],
         # what JupyterHub's env_keep passes on, as the fork server has it
@@ -169,6 +182,7 @@ def test_the_app_runs_as_a_fork_with_its_framework_imported(server, probe, tmp_p
             assert app.environ() == seen["env"]
             assert "JUPYTERHUB_API_TOKEN" not in seen["env"]
             assert seen["env"]["PROBE_OUT"] == env["PROBE_OUT"]
+            assert seen["tempdir"] == env["TMPDIR"]  # the app's, not the server's
             # nothing of the launcher's start in the app's memory: the token is not there
             assert not holds(seen["pid"], TOKEN.encode())
             if os.geteuid() == 0:  # the launcher is not dumpable: its memory is root's to read
