@@ -69,6 +69,15 @@ def need_localhost_names() -> None:
         pytest.skip(reason)
 
 
+def alive(pid: int) -> bool:
+    """Is ``pid`` running (neither gone nor a zombie)?"""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

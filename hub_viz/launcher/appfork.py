@@ -36,7 +36,14 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from .procself import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, become, look_like, prctl
+from .procself import (
+    PR_SET_DUMPABLE,
+    PR_SET_PDEATHSIG,
+    become,
+    look_like,
+    prctl,
+    run_as_main,
+)
 
 MAX_MESSAGE = 1024 * 1024  # an app's command and environment (a few KiB)
 
@@ -278,7 +285,9 @@ def run_module(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> NoRetur
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     look_like(list(argv), dict(env), os.path.basename(argv[0]))
     if "tempfile" in sys.modules:  # found again from the app's TMPDIR, if the server chose
-        sys.modules["tempfile"].tempdir = None
+        import tempfile
+
+        tempfile.tempdir = None
     random.seed()  # (Python does this at a fork too) not the server's sequence
     if "numpy.random" in sys.modules:  # a preloaded numpy: its global generator as well
         with contextlib.suppress(Exception):
@@ -287,22 +296,7 @@ def run_module(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> NoRetur
     logging.root.setLevel(logging.WARNING)
     sys.path[0] = os.getcwd()  # `-m` puts the working folder first
     sys.argv[:] = [argv[2], *argv[3:]]  # in place: a module may hold the list (waitress)
-    code = 0
-    try:
-        runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
-    except SystemExit as e:
-        if isinstance(e.code, str):
-            print(e.code, file=sys.stderr)
-            code = 1
-        else:
-            code = e.code or 0
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    finally:
-        with contextlib.suppress(Exception):
-            atexit._run_exitfuncs()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-    os._exit(code)
+    run_as_main(
+        lambda: runpy.run_module(argv[2], run_name="__main__", alter_sys=True),
+        atexit._run_exitfuncs,
+    )

@@ -31,11 +31,10 @@ import signal
 import socket
 import sys
 import threading
-import traceback
 from typing import Any, NoReturn
 
 from . import appfork
-from .procself import become, hide_from_the_app, look_like
+from .procself import become, hide_from_the_app, look_like, run_as_main
 
 # a start's request: arguments and environment (a few KiB)
 MAX_REQUEST = 1024 * 1024
@@ -80,28 +79,9 @@ def run_child(conn: socket.socket) -> NoReturn:
     finally:
         conn.close()
     sys.argv = ["hub-viz-launch", *request["args"]]
-    code = 0
-    try:
-        from .__main__ import main
+    from .__main__ import main
 
-        main()
-    except SystemExit as e:
-        if isinstance(e.code, str):
-            print(e.code, file=sys.stderr)
-            code = 1
-        else:
-            code = e.code or 0
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    finally:
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
-    os._exit(code)
+    run_as_main(main, logging.shutdown)
 
 
 class Server:

@@ -7,7 +7,9 @@ import contextlib
 import ctypes
 import os
 import sys
-from typing import Any
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NAME = 1, 4, 15
 
@@ -83,3 +85,29 @@ def look_like(argv: list[str], env: dict[str, str], name: str) -> None:
         args_area, env_area = proc_areas()
         rewrite(args_area, argv)
         rewrite(env_area, [f"{k}={v}" for k, v in env.items()])
+
+
+def run_as_main(main: Callable[[], object], at_exit: Callable[[], object]) -> NoReturn:
+    """Run ``main`` as an interpreter runs its main module in a forked child, and end this
+    process with the exit status the interpreter would give: ``SystemExit``'s code (a
+    message printed: 1), 1 after an uncaught exception (its traceback printed); then
+    ``at_exit`` and the flushed standard streams. Never unwinds into the forking code."""
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            code = 1
+        else:
+            code = e.code or 0
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            at_exit()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+    os._exit(code)

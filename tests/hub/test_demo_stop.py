@@ -13,26 +13,17 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import requests
 
 from hub_viz.demo import descendants
 
-from ..conftest import REPO, free_port, need_localhost_names, wait_until
+from ..conftest import REPO, alive, free_port, need_localhost_names, wait_until
 
 pytestmark = pytest.mark.hub
 
 PASSWORD = "demo-stop-password"
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def answers(url: str) -> bool:

@@ -89,20 +89,7 @@ def test_a_class_opens_a_per_viewer_dashboard_through_forked_launchers(forking_h
 
 def test_per_viewer_dash_apps_are_forks_with_dash_imported(forking_hub: Hub) -> None:
     hub = forking_hub
-    r = hub.svc(
-        "POST",
-        "dashboards",
-        "teacher",
-        json={
-            "title": "Forked Dash",
-            "slug": "forked-dash",
-            "entry": "dash/app.py",
-            "framework": "dash",
-            "mode": "per-viewer",
-            "visibility": "all",
-        },
-    )
-    assert r.status_code == 201, r.text
+    publish_clock(hub, "forked-dash", "Forked Dash", framework="dash")
     viewers = ["d1", "d2"]
     bodies = open_together(hub, viewers, "teacher/forked-dash")
     streams = follow_together(hub, viewers, bodies)

@@ -220,8 +220,9 @@ def follow(hub: Hub, viewer: str, progress_url: str) -> list[dict]:
     return events
 
 
-def publish_clock(hub: Hub, slug: str, title: str) -> None:
-    """The teacher publishes a per-viewer Bokeh dashboard every user may open."""
+def publish_clock(hub: Hub, slug: str, title: str, framework: str = "bokeh") -> None:
+    """The teacher publishes a per-viewer dashboard every user may open: the framework's
+    example (Bokeh's clock by default)."""
     r = hub.svc(
         "POST",
         "dashboards",
@@ -229,8 +230,8 @@ def publish_clock(hub: Hub, slug: str, title: str) -> None:
         json={
             "title": title,
             "slug": slug,
-            "entry": "bokeh/app.py",
-            "framework": "bokeh",
+            "entry": f"{framework}/app.py",
+            "framework": framework,
             "mode": "per-viewer",
             "visibility": "all",
         },

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import sys
 import textwrap
@@ -23,7 +22,7 @@ from hub_viz.frameworks import Framework, FrameworkError
 from hub_viz.launcher import appfork
 
 from ..conftest import free_port, wait_until
-from .test_forkstart import TOKEN, ended, fork
+from .test_forkstart import TOKEN, ended, fork, holds
 
 pytestmark = pytest.mark.unit
 
@@ -114,24 +113,6 @@ def app_facts(tmp_path: Path, count: int = 1) -> list[dict]:
         wait_until(lambda p=path: p.read_text().endswith("}"), timeout=10, what="facts")
         facts.append(json.loads(path.read_text()))
     return facts
-
-
-def holds(pid: int, secret: bytes) -> list[str]:
-    """Writable memory areas of ``pid`` that hold ``secret``."""
-    found = []
-    with open(f"/proc/{pid}/mem", "rb") as mem:
-        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
-            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) rw", line)
-            if not m:
-                continue
-            start, end = int(m.group(1), 16), int(m.group(2), 16)
-            try:
-                mem.seek(start)
-                if secret in mem.read(end - start):
-                    found.append(line)
-            except OSError:
-                continue
-    return found
 
 
 def with_launchers(server, tmp_path, env, check, count=1) -> list[dict]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hub_viz.demo import descendants, start_hub, stop_demo_hub
 
-from ..conftest import wait_until
+from ..conftest import alive, wait_until
 
 
 def ignored_signals(pid: int) -> int:
@@ -25,14 +25,6 @@ def ignored_signals(pid: int) -> int:
 
 def ignores_sigint(pid: int) -> bool:
     return bool(ignored_signals(pid) & (1 << (signal.SIGINT - 1)))
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 # A demo started with SIGINT ignored (a script's background job) starts its hub and

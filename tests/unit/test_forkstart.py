@@ -36,6 +36,24 @@ async def ended(child: ForkedLauncher, timeout: float = 30) -> int:
     return status
 
 
+def holds(pid: int, secret: bytes) -> list[str]:
+    """The writable memory areas of ``pid`` that hold ``secret`` (``/proc/<pid>/mem``)."""
+    found = []
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) rw", line)
+            if not m:
+                continue
+            start, end = int(m.group(1), 16), int(m.group(2), 16)
+            try:
+                mem.seek(start)
+                if secret in mem.read(end - start):
+                    found.append(line)
+            except OSError:
+                continue
+    return found
+
+
 def gone(pid: int) -> bool:
     """Neither running nor a zombie: its exit was collected."""
     return not Path(f"/proc/{pid}").exists()
@@ -155,20 +173,7 @@ def test_the_server_never_holds_a_starts_token(server, tmp_path, monkeypatch):
     # started without the hub's secrets in its environment
     assert b"hub-secret-" not in Path(f"/proc/{pid}/environ").read_bytes()
     # and the token it forked a launcher for is nowhere in its memory
-    found = []
-    with open(f"/proc/{pid}/mem", "rb") as mem:
-        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
-            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) rw", line)
-            if not m:
-                continue
-            start, end = int(m.group(1), 16), int(m.group(2), 16)
-            try:
-                mem.seek(start)
-                if TOKEN.encode() in mem.read(end - start):
-                    found.append(line)
-            except OSError:
-                continue
-    assert not found
+    assert not holds(pid, TOKEN.encode())
 
 
 def test_the_server_ends_with_the_hub_and_starts_again_after_dying(server, tmp_path):
